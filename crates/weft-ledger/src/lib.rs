@@ -1,1 +1,28 @@
-//! placeholder
+//! weft-ledger: the ledger without networking.
+//!
+//! - [`tx`]: signed transactions; the header commits to the payload hash so stripped
+//!   transactions still verify; batch signature verification across cores.
+//! - [`block`]: block headers with the safe-UR-chain fields, producer seals, Merkle levels.
+//! - [`rules`] and [`state`]: the business rules (NIST rules 1–3, Type C parts, time window,
+//!   keys and acting-for) as a pure state machine over a [`state::StateView`].
+//! - [`ledger`]: [`Ledger`] produces blocks (proof of authority) and validates blocks; the same
+//!   [`ledger::validate_block`] serves production, import and [`audit`].
+//! - [`store`]: the [`store::Store`] trait, [`store::RedbStore`] (durable) and
+//!   [`store::MemoryStore`].
+//! - [`tree`]: the block tree (canonical chain, forks, orphans) behind [`tree::ForkChoice`].
+//! - [`proof`]: self-contained inclusion proofs and their offline verification.
+
+pub mod audit;
+pub mod block;
+pub mod error;
+pub mod ledger;
+pub mod proof;
+pub mod rules;
+pub mod state;
+pub mod store;
+pub mod tree;
+pub mod tx;
+
+pub use error::{LedgerError, Result, RuleError};
+pub use ledger::{BlockOutcome, Ledger};
+pub use tx::{Signer, Transaction};

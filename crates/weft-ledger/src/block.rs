@@ -1,0 +1,204 @@
+//! Blocks: a header with the safe-UR-chain fields (`timestamp`, `previous_digest`,
+//! difficulty/nonce consensus data, `height`, `merkle_root`) plus chain id, version, transaction
+//! count and producer; the producer's signature over the block hash; and the ordered
+//! transactions, whose RFC 6962 tree gives `merkle_root`.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use weft_core::encoding::{Canonical, check_version, encode};
+use weft_core::{BlockHash, ChainId, CoreError, Hash32, MerkleRoot, Namespace, PublicKey, Signature, SigningKey, TxId};
+
+use crate::tx::Transaction;
+
+/// Most transactions in one block.
+pub const MAX_BLOCK_TXS: usize = 100_000;
+/// Largest encoded block.
+pub const MAX_BLOCK_BYTES: usize = 128 << 20;
+
+/// Consensus data of the header. Proof of authority leaves both zero; they are kept so the
+/// header has the seed's layout and other engines can use them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, serde::Serialize)]
+pub struct ConsensusData {
+    pub difficulty: u32,
+    pub nonce: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct BlockHeader {
+    pub version: u8,
+    pub chain_id: ChainId,
+    pub height: u64,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: u64,
+    pub previous_digest: BlockHash,
+    pub merkle_root: MerkleRoot,
+    pub tx_count: u32,
+    pub consensus: ConsensusData,
+    pub producer: PublicKey,
+}
+
+impl Canonical for BlockHeader {
+    const WHAT: &'static str = "block header";
+    const MAX_ENCODED: usize = 256;
+    fn validate(&self) -> Result<(), CoreError> {
+        check_version("block header version", self.version)
+    }
+}
+
+impl BlockHeader {
+    pub fn hash(&self) -> BlockHash {
+        BlockHash::of_header_bytes(&encode(self))
+    }
+}
+
+/// One signature over the block hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct BlockSignature {
+    pub key: PublicKey,
+    pub signature: Signature,
+}
+
+/// A header with its signatures: what a thin node keeps, and what an inclusion proof carries.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SignedHeader {
+    pub header: BlockHeader,
+    pub signatures: Vec<BlockSignature>,
+}
+
+impl Canonical for SignedHeader {
+    const WHAT: &'static str = "signed block header";
+    const MAX_ENCODED: usize = 256 + 4 + 96 * 64;
+    fn validate(&self) -> Result<(), CoreError> {
+        self.header.validate()?;
+        weft_core::encoding::check_count("block signatures", self.signatures.len(), 1, 64)
+    }
+}
+
+impl SignedHeader {
+    /// Seals a header with the producer's key.
+    pub fn seal(header: BlockHeader, producer: &SigningKey) -> Self {
+        let signature = producer.sign(Namespace::Block, header.hash().as_bytes());
+        SignedHeader { header, signatures: vec![BlockSignature { key: producer.public_key(), signature }] }
+    }
+
+    /// Checks that the producer named in the header signed the block hash.
+    pub fn verify_producer(&self) -> Result<(), CoreError> {
+        let hash = self.header.hash();
+        let seal = self
+            .signatures
+            .iter()
+            .find(|signature| signature.key == self.header.producer)
+            .ok_or_else(|| CoreError::InvalidField { field: "block signatures", reason: "no signature by the producer".into() })?;
+        seal.key.verify(Namespace::Block, hash.as_bytes(), &seal.signature)
+    }
+}
+
+/// A complete block.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Block {
+    pub signed: SignedHeader,
+    pub transactions: Vec<Transaction>,
+}
+
+impl Canonical for Block {
+    const WHAT: &'static str = "block";
+    const MAX_ENCODED: usize = MAX_BLOCK_BYTES;
+    fn validate(&self) -> Result<(), CoreError> {
+        self.signed.validate()?;
+        weft_core::encoding::check_count("block transactions", self.transactions.len(), 0, MAX_BLOCK_TXS)?;
+        if self.transactions.len() as u64 != u64::from(self.signed.header.tx_count) {
+            return Err(CoreError::InvalidField {
+                field: "block transactions",
+                reason: format!("{} present but the header says {}", self.transactions.len(), self.signed.header.tx_count),
+            });
+        }
+        self.transactions.iter().try_for_each(Canonical::validate)
+    }
+}
+
+/// All levels of a block's Merkle tree, leaves first, so proofs are read, not recomputed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MerkleLevels {
+    pub levels: Vec<Vec<Hash32>>,
+}
+
+impl MerkleLevels {
+    pub fn build(leaves: Vec<Hash32>) -> Self {
+        let mut levels = vec![leaves];
+        while levels.last().is_some_and(|level| level.len() > 1) {
+            let previous = levels.last().expect("checked non-empty");
+            let next = previous
+                .chunks(2)
+                .map(|pair| match pair {
+                    [left, right] => weft_core::merkle::node_hash(left, right),
+                    [single] => *single,
+                    _ => unreachable!("chunks(2)"),
+                })
+                .collect();
+            levels.push(next);
+        }
+        MerkleLevels { levels }
+    }
+
+    pub fn root(&self) -> MerkleRoot {
+        match self.levels.last() {
+            Some(top) if top.len() == 1 => MerkleRoot(top[0]),
+            _ => MerkleRoot(weft_core::merkle::empty_root()),
+        }
+    }
+
+    /// Flattened for storage: every level, leaves first.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.levels.iter().flatten().flat_map(|hash| hash.0).collect()
+    }
+
+    /// The audit path of leaf `index` in a stored, flattened tree of `size` leaves.
+    pub fn path_from_bytes(bytes: &[u8], size: usize, index: usize) -> Option<Vec<Hash32>> {
+        if index >= size {
+            return None;
+        }
+        let mut path = Vec::new();
+        let mut level_start = 0usize;
+        let mut level_len = size;
+        let mut position = index;
+        while level_len > 1 {
+            let sibling = position ^ 1;
+            if sibling < level_len {
+                let offset = (level_start + sibling) * 32;
+                let mut hash = [0u8; 32];
+                hash.copy_from_slice(bytes.get(offset..offset + 32)?);
+                path.push(Hash32(hash));
+            }
+            level_start += level_len;
+            level_len = level_len.div_ceil(2);
+            position /= 2;
+        }
+        Some(path)
+    }
+}
+
+/// Builds the tree of `transactions` (with precomputed ids).
+pub fn merkle_levels(transactions: &[Transaction], ids: &[TxId]) -> MerkleLevels {
+    MerkleLevels::build(transactions.iter().zip(ids).map(|(tx, id)| tx.leaf_hash(id)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_paths_equal_computed_paths() {
+        for size in 1..40usize {
+            let leaves: Vec<Hash32> = (0..size).map(|i| weft_core::merkle::leaf_hash(&i.to_le_bytes())).collect();
+            let levels = MerkleLevels::build(leaves.clone());
+            assert_eq!(levels.root().0, weft_core::merkle::root(&leaves));
+            let bytes = levels.to_bytes();
+            for index in 0..size {
+                assert_eq!(
+                    MerkleLevels::path_from_bytes(&bytes, size, index),
+                    weft_core::merkle::inclusion_proof(&leaves, index),
+                    "size {size} index {index}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The state the business rules read: who is registered, which keys are valid, who owns which
+//! fingerprint, who may forward what, who owns which part. Storage implements [`StateView`];
+//! [`Overlay`] stacks the effects of the transactions of the block being built on top of it and
+//! yields a [`StateDelta`] that storage writes atomically with the block.
+
+use std::collections::{HashMap, HashSet};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use weft_core::model::{Genesis, Resource};
+use weft_core::{Fingerprint, PublicKey, ResourceId, TxId};
+
+use crate::error::Result;
+
+/// Where a transaction sits in canonical ledger order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
+pub struct Position {
+    pub height: u64,
+    pub index: u32,
+}
+
+impl Position {
+    /// Big-endian bytes, so byte order is ledger order.
+    pub fn to_key(self) -> [u8; 12] {
+        let mut out = [0u8; 12];
+        out[..8].copy_from_slice(&self.height.to_be_bytes());
+        out[8..].copy_from_slice(&self.index.to_be_bytes());
+        out
+    }
+
+    pub fn from_key(bytes: &[u8]) -> Option<Self> {
+        Some(Position {
+            height: u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?),
+            index: u32::from_be_bytes(bytes.get(8..12)?.try_into().ok()?),
+        })
+    }
+}
+
+/// A registered resource.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ResourceEntry {
+    pub resource: Resource,
+    pub registered_at: Position,
+    pub time: u64,
+}
+
+impl ResourceEntry {
+    /// The organisation a person belongs to, or `None` for an organisation.
+    pub fn organization(&self) -> Option<ResourceId> {
+        match &self.resource {
+            Resource::PersonInOrganization(person) => Some(person.belongs_to),
+            Resource::Organization(_) => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum KeyStatus {
+    Active,
+    Revoked { at: Position },
+}
+
+/// The ownership record of a fingerprint (rule 3 allows one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct OwnerEntry {
+    pub issuer: ResourceId,
+    pub time: u64,
+    pub tx_id: TxId,
+}
+
+/// What a resource has received of a fingerprint: the earliest `timeOfTx` of any valid send to
+/// it, and of any valid *forwardable* send to it (rule 2 needs a strictly earlier one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ReceiptEntry {
+    pub first_any: u64,
+    pub first_forwardable: Option<u64>,
+}
+
+/// The current owner of a physical part.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PartEntry {
+    pub owner: ResourceId,
+    pub time: u64,
+    pub tx_id: TxId,
+}
+
+/// Read access to rule state.
+pub trait StateView {
+    fn genesis(&self) -> Result<Option<Genesis>>;
+    fn resource(&self, id: &ResourceId) -> Result<Option<ResourceEntry>>;
+    fn key_status(&self, id: &ResourceId, key: &PublicKey) -> Result<Option<KeyStatus>>;
+    fn owner(&self, fingerprint: &Fingerprint) -> Result<Option<OwnerEntry>>;
+    fn receipt(&self, fingerprint: &Fingerprint, resource: &ResourceId) -> Result<Option<ReceiptEntry>>;
+    fn part(&self, code: &str) -> Result<Option<PartEntry>>;
+    /// Is a transaction with this id already on the ledger?
+    fn contains_tx(&self, id: &TxId) -> Result<bool>;
+}
+
+/// Changes to rule state made by one block, written atomically with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StateDelta {
+    pub genesis: Option<Genesis>,
+    pub resources: HashMap<ResourceId, ResourceEntry>,
+    pub keys: HashMap<(ResourceId, PublicKey), KeyStatus>,
+    pub owners: HashMap<Fingerprint, OwnerEntry>,
+    pub receipts: HashMap<(Fingerprint, ResourceId), ReceiptEntry>,
+    pub parts: HashMap<String, PartEntry>,
+    /// Ids of the transactions this delta comes from.
+    pub tx_ids: HashSet<TxId>,
+}
+
+/// A [`StateView`] with pending changes on top.
+#[derive(Debug)]
+pub struct Overlay<'a, S: StateView + ?Sized> {
+    base: &'a S,
+    pub delta: StateDelta,
+}
+
+impl<'a, S: StateView + ?Sized> Overlay<'a, S> {
+    pub fn new(base: &'a S) -> Self {
+        Overlay { base, delta: StateDelta::default() }
+    }
+
+    pub fn into_delta(self) -> StateDelta {
+        self.delta
+    }
+}
+
+impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
+    fn genesis(&self) -> Result<Option<Genesis>> {
+        match &self.delta.genesis {
+            Some(genesis) => Ok(Some(genesis.clone())),
+            None => self.base.genesis(),
+        }
+    }
+    fn resource(&self, id: &ResourceId) -> Result<Option<ResourceEntry>> {
+        match self.delta.resources.get(id) {
+            Some(entry) => Ok(Some(entry.clone())),
+            None => self.base.resource(id),
+        }
+    }
+    fn key_status(&self, id: &ResourceId, key: &PublicKey) -> Result<Option<KeyStatus>> {
+        match self.delta.keys.get(&(*id, *key)) {
+            Some(status) => Ok(Some(*status)),
+            None => self.base.key_status(id, key),
+        }
+    }
+    fn owner(&self, fingerprint: &Fingerprint) -> Result<Option<OwnerEntry>> {
+        match self.delta.owners.get(fingerprint) {
+            Some(entry) => Ok(Some(*entry)),
+            None => self.base.owner(fingerprint),
+        }
+    }
+    fn receipt(&self, fingerprint: &Fingerprint, resource: &ResourceId) -> Result<Option<ReceiptEntry>> {
+        match self.delta.receipts.get(&(*fingerprint, *resource)) {
+            Some(entry) => Ok(Some(*entry)),
+            None => self.base.receipt(fingerprint, resource),
+        }
+    }
+    fn part(&self, code: &str) -> Result<Option<PartEntry>> {
+        match self.delta.parts.get(code) {
+            Some(entry) => Ok(Some(entry.clone())),
+            None => self.base.part(code),
+        }
+    }
+    fn contains_tx(&self, id: &TxId) -> Result<bool> {
+        Ok(self.delta.tx_ids.contains(id) || self.base.contains_tx(id)?)
+    }
+}
+
+impl<T: StateView + ?Sized> StateView for &T {
+    fn genesis(&self) -> Result<Option<Genesis>> {
+        (**self).genesis()
+    }
+    fn resource(&self, id: &ResourceId) -> Result<Option<ResourceEntry>> {
+        (**self).resource(id)
+    }
+    fn key_status(&self, id: &ResourceId, key: &PublicKey) -> Result<Option<KeyStatus>> {
+        (**self).key_status(id, key)
+    }
+    fn owner(&self, fingerprint: &Fingerprint) -> Result<Option<OwnerEntry>> {
+        (**self).owner(fingerprint)
+    }
+    fn receipt(&self, fingerprint: &Fingerprint, resource: &ResourceId) -> Result<Option<ReceiptEntry>> {
+        (**self).receipt(fingerprint, resource)
+    }
+    fn part(&self, code: &str) -> Result<Option<PartEntry>> {
+        (**self).part(code)
+    }
+    fn contains_tx(&self, id: &TxId) -> Result<bool> {
+        (**self).contains_tx(id)
+    }
+}

@@ -1,0 +1,148 @@
+//! In-memory storage for tests and for replaying state during an audit.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use weft_core::model::Genesis;
+use weft_core::{BlockHash, Fingerprint, Hash32, PublicKey, ResourceId, TxId};
+
+use super::{BlockCommit, Store, index_keys};
+
+use crate::block::{MerkleLevels, SignedHeader};
+use crate::error::Result;
+use crate::state::{KeyStatus, OwnerEntry, PartEntry, Position, ReceiptEntry, ResourceEntry, StateDelta, StateView};
+use crate::tx::Transaction;
+
+/// Rule state only, in memory.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryState {
+    genesis: Option<Genesis>,
+    resources: HashMap<ResourceId, ResourceEntry>,
+    keys: HashMap<(ResourceId, PublicKey), KeyStatus>,
+    owners: HashMap<Fingerprint, OwnerEntry>,
+    receipts: HashMap<(Fingerprint, ResourceId), ReceiptEntry>,
+    parts: HashMap<String, PartEntry>,
+    tx_ids: HashSet<TxId>,
+}
+
+impl MemoryState {
+    pub fn apply(&mut self, delta: &StateDelta) {
+        if let Some(genesis) = &delta.genesis {
+            self.genesis = Some(genesis.clone());
+        }
+        self.resources.extend(delta.resources.iter().map(|(k, v)| (*k, v.clone())));
+        self.keys.extend(delta.keys.iter().map(|(k, v)| (*k, *v)));
+        self.owners.extend(delta.owners.iter().map(|(k, v)| (*k, *v)));
+        self.receipts.extend(delta.receipts.iter().map(|(k, v)| (*k, *v)));
+        self.parts.extend(delta.parts.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.tx_ids.extend(delta.tx_ids.iter().copied());
+    }
+}
+
+impl StateView for MemoryState {
+    fn genesis(&self) -> Result<Option<Genesis>> {
+        Ok(self.genesis.clone())
+    }
+    fn resource(&self, id: &ResourceId) -> Result<Option<ResourceEntry>> {
+        Ok(self.resources.get(id).cloned())
+    }
+    fn key_status(&self, id: &ResourceId, key: &PublicKey) -> Result<Option<KeyStatus>> {
+        Ok(self.keys.get(&(*id, *key)).copied())
+    }
+    fn owner(&self, fingerprint: &Fingerprint) -> Result<Option<OwnerEntry>> {
+        Ok(self.owners.get(fingerprint).copied())
+    }
+    fn receipt(&self, fingerprint: &Fingerprint, resource: &ResourceId) -> Result<Option<ReceiptEntry>> {
+        Ok(self.receipts.get(&(*fingerprint, *resource)).copied())
+    }
+    fn part(&self, code: &str) -> Result<Option<PartEntry>> {
+        Ok(self.parts.get(code).cloned())
+    }
+    fn contains_tx(&self, id: &TxId) -> Result<bool> {
+        Ok(self.tx_ids.contains(id))
+    }
+}
+
+/// Everything in memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: MemoryState,
+    headers: BTreeMap<u64, SignedHeader>,
+    hashes: HashMap<BlockHash, u64>,
+    txs: BTreeMap<Position, Transaction>,
+    positions: HashMap<TxId, Position>,
+    trees: HashMap<u64, (usize, Vec<u8>)>,
+    by_fingerprint: HashMap<[u8; 33], BTreeSet<(Position, TxId)>>,
+    by_resource: HashMap<ResourceId, BTreeSet<(Position, TxId)>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Store for MemoryStore {
+    type Snapshot<'a> = &'a MemoryState;
+
+    fn snapshot(&self) -> Result<&MemoryState> {
+        Ok(&self.state)
+    }
+
+    fn commit_block(&mut self, commit: BlockCommit<'_>) -> Result<()> {
+        let header = &commit.block.signed.header;
+        let height = header.height;
+        for (index, (tx, id)) in commit.block.transactions.iter().zip(commit.ids).enumerate() {
+            let position = Position { height, index: index as u32 };
+            self.txs.insert(position, tx.clone());
+            self.positions.insert(*id, position);
+            let (fingerprint, resources) = index_keys(tx);
+            if let Some(fingerprint) = fingerprint {
+                self.by_fingerprint.entry(fingerprint).or_default().insert((position, *id));
+            }
+            for resource in resources {
+                self.by_resource.entry(resource).or_default().insert((position, *id));
+            }
+        }
+        self.trees.insert(height, (commit.ids.len(), commit.levels.to_bytes()));
+        self.hashes.insert(header.hash(), height);
+        self.headers.insert(height, commit.block.signed.clone());
+        self.state.apply(commit.delta);
+        Ok(())
+    }
+
+    fn head(&self) -> Result<Option<SignedHeader>> {
+        Ok(self.headers.last_key_value().map(|(_, header)| header.clone()))
+    }
+    fn signed_header(&self, height: u64) -> Result<Option<SignedHeader>> {
+        Ok(self.headers.get(&height).cloned())
+    }
+    fn height_of(&self, hash: &BlockHash) -> Result<Option<u64>> {
+        Ok(self.hashes.get(hash).copied())
+    }
+    fn block_transactions(&self, height: u64) -> Result<Vec<Transaction>> {
+        let range = Position { height, index: 0 }..=Position { height, index: u32::MAX };
+        Ok(self.txs.range(range).map(|(_, tx)| tx.clone()).collect())
+    }
+    fn tx_position(&self, id: &TxId) -> Result<Option<Position>> {
+        Ok(self.positions.get(id).copied())
+    }
+    fn tx_at(&self, position: Position) -> Result<Option<Transaction>> {
+        Ok(self.txs.get(&position).cloned())
+    }
+    fn merkle_path(&self, height: u64, index: u32) -> Result<Option<Vec<Hash32>>> {
+        Ok(self.trees.get(&height).and_then(|(size, bytes)| MerkleLevels::path_from_bytes(bytes, *size, index as usize)))
+    }
+    fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<(Position, TxId)>> {
+        Ok(self.by_fingerprint.get(&fingerprint.key_bytes()).map(|set| set.iter().copied().collect()).unwrap_or_default())
+    }
+    fn by_resource(&self, resource: &ResourceId) -> Result<Vec<(Position, TxId)>> {
+        Ok(self.by_resource.get(resource).map(|set| set.iter().copied().collect()).unwrap_or_default())
+    }
+    fn resources_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<ResourceId>> {
+        let mut found: Vec<ResourceId> =
+            self.state.resources.keys().filter(|id| id.as_bytes().starts_with(prefix)).copied().collect();
+        found.sort();
+        found.truncate(limit);
+        Ok(found)
+    }
+}

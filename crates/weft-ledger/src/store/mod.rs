@@ -1,0 +1,100 @@
+//! Storage behind a trait. [`RedbStore`] is the durable embedded default (one ACID write
+//! transaction per block: the block, its transactions, every index and the rule state commit
+//! together or not at all); [`MemoryStore`] keeps everything in memory, for tests.
+//!
+//! Indexes: transaction id → position, fingerprint → every transaction mentioning it,
+//! resource → every transaction naming it, height → block, block hash → height. Transactions are
+//! keyed by their position (height, index) so appends are sequential.
+
+mod memory;
+pub use memory::MemoryState;
+mod redb_store;
+
+pub use memory::MemoryStore;
+pub use redb_store::RedbStore;
+
+use weft_core::{BlockHash, Fingerprint, Hash32, ResourceId, TxId};
+
+use crate::block::{Block, MerkleLevels, SignedHeader};
+use crate::error::Result;
+use crate::state::{Position, StateDelta, StateView};
+use crate::tx::Transaction;
+
+/// Everything a block commit writes, prepared by the ledger.
+#[derive(Debug)]
+pub struct BlockCommit<'a> {
+    pub block: &'a Block,
+    pub ids: &'a [TxId],
+    pub levels: &'a MerkleLevels,
+    pub delta: &'a StateDelta,
+}
+
+/// Durable (or not) storage of one chain.
+pub trait Store {
+    /// A consistent read-only view of rule state, valid until dropped.
+    type Snapshot<'a>: StateView
+    where
+        Self: 'a;
+
+    fn snapshot(&self) -> Result<Self::Snapshot<'_>>;
+    /// Commits a block with its indexes and state changes atomically.
+    fn commit_block(&mut self, commit: BlockCommit<'_>) -> Result<()>;
+    fn head(&self) -> Result<Option<SignedHeader>>;
+    fn signed_header(&self, height: u64) -> Result<Option<SignedHeader>>;
+    fn height_of(&self, hash: &BlockHash) -> Result<Option<u64>>;
+    /// Transactions of block `height`, in order.
+    fn block_transactions(&self, height: u64) -> Result<Vec<Transaction>>;
+    fn tx_position(&self, id: &TxId) -> Result<Option<Position>>;
+    fn tx_at(&self, position: Position) -> Result<Option<Transaction>>;
+    fn merkle_path(&self, height: u64, index: u32) -> Result<Option<Vec<Hash32>>>;
+    /// Every transaction mentioning `fingerprint`, in ledger order.
+    fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<(Position, TxId)>>;
+    /// Every transaction naming `resource`, in ledger order.
+    fn by_resource(&self, resource: &ResourceId) -> Result<Vec<(Position, TxId)>>;
+    /// Registered resources whose id starts with `prefix` (at most `limit`).
+    fn resources_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<ResourceId>>;
+
+    fn block(&self, height: u64) -> Result<Option<Block>> {
+        let Some(signed) = self.signed_header(height)? else { return Ok(None) };
+        Ok(Some(Block { signed, transactions: self.block_transactions(height)? }))
+    }
+
+    fn tx(&self, id: &TxId) -> Result<Option<(Transaction, Position)>> {
+        let Some(position) = self.tx_position(id)? else { return Ok(None) };
+        Ok(self.tx_at(position)?.map(|tx| (tx, position)))
+    }
+}
+
+pub(crate) fn receipt_key(fingerprint: &Fingerprint, resource: &ResourceId) -> [u8; 65] {
+    let mut key = [0u8; 65];
+    key[..33].copy_from_slice(&fingerprint.key_bytes());
+    key[33..].copy_from_slice(resource.as_bytes());
+    key
+}
+
+pub(crate) fn index_value(position: Position, id: &TxId) -> [u8; 44] {
+    let mut value = [0u8; 44];
+    value[..12].copy_from_slice(&position.to_key());
+    value[12..].copy_from_slice(id.as_bytes());
+    value
+}
+
+pub(crate) fn parse_index_value(bytes: &[u8]) -> Option<(Position, TxId)> {
+    let position = Position::from_key(bytes)?;
+    let id: [u8; 32] = bytes.get(12..44)?.try_into().ok()?;
+    Some((position, TxId(Hash32(id))))
+}
+
+/// The index entries of one transaction: fingerprint and resources it names.
+pub(crate) fn index_keys(tx: &Transaction) -> (Option<[u8; 33]>, Vec<ResourceId>) {
+    let Some(payload) = &tx.payload else { return (None, Vec::new()) };
+    let mut resources = payload.resources();
+    if let crate::tx::Signer::Resource(signer) = tx.header.signer
+        && !resources.contains(&signer)
+    {
+        resources.push(signer);
+    }
+    resources.sort();
+    resources.dedup();
+    (payload.fingerprint().map(Fingerprint::key_bytes), resources)
+}

@@ -1,0 +1,225 @@
+//! The full audit names the first bad block or transaction; inclusion proofs verify offline and
+//! any altered element is rejected; the durable store behaves like the in-memory one.
+
+mod common;
+
+use common::*;
+use weft_core::encoding::FORMAT_VERSION;
+use weft_core::{BlockHash, SigningKey};
+use weft_ledger::audit::audit;
+use weft_ledger::block::{Block, BlockHeader, ConsensusData, SignedHeader, merkle_levels};
+use weft_ledger::proof;
+use weft_ledger::store::{BlockCommit, MemoryStore, RedbStore, Store};
+use weft_ledger::{Ledger, Signer, Transaction};
+
+fn populated<S: Store>(store: S) -> (World<S>, Vec<weft_core::TxId>) {
+    let mut w = World::with_store(store);
+    let designer = w.org("designer");
+    let maker = w.org("maker");
+    let mut ids = Vec::new();
+    for i in 0..20u64 {
+        let content = format!("design {i}");
+        ids.push(w.submit(designer, T0 + 10 + i, claim(designer, content.as_bytes())).expect("claim"));
+        ids.push(w.submit(designer, T0 + 100 + i, send(designer, maker, i % 2 == 0, content.as_bytes())).expect("send"));
+    }
+    (w, ids)
+}
+
+/// Appends a block to the store *without* validation, as tampering would.
+fn force_block<S: Store>(w: &mut World<S>, transactions: Vec<Transaction>) -> u64 {
+    let head = w.ledger.store().head().expect("read").expect("head");
+    let ids: Vec<_> = transactions.iter().map(Transaction::id).collect();
+    let levels = merkle_levels(&transactions, &ids);
+    let header = BlockHeader {
+        version: FORMAT_VERSION,
+        chain_id: w.chain_id,
+        height: head.header.height + 1,
+        timestamp: head.header.timestamp + 1,
+        previous_digest: head.header.hash(),
+        merkle_root: levels.root(),
+        tx_count: transactions.len() as u32,
+        consensus: ConsensusData::default(),
+        producer: w.producer.public_key(),
+    };
+    let block = Block { signed: SignedHeader::seal(header, &w.producer), transactions };
+    let delta = Default::default();
+    w.ledger.store_mut_for_tests().commit_block(BlockCommit { block: &block, ids: &ids, levels: &levels, delta: &delta }).expect("raw commit");
+    block.signed.header.height
+}
+
+#[test]
+fn audit_passes_on_a_valid_chain_and_counts_everything() {
+    let (w, ids) = populated(MemoryStore::new());
+    let mut calls = 0;
+    let report = audit(w.ledger.store(), &mut |_, _| calls += 1).expect("audit runs");
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.transactions, 1 + 2 + ids.len() as u64);
+    assert_eq!(report.blocks, w.ledger.head().header.height + 1);
+    assert_eq!(calls as u64, report.blocks);
+}
+
+#[test]
+fn audit_names_the_first_rule_breaking_transaction() {
+    let (mut w, _) = populated(MemoryStore::new());
+    let designer = *w.keys.keys().next().expect("an org");
+    let key = SigningKey::from_text(&w.keys[&designer].to_text()).expect("key");
+    // A valid record, then a duplicate claim of "design 3": rule 3 must catch it at index 1.
+    let fine = Transaction::sign(w.chain_id, T0 + 500, Signer::Resource(designer), &key, claim(designer, b"fresh")).expect("tx");
+    let duplicate = Transaction::sign(w.chain_id, T0 + 501, Signer::Resource(designer), &key, claim(designer, b"design 3")).expect("tx");
+    let height = force_block(&mut w, vec![fine, duplicate.clone()]);
+    let report = audit(w.ledger.store(), &mut |_, _| {}).expect("audit runs");
+    assert!(!report.ok);
+    let bad = report.first_bad.expect("names the culprit");
+    assert_eq!(bad.height, height);
+    assert_eq!(bad.index, Some(1));
+    assert_eq!(bad.tx_id, Some(duplicate.id().to_hex()));
+    assert!(bad.reason.starts_with("rule 3"), "{}", bad.reason);
+}
+
+#[test]
+fn audit_catches_a_forged_signature_and_a_broken_link() {
+    let (mut w, _) = populated(MemoryStore::new());
+    let designer = *w.keys.keys().next().expect("an org");
+    let key = SigningKey::from_text(&w.keys[&designer].to_text()).expect("key");
+    let mut forged = Transaction::sign(w.chain_id, T0 + 500, Signer::Resource(designer), &key, claim(designer, b"forged")).expect("tx");
+    forged.signature.0[0] ^= 1;
+    let height = force_block(&mut w, vec![forged]);
+    let bad = audit(w.ledger.store(), &mut |_, _| {}).expect("runs").first_bad.expect("bad");
+    assert_eq!((bad.height, bad.index), (height, Some(0)));
+    assert!(bad.reason.starts_with("signature"), "{}", bad.reason);
+
+    // A block whose previous_digest does not link.
+    let (mut w, _) = populated(MemoryStore::new());
+    let head = w.ledger.head().clone();
+    let mut header = head.header.clone();
+    header.height += 1;
+    header.previous_digest = BlockHash::default();
+    header.tx_count = 0;
+    header.merkle_root = merkle_levels(&[], &[]).root();
+    let block = Block { signed: SignedHeader::seal(header, &w.producer), transactions: vec![] };
+    let delta = Default::default();
+    let levels = merkle_levels(&[], &[]);
+    w.ledger.store_mut_for_tests().commit_block(BlockCommit { block: &block, ids: &[], levels: &levels, delta: &delta }).expect("raw");
+    let bad = audit(w.ledger.store(), &mut |_, _| {}).expect("runs").first_bad.expect("bad");
+    assert_eq!(bad.height, head.header.height + 1);
+    assert!(bad.reason.contains("previous_digest"), "{}", bad.reason);
+}
+
+#[test]
+fn proofs_verify_offline_and_reject_alterations() {
+    let (w, ids) = populated(MemoryStore::new());
+    for id in ids.iter().step_by(7) {
+        let document = proof::build(w.ledger.store(), id).expect("proof");
+        let text = serde_json::to_string(&document).expect("json");
+        let parsed = proof::parse(text.as_bytes()).expect("parses");
+        let verified = proof::verify(&parsed, None).expect("valid");
+        assert_eq!(verified.tx_id, *id);
+        proof::verify(&parsed, Some(&[w.producer.public_key()])).expect("trusted producer");
+        assert!(proof::verify(&parsed, Some(&[SigningKey::from_seed(&[77; 32]).public_key()])).is_err());
+    }
+    // A block with several transactions, so the path is non-trivial.
+    let mut w = w;
+    let designer = *w.keys.keys().next().expect("org");
+    let key = SigningKey::from_text(&w.keys[&designer].to_text()).expect("key");
+    let batch: Vec<Transaction> = (0..13u8)
+        .map(|i| Transaction::sign(w.chain_id, T0 + 900, Signer::Resource(designer), &key, claim(designer, &[i, 1, 2])).expect("tx"))
+        .collect();
+    let outcome = w.ledger.produce_block(batch, &w.producer, T0 + 900).expect("block");
+    assert_eq!(outcome.accepted.len(), 13);
+    let (id, _) = outcome.accepted[6];
+    let good = proof::build(w.ledger.store(), &id).expect("proof");
+    assert_eq!(good.audit_path.len(), 4);
+    proof::verify(&good, None).expect("valid");
+
+    let flip_hex = |text: &str, at: usize| -> String {
+        let mut chars: Vec<char> = text.chars().collect();
+        chars[at] = if chars[at] == '0' { '1' } else { '0' };
+        chars.into_iter().collect()
+    };
+    let mut cases: Vec<(String, proof::InclusionProof)> = Vec::new();
+    for at in [0, 5, 31, 63] {
+        let mut altered = good.clone();
+        altered.audit_path[at % 4] = flip_hex(&altered.audit_path[at % 4], at);
+        cases.push((format!("audit path {at}"), altered));
+    }
+    let mut altered = good.clone();
+    altered.index += 1;
+    cases.push(("index".into(), altered));
+    let mut altered = good.clone();
+    altered.tree_size += 1;
+    cases.push(("tree size".into(), altered));
+    let mut altered = good.clone();
+    altered.audit_path.pop();
+    cases.push(("short path".into(), altered));
+    for at in [10, 200, good.transaction.len() - 3] {
+        let mut altered = good.clone();
+        altered.transaction = flip_hex(&altered.transaction, at);
+        cases.push((format!("transaction byte {at}"), altered));
+    }
+    for at in [4, 90, 150, good.signed_header.len() - 3] {
+        let mut altered = good.clone();
+        altered.signed_header = flip_hex(&altered.signed_header, at);
+        cases.push((format!("header byte {at}"), altered));
+    }
+    let mut altered = good.clone();
+    altered.tx_id = ids[0].to_hex();
+    cases.push(("tx id".into(), altered));
+    for (what, case) in cases {
+        assert!(proof::verify(&case, None).is_err(), "altered {what} must be rejected");
+    }
+    assert!(proof::parse(b"{not json").is_err());
+    assert!(proof::parse(&vec![b' '; proof::MAX_PROOF_BYTES + 1]).is_err());
+}
+
+#[test]
+fn redb_store_survives_reopen_and_matches_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.redb");
+    let (w, ids) = populated(RedbStore::open(&path).expect("open"));
+    let head = w.ledger.head().clone();
+    drop(w);
+    let reopened = Ledger::open(RedbStore::open(&path).expect("reopen")).expect("chain");
+    assert_eq!(reopened.head(), &head);
+    for id in &ids {
+        assert!(reopened.store().tx(id).expect("read").is_some());
+    }
+    let report = audit(reopened.store(), &mut |_, _| {}).expect("audit");
+    assert!(report.ok, "{report:?}");
+
+    let (memory, _) = populated(MemoryStore::new());
+    assert_eq!(memory.ledger.head().header.hash(), head.header.hash(), "same inputs, same chain");
+    let fingerprint = weft_core::Fingerprint::of_bytes(weft_core::HashAlgo::Sha256, b"design 4");
+    assert_eq!(
+        reopened.store().by_fingerprint(&fingerprint).expect("index"),
+        memory.ledger.store().by_fingerprint(&fingerprint).expect("index")
+    );
+    assert_eq!(reopened.store().by_fingerprint(&fingerprint).expect("index").len(), 2);
+    let proof = proof::build(reopened.store(), &ids[5]).expect("proof");
+    proof::verify(&proof, None).expect("valid");
+    let error = RedbStore::open(&path).expect_err("a database in use is not opened twice");
+    assert!(error.to_string().contains("in use by another weft process"), "{error}");
+    drop(reopened);
+    assert!(RedbStore::open(&path).is_ok(), "a closed database opens again");
+}
+
+#[test]
+fn import_refuses_a_block_from_an_unknown_producer() {
+    let (mut w, _) = populated(MemoryStore::new());
+    let head = w.ledger.head().clone();
+    let intruder = SigningKey::from_seed(&[200; 32]);
+    let levels = merkle_levels(&[], &[]);
+    let header = BlockHeader {
+        version: FORMAT_VERSION,
+        chain_id: w.chain_id,
+        height: head.header.height + 1,
+        timestamp: head.header.timestamp,
+        previous_digest: head.header.hash(),
+        merkle_root: levels.root(),
+        tx_count: 0,
+        consensus: ConsensusData::default(),
+        producer: intruder.public_key(),
+    };
+    let block = Block { signed: SignedHeader::seal(header, &intruder), transactions: vec![] };
+    let error = w.ledger.import_block(&block).expect_err("unknown producer");
+    assert!(error.to_string().contains("not one of the chain's producers"), "{error}");
+}
