@@ -1,1 +1,359 @@
-fn main() {}
+//! `weft`: the command-line tool. Thin: argument parsing and output here, the work in
+//! weft-core and weft-ledger. Embedded mode: every command operates on a ledger home directory.
+
+mod bench;
+mod commands;
+mod demo;
+mod home;
+mod output;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use weft_core::HashAlgo;
+
+use commands::{AssetArgs, Context_, OrgArgs};
+use output::{Output, exit};
+
+#[derive(Parser, Debug)]
+#[command(name = "weft", version, about = "A tamper-evident, permissioned ledger for the manufacturing digital thread")]
+struct Cli {
+    /// Ledger home directory.
+    #[arg(long, global = true, default_value = "./.weft", env = "WEFT_HOME")]
+    home: PathBuf,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a new single-node ledger home: genesis block, authority and producer keys, config.
+    Init {
+        /// Chain name (letters, digits, '.', '_', '-'); the chain id is derived from it.
+        #[arg(long = "chain-id", default_value = "weft-local")]
+        chain_id: String,
+        /// How far a transaction's timeOfTx may be from the node's clock, in seconds.
+        #[arg(long, default_value_t = home::DEFAULT_TIME_WINDOW_SECS)]
+        time_window_secs: u64,
+    },
+    /// Organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// People acting for organisations.
+    #[command(subcommand)]
+    Person(PersonCommand),
+    /// Claim ownership of a file (NIST RecordOwnership).
+    Claim {
+        file: PathBuf,
+        /// The issuer (resource id or unique prefix).
+        #[arg(long = "as")]
+        as_: String,
+        /// A person of the issuer's organisation who signs for it.
+        #[arg(long)]
+        signer: Option<String>,
+        #[command(flatten)]
+        asset: AssetFlags,
+    },
+    /// Record sending a file to another resource (NIST SendProductData).
+    Send {
+        file: PathBuf,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Give the recipient the right to send the file on.
+        #[arg(long)]
+        forward: bool,
+        #[arg(long)]
+        signer: Option<String>,
+        /// Fingerprint algorithm.
+        #[arg(long, default_value = "sha256")]
+        algo: HashAlgo,
+    },
+    /// Validate a received file: is it on the ledger, who owns it, was it sent to me?
+    Verify {
+        file: PathBuf,
+        /// The resource checking the file (organisation or person).
+        #[arg(long = "as")]
+        as_: Option<String>,
+        /// Only try this fingerprint algorithm (default: all, SHA-256 first).
+        #[arg(long)]
+        algo: Option<HashAlgo>,
+    },
+    /// Every transaction that mentions a file or fingerprint, in ledger order.
+    History {
+        /// A file path, or a fingerprint as `algo:hex` (or bare SHA-256 hex).
+        target: String,
+        #[arg(long)]
+        algo: Option<HashAlgo>,
+    },
+    /// Inclusion proofs.
+    Proof(ProofArgs),
+    /// The chain.
+    #[command(subcommand)]
+    Chain(ChainCommand),
+    /// Transactions.
+    #[command(subcommand)]
+    Tx(TxCommand),
+    /// Generic signed data records (machine, process, quality data).
+    #[command(subcommand)]
+    Record(RecordCommand),
+    /// Physical parts (register by code, transfer to a new owner).
+    #[command(subcommand)]
+    Part(PartCommand),
+    /// Key rotation and revocation.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The NIST AMS 300-6 story end to end, in a temporary home, narrated.
+    Demo,
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Commits transactions in a loop, printing `ack TXID` after each durable commit (crash tests).
+    #[command(hide = true)]
+    Stress {
+        #[arg(long, default_value_t = 1000)]
+        blocks: u64,
+        #[arg(long, default_value_t = 10)]
+        per_block: usize,
+    },
+}
+
+#[derive(Args, Debug)]
+struct AssetFlags {
+    /// DataType: GEOMETRY_3D, GEOMETRY_SLICED, CONFIGURATION, CONTROL_DATA (or a custom NAME).
+    #[arg(long = "type")]
+    data_type: Option<String>,
+    /// File id (default: the file name).
+    #[arg(long)]
+    file_id: Option<String>,
+    /// Version id (repeatable; default "1").
+    #[arg(long = "version-id")]
+    version_ids: Vec<String>,
+    /// Description (repeatable).
+    #[arg(long = "description")]
+    descriptions: Vec<String>,
+    /// The content is publicly available.
+    #[arg(long)]
+    public: bool,
+    /// DOI of the content (needs --public).
+    #[arg(long)]
+    doi: Option<String>,
+    /// DOI of more metadata (needs --public).
+    #[arg(long)]
+    doi_no_redirect: Option<String>,
+    /// Fingerprint algorithm: sha256, sha3-256, blake3.
+    #[arg(long, default_value = "sha256")]
+    algo: HashAlgo,
+}
+
+#[derive(Subcommand, Debug)]
+enum OrgCommand {
+    /// Register an organisation (signed by this home's network authority).
+    Add {
+        name: String,
+        #[arg(long)]
+        country: String,
+        #[arg(long)]
+        town: String,
+        #[arg(long)]
+        street: Option<String>,
+        #[arg(long)]
+        street_number: Option<String>,
+        #[arg(long)]
+        postal_code: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        postal_box: Option<String>,
+        #[arg(long)]
+        website: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PersonCommand {
+    /// Register a person of an organisation (signed by the organisation).
+    Add {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        first: Option<String>,
+        #[arg(long)]
+        last: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+struct ProofArgs {
+    #[command(subcommand)]
+    verify: Option<ProofCommand>,
+    /// Transaction id to prove.
+    tx_id: Option<String>,
+    /// Write the proof here instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ProofCommand {
+    /// Check a proof offline.
+    Verify {
+        file: PathBuf,
+        /// Producer key(s) you trust (hex); without, the header's producer must have sealed it.
+        #[arg(long = "producer-key")]
+        producer_keys: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ChainCommand {
+    /// Re-verify every block and transaction from genesis.
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
+enum TxCommand {
+    /// Show a transaction.
+    Show { tx_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum RecordCommand {
+    /// Record a file's bytes (at most 1 MiB) as a signed record.
+    Add {
+        file: PathBuf,
+        #[arg(long = "as")]
+        as_: String,
+        #[arg(long)]
+        signer: Option<String>,
+        #[arg(long, default_value = "application/octet-stream")]
+        content_type: String,
+        #[arg(long)]
+        product_code: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PartCommand {
+    /// Register a physical part by the code applied to it.
+    Register {
+        code: String,
+        #[arg(long = "as")]
+        as_: String,
+        #[arg(long)]
+        signer: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Transfer a part to a new owner (only its current owner can).
+    Transfer {
+        code: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        signer: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Replace a resource's key: a new key file is written, the old key is revoked.
+    Rotate {
+        #[arg(long)]
+        resource: String,
+    },
+    /// Revoke one key of a resource.
+    Revoke {
+        #[arg(long)]
+        resource: String,
+        #[arg(long)]
+        key: String,
+        /// Sign as this resource (the person's organisation) instead of the resource itself.
+        #[arg(long)]
+        signer: Option<String>,
+    },
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Context_ { home: cli.home, out: Output { json: cli.json, quiet: false } };
+    match cli.command {
+        Command::Init { chain_id, time_window_secs } => commands::init(&ctx, &chain_id, time_window_secs),
+        Command::Org(OrgCommand::Add { name, country, town, street, street_number, postal_code, region, postal_box, website }) => {
+            commands::org_add(&ctx, OrgArgs { name, country, town, street, street_number, postal_code, region, postal_box, website }).map(drop)
+        }
+        Command::Person(PersonCommand::Add { org, first, last, email }) => commands::person_add(&ctx, &org, first, last, email).map(drop),
+        Command::Claim { file, as_, signer, asset } => {
+            let args = AssetArgs {
+                data_type: asset.data_type,
+                file_id: asset.file_id,
+                version_ids: asset.version_ids,
+                descriptions: asset.descriptions,
+                public: asset.public,
+                doi: asset.doi,
+                doi_no_redirect: asset.doi_no_redirect,
+                algo: asset.algo,
+            };
+            commands::claim(&ctx, &file, &as_, signer.as_deref(), args).map(drop)
+        }
+        Command::Send { file, from, to, forward, signer, algo } => {
+            commands::send(&ctx, &file, &from, &to, forward, signer.as_deref(), algo).map(drop)
+        }
+        Command::Verify { file, as_, algo } => commands::verify(&ctx, &file, as_.as_deref(), algo),
+        Command::History { target, algo } => commands::history(&ctx, &target, algo),
+        Command::Proof(ProofArgs { verify: Some(ProofCommand::Verify { file, producer_keys }), .. }) => {
+            commands::proof_verify(&ctx, &file, &producer_keys)
+        }
+        Command::Proof(ProofArgs { verify: None, tx_id: Some(tx_id), out }) => commands::proof_build(&ctx, &tx_id, out.as_deref()),
+        Command::Proof(ProofArgs { verify: None, tx_id: None, .. }) => {
+            anyhow::bail!("give a transaction id (`weft proof TX_ID [--out FILE]`) or `weft proof verify FILE`")
+        }
+        Command::Chain(ChainCommand::Verify) => commands::chain_verify(&ctx),
+        Command::Tx(TxCommand::Show { tx_id }) => commands::tx_show(&ctx, &tx_id),
+        Command::Record(RecordCommand::Add { file, as_, signer, content_type, product_code }) => {
+            commands::record_add(&ctx, &as_, signer.as_deref(), &file, content_type, product_code).map(drop)
+        }
+        Command::Part(PartCommand::Register { code, as_, signer, description }) => {
+            commands::part_register(&ctx, code, &as_, signer.as_deref(), description).map(drop)
+        }
+        Command::Part(PartCommand::Transfer { code, from, to, signer }) => {
+            commands::part_transfer(&ctx, code, &from, &to, signer.as_deref()).map(drop)
+        }
+        Command::Key(KeyCommand::Rotate { resource }) => commands::key_rotate(&ctx, &resource),
+        Command::Key(KeyCommand::Revoke { resource, key, signer }) => commands::key_revoke(&ctx, &resource, &key, signer.as_deref()),
+        Command::Demo => demo::run(&ctx),
+        Command::Bench(command) => bench::run(&ctx, command),
+        Command::Stress { blocks, per_block } => bench::stress(&ctx, blocks, per_block),
+    }
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = error.print();
+            std::process::exit(code);
+        }
+    };
+    let json = cli.json;
+    if let Err(error) = run(cli) {
+        let (value, human, code) = commands::error_report(&error);
+        if !human.is_empty() {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&value).expect("JSON values serialise"));
+            } else {
+                eprintln!("{human}");
+            }
+        }
+        std::process::exit(code);
+    }
+}

@@ -1,0 +1,402 @@
+//! `weft bench`: throughput and latency figures, measured in release builds (see
+//! docs/benchmarks.md). Benchmarks report; they never assert.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use serde_json::json;
+use weft_core::model::*;
+use weft_core::{ChainId, Fingerprint, HashAlgo, ResourceId, SigningKey, TxId};
+use weft_ledger::store::RedbStore;
+use weft_ledger::{Ledger, Signer, Transaction};
+
+use crate::commands::{Context_, fingerprint_file};
+use crate::home::{Home, now_ms};
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Commit signed, rule-checked transactions on a durable single-node ledger.
+    Ledger {
+        /// Number of transactions to commit.
+        #[arg(long, default_value_t = 200_000)]
+        txs: usize,
+        /// Transactions per block.
+        #[arg(long, default_value_t = 10_000)]
+        block_size: usize,
+        /// Benchmark generic `Record` transactions with a body of this many bytes instead of
+        /// RecordOwnership/SendProductData pairs.
+        #[arg(long)]
+        record_bytes: Option<usize>,
+        /// Skip the full audit at the end.
+        #[arg(long)]
+        skip_audit: bool,
+        /// Directory for the ledger (default: a temporary directory, removed afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Fingerprinting speed against `sha256sum` on the same file.
+    Fingerprint {
+        /// File to hash (default: a generated file of --size-mib).
+        file: Option<PathBuf>,
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+    },
+}
+
+pub fn run(ctx: &Context_, command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Ledger { txs, block_size, record_bytes, skip_audit, dir } => ledger(ctx, txs, block_size, record_bytes, skip_audit, dir),
+        BenchCommand::Fingerprint { file, size_mib } => fingerprint(ctx, file, size_mib),
+    }
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Signs `count` payloads in parallel on all cores.
+fn sign_all(chain_id: ChainId, time: u64, jobs: Vec<(ResourceId, usize, Payload)>, keys: &[SigningKey]) -> Vec<Transaction> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let per = jobs.len().div_ceil(threads).max(1);
+    let mut chunks: Vec<Vec<(ResourceId, usize, Payload)>> = Vec::new();
+    let mut jobs = jobs.into_iter().peekable();
+    while jobs.peek().is_some() {
+        chunks.push(jobs.by_ref().take(per).collect());
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(signer, key_index, payload)| {
+                            let offset = u64::from(matches!(payload, Payload::SendProductData(_)));
+                            Transaction::sign(chain_id, time + offset, Signer::Resource(signer), &keys[key_index], payload).expect("valid payload")
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|handle| handle.join().expect("signing does not panic")).collect()
+    })
+}
+
+fn dir_size(path: &Path) -> u64 {
+    fs::read_dir(path).map(|entries| entries.flatten().filter_map(|entry| entry.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+}
+
+fn ledger(ctx: &Context_, count: usize, block_size: usize, record_bytes: Option<usize>, skip_audit: bool, dir: Option<PathBuf>) -> Result<()> {
+    if count == 0 || block_size == 0 || block_size > weft_ledger::block::MAX_BLOCK_TXS {
+        bail!("--txs must be positive and --block-size between 1 and {}", weft_ledger::block::MAX_BLOCK_TXS);
+    }
+    if let Some(bytes) = record_bytes
+        && bytes > MAX_RECORD_BODY
+    {
+        bail!("--record-bytes is at most {MAX_RECORD_BODY}");
+    }
+    let temporary = dir.is_none();
+    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("weft-bench-{}-{}", std::process::id(), now_ms())));
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let result = ledger_in(ctx, &dir, count, block_size, record_bytes, skip_audit);
+    if temporary {
+        let _ = fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+fn ledger_in(ctx: &Context_, dir: &Path, count: usize, block_size: usize, record_bytes: Option<usize>, skip_audit: bool) -> Result<()> {
+    let path = dir.join("bench.redb");
+    if path.exists() {
+        bail!("{} already exists; give an empty --dir", path.display());
+    }
+    let authority = SigningKey::generate()?;
+    let producer = SigningKey::generate()?;
+    let chain_name = "bench";
+    let chain_id = ChainId::from_name(chain_name)?;
+    let start_time = now_ms();
+    let genesis = Genesis { chain_name: chain_name.into(), authorities: vec![authority.public_key()], producers: vec![producer.public_key()], time_window_ms: 24 * 3600 * 1000 };
+    let genesis_tx = Transaction::sign(chain_id, start_time, Signer::Authority, &authority, Payload::Genesis(genesis))?;
+    let mut ledger = Ledger::create(RedbStore::open(&path)?, genesis_tx, &producer, start_time)?;
+
+    // 64 organisations, registered in one block.
+    let org_keys: Vec<SigningKey> = (0..64).map(|_| SigningKey::generate()).collect::<Result<_, _>>()?;
+    let registrations: Vec<Transaction> = org_keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let organization = Organization { name: Some(format!("org {i}")), website: None, address: Address { town: "Town".into(), country: "DE".into(), ..Address::default() } };
+            Transaction::sign(chain_id, start_time, Signer::Authority, &authority, Payload::RegisterResource(RegisterResource { resource: Resource::Organization(organization), key: key.public_key() }))
+        })
+        .collect::<Result<_, _>>()?;
+    let orgs: Vec<ResourceId> = registrations.iter().map(|tx| ResourceId(tx.id().0)).collect();
+    ledger.produce_block(registrations, &producer, now_ms())?;
+
+    let mut nonce = [0u8; 16];
+    getrandom_fill(&mut nonce);
+    let mut jobs = Vec::with_capacity(count);
+    let asset = |i: usize| DigitalAsset {
+        fingerprint: Fingerprint::of_bytes(HashAlgo::Sha256, &[&nonce[..], &(i as u64).to_le_bytes()].concat()),
+        public: false,
+        doi: None,
+        doi_no_redirect: None,
+        file: File { id: format!("part-{i}"), version_ids: vec!["A".into()], descriptions: vec![] },
+        data_type: DataType::Geometry3d,
+    };
+    for i in 0..count {
+        let issuer_index = (i / 2) % orgs.len();
+        let payload = match record_bytes {
+            Some(bytes) => {
+                let mut body = vec![0u8; bytes];
+                body.iter_mut().enumerate().for_each(|(j, b)| *b = (i + j) as u8);
+                Payload::Record(Record { issuer: orgs[issuer_index], content_type: "application/octet-stream".into(), product_code: Some(format!("SN-{i}")), body })
+            }
+            None if i % 2 == 0 => Payload::RecordOwnership(RecordOwnership { issuer: orgs[issuer_index], product_data: asset(i / 2) }),
+            None => Payload::SendProductData(SendProductData {
+                from: orgs[issuer_index],
+                to: orgs[(issuer_index + 1) % orgs.len()],
+                forward: i % 4 == 1,
+                product_data: asset(i / 2),
+            }),
+        };
+        jobs.push((orgs[issuer_index], issuer_index, payload));
+    }
+    let signing_started = Instant::now();
+    let transactions = sign_all(chain_id, now_ms(), jobs, &org_keys);
+    let signing_s = signing_started.elapsed().as_secs_f64();
+    let sample_ids: Vec<TxId> = transactions.iter().step_by((count / 1000).max(1)).map(Transaction::id).collect();
+
+    let bar = ctx.out.progress(count as u64, "committing");
+    let mut block_ms = Vec::new();
+    let mut committed = 0usize;
+    let started = Instant::now();
+    let mut remaining = transactions.into_iter().peekable();
+    while remaining.peek().is_some() {
+        let batch: Vec<Transaction> = remaining.by_ref().take(block_size).collect();
+        let size = batch.len();
+        let block_started = Instant::now();
+        let outcome = ledger.produce_block(batch, &producer, now_ms())?;
+        block_ms.push(block_started.elapsed().as_secs_f64() * 1000.0);
+        if let Some((_, id, error)) = outcome.rejected.first() {
+            bail!("benchmark transaction {id} was rejected: {error}");
+        }
+        committed += size;
+        bar.set_position(committed as u64);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    block_ms.sort_by(f64::total_cmp);
+
+    // Proof generation and verification on a sample spread over the chain.
+    let proof_started = Instant::now();
+    let proofs: Vec<_> = sample_ids.iter().map(|id| weft_ledger::proof::build(ledger.store(), id)).collect::<Result<_, _>>()?;
+    let proof_build_us = proof_started.elapsed().as_secs_f64() * 1e6 / proofs.len() as f64;
+    let verify_started = Instant::now();
+    for proof in &proofs {
+        weft_ledger::proof::verify(proof, Some(&[producer.public_key()]))?;
+    }
+    let proof_verify_us = verify_started.elapsed().as_secs_f64() * 1e6 / proofs.len() as f64;
+    let rss_after_commit = peak_rss_mib();
+
+    let (audit_s, audit_ok) = if skip_audit {
+        (None, None)
+    } else {
+        let audit_bar = ctx.out.progress(ledger.head().header.height + 1, "auditing");
+        let audit_started = Instant::now();
+        let report = weft_ledger::audit::audit(ledger.store(), &mut |done, _| audit_bar.set_position(done))?;
+        audit_bar.finish_and_clear();
+        (Some(audit_started.elapsed().as_secs_f64()), Some(report.ok))
+    };
+    let db_bytes = dir_size(path.parent().unwrap_or(Path::new(".")));
+    let tx_per_s = count as f64 / elapsed;
+    let kind = match record_bytes {
+        Some(bytes) => format!("Record ({bytes}-byte body)"),
+        None => "RecordOwnership + SendProductData".into(),
+    };
+    ctx.out.emit(
+        json!({
+            "kind": kind,
+            "txs": count,
+            "block_size": block_size,
+            "blocks": block_ms.len(),
+            "elapsed_s": elapsed,
+            "tx_per_s": tx_per_s,
+            "block_commit_ms_p50": percentile(&block_ms, 0.5),
+            "block_commit_ms_p99": percentile(&block_ms, 0.99),
+            "signing_s": signing_s,
+            "proof_build_us": proof_build_us,
+            "proof_verify_us": proof_verify_us,
+            "audit_s": audit_s,
+            "audit_ok": audit_ok,
+            "audit_tx_per_s": audit_s.map(|s| count as f64 / s),
+            "peak_rss_mib_after_commit": rss_after_commit,
+            "peak_rss_mib": peak_rss_mib(),
+            "db_bytes": db_bytes,
+        }),
+        || {
+            let mut text = format!(
+                "{count} {kind} transactions in {} blocks of {block_size}\n  committed durably: {tx_per_s:.0} tx/s ({elapsed:.2} s; block commit p50 {:.1} ms, p99 {:.1} ms)\n  inclusion proof: build {proof_build_us:.1} µs, verify {proof_verify_us:.1} µs\n",
+                block_ms.len(),
+                percentile(&block_ms, 0.5),
+                percentile(&block_ms, 0.99)
+            );
+            if let (Some(seconds), Some(ok)) = (audit_s, audit_ok) {
+                text.push_str(&format!("  full audit: {seconds:.2} s ({:.0} tx/s), {}\n", count as f64 / seconds, if ok { "ok" } else { "FAILED" }));
+            }
+            text.push_str(&format!(
+                "  peak memory {:.0} MiB (after commit {:.0} MiB); database {:.1} MiB",
+                peak_rss_mib().unwrap_or(0.0),
+                rss_after_commit.unwrap_or(0.0),
+                db_bytes as f64 / (1 << 20) as f64
+            ));
+            text
+        },
+    );
+    Ok(())
+}
+
+fn getrandom_fill(out: &mut [u8]) {
+    // The nonce only keeps fingerprints of separate runs apart; the key generator's randomness
+    // is reused so no second source is needed.
+    let key = SigningKey::generate().expect("operating system randomness");
+    for (o, k) in out.iter_mut().zip(key.public_key().0) {
+        *o = k;
+    }
+}
+
+fn fingerprint(ctx: &Context_, file: Option<PathBuf>, size_mib: u64) -> Result<()> {
+    let (path, generated) = match file {
+        Some(path) => (path, false),
+        None => {
+            if size_mib == 0 || size_mib > 64 * 1024 {
+                bail!("--size-mib must be between 1 and 65536");
+            }
+            let path = std::env::temp_dir().join(format!("weft-fingerprint-bench-{}", std::process::id()));
+            let mut chunk = vec![0u8; 1 << 20];
+            let mut state = 0x9e37_79b9_7f4a_7c15u64;
+            let mut file = fs::File::create(&path)?;
+            for _ in 0..size_mib {
+                for word in chunk.chunks_mut(8) {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    word.copy_from_slice(&state.to_le_bytes());
+                }
+                std::io::Write::write_all(&mut file, &chunk)?;
+            }
+            (path, true)
+        }
+    };
+    let result = fingerprint_on(ctx, &path);
+    if generated {
+        let _ = fs::remove_file(&path);
+    }
+    result
+}
+
+fn time_best_of<T>(runs: usize, mut work: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
+    let mut best = f64::MAX;
+    let mut last = None;
+    for _ in 0..runs {
+        let started = Instant::now();
+        last = Some(work()?);
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    Ok((best, last.expect("runs > 0")))
+}
+
+fn fingerprint_on(ctx: &Context_, path: &Path) -> Result<()> {
+    let size = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
+    let quiet = crate::output::Output { json: ctx.out.json, quiet: true };
+    // Warm the page cache so both sides read from memory.
+    fingerprint_file(path, HashAlgo::Blake3, &quiet)?;
+    let (sha256sum_s, reference) = time_best_of(3, || {
+        let output = std::process::Command::new("sha256sum").arg(path).output().context("cannot run sha256sum")?;
+        if !output.status.success() {
+            bail!("sha256sum failed");
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).split_whitespace().next().unwrap_or_default().to_string())
+    })?;
+    let mut results = serde_json::Map::new();
+    let mut lines = Vec::new();
+    let mut sha256_ratio = 0.0;
+    for algo in HashAlgo::ALL {
+        let (seconds, fingerprint) = time_best_of(3, || fingerprint_file(path, algo, &quiet))?;
+        let mib_s = size as f64 / (1 << 20) as f64 / seconds;
+        if algo == HashAlgo::Sha256 {
+            if hex::encode(fingerprint.digest) != reference {
+                bail!("weft's SHA-256 differs from sha256sum's: {} vs {reference}", hex::encode(fingerprint.digest));
+            }
+            sha256_ratio = sha256sum_s / seconds;
+        }
+        results.insert(algo.name().into(), json!({"seconds": seconds, "mib_per_s": mib_s}));
+        lines.push(format!("  weft {:<9} {seconds:.3} s  {mib_s:.0} MiB/s", algo.name()));
+    }
+    let sha256sum_mib_s = size as f64 / (1 << 20) as f64 / sha256sum_s;
+    ctx.out.emit(
+        json!({"bytes": size, "sha256sum": {"seconds": sha256sum_s, "mib_per_s": sha256sum_mib_s}, "weft": results, "sha256_speed_vs_sha256sum": sha256_ratio}),
+        || {
+            format!(
+                "{} MiB, best of 3, warm cache\n  sha256sum      {sha256sum_s:.3} s  {sha256sum_mib_s:.0} MiB/s\n{}\n  weft SHA-256 runs at {:.0}% of sha256sum's speed",
+                size >> 20,
+                lines.join("\n"),
+                sha256_ratio * 100.0
+            )
+        },
+    );
+    Ok(())
+}
+
+/// The hidden `weft stress` command used by the crash test: commits blocks of claims and prints
+/// `ack TXID` for each transaction once its block is durably committed.
+pub fn stress(ctx: &Context_, blocks: u64, per_block: usize) -> Result<()> {
+    use std::io::Write;
+    let home = Home::open(&ctx.home)?;
+    let mut ledger = home.ledger()?;
+    let producer = home.producer_key()?;
+    let authority = home.authority_key()?;
+    let key = SigningKey::generate()?;
+    let organization = Organization { name: Some("stress".into()), website: None, address: Address { town: "T".into(), country: "C".into(), ..Address::default() } };
+    let register = Transaction::sign(ledger.chain_id(), now_ms(), Signer::Authority, &authority, Payload::RegisterResource(RegisterResource { resource: Resource::Organization(organization), key: key.public_key() }))?;
+    let org = ResourceId(register.id().0);
+    ledger.produce_block(vec![register], &producer, now_ms())?;
+    let mut salt = [0u8; 16];
+    getrandom_fill(&mut salt);
+    let stdout = std::io::stdout();
+    for block in 0..blocks {
+        let batch: Vec<Transaction> = (0..per_block)
+            .map(|i| {
+                let content = [&salt[..], &block.to_le_bytes(), &(i as u64).to_le_bytes()].concat();
+                let asset = DigitalAsset {
+                    fingerprint: Fingerprint::of_bytes(HashAlgo::Sha256, &content),
+                    public: false,
+                    doi: None,
+                    doi_no_redirect: None,
+                    file: File { id: format!("f{block}-{i}"), version_ids: vec!["1".into()], descriptions: vec![] },
+                    data_type: DataType::Configuration,
+                };
+                Transaction::sign(ledger.chain_id(), now_ms(), Signer::Resource(org), &key, Payload::RecordOwnership(RecordOwnership { issuer: org, product_data: asset }))
+            })
+            .collect::<Result<_, _>>()?;
+        let outcome = ledger.produce_block(batch, &producer, now_ms())?;
+        let mut lock = stdout.lock();
+        for (id, _) in &outcome.accepted {
+            writeln!(lock, "ack {id}")?;
+        }
+        lock.flush()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! The ledger home directory: configuration, keys and the database.
+//!
+//! ```text
+//! HOME/
+//!   config.toml          chain name, time window, block limits (every default written out)
+//!   ledger.redb          the chain (redb)
+//!   keys/authority.key   network authority (registers organisations)   mode 0600
+//!   keys/producer.key    block producer (seals blocks)                  mode 0600
+//!   keys/<resource>.key  one per registered organisation or person      mode 0600
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use weft_core::{ResourceId, SigningKey};
+use weft_ledger::Ledger;
+use weft_ledger::store::{RedbStore, Store};
+
+/// `config.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Human name of the chain; the chain id is derived from it.
+    pub chain_name: String,
+    /// How far `timeOfTx` may be from the node's clock, in seconds (also in the genesis).
+    pub time_window_secs: u64,
+}
+
+pub const DEFAULT_TIME_WINDOW_SECS: u64 = 300;
+
+pub struct Home {
+    pub dir: PathBuf,
+    pub config: Config,
+}
+
+impl std::fmt::Debug for Home {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Home").field("dir", &self.dir).finish()
+    }
+}
+
+/// The wall clock in milliseconds, strictly increasing within this process, so two
+/// transactions made in the same millisecond still have ordered `timeOfTx` (rules 1 and 2 need
+/// a strictly later time).
+pub fn now_ms() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let mut previous = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = wall.max(previous + 1);
+        match LAST.compare_exchange_weak(previous, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(actual) => previous = actual,
+        }
+    }
+}
+
+/// Writes a secret key file that only the owner can read; refuses to overwrite.
+pub fn write_key(path: &Path, key: &SigningKey) -> Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create key file {}", path.display()))?;
+    file.write_all(key.to_text().as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Reads a secret key file, refusing one that others can read.
+pub fn read_key(path: &Path) -> Result<SigningKey> {
+    let metadata = fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    if metadata.permissions().mode() & 0o077 != 0 {
+        bail!(
+            "key file {} is readable by other users (mode {:o}); run `chmod 600 {}`",
+            path.display(),
+            metadata.permissions().mode() & 0o777,
+            path.display()
+        );
+    }
+    if metadata.len() > 4096 {
+        bail!("key file {} is too large to be a weft key", path.display());
+    }
+    let text = fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    SigningKey::from_text(&text).with_context(|| format!("key file {}", path.display()))
+}
+
+impl Home {
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.join("keys")
+    }
+
+    pub fn resource_key_path(&self, id: &ResourceId) -> PathBuf {
+        self.keys_dir().join(format!("{id}.key"))
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join("ledger.redb")
+    }
+
+    /// Creates a new home with a genesis block. Refuses an existing ledger; on failure removes
+    /// what it created, so nothing half-written is left.
+    pub fn init(dir: &Path, chain_name: &str, time_window_secs: u64) -> Result<(Home, Ledger<RedbStore>)> {
+        weft_core::ChainId::from_name(chain_name).context("--chain-id")?;
+        if time_window_secs == 0 || time_window_secs > 7 * 24 * 3600 {
+            bail!("--time-window-secs must be between 1 and 604800 (one week), got {time_window_secs}");
+        }
+        if dir.join("config.toml").exists() || dir.join("ledger.redb").exists() {
+            bail!("{} already holds a weft ledger; choose another --home or remove it", dir.display());
+        }
+        let created_dir = !dir.exists();
+        fs::create_dir_all(dir).with_context(|| format!("cannot create home directory {}", dir.display()))?;
+        let result = Self::init_inner(dir, chain_name, time_window_secs);
+        if result.is_err() {
+            let _ = fs::remove_file(dir.join("config.toml"));
+            let _ = fs::remove_file(dir.join("ledger.redb"));
+            let _ = fs::remove_dir_all(dir.join("keys"));
+            if created_dir {
+                let _ = fs::remove_dir(dir);
+            }
+        }
+        result
+    }
+
+    fn init_inner(dir: &Path, chain_name: &str, time_window_secs: u64) -> Result<(Home, Ledger<RedbStore>)> {
+        let config = Config { chain_name: chain_name.to_string(), time_window_secs };
+        let home = Home { dir: dir.to_path_buf(), config };
+        fs::create_dir(home.keys_dir()).with_context(|| format!("cannot create {}", home.keys_dir().display()))?;
+        fs::set_permissions(home.keys_dir(), fs::Permissions::from_mode(0o700))?;
+        let authority = SigningKey::generate()?;
+        let producer = SigningKey::generate()?;
+        write_key(&home.keys_dir().join("authority.key"), &authority)?;
+        write_key(&home.keys_dir().join("producer.key"), &producer)?;
+        let genesis = weft_core::model::Genesis {
+            chain_name: chain_name.to_string(),
+            authorities: vec![authority.public_key()],
+            producers: vec![producer.public_key()],
+            time_window_ms: time_window_secs * 1000,
+        };
+        let chain_id = weft_core::ChainId::from_name(chain_name)?;
+        let now = now_ms();
+        let genesis_tx = weft_ledger::Transaction::sign(
+            chain_id,
+            now,
+            weft_ledger::Signer::Authority,
+            &authority,
+            weft_core::model::Payload::Genesis(genesis),
+        )?;
+        let store = RedbStore::open(&home.db_path())?;
+        let ledger = Ledger::create(store, genesis_tx, &producer, now)?;
+        let config_text = format!(
+            "# weft ledger home configuration. Every key is listed with its value.\n\
+             # Human name of the chain; the chain id is SHA-256 of it (see docs/encoding.md).\n\
+             chain_name = {:?}\n\
+             # How far a transaction's timeOfTx may be from this node's clock, in seconds.\n\
+             time_window_secs = {}\n",
+            home.config.chain_name, home.config.time_window_secs
+        );
+        let config_path = dir.join("config.toml");
+        let temporary = dir.join("config.toml.tmp");
+        fs::write(&temporary, config_text)?;
+        fs::rename(&temporary, &config_path)?;
+        Ok((home, ledger))
+    }
+
+    /// Opens an existing home.
+    pub fn open(dir: &Path) -> Result<Home> {
+        let config_path = dir.join("config.toml");
+        if !dir.exists() {
+            bail!("no weft ledger at {}: run `weft init --home {}` first", dir.display(), dir.display());
+        }
+        let text = match fs::read_to_string(&config_path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                bail!("{} is not a weft ledger home (no config.toml): run `weft init --home {}` first", dir.display(), dir.display())
+            }
+            Err(error) => return Err(error).with_context(|| format!("cannot read {}", config_path.display())),
+        };
+        let config: Config = toml::from_str(&text).map_err(|error| anyhow::anyhow!("{}: {}", config_path.display(), error.message()))?;
+        Ok(Home { dir: dir.to_path_buf(), config })
+    }
+
+    pub fn ledger(&self) -> Result<Ledger<RedbStore>> {
+        let store = RedbStore::open(&self.db_path())?;
+        Ok(Ledger::open(store)?)
+    }
+
+    pub fn authority_key(&self) -> Result<SigningKey> {
+        read_key(&self.keys_dir().join("authority.key"))
+    }
+
+    pub fn producer_key(&self) -> Result<SigningKey> {
+        read_key(&self.keys_dir().join("producer.key"))
+    }
+
+    pub fn resource_key(&self, id: &ResourceId) -> Result<SigningKey> {
+        let path = self.resource_key_path(id);
+        if !path.exists() {
+            bail!("no key for resource {id} in {}: this home cannot sign for it", self.keys_dir().display());
+        }
+        read_key(&path)
+    }
+}
+
+/// Resolves a full id or a unique hex prefix (at least 6 digits) of a registered resource.
+pub fn resolve_resource<S: Store>(ledger: &Ledger<S>, input: &str, role: &str) -> Result<ResourceId> {
+    let input = input.trim().to_ascii_lowercase();
+    if input.len() == 64 {
+        let id = ResourceId::from_hex(&input).with_context(|| format!("{role}"))?;
+        return Ok(id);
+    }
+    if input.len() < 6 || input.len() > 64 || !input.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("{role} {input:?} is not a resource id (64 hex digits, or a unique prefix of at least 6)");
+    }
+    let even = &input[..input.len() & !1];
+    let prefix = hex::decode(even).context("hex prefix")?;
+    let candidates: Vec<ResourceId> = ledger
+        .store()
+        .resources_with_prefix(&prefix, 1000)?
+        .into_iter()
+        .filter(|id| id.to_hex().starts_with(&input))
+        .collect();
+    match candidates.as_slice() {
+        [] => bail!("{role} {input}: no registered resource has this id"),
+        [one] => Ok(*one),
+        many => bail!("{role} {input} is ambiguous: {} resources start with it; give more digits", many.len()),
+    }
+}
