@@ -175,6 +175,9 @@ impl Home {
         if !dir.exists() {
             bail!("no weft ledger at {}: run `weft init --home {}` first", dir.display(), dir.display());
         }
+        if !dir.is_dir() {
+            bail!("{} is a file, not a directory: not a weft ledger home", dir.display());
+        }
         let text = match fs::read_to_string(&config_path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
