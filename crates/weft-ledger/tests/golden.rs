@@ -1,0 +1,92 @@
+//! Golden vectors: the canonical encoding, ids and signatures of fixed inputs. If one of these
+//! changes, the format changed: bump the version and update docs/encoding.md, which must carry
+//! the same values (checked below).
+
+use weft_core::encoding::{decode, encode};
+use weft_core::model::*;
+use weft_core::{ChainId, Fingerprint, HashAlgo, Hash32, ResourceId, SigningKey};
+use weft_ledger::block::{BlockHeader, ConsensusData, SignedHeader};
+use weft_ledger::{Signer, Transaction};
+
+fn vector_transaction() -> Transaction {
+    let key = SigningKey::from_seed(&[0x42; 32]);
+    let issuer = ResourceId(Hash32([0x11; 32]));
+    let payload = Payload::RecordOwnership(RecordOwnership {
+        issuer,
+        product_data: DigitalAsset {
+            fingerprint: Fingerprint::of_bytes(HashAlgo::Sha256, b"abc"),
+            public: false,
+            doi: None,
+            doi_no_redirect: None,
+            file: File { id: "bracket".into(), version_ids: vec!["C".into()], descriptions: vec!["rev C".into()] },
+            data_type: DataType::Geometry3d,
+        },
+    });
+    Transaction::sign(ChainId::from_name("vectors").expect("name"), 1_700_000_000_000, Signer::Resource(issuer), &key, payload).expect("valid")
+}
+
+fn vector_header(tx: &Transaction) -> SignedHeader {
+    let ids = vec![tx.id()];
+    let levels = weft_ledger::block::merkle_levels(std::slice::from_ref(tx), &ids);
+    let producer = SigningKey::from_seed(&[0x07; 32]);
+    SignedHeader::seal(
+        BlockHeader {
+            version: 1,
+            chain_id: ChainId::from_name("vectors").expect("name"),
+            height: 1,
+            timestamp: 1_700_000_000_500,
+            previous_digest: weft_core::BlockHash(Hash32([0x22; 32])),
+            merkle_root: levels.root(),
+            tx_count: 1,
+            consensus: ConsensusData::default(),
+            producer: producer.public_key(),
+        },
+        &producer,
+    )
+}
+
+
+#[test]
+fn golden_vectors() {
+    let tx = vector_transaction();
+    let header = vector_header(&tx);
+    let values = [
+        ("chain id", ChainId::from_name("vectors").expect("name").to_hex()),
+        ("payload", hex::encode(encode(tx.payload.as_ref().expect("payload")))),
+        ("transaction header", hex::encode(encode(&tx.header))),
+        ("transaction id", tx.id().to_hex()),
+        ("transaction signature", tx.signature.to_hex()),
+        ("block header", hex::encode(encode(&header.header))),
+        ("block hash", header.header.hash().to_hex()),
+        ("merkle root", header.header.merkle_root.to_hex()),
+    ];
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/encoding.md")).expect("docs/encoding.md");
+    let mut missing = Vec::new();
+    for (name, value) in &values {
+        if !docs.contains(value.as_str()) {
+            missing.push(format!("{name}: {value}"));
+        }
+    }
+    assert!(missing.is_empty(), "docs/encoding.md lacks these current values:\n{}", missing.join("\n"));
+    // The encoding round-trips byte for byte.
+    let decoded: Transaction = decode(&encode(&tx)).expect("decodes");
+    assert_eq!(encode(&decoded), encode(&tx));
+}
+
+/// Prints the vectors (run with `--nocapture` to refresh docs/encoding.md after a deliberate
+/// format change).
+#[test]
+fn print_vectors() {
+    let tx = vector_transaction();
+    let header = vector_header(&tx);
+    println!("chain id: {}", ChainId::from_name("vectors").expect("name"));
+    println!("payload: {}", hex::encode(encode(tx.payload.as_ref().expect("payload"))));
+    println!("transaction header: {}", hex::encode(encode(&tx.header)));
+    println!("transaction id: {}", tx.id());
+    println!("transaction signature: {}", tx.signature.to_hex());
+    println!("block header: {}", hex::encode(encode(&header.header)));
+    println!("block hash: {}", header.header.hash());
+    println!("merkle root: {}", header.header.merkle_root);
+    println!("tx public key: {}", tx.header.key);
+    println!("producer public key: {}", header.header.producer);
+}
