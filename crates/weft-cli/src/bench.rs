@@ -48,7 +48,13 @@ pub enum BenchCommand {
 
 pub fn run(ctx: &Context_, command: BenchCommand) -> Result<()> {
     match command {
-        BenchCommand::Ledger { txs, block_size, record_bytes, skip_audit, dir } => ledger(ctx, txs, block_size, record_bytes, skip_audit, dir),
+        BenchCommand::Ledger {
+            txs,
+            block_size,
+            record_bytes,
+            skip_audit,
+            dir,
+        } => ledger(ctx, txs, block_size, record_bytes, skip_audit, dir),
         BenchCommand::Fingerprint { file, size_mib } => fingerprint(ctx, file, size_mib),
     }
 }
@@ -68,7 +74,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Signs `count` payloads in parallel on all cores.
-fn sign_all(chain_id: ChainId, time: u64, jobs: Vec<(ResourceId, usize, Payload)>, keys: &[SigningKey]) -> Vec<Transaction> {
+fn sign_all(
+    chain_id: ChainId,
+    time: u64,
+    jobs: Vec<(ResourceId, usize, Payload)>,
+    keys: &[SigningKey],
+) -> Vec<Transaction> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let per = jobs.len().div_ceil(threads).max(1);
     let mut chunks: Vec<Vec<(ResourceId, usize, Payload)>> = Vec::new();
@@ -85,23 +96,51 @@ fn sign_all(chain_id: ChainId, time: u64, jobs: Vec<(ResourceId, usize, Payload)
                         .into_iter()
                         .map(|(signer, key_index, payload)| {
                             let offset = u64::from(matches!(payload, Payload::SendProductData(_)));
-                            Transaction::sign(chain_id, time + offset, Signer::Resource(signer), &keys[key_index], payload).expect("valid payload")
+                            Transaction::sign(
+                                chain_id,
+                                time + offset,
+                                Signer::Resource(signer),
+                                &keys[key_index],
+                                payload,
+                            )
+                            .expect("valid payload")
                         })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|handle| handle.join().expect("signing does not panic")).collect()
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("signing does not panic"))
+            .collect()
     })
 }
 
 fn dir_size(path: &Path) -> u64 {
-    fs::read_dir(path).map(|entries| entries.flatten().filter_map(|entry| entry.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+    fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|entry| entry.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
-fn ledger(ctx: &Context_, count: usize, block_size: usize, record_bytes: Option<usize>, skip_audit: bool, dir: Option<PathBuf>) -> Result<()> {
+fn ledger(
+    ctx: &Context_,
+    count: usize,
+    block_size: usize,
+    record_bytes: Option<usize>,
+    skip_audit: bool,
+    dir: Option<PathBuf>,
+) -> Result<()> {
     if count == 0 || block_size == 0 || block_size > weft_ledger::block::MAX_BLOCK_TXS {
-        bail!("--txs must be positive and --block-size between 1 and {}", weft_ledger::block::MAX_BLOCK_TXS);
+        bail!(
+            "--txs must be positive and --block-size between 1 and {}",
+            weft_ledger::block::MAX_BLOCK_TXS
+        );
     }
     if let Some(bytes) = record_bytes
         && bytes > MAX_RECORD_BODY
@@ -109,7 +148,9 @@ fn ledger(ctx: &Context_, count: usize, block_size: usize, record_bytes: Option<
         bail!("--record-bytes is at most {MAX_RECORD_BODY}");
     }
     let temporary = dir.is_none();
-    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("weft-bench-{}-{}", std::process::id(), now_ms())));
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("weft-bench-{}-{}", std::process::id(), now_ms()))
+    });
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let result = ledger_in(ctx, &dir, count, block_size, record_bytes, skip_audit);
     if temporary {
@@ -118,7 +159,14 @@ fn ledger(ctx: &Context_, count: usize, block_size: usize, record_bytes: Option<
     result
 }
 
-fn ledger_in(ctx: &Context_, dir: &Path, count: usize, block_size: usize, record_bytes: Option<usize>, skip_audit: bool) -> Result<()> {
+fn ledger_in(
+    ctx: &Context_,
+    dir: &Path,
+    count: usize,
+    block_size: usize,
+    record_bytes: Option<usize>,
+    skip_audit: bool,
+) -> Result<()> {
     let path = dir.join("bench.redb");
     if path.exists() {
         bail!("{} already exists; give an empty --dir", path.display());
@@ -128,32 +176,72 @@ fn ledger_in(ctx: &Context_, dir: &Path, count: usize, block_size: usize, record
     let chain_name = "bench";
     let chain_id = ChainId::from_name(chain_name)?;
     let start_time = now_ms();
-    let genesis = Genesis { chain_name: chain_name.into(), authorities: vec![authority.public_key()], producers: vec![producer.public_key()], time_window_ms: 24 * 3600 * 1000 };
-    let genesis_tx = Transaction::sign(chain_id, start_time, Signer::Authority, &authority, Payload::Genesis(genesis))?;
+    let genesis = Genesis {
+        chain_name: chain_name.into(),
+        authorities: vec![authority.public_key()],
+        producers: vec![producer.public_key()],
+        time_window_ms: 24 * 3600 * 1000,
+    };
+    let genesis_tx = Transaction::sign(
+        chain_id,
+        start_time,
+        Signer::Authority,
+        &authority,
+        Payload::Genesis(genesis),
+    )?;
     let mut ledger = Ledger::create(RedbStore::open(&path)?, genesis_tx, &producer, start_time)?;
 
     // 64 organisations, registered in one block.
-    let org_keys: Vec<SigningKey> = (0..64).map(|_| SigningKey::generate()).collect::<Result<_, _>>()?;
+    let org_keys: Vec<SigningKey> = (0..64)
+        .map(|_| SigningKey::generate())
+        .collect::<Result<_, _>>()?;
     let registrations: Vec<Transaction> = org_keys
         .iter()
         .enumerate()
         .map(|(i, key)| {
-            let organization = Organization { name: Some(format!("org {i}")), website: None, address: Address { town: "Town".into(), country: "DE".into(), ..Address::default() } };
-            Transaction::sign(chain_id, start_time, Signer::Authority, &authority, Payload::RegisterResource(RegisterResource { resource: Resource::Organization(organization), key: key.public_key() }))
+            let organization = Organization {
+                name: Some(format!("org {i}")),
+                website: None,
+                address: Address {
+                    town: "Town".into(),
+                    country: "DE".into(),
+                    ..Address::default()
+                },
+            };
+            Transaction::sign(
+                chain_id,
+                start_time,
+                Signer::Authority,
+                &authority,
+                Payload::RegisterResource(RegisterResource {
+                    resource: Resource::Organization(organization),
+                    key: key.public_key(),
+                }),
+            )
         })
         .collect::<Result<_, _>>()?;
-    let orgs: Vec<ResourceId> = registrations.iter().map(|tx| ResourceId(tx.id().0)).collect();
+    let orgs: Vec<ResourceId> = registrations
+        .iter()
+        .map(|tx| ResourceId(tx.id().0))
+        .collect();
     ledger.produce_block(registrations, &producer, now_ms())?;
 
     let mut nonce = [0u8; 16];
     getrandom_fill(&mut nonce);
     let mut jobs = Vec::with_capacity(count);
     let asset = |i: usize| DigitalAsset {
-        fingerprint: Fingerprint::of_bytes(HashAlgo::Sha256, &[&nonce[..], &(i as u64).to_le_bytes()].concat()),
+        fingerprint: Fingerprint::of_bytes(
+            HashAlgo::Sha256,
+            &[&nonce[..], &(i as u64).to_le_bytes()].concat(),
+        ),
         public: false,
         doi: None,
         doi_no_redirect: None,
-        file: File { id: format!("part-{i}"), version_ids: vec!["A".into()], descriptions: vec![] },
+        file: File {
+            id: format!("part-{i}"),
+            version_ids: vec!["A".into()],
+            descriptions: vec![],
+        },
         data_type: DataType::Geometry3d,
     };
     for i in 0..count {
@@ -161,10 +249,20 @@ fn ledger_in(ctx: &Context_, dir: &Path, count: usize, block_size: usize, record
         let payload = match record_bytes {
             Some(bytes) => {
                 let mut body = vec![0u8; bytes];
-                body.iter_mut().enumerate().for_each(|(j, b)| *b = (i + j) as u8);
-                Payload::Record(Record { issuer: orgs[issuer_index], content_type: "application/octet-stream".into(), product_code: Some(format!("SN-{i}")), body })
+                body.iter_mut()
+                    .enumerate()
+                    .for_each(|(j, b)| *b = (i + j) as u8);
+                Payload::Record(Record {
+                    issuer: orgs[issuer_index],
+                    content_type: "application/octet-stream".into(),
+                    product_code: Some(format!("SN-{i}")),
+                    body,
+                })
             }
-            None if i % 2 == 0 => Payload::RecordOwnership(RecordOwnership { issuer: orgs[issuer_index], product_data: asset(i / 2) }),
+            None if i % 2 == 0 => Payload::RecordOwnership(RecordOwnership {
+                issuer: orgs[issuer_index],
+                product_data: asset(i / 2),
+            }),
             None => Payload::SendProductData(SendProductData {
                 from: orgs[issuer_index],
                 to: orgs[(issuer_index + 1) % orgs.len()],
@@ -177,7 +275,11 @@ fn ledger_in(ctx: &Context_, dir: &Path, count: usize, block_size: usize, record
     let signing_started = Instant::now();
     let transactions = sign_all(chain_id, now_ms(), jobs, &org_keys);
     let signing_s = signing_started.elapsed().as_secs_f64();
-    let sample_ids: Vec<TxId> = transactions.iter().step_by((count / 1000).max(1)).map(Transaction::id).collect();
+    let sample_ids: Vec<TxId> = transactions
+        .iter()
+        .step_by((count / 1000).max(1))
+        .map(Transaction::id)
+        .collect();
 
     let bar = ctx.out.progress(count as u64, "committing");
     let mut block_ms = Vec::new();
@@ -202,7 +304,10 @@ fn ledger_in(ctx: &Context_, dir: &Path, count: usize, block_size: usize, record
 
     // Proof generation and verification on a sample spread over the chain.
     let proof_started = Instant::now();
-    let proofs: Vec<_> = sample_ids.iter().map(|id| weft_ledger::proof::build(ledger.store(), id)).collect::<Result<_, _>>()?;
+    let proofs: Vec<_> = sample_ids
+        .iter()
+        .map(|id| weft_ledger::proof::build(ledger.store(), id))
+        .collect::<Result<_, _>>()?;
     let proof_build_us = proof_started.elapsed().as_secs_f64() * 1e6 / proofs.len() as f64;
     let verify_started = Instant::now();
     for proof in &proofs {
@@ -214,9 +319,12 @@ fn ledger_in(ctx: &Context_, dir: &Path, count: usize, block_size: usize, record
     let (audit_s, audit_ok) = if skip_audit {
         (None, None)
     } else {
-        let audit_bar = ctx.out.progress(ledger.head().header.height + 1, "auditing");
+        let audit_bar = ctx
+            .out
+            .progress(ledger.head().header.height + 1, "auditing");
         let audit_started = Instant::now();
-        let report = weft_ledger::audit::audit(ledger.store(), &mut |done, _| audit_bar.set_position(done))?;
+        let report =
+            weft_ledger::audit::audit(ledger.store(), &mut |done, _| audit_bar.set_position(done))?;
         audit_bar.finish_and_clear();
         (Some(audit_started.elapsed().as_secs_f64()), Some(report.ok))
     };
@@ -284,7 +392,8 @@ fn fingerprint(ctx: &Context_, file: Option<PathBuf>, size_mib: u64) -> Result<(
             if size_mib == 0 || size_mib > 64 * 1024 {
                 bail!("--size-mib must be between 1 and 65536");
             }
-            let path = std::env::temp_dir().join(format!("weft-fingerprint-bench-{}", std::process::id()));
+            let path =
+                std::env::temp_dir().join(format!("weft-fingerprint-bench-{}", std::process::id()));
             let mut chunk = vec![0u8; 1 << 20];
             let mut state = 0x9e37_79b9_7f4a_7c15u64;
             let mut file = fs::File::create(&path)?;
@@ -319,16 +428,28 @@ fn time_best_of<T>(runs: usize, mut work: impl FnMut() -> Result<T>) -> Result<(
 }
 
 fn fingerprint_on(ctx: &Context_, path: &Path) -> Result<()> {
-    let size = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
-    let quiet = crate::output::Output { json: ctx.out.json, quiet: true };
+    let size = fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    let quiet = crate::output::Output {
+        json: ctx.out.json,
+        quiet: true,
+    };
     // Warm the page cache so both sides read from memory.
     fingerprint_file(path, HashAlgo::Blake3, &quiet)?;
     let (sha256sum_s, reference) = time_best_of(3, || {
-        let output = std::process::Command::new("sha256sum").arg(path).output().context("cannot run sha256sum")?;
+        let output = std::process::Command::new("sha256sum")
+            .arg(path)
+            .output()
+            .context("cannot run sha256sum")?;
         if !output.status.success() {
             bail!("sha256sum failed");
         }
-        Ok(String::from_utf8_lossy(&output.stdout).split_whitespace().next().unwrap_or_default().to_string())
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string())
     })?;
     let mut results = serde_json::Map::new();
     let mut lines = Vec::new();
@@ -338,12 +459,21 @@ fn fingerprint_on(ctx: &Context_, path: &Path) -> Result<()> {
         let mib_s = size as f64 / (1 << 20) as f64 / seconds;
         if algo == HashAlgo::Sha256 {
             if hex::encode(fingerprint.digest) != reference {
-                bail!("weft's SHA-256 differs from sha256sum's: {} vs {reference}", hex::encode(fingerprint.digest));
+                bail!(
+                    "weft's SHA-256 differs from sha256sum's: {} vs {reference}",
+                    hex::encode(fingerprint.digest)
+                );
             }
             sha256_ratio = sha256sum_s / seconds;
         }
-        results.insert(algo.name().into(), json!({"seconds": seconds, "mib_per_s": mib_s}));
-        lines.push(format!("  weft {:<9} {seconds:.3} s  {mib_s:.0} MiB/s", algo.name()));
+        results.insert(
+            algo.name().into(),
+            json!({"seconds": seconds, "mib_per_s": mib_s}),
+        );
+        lines.push(format!(
+            "  weft {:<9} {seconds:.3} s  {mib_s:.0} MiB/s",
+            algo.name()
+        ));
     }
     let sha256sum_mib_s = size as f64 / (1 << 20) as f64 / sha256sum_s;
     ctx.out.emit(
@@ -369,8 +499,25 @@ pub fn stress(ctx: &Context_, blocks: u64, per_block: usize) -> Result<()> {
     let producer = home.producer_key()?;
     let authority = home.authority_key()?;
     let key = SigningKey::generate()?;
-    let organization = Organization { name: Some("stress".into()), website: None, address: Address { town: "T".into(), country: "C".into(), ..Address::default() } };
-    let register = Transaction::sign(ledger.chain_id(), now_ms(), Signer::Authority, &authority, Payload::RegisterResource(RegisterResource { resource: Resource::Organization(organization), key: key.public_key() }))?;
+    let organization = Organization {
+        name: Some("stress".into()),
+        website: None,
+        address: Address {
+            town: "T".into(),
+            country: "C".into(),
+            ..Address::default()
+        },
+    };
+    let register = Transaction::sign(
+        ledger.chain_id(),
+        now_ms(),
+        Signer::Authority,
+        &authority,
+        Payload::RegisterResource(RegisterResource {
+            resource: Resource::Organization(organization),
+            key: key.public_key(),
+        }),
+    )?;
     let org = ResourceId(register.id().0);
     ledger.produce_block(vec![register], &producer, now_ms())?;
     let mut salt = [0u8; 16];
@@ -385,10 +532,23 @@ pub fn stress(ctx: &Context_, blocks: u64, per_block: usize) -> Result<()> {
                     public: false,
                     doi: None,
                     doi_no_redirect: None,
-                    file: File { id: format!("f{block}-{i}"), version_ids: vec!["1".into()], descriptions: vec![] },
+                    file: File {
+                        id: format!("f{block}-{i}"),
+                        version_ids: vec!["1".into()],
+                        descriptions: vec![],
+                    },
                     data_type: DataType::Configuration,
                 };
-                Transaction::sign(ledger.chain_id(), now_ms(), Signer::Resource(org), &key, Payload::RecordOwnership(RecordOwnership { issuer: org, product_data: asset }))
+                Transaction::sign(
+                    ledger.chain_id(),
+                    now_ms(),
+                    Signer::Resource(org),
+                    &key,
+                    Payload::RecordOwnership(RecordOwnership {
+                        issuer: org,
+                        product_data: asset,
+                    }),
+                )
             })
             .collect::<Result<_, _>>()?;
         let outcome = ledger.produce_block(batch, &producer, now_ms())?;

@@ -24,16 +24,25 @@ pub struct Context_ {
 
 /// Fingerprints a file in constant memory, with a progress bar for large files on a terminal.
 pub fn fingerprint_file(path: &Path, algo: HashAlgo, out: &Output) -> Result<Fingerprint> {
-    let mut file = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let metadata = file.metadata().with_context(|| format!("cannot read {}", path.display()))?;
+    let mut file =
+        fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let metadata = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?;
     if metadata.is_dir() {
         bail!("{} is a directory, not a file", path.display());
     }
-    let bar = if metadata.len() > 64 << 20 { out.progress(metadata.len(), "fingerprinting") } else { indicatif::ProgressBar::hidden() };
+    let bar = if metadata.len() > 64 << 20 {
+        out.progress(metadata.len(), "fingerprinting")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let mut fingerprinter = Fingerprinter::new(algo);
     let mut buffer = vec![0u8; 1 << 20];
     loop {
-        let read = file.read(&mut buffer).with_context(|| format!("cannot read {}", path.display()))?;
+        let read = file
+            .read(&mut buffer)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if read == 0 {
             break;
         }
@@ -45,12 +54,21 @@ pub fn fingerprint_file(path: &Path, algo: HashAlgo, out: &Output) -> Result<Fin
 }
 
 /// The resource that signs for `actor`: the actor itself, or `--signer PERSON` of that organisation.
-fn signer_for(home: &Home, ledger: &Ledger<RedbStore>, actor: ResourceId, signer: Option<&str>) -> Result<(ResourceId, SigningKey)> {
+fn signer_for(
+    home: &Home,
+    ledger: &Ledger<RedbStore>,
+    actor: ResourceId,
+    signer: Option<&str>,
+) -> Result<(ResourceId, SigningKey)> {
     let Some(signer) = signer else {
         return Ok((actor, home.resource_key(&actor)?));
     };
     let person = resolve_resource(ledger, signer, "--signer")?;
-    let entry = ledger.store().snapshot()?.resource(&person)?.context("--signer is not registered")?;
+    let entry = ledger
+        .store()
+        .snapshot()?
+        .resource(&person)?
+        .context("--signer is not registered")?;
     match entry.organization() {
         Some(organization) if organization == actor => Ok((person, home.resource_key(&person)?)),
         Some(_) => bail!("--signer {person} does not belong to organization {actor}"),
@@ -59,17 +77,31 @@ fn signer_for(home: &Home, ledger: &Ledger<RedbStore>, actor: ResourceId, signer
 }
 
 /// Signs `payload`, commits it in a block, prints `{"tx_id", "height"}`.
-fn commit(ctx: &Context_, home: &Home, ledger: &mut Ledger<RedbStore>, signer: Signer, key: &SigningKey, payload: Payload) -> Result<(TxId, Position)> {
-    let tx = Transaction::sign(ledger.chain_id(), now_ms(), signer, key, payload).context("invalid transaction")?;
+fn commit(
+    ctx: &Context_,
+    home: &Home,
+    ledger: &mut Ledger<RedbStore>,
+    signer: Signer,
+    key: &SigningKey,
+    payload: Payload,
+) -> Result<(TxId, Position)> {
+    let tx = Transaction::sign(ledger.chain_id(), now_ms(), signer, key, payload)
+        .context("invalid transaction")?;
     let producer = home.producer_key()?;
     let outcome = ledger.produce_block(vec![tx], &producer, now_ms())?;
     if let Some((_, _, error)) = outcome.rejected.into_iter().next() {
         return Err(error.into());
     }
     let (id, position) = outcome.accepted[0];
-    ctx.out.emit(json!({"tx_id": id.to_hex(), "height": position.height}), || {
-        format!("committed transaction {id}\n  in block {} at index {}", position.height, position.index)
-    });
+    ctx.out.emit(
+        json!({"tx_id": id.to_hex(), "height": position.height}),
+        || {
+            format!(
+                "committed transaction {id}\n  in block {} at index {}",
+                position.height, position.index
+            )
+        },
+    );
     Ok((id, position))
 }
 
@@ -98,10 +130,21 @@ pub fn init(ctx: &Context_, chain_name: &str, time_window_secs: u64) -> Result<(
     Ok(())
 }
 
-fn register(ctx: &Context_, home: &Home, ledger: &mut Ledger<RedbStore>, signer: Signer, key: &SigningKey, resource: Resource) -> Result<ResourceId> {
+fn register(
+    ctx: &Context_,
+    home: &Home,
+    ledger: &mut Ledger<RedbStore>,
+    signer: Signer,
+    key: &SigningKey,
+    resource: Resource,
+) -> Result<ResourceId> {
     let new_key = SigningKey::generate()?;
-    let payload = Payload::RegisterResource(RegisterResource { resource, key: new_key.public_key() });
-    let tx = Transaction::sign(ledger.chain_id(), now_ms(), signer, key, payload).context("invalid resource")?;
+    let payload = Payload::RegisterResource(RegisterResource {
+        resource,
+        key: new_key.public_key(),
+    });
+    let tx = Transaction::sign(ledger.chain_id(), now_ms(), signer, key, payload)
+        .context("invalid resource")?;
     let id = ResourceId(tx.id().0);
     // The key file is written first, so an acknowledged resource always has its key. If the
     // commit fails, the key file is removed again.
@@ -113,7 +156,11 @@ fn register(ctx: &Context_, home: &Home, ledger: &mut Ledger<RedbStore>, signer:
         Ok(outcome) if outcome.rejected.is_empty() => outcome,
         Ok(outcome) => {
             let _ = fs::remove_file(&key_path);
-            let (_, _, error) = outcome.rejected.into_iter().next().expect("rejected is not empty");
+            let (_, _, error) = outcome
+                .rejected
+                .into_iter()
+                .next()
+                .expect("rejected is not empty");
             return Err(error.into());
         }
         Err(error) => {
@@ -158,16 +205,41 @@ pub fn org_add(ctx: &Context_, args: OrgArgs) -> Result<ResourceId> {
         },
     };
     let authority = home.authority_key()?;
-    register(ctx, &home, &mut ledger, Signer::Authority, &authority, Resource::Organization(organization))
+    register(
+        ctx,
+        &home,
+        &mut ledger,
+        Signer::Authority,
+        &authority,
+        Resource::Organization(organization),
+    )
 }
 
-pub fn person_add(ctx: &Context_, org: &str, first: Option<String>, last: Option<String>, email: Option<String>) -> Result<ResourceId> {
+pub fn person_add(
+    ctx: &Context_,
+    org: &str,
+    first: Option<String>,
+    last: Option<String>,
+    email: Option<String>,
+) -> Result<ResourceId> {
     let home = Home::open(&ctx.home)?;
     let mut ledger = home.ledger()?;
     let organization = resolve_resource(&ledger, org, "--org")?;
     let key = home.resource_key(&organization)?;
-    let person = PersonInOrganization { first_name: first, last_name: last, email, belongs_to: organization };
-    register(ctx, &home, &mut ledger, Signer::Resource(organization), &key, Resource::PersonInOrganization(person))
+    let person = PersonInOrganization {
+        first_name: first,
+        last_name: last,
+        email,
+        belongs_to: organization,
+    };
+    register(
+        ctx,
+        &home,
+        &mut ledger,
+        Signer::Resource(organization),
+        &key,
+        Resource::PersonInOrganization(person),
+    )
 }
 
 #[derive(Debug, Clone, Default)]
@@ -184,13 +256,18 @@ pub struct AssetArgs {
 
 fn build_asset(file: &Path, fingerprint: Fingerprint, args: AssetArgs) -> Result<DigitalAsset> {
     if !args.public && (args.doi.is_some() || args.doi_no_redirect.is_some()) {
-        bail!("--doi and --doi-no-redirect need --public: a DOI points at publicly available content");
+        bail!(
+            "--doi and --doi-no-redirect need --public: a DOI points at publicly available content"
+        );
     }
     let data_type = match args.data_type {
         Some(text) => text.parse::<DataType>().context("--type")?,
         None => DataType::Geometry3d,
     };
-    let default_id = file.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
+    let default_id = file
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
     let asset = DigitalAsset {
         fingerprint,
         public: args.public,
@@ -198,7 +275,11 @@ fn build_asset(file: &Path, fingerprint: Fingerprint, args: AssetArgs) -> Result
         doi_no_redirect: args.doi_no_redirect,
         file: File {
             id: args.file_id.unwrap_or(default_id),
-            version_ids: if args.version_ids.is_empty() { vec!["1".into()] } else { args.version_ids },
+            version_ids: if args.version_ids.is_empty() {
+                vec!["1".into()]
+            } else {
+                args.version_ids
+            },
             descriptions: args.descriptions,
         },
         data_type,
@@ -206,28 +287,60 @@ fn build_asset(file: &Path, fingerprint: Fingerprint, args: AssetArgs) -> Result
     Ok(asset)
 }
 
-pub fn claim(ctx: &Context_, file: &Path, as_: &str, signer: Option<&str>, asset_args: AssetArgs) -> Result<TxId> {
+pub fn claim(
+    ctx: &Context_,
+    file: &Path,
+    as_: &str,
+    signer: Option<&str>,
+    asset_args: AssetArgs,
+) -> Result<TxId> {
     let home = Home::open(&ctx.home)?;
     let mut ledger = home.ledger()?;
     let issuer = resolve_resource(&ledger, as_, "--as")?;
     let (signer_id, key) = signer_for(&home, &ledger, issuer, signer)?;
     let fingerprint = fingerprint_file(file, asset_args.algo, &ctx.out)?;
     let product_data = build_asset(file, fingerprint, asset_args)?;
-    let payload = Payload::RecordOwnership(RecordOwnership { issuer, product_data });
-    Ok(commit(ctx, &home, &mut ledger, Signer::Resource(signer_id), &key, payload)?.0)
+    let payload = Payload::RecordOwnership(RecordOwnership {
+        issuer,
+        product_data,
+    });
+    Ok(commit(
+        ctx,
+        &home,
+        &mut ledger,
+        Signer::Resource(signer_id),
+        &key,
+        payload,
+    )?
+    .0)
 }
 
 /// The asset as first claimed, so a send describes the data the same way.
-fn claimed_asset<S: Store>(ledger: &Ledger<S>, fingerprint: &Fingerprint) -> Result<Option<DigitalAsset>> {
-    let Some(owner) = ledger.store().snapshot()?.owner(fingerprint)? else { return Ok(None) };
-    let Some((tx, _)) = ledger.store().tx(&owner.tx_id)? else { return Ok(None) };
+fn claimed_asset<S: Store>(
+    ledger: &Ledger<S>,
+    fingerprint: &Fingerprint,
+) -> Result<Option<DigitalAsset>> {
+    let Some(owner) = ledger.store().snapshot()?.owner(fingerprint)? else {
+        return Ok(None);
+    };
+    let Some((tx, _)) = ledger.store().tx(&owner.tx_id)? else {
+        return Ok(None);
+    };
     Ok(match tx.payload {
         Some(Payload::RecordOwnership(claim)) => Some(claim.product_data),
         _ => None,
     })
 }
 
-pub fn send(ctx: &Context_, file: &Path, from: &str, to: &str, forward: bool, signer: Option<&str>, algo: HashAlgo) -> Result<TxId> {
+pub fn send(
+    ctx: &Context_,
+    file: &Path,
+    from: &str,
+    to: &str,
+    forward: bool,
+    signer: Option<&str>,
+    algo: HashAlgo,
+) -> Result<TxId> {
     let home = Home::open(&ctx.home)?;
     let mut ledger = home.ledger()?;
     let from = resolve_resource(&ledger, from, "--from")?;
@@ -236,43 +349,121 @@ pub fn send(ctx: &Context_, file: &Path, from: &str, to: &str, forward: bool, si
     let fingerprint = fingerprint_file(file, algo, &ctx.out)?;
     let product_data = match claimed_asset(&ledger, &fingerprint)? {
         Some(asset) => asset,
-        None => build_asset(file, fingerprint, AssetArgs { algo, ..AssetArgs::default() })?,
+        None => build_asset(
+            file,
+            fingerprint,
+            AssetArgs {
+                algo,
+                ..AssetArgs::default()
+            },
+        )?,
     };
-    let payload = Payload::SendProductData(SendProductData { from, to, forward, product_data });
-    Ok(commit(ctx, &home, &mut ledger, Signer::Resource(signer_id), &key, payload)?.0)
+    let payload = Payload::SendProductData(SendProductData {
+        from,
+        to,
+        forward,
+        product_data,
+    });
+    Ok(commit(
+        ctx,
+        &home,
+        &mut ledger,
+        Signer::Resource(signer_id),
+        &key,
+        payload,
+    )?
+    .0)
 }
 
-pub fn record_add(ctx: &Context_, as_: &str, signer: Option<&str>, body_file: &Path, content_type: String, product_code: Option<String>) -> Result<TxId> {
+pub fn record_add(
+    ctx: &Context_,
+    as_: &str,
+    signer: Option<&str>,
+    body_file: &Path,
+    content_type: String,
+    product_code: Option<String>,
+) -> Result<TxId> {
     let home = Home::open(&ctx.home)?;
     let mut ledger = home.ledger()?;
     let issuer = resolve_resource(&ledger, as_, "--as")?;
     let (signer_id, key) = signer_for(&home, &ledger, issuer, signer)?;
-    let size = fs::metadata(body_file).with_context(|| format!("cannot read {}", body_file.display()))?.len();
+    let size = fs::metadata(body_file)
+        .with_context(|| format!("cannot read {}", body_file.display()))?
+        .len();
     if size > MAX_RECORD_BODY as u64 {
-        bail!("{} is {size} bytes; a record body is at most {MAX_RECORD_BODY} bytes (claim large files by fingerprint instead)", body_file.display());
+        bail!(
+            "{} is {size} bytes; a record body is at most {MAX_RECORD_BODY} bytes (claim large files by fingerprint instead)",
+            body_file.display()
+        );
     }
-    let body = fs::read(body_file).with_context(|| format!("cannot read {}", body_file.display()))?;
-    let payload = Payload::Record(Record { issuer, content_type, product_code, body });
-    Ok(commit(ctx, &home, &mut ledger, Signer::Resource(signer_id), &key, payload)?.0)
+    let body =
+        fs::read(body_file).with_context(|| format!("cannot read {}", body_file.display()))?;
+    let payload = Payload::Record(Record {
+        issuer,
+        content_type,
+        product_code,
+        body,
+    });
+    Ok(commit(
+        ctx,
+        &home,
+        &mut ledger,
+        Signer::Resource(signer_id),
+        &key,
+        payload,
+    )?
+    .0)
 }
 
-pub fn part_register(ctx: &Context_, code: String, as_: &str, signer: Option<&str>, description: Option<String>) -> Result<TxId> {
+pub fn part_register(
+    ctx: &Context_,
+    code: String,
+    as_: &str,
+    signer: Option<&str>,
+    description: Option<String>,
+) -> Result<TxId> {
     let home = Home::open(&ctx.home)?;
     let mut ledger = home.ledger()?;
     let owner = resolve_resource(&ledger, as_, "--as")?;
     let (signer_id, key) = signer_for(&home, &ledger, owner, signer)?;
-    let payload = Payload::RegisterPart(RegisterPart { owner, code, description });
-    Ok(commit(ctx, &home, &mut ledger, Signer::Resource(signer_id), &key, payload)?.0)
+    let payload = Payload::RegisterPart(RegisterPart {
+        owner,
+        code,
+        description,
+    });
+    Ok(commit(
+        ctx,
+        &home,
+        &mut ledger,
+        Signer::Resource(signer_id),
+        &key,
+        payload,
+    )?
+    .0)
 }
 
-pub fn part_transfer(ctx: &Context_, code: String, from: &str, to: &str, signer: Option<&str>) -> Result<TxId> {
+pub fn part_transfer(
+    ctx: &Context_,
+    code: String,
+    from: &str,
+    to: &str,
+    signer: Option<&str>,
+) -> Result<TxId> {
     let home = Home::open(&ctx.home)?;
     let mut ledger = home.ledger()?;
     let from = resolve_resource(&ledger, from, "--from")?;
     let to = resolve_resource(&ledger, to, "--to")?;
     let (signer_id, key) = signer_for(&home, &ledger, from, signer)?;
     let payload = Payload::TransferPart(TransferPart { code, from, to });
-    Ok(commit(ctx, &home, &mut ledger, Signer::Resource(signer_id), &key, payload)?.0)
+    Ok(commit(
+        ctx,
+        &home,
+        &mut ledger,
+        Signer::Resource(signer_id),
+        &key,
+        payload,
+    )?
+    .0)
 }
 
 pub fn key_rotate(ctx: &Context_, resource: &str) -> Result<()> {
@@ -285,10 +476,26 @@ pub fn key_rotate(ctx: &Context_, resource: &str) -> Result<()> {
     let pending = path.with_extension("key.new");
     let _ = fs::remove_file(&pending);
     write_key(&pending, &new_key)?;
-    let payload = Payload::RotateKey(RotateKey { resource, new_key: new_key.public_key() });
-    match commit(ctx, &home, &mut ledger, Signer::Resource(resource), &old_key, payload) {
+    let payload = Payload::RotateKey(RotateKey {
+        resource,
+        new_key: new_key.public_key(),
+    });
+    match commit(
+        ctx,
+        &home,
+        &mut ledger,
+        Signer::Resource(resource),
+        &old_key,
+        payload,
+    ) {
         Ok(_) => {
-            fs::rename(&pending, &path).with_context(|| format!("rotated on the ledger, but cannot move {} to {}", pending.display(), path.display()))?;
+            fs::rename(&pending, &path).with_context(|| {
+                format!(
+                    "rotated on the ledger, but cannot move {} to {}",
+                    pending.display(),
+                    path.display()
+                )
+            })?;
             Ok(())
         }
         Err(error) => {
@@ -310,13 +517,25 @@ pub fn key_revoke(ctx: &Context_, resource: &str, key: &str, signer: Option<&str
         }
         None => (Signer::Resource(resource), home.resource_key(&resource)?),
     };
-    commit(ctx, &home, &mut ledger, signer_id, &signing_key, Payload::RevokeKey(RevokeKey { resource, key: revoked }))?;
+    commit(
+        ctx,
+        &home,
+        &mut ledger,
+        signer_id,
+        &signing_key,
+        Payload::RevokeKey(RevokeKey {
+            resource,
+            key: revoked,
+        }),
+    )?;
     Ok(())
 }
 
 fn resource_json<V: StateView>(state: &V, id: &ResourceId) -> Value {
     match state.resource(id) {
-        Ok(Some(entry)) => json!({"id": id.to_hex(), "name": entry.resource.label(), "resource": entry.resource}),
+        Ok(Some(entry)) => {
+            json!({"id": id.to_hex(), "name": entry.resource.label(), "resource": entry.resource})
+        }
         _ => json!({"id": id.to_hex(), "name": null}),
     }
 }
@@ -329,8 +548,16 @@ fn label<V: StateView>(state: &V, id: &ResourceId) -> String {
 }
 
 /// One history entry, JSON and human.
-fn history_entry<S: Store>(ledger: &Ledger<S>, state: &impl StateView, position: Position, id: &TxId) -> Result<(Value, String)> {
-    let tx = ledger.store().tx_at(position)?.with_context(|| format!("transaction {id} is indexed but missing"))?;
+fn history_entry<S: Store>(
+    ledger: &Ledger<S>,
+    state: &impl StateView,
+    position: Position,
+    id: &TxId,
+) -> Result<(Value, String)> {
+    let tx = ledger
+        .store()
+        .tx_at(position)?
+        .with_context(|| format!("transaction {id} is indexed but missing"))?;
     let time = tx.header.time_of_tx;
     let signer = match tx.header.signer {
         Signer::Authority => json!("authority"),
@@ -348,7 +575,11 @@ fn history_entry<S: Store>(ledger: &Ledger<S>, state: &impl StateView, position:
     let human = match &tx.payload {
         Some(Payload::RecordOwnership(claim)) => {
             value["issuer"] = json!(claim.issuer.to_hex());
-            format!("{}  claimed by {}", format_time(time), label(state, &claim.issuer))
+            format!(
+                "{}  claimed by {}",
+                format_time(time),
+                label(state, &claim.issuer)
+            )
         }
         Some(Payload::SendProductData(send)) => {
             value["from"] = json!(send.from.to_hex());
@@ -382,11 +613,22 @@ pub fn format_time(ms: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
 }
 
 /// Finds which algorithm's fingerprint of `file` the ledger knows (SHA-256 first).
-fn known_fingerprint<S: Store>(ledger: &Ledger<S>, file: &Path, algo: Option<HashAlgo>, out: &Output) -> Result<Fingerprint> {
+fn known_fingerprint<S: Store>(
+    ledger: &Ledger<S>,
+    file: &Path,
+    algo: Option<HashAlgo>,
+    out: &Output,
+) -> Result<Fingerprint> {
     let candidates: Vec<HashAlgo> = match algo {
         Some(algo) => vec![algo],
         None => HashAlgo::ALL.to_vec(),
@@ -403,16 +645,32 @@ fn known_fingerprint<S: Store>(ledger: &Ledger<S>, file: &Path, algo: Option<Has
 }
 
 /// `weft verify`: exits non-zero unless the verdict is `valid`.
-pub fn verify(ctx: &Context_, file: &Path, as_: Option<&str>, algo: Option<HashAlgo>) -> Result<()> {
-    if verdict(ctx, file, as_, algo)? == "valid" { Ok(()) } else { Err(Negative.into()) }
+pub fn verify(
+    ctx: &Context_,
+    file: &Path,
+    as_: Option<&str>,
+    algo: Option<HashAlgo>,
+) -> Result<()> {
+    if verdict(ctx, file, as_, algo)? == "valid" {
+        Ok(())
+    } else {
+        Err(Negative.into())
+    }
 }
 
 /// The NIST validation process: prints the report and returns the verdict
 /// (`valid`, `unknown` or `not_recipient`).
-pub fn verdict(ctx: &Context_, file: &Path, as_: Option<&str>, algo: Option<HashAlgo>) -> Result<&'static str> {
+pub fn verdict(
+    ctx: &Context_,
+    file: &Path,
+    as_: Option<&str>,
+    algo: Option<HashAlgo>,
+) -> Result<&'static str> {
     let home = Home::open(&ctx.home)?;
     let ledger = home.ledger()?;
-    let as_id = as_.map(|text| resolve_resource(&ledger, text, "--as")).transpose()?;
+    let as_id = as_
+        .map(|text| resolve_resource(&ledger, text, "--as"))
+        .transpose()?;
     let fingerprint = known_fingerprint(&ledger, file, algo, &ctx.out)?;
     let state = ledger.store().snapshot()?;
     let owner = state.owner(&fingerprint)?;
@@ -430,11 +688,22 @@ pub fn verdict(ctx: &Context_, file: &Path, as_: Option<&str>, algo: Option<Hash
         (Some(owner), Some(me)) => {
             let my_org = state.resource(&me)?.and_then(|entry| entry.organization());
             let is = |who: &ResourceId| *who == me || Some(*who) == my_org;
-            let received = state.receipt(&fingerprint, &me)?.is_some() || my_org.map(|org| state.receipt(&fingerprint, &org)).transpose()?.flatten().is_some();
-            if is(&owner.issuer) || received { "valid" } else { "not_recipient" }
+            let received = state.receipt(&fingerprint, &me)?.is_some()
+                || my_org
+                    .map(|org| state.receipt(&fingerprint, &org))
+                    .transpose()?
+                    .flatten()
+                    .is_some();
+            if is(&owner.issuer) || received {
+                "valid"
+            } else {
+                "not_recipient"
+            }
         }
     };
-    let owner_json = owner.as_ref().map(|owner| resource_json(&state, &owner.issuer));
+    let owner_json = owner
+        .as_ref()
+        .map(|owner| resource_json(&state, &owner.issuer));
     ctx.out.emit(json!({"verdict": verdict, "fingerprint": fingerprint.to_string(), "owner": owner_json, "history": history}), || {
         let mut text = match verdict {
             "valid" => format!("VALID  {} is on the ledger", file.display()),
@@ -460,7 +729,9 @@ pub fn history(ctx: &Context_, target: &str, algo: Option<HashAlgo>) -> Result<(
     let fingerprint = if path.exists() {
         known_fingerprint(&ledger, path, algo, &ctx.out)?
     } else {
-        target.parse::<Fingerprint>().with_context(|| format!("{target:?} is neither an existing file nor a fingerprint (algo:hex)"))?
+        target.parse::<Fingerprint>().with_context(|| {
+            format!("{target:?} is neither an existing file nor a fingerprint (algo:hex)")
+        })?
     };
     let state = ledger.store().snapshot()?;
     let mut history = Vec::new();
@@ -470,13 +741,20 @@ pub fn history(ctx: &Context_, target: &str, algo: Option<HashAlgo>) -> Result<(
         history.push(value);
         lines.push(line);
     }
-    ctx.out.emit(json!({"fingerprint": fingerprint.to_string(), "history": history}), || {
-        if lines.is_empty() {
-            format!("{fingerprint}: no transactions")
-        } else {
-            format!("{fingerprint}: {} transaction(s)\n{}", lines.len(), lines.join("\n"))
-        }
-    });
+    ctx.out.emit(
+        json!({"fingerprint": fingerprint.to_string(), "history": history}),
+        || {
+            if lines.is_empty() {
+                format!("{fingerprint}: no transactions")
+            } else {
+                format!(
+                    "{fingerprint}: {} transaction(s)\n{}",
+                    lines.len(),
+                    lines.join("\n")
+                )
+            }
+        },
+    );
     Ok(())
 }
 
@@ -504,8 +782,10 @@ pub fn proof_build(ctx: &Context_, id: &str, out_file: Option<&Path>) -> Result<
     match out_file {
         Some(path) => {
             let temporary = path.with_extension("tmp");
-            fs::write(&temporary, &text).with_context(|| format!("cannot write {}", temporary.display()))?;
-            fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))?;
+            fs::write(&temporary, &text)
+                .with_context(|| format!("cannot write {}", temporary.display()))?;
+            fs::rename(&temporary, path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             ctx.out.emit(json!({"tx_id": id.to_hex(), "out": path.display().to_string(), "height": document.height}), || {
                 format!("wrote inclusion proof of {id} (block {}) to {}", document.height, path.display())
             });
@@ -518,11 +798,24 @@ pub fn proof_build(ctx: &Context_, id: &str, out_file: Option<&Path>) -> Result<
 pub fn proof_verify(ctx: &Context_, file: &Path, trusted: &[String]) -> Result<()> {
     let metadata = fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
     if metadata.len() > weft_ledger::proof::MAX_PROOF_BYTES as u64 {
-        bail!("{} is {} bytes; a proof is at most {} bytes", file.display(), metadata.len(), weft_ledger::proof::MAX_PROOF_BYTES);
+        bail!(
+            "{} is {} bytes; a proof is at most {} bytes",
+            file.display(),
+            metadata.len(),
+            weft_ledger::proof::MAX_PROOF_BYTES
+        );
     }
     let bytes = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let trusted: Vec<PublicKey> = trusted.iter().map(|key| PublicKey::from_hex(key).context("--producer-key")).collect::<Result<_>>()?;
-    let result = weft_ledger::proof::parse(&bytes).and_then(|document| weft_ledger::proof::verify(&document, (!trusted.is_empty()).then_some(trusted.as_slice())));
+    let trusted: Vec<PublicKey> = trusted
+        .iter()
+        .map(|key| PublicKey::from_hex(key).context("--producer-key"))
+        .collect::<Result<_>>()?;
+    let result = weft_ledger::proof::parse(&bytes).and_then(|document| {
+        weft_ledger::proof::verify(
+            &document,
+            (!trusted.is_empty()).then_some(trusted.as_slice()),
+        )
+    });
     match result {
         Ok(verified) => {
             ctx.out.emit(
@@ -542,7 +835,10 @@ pub fn proof_verify(ctx: &Context_, file: &Path, trusted: &[String]) -> Result<(
             Ok(())
         }
         Err(error) => {
-            ctx.out.emit(json!({"valid": false, "reason": error.to_string()}), || format!("INVALID  {error}"));
+            ctx.out
+                .emit(json!({"valid": false, "reason": error.to_string()}), || {
+                    format!("INVALID  {error}")
+                });
             Err(Negative.into())
         }
     }
@@ -552,20 +848,39 @@ pub fn chain_verify(ctx: &Context_) -> Result<()> {
     let home = Home::open(&ctx.home)?;
     let ledger = home.ledger()?;
     let total = ledger.head().header.height + 1;
-    let bar = if total > 1000 { ctx.out.progress(total, "auditing blocks") } else { indicatif::ProgressBar::hidden() };
+    let bar = if total > 1000 {
+        ctx.out.progress(total, "auditing blocks")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let report = weft_ledger::audit::audit(ledger.store(), &mut |done, _| bar.set_position(done))?;
     bar.finish_and_clear();
-    ctx.out.emit(serde_json::to_value(&report).expect("reports serialise"), || match &report.first_bad {
-        None => format!("OK  {} blocks and {} transactions re-verified from genesis", report.blocks, report.transactions),
-        Some(bad) => format!(
-            "FAILED  first bad block {}{}{}\n  {}",
-            bad.height,
-            bad.index.map(|index| format!(", transaction {index}")).unwrap_or_default(),
-            bad.tx_id.as_ref().map(|id| format!(" ({id})")).unwrap_or_default(),
-            bad.reason
-        ),
-    });
-    if report.ok { Ok(()) } else { Err(Negative.into()) }
+    ctx.out.emit(
+        serde_json::to_value(&report).expect("reports serialise"),
+        || match &report.first_bad {
+            None => format!(
+                "OK  {} blocks and {} transactions re-verified from genesis",
+                report.blocks, report.transactions
+            ),
+            Some(bad) => format!(
+                "FAILED  first bad block {}{}{}\n  {}",
+                bad.height,
+                bad.index
+                    .map(|index| format!(", transaction {index}"))
+                    .unwrap_or_default(),
+                bad.tx_id
+                    .as_ref()
+                    .map(|id| format!(" ({id})"))
+                    .unwrap_or_default(),
+                bad.reason
+            ),
+        },
+    );
+    if report.ok {
+        Ok(())
+    } else {
+        Err(Negative.into())
+    }
 }
 
 /// `{"error": {...}}` for a failed command, and its exit code.
@@ -582,10 +897,18 @@ pub fn error_report(error: &anyhow::Error) -> (Value, String, i32) {
             _ => None,
         });
     match rule {
-        Some(rule) => (json!({"error": {"rule": rule.rule(), "message": rule.to_string()}}), format!("rejected: {rule}"), exit::REJECTED),
+        Some(rule) => (
+            json!({"error": {"rule": rule.rule(), "message": rule.to_string()}}),
+            format!("rejected: {rule}"),
+            exit::REJECTED,
+        ),
         None => {
             let message = format!("{error:#}");
-            (json!({"error": {"rule": null, "message": message}}), format!("error: {message}"), exit::ERROR)
+            (
+                json!({"error": {"rule": null, "message": message}}),
+                format!("error: {message}"),
+                exit::ERROR,
+            )
         }
     }
 }

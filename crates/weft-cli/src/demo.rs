@@ -30,9 +30,13 @@ impl Narrator {
             self.failures += 1;
         }
         if !self.out.json {
-            println!("  {} {step}\n      expected: {expected}; got: {detail}", if held { "✔" } else { "✘" });
+            println!(
+                "  {} {step}\n      expected: {expected}; got: {detail}",
+                if held { "✔" } else { "✘" }
+            );
         }
-        self.steps.push(json!({"step": step, "expected": expected, "held": held, "detail": detail}));
+        self.steps
+            .push(json!({"step": step, "expected": expected, "held": held, "detail": detail}));
     }
 }
 
@@ -47,7 +51,11 @@ fn rejection(result: &Result<impl Sized>) -> String {
 }
 
 fn rule_of(result: &Result<impl Sized>) -> Option<&'static str> {
-    result.as_ref().err().and_then(|error| error.downcast_ref::<weft_ledger::RuleError>()).map(weft_ledger::RuleError::rule)
+    result
+        .as_ref()
+        .err()
+        .and_then(|error| error.downcast_ref::<weft_ledger::RuleError>())
+        .map(weft_ledger::RuleError::rule)
 }
 
 fn verdict(ctx: &Context_, file: &Path, as_: Option<&str>) -> String {
@@ -58,7 +66,11 @@ fn verdict(ctx: &Context_, file: &Path, as_: Option<&str>) -> String {
 }
 
 pub fn run(outer: &Context_) -> Result<()> {
-    let temp = std::env::temp_dir().join(format!("weft-demo-{}-{}", std::process::id(), crate::home::now_ms()));
+    let temp = std::env::temp_dir().join(format!(
+        "weft-demo-{}-{}",
+        std::process::id(),
+        crate::home::now_ms()
+    ));
     let result = run_in(outer, &temp);
     let _ = fs::remove_dir_all(&temp);
     result
@@ -66,24 +78,52 @@ pub fn run(outer: &Context_) -> Result<()> {
 
 fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
     fs::create_dir_all(temp)?;
-    let ctx = Context_ { home: temp.join("home"), out: Output { json: true, quiet: true } };
-    let mut n = Narrator { out: outer.out, steps: Vec::new(), failures: 0 };
+    let ctx = Context_ {
+        home: temp.join("home"),
+        out: Output {
+            json: true,
+            quiet: true,
+        },
+    };
+    let mut n = Narrator {
+        out: outer.out,
+        steps: Vec::new(),
+        failures: 0,
+    };
 
     n.say("weft demo: the NIST AMS 300-6 product data story (Fig. 4), on an embedded single-node ledger\n");
     commands::init(&ctx, "nist-demo", crate::home::DEFAULT_TIME_WINDOW_SECS)?;
-    n.say(&format!("A new ledger in {} (one node, proof of authority).", ctx.home.display()));
+    n.say(&format!(
+        "A new ledger in {} (one node, proof of authority).",
+        ctx.home.display()
+    ));
 
-    let org = |name: &str, town: &str, country: &str| OrgArgs { name: name.into(), town: town.into(), country: country.into(), ..OrgArgs::default() };
+    let org = |name: &str, town: &str, country: &str| OrgArgs {
+        name: name.into(),
+        town: town.into(),
+        country: country.into(),
+        ..OrgArgs::default()
+    };
     let designer = commands::org_add(&ctx, org("Designer Inc.", "Gaithersburg", "US"))?.to_hex();
     let m1 = commands::org_add(&ctx, org("Manufacturer One", "Dayton", "US"))?.to_hex();
     let m2 = commands::org_add(&ctx, org("Manufacturer Two", "Stuttgart", "DE"))?.to_hex();
     let bad = commands::org_add(&ctx, org("Bad Actor Ltd.", "Nowhere", "XX"))?.to_hex();
-    let alice = commands::person_add(&ctx, &designer, Some("Alice".into()), Some("Engineer".into()), None)?.to_hex();
+    let alice = commands::person_add(
+        &ctx,
+        &designer,
+        Some("Alice".into()),
+        Some("Engineer".into()),
+        None,
+    )?
+    .to_hex();
     n.say("Registered four organisations (designer, manufacturer 1, manufacturer 2, a bad actor)");
     n.say("and Alice, an engineer who signs for the designer.\n");
 
     let design = temp.join("bracket.step");
-    fs::write(&design, "ISO-10303-21;\nHEADER;FILE_DESCRIPTION(('bracket, revision C'),'2;1');\nENDSEC;\nDATA;\n#1=CARTESIAN_POINT('',(0.,0.,0.));\nENDSEC;\nEND-ISO-10303-21;\n")?;
+    fs::write(
+        &design,
+        "ISO-10303-21;\nHEADER;FILE_DESCRIPTION(('bracket, revision C'),'2;1');\nENDSEC;\nDATA;\n#1=CARTESIAN_POINT('',(0.,0.,0.));\nENDSEC;\nEND-ISO-10303-21;\n",
+    )?;
 
     n.say("1. Record before send: the designer claims the design, then records each send.");
     let asset = AssetArgs {
@@ -95,52 +135,132 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
         ..AssetArgs::default()
     };
     let claim = commands::claim(&ctx, &design, &designer, Some(&alice), asset.clone());
-    n.check("Alice claims bracket.step for the designer", "accepted", claim.is_ok(), rejection(&claim));
+    n.check(
+        "Alice claims bracket.step for the designer",
+        "accepted",
+        claim.is_ok(),
+        rejection(&claim),
+    );
     let send1 = commands::send(&ctx, &design, &designer, &m1, true, None, HashAlgo::Sha256);
-    n.check("designer sends it to manufacturer 1 with the right to forward", "accepted", send1.is_ok(), rejection(&send1));
+    n.check(
+        "designer sends it to manufacturer 1 with the right to forward",
+        "accepted",
+        send1.is_ok(),
+        rejection(&send1),
+    );
     let send2 = commands::send(&ctx, &design, &m1, &m2, false, None, HashAlgo::Sha256);
-    n.check("manufacturer 1 forwards it to manufacturer 2 (no further forwarding)", "accepted (rule 2)", send2.is_ok(), rejection(&send2));
+    n.check(
+        "manufacturer 1 forwards it to manufacturer 2 (no further forwarding)",
+        "accepted (rule 2)",
+        send2.is_ok(),
+        rejection(&send2),
+    );
 
-    n.say("\n2. Validate before consume: each receiver fingerprints what it got and asks the ledger.");
+    n.say(
+        "\n2. Validate before consume: each receiver fingerprints what it got and asks the ledger.",
+    );
     let v = verdict(&ctx, &design, Some(&m1));
-    n.check("manufacturer 1 verifies the file it received", "valid", v == "valid", v);
+    n.check(
+        "manufacturer 1 verifies the file it received",
+        "valid",
+        v == "valid",
+        v,
+    );
     let v = verdict(&ctx, &design, Some(&m2));
-    n.check("manufacturer 2 verifies the file it received", "valid", v == "valid", v);
+    n.check(
+        "manufacturer 2 verifies the file it received",
+        "valid",
+        v == "valid",
+        v,
+    );
     let altered = temp.join("bracket-altered.step");
     let mut bytes = fs::read(&design)?;
     let at = bytes.iter().position(|b| *b == b'0').unwrap_or(0);
     bytes[at] = b'1'; // one character of a coordinate
     fs::write(&altered, bytes)?;
     let v = verdict(&ctx, &altered, Some(&m2));
-    n.check("a bad actor alters one coordinate on the way; manufacturer 2 verifies", "unknown (tampering caught)", v == "unknown", v);
+    n.check(
+        "a bad actor alters one coordinate on the way; manufacturer 2 verifies",
+        "unknown (tampering caught)",
+        v == "unknown",
+        v,
+    );
     let v = verdict(&ctx, &design, Some(&bad));
-    n.check("the bad actor got the real file by other means and verifies it", "not_recipient", v == "not_recipient", v);
+    n.check(
+        "the bad actor got the real file by other means and verifies it",
+        "not_recipient",
+        v == "not_recipient",
+        v,
+    );
 
     n.say("\n3. The business rules refuse what the paper forbids.");
     let resend = commands::send(&ctx, &design, &m2, &bad, false, None, HashAlgo::Sha256);
-    n.check("manufacturer 2 (no forward right) sends it to the bad actor", "rejected by rule 2", rule_of(&resend) == Some("rule-2"), rejection(&resend));
+    n.check(
+        "manufacturer 2 (no forward right) sends it to the bad actor",
+        "rejected by rule 2",
+        rule_of(&resend) == Some("rule-2"),
+        rejection(&resend),
+    );
     let steal = commands::claim(&ctx, &design, &bad, None, asset.clone());
-    n.check("the bad actor claims ownership of the design", "rejected by rule 3 (conflict)", rule_of(&steal) == Some("rule-3"), rejection(&steal));
+    n.check(
+        "the bad actor claims ownership of the design",
+        "rejected by rule 3 (conflict)",
+        rule_of(&steal) == Some("rule-3"),
+        rejection(&steal),
+    );
     let duplicate = commands::claim(&ctx, &design, &designer, None, asset);
-    n.check("the designer claims the same design again", "rejected by rule 3 (duplicate)", rule_of(&duplicate) == Some("rule-3"), rejection(&duplicate));
+    n.check(
+        "the designer claims the same design again",
+        "rejected by rule 3 (duplicate)",
+        rule_of(&duplicate) == Some("rule-3"),
+        rejection(&duplicate),
+    );
 
     n.say("\n4. An auditor checks without trusting this node.");
     if let Ok(send2_id) = &send2 {
         let proof_path = temp.join("send-proof.json");
         let built = commands::proof_build(&ctx, &send2_id.to_hex(), Some(&proof_path));
         let checked = built.and_then(|()| commands::proof_verify(&ctx, &proof_path, &[]));
-        let detail = if checked.is_ok() { "valid".into() } else { rejection(&checked) };
-        n.check("inclusion proof of the forward to manufacturer 2, checked offline", "valid", checked.is_ok(), detail);
+        let detail = if checked.is_ok() {
+            "valid".into()
+        } else {
+            rejection(&checked)
+        };
+        n.check(
+            "inclusion proof of the forward to manufacturer 2, checked offline",
+            "valid",
+            checked.is_ok(),
+            detail,
+        );
     } else {
-        n.check("inclusion proof of the forward to manufacturer 2, checked offline", "valid", false, "no transaction to prove".into());
+        n.check(
+            "inclusion proof of the forward to manufacturer 2, checked offline",
+            "valid",
+            false,
+            "no transaction to prove".into(),
+        );
     }
     let audit = commands::chain_verify(&ctx);
-    let detail = if audit.is_ok() { "ok".into() } else { rejection(&audit) };
-    n.check("full audit from genesis (hashes, Merkle roots, signatures, rules)", "ok", audit.is_ok(), detail);
+    let detail = if audit.is_ok() {
+        "ok".into()
+    } else {
+        rejection(&audit)
+    };
+    n.check(
+        "full audit from genesis (hashes, Merkle roots, signatures, rules)",
+        "ok",
+        audit.is_ok(),
+        detail,
+    );
 
     let total = n.steps.len();
     if outer.out.json {
-        println!("{}", serde_json::to_string_pretty(&json!({"ok": n.failures == 0, "expectations": total, "failed": n.failures, "steps": n.steps}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"ok": n.failures == 0, "expectations": total, "failed": n.failures, "steps": n.steps})
+            )?
+        );
     } else if n.failures == 0 {
         println!("\nAll {total} expectations held.");
     }

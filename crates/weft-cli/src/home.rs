@@ -49,7 +49,10 @@ impl std::fmt::Debug for Home {
 pub fn now_ms() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     let mut previous = LAST.load(Ordering::Relaxed);
     loop {
         let next = wall.max(previous + 1);
@@ -75,7 +78,8 @@ pub fn write_key(path: &Path, key: &SigningKey) -> Result<()> {
 
 /// Reads a secret key file, refusing one that others can read.
 pub fn read_key(path: &Path) -> Result<SigningKey> {
-    let metadata = fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let metadata =
+        fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
     if metadata.permissions().mode() & 0o077 != 0 {
         bail!(
             "key file {} is readable by other users (mode {:o}); run `chmod 600 {}`",
@@ -87,7 +91,8 @@ pub fn read_key(path: &Path) -> Result<SigningKey> {
     if metadata.len() > 4096 {
         bail!("key file {} is too large to be a weft key", path.display());
     }
-    let text = fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read key file {}", path.display()))?;
     SigningKey::from_text(&text).with_context(|| format!("key file {}", path.display()))
 }
 
@@ -106,16 +111,26 @@ impl Home {
 
     /// Creates a new home with a genesis block. Refuses an existing ledger; on failure removes
     /// what it created, so nothing half-written is left.
-    pub fn init(dir: &Path, chain_name: &str, time_window_secs: u64) -> Result<(Home, Ledger<RedbStore>)> {
+    pub fn init(
+        dir: &Path,
+        chain_name: &str,
+        time_window_secs: u64,
+    ) -> Result<(Home, Ledger<RedbStore>)> {
         weft_core::ChainId::from_name(chain_name).context("--chain-id")?;
         if time_window_secs == 0 || time_window_secs > 7 * 24 * 3600 {
-            bail!("--time-window-secs must be between 1 and 604800 (one week), got {time_window_secs}");
+            bail!(
+                "--time-window-secs must be between 1 and 604800 (one week), got {time_window_secs}"
+            );
         }
         if dir.join("config.toml").exists() || dir.join("ledger.redb").exists() {
-            bail!("{} already holds a weft ledger; choose another --home or remove it", dir.display());
+            bail!(
+                "{} already holds a weft ledger; choose another --home or remove it",
+                dir.display()
+            );
         }
         let created_dir = !dir.exists();
-        fs::create_dir_all(dir).with_context(|| format!("cannot create home directory {}", dir.display()))?;
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create home directory {}", dir.display()))?;
         let result = Self::init_inner(dir, chain_name, time_window_secs);
         if result.is_err() {
             let _ = fs::remove_file(dir.join("config.toml"));
@@ -128,10 +143,21 @@ impl Home {
         result
     }
 
-    fn init_inner(dir: &Path, chain_name: &str, time_window_secs: u64) -> Result<(Home, Ledger<RedbStore>)> {
-        let config = Config { chain_name: chain_name.to_string(), time_window_secs };
-        let home = Home { dir: dir.to_path_buf(), config };
-        fs::create_dir(home.keys_dir()).with_context(|| format!("cannot create {}", home.keys_dir().display()))?;
+    fn init_inner(
+        dir: &Path,
+        chain_name: &str,
+        time_window_secs: u64,
+    ) -> Result<(Home, Ledger<RedbStore>)> {
+        let config = Config {
+            chain_name: chain_name.to_string(),
+            time_window_secs,
+        };
+        let home = Home {
+            dir: dir.to_path_buf(),
+            config,
+        };
+        fs::create_dir(home.keys_dir())
+            .with_context(|| format!("cannot create {}", home.keys_dir().display()))?;
         fs::set_permissions(home.keys_dir(), fs::Permissions::from_mode(0o700))?;
         let authority = SigningKey::generate()?;
         let producer = SigningKey::generate()?;
@@ -173,20 +199,37 @@ impl Home {
     pub fn open(dir: &Path) -> Result<Home> {
         let config_path = dir.join("config.toml");
         if !dir.exists() {
-            bail!("no weft ledger at {}: run `weft init --home {}` first", dir.display(), dir.display());
+            bail!(
+                "no weft ledger at {}: run `weft init --home {}` first",
+                dir.display(),
+                dir.display()
+            );
         }
         if !dir.is_dir() {
-            bail!("{} is a file, not a directory: not a weft ledger home", dir.display());
+            bail!(
+                "{} is a file, not a directory: not a weft ledger home",
+                dir.display()
+            );
         }
         let text = match fs::read_to_string(&config_path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                bail!("{} is not a weft ledger home (no config.toml): run `weft init --home {}` first", dir.display(), dir.display())
+                bail!(
+                    "{} is not a weft ledger home (no config.toml): run `weft init --home {}` first",
+                    dir.display(),
+                    dir.display()
+                )
             }
-            Err(error) => return Err(error).with_context(|| format!("cannot read {}", config_path.display())),
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot read {}", config_path.display()));
+            }
         };
-        let config: Config = toml::from_str(&text).map_err(|error| anyhow::anyhow!("{}: {}", config_path.display(), error.message()))?;
-        Ok(Home { dir: dir.to_path_buf(), config })
+        let config: Config = toml::from_str(&text)
+            .map_err(|error| anyhow::anyhow!("{}: {}", config_path.display(), error.message()))?;
+        Ok(Home {
+            dir: dir.to_path_buf(),
+            config,
+        })
     }
 
     pub fn ledger(&self) -> Result<Ledger<RedbStore>> {
@@ -205,21 +248,30 @@ impl Home {
     pub fn resource_key(&self, id: &ResourceId) -> Result<SigningKey> {
         let path = self.resource_key_path(id);
         if !path.exists() {
-            bail!("no key for resource {id} in {}: this home cannot sign for it", self.keys_dir().display());
+            bail!(
+                "no key for resource {id} in {}: this home cannot sign for it",
+                self.keys_dir().display()
+            );
         }
         read_key(&path)
     }
 }
 
 /// Resolves a full id or a unique hex prefix (at least 6 digits) of a registered resource.
-pub fn resolve_resource<S: Store>(ledger: &Ledger<S>, input: &str, role: &str) -> Result<ResourceId> {
+pub fn resolve_resource<S: Store>(
+    ledger: &Ledger<S>,
+    input: &str,
+    role: &str,
+) -> Result<ResourceId> {
     let input = input.trim().to_ascii_lowercase();
     if input.len() == 64 {
-        let id = ResourceId::from_hex(&input).with_context(|| format!("{role}"))?;
+        let id = ResourceId::from_hex(&input).with_context(|| role.to_string())?;
         return Ok(id);
     }
     if input.len() < 6 || input.len() > 64 || !input.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("{role} {input:?} is not a resource id (64 hex digits, or a unique prefix of at least 6)");
+        bail!(
+            "{role} {input:?} is not a resource id (64 hex digits, or a unique prefix of at least 6)"
+        );
     }
     let even = &input[..input.len() & !1];
     let prefix = hex::decode(even).context("hex prefix")?;
@@ -232,6 +284,9 @@ pub fn resolve_resource<S: Store>(ledger: &Ledger<S>, input: &str, role: &str) -
     match candidates.as_slice() {
         [] => bail!("{role} {input}: no registered resource has this id"),
         [one] => Ok(*one),
-        many => bail!("{role} {input} is ambiguous: {} resources start with it; give more digits", many.len()),
+        many => bail!(
+            "{role} {input} is ambiguous: {} resources start with it; give more digits",
+            many.len()
+        ),
     }
 }

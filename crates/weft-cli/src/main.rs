@@ -16,7 +16,11 @@ use commands::{AssetArgs, Context_, OrgArgs};
 use output::{Output, exit};
 
 #[derive(Parser, Debug)]
-#[command(name = "weft", version, about = "A tamper-evident, permissioned ledger for the manufacturing digital thread")]
+#[command(
+    name = "weft",
+    version,
+    about = "A tamper-evident, permissioned ledger for the manufacturing digital thread"
+)]
 struct Cli {
     /// Ledger home directory.
     #[arg(long, global = true, default_value = "./.weft", env = "WEFT_HOME")]
@@ -284,14 +288,55 @@ enum KeyCommand {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Context_ { home: cli.home, out: Output { json: cli.json, quiet: false } };
+    let ctx = Context_ {
+        home: cli.home,
+        out: Output {
+            json: cli.json,
+            quiet: false,
+        },
+    };
     match cli.command {
-        Command::Init { chain_id, time_window_secs } => commands::init(&ctx, &chain_id, time_window_secs),
-        Command::Org(OrgCommand::Add { name, country, town, street, street_number, postal_code, region, postal_box, website }) => {
-            commands::org_add(&ctx, OrgArgs { name, country, town, street, street_number, postal_code, region, postal_box, website }).map(drop)
-        }
-        Command::Person(PersonCommand::Add { org, first, last, email }) => commands::person_add(&ctx, &org, first, last, email).map(drop),
-        Command::Claim { file, as_, signer, asset } => {
+        Command::Init {
+            chain_id,
+            time_window_secs,
+        } => commands::init(&ctx, &chain_id, time_window_secs),
+        Command::Org(OrgCommand::Add {
+            name,
+            country,
+            town,
+            street,
+            street_number,
+            postal_code,
+            region,
+            postal_box,
+            website,
+        }) => commands::org_add(
+            &ctx,
+            OrgArgs {
+                name,
+                country,
+                town,
+                street,
+                street_number,
+                postal_code,
+                region,
+                postal_box,
+                website,
+            },
+        )
+        .map(drop),
+        Command::Person(PersonCommand::Add {
+            org,
+            first,
+            last,
+            email,
+        }) => commands::person_add(&ctx, &org, first, last, email).map(drop),
+        Command::Claim {
+            file,
+            as_,
+            signer,
+            asset,
+        } => {
             let args = AssetArgs {
                 data_type: asset.data_type,
                 file_id: asset.file_id,
@@ -304,31 +349,73 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             commands::claim(&ctx, &file, &as_, signer.as_deref(), args).map(drop)
         }
-        Command::Send { file, from, to, forward, signer, algo } => {
-            commands::send(&ctx, &file, &from, &to, forward, signer.as_deref(), algo).map(drop)
-        }
+        Command::Send {
+            file,
+            from,
+            to,
+            forward,
+            signer,
+            algo,
+        } => commands::send(&ctx, &file, &from, &to, forward, signer.as_deref(), algo).map(drop),
         Command::Verify { file, as_, algo } => commands::verify(&ctx, &file, as_.as_deref(), algo),
         Command::History { target, algo } => commands::history(&ctx, &target, algo),
-        Command::Proof(ProofArgs { verify: Some(ProofCommand::Verify { file, producer_keys }), .. }) => {
-            commands::proof_verify(&ctx, &file, &producer_keys)
-        }
-        Command::Proof(ProofArgs { verify: None, tx_id: Some(tx_id), out }) => commands::proof_build(&ctx, &tx_id, out.as_deref()),
-        Command::Proof(ProofArgs { verify: None, tx_id: None, .. }) => {
-            anyhow::bail!("give a transaction id (`weft proof TX_ID [--out FILE]`) or `weft proof verify FILE`")
+        Command::Proof(ProofArgs {
+            verify:
+                Some(ProofCommand::Verify {
+                    file,
+                    producer_keys,
+                }),
+            ..
+        }) => commands::proof_verify(&ctx, &file, &producer_keys),
+        Command::Proof(ProofArgs {
+            verify: None,
+            tx_id: Some(tx_id),
+            out,
+        }) => commands::proof_build(&ctx, &tx_id, out.as_deref()),
+        Command::Proof(ProofArgs {
+            verify: None,
+            tx_id: None,
+            ..
+        }) => {
+            anyhow::bail!(
+                "give a transaction id (`weft proof TX_ID [--out FILE]`) or `weft proof verify FILE`"
+            )
         }
         Command::Chain(ChainCommand::Verify) => commands::chain_verify(&ctx),
         Command::Tx(TxCommand::Show { tx_id }) => commands::tx_show(&ctx, &tx_id),
-        Command::Record(RecordCommand::Add { file, as_, signer, content_type, product_code }) => {
-            commands::record_add(&ctx, &as_, signer.as_deref(), &file, content_type, product_code).map(drop)
-        }
-        Command::Part(PartCommand::Register { code, as_, signer, description }) => {
-            commands::part_register(&ctx, code, &as_, signer.as_deref(), description).map(drop)
-        }
-        Command::Part(PartCommand::Transfer { code, from, to, signer }) => {
-            commands::part_transfer(&ctx, code, &from, &to, signer.as_deref()).map(drop)
-        }
+        Command::Record(RecordCommand::Add {
+            file,
+            as_,
+            signer,
+            content_type,
+            product_code,
+        }) => commands::record_add(
+            &ctx,
+            &as_,
+            signer.as_deref(),
+            &file,
+            content_type,
+            product_code,
+        )
+        .map(drop),
+        Command::Part(PartCommand::Register {
+            code,
+            as_,
+            signer,
+            description,
+        }) => commands::part_register(&ctx, code, &as_, signer.as_deref(), description).map(drop),
+        Command::Part(PartCommand::Transfer {
+            code,
+            from,
+            to,
+            signer,
+        }) => commands::part_transfer(&ctx, code, &from, &to, signer.as_deref()).map(drop),
         Command::Key(KeyCommand::Rotate { resource }) => commands::key_rotate(&ctx, &resource),
-        Command::Key(KeyCommand::Revoke { resource, key, signer }) => commands::key_revoke(&ctx, &resource, &key, signer.as_deref()),
+        Command::Key(KeyCommand::Revoke {
+            resource,
+            key,
+            signer,
+        }) => commands::key_revoke(&ctx, &resource, &key, signer.as_deref()),
         Command::Demo => demo::run(&ctx),
         Command::Bench(command) => bench::run(&ctx, command),
         Command::Stress { blocks, per_block } => bench::stress(&ctx, blocks, per_block),
@@ -339,7 +426,11 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            let code = if error.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if error.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = error.print();
             std::process::exit(code);
         }
@@ -349,7 +440,10 @@ fn main() {
         let (value, human, code) = commands::error_report(&error);
         if !human.is_empty() {
             if json {
-                println!("{}", serde_json::to_string_pretty(&value).expect("JSON values serialise"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).expect("JSON values serialise")
+                );
             } else {
                 eprintln!("{human}");
             }

@@ -41,7 +41,10 @@ impl Output {
             return;
         }
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&value).expect("JSON values serialise"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).expect("JSON values serialise")
+            );
         } else {
             let text = human();
             if !text.is_empty() {
@@ -58,9 +61,11 @@ impl Output {
         }
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {percent}% {binary_bytes_per_sec} eta {eta}")
-                .expect("template is valid")
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:40}] {percent}% {binary_bytes_per_sec} eta {eta}",
+            )
+            .expect("template is valid")
+            .progress_chars("=> "),
         );
         bar.set_message(what.to_string());
         bar

@@ -12,12 +12,21 @@ struct Home {
 }
 
 fn weft(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weft")).arg("--home").arg(home).args(args).output().expect("weft runs")
+    Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()
+        .expect("weft runs")
 }
 
 fn json_of(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!("not JSON ({error}): stdout {:?} stderr {:?}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+        panic!(
+            "not JSON ({error}): stdout {:?} stderr {:?}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
     })
 }
 
@@ -41,11 +50,31 @@ fn new_home() -> Home {
     let root = dir.path().to_path_buf();
     let home = root.join("home");
     run(&home, &["init", "--chain-id", "cli-test"], 0);
-    Home { _dir: dir, root, home }
+    Home {
+        _dir: dir,
+        root,
+        home,
+    }
 }
 
 fn org(home: &Path, name: &str) -> String {
-    run(home, &["org", "add", name, "--country", "DE", "--town", "Aachen", "--street", "Campus-Boulevard", "--street-number", "30"], 0)["id"]
+    run(
+        home,
+        &[
+            "org",
+            "add",
+            name,
+            "--country",
+            "DE",
+            "--town",
+            "Aachen",
+            "--street",
+            "Campus-Boulevard",
+            "--street-number",
+            "30",
+        ],
+        0,
+    )["id"]
         .as_str()
         .expect("id")
         .to_string()
@@ -63,23 +92,62 @@ fn the_nist_flow_with_json_output_and_exit_codes() {
     let designer = org(&h.home, "Designer");
     let maker = org(&h.home, "Maker");
     let other = org(&h.home, "Other");
-    let person = run(&h.home, &["person", "add", "--org", &designer, "--first", "Ada", "--last", "Lovelace", "--email", "ada@example.org"], 0)["id"]
+    let person = run(
+        &h.home,
+        &[
+            "person",
+            "add",
+            "--org",
+            &designer,
+            "--first",
+            "Ada",
+            "--last",
+            "Lovelace",
+            "--email",
+            "ada@example.org",
+        ],
+        0,
+    )["id"]
         .as_str()
         .expect("id")
         .to_string();
     let file = write(&h.root, "design.stl", "solid bracket\nendsolid\n");
     let file = file.to_str().expect("utf-8 path");
 
-    let claim = run(&h.home, &["claim", file, "--as", &designer[..10], "--signer", &person, "--type", "GEOMETRY_3D", "--version-id", "A", "--description", "bracket"], 0);
+    let claim = run(
+        &h.home,
+        &[
+            "claim",
+            file,
+            "--as",
+            &designer[..10],
+            "--signer",
+            &person,
+            "--type",
+            "GEOMETRY_3D",
+            "--version-id",
+            "A",
+            "--description",
+            "bracket",
+        ],
+        0,
+    );
     let claim_tx = claim["tx_id"].as_str().expect("tx_id").to_string();
     assert!(claim["height"].as_u64().expect("height") > 0);
 
     let valid = run(&h.home, &["verify", file, "--as", &designer], 0);
-    assert_eq!(valid["verdict"], "valid", "the owner verifying its own file");
+    assert_eq!(
+        valid["verdict"], "valid",
+        "the owner verifying its own file"
+    );
     let not_recipient = run(&h.home, &["verify", file, "--as", &maker], 4);
     assert_eq!(not_recipient["verdict"], "not_recipient");
 
-    let send = run(&h.home, &["send", file, "--from", &designer, "--to", &maker], 0);
+    let send = run(
+        &h.home,
+        &["send", file, "--from", &designer, "--to", &maker],
+        0,
+    );
     assert!(send["tx_id"].is_string());
     let valid = run(&h.home, &["verify", file, "--as", &maker], 0);
     assert_eq!(valid["verdict"], "valid");
@@ -88,9 +156,19 @@ fn the_nist_flow_with_json_output_and_exit_codes() {
     assert_eq!(valid["history"].as_array().expect("history").len(), 2);
 
     // The maker got it without forward right: rule 2 refuses, exit 3, JSON error.
-    let refused = run(&h.home, &["send", file, "--from", &maker, "--to", &other], 3);
+    let refused = run(
+        &h.home,
+        &["send", file, "--from", &maker, "--to", &other],
+        3,
+    );
     assert_eq!(refused["error"]["rule"], "rule-2");
-    assert!(refused["error"]["message"].as_str().expect("message").contains("forward"), "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("forward"),
+        "{refused}"
+    );
     // A conflicting claim: rule 3.
     let conflict = run(&h.home, &["claim", file, "--as", &other], 3);
     assert_eq!(conflict["error"]["rule"], "rule-3");
@@ -102,11 +180,23 @@ fn the_nist_flow_with_json_output_and_exit_codes() {
     assert_eq!(unknown["owner"], Value::Null);
 
     let history = run(&h.home, &["history", file], 0);
-    let kinds: Vec<&str> = history["history"].as_array().expect("list").iter().map(|entry| entry["kind"].as_str().expect("kind")).collect();
+    let kinds: Vec<&str> = history["history"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|entry| entry["kind"].as_str().expect("kind"))
+        .collect();
     assert_eq!(kinds, vec!["RecordOwnership", "SendProductData"]);
     assert_eq!(history["history"][0]["tx_id"], claim_tx.as_str());
-    assert_eq!(history["history"][0]["signer"], person.as_str(), "the person who signed is recorded");
-    let fingerprint = history["fingerprint"].as_str().expect("fingerprint").to_string();
+    assert_eq!(
+        history["history"][0]["signer"],
+        person.as_str(),
+        "the person who signed is recorded"
+    );
+    let fingerprint = history["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_string();
     let by_fingerprint = run(&h.home, &["history", &fingerprint], 0);
     assert_eq!(by_fingerprint["history"], history["history"]);
 
@@ -126,70 +216,217 @@ fn proofs_round_trip_and_tampering_is_caught() {
     let h = new_home();
     let designer = org(&h.home, "Designer");
     let file = write(&h.root, "a.gcode", "G1 X1 Y1\n");
-    let tx = run(&h.home, &["claim", file.to_str().expect("path"), "--as", &designer], 0)["tx_id"].as_str().expect("tx").to_string();
+    let tx = run(
+        &h.home,
+        &["claim", file.to_str().expect("path"), "--as", &designer],
+        0,
+    )["tx_id"]
+        .as_str()
+        .expect("tx")
+        .to_string();
     let proof_path = h.root.join("proof.json");
-    run(&h.home, &["proof", &tx, "--out", proof_path.to_str().expect("path")], 0);
+    run(
+        &h.home,
+        &["proof", &tx, "--out", proof_path.to_str().expect("path")],
+        0,
+    );
     // The check needs no ledger: run it against a home that does not exist.
     let nowhere = h.root.join("no-home");
-    let verified = run(&nowhere, &["proof", "verify", proof_path.to_str().expect("path")], 0);
+    let verified = run(
+        &nowhere,
+        &["proof", "verify", proof_path.to_str().expect("path")],
+        0,
+    );
     assert_eq!(verified["valid"], true);
     assert_eq!(verified["tx_id"], tx.as_str());
 
-    let document: Value = serde_json::from_slice(&std::fs::read(&proof_path).expect("read")).expect("json");
+    let document: Value =
+        serde_json::from_slice(&std::fs::read(&proof_path).expect("read")).expect("json");
     let mut tampered = document.clone();
     let transaction = tampered["transaction"].as_str().expect("hex").to_string();
-    let flipped: String = transaction.chars().enumerate().map(|(i, c)| if i == 120 { if c == '0' { '1' } else { '0' } } else { c }).collect();
+    let flipped: String = transaction
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == 120 {
+                if c == '0' { '1' } else { '0' }
+            } else {
+                c
+            }
+        })
+        .collect();
     tampered["transaction"] = Value::String(flipped);
     let tampered_path = h.root.join("tampered.json");
     std::fs::write(&tampered_path, serde_json::to_vec(&tampered).expect("json")).expect("write");
-    let rejected = run(&nowhere, &["proof", "verify", tampered_path.to_str().expect("path")], 4);
+    let rejected = run(
+        &nowhere,
+        &["proof", "verify", tampered_path.to_str().expect("path")],
+        4,
+    );
     assert_eq!(rejected["valid"], false);
 
     let wrong_key = "11".repeat(32);
-    let untrusted = run(&nowhere, &["proof", "verify", proof_path.to_str().expect("path"), "--producer-key", &wrong_key], 4);
-    assert!(untrusted["reason"].as_str().expect("reason").contains("trusted"), "{untrusted}");
+    let untrusted = run(
+        &nowhere,
+        &[
+            "proof",
+            "verify",
+            proof_path.to_str().expect("path"),
+            "--producer-key",
+            &wrong_key,
+        ],
+        4,
+    );
+    assert!(
+        untrusted["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("trusted"),
+        "{untrusted}"
+    );
 
     let garbage = write(&h.root, "garbage.json", "this is not a proof");
-    assert_eq!(run(&nowhere, &["proof", "verify", garbage.to_str().expect("path")], 4)["valid"], false);
+    assert_eq!(
+        run(
+            &nowhere,
+            &["proof", "verify", garbage.to_str().expect("path")],
+            4
+        )["valid"],
+        false
+    );
 }
 
 #[test]
 fn bad_input_gets_clear_errors_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing_home = dir.path().join("none");
-    let error = run(&missing_home, &["org", "add", "X", "--country", "DE", "--town", "T"], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("weft init"), "{error}");
-    assert!(!missing_home.exists(), "nothing created by a failed command");
+    let error = run(
+        &missing_home,
+        &["org", "add", "X", "--country", "DE", "--town", "T"],
+        1,
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("weft init"),
+        "{error}"
+    );
+    assert!(
+        !missing_home.exists(),
+        "nothing created by a failed command"
+    );
 
     let bad_chain = dir.path().join("bad-chain");
     let error = run(&bad_chain, &["init", "--chain-id", "has spaces"], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("chain name"), "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("chain name"),
+        "{error}"
+    );
     assert!(!bad_chain.exists(), "a refused init leaves nothing behind");
 
     let h = new_home();
     let again = run(&h.home, &["init"], 1);
-    assert!(again["error"]["message"].as_str().expect("msg").contains("already holds a weft ledger"), "{again}");
+    assert!(
+        again["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("already holds a weft ledger"),
+        "{again}"
+    );
 
     let designer = org(&h.home, "Designer");
-    let error = run(&h.home, &["claim", h.root.join("missing.stl").to_str().expect("path"), "--as", &designer], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("cannot open"), "{error}");
+    let error = run(
+        &h.home,
+        &[
+            "claim",
+            h.root.join("missing.stl").to_str().expect("path"),
+            "--as",
+            &designer,
+        ],
+        1,
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("cannot open"),
+        "{error}"
+    );
 
     let file = write(&h.root, "x.stl", "x");
     let file = file.to_str().expect("path");
     let error = run(&h.home, &["claim", file, "--as", &"ab".repeat(32)], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("no key for resource"), "{error}");
-    let error = run(&h.home, &["send", file, "--from", &designer, "--to", "abcdef01"], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("no registered resource"), "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("no key for resource"),
+        "{error}"
+    );
+    let error = run(
+        &h.home,
+        &["send", file, "--from", &designer, "--to", "abcdef01"],
+        1,
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("no registered resource"),
+        "{error}"
+    );
     let error = run(&h.home, &["claim", file, "--as", "xyz"], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("not a resource id"), "{error}");
-    let error = run(&h.home, &["claim", file, "--as", &designer, "--doi", "10.1/x"], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("--public"), "{error}");
-    let error = run(&h.home, &["claim", file, "--as", &designer, "--type", "not a type!"], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("--type"), "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("not a resource id"),
+        "{error}"
+    );
+    let error = run(
+        &h.home,
+        &["claim", file, "--as", &designer, "--doi", "10.1/x"],
+        1,
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("--public"),
+        "{error}"
+    );
+    let error = run(
+        &h.home,
+        &["claim", file, "--as", &designer, "--type", "not a type!"],
+        1,
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("--type"),
+        "{error}"
+    );
     let error = run(&h.home, &["tx", "show", "zz"], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("transaction id"), "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("transaction id"),
+        "{error}"
+    );
     let error = run(&h.home, &["history", "sha256:1234"], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("neither an existing file nor a fingerprint"), "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("neither an existing file nor a fingerprint"),
+        "{error}"
+    );
 
     // Usage errors exit 2.
     assert_eq!(weft(&h.home, &["claim"]).status.code(), Some(2));
@@ -203,19 +440,41 @@ fn bad_input_gets_clear_errors_and_writes_nothing() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let error = run(&h.home, &["claim", file, "--as", &designer], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("chmod 600"), "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("chmod 600"),
+        "{error}"
+    );
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     run(&h.home, &["claim", file, "--as", &designer], 0);
 
     // A damaged configuration names the problem.
-    std::fs::write(h.home.join("config.toml"), "chain_name = \"cli-test\"\ntime_window_secs = 300\ncolour = 1\n").expect("write");
+    std::fs::write(
+        h.home.join("config.toml"),
+        "chain_name = \"cli-test\"\ntime_window_secs = 300\ncolour = 1\n",
+    )
+    .expect("write");
     let error = run(&h.home, &["chain", "verify"], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("colour"), "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("colour"),
+        "{error}"
+    );
 
     // A home path that is a file, not a directory.
     let not_dir = write(&h.root, "plain-file", "x");
     let error = run(&not_dir, &["chain", "verify"], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("not a weft ledger home"), "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("not a weft ledger home"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -224,15 +483,25 @@ fn key_files_are_private_and_rotation_replaces_the_key() {
     let designer = org(&h.home, "Designer");
     use std::os::unix::fs::PermissionsExt;
     for name in ["authority.key", "producer.key", &format!("{designer}.key")] {
-        let mode = std::fs::metadata(h.home.join("keys").join(name)).expect("key").permissions().mode() & 0o777;
+        let mode = std::fs::metadata(h.home.join("keys").join(name))
+            .expect("key")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{name}");
     }
-    let old_key = std::fs::read_to_string(h.home.join("keys").join(format!("{designer}.key"))).expect("read");
+    let old_key =
+        std::fs::read_to_string(h.home.join("keys").join(format!("{designer}.key"))).expect("read");
     run(&h.home, &["key", "rotate", "--resource", &designer], 0);
-    let new_key = std::fs::read_to_string(h.home.join("keys").join(format!("{designer}.key"))).expect("read");
+    let new_key =
+        std::fs::read_to_string(h.home.join("keys").join(format!("{designer}.key"))).expect("read");
     assert_ne!(old_key, new_key);
     let file = write(&h.root, "x.stl", "x");
-    run(&h.home, &["claim", file.to_str().expect("path"), "--as", &designer], 0);
+    run(
+        &h.home,
+        &["claim", file.to_str().expect("path"), "--as", &designer],
+        0,
+    );
 }
 
 #[test]
@@ -240,20 +509,72 @@ fn person_signs_only_for_its_own_organisation_and_parts_transfer_once() {
     let h = new_home();
     let a = org(&h.home, "A");
     let b = org(&h.home, "B");
-    let bob = run(&h.home, &["person", "add", "--org", &b], 0)["id"].as_str().expect("id").to_string();
+    let bob = run(&h.home, &["person", "add", "--org", &b], 0)["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let file = write(&h.root, "x.stl", "x");
-    let error = run(&h.home, &["claim", file.to_str().expect("path"), "--as", &a, "--signer", &bob], 1);
-    assert!(error["error"]["message"].as_str().expect("msg").contains("does not belong"), "{error}");
+    let error = run(
+        &h.home,
+        &[
+            "claim",
+            file.to_str().expect("path"),
+            "--as",
+            &a,
+            "--signer",
+            &bob,
+        ],
+        1,
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("does not belong"),
+        "{error}"
+    );
 
     run(&h.home, &["part", "register", "SN-1", "--as", &a], 0);
-    run(&h.home, &["part", "transfer", "SN-1", "--from", &a, "--to", &b], 0);
-    let again = run(&h.home, &["part", "transfer", "SN-1", "--from", &a, "--to", &b], 3);
+    run(
+        &h.home,
+        &["part", "transfer", "SN-1", "--from", &a, "--to", &b],
+        0,
+    );
+    let again = run(
+        &h.home,
+        &["part", "transfer", "SN-1", "--from", &a, "--to", &b],
+        3,
+    );
     assert_eq!(again["error"]["rule"], "type-c");
-    run(&h.home, &["part", "transfer", "SN-1", "--from", &b, "--to", &a, "--signer", &bob], 0);
+    run(
+        &h.home,
+        &[
+            "part", "transfer", "SN-1", "--from", &b, "--to", &a, "--signer", &bob,
+        ],
+        0,
+    );
 
     let data = write(&h.root, "melt-pool.csv", "t,temp\n0,1650\n");
-    let record = run(&h.home, &["record", "add", data.to_str().expect("path"), "--as", &a, "--content-type", "text/csv", "--product-code", "SN-1"], 0);
-    let shown = run(&h.home, &["tx", "show", record["tx_id"].as_str().expect("tx")], 0);
+    let record = run(
+        &h.home,
+        &[
+            "record",
+            "add",
+            data.to_str().expect("path"),
+            "--as",
+            &a,
+            "--content-type",
+            "text/csv",
+            "--product-code",
+            "SN-1",
+        ],
+        0,
+    );
+    let shown = run(
+        &h.home,
+        &["tx", "show", record["tx_id"].as_str().expect("tx")],
+        0,
+    );
     assert_eq!(shown["kind"], "Record");
     assert_eq!(shown["payload"]["body"]["contentType"], "text/csv");
 }

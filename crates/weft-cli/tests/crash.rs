@@ -22,7 +22,13 @@ fn random_below(bound: u64) -> u64 {
 fn sigkill_at_random_points_loses_no_acknowledged_transaction() {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
-    let status = Command::new(env!("CARGO_BIN_EXE_weft")).arg("--home").arg(&home).args(["init", "--chain-id", "crash"]).stdout(Stdio::null()).status().expect("init");
+    let status = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("--home")
+        .arg(&home)
+        .args(["init", "--chain-id", "crash"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("init");
     assert!(status.success());
 
     let mut acknowledged: Vec<TxId> = Vec::new();
@@ -63,9 +69,15 @@ fn sigkill_at_random_points_loses_no_acknowledged_transaction() {
         }
         child.wait().expect("reaped");
 
-        let ledger = Ledger::open(RedbStore::open(&home.join("ledger.redb")).expect("reopens after SIGKILL")).expect("chain");
+        let ledger = Ledger::open(
+            RedbStore::open(&home.join("ledger.redb")).expect("reopens after SIGKILL"),
+        )
+        .expect("chain");
         for id in &acknowledged {
-            assert!(ledger.store().tx(id).expect("read").is_some(), "round {round}: acknowledged {id} lost");
+            assert!(
+                ledger.store().tx(id).expect("read").is_some(),
+                "round {round}: acknowledged {id} lost"
+            );
         }
         let head = ledger.head().header.height;
         let report = weft_ledger::audit::audit(ledger.store(), &mut |_, _| {}).expect("audit");

@@ -38,10 +38,16 @@ pub fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
 /// then field limits.
 pub fn decode<T: Canonical>(bytes: &[u8]) -> Result<T, CoreError> {
     if bytes.len() > T::MAX_ENCODED {
-        return Err(CoreError::TooLarge { what: T::WHAT, len: bytes.len(), max: T::MAX_ENCODED });
+        return Err(CoreError::TooLarge {
+            what: T::WHAT,
+            len: bytes.len(),
+            max: T::MAX_ENCODED,
+        });
     }
-    let value: T = borsh::from_slice(bytes)
-        .map_err(|error| CoreError::Malformed { what: T::WHAT, reason: error.to_string() })?;
+    let value: T = borsh::from_slice(bytes).map_err(|error| CoreError::Malformed {
+        what: T::WHAT,
+        reason: error.to_string(),
+    })?;
     value.validate()?;
     Ok(value)
 }
@@ -56,7 +62,10 @@ pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Co
         });
     }
     if value.chars().any(char::is_control) {
-        return Err(CoreError::InvalidField { field, reason: "contains control characters".into() });
+        return Err(CoreError::InvalidField {
+            field,
+            reason: "contains control characters".into(),
+        });
     }
     Ok(())
 }
@@ -64,13 +73,20 @@ pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Co
 /// Checks a mandatory string field: non-empty, then as [`check_text`].
 pub fn check_required_text(field: &'static str, value: &str, max: usize) -> Result<(), CoreError> {
     if value.trim().is_empty() {
-        return Err(CoreError::InvalidField { field, reason: "must not be empty".into() });
+        return Err(CoreError::InvalidField {
+            field,
+            reason: "must not be empty".into(),
+        });
     }
     check_text(field, value, max)
 }
 
 /// Checks an optional string field.
-pub fn check_optional_text(field: &'static str, value: &Option<String>, max: usize) -> Result<(), CoreError> {
+pub fn check_optional_text(
+    field: &'static str,
+    value: &Option<String>,
+    max: usize,
+) -> Result<(), CoreError> {
     match value {
         Some(text) => check_required_text(field, text, max),
         None => Ok(()),
@@ -78,7 +94,12 @@ pub fn check_optional_text(field: &'static str, value: &Option<String>, max: usi
 }
 
 /// Checks the number of entries in a list.
-pub fn check_count(field: &'static str, count: usize, min: usize, max: usize) -> Result<(), CoreError> {
+pub fn check_count(
+    field: &'static str,
+    count: usize,
+    min: usize,
+    max: usize,
+) -> Result<(), CoreError> {
     if count < min || count > max {
         return Err(CoreError::InvalidField {
             field,
@@ -93,7 +114,9 @@ pub fn check_version(field: &'static str, version: u8) -> Result<(), CoreError> 
     if version != FORMAT_VERSION {
         return Err(CoreError::InvalidField {
             field,
-            reason: format!("format version {version} is not supported (this build reads version {FORMAT_VERSION})"),
+            reason: format!(
+                "format version {version} is not supported (this build reads version {FORMAT_VERSION})"
+            ),
         });
     }
     Ok(())

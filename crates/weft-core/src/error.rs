@@ -6,7 +6,11 @@
 pub enum CoreError {
     /// Bytes were longer than the limit for the type being decoded.
     #[error("{what} is {len} bytes, more than the limit of {max} bytes")]
-    TooLarge { what: &'static str, len: usize, max: usize },
+    TooLarge {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
     /// Bytes did not decode as the canonical encoding of the expected type.
     #[error("{what} is not a valid canonical encoding: {reason}")]
     Malformed { what: &'static str, reason: String },
@@ -15,10 +19,17 @@ pub enum CoreError {
     InvalidField { field: &'static str, reason: String },
     /// A textual identifier (hex hash, fingerprint, key) could not be parsed.
     #[error("cannot parse {what} from {input:?}: {reason}")]
-    Parse { what: &'static str, input: String, reason: String },
+    Parse {
+        what: &'static str,
+        input: String,
+        reason: String,
+    },
     /// A signature did not verify under the given key and namespace.
     #[error("signature does not verify for {namespace} under key {key}")]
-    BadSignature { namespace: &'static str, key: String },
+    BadSignature {
+        namespace: &'static str,
+        key: String,
+    },
     /// A batch of signatures did not verify; at least one is bad.
     #[error("batch signature verification failed: at least one of {count} signatures is invalid")]
     BadBatch { count: usize },

@@ -12,7 +12,19 @@ use crate::CoreError;
 use crate::hash::truncate_for_message;
 
 /// The fingerprint algorithm (`hashAlgo`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    BorshSerialize,
+    BorshDeserialize,
+)]
 #[borsh(use_discriminant = true)]
 #[repr(u8)]
 pub enum HashAlgo {
@@ -132,7 +144,9 @@ enum State {
 
 impl std::fmt::Debug for Fingerprinter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fingerprinter").field("algo", &self.algo()).finish()
+        f.debug_struct("Fingerprinter")
+            .field("algo", &self.algo())
+            .finish()
     }
 }
 
@@ -183,12 +197,25 @@ mod tests {
     #[test]
     fn known_answers() {
         let cases = [
-            (HashAlgo::Sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
-            (HashAlgo::Sha3_256, "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"),
-            (HashAlgo::Blake3, "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85"),
+            (
+                HashAlgo::Sha256,
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            ),
+            (
+                HashAlgo::Sha3_256,
+                "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532",
+            ),
+            (
+                HashAlgo::Blake3,
+                "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85",
+            ),
         ];
         for (algo, expected) in cases {
-            assert_eq!(hex::encode(Fingerprint::of_bytes(algo, b"abc").digest), expected, "{algo}");
+            assert_eq!(
+                hex::encode(Fingerprint::of_bytes(algo, b"abc").digest),
+                expected,
+                "{algo}"
+            );
         }
     }
 
@@ -209,9 +236,17 @@ mod tests {
         let fingerprint = Fingerprint::of_bytes(HashAlgo::Blake3, b"x");
         let text = fingerprint.to_string();
         assert!(text.starts_with("blake3:"));
-        assert_eq!(text.parse::<Fingerprint>().expect("round trip"), fingerprint);
+        assert_eq!(
+            text.parse::<Fingerprint>().expect("round trip"),
+            fingerprint
+        );
         let bare = Fingerprint::of_bytes(HashAlgo::Sha256, b"x");
-        assert_eq!(hex::encode(bare.digest).parse::<Fingerprint>().expect("bare hex"), bare);
+        assert_eq!(
+            hex::encode(bare.digest)
+                .parse::<Fingerprint>()
+                .expect("bare hex"),
+            bare
+        );
         assert!("md5:00".parse::<Fingerprint>().is_err());
     }
 }

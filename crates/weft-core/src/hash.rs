@@ -7,7 +7,9 @@ use sha2::{Digest, Sha256};
 use crate::CoreError;
 
 /// A raw SHA-256 output. Prefer the typed wrappers below at API boundaries.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
+)]
 pub struct Hash32(pub [u8; 32]);
 
 impl Hash32 {
@@ -32,7 +34,10 @@ impl Hash32 {
             reason: reason.to_string(),
         };
         if input.len() != 64 {
-            return Err(parse_error(&format!("expected 64 hex digits, got {} characters", input.len())));
+            return Err(parse_error(&format!(
+                "expected 64 hex digits, got {} characters",
+                input.len()
+            )));
         }
         let mut out = [0u8; 32];
         hex::decode_to_slice(input, &mut out).map_err(|error| parse_error(&error.to_string()))?;
@@ -144,7 +149,9 @@ impl ChainId {
     pub fn from_name(name: &str) -> Result<Self, CoreError> {
         let valid = !name.is_empty()
             && name.len() <= Self::MAX_NAME
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !valid {
             return Err(CoreError::InvalidField {
                 field: "chain name",
@@ -155,7 +162,10 @@ impl ChainId {
                 ),
             });
         }
-        Ok(ChainId(Hash32::sha256(&[b"weft chain id v1\0", name.as_bytes()])))
+        Ok(ChainId(Hash32::sha256(&[
+            b"weft chain id v1\0",
+            name.as_bytes(),
+        ])))
     }
 }
 
@@ -184,7 +194,10 @@ mod tests {
         let id = TxId(Hash32::sha256(&[b"x"]));
         assert_eq!(TxId::from_hex(&id.to_hex()).expect("valid hex"), id);
         let short = TxId::from_hex("abcd").expect_err("too short");
-        assert!(short.to_string().contains("expected 64 hex digits"), "{short}");
+        assert!(
+            short.to_string().contains("expected 64 hex digits"),
+            "{short}"
+        );
         let bad = TxId::from_hex(&"zz".repeat(32)).expect_err("not hex");
         assert!(bad.to_string().contains("transaction id"), "{bad}");
     }
@@ -195,6 +208,9 @@ mod tests {
         assert!(ChainId::from_name("").is_err());
         assert!(ChainId::from_name("has space").is_err());
         assert!(ChainId::from_name(&"a".repeat(65)).is_err());
-        assert_ne!(ChainId::from_name("a").expect("ok"), ChainId::from_name("b").expect("ok"));
+        assert_ne!(
+            ChainId::from_name("a").expect("ok"),
+            ChainId::from_name("b").expect("ok")
+        );
     }
 }

@@ -82,11 +82,20 @@ impl PublicKey {
     }
 
     /// Verifies `signature` over `message` in `namespace`.
-    pub fn verify(&self, namespace: Namespace, message: &[u8], signature: &Signature) -> Result<(), CoreError> {
-        let bad = || CoreError::BadSignature { namespace: namespace.name(), key: self.to_hex() };
+    pub fn verify(
+        &self,
+        namespace: Namespace,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), CoreError> {
+        let bad = || CoreError::BadSignature {
+            namespace: namespace.name(),
+            key: self.to_hex(),
+        };
         let key = self.dalek().map_err(|_| bad())?;
         let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(&namespace.signed_bytes(message), &signature).map_err(|_| bad())
+        key.verify_strict(&namespace.signed_bytes(message), &signature)
+            .map_err(|_| bad())
     }
 }
 
@@ -184,11 +193,17 @@ impl SigningKey {
         };
         let mut lines = text.lines();
         if lines.next() != Some(SECRET_KEY_HEADER) {
-            return Err(parse_error(&format!("first line must be {SECRET_KEY_HEADER:?}")));
+            return Err(parse_error(&format!(
+                "first line must be {SECRET_KEY_HEADER:?}"
+            )));
         }
-        let seed_hex = lines.next().ok_or_else(|| parse_error("missing key line"))?.trim();
+        let seed_hex = lines
+            .next()
+            .ok_or_else(|| parse_error("missing key line"))?
+            .trim();
         let mut seed = [0u8; 32];
-        hex::decode_to_slice(seed_hex, &mut seed).map_err(|_| parse_error("key line must be 64 hex digits"))?;
+        hex::decode_to_slice(seed_hex, &mut seed)
+            .map_err(|_| parse_error("key line must be 64 hex digits"))?;
         Ok(Self::from_seed(&seed))
     }
 }
@@ -209,11 +224,20 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> Result<(), CoreError> {
         return Ok(());
     }
     let bad = || CoreError::BadBatch { count: items.len() };
-    let messages: Vec<Vec<u8>> = items.iter().map(|item| item.namespace.signed_bytes(item.message)).collect();
+    let messages: Vec<Vec<u8>> = items
+        .iter()
+        .map(|item| item.namespace.signed_bytes(item.message))
+        .collect();
     let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    let signatures: Vec<ed25519_dalek::Signature> =
-        items.iter().map(|item| ed25519_dalek::Signature::from_bytes(&item.signature.0)).collect();
-    let keys = items.iter().map(|item| item.key.dalek()).collect::<Result<Vec<_>, _>>().map_err(|_| bad())?;
+    let signatures: Vec<ed25519_dalek::Signature> = items
+        .iter()
+        .map(|item| ed25519_dalek::Signature::from_bytes(&item.signature.0))
+        .collect();
+    let keys = items
+        .iter()
+        .map(|item| item.key.dalek())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad())?;
     ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).map_err(|_| bad())
 }
 
@@ -225,9 +249,21 @@ mod tests {
     fn namespaces_separate_signatures() {
         let key = SigningKey::from_seed(&[7; 32]);
         let signature = key.sign(Namespace::Transaction, b"hello");
-        assert!(key.public_key().verify(Namespace::Transaction, b"hello", &signature).is_ok());
-        assert!(key.public_key().verify(Namespace::Block, b"hello", &signature).is_err());
-        assert!(key.public_key().verify(Namespace::Transaction, b"hellp", &signature).is_err());
+        assert!(
+            key.public_key()
+                .verify(Namespace::Transaction, b"hello", &signature)
+                .is_ok()
+        );
+        assert!(
+            key.public_key()
+                .verify(Namespace::Block, b"hello", &signature)
+                .is_err()
+        );
+        assert!(
+            key.public_key()
+                .verify(Namespace::Transaction, b"hellp", &signature)
+                .is_err()
+        );
     }
 
     #[test]
@@ -235,10 +271,15 @@ mod tests {
         let keys: Vec<SigningKey> = (0..8u8).map(|i| SigningKey::from_seed(&[i; 32])).collect();
         let publics: Vec<PublicKey> = keys.iter().map(SigningKey::public_key).collect();
         let messages: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 10]).collect();
-        let mut signatures: Vec<Signature> =
-            keys.iter().zip(&messages).map(|(key, message)| key.sign(Namespace::Transaction, message)).collect();
+        let mut signatures: Vec<Signature> = keys
+            .iter()
+            .zip(&messages)
+            .map(|(key, message)| key.sign(Namespace::Transaction, message))
+            .collect();
         let items = |signatures: &[Signature]| -> Vec<(PublicKey, Vec<u8>, Signature)> {
-            (0..8).map(|i| (publics[i], messages[i].clone(), signatures[i])).collect()
+            (0..8)
+                .map(|i| (publics[i], messages[i].clone(), signatures[i]))
+                .collect()
         };
         let check = |triples: &[(PublicKey, Vec<u8>, Signature)]| {
             let batch: Vec<BatchItem<'_>> = triples
@@ -264,6 +305,9 @@ mod tests {
         assert_eq!(parsed.public_key(), key.public_key());
         assert!(SigningKey::from_text("garbage").is_err());
         let error = SigningKey::from_text("weft ed25519 secret key v1\nzz\n").expect_err("bad hex");
-        assert!(!error.to_string().contains("zz"), "must not echo secret material: {error}");
+        assert!(
+            !error.to_string().contains("zz"),
+            "must not echo secret material: {error}"
+        );
     }
 }

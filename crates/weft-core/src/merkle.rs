@@ -76,7 +76,13 @@ pub fn inclusion_proof(leaf_hashes: &[Hash32], index: usize) -> Option<Vec<Hash3
 
 /// RFC 9162 §2.1.3.2: does `path` prove that `leaf` is at `index` in the tree of `size` leaves
 /// with head `root`?
-pub fn verify_inclusion(leaf: &Hash32, index: u64, size: u64, path: &[Hash32], root: &Hash32) -> bool {
+pub fn verify_inclusion(
+    leaf: &Hash32,
+    index: u64,
+    size: u64,
+    path: &[Hash32],
+    root: &Hash32,
+) -> bool {
     if index >= size {
         return false;
     }
@@ -136,9 +142,16 @@ mod tests {
 
     #[test]
     fn reference_roots() {
-        let leaves: Vec<Hash32> = reference_leaves().iter().map(|data| leaf_hash(data)).collect();
+        let leaves: Vec<Hash32> = reference_leaves()
+            .iter()
+            .map(|data| leaf_hash(data))
+            .collect();
         for size in 1..=8 {
-            assert_eq!(root(&leaves[..size]).to_hex(), REFERENCE_ROOTS[size - 1], "tree of {size}");
+            assert_eq!(
+                root(&leaves[..size]).to_hex(),
+                REFERENCE_ROOTS[size - 1],
+                "tree of {size}"
+            );
         }
         assert_eq!(
             root(&[]).to_hex(),
@@ -149,7 +162,11 @@ mod tests {
     fn leaves_strategy() -> impl Strategy<Value = Vec<Hash32>> {
         // Distinct leaves: with repeated leaves a proof for another position can be genuinely valid.
         prop::collection::vec(any::<[u8; 32]>(), 1..200).prop_map(|seeds| {
-            seeds.iter().enumerate().map(|(i, seed)| leaf_hash(&[&(i as u64).to_le_bytes()[..], seed].concat())).collect()
+            seeds
+                .iter()
+                .enumerate()
+                .map(|(i, seed)| leaf_hash(&[&(i as u64).to_le_bytes()[..], seed].concat()))
+                .collect()
         })
     }
 

@@ -16,7 +16,9 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::{Canonical, check_count, check_optional_text, check_required_text, check_text};
+use crate::encoding::{
+    Canonical, check_count, check_optional_text, check_required_text, check_text,
+};
 use crate::{CoreError, Fingerprint, PublicKey, ResourceId};
 
 /// Longest short text field (names, ids, address parts), in bytes.
@@ -31,7 +33,9 @@ pub const MAX_RECORD_BODY: usize = 1 << 20;
 pub const MAX_AUTHORITIES: usize = 64;
 
 /// `DataType`: what kind of product data an asset is. Extensible with [`DataType::Other`].
-#[derive(Clone, Debug, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 pub enum DataType {
     #[serde(rename = "GEOMETRY_3D")]
     Geometry3d,
@@ -67,7 +71,9 @@ impl DataType {
         if let DataType::Other(name) = self {
             let valid = !name.is_empty()
                 && name.len() <= 64
-                && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
             if !valid {
                 return Err(CoreError::InvalidField {
                     field: "dataType",
@@ -156,7 +162,9 @@ impl DigitalAsset {
 }
 
 /// `Address`: a physical location. Town and country are mandatory.
-#[derive(Clone, Debug, PartialEq, Eq, Default, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Default, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct Address {
     pub street: Option<String>,
@@ -227,13 +235,21 @@ impl Resource {
     /// A short human label: the organisation's name or the person's full name.
     pub fn label(&self) -> String {
         match self {
-            Resource::Organization(organization) => {
-                organization.name.clone().unwrap_or_else(|| "(unnamed organization)".into())
-            }
+            Resource::Organization(organization) => organization
+                .name
+                .clone()
+                .unwrap_or_else(|| "(unnamed organization)".into()),
             Resource::PersonInOrganization(person) => {
-                let names: Vec<&str> =
-                    [&person.first_name, &person.last_name].into_iter().flatten().map(String::as_str).collect();
-                if names.is_empty() { "(unnamed person)".into() } else { names.join(" ") }
+                let names: Vec<&str> = [&person.first_name, &person.last_name]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect();
+                if names.is_empty() {
+                    "(unnamed person)".into()
+                } else {
+                    names.join(" ")
+                }
             }
         }
     }
@@ -388,7 +404,18 @@ impl Payload {
 
 /// The kind of a payload, as a plain tag (also recorded in the transaction header so a stripped
 /// transaction still says what it was).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
 #[borsh(use_discriminant = true)]
 #[repr(u8)]
 pub enum PayloadKind {
@@ -448,7 +475,10 @@ impl Canonical for Payload {
                 if record.body.len() > MAX_RECORD_BODY {
                     return Err(CoreError::InvalidField {
                         field: "record body",
-                        reason: format!("{} bytes, at most {MAX_RECORD_BODY} allowed", record.body.len()),
+                        reason: format!(
+                            "{} bytes, at most {MAX_RECORD_BODY} allowed",
+                            record.body.len()
+                        ),
                     });
                 }
                 Ok(())
@@ -475,7 +505,9 @@ mod hex_bytes {
     pub fn serialize<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&hex::encode(bytes))
     }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
         let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
         hex::decode(text.as_ref()).map_err(serde::de::Error::custom)
     }
@@ -493,20 +525,30 @@ mod tests {
             public: false,
             doi: None,
             doi_no_redirect: None,
-            file: File { id: "bracket".into(), version_ids: vec!["A".into()], descriptions: vec![] },
+            file: File {
+                id: "bracket".into(),
+                version_ids: vec!["A".into()],
+                descriptions: vec![],
+            },
             data_type: DataType::Geometry3d,
         }
     }
 
     #[test]
     fn round_trip_and_limits() {
-        let payload = Payload::RecordOwnership(RecordOwnership { issuer: ResourceId(Hash32([1; 32])), product_data: asset() });
+        let payload = Payload::RecordOwnership(RecordOwnership {
+            issuer: ResourceId(Hash32([1; 32])),
+            product_data: asset(),
+        });
         let bytes = encode(&payload);
         assert_eq!(decode::<Payload>(&bytes).expect("round trip"), payload);
 
         let mut no_versions = asset();
         no_versions.file.version_ids.clear();
-        let bad = Payload::RecordOwnership(RecordOwnership { issuer: ResourceId(Hash32([1; 32])), product_data: no_versions });
+        let bad = Payload::RecordOwnership(RecordOwnership {
+            issuer: ResourceId(Hash32([1; 32])),
+            product_data: no_versions,
+        });
         let error = decode::<Payload>(&encode(&bad)).expect_err("versionIds is mandatory");
         assert!(error.to_string().contains("versionIds"), "{error}");
 
@@ -517,7 +559,11 @@ mod tests {
 
     #[test]
     fn trailing_and_truncated_bytes_are_refused() {
-        let payload = Payload::RegisterPart(RegisterPart { owner: ResourceId(Hash32([2; 32])), code: "SN-1".into(), description: None });
+        let payload = Payload::RegisterPart(RegisterPart {
+            owner: ResourceId(Hash32([2; 32])),
+            code: "SN-1".into(),
+            description: None,
+        });
         let mut bytes = encode(&payload);
         bytes.push(0);
         assert!(decode::<Payload>(&bytes).is_err());
@@ -527,9 +573,18 @@ mod tests {
 
     #[test]
     fn data_type_parsing() {
-        assert_eq!("geometry_3d".parse::<DataType>().expect("known"), DataType::Geometry3d);
-        assert_eq!("CONTROL_DATA".parse::<DataType>().expect("known"), DataType::ControlData);
-        assert_eq!("melt-pool".parse::<DataType>().expect("custom"), DataType::Other("MELT_POOL".into()));
+        assert_eq!(
+            "geometry_3d".parse::<DataType>().expect("known"),
+            DataType::Geometry3d
+        );
+        assert_eq!(
+            "CONTROL_DATA".parse::<DataType>().expect("known"),
+            DataType::ControlData
+        );
+        assert_eq!(
+            "melt-pool".parse::<DataType>().expect("custom"),
+            DataType::Other("MELT_POOL".into())
+        );
         assert!("bad type!".parse::<DataType>().is_err());
     }
 }

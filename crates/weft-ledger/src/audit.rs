@@ -41,22 +41,49 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
             ok: false,
             blocks: height,
             transactions,
-            first_bad: Some(AuditFailure { height, index, tx_id, reason }),
+            first_bad: Some(AuditFailure {
+                height,
+                index,
+                tx_id,
+                reason,
+            }),
         };
         let block = match store.block(height) {
             Ok(Some(block)) => block,
             Ok(None) => return Ok(failure(None, None, format!("block {height} is missing"))),
-            Err(LedgerError::Corrupt(reason)) => return Ok(failure(None, None, format!("stored data does not decode: {reason}"))),
+            Err(LedgerError::Corrupt(reason)) => {
+                return Ok(failure(
+                    None,
+                    None,
+                    format!("stored data does not decode: {reason}"),
+                ));
+            }
             Err(other) => return Err(other),
         };
         if block.signed.header.height != height {
-            return Ok(failure(None, None, format!("block stored at height {height} says height {}", block.signed.header.height)));
+            return Ok(failure(
+                None,
+                None,
+                format!(
+                    "block stored at height {height} says height {}",
+                    block.signed.header.height
+                ),
+            ));
         }
         match validate_block(&state, chain_id, previous.as_ref(), &block) {
             Ok(validated) => state.apply(&validated.delta),
             Err(LedgerError::BadBlock { reason, .. }) => return Ok(failure(None, None, reason)),
-            Err(LedgerError::BadTransaction { index, tx_id, source, .. }) => {
-                return Ok(failure(Some(index), Some(tx_id.to_hex()), source.to_string()));
+            Err(LedgerError::BadTransaction {
+                index,
+                tx_id,
+                source,
+                ..
+            }) => {
+                return Ok(failure(
+                    Some(index),
+                    Some(tx_id.to_hex()),
+                    source.to_string(),
+                ));
             }
             Err(other) => return Err(other),
         }
@@ -64,5 +91,10 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
         previous = Some(block.signed);
         progress(height + 1, total);
     }
-    Ok(AuditReport { ok: true, blocks: total, transactions, first_bad: None })
+    Ok(AuditReport {
+        ok: true,
+        blocks: total,
+        transactions,
+        first_bad: None,
+    })
 }

@@ -5,7 +5,10 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use weft_core::encoding::{Canonical, check_version, encode};
-use weft_core::{BlockHash, ChainId, CoreError, Hash32, MerkleRoot, Namespace, PublicKey, Signature, SigningKey, TxId};
+use weft_core::{
+    BlockHash, ChainId, CoreError, Hash32, MerkleRoot, Namespace, PublicKey, Signature, SigningKey,
+    TxId,
+};
 
 use crate::tx::Transaction;
 
@@ -16,7 +19,9 @@ pub const MAX_BLOCK_BYTES: usize = 128 << 20;
 
 /// Consensus data of the header. Proof of authority leaves both zero; they are kept so the
 /// header has the seed's layout and other engines can use them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, serde::Serialize,
+)]
 pub struct ConsensusData {
     pub difficulty: u32,
     pub nonce: u64,
@@ -77,7 +82,13 @@ impl SignedHeader {
     /// Seals a header with the producer's key.
     pub fn seal(header: BlockHeader, producer: &SigningKey) -> Self {
         let signature = producer.sign(Namespace::Block, header.hash().as_bytes());
-        SignedHeader { header, signatures: vec![BlockSignature { key: producer.public_key(), signature }] }
+        SignedHeader {
+            header,
+            signatures: vec![BlockSignature {
+                key: producer.public_key(),
+                signature,
+            }],
+        }
     }
 
     /// Checks that the producer named in the header signed the block hash.
@@ -87,8 +98,12 @@ impl SignedHeader {
             .signatures
             .iter()
             .find(|signature| signature.key == self.header.producer)
-            .ok_or_else(|| CoreError::InvalidField { field: "block signatures", reason: "no signature by the producer".into() })?;
-        seal.key.verify(Namespace::Block, hash.as_bytes(), &seal.signature)
+            .ok_or_else(|| CoreError::InvalidField {
+                field: "block signatures",
+                reason: "no signature by the producer".into(),
+            })?;
+        seal.key
+            .verify(Namespace::Block, hash.as_bytes(), &seal.signature)
     }
 }
 
@@ -104,11 +119,20 @@ impl Canonical for Block {
     const MAX_ENCODED: usize = MAX_BLOCK_BYTES;
     fn validate(&self) -> Result<(), CoreError> {
         self.signed.validate()?;
-        weft_core::encoding::check_count("block transactions", self.transactions.len(), 0, MAX_BLOCK_TXS)?;
+        weft_core::encoding::check_count(
+            "block transactions",
+            self.transactions.len(),
+            0,
+            MAX_BLOCK_TXS,
+        )?;
         if self.transactions.len() as u64 != u64::from(self.signed.header.tx_count) {
             return Err(CoreError::InvalidField {
                 field: "block transactions",
-                reason: format!("{} present but the header says {}", self.transactions.len(), self.signed.header.tx_count),
+                reason: format!(
+                    "{} present but the header says {}",
+                    self.transactions.len(),
+                    self.signed.header.tx_count
+                ),
             });
         }
         self.transactions.iter().try_for_each(Canonical::validate)
@@ -148,7 +172,11 @@ impl MerkleLevels {
 
     /// Flattened for storage: every level, leaves first.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.levels.iter().flatten().flat_map(|hash| hash.0).collect()
+        self.levels
+            .iter()
+            .flatten()
+            .flat_map(|hash| hash.0)
+            .collect()
     }
 
     /// The audit path of leaf `index` in a stored, flattened tree of `size` leaves.
@@ -178,7 +206,13 @@ impl MerkleLevels {
 
 /// Builds the tree of `transactions` (with precomputed ids).
 pub fn merkle_levels(transactions: &[Transaction], ids: &[TxId]) -> MerkleLevels {
-    MerkleLevels::build(transactions.iter().zip(ids).map(|(tx, id)| tx.leaf_hash(id)).collect())
+    MerkleLevels::build(
+        transactions
+            .iter()
+            .zip(ids)
+            .map(|(tx, id)| tx.leaf_hash(id))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -188,7 +222,9 @@ mod tests {
     #[test]
     fn stored_paths_equal_computed_paths() {
         for size in 1..40usize {
-            let leaves: Vec<Hash32> = (0..size).map(|i| weft_core::merkle::leaf_hash(&i.to_le_bytes())).collect();
+            let leaves: Vec<Hash32> = (0..size)
+                .map(|i| weft_core::merkle::leaf_hash(&i.to_le_bytes()))
+                .collect();
             let levels = MerkleLevels::build(leaves.clone());
             assert_eq!(levels.root().0, weft_core::merkle::root(&leaves));
             let bytes = levels.to_bytes();

@@ -9,9 +9,15 @@ use weft_core::{BlockHash, CoreError, TxId};
 #[non_exhaustive]
 pub enum RuleError {
     #[error("rule 1{clause}: {message}")]
-    Rule1 { clause: &'static str, message: String },
+    Rule1 {
+        clause: &'static str,
+        message: String,
+    },
     #[error("rule 2{clause}: {message}")]
-    Rule2 { clause: &'static str, message: String },
+    Rule2 {
+        clause: &'static str,
+        message: String,
+    },
     /// Neither rule 1 nor rule 2 lets the sender send this data.
     #[error("rules 1 and 2: {message}")]
     NoRightToSend { message: String },
@@ -65,10 +71,19 @@ pub enum LedgerError {
     Core(#[from] CoreError),
     /// A block failed validation (during audit, or when received).
     #[error("block {height} ({hash}): {reason}")]
-    BadBlock { height: u64, hash: BlockHash, reason: String },
+    BadBlock {
+        height: u64,
+        hash: BlockHash,
+        reason: String,
+    },
     /// A transaction inside a block failed validation.
     #[error("block {height}, transaction {index} ({tx_id}): {source}")]
-    BadTransaction { height: u64, index: u32, tx_id: TxId, source: RuleError },
+    BadTransaction {
+        height: u64,
+        index: u32,
+        tx_id: TxId,
+        source: RuleError,
+    },
     #[error("storage: {0}")]
     Storage(String),
     /// Stored bytes did not decode: the database was damaged or written by something else.

@@ -45,9 +45,16 @@ pub struct Ledger<S: Store> {
 
 impl<S: Store> Ledger<S> {
     /// Starts a new chain on an empty store: block 0 holds the genesis transaction.
-    pub fn create(mut store: S, genesis_tx: Transaction, producer: &SigningKey, timestamp: u64) -> Result<Self> {
+    pub fn create(
+        mut store: S,
+        genesis_tx: Transaction,
+        producer: &SigningKey,
+        timestamp: u64,
+    ) -> Result<Self> {
         if store.head()?.is_some() {
-            return Err(LedgerError::Invalid("the store already holds a chain".into()));
+            return Err(LedgerError::Invalid(
+                "the store already holds a chain".into(),
+            ));
         }
         let chain_id = genesis_tx.header.chain_id;
         let ids = vec![genesis_tx.id()];
@@ -63,21 +70,38 @@ impl<S: Store> Ledger<S> {
             consensus: ConsensusData::default(),
             producer: producer.public_key(),
         };
-        let block = Block { signed: SignedHeader::seal(header, producer), transactions: vec![genesis_tx] };
+        let block = Block {
+            signed: SignedHeader::seal(header, producer),
+            transactions: vec![genesis_tx],
+        };
         let validated = {
             let snapshot = store.snapshot()?;
             validate_block(&snapshot, chain_id, None, &block)?
         };
-        store.commit_block(BlockCommit { block: &block, ids: &validated.ids, levels: &validated.levels, delta: &validated.delta })?;
+        store.commit_block(BlockCommit {
+            block: &block,
+            ids: &validated.ids,
+            levels: &validated.levels,
+            delta: &validated.delta,
+        })?;
         Self::open(store)
     }
 
     /// Opens an existing chain.
     pub fn open(store: S) -> Result<Self> {
-        let head = store.head()?.ok_or_else(|| LedgerError::NotFound("the store holds no chain (no genesis block)".into()))?;
-        let genesis = store.snapshot()?.genesis()?.ok_or_else(|| LedgerError::Corrupt("the chain has blocks but no genesis state".into()))?;
+        let head = store.head()?.ok_or_else(|| {
+            LedgerError::NotFound("the store holds no chain (no genesis block)".into())
+        })?;
+        let genesis = store.snapshot()?.genesis()?.ok_or_else(|| {
+            LedgerError::Corrupt("the chain has blocks but no genesis state".into())
+        })?;
         let chain_id = head.header.chain_id;
-        Ok(Ledger { store, chain_id, genesis, head })
+        Ok(Ledger {
+            store,
+            chain_id,
+            genesis,
+            head,
+        })
     }
 
     pub fn store(&self) -> &S {
@@ -103,21 +127,47 @@ impl<S: Store> Ledger<S> {
     /// committing anything.
     pub fn check(&self, tx: &Transaction, now: u64) -> Result<()> {
         use weft_core::encoding::Canonical;
-        tx.validate().map_err(|error| RuleError::Format { message: error.to_string() })?;
-        tx.verify_signature().map_err(|error| RuleError::Signature { message: error.to_string() })?;
+        tx.validate().map_err(|error| RuleError::Format {
+            message: error.to_string(),
+        })?;
+        tx.verify_signature()
+            .map_err(|error| RuleError::Signature {
+                message: error.to_string(),
+            })?;
         let snapshot = self.store.snapshot()?;
         let mut overlay = Overlay::new(&snapshot);
-        let context = RuleContext { chain_id: self.chain_id, reference_time: now, time_window_ms: None };
-        apply(&mut overlay, tx, tx.id(), Position { height: self.head.header.height + 1, index: 0 }, &context)
+        let context = RuleContext {
+            chain_id: self.chain_id,
+            reference_time: now,
+            time_window_ms: None,
+        };
+        apply(
+            &mut overlay,
+            tx,
+            tx.id(),
+            Position {
+                height: self.head.header.height + 1,
+                index: 0,
+            },
+            &context,
+        )
     }
 
     /// Validates `transactions` in order against the current state (signatures in parallel
     /// batches, then the rules one by one), seals the valid ones into the next block with
     /// `producer`, and commits it durably. Invalid transactions are reported, not committed.
-    pub fn produce_block(&mut self, transactions: Vec<Transaction>, producer: &SigningKey, now: u64) -> Result<BlockOutcome> {
+    pub fn produce_block(
+        &mut self,
+        transactions: Vec<Transaction>,
+        producer: &SigningKey,
+        now: u64,
+    ) -> Result<BlockOutcome> {
         use weft_core::encoding::Canonical;
         if !self.genesis.producers.contains(&producer.public_key()) {
-            return Err(LedgerError::Invalid(format!("key {} is not a producer of this chain", producer.public_key())));
+            return Err(LedgerError::Invalid(format!(
+                "key {} is not a producer of this chain",
+                producer.public_key()
+            )));
         }
         let height = self.head.header.height + 1;
         let timestamp = now.max(self.head.header.timestamp);
@@ -126,24 +176,52 @@ impl<S: Store> Ledger<S> {
 
         let snapshot = self.store.snapshot()?;
         let mut overlay = Overlay::new(&snapshot);
-        let context = RuleContext { chain_id: self.chain_id, reference_time: timestamp, time_window_ms: None };
+        let context = RuleContext {
+            chain_id: self.chain_id,
+            reference_time: timestamp,
+            time_window_ms: None,
+        };
         let mut accepted_txs = Vec::with_capacity(transactions.len());
         let mut accepted = Vec::with_capacity(transactions.len());
         let mut rejected = Vec::new();
         for (submitted, (tx, id)) in transactions.into_iter().zip(ids).enumerate() {
             if let Err(error) = tx.validate() {
-                rejected.push((submitted, id, RuleError::Format { message: error.to_string() }));
+                rejected.push((
+                    submitted,
+                    id,
+                    RuleError::Format {
+                        message: error.to_string(),
+                    },
+                ));
                 continue;
             }
             if bad_signatures.contains(&submitted) {
-                rejected.push((submitted, id, RuleError::Signature { message: format!("the signature of transaction {id} does not verify under key {}", tx.header.key) }));
+                rejected.push((
+                    submitted,
+                    id,
+                    RuleError::Signature {
+                        message: format!(
+                            "the signature of transaction {id} does not verify under key {}",
+                            tx.header.key
+                        ),
+                    },
+                ));
                 continue;
             }
             if accepted_txs.len() >= crate::block::MAX_BLOCK_TXS {
-                rejected.push((submitted, id, RuleError::Format { message: "the block is full; submit again".into() }));
+                rejected.push((
+                    submitted,
+                    id,
+                    RuleError::Format {
+                        message: "the block is full; submit again".into(),
+                    },
+                ));
                 continue;
             }
-            let position = Position { height, index: accepted_txs.len() as u32 };
+            let position = Position {
+                height,
+                index: accepted_txs.len() as u32,
+            };
             match apply(&mut overlay, &tx, id, position, &context) {
                 Ok(()) => {
                     accepted.push((id, position));
@@ -156,7 +234,11 @@ impl<S: Store> Ledger<S> {
         let delta = overlay.into_delta();
         drop(snapshot);
         if accepted_txs.is_empty() {
-            return Ok(BlockOutcome { header: None, accepted, rejected });
+            return Ok(BlockOutcome {
+                header: None,
+                accepted,
+                rejected,
+            });
         }
         let ids: Vec<TxId> = accepted.iter().map(|(id, _)| *id).collect();
         let levels = merkle_levels(&accepted_txs, &ids);
@@ -171,10 +253,22 @@ impl<S: Store> Ledger<S> {
             consensus: ConsensusData::default(),
             producer: producer.public_key(),
         };
-        let block = Block { signed: SignedHeader::seal(header, producer), transactions: accepted_txs };
-        self.store.commit_block(BlockCommit { block: &block, ids: &ids, levels: &levels, delta: &delta })?;
+        let block = Block {
+            signed: SignedHeader::seal(header, producer),
+            transactions: accepted_txs,
+        };
+        self.store.commit_block(BlockCommit {
+            block: &block,
+            ids: &ids,
+            levels: &levels,
+            delta: &delta,
+        })?;
         self.head = block.signed.clone();
-        Ok(BlockOutcome { header: Some(block.signed), accepted, rejected })
+        Ok(BlockOutcome {
+            header: Some(block.signed),
+            accepted,
+            rejected,
+        })
     }
 
     /// Validates a block produced elsewhere and commits it.
@@ -183,7 +277,12 @@ impl<S: Store> Ledger<S> {
             let snapshot = self.store.snapshot()?;
             validate_block(&snapshot, self.chain_id, Some(&self.head), block)?
         };
-        self.store.commit_block(BlockCommit { block, ids: &validated.ids, levels: &validated.levels, delta: &validated.delta })?;
+        self.store.commit_block(BlockCommit {
+            block,
+            ids: &validated.ids,
+            levels: &validated.levels,
+            delta: &validated.delta,
+        })?;
         self.head = block.signed.clone();
         Ok(())
     }
@@ -201,18 +300,31 @@ pub fn validate_block<V: StateView + ?Sized>(
     use weft_core::encoding::Canonical;
     let header = &block.signed.header;
     let hash = header.hash();
-    let bad = |reason: String| LedgerError::BadBlock { height: header.height, hash, reason };
+    let bad = |reason: String| LedgerError::BadBlock {
+        height: header.height,
+        hash,
+        reason,
+    };
     block.validate().map_err(|error| bad(error.to_string()))?;
     if header.chain_id != chain_id {
-        return Err(bad(format!("chain id {} is not this chain's {chain_id}", header.chain_id)));
+        return Err(bad(format!(
+            "chain id {} is not this chain's {chain_id}",
+            header.chain_id
+        )));
     }
     match previous {
         Some(previous) => {
             if header.height != previous.header.height + 1 {
-                return Err(bad(format!("height {} does not follow {}", header.height, previous.header.height)));
+                return Err(bad(format!(
+                    "height {} does not follow {}",
+                    header.height, previous.header.height
+                )));
             }
             if header.previous_digest != previous.header.hash() {
-                return Err(bad(format!("previous_digest {} is not the hash of block {}", header.previous_digest, previous.header.height)));
+                return Err(bad(format!(
+                    "previous_digest {} is not the hash of block {}",
+                    header.previous_digest, previous.header.height
+                )));
             }
             if header.timestamp < previous.header.timestamp {
                 return Err(bad("timestamp is earlier than the previous block's".into()));
@@ -220,29 +332,54 @@ pub fn validate_block<V: StateView + ?Sized>(
         }
         None => {
             if header.height != 0 || header.previous_digest != BlockHash(Hash32::default()) {
-                return Err(bad("the first block must have height 0 and an all-zero previous_digest".into()));
+                return Err(bad(
+                    "the first block must have height 0 and an all-zero previous_digest".into(),
+                ));
             }
         }
     }
     let ids: Vec<TxId> = block.transactions.iter().map(Transaction::id).collect();
     let levels = merkle_levels(&block.transactions, &ids);
     if levels.root() != header.merkle_root {
-        return Err(bad(format!("merkle_root {} does not match the transactions (computed {})", header.merkle_root, levels.root())));
+        return Err(bad(format!(
+            "merkle_root {} does not match the transactions (computed {})",
+            header.merkle_root,
+            levels.root()
+        )));
     }
-    block.signed.verify_producer().map_err(|error| bad(format!("producer seal: {error}")))?;
-    let bad_signatures: HashSet<usize> = verify_many(&block.transactions, &ids).into_iter().collect();
+    block
+        .signed
+        .verify_producer()
+        .map_err(|error| bad(format!("producer seal: {error}")))?;
+    let bad_signatures: HashSet<usize> =
+        verify_many(&block.transactions, &ids).into_iter().collect();
     let mut overlay = Overlay::new(state);
-    let context = RuleContext { chain_id, reference_time: header.timestamp, time_window_ms: None };
+    let context = RuleContext {
+        chain_id,
+        reference_time: header.timestamp,
+        time_window_ms: None,
+    };
     for (index, (tx, id)) in block.transactions.iter().zip(&ids).enumerate() {
-        let position = Position { height: header.height, index: index as u32 };
+        let position = Position {
+            height: header.height,
+            index: index as u32,
+        };
         let outcome = if bad_signatures.contains(&index) {
-            Err(RuleError::Signature { message: "the transaction signature does not verify".into() }.into())
+            Err(RuleError::Signature {
+                message: "the transaction signature does not verify".into(),
+            }
+            .into())
         } else {
             apply(&mut overlay, tx, *id, position, &context)
         };
         if let Err(error) = outcome {
             return Err(match error {
-                LedgerError::Rule(rule) => LedgerError::BadTransaction { height: header.height, index: index as u32, tx_id: *id, source: rule },
+                LedgerError::Rule(rule) => LedgerError::BadTransaction {
+                    height: header.height,
+                    index: index as u32,
+                    tx_id: *id,
+                    source: rule,
+                },
                 other => other,
             });
         }
@@ -250,7 +387,14 @@ pub fn validate_block<V: StateView + ?Sized>(
     // The producer must be one of the genesis producers (for block 0, of the genesis inside it).
     let genesis = overlay.genesis()?.ok_or_else(|| bad("no genesis".into()))?;
     if !genesis.producers.contains(&header.producer) {
-        return Err(bad(format!("producer {} is not one of the chain's producers", header.producer)));
+        return Err(bad(format!(
+            "producer {} is not one of the chain's producers",
+            header.producer
+        )));
     }
-    Ok(ValidatedBlock { ids, levels, delta: overlay.into_delta() })
+    Ok(ValidatedBlock {
+        ids,
+        levels,
+        delta: overlay.into_delta(),
+    })
 }

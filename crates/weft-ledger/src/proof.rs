@@ -46,13 +46,23 @@ pub struct VerifiedInclusion {
 
 /// Builds the proof for `tx_id`.
 pub fn build<S: Store>(store: &S, tx_id: &TxId) -> Result<InclusionProof> {
-    let (tx, position) = store.tx(tx_id)?.ok_or_else(|| LedgerError::NotFound(format!("transaction {tx_id} is not on this ledger")))?;
-    let signed = store
-        .signed_header(position.height)?
-        .ok_or_else(|| LedgerError::Corrupt(format!("block {} of transaction {tx_id} is missing", position.height)))?;
+    let (tx, position) = store.tx(tx_id)?.ok_or_else(|| {
+        LedgerError::NotFound(format!("transaction {tx_id} is not on this ledger"))
+    })?;
+    let signed = store.signed_header(position.height)?.ok_or_else(|| {
+        LedgerError::Corrupt(format!(
+            "block {} of transaction {tx_id} is missing",
+            position.height
+        ))
+    })?;
     let path = store
         .merkle_path(position.height, position.index)?
-        .ok_or_else(|| LedgerError::Corrupt(format!("merkle tree of block {} is missing", position.height)))?;
+        .ok_or_else(|| {
+            LedgerError::Corrupt(format!(
+                "merkle tree of block {} is missing",
+                position.height
+            ))
+        })?;
     Ok(InclusionProof {
         format: PROOF_FORMAT.into(),
         chain_id: signed.header.chain_id.to_hex(),
@@ -82,12 +92,23 @@ fn hex_field(name: &str, value: &str, max: usize) -> Result<Vec<u8>> {
 pub fn verify(proof: &InclusionProof, trusted: Option<&[PublicKey]>) -> Result<VerifiedInclusion> {
     use weft_core::encoding::Canonical;
     if proof.format != PROOF_FORMAT {
-        return Err(invalid(format!("format is {:?}, expected {PROOF_FORMAT:?}", proof.format)));
+        return Err(invalid(format!(
+            "format is {:?}, expected {PROOF_FORMAT:?}",
+            proof.format
+        )));
     }
-    let signed: SignedHeader = decode(&hex_field("signed_header", &proof.signed_header, SignedHeader::MAX_ENCODED)?)
-        .map_err(|error| invalid(format!("signed_header: {error}")))?;
-    let tx: Transaction = decode(&hex_field("transaction", &proof.transaction, Transaction::MAX_ENCODED)?)
-        .map_err(|error| invalid(format!("transaction: {error}")))?;
+    let signed: SignedHeader = decode(&hex_field(
+        "signed_header",
+        &proof.signed_header,
+        SignedHeader::MAX_ENCODED,
+    )?)
+    .map_err(|error| invalid(format!("signed_header: {error}")))?;
+    let tx: Transaction = decode(&hex_field(
+        "transaction",
+        &proof.transaction,
+        Transaction::MAX_ENCODED,
+    )?)
+    .map_err(|error| invalid(format!("transaction: {error}")))?;
     let header = &signed.header;
     let tx_id = tx.id();
     let block_hash = header.hash();
@@ -99,17 +120,27 @@ pub fn verify(proof: &InclusionProof, trusted: Option<&[PublicKey]>) -> Result<V
         ("tree_size", proof.tree_size == header.tx_count),
     ];
     if let Some((field, _)) = claims.iter().find(|(_, matches)| !matches) {
-        return Err(invalid(format!("{field} does not match the signed header and transaction")));
+        return Err(invalid(format!(
+            "{field} does not match the signed header and transaction"
+        )));
     }
     if tx.header.chain_id != header.chain_id {
-        return Err(invalid("the transaction is for another chain than the block"));
+        return Err(invalid(
+            "the transaction is for another chain than the block",
+        ));
     }
-    tx.verify_signature().map_err(|error| invalid(format!("transaction signature: {error}")))?;
-    signed.verify_producer().map_err(|error| invalid(format!("block seal: {error}")))?;
+    tx.verify_signature()
+        .map_err(|error| invalid(format!("transaction signature: {error}")))?;
+    signed
+        .verify_producer()
+        .map_err(|error| invalid(format!("block seal: {error}")))?;
     if let Some(trusted) = trusted
         && !trusted.contains(&header.producer)
     {
-        return Err(invalid(format!("block producer {} is not among the trusted keys", header.producer)));
+        return Err(invalid(format!(
+            "block producer {} is not among the trusted keys",
+            header.producer
+        )));
     }
     if proof.audit_path.len() > 64 {
         return Err(invalid("audit_path has more than 64 entries"));
@@ -117,19 +148,39 @@ pub fn verify(proof: &InclusionProof, trusted: Option<&[PublicKey]>) -> Result<V
     let path = proof
         .audit_path
         .iter()
-        .map(|entry| Hash32::from_hex("audit_path entry", entry).map_err(|error| invalid(error.to_string())))
+        .map(|entry| {
+            Hash32::from_hex("audit_path entry", entry).map_err(|error| invalid(error.to_string()))
+        })
         .collect::<Result<Vec<_>>>()?;
     let leaf = tx.leaf_hash(&tx_id);
-    if !weft_core::merkle::verify_inclusion(&leaf, u64::from(proof.index), u64::from(header.tx_count), &path, &header.merkle_root.0) {
-        return Err(invalid("the audit path does not lead from the transaction to the block's merkle_root"));
+    if !weft_core::merkle::verify_inclusion(
+        &leaf,
+        u64::from(proof.index),
+        u64::from(header.tx_count),
+        &path,
+        &header.merkle_root.0,
+    ) {
+        return Err(invalid(
+            "the audit path does not lead from the transaction to the block's merkle_root",
+        ));
     }
-    Ok(VerifiedInclusion { tx_id, block_hash, height: header.height, index: proof.index, producer: header.producer, transaction: tx })
+    Ok(VerifiedInclusion {
+        tx_id,
+        block_hash,
+        height: header.height,
+        index: proof.index,
+        producer: header.producer,
+        transaction: tx,
+    })
 }
 
 /// Parses a proof document from untrusted bytes.
 pub fn parse(bytes: &[u8]) -> Result<InclusionProof> {
     if bytes.len() > MAX_PROOF_BYTES {
-        return Err(invalid(format!("proof is {} bytes, more than the limit of {MAX_PROOF_BYTES}", bytes.len())));
+        return Err(invalid(format!(
+            "proof is {} bytes, more than the limit of {MAX_PROOF_BYTES}",
+            bytes.len()
+        )));
     }
     serde_json::from_slice(bytes).map_err(|error| invalid(format!("not a proof document: {error}")))
 }

@@ -20,7 +20,9 @@ use weft_core::model::{Payload, Resource};
 use weft_core::{ChainId, Fingerprint, ResourceId, TxId};
 
 use crate::error::{Result, RuleError};
-use crate::state::{KeyStatus, OwnerEntry, Overlay, PartEntry, Position, ReceiptEntry, ResourceEntry, StateView};
+use crate::state::{
+    KeyStatus, Overlay, OwnerEntry, PartEntry, Position, ReceiptEntry, ResourceEntry, StateView,
+};
 use crate::tx::{Signer, Transaction};
 
 /// What the rules need besides the state.
@@ -55,20 +57,33 @@ pub fn apply<S: StateView + ?Sized>(
         message: "the payload is stripped; rules can only be checked on a full transaction".into(),
     })?;
     if state.contains_tx(&id)? {
-        return Err(RuleError::Format { message: format!("transaction {id} is already on the ledger (replay)") }.into());
+        return Err(RuleError::Format {
+            message: format!("transaction {id} is already on the ledger (replay)"),
+        }
+        .into());
     }
     if header.chain_id != context.chain_id {
         return Err(RuleError::Chain {
-            message: format!("transaction is for chain {}, this ledger is chain {}", header.chain_id, context.chain_id),
+            message: format!(
+                "transaction is for chain {}, this ledger is chain {}",
+                header.chain_id, context.chain_id
+            ),
         }
         .into());
     }
 
     let genesis = state.genesis()?;
-    let window = context.time_window_ms.or(genesis.as_ref().map(|genesis| genesis.time_window_ms)).unwrap_or(u64::MAX);
+    let window = context
+        .time_window_ms
+        .or(genesis.as_ref().map(|genesis| genesis.time_window_ms))
+        .unwrap_or(u64::MAX);
     let distance = header.time_of_tx.abs_diff(context.reference_time);
     if distance > window {
-        let direction = if header.time_of_tx > context.reference_time { "ahead of" } else { "behind" };
+        let direction = if header.time_of_tx > context.reference_time {
+            "ahead of"
+        } else {
+            "behind"
+        };
         return Err(RuleError::TimeWindow {
             message: format!(
                 "timeOfTx is {} {direction} the reference clock; the window is ±{}",
@@ -80,33 +95,56 @@ pub fn apply<S: StateView + ?Sized>(
     }
 
     if let Payload::Genesis(new_genesis) = payload {
-        if position != (Position { height: 0, index: 0 }) || genesis.is_some() {
-            return Err(RuleError::Chain { message: "a genesis transaction is only valid as the first transaction of block 0".into() }.into());
+        if position
+            != (Position {
+                height: 0,
+                index: 0,
+            })
+            || genesis.is_some()
+        {
+            return Err(RuleError::Chain {
+                message: "a genesis transaction is only valid as the first transaction of block 0"
+                    .into(),
+            }
+            .into());
         }
         if header.signer != Signer::Authority || !new_genesis.authorities.contains(&header.key) {
-            return Err(RuleError::Key { message: "the genesis must be signed by one of its own authorities".into() }.into());
+            return Err(RuleError::Key {
+                message: "the genesis must be signed by one of its own authorities".into(),
+            }
+            .into());
         }
         if ChainId::from_name(&new_genesis.chain_name)? != context.chain_id {
-            return Err(RuleError::Chain { message: "the genesis chain name does not give this chain id".into() }.into());
+            return Err(RuleError::Chain {
+                message: "the genesis chain name does not give this chain id".into(),
+            }
+            .into());
         }
         state.delta.genesis = Some(new_genesis.clone());
         state.delta.tx_ids.insert(id);
         return Ok(());
     }
-    let genesis = genesis.ok_or_else(|| RuleError::Chain { message: "the chain has no genesis yet".into() })?;
+    let genesis = genesis.ok_or_else(|| RuleError::Chain {
+        message: "the chain has no genesis yet".into(),
+    })?;
 
     // Who signed, and with which key.
     let signer_entry = match header.signer {
         Signer::Authority => {
             if !genesis.authorities.contains(&header.key) {
-                return Err(RuleError::Key { message: format!("key {} is not a network authority", header.key) }.into());
+                return Err(RuleError::Key {
+                    message: format!("key {} is not a network authority", header.key),
+                }
+                .into());
             }
             None
         }
         Signer::Resource(signer) => {
             let entry = state
                 .resource(&signer)?
-                .ok_or_else(|| RuleError::Resource { message: format!("signer {signer} is not a registered resource") })?;
+                .ok_or_else(|| RuleError::Resource {
+                    message: format!("signer {signer} is not a registered resource"),
+                })?;
             match state.key_status(&signer, &header.key)? {
                 Some(KeyStatus::Active) => {}
                 Some(KeyStatus::Revoked { at }) => {
@@ -123,7 +161,11 @@ pub fn apply<S: StateView + ?Sized>(
                 }
                 None => {
                     return Err(RuleError::Key {
-                        message: format!("key {} is not registered to signer {}", header.key, short(&signer)),
+                        message: format!(
+                            "key {} is not registered to signer {}",
+                            header.key,
+                            short(&signer)
+                        ),
                     }
                     .into());
                 }
@@ -138,15 +180,28 @@ pub fn apply<S: StateView + ?Sized>(
             Some((signer, _)) if signer == actor => Ok(()),
             Some((_, entry)) if entry.organization() == Some(*actor) => Ok(()),
             Some((signer, _)) => Err(RuleError::Acting {
-                message: format!("signer {} is neither the {role} {} nor a person of that organization", short(signer), short(actor)),
+                message: format!(
+                    "signer {} is neither the {role} {} nor a person of that organization",
+                    short(signer),
+                    short(actor)
+                ),
             }
             .into()),
-            None => Err(RuleError::Acting { message: format!("a network authority cannot act as the {role}") }.into()),
+            None => Err(RuleError::Acting {
+                message: format!("a network authority cannot act as the {role}"),
+            }
+            .into()),
         }
     };
-    let must_exist = |state: &Overlay<'_, S>, id: &ResourceId, role: &str| -> Result<ResourceEntry> {
-        state.resource(id)?.ok_or_else(|| RuleError::Resource { message: format!("{role} {id} is not a registered resource") }.into())
-    };
+    let must_exist =
+        |state: &Overlay<'_, S>, id: &ResourceId, role: &str| -> Result<ResourceEntry> {
+            state.resource(id)?.ok_or_else(|| {
+                RuleError::Resource {
+                    message: format!("{role} {id} is not a registered resource"),
+                }
+                .into()
+            })
+        };
 
     let time = header.time_of_tx;
     match payload {
@@ -155,15 +210,26 @@ pub fn apply<S: StateView + ?Sized>(
             match &register.resource {
                 Resource::Organization(_) => {
                     if header.signer != Signer::Authority {
-                        return Err(RuleError::Acting { message: "only a network authority registers organizations".into() }.into());
+                        return Err(RuleError::Acting {
+                            message: "only a network authority registers organizations".into(),
+                        }
+                        .into());
                     }
                 }
                 Resource::PersonInOrganization(person) => {
-                    let organization = must_exist(state, &person.belongs_to, "belongsTo organization")?;
+                    let organization =
+                        must_exist(state, &person.belongs_to, "belongsTo organization")?;
                     if organization.organization().is_some() {
-                        return Err(RuleError::Resource { message: format!("belongsTo {} is a person, not an organization", person.belongs_to) }.into());
+                        return Err(RuleError::Resource {
+                            message: format!(
+                                "belongsTo {} is a person, not an organization",
+                                person.belongs_to
+                            ),
+                        }
+                        .into());
                     }
-                    let signed_by_org = matches!(&signer_entry, Some((signer, _)) if *signer == person.belongs_to);
+                    let signed_by_org =
+                        matches!(&signer_entry, Some((signer, _)) if *signer == person.belongs_to);
                     if !signed_by_org && header.signer != Signer::Authority {
                         return Err(RuleError::Acting {
                             message: "a person is registered by its organization's key (or a network authority)".into(),
@@ -173,24 +239,56 @@ pub fn apply<S: StateView + ?Sized>(
                 }
             }
             let new_id = ResourceId(id.0);
-            state.delta.resources.insert(new_id, ResourceEntry { resource: register.resource.clone(), registered_at: position, time });
-            state.delta.keys.insert((new_id, register.key), KeyStatus::Active);
+            state.delta.resources.insert(
+                new_id,
+                ResourceEntry {
+                    resource: register.resource.clone(),
+                    registered_at: position,
+                    time,
+                },
+            );
+            state
+                .delta
+                .keys
+                .insert((new_id, register.key), KeyStatus::Active);
         }
         Payload::RotateKey(rotate) => {
             if header.signer != Signer::Resource(rotate.resource) {
-                return Err(RuleError::Acting { message: "a key is rotated by the resource itself, signing with its current key".into() }.into());
+                return Err(RuleError::Acting {
+                    message:
+                        "a key is rotated by the resource itself, signing with its current key"
+                            .into(),
+                }
+                .into());
             }
-            if state.key_status(&rotate.resource, &rotate.new_key)?.is_some() {
-                return Err(RuleError::Key { message: format!("key {} was already registered to this resource", rotate.new_key) }.into());
+            if state
+                .key_status(&rotate.resource, &rotate.new_key)?
+                .is_some()
+            {
+                return Err(RuleError::Key {
+                    message: format!(
+                        "key {} was already registered to this resource",
+                        rotate.new_key
+                    ),
+                }
+                .into());
             }
-            state.delta.keys.insert((rotate.resource, header.key), KeyStatus::Revoked { at: position });
-            state.delta.keys.insert((rotate.resource, rotate.new_key), KeyStatus::Active);
+            state.delta.keys.insert(
+                (rotate.resource, header.key),
+                KeyStatus::Revoked { at: position },
+            );
+            state
+                .delta
+                .keys
+                .insert((rotate.resource, rotate.new_key), KeyStatus::Active);
         }
         Payload::RevokeKey(revoke) => {
             let target = must_exist(state, &revoke.resource, "resource")?;
             let allowed = header.signer == Signer::Authority
                 || header.signer == Signer::Resource(revoke.resource)
-                || target.organization().is_some_and(|organization| header.signer == Signer::Resource(organization));
+                || target
+                    .organization()
+                    .is_some_and(|organization| header.signer == Signer::Resource(organization));
             if !allowed {
                 return Err(RuleError::Acting {
                     message: "a key is revoked by its resource, the person's organization, or a network authority".into(),
@@ -198,9 +296,19 @@ pub fn apply<S: StateView + ?Sized>(
                 .into());
             }
             if state.key_status(&revoke.resource, &revoke.key)? != Some(KeyStatus::Active) {
-                return Err(RuleError::Key { message: format!("key {} is not an active key of {}", revoke.key, short(&revoke.resource)) }.into());
+                return Err(RuleError::Key {
+                    message: format!(
+                        "key {} is not an active key of {}",
+                        revoke.key,
+                        short(&revoke.resource)
+                    ),
+                }
+                .into());
             }
-            state.delta.keys.insert((revoke.resource, revoke.key), KeyStatus::Revoked { at: position });
+            state.delta.keys.insert(
+                (revoke.resource, revoke.key),
+                KeyStatus::Revoked { at: position },
+            );
         }
         Payload::RecordOwnership(claim) => {
             acts_for(&claim.issuer, "issuer")?;
@@ -208,7 +316,11 @@ pub fn apply<S: StateView + ?Sized>(
             if let Some(existing) = state.owner(fingerprint)? {
                 let duplicate = existing.issuer == claim.issuer;
                 let message = if duplicate {
-                    format!("duplicate claim: {} already recorded ownership of {fingerprint} (transaction {})", short(&claim.issuer), existing.tx_id)
+                    format!(
+                        "duplicate claim: {} already recorded ownership of {fingerprint} (transaction {})",
+                        short(&claim.issuer),
+                        existing.tx_id
+                    )
                 } else {
                     format!(
                         "conflicting claim: {fingerprint} is already owned by {} (transaction {}); no other resource may claim it",
@@ -218,7 +330,14 @@ pub fn apply<S: StateView + ?Sized>(
                 };
                 return Err(RuleError::Rule3 { duplicate, message }.into());
             }
-            state.delta.owners.insert(*fingerprint, OwnerEntry { issuer: claim.issuer, time, tx_id: id });
+            state.delta.owners.insert(
+                *fingerprint,
+                OwnerEntry {
+                    issuer: claim.issuer,
+                    time,
+                    tx_id: id,
+                },
+            );
         }
         Payload::SendProductData(send) => {
             acts_for(&send.from, "sender")?;
@@ -228,7 +347,10 @@ pub fn apply<S: StateView + ?Sized>(
             let previous = state.receipt(fingerprint, &send.to)?;
             let forwardable_time = send.forward.then_some(time);
             let entry = match previous {
-                None => ReceiptEntry { first_any: time, first_forwardable: forwardable_time },
+                None => ReceiptEntry {
+                    first_any: time,
+                    first_forwardable: forwardable_time,
+                },
                 Some(old) => ReceiptEntry {
                     first_any: old.first_any.min(time),
                     first_forwardable: match (old.first_forwardable, forwardable_time) {
@@ -246,18 +368,32 @@ pub fn apply<S: StateView + ?Sized>(
             acts_for(&part.owner, "owner")?;
             if let Some(existing) = state.part(&part.code)? {
                 return Err(RuleError::TypeC {
-                    message: format!("part {:?} is already registered (owner {}, transaction {})", part.code, short(&existing.owner), existing.tx_id),
+                    message: format!(
+                        "part {:?} is already registered (owner {}, transaction {})",
+                        part.code,
+                        short(&existing.owner),
+                        existing.tx_id
+                    ),
                 }
                 .into());
             }
-            state.delta.parts.insert(part.code.clone(), PartEntry { owner: part.owner, time, tx_id: id });
+            state.delta.parts.insert(
+                part.code.clone(),
+                PartEntry {
+                    owner: part.owner,
+                    time,
+                    tx_id: id,
+                },
+            );
         }
         Payload::TransferPart(transfer) => {
             acts_for(&transfer.from, "sender")?;
             must_exist(state, &transfer.to, "recipient")?;
             let current = state
                 .part(&transfer.code)?
-                .ok_or_else(|| RuleError::TypeC { message: format!("part {:?} is not registered", transfer.code) })?;
+                .ok_or_else(|| RuleError::TypeC {
+                    message: format!("part {:?} is not registered", transfer.code),
+                })?;
             if current.owner != transfer.from {
                 return Err(RuleError::TypeC {
                     message: format!(
@@ -271,11 +407,21 @@ pub fn apply<S: StateView + ?Sized>(
             }
             if time <= current.time {
                 return Err(RuleError::TypeC {
-                    message: format!("the transfer's timeOfTx must be later than the part's last change ({} ms)", current.time),
+                    message: format!(
+                        "the transfer's timeOfTx must be later than the part's last change ({} ms)",
+                        current.time
+                    ),
                 }
                 .into());
             }
-            state.delta.parts.insert(transfer.code.clone(), PartEntry { owner: transfer.to, time, tx_id: id });
+            state.delta.parts.insert(
+                transfer.code.clone(),
+                PartEntry {
+                    owner: transfer.to,
+                    time,
+                    tx_id: id,
+                },
+            );
         }
     }
     state.delta.tx_ids.insert(id);
@@ -283,7 +429,12 @@ pub fn apply<S: StateView + ?Sized>(
 }
 
 /// Rules 1 and 2 for a send of `fingerprint` by `from` at `time`.
-fn check_right_to_send<S: StateView + ?Sized>(state: &Overlay<'_, S>, fingerprint: &Fingerprint, from: &ResourceId, time: u64) -> Result<()> {
+fn check_right_to_send<S: StateView + ?Sized>(
+    state: &Overlay<'_, S>,
+    fingerprint: &Fingerprint,
+    from: &ResourceId,
+    time: u64,
+) -> Result<()> {
     let owner = state.owner(fingerprint)?;
     if let Some(owner) = &owner
         && owner.issuer == *from

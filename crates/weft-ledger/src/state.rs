@@ -12,7 +12,9 @@ use weft_core::{Fingerprint, PublicKey, ResourceId, TxId};
 use crate::error::Result;
 
 /// Where a transaction sits in canonical ledger order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize,
+)]
 pub struct Position {
     pub height: u64,
     pub index: u32,
@@ -89,7 +91,11 @@ pub trait StateView {
     fn resource(&self, id: &ResourceId) -> Result<Option<ResourceEntry>>;
     fn key_status(&self, id: &ResourceId, key: &PublicKey) -> Result<Option<KeyStatus>>;
     fn owner(&self, fingerprint: &Fingerprint) -> Result<Option<OwnerEntry>>;
-    fn receipt(&self, fingerprint: &Fingerprint, resource: &ResourceId) -> Result<Option<ReceiptEntry>>;
+    fn receipt(
+        &self,
+        fingerprint: &Fingerprint,
+        resource: &ResourceId,
+    ) -> Result<Option<ReceiptEntry>>;
     fn part(&self, code: &str) -> Result<Option<PartEntry>>;
     /// Is a transaction with this id already on the ledger?
     fn contains_tx(&self, id: &TxId) -> Result<bool>;
@@ -117,7 +123,10 @@ pub struct Overlay<'a, S: StateView + ?Sized> {
 
 impl<'a, S: StateView + ?Sized> Overlay<'a, S> {
     pub fn new(base: &'a S) -> Self {
-        Overlay { base, delta: StateDelta::default() }
+        Overlay {
+            base,
+            delta: StateDelta::default(),
+        }
     }
 
     pub fn into_delta(self) -> StateDelta {
@@ -150,7 +159,11 @@ impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
             None => self.base.owner(fingerprint),
         }
     }
-    fn receipt(&self, fingerprint: &Fingerprint, resource: &ResourceId) -> Result<Option<ReceiptEntry>> {
+    fn receipt(
+        &self,
+        fingerprint: &Fingerprint,
+        resource: &ResourceId,
+    ) -> Result<Option<ReceiptEntry>> {
         match self.delta.receipts.get(&(*fingerprint, *resource)) {
             Some(entry) => Ok(Some(*entry)),
             None => self.base.receipt(fingerprint, resource),
@@ -180,7 +193,11 @@ impl<T: StateView + ?Sized> StateView for &T {
     fn owner(&self, fingerprint: &Fingerprint) -> Result<Option<OwnerEntry>> {
         (**self).owner(fingerprint)
     }
-    fn receipt(&self, fingerprint: &Fingerprint, resource: &ResourceId) -> Result<Option<ReceiptEntry>> {
+    fn receipt(
+        &self,
+        fingerprint: &Fingerprint,
+        resource: &ResourceId,
+    ) -> Result<Option<ReceiptEntry>> {
         (**self).receipt(fingerprint, resource)
     }
     fn part(&self, code: &str) -> Result<Option<PartEntry>> {

@@ -29,7 +29,10 @@ pub struct ProofOfAuthority {
 impl ForkChoice for ProofOfAuthority {
     fn accept(&self, signed: &SignedHeader) -> Result<(), String> {
         if !self.producers.contains(&signed.header.producer) {
-            return Err(format!("producer {} is not an authority of this chain", signed.header.producer));
+            return Err(format!(
+                "producer {} is not an authority of this chain",
+                signed.header.producer
+            ));
         }
         signed.verify_producer().map_err(|error| error.to_string())
     }
@@ -51,7 +54,10 @@ pub enum Inserted {
     /// The canonical head changed. `reverted` lists blocks that left the canonical chain (newest
     /// first), `applied` those that joined it (oldest first); both empty-ended for a plain
     /// extension except `applied`.
-    NewHead { reverted: Vec<BlockHash>, applied: Vec<BlockHash> },
+    NewHead {
+        reverted: Vec<BlockHash>,
+        applied: Vec<BlockHash>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -79,8 +85,22 @@ impl<F: ForkChoice> BlockTree<F> {
     pub fn new(genesis: SignedHeader, fork_choice: F) -> Self {
         let hash = genesis.header.hash();
         let mut nodes = HashMap::new();
-        nodes.insert(hash, Node { parent: genesis.header.previous_digest, height: genesis.header.height, header: genesis });
-        BlockTree { fork_choice, nodes, orphans: HashMap::new(), genesis: hash, head: hash, max_orphans: 10_000 }
+        nodes.insert(
+            hash,
+            Node {
+                parent: genesis.header.previous_digest,
+                height: genesis.header.height,
+                header: genesis,
+            },
+        );
+        BlockTree {
+            fork_choice,
+            nodes,
+            orphans: HashMap::new(),
+            genesis: hash,
+            head: hash,
+            max_orphans: 10_000,
+        }
     }
 
     pub fn head(&self) -> (BlockHash, u64) {
@@ -114,7 +134,9 @@ impl<F: ForkChoice> BlockTree<F> {
 
     /// Is `hash` on the canonical chain?
     pub fn is_canonical(&self, hash: &BlockHash) -> bool {
-        let Some(node) = self.nodes.get(hash) else { return false };
+        let Some(node) = self.nodes.get(hash) else {
+            return false;
+        };
         let mut cursor = self.head;
         loop {
             let current = &self.nodes[&cursor];
@@ -143,7 +165,10 @@ impl<F: ForkChoice> BlockTree<F> {
                 return Ok(Inserted::Duplicate);
             }
             if self.orphan_count() >= self.max_orphans {
-                return Err(format!("too many orphan blocks waiting (limit {})", self.max_orphans));
+                return Err(format!(
+                    "too many orphan blocks waiting (limit {})",
+                    self.max_orphans
+                ));
             }
             self.orphans.entry(parent).or_default().push(header);
             return Ok(Inserted::Orphan);
@@ -156,9 +181,21 @@ impl<F: ForkChoice> BlockTree<F> {
         // Compute the reorganisation between the old and the new head.
         let old_chain = self.ancestry(old_head);
         let new_chain = self.ancestry(self.head);
-        let common = new_chain.iter().find(|hash| old_chain.contains(hash)).copied().unwrap_or(self.genesis);
-        let reverted: Vec<BlockHash> = old_chain.iter().take_while(|hash| **hash != common).copied().collect();
-        let mut applied: Vec<BlockHash> = new_chain.iter().take_while(|hash| **hash != common).copied().collect();
+        let common = new_chain
+            .iter()
+            .find(|hash| old_chain.contains(hash))
+            .copied()
+            .unwrap_or(self.genesis);
+        let reverted: Vec<BlockHash> = old_chain
+            .iter()
+            .take_while(|hash| **hash != common)
+            .copied()
+            .collect();
+        let mut applied: Vec<BlockHash> = new_chain
+            .iter()
+            .take_while(|hash| **hash != common)
+            .copied()
+            .collect();
         applied.reverse();
         Ok(Inserted::NewHead { reverted, applied })
     }
@@ -173,14 +210,27 @@ impl<F: ForkChoice> BlockTree<F> {
             let parent_height = self.nodes[&parent].height;
             if header.header.height != parent_height + 1 {
                 if first {
-                    return Err(format!("height {} does not follow its parent's height {parent_height}", header.header.height));
+                    return Err(format!(
+                        "height {} does not follow its parent's height {parent_height}",
+                        header.header.height
+                    ));
                 }
                 continue; // a bad orphan is dropped silently; it was never accepted
             }
             first = false;
             let height = header.header.height;
-            self.nodes.insert(hash, Node { header, parent, height });
-            if self.fork_choice.prefer((&hash, height), (&self.head, self.nodes[&self.head].height)) {
+            self.nodes.insert(
+                hash,
+                Node {
+                    header,
+                    parent,
+                    height,
+                },
+            );
+            if self
+                .fork_choice
+                .prefer((&hash, height), (&self.head, self.nodes[&self.head].height))
+            {
                 self.head = hash;
             }
             if let Some(waiting) = self.orphans.remove(&hash) {
@@ -232,7 +282,12 @@ mod tests {
     }
 
     fn tree() -> BlockTree<ProofOfAuthority> {
-        BlockTree::new(genesis(), ProofOfAuthority { producers: vec![producer().public_key()] })
+        BlockTree::new(
+            genesis(),
+            ProofOfAuthority {
+                producers: vec![producer().public_key()],
+            },
+        )
     }
 
     #[test]
@@ -244,15 +299,24 @@ mod tests {
         let b1 = child(&g, 2);
         let b2 = child(&b1, 2);
         let b3 = child(&b2, 2);
-        assert!(matches!(tree.insert(a1.clone()), Ok(Inserted::NewHead { .. })));
-        assert!(matches!(tree.insert(a2.clone()), Ok(Inserted::NewHead { .. })));
+        assert!(matches!(
+            tree.insert(a1.clone()),
+            Ok(Inserted::NewHead { .. })
+        ));
+        assert!(matches!(
+            tree.insert(a2.clone()),
+            Ok(Inserted::NewHead { .. })
+        ));
         assert_eq!(tree.insert(b1.clone()), Ok(Inserted::SideFork));
         // b3 arrives before its parent: an orphan; b2 then connects both at once.
         assert_eq!(tree.insert(b3.clone()), Ok(Inserted::Orphan));
         let outcome = tree.insert(b2.clone()).expect("valid");
         assert_eq!(
             outcome,
-            Inserted::NewHead { reverted: vec![a2.header.hash(), a1.header.hash()], applied: vec![b1.header.hash(), b2.header.hash(), b3.header.hash()] }
+            Inserted::NewHead {
+                reverted: vec![a2.header.hash(), a1.header.hash()],
+                applied: vec![b1.header.hash(), b2.header.hash(), b3.header.hash()]
+            }
         );
         assert_eq!(tree.head(), (b3.header.hash(), 3));
         assert!(tree.is_canonical(&b1.header.hash()));
@@ -284,12 +348,16 @@ mod tests {
         let stranger = SigningKey::from_seed(&[4; 32]);
         let mut header = child(&g, 1).header;
         header.producer = stranger.public_key();
-        let error = tree.insert(SignedHeader::seal(header, &stranger)).expect_err("not a producer");
+        let error = tree
+            .insert(SignedHeader::seal(header, &stranger))
+            .expect_err("not a producer");
         assert!(error.contains("not an authority"), "{error}");
 
         let mut skipping = child(&g, 1).header;
         skipping.height = 5;
-        let error = tree.insert(SignedHeader::seal(skipping, &producer())).expect_err("height gap");
+        let error = tree
+            .insert(SignedHeader::seal(skipping, &producer()))
+            .expect_err("height gap");
         assert!(error.contains("does not follow"), "{error}");
 
         let mut forged = child(&g, 1);

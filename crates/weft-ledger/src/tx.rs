@@ -9,7 +9,9 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use weft_core::encoding::{Canonical, FORMAT_VERSION, check_version, encode};
 use weft_core::model::{Payload, PayloadKind};
-use weft_core::{ChainId, CoreError, Hash32, Namespace, PublicKey, ResourceId, Signature, SigningKey, TxId};
+use weft_core::{
+    ChainId, CoreError, Hash32, Namespace, PublicKey, ResourceId, Signature, SigningKey, TxId,
+};
 
 /// Who signed: a network authority (for registering organisations) or a registered resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, serde::Serialize)]
@@ -62,7 +64,9 @@ impl Canonical for Transaction {
         if let Some(payload) = &self.payload {
             payload.validate()?;
             let bytes = encode(payload);
-            if payload_hash(&bytes) != self.header.payload_hash || bytes.len() as u64 != u64::from(self.header.payload_len) {
+            if payload_hash(&bytes) != self.header.payload_hash
+                || bytes.len() as u64 != u64::from(self.header.payload_len)
+            {
                 return Err(CoreError::InvalidField {
                     field: "payload",
                     reason: "does not match the payload hash committed in the header".into(),
@@ -71,7 +75,11 @@ impl Canonical for Transaction {
             if payload.kind() != self.header.kind {
                 return Err(CoreError::InvalidField {
                     field: "payload",
-                    reason: format!("is a {} but the header says {}", payload.kind().name(), self.header.kind.name()),
+                    reason: format!(
+                        "is a {} but the header says {}",
+                        payload.kind().name(),
+                        self.header.kind.name()
+                    ),
                 });
             }
         }
@@ -106,7 +114,11 @@ impl Transaction {
         };
         let id = TxId::of_header_bytes(&encode(&header));
         let signature = key.sign(Namespace::Transaction, id.as_bytes());
-        Ok(Transaction { header, signature, payload: Some(payload) })
+        Ok(Transaction {
+            header,
+            signature,
+            payload: Some(payload),
+        })
     }
 
     pub fn id(&self) -> TxId {
@@ -115,7 +127,11 @@ impl Transaction {
 
     /// Checks the signature over the id (one by one; see `verify_many` for batches).
     pub fn verify_signature(&self) -> Result<(), CoreError> {
-        self.header.key.verify(Namespace::Transaction, self.id().as_bytes(), &self.signature)
+        self.header.key.verify(
+            Namespace::Transaction,
+            self.id().as_bytes(),
+            &self.signature,
+        )
     }
 
     /// The RFC 6962 leaf hash of this transaction: it commits to the id (hence the header and
@@ -126,7 +142,11 @@ impl Transaction {
 
     /// The same transaction without its payload.
     pub fn stripped(&self) -> Transaction {
-        Transaction { header: self.header.clone(), signature: self.signature, payload: None }
+        Transaction {
+            header: self.header.clone(),
+            signature: self.signature,
+            payload: None,
+        }
     }
 }
 
@@ -137,7 +157,9 @@ pub fn verify_many(transactions: &[Transaction], ids: &[TxId]) -> Vec<usize> {
     const CHUNK: usize = 256;
     let check_chunk = |offset: usize, txs: &[Transaction], chunk_ids: &[TxId]| -> Vec<usize> {
         let mut bad = Vec::new();
-        for (chunk_index, (small, small_ids)) in txs.chunks(CHUNK).zip(chunk_ids.chunks(CHUNK)).enumerate() {
+        for (chunk_index, (small, small_ids)) in
+            txs.chunks(CHUNK).zip(chunk_ids.chunks(CHUNK)).enumerate()
+        {
             let items: Vec<BatchItem<'_>> = small
                 .iter()
                 .zip(small_ids)
@@ -151,7 +173,12 @@ pub fn verify_many(transactions: &[Transaction], ids: &[TxId]) -> Vec<usize> {
             if verify_batch(&items).is_err() {
                 // Find the culprits one by one.
                 for (index, (tx, id)) in small.iter().zip(small_ids).enumerate() {
-                    if tx.header.key.verify(Namespace::Transaction, id.as_bytes(), &tx.signature).is_err() {
+                    if tx
+                        .header
+                        .key
+                        .verify(Namespace::Transaction, id.as_bytes(), &tx.signature)
+                        .is_err()
+                    {
                         bad.push(offset + chunk_index * CHUNK + index);
                     }
                 }
@@ -159,7 +186,9 @@ pub fn verify_many(transactions: &[Transaction], ids: &[TxId]) -> Vec<usize> {
         }
         bad
     };
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(8);
     if transactions.len() < 2 * CHUNK || threads == 1 {
         return check_chunk(0, transactions, ids);
     }
@@ -169,9 +198,18 @@ pub fn verify_many(transactions: &[Transaction], ids: &[TxId]) -> Vec<usize> {
             .chunks(per_thread)
             .zip(ids.chunks(per_thread))
             .enumerate()
-            .map(|(part, (txs, part_ids))| scope.spawn(move || check_chunk(part * per_thread, txs, part_ids)))
+            .map(|(part, (txs, part_ids))| {
+                scope.spawn(move || check_chunk(part * per_thread, txs, part_ids))
+            })
             .collect();
-        handles.into_iter().flat_map(|handle| handle.join().expect("signature verification does not panic")).collect()
+        handles
+            .into_iter()
+            .flat_map(|handle| {
+                handle
+                    .join()
+                    .expect("signature verification does not panic")
+            })
+            .collect()
     })
 }
 
@@ -179,13 +217,23 @@ pub fn verify_many(transactions: &[Transaction], ids: &[TxId]) -> Vec<usize> {
 mod tests {
     use super::*;
     use weft_core::encoding::decode;
-    use weft_core::model::{RegisterPart, Payload};
+    use weft_core::model::{Payload, RegisterPart};
 
     fn sample(seed: u8) -> Transaction {
         let key = SigningKey::from_seed(&[seed; 32]);
-        let payload = Payload::RegisterPart(RegisterPart { owner: ResourceId(Hash32([seed; 32])), code: format!("SN-{seed}"), description: None });
-        Transaction::sign(ChainId::from_name("test").expect("name"), 1_000, Signer::Resource(ResourceId(Hash32([seed; 32]))), &key, payload)
-            .expect("valid")
+        let payload = Payload::RegisterPart(RegisterPart {
+            owner: ResourceId(Hash32([seed; 32])),
+            code: format!("SN-{seed}"),
+            description: None,
+        });
+        Transaction::sign(
+            ChainId::from_name("test").expect("name"),
+            1_000,
+            Signer::Resource(ResourceId(Hash32([seed; 32]))),
+            &key,
+            payload,
+        )
+        .expect("valid")
     }
 
     #[test]

@@ -19,8 +19,18 @@ fn populated<S: Store>(store: S) -> (World<S>, Vec<weft_core::TxId>) {
     let mut ids = Vec::new();
     for i in 0..20u64 {
         let content = format!("design {i}");
-        ids.push(w.submit(designer, T0 + 10 + i, claim(designer, content.as_bytes())).expect("claim"));
-        ids.push(w.submit(designer, T0 + 100 + i, send(designer, maker, i % 2 == 0, content.as_bytes())).expect("send"));
+        ids.push(
+            w.submit(designer, T0 + 10 + i, claim(designer, content.as_bytes()))
+                .expect("claim"),
+        );
+        ids.push(
+            w.submit(
+                designer,
+                T0 + 100 + i,
+                send(designer, maker, i % 2 == 0, content.as_bytes()),
+            )
+            .expect("send"),
+        );
     }
     (w, ids)
 }
@@ -41,9 +51,20 @@ fn force_block<S: Store>(w: &mut World<S>, transactions: Vec<Transaction>) -> u6
         consensus: ConsensusData::default(),
         producer: w.producer.public_key(),
     };
-    let block = Block { signed: SignedHeader::seal(header, &w.producer), transactions };
+    let block = Block {
+        signed: SignedHeader::seal(header, &w.producer),
+        transactions,
+    };
     let delta = Default::default();
-    w.ledger.store_mut_for_tests().commit_block(BlockCommit { block: &block, ids: &ids, levels: &levels, delta: &delta }).expect("raw commit");
+    w.ledger
+        .store_mut_for_tests()
+        .commit_block(BlockCommit {
+            block: &block,
+            ids: &ids,
+            levels: &levels,
+            delta: &delta,
+        })
+        .expect("raw commit");
     block.signed.header.height
 }
 
@@ -64,8 +85,22 @@ fn audit_names_the_first_rule_breaking_transaction() {
     let designer = *w.keys.keys().next().expect("an org");
     let key = SigningKey::from_text(&w.keys[&designer].to_text()).expect("key");
     // A valid record, then a duplicate claim of "design 3": rule 3 must catch it at index 1.
-    let fine = Transaction::sign(w.chain_id, T0 + 500, Signer::Resource(designer), &key, claim(designer, b"fresh")).expect("tx");
-    let duplicate = Transaction::sign(w.chain_id, T0 + 501, Signer::Resource(designer), &key, claim(designer, b"design 3")).expect("tx");
+    let fine = Transaction::sign(
+        w.chain_id,
+        T0 + 500,
+        Signer::Resource(designer),
+        &key,
+        claim(designer, b"fresh"),
+    )
+    .expect("tx");
+    let duplicate = Transaction::sign(
+        w.chain_id,
+        T0 + 501,
+        Signer::Resource(designer),
+        &key,
+        claim(designer, b"design 3"),
+    )
+    .expect("tx");
     let height = force_block(&mut w, vec![fine, duplicate.clone()]);
     let report = audit(w.ledger.store(), &mut |_, _| {}).expect("audit runs");
     assert!(!report.ok);
@@ -81,10 +116,20 @@ fn audit_catches_a_forged_signature_and_a_broken_link() {
     let (mut w, _) = populated(MemoryStore::new());
     let designer = *w.keys.keys().next().expect("an org");
     let key = SigningKey::from_text(&w.keys[&designer].to_text()).expect("key");
-    let mut forged = Transaction::sign(w.chain_id, T0 + 500, Signer::Resource(designer), &key, claim(designer, b"forged")).expect("tx");
+    let mut forged = Transaction::sign(
+        w.chain_id,
+        T0 + 500,
+        Signer::Resource(designer),
+        &key,
+        claim(designer, b"forged"),
+    )
+    .expect("tx");
     forged.signature.0[0] ^= 1;
     let height = force_block(&mut w, vec![forged]);
-    let bad = audit(w.ledger.store(), &mut |_, _| {}).expect("runs").first_bad.expect("bad");
+    let bad = audit(w.ledger.store(), &mut |_, _| {})
+        .expect("runs")
+        .first_bad
+        .expect("bad");
     assert_eq!((bad.height, bad.index), (height, Some(0)));
     assert!(bad.reason.starts_with("signature"), "{}", bad.reason);
 
@@ -96,11 +141,25 @@ fn audit_catches_a_forged_signature_and_a_broken_link() {
     header.previous_digest = BlockHash::default();
     header.tx_count = 0;
     header.merkle_root = merkle_levels(&[], &[]).root();
-    let block = Block { signed: SignedHeader::seal(header, &w.producer), transactions: vec![] };
+    let block = Block {
+        signed: SignedHeader::seal(header, &w.producer),
+        transactions: vec![],
+    };
     let delta = Default::default();
     let levels = merkle_levels(&[], &[]);
-    w.ledger.store_mut_for_tests().commit_block(BlockCommit { block: &block, ids: &[], levels: &levels, delta: &delta }).expect("raw");
-    let bad = audit(w.ledger.store(), &mut |_, _| {}).expect("runs").first_bad.expect("bad");
+    w.ledger
+        .store_mut_for_tests()
+        .commit_block(BlockCommit {
+            block: &block,
+            ids: &[],
+            levels: &levels,
+            delta: &delta,
+        })
+        .expect("raw");
+    let bad = audit(w.ledger.store(), &mut |_, _| {})
+        .expect("runs")
+        .first_bad
+        .expect("bad");
     assert_eq!(bad.height, head.header.height + 1);
     assert!(bad.reason.contains("previous_digest"), "{}", bad.reason);
 }
@@ -115,16 +174,34 @@ fn proofs_verify_offline_and_reject_alterations() {
         let verified = proof::verify(&parsed, None).expect("valid");
         assert_eq!(verified.tx_id, *id);
         proof::verify(&parsed, Some(&[w.producer.public_key()])).expect("trusted producer");
-        assert!(proof::verify(&parsed, Some(&[SigningKey::from_seed(&[77; 32]).public_key()])).is_err());
+        assert!(
+            proof::verify(
+                &parsed,
+                Some(&[SigningKey::from_seed(&[77; 32]).public_key()])
+            )
+            .is_err()
+        );
     }
     // A block with several transactions, so the path is non-trivial.
     let mut w = w;
     let designer = *w.keys.keys().next().expect("org");
     let key = SigningKey::from_text(&w.keys[&designer].to_text()).expect("key");
     let batch: Vec<Transaction> = (0..13u8)
-        .map(|i| Transaction::sign(w.chain_id, T0 + 900, Signer::Resource(designer), &key, claim(designer, &[i, 1, 2])).expect("tx"))
+        .map(|i| {
+            Transaction::sign(
+                w.chain_id,
+                T0 + 900,
+                Signer::Resource(designer),
+                &key,
+                claim(designer, &[i, 1, 2]),
+            )
+            .expect("tx")
+        })
         .collect();
-    let outcome = w.ledger.produce_block(batch, &w.producer, T0 + 900).expect("block");
+    let outcome = w
+        .ledger
+        .produce_block(batch, &w.producer, T0 + 900)
+        .expect("block");
     assert_eq!(outcome.accepted.len(), 13);
     let (id, _) = outcome.accepted[6];
     let good = proof::build(w.ledger.store(), &id).expect("proof");
@@ -165,7 +242,10 @@ fn proofs_verify_offline_and_reject_alterations() {
     altered.tx_id = ids[0].to_hex();
     cases.push(("tx id".into(), altered));
     for (what, case) in cases {
-        assert!(proof::verify(&case, None).is_err(), "altered {what} must be rejected");
+        assert!(
+            proof::verify(&case, None).is_err(),
+            "altered {what} must be rejected"
+        );
     }
     assert!(proof::parse(b"{not json").is_err());
     assert!(proof::parse(&vec![b' '; proof::MAX_PROOF_BYTES + 1]).is_err());
@@ -187,19 +267,43 @@ fn redb_store_survives_reopen_and_matches_memory() {
     assert!(report.ok, "{report:?}");
 
     let (memory, _) = populated(MemoryStore::new());
-    assert_eq!(memory.ledger.head().header.hash(), head.header.hash(), "same inputs, same chain");
+    assert_eq!(
+        memory.ledger.head().header.hash(),
+        head.header.hash(),
+        "same inputs, same chain"
+    );
     let fingerprint = weft_core::Fingerprint::of_bytes(weft_core::HashAlgo::Sha256, b"design 4");
     assert_eq!(
-        reopened.store().by_fingerprint(&fingerprint).expect("index"),
-        memory.ledger.store().by_fingerprint(&fingerprint).expect("index")
+        reopened
+            .store()
+            .by_fingerprint(&fingerprint)
+            .expect("index"),
+        memory
+            .ledger
+            .store()
+            .by_fingerprint(&fingerprint)
+            .expect("index")
     );
-    assert_eq!(reopened.store().by_fingerprint(&fingerprint).expect("index").len(), 2);
+    assert_eq!(
+        reopened
+            .store()
+            .by_fingerprint(&fingerprint)
+            .expect("index")
+            .len(),
+        2
+    );
     let proof = proof::build(reopened.store(), &ids[5]).expect("proof");
     proof::verify(&proof, None).expect("valid");
     let error = RedbStore::open(&path).expect_err("a database in use is not opened twice");
-    assert!(error.to_string().contains("in use by another weft process"), "{error}");
+    assert!(
+        error.to_string().contains("in use by another weft process"),
+        "{error}"
+    );
     drop(reopened);
-    assert!(RedbStore::open(&path).is_ok(), "a closed database opens again");
+    assert!(
+        RedbStore::open(&path).is_ok(),
+        "a closed database opens again"
+    );
 }
 
 #[test]
@@ -219,7 +323,15 @@ fn import_refuses_a_block_from_an_unknown_producer() {
         consensus: ConsensusData::default(),
         producer: intruder.public_key(),
     };
-    let block = Block { signed: SignedHeader::seal(header, &intruder), transactions: vec![] };
+    let block = Block {
+        signed: SignedHeader::seal(header, &intruder),
+        transactions: vec![],
+    };
     let error = w.ledger.import_block(&block).expect_err("unknown producer");
-    assert!(error.to_string().contains("not one of the chain's producers"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("not one of the chain's producers"),
+        "{error}"
+    );
 }

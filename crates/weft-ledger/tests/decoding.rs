@@ -12,8 +12,20 @@ use weft_ledger::{Signer, Transaction};
 fn sample(seed: u8, body: Vec<u8>) -> Transaction {
     let key = SigningKey::from_seed(&[seed; 32]);
     let issuer = ResourceId(Hash32([seed; 32]));
-    let payload = Payload::Record(Record { issuer, content_type: "text/csv".into(), product_code: Some(format!("SN-{seed}")), body });
-    Transaction::sign(ChainId::from_name("decode").expect("name"), 5, Signer::Resource(issuer), &key, payload).expect("valid")
+    let payload = Payload::Record(Record {
+        issuer,
+        content_type: "text/csv".into(),
+        product_code: Some(format!("SN-{seed}")),
+        body,
+    });
+    Transaction::sign(
+        ChainId::from_name("decode").expect("name"),
+        5,
+        Signer::Resource(issuer),
+        &key,
+        payload,
+    )
+    .expect("valid")
 }
 
 proptest! {
@@ -55,7 +67,9 @@ proptest! {
 fn oversized_input_is_refused_before_decoding() {
     let huge = vec![0u8; Transaction::MAX_ENCODED + 1];
     match decode::<Transaction>(&huge) {
-        Err(CoreError::TooLarge { len, max, .. }) => assert_eq!((len, max), (huge.len(), Transaction::MAX_ENCODED)),
+        Err(CoreError::TooLarge { len, max, .. }) => {
+            assert_eq!((len, max), (huge.len(), Transaction::MAX_ENCODED))
+        }
         other => panic!("expected TooLarge, got {other:?}"),
     }
     // A length prefix claiming 4 GiB in a tiny input fails cleanly (no allocation of 4 GiB).
@@ -70,11 +84,19 @@ fn trailing_bytes_and_bad_versions_are_refused_with_reasons() {
     let mut bytes = encode(&sample(3, vec![1, 2, 3]));
     bytes.push(0);
     let error = decode::<Transaction>(&bytes).expect_err("trailing byte");
-    assert!(error.to_string().contains("not a valid canonical encoding"), "{error}");
+    assert!(
+        error.to_string().contains("not a valid canonical encoding"),
+        "{error}"
+    );
     let mut tx = sample(3, vec![]);
     tx.header.version = 9;
     let error = decode::<Transaction>(&encode(&tx)).expect_err("unknown version");
-    assert!(error.to_string().contains("format version 9 is not supported"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("format version 9 is not supported"),
+        "{error}"
+    );
     let mut tx = sample(3, vec![]);
     tx.header.kind = PayloadKind::Genesis;
     let error = decode::<Transaction>(&encode(&tx)).expect_err("kind mismatch");
@@ -92,7 +114,11 @@ fn invalid_bool_and_enum_tags_are_refused() {
             public: false,
             doi: None,
             doi_no_redirect: None,
-            file: File { id: "f".into(), version_ids: vec!["1".into()], descriptions: vec![] },
+            file: File {
+                id: "f".into(),
+                version_ids: vec!["1".into()],
+                descriptions: vec![],
+            },
             data_type: DataType::ControlData,
         },
     });

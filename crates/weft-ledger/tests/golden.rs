@@ -4,7 +4,7 @@
 
 use weft_core::encoding::{decode, encode};
 use weft_core::model::*;
-use weft_core::{ChainId, Fingerprint, HashAlgo, Hash32, ResourceId, SigningKey};
+use weft_core::{ChainId, Fingerprint, Hash32, HashAlgo, ResourceId, SigningKey};
 use weft_ledger::block::{BlockHeader, ConsensusData, SignedHeader};
 use weft_ledger::{Signer, Transaction};
 
@@ -18,11 +18,22 @@ fn vector_transaction() -> Transaction {
             public: false,
             doi: None,
             doi_no_redirect: None,
-            file: File { id: "bracket".into(), version_ids: vec!["C".into()], descriptions: vec!["rev C".into()] },
+            file: File {
+                id: "bracket".into(),
+                version_ids: vec!["C".into()],
+                descriptions: vec!["rev C".into()],
+            },
             data_type: DataType::Geometry3d,
         },
     });
-    Transaction::sign(ChainId::from_name("vectors").expect("name"), 1_700_000_000_000, Signer::Resource(issuer), &key, payload).expect("valid")
+    Transaction::sign(
+        ChainId::from_name("vectors").expect("name"),
+        1_700_000_000_000,
+        Signer::Resource(issuer),
+        &key,
+        payload,
+    )
+    .expect("valid")
 }
 
 fn vector_header(tx: &Transaction) -> SignedHeader {
@@ -45,14 +56,19 @@ fn vector_header(tx: &Transaction) -> SignedHeader {
     )
 }
 
-
 #[test]
 fn golden_vectors() {
     let tx = vector_transaction();
     let header = vector_header(&tx);
     let values = [
-        ("chain id", ChainId::from_name("vectors").expect("name").to_hex()),
-        ("payload", hex::encode(encode(tx.payload.as_ref().expect("payload")))),
+        (
+            "chain id",
+            ChainId::from_name("vectors").expect("name").to_hex(),
+        ),
+        (
+            "payload",
+            hex::encode(encode(tx.payload.as_ref().expect("payload"))),
+        ),
         ("transaction header", hex::encode(encode(&tx.header))),
         ("transaction id", tx.id().to_hex()),
         ("transaction signature", tx.signature.to_hex()),
@@ -60,14 +76,22 @@ fn golden_vectors() {
         ("block hash", header.header.hash().to_hex()),
         ("merkle root", header.header.merkle_root.to_hex()),
     ];
-    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/encoding.md")).expect("docs/encoding.md");
+    let docs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/encoding.md"
+    ))
+    .expect("docs/encoding.md");
     let mut missing = Vec::new();
     for (name, value) in &values {
         if !docs.contains(value.as_str()) {
             missing.push(format!("{name}: {value}"));
         }
     }
-    assert!(missing.is_empty(), "docs/encoding.md lacks these current values:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "docs/encoding.md lacks these current values:\n{}",
+        missing.join("\n")
+    );
     // The encoding round-trips byte for byte.
     let decoded: Transaction = decode(&encode(&tx)).expect("decodes");
     assert_eq!(encode(&decoded), encode(&tx));
@@ -80,7 +104,10 @@ fn print_vectors() {
     let tx = vector_transaction();
     let header = vector_header(&tx);
     println!("chain id: {}", ChainId::from_name("vectors").expect("name"));
-    println!("payload: {}", hex::encode(encode(tx.payload.as_ref().expect("payload"))));
+    println!(
+        "payload: {}",
+        hex::encode(encode(tx.payload.as_ref().expect("payload")))
+    );
     println!("transaction header: {}", hex::encode(encode(&tx.header)));
     println!("transaction id: {}", tx.id());
     println!("transaction signature: {}", tx.signature.to_hex());

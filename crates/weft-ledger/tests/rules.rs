@@ -18,14 +18,17 @@ fn rule1_owner_may_send_only_strictly_after_its_claim() {
     let mut w = World::new();
     let designer = w.org("designer");
     let maker = w.org("maker");
-    w.submit(designer, T0 + 10, claim(designer, b"design")).expect("claim");
+    w.submit(designer, T0 + 10, claim(designer, b"design"))
+        .expect("claim");
 
-    let (rule, message) = rule_of(w.submit(designer, T0 + 10, send(designer, maker, false, b"design")));
+    let (rule, message) =
+        rule_of(w.submit(designer, T0 + 10, send(designer, maker, false, b"design")));
     assert_eq!(rule, "rule-1");
     assert!(message.starts_with("rule 1c:"), "{message}");
     let (rule, _) = rule_of(w.submit(designer, T0 + 5, send(designer, maker, false, b"design")));
     assert_eq!(rule, "rule-1");
-    w.submit(designer, T0 + 11, send(designer, maker, false, b"design")).expect("strictly later send is valid");
+    w.submit(designer, T0 + 11, send(designer, maker, false, b"design"))
+        .expect("strictly later send is valid");
 }
 
 #[test]
@@ -33,9 +36,16 @@ fn rule1_send_of_unclaimed_data_is_refused() {
     let mut w = World::new();
     let designer = w.org("designer");
     let maker = w.org("maker");
-    let (rule, message) = rule_of(w.submit(designer, T0 + 1, send(designer, maker, true, b"never claimed")));
+    let (rule, message) = rule_of(w.submit(
+        designer,
+        T0 + 1,
+        send(designer, maker, true, b"never claimed"),
+    ));
     assert_eq!(rule, "rule-1");
-    assert!(message.contains("rule 1a") && message.contains("no RecordOwnership"), "{message}");
+    assert!(
+        message.contains("rule 1a") && message.contains("no RecordOwnership"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -46,13 +56,20 @@ fn rule2_three_hop_forward_chain_then_forward_false_stops_it() {
     let m2 = w.org("m2");
     let m3 = w.org("m3");
     let m4 = w.org("m4");
-    w.submit(designer, T0 + 1, claim(designer, b"d")).expect("claim");
-    w.submit(designer, T0 + 2, send(designer, m1, true, b"d")).expect("hop 1");
-    w.submit(m1, T0 + 3, send(m1, m2, true, b"d")).expect("hop 2 by forward right");
-    w.submit(m2, T0 + 4, send(m2, m3, false, b"d")).expect("hop 3 by forward right");
+    w.submit(designer, T0 + 1, claim(designer, b"d"))
+        .expect("claim");
+    w.submit(designer, T0 + 2, send(designer, m1, true, b"d"))
+        .expect("hop 1");
+    w.submit(m1, T0 + 3, send(m1, m2, true, b"d"))
+        .expect("hop 2 by forward right");
+    w.submit(m2, T0 + 4, send(m2, m3, false, b"d"))
+        .expect("hop 3 by forward right");
     let (rule, message) = rule_of(w.submit(m3, T0 + 5, send(m3, m4, false, b"d")));
     assert_eq!(rule, "rule-2");
-    assert_eq!(message, "rule 2b: sender received this data without the right to forward it (forward = false)");
+    assert_eq!(
+        message,
+        "rule 2b: sender received this data without the right to forward it (forward = false)"
+    );
 }
 
 #[test]
@@ -62,8 +79,10 @@ fn rule2_forward_false_in_the_middle_of_a_chain() {
     let m1 = w.org("m1");
     let m2 = w.org("m2");
     let m3 = w.org("m3");
-    w.submit(designer, T0 + 1, claim(designer, b"d")).expect("claim");
-    w.submit(designer, T0 + 2, send(designer, m1, false, b"d")).expect("send without forward");
+    w.submit(designer, T0 + 1, claim(designer, b"d"))
+        .expect("claim");
+    w.submit(designer, T0 + 2, send(designer, m1, false, b"d"))
+        .expect("send without forward");
     let (rule, _) = rule_of(w.submit(m1, T0 + 3, send(m1, m2, true, b"d")));
     assert_eq!(rule, "rule-2");
     // m2 never got a valid copy, so its own forward fails too.
@@ -77,12 +96,15 @@ fn rule2_forward_needs_a_strictly_earlier_receipt() {
     let designer = w.org("designer");
     let m1 = w.org("m1");
     let m2 = w.org("m2");
-    w.submit(designer, T0 + 1, claim(designer, b"d")).expect("claim");
-    w.submit(designer, T0 + 5, send(designer, m1, true, b"d")).expect("send");
+    w.submit(designer, T0 + 1, claim(designer, b"d"))
+        .expect("claim");
+    w.submit(designer, T0 + 5, send(designer, m1, true, b"d"))
+        .expect("send");
     let (rule, message) = rule_of(w.submit(m1, T0 + 5, send(m1, m2, false, b"d")));
     assert_eq!(rule, "rule-2");
     assert!(message.starts_with("rule 2d:"), "{message}");
-    w.submit(m1, T0 + 6, send(m1, m2, false, b"d")).expect("later forward is valid");
+    w.submit(m1, T0 + 6, send(m1, m2, false, b"d"))
+        .expect("later forward is valid");
 }
 
 #[test]
@@ -91,9 +113,12 @@ fn rule2_rights_are_per_fingerprint() {
     let designer = w.org("designer");
     let m1 = w.org("m1");
     let m2 = w.org("m2");
-    w.submit(designer, T0 + 1, claim(designer, b"a")).expect("claim a");
-    w.submit(designer, T0 + 1, claim(designer, b"b")).expect("claim b");
-    w.submit(designer, T0 + 2, send(designer, m1, true, b"a")).expect("send a with forward");
+    w.submit(designer, T0 + 1, claim(designer, b"a"))
+        .expect("claim a");
+    w.submit(designer, T0 + 1, claim(designer, b"b"))
+        .expect("claim b");
+    w.submit(designer, T0 + 2, send(designer, m1, true, b"a"))
+        .expect("send a with forward");
     let (rule, message) = rule_of(w.submit(m1, T0 + 3, send(m1, m2, false, b"b")));
     assert_eq!(rule, "rule-1-2", "{message}");
 }
@@ -103,7 +128,8 @@ fn rule3_duplicate_and_conflicting_claims() {
     let mut w = World::new();
     let designer = w.org("designer");
     let thief = w.org("thief");
-    w.submit(designer, T0 + 1, claim(designer, b"d")).expect("claim");
+    w.submit(designer, T0 + 1, claim(designer, b"d"))
+        .expect("claim");
     let (rule, message) = rule_of(w.submit(designer, T0 + 2, claim(designer, b"d")));
     assert_eq!(rule, "rule-3");
     assert!(message.contains("duplicate claim"), "{message}");
@@ -121,10 +147,19 @@ fn rule3_duplicate_and_conflicting_claims() {
 fn rule3_same_content_under_another_algorithm_is_another_fingerprint() {
     let mut w = World::new();
     let designer = w.org("designer");
-    w.submit(designer, T0 + 1, claim(designer, b"d")).expect("claim");
+    w.submit(designer, T0 + 1, claim(designer, b"d"))
+        .expect("claim");
     let mut other = asset(b"d");
     other.fingerprint = weft_core::Fingerprint::of_bytes(weft_core::HashAlgo::Blake3, b"d");
-    w.submit(designer, T0 + 2, Payload::RecordOwnership(RecordOwnership { issuer: designer, product_data: other })).expect("distinct fingerprint");
+    w.submit(
+        designer,
+        T0 + 2,
+        Payload::RecordOwnership(RecordOwnership {
+            issuer: designer,
+            product_data: other,
+        }),
+    )
+    .expect("distinct fingerprint");
 }
 
 #[test]
@@ -134,15 +169,19 @@ fn person_acts_for_its_organisation_but_not_for_another() {
     let maker = w.org("maker");
     let alice = w.person(designer);
     let bob = w.person(maker);
-    w.submit(alice, T0 + 1, claim(designer, b"d")).expect("alice claims for designer");
+    w.submit(alice, T0 + 1, claim(designer, b"d"))
+        .expect("alice claims for designer");
     // The organisation is the owner: the organisation itself (or another of its people) can send.
-    w.submit(designer, T0 + 2, send(designer, maker, true, b"d")).expect("organisation sends");
-    w.submit(bob, T0 + 3, send(maker, designer, false, b"d")).expect("bob forwards for maker");
+    w.submit(designer, T0 + 2, send(designer, maker, true, b"d"))
+        .expect("organisation sends");
+    w.submit(bob, T0 + 3, send(maker, designer, false, b"d"))
+        .expect("bob forwards for maker");
     let (rule, message) = rule_of(w.submit(bob, T0 + 4, claim(designer, b"other")));
     assert_eq!(rule, "acting");
     assert!(message.contains("neither the issuer"), "{message}");
     // A person claiming in its own name is the issuer itself.
-    w.submit(alice, T0 + 5, claim(alice, b"alice's own")).expect("person as issuer");
+    w.submit(alice, T0 + 5, claim(alice, b"alice's own"))
+        .expect("person as issuer");
 }
 
 #[test]
@@ -151,17 +190,34 @@ fn revoked_and_rotated_keys() {
     let designer = w.org("designer");
     let alice = w.person(designer);
     let alice_key = w.keys[&alice].public_key();
-    w.submit(designer, T0 + 1, Payload::RevokeKey(RevokeKey { resource: alice, key: alice_key })).expect("org revokes alice's key");
+    w.submit(
+        designer,
+        T0 + 1,
+        Payload::RevokeKey(RevokeKey {
+            resource: alice,
+            key: alice_key,
+        }),
+    )
+    .expect("org revokes alice's key");
     let (rule, message) = rule_of(w.submit(alice, T0 + 2, claim(designer, b"d")));
     assert_eq!(rule, "key");
     assert!(message.contains("revoked"), "{message}");
 
     let new_key = w.fresh_key();
-    w.submit(designer, T0 + 3, Payload::RotateKey(RotateKey { resource: designer, new_key: new_key.public_key() })).expect("rotate");
+    w.submit(
+        designer,
+        T0 + 3,
+        Payload::RotateKey(RotateKey {
+            resource: designer,
+            new_key: new_key.public_key(),
+        }),
+    )
+    .expect("rotate");
     let (rule, _) = rule_of(w.submit(designer, T0 + 4, claim(designer, b"d")));
     assert_eq!(rule, "key", "the old key is revoked by the rotation");
     w.keys.insert(designer, new_key);
-    w.submit(designer, T0 + 5, claim(designer, b"d")).expect("new key works");
+    w.submit(designer, T0 + 5, claim(designer, b"d"))
+        .expect("new key works");
 }
 
 #[test]
@@ -169,16 +225,28 @@ fn unregistered_signer_key_and_recipient() {
     let mut w = World::new();
     let designer = w.org("designer");
     let stranger = SigningKey::from_seed(&[99; 32]);
-    let (rule, _) = rule_of(w.submit_as(Signer::Resource(designer), &stranger, T0 + 1, claim(designer, b"d")));
+    let (rule, _) = rule_of(w.submit_as(
+        Signer::Resource(designer),
+        &stranger,
+        T0 + 1,
+        claim(designer, b"d"),
+    ));
     assert_eq!(rule, "key");
     let ghost = ResourceId(weft_core::Hash32([7; 32]));
-    let (rule, _) = rule_of(w.submit_as(Signer::Resource(ghost), &stranger, T0 + 1, claim(ghost, b"d")));
+    let (rule, _) = rule_of(w.submit_as(
+        Signer::Resource(ghost),
+        &stranger,
+        T0 + 1,
+        claim(ghost, b"d"),
+    ));
     assert_eq!(rule, "resource");
-    w.submit(designer, T0 + 1, claim(designer, b"d")).expect("claim");
+    w.submit(designer, T0 + 1, claim(designer, b"d"))
+        .expect("claim");
     let (rule, message) = rule_of(w.submit(designer, T0 + 2, send(designer, ghost, false, b"d")));
     assert_eq!(rule, "resource");
     assert!(message.contains("recipient"), "{message}");
-    let (rule, _) = rule_of(w.submit_as(Signer::Authority, &stranger, T0 + 1, claim(designer, b"e")));
+    let (rule, _) =
+        rule_of(w.submit_as(Signer::Authority, &stranger, T0 + 1, claim(designer, b"e")));
     assert_eq!(rule, "key");
 }
 
@@ -188,19 +256,39 @@ fn type_c_parts_transfer_once_per_owner() {
     let a = w.org("a");
     let b = w.org("b");
     let c = w.org("c");
-    let register = Payload::RegisterPart(RegisterPart { owner: a, code: "SN-001".into(), description: None });
+    let register = Payload::RegisterPart(RegisterPart {
+        owner: a,
+        code: "SN-001".into(),
+        description: None,
+    });
     w.submit(a, T0 + 1, register.clone()).expect("register");
     let (rule, _) = rule_of(w.submit(a, T0 + 2, register));
     assert_eq!(rule, "type-c");
-    let transfer = |from, to| Payload::TransferPart(TransferPart { code: "SN-001".into(), from, to });
-    w.submit(a, T0 + 3, transfer(a, b)).expect("a transfers to b");
+    let transfer = |from, to| {
+        Payload::TransferPart(TransferPart {
+            code: "SN-001".into(),
+            from,
+            to,
+        })
+    };
+    w.submit(a, T0 + 3, transfer(a, b))
+        .expect("a transfers to b");
     let (rule, message) = rule_of(w.submit(a, T0 + 4, transfer(a, c)));
     assert_eq!(rule, "type-c");
     assert!(message.contains("not the current owner"), "{message}");
-    w.submit(b, T0 + 5, transfer(b, c)).expect("b transfers to c");
+    w.submit(b, T0 + 5, transfer(b, c))
+        .expect("b transfers to c");
     let (rule, _) = rule_of(w.submit(c, T0 + 5, transfer(c, a)));
     assert_eq!(rule, "type-c", "equal timestamp is not later");
-    let (rule, _) = rule_of(w.submit(a, T0 + 6, Payload::TransferPart(TransferPart { code: "SN-404".into(), from: a, to: b })));
+    let (rule, _) = rule_of(w.submit(
+        a,
+        T0 + 6,
+        Payload::TransferPart(TransferPart {
+            code: "SN-404".into(),
+            from: a,
+            to: b,
+        }),
+    ));
     assert_eq!(rule, "type-c");
 }
 
@@ -210,15 +298,36 @@ fn time_window_is_enforced_both_ways() {
     let designer = w.org("designer");
     let now = T0 + 1_000;
     let key = SigningKey::from_text(&w.keys[&designer].to_text()).expect("key");
-    let future = Transaction::sign(w.chain_id, now + WINDOW + 1, Signer::Resource(designer), &key, claim(designer, b"f")).expect("tx");
+    let future = Transaction::sign(
+        w.chain_id,
+        now + WINDOW + 1,
+        Signer::Resource(designer),
+        &key,
+        claim(designer, b"f"),
+    )
+    .expect("tx");
     let (rule, message) = rule_of(w.submit_tx(future, now));
     assert_eq!(rule, "time-window");
     assert!(message.contains("ahead of"), "{message}");
-    let past = Transaction::sign(w.chain_id, now - WINDOW - 1, Signer::Resource(designer), &key, claim(designer, b"p")).expect("tx");
+    let past = Transaction::sign(
+        w.chain_id,
+        now - WINDOW - 1,
+        Signer::Resource(designer),
+        &key,
+        claim(designer, b"p"),
+    )
+    .expect("tx");
     let (rule, message) = rule_of(w.submit_tx(past, now));
     assert_eq!(rule, "time-window");
     assert!(message.contains("behind"), "{message}");
-    let edge = Transaction::sign(w.chain_id, now + WINDOW, Signer::Resource(designer), &key, claim(designer, b"e")).expect("tx");
+    let edge = Transaction::sign(
+        w.chain_id,
+        now + WINDOW,
+        Signer::Resource(designer),
+        &key,
+        claim(designer, b"e"),
+    )
+    .expect("tx");
     w.submit_tx(edge, now).expect("the window is inclusive");
 }
 
@@ -227,19 +336,40 @@ fn bad_signature_replay_and_wrong_chain() {
     let mut w = World::new();
     let designer = w.org("designer");
     let key = SigningKey::from_text(&w.keys[&designer].to_text()).expect("key");
-    let mut forged = Transaction::sign(w.chain_id, T0 + 1, Signer::Resource(designer), &key, claim(designer, b"d")).expect("tx");
+    let mut forged = Transaction::sign(
+        w.chain_id,
+        T0 + 1,
+        Signer::Resource(designer),
+        &key,
+        claim(designer, b"d"),
+    )
+    .expect("tx");
     forged.signature.0[10] ^= 1;
     let (rule, _) = rule_of(w.submit_tx(forged, T0 + 1));
     assert_eq!(rule, "signature");
 
-    let good = Transaction::sign(w.chain_id, T0 + 1, Signer::Resource(designer), &key, claim(designer, b"d")).expect("tx");
+    let good = Transaction::sign(
+        w.chain_id,
+        T0 + 1,
+        Signer::Resource(designer),
+        &key,
+        claim(designer, b"d"),
+    )
+    .expect("tx");
     w.submit_tx(good.clone(), T0 + 1).expect("first time");
     let (rule, message) = rule_of(w.submit_tx(good, T0 + 2));
     assert_eq!(rule, "format");
     assert!(message.contains("replay"), "{message}");
 
     let other_chain = ChainId::from_name("other").expect("name");
-    let foreign = Transaction::sign(other_chain, T0 + 1, Signer::Resource(designer), &key, claim(designer, b"x")).expect("tx");
+    let foreign = Transaction::sign(
+        other_chain,
+        T0 + 1,
+        Signer::Resource(designer),
+        &key,
+        claim(designer, b"x"),
+    )
+    .expect("tx");
     let (rule, _) = rule_of(w.submit_tx(foreign, T0 + 1));
     assert_eq!(rule, "chain");
 }
@@ -250,11 +380,20 @@ fn claim_and_send_in_one_block_follow_block_order() {
     let designer = w.org("designer");
     let maker = w.org("maker");
     let key = SigningKey::from_text(&w.keys[&designer].to_text()).expect("key");
-    let sign = |time, payload| Transaction::sign(w.chain_id, time, Signer::Resource(designer), &key, payload).expect("tx");
+    let sign = |time, payload| {
+        Transaction::sign(w.chain_id, time, Signer::Resource(designer), &key, payload).expect("tx")
+    };
     // The send comes first in the batch: at that point no claim exists, so it is refused even
     // though its timestamp is later than the claim's.
-    let batch = vec![sign(T0 + 2, send(designer, maker, false, b"d")), sign(T0 + 1, claim(designer, b"d")), sign(T0 + 3, send(designer, maker, true, b"d"))];
-    let outcome = w.ledger.produce_block(batch, &w.producer, T0 + 3).expect("storage");
+    let batch = vec![
+        sign(T0 + 2, send(designer, maker, false, b"d")),
+        sign(T0 + 1, claim(designer, b"d")),
+        sign(T0 + 3, send(designer, maker, true, b"d")),
+    ];
+    let outcome = w
+        .ledger
+        .produce_block(batch, &w.producer, T0 + 3)
+        .expect("storage");
     assert_eq!(outcome.accepted.len(), 2);
     assert_eq!(outcome.rejected.len(), 1);
     assert_eq!(outcome.rejected[0].0, 0);
@@ -267,10 +406,37 @@ fn organisations_are_registered_by_authorities_and_people_by_their_organisation(
     let designer = w.org("designer");
     let maker = w.org("maker");
     let key = w.fresh_key();
-    let org = Organization { name: None, website: None, address: Address { town: "T".into(), country: "C".into(), ..Address::default() } };
-    let (rule, _) = rule_of(w.submit(designer, T0 + 1, Payload::RegisterResource(RegisterResource { resource: Resource::Organization(org), key: key.public_key() })));
+    let org = Organization {
+        name: None,
+        website: None,
+        address: Address {
+            town: "T".into(),
+            country: "C".into(),
+            ..Address::default()
+        },
+    };
+    let (rule, _) = rule_of(w.submit(
+        designer,
+        T0 + 1,
+        Payload::RegisterResource(RegisterResource {
+            resource: Resource::Organization(org),
+            key: key.public_key(),
+        }),
+    ));
     assert_eq!(rule, "acting");
-    let person = PersonInOrganization { first_name: None, last_name: None, email: None, belongs_to: designer };
-    let (rule, _) = rule_of(w.submit(maker, T0 + 1, Payload::RegisterResource(RegisterResource { resource: Resource::PersonInOrganization(person), key: key.public_key() })));
+    let person = PersonInOrganization {
+        first_name: None,
+        last_name: None,
+        email: None,
+        belongs_to: designer,
+    };
+    let (rule, _) = rule_of(w.submit(
+        maker,
+        T0 + 1,
+        Payload::RegisterResource(RegisterResource {
+            resource: Resource::PersonInOrganization(person),
+            key: key.public_key(),
+        }),
+    ));
     assert_eq!(rule, "acting");
 }

@@ -9,7 +9,9 @@ use super::{BlockCommit, Store, index_keys};
 
 use crate::block::{MerkleLevels, SignedHeader};
 use crate::error::Result;
-use crate::state::{KeyStatus, OwnerEntry, PartEntry, Position, ReceiptEntry, ResourceEntry, StateDelta, StateView};
+use crate::state::{
+    KeyStatus, OwnerEntry, PartEntry, Position, ReceiptEntry, ResourceEntry, StateDelta, StateView,
+};
 use crate::tx::Transaction;
 
 /// Rule state only, in memory.
@@ -29,11 +31,15 @@ impl MemoryState {
         if let Some(genesis) = &delta.genesis {
             self.genesis = Some(genesis.clone());
         }
-        self.resources.extend(delta.resources.iter().map(|(k, v)| (*k, v.clone())));
+        self.resources
+            .extend(delta.resources.iter().map(|(k, v)| (*k, v.clone())));
         self.keys.extend(delta.keys.iter().map(|(k, v)| (*k, *v)));
-        self.owners.extend(delta.owners.iter().map(|(k, v)| (*k, *v)));
-        self.receipts.extend(delta.receipts.iter().map(|(k, v)| (*k, *v)));
-        self.parts.extend(delta.parts.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.owners
+            .extend(delta.owners.iter().map(|(k, v)| (*k, *v)));
+        self.receipts
+            .extend(delta.receipts.iter().map(|(k, v)| (*k, *v)));
+        self.parts
+            .extend(delta.parts.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.tx_ids.extend(delta.tx_ids.iter().copied());
     }
 }
@@ -51,7 +57,11 @@ impl StateView for MemoryState {
     fn owner(&self, fingerprint: &Fingerprint) -> Result<Option<OwnerEntry>> {
         Ok(self.owners.get(fingerprint).copied())
     }
-    fn receipt(&self, fingerprint: &Fingerprint, resource: &ResourceId) -> Result<Option<ReceiptEntry>> {
+    fn receipt(
+        &self,
+        fingerprint: &Fingerprint,
+        resource: &ResourceId,
+    ) -> Result<Option<ReceiptEntry>> {
         Ok(self.receipts.get(&(*fingerprint, *resource)).copied())
     }
     fn part(&self, code: &str) -> Result<Option<PartEntry>> {
@@ -92,18 +102,28 @@ impl Store for MemoryStore {
         let header = &commit.block.signed.header;
         let height = header.height;
         for (index, (tx, id)) in commit.block.transactions.iter().zip(commit.ids).enumerate() {
-            let position = Position { height, index: index as u32 };
+            let position = Position {
+                height,
+                index: index as u32,
+            };
             self.txs.insert(position, tx.clone());
             self.positions.insert(*id, position);
             let (fingerprint, resources) = index_keys(tx);
             if let Some(fingerprint) = fingerprint {
-                self.by_fingerprint.entry(fingerprint).or_default().insert((position, *id));
+                self.by_fingerprint
+                    .entry(fingerprint)
+                    .or_default()
+                    .insert((position, *id));
             }
             for resource in resources {
-                self.by_resource.entry(resource).or_default().insert((position, *id));
+                self.by_resource
+                    .entry(resource)
+                    .or_default()
+                    .insert((position, *id));
             }
         }
-        self.trees.insert(height, (commit.ids.len(), commit.levels.to_bytes()));
+        self.trees
+            .insert(height, (commit.ids.len(), commit.levels.to_bytes()));
         self.hashes.insert(header.hash(), height);
         self.headers.insert(height, commit.block.signed.clone());
         self.state.apply(commit.delta);
@@ -111,7 +131,10 @@ impl Store for MemoryStore {
     }
 
     fn head(&self) -> Result<Option<SignedHeader>> {
-        Ok(self.headers.last_key_value().map(|(_, header)| header.clone()))
+        Ok(self
+            .headers
+            .last_key_value()
+            .map(|(_, header)| header.clone()))
     }
     fn signed_header(&self, height: u64) -> Result<Option<SignedHeader>> {
         Ok(self.headers.get(&height).cloned())
@@ -120,7 +143,10 @@ impl Store for MemoryStore {
         Ok(self.hashes.get(hash).copied())
     }
     fn block_transactions(&self, height: u64) -> Result<Vec<Transaction>> {
-        let range = Position { height, index: 0 }..=Position { height, index: u32::MAX };
+        let range = Position { height, index: 0 }..=Position {
+            height,
+            index: u32::MAX,
+        };
         Ok(self.txs.range(range).map(|(_, tx)| tx.clone()).collect())
     }
     fn tx_position(&self, id: &TxId) -> Result<Option<Position>> {
@@ -130,17 +156,33 @@ impl Store for MemoryStore {
         Ok(self.txs.get(&position).cloned())
     }
     fn merkle_path(&self, height: u64, index: u32) -> Result<Option<Vec<Hash32>>> {
-        Ok(self.trees.get(&height).and_then(|(size, bytes)| MerkleLevels::path_from_bytes(bytes, *size, index as usize)))
+        Ok(self
+            .trees
+            .get(&height)
+            .and_then(|(size, bytes)| MerkleLevels::path_from_bytes(bytes, *size, index as usize)))
     }
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<(Position, TxId)>> {
-        Ok(self.by_fingerprint.get(&fingerprint.key_bytes()).map(|set| set.iter().copied().collect()).unwrap_or_default())
+        Ok(self
+            .by_fingerprint
+            .get(&fingerprint.key_bytes())
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default())
     }
     fn by_resource(&self, resource: &ResourceId) -> Result<Vec<(Position, TxId)>> {
-        Ok(self.by_resource.get(resource).map(|set| set.iter().copied().collect()).unwrap_or_default())
+        Ok(self
+            .by_resource
+            .get(resource)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default())
     }
     fn resources_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<ResourceId>> {
-        let mut found: Vec<ResourceId> =
-            self.state.resources.keys().filter(|id| id.as_bytes().starts_with(prefix)).copied().collect();
+        let mut found: Vec<ResourceId> = self
+            .state
+            .resources
+            .keys()
+            .filter(|id| id.as_bytes().starts_with(prefix))
+            .copied()
+            .collect();
         found.sort();
         found.truncate(limit);
         Ok(found)

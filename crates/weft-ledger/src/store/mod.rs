@@ -55,12 +55,19 @@ pub trait Store {
     fn resources_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<ResourceId>>;
 
     fn block(&self, height: u64) -> Result<Option<Block>> {
-        let Some(signed) = self.signed_header(height)? else { return Ok(None) };
-        Ok(Some(Block { signed, transactions: self.block_transactions(height)? }))
+        let Some(signed) = self.signed_header(height)? else {
+            return Ok(None);
+        };
+        Ok(Some(Block {
+            signed,
+            transactions: self.block_transactions(height)?,
+        }))
     }
 
     fn tx(&self, id: &TxId) -> Result<Option<(Transaction, Position)>> {
-        let Some(position) = self.tx_position(id)? else { return Ok(None) };
+        let Some(position) = self.tx_position(id)? else {
+            return Ok(None);
+        };
         Ok(self.tx_at(position)?.map(|tx| (tx, position)))
     }
 }
@@ -87,7 +94,9 @@ pub(crate) fn parse_index_value(bytes: &[u8]) -> Option<(Position, TxId)> {
 
 /// The index entries of one transaction: fingerprint and resources it names.
 pub(crate) fn index_keys(tx: &Transaction) -> (Option<[u8; 33]>, Vec<ResourceId>) {
-    let Some(payload) = &tx.payload else { return (None, Vec::new()) };
+    let Some(payload) = &tx.payload else {
+        return (None, Vec::new());
+    };
     let mut resources = payload.resources();
     if let crate::tx::Signer::Resource(signer) = tx.header.signer
         && !resources.contains(&signer)

@@ -29,7 +29,14 @@ pub fn genesis_tx(chain: &str, authority: &SigningKey, producer: &SigningKey) ->
         producers: vec![producer.public_key()],
         time_window_ms: WINDOW,
     };
-    Transaction::sign(ChainId::from_name(chain).expect("name"), T0, Signer::Authority, authority, Payload::Genesis(genesis)).expect("valid")
+    Transaction::sign(
+        ChainId::from_name(chain).expect("name"),
+        T0,
+        Signer::Authority,
+        authority,
+        Payload::Genesis(genesis),
+    )
+    .expect("valid")
 }
 
 impl World<MemoryStore> {
@@ -42,9 +49,22 @@ impl<S: Store> World<S> {
     pub fn with_store(store: S) -> Self {
         let authority = SigningKey::from_seed(&[1; 32]);
         let producer = SigningKey::from_seed(&[2; 32]);
-        let ledger = Ledger::create(store, genesis_tx("test", &authority, &producer), &producer, T0).expect("genesis");
+        let ledger = Ledger::create(
+            store,
+            genesis_tx("test", &authority, &producer),
+            &producer,
+            T0,
+        )
+        .expect("genesis");
         let chain_id = ledger.chain_id();
-        World { ledger, authority, producer, chain_id, keys: HashMap::new(), seed: 10 }
+        World {
+            ledger,
+            authority,
+            producer,
+            chain_id,
+            keys: HashMap::new(),
+            seed: 10,
+        }
     }
 
     pub fn fresh_key(&mut self) -> SigningKey {
@@ -53,20 +73,35 @@ impl<S: Store> World<S> {
     }
 
     /// Submits one transaction signed by `signer`'s key, at `time`; returns its id or the rule error.
-    pub fn submit_as(&mut self, signer: Signer, key: &SigningKey, time: u64, payload: Payload) -> Result<TxId, RuleError> {
-        let tx = Transaction::sign(self.chain_id, time, signer, key, payload).expect("valid payload");
+    pub fn submit_as(
+        &mut self,
+        signer: Signer,
+        key: &SigningKey,
+        time: u64,
+        payload: Payload,
+    ) -> Result<TxId, RuleError> {
+        let tx =
+            Transaction::sign(self.chain_id, time, signer, key, payload).expect("valid payload");
         self.submit_tx(tx, time)
     }
 
     pub fn submit_tx(&mut self, tx: Transaction, now: u64) -> Result<TxId, RuleError> {
-        let outcome = self.ledger.produce_block(vec![tx], &self.producer, now).expect("storage works");
+        let outcome = self
+            .ledger
+            .produce_block(vec![tx], &self.producer, now)
+            .expect("storage works");
         if let Some((_, _, error)) = outcome.rejected.into_iter().next() {
             return Err(error);
         }
         Ok(outcome.accepted[0].0)
     }
 
-    pub fn submit(&mut self, signer: ResourceId, time: u64, payload: Payload) -> Result<TxId, RuleError> {
+    pub fn submit(
+        &mut self,
+        signer: ResourceId,
+        time: u64,
+        payload: Payload,
+    ) -> Result<TxId, RuleError> {
         let key = SigningKey::from_text(&self.keys[&signer].to_text()).expect("key");
         self.submit_as(Signer::Resource(signer), &key, time, payload)
     }
@@ -76,11 +111,20 @@ impl<S: Store> World<S> {
         let organization = Organization {
             name: Some(name.into()),
             website: None,
-            address: Address { town: "Gaithersburg".into(), country: "US".into(), ..Address::default() },
+            address: Address {
+                town: "Gaithersburg".into(),
+                country: "US".into(),
+                ..Address::default()
+            },
         };
         let authority = SigningKey::from_text(&self.authority.to_text()).expect("key");
-        let payload = Payload::RegisterResource(RegisterResource { resource: Resource::Organization(organization), key: key.public_key() });
-        let id = self.submit_as(Signer::Authority, &authority, T0, payload).expect("organisation registers");
+        let payload = Payload::RegisterResource(RegisterResource {
+            resource: Resource::Organization(organization),
+            key: key.public_key(),
+        });
+        let id = self
+            .submit_as(Signer::Authority, &authority, T0, payload)
+            .expect("organisation registers");
         let id = ResourceId(id.0);
         self.keys.insert(id, key);
         id
@@ -88,9 +132,21 @@ impl<S: Store> World<S> {
 
     pub fn person(&mut self, organization: ResourceId) -> ResourceId {
         let key = self.fresh_key();
-        let person = PersonInOrganization { first_name: Some("Ada".into()), last_name: None, email: None, belongs_to: organization };
-        let payload = Payload::RegisterResource(RegisterResource { resource: Resource::PersonInOrganization(person), key: key.public_key() });
-        let id = ResourceId(self.submit(organization, T0, payload).expect("person registers").0);
+        let person = PersonInOrganization {
+            first_name: Some("Ada".into()),
+            last_name: None,
+            email: None,
+            belongs_to: organization,
+        };
+        let payload = Payload::RegisterResource(RegisterResource {
+            resource: Resource::PersonInOrganization(person),
+            key: key.public_key(),
+        });
+        let id = ResourceId(
+            self.submit(organization, T0, payload)
+                .expect("person registers")
+                .0,
+        );
         self.keys.insert(id, key);
         id
     }
@@ -102,15 +158,27 @@ pub fn asset(content: &[u8]) -> DigitalAsset {
         public: false,
         doi: None,
         doi_no_redirect: None,
-        file: File { id: "part-42".into(), version_ids: vec!["A".into()], descriptions: vec!["bracket".into()] },
+        file: File {
+            id: "part-42".into(),
+            version_ids: vec!["A".into()],
+            descriptions: vec!["bracket".into()],
+        },
         data_type: DataType::Geometry3d,
     }
 }
 
 pub fn claim(issuer: ResourceId, content: &[u8]) -> Payload {
-    Payload::RecordOwnership(RecordOwnership { issuer, product_data: asset(content) })
+    Payload::RecordOwnership(RecordOwnership {
+        issuer,
+        product_data: asset(content),
+    })
 }
 
 pub fn send(from: ResourceId, to: ResourceId, forward: bool, content: &[u8]) -> Payload {
-    Payload::SendProductData(SendProductData { from, to, forward, product_data: asset(content) })
+    Payload::SendProductData(SendProductData {
+        from,
+        to,
+        forward,
+        product_data: asset(content),
+    })
 }
