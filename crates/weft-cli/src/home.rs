@@ -221,7 +221,8 @@ impl Home {
                 )
             }
             Err(error) => {
-                return Err(error).with_context(|| format!("cannot read {}", config_path.display()));
+                return Err(error)
+                    .with_context(|| format!("cannot read {}", config_path.display()));
             }
         };
         let config: Config = toml::from_str(&text)
