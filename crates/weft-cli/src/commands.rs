@@ -76,6 +76,20 @@ fn signer_for(
     }
 }
 
+/// Opens the home and ledger, resolves the acting resource and who signs for it.
+fn open_acting(
+    ctx: &Context_,
+    actor: &str,
+    role: &str,
+    signer: Option<&str>,
+) -> Result<(Home, Ledger<RedbStore>, ResourceId, ResourceId, SigningKey)> {
+    let home = Home::open(&ctx.home)?;
+    let ledger = home.ledger()?;
+    let actor = resolve_resource(&ledger, actor, role)?;
+    let (signer_id, key) = signer_for(&home, &ledger, actor, signer)?;
+    Ok((home, ledger, actor, signer_id, key))
+}
+
 /// Signs `payload`, commits it in a block, prints `{"tx_id", "height"}`.
 fn commit(
     ctx: &Context_,
@@ -294,10 +308,7 @@ pub fn claim(
     signer: Option<&str>,
     asset_args: AssetArgs,
 ) -> Result<TxId> {
-    let home = Home::open(&ctx.home)?;
-    let mut ledger = home.ledger()?;
-    let issuer = resolve_resource(&ledger, as_, "--as")?;
-    let (signer_id, key) = signer_for(&home, &ledger, issuer, signer)?;
+    let (home, mut ledger, issuer, signer_id, key) = open_acting(ctx, as_, "--as", signer)?;
     let fingerprint = fingerprint_file(file, asset_args.algo, &ctx.out)?;
     let product_data = build_asset(file, fingerprint, asset_args)?;
     let payload = Payload::RecordOwnership(RecordOwnership {
@@ -341,11 +352,8 @@ pub fn send(
     signer: Option<&str>,
     algo: HashAlgo,
 ) -> Result<TxId> {
-    let home = Home::open(&ctx.home)?;
-    let mut ledger = home.ledger()?;
-    let from = resolve_resource(&ledger, from, "--from")?;
+    let (home, mut ledger, from, signer_id, key) = open_acting(ctx, from, "--from", signer)?;
     let to = resolve_resource(&ledger, to, "--to")?;
-    let (signer_id, key) = signer_for(&home, &ledger, from, signer)?;
     let fingerprint = fingerprint_file(file, algo, &ctx.out)?;
     let product_data = match claimed_asset(&ledger, &fingerprint)? {
         Some(asset) => asset,
@@ -383,10 +391,7 @@ pub fn record_add(
     content_type: String,
     product_code: Option<String>,
 ) -> Result<TxId> {
-    let home = Home::open(&ctx.home)?;
-    let mut ledger = home.ledger()?;
-    let issuer = resolve_resource(&ledger, as_, "--as")?;
-    let (signer_id, key) = signer_for(&home, &ledger, issuer, signer)?;
+    let (home, mut ledger, issuer, signer_id, key) = open_acting(ctx, as_, "--as", signer)?;
     let size = fs::metadata(body_file)
         .with_context(|| format!("cannot read {}", body_file.display()))?
         .len();
@@ -422,10 +427,7 @@ pub fn part_register(
     signer: Option<&str>,
     description: Option<String>,
 ) -> Result<TxId> {
-    let home = Home::open(&ctx.home)?;
-    let mut ledger = home.ledger()?;
-    let owner = resolve_resource(&ledger, as_, "--as")?;
-    let (signer_id, key) = signer_for(&home, &ledger, owner, signer)?;
+    let (home, mut ledger, owner, signer_id, key) = open_acting(ctx, as_, "--as", signer)?;
     let payload = Payload::RegisterPart(RegisterPart {
         owner,
         code,
@@ -449,11 +451,8 @@ pub fn part_transfer(
     to: &str,
     signer: Option<&str>,
 ) -> Result<TxId> {
-    let home = Home::open(&ctx.home)?;
-    let mut ledger = home.ledger()?;
-    let from = resolve_resource(&ledger, from, "--from")?;
+    let (home, mut ledger, from, signer_id, key) = open_acting(ctx, from, "--from", signer)?;
     let to = resolve_resource(&ledger, to, "--to")?;
-    let (signer_id, key) = signer_for(&home, &ledger, from, signer)?;
     let payload = Payload::TransferPart(TransferPart { code, from, to });
     Ok(commit(
         ctx,

@@ -43,16 +43,25 @@ fn next_level(level: &[Hash32]) -> Vec<Hash32> {
         .collect()
 }
 
+/// Every level of the tree, leaves first, root last (a single empty level for no leaves).
+pub fn levels(leaf_hashes: Vec<Hash32>) -> Vec<Vec<Hash32>> {
+    let mut levels = vec![leaf_hashes];
+    while levels.last().is_some_and(|level| level.len() > 1) {
+        let next = next_level(levels.last().expect("checked non-empty"));
+        levels.push(next);
+    }
+    levels
+}
+
 /// The tree head over the given leaf hashes.
 pub fn root(leaf_hashes: &[Hash32]) -> Hash32 {
-    if leaf_hashes.is_empty() {
-        return empty_root();
+    match levels(leaf_hashes.to_vec())
+        .last()
+        .and_then(|top| top.first())
+    {
+        Some(head) => *head,
+        None => empty_root(),
     }
-    let mut level = leaf_hashes.to_vec();
-    while level.len() > 1 {
-        level = next_level(&level);
-    }
-    level[0]
 }
 
 /// The audit path for leaf `index`, bottom to top, or `None` if `index` is out of range.

@@ -147,20 +147,9 @@ pub struct MerkleLevels {
 
 impl MerkleLevels {
     pub fn build(leaves: Vec<Hash32>) -> Self {
-        let mut levels = vec![leaves];
-        while levels.last().is_some_and(|level| level.len() > 1) {
-            let previous = levels.last().expect("checked non-empty");
-            let next = previous
-                .chunks(2)
-                .map(|pair| match pair {
-                    [left, right] => weft_core::merkle::node_hash(left, right),
-                    [single] => *single,
-                    _ => unreachable!("chunks(2)"),
-                })
-                .collect();
-            levels.push(next);
+        MerkleLevels {
+            levels: weft_core::merkle::levels(leaves),
         }
-        MerkleLevels { levels }
     }
 
     pub fn root(&self) -> MerkleRoot {
