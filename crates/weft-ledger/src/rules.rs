@@ -346,19 +346,14 @@ pub fn apply<S: StateView + ?Sized>(
             check_right_to_send(state, fingerprint, &send.from, time)?;
             let previous = state.receipt(fingerprint, &send.to)?;
             let forwardable_time = send.forward.then_some(time);
-            let entry = match previous {
-                None => ReceiptEntry {
-                    first_any: time,
-                    first_forwardable: forwardable_time,
-                },
-                Some(old) => ReceiptEntry {
-                    first_any: old.first_any.min(time),
-                    first_forwardable: match (old.first_forwardable, forwardable_time) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    },
-                },
+            let first_forwardable = match (
+                previous.and_then(|old| old.first_forwardable),
+                forwardable_time,
+            ) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
+            let entry = ReceiptEntry { first_forwardable };
             state.delta.receipts.insert((*fingerprint, send.to), entry);
         }
         Payload::Record(record) => {

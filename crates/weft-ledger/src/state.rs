@@ -69,11 +69,11 @@ pub struct OwnerEntry {
     pub tx_id: TxId,
 }
 
-/// What a resource has received of a fingerprint: the earliest `timeOfTx` of any valid send to
-/// it, and of any valid *forwardable* send to it (rule 2 needs a strictly earlier one).
+/// A resource received a fingerprint through at least one valid send. `first_forwardable` is
+/// the earliest `timeOfTx` of a valid *forwardable* send to it (rule 2 needs a strictly earlier
+/// one); `None` when every send to it had `forward = false`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct ReceiptEntry {
-    pub first_any: u64,
     pub first_forwardable: Option<u64>,
 }
 
