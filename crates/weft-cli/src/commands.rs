@@ -843,6 +843,40 @@ pub fn proof_verify(ctx: &Context_, file: &Path, trusted: &[String]) -> Result<(
     }
 }
 
+pub fn chain_info(ctx: &Context_) -> Result<()> {
+    let home = Home::open(&ctx.home)?;
+    let ledger = home.ledger()?;
+    let genesis = ledger.genesis();
+    let head = &ledger.head().header;
+    let hex_keys = |keys: &[PublicKey]| keys.iter().map(PublicKey::to_hex).collect::<Vec<_>>();
+    ctx.out.emit(
+        json!({
+            "chain_name": genesis.chain_name,
+            "chain_id": ledger.chain_id().to_hex(),
+            "time_window_secs": genesis.time_window_ms / 1000,
+            "authorities": hex_keys(&genesis.authorities),
+            "producers": hex_keys(&genesis.producers),
+            "height": head.height,
+            "head_hash": head.hash().to_hex(),
+            "head_time": format_time(head.timestamp),
+        }),
+        || {
+            format!(
+                "chain {:?} ({})\n  time window ±{} s\n  authorities {}\n  producers   {}\n  head        block {} ({}), {}",
+                genesis.chain_name,
+                ledger.chain_id(),
+                genesis.time_window_ms / 1000,
+                hex_keys(&genesis.authorities).join(", "),
+                hex_keys(&genesis.producers).join(", "),
+                head.height,
+                head.hash(),
+                format_time(head.timestamp)
+            )
+        },
+    );
+    Ok(())
+}
+
 pub fn chain_verify(ctx: &Context_) -> Result<()> {
     let home = Home::open(&ctx.home)?;
     let ledger = home.ledger()?;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! HOME/
-//!   config.toml          chain name, time window, block limits (every default written out)
+//!   config.toml          node-local settings (none yet); the chain's own parameters are in its genesis
 //!   ledger.redb          the chain (redb)
 //!   keys/authority.key   network authority (registers organisations)   mode 0600
 //!   keys/producer.key    block producer (seals blocks)                  mode 0600
@@ -20,21 +20,18 @@ use weft_core::{ResourceId, SigningKey};
 use weft_ledger::Ledger;
 use weft_ledger::store::{RedbStore, Store};
 
-/// `config.toml`.
+/// `config.toml`: node-local settings. There are none yet; the file marks a ledger home and
+/// unknown keys are refused. The chain's own parameters (name, time window, authorities,
+/// producers) live in its genesis block, where changing them would be visible to everyone, so
+/// they are not copied here (`weft chain info` shows them).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Human name of the chain; the chain id is derived from it.
-    pub chain_name: String,
-    /// How far `timeOfTx` may be from the node's clock, in seconds (also in the genesis).
-    pub time_window_secs: u64,
-}
+struct Config {}
 
 pub const DEFAULT_TIME_WINDOW_SECS: u64 = 300;
 
 pub struct Home {
     pub dir: PathBuf,
-    pub config: Config,
 }
 
 impl std::fmt::Debug for Home {
@@ -148,13 +145,8 @@ impl Home {
         chain_name: &str,
         time_window_secs: u64,
     ) -> Result<(Home, Ledger<RedbStore>)> {
-        let config = Config {
-            chain_name: chain_name.to_string(),
-            time_window_secs,
-        };
         let home = Home {
             dir: dir.to_path_buf(),
-            config,
         };
         fs::create_dir(home.keys_dir())
             .with_context(|| format!("cannot create {}", home.keys_dir().display()))?;
@@ -180,14 +172,9 @@ impl Home {
         )?;
         let store = RedbStore::open(&home.db_path())?;
         let ledger = Ledger::create(store, genesis_tx, &producer, now)?;
-        let config_text = format!(
-            "# weft ledger home configuration. Every key is listed with its value.\n\
-             # Human name of the chain; the chain id is SHA-256 of it (see docs/encoding.md).\n\
-             chain_name = {:?}\n\
-             # How far a transaction's timeOfTx may be from this node's clock, in seconds.\n\
-             time_window_secs = {}\n",
-            home.config.chain_name, home.config.time_window_secs
-        );
+        let config_text = "# weft ledger home: node-local settings (none yet; unknown keys are refused).\n\
+             # The chain's parameters (name, time window, authorities, producers) are in its\n\
+             # genesis block: see `weft chain info`.\n";
         let config_path = dir.join("config.toml");
         let temporary = dir.join("config.toml.tmp");
         fs::write(&temporary, config_text)?;
@@ -225,11 +212,10 @@ impl Home {
                     .with_context(|| format!("cannot read {}", config_path.display()));
             }
         };
-        let config: Config = toml::from_str(&text)
+        let _: Config = toml::from_str(&text)
             .map_err(|error| anyhow::anyhow!("{}: {}", config_path.display(), error.message()))?;
         Ok(Home {
             dir: dir.to_path_buf(),
-            config,
         })
     }
 

@@ -220,6 +220,8 @@ enum ProofCommand {
 enum ChainCommand {
     /// Re-verify every block and transaction from genesis.
     Verify,
+    /// The chain's parameters (from its genesis) and its head.
+    Info,
 }
 
 #[derive(Subcommand, Debug)]
@@ -382,6 +384,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
         Command::Chain(ChainCommand::Verify) => commands::chain_verify(&ctx),
+        Command::Chain(ChainCommand::Info) => commands::chain_info(&ctx),
         Command::Tx(TxCommand::Show { tx_id }) => commands::tx_show(&ctx, &tx_id),
         Command::Record(RecordCommand::Add {
             file,

@@ -451,11 +451,7 @@ fn bad_input_gets_clear_errors_and_writes_nothing() {
     run(&h.home, &["claim", file, "--as", &designer], 0);
 
     // A damaged configuration names the problem.
-    std::fs::write(
-        h.home.join("config.toml"),
-        "chain_name = \"cli-test\"\ntime_window_secs = 300\ncolour = 1\n",
-    )
-    .expect("write");
+    std::fs::write(h.home.join("config.toml"), "colour = 1\n").expect("write");
     let error = run(&h.home, &["chain", "verify"], 1);
     assert!(
         error["error"]["message"]
@@ -473,6 +469,42 @@ fn bad_input_gets_clear_errors_and_writes_nothing() {
             .as_str()
             .expect("msg")
             .contains("not a weft ledger home"),
+        "{error}"
+    );
+}
+
+#[test]
+fn chain_info_reports_the_genesis_parameters_given_at_init() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let init = run(
+        &home,
+        &[
+            "init",
+            "--chain-id",
+            "acme-main",
+            "--time-window-secs",
+            "42",
+        ],
+        0,
+    );
+    let info = run(&home, &["chain", "info"], 0);
+    assert_eq!(info["chain_name"], "acme-main");
+    assert_eq!(info["chain_id"], init["chain_id"]);
+    assert_eq!(info["time_window_secs"], 42);
+    assert_eq!(info["producers"][0], init["producer"]);
+    assert_eq!(info["height"], 0);
+    assert_eq!(info["head_hash"], init["genesis_hash"]);
+    let error = run(
+        &dir.path().join("other"),
+        &["init", "--time-window-secs", "0"],
+        1,
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("--time-window-secs"),
         "{error}"
     );
 }
