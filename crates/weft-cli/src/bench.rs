@@ -227,7 +227,8 @@ fn ledger_in(
     ledger.produce_block(registrations, &producer, now_ms())?;
 
     let mut nonce = [0u8; 16];
-    getrandom_fill(&mut nonce);
+    getrandom::fill(&mut nonce)
+        .map_err(|error| anyhow::anyhow!("no randomness from the operating system: {error}"))?;
     let mut jobs = Vec::with_capacity(count);
     let asset = |i: usize| DigitalAsset {
         fingerprint: Fingerprint::of_bytes(
@@ -376,15 +377,6 @@ fn ledger_in(
     Ok(())
 }
 
-fn getrandom_fill(out: &mut [u8]) {
-    // The nonce only keeps fingerprints of separate runs apart; the key generator's randomness
-    // is reused so no second source is needed.
-    let key = SigningKey::generate().expect("operating system randomness");
-    for (o, k) in out.iter_mut().zip(key.public_key().0) {
-        *o = k;
-    }
-}
-
 fn fingerprint(ctx: &Context_, file: Option<PathBuf>, size_mib: u64) -> Result<()> {
     let (path, generated) = match file {
         Some(path) => (path, false),
@@ -521,7 +513,8 @@ pub fn stress(ctx: &Context_, blocks: u64, per_block: usize) -> Result<()> {
     let org = ResourceId(register.id().0);
     ledger.produce_block(vec![register], &producer, now_ms())?;
     let mut salt = [0u8; 16];
-    getrandom_fill(&mut salt);
+    getrandom::fill(&mut salt)
+        .map_err(|error| anyhow::anyhow!("no randomness from the operating system: {error}"))?;
     let stdout = std::io::stdout();
     for block in 0..blocks {
         let batch: Vec<Transaction> = (0..per_block)
