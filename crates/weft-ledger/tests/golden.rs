@@ -83,16 +83,25 @@ fn golden_vectors() {
         "/../../docs/encoding.md"
     ))
     .expect("docs/encoding.md");
-    let mut missing = Vec::new();
-    for (name, value) in &values {
-        if !docs.contains(value.as_str()) {
-            missing.push(format!("{name}: {value}"));
-        }
-    }
+    let missing = values
+        .iter()
+        .filter(|(_, value)| !docs.contains(value.as_str()))
+        .count();
+    let listing: Vec<String> = values
+        .iter()
+        .map(|(name, value)| {
+            let mark = if docs.contains(value.as_str()) {
+                "  "
+            } else {
+                "✘ "
+            };
+            format!("{mark}{name}: {value}")
+        })
+        .collect();
     assert!(
-        missing.is_empty(),
-        "docs/encoding.md lacks these current values:\n{}",
-        missing.join("\n")
+        missing == 0,
+        "docs/encoding.md lacks {missing} current value(s), marked ✘; all current values:\n{}",
+        listing.join("\n")
     );
     // The encoding round-trips byte for byte.
     let decoded: Transaction = decode(&encode(&tx)).expect("decodes");
