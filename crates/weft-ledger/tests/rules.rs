@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use weft_core::model::*;
 use weft_core::{ChainId, ResourceId, SigningKey};
+use weft_ledger::store::Store;
 use weft_ledger::{RuleError, Signer, Transaction};
 
 fn rule_of(result: Result<weft_core::TxId, RuleError>) -> (&'static str, String) {
@@ -439,4 +440,45 @@ fn organisations_are_registered_by_authorities_and_people_by_their_organisation(
         }),
     ));
     assert_eq!(rule, "acting");
+}
+
+#[test]
+fn check_answers_like_commit_but_writes_nothing() {
+    let mut w = World::new();
+    let designer = w.org("designer");
+    let thief = w.org("thief");
+    w.submit(designer, T0 + 1, claim(designer, b"d"))
+        .expect("claim");
+    let head = w.ledger.head().clone();
+    let key = SigningKey::from_text(&w.keys[&thief].to_text()).expect("key");
+    let steal = Transaction::sign(
+        w.chain_id,
+        T0 + 2,
+        Signer::Resource(thief),
+        &key,
+        claim(thief, b"d"),
+    )
+    .expect("tx");
+    let error = w.ledger.check(&steal, T0 + 2).expect_err("rule 3 conflict");
+    assert!(
+        error.to_string().starts_with("rule 3: conflicting claim"),
+        "{error}"
+    );
+    let fine = Transaction::sign(
+        w.chain_id,
+        T0 + 2,
+        Signer::Resource(thief),
+        &key,
+        claim(thief, b"own"),
+    )
+    .expect("tx");
+    w.ledger.check(&fine, T0 + 2).expect("valid");
+    let mut forged = fine.clone();
+    forged.signature.0[1] ^= 1;
+    let error = w.ledger.check(&forged, T0 + 2).expect_err("bad signature");
+    assert!(error.to_string().starts_with("signature:"), "{error}");
+    assert_eq!(w.ledger.head(), &head, "check commits nothing");
+    assert!(w.ledger.store().tx(&fine.id()).expect("read").is_none());
+    // The checked transaction can still be committed afterwards.
+    w.submit_tx(fine, T0 + 2).expect("commits");
 }
