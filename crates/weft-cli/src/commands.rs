@@ -76,18 +76,47 @@ fn signer_for(
     }
 }
 
-/// Opens the home and ledger, resolves the acting resource and who signs for it.
-fn open_acting(
-    ctx: &Context_,
-    actor: &str,
-    role: &str,
-    signer: Option<&str>,
-) -> Result<(Home, Ledger<RedbStore>, ResourceId, ResourceId, SigningKey)> {
-    let home = Home::open(&ctx.home)?;
-    let ledger = home.ledger()?;
-    let actor = resolve_resource(&ledger, actor, role)?;
-    let (signer_id, key) = signer_for(&home, &ledger, actor, signer)?;
-    Ok((home, ledger, actor, signer_id, key))
+/// A command acting for a resource: the opened home and ledger, the acting resource, and the
+/// resource (itself, or `--signer PERSON` of it) whose key signs.
+struct Acting {
+    home: Home,
+    ledger: Ledger<RedbStore>,
+    actor: ResourceId,
+    signer: ResourceId,
+    key: SigningKey,
+}
+
+impl Acting {
+    fn open(ctx: &Context_, actor: &str, role: &str, signer: Option<&str>) -> Result<Self> {
+        let home = Home::open(&ctx.home)?;
+        let ledger = home.ledger()?;
+        let actor = resolve_resource(&ledger, actor, role)?;
+        let (signer, key) = signer_for(&home, &ledger, actor, signer)?;
+        Ok(Acting {
+            home,
+            ledger,
+            actor,
+            signer,
+            key,
+        })
+    }
+
+    fn resolve(&self, input: &str, role: &str) -> Result<ResourceId> {
+        resolve_resource(&self.ledger, input, role)
+    }
+
+    fn commit(mut self, ctx: &Context_, payload: Payload) -> Result<TxId> {
+        let signer = Signer::Resource(self.signer);
+        Ok(commit(
+            ctx,
+            &self.home,
+            &mut self.ledger,
+            signer,
+            &self.key,
+            payload,
+        )?
+        .0)
+    }
 }
 
 /// Signs `payload`, commits it in a block, prints `{"tx_id", "height"}`.
@@ -308,22 +337,15 @@ pub fn claim(
     signer: Option<&str>,
     asset_args: AssetArgs,
 ) -> Result<TxId> {
-    let (home, mut ledger, issuer, signer_id, key) = open_acting(ctx, as_, "--as", signer)?;
+    let acting = Acting::open(ctx, as_, "--as", signer)?;
+    let issuer = acting.actor;
     let fingerprint = fingerprint_file(file, asset_args.algo, &ctx.out)?;
     let product_data = build_asset(file, fingerprint, asset_args)?;
     let payload = Payload::RecordOwnership(RecordOwnership {
         issuer,
         product_data,
     });
-    Ok(commit(
-        ctx,
-        &home,
-        &mut ledger,
-        Signer::Resource(signer_id),
-        &key,
-        payload,
-    )?
-    .0)
+    acting.commit(ctx, payload)
 }
 
 /// The asset as first claimed, so a send describes the data the same way.
@@ -352,10 +374,11 @@ pub fn send(
     signer: Option<&str>,
     algo: HashAlgo,
 ) -> Result<TxId> {
-    let (home, mut ledger, from, signer_id, key) = open_acting(ctx, from, "--from", signer)?;
-    let to = resolve_resource(&ledger, to, "--to")?;
+    let acting = Acting::open(ctx, from, "--from", signer)?;
+    let from = acting.actor;
+    let to = acting.resolve(to, "--to")?;
     let fingerprint = fingerprint_file(file, algo, &ctx.out)?;
-    let product_data = match claimed_asset(&ledger, &fingerprint)? {
+    let product_data = match claimed_asset(&acting.ledger, &fingerprint)? {
         Some(asset) => asset,
         None => build_asset(
             file,
@@ -372,15 +395,7 @@ pub fn send(
         forward,
         product_data,
     });
-    Ok(commit(
-        ctx,
-        &home,
-        &mut ledger,
-        Signer::Resource(signer_id),
-        &key,
-        payload,
-    )?
-    .0)
+    acting.commit(ctx, payload)
 }
 
 pub fn record_add(
@@ -391,7 +406,8 @@ pub fn record_add(
     content_type: String,
     product_code: Option<String>,
 ) -> Result<TxId> {
-    let (home, mut ledger, issuer, signer_id, key) = open_acting(ctx, as_, "--as", signer)?;
+    let acting = Acting::open(ctx, as_, "--as", signer)?;
+    let issuer = acting.actor;
     let size = fs::metadata(body_file)
         .with_context(|| format!("cannot read {}", body_file.display()))?
         .len();
@@ -409,15 +425,7 @@ pub fn record_add(
         product_code,
         body,
     });
-    Ok(commit(
-        ctx,
-        &home,
-        &mut ledger,
-        Signer::Resource(signer_id),
-        &key,
-        payload,
-    )?
-    .0)
+    acting.commit(ctx, payload)
 }
 
 pub fn part_register(
@@ -427,21 +435,14 @@ pub fn part_register(
     signer: Option<&str>,
     description: Option<String>,
 ) -> Result<TxId> {
-    let (home, mut ledger, owner, signer_id, key) = open_acting(ctx, as_, "--as", signer)?;
+    let acting = Acting::open(ctx, as_, "--as", signer)?;
+    let owner = acting.actor;
     let payload = Payload::RegisterPart(RegisterPart {
         owner,
         code,
         description,
     });
-    Ok(commit(
-        ctx,
-        &home,
-        &mut ledger,
-        Signer::Resource(signer_id),
-        &key,
-        payload,
-    )?
-    .0)
+    acting.commit(ctx, payload)
 }
 
 pub fn part_transfer(
@@ -451,18 +452,11 @@ pub fn part_transfer(
     to: &str,
     signer: Option<&str>,
 ) -> Result<TxId> {
-    let (home, mut ledger, from, signer_id, key) = open_acting(ctx, from, "--from", signer)?;
-    let to = resolve_resource(&ledger, to, "--to")?;
+    let acting = Acting::open(ctx, from, "--from", signer)?;
+    let from = acting.actor;
+    let to = acting.resolve(to, "--to")?;
     let payload = Payload::TransferPart(TransferPart { code, from, to });
-    Ok(commit(
-        ctx,
-        &home,
-        &mut ledger,
-        Signer::Resource(signer_id),
-        &key,
-        payload,
-    )?
-    .0)
+    acting.commit(ctx, payload)
 }
 
 pub fn key_rotate(ctx: &Context_, resource: &str) -> Result<()> {
