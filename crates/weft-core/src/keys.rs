@@ -233,11 +233,22 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> Result<(), CoreError> {
         .iter()
         .map(|item| ed25519_dalek::Signature::from_bytes(&item.signature.0))
         .collect();
-    let keys = items
-        .iter()
-        .map(|item| item.key.dalek())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| bad())?;
+    // A batch usually carries few distinct signers: decompress each key once (a point
+    // decompression costs about a fifth of a batched verification).
+    let mut decompressed: std::collections::HashMap<[u8; 32], ed25519_dalek::VerifyingKey> =
+        std::collections::HashMap::new();
+    let mut keys = Vec::with_capacity(items.len());
+    for item in items {
+        let key = match decompressed.get(&item.key.0) {
+            Some(key) => *key,
+            None => {
+                let key = item.key.dalek().map_err(|_| bad())?;
+                decompressed.insert(item.key.0, key);
+                key
+            }
+        };
+        keys.push(key);
+    }
     ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).map_err(|_| bad())
 }
 

@@ -154,7 +154,7 @@ impl Transaction {
 /// Returns the indexes of the transactions whose signature is bad (empty when all are good).
 pub fn verify_many(transactions: &[Transaction], ids: &[TxId]) -> Vec<usize> {
     use weft_core::keys::{BatchItem, verify_batch};
-    const CHUNK: usize = 256;
+    const CHUNK: usize = 1024;
     let check_chunk = |offset: usize, txs: &[Transaction], chunk_ids: &[TxId]| -> Vec<usize> {
         let mut bad = Vec::new();
         for (chunk_index, (small, small_ids)) in
