@@ -788,7 +788,8 @@ pub fn proof_build(ctx: &Context_, id: &str, out_file: Option<&Path>) -> Result<
     Ok(())
 }
 
-pub fn proof_verify(ctx: &Context_, file: &Path, trusted: &[String]) -> Result<()> {
+/// The bytes of a proof file, refusing an oversized one before reading it.
+fn read_proof(file: &Path) -> Result<Vec<u8>> {
     let metadata = fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
     if metadata.len() > weft_ledger::proof::MAX_PROOF_BYTES as u64 {
         bail!(
@@ -798,43 +799,117 @@ pub fn proof_verify(ctx: &Context_, file: &Path, trusted: &[String]) -> Result<(
             weft_ledger::proof::MAX_PROOF_BYTES
         );
     }
-    let bytes = fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    fs::read(file).with_context(|| format!("cannot read {}", file.display()))
+}
+
+/// `weft proof verify FILE…`: one file reports as before; several are checked together (their
+/// signatures in Ed25519 batches) and reported one by one.
+pub fn proof_verify(ctx: &Context_, files: &[PathBuf], trusted: &[String]) -> Result<()> {
     let trusted: Vec<PublicKey> = trusted
         .iter()
         .map(|key| PublicKey::from_hex(key).context("--producer-key"))
         .collect::<Result<_>>()?;
-    let result = weft_ledger::proof::parse(&bytes).and_then(|document| {
-        weft_ledger::proof::verify(
-            &document,
-            (!trusted.is_empty()).then_some(trusted.as_slice()),
-        )
-    });
-    match result {
-        Ok(verified) => {
-            ctx.out.emit(
-                json!({"valid": true, "tx_id": verified.tx_id.to_hex(), "height": verified.height, "block_hash": verified.block_hash.to_hex(), "producer": verified.producer.to_hex(), "kind": verified.transaction.header.kind.name()}),
-                || {
+    let trusted_slice = (!trusted.is_empty()).then_some(trusted.as_slice());
+    let hint = if trusted.is_empty() {
+        "  (pass --producer-key to pin the producers you trust)"
+    } else {
+        ", a trusted key"
+    };
+    if let [file] = files {
+        // A file that cannot be read is an error (exit 1); one that is not a valid proof is a
+        // negative verdict (exit 4).
+        let bytes = read_proof(file)?;
+        let result = weft_ledger::proof::parse(&bytes)
+            .and_then(|document| weft_ledger::proof::verify(&document, trusted_slice));
+        return match result {
+            Ok(verified) => {
+                ctx.out.emit(proof_json(&verified), || {
                     format!(
-                        "VALID  transaction {} ({}) is in block {} ({})\n  sealed by producer {}{}",
+                        "VALID  transaction {} ({}) is in block {} ({})\n  sealed by producer {}{hint}",
                         verified.tx_id,
                         verified.transaction.header.kind.name(),
                         verified.height,
                         verified.block_hash,
                         verified.producer,
-                        if trusted.is_empty() { "  (pass --producer-key to pin the producers you trust)" } else { ", a trusted key" }
                     )
-                },
-            );
-            Ok(())
-        }
-        Err(error) => {
-            ctx.out
-                .emit(json!({"valid": false, "reason": error.to_string()}), || {
-                    format!("INVALID  {error}")
                 });
-            Err(Negative.into())
+                Ok(())
+            }
+            Err(error) => {
+                let reason = format!("{error:#}");
+                ctx.out.emit(json!({"valid": false, "reason": reason}), || {
+                    format!("INVALID  {reason}")
+                });
+                Err(Negative.into())
+            }
+        };
+    }
+    let documents: Vec<Result<weft_ledger::proof::InclusionProof>> = files
+        .iter()
+        .map(|file| Ok(weft_ledger::proof::parse(&read_proof(file)?)?))
+        .collect();
+    let parsed: Vec<weft_ledger::proof::InclusionProof> = documents
+        .iter()
+        .filter_map(|document| document.as_ref().ok().cloned())
+        .collect();
+    let mut verdicts = weft_ledger::proof::verify_many(&parsed, trusted_slice).into_iter();
+    let mut reports = Vec::with_capacity(files.len());
+    let mut lines = Vec::with_capacity(files.len());
+    let mut all_valid = true;
+    for (file, document) in files.iter().zip(documents) {
+        let verdict = match document {
+            Ok(_) => verdicts
+                .next()
+                .expect("one verdict per parsed proof")
+                .map_err(anyhow::Error::from),
+            Err(error) => Err(error),
+        };
+        match verdict {
+            Ok(verified) => {
+                let mut report = proof_json(&verified);
+                report["file"] = json!(file.display().to_string());
+                reports.push(report);
+                lines.push(format!(
+                    "VALID    {}: transaction {} in block {}",
+                    file.display(),
+                    verified.tx_id,
+                    verified.height
+                ));
+            }
+            Err(error) => {
+                all_valid = false;
+                let reason = format!("{error:#}");
+                lines.push(format!("INVALID  {}: {reason}", file.display()));
+                reports.push(
+                    json!({"file": file.display().to_string(), "valid": false, "reason": reason}),
+                );
+            }
         }
     }
+    let valid_count = reports
+        .iter()
+        .filter(|report| report["valid"] == true)
+        .count();
+    ctx.out.emit(
+        json!({"valid": all_valid, "checked": reports.len(), "valid_count": valid_count, "proofs": reports}),
+        || {
+            format!(
+                "{}\n{valid_count} of {} proofs valid{}",
+                lines.join("\n"),
+                files.len(),
+                if trusted.is_empty() { "  (pass --producer-key to pin the producers you trust)" } else { "" }
+            )
+        },
+    );
+    if all_valid {
+        Ok(())
+    } else {
+        Err(Negative.into())
+    }
+}
+
+fn proof_json(verified: &weft_ledger::proof::VerifiedInclusion) -> serde_json::Value {
+    json!({"valid": true, "tx_id": verified.tx_id.to_hex(), "height": verified.height, "block_hash": verified.block_hash.to_hex(), "producer": verified.producer.to_hex(), "kind": verified.transaction.header.kind.name()})
 }
 
 pub fn chain_info(ctx: &Context_) -> Result<()> {

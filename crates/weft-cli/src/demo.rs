@@ -220,7 +220,8 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
     if let Ok(send2_id) = &send2 {
         let proof_path = temp.join("send-proof.json");
         let built = commands::proof_build(&ctx, &send2_id.to_hex(), Some(&proof_path));
-        let checked = built.and_then(|()| commands::proof_verify(&ctx, &proof_path, &[]));
+        let checked = built
+            .and_then(|()| commands::proof_verify(&ctx, std::slice::from_ref(&proof_path), &[]));
         let detail = if checked.is_ok() {
             "valid".into()
         } else {

@@ -207,9 +207,10 @@ struct ProofArgs {
 
 #[derive(Subcommand, Debug)]
 enum ProofCommand {
-    /// Check a proof offline.
+    /// Check proofs offline (several at once are checked in signature batches).
     Verify {
-        file: PathBuf,
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
         /// Producer key(s) you trust (hex); without, the header's producer must have sealed it.
         #[arg(long = "producer-key")]
         producer_keys: Vec<String>,
@@ -364,11 +365,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Proof(ProofArgs {
             verify:
                 Some(ProofCommand::Verify {
-                    file,
+                    files,
                     producer_keys,
                 }),
             ..
-        }) => commands::proof_verify(&ctx, &file, &producer_keys),
+        }) => commands::proof_verify(&ctx, &files, &producer_keys),
         Command::Proof(ProofArgs {
             verify: None,
             tx_id: Some(tx_id),

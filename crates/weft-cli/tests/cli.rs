@@ -285,6 +285,43 @@ fn proofs_round_trip_and_tampering_is_caught() {
         "{untrusted}"
     );
 
+    // Several at once: each reported, exit 4 if any is invalid.
+    let together = run(
+        &nowhere,
+        &[
+            "proof",
+            "verify",
+            proof_path.to_str().expect("path"),
+            tampered_path.to_str().expect("path"),
+            proof_path.to_str().expect("path"),
+        ],
+        4,
+    );
+    assert_eq!(together["valid"], false);
+    assert_eq!(together["checked"], 3);
+    assert_eq!(together["valid_count"], 2);
+    assert_eq!(together["proofs"][0]["valid"], true);
+    assert_eq!(together["proofs"][1]["valid"], false);
+    assert_eq!(together["proofs"][2]["tx_id"], tx.as_str());
+    let all_good = run(
+        &nowhere,
+        &[
+            "proof",
+            "verify",
+            proof_path.to_str().expect("path"),
+            proof_path.to_str().expect("path"),
+        ],
+        0,
+    );
+    assert_eq!(all_good["valid"], true);
+    // A missing file is an error, not a verdict.
+    let missing = h.root.join("missing.json");
+    run(
+        &nowhere,
+        &["proof", "verify", missing.to_str().expect("path")],
+        1,
+    );
+
     let garbage = write(&h.root, "garbage.json", "this is not a proof");
     assert_eq!(
         run(

@@ -92,16 +92,20 @@ impl SignedHeader {
     }
 
     /// Checks that the producer named in the header signed the block hash.
-    pub fn verify_producer(&self) -> Result<(), CoreError> {
-        let hash = self.header.hash();
-        let seal = self
-            .signatures
+    /// The producer's signature among the header's signatures.
+    pub fn producer_seal(&self) -> Result<&BlockSignature, CoreError> {
+        self.signatures
             .iter()
             .find(|signature| signature.key == self.header.producer)
             .ok_or_else(|| CoreError::InvalidField {
                 field: "block signatures",
                 reason: "no signature by the producer".into(),
-            })?;
+            })
+    }
+
+    pub fn verify_producer(&self) -> Result<(), CoreError> {
+        let hash = self.header.hash();
+        let seal = self.producer_seal()?;
         seal.key
             .verify(Namespace::Block, hash.as_bytes(), &seal.signature)
     }

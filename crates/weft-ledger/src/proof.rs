@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use weft_core::encoding::{decode, encode};
-use weft_core::{BlockHash, Hash32, PublicKey, TxId};
+use weft_core::{BlockHash, Hash32, PublicKey, Signature, TxId};
 
 use crate::block::SignedHeader;
 use crate::error::{LedgerError, Result};
@@ -88,8 +88,16 @@ fn hex_field(name: &str, value: &str, max: usize) -> Result<Vec<u8>> {
     hex::decode(value).map_err(|error| invalid(format!("{name} is not hex: {error}")))
 }
 
-/// Checks a proof offline. With `trusted`, the block producer must be one of those keys.
-pub fn verify(proof: &InclusionProof, trusted: Option<&[PublicKey]>) -> Result<VerifiedInclusion> {
+/// A proof whose structure and Merkle path are checked; its two signatures are not yet.
+struct Structured {
+    signed: SignedHeader,
+    seal: Signature,
+    verified: VerifiedInclusion,
+}
+
+/// Checks everything but the signatures: the format, the decoding, the fields against the
+/// signed header and transaction, the trusted producer, and the audit path to `merkle_root`.
+fn check_structure(proof: &InclusionProof, trusted: Option<&[PublicKey]>) -> Result<Structured> {
     use weft_core::encoding::Canonical;
     if proof.format != PROOF_FORMAT {
         return Err(invalid(format!(
@@ -129,11 +137,10 @@ pub fn verify(proof: &InclusionProof, trusted: Option<&[PublicKey]>) -> Result<V
             "the transaction is for another chain than the block",
         ));
     }
-    tx.verify_signature()
-        .map_err(|error| invalid(format!("transaction signature: {error}")))?;
-    signed
-        .verify_producer()
-        .map_err(|error| invalid(format!("block seal: {error}")))?;
+    let seal = signed
+        .producer_seal()
+        .map_err(|error| invalid(format!("block seal: {error}")))?
+        .signature;
     if let Some(trusted) = trusted
         && !trusted.contains(&header.producer)
     {
@@ -164,14 +171,131 @@ pub fn verify(proof: &InclusionProof, trusted: Option<&[PublicKey]>) -> Result<V
             "the audit path does not lead from the transaction to the block's merkle_root",
         ));
     }
-    Ok(VerifiedInclusion {
+    let verified = VerifiedInclusion {
         tx_id,
         block_hash,
         height: header.height,
         index: proof.index,
         producer: header.producer,
         transaction: tx,
+    };
+    Ok(Structured {
+        signed,
+        seal,
+        verified,
     })
+}
+
+/// Checks both signatures of one structured proof, one by one, naming the one that fails.
+fn check_signatures(structured: &Structured) -> Result<()> {
+    structured
+        .verified
+        .transaction
+        .verify_signature()
+        .map_err(|error| invalid(format!("transaction signature: {error}")))?;
+    structured
+        .signed
+        .verify_producer()
+        .map_err(|error| invalid(format!("block seal: {error}")))
+}
+
+/// Checks a proof offline. With `trusted`, the block producer must be one of those keys.
+pub fn verify(proof: &InclusionProof, trusted: Option<&[PublicKey]>) -> Result<VerifiedInclusion> {
+    let structured = check_structure(proof, trusted)?;
+    check_signatures(&structured)?;
+    Ok(structured.verified)
+}
+
+/// Checks only the inclusion itself: that the audit path leads from the transaction to the
+/// header's `merkle_root` (and the fields agree), without the two signature checks. For
+/// measuring, and for callers that verified the header and transaction signatures already.
+pub fn verify_inclusion_only(
+    proof: &InclusionProof,
+    trusted: Option<&[PublicKey]>,
+) -> Result<VerifiedInclusion> {
+    check_structure(proof, trusted).map(|structured| structured.verified)
+}
+
+/// Checks many proofs, with the same verdicts as [`verify`] on each, but the signatures of all
+/// of them in Ed25519 batches, and each distinct block header's seal once: several times faster
+/// per proof for an auditor checking a stack of them.
+pub fn verify_many(
+    proofs: &[InclusionProof],
+    trusted: Option<&[PublicKey]>,
+) -> Vec<Result<VerifiedInclusion>> {
+    use weft_core::keys::{BatchItem, Namespace, verify_batch};
+    const CHUNK: usize = 1024;
+    let structured: Vec<Result<Structured>> = proofs
+        .iter()
+        .map(|proof| check_structure(proof, trusted))
+        .collect();
+    let good: Vec<usize> = (0..structured.len())
+        .filter(|&index| structured[index].is_ok())
+        .collect();
+    // Signature batches of CHUNK proofs, spread over the cores.
+    let check_chunk = |chunk: &[usize]| -> Vec<(usize, LedgerError)> {
+        let parts: Vec<&Structured> = chunk
+            .iter()
+            .filter_map(|&index| structured[index].as_ref().ok())
+            .collect();
+        // A header is checked once per distinct (header, seal) pair: two proofs may carry the
+        // same header with different seal bytes, and each seal must verify.
+        let mut seen_headers = std::collections::HashSet::new();
+        let mut items: Vec<BatchItem<'_>> = Vec::with_capacity(parts.len() * 2);
+        for part in &parts {
+            items.push(BatchItem {
+                key: &part.verified.transaction.header.key,
+                namespace: Namespace::Transaction,
+                message: part.verified.tx_id.as_bytes(),
+                signature: &part.verified.transaction.signature,
+            });
+            if seen_headers.insert((part.verified.block_hash, part.seal.0)) {
+                items.push(BatchItem {
+                    key: &part.signed.header.producer,
+                    namespace: Namespace::Block,
+                    message: part.verified.block_hash.as_bytes(),
+                    signature: &part.seal,
+                });
+            }
+        }
+        if verify_batch(&items).is_ok() {
+            return Vec::new();
+        }
+        // Name the culprits one by one.
+        chunk
+            .iter()
+            .zip(&parts)
+            .filter_map(|(&index, part)| check_signatures(part).err().map(|error| (index, error)))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(8);
+    let per_thread = good.len().div_ceil(threads).max(1);
+    let check_chunk = &check_chunk;
+    let mut failed: std::collections::HashMap<usize, LedgerError> = std::thread::scope(|scope| {
+        let handles: Vec<_> = good
+            .chunks(per_thread)
+            .map(|part| {
+                scope.spawn(move || part.chunks(CHUNK).flat_map(check_chunk).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("signature checks do not panic"))
+            .collect()
+    });
+    structured
+        .into_iter()
+        .enumerate()
+        .map(|(index, result)| {
+            let structured = result?;
+            match failed.remove(&index) {
+                Some(error) => Err(error),
+                None => Ok(structured.verified),
+            }
+        })
+        .collect()
 }
 
 /// Parses a proof document from untrusted bytes.

@@ -241,12 +241,46 @@ fn proofs_verify_offline_and_reject_alterations() {
     let mut altered = good.clone();
     altered.tx_id = ids[0].to_hex();
     cases.push(("tx id".into(), altered));
-    for (what, case) in cases {
+    for (what, case) in &cases {
         assert!(
-            proof::verify(&case, None).is_err(),
+            proof::verify(case, None).is_err(),
             "altered {what} must be rejected"
         );
     }
+    // Checked together, each proof gets the verdict it gets alone. The seal-only alteration
+    // shares its header (and so its block hash) with the good proofs: its seal must still be
+    // checked, not skipped as an already verified header.
+    let mut together = vec![good.clone()];
+    together.extend(cases.iter().map(|(_, case)| case.clone()));
+    together.push(good.clone());
+    let verdicts = proof::verify_many(&together, None);
+    assert_eq!(verdicts.len(), together.len());
+    assert!(verdicts[0].is_ok() && verdicts[together.len() - 1].is_ok());
+    for ((what, _), verdict) in cases.iter().zip(&verdicts[1..]) {
+        assert!(
+            verdict.is_err(),
+            "altered {what} must be rejected in a batch too"
+        );
+    }
+    let mut seal_flipped = good.clone();
+    let end = seal_flipped.signed_header.len() - 3;
+    seal_flipped.signed_header = flip_hex(&seal_flipped.signed_header, end);
+    let verdicts = proof::verify_many(&[good.clone(), seal_flipped, good.clone()], None);
+    assert!(verdicts[0].is_ok() && verdicts[2].is_ok());
+    let error = verdicts[1]
+        .as_ref()
+        .expect_err("a bad seal on a known header");
+    assert!(error.to_string().contains("block seal"), "{error}");
+    // Many good proofs from several blocks pass together.
+    let many: Vec<_> = ids
+        .iter()
+        .map(|id| proof::build(w.ledger.store(), id).expect("proof"))
+        .collect();
+    assert!(
+        proof::verify_many(&many, Some(&[w.producer.public_key()]))
+            .iter()
+            .all(Result::is_ok)
+    );
     assert!(proof::parse(b"{not json").is_err());
     assert!(proof::parse(&vec![b' '; proof::MAX_PROOF_BYTES + 1]).is_err());
 }
