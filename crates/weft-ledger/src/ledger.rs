@@ -26,6 +26,57 @@ pub struct BlockOutcome {
     pub rejected: Vec<(usize, TxId, RuleError)>,
 }
 
+/// A batch of submitted transactions after the checks that need no ledger state: well-formed,
+/// id computed, signature verified (in parallel batches). Making one is most of the CPU cost of
+/// accepting a transaction, so a producer makes the next batch's while it commits the current
+/// block ([`Ledger::produce_admitted`]).
+#[derive(Debug)]
+pub struct Admitted {
+    transactions: Vec<Transaction>,
+    ids: Vec<TxId>,
+    /// Per transaction: why it failed the stateless checks, if it did.
+    failures: Vec<Option<RuleError>>,
+}
+
+impl Admitted {
+    /// Runs the stateless checks on `transactions`, on all cores.
+    pub fn check(transactions: Vec<Transaction>) -> Self {
+        use weft_core::encoding::Canonical;
+        let ids: Vec<TxId> = transactions.iter().map(Transaction::id).collect();
+        let mut failures: Vec<Option<RuleError>> = transactions
+            .iter()
+            .map(|tx| {
+                tx.validate().err().map(|error| RuleError::Format {
+                    message: error.to_string(),
+                })
+            })
+            .collect();
+        for index in verify_many(&transactions, &ids) {
+            if failures[index].is_none() {
+                failures[index] = Some(RuleError::Signature {
+                    message: format!(
+                        "the signature of transaction {} does not verify under key {}",
+                        ids[index], transactions[index].header.key
+                    ),
+                });
+            }
+        }
+        Admitted {
+            transactions,
+            ids,
+            failures,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.transactions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.transactions.is_empty()
+    }
+}
+
 /// A validated block, ready to commit.
 #[derive(Debug)]
 pub struct ValidatedBlock {
@@ -104,6 +155,17 @@ impl<S: Store> Ledger<S> {
         })
     }
 
+    /// Merges what the store keeps aside into its tables (for a fast next open); committed
+    /// blocks are durable without it.
+    pub fn flush(&mut self) -> Result<()> {
+        self.store.flush()
+    }
+
+    /// Gives the store back (for closing it in a particular way).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
     pub fn store(&self) -> &S {
         &self.store
     }
@@ -162,7 +224,16 @@ impl<S: Store> Ledger<S> {
         producer: &SigningKey,
         now: u64,
     ) -> Result<BlockOutcome> {
-        use weft_core::encoding::Canonical;
+        self.produce_admitted(Admitted::check(transactions), producer, now)
+    }
+
+    /// [`Ledger::produce_block`] for a batch whose stateless checks are done.
+    pub fn produce_admitted(
+        &mut self,
+        admitted: Admitted,
+        producer: &SigningKey,
+        now: u64,
+    ) -> Result<BlockOutcome> {
         if !self.genesis.producers.contains(&producer.public_key()) {
             return Err(LedgerError::Invalid(format!(
                 "key {} is not a producer of this chain",
@@ -171,9 +242,11 @@ impl<S: Store> Ledger<S> {
         }
         let height = self.head.header.height + 1;
         let timestamp = now.max(self.head.header.timestamp);
-        let ids: Vec<TxId> = transactions.iter().map(Transaction::id).collect();
-        let bad_signatures: HashSet<usize> = verify_many(&transactions, &ids).into_iter().collect();
-
+        let Admitted {
+            transactions,
+            ids,
+            failures,
+        } = admitted;
         let snapshot = self.store.snapshot()?;
         let mut overlay = Overlay::new(&snapshot);
         let context = RuleContext {
@@ -184,28 +257,11 @@ impl<S: Store> Ledger<S> {
         let mut accepted_txs = Vec::with_capacity(transactions.len());
         let mut accepted = Vec::with_capacity(transactions.len());
         let mut rejected = Vec::new();
-        for (submitted, (tx, id)) in transactions.into_iter().zip(ids).enumerate() {
-            if let Err(error) = tx.validate() {
-                rejected.push((
-                    submitted,
-                    id,
-                    RuleError::Format {
-                        message: error.to_string(),
-                    },
-                ));
-                continue;
-            }
-            if bad_signatures.contains(&submitted) {
-                rejected.push((
-                    submitted,
-                    id,
-                    RuleError::Signature {
-                        message: format!(
-                            "the signature of transaction {id} does not verify under key {}",
-                            tx.header.key
-                        ),
-                    },
-                ));
+        for (submitted, ((tx, id), failure)) in
+            transactions.into_iter().zip(ids).zip(failures).enumerate()
+        {
+            if let Some(failure) = failure {
+                rejected.push((submitted, id, failure));
                 continue;
             }
             if accepted_txs.len() >= crate::block::MAX_BLOCK_TXS {

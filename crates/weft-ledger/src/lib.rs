@@ -24,5 +24,5 @@ pub mod tree;
 pub mod tx;
 
 pub use error::{LedgerError, Result, RuleError};
-pub use ledger::{BlockOutcome, Ledger};
+pub use ledger::{Admitted, BlockOutcome, Ledger};
 pub use tx::{Signer, Transaction};

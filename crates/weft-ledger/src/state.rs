@@ -101,8 +101,10 @@ pub trait StateView {
     fn contains_tx(&self, id: &TxId) -> Result<bool>;
 }
 
-/// Changes to rule state made by one block, written atomically with it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Changes to rule state made by one block, written atomically with it. Its Borsh encoding (maps
+/// sorted by key, `tx_ids` left out) is how a store keeps a block's changes until it merges them
+/// into its tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct StateDelta {
     pub genesis: Option<Genesis>,
     pub resources: HashMap<ResourceId, ResourceEntry>,
@@ -111,7 +113,37 @@ pub struct StateDelta {
     pub receipts: HashMap<(Fingerprint, ResourceId), ReceiptEntry>,
     pub parts: HashMap<String, PartEntry>,
     /// Ids of the transactions this delta comes from.
+    #[borsh(skip)]
     pub tx_ids: HashSet<TxId>,
+}
+
+impl StateDelta {
+    /// Applies `later` on top of this delta: where both set a key, `later` wins.
+    pub fn merge(&mut self, later: &StateDelta) {
+        if let Some(genesis) = &later.genesis {
+            self.genesis = Some(genesis.clone());
+        }
+        self.resources
+            .extend(later.resources.iter().map(|(k, v)| (*k, v.clone())));
+        self.keys.extend(later.keys.iter().map(|(k, v)| (*k, *v)));
+        self.owners
+            .extend(later.owners.iter().map(|(k, v)| (*k, *v)));
+        self.receipts
+            .extend(later.receipts.iter().map(|(k, v)| (*k, *v)));
+        self.parts
+            .extend(later.parts.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.tx_ids.extend(later.tx_ids.iter().copied());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.genesis.is_none()
+            && self.resources.is_empty()
+            && self.keys.is_empty()
+            && self.owners.is_empty()
+            && self.receipts.is_empty()
+            && self.parts.is_empty()
+            && self.tx_ids.is_empty()
+    }
 }
 
 /// A [`StateView`] with pending changes on top.

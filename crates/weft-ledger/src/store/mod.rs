@@ -11,7 +11,7 @@ pub use memory::MemoryState;
 mod redb_store;
 
 pub use memory::MemoryStore;
-pub use redb_store::RedbStore;
+pub use redb_store::{DEFAULT_MERGE_AFTER_TXS, RedbStore};
 
 use weft_core::{BlockHash, Fingerprint, Hash32, ResourceId, TxId};
 
@@ -39,6 +39,11 @@ pub trait Store {
     fn snapshot(&self) -> Result<Self::Snapshot<'_>>;
     /// Commits a block with its indexes and state changes atomically.
     fn commit_block(&mut self, commit: BlockCommit<'_>) -> Result<()>;
+    /// Merges changes a store keeps aside into its tables (see [`RedbStore`]); a no-op for
+    /// stores that defer nothing. Committed data is durable either way.
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
     fn head(&self) -> Result<Option<SignedHeader>>;
     fn signed_header(&self, height: u64) -> Result<Option<SignedHeader>>;
     fn height_of(&self, hash: &BlockHash) -> Result<Option<u64>>;
@@ -77,19 +82,6 @@ pub(crate) fn receipt_key(fingerprint: &Fingerprint, resource: &ResourceId) -> [
     key[..33].copy_from_slice(&fingerprint.key_bytes());
     key[33..].copy_from_slice(resource.as_bytes());
     key
-}
-
-pub(crate) fn index_value(position: Position, id: &TxId) -> [u8; 44] {
-    let mut value = [0u8; 44];
-    value[..12].copy_from_slice(&position.to_key());
-    value[12..].copy_from_slice(id.as_bytes());
-    value
-}
-
-pub(crate) fn parse_index_value(bytes: &[u8]) -> Option<(Position, TxId)> {
-    let position = Position::from_key(bytes)?;
-    let id: [u8; 32] = bytes.get(12..44)?.try_into().ok()?;
-    Some((position, TxId(Hash32(id))))
 }
 
 /// The index entries of one transaction: fingerprint and resources it names.

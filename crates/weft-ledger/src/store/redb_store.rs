@@ -1,26 +1,38 @@
 //! The durable embedded store, on redb (see docs/adr/0001-storage-redb.md).
 //!
 //! One redb write transaction per block, committed with `Durability::Immediate`: when
-//! [`RedbStore::commit_block`] returns, the block, its transactions, all indexes and the rule
-//! state are on disk together; a crash before that leaves none of them. redb's copy-on-write
-//! B-trees and checksummed commit slots make the file recover to the last commit on open.
+//! [`RedbStore::commit_block`] returns, the block, its transactions and its rule-state changes
+//! are on disk together; a crash before that leaves none of them. redb's copy-on-write B-trees
+//! and checksummed commit slots make the file recover to the last commit on open.
+//!
+//! Tables keyed by ledger position (blocks, transactions, Merkle trees) are appended to. Tables
+//! keyed by a hash (transaction id, fingerprint, resource, and the rule state) take random
+//! keys, and a copy-on-write B-tree rewrites a whole page for each key it touches: written per
+//! block, they cost about one 4 KiB page per transaction once the ledger is large. So a block
+//! commits its rule-state changes as one sequential record (`pending_deltas`), the store keeps
+//! the changes of recent blocks in memory ([`Pending`]), and merges them into the hash-keyed
+//! tables, in key order, in the same write transaction as every `merge_after_txs`-th
+//! transaction's block (and on [`RedbStore::flush`] or drop). Everything is derived from
+//! durable data: on open, the rows of `pending_deltas` and their blocks rebuild [`Pending`]
+//! exactly, so a process killed at any moment loses nothing that was committed.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use borsh::BorshDeserialize;
 use redb::{
-    Database, MultimapTableDefinition, ReadOnlyMultimapTable, ReadOnlyTable, ReadTransaction,
-    ReadableDatabase, ReadableTable, TableDefinition,
+    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition,
 };
 use weft_core::encoding::encode;
 use weft_core::model::Genesis;
 use weft_core::{BlockHash, Fingerprint, Hash32, PublicKey, ResourceId, TxId};
 
-use super::{BlockCommit, Store, index_keys, index_value, parse_index_value, receipt_key};
+use super::{BlockCommit, Store, index_keys, receipt_key};
 use crate::block::{MerkleLevels, SignedHeader};
 use crate::error::{LedgerError, Result};
 use crate::state::{
-    KeyStatus, OwnerEntry, PartEntry, Position, ReceiptEntry, ResourceEntry, StateView,
+    KeyStatus, OwnerEntry, PartEntry, Position, ReceiptEntry, ResourceEntry, StateDelta, StateView,
 };
 use crate::tx::Transaction;
 
@@ -29,16 +41,63 @@ const TREES: TableDefinition<u64, &[u8]> = TableDefinition::new("merkle_trees");
 const HASHES: TableDefinition<&[u8; 32], u64> = TableDefinition::new("block_hashes");
 const TXS: TableDefinition<&[u8; 12], &[u8]> = TableDefinition::new("transactions");
 const TX_POSITIONS: TableDefinition<&[u8; 32], &[u8; 12]> = TableDefinition::new("tx_positions");
-const BY_FINGERPRINT: MultimapTableDefinition<&[u8; 33], &[u8; 44]> =
-    MultimapTableDefinition::new("by_fingerprint");
-const BY_RESOURCE: MultimapTableDefinition<&[u8; 32], &[u8; 44]> =
-    MultimapTableDefinition::new("by_resource");
+/// Fingerprint key bytes ‖ position → transaction id: a lookup is one range scan.
+const BY_FINGERPRINT: TableDefinition<&[u8; 45], &[u8; 32]> =
+    TableDefinition::new("fingerprint_index");
+/// Resource id ‖ position → transaction id.
+const BY_RESOURCE: TableDefinition<&[u8; 44], &[u8; 32]> = TableDefinition::new("resource_index");
+
+/// The layout of the tables; a file with another is refused with a clear message.
+const STORAGE_VERSION: &[u8] = b"2";
+
+fn index_key<const N: usize, const K: usize>(prefix: &[u8; N], position: Position) -> [u8; K] {
+    debug_assert_eq!(N + 12, K);
+    let mut key = [0u8; K];
+    key[..N].copy_from_slice(prefix);
+    key[N..].copy_from_slice(&position.to_key());
+    key
+}
+
+/// Every `(position, id)` whose key starts with `prefix`, in ledger order.
+fn scan_index<const N: usize, const K: usize>(
+    table: &ReadOnlyTable<&'static [u8; K], &'static [u8; 32]>,
+    prefix: &[u8; N],
+) -> Result<Vec<(Position, TxId)>> {
+    let start: [u8; K] = index_key(
+        prefix,
+        Position {
+            height: 0,
+            index: 0,
+        },
+    );
+    let end: [u8; K] = index_key(
+        prefix,
+        Position {
+            height: u64::MAX,
+            index: u32::MAX,
+        },
+    );
+    let mut out = Vec::new();
+    for row in table.range::<&[u8; K]>(&start..=&end).map_err(storage)? {
+        let (key, id) = row.map_err(storage)?;
+        let position = Position::from_key(&key.value()[N..])
+            .ok_or_else(|| LedgerError::Corrupt("index entry".into()))?;
+        out.push((position, TxId(Hash32(*id.value()))));
+    }
+    Ok(out)
+}
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const RESOURCES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("resources");
 const KEYS: TableDefinition<&[u8; 64], &[u8]> = TableDefinition::new("keys");
 const OWNERS: TableDefinition<&[u8; 33], &[u8]> = TableDefinition::new("owners");
 const RECEIPTS: TableDefinition<&[u8; 65], &[u8]> = TableDefinition::new("receipts");
 const PARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("parts");
+/// Height → Borsh `StateDelta` of each block whose changes are not merged into the tables yet.
+const PENDING_DELTAS: TableDefinition<u64, &[u8]> = TableDefinition::new("pending_deltas");
+
+/// Default number of transactions whose index and state changes wait in memory before they are
+/// merged into the hash-keyed tables (about 0.5 KiB of memory each).
+pub const DEFAULT_MERGE_AFTER_TXS: usize = 50_000;
 
 fn storage(error: impl std::fmt::Display) -> LedgerError {
     LedgerError::Storage(error.to_string())
@@ -55,15 +114,260 @@ fn key_key(resource: &ResourceId, key: &PublicKey) -> [u8; 64] {
     out
 }
 
+/// The index entries of a run of blocks, in commit order.
+#[derive(Debug, Default)]
+struct IndexEntries {
+    positions: Vec<(TxId, Position)>,
+    by_fingerprint: Vec<([u8; 33], Position, TxId)>,
+    by_resource: Vec<(ResourceId, Position, TxId)>,
+}
+
+impl IndexEntries {
+    fn of_block(height: u64, transactions: &[Transaction], ids: &[TxId]) -> Self {
+        let mut entries = IndexEntries {
+            positions: Vec::with_capacity(ids.len()),
+            by_fingerprint: Vec::with_capacity(ids.len()),
+            by_resource: Vec::with_capacity(ids.len() * 2),
+        };
+        for (index, (tx, id)) in transactions.iter().zip(ids).enumerate() {
+            let position = Position {
+                height,
+                index: index as u32,
+            };
+            entries.positions.push((*id, position));
+            let (fingerprint, resources) = index_keys(tx);
+            if let Some(fingerprint) = fingerprint {
+                entries.by_fingerprint.push((fingerprint, position, *id));
+            }
+            for resource in resources {
+                entries.by_resource.push((resource, position, *id));
+            }
+        }
+        entries
+    }
+}
+
+/// Changes of committed blocks that are not merged into the hash-keyed tables yet: their
+/// transactions' index entries and their combined rule-state changes. Readers look here first.
+#[derive(Debug, Default)]
+struct Pending {
+    heights: Vec<u64>,
+    txs: usize,
+    positions: HashMap<TxId, Position>,
+    by_fingerprint: HashMap<[u8; 33], Vec<(Position, TxId)>>,
+    by_resource: HashMap<ResourceId, Vec<(Position, TxId)>>,
+    state: StateDelta,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.heights.is_empty()
+    }
+
+    fn add(&mut self, height: u64, entries: IndexEntries, delta: &StateDelta) {
+        self.heights.push(height);
+        self.txs += entries.positions.len();
+        self.positions.extend(entries.positions);
+        for (fingerprint, position, id) in entries.by_fingerprint {
+            self.by_fingerprint
+                .entry(fingerprint)
+                .or_default()
+                .push((position, id));
+        }
+        for (resource, position, id) in entries.by_resource {
+            self.by_resource
+                .entry(resource)
+                .or_default()
+                .push((position, id));
+        }
+        self.state.merge(delta);
+        self.state.tx_ids.clear();
+    }
+}
+
+/// Sorts `(key, value)` pairs by key; of equal keys the last one given wins.
+fn sorted_last_wins<K: Ord, V>(mut items: Vec<(K, V)>) -> Vec<(K, V)> {
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(K, V)> = Vec::with_capacity(items.len());
+    for item in items {
+        match out.last_mut() {
+            Some(last) if last.0 == item.0 => *last = item,
+            _ => out.push(item),
+        }
+    }
+    out
+}
+
+/// Writes index entries and state changes into the hash-keyed tables, each table in key order
+/// (redb then walks every B-tree once, left to right). `later` wins over `earlier`.
+fn merge_into_tables(
+    txn: &redb::WriteTransaction,
+    earlier: &Pending,
+    later: Option<(&IndexEntries, &StateDelta)>,
+) -> Result<()> {
+    let extra = later.map(|(entries, _)| entries);
+    let mut positions: Vec<([u8; 32], [u8; 12])> = earlier
+        .positions
+        .iter()
+        .map(|(id, position)| (id.0.0, position.to_key()))
+        .chain(
+            extra
+                .into_iter()
+                .flat_map(|entries| entries.positions.iter())
+                .map(|(id, position)| (id.0.0, position.to_key())),
+        )
+        .collect();
+    positions.sort_unstable();
+    let mut table = txn.open_table(TX_POSITIONS).map_err(storage)?;
+    for (id, key) in &positions {
+        table.insert(id, key).map_err(storage)?;
+    }
+    drop(table);
+    drop(positions);
+
+    let mut by_fingerprint: Vec<([u8; 45], [u8; 32])> = earlier
+        .by_fingerprint
+        .iter()
+        .flat_map(|(key, values)| {
+            values
+                .iter()
+                .map(|(position, id)| (index_key(key, *position), id.0.0))
+        })
+        .chain(
+            extra
+                .into_iter()
+                .flat_map(|entries| entries.by_fingerprint.iter())
+                .map(|(key, position, id)| (index_key(key, *position), id.0.0)),
+        )
+        .collect();
+    by_fingerprint.sort_unstable();
+    let mut table = txn.open_table(BY_FINGERPRINT).map_err(storage)?;
+    for (key, value) in &by_fingerprint {
+        table.insert(key, value).map_err(storage)?;
+    }
+    drop(table);
+    drop(by_fingerprint);
+
+    let mut by_resource: Vec<([u8; 44], [u8; 32])> = earlier
+        .by_resource
+        .iter()
+        .flat_map(|(key, values)| {
+            values
+                .iter()
+                .map(|(position, id)| (index_key(&key.0.0, *position), id.0.0))
+        })
+        .chain(
+            extra
+                .into_iter()
+                .flat_map(|entries| entries.by_resource.iter())
+                .map(|(key, position, id)| (index_key(&key.0.0, *position), id.0.0)),
+        )
+        .collect();
+    by_resource.sort_unstable();
+    let mut table = txn.open_table(BY_RESOURCE).map_err(storage)?;
+    for (key, value) in &by_resource {
+        table.insert(key, value).map_err(storage)?;
+    }
+    drop(table);
+    drop(by_resource);
+
+    let deltas: Vec<&StateDelta> = std::iter::once(&earlier.state)
+        .chain(later.map(|(_, delta)| delta))
+        .collect();
+    if let Some(genesis) = deltas.iter().rev().find_map(|delta| delta.genesis.as_ref()) {
+        txn.open_table(META)
+            .map_err(storage)?
+            .insert("genesis", encode(genesis).as_slice())
+            .map_err(storage)?;
+    }
+    let resources = sorted_last_wins(
+        deltas
+            .iter()
+            .flat_map(|delta| delta.resources.iter())
+            .map(|(id, entry)| (id.0.0, encode(entry)))
+            .collect(),
+    );
+    let mut table = txn.open_table(RESOURCES).map_err(storage)?;
+    for (key, value) in &resources {
+        table.insert(key, value.as_slice()).map_err(storage)?;
+    }
+    drop(table);
+    let keys = sorted_last_wins(
+        deltas
+            .iter()
+            .flat_map(|delta| delta.keys.iter())
+            .map(|((resource, key), status)| (key_key(resource, key), encode(status)))
+            .collect(),
+    );
+    let mut table = txn.open_table(KEYS).map_err(storage)?;
+    for (key, value) in &keys {
+        table.insert(key, value.as_slice()).map_err(storage)?;
+    }
+    drop(table);
+    let owners = sorted_last_wins(
+        deltas
+            .iter()
+            .flat_map(|delta| delta.owners.iter())
+            .map(|(fingerprint, entry)| (fingerprint.key_bytes(), encode(entry)))
+            .collect(),
+    );
+    let mut table = txn.open_table(OWNERS).map_err(storage)?;
+    for (key, value) in &owners {
+        table.insert(key, value.as_slice()).map_err(storage)?;
+    }
+    drop(table);
+    let receipts = sorted_last_wins(
+        deltas
+            .iter()
+            .flat_map(|delta| delta.receipts.iter())
+            .map(|((fingerprint, resource), entry)| {
+                (receipt_key(fingerprint, resource), encode(entry))
+            })
+            .collect(),
+    );
+    let mut table = txn.open_table(RECEIPTS).map_err(storage)?;
+    for (key, value) in &receipts {
+        table.insert(key, value.as_slice()).map_err(storage)?;
+    }
+    drop(table);
+    let parts = sorted_last_wins(
+        deltas
+            .iter()
+            .flat_map(|delta| delta.parts.iter())
+            .map(|(code, entry)| (code.as_str(), encode(entry)))
+            .collect(),
+    );
+    let mut table = txn.open_table(PARTS).map_err(storage)?;
+    for (key, value) in &parts {
+        table.insert(*key, value.as_slice()).map_err(storage)?;
+    }
+    drop(table);
+
+    let mut table = txn.open_table(PENDING_DELTAS).map_err(storage)?;
+    for height in &earlier.heights {
+        table.remove(height).map_err(storage)?;
+    }
+    Ok(())
+}
+
 /// The redb-backed store.
 #[derive(Debug)]
 pub struct RedbStore {
     db: Database,
+    pending: Pending,
+    merge_after_txs: usize,
 }
 
 impl RedbStore {
-    /// Opens (or creates) the database file at `path`.
+    /// Opens (or creates) the database file at `path`, merging index and state changes every
+    /// [`DEFAULT_MERGE_AFTER_TXS`] transactions.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, DEFAULT_MERGE_AFTER_TXS)
+    }
+
+    /// Opens (or creates) the database file at `path`; index and state changes wait in memory
+    /// until `merge_after_txs` transactions have them (0: merge with every block).
+    pub fn open_with(path: &Path, merge_after_txs: usize) -> Result<Self> {
         let db = Database::builder()
             .set_cache_size(256 << 20)
             .create(path)
@@ -74,25 +378,92 @@ impl RedbStore {
                 )),
                 other => LedgerError::Storage(format!("cannot open {}: {other}", path.display())),
             })?;
-        // Create every table up front so readers never meet a missing one.
+        // Check the layout, and create every table up front so readers never meet a missing one.
         let txn = db.begin_write().map_err(storage)?;
         {
+            let mut meta = txn.open_table(META).map_err(storage)?;
+            let stored = meta
+                .get("storage_version")
+                .map_err(storage)?
+                .map(|value| value.value().to_vec());
+            match stored {
+                Some(version) if version == STORAGE_VERSION => {}
+                Some(version) => {
+                    return Err(LedgerError::Storage(format!(
+                        "{} has storage layout {}, this weft reads layout {}",
+                        path.display(),
+                        String::from_utf8_lossy(&version),
+                        String::from_utf8_lossy(STORAGE_VERSION)
+                    )));
+                }
+                None => {
+                    let headers = txn.open_table(HEADERS).map_err(storage)?;
+                    if !headers.is_empty().map_err(storage)? {
+                        return Err(LedgerError::Storage(format!(
+                            "{} was written by an earlier weft (storage layout 1); this weft reads layout {}",
+                            path.display(),
+                            String::from_utf8_lossy(STORAGE_VERSION)
+                        )));
+                    }
+                    meta.insert("storage_version", STORAGE_VERSION)
+                        .map_err(storage)?;
+                }
+            }
+            drop(meta);
             txn.open_table(HEADERS).map_err(storage)?;
             txn.open_table(TREES).map_err(storage)?;
             txn.open_table(HASHES).map_err(storage)?;
             txn.open_table(TXS).map_err(storage)?;
             txn.open_table(TX_POSITIONS).map_err(storage)?;
-            txn.open_multimap_table(BY_FINGERPRINT).map_err(storage)?;
-            txn.open_multimap_table(BY_RESOURCE).map_err(storage)?;
+            txn.open_table(BY_FINGERPRINT).map_err(storage)?;
+            txn.open_table(BY_RESOURCE).map_err(storage)?;
             txn.open_table(META).map_err(storage)?;
             txn.open_table(RESOURCES).map_err(storage)?;
             txn.open_table(KEYS).map_err(storage)?;
             txn.open_table(OWNERS).map_err(storage)?;
             txn.open_table(RECEIPTS).map_err(storage)?;
             txn.open_table(PARTS).map_err(storage)?;
+            txn.open_table(PENDING_DELTAS).map_err(storage)?;
         }
         txn.commit().map_err(storage)?;
-        Ok(RedbStore { db })
+        let mut store = RedbStore {
+            db,
+            pending: Pending::default(),
+            merge_after_txs,
+        };
+        store.pending = store.load_pending()?;
+        Ok(store)
+    }
+
+    /// Rebuilds the in-memory changes of the blocks listed in `pending_deltas`.
+    fn load_pending(&self) -> Result<Pending> {
+        let txn = self.read()?;
+        let deltas = txn.open_table(PENDING_DELTAS).map_err(storage)?;
+        let mut pending = Pending::default();
+        for row in deltas.iter().map_err(storage)? {
+            let (height, bytes) = row.map_err(storage)?;
+            let height = height.value();
+            let delta: StateDelta = decode_stored("pending state changes", bytes.value())?;
+            let transactions = self.block_transactions(height)?;
+            let ids: Vec<TxId> = transactions.iter().map(Transaction::id).collect();
+            pending.add(
+                height,
+                IndexEntries::of_block(height, &transactions, &ids),
+                &delta,
+            );
+        }
+        Ok(pending)
+    }
+
+    /// Blocks whose changes wait in memory, and their transaction count.
+    pub fn pending(&self) -> (usize, usize) {
+        (self.pending.heights.len(), self.pending.txs)
+    }
+
+    /// Closes the store without merging, leaving the file as a killed process would.
+    #[doc(hidden)]
+    pub fn abandon_for_tests(mut self) {
+        self.pending = Pending::default();
     }
 
     fn read(&self) -> Result<ReadTransaction> {
@@ -100,9 +471,17 @@ impl RedbStore {
     }
 }
 
-/// A read snapshot with the state tables open.
+impl Drop for RedbStore {
+    fn drop(&mut self) {
+        // Best effort: what is not merged here is rebuilt from `pending_deltas` on the next open.
+        let _ = self.flush();
+    }
+}
+
+/// A read snapshot with the state tables open, and the changes not merged into them yet.
 #[derive(Debug)]
-pub struct RedbSnapshot {
+pub struct RedbSnapshot<'a> {
+    pending: &'a Pending,
     meta: ReadOnlyTable<&'static str, &'static [u8]>,
     resources: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
     keys: ReadOnlyTable<&'static [u8; 64], &'static [u8]>,
@@ -112,14 +491,20 @@ pub struct RedbSnapshot {
     positions: ReadOnlyTable<&'static [u8; 32], &'static [u8; 12]>,
 }
 
-impl StateView for RedbSnapshot {
+impl StateView for RedbSnapshot<'_> {
     fn genesis(&self) -> Result<Option<Genesis>> {
+        if let Some(genesis) = &self.pending.state.genesis {
+            return Ok(Some(genesis.clone()));
+        }
         match self.meta.get("genesis").map_err(storage)? {
             Some(bytes) => Ok(Some(decode_stored("genesis", bytes.value())?)),
             None => Ok(None),
         }
     }
     fn resource(&self, id: &ResourceId) -> Result<Option<ResourceEntry>> {
+        if let Some(entry) = self.pending.state.resources.get(id) {
+            return Ok(Some(entry.clone()));
+        }
         self.resources
             .get(id.as_bytes())
             .map_err(storage)?
@@ -127,6 +512,9 @@ impl StateView for RedbSnapshot {
             .transpose()
     }
     fn key_status(&self, id: &ResourceId, key: &PublicKey) -> Result<Option<KeyStatus>> {
+        if let Some(status) = self.pending.state.keys.get(&(*id, *key)) {
+            return Ok(Some(*status));
+        }
         self.keys
             .get(&key_key(id, key))
             .map_err(storage)?
@@ -134,6 +522,9 @@ impl StateView for RedbSnapshot {
             .transpose()
     }
     fn owner(&self, fingerprint: &Fingerprint) -> Result<Option<OwnerEntry>> {
+        if let Some(entry) = self.pending.state.owners.get(fingerprint) {
+            return Ok(Some(*entry));
+        }
         self.owners
             .get(&fingerprint.key_bytes())
             .map_err(storage)?
@@ -145,6 +536,9 @@ impl StateView for RedbSnapshot {
         fingerprint: &Fingerprint,
         resource: &ResourceId,
     ) -> Result<Option<ReceiptEntry>> {
+        if let Some(entry) = self.pending.state.receipts.get(&(*fingerprint, *resource)) {
+            return Ok(Some(*entry));
+        }
         self.receipts
             .get(&receipt_key(fingerprint, resource))
             .map_err(storage)?
@@ -152,6 +546,9 @@ impl StateView for RedbSnapshot {
             .transpose()
     }
     fn part(&self, code: &str) -> Result<Option<PartEntry>> {
+        if let Some(entry) = self.pending.state.parts.get(code) {
+            return Ok(Some(entry.clone()));
+        }
         self.parts
             .get(code)
             .map_err(storage)?
@@ -159,6 +556,9 @@ impl StateView for RedbSnapshot {
             .transpose()
     }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
+        if self.pending.positions.contains_key(id) {
+            return Ok(true);
+        }
         Ok(self
             .positions
             .get(id.as_bytes())
@@ -167,27 +567,13 @@ impl StateView for RedbSnapshot {
     }
 }
 
-fn index_entries(
-    table: &ReadOnlyMultimapTable<&'static [u8; 33], &'static [u8; 44]>,
-    key: &[u8; 33],
-) -> Result<Vec<(Position, TxId)>> {
-    let mut out = Vec::new();
-    for value in table.get(key).map_err(storage)? {
-        let value = value.map_err(storage)?;
-        out.push(
-            parse_index_value(value.value())
-                .ok_or_else(|| LedgerError::Corrupt("fingerprint index entry".into()))?,
-        );
-    }
-    Ok(out)
-}
-
 impl Store for RedbStore {
-    type Snapshot<'a> = RedbSnapshot;
+    type Snapshot<'a> = RedbSnapshot<'a>;
 
-    fn snapshot(&self) -> Result<RedbSnapshot> {
+    fn snapshot(&self) -> Result<RedbSnapshot<'_>> {
         let txn = self.read()?;
         Ok(RedbSnapshot {
+            pending: &self.pending,
             meta: txn.open_table(META).map_err(storage)?,
             resources: txn.open_table(RESOURCES).map_err(storage)?,
             keys: txn.open_table(KEYS).map_err(storage)?,
@@ -201,6 +587,8 @@ impl Store for RedbStore {
     fn commit_block(&mut self, commit: BlockCommit<'_>) -> Result<()> {
         let signed = &commit.block.signed;
         let height = signed.header.height;
+        let entries = IndexEntries::of_block(height, &commit.block.transactions, commit.ids);
+        let merge = self.pending.txs + commit.ids.len() >= self.merge_after_txs;
         let txn = self.db.begin_write().map_err(storage)?;
         {
             let mut headers = txn.open_table(HEADERS).map_err(storage)?;
@@ -220,77 +608,46 @@ impl Store for RedbStore {
                 .map_err(storage)?
                 .insert(signed.header.hash().as_bytes(), height)
                 .map_err(storage)?;
-
             let mut txs = txn.open_table(TXS).map_err(storage)?;
-            let mut positions = txn.open_table(TX_POSITIONS).map_err(storage)?;
-            let mut by_fingerprint = txn.open_multimap_table(BY_FINGERPRINT).map_err(storage)?;
-            let mut by_resource = txn.open_multimap_table(BY_RESOURCE).map_err(storage)?;
             let mut buffer = Vec::with_capacity(1024);
-            for (index, (tx, id)) in commit.block.transactions.iter().zip(commit.ids).enumerate() {
-                let position = Position {
+            for (index, tx) in commit.block.transactions.iter().enumerate() {
+                let key = Position {
                     height,
                     index: index as u32,
-                };
-                let key = position.to_key();
+                }
+                .to_key();
                 buffer.clear();
                 borsh::to_writer(&mut buffer, tx).map_err(storage)?;
                 txs.insert(&key, buffer.as_slice()).map_err(storage)?;
-                positions.insert(id.as_bytes(), &key).map_err(storage)?;
-                let value = index_value(position, id);
-                let (fingerprint, resources) = index_keys(tx);
-                if let Some(fingerprint) = fingerprint {
-                    by_fingerprint
-                        .insert(&fingerprint, &value)
-                        .map_err(storage)?;
-                }
-                for resource in resources {
-                    by_resource
-                        .insert(resource.as_bytes(), &value)
-                        .map_err(storage)?;
-                }
-            }
-
-            let delta = commit.delta;
-            if let Some(genesis) = &delta.genesis {
-                txn.open_table(META)
-                    .map_err(storage)?
-                    .insert("genesis", encode(genesis).as_slice())
-                    .map_err(storage)?;
-            }
-            let mut resources = txn.open_table(RESOURCES).map_err(storage)?;
-            for (id, entry) in &delta.resources {
-                resources
-                    .insert(id.as_bytes(), encode(entry).as_slice())
-                    .map_err(storage)?;
-            }
-            let mut keys = txn.open_table(KEYS).map_err(storage)?;
-            for ((resource, key), status) in &delta.keys {
-                keys.insert(&key_key(resource, key), encode(status).as_slice())
-                    .map_err(storage)?;
-            }
-            let mut owners = txn.open_table(OWNERS).map_err(storage)?;
-            for (fingerprint, entry) in &delta.owners {
-                owners
-                    .insert(&fingerprint.key_bytes(), encode(entry).as_slice())
-                    .map_err(storage)?;
-            }
-            let mut receipts = txn.open_table(RECEIPTS).map_err(storage)?;
-            for ((fingerprint, resource), entry) in &delta.receipts {
-                receipts
-                    .insert(
-                        &receipt_key(fingerprint, resource),
-                        encode(entry).as_slice(),
-                    )
-                    .map_err(storage)?;
-            }
-            let mut parts = txn.open_table(PARTS).map_err(storage)?;
-            for (code, entry) in &delta.parts {
-                parts
-                    .insert(code.as_str(), encode(entry).as_slice())
-                    .map_err(storage)?;
             }
         }
-        txn.commit().map_err(storage)
+        if merge {
+            merge_into_tables(&txn, &self.pending, Some((&entries, commit.delta)))?;
+        } else {
+            txn.open_table(PENDING_DELTAS)
+                .map_err(storage)?
+                .insert(height, encode(commit.delta).as_slice())
+                .map_err(storage)?;
+        }
+        txn.commit().map_err(storage)?;
+        if merge {
+            self.pending = Pending::default();
+        } else {
+            self.pending.add(height, entries, commit.delta);
+        }
+        Ok(())
+    }
+
+    /// Merges the changes waiting in memory into the tables (one write transaction).
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(storage)?;
+        merge_into_tables(&txn, &self.pending, None)?;
+        txn.commit().map_err(storage)?;
+        self.pending = Pending::default();
+        Ok(())
     }
 
     fn head(&self) -> Result<Option<SignedHeader>> {
@@ -335,6 +692,9 @@ impl Store for RedbStore {
     }
 
     fn tx_position(&self, id: &TxId) -> Result<Option<Position>> {
+        if let Some(position) = self.pending.positions.get(id) {
+            return Ok(Some(*position));
+        }
         let table = self.read()?.open_table(TX_POSITIONS).map_err(storage)?;
         match table.get(id.as_bytes()).map_err(storage)? {
             Some(bytes) => Ok(Some(
@@ -377,25 +737,20 @@ impl Store for RedbStore {
     }
 
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<(Position, TxId)>> {
-        let table = self
-            .read()?
-            .open_multimap_table(BY_FINGERPRINT)
-            .map_err(storage)?;
-        index_entries(&table, &fingerprint.key_bytes())
+        let table = self.read()?.open_table(BY_FINGERPRINT).map_err(storage)?;
+        let key = fingerprint.key_bytes();
+        let mut out = scan_index(&table, &key)?;
+        if let Some(pending) = self.pending.by_fingerprint.get(&key) {
+            out.extend_from_slice(pending);
+        }
+        Ok(out)
     }
 
     fn by_resource(&self, resource: &ResourceId) -> Result<Vec<(Position, TxId)>> {
-        let table = self
-            .read()?
-            .open_multimap_table(BY_RESOURCE)
-            .map_err(storage)?;
-        let mut out = Vec::new();
-        for value in table.get(resource.as_bytes()).map_err(storage)? {
-            let value = value.map_err(storage)?;
-            out.push(
-                parse_index_value(value.value())
-                    .ok_or_else(|| LedgerError::Corrupt("resource index entry".into()))?,
-            );
+        let table = self.read()?.open_table(BY_RESOURCE).map_err(storage)?;
+        let mut out = scan_index(&table, &resource.0.0)?;
+        if let Some(pending) = self.pending.by_resource.get(resource) {
+            out.extend_from_slice(pending);
         }
         Ok(out)
     }
@@ -414,6 +769,16 @@ impl Store for RedbStore {
             }
             out.push(ResourceId(Hash32(id)));
         }
+        out.extend(
+            self.pending
+                .state
+                .resources
+                .keys()
+                .filter(|id| id.as_bytes().starts_with(prefix)),
+        );
+        out.sort();
+        out.dedup();
+        out.truncate(limit);
         Ok(out)
     }
 }

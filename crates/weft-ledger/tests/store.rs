@@ -1,0 +1,219 @@
+//! The durable store keeps recent index and state changes in memory and merges them into its
+//! tables later: every read must be the same before and after the merge, after a reopen, and
+//! after a crash (the changes are rebuilt from the file), and the same as the in-memory store.
+
+mod common;
+
+use common::*;
+use weft_core::{Fingerprint, HashAlgo, ResourceId, TxId};
+use weft_ledger::state::StateView;
+use weft_ledger::store::{RedbStore, Store};
+use weft_ledger::{Ledger, RuleError};
+
+/// A chain with claims, sends, a person and a forward chain over several blocks.
+fn populate<S: Store>(w: &mut World<S>) -> (Vec<TxId>, Vec<ResourceId>) {
+    let designer = w.org("designer");
+    let maker = w.org("maker");
+    let second = w.org("second maker");
+    let person = w.person(designer);
+    let mut ids = Vec::new();
+    for i in 0..12u64 {
+        let content = format!("design {i}");
+        ids.push(
+            w.submit(designer, T0 + 10 + i, claim(designer, content.as_bytes()))
+                .expect("claim"),
+        );
+        ids.push(
+            w.submit(
+                designer,
+                T0 + 100 + i,
+                send(designer, maker, i % 2 == 0, content.as_bytes()),
+            )
+            .expect("send"),
+        );
+        if i % 2 == 0 {
+            ids.push(
+                w.submit(
+                    maker,
+                    T0 + 200 + i,
+                    send(maker, second, false, content.as_bytes()),
+                )
+                .expect("forward"),
+            );
+        }
+    }
+    (ids, vec![designer, maker, second, person])
+}
+
+/// Everything a reader can ask, as one comparable value.
+fn observe<S: Store>(store: &S, ids: &[TxId], resources: &[ResourceId]) -> String {
+    let snapshot = store.snapshot().expect("snapshot");
+    let mut out = String::new();
+    for id in ids {
+        out += &format!(
+            "{id}: {:?} {}\n",
+            store.tx_position(id).expect("read"),
+            snapshot.contains_tx(id).expect("read")
+        );
+    }
+    for i in 0..13u64 {
+        let fingerprint = Fingerprint::of_bytes(HashAlgo::Sha256, format!("design {i}").as_bytes());
+        out += &format!(
+            "{i}: {:?} owner {:?}\n",
+            store.by_fingerprint(&fingerprint).expect("read"),
+            snapshot.owner(&fingerprint).expect("read")
+        );
+        for resource in resources {
+            out += &format!(
+                "  receipt {:?}\n",
+                snapshot.receipt(&fingerprint, resource).expect("read")
+            );
+        }
+    }
+    for resource in resources {
+        out += &format!(
+            "{resource}: {:?} {:?}\n",
+            store.by_resource(resource).expect("read"),
+            snapshot.resource(resource).expect("read")
+        );
+    }
+    out += &format!(
+        "{:?} {:?}\n",
+        store.resources_with_prefix(&[], 100).expect("read"),
+        snapshot.genesis().expect("read")
+    );
+    out
+}
+
+#[test]
+fn every_merge_interval_reads_like_the_memory_store() {
+    let mut reference = World::new();
+    let (ids, resources) = populate(&mut reference);
+    let expected = observe(reference.ledger.store(), &ids, &resources);
+    assert!(expected.contains("owner Some"), "the fixture has owners");
+
+    for merge_after in [0, 1, 5, 1_000_000] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ledger.redb");
+        let mut w = World::with_store(RedbStore::open_with(&path, merge_after).expect("open"));
+        let (ids_here, _) = populate(&mut w);
+        assert_eq!(ids_here, ids, "same inputs, same transactions");
+        let (blocks, txs) = w.ledger.store().pending();
+        match merge_after {
+            0 => assert_eq!(
+                (blocks, txs),
+                (0, 0),
+                "nothing waits when merging every block"
+            ),
+            1_000_000 => assert!(blocks > 30 && txs > 30, "everything waits: {blocks} {txs}"),
+            _ => assert!(txs < merge_after, "at most one interval waits: {txs}"),
+        }
+        assert_eq!(
+            observe(w.ledger.store(), &ids, &resources),
+            expected,
+            "merge_after {merge_after}: before merging"
+        );
+        w.ledger.flush().expect("flush");
+        assert_eq!(w.ledger.store().pending(), (0, 0));
+        assert_eq!(
+            observe(w.ledger.store(), &ids, &resources),
+            expected,
+            "merge_after {merge_after}: after merging"
+        );
+        drop(w);
+        let reopened =
+            Ledger::open(RedbStore::open_with(&path, merge_after).expect("reopen")).expect("chain");
+        assert_eq!(
+            observe(reopened.store(), &ids, &resources),
+            expected,
+            "merge_after {merge_after}: after reopening"
+        );
+    }
+}
+
+#[test]
+fn changes_waiting_at_a_crash_are_rebuilt_and_the_rules_still_see_them() {
+    let mut reference = World::new();
+    let (ids, resources) = populate(&mut reference);
+    let expected = observe(reference.ledger.store(), &ids, &resources);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.redb");
+    let mut w = World::with_store(RedbStore::open_with(&path, 1_000_000).expect("open"));
+    populate(&mut w);
+    let waiting = w.ledger.store().pending();
+    let World {
+        ledger,
+        producer,
+        keys,
+        chain_id,
+        ..
+    } = w;
+    // Close as a killed process would: nothing merged, the file as the last commit left it.
+    ledger.into_store().abandon_for_tests();
+
+    let store = RedbStore::open_with(&path, 1_000_000).expect("reopen");
+    assert_eq!(store.pending(), waiting, "the waiting changes are rebuilt");
+    let ledger = Ledger::open(store).expect("chain");
+    assert_eq!(observe(ledger.store(), &ids, &resources), expected);
+
+    // The rules read the rebuilt state: a second claim on design 3 is refused (rule 3), and
+    // the maker, who got design 0 with the right to forward, may forward it again.
+    let mut w = World {
+        ledger,
+        authority: weft_core::SigningKey::from_seed(&[1; 32]),
+        producer,
+        chain_id,
+        keys,
+        seed: 200,
+    };
+    let (designer, maker, second) = (resources[0], resources[1], resources[2]);
+    let error = w
+        .submit(maker, T0 + 5000, claim(maker, b"design 3"))
+        .expect_err("design 3 has an owner");
+    assert!(matches!(error, RuleError::Rule3 { .. }), "{error}");
+    w.submit(maker, T0 + 5001, send(maker, designer, false, b"design 0"))
+        .expect("the maker holds a forwardable copy of design 0");
+    let error = w
+        .submit(
+            second,
+            T0 + 5002,
+            send(second, designer, false, b"design 0"),
+        )
+        .expect_err("the second maker got design 0 without the right to forward");
+    assert!(error.to_string().contains("rule 2"), "{error}");
+}
+
+#[test]
+fn a_file_with_another_storage_layout_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("other.redb");
+    {
+        let db = redb::Database::create(&path).expect("create");
+        let txn = db.begin_write().expect("write");
+        txn.open_table(redb::TableDefinition::<&str, &[u8]>::new("meta"))
+            .expect("table")
+            .insert("storage_version", b"9".as_slice())
+            .expect("insert");
+        txn.commit().expect("commit");
+    }
+    let error = RedbStore::open(&path).expect_err("layout 9 is not read");
+    assert!(error.to_string().contains("storage layout 9"), "{error}");
+
+    let path = dir.path().join("old.redb");
+    {
+        let db = redb::Database::create(&path).expect("create");
+        let txn = db.begin_write().expect("write");
+        txn.open_table(redb::TableDefinition::<u64, &[u8]>::new("headers"))
+            .expect("table")
+            .insert(0, b"a block".as_slice())
+            .expect("insert");
+        txn.commit().expect("commit");
+    }
+    let error = RedbStore::open(&path).expect_err("an unversioned file with blocks is old");
+    assert!(error.to_string().contains("earlier weft"), "{error}");
+
+    let fresh = dir.path().join("fresh.redb");
+    drop(RedbStore::open(&fresh).expect("a new file gets the current layout"));
+    drop(RedbStore::open(&fresh).expect("and opens again"));
+}
