@@ -198,6 +198,20 @@ fn sorted_last_wins<K: Ord, V>(mut items: Vec<(K, V)>) -> Vec<(K, V)> {
     out
 }
 
+/// Writes state entries into a table keyed by fixed-size bytes, in key order; of equal keys the
+/// last one given wins.
+fn write_sorted<const N: usize>(
+    txn: &redb::WriteTransaction,
+    definition: TableDefinition<&'static [u8; N], &'static [u8]>,
+    items: impl Iterator<Item = ([u8; N], Vec<u8>)>,
+) -> Result<()> {
+    let mut table = txn.open_table(definition).map_err(storage)?;
+    for (key, value) in sorted_last_wins(items.collect()) {
+        table.insert(&key, value.as_slice()).map_err(storage)?;
+    }
+    Ok(())
+}
+
 /// Writes index entries and state changes into the hash-keyed tables, each table in key order
 /// (redb then walks every B-tree once, left to right). `later` wins over `earlier`.
 fn merge_into_tables(
@@ -280,56 +294,37 @@ fn merge_into_tables(
             .insert("genesis", encode(genesis).as_slice())
             .map_err(storage)?;
     }
-    let resources = sorted_last_wins(
+    write_sorted(
+        txn,
+        RESOURCES,
         deltas
             .iter()
             .flat_map(|delta| delta.resources.iter())
-            .map(|(id, entry)| (id.0.0, encode(entry)))
-            .collect(),
-    );
-    let mut table = txn.open_table(RESOURCES).map_err(storage)?;
-    for (key, value) in &resources {
-        table.insert(key, value.as_slice()).map_err(storage)?;
-    }
-    drop(table);
-    let keys = sorted_last_wins(
+            .map(|(id, entry)| (id.0.0, encode(entry))),
+    )?;
+    write_sorted(
+        txn,
+        KEYS,
         deltas
             .iter()
             .flat_map(|delta| delta.keys.iter())
-            .map(|((resource, key), status)| (key_key(resource, key), encode(status)))
-            .collect(),
-    );
-    let mut table = txn.open_table(KEYS).map_err(storage)?;
-    for (key, value) in &keys {
-        table.insert(key, value.as_slice()).map_err(storage)?;
-    }
-    drop(table);
-    let owners = sorted_last_wins(
+            .map(|((resource, key), status)| (key_key(resource, key), encode(status))),
+    )?;
+    write_sorted(
+        txn,
+        OWNERS,
         deltas
             .iter()
             .flat_map(|delta| delta.owners.iter())
-            .map(|(fingerprint, entry)| (fingerprint.key_bytes(), encode(entry)))
-            .collect(),
-    );
-    let mut table = txn.open_table(OWNERS).map_err(storage)?;
-    for (key, value) in &owners {
-        table.insert(key, value.as_slice()).map_err(storage)?;
-    }
-    drop(table);
-    let receipts = sorted_last_wins(
-        deltas
-            .iter()
-            .flat_map(|delta| delta.receipts.iter())
-            .map(|((fingerprint, resource), entry)| {
-                (receipt_key(fingerprint, resource), encode(entry))
-            })
-            .collect(),
-    );
-    let mut table = txn.open_table(RECEIPTS).map_err(storage)?;
-    for (key, value) in &receipts {
-        table.insert(key, value.as_slice()).map_err(storage)?;
-    }
-    drop(table);
+            .map(|(fingerprint, entry)| (fingerprint.key_bytes(), encode(entry))),
+    )?;
+    write_sorted(
+        txn,
+        RECEIPTS,
+        deltas.iter().flat_map(|delta| delta.receipts.iter()).map(
+            |((fingerprint, resource), entry)| (receipt_key(fingerprint, resource), encode(entry)),
+        ),
+    )?;
     let parts = sorted_last_wins(
         deltas
             .iter()
