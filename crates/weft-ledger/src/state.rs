@@ -118,8 +118,15 @@ pub struct StateDelta {
 }
 
 impl StateDelta {
-    /// Applies `later` on top of this delta: where both set a key, `later` wins.
+    /// Applies `later` on top of this delta: where both set a key, `later` wins. Transaction ids
+    /// are added too.
     pub fn merge(&mut self, later: &StateDelta) {
+        self.merge_state(later);
+        self.tx_ids.extend(later.tx_ids.iter().copied());
+    }
+
+    /// [`StateDelta::merge`] without the transaction ids, for holders that index ids elsewhere.
+    pub fn merge_state(&mut self, later: &StateDelta) {
         if let Some(genesis) = &later.genesis {
             self.genesis = Some(genesis.clone());
         }
@@ -132,17 +139,6 @@ impl StateDelta {
             .extend(later.receipts.iter().map(|(k, v)| (*k, *v)));
         self.parts
             .extend(later.parts.iter().map(|(k, v)| (k.clone(), v.clone())));
-        self.tx_ids.extend(later.tx_ids.iter().copied());
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.genesis.is_none()
-            && self.resources.is_empty()
-            && self.keys.is_empty()
-            && self.owners.is_empty()
-            && self.receipts.is_empty()
-            && self.parts.is_empty()
-            && self.tx_ids.is_empty()
     }
 }
 

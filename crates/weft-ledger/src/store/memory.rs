@@ -1,6 +1,6 @@
 //! In-memory storage for tests and for replaying state during an audit.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use weft_core::model::Genesis;
 use weft_core::{BlockHash, Fingerprint, Hash32, PublicKey, ResourceId, TxId};
@@ -14,61 +14,41 @@ use crate::state::{
 };
 use crate::tx::Transaction;
 
-/// Rule state only, in memory.
+/// Rule state only, in memory: every block's changes merged into one.
 #[derive(Debug, Default, Clone)]
-pub struct MemoryState {
-    genesis: Option<Genesis>,
-    resources: HashMap<ResourceId, ResourceEntry>,
-    keys: HashMap<(ResourceId, PublicKey), KeyStatus>,
-    owners: HashMap<Fingerprint, OwnerEntry>,
-    receipts: HashMap<(Fingerprint, ResourceId), ReceiptEntry>,
-    parts: HashMap<String, PartEntry>,
-    tx_ids: HashSet<TxId>,
-}
+pub struct MemoryState(StateDelta);
 
 impl MemoryState {
     pub fn apply(&mut self, delta: &StateDelta) {
-        if let Some(genesis) = &delta.genesis {
-            self.genesis = Some(genesis.clone());
-        }
-        self.resources
-            .extend(delta.resources.iter().map(|(k, v)| (*k, v.clone())));
-        self.keys.extend(delta.keys.iter().map(|(k, v)| (*k, *v)));
-        self.owners
-            .extend(delta.owners.iter().map(|(k, v)| (*k, *v)));
-        self.receipts
-            .extend(delta.receipts.iter().map(|(k, v)| (*k, *v)));
-        self.parts
-            .extend(delta.parts.iter().map(|(k, v)| (k.clone(), v.clone())));
-        self.tx_ids.extend(delta.tx_ids.iter().copied());
+        self.0.merge(delta);
     }
 }
 
 impl StateView for MemoryState {
     fn genesis(&self) -> Result<Option<Genesis>> {
-        Ok(self.genesis.clone())
+        Ok(self.0.genesis.clone())
     }
     fn resource(&self, id: &ResourceId) -> Result<Option<ResourceEntry>> {
-        Ok(self.resources.get(id).cloned())
+        Ok(self.0.resources.get(id).cloned())
     }
     fn key_status(&self, id: &ResourceId, key: &PublicKey) -> Result<Option<KeyStatus>> {
-        Ok(self.keys.get(&(*id, *key)).copied())
+        Ok(self.0.keys.get(&(*id, *key)).copied())
     }
     fn owner(&self, fingerprint: &Fingerprint) -> Result<Option<OwnerEntry>> {
-        Ok(self.owners.get(fingerprint).copied())
+        Ok(self.0.owners.get(fingerprint).copied())
     }
     fn receipt(
         &self,
         fingerprint: &Fingerprint,
         resource: &ResourceId,
     ) -> Result<Option<ReceiptEntry>> {
-        Ok(self.receipts.get(&(*fingerprint, *resource)).copied())
+        Ok(self.0.receipts.get(&(*fingerprint, *resource)).copied())
     }
     fn part(&self, code: &str) -> Result<Option<PartEntry>> {
-        Ok(self.parts.get(code).cloned())
+        Ok(self.0.parts.get(code).cloned())
     }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
-        Ok(self.tx_ids.contains(id))
+        Ok(self.0.tx_ids.contains(id))
     }
 }
 
@@ -178,6 +158,7 @@ impl Store for MemoryStore {
     fn resources_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<ResourceId>> {
         let mut found: Vec<ResourceId> = self
             .state
+            .0
             .resources
             .keys()
             .filter(|id| id.as_bytes().starts_with(prefix))

@@ -180,8 +180,7 @@ impl Pending {
                 .or_default()
                 .push((position, id));
         }
-        self.state.merge(delta);
-        self.state.tx_ids.clear();
+        self.state.merge_state(delta);
     }
 }
 
