@@ -461,6 +461,7 @@ fn audit_file(ctx: &Context_, file: &Path) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let peak = peak_rss_mib();
+    let db_bytes = fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     ctx.out.emit(
         json!({
             "ok": report.ok,
@@ -470,7 +471,7 @@ fn audit_file(ctx: &Context_, file: &Path) -> Result<()> {
             "audit_tx_per_s": report.transactions as f64 / seconds,
             "peak_rss_mib": peak,
             "rss_before_mib": rss_before,
-            "db_bytes": fs::metadata(file).map(|m| m.len()).unwrap_or(0),
+            "db_bytes": db_bytes,
         }),
         || {
             format!(
@@ -480,7 +481,7 @@ fn audit_file(ctx: &Context_, file: &Path) -> Result<()> {
                 report.transactions as f64 / seconds,
                 if report.ok { "ok" } else { "FAILED" },
                 peak.unwrap_or(0.0),
-                fs::metadata(file).map(|m| m.len()).unwrap_or(0) as f64 / (1 << 20) as f64
+                db_bytes as f64 / (1 << 20) as f64
             )
         },
     );

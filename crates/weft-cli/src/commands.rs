@@ -810,8 +810,13 @@ pub fn proof_verify(ctx: &Context_, files: &[PathBuf], trusted: &[String]) -> Re
         .map(|key| PublicKey::from_hex(key).context("--producer-key"))
         .collect::<Result<_>>()?;
     let trusted_slice = (!trusted.is_empty()).then_some(trusted.as_slice());
-    let hint = if trusted.is_empty() {
+    let pin_hint = if trusted.is_empty() {
         "  (pass --producer-key to pin the producers you trust)"
+    } else {
+        ""
+    };
+    let hint = if trusted.is_empty() {
+        pin_hint
     } else {
         ", a trusted key"
     };
@@ -897,7 +902,7 @@ pub fn proof_verify(ctx: &Context_, files: &[PathBuf], trusted: &[String]) -> Re
                 "{}\n{valid_count} of {} proofs valid{}",
                 lines.join("\n"),
                 files.len(),
-                if trusted.is_empty() { "  (pass --producer-key to pin the producers you trust)" } else { "" }
+                pin_hint
             )
         },
     );
