@@ -47,6 +47,15 @@ pub enum BenchCommand {
         /// The ledger database (`bench.redb` in a `--dir`, or a home's `ledger.redb`).
         file: PathBuf,
     },
+    /// Build and verify inclusion proofs from an existing ledger file, opened afresh: the
+    /// figures a node serving proofs would see.
+    Proofs {
+        /// The ledger database (`bench.redb` in a `--dir`, or a home's `ledger.redb`).
+        file: PathBuf,
+        /// Number of transactions to prove, spread evenly over the chain.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+    },
     /// Fingerprinting speed against `sha256sum` on the same file.
     Fingerprint {
         /// File to hash (default: a generated file of --size-mib).
@@ -75,6 +84,7 @@ pub fn run(ctx: &Context_, command: BenchCommand) -> Result<()> {
             dir,
         ),
         BenchCommand::Audit { file } => audit_file(ctx, &file),
+        BenchCommand::Proofs { file, count } => proofs_file(ctx, &file, count),
         BenchCommand::Fingerprint { file, size_mib } => fingerprint(ctx, file, size_mib),
     }
 }
@@ -482,6 +492,77 @@ fn audit_file(ctx: &Context_, file: &Path) -> Result<()> {
                 if report.ok { "ok" } else { "FAILED" },
                 peak.unwrap_or(0.0),
                 db_bytes as f64 / (1 << 20) as f64
+            )
+        },
+    );
+    Ok(())
+}
+
+fn proofs_file(ctx: &Context_, file: &Path, count: usize) -> Result<()> {
+    if !file.is_file() {
+        bail!("{} is not a ledger file", file.display());
+    }
+    if count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let store = RedbStore::open(file)?;
+    let head = store
+        .head()?
+        .with_context(|| format!("{} holds no chain", file.display()))?;
+    // Positions spread over every block after genesis, and over each block's transactions.
+    let heights = head.header.height.max(1);
+    let mut ids = Vec::with_capacity(count);
+    for i in 0..count as u64 {
+        let height = 1 + i * heights / count as u64;
+        let Some(header) = store.signed_header(height)? else {
+            continue;
+        };
+        let size = u64::from(header.header.tx_count.max(1));
+        let index = ((i * 7919) % size) as u32;
+        if let Some(tx) = store.tx_at(weft_ledger::state::Position { height, index })? {
+            ids.push(tx.id());
+        }
+    }
+    if ids.is_empty() {
+        bail!("{} holds no transactions after genesis", file.display());
+    }
+    let per_proof = |started: Instant| started.elapsed().as_secs_f64() * 1e6 / ids.len() as f64;
+    let started = Instant::now();
+    let proofs: Vec<_> = ids
+        .iter()
+        .map(|id| weft_ledger::proof::build(&store, id))
+        .collect::<Result<_, _>>()?;
+    let build_us = per_proof(started);
+    let trusted = [head.header.producer];
+    let started = Instant::now();
+    for proof in &proofs {
+        weft_ledger::proof::verify_inclusion_only(proof, Some(&trusted))?;
+    }
+    let inclusion_us = per_proof(started);
+    let started = Instant::now();
+    for proof in &proofs {
+        weft_ledger::proof::verify(proof, Some(&trusted))?;
+    }
+    let verify_us = per_proof(started);
+    let started = Instant::now();
+    for verdict in weft_ledger::proof::verify_many(&proofs, Some(&trusted)) {
+        verdict?;
+    }
+    let batch_us = per_proof(started);
+    ctx.out.emit(
+        json!({
+            "proofs": proofs.len(),
+            "proof_build_us": build_us,
+            "proof_inclusion_us": inclusion_us,
+            "proof_verify_us": verify_us,
+            "proof_verify_batch_us": batch_us,
+            "peak_rss_mib": peak_rss_mib(),
+        }),
+        || {
+            format!(
+                "{} inclusion proofs from a ledger of {} blocks: build {build_us:.1} µs; verify the path {inclusion_us:.1} µs, complete {verify_us:.1} µs one by one, {batch_us:.1} µs in a batch",
+                proofs.len(),
+                head.header.height + 1
             )
         },
     );

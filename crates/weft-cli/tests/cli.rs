@@ -656,3 +656,71 @@ fn demo_runs_and_every_expectation_holds() {
     assert_eq!(report["failed"], 0);
     assert!(report["expectations"].as_u64().expect("count") >= 10);
 }
+
+#[test]
+fn bench_proofs_reads_a_kept_benchmark_ledger_and_refuses_what_is_not_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kept = dir.path().join("kept");
+    let home = dir.path().join("unused-home");
+    let kept_arg = kept.to_str().expect("utf-8 path");
+    let ledger = run(
+        &home,
+        &[
+            "bench",
+            "ledger",
+            "--txs",
+            "400",
+            "--block-size",
+            "100",
+            "--skip-audit",
+            "--dir",
+            kept_arg,
+        ],
+        0,
+    );
+    assert_eq!(ledger["txs"], 400, "{ledger}");
+    let file = kept.join("bench.redb");
+    let proofs = run(
+        &home,
+        &[
+            "bench",
+            "proofs",
+            file.to_str().expect("utf-8"),
+            "--count",
+            "30",
+        ],
+        0,
+    );
+    assert_eq!(proofs["proofs"], 30, "{proofs}");
+    assert!(proofs["proof_build_us"].as_f64().expect("a figure") > 0.0);
+
+    let missing = dir.path().join("no-such.redb");
+    let error = run(
+        &home,
+        &["bench", "proofs", missing.to_str().expect("utf-8")],
+        1,
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("is not a ledger file")),
+        "{error}"
+    );
+    let none = run(
+        &home,
+        &[
+            "bench",
+            "proofs",
+            file.to_str().expect("utf-8"),
+            "--count",
+            "0",
+        ],
+        1,
+    );
+    assert!(
+        none["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--count")),
+        "{none}"
+    );
+}

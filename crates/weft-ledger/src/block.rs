@@ -143,6 +143,19 @@ impl Canonical for Block {
     }
 }
 
+/// Levels of the tree per storage tile. Six levels make a tile of at most 126 hashes, which
+/// fits one storage page; measured against eight (docs/benchmarks.md).
+pub const TILE_LEVELS: usize = 6;
+/// Nodes of a tile's lowest level.
+pub const TILE_WIDTH: usize = 1 << TILE_LEVELS;
+
+/// Where a tile sits in a block's tree: its tier (levels `L·tier..L·tier+L`) and its index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TileKey {
+    pub tier: u8,
+    pub tile: u32,
+}
+
 /// All levels of a block's Merkle tree, leaves first, so proofs are read, not recomputed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MerkleLevels {
@@ -170,6 +183,89 @@ impl MerkleLevels {
             .flatten()
             .flat_map(|hash| hash.0)
             .collect()
+    }
+
+    /// The tree cut into tiles for storage, so that a proof reads a few small rows instead of
+    /// the whole tree. With `L` = [`TILE_LEVELS`], tier `t` holds levels `Lt..Lt+L`; its tile
+    /// `i` holds, from each of those levels in turn, the nodes under node `i` of level `Lt+L`
+    /// (at most 64 + 32 + … + 2 hashes, about one 4 KiB page). Siblings always share a tile,
+    /// so a path reads one tile per tier: three for a block of 10,000 transactions.
+    pub fn tiles(&self) -> Vec<(TileKey, Vec<u8>)> {
+        let mut out = Vec::new();
+        for (tier, levels) in self.levels.chunks(TILE_LEVELS).enumerate() {
+            // The top level of the tree (the root alone) is never part of a path.
+            let base_len = levels[0].len();
+            if base_len < 2 {
+                break;
+            }
+            for tile in 0..base_len.div_ceil(TILE_WIDTH) {
+                let mut bytes = Vec::new();
+                for (depth, level) in levels.iter().enumerate() {
+                    let width = TILE_WIDTH >> depth;
+                    let start = (tile * width).min(level.len());
+                    let end = ((tile + 1) * width).min(level.len());
+                    bytes.extend(level[start..end].iter().flat_map(|hash| hash.0));
+                }
+                out.push((
+                    TileKey {
+                        tier: tier as u8,
+                        tile: tile as u32,
+                    },
+                    bytes,
+                ));
+            }
+        }
+        out
+    }
+
+    /// The audit path of leaf `index` in a tree of `size` leaves stored as [`tiles`]; `tile`
+    /// fetches one tile's bytes, or `None` if it is missing (then so is the path).
+    ///
+    /// [`tiles`]: MerkleLevels::tiles
+    pub fn path_from_tiles<E>(
+        size: usize,
+        index: usize,
+        mut tile: impl FnMut(TileKey) -> Result<Option<Vec<u8>>, E>,
+    ) -> Result<Option<Vec<Hash32>>, E> {
+        if index >= size {
+            return Ok(None);
+        }
+        let mut path = Vec::new();
+        let mut level_len = size;
+        let mut position = index;
+        let mut tier = 0u8;
+        while level_len > 1 {
+            let tile_index = position / TILE_WIDTH;
+            let Some(bytes) = tile(TileKey {
+                tier,
+                tile: tile_index as u32,
+            })?
+            else {
+                return Ok(None);
+            };
+            let mut offset = 0usize;
+            for depth in 0..TILE_LEVELS {
+                if level_len <= 1 {
+                    break;
+                }
+                let width = TILE_WIDTH >> depth;
+                let start = (tile_index * width).min(level_len);
+                let end = ((tile_index + 1) * width).min(level_len);
+                let sibling = position ^ 1;
+                if sibling < level_len {
+                    let at = offset + (sibling - start) * 32;
+                    let Some(hash) = bytes.get(at..at + 32) else {
+                        return Ok(None);
+                    };
+                    path.push(Hash32(hash.try_into().expect("32 bytes")));
+                }
+                offset += (end - start) * 32;
+                level_len = level_len.div_ceil(2);
+                position /= 2;
+            }
+            tier += 1;
+        }
+        Ok(Some(path))
     }
 
     /// The audit path of leaf `index` in a stored, flattened tree of `size` leaves.
@@ -214,20 +310,46 @@ mod tests {
 
     #[test]
     fn stored_paths_equal_computed_paths() {
-        for size in 1..40usize {
+        for size in (1..40usize).chain([
+            TILE_WIDTH - 1,
+            TILE_WIDTH,
+            TILE_WIDTH + 1,
+            2 * TILE_WIDTH + 1,
+            1000,
+            TILE_WIDTH * TILE_WIDTH + 1,
+        ]) {
             let leaves: Vec<Hash32> = (0..size)
                 .map(|i| weft_core::merkle::leaf_hash(&i.to_le_bytes()))
                 .collect();
             let levels = MerkleLevels::build(leaves.clone());
             assert_eq!(levels.root().0, weft_core::merkle::root(&leaves));
             let bytes = levels.to_bytes();
-            for index in 0..size {
-                assert_eq!(
-                    MerkleLevels::path_from_bytes(&bytes, size, index),
-                    weft_core::merkle::inclusion_proof(&leaves, index),
-                    "size {size} index {index}"
-                );
+            let tiles: std::collections::HashMap<TileKey, Vec<u8>> =
+                levels.tiles().into_iter().collect();
+            // Every leaf of the smaller trees; a spread of leaves (and the last) of the largest.
+            let step = if size > 5000 { 61 } else { 1 };
+            for index in (0..size).step_by(step).chain([size - 1]) {
+                let tiled = MerkleLevels::path_from_tiles::<()>(size, index, |key| {
+                    Ok(tiles.get(&key).cloned())
+                })
+                .unwrap();
+                let flat = MerkleLevels::path_from_bytes(&bytes, size, index);
+                assert_eq!(tiled, flat, "tiles: size {size} index {index}");
+                // The reference recomputes the tree per leaf: every leaf of small trees, a few
+                // of the large ones.
+                if size < 64 || index % 997 == 0 || index == size - 1 {
+                    assert_eq!(
+                        flat,
+                        weft_core::merkle::inclusion_proof(&leaves, index),
+                        "size {size} index {index}"
+                    );
+                }
             }
+            assert_eq!(
+                MerkleLevels::path_from_tiles::<()>(size, size, |key| Ok(tiles.get(&key).cloned())),
+                Ok(None),
+                "a leaf past the end has no path"
+            );
         }
     }
 }

@@ -9,7 +9,7 @@ use weft_core::{BlockHash, Hash32, PublicKey, Signature, TxId};
 
 use crate::block::SignedHeader;
 use crate::error::{LedgerError, Result};
-use crate::store::Store;
+use crate::store::{Inclusion, Store};
 use crate::tx::Transaction;
 
 pub const PROOF_FORMAT: &str = "weft-inclusion-proof/v1";
@@ -46,23 +46,14 @@ pub struct VerifiedInclusion {
 
 /// Builds the proof for `tx_id`.
 pub fn build<S: Store>(store: &S, tx_id: &TxId) -> Result<InclusionProof> {
-    let (tx, position) = store.tx(tx_id)?.ok_or_else(|| {
+    let Inclusion {
+        tx,
+        position,
+        signed,
+        path,
+    } = store.inclusion(tx_id)?.ok_or_else(|| {
         LedgerError::NotFound(format!("transaction {tx_id} is not on this ledger"))
     })?;
-    let signed = store.signed_header(position.height)?.ok_or_else(|| {
-        LedgerError::Corrupt(format!(
-            "block {} of transaction {tx_id} is missing",
-            position.height
-        ))
-    })?;
-    let path = store
-        .merkle_path(position.height, position.index)?
-        .ok_or_else(|| {
-            LedgerError::Corrupt(format!(
-                "merkle tree of block {} is missing",
-                position.height
-            ))
-        })?;
     Ok(InclusionProof {
         format: PROOF_FORMAT.into(),
         chain_id: signed.header.chain_id.to_hex(),

@@ -369,3 +369,52 @@ fn import_refuses_a_block_from_an_unknown_producer() {
         "{error}"
     );
 }
+
+/// A block larger than one Merkle tile: the durable store keeps the tree in tiles, and every
+/// proof it builds is the one the in-memory store (one flat tree) builds, and verifies.
+#[test]
+fn proofs_from_tiled_trees_match_the_memory_store_for_every_leaf() {
+    fn big_block<S: Store>(store: S) -> (World<S>, Vec<weft_core::TxId>) {
+        let mut w = World::with_store(store);
+        let designer = w.org("designer");
+        let key = SigningKey::from_text(&w.keys[&designer].to_text()).expect("key");
+        let transactions: Vec<Transaction> = (0..130u64)
+            .map(|i| {
+                let content = format!("tiled design {i}");
+                Transaction::sign(
+                    w.chain_id,
+                    T0 + 10,
+                    Signer::Resource(designer),
+                    &key,
+                    claim(designer, content.as_bytes()),
+                )
+                .expect("valid payload")
+            })
+            .collect();
+        let outcome = w
+            .ledger
+            .produce_block(transactions, &w.producer, T0 + 10)
+            .expect("storage works");
+        assert!(outcome.rejected.is_empty(), "{:?}", outcome.rejected);
+        let ids = outcome.accepted.iter().map(|(id, ..)| *id).collect();
+        (w, ids)
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (durable, ids) = big_block(RedbStore::open(&dir.path().join("ledger.redb")).expect("open"));
+    let (memory, memory_ids) = big_block(MemoryStore::new());
+    assert_eq!(ids, memory_ids, "same inputs, same transactions");
+    let trusted = [durable.producer.public_key()];
+    let mut longest = 0;
+    for id in &ids {
+        let from_tiles = proof::build(durable.ledger.store(), id).expect("proof from tiles");
+        let flat = proof::build(memory.ledger.store(), id).expect("proof from the flat tree");
+        assert_eq!(from_tiles.audit_path, flat.audit_path, "{id}");
+        assert_eq!(from_tiles.tree_size, 130, "{id}");
+        longest = longest.max(from_tiles.audit_path.len());
+        proof::verify(&from_tiles, Some(&trusted)).expect("verifies");
+    }
+    assert_eq!(
+        longest, 8,
+        "130 leaves: paths reach the second tier of tiles"
+    );
+}

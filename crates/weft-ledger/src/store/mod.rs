@@ -29,6 +29,15 @@ pub struct BlockCommit<'a> {
     pub delta: &'a StateDelta,
 }
 
+/// What an inclusion proof is made of, read together.
+#[derive(Debug)]
+pub struct Inclusion {
+    pub tx: Transaction,
+    pub position: Position,
+    pub signed: SignedHeader,
+    pub path: Vec<Hash32>,
+}
+
 /// Durable (or not) storage of one chain.
 pub trait Store {
     /// A consistent read-only view of rule state, valid until dropped.
@@ -75,6 +84,30 @@ pub trait Store {
         };
         Ok(self.tx_at(position)?.map(|tx| (tx, position)))
     }
+
+    /// The transaction `id`, its block header and its audit path, or `None` if `id` is not on
+    /// this chain. A transaction without its header or tree is corruption.
+    fn inclusion(&self, id: &TxId) -> Result<Option<Inclusion>> {
+        let Some((tx, position)) = self.tx(id)? else {
+            return Ok(None);
+        };
+        let signed = self
+            .signed_header(position.height)?
+            .ok_or_else(|| missing_block_part("block", id, position.height))?;
+        let path = self
+            .merkle_path(position.height, position.index)?
+            .ok_or_else(|| missing_block_part("merkle tree of block", id, position.height))?;
+        Ok(Some(Inclusion {
+            tx,
+            position,
+            signed,
+            path,
+        }))
+    }
+}
+
+pub(crate) fn missing_block_part(what: &str, id: &TxId, height: u64) -> crate::LedgerError {
+    crate::LedgerError::Corrupt(format!("{what} {height} of transaction {id} is missing"))
 }
 
 pub(crate) fn receipt_key(fingerprint: &Fingerprint, resource: &ResourceId) -> [u8; 65] {

@@ -28,8 +28,8 @@ use weft_core::encoding::encode;
 use weft_core::model::Genesis;
 use weft_core::{BlockHash, Fingerprint, Hash32, PublicKey, ResourceId, TxId};
 
-use super::{BlockCommit, Store, index_keys, receipt_key};
-use crate::block::{MerkleLevels, SignedHeader};
+use super::{BlockCommit, Inclusion, Store, index_keys, missing_block_part, receipt_key};
+use crate::block::{MerkleLevels, SignedHeader, TileKey};
 use crate::error::{LedgerError, Result};
 use crate::state::{
     KeyStatus, OwnerEntry, PartEntry, Position, ReceiptEntry, ResourceEntry, StateDelta, StateView,
@@ -37,7 +37,17 @@ use crate::state::{
 use crate::tx::Transaction;
 
 const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
-const TREES: TableDefinition<u64, &[u8]> = TableDefinition::new("merkle_trees");
+/// Height ‖ tier ‖ tile (big-endian) → one tile of the block's Merkle tree
+/// ([`MerkleLevels::tiles`]).
+const TREES: TableDefinition<&[u8; 13], &[u8]> = TableDefinition::new("merkle_tiles");
+
+fn tile_key(height: u64, key: TileKey) -> [u8; 13] {
+    let mut out = [0u8; 13];
+    out[..8].copy_from_slice(&height.to_be_bytes());
+    out[8] = key.tier;
+    out[9..].copy_from_slice(&key.tile.to_be_bytes());
+    out
+}
 const HASHES: TableDefinition<&[u8; 32], u64> = TableDefinition::new("block_hashes");
 const TXS: TableDefinition<&[u8; 12], &[u8]> = TableDefinition::new("transactions");
 const TX_POSITIONS: TableDefinition<&[u8; 32], &[u8; 12]> = TableDefinition::new("tx_positions");
@@ -48,7 +58,7 @@ const BY_FINGERPRINT: TableDefinition<&[u8; 45], &[u8; 32]> =
 const BY_RESOURCE: TableDefinition<&[u8; 44], &[u8; 32]> = TableDefinition::new("resource_index");
 
 /// The layout of the tables; a file with another is refused with a clear message.
-const STORAGE_VERSION: &[u8] = b"2";
+const STORAGE_VERSION: &[u8] = b"3";
 
 fn index_key<const N: usize, const K: usize>(prefix: &[u8; N], position: Position) -> [u8; K] {
     debug_assert_eq!(N + 12, K);
@@ -472,6 +482,22 @@ impl Drop for RedbStore {
     }
 }
 
+/// The audit path of leaf `index` of block `height` (of `size` leaves), from its tiles.
+fn path_in(
+    txn: &ReadTransaction,
+    height: u64,
+    size: u32,
+    index: u32,
+) -> Result<Option<Vec<Hash32>>> {
+    let trees = txn.open_table(TREES).map_err(storage)?;
+    MerkleLevels::path_from_tiles(size as usize, index as usize, |key| {
+        Ok(trees
+            .get(&tile_key(height, key))
+            .map_err(storage)?
+            .map(|bytes| bytes.value().to_vec()))
+    })
+}
+
 /// A read snapshot with the state tables open, and the changes not merged into them yet.
 #[derive(Debug)]
 pub struct RedbSnapshot<'a> {
@@ -594,10 +620,13 @@ impl Store for RedbStore {
             headers
                 .insert(height, encode(signed).as_slice())
                 .map_err(storage)?;
-            txn.open_table(TREES)
-                .map_err(storage)?
-                .insert(height, commit.levels.to_bytes().as_slice())
-                .map_err(storage)?;
+            let mut trees = txn.open_table(TREES).map_err(storage)?;
+            for (key, bytes) in commit.levels.tiles() {
+                trees
+                    .insert(&tile_key(height, key), bytes.as_slice())
+                    .map_err(storage)?;
+            }
+            drop(trees);
             txn.open_table(HASHES)
                 .map_err(storage)?
                 .insert(signed.header.hash().as_bytes(), height)
@@ -719,15 +748,46 @@ impl Store for RedbStore {
             return Ok(None);
         };
         let header: SignedHeader = decode_stored("block header", header.value())?;
-        let trees = txn.open_table(TREES).map_err(storage)?;
-        let Some(bytes) = trees.get(height).map_err(storage)? else {
+        path_in(&txn, height, header.header.tx_count, index)
+    }
+
+    /// One read transaction for the whole proof, and each record read once.
+    fn inclusion(&self, id: &TxId) -> Result<Option<Inclusion>> {
+        let Some(position) = self.tx_position(id)? else {
             return Ok(None);
         };
-        Ok(MerkleLevels::path_from_bytes(
-            bytes.value(),
-            header.header.tx_count as usize,
-            index as usize,
-        ))
+        let txn = self.read()?;
+        let Some(tx) = txn
+            .open_table(TXS)
+            .map_err(storage)?
+            .get(&position.to_key())
+            .map_err(storage)?
+            .map(|bytes| decode_stored::<Transaction>("transaction", bytes.value()))
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let signed: SignedHeader = txn
+            .open_table(HEADERS)
+            .map_err(storage)?
+            .get(position.height)
+            .map_err(storage)?
+            .map(|bytes| decode_stored("block header", bytes.value()))
+            .transpose()?
+            .ok_or_else(|| missing_block_part("block", id, position.height))?;
+        let path = path_in(
+            &txn,
+            position.height,
+            signed.header.tx_count,
+            position.index,
+        )?
+        .ok_or_else(|| missing_block_part("merkle tree of block", id, position.height))?;
+        Ok(Some(Inclusion {
+            tx,
+            position,
+            signed,
+            path,
+        }))
     }
 
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<(Position, TxId)>> {
