@@ -332,7 +332,7 @@ mod tests {
                 let tiled = MerkleLevels::path_from_tiles::<()>(size, index, |key| {
                     Ok(tiles.get(&key).cloned())
                 })
-                .unwrap();
+                .expect("a map lookup cannot fail");
                 let flat = MerkleLevels::path_from_bytes(&bytes, size, index);
                 assert_eq!(tiled, flat, "tiles: size {size} index {index}");
                 // The reference recomputes the tree per leaf: every leaf of small trees, a few
