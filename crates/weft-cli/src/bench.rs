@@ -334,15 +334,18 @@ fn ledger_in(
     let mut committed = 0usize;
     let started = Instant::now();
     let (batches, admitted) = std::sync::mpsc::sync_channel::<Admitted>(1);
-    let checker = std::thread::spawn(move || {
-        let mut remaining = transactions.into_iter().peekable();
-        while remaining.peek().is_some() {
-            let batch: Vec<Transaction> = remaining.by_ref().take(block_size).collect();
-            if batches.send(Admitted::check(batch)).is_err() {
-                break;
+    let checker = std::thread::Builder::new()
+        .name("checker".into())
+        .spawn(move || {
+            let mut remaining = transactions.into_iter().peekable();
+            while remaining.peek().is_some() {
+                let batch: Vec<Transaction> = remaining.by_ref().take(block_size).collect();
+                if batches.send(Admitted::check(batch)).is_err() {
+                    break;
+                }
             }
-        }
-    });
+        })
+        .context("cannot start the signature-checking thread")?;
     for batch in admitted {
         let size = batch.len();
         let block_started = Instant::now();

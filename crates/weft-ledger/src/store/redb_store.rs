@@ -106,8 +106,10 @@ const PARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("parts");
 const PENDING_DELTAS: TableDefinition<u64, &[u8]> = TableDefinition::new("pending_deltas");
 
 /// Default number of transactions whose index and state changes wait in memory before they are
-/// merged into the hash-keyed tables (about 0.5 KiB of memory each).
-pub const DEFAULT_MERGE_AFTER_TXS: usize = 50_000;
+/// merged into the hash-keyed tables (about 0.5 KiB of memory each, so about 50 MiB). Raised
+/// from 50,000: rules then read recent state from memory, and merges happen half as often
+/// (docs/benchmarks.md has both).
+pub const DEFAULT_MERGE_AFTER_TXS: usize = 100_000;
 
 fn storage(error: impl std::fmt::Display) -> LedgerError {
     LedgerError::Storage(error.to_string())
