@@ -4,6 +4,7 @@
 mod bench;
 mod commands;
 mod demo;
+mod gcode;
 mod home;
 mod output;
 
@@ -116,6 +117,9 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// G-code protection: layers, sealed per-layer chains, verification that names the layer.
+    #[command(subcommand)]
+    Gcode(gcode::GcodeCommand),
     /// Commits transactions in a loop, printing `ack TXID` after each durable commit (crash tests).
     #[command(hide = true)]
     Stress {
@@ -422,6 +426,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }) => commands::key_revoke(&ctx, &resource, &key, signer.as_deref()),
         Command::Demo => demo::run(&ctx),
         Command::Bench(command) => bench::run(&ctx, command),
+        Command::Gcode(command) => gcode::run(&ctx, command),
         Command::Stress { blocks, per_block } => bench::stress(&ctx, blocks, per_block),
     }
 }

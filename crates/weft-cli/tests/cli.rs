@@ -724,3 +724,122 @@ fn bench_proofs_reads_a_kept_benchmark_ledger_and_refuses_what_is_not_one() {
         "{none}"
     );
 }
+
+#[test]
+fn gcode_keygen_seal_verify_open_and_a_tampered_copy() {
+    let h = new_home();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../corpus/gcode/13_mmu2s_prusaslicer250_small.gcode");
+    let file = source.to_str().expect("utf-8");
+    let at = |name: &str| h.root.join(name).to_str().expect("utf-8").to_string();
+    let layers = run(&h.home, &["gcode", "layers", file], 0);
+    assert_eq!(layers["layers"], 31, "{layers}");
+    run(&h.home, &["gcode", "keygen", "--out", &at("printer")], 0);
+    let producer = h.home.join("keys/producer.key");
+    let sealed = run(
+        &h.home,
+        &[
+            "gcode",
+            "seal",
+            file,
+            "--out",
+            &at("part.wgc"),
+            "--manifest",
+            &at("part.json"),
+            "--to",
+            &at("printer.pub"),
+            "--sign",
+            producer.to_str().expect("utf-8"),
+        ],
+        0,
+    );
+    assert_eq!(sealed["layers"], 31, "{sealed}");
+    let verdict = run(
+        &h.home,
+        &[
+            "gcode",
+            "verify",
+            &at("part.wgc"),
+            "--manifest",
+            &at("part.json"),
+        ],
+        0,
+    );
+    assert_eq!(verdict["status"], "intact", "{verdict}");
+    assert_eq!(verdict["checks"]["signature"], true);
+    run(
+        &h.home,
+        &[
+            "gcode",
+            "open",
+            &at("part.wgc"),
+            "--key",
+            &at("printer.key"),
+            "--manifest",
+            &at("part.json"),
+            "--out",
+            &at("opened.gcode"),
+        ],
+        0,
+    );
+    let original = std::fs::read(&source).expect("source");
+    assert!(std::fs::read(at("opened.gcode")).expect("opened") == original);
+
+    // A second keygen to the same name refuses and writes nothing new.
+    run(&h.home, &["gcode", "keygen", "--out", &at("printer")], 1);
+
+    // Tamper with layer 5 of the plain file: located, exit 4.
+    let text = String::from_utf8(original).expect("utf-8");
+    let fifth = text
+        .match_indices(";LAYER_CHANGE")
+        .nth(4)
+        .expect("layer 5")
+        .0;
+    let g1 = fifth + text[fifth..].find("G1 X").expect("a move");
+    let mut tampered = text.into_bytes();
+    tampered[g1 + 4] = if tampered[g1 + 4] == b'9' {
+        b'1'
+    } else {
+        tampered[g1 + 4] + 1
+    };
+    std::fs::write(at("tampered.gcode"), &tampered).expect("write");
+    let verdict = run(
+        &h.home,
+        &[
+            "gcode",
+            "verify",
+            &at("tampered.gcode"),
+            "--manifest",
+            &at("part.json"),
+        ],
+        4,
+    );
+    assert_eq!(verdict["status"], "tampered");
+    assert_eq!(verdict["findings"][0]["kind"], "modified", "{verdict}");
+    assert_eq!(verdict["findings"][0]["layer"], 5, "{verdict}");
+
+    // Opening a garbage "container" is a clear error, and no output is left behind.
+    std::fs::write(at("garbage.wgc"), b"WEFTGC\x00\x01\xff\xff\xff\xff").expect("write");
+    let error = run(
+        &h.home,
+        &[
+            "gcode",
+            "open",
+            &at("garbage.wgc"),
+            "--key",
+            &at("printer.key"),
+            "--manifest",
+            &at("part.json"),
+            "--out",
+            &at("never.gcode"),
+        ],
+        1,
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("too large")),
+        "{error}"
+    );
+    assert!(!h.root.join("never.gcode").exists());
+}

@@ -1,0 +1,402 @@
+//! Verification: the paper's three checks (dimension, chain, benchmark), then the *location* of
+//! every change, by aligning the received segment hashes with the manifest's.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::container::ContainerReader;
+use crate::error::Result;
+use crate::manifest::{Manifest, parse_hash, plain_head};
+use crate::segment::SegmentKind;
+
+/// What kind of change a finding reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingKind {
+    Modified,
+    Deleted,
+    Inserted,
+    Reordered,
+}
+
+/// One located change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// The manifest's 1-based layer number (for an insertion: the layer it follows; 0 if it
+    /// follows the preamble or nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<u32>,
+    /// `preamble` or `postamble`, for those segments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<&'static str>,
+    /// 1-based position of the segment in what was received, if it is there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found_at: Option<usize>,
+}
+
+/// The outcome of the three checks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Checks {
+    pub dimension: bool,
+    pub chain: bool,
+    pub benchmark: bool,
+    pub signature: Option<bool>,
+}
+
+/// The verdict on a container or a plain file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub status: &'static str,
+    /// `container` or `plain`.
+    pub input: &'static str,
+    pub expected_layers: usize,
+    pub found_layers: usize,
+    pub checks: Checks,
+    pub findings: Vec<Finding>,
+    /// The manifest's signer (hex), if it is signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+}
+
+impl Report {
+    pub fn intact(&self) -> bool {
+        self.status == "intact"
+    }
+}
+
+fn expected_hashes(manifest: &Manifest, plain: bool) -> Result<Vec<[u8; 32]>> {
+    manifest
+        .body
+        .segments
+        .iter()
+        .map(|segment| {
+            if plain {
+                parse_hash("manifest segment plain hash", &segment.plain)
+            } else {
+                parse_hash("manifest segment block hash", &segment.block)
+            }
+        })
+        .collect()
+}
+
+fn expected_layers(manifest: &Manifest) -> usize {
+    manifest
+        .body
+        .segments
+        .iter()
+        .filter(|segment| segment.kind == SegmentKind::Layer)
+        .count()
+}
+
+fn report(
+    manifest: &Manifest,
+    input: &'static str,
+    found: &[[u8; 32]],
+    found_layers: usize,
+    chain: bool,
+) -> Result<Report> {
+    let expected = expected_hashes(manifest, input == "plain")?;
+    let dimension = expected.len() == found.len();
+    let benchmark = dimension && expected == found;
+    let signature = manifest.check_signature();
+    let findings = if benchmark {
+        Vec::new()
+    } else {
+        locate(&expected, found, manifest)
+    };
+    let intact = dimension && chain && benchmark && signature.is_none_or(|(valid, _)| valid);
+    Ok(Report {
+        status: if intact { "intact" } else { "tampered" },
+        input,
+        expected_layers: expected_layers(manifest),
+        found_layers,
+        checks: Checks {
+            dimension,
+            chain,
+            benchmark,
+            signature: signature.map(|(valid, _)| valid),
+        },
+        findings,
+        signer: manifest.signer.clone(),
+    })
+}
+
+/// Verifies a sealed container against `manifest`, reading it once, block by block.
+pub fn verify_container(input: impl Read, manifest: &Manifest) -> Result<Report> {
+    let mut reader = ContainerReader::new(input)?;
+    let header_hash = reader.header.hash();
+    let mut chain = parse_hash("manifest header_hash", &manifest.body.header_hash)? == header_hash;
+    let mut previous = header_hash;
+    let mut found = Vec::new();
+    let mut found_layers = 0;
+    while let Some(block) = reader.next_block()? {
+        if block.previous != previous {
+            chain = false;
+        }
+        if block.kind == SegmentKind::Layer {
+            found_layers += 1;
+        }
+        previous = block.hash();
+        found.push(previous);
+    }
+    chain &= found.len() == reader.header.segments as usize
+        && parse_hash("manifest chain_head", &manifest.body.chain_head)? == previous;
+    report(manifest, "container", &found, found_layers, chain)
+}
+
+/// Verifies plain G-code against `manifest`. The common case, an intact file, is checked in one
+/// streaming pass over the manifest's segment lengths; only a file that differs is read whole
+/// (up to `max_bytes`) and segmented again to locate the changes.
+pub fn verify_plain(
+    mut open: impl FnMut() -> std::io::Result<Box<dyn Read>>,
+    manifest: &Manifest,
+    max_bytes: u64,
+) -> Result<Report> {
+    let expected = expected_hashes(manifest, true)?;
+    // Fast path: hash the file along the manifest's boundaries.
+    let mut input = open()?;
+    let mut same = true;
+    let mut buffer = vec![0u8; 1 << 16];
+    for (segment, want) in manifest.body.segments.iter().zip(&expected) {
+        let mut hasher = Sha256::new();
+        let mut left = segment.bytes;
+        while left > 0 {
+            let take = left.min(buffer.len() as u64) as usize;
+            let n = input.read(&mut buffer[..take])?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            left -= n as u64;
+        }
+        if left > 0 || <[u8; 32]>::from(hasher.finalize()) != *want {
+            same = false;
+            break;
+        }
+    }
+    if same && input.read(&mut buffer)? == 0 {
+        let head_ok = parse_hash("manifest plain_head", &manifest.body.plain_head)?
+            == plain_head(expected.iter());
+        return report(
+            manifest,
+            "plain",
+            &expected,
+            expected_layers(manifest),
+            head_ok,
+        );
+    }
+    // Slow path: the whole file, segmented again.
+    let mut bytes = Vec::new();
+    open()?.take(max_bytes + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(crate::error::GcodeError::TooLarge {
+            what: "G-code file",
+            size: bytes.len() as u64,
+            max: max_bytes,
+        });
+    }
+    let segmentation = crate::segment::segment(&bytes);
+    let found: Vec<[u8; 32]> = segmentation
+        .segments
+        .iter()
+        .map(|s| Sha256::digest(&bytes[s.start as usize..s.end as usize]).into())
+        .collect();
+    let chain =
+        parse_hash("manifest plain_head", &manifest.body.plain_head)? == plain_head(found.iter());
+    report(manifest, "plain", &found, segmentation.layers(), chain)
+}
+
+/// Longest increasing subsequence of `values` (indices into it).
+fn lis(values: &[usize]) -> Vec<usize> {
+    let mut tails: Vec<usize> = Vec::new();
+    let mut parent = vec![usize::MAX; values.len()];
+    for (i, &value) in values.iter().enumerate() {
+        let at = tails.partition_point(|&t| values[t] < value);
+        if at > 0 {
+            parent[i] = tails[at - 1];
+        }
+        if at == tails.len() {
+            tails.push(i);
+        } else {
+            tails[at] = i;
+        }
+    }
+    let mut out = Vec::with_capacity(tails.len());
+    let mut at = tails.last().copied();
+    while let Some(i) = at {
+        out.push(i);
+        at = (parent[i] != usize::MAX).then_some(parent[i]);
+    }
+    out.reverse();
+    out
+}
+
+/// Aligns found hashes with expected ones and names each change.
+pub fn locate(expected: &[[u8; 32]], found: &[[u8; 32]], manifest: &Manifest) -> Vec<Finding> {
+    let segments = &manifest.body.segments;
+    let finding = |kind, index: usize, found_at: Option<usize>| {
+        let segment = segments.get(index);
+        Finding {
+            kind,
+            layer: segment.and_then(|s| s.layer),
+            segment: segment
+                .filter(|s| s.kind != SegmentKind::Layer)
+                .map(|s| s.kind.name()),
+            found_at: found_at.map(|p| p + 1),
+        }
+    };
+    // Expected positions of each hash (a hash may repeat: identical layers).
+    let mut positions: HashMap<&[u8; 32], Vec<usize>> = HashMap::new();
+    for (index, hash) in expected.iter().enumerate() {
+        positions.entry(hash).or_default().push(index);
+    }
+    // Each found segment takes the first unused expected position of its hash.
+    let mut used = vec![false; expected.len()];
+    let mut matched: Vec<(usize, usize)> = Vec::new(); // (found position, expected index)
+    let mut unmatched_found = Vec::new();
+    for (position, hash) in found.iter().enumerate() {
+        let slot = positions
+            .get(hash)
+            .and_then(|list| list.iter().copied().find(|&e| !used[e]));
+        match slot {
+            Some(e) => {
+                used[e] = true;
+                matched.push((position, e));
+            }
+            None => unmatched_found.push(position),
+        }
+    }
+    // The largest in-order set of matches is the backbone; other matches moved.
+    let order: Vec<usize> = matched.iter().map(|&(_, e)| e).collect();
+    let backbone: Vec<(usize, usize)> = lis(&order).into_iter().map(|i| matched[i]).collect();
+    let in_backbone: std::collections::HashSet<usize> = backbone.iter().map(|&(p, _)| p).collect();
+    let mut findings = Vec::new();
+    let mut reordered: Vec<(usize, usize)> = matched
+        .iter()
+        .copied()
+        .filter(|(p, _)| !in_backbone.contains(p))
+        .collect();
+    // A swap of neighbours leaves one of the pair in the backbone: name it too.
+    let by_position: HashMap<usize, usize> = matched.iter().copied().collect();
+    let mut extra = Vec::new();
+    for &(p, e) in &reordered {
+        for neighbour in [p.wrapping_sub(1), p + 1] {
+            if let Some(&other) = by_position.get(&neighbour)
+                && in_backbone.contains(&neighbour)
+                && other.abs_diff(e) == 1
+                && (neighbour < p) != (other < e)
+            {
+                extra.push((neighbour, other));
+            }
+        }
+    }
+    reordered.extend(extra);
+    reordered.sort_by_key(|&(_, e)| e);
+    reordered.dedup();
+    let moved_expected: std::collections::HashSet<usize> =
+        reordered.iter().map(|&(_, e)| e).collect();
+    for &(p, e) in &reordered {
+        findings.push(finding(FindingKind::Reordered, e, Some(p)));
+    }
+    // Between consecutive backbone anchors: expected segments nobody matched, and found
+    // segments that match nothing. Pair them in order as modifications; the rest are
+    // deletions or insertions.
+    let mut anchors = vec![(usize::MAX, usize::MAX)];
+    anchors.extend(backbone.iter().copied());
+    anchors.push((found.len(), expected.len()));
+    for pair in anchors.windows(2) {
+        let (p0, e0) = pair[0];
+        let (p1, e1) = pair[1];
+        let from_e = e0.wrapping_add(1);
+        let from_p = p0.wrapping_add(1);
+        let lost: Vec<usize> = (from_e..e1)
+            .filter(|&e| !used[e] && !moved_expected.contains(&e))
+            .collect();
+        let extra: Vec<usize> = (from_p..p1)
+            .filter(|p| unmatched_found.binary_search(p).is_ok())
+            .collect();
+        let pairs = lost.len().min(extra.len());
+        for i in 0..pairs {
+            findings.push(finding(FindingKind::Modified, lost[i], Some(extra[i])));
+        }
+        for &e in &lost[pairs..] {
+            findings.push(finding(FindingKind::Deleted, e, None));
+        }
+        for &p in &extra[pairs..] {
+            // An insertion follows the expected segment before it in this gap.
+            let after = lost
+                .get(pairs.saturating_sub(1))
+                .copied()
+                .filter(|_| pairs > 0)
+                .or((e0 != usize::MAX).then_some(e0));
+            let layer = after
+                .and_then(|e| segments.get(e))
+                .map(|s| s.layer.unwrap_or(0));
+            findings.push(Finding {
+                kind: FindingKind::Inserted,
+                layer: Some(layer.unwrap_or(0)),
+                segment: None,
+                found_at: Some(p + 1),
+            });
+        }
+    }
+    findings.sort_by_key(|f| (f.found_at.unwrap_or(usize::MAX), f.layer));
+    findings
+}
+
+/// A compact map for people: `layers 1-41 ok, 42 modified, 43-67 ok`.
+pub fn layer_map(report: &Report, manifest: &Manifest) -> String {
+    let layers = expected_layers(manifest);
+    let mut state: Vec<&str> = vec!["ok"; layers + 1];
+    let mut notes = Vec::new();
+    for finding in &report.findings {
+        let word = match finding.kind {
+            FindingKind::Modified => "modified",
+            FindingKind::Deleted => "deleted",
+            FindingKind::Reordered => "reordered",
+            FindingKind::Inserted => {
+                notes.push(format!(
+                    "a segment inserted after {}",
+                    match finding.layer {
+                        Some(0) | None => "the preamble".to_string(),
+                        Some(n) => format!("layer {n}"),
+                    }
+                ));
+                continue;
+            }
+        };
+        match (finding.layer, finding.segment) {
+            (Some(layer), _) if (layer as usize) <= layers => state[layer as usize] = word,
+            (_, Some(segment)) => notes.push(format!("{segment} {word}")),
+            _ => {}
+        }
+    }
+    let mut parts = Vec::new();
+    let mut start = 1;
+    while start <= layers {
+        let mut end = start;
+        while end < layers && state[end + 1] == state[start] {
+            end += 1;
+        }
+        let range = if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        };
+        parts.push(format!("{range} {}", state[start]));
+        start = end + 1;
+    }
+    let mut out = if parts.is_empty() {
+        "no layers".to_string()
+    } else {
+        format!("layers {}", parts.join(", "))
+    };
+    for note in notes {
+        out += &format!("; {note}");
+    }
+    out
+}
