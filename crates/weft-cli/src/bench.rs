@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use serde_json::json;
 use weft_core::model::*;
-use weft_core::{ChainId, Fingerprint, HashAlgo, ResourceId, SigningKey, TxId};
+use weft_core::{ChainId, Fingerprint, HashAlgo, PublicKey, ResourceId, SigningKey, TxId};
 use weft_ledger::store::{RedbStore, Store};
 use weft_ledger::{Admitted, Ledger, Signer, Transaction};
 
@@ -366,32 +366,12 @@ fn ledger_in(
     block_ms.sort_by(f64::total_cmp);
 
     // Proof generation and verification on a sample spread over the chain.
-    let proof_started = Instant::now();
-    let proofs: Vec<_> = sample_ids
-        .iter()
-        .map(|id| weft_ledger::proof::build(ledger.store(), id))
-        .collect::<Result<_, _>>()?;
-    let proof_build_us = proof_started.elapsed().as_secs_f64() * 1e6 / proofs.len() as f64;
-    let trusted = [producer.public_key()];
-    let per_proof = |started: Instant| started.elapsed().as_secs_f64() * 1e6 / proofs.len() as f64;
-    // The inclusion itself: decoding, field checks and the audit path up to merkle_root.
-    let started_inclusion = Instant::now();
-    for proof in &proofs {
-        weft_ledger::proof::verify_inclusion_only(proof, Some(&trusted))?;
-    }
-    let proof_inclusion_us = per_proof(started_inclusion);
-    // Complete, one at a time: plus the transaction signature and the block seal.
-    let started_verify = Instant::now();
-    for proof in &proofs {
-        weft_ledger::proof::verify(proof, Some(&trusted))?;
-    }
-    let proof_verify_us = per_proof(started_verify);
-    // Complete, all at once: signatures in Ed25519 batches.
-    let started_batch = Instant::now();
-    for verdict in weft_ledger::proof::verify_many(&proofs, Some(&trusted)) {
-        verdict?;
-    }
-    let proof_verify_batch_us = per_proof(started_batch);
+    let ProofTimes {
+        build_us: proof_build_us,
+        inclusion_us: proof_inclusion_us,
+        verify_us: proof_verify_us,
+        batch_us: proof_verify_batch_us,
+    } = time_proofs(ledger.store(), &sample_ids, producer.public_key())?;
     let rss_after_commit = peak_rss_mib();
 
     let (audit_s, audit_ok) = if skip_audit {
@@ -425,7 +405,7 @@ fn ledger_in(
             "block_commit_ms_p99": percentile(&block_ms, 0.99),
             "signing_s": signing_s,
             "proof_build_us": proof_build_us,
-            "proofs_sampled": proofs.len(),
+            "proofs_sampled": sample_ids.len(),
             "proof_inclusion_us": proof_inclusion_us,
             "proof_verify_us": proof_verify_us,
             "proof_verify_batch_us": proof_verify_batch_us,
@@ -442,7 +422,7 @@ fn ledger_in(
                 block_ms.len(),
                 percentile(&block_ms, 0.5),
                 percentile(&block_ms, 0.99),
-                proofs.len()
+                sample_ids.len()
             );
             if let (Some(seconds), Some(ok)) = (audit_s, audit_ok) {
                 text.push_str(&format!("  full audit: {seconds:.2} s ({:.0} tx/s), {}\n", count as f64 / seconds, if ok { "ok" } else { "FAILED" }));
@@ -501,6 +481,49 @@ fn audit_file(ctx: &Context_, file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Microseconds per proof: building, then checking the inclusion alone, complete one by one,
+/// and complete in Ed25519 batches.
+struct ProofTimes {
+    build_us: f64,
+    inclusion_us: f64,
+    verify_us: f64,
+    batch_us: f64,
+}
+
+fn time_proofs<S: Store>(store: &S, ids: &[TxId], producer: PublicKey) -> Result<ProofTimes> {
+    let per_proof = |started: Instant| started.elapsed().as_secs_f64() * 1e6 / ids.len() as f64;
+    let started = Instant::now();
+    let proofs: Vec<_> = ids
+        .iter()
+        .map(|id| weft_ledger::proof::build(store, id))
+        .collect::<Result<_, _>>()?;
+    let build_us = per_proof(started);
+    let trusted = [producer];
+    // The inclusion itself: decoding, field checks and the audit path up to merkle_root.
+    let started = Instant::now();
+    for proof in &proofs {
+        weft_ledger::proof::verify_inclusion_only(proof, Some(&trusted))?;
+    }
+    let inclusion_us = per_proof(started);
+    // Complete, one at a time: plus the transaction signature and the block seal.
+    let started = Instant::now();
+    for proof in &proofs {
+        weft_ledger::proof::verify(proof, Some(&trusted))?;
+    }
+    let verify_us = per_proof(started);
+    // Complete, all at once: signatures in Ed25519 batches.
+    let started = Instant::now();
+    for verdict in weft_ledger::proof::verify_many(&proofs, Some(&trusted)) {
+        verdict?;
+    }
+    Ok(ProofTimes {
+        build_us,
+        inclusion_us,
+        verify_us,
+        batch_us: per_proof(started),
+    })
+}
+
 fn proofs_file(ctx: &Context_, file: &Path, count: usize) -> Result<()> {
     if !file.is_file() {
         bail!("{} is not a ledger file", file.display());
@@ -529,32 +552,15 @@ fn proofs_file(ctx: &Context_, file: &Path, count: usize) -> Result<()> {
     if ids.is_empty() {
         bail!("{} holds no transactions after genesis", file.display());
     }
-    let per_proof = |started: Instant| started.elapsed().as_secs_f64() * 1e6 / ids.len() as f64;
-    let started = Instant::now();
-    let proofs: Vec<_> = ids
-        .iter()
-        .map(|id| weft_ledger::proof::build(&store, id))
-        .collect::<Result<_, _>>()?;
-    let build_us = per_proof(started);
-    let trusted = [head.header.producer];
-    let started = Instant::now();
-    for proof in &proofs {
-        weft_ledger::proof::verify_inclusion_only(proof, Some(&trusted))?;
-    }
-    let inclusion_us = per_proof(started);
-    let started = Instant::now();
-    for proof in &proofs {
-        weft_ledger::proof::verify(proof, Some(&trusted))?;
-    }
-    let verify_us = per_proof(started);
-    let started = Instant::now();
-    for verdict in weft_ledger::proof::verify_many(&proofs, Some(&trusted)) {
-        verdict?;
-    }
-    let batch_us = per_proof(started);
+    let ProofTimes {
+        build_us,
+        inclusion_us,
+        verify_us,
+        batch_us,
+    } = time_proofs(&store, &ids, head.header.producer)?;
     ctx.out.emit(
         json!({
-            "proofs": proofs.len(),
+            "proofs": ids.len(),
             "proof_build_us": build_us,
             "proof_inclusion_us": inclusion_us,
             "proof_verify_us": verify_us,
@@ -564,7 +570,7 @@ fn proofs_file(ctx: &Context_, file: &Path, count: usize) -> Result<()> {
         || {
             format!(
                 "{} inclusion proofs from a ledger of {} blocks: build {build_us:.1} µs; verify the path {inclusion_us:.1} µs, complete {verify_us:.1} µs one by one, {batch_us:.1} µs in a batch",
-                proofs.len(),
+                ids.len(),
                 head.header.height + 1
             )
         },
