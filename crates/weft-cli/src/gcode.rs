@@ -190,18 +190,8 @@ fn read_public(path: &Path) -> Result<ReceiverPublic> {
 }
 
 fn read_secret(path: &Path) -> Result<ReceiverSecret> {
-    use std::os::unix::fs::PermissionsExt;
-    let metadata =
-        fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
-    if metadata.permissions().mode() & 0o077 != 0 {
-        bail!(
-            "key file {} is readable by other users; run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        );
-    }
-    let bytes = read_limited(path, 4096, "receiver secret key")?;
-    ReceiverSecret::from_text(&String::from_utf8_lossy(&bytes))
+    let text = crate::home::read_private_text(path)?;
+    ReceiverSecret::from_text(&text)
         .with_context(|| format!("receiver secret key {}", path.display()))
 }
 
@@ -381,36 +371,29 @@ fn open(
     if !is_container(file)? {
         bail!("{} is not a weft G-code container", file.display());
     }
-    let written;
     if out == Path::new("-") {
+        // The G-code itself is the output: nothing else goes to standard output.
         let stdout = std::io::stdout();
         let mut lock = std::io::BufWriter::new(stdout.lock());
-        (_, written) =
-            weft_gcode::open::open_container(opener(file), &manifest, key.as_ref(), &mut lock)?;
-    } else {
-        let mut result = None;
-        write_atomically(out, |f| {
-            let mut writer = std::io::BufWriter::new(f);
-            result = Some(weft_gcode::open::open_container(
-                opener(file),
-                &manifest,
-                key.as_ref(),
-                &mut writer,
-            )?);
-            writer.flush()?;
-            Ok(())
-        })?;
-        written = result.map_or(0, |(_, n)| n);
-        ctx.out.emit(
-            json!({"written": written, "out": out, "status": "intact"}),
-            || {
-                format!(
-                    "intact; wrote {written} bytes of G-code to {}",
-                    out.display()
-                )
-            },
-        );
+        weft_gcode::open::open_container(opener(file), &manifest, key.as_ref(), &mut lock)?;
+        return Ok(());
     }
-    let _ = written;
+    let mut written = 0;
+    write_atomically(out, |f| {
+        let mut writer = std::io::BufWriter::new(f);
+        (_, written) =
+            weft_gcode::open::open_container(opener(file), &manifest, key.as_ref(), &mut writer)?;
+        writer.flush()?;
+        Ok(())
+    })?;
+    ctx.out.emit(
+        json!({"written": written, "out": out, "status": "intact"}),
+        || {
+            format!(
+                "intact; wrote {written} bytes of G-code to {}",
+                out.display()
+            )
+        },
+    );
     Ok(())
 }

@@ -73,8 +73,9 @@ pub fn write_key(path: &Path, key: &SigningKey) -> Result<()> {
     Ok(())
 }
 
-/// Reads a secret key file, refusing one that others can read.
-pub fn read_key(path: &Path) -> Result<SigningKey> {
+/// Reads a secret key file's text, refusing one that others can read or that is too large to
+/// be a key.
+pub fn read_private_text(path: &Path) -> Result<String> {
     let metadata =
         fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
     if metadata.permissions().mode() & 0o077 != 0 {
@@ -88,8 +89,12 @@ pub fn read_key(path: &Path) -> Result<SigningKey> {
     if metadata.len() > 4096 {
         bail!("key file {} is too large to be a weft key", path.display());
     }
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read key file {}", path.display()))?;
+    fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))
+}
+
+/// Reads a secret signing key file, refusing one that others can read.
+pub fn read_key(path: &Path) -> Result<SigningKey> {
+    let text = read_private_text(path)?;
     SigningKey::from_text(&text).with_context(|| format!("key file {}", path.display()))
 }
 
