@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::container::ContainerReader;
 use crate::error::Result;
-use crate::manifest::{Manifest, parse_hash, plain_head};
+use crate::manifest::{Manifest, ManifestSegment, parse_hash, plain_head};
 use crate::segment::SegmentKind;
 
 /// What kind of change a finding reports.
@@ -235,6 +235,22 @@ fn lis(values: &[usize]) -> Vec<usize> {
     out
 }
 
+/// An insertion at found position `p`, after `follows`: a layer names its number, the preamble
+/// (or nothing) is layer 0, the postamble is named as a segment.
+fn inserted_after(follows: Option<&ManifestSegment>, p: usize) -> Finding {
+    let (layer, segment) = match follows {
+        Some(s) if s.kind == SegmentKind::Postamble => (None, Some(s.kind.name())),
+        Some(s) => (Some(s.layer.unwrap_or(0)), None),
+        None => (Some(0), None),
+    };
+    Finding {
+        kind: FindingKind::Inserted,
+        layer,
+        segment,
+        found_at: Some(p + 1),
+    }
+}
+
 /// Aligns found hashes with expected ones and names each change.
 pub fn locate(expected: &[[u8; 32]], found: &[[u8; 32]], manifest: &Manifest) -> Vec<Finding> {
     let segments = &manifest.body.segments;
@@ -326,22 +342,14 @@ pub fn locate(expected: &[[u8; 32]], found: &[[u8; 32]], manifest: &Manifest) ->
         for &e in &lost[pairs..] {
             findings.push(finding(FindingKind::Deleted, e, None));
         }
+        // Insertions follow the last expected segment before them in this gap.
+        let follows = if pairs > 0 {
+            Some(lost[pairs - 1])
+        } else {
+            (e0 != usize::MAX).then_some(e0)
+        };
         for &p in &extra[pairs..] {
-            // An insertion follows the expected segment before it in this gap.
-            let after = lost
-                .get(pairs.saturating_sub(1))
-                .copied()
-                .filter(|_| pairs > 0)
-                .or((e0 != usize::MAX).then_some(e0));
-            let layer = after
-                .and_then(|e| segments.get(e))
-                .map(|s| s.layer.unwrap_or(0));
-            findings.push(Finding {
-                kind: FindingKind::Inserted,
-                layer: Some(layer.unwrap_or(0)),
-                segment: None,
-                found_at: Some(p + 1),
-            });
+            findings.push(inserted_after(follows.and_then(|e| segments.get(e)), p));
         }
     }
     findings.sort_by_key(|f| (f.found_at.unwrap_or(usize::MAX), f.layer));
@@ -361,9 +369,10 @@ pub fn layer_map(report: &Report, manifest: &Manifest) -> String {
             FindingKind::Inserted => {
                 notes.push(format!(
                     "a segment inserted after {}",
-                    match finding.layer {
-                        Some(0) | None => "the preamble".to_string(),
-                        Some(n) => format!("layer {n}"),
+                    match (finding.layer, finding.segment) {
+                        (_, Some(segment)) => format!("the {segment}"),
+                        (Some(0) | None, None) => "the preamble".to_string(),
+                        (Some(n), None) => format!("layer {n}"),
                     }
                 ));
                 continue;
@@ -399,4 +408,101 @@ pub fn layer_map(report: &Report, manifest: &Manifest) -> String {
         out += &format!("; {note}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::ManifestBody;
+
+    fn hash(n: u8) -> [u8; 32] {
+        [n; 32]
+    }
+
+    /// preamble, layers 1..=3, postamble; hashes 0..=4.
+    fn manifest() -> Manifest {
+        let segment = |kind, layer| ManifestSegment {
+            kind,
+            layer,
+            z_um: None,
+            bytes: 1,
+            plain: String::new(),
+            block: String::new(),
+        };
+        Manifest {
+            body: ManifestBody {
+                format: String::new(),
+                file_name: String::new(),
+                file_bytes: 0,
+                file_sha256: String::new(),
+                method: String::new(),
+                header_hash: String::new(),
+                chain_head: String::new(),
+                plain_head: String::new(),
+                segments: vec![
+                    segment(SegmentKind::Preamble, None),
+                    segment(SegmentKind::Layer, Some(1)),
+                    segment(SegmentKind::Layer, Some(2)),
+                    segment(SegmentKind::Layer, Some(3)),
+                    segment(SegmentKind::Postamble, None),
+                ],
+            },
+            signer: None,
+            signature: None,
+        }
+    }
+
+    fn inserted(found: &[u8]) -> (Option<u32>, Option<&'static str>) {
+        let expected: Vec<_> = (0..5).map(hash).collect();
+        let found: Vec<_> = found.iter().map(|&n| hash(n)).collect();
+        let findings = locate(&expected, &found, &manifest());
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].kind, FindingKind::Inserted);
+        (findings[0].layer, findings[0].segment)
+    }
+
+    #[test]
+    fn an_insertion_names_what_it_follows() {
+        assert_eq!(
+            inserted(&[9, 0, 1, 2, 3, 4]),
+            (Some(0), None),
+            "before everything"
+        );
+        assert_eq!(
+            inserted(&[0, 9, 1, 2, 3, 4]),
+            (Some(0), None),
+            "after the preamble"
+        );
+        assert_eq!(
+            inserted(&[0, 1, 2, 9, 3, 4]),
+            (Some(2), None),
+            "after layer 2"
+        );
+        assert_eq!(inserted(&[0, 1, 2, 3, 4, 9]), (None, Some("postamble")));
+    }
+
+    #[test]
+    fn the_map_says_where_an_insertion_went() {
+        let expected: Vec<_> = (0..5).map(hash).collect();
+        let m = manifest();
+        let found: Vec<_> = [0, 1, 2, 3, 4, 9].iter().map(|&n| hash(n)).collect();
+        let report = Report {
+            status: "tampered",
+            input: "plain",
+            expected_layers: 3,
+            found_layers: 3,
+            checks: Checks {
+                dimension: false,
+                chain: false,
+                benchmark: false,
+                signature: None,
+            },
+            findings: locate(&expected, &found, &m),
+            signer: None,
+        };
+        assert_eq!(
+            layer_map(&report, &m),
+            "layers 1-3 ok; a segment inserted after the postamble"
+        );
+    }
 }
