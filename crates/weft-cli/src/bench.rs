@@ -89,6 +89,22 @@ pub fn run(ctx: &Context_, command: BenchCommand) -> Result<()> {
     }
 }
 
+/// A generated digital asset: the SHA-256 fingerprint of `content`, file id `id`, version "A".
+fn generated_asset(content: &[u8], id: String, data_type: DataType) -> DigitalAsset {
+    DigitalAsset {
+        fingerprint: Fingerprint::of_bytes(HashAlgo::Sha256, content),
+        public: false,
+        doi: None,
+        doi_no_redirect: None,
+        file: File {
+            id,
+            version_ids: vec!["A".into()],
+            descriptions: vec![],
+        },
+        data_type,
+    }
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
@@ -275,20 +291,12 @@ fn ledger_in(
     getrandom::fill(&mut nonce)
         .map_err(|error| anyhow::anyhow!("no randomness from the operating system: {error}"))?;
     let mut jobs = Vec::with_capacity(count);
-    let asset = |i: usize| DigitalAsset {
-        fingerprint: Fingerprint::of_bytes(
-            HashAlgo::Sha256,
+    let asset = |i: usize| {
+        generated_asset(
             &[&nonce[..], &(i as u64).to_le_bytes()].concat(),
-        ),
-        public: false,
-        doi: None,
-        doi_no_redirect: None,
-        file: File {
-            id: format!("part-{i}"),
-            version_ids: vec!["A".into()],
-            descriptions: vec![],
-        },
-        data_type: DataType::Geometry3d,
+            format!("part-{i}"),
+            DataType::Geometry3d,
+        )
     };
     for i in 0..count {
         let issuer_index = (i / 2) % orgs.len();
@@ -721,18 +729,8 @@ pub fn stress(ctx: &Context_, blocks: u64, per_block: usize) -> Result<()> {
         let batch: Vec<Transaction> = (0..per_block)
             .map(|i| {
                 let content = [&salt[..], &block.to_le_bytes(), &(i as u64).to_le_bytes()].concat();
-                let asset = DigitalAsset {
-                    fingerprint: Fingerprint::of_bytes(HashAlgo::Sha256, &content),
-                    public: false,
-                    doi: None,
-                    doi_no_redirect: None,
-                    file: File {
-                        id: format!("f{block}-{i}"),
-                        version_ids: vec!["1".into()],
-                        descriptions: vec![],
-                    },
-                    data_type: DataType::Configuration,
-                };
+                let asset =
+                    generated_asset(&content, format!("f{block}-{i}"), DataType::Configuration);
                 Transaction::sign(
                     ledger.chain_id(),
                     now_ms(),
