@@ -383,13 +383,15 @@ pub fn segment(bytes: &[u8]) -> Segmentation {
     let mut heights = Vec::with_capacity(lines.len());
     let mut markers: Vec<Option<Marker>> = Vec::with_capacity(lines.len());
     let mut counts = [0usize; FAMILIES.len()];
-    for line in &lines {
+    // Heights declared on comment lines (`;Z:` …), in line order, so no pass reads lines again.
+    let mut declared_lines: Vec<(usize, f64)> = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
         let text = text(line);
-        let found = if text.trim_start().starts_with([';', '(']) {
-            marker(text)
-        } else {
-            None
-        };
+        let comment = text.trim_start().starts_with([';', '(']);
+        let found = if comment { marker(text) } else { None };
+        if comment && let Some(z) = declared_z(text) {
+            declared_lines.push((index, z));
+        }
         if let Some(found) = found {
             counts[FAMILIES
                 .iter()
@@ -494,9 +496,13 @@ pub fn segment(bytes: &[u8]) -> Segmentation {
     for (number, window) in starts.iter().enumerate() {
         let start = *window;
         let end = starts.get(number + 1).copied().unwrap_or(last_end);
-        let declared = markers[start]
-            .and_then(|found| found.z)
-            .or_else(|| (start..end).find_map(|i| declared_z(text(&lines[i]))));
+        let first_declared = declared_lines.partition_point(|&(line, _)| line < start);
+        let declared = markers[start].and_then(|found| found.z).or_else(|| {
+            declared_lines
+                .get(first_declared)
+                .filter(|&&(line, _)| line < end)
+                .map(|&(_, z)| z)
+        });
         let extruded = (start..end)
             .find(|&i| effects[i].extrudes)
             .map(|i| heights[i]);
