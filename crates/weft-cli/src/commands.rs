@@ -19,6 +19,9 @@ use crate::output::{Negative, Output};
 #[derive(Debug, Clone)]
 pub struct Context_ {
     pub home: PathBuf,
+    /// The home was named (`--home` or `WEFT_HOME`), not just the default: commands whose
+    /// ledger use is optional (`weft gcode seal`, `verify`, `open`) then use it.
+    pub home_given: bool,
     pub out: Output,
 }
 
@@ -78,16 +81,21 @@ fn signer_for(
 
 /// A command acting for a resource: the opened home and ledger, the acting resource, and the
 /// resource (itself, or `--signer PERSON` of it) whose key signs.
-struct Acting {
-    home: Home,
-    ledger: Ledger<RedbStore>,
-    actor: ResourceId,
-    signer: ResourceId,
-    key: SigningKey,
+pub(crate) struct Acting {
+    pub(crate) home: Home,
+    pub(crate) ledger: Ledger<RedbStore>,
+    pub(crate) actor: ResourceId,
+    pub(crate) signer: ResourceId,
+    pub(crate) key: SigningKey,
 }
 
 impl Acting {
-    fn open(ctx: &Context_, actor: &str, role: &str, signer: Option<&str>) -> Result<Self> {
+    pub(crate) fn open(
+        ctx: &Context_,
+        actor: &str,
+        role: &str,
+        signer: Option<&str>,
+    ) -> Result<Self> {
         let home = Home::open(&ctx.home)?;
         let ledger = home.ledger()?;
         let actor = resolve_resource(&ledger, actor, role)?;
@@ -105,7 +113,7 @@ impl Acting {
         resolve_resource(&self.ledger, input, role)
     }
 
-    fn commit(mut self, ctx: &Context_, payload: Payload) -> Result<TxId> {
+    pub(crate) fn commit(mut self, ctx: &Context_, payload: Payload) -> Result<TxId> {
         let signer = Signer::Resource(self.signer);
         Ok(commit(
             ctx,
@@ -524,7 +532,7 @@ pub fn key_revoke(ctx: &Context_, resource: &str, key: &str, signer: Option<&str
     Ok(())
 }
 
-fn resource_json<V: StateView>(state: &V, id: &ResourceId) -> Value {
+pub(crate) fn resource_json<V: StateView>(state: &V, id: &ResourceId) -> Value {
     match state.resource(id) {
         Ok(Some(entry)) => {
             json!({"id": id.to_hex(), "name": entry.resource.label(), "resource": entry.resource})
@@ -533,7 +541,7 @@ fn resource_json<V: StateView>(state: &V, id: &ResourceId) -> Value {
     }
 }
 
-fn label<V: StateView>(state: &V, id: &ResourceId) -> String {
+pub(crate) fn label<V: StateView>(state: &V, id: &ResourceId) -> String {
     match state.resource(id) {
         Ok(Some(entry)) => format!("{} ({})", entry.resource.label(), &id.to_hex()[..12]),
         _ => id.to_hex()[..12].to_string(),
@@ -541,7 +549,7 @@ fn label<V: StateView>(state: &V, id: &ResourceId) -> String {
 }
 
 /// One history entry, JSON and human.
-fn history_entry<S: Store>(
+pub(crate) fn history_entry<S: Store>(
     ledger: &Ledger<S>,
     state: &impl StateView,
     position: Position,

@@ -80,6 +80,7 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
     fs::create_dir_all(temp)?;
     let ctx = Context_ {
         home: temp.join("home"),
+        home_given: true,
         out: Output {
             json: true,
             quiet: true,

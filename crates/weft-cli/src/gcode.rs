@@ -13,8 +13,16 @@ use weft_gcode::keys::{ReceiverPublic, ReceiverSecret};
 use weft_gcode::manifest::Manifest;
 use weft_gcode::verify::{Report, layer_map};
 
-use crate::commands::Context_;
-use crate::output::Negative;
+use serde_json::Value;
+use weft_core::model::{DataType, DigitalAsset, File, Payload, RecordOwnership};
+use weft_core::{Fingerprint, HashAlgo, SigningKey};
+use weft_ledger::Signer;
+use weft_ledger::state::{KeyStatus, StateView};
+use weft_ledger::store::Store;
+
+use crate::commands::{Acting, Context_, format_time, label, resource_json};
+use crate::home::Home;
+use crate::output::{Negative, Output};
 
 /// Largest G-code file sealed or re-segmented (read whole).
 const MAX_GCODE_BYTES: u64 = 4 << 30;
@@ -23,10 +31,17 @@ const MAX_GCODE_BYTES: u64 = 4 << 30;
 pub enum GcodeCommand {
     /// Cut a G-code file into preamble, layers and postamble.
     Layers { file: PathBuf },
-    /// Make a receiver key pair: NAME.pub and NAME.key (X25519, for HPKE).
+    /// Make a receiver key pair: NAME.pub and NAME.key (X25519 for HPKE; with --rsa, RSA for
+    /// RSA-OAEP in PEM).
     Keygen {
         #[arg(long)]
         out: PathBuf,
+        /// Make an RSA key pair instead (for sites with an RSA PKI).
+        #[arg(long)]
+        rsa: bool,
+        /// RSA modulus size: 3072, 4096 or 8192 bits.
+        #[arg(long, default_value_t = 3072, requires = "rsa")]
+        rsa_bits: usize,
     },
     /// Seal a G-code file: one chained block per segment, encrypted for each receiver.
     Seal {
@@ -40,9 +55,20 @@ pub enum GcodeCommand {
         /// A receiver's public key (NAME.pub); repeat for several. None: not encrypted.
         #[arg(long = "to")]
         to: Vec<PathBuf>,
-        /// An Ed25519 identity key file that signs the manifest.
+        /// An Ed25519 identity key file that signs the manifest. With a ledger home (`--home`
+        /// or WEFT_HOME), it must be the current key of a registered resource.
         #[arg(long)]
         sign: Option<PathBuf>,
+        /// With a ledger home: the organisation that records the manifest (signing with its key
+        /// from the home, instead of --sign).
+        #[arg(long = "as", conflicts_with = "sign")]
+        as_: Option<String>,
+        /// With --as: a person of the organisation who signs for it.
+        #[arg(long, requires = "as_")]
+        signer: Option<String>,
+        /// Do not record the manifest even though a ledger home is given.
+        #[arg(long)]
+        no_record: bool,
     },
     /// Verify a sealed container or plain G-code against a manifest, and locate every change.
     Verify {
@@ -68,14 +94,25 @@ pub enum GcodeCommand {
 pub fn run(ctx: &Context_, command: GcodeCommand) -> Result<()> {
     match command {
         GcodeCommand::Layers { file } => layers(ctx, &file),
-        GcodeCommand::Keygen { out } => keygen(ctx, &out),
+        GcodeCommand::Keygen { out, rsa, rsa_bits } => keygen(ctx, &out, rsa.then_some(rsa_bits)),
         GcodeCommand::Seal {
             file,
             out,
             manifest,
             to,
             sign,
-        } => seal(ctx, &file, &out, &manifest, &to, sign.as_deref()),
+            as_,
+            signer,
+            no_record,
+        } => {
+            let signing = Signing {
+                key_file: sign,
+                as_,
+                signer,
+                record: ctx.home_given && !no_record,
+            };
+            seal(ctx, &file, &out, &manifest, &to, &signing)
+        }
         GcodeCommand::Verify { file, manifest } => verify(ctx, &file, &manifest),
         GcodeCommand::Open {
             file,
@@ -153,7 +190,7 @@ fn create_new(path: &Path, mode: u32) -> Result<fs::File> {
         .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))
 }
 
-fn keygen(ctx: &Context_, out: &Path) -> Result<()> {
+fn keygen(ctx: &Context_, out: &Path, rsa_bits: Option<usize>) -> Result<()> {
     let public_path = out.with_extension("pub");
     let secret_path = out.with_extension("key");
     for path in [&public_path, &secret_path] {
@@ -161,19 +198,31 @@ fn keygen(ctx: &Context_, out: &Path) -> Result<()> {
             bail!("{} exists already; nothing was written", path.display());
         }
     }
-    let (secret, public) = weft_gcode::keys::generate();
-    let mut file = create_new(&secret_path, 0o600)?;
-    file.write_all(secret.to_text().as_bytes())?;
-    file.sync_all()?;
-    let mut file = create_new(&public_path, 0o644)?;
-    file.write_all(public.to_text().as_bytes())?;
-    file.sync_all()?;
+    let (secret, public) = match rsa_bits {
+        Some(bits) => weft_gcode::keys::generate_rsa(bits)?,
+        None => weft_gcode::keys::generate(),
+    };
+    let secret_text = secret.to_text()?;
+    let write = |path: &Path, mode: u32, text: &str| -> Result<()> {
+        let mut file = create_new(path, mode)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        Ok(())
+    };
+    write(&secret_path, 0o600, &secret_text)?;
+    if let Err(error) = write(&public_path, 0o644, &public.to_text()) {
+        // No half pair is left behind.
+        let _ = fs::remove_file(&secret_path);
+        let _ = fs::remove_file(&public_path);
+        return Err(error);
+    }
     let key_id = hex::encode(public.key_id());
+    let scheme = public.scheme_name();
     ctx.out.emit(
-        json!({"public": public_path, "secret": secret_path, "key_id": key_id}),
+        json!({"public": public_path, "secret": secret_path, "key_id": key_id, "scheme": scheme}),
         || {
             format!(
-                "receiver key {}…: public {}, secret {} (mode 600)",
+                "receiver key {}… ({scheme}): public {}, secret {} (mode 600)",
                 &key_id[..16],
                 public_path.display(),
                 secret_path.display()
@@ -184,7 +233,11 @@ fn keygen(ctx: &Context_, out: &Path) -> Result<()> {
 }
 
 fn read_public(path: &Path) -> Result<ReceiverPublic> {
-    let bytes = read_limited(path, 4096, "receiver public key")?;
+    let bytes = read_limited(
+        path,
+        weft_gcode::keys::MAX_KEY_TEXT as u64,
+        "receiver public key",
+    )?;
     ReceiverPublic::from_text(&String::from_utf8_lossy(&bytes))
         .with_context(|| format!("receiver public key {}", path.display()))
 }
@@ -221,14 +274,15 @@ fn seal(
     out: &Path,
     manifest_path: &Path,
     to: &[PathBuf],
-    sign: Option<&Path>,
+    signing: &Signing,
 ) -> Result<()> {
     let bytes = read_limited(file, MAX_GCODE_BYTES, "G-code file")?;
     let receivers = to
         .iter()
         .map(|p| read_public(p))
         .collect::<Result<Vec<_>>>()?;
-    let signer = sign.map(crate::home::read_key).transpose()?;
+    // Everything that can refuse is resolved before a byte is written.
+    let (signer, recorder) = signing.resolve(ctx)?;
     if out.exists() || manifest_path.exists() {
         bail!(
             "{} or {} exists already; nothing was written",
@@ -255,7 +309,11 @@ fn seal(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut manifest = Manifest::new(&name, &bytes, &method_name(s.method), &s.segments, &sealed);
-    if let Some(key) = &signer {
+    if let Some(key) = recorder
+        .as_ref()
+        .map(|acting| &acting.key)
+        .or(signer.as_ref())
+    {
         manifest.sign(key);
     }
     let text = manifest.to_json();
@@ -263,6 +321,18 @@ fn seal(
         let _ = fs::remove_file(out);
         return Err(error);
     }
+    let recorded = match recorder {
+        Some(acting) => match record_manifest(ctx, acting, manifest_path, &manifest, &text) {
+            Ok(recorded) => Some(recorded),
+            Err(error) => {
+                // A manifest the ledger refused is not left behind as if it were recorded.
+                let _ = fs::remove_file(out);
+                let _ = fs::remove_file(manifest_path);
+                return Err(error.context("recording the manifest on the ledger; nothing was kept"));
+            }
+        },
+        None => None,
+    };
     let container_bytes = fs::metadata(out).map(|m| m.len()).unwrap_or(0);
     ctx.out.emit(
         json!({
@@ -275,10 +345,11 @@ fn seal(
             "container_bytes": container_bytes,
             "manifest": manifest_path,
             "manifest_bytes": text.len(),
+            "recorded": recorded.as_ref().map(|r| &r.0),
         }),
         || {
             format!(
-                "sealed {} layers ({} segments) into {} ({container_bytes} bytes){}{}; manifest {} ({} bytes)",
+                "sealed {} layers ({} segments) into {} ({container_bytes} bytes){}{}; manifest {} ({} bytes){}",
                 s.layers(),
                 s.segments.len(),
                 out.display(),
@@ -289,16 +360,218 @@ fn seal(
                 },
                 if manifest.signer.is_some() { ", signed" } else { ", unsigned" },
                 manifest_path.display(),
-                text.len()
+                text.len(),
+                recorded.as_ref().map(|r| format!("\n  {}", r.1)).unwrap_or_default()
             )
         },
     );
     Ok(())
 }
 
-fn read_manifest(path: &Path) -> Result<Manifest> {
+/// Who signs a manifest, and whether it is recorded on the ledger.
+struct Signing {
+    key_file: Option<PathBuf>,
+    as_: Option<String>,
+    signer: Option<String>,
+    /// A ledger home was given and `--no-record` was not.
+    record: bool,
+}
+
+impl Signing {
+    /// The manifest's signing key when nothing is recorded, or the resource that records the
+    /// manifest (and whose key signs it).
+    fn resolve(&self, ctx: &Context_) -> Result<(Option<SigningKey>, Option<Acting>)> {
+        if let Some(as_) = &self.as_ {
+            if !self.record {
+                bail!(
+                    "--as names who records the manifest on a ledger: give the ledger home with \
+                     --home (or WEFT_HOME), or sign with --sign KEY instead"
+                );
+            }
+            let acting = Acting::open(ctx, as_, "--as", self.signer.as_deref())?;
+            return Ok((None, Some(acting)));
+        }
+        let key = self
+            .key_file
+            .as_deref()
+            .map(crate::home::read_key)
+            .transpose()?;
+        if !self.record {
+            return Ok((key, None));
+        }
+        let Some(key) = key else {
+            bail!(
+                "recording the manifest on the ledger at {} needs a signer: --as ORG, or --sign \
+                 KEY of a registered resource (or --no-record)",
+                ctx.home.display()
+            );
+        };
+        Ok((None, Some(acting_for_key(ctx, key)?)))
+    }
+}
+
+/// The registered resource whose current key is `key`, acting for its organisation.
+fn acting_for_key(ctx: &Context_, key: SigningKey) -> Result<Acting> {
+    let home = Home::open(&ctx.home)?;
+    let ledger = home.ledger()?;
+    let public = key.public_key();
+    let state = ledger.store().snapshot()?;
+    let mut found = None;
+    for id in ledger.store().resources_with_prefix(&[], usize::MAX)? {
+        if state.key_status(&id, &public)? == Some(KeyStatus::Active) {
+            let actor = state
+                .resource(&id)?
+                .and_then(|entry| entry.organization())
+                .unwrap_or(id);
+            found = Some((actor, id));
+            break;
+        }
+    }
+    drop(state);
+    let Some((actor, signer)) = found else {
+        bail!(
+            "the --sign key {} is not the current key of any resource on the ledger at {}: \
+             register it, or seal with --no-record",
+            &public.to_hex()[..16],
+            ctx.home.display()
+        );
+    };
+    Ok(Acting {
+        home,
+        ledger,
+        actor,
+        signer,
+        key,
+    })
+}
+
+/// The data type a manifest is claimed as.
+const MANIFEST_TYPE: &str = "GCODE_MANIFEST";
+
+/// Claims the manifest's fingerprint (SHA-256 of the file as written) on the ledger.
+fn record_manifest(
+    ctx: &Context_,
+    acting: Acting,
+    manifest_path: &Path,
+    manifest: &Manifest,
+    text: &str,
+) -> Result<(Value, String)> {
+    let fingerprint = Fingerprint::of_bytes(HashAlgo::Sha256, text.as_bytes());
+    let issuer = acting.actor;
+    let file_id = manifest_path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "manifest".into());
+    let payload = Payload::RecordOwnership(RecordOwnership {
+        issuer,
+        product_data: DigitalAsset {
+            fingerprint,
+            public: false,
+            doi: None,
+            doi_no_redirect: None,
+            file: File {
+                id: file_id,
+                version_ids: vec!["1".into()],
+                descriptions: vec![format!(
+                    "weft G-code manifest of {} ({} segments, file SHA-256 {})",
+                    manifest.body.file_name,
+                    manifest.body.segments.len(),
+                    manifest.body.file_sha256
+                )],
+            },
+            data_type: DataType::Other(MANIFEST_TYPE.into()),
+        },
+    });
+    let quiet = Context_ {
+        home: ctx.home.clone(),
+        home_given: ctx.home_given,
+        out: Output {
+            json: true,
+            quiet: true,
+        },
+    };
+    let tx_id = acting.commit(&quiet, payload)?;
+    Ok((
+        json!({"tx_id": tx_id.to_hex(), "fingerprint": fingerprint.to_string(), "issuer": issuer.to_hex()}),
+        format!("recorded on the ledger as transaction {tx_id} (fingerprint {fingerprint})"),
+    ))
+}
+
+/// What the ledger says of a manifest: recorded by whom and when, and whether its signature is
+/// the recorder's. The bool is false when the manifest is not on the ledger, or its signer is
+/// not the resource that recorded it.
+fn ledger_check(
+    ctx: &Context_,
+    manifest_bytes: &[u8],
+    manifest: &Manifest,
+) -> Result<(Value, String, bool)> {
+    let home = Home::open(&ctx.home)?;
+    let ledger = home.ledger()?;
+    let fingerprint = Fingerprint::of_bytes(HashAlgo::Sha256, manifest_bytes);
+    let state = ledger.store().snapshot()?;
+    let Some(owner) = state.owner(&fingerprint)? else {
+        return Ok((
+            json!({"recorded": false, "fingerprint": fingerprint.to_string()}),
+            format!(
+                "ledger: this manifest is NOT on the ledger at {} (never recorded, or altered since)",
+                ctx.home.display()
+            ),
+            false,
+        ));
+    };
+    let (tx, position) = ledger
+        .store()
+        .tx(&owner.tx_id)?
+        .with_context(|| format!("transaction {} is indexed but missing", owner.tx_id))?;
+    let signer = match tx.header.signer {
+        Signer::Resource(id) => Some(id),
+        Signer::Authority => None,
+    };
+    // The manifest's own signature must be by a key of the resource that recorded it.
+    let signer_matches = match (manifest.check_signature(), signer) {
+        (None, _) => None,
+        (Some((true, Some(key))), Some(id)) => Some(state.key_status(&id, &key)?.is_some()),
+        _ => Some(false),
+    };
+    let by = resource_json(&state, &owner.issuer);
+    let signed_by = signer.map(|id| resource_json(&state, &id));
+    let human = format!(
+        "ledger: recorded by {}{} at {} (block {}, transaction {}){}",
+        label(&state, &owner.issuer),
+        match signer {
+            Some(id) if id != owner.issuer => format!(", signed by {}", label(&state, &id)),
+            _ => String::new(),
+        },
+        format_time(tx.header.time_of_tx),
+        position.height,
+        owner.tx_id,
+        match signer_matches {
+            Some(false) => "; but the manifest is signed by a key that is not the recorder's",
+            _ => "",
+        }
+    );
+    Ok((
+        json!({
+            "recorded": true,
+            "fingerprint": fingerprint.to_string(),
+            "by": by,
+            "signer": signed_by,
+            "time": tx.header.time_of_tx,
+            "time_utc": format_time(tx.header.time_of_tx),
+            "height": position.height,
+            "tx_id": owner.tx_id.to_hex(),
+            "signer_matches": signer_matches,
+        }),
+        human,
+        signer_matches != Some(false),
+    ))
+}
+
+fn read_manifest(path: &Path) -> Result<(Manifest, Vec<u8>)> {
     let bytes = read_limited(path, weft_gcode::manifest::MAX_MANIFEST_BYTES, "manifest")?;
-    Manifest::from_json(&bytes).with_context(|| format!("manifest {}", path.display()))
+    let manifest =
+        Manifest::from_json(&bytes).with_context(|| format!("manifest {}", path.display()))?;
+    Ok((manifest, bytes))
 }
 
 fn is_container(path: &Path) -> Result<bool> {
@@ -318,15 +591,24 @@ fn opener(path: &Path) -> impl FnMut() -> std::io::Result<Box<dyn Read>> + '_ {
     }
 }
 
-fn emit_report(ctx: &Context_, report: &Report, manifest: &Manifest) {
+fn emit_report(
+    ctx: &Context_,
+    report: &Report,
+    manifest: &Manifest,
+    ledger: Option<&(Value, String, bool)>,
+) {
     let map = layer_map(report, manifest);
+    let mut value = serde_json::to_value(report).unwrap_or_default();
+    value["ledger"] = ledger.map_or(Value::Null, |(value, _, _)| value.clone());
     ctx.out.emit(
-        serde_json::to_value(report).unwrap_or_default(),
+        value,
         || {
             let checks = &report.checks;
+            let unrecorded = ledger.is_some_and(|(_, _, ok)| !ok);
             format!(
-                "{}: {} {} of {} layers (dimension {}, chain {}, benchmark {}, signature {})\n  {map}",
+                "{}{}: {} {} of {} layers (dimension {}, chain {}, benchmark {}, signature {})\n  {map}{}",
                 report.status.to_uppercase(),
+                if unrecorded { ", BUT NOT AS RECORDED ON THE LEDGER" } else { "" },
                 report.input,
                 report.found_layers,
                 report.expected_layers,
@@ -334,6 +616,7 @@ fn emit_report(ctx: &Context_, report: &Report, manifest: &Manifest) {
                 ok(checks.chain),
                 ok(checks.benchmark),
                 checks.signature.map_or("none", |v| if v { "ok" } else { "INVALID" }),
+                ledger.map(|(_, human, _)| format!("\n  {human}")).unwrap_or_default(),
             )
         },
     );
@@ -344,15 +627,19 @@ fn ok(value: bool) -> &'static str {
 }
 
 fn verify(ctx: &Context_, file: &Path, manifest_path: &Path) -> Result<()> {
-    let manifest = read_manifest(manifest_path)?;
+    let (manifest, manifest_bytes) = read_manifest(manifest_path)?;
+    let ledger = ctx
+        .home_given
+        .then(|| ledger_check(ctx, &manifest_bytes, &manifest))
+        .transpose()?;
     let report = if is_container(file)? {
         weft_gcode::verify::verify_container(opener(file)()?, &manifest)
     } else {
         weft_gcode::verify::verify_plain(opener(file), &manifest, MAX_GCODE_BYTES)
     }
     .with_context(|| format!("{}", file.display()))?;
-    emit_report(ctx, &report, &manifest);
-    if report.intact() {
+    emit_report(ctx, &report, &manifest, ledger.as_ref());
+    if report.intact() && ledger.as_ref().is_none_or(|(_, _, ok)| *ok) {
         Ok(())
     } else {
         Err(Negative.into())
@@ -366,7 +653,17 @@ fn open(
     manifest_path: &Path,
     out: &Path,
 ) -> Result<()> {
-    let manifest = read_manifest(manifest_path)?;
+    let (manifest, manifest_bytes) = read_manifest(manifest_path)?;
+    if ctx.home_given {
+        let (value, human, ok) = ledger_check(ctx, &manifest_bytes, &manifest)?;
+        if !ok {
+            ctx.out
+                .emit(json!({"status": "refused", "ledger": value}), || {
+                    format!("REFUSED: {human}; nothing was written")
+                });
+            return Err(Negative.into());
+        }
+    }
     let key = key.map(read_secret).transpose()?;
     if !is_container(file)? {
         bail!("{} is not a weft G-code container", file.display());

@@ -86,8 +86,13 @@ pub fn read_private_text(path: &Path) -> Result<String> {
             path.display()
         );
     }
-    if metadata.len() > 4096 {
-        bail!("key file {} is too large to be a weft key", path.display());
+    // An 8192-bit RSA receiver key in PEM is under 7 KiB.
+    if metadata.len() > 64 << 10 {
+        bail!(
+            "key file {} is {} bytes, too large to be a key",
+            path.display(),
+            metadata.len()
+        );
     }
     fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))
 }

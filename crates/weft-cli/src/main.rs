@@ -294,9 +294,10 @@ enum KeyCommand {
     },
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
     let ctx = Context_ {
         home: cli.home,
+        home_given,
         out: Output {
             json: cli.json,
             quiet: false,
@@ -432,8 +433,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = <Cli as clap::CommandFactory>::command()
+        .try_get_matches()
+        .and_then(|matches| {
+            let given = matches
+                .value_source("home")
+                .is_some_and(|source| source != clap::parser::ValueSource::DefaultValue);
+            <Cli as clap::FromArgMatches>::from_arg_matches(&matches).map(|cli| (cli, given))
+        });
+    let (cli, home_given) = match parsed {
+        Ok(parsed) => parsed,
         Err(error) => {
             let code = if error.use_stderr() {
                 exit::USAGE
@@ -445,7 +454,7 @@ fn main() {
         }
     };
     let json = cli.json;
-    if let Err(error) = run(cli) {
+    if let Err(error) = run(cli, home_given) {
         let (value, human, code) = commands::error_report(&error);
         if !human.is_empty() {
             if json {

@@ -735,7 +735,18 @@ fn gcode_keygen_seal_verify_open_and_a_tampered_copy() {
     let layers = run(&h.home, &["gcode", "layers", file], 0);
     assert_eq!(layers["layers"], 31, "{layers}");
     run(&h.home, &["gcode", "keygen", "--out", &at("printer")], 0);
-    let producer = h.home.join("keys/producer.key");
+    let rsa = run(
+        &h.home,
+        &["gcode", "keygen", "--out", &at("site"), "--rsa"],
+        0,
+    );
+    assert_eq!(rsa["scheme"], "rsa-3072", "{rsa}");
+    let pem = std::fs::read_to_string(at("site.pub")).expect("public key");
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+
+    // Sealed for an X25519 printer and an RSA site, signed by an organisation of the ledger
+    // home, and recorded there.
+    let acme = org(&h.home, "Acme Print Farm");
     let sealed = run(
         &h.home,
         &[
@@ -748,12 +759,16 @@ fn gcode_keygen_seal_verify_open_and_a_tampered_copy() {
             &at("part.json"),
             "--to",
             &at("printer.pub"),
-            "--sign",
-            producer.to_str().expect("utf-8"),
+            "--to",
+            &at("site.pub"),
+            "--as",
+            &acme,
         ],
         0,
     );
     assert_eq!(sealed["layers"], 31, "{sealed}");
+    assert_eq!(sealed["encrypted_for"].as_array().map(Vec::len), Some(2));
+    assert!(sealed["recorded"]["tx_id"].is_string(), "{sealed}");
     let verdict = run(
         &h.home,
         &[
@@ -767,23 +782,126 @@ fn gcode_keygen_seal_verify_open_and_a_tampered_copy() {
     );
     assert_eq!(verdict["status"], "intact", "{verdict}");
     assert_eq!(verdict["checks"]["signature"], true);
-    run(
+    assert_eq!(verdict["ledger"]["recorded"], true, "{verdict}");
+    assert_eq!(verdict["ledger"]["by"]["id"], acme.as_str(), "{verdict}");
+    assert_eq!(verdict["ledger"]["signer_matches"], true, "{verdict}");
+    assert_eq!(verdict["ledger"]["tx_id"], sealed["recorded"]["tx_id"]);
+    let original = std::fs::read(&source).expect("source");
+    for (key, opened) in [
+        ("printer.key", "opened.gcode"),
+        ("site.key", "opened-rsa.gcode"),
+    ] {
+        run(
+            &h.home,
+            &[
+                "gcode",
+                "open",
+                &at("part.wgc"),
+                "--key",
+                &at(key),
+                "--manifest",
+                &at("part.json"),
+                "--out",
+                &at(opened),
+            ],
+            0,
+        );
+        assert!(
+            std::fs::read(at(opened)).expect("opened") == original,
+            "{key}"
+        );
+    }
+
+    // Without a ledger home, the same files verify on their own, with no ledger verdict.
+    let bare = |args: &[&str], code: i32| -> Value {
+        let output = Command::new(env!("CARGO_BIN_EXE_weft"))
+            .current_dir(&h.root)
+            .env_remove("WEFT_HOME")
+            .args(args)
+            .arg("--json")
+            .output()
+            .expect("weft runs");
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "weft {args:?}: {output:?}"
+        );
+        json_of(&output)
+    };
+    let verdict = bare(
+        &["gcode", "verify", "part.wgc", "--manifest", "part.json"],
+        0,
+    );
+    assert!(verdict["ledger"].is_null(), "{verdict}");
+
+    // A manifest signed with a key but never recorded: intact, yet "not on the ledger" (exit 4)
+    // when a ledger home is asked; and `open` refuses to write from it.
+    let producer = h.home.join("keys/producer.key");
+    bare(
+        &[
+            "gcode",
+            "seal",
+            file,
+            "--out",
+            "loose.wgc",
+            "--manifest",
+            "loose.json",
+            "--sign",
+            producer.to_str().expect("utf-8"),
+        ],
+        0,
+    );
+    let verdict = run(
+        &h.home,
+        &[
+            "gcode",
+            "verify",
+            &at("loose.wgc"),
+            "--manifest",
+            &at("loose.json"),
+        ],
+        4,
+    );
+    assert_eq!(verdict["status"], "intact", "{verdict}");
+    assert_eq!(verdict["ledger"]["recorded"], false, "{verdict}");
+    let refused = run(
         &h.home,
         &[
             "gcode",
             "open",
-            &at("part.wgc"),
-            "--key",
-            &at("printer.key"),
+            &at("loose.wgc"),
             "--manifest",
-            &at("part.json"),
+            &at("loose.json"),
             "--out",
-            &at("opened.gcode"),
+            &at("never-loose.gcode"),
         ],
-        0,
+        4,
     );
-    let original = std::fs::read(&source).expect("source");
-    assert!(std::fs::read(at("opened.gcode")).expect("opened") == original);
+    assert_eq!(refused["status"], "refused", "{refused}");
+    assert!(!h.root.join("never-loose.gcode").exists());
+    // Recording with a key that is no resource's is refused before anything is written.
+    let error = run(
+        &h.home,
+        &[
+            "gcode",
+            "seal",
+            file,
+            "--out",
+            &at("x.wgc"),
+            "--manifest",
+            &at("x.json"),
+            "--sign",
+            producer.to_str().expect("utf-8"),
+        ],
+        1,
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not the current key of any resource")),
+        "{error}"
+    );
+    assert!(!h.root.join("x.wgc").exists() && !h.root.join("x.json").exists());
 
     // A second keygen to the same name refuses and writes nothing new.
     run(&h.home, &["gcode", "keygen", "--out", &at("printer")], 1);

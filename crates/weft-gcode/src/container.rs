@@ -23,7 +23,7 @@ use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use sha2::{Digest, Sha256};
 
 use crate::error::{GcodeError, Result, malformed};
-use crate::keys::{ReceiverPublic, ReceiverSecret};
+use crate::keys::{ReceiverPublic, ReceiverSecret, rsa_decrypt};
 use crate::segment::{Segment, SegmentKind};
 
 pub const MAGIC: &[u8; 8] = b"WEFTGC\x00\x01";
@@ -47,6 +47,9 @@ const HPKE_INFO: &[u8] = b"weft/gcode/content-key/v1";
 pub enum WrapScheme {
     /// HPKE base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305.
     HpkeX25519 = 1,
+    /// RSA-OAEP with SHA-256 and MGF1-SHA-256 (RFC 8017), label `weft/gcode/content-key/v1`
+    /// followed by the key id; `encapsulated` is empty.
+    RsaOaepSha256 = 2,
 }
 
 /// One receiver of an encrypted container.
@@ -55,7 +58,7 @@ pub struct Recipient {
     pub scheme: WrapScheme,
     /// SHA-256 of the receiver's public key bytes.
     pub key_id: [u8; 32],
-    /// The HPKE encapsulated key.
+    /// The HPKE encapsulated key (empty for RSA-OAEP).
     pub encapsulated: Vec<u8>,
     /// The content key, sealed to the receiver.
     pub wrapped_key: Vec<u8>,
@@ -153,6 +156,40 @@ pub struct Sealed {
     pub chain_head: [u8; 32],
 }
 
+/// The content key sealed to one receiver.
+fn wrap(key: &[u8; 32], receiver: &ReceiverPublic) -> Result<Recipient> {
+    let key_id = receiver.key_id();
+    let failed = |error: String| GcodeError::Crypto(format!("wrapping the content key: {error}"));
+    match receiver {
+        ReceiverPublic::X25519(public) => {
+            let (encapsulated, wrapped_key) = hpke::single_shot_seal::<
+                HpkeChaCha,
+                HkdfSha256,
+                X25519HkdfSha256,
+            >(
+                &OpModeS::Base, public, HPKE_INFO, key, &key_id
+            )
+            .map_err(|error| failed(error.to_string()))?;
+            Ok(Recipient {
+                scheme: WrapScheme::HpkeX25519,
+                key_id,
+                encapsulated: encapsulated.to_bytes().to_vec(),
+                wrapped_key,
+            })
+        }
+        ReceiverPublic::Rsa(public) => Ok(Recipient {
+            scheme: WrapScheme::RsaOaepSha256,
+            key_id,
+            encapsulated: Vec::new(),
+            wrapped_key: public.encrypt(key, &rsa_label(&key_id))?,
+        }),
+    }
+}
+
+fn rsa_label(key_id: &[u8; 32]) -> Vec<u8> {
+    [HPKE_INFO, key_id].concat()
+}
+
 fn write_frame(out: &mut impl Write, bytes: &[u8]) -> Result<()> {
     out.write_all(&(bytes.len() as u32).to_le_bytes())?;
     out.write_all(bytes)?;
@@ -190,23 +227,7 @@ pub fn seal(
                 .map_err(|error| GcodeError::Crypto(format!("content key: {error}")))?,
         );
         for receiver in receivers {
-            let (encapsulated, wrapped_key) =
-                hpke::single_shot_seal::<HpkeChaCha, HkdfSha256, X25519HkdfSha256>(
-                    &OpModeS::Base,
-                    &receiver.0,
-                    HPKE_INFO,
-                    &key,
-                    &receiver.key_id(),
-                )
-                .map_err(|error| {
-                    GcodeError::Crypto(format!("wrapping the content key: {error}"))
-                })?;
-            recipients.push(Recipient {
-                scheme: WrapScheme::HpkeX25519,
-                key_id: receiver.key_id(),
-                encapsulated: encapsulated.to_bytes().to_vec(),
-                wrapped_key,
-            });
+            recipients.push(wrap(&key, receiver)?);
         }
         key.fill(0);
     }
@@ -393,18 +414,34 @@ impl<R: Read> ContainerReader<R> {
                         .join(", ")
                 ))
             })?;
-        let encapsulated =
-            <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(&recipient.encapsulated)
+        let refused = || GcodeError::Crypto("the content key does not open with this key".into());
+        let mut key = match (secret, recipient.scheme) {
+            (ReceiverSecret::X25519(secret), WrapScheme::HpkeX25519) => {
+                let encapsulated = <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(
+                    &recipient.encapsulated,
+                )
                 .map_err(|error| malformed("receiver entry", error.to_string()))?;
-        let mut key = hpke::single_shot_open::<HpkeChaCha, HkdfSha256, X25519HkdfSha256>(
-            &OpModeR::Base,
-            &secret.0,
-            &encapsulated,
-            HPKE_INFO,
-            &recipient.wrapped_key,
-            &key_id,
-        )
-        .map_err(|_| GcodeError::Crypto("the content key does not open with this key".into()))?;
+                hpke::single_shot_open::<HpkeChaCha, HkdfSha256, X25519HkdfSha256>(
+                    &OpModeR::Base,
+                    secret,
+                    &encapsulated,
+                    HPKE_INFO,
+                    &recipient.wrapped_key,
+                    &key_id,
+                )
+                .map_err(|_| refused())?
+            }
+            (ReceiverSecret::Rsa(pair), WrapScheme::RsaOaepSha256) => {
+                rsa_decrypt(&pair.0, &recipient.wrapped_key, &rsa_label(&key_id))
+                    .ok_or_else(refused)?
+            }
+            (_, scheme) => {
+                return Err(malformed(
+                    "receiver entry",
+                    format!("wrapped with {scheme:?}, which does not match this key's kind"),
+                ));
+            }
+        };
         let cipher = ChaCha20Poly1305::new_from_slice(&key)
             .map_err(|_| malformed("receiver entry", "the content key has the wrong length"));
         key.fill(0);

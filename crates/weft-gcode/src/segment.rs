@@ -104,75 +104,127 @@ struct Marker {
     z: Option<f64>,
 }
 
-fn parse_int(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let end = text
-        .char_indices()
-        .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
-        .map_or(text.len(), |(i, _)| i);
-    text[..end].parse().ok()
+/// Powers of ten a decimal with up to 18 digits divides by exactly.
+const POW10: [f64; 19] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18,
+];
+
+/// Parses a whole G-code number: an optional sign, digits and at most one decimal point
+/// ("-1.5", "+.25", "10."). Anything else in `text`, or no digit at all, gives `None`.
+///
+/// Up to 15 significant digits the result is the correctly rounded value (one exact integer
+/// divided by an exact power of ten); longer numbers go through the standard parser.
+#[inline]
+fn parse_number(text: &[u8]) -> Option<f64> {
+    let (negative, digits) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let mut mantissa = 0u64;
+    let mut count = 0usize;
+    let mut places = 0usize;
+    let mut point = false;
+    for &byte in digits {
+        let digit = byte.wrapping_sub(b'0');
+        if digit < 10 {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
+            count += 1;
+            places += usize::from(point);
+        } else if byte == b'.' && !point {
+            point = true;
+        } else {
+            return None;
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let value = if count <= 15 {
+        mantissa as f64 / POW10[places]
+    } else {
+        std::str::from_utf8(digits).ok()?.parse::<f64>().ok()?
+    };
+    Some(if negative { -value } else { value })
 }
 
-fn parse_float(text: &str) -> Option<f64> {
-    let text = text.trim_start();
+/// The longest run of number characters at the start of `text`, after leading spaces, parsed.
+fn leading_number(text: &[u8], integer: bool) -> Option<f64> {
+    let text = trim_start(text);
     let end = text
-        .char_indices()
-        .find(|&(i, c)| !(c.is_ascii_digit() || c == '.' || (i == 0 && (c == '-' || c == '+'))))
-        .map_or(text.len(), |(i, _)| i);
-    text[..end]
-        .parse()
-        .ok()
-        .filter(|value: &f64| value.is_finite())
+        .iter()
+        .enumerate()
+        .position(|(i, &c)| {
+            !(c.is_ascii_digit() || (!integer && c == b'.') || (i == 0 && (c == b'-' || c == b'+')))
+        })
+        .unwrap_or(text.len());
+    parse_number(&text[..end]).filter(|value| value.is_finite())
 }
 
-fn marker(line: &str) -> Option<Marker> {
-    let line = line.trim_start();
+fn leading_int(text: &[u8]) -> Option<i64> {
+    leading_number(text, true)
+        .filter(|value| value.abs() < 1e15)
+        .map(|value| value as i64)
+}
+
+fn trim_start(text: &[u8]) -> &[u8] {
+    let skip = text
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    &text[skip..]
+}
+
+fn is_blank(text: &[u8]) -> bool {
+    text.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Recognises a marker on a comment line (`line` starts at its first non-blank byte).
+fn marker(line: &[u8]) -> Option<Marker> {
     let make = |family, number, z| Some(Marker { family, number, z });
-    if let Some(rest) = line.strip_prefix(";LAYER_CHANGE") {
-        return rest.trim().is_empty().then_some(Marker {
-            family: MarkerFamily::LayerChange,
-            number: None,
-            z: None,
-        });
+    if let Some(rest) = line.strip_prefix(b";LAYER_CHANGE") {
+        return is_blank(rest)
+            .then_some(())
+            .and_then(|()| make(MarkerFamily::LayerChange, None, None));
     }
-    if let Some(rest) = line.strip_prefix(";LAYER:") {
-        return parse_int(rest).and_then(|n| make(MarkerFamily::CuraLayer, Some(n), None));
+    if let Some(rest) = line.strip_prefix(b";LAYER:") {
+        return leading_int(rest).and_then(|n| make(MarkerFamily::CuraLayer, Some(n), None));
     }
-    if let Some(rest) = line.strip_prefix("; CHANGE_LAYER") {
-        return rest.trim().is_empty().then_some(Marker {
-            family: MarkerFamily::BambuChangeLayer,
-            number: None,
-            z: None,
-        });
+    if let Some(rest) = line.strip_prefix(b"; CHANGE_LAYER") {
+        return is_blank(rest)
+            .then_some(())
+            .and_then(|()| make(MarkerFamily::BambuChangeLayer, None, None));
     }
-    if let Some(rest) = line.strip_prefix(";LAYER_START:") {
-        return parse_int(rest).and_then(|n| make(MarkerFamily::LayerStart, Some(n), None));
+    if let Some(rest) = line.strip_prefix(b";LAYER_START:") {
+        return leading_int(rest).and_then(|n| make(MarkerFamily::LayerStart, Some(n), None));
     }
-    if let Some(rest) = line.strip_prefix(";<Slice>") {
-        return parse_int(rest).and_then(|n| make(MarkerFamily::Slice, Some(n), None));
+    if let Some(rest) = line.strip_prefix(b";<Slice>") {
+        return leading_int(rest).and_then(|n| make(MarkerFamily::Slice, Some(n), None));
     }
-    if let Some(rest) = line.strip_prefix("(<layer>") {
-        return make(MarkerFamily::Skeinforge, None, parse_float(rest));
+    if let Some(rest) = line.strip_prefix(b"(<layer>") {
+        return make(MarkerFamily::Skeinforge, None, leading_number(rest, false));
     }
     // Simplify3D: "; layer 12, Z = 2.600"
-    if line.len() > 8 && line[..8].eq_ignore_ascii_case("; layer ") {
+    if line.len() > 8 && line[..8].eq_ignore_ascii_case(b"; layer ") {
         let rest = &line[8..];
-        let number = parse_int(rest)?;
+        let number = leading_int(rest)?;
         let z = rest
-            .find(['Z', 'z'])
-            .and_then(|at| rest[at + 1..].trim_start().strip_prefix('='))
-            .and_then(parse_float);
+            .iter()
+            .position(|&c| c == b'Z' || c == b'z')
+            .and_then(|at| trim_start(&rest[at + 1..]).strip_prefix(b"="))
+            .and_then(|value| leading_number(value, false));
         return make(MarkerFamily::Simplify3d, Some(number), z);
     }
     None
 }
 
-/// A height the slicer declares on a comment line inside a layer.
-fn declared_z(line: &str) -> Option<f64> {
-    let line = line.trim_start();
-    for prefix in [";Z:", "; Z_HEIGHT:", ";currPos:"] {
+/// A height the slicer declares on a comment line inside a layer (`line` starts at its first
+/// non-blank byte).
+fn declared_z(line: &[u8]) -> Option<f64> {
+    for prefix in [&b";Z:"[..], b"; Z_HEIGHT:", b";currPos:"] {
         if let Some(rest) = line.strip_prefix(prefix) {
-            return parse_float(rest);
+            return leading_number(rest, false);
         }
     }
     None
@@ -209,71 +261,50 @@ struct Effect {
     extrudes: bool,
 }
 
-/// The code part of a line: before any `;` comment, with `( … )` comments removed.
-fn code_of(line: &str) -> std::borrow::Cow<'_, str> {
-    let code = line.split(';').next().unwrap_or("");
-    if !code.contains('(') {
-        return std::borrow::Cow::Borrowed(code);
-    }
-    let mut out = String::with_capacity(code.len());
-    let mut depth = 0usize;
-    for c in code.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' if depth > 0 => depth -= 1,
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-/// Splits code into (letter, value text) words: "G1X10.5 Y2" → G 1, X 10.5, Y 2.
-fn words(code: &str) -> impl Iterator<Item = (u8, &str)> {
-    let bytes = code.as_bytes();
-    let mut at = 0usize;
-    std::iter::from_fn(move || {
-        while at < bytes.len() {
-            let c = bytes[at];
-            if c.is_ascii_alphabetic() {
-                let letter = c.to_ascii_uppercase();
-                at += 1;
-                while at < bytes.len() && bytes[at] == b' ' {
-                    at += 1;
-                }
-                let start = at;
-                while at < bytes.len()
-                    && (bytes[at].is_ascii_digit() || matches!(bytes[at], b'.' | b'-' | b'+'))
-                {
-                    at += 1;
-                }
-                return Some((letter, &code[start..at]));
-            }
-            at += 1;
-        }
-        None
-    })
-}
-
 impl Motion {
-    fn apply(&mut self, line: &str) -> Effect {
-        let code = code_of(line);
+    /// Applies one line's code: the words before any `;` comment, outside `( … )` comments.
+    /// "G1X10.5 Y2" reads as G 1, X 10.5, Y 2. Only what the state needs is parsed: X and Y
+    /// count by their presence (a digit after the letter), Z and E by their values.
+    fn apply(&mut self, line: &[u8]) -> Effect {
         let mut effect = Effect::default();
         let mut command: Option<(u8, u32)> = None;
-        let (mut x, mut y, mut z, mut e) = (None, None, None, None);
+        let (mut has_xy, mut z, mut e) = (false, None, None);
         let mut arc_offsets = false;
-        for (letter, value) in words(&code) {
-            match letter {
-                b'G' | b'M' if command.is_none() => {
-                    let number = value.split('.').next().and_then(|n| n.parse().ok());
-                    command = number.map(|n| (letter, n));
+        let mut depth = 0usize;
+        let mut at = 0usize;
+        while at < line.len() {
+            let c = line[at];
+            at += 1;
+            match c {
+                b';' if depth == 0 => break,
+                b'(' => depth += 1,
+                b')' => depth = depth.saturating_sub(1),
+                _ if depth > 0 || !c.is_ascii_alphabetic() => {}
+                _ => {
+                    while at < line.len() && line[at] == b' ' {
+                        at += 1;
+                    }
+                    let start = at;
+                    while at < line.len()
+                        && (line[at].is_ascii_digit() || matches!(line[at], b'.' | b'-' | b'+'))
+                    {
+                        at += 1;
+                    }
+                    let value = &line[start..at];
+                    match c.to_ascii_uppercase() {
+                        letter @ (b'G' | b'M') if command.is_none() => {
+                            let whole = value.split(|&b| b == b'.').next().unwrap_or(value);
+                            command = parse_number(whole)
+                                .filter(|n| (0.0..1e9).contains(n) && !whole.starts_with(b"-"))
+                                .map(|n| (letter, n as u32));
+                        }
+                        b'X' | b'Y' => has_xy |= value.iter().any(u8::is_ascii_digit),
+                        b'Z' => z = parse_number(value),
+                        b'E' => e = parse_number(value),
+                        b'I' | b'J' | b'R' => arc_offsets = true,
+                        _ => {}
+                    }
                 }
-                b'X' => x = parse_float(value),
-                b'Y' => y = parse_float(value),
-                b'Z' => z = parse_float(value),
-                b'E' => e = parse_float(value),
-                b'I' | b'J' | b'R' => arc_offsets = true,
-                _ => {}
             }
         }
         match command {
@@ -291,7 +322,7 @@ impl Motion {
                     let e = e * self.scale;
                     let advance = if self.relative_e { e } else { e - self.e };
                     self.e = if self.relative_e { self.e + e } else { e };
-                    let moves_xy = x.is_some() || y.is_some() || (arc && arc_offsets);
+                    let moves_xy = has_xy || (arc && arc_offsets);
                     effect.extrudes = advance > 1e-9 && moves_xy;
                 }
             }
@@ -306,7 +337,7 @@ impl Motion {
                 self.relative_e = true;
             }
             Some((b'G', 92)) => {
-                if x.is_none() && y.is_none() && z.is_none() && e.is_none() {
+                if !has_xy && z.is_none() && e.is_none() {
                     self.e = 0.0;
                     self.z = 0.0;
                 }
@@ -323,35 +354,6 @@ impl Motion {
         }
         effect
     }
-}
-
-/// One line of the file: its byte range (with its line end) and its text without the line end.
-#[derive(Clone, Copy, Debug)]
-struct Line {
-    start: usize,
-    text_end: usize,
-}
-
-fn lines(bytes: &[u8]) -> Vec<Line> {
-    let mut out = Vec::with_capacity(bytes.len() / 24 + 1);
-    let mut start = 0usize;
-    while start < bytes.len() {
-        let end = memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |at| start + at + 1);
-        let mut text_end = end;
-        if text_end > start && bytes[text_end - 1] == b'\n' {
-            text_end -= 1;
-        }
-        if text_end > start && bytes[text_end - 1] == b'\r' {
-            text_end -= 1;
-        }
-        out.push(Line { start, text_end });
-        start = end;
-    }
-    out
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
 }
 
 /// The segments of a file, and how its layers were found.
@@ -371,36 +373,105 @@ impl Segmentation {
     }
 }
 
+/// A marker line found in the first pass.
+#[derive(Clone, Copy, Debug)]
+struct Found {
+    line: usize,
+    marker: Marker,
+    /// The last non-blank line before this one, if any.
+    content_before: Option<usize>,
+}
+
+/// What the first pass keeps: sparse lists of the lines that matter, all in line order, so
+/// no later pass reads the text again.
+#[derive(Default)]
+struct Scan {
+    /// Byte offset where each line starts.
+    line_starts: Vec<usize>,
+    /// Extruding moves and the height they extrude at.
+    extrusions: Vec<(usize, f64)>,
+    /// Moves that changed the height.
+    z_changes: Vec<usize>,
+    markers: Vec<Found>,
+    /// Heights declared on comment lines (`;Z:` …).
+    declared: Vec<(usize, f64)>,
+    /// `;LAYER_END` lines.
+    layer_ends: Vec<usize>,
+}
+
+fn scan(bytes: &[u8]) -> Scan {
+    let mut scan = Scan {
+        line_starts: Vec::with_capacity(bytes.len() / 24 + 1),
+        extrusions: Vec::with_capacity(bytes.len() / 32 + 1),
+        ..Scan::default()
+    };
+    let mut motion = Motion::default();
+    let mut content_before: Option<usize> = None;
+    let mut start = 0usize;
+    while start < bytes.len() {
+        let index = scan.line_starts.len();
+        scan.line_starts.push(start);
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |at| start + at + 1);
+        let text = trim_start(&bytes[start..end]);
+        start = end;
+        match text.first() {
+            None => continue,
+            Some(b';') => {
+                if let Some(found) = marker(text) {
+                    scan.markers.push(Found {
+                        line: index,
+                        marker: found,
+                        content_before,
+                    });
+                } else if let Some(z) = declared_z(text) {
+                    scan.declared.push((index, z));
+                } else if text.starts_with(b";LAYER_END") && is_blank(&text[10..]) {
+                    scan.layer_ends.push(index);
+                }
+            }
+            Some(b'(') => {
+                if let Some(found) = marker(text) {
+                    scan.markers.push(Found {
+                        line: index,
+                        marker: found,
+                        content_before,
+                    });
+                }
+                let effect = motion.apply(text);
+                if effect.z_changed {
+                    scan.z_changes.push(index);
+                }
+                if effect.extrudes {
+                    scan.extrusions.push((index, motion.z));
+                }
+            }
+            Some(_) => {
+                let effect = motion.apply(text);
+                if effect.z_changed {
+                    scan.z_changes.push(index);
+                }
+                if effect.extrudes {
+                    scan.extrusions.push((index, motion.z));
+                }
+            }
+        }
+        content_before = Some(index);
+    }
+    scan
+}
+
 /// Cuts `bytes` into segments. Never fails: a file with no layers is one preamble; an empty
 /// file has no segments.
 pub fn segment(bytes: &[u8]) -> Segmentation {
-    let lines = lines(bytes);
-    let text = |line: &Line| std::str::from_utf8(&bytes[line.start..line.text_end]).unwrap_or("");
+    let scan = scan(bytes);
+    let line_count = scan.line_starts.len();
 
-    // Pass 1: the motion state after every line, and which marker family dominates.
-    let mut motion = Motion::default();
-    let mut effects = Vec::with_capacity(lines.len());
-    let mut heights = Vec::with_capacity(lines.len());
-    let mut markers: Vec<Option<Marker>> = Vec::with_capacity(lines.len());
     let mut counts = [0usize; FAMILIES.len()];
-    // Heights declared on comment lines (`;Z:` …), in line order, so no pass reads lines again.
-    let mut declared_lines: Vec<(usize, f64)> = Vec::new();
-    for (index, line) in lines.iter().enumerate() {
-        let text = text(line);
-        let comment = text.trim_start().starts_with([';', '(']);
-        let found = if comment { marker(text) } else { None };
-        if comment && let Some(z) = declared_z(text) {
-            declared_lines.push((index, z));
-        }
-        if let Some(found) = found {
-            counts[FAMILIES
-                .iter()
-                .position(|family| *family == found.family)
-                .unwrap_or(0)] += 1;
-        }
-        markers.push(found);
-        effects.push(motion.apply(text));
-        heights.push(motion.z);
+    for found in &scan.markers {
+        counts[FAMILIES
+            .iter()
+            .position(|family| *family == found.marker.family)
+            .unwrap_or(0)] += 1;
     }
     let family = counts
         .iter()
@@ -409,28 +480,25 @@ pub fn segment(bytes: &[u8]) -> Segmentation {
         .max_by_key(|(index, count)| (**count, std::cmp::Reverse(*index)))
         .map(|(index, _)| FAMILIES[index]);
 
-    // Pass 2: where layers start.
-    let mut starts: Vec<usize> = Vec::new();
+    // Where layers start, with the height a marker declares.
+    let mut starts: Vec<(usize, Option<f64>)> = Vec::new();
     let method = match family {
         Some(family) => {
             let mut previous: Option<(usize, Option<i64>)> = None;
-            for (index, found) in markers.iter().enumerate() {
-                let Some(found) = found.filter(|found| found.family == family) else {
-                    continue;
-                };
+            for found in scan.markers.iter().filter(|f| f.marker.family == family) {
                 // A numbered marker repeated with only blank lines between is one marker. A
                 // repeat with anything between is a layer of its own: that is what a duplicated
                 // layer looks like, and it must be reported as an insertion (resin layers are
                 // comments only, so comments count as content).
                 if let Some((at, number)) = previous
-                    && found.number.is_some()
-                    && found.number == number
-                    && (at + 1..index).all(|i| text(&lines[i]).trim().is_empty())
+                    && found.marker.number.is_some()
+                    && found.marker.number == number
+                    && found.content_before.is_none_or(|content| content <= at)
                 {
                     continue;
                 }
-                previous = Some((index, found.number));
-                starts.push(index);
+                previous = Some((found.line, found.marker.number));
+                starts.push((found.line, found.marker.z));
             }
             Method::Markers(family)
         }
@@ -438,14 +506,14 @@ pub fn segment(bytes: &[u8]) -> Segmentation {
             let mut layer_z: Option<f64> = None;
             let mut last_extrusion: Option<usize> = None;
             let mut last_z_change: Option<usize> = None;
-            for (index, effect) in effects.iter().enumerate() {
-                if effect.z_changed {
-                    last_z_change = Some(index);
+            let mut changes = scan.z_changes.iter().peekable();
+            for &(index, z) in &scan.extrusions {
+                while let Some(&&change) = changes.peek()
+                    && change <= index
+                {
+                    last_z_change = Some(change);
+                    changes.next();
                 }
-                if !effect.extrudes {
-                    continue;
-                }
-                let z = heights[index];
                 if layer_z.is_none_or(|current| (current - z).abs() > 1e-6) {
                     // Start at the move that brought the nozzle to this height, if it came after
                     // the previous layer's last extrusion; else at this extruding move.
@@ -454,7 +522,7 @@ pub fn segment(bytes: &[u8]) -> Segmentation {
                         (Some(change), None) => change,
                         _ => index,
                     };
-                    starts.push(start);
+                    starts.push((start, None));
                     layer_z = Some(z);
                 }
                 last_extrusion = Some(index);
@@ -467,9 +535,9 @@ pub fn segment(bytes: &[u8]) -> Segmentation {
         }
     };
 
-    let mut segments = Vec::new();
-    let byte_at = |line: usize| lines.get(line).map_or(bytes.len(), |l| l.start) as u64;
-    let first = starts.first().copied().unwrap_or(lines.len());
+    let mut segments = Vec::with_capacity(starts.len() + 2);
+    let byte_at = |line: usize| scan.line_starts.get(line).map_or(bytes.len(), |&at| at) as u64;
+    let first = starts.first().map_or(line_count, |&(line, _)| line);
     if first > 0 {
         segments.push(Segment {
             kind: SegmentKind::Preamble,
@@ -480,32 +548,33 @@ pub fn segment(bytes: &[u8]) -> Segmentation {
             lines: first as u64,
         });
     }
-    if starts.is_empty() {
+    let Some(&(last_start, _)) = starts.last() else {
         return Segmentation { method, segments };
-    }
+    };
     // The last layer ends after its last extruding move or its ";LAYER_END", whichever is later;
     // with neither, it runs to the end of the file.
-    let last_start = *starts.last().unwrap_or(&0);
-    let mut last_end = None;
-    for (index, line) in lines.iter().enumerate().skip(last_start) {
-        if effects[index].extrudes || text(line).trim() == ";LAYER_END" {
-            last_end = Some(index + 1);
-        }
-    }
-    let last_end = last_end.unwrap_or(lines.len());
-    for (number, window) in starts.iter().enumerate() {
-        let start = *window;
-        let end = starts.get(number + 1).copied().unwrap_or(last_end);
-        let first_declared = declared_lines.partition_point(|&(line, _)| line < start);
-        let declared = markers[start].and_then(|found| found.z).or_else(|| {
-            declared_lines
+    let last_extrusion = scan.extrusions.last().map(|&(line, _)| line);
+    let last_end = [last_extrusion, scan.layer_ends.last().copied()]
+        .into_iter()
+        .flatten()
+        .filter(|&line| line >= last_start)
+        .max()
+        .map_or(line_count, |line| line + 1);
+    for (number, &(start, marked_z)) in starts.iter().enumerate() {
+        let end = starts.get(number + 1).map_or(last_end, |&(line, _)| line);
+        let first_declared = scan.declared.partition_point(|&(line, _)| line < start);
+        let declared = marked_z.or_else(|| {
+            scan.declared
                 .get(first_declared)
                 .filter(|&&(line, _)| line < end)
                 .map(|&(_, z)| z)
         });
-        let extruded = (start..end)
-            .find(|&i| effects[i].extrudes)
-            .map(|i| heights[i]);
+        let first_extrusion = scan.extrusions.partition_point(|&(line, _)| line < start);
+        let extruded = scan
+            .extrusions
+            .get(first_extrusion)
+            .filter(|&&(line, _)| line < end)
+            .map(|&(_, z)| z);
         segments.push(Segment {
             kind: SegmentKind::Layer,
             layer: Some(number as u32 + 1),
@@ -515,14 +584,14 @@ pub fn segment(bytes: &[u8]) -> Segmentation {
             lines: (end - start) as u64,
         });
     }
-    if last_end < lines.len() {
+    if last_end < line_count {
         segments.push(Segment {
             kind: SegmentKind::Postamble,
             layer: None,
             z: None,
             start: byte_at(last_end),
             end: bytes.len() as u64,
-            lines: (lines.len() - last_end) as u64,
+            lines: (line_count - last_end) as u64,
         });
     }
     Segmentation { method, segments }

@@ -4,7 +4,8 @@
 use std::io::{Cursor, Read};
 use std::path::PathBuf;
 
-use weft_gcode::container::{ContainerReader, MAGIC, StoredBlock};
+use borsh::BorshDeserialize;
+use weft_gcode::container::{ContainerHeader, ContainerReader, MAGIC, StoredBlock};
 use weft_gcode::keys;
 use weft_gcode::manifest::Manifest;
 use weft_gcode::open::open_container;
@@ -123,17 +124,26 @@ fn reader(bytes: &[u8]) -> impl FnMut() -> std::io::Result<Box<dyn Read>> + '_ {
 
 #[test]
 fn every_file_seals_verifies_and_opens_byte_identical_plain_and_encrypted() {
-    let (secret, public) = keys::generate();
-    for (name, bytes) in corpus() {
-        for receivers in [vec![], vec![public.clone()]] {
-            let (container, manifest) = seal_with(&bytes, &receivers);
+    let (x_secret, x_public) = keys::generate();
+    let (rsa_secret, rsa_public) = keys::generate_rsa(3072).expect("RSA key");
+    let x = (&x_secret, vec![x_public.clone()]);
+    let rsa = (&rsa_secret, vec![rsa_public.clone()]);
+    // One container for a printer with an X25519 key and a site with an RSA key: each opens it.
+    let both = [x_public, rsa_public];
+    for (number, (name, bytes)) in corpus().into_iter().enumerate() {
+        let mut cases: Vec<(Option<&keys::ReceiverSecret>, &[keys::ReceiverPublic])> =
+            vec![(None, &[]), (Some(x.0), &x.1), (Some(rsa.0), &rsa.1)];
+        if number == 0 {
+            cases.extend([(Some(x.0), &both[..]), (Some(rsa.0), &both[..])]);
+        }
+        for (key, receivers) in cases {
+            let (container, manifest) = seal_with(&bytes, receivers);
             let report = verify_container(Cursor::new(&container), &manifest).expect("reads");
             assert!(report.intact(), "{name}: {report:?}");
             assert_eq!(report.checks.signature, Some(true));
             let plain = verify_plain(reader(&bytes), &manifest, 1 << 30).expect("reads");
             assert!(plain.intact(), "{name}: plain {plain:?}");
             let mut out = Vec::new();
-            let key = (!receivers.is_empty()).then_some(&secret);
             open_container(reader(&container), &manifest, key, &mut out).expect("opens");
             assert!(out == bytes, "{name}: opened bytes differ");
             if !receivers.is_empty() {
@@ -423,6 +433,33 @@ fn wrong_key_truncation_and_garbage_are_clear_errors() {
     assert!(out.is_empty());
     let error = open_container(reader(&container), &manifest, None, &mut out).expect_err("no key");
     assert!(error.to_string().contains("encrypted"), "{error}");
+
+    // RSA: another RSA key, and an X25519 key, cannot open a container sealed for an RSA key;
+    // a wrapped key altered in the container does not open either.
+    let (rsa_secret, rsa_public) = keys::generate_rsa(3072).expect("RSA key");
+    let (rsa_other, _) = keys::generate_rsa(3072).expect("RSA key");
+    let (rsa_container, rsa_manifest) = seal_with(&bytes, &[rsa_public]);
+    for wrong in [&rsa_other, &other] {
+        let error = open_container(reader(&rsa_container), &rsa_manifest, Some(wrong), &mut out)
+            .expect_err("wrong key");
+        assert!(error.to_string().contains("not sealed for key"), "{error}");
+    }
+    let (header, blocks) = blocks_of(&rsa_container);
+    let mut parsed = ContainerHeader::try_from_slice(&header).expect("header");
+    parsed.recipients[0].wrapped_key[10] ^= 1;
+    let altered = assemble(&borsh::to_vec(&parsed).expect("encode"), &blocks);
+    let error = open_container(reader(&altered), &rsa_manifest, Some(&rsa_secret), &mut out)
+        .expect_err("altered wrapped key");
+    assert!(error.to_string().contains("tampered"), "{error}");
+    assert!(
+        out.is_empty(),
+        "nothing written from a container that fails"
+    );
+    let error = ContainerReader::new(Cursor::new(&altered))
+        .expect("reads")
+        .content_key(&rsa_secret)
+        .expect_err("altered wrapped key");
+    assert!(error.to_string().contains("does not open"), "{error}");
 
     let truncated = &container[..container.len() - 7];
     let error = verify_container(Cursor::new(truncated), &manifest).expect_err("truncated");
