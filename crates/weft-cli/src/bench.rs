@@ -56,6 +56,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1000)]
         count: usize,
     },
+    /// G-code protection on one file: segmentation, sealing (X25519 and RSA receivers),
+    /// verification (container, plain, tampered plain) and opening, in process and as whole
+    /// `weft gcode` processes; optionally the paper's Python method side by side.
+    Gcode {
+        /// The G-code file (e.g. corpus/gcode/22_faceshield_rc3_prusaslicer250_0.3mm.gcode).
+        file: PathBuf,
+        /// Runs of each step; the median and the fastest are reported.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// The Python baseline script (seal/verify/open sub-commands printing JSON timings),
+        /// run once per step in the same benchmark.
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
     /// Fingerprinting speed against `sha256sum` on the same file.
     Fingerprint {
         /// File to hash (default: a generated file of --size-mib).
@@ -86,6 +100,9 @@ pub fn run(ctx: &Context_, command: BenchCommand) -> Result<()> {
         BenchCommand::Audit { file } => audit_file(ctx, &file),
         BenchCommand::Proofs { file, count } => proofs_file(ctx, &file, count),
         BenchCommand::Fingerprint { file, size_mib } => fingerprint(ctx, file, size_mib),
+        BenchCommand::Gcode { file, runs, python } => {
+            crate::gcode_bench::bench(ctx, &file, runs, python.as_deref())
+        }
     }
 }
 

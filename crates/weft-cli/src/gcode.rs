@@ -25,7 +25,7 @@ use crate::home::Home;
 use crate::output::{Negative, Output};
 
 /// Largest G-code file sealed or re-segmented (read whole).
-const MAX_GCODE_BYTES: u64 = 4 << 30;
+pub(crate) const MAX_GCODE_BYTES: u64 = 4 << 30;
 
 #[derive(Subcommand, Debug)]
 pub enum GcodeCommand {
@@ -123,7 +123,7 @@ pub fn run(ctx: &Context_, command: GcodeCommand) -> Result<()> {
     }
 }
 
-fn read_limited(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
+pub(crate) fn read_limited(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     let metadata =
         fs::metadata(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
     if !metadata.is_file() {

@@ -5,6 +5,7 @@ mod bench;
 mod commands;
 mod demo;
 mod gcode;
+mod gcode_bench;
 mod home;
 mod output;
 
@@ -454,7 +455,14 @@ fn main() {
         }
     };
     let json = cli.json;
-    if let Err(error) = run(cli, home_given) {
+    let result = run(cli, home_given);
+    if std::env::var_os(gcode_bench::PEAK_RSS_ENV).is_some() {
+        eprintln!(
+            "weft-peak-rss-kib {}",
+            gcode_bench::peak_rss_kib().unwrap_or(0)
+        );
+    }
+    if let Err(error) = result {
         let (value, human, code) = commands::error_report(&error);
         if !human.is_empty() {
             if json {

@@ -151,6 +151,8 @@ fn nonce(index: u32) -> Nonce {
 #[derive(Clone, Debug)]
 pub struct Sealed {
     pub header_hash: [u8; 32],
+    /// SHA-256 of the whole plain file.
+    pub file_sha256: [u8; 32],
     /// Per segment: the stored block's hash and the plain bytes' SHA-256.
     pub blocks: Vec<([u8; 32], [u8; 32])>,
     pub chain_head: [u8; 32],
@@ -240,8 +242,45 @@ pub fn seal(
     out.write_all(MAGIC)?;
     write_frame(out, &borsh::to_vec(&header).map_err(GcodeError::Io)?)?;
     let header_hash = header.hash();
+    // The plain hashes (each segment's, and the whole file's) are computed on a second thread
+    // while this one encrypts, hashes and writes the stored blocks.
+    let (stored, plain_hashes, file_sha256) = std::thread::scope(|scope| {
+        let plain_side = scope.spawn(|| {
+            let hashes: Vec<[u8; 32]> = segments
+                .iter()
+                .map(|segment| {
+                    plain
+                        .get(segment.start as usize..segment.end as usize)
+                        .map_or([0; 32], |bytes| Sha256::digest(bytes).into())
+                })
+                .collect();
+            (hashes, <[u8; 32]>::from(Sha256::digest(plain)))
+        });
+        let stored = write_blocks(plain, segments, cipher.as_ref(), header_hash, out);
+        let (hashes, file) = plain_side
+            .join()
+            .map_err(|_| GcodeError::Crypto("the hashing thread failed".into()))?;
+        Ok::<_, GcodeError>((stored?, hashes, file))
+    })?;
+    let chain_head = stored.last().copied().unwrap_or(header_hash);
+    Ok(Sealed {
+        header_hash,
+        file_sha256,
+        blocks: stored.into_iter().zip(plain_hashes).collect(),
+        chain_head,
+    })
+}
+
+/// Writes one chained block per segment; returns the stored blocks' hashes.
+fn write_blocks(
+    plain: &[u8],
+    segments: &[Segment],
+    cipher: Option<&ChaCha20Poly1305>,
+    header_hash: [u8; 32],
+    out: &mut impl Write,
+) -> Result<Vec<[u8; 32]>> {
     let mut previous = header_hash;
-    let mut blocks = Vec::with_capacity(segments.len());
+    let mut hashes = Vec::with_capacity(segments.len());
     let mut buffer = Vec::new();
     for (index, segment) in segments.iter().enumerate() {
         let bytes = plain
@@ -256,7 +295,7 @@ pub fn seal(
             previous,
             body: Vec::new(),
         };
-        block.body = match &cipher {
+        block.body = match cipher {
             Some(cipher) => cipher
                 .encrypt(
                     &nonce(block.index),
@@ -280,15 +319,12 @@ pub fn seal(
             });
         }
         write_frame(out, &buffer)?;
-        previous = block.hash();
-        blocks.push((previous, Sha256::digest(bytes).into()));
+        // The block's hash is over its encoding, which is `buffer`: no second encoding.
+        previous = tagged_hash(BLOCK_TAG, &buffer);
+        hashes.push(previous);
     }
     out.flush()?;
-    Ok(Sealed {
-        header_hash,
-        blocks,
-        chain_head: previous,
-    })
+    Ok(hashes)
 }
 
 /// Reads a container block by block, in bounded memory.

@@ -93,7 +93,6 @@ impl Manifest {
         segments: &[Segment],
         sealed: &Sealed,
     ) -> Self {
-        use sha2::{Digest, Sha256};
         let records = segments
             .iter()
             .zip(&sealed.blocks)
@@ -111,7 +110,7 @@ impl Manifest {
                 format: MANIFEST_FORMAT.into(),
                 file_name: file_name.into(),
                 file_bytes: plain.len() as u64,
-                file_sha256: hex::encode(Sha256::digest(plain)),
+                file_sha256: hex::encode(sealed.file_sha256),
                 method: method.into(),
                 header_hash: hex::encode(sealed.header_hash),
                 chain_head: hex::encode(sealed.chain_head),

@@ -110,43 +110,91 @@ const POW10: [f64; 19] = [
     1e17, 1e18,
 ];
 
-/// Parses a whole G-code number: an optional sign, digits and at most one decimal point
-/// ("-1.5", "+.25", "10."). Anything else in `text`, or no digit at all, gives `None`.
-///
-/// Up to 15 significant digits the result is the correctly rounded value (one exact integer
-/// divided by an exact power of ten); longer numbers go through the standard parser.
-#[inline]
-fn parse_number(text: &[u8]) -> Option<f64> {
-    let (negative, digits) = match text.first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
+/// A G-code number as scanned: an optional sign, digits and at most one decimal point.
+#[derive(Clone, Copy, Debug, Default)]
+struct Scanned {
+    negative: bool,
+    mantissa: u64,
+    digits: usize,
+    /// Digits after the decimal point.
+    places: usize,
+    /// Well formed: at least one digit, at most one point, a sign only first.
+    valid: bool,
+}
+
+/// Scans the run of number characters (digits, `.`, `+`, `-`) that starts at `at`, parsing as it
+/// goes; returns where the run ends.
+#[inline(always)]
+fn scan_number(line: &[u8], mut at: usize) -> (usize, Scanned) {
+    let mut scanned = Scanned {
+        valid: true,
+        ..Scanned::default()
     };
-    let mut mantissa = 0u64;
-    let mut count = 0usize;
-    let mut places = 0usize;
+    if let Some(&sign) = line.get(at)
+        && (sign == b'-' || sign == b'+')
+    {
+        scanned.negative = sign == b'-';
+        at += 1;
+    }
     let mut point = false;
-    for &byte in digits {
+    while let Some(&byte) = line.get(at) {
         let digit = byte.wrapping_sub(b'0');
         if digit < 10 {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
-            count += 1;
-            places += usize::from(point);
-        } else if byte == b'.' && !point {
+            scanned.mantissa = scanned
+                .mantissa
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(digit));
+            scanned.digits += 1;
+            scanned.places += usize::from(point);
+        } else if byte == b'.' {
+            scanned.valid &= !point;
             point = true;
+        } else if byte == b'-' || byte == b'+' {
+            scanned.valid = false;
         } else {
+            break;
+        }
+        at += 1;
+    }
+    scanned.valid &= scanned.digits > 0;
+    (at, scanned)
+}
+
+impl Scanned {
+    /// The value; `text` is the scanned run, parsed by the standard parser when it has more
+    /// than 15 digits. Up to 15 digits the result is the correctly rounded value: one exact
+    /// integer divided by an exact power of ten.
+    #[inline(always)]
+    fn value(&self, text: &[u8]) -> Option<f64> {
+        if !self.valid {
             return None;
         }
+        if self.digits > 15 {
+            return std::str::from_utf8(text).ok()?.parse::<f64>().ok();
+        }
+        let value = self.mantissa as f64 / POW10[self.places];
+        Some(if self.negative { -value } else { value })
     }
-    if count == 0 {
+
+    /// The whole part of a non-negative number (`G92.1` is command 92).
+    #[inline(always)]
+    fn whole(&self) -> Option<u32> {
+        if !self.valid || self.negative || self.digits > 15 {
+            return None;
+        }
+        let divisor = 10u64.pow(self.places as u32);
+        u32::try_from(self.mantissa / divisor).ok()
+    }
+}
+
+/// Parses a whole G-code number ("-1.5", "+.25", "10."): anything else in `text`, or no digit at
+/// all, gives `None`.
+fn parse_number(text: &[u8]) -> Option<f64> {
+    let (end, scanned) = scan_number(text, 0);
+    if end != text.len() {
         return None;
     }
-    let value = if count <= 15 {
-        mantissa as f64 / POW10[places]
-    } else {
-        std::str::from_utf8(digits).ok()?.parse::<f64>().ok()?
-    };
-    Some(if negative { -value } else { value })
+    scanned.value(text)
 }
 
 /// The longest run of number characters at the start of `text`, after leading spaces, parsed.
@@ -285,22 +333,23 @@ impl Motion {
                         at += 1;
                     }
                     let start = at;
-                    while at < line.len()
-                        && (line[at].is_ascii_digit() || matches!(line[at], b'.' | b'-' | b'+'))
-                    {
-                        at += 1;
-                    }
-                    let value = &line[start..at];
+                    let (end, number) = scan_number(line, at);
+                    at = end;
                     match c.to_ascii_uppercase() {
                         letter @ (b'G' | b'M') if command.is_none() => {
-                            let whole = value.split(|&b| b == b'.').next().unwrap_or(value);
-                            command = parse_number(whole)
-                                .filter(|n| (0.0..1e9).contains(n) && !whole.starts_with(b"-"))
-                                .map(|n| (letter, n as u32));
+                            command = number.whole().map(|n| (letter, n));
+                            // Only these commands touch the state: stop reading any other.
+                            if !matches!(
+                                command,
+                                None | Some((b'G', 0..=3 | 20 | 21 | 90 | 91 | 92))
+                                    | Some((b'M', 82 | 83))
+                            ) {
+                                return effect;
+                            }
                         }
-                        b'X' | b'Y' => has_xy |= value.iter().any(u8::is_ascii_digit),
-                        b'Z' => z = parse_number(value),
-                        b'E' => e = parse_number(value),
+                        b'X' | b'Y' => has_xy |= number.digits > 0,
+                        b'Z' => z = number.value(&line[start..end]),
+                        b'E' => e = number.value(&line[start..end]),
                         b'I' | b'J' | b'R' => arc_offsets = true,
                         _ => {}
                     }

@@ -191,7 +191,9 @@ pub fn verify_plain(
     }
     // Slow path: the whole file, segmented again.
     let mut bytes = Vec::new();
-    open()?.take(max_bytes + 1).read_to_end(&mut bytes)?;
+    open()?
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max_bytes {
         return Err(crate::error::GcodeError::TooLarge {
             what: "G-code file",
