@@ -116,6 +116,10 @@ pub fn bench(ctx: &Context_, file: &Path, runs: usize, python: Option<&Path>) ->
     let (tampered, tampered_layer) =
         tampered_copy(&bytes).context("the file has no layer with a `G1 X` move to tamper with")?;
     let shared: Arc<[u8]> = bytes.clone().into();
+    // A container with one byte flipped in the middle: inside some layer's stored body.
+    let mut tampered_container = x_sealed.container.to_vec();
+    let middle = tampered_container.len() / 2;
+    tampered_container[middle] ^= 0x20;
     let tampered: Arc<[u8]> = tampered.into();
 
     // In process.
@@ -142,6 +146,13 @@ pub fn bench(ctx: &Context_, file: &Path, runs: usize, python: Option<&Path>) ->
     step("verify container", &mut || {
         let report = verify_container(Cursor::new(&x_sealed.container[..]), &x_sealed.manifest)?;
         check(report.intact(), "an intact container verified as tampered")
+    })?;
+    step("verify container, locate", &mut || {
+        let report = verify_container(Cursor::new(&tampered_container[..]), &x_sealed.manifest)?;
+        check(
+            report.findings.len() == 1,
+            &format!("one changed block was reported as {:?}", report.findings),
+        )
     })?;
     step("verify plain", &mut || {
         let report = verify_plain(reader(&shared), &x_sealed.manifest, u64::MAX)?;
@@ -206,11 +217,12 @@ pub fn bench(ctx: &Context_, file: &Path, runs: usize, python: Option<&Path>) ->
     weft(&["gcode", "keygen", "--out", "x"], 0)?;
     weft(&["gcode", "keygen", "--out", "rsa", "--rsa"], 0)?;
     fs::write(at("tampered.gcode"), &tampered)?;
+    fs::write(at("tampered.wgc"), &tampered_container)?;
     let mut processes = serde_json::Map::new();
     let mut process_lines = Vec::new();
     let mut whole = |name: &str, args: &[&str], cleanup: &[&str]| -> Result<()> {
         let mut peak = 0;
-        // `verify` of the tampered copy answers "tampered": exit 4.
+        // `verify` of a tampered copy answers "tampered": exit 4.
         let code = if name.contains("locate") { 4 } else { 0 };
         let (median, best) = time_runs(runs, || {
             for path in cleanup {
@@ -258,6 +270,11 @@ pub fn bench(ctx: &Context_, file: &Path, runs: usize, python: Option<&Path>) ->
     whole(
         "verify container",
         &["gcode", "verify", "x.wgc", "--manifest", "x.json"],
+        &[],
+    )?;
+    whole(
+        "verify container, locate",
+        &["gcode", "verify", "tampered.wgc", "--manifest", "x.json"],
         &[],
     )?;
     whole(
@@ -328,13 +345,16 @@ pub fn bench(ctx: &Context_, file: &Path, runs: usize, python: Option<&Path>) ->
             );
             if let (Some(baseline), Some(ratios)) = (&baseline, &ratios) {
                 text.push_str(&format!(
-                    "\nPython baseline (whole processes, one run each):\n  seal   {:>10.0} ms  ({:.0}× weft's RSA seal)\n  verify {:>10.0} ms  ({:.0}× weft's container verify)\n  open   {:>10.0} ms  ({:.0}× weft's RSA open)",
+                    "\nPython baseline (whole processes, one run each):\n  seal   {:>10.0} ms  ({:.0}× weft's RSA seal)  {}\n  verify {:>10.0} ms  ({:.0}× weft's container verify)  {}\n  open   {:>10.0} ms  ({:.0}× weft's RSA open)  {}",
                     baseline["seal"]["wall_ms"].as_f64().unwrap_or(f64::NAN),
                     ratios["seal"].as_f64().unwrap_or(f64::NAN),
+                    baseline["seal"]["reported"],
                     baseline["verify"]["wall_ms"].as_f64().unwrap_or(f64::NAN),
                     ratios["verify"].as_f64().unwrap_or(f64::NAN),
+                    baseline["verify"]["reported"],
                     baseline["open"]["wall_ms"].as_f64().unwrap_or(f64::NAN),
                     ratios["open"].as_f64().unwrap_or(f64::NAN),
+                    baseline["open"]["reported"],
                 ));
             }
             text

@@ -658,6 +658,75 @@ fn demo_runs_and_every_expectation_holds() {
 }
 
 #[test]
+fn bench_gcode_times_every_step_and_checks_its_own_results() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("unused-home");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../corpus/gcode/13_mmu2s_prusaslicer250_small.gcode");
+    let report = run(
+        &home,
+        &[
+            "bench",
+            "gcode",
+            file.to_str().expect("utf-8"),
+            "--runs",
+            "1",
+        ],
+        0,
+    );
+    assert_eq!(report["layers"], 31, "{report}");
+    for step in [
+        "layers",
+        "seal (X25519)",
+        "seal (RSA-3072)",
+        "verify container",
+        "verify container, locate",
+        "verify plain",
+        "verify plain, locate change",
+        "open (X25519)",
+        "open (RSA-3072)",
+    ] {
+        assert!(
+            report["in_process"][step]["median_ms"]
+                .as_f64()
+                .is_some_and(|ms| ms > 0.0),
+            "{step}: {report}"
+        );
+        assert!(
+            report["whole_process"][step]["peak_rss_kib"]
+                .as_u64()
+                .is_some_and(|kib| kib > 0),
+            "{step}: {report}"
+        );
+    }
+    assert!(report["python"].is_null());
+    let missing = dir.path().join("missing.gcode");
+    let error = run(
+        &home,
+        &["bench", "gcode", missing.to_str().expect("utf-8")],
+        1,
+    );
+    assert!(error["error"]["message"].is_string(), "{error}");
+    let error = run(
+        &home,
+        &[
+            "bench",
+            "gcode",
+            file.to_str().expect("utf-8"),
+            "--runs",
+            "0",
+        ],
+        1,
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--runs")),
+        "{error}"
+    );
+}
+
+#[test]
 fn bench_proofs_reads_a_kept_benchmark_ledger_and_refuses_what_is_not_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let kept = dir.path().join("kept");
