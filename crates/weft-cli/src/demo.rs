@@ -217,7 +217,9 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
         rejection(&duplicate),
     );
 
-    n.say("\n4. An auditor checks without trusting this node.");
+    gcode_story(&mut n, &ctx, temp, &designer, &alice, &bad)?;
+
+    n.say("\n5. An auditor checks without trusting this node.");
     if let Ok(send2_id) = &send2 {
         let proof_path = temp.join("send-proof.json");
         let built = commands::proof_build(&ctx, &send2_id.to_hex(), Some(&proof_path));
@@ -269,5 +271,170 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
     if n.failures > 0 {
         bail!("demo: {} of {total} expectations did not hold", n.failures);
     }
+    Ok(())
+}
+
+/// A small print file: `layers` layers of a few extruding moves each, with PrusaSlicer markers.
+fn print_file(layers: usize) -> Vec<u8> {
+    let mut text =
+        String::from("; bracket, revision C, sliced for a 0.4 mm nozzle\nG21\nG90\nM82\nG92 E0\n");
+    let mut e = 0.0;
+    for layer in 1..=layers {
+        let z = 0.2 * layer as f64;
+        text.push_str(&format!(";LAYER_CHANGE\n;Z:{z:.1}\nG1 Z{z:.1} F600\n"));
+        for step in 0..4 {
+            e += 0.4;
+            text.push_str(&format!("G1 X{} Y{} E{e:.2}\n", 20 + step * 5, 20 + layer));
+        }
+    }
+    text.push_str("G1 Z30 F600\nM84\n");
+    text.into_bytes()
+}
+
+/// Section 4: the print file sealed for the printer, its manifest recorded on the ledger, and
+/// tampering caught before a part is made.
+fn gcode_story(
+    n: &mut Narrator,
+    ctx: &Context_,
+    temp: &Path,
+    designer: &str,
+    alice: &str,
+    bad: &str,
+) -> Result<()> {
+    use crate::gcode::{GcodeCommand, run as gcode};
+    n.say(
+        "\n4. The print file: sealed layer by layer for the printer, its manifest on the ledger.",
+    );
+    let at = |name: &str| temp.join(name);
+    let original = print_file(12);
+    fs::write(at("bracket.gcode"), &original)?;
+    gcode(
+        ctx,
+        GcodeCommand::Keygen {
+            out: at("printer"),
+            rsa: false,
+            rsa_bits: 3072,
+        },
+    )?;
+    let sealed = gcode(
+        ctx,
+        GcodeCommand::Seal {
+            file: at("bracket.gcode"),
+            out: at("bracket.wgc"),
+            manifest: at("bracket.manifest.json"),
+            to: vec![at("printer.pub")],
+            sign: None,
+            as_: Some(designer.into()),
+            signer: Some(alice.into()),
+            no_record: false,
+        },
+    );
+    n.check(
+        "Alice seals the 12-layer print file for the printer; its manifest is recorded",
+        "sealed and recorded",
+        sealed.is_ok(),
+        rejection(&sealed),
+    );
+    let verify = |file: &str, manifest: &str| {
+        gcode(
+            ctx,
+            GcodeCommand::Verify {
+                file: at(file),
+                manifest: at(manifest),
+            },
+        )
+    };
+    let intact = verify("bracket.wgc", "bracket.manifest.json");
+    n.check(
+        "the printer verifies the sealed file against the recorded manifest",
+        "intact, recorded by the designer",
+        intact.is_ok(),
+        if intact.is_ok() {
+            "intact, on the ledger".into()
+        } else {
+            rejection(&intact)
+        },
+    );
+
+    // Someone edits one coordinate of layer 7 in the plain G-code on its way to the machine.
+    let mut altered = original.clone();
+    let text = String::from_utf8_lossy(&original).into_owned();
+    let layer7 = text
+        .match_indices(";LAYER_CHANGE")
+        .nth(6)
+        .map_or(0, |(i, _)| i);
+    let digit = layer7 + text[layer7..].find("G1 X").unwrap_or(0) + 4;
+    altered[digit] = if altered[digit] == b'9' {
+        b'1'
+    } else {
+        altered[digit] + 1
+    };
+    fs::write(at("bracket-altered.gcode"), &altered)?;
+    let manifest_bytes = fs::read(at("bracket.manifest.json"))?;
+    let manifest = weft_gcode::manifest::Manifest::from_json(&manifest_bytes)?;
+    let path = at("bracket-altered.gcode");
+    let report = weft_gcode::verify::verify_plain(
+        || Ok(Box::new(fs::File::open(&path)?) as Box<dyn std::io::Read>),
+        &manifest,
+        1 << 30,
+    )?;
+    let map = weft_gcode::verify::layer_map(&report, &manifest);
+    n.check(
+        "one coordinate of layer 7 is changed on the way; the printer verifies the G-code",
+        "tampered: layer 7 modified",
+        !report.intact() && map.contains("7 modified"),
+        map,
+    );
+
+    // A bad actor re-seals altered G-code under a manifest of its own, not on the ledger.
+    let key = ctx.home.join("keys").join(format!("{bad}.key"));
+    let forged = gcode(
+        ctx,
+        GcodeCommand::Seal {
+            file: at("bracket-altered.gcode"),
+            out: at("forged.wgc"),
+            manifest: at("forged.manifest.json"),
+            to: vec![at("printer.pub")],
+            sign: Some(key),
+            as_: None,
+            signer: None,
+            no_record: true,
+        },
+    );
+    let refused = forged.and_then(|()| verify("forged.wgc", "forged.manifest.json"));
+    n.check(
+        "the bad actor re-seals it with a manifest of its own; the printer verifies",
+        "refused: the manifest is not on the ledger",
+        refused
+            .as_ref()
+            .is_err_and(|e| e.downcast_ref::<crate::output::Negative>().is_some()),
+        match &refused {
+            Err(e) if e.downcast_ref::<crate::output::Negative>().is_some() => {
+                "not on the ledger".into()
+            }
+            other => rejection(other),
+        },
+    );
+
+    let opened = gcode(
+        ctx,
+        GcodeCommand::Open {
+            file: at("bracket.wgc"),
+            key: Some(at("printer.key")),
+            manifest: at("bracket.manifest.json"),
+            out: at("bracket-printed.gcode"),
+        },
+    );
+    let same = opened.is_ok() && fs::read(at("bracket-printed.gcode"))? == original;
+    n.check(
+        "the printer opens the genuine file with its key",
+        "byte-identical G-code",
+        same,
+        if same {
+            "byte-identical".into()
+        } else {
+            rejection(&opened)
+        },
+    );
     Ok(())
 }

@@ -654,7 +654,15 @@ fn demo_runs_and_every_expectation_holds() {
     let report = run(&dir.path().join("unused"), &["demo"], 0);
     assert_eq!(report["ok"], true);
     assert_eq!(report["failed"], 0);
-    assert!(report["expectations"].as_u64().expect("count") >= 10);
+    assert!(report["expectations"].as_u64().expect("count") >= 17);
+    // The G-code part of the story ran: the change is named by layer.
+    let steps = report["steps"].as_array().expect("steps");
+    assert!(
+        steps
+            .iter()
+            .any(|step| step["detail"] == "layers 1-6 ok, 7 modified, 8-12 ok"),
+        "{report}"
+    );
 }
 
 #[test]
