@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use weft_gcode::manifest::Manifest;
 use weft_gcode::open::open_container;
 use weft_gcode::verify::{verify_container, verify_plain};
-use weft_gcode::{SegmentKind, segment};
+use weft_gcode::{SegmentKind, Segmentation, segment};
 
 /// How a generated file marks its layers.
 #[derive(Clone, Copy, Debug)]
@@ -162,6 +162,18 @@ fn reader(bytes: &[u8]) -> impl FnMut() -> std::io::Result<Box<dyn Read>> + '_ {
     move || Ok(Box::new(Cursor::new(bytes.to_vec())) as Box<dyn Read>)
 }
 
+/// The segments follow each other without gap or overlap, none empty, and end at the file's end.
+fn covers_every_byte(bytes: &[u8], s: &Segmentation) -> Result<(), TestCaseError> {
+    let mut at = 0;
+    for segment in &s.segments {
+        prop_assert_eq!(segment.start, at);
+        prop_assert!(segment.end > segment.start);
+        at = segment.end;
+    }
+    prop_assert_eq!(at, bytes.len() as u64);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -169,13 +181,7 @@ proptest! {
     fn generated_files_segment_into_their_layers(shape in shape()) {
         let (bytes, heights) = write(&shape);
         let s = segment(&bytes);
-        let mut at = 0;
-        for segment in &s.segments {
-            prop_assert_eq!(segment.start, at);
-            prop_assert!(segment.end > segment.start);
-            at = segment.end;
-        }
-        prop_assert_eq!(at, bytes.len() as u64);
+        covers_every_byte(&bytes, &s)?;
         prop_assert_eq!(s.layers(), shape.layers, "{:?}", s);
         let found: Vec<f64> = s
             .segments
@@ -227,12 +233,6 @@ proptest! {
     #[test]
     fn any_bytes_segment_without_gaps(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         let s = segment(&bytes);
-        let mut at = 0;
-        for segment in &s.segments {
-            prop_assert_eq!(segment.start, at);
-            prop_assert!(segment.end > segment.start);
-            at = segment.end;
-        }
-        prop_assert_eq!(at, bytes.len() as u64);
+        covers_every_byte(&bytes, &s)?;
     }
 }
