@@ -232,17 +232,21 @@ fn is_blank(text: &[u8]) -> bool {
 fn marker(line: &[u8]) -> Option<Marker> {
     let make = |family, number, z| Some(Marker { family, number, z });
     if let Some(rest) = line.strip_prefix(b";LAYER_CHANGE") {
-        return is_blank(rest)
-            .then_some(())
-            .and_then(|()| make(MarkerFamily::LayerChange, None, None));
+        return if is_blank(rest) {
+            make(MarkerFamily::LayerChange, None, None)
+        } else {
+            None
+        };
     }
     if let Some(rest) = line.strip_prefix(b";LAYER:") {
         return leading_int(rest).and_then(|n| make(MarkerFamily::CuraLayer, Some(n), None));
     }
     if let Some(rest) = line.strip_prefix(b"; CHANGE_LAYER") {
-        return is_blank(rest)
-            .then_some(())
-            .and_then(|()| make(MarkerFamily::BambuChangeLayer, None, None));
+        return if is_blank(rest) {
+            make(MarkerFamily::BambuChangeLayer, None, None)
+        } else {
+            None
+        };
     }
     if let Some(rest) = line.strip_prefix(b";LAYER_START:") {
         return leading_int(rest).and_then(|n| make(MarkerFamily::LayerStart, Some(n), None));
@@ -463,45 +467,33 @@ fn scan(bytes: &[u8]) -> Scan {
         let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |at| start + at + 1);
         let text = trim_start(&bytes[start..end]);
         start = end;
-        match text.first() {
-            None => continue,
-            Some(b';') => {
-                if let Some(found) = marker(text) {
-                    scan.markers.push(Found {
-                        line: index,
-                        marker: found,
-                        content_before,
-                    });
-                } else if let Some(z) = declared_z(text) {
+        let Some(&first) = text.first() else {
+            continue;
+        };
+        // Comment lines may be markers; `;` lines are comments only, `(` lines may hold code
+        // after the comment.
+        if first == b';' || first == b'(' {
+            if let Some(found) = marker(text) {
+                scan.markers.push(Found {
+                    line: index,
+                    marker: found,
+                    content_before,
+                });
+            } else if first == b';' {
+                if let Some(z) = declared_z(text) {
                     scan.declared.push((index, z));
                 } else if text.starts_with(b";LAYER_END") && is_blank(&text[10..]) {
                     scan.layer_ends.push(index);
                 }
             }
-            Some(b'(') => {
-                if let Some(found) = marker(text) {
-                    scan.markers.push(Found {
-                        line: index,
-                        marker: found,
-                        content_before,
-                    });
-                }
-                let effect = motion.apply(text);
-                if effect.z_changed {
-                    scan.z_changes.push(index);
-                }
-                if effect.extrudes {
-                    scan.extrusions.push((index, motion.z));
-                }
+        }
+        if first != b';' {
+            let effect = motion.apply(text);
+            if effect.z_changed {
+                scan.z_changes.push(index);
             }
-            Some(_) => {
-                let effect = motion.apply(text);
-                if effect.z_changed {
-                    scan.z_changes.push(index);
-                }
-                if effect.extrudes {
-                    scan.extrusions.push((index, motion.z));
-                }
+            if effect.extrudes {
+                scan.extrusions.push((index, motion.z));
             }
         }
         content_before = Some(index);
