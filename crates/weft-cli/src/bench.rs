@@ -122,11 +122,19 @@ fn generated_asset(content: &[u8], id: String, data_type: DataType) -> DigitalAs
     }
 }
 
-fn peak_rss_mib() -> Option<f64> {
+/// The environment variable that makes `weft` print its peak resident memory to standard error
+/// when it exits (`weft-peak-rss-kib N`), so a benchmark can report each child process's memory.
+pub const PEAK_RSS_ENV: &str = "WEFT_REPORT_PEAK_RSS";
+
+/// The peak resident set of this process, in KiB (Linux).
+pub fn peak_rss_kib() -> Option<u64> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    peak_rss_kib().map(|kib| kib as f64 / 1024.0)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

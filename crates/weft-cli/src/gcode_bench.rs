@@ -20,17 +20,6 @@ use weft_gcode::verify::{verify_container, verify_plain};
 
 use crate::commands::Context_;
 
-/// The environment variable that makes `weft` print its peak resident memory to standard error
-/// when it exits (`weft-peak-rss-kib N`), so the benchmark can report each process's memory.
-pub const PEAK_RSS_ENV: &str = "WEFT_REPORT_PEAK_RSS";
-
-/// The peak resident set of this process, in KiB (Linux).
-pub fn peak_rss_kib() -> Option<u64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// Median and fastest of `runs` timings, in milliseconds.
 fn time_runs(runs: usize, mut work: impl FnMut() -> Result<()>) -> Result<(f64, f64)> {
     let mut times = Vec::with_capacity(runs);
@@ -191,7 +180,7 @@ pub fn bench(ctx: &Context_, file: &Path, runs: usize, python: Option<&Path>) ->
     let exe = std::env::current_exe().context("cannot find the weft executable")?;
     let weft = |args: &[&str], code: i32| -> Result<u64> {
         let output = Command::new(&exe)
-            .env(PEAK_RSS_ENV, "1")
+            .env(crate::bench::PEAK_RSS_ENV, "1")
             .env_remove("WEFT_HOME")
             .current_dir(dir.path())
             .args(args)
@@ -220,10 +209,9 @@ pub fn bench(ctx: &Context_, file: &Path, runs: usize, python: Option<&Path>) ->
     fs::write(at("tampered.wgc"), &tampered_container)?;
     let mut processes = serde_json::Map::new();
     let mut process_lines = Vec::new();
-    let mut whole = |name: &str, args: &[&str], cleanup: &[&str]| -> Result<()> {
+    // `code`: the exit code the step must end with (4 for `verify` of a tampered copy).
+    let mut whole = |name: &str, args: &[&str], cleanup: &[&str], code: i32| -> Result<()> {
         let mut peak = 0;
-        // `verify` of a tampered copy answers "tampered": exit 4.
-        let code = if name.contains("locate") { 4 } else { 0 };
         let (median, best) = time_runs(runs, || {
             for path in cleanup {
                 let _ = fs::remove_file(at(path));
@@ -241,7 +229,7 @@ pub fn bench(ctx: &Context_, file: &Path, runs: usize, python: Option<&Path>) ->
         ));
         Ok(())
     };
-    whole("layers", &["gcode", "layers", file_arg], &[])?;
+    whole("layers", &["gcode", "layers", file_arg], &[], 0)?;
     let seal_args = |to: &'static str, out: &'static str, manifest: &'static str| {
         vec![
             "gcode",
@@ -261,31 +249,37 @@ pub fn bench(ctx: &Context_, file: &Path, runs: usize, python: Option<&Path>) ->
         "seal (X25519)",
         &seal_args("x.pub", "x.wgc", "x.json"),
         &["x.wgc", "x.json"],
+        0,
     )?;
     whole(
         "seal (RSA-3072)",
         &seal_args("rsa.pub", "rsa.wgc", "rsa.json"),
         &["rsa.wgc", "rsa.json"],
+        0,
     )?;
     whole(
         "verify container",
         &["gcode", "verify", "x.wgc", "--manifest", "x.json"],
         &[],
+        0,
     )?;
     whole(
         "verify container, locate",
         &["gcode", "verify", "tampered.wgc", "--manifest", "x.json"],
         &[],
+        4,
     )?;
     whole(
         "verify plain",
         &["gcode", "verify", file_arg, "--manifest", "x.json"],
         &[],
+        0,
     )?;
     whole(
         "verify plain, locate change",
         &["gcode", "verify", "tampered.gcode", "--manifest", "x.json"],
         &[],
+        4,
     )?;
     for (name, container, key, manifest) in [
         ("open (X25519)", "x.wgc", "x.key", "x.json"),
@@ -305,6 +299,7 @@ pub fn bench(ctx: &Context_, file: &Path, runs: usize, python: Option<&Path>) ->
                 "o.gcode",
             ],
             &["o.gcode"],
+            0,
         )?;
     }
     let container_bytes = fs::metadata(at("x.wgc"))?.len();

@@ -456,11 +456,8 @@ fn main() {
     };
     let json = cli.json;
     let result = run(cli, home_given);
-    if std::env::var_os(gcode_bench::PEAK_RSS_ENV).is_some() {
-        eprintln!(
-            "weft-peak-rss-kib {}",
-            gcode_bench::peak_rss_kib().unwrap_or(0)
-        );
+    if std::env::var_os(bench::PEAK_RSS_ENV).is_some() {
+        eprintln!("weft-peak-rss-kib {}", bench::peak_rss_kib().unwrap_or(0));
     }
     if let Err(error) = result {
         let (value, human, code) = commands::error_report(&error);
