@@ -3,8 +3,16 @@
 //! Every signed message is `len(namespace) as u8 || namespace || message`, where the namespace
 //! names the message type ([`Namespace`]). A transaction signature therefore never verifies as a
 //! block signature, a checkpoint or a manifest, even if the bytes happened to coincide.
-//! Verification uses `verify_strict` (no small-order keys, no malleable signatures); batches use
-//! ed25519-dalek's randomised batch verification, about twice as fast per signature.
+//!
+//! Verification follows ZIP 215 (ed25519-zebra), one rule for a single signature and for a batch:
+//! `s` must be canonical, `R` and `A` must be points, and the cofactored equation
+//! `[8][s]B = [8]R + [8][k]A` must hold. A ledger needs that agreement: with ed25519-dalek's
+//! `verify_strict` for single signatures and its batch verification for blocks, a signer could
+//! craft a signature that a producer accepts in a batch and an auditor refuses alone (see
+//! `single_and_batch_agree_on_torsion_in_r`). On top of ZIP 215, a key must be the canonical
+//! encoding of a point that is not of small order ([`PublicKey::check_usable`]): a small-order
+//! key would accept one forged signature for every message. Batches coalesce the terms of each
+//! signer's key, so a block from few signers costs about two thirds of dalek's batch.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::Signer;
@@ -73,15 +81,35 @@ impl PublicKey {
         crate::Hash32::from_hex("public key", input.trim()).map(|hash| PublicKey(hash.0))
     }
 
-    fn dalek(&self) -> Result<ed25519_dalek::VerifyingKey, CoreError> {
-        ed25519_dalek::VerifyingKey::from_bytes(&self.0).map_err(|error| CoreError::Parse {
+    /// Checks that the key can sign: the canonical encoding of a curve point that is not of small
+    /// order. Registration and rotation refuse other keys, and verification fails under them.
+    pub fn check_usable(&self) -> Result<(), CoreError> {
+        let refuse = |reason: &str| CoreError::Parse {
             what: "public key",
             input: self.to_hex(),
-            reason: error.to_string(),
-        })
+            reason: reason.into(),
+        };
+        // y (the low 255 bits) must be below p = 2^255 - 19. With a reduced y, the only other
+        // unreduced form is a negative zero x, which only the two small-order points y = ±1 have.
+        let unreduced = self.0[0] >= 0xed
+            && self.0[1..31].iter().all(|&byte| byte == 0xff)
+            && self.0[31] & 0x7f == 0x7f;
+        if unreduced {
+            return Err(refuse(
+                "not in canonical form (its y coordinate is not reduced)",
+            ));
+        }
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.0)
+            .map_err(|_| refuse("not the encoding of a point on the Ed25519 curve"))?;
+        if key.is_weak() {
+            return Err(refuse(
+                "a point of small order, under which forged signatures would verify",
+            ));
+        }
+        Ok(())
     }
 
-    /// Verifies `signature` over `message` in `namespace`.
+    /// Verifies `signature` over `message` in `namespace` (ZIP 215, usable keys only).
     pub fn verify(
         &self,
         namespace: Namespace,
@@ -92,10 +120,13 @@ impl PublicKey {
             namespace: namespace.name(),
             key: self.to_hex(),
         };
-        let key = self.dalek().map_err(|_| bad())?;
-        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(&namespace.signed_bytes(message), &signature)
-            .map_err(|_| bad())
+        self.check_usable().map_err(|_| bad())?;
+        let key = ed25519_zebra::VerificationKey::try_from(self.0).map_err(|_| bad())?;
+        key.verify(
+            &ed25519_zebra::Signature::from_bytes(&signature.0),
+            &namespace.signed_bytes(message),
+        )
+        .map_err(|_| bad())
     }
 }
 
@@ -217,39 +248,29 @@ pub struct BatchItem<'a> {
     pub signature: &'a Signature,
 }
 
-/// Verifies many signatures at once. Fails if any is invalid, without saying which: callers that
-/// need the culprit re-check one by one (see `weft-ledger`).
+/// Verifies many signatures at once, under the same rules as [`PublicKey::verify`]. Fails if
+/// any is invalid, without saying which: callers that need the culprit re-check one by one (see
+/// `weft-ledger`).
 pub fn verify_batch(items: &[BatchItem<'_>]) -> Result<(), CoreError> {
     if items.is_empty() {
         return Ok(());
     }
     let bad = || CoreError::BadBatch { count: items.len() };
-    let messages: Vec<Vec<u8>> = items
-        .iter()
-        .map(|item| item.namespace.signed_bytes(item.message))
-        .collect();
-    let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    let signatures: Vec<ed25519_dalek::Signature> = items
-        .iter()
-        .map(|item| ed25519_dalek::Signature::from_bytes(&item.signature.0))
-        .collect();
-    // A batch usually carries few distinct signers: decompress each key once (a point
-    // decompression costs about a fifth of a batched verification).
-    let mut decompressed: std::collections::HashMap<[u8; 32], ed25519_dalek::VerifyingKey> =
-        std::collections::HashMap::new();
-    let mut keys = Vec::with_capacity(items.len());
+    // A batch usually carries few distinct signers: each key is checked once.
+    let mut checked: std::collections::HashSet<[u8; 32]> = std::collections::HashSet::new();
+    let mut verifier = ed25519_zebra::batch::Verifier::new();
     for item in items {
-        let key = match decompressed.get(&item.key.0) {
-            Some(key) => *key,
-            None => {
-                let key = item.key.dalek().map_err(|_| bad())?;
-                decompressed.insert(item.key.0, key);
-                key
-            }
-        };
-        keys.push(key);
+        if checked.insert(item.key.0) {
+            item.key.check_usable().map_err(|_| bad())?;
+        }
+        let message = item.namespace.signed_bytes(item.message);
+        verifier.queue((
+            ed25519_zebra::VerificationKeyBytes::from(item.key.0),
+            ed25519_zebra::Signature::from_bytes(&item.signature.0),
+            message.as_slice(),
+        ));
     }
-    ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).map_err(|_| bad())
+    verifier.verify(rand::rng()).map_err(|_| bad())
 }
 
 #[cfg(test)]
@@ -319,6 +340,183 @@ mod tests {
         assert!(
             !error.to_string().contains("zz"),
             "must not echo secret material: {error}"
+        );
+    }
+
+    /// The canonical encoding of the identity, a point of small order.
+    const IDENTITY: [u8; 32] = {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 1;
+        bytes
+    };
+
+    #[test]
+    fn small_order_key_is_refused_though_zip215_alone_would_accept_it() {
+        let key = PublicKey(IDENTITY);
+        // R = identity, s = 0 satisfies [8][s]B = [8]R + [8][k]A for every message under A = 0.
+        let mut forged = [0u8; 64];
+        forged[..32].copy_from_slice(&IDENTITY);
+        let forged = Signature(forged);
+        let message = Namespace::Transaction.signed_bytes(b"anything at all");
+        assert!(
+            ed25519_zebra::VerificationKey::try_from(IDENTITY)
+                .expect("a point")
+                .verify(&ed25519_zebra::Signature::from_bytes(&forged.0), &message)
+                .is_ok(),
+            "the forgery must be one that plain ZIP 215 accepts, or this test proves nothing"
+        );
+        let error = key.check_usable().expect_err("small order");
+        assert!(error.to_string().contains("small order"), "{error}");
+        assert!(
+            key.verify(Namespace::Transaction, b"anything at all", &forged)
+                .is_err()
+        );
+        let batch = [BatchItem {
+            key: &key,
+            namespace: Namespace::Transaction,
+            message: b"anything at all",
+            signature: &forged,
+        }];
+        assert!(verify_batch(&batch).is_err());
+    }
+
+    #[test]
+    fn non_canonical_key_encoding_is_refused() {
+        // p + y for small y: the same point as y, written unreduced. p = 2^255 - 19.
+        let mut found = 0;
+        for y in 2u8..=18 {
+            let mut canonical = [0u8; 32];
+            canonical[0] = y;
+            let mut unreduced = [0xffu8; 32];
+            unreduced[0] = 0xed + y;
+            unreduced[31] = 0x7f;
+            let Ok(point) = ed25519_dalek::VerifyingKey::from_bytes(&canonical) else {
+                continue;
+            };
+            if point.is_weak() {
+                continue;
+            }
+            assert!(PublicKey(canonical).check_usable().is_ok());
+            let error = PublicKey(unreduced)
+                .check_usable()
+                .expect_err("unreduced encoding");
+            assert!(error.to_string().contains("canonical"), "{error}");
+            found += 1;
+        }
+        assert!(found > 0, "no y in 2..=18 gave a usable point to test with");
+        let not_points = (2u8..=255)
+            .filter(|&y| {
+                let mut bytes = [0u8; 32];
+                bytes[0] = y;
+                ed25519_dalek::VerifyingKey::from_bytes(&bytes).is_err()
+            })
+            .map(|y| {
+                let mut bytes = [0u8; 32];
+                bytes[0] = y;
+                PublicKey(bytes).check_usable().expect_err("not a point")
+            })
+            .inspect(|error| assert!(error.to_string().contains("not the encoding of a point")))
+            .count();
+        assert!(not_points > 0);
+    }
+
+    proptest::proptest! {
+        /// The byte test for a reduced y agrees with decoding and re-encoding the point.
+        #[test]
+        fn usable_keys_are_exactly_their_own_encoding(
+            mut bytes in proptest::array::uniform32(proptest::num::u8::ANY),
+            near_p in proptest::bool::ANY,
+        ) {
+            if near_p {
+                bytes[1..31].fill(0xff);
+                bytes[31] |= 0x7f;
+            }
+            let usable = PublicKey(bytes).check_usable().is_ok();
+            let round_trip = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                .is_ok_and(|key| !key.is_weak() && key.to_edwards().compress().to_bytes() == bytes);
+            proptest::prop_assert_eq!(usable, round_trip);
+        }
+    }
+
+    /// A signature whose R carries a torsion component: valid under the cofactored equation of
+    /// ZIP 215, invalid under the cofactorless one (`verify_strict`). Single and batch
+    /// verification must give the same answer, or a producer and an auditor would disagree.
+    #[test]
+    fn single_and_batch_agree_on_torsion_in_r() {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+        use curve25519_dalek::scalar::{Scalar, clamp_integer};
+        use sha2::{Digest, Sha512};
+
+        let seed = [3u8; 32];
+        let expanded = Sha512::digest(seed);
+        let secret_half: [u8; 32] = expanded[..32].try_into().expect("32 bytes");
+        let a = Scalar::from_bytes_mod_order(clamp_integer(secret_half));
+        let public = (ED25519_BASEPOINT_POINT * a).compress().to_bytes();
+        assert_eq!(PublicKey(public), SigningKey::from_seed(&seed).public_key());
+
+        let message = b"a transaction header";
+        let signed = Namespace::Transaction.signed_bytes(message);
+        let r = Scalar::from_bytes_mod_order([42; 32]);
+        let big_r = (ED25519_BASEPOINT_POINT * r + EIGHT_TORSION[1])
+            .compress()
+            .to_bytes();
+        let mut wide = [0u8; 64];
+        wide.copy_from_slice(
+            &Sha512::new()
+                .chain_update(big_r)
+                .chain_update(public)
+                .chain_update(&signed)
+                .finalize(),
+        );
+        let k = Scalar::from_bytes_mod_order_wide(&wide);
+        let s = r + k * a;
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(&big_r);
+        bytes[32..].copy_from_slice(s.as_bytes());
+        let signature = Signature(bytes);
+
+        let dalek = ed25519_dalek::VerifyingKey::from_bytes(&public).expect("key");
+        assert!(
+            dalek
+                .verify_strict(&signed, &ed25519_dalek::Signature::from_bytes(&bytes))
+                .is_err(),
+            "the signature must be one that the cofactorless check refuses"
+        );
+
+        let key = PublicKey(public);
+        let single = key.verify(Namespace::Transaction, message, &signature);
+        let other = SigningKey::from_seed(&[4; 32]);
+        let other_key = other.public_key();
+        let other_signature = other.sign(Namespace::Transaction, b"an ordinary one");
+        let batch = verify_batch(&[
+            BatchItem {
+                key: &other_key,
+                namespace: Namespace::Transaction,
+                message: b"an ordinary one",
+                signature: &other_signature,
+            },
+            BatchItem {
+                key: &key,
+                namespace: Namespace::Transaction,
+                message,
+                signature: &signature,
+            },
+        ]);
+        assert!(single.is_ok(), "single: {single:?}");
+        assert!(batch.is_ok(), "batch: {batch:?}");
+        // The same signature over another message fails both ways.
+        assert!(
+            key.verify(Namespace::Transaction, b"other", &signature)
+                .is_err()
+        );
+        assert!(
+            verify_batch(&[BatchItem {
+                key: &key,
+                namespace: Namespace::Transaction,
+                message: b"other",
+                signature: &signature,
+            }])
+            .is_err()
         );
     }
 }

@@ -207,6 +207,7 @@ pub fn apply<S: StateView + ?Sized>(
     match payload {
         Payload::Genesis(_) => unreachable!("handled above"),
         Payload::RegisterResource(register) => {
+            usable_key(&register.key)?;
             match &register.resource {
                 Resource::Organization(_) => {
                     if header.signer != Signer::Authority {
@@ -261,6 +262,7 @@ pub fn apply<S: StateView + ?Sized>(
                 }
                 .into());
             }
+            usable_key(&rotate.new_key)?;
             if state
                 .key_status(&rotate.resource, &rotate.new_key)?
                 .is_some()
@@ -424,6 +426,13 @@ pub fn apply<S: StateView + ?Sized>(
 }
 
 /// Rules 1 and 2 for a send of `fingerprint` by `from` at `time`.
+/// A key that is registered or rotated in must be able to sign (see `PublicKey::check_usable`).
+fn usable_key(key: &weft_core::PublicKey) -> Result<(), RuleError> {
+    key.check_usable().map_err(|error| RuleError::Key {
+        message: format!("the new key cannot be registered: {error}"),
+    })
+}
+
 fn check_right_to_send<S: StateView + ?Sized>(
     state: &Overlay<'_, S>,
     fingerprint: &Fingerprint,

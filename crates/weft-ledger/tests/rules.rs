@@ -222,6 +222,55 @@ fn revoked_and_rotated_keys() {
 }
 
 #[test]
+fn keys_that_cannot_sign_are_not_registered_or_rotated_in() {
+    let mut w = World::new();
+    let designer = w.org("designer");
+    // The identity point: of small order, it would accept a forged signature on every message.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let weak = weft_core::PublicKey(identity);
+    let person = PersonInOrganization {
+        first_name: None,
+        last_name: None,
+        email: None,
+        belongs_to: designer,
+    };
+    let (rule, message) = rule_of(w.submit(
+        designer,
+        T0 + 1,
+        Payload::RegisterResource(RegisterResource {
+            resource: Resource::PersonInOrganization(person),
+            key: weak,
+        }),
+    ));
+    assert_eq!(rule, "key");
+    assert!(message.contains("small order"), "{message}");
+    let not_a_point = (2u8..=255)
+        .map(|y| {
+            let mut bytes = [0u8; 32];
+            bytes[0] = y;
+            weft_core::PublicKey(bytes)
+        })
+        .find(|key| {
+            key.check_usable()
+                .is_err_and(|error| error.to_string().contains("not the encoding of a point"))
+        })
+        .expect("some small y is not on the curve");
+    let (rule, message) = rule_of(w.submit(
+        designer,
+        T0 + 2,
+        Payload::RotateKey(RotateKey {
+            resource: designer,
+            new_key: not_a_point,
+        }),
+    ));
+    assert_eq!(rule, "key");
+    assert!(message.contains("not the encoding of a point"), "{message}");
+    w.submit(designer, T0 + 3, claim(designer, b"d"))
+        .expect("the old key still signs: nothing was rotated");
+}
+
+#[test]
 fn unregistered_signer_key_and_recipient() {
     let mut w = World::new();
     let designer = w.org("designer");
