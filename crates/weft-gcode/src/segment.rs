@@ -426,44 +426,56 @@ impl Segmentation {
     }
 }
 
+/// A line: its index and the byte where it starts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct At {
+    line: usize,
+    byte: usize,
+}
+
 /// A marker line found in the first pass.
 #[derive(Clone, Copy, Debug)]
 struct Found {
-    line: usize,
+    at: At,
     marker: Marker,
     /// The last non-blank line before this one, if any.
     content_before: Option<usize>,
+    /// The first extruding move on or after this line, and its height.
+    first_extrusion: Option<(usize, f64)>,
 }
 
-/// What the first pass keeps: sparse lists of the lines that matter, all in line order, so
-/// no later pass reads the text again.
+/// What the first pass keeps: sparse lists of the lines that matter, in line order, so no later
+/// pass reads the text again and memory does not grow with the number of lines.
 #[derive(Default)]
 struct Scan {
-    /// Byte offset where each line starts.
-    line_starts: Vec<usize>,
-    /// Extruding moves and the height they extrude at.
-    extrusions: Vec<(usize, f64)>,
-    /// Moves that changed the height.
-    z_changes: Vec<usize>,
+    lines: usize,
     markers: Vec<Found>,
+    /// Where a layer starts by motion: the move that brought the nozzle to a new extrusion
+    /// height (if it came after the last extrusion at the old one), else the first extruding
+    /// move there; with that height.
+    motion_starts: Vec<(At, f64)>,
     /// Heights declared on comment lines (`;Z:` …).
     declared: Vec<(usize, f64)>,
-    /// `;LAYER_END` lines.
-    layer_ends: Vec<usize>,
+    /// The last extruding move and the last `;LAYER_END` line: (line, byte after it).
+    last_extrusion: Option<(usize, usize)>,
+    last_layer_end: Option<(usize, usize)>,
 }
 
 fn scan(bytes: &[u8]) -> Scan {
-    let mut scan = Scan {
-        line_starts: Vec::with_capacity(bytes.len() / 24 + 1),
-        extrusions: Vec::with_capacity(bytes.len() / 32 + 1),
-        ..Scan::default()
-    };
+    let mut scan = Scan::default();
     let mut motion = Motion::default();
     let mut content_before: Option<usize> = None;
+    // Markers still waiting for their first extrusion start here in `scan.markers`.
+    let mut awaiting_extrusion = 0usize;
+    let mut layer_z: Option<f64> = None;
+    let mut last_z_change: Option<At> = None;
     let mut start = 0usize;
     while start < bytes.len() {
-        let index = scan.line_starts.len();
-        scan.line_starts.push(start);
+        let here = At {
+            line: scan.lines,
+            byte: start,
+        };
+        scan.lines += 1;
         let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |at| start + at + 1);
         let text = trim_start(&bytes[start..end]);
         start = end;
@@ -475,28 +487,44 @@ fn scan(bytes: &[u8]) -> Scan {
         if first == b';' || first == b'(' {
             if let Some(found) = marker(text) {
                 scan.markers.push(Found {
-                    line: index,
+                    at: here,
                     marker: found,
                     content_before,
+                    first_extrusion: None,
                 });
             } else if first == b';' {
                 if let Some(z) = declared_z(text) {
-                    scan.declared.push((index, z));
+                    scan.declared.push((here.line, z));
                 } else if text.starts_with(b";LAYER_END") && is_blank(&text[10..]) {
-                    scan.layer_ends.push(index);
+                    scan.last_layer_end = Some((here.line, end));
                 }
             }
         }
         if first != b';' {
             let effect = motion.apply(text);
             if effect.z_changed {
-                scan.z_changes.push(index);
+                last_z_change = Some(here);
             }
             if effect.extrudes {
-                scan.extrusions.push((index, motion.z));
+                let z = motion.z;
+                for found in &mut scan.markers[awaiting_extrusion..] {
+                    found.first_extrusion = Some((here.line, z));
+                }
+                awaiting_extrusion = scan.markers.len();
+                if layer_z.is_none_or(|current| (current - z).abs() > 1e-6) {
+                    let previous = scan.last_extrusion.map(|(line, _)| line);
+                    let start = match (last_z_change, previous) {
+                        (Some(change), Some(last)) if change.line > last => change,
+                        (Some(change), None) => change,
+                        _ => here,
+                    };
+                    scan.motion_starts.push((start, z));
+                    layer_z = Some(z);
+                }
+                scan.last_extrusion = Some((here.line, end));
             }
         }
-        content_before = Some(index);
+        content_before = Some(here.line);
     }
     scan
 }
@@ -505,7 +533,7 @@ fn scan(bytes: &[u8]) -> Scan {
 /// file has no segments.
 pub fn segment(bytes: &[u8]) -> Segmentation {
     let scan = scan(bytes);
-    let line_count = scan.line_starts.len();
+    let line_count = scan.lines;
 
     let mut counts = [0usize; FAMILIES.len()];
     for found in &scan.markers {
@@ -521,8 +549,14 @@ pub fn segment(bytes: &[u8]) -> Segmentation {
         .max_by_key(|(index, count)| (**count, std::cmp::Reverse(*index)))
         .map(|(index, _)| FAMILIES[index]);
 
-    // Where layers start, with the height a marker declares.
-    let mut starts: Vec<(usize, Option<f64>)> = Vec::new();
+    // Where layers start, with the height a marker declares and the first extrusion on or after
+    // the start.
+    struct Start {
+        at: At,
+        marked_z: Option<f64>,
+        first_extrusion: Option<(usize, f64)>,
+    }
+    let mut starts: Vec<Start> = Vec::new();
     let method = match family {
         Some(family) => {
             let mut previous: Option<(usize, Option<i64>)> = None;
@@ -538,36 +572,22 @@ pub fn segment(bytes: &[u8]) -> Segmentation {
                 {
                     continue;
                 }
-                previous = Some((found.line, found.marker.number));
-                starts.push((found.line, found.marker.z));
+                previous = Some((found.at.line, found.marker.number));
+                starts.push(Start {
+                    at: found.at,
+                    marked_z: found.marker.z,
+                    first_extrusion: found.first_extrusion,
+                });
             }
             Method::Markers(family)
         }
         None => {
-            let mut layer_z: Option<f64> = None;
-            let mut last_extrusion: Option<usize> = None;
-            let mut last_z_change: Option<usize> = None;
-            let mut changes = scan.z_changes.iter().peekable();
-            for &(index, z) in &scan.extrusions {
-                while let Some(&&change) = changes.peek()
-                    && change <= index
-                {
-                    last_z_change = Some(change);
-                    changes.next();
-                }
-                if layer_z.is_none_or(|current| (current - z).abs() > 1e-6) {
-                    // Start at the move that brought the nozzle to this height, if it came after
-                    // the previous layer's last extrusion; else at this extruding move.
-                    let start = match (last_z_change, last_extrusion) {
-                        (Some(change), Some(last)) if change > last => change,
-                        (Some(change), None) => change,
-                        _ => index,
-                    };
-                    starts.push((start, None));
-                    layer_z = Some(z);
-                }
-                last_extrusion = Some(index);
-            }
+            // The first extrusion of a motion layer is the move that reached its height.
+            starts.extend(scan.motion_starts.iter().map(|&(at, z)| Start {
+                at,
+                marked_z: None,
+                first_extrusion: Some((at.line, z)),
+            }));
             if starts.is_empty() {
                 Method::None
             } else {
@@ -577,62 +597,67 @@ pub fn segment(bytes: &[u8]) -> Segmentation {
     };
 
     let mut segments = Vec::with_capacity(starts.len() + 2);
-    let byte_at = |line: usize| scan.line_starts.get(line).map_or(bytes.len(), |&at| at) as u64;
-    let first = starts.first().map_or(line_count, |&(line, _)| line);
-    if first > 0 {
+    let end_of_file = At {
+        line: line_count,
+        byte: bytes.len(),
+    };
+    let first = starts.first().map_or(end_of_file, |start| start.at);
+    if first.line > 0 {
         segments.push(Segment {
             kind: SegmentKind::Preamble,
             layer: None,
             z: None,
             start: 0,
-            end: byte_at(first),
-            lines: first as u64,
+            end: first.byte as u64,
+            lines: first.line as u64,
         });
     }
-    let Some(&(last_start, _)) = starts.last() else {
+    let Some(last_start) = starts.last().map(|start| start.at) else {
         return Segmentation { method, segments };
     };
     // The last layer ends after its last extruding move or its ";LAYER_END", whichever is later;
     // with neither, it runs to the end of the file.
-    let last_extrusion = scan.extrusions.last().map(|&(line, _)| line);
-    let last_end = [last_extrusion, scan.layer_ends.last().copied()]
+    let last_end = [scan.last_extrusion, scan.last_layer_end]
         .into_iter()
         .flatten()
-        .filter(|&line| line >= last_start)
+        .filter(|&(line, _)| line >= last_start.line)
         .max()
-        .map_or(line_count, |line| line + 1);
-    for (number, &(start, marked_z)) in starts.iter().enumerate() {
-        let end = starts.get(number + 1).map_or(last_end, |&(line, _)| line);
-        let first_declared = scan.declared.partition_point(|&(line, _)| line < start);
-        let declared = marked_z.or_else(|| {
+        .map_or(end_of_file, |(line, byte)| At {
+            line: line + 1,
+            byte,
+        });
+    for (number, start) in starts.iter().enumerate() {
+        let end = starts.get(number + 1).map_or(last_end, |next| next.at);
+        let first_declared = scan
+            .declared
+            .partition_point(|&(line, _)| line < start.at.line);
+        let declared = start.marked_z.or_else(|| {
             scan.declared
                 .get(first_declared)
-                .filter(|&&(line, _)| line < end)
+                .filter(|&&(line, _)| line < end.line)
                 .map(|&(_, z)| z)
         });
-        let first_extrusion = scan.extrusions.partition_point(|&(line, _)| line < start);
-        let extruded = scan
-            .extrusions
-            .get(first_extrusion)
-            .filter(|&&(line, _)| line < end)
-            .map(|&(_, z)| z);
+        let extruded = start
+            .first_extrusion
+            .filter(|&(line, _)| line < end.line)
+            .map(|(_, z)| z);
         segments.push(Segment {
             kind: SegmentKind::Layer,
             layer: Some(number as u32 + 1),
             z: declared.or(extruded).map(|z| (z * 1e6).round() / 1e6),
-            start: byte_at(start),
-            end: byte_at(end),
-            lines: (end - start) as u64,
+            start: start.at.byte as u64,
+            end: end.byte as u64,
+            lines: (end.line - start.at.line) as u64,
         });
     }
-    if last_end < line_count {
+    if last_end.line < line_count {
         segments.push(Segment {
             kind: SegmentKind::Postamble,
             layer: None,
             z: None,
-            start: byte_at(last_end),
+            start: last_end.byte as u64,
             end: bytes.len() as u64,
-            lines: (line_count - last_end) as u64,
+            lines: (line_count - last_end.line) as u64,
         });
     }
     Segmentation { method, segments }

@@ -161,6 +161,9 @@ pub fn verify_plain(
     let mut input = open()?;
     let mut same = true;
     let mut buffer = vec![0u8; 1 << 16];
+    // The segments that matched, as (start, end): their bytes are known to hash as expected.
+    let mut known: HashMap<(u64, u64), [u8; 32]> = HashMap::new();
+    let mut at = 0u64;
     for (segment, want) in manifest.body.segments.iter().zip(&expected) {
         let mut hasher = Sha256::new();
         let mut left = segment.bytes;
@@ -177,6 +180,8 @@ pub fn verify_plain(
             same = false;
             break;
         }
+        known.insert((at, at + segment.bytes), *want);
+        at += segment.bytes;
     }
     if same && input.read(&mut buffer)? == 0 {
         let head_ok = parse_hash("manifest plain_head", &manifest.body.plain_head)?
@@ -189,6 +194,8 @@ pub fn verify_plain(
             head_ok,
         );
     }
+    drop(input);
+    let verified_prefix = at;
     // Slow path: the whole file, segmented again.
     // Sized for the file the manifest describes, so a changed file is read without regrowing.
     let expected_size = manifest
@@ -207,27 +214,77 @@ pub fn verify_plain(
             max: max_bytes,
         });
     }
-    let segmentation = crate::segment::segment(&bytes);
-    // The segments are hashed in two halves, one on a second thread.
-    let hash_all = |segments: &[crate::segment::Segment]| -> Vec<[u8; 32]> {
-        segments
+    // While the file is segmented, a second thread checks the manifest's segments aligned to
+    // the end of the file: a local change leaves everything after it intact, only shifted.
+    let (segmentation, suffix) = std::thread::scope(|scope| {
+        let suffix = scope.spawn(|| intact_suffix(&bytes, manifest, &expected, verified_prefix));
+        let segmentation = crate::segment::segment(&bytes);
+        // A panic cannot happen in hashing; should the thread fail anyway, its work is redone.
+        (segmentation, suffix.join().unwrap_or_default())
+    });
+    known.extend(suffix);
+    // What is left (the changed middle) is hashed in two halves, one on a second thread.
+    let unknown: Vec<(u64, u64)> = segmentation
+        .segments
+        .iter()
+        .map(|segment| (segment.start, segment.end))
+        .filter(|range| !known.contains_key(range))
+        .collect();
+    let hash_all = |ranges: &[(u64, u64)]| -> Vec<((u64, u64), [u8; 32])> {
+        ranges
             .iter()
-            .map(|s| Sha256::digest(&bytes[s.start as usize..s.end as usize]).into())
+            .map(|&(start, end)| {
+                let digest = Sha256::digest(&bytes[start as usize..end as usize]);
+                ((start, end), digest.into())
+            })
             .collect()
     };
-    let (first, second) = segmentation
-        .segments
-        .split_at(segmentation.segments.len() / 2);
-    let found: Vec<[u8; 32]> = std::thread::scope(|scope| {
+    let (first, second) = unknown.split_at(unknown.len() / 2);
+    std::thread::scope(|scope| {
         let later = scope.spawn(|| hash_all(second));
-        let mut found = hash_all(first);
-        // A panic cannot happen in hashing; should the thread fail anyway, hash here.
-        found.extend(later.join().unwrap_or_else(|_| hash_all(second)));
-        found
+        known.extend(hash_all(first));
+        known.extend(later.join().unwrap_or_else(|_| hash_all(second)));
     });
+    let found: Vec<[u8; 32]> = segmentation
+        .segments
+        .iter()
+        .map(|segment| {
+            let range = (segment.start, segment.end);
+            known.get(&range).copied().unwrap_or_else(|| {
+                Sha256::digest(&bytes[segment.start as usize..segment.end as usize]).into()
+            })
+        })
+        .collect();
     let chain =
         parse_hash("manifest plain_head", &manifest.body.plain_head)? == plain_head(found.iter());
     report(manifest, "plain", &found, segmentation.layers(), chain)
+}
+
+/// The manifest's segments, from the last backwards, that `bytes` ends with, as byte ranges of
+/// `bytes` with their hashes; stops at the first that differs or that would reach into the
+/// first `verified_prefix` bytes (checked already).
+fn intact_suffix(
+    bytes: &[u8],
+    manifest: &Manifest,
+    expected: &[[u8; 32]],
+    verified_prefix: u64,
+) -> Vec<((u64, u64), [u8; 32])> {
+    let mut intact = Vec::new();
+    let mut end = bytes.len() as u64;
+    for (segment, want) in manifest.body.segments.iter().zip(expected).rev() {
+        let Some(start) = end
+            .checked_sub(segment.bytes)
+            .filter(|&start| start >= verified_prefix)
+        else {
+            break;
+        };
+        if <[u8; 32]>::from(Sha256::digest(&bytes[start as usize..end as usize])) != *want {
+            break;
+        }
+        intact.push(((start, end), *want));
+        end = start;
+    }
+    intact
 }
 
 /// Longest increasing subsequence of `values` (indices into it).
