@@ -12,6 +12,7 @@ use weft_ledger::state::{Position, StateView};
 use weft_ledger::store::{RedbStore, Store};
 use weft_ledger::{Ledger, RuleError, Signer, Transaction};
 
+use crate::client::NodeClient;
 use crate::home::{Home, now_ms, resolve_resource, write_key};
 use crate::output::{Negative, Output};
 
@@ -22,6 +23,9 @@ pub struct Context_ {
     /// The home was named (`--home` or `WEFT_HOME`), not just the default: commands whose
     /// ledger use is optional (`weft gcode seal`, `verify`, `open`) then use it.
     pub home_given: bool,
+    /// `--node URL`: act through a running node's API instead of the home's ledger (the home
+    /// still holds the keys that sign).
+    pub node: Option<String>,
     pub out: Output,
 }
 
@@ -56,34 +60,152 @@ pub fn fingerprint_file(path: &Path, algo: HashAlgo, out: &Output) -> Result<Fin
     Ok(fingerprinter.finish())
 }
 
+/// Where a command reads the chain and commits to it: the home's own ledger, or a node.
+pub(crate) enum Chain {
+    Local(Box<Ledger<RedbStore>>),
+    Node(NodeClient),
+}
+
+impl Chain {
+    /// The home's ledger, or the node of `--node`.
+    pub(crate) fn open(ctx: &Context_) -> Result<Chain> {
+        Ok(match &ctx.node {
+            Some(url) => Chain::Node(NodeClient::new(url)?),
+            None => Chain::Local(Box::new(Home::open(&ctx.home)?.ledger()?)),
+        })
+    }
+
+    /// A full resource id, or a unique hex prefix of at least 6 digits.
+    pub(crate) fn resolve(&self, input: &str, role: &str) -> Result<ResourceId> {
+        match self {
+            Chain::Local(ledger) => resolve_resource(ledger, input, role),
+            Chain::Node(node) => {
+                let input = input.trim().to_ascii_lowercase();
+                if input.len() == 64 {
+                    return ResourceId::from_hex(&input).with_context(|| role.to_string());
+                }
+                check_prefix(&input, role)?;
+                let answer = node.get(&format!("/v1/resources?prefix={input}"))?;
+                let ids: Vec<&str> = answer["ids"]
+                    .as_array()
+                    .map(|ids| ids.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                match ids.as_slice() {
+                    [] => bail!("{role} {input}: no registered resource has this id"),
+                    [one] => ResourceId::from_hex(one).context("the node's answer"),
+                    many => bail!(
+                        "{role} {input} is ambiguous: {} resources start with it; give more digits",
+                        many.len()
+                    ),
+                }
+            }
+        }
+    }
+
+    /// `None` if `id` is not registered; else the organisation it belongs to (`None` for an
+    /// organisation).
+    fn organization_of(&self, id: &ResourceId) -> Result<Option<Option<ResourceId>>> {
+        match self {
+            Chain::Local(ledger) => Ok(ledger
+                .store()
+                .snapshot()?
+                .resource(id)?
+                .map(|entry| entry.organization())),
+            Chain::Node(node) => Ok(match node.get_optional(&format!("/v1/resources/{id}"))? {
+                None => None,
+                Some(value) => Some(match value["organization"].as_str() {
+                    Some(org) => Some(ResourceId::from_hex(org).context("the node's answer")?),
+                    None => None,
+                }),
+            }),
+        }
+    }
+
+    /// The asset as first claimed, so a send describes the data the same way.
+    fn claimed_asset(&self, fingerprint: &Fingerprint) -> Result<Option<DigitalAsset>> {
+        match self {
+            Chain::Local(ledger) => claimed_asset(ledger, fingerprint),
+            Chain::Node(node) => {
+                let report = node.get(&format!("/v1/assets/{fingerprint}"))?;
+                match &report["product_data"] {
+                    Value::Null => Ok(None),
+                    value => Ok(Some(
+                        serde_json::from_value(value.clone()).context("the node's answer")?,
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Signs `payload` and has it committed in a block; prints `{"tx_id", "height"}`.
+    fn commit(
+        &mut self,
+        ctx: &Context_,
+        home: &Home,
+        signer: Signer,
+        key: &SigningKey,
+        payload: Payload,
+    ) -> Result<TxId> {
+        match self {
+            Chain::Local(ledger) => Ok(commit(ctx, home, ledger, signer, key, payload)?.0),
+            Chain::Node(node) => {
+                let status = node.get("/v1/status")?;
+                let chain_id = weft_core::ChainId::from_hex(
+                    status["chain_id"].as_str().unwrap_or_default(),
+                )
+                .context("the node's chain id")?;
+                let tx = Transaction::sign(chain_id, now_ms(), signer, key, payload)
+                    .context("invalid transaction")?;
+                let encoded = hex::encode(weft_core::encoding::encode(&tx));
+                let answer = node.post("/v1/transactions", &json!({"transaction": encoded}))?;
+                let id = TxId::from_hex(answer["tx_id"].as_str().unwrap_or_default())
+                    .context("the node's answer")?;
+                let position = Position {
+                    height: answer["height"].as_u64().unwrap_or(0),
+                    index: answer["index"].as_u64().unwrap_or(0) as u32,
+                };
+                print_committed(ctx, &id, position);
+                Ok(id)
+            }
+        }
+    }
+}
+
+fn check_prefix(input: &str, role: &str) -> Result<()> {
+    if input.len() < 6 || input.len() > 64 || !input.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!(
+            "{role} {input:?} is not a resource id (64 hex digits, or a unique prefix of at least 6)"
+        );
+    }
+    Ok(())
+}
+
 /// The resource that signs for `actor`: the actor itself, or `--signer PERSON` of that organisation.
 fn signer_for(
     home: &Home,
-    ledger: &Ledger<RedbStore>,
+    chain: &Chain,
     actor: ResourceId,
     signer: Option<&str>,
 ) -> Result<(ResourceId, SigningKey)> {
     let Some(signer) = signer else {
         return Ok((actor, home.resource_key(&actor)?));
     };
-    let person = resolve_resource(ledger, signer, "--signer")?;
-    let entry = ledger
-        .store()
-        .snapshot()?
-        .resource(&person)?
-        .context("--signer is not registered")?;
-    match entry.organization() {
+    let person = chain.resolve(signer, "--signer")?;
+    match chain
+        .organization_of(&person)?
+        .context("--signer is not registered")?
+    {
         Some(organization) if organization == actor => Ok((person, home.resource_key(&person)?)),
         Some(_) => bail!("--signer {person} does not belong to organization {actor}"),
         None => bail!("--signer {person} is an organization, not a person"),
     }
 }
 
-/// A command acting for a resource: the opened home and ledger, the acting resource, and the
+/// A command acting for a resource: the opened home and chain, the acting resource, and the
 /// resource (itself, or `--signer PERSON` of it) whose key signs.
 pub(crate) struct Acting {
     pub(crate) home: Home,
-    pub(crate) ledger: Ledger<RedbStore>,
+    pub(crate) chain: Chain,
     pub(crate) actor: ResourceId,
     pub(crate) signer: ResourceId,
     pub(crate) key: SigningKey,
@@ -97,12 +219,12 @@ impl Acting {
         signer: Option<&str>,
     ) -> Result<Self> {
         let home = Home::open(&ctx.home)?;
-        let ledger = home.ledger()?;
-        let actor = resolve_resource(&ledger, actor, role)?;
-        let (signer, key) = signer_for(&home, &ledger, actor, signer)?;
+        let chain = Chain::open(ctx)?;
+        let actor = chain.resolve(actor, role)?;
+        let (signer, key) = signer_for(&home, &chain, actor, signer)?;
         Ok(Acting {
             home,
-            ledger,
+            chain,
             actor,
             signer,
             key,
@@ -110,21 +232,26 @@ impl Acting {
     }
 
     fn resolve(&self, input: &str, role: &str) -> Result<ResourceId> {
-        resolve_resource(&self.ledger, input, role)
+        self.chain.resolve(input, role)
     }
 
     pub(crate) fn commit(mut self, ctx: &Context_, payload: Payload) -> Result<TxId> {
         let signer = Signer::Resource(self.signer);
-        Ok(commit(
-            ctx,
-            &self.home,
-            &mut self.ledger,
-            signer,
-            &self.key,
-            payload,
-        )?
-        .0)
+        self.chain
+            .commit(ctx, &self.home, signer, &self.key, payload)
     }
+}
+
+fn print_committed(ctx: &Context_, id: &TxId, position: Position) {
+    ctx.out.emit(
+        json!({"tx_id": id.to_hex(), "height": position.height}),
+        || {
+            format!(
+                "committed transaction {id}\n  in block {} at index {}",
+                position.height, position.index
+            )
+        },
+    );
 }
 
 /// Signs `payload`, commits it in a block, prints `{"tx_id", "height"}`.
@@ -144,15 +271,7 @@ fn commit(
         return Err(error.into());
     }
     let (id, position) = outcome.accepted[0];
-    ctx.out.emit(
-        json!({"tx_id": id.to_hex(), "height": position.height}),
-        || {
-            format!(
-                "committed transaction {id}\n  in block {} at index {}",
-                position.height, position.index
-            )
-        },
-    );
+    print_committed(ctx, &id, position);
     Ok((id, position))
 }
 
@@ -386,7 +505,7 @@ pub fn send(
     let from = acting.actor;
     let to = acting.resolve(to, "--to")?;
     let fingerprint = fingerprint_file(file, algo, &ctx.out)?;
-    let product_data = match claimed_asset(&acting.ledger, &fingerprint)? {
+    let product_data = match acting.chain.claimed_asset(&fingerprint)? {
         Some(asset) => asset,
         None => build_asset(
             file,
@@ -532,104 +651,32 @@ pub fn key_revoke(ctx: &Context_, resource: &str, key: &str, signer: Option<&str
     Ok(())
 }
 
-pub(crate) fn resource_json<V: StateView>(state: &V, id: &ResourceId) -> Value {
-    match state.resource(id) {
-        Ok(Some(entry)) => {
-            json!({"id": id.to_hex(), "name": entry.resource.label(), "resource": entry.resource})
+pub(crate) use weft_node::query::{format_time, label, resource_json};
+
+/// The asset report (`weft_node::query::asset_report`) from the home's ledger or the node.
+fn asset_report(chain: &Chain, fingerprint: &Fingerprint, as_id: Option<ResourceId>) -> Result<Value> {
+    match chain {
+        Chain::Local(ledger) => Ok(weft_node::query::asset_report(
+            ledger.store(),
+            fingerprint,
+            as_id,
+        )?),
+        Chain::Node(node) => {
+            let query = as_id.map_or(String::new(), |id| format!("?recipient={id}"));
+            node.get(&format!("/v1/assets/{fingerprint}{query}"))
         }
-        _ => json!({"id": id.to_hex(), "name": null}),
     }
 }
 
-pub(crate) fn label<V: StateView>(state: &V, id: &ResourceId) -> String {
-    match state.resource(id) {
-        Ok(Some(entry)) => format!("{} ({})", entry.resource.label(), &id.to_hex()[..12]),
-        _ => id.to_hex()[..12].to_string(),
-    }
-}
-
-/// One history entry, JSON and human.
-pub(crate) fn history_entry<S: Store>(
-    ledger: &Ledger<S>,
-    state: &impl StateView,
-    position: Position,
-    id: &TxId,
-) -> Result<(Value, String)> {
-    let tx = ledger
-        .store()
-        .tx_at(position)?
-        .with_context(|| format!("transaction {id} is indexed but missing"))?;
-    let time = tx.header.time_of_tx;
-    let signer = match tx.header.signer {
-        Signer::Authority => json!("authority"),
-        Signer::Resource(id) => json!(id.to_hex()),
-    };
-    let mut value = json!({
-        "tx_id": id.to_hex(),
-        "kind": tx.header.kind.name(),
-        "time": time,
-        "time_utc": format_time(time),
-        "height": position.height,
-        "index": position.index,
-        "signer": signer,
-    });
-    let human = match &tx.payload {
-        Some(Payload::RecordOwnership(claim)) => {
-            value["issuer"] = json!(claim.issuer.to_hex());
-            format!(
-                "{}  claimed by {}",
-                format_time(time),
-                label(state, &claim.issuer)
-            )
-        }
-        Some(Payload::SendProductData(send)) => {
-            value["from"] = json!(send.from.to_hex());
-            value["to"] = json!(send.to.to_hex());
-            value["forward"] = json!(send.forward);
-            format!(
-                "{}  sent by {} to {}{}",
-                format_time(time),
-                label(state, &send.from),
-                label(state, &send.to),
-                if send.forward { " (may forward)" } else { "" }
-            )
-        }
-        _ => format!("{}  {}", format_time(time), tx.header.kind.name()),
-    };
-    Ok((value, format!("  block {:>6}  {human}", position.height)))
-}
-
-/// RFC 3339 UTC time from milliseconds (civil-from-days, no time-zone database needed).
-pub fn format_time(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
-/// Finds which algorithm's fingerprint of `file` the ledger knows (SHA-256 first).
-fn known_fingerprint<S: Store>(
-    ledger: &Ledger<S>,
+/// Finds which algorithm's fingerprint of `file` the chain knows (SHA-256 first), with its
+/// report.
+fn known_fingerprint(
+    chain: &Chain,
     file: &Path,
     algo: Option<HashAlgo>,
+    as_id: Option<ResourceId>,
     out: &Output,
-) -> Result<Fingerprint> {
+) -> Result<(Fingerprint, Value)> {
     let candidates: Vec<HashAlgo> = match algo {
         Some(algo) => vec![algo],
         None => HashAlgo::ALL.to_vec(),
@@ -637,12 +684,13 @@ fn known_fingerprint<S: Store>(
     let mut first = None;
     for algo in candidates {
         let fingerprint = fingerprint_file(file, algo, out)?;
-        if !ledger.store().by_fingerprint(&fingerprint)?.is_empty() {
-            return Ok(fingerprint);
+        let report = asset_report(chain, &fingerprint, as_id)?;
+        if report["history"].as_array().is_some_and(|history| !history.is_empty()) {
+            return Ok((fingerprint, report));
         }
-        first.get_or_insert(fingerprint);
+        first.get_or_insert((fingerprint, report));
     }
-    Ok(first.expect("at least one algorithm"))
+    first.context("no fingerprint algorithm to try")
 }
 
 /// `weft verify`: exits non-zero unless the verdict is `valid`.
@@ -666,47 +714,22 @@ pub fn verdict(
     file: &Path,
     as_: Option<&str>,
     algo: Option<HashAlgo>,
-) -> Result<&'static str> {
-    let home = Home::open(&ctx.home)?;
-    let ledger = home.ledger()?;
-    let as_id = as_
-        .map(|text| resolve_resource(&ledger, text, "--as"))
-        .transpose()?;
-    let fingerprint = known_fingerprint(&ledger, file, algo, &ctx.out)?;
-    let state = ledger.store().snapshot()?;
-    let owner = state.owner(&fingerprint)?;
-    let entries = ledger.store().by_fingerprint(&fingerprint)?;
-    let mut history = Vec::new();
-    let mut lines = Vec::new();
-    for (position, id) in &entries {
-        let (value, line) = history_entry(&ledger, &state, *position, id)?;
-        history.push(value);
-        lines.push(line);
+) -> Result<String> {
+    let chain = Chain::open(ctx)?;
+    let as_id = as_.map(|text| chain.resolve(text, "--as")).transpose()?;
+    let (fingerprint, mut report) = known_fingerprint(&chain, file, algo, as_id, &ctx.out)?;
+    let verdict = report["verdict"].as_str().unwrap_or("unknown").to_string();
+    let owner_label = report["owner_label"].as_str().map(str::to_string);
+    let lines: Vec<String> = report["history"]
+        .as_array()
+        .map(|history| history.iter().map(weft_node::query::history_line).collect())
+        .unwrap_or_default();
+    if let Some(object) = report.as_object_mut() {
+        object.remove("owner_label");
+        object.remove("product_data");
     }
-    let verdict = match (&owner, as_id) {
-        (None, _) => "unknown",
-        (Some(_), None) => "valid",
-        (Some(owner), Some(me)) => {
-            let my_org = state.resource(&me)?.and_then(|entry| entry.organization());
-            let is = |who: &ResourceId| *who == me || Some(*who) == my_org;
-            let received = state.receipt(&fingerprint, &me)?.is_some()
-                || my_org
-                    .map(|org| state.receipt(&fingerprint, &org))
-                    .transpose()?
-                    .flatten()
-                    .is_some();
-            if is(&owner.issuer) || received {
-                "valid"
-            } else {
-                "not_recipient"
-            }
-        }
-    };
-    let owner_json = owner
-        .as_ref()
-        .map(|owner| resource_json(&state, &owner.issuer));
-    ctx.out.emit(json!({"verdict": verdict, "fingerprint": fingerprint.to_string(), "owner": owner_json, "history": history}), || {
-        let mut text = match verdict {
+    ctx.out.emit(report, || {
+        let mut text = match verdict.as_str() {
             "valid" => format!("VALID  {} is on the ledger", file.display()),
             "not_recipient" => format!("NOT RECIPIENT  {} is on the ledger, but was never validly sent to you", file.display()),
             _ => format!(
@@ -715,8 +738,8 @@ pub fn verdict(
             ),
         };
         text.push_str(&format!("\n  fingerprint {fingerprint}"));
-        if let Some(owner) = &owner {
-            text.push_str(&format!("\n  owner       {}\n  history:\n{}", label(&state, &owner.issuer), lines.join("\n")));
+        if let Some(owner) = &owner_label {
+            text.push_str(&format!("\n  owner       {owner}\n  history:\n{}", lines.join("\n")));
         }
         text
     });
@@ -724,24 +747,22 @@ pub fn verdict(
 }
 
 pub fn history(ctx: &Context_, target: &str, algo: Option<HashAlgo>) -> Result<()> {
-    let home = Home::open(&ctx.home)?;
-    let ledger = home.ledger()?;
+    let chain = Chain::open(ctx)?;
     let path = Path::new(target);
-    let fingerprint = if path.exists() {
-        known_fingerprint(&ledger, path, algo, &ctx.out)?
+    let (fingerprint, report) = if path.exists() {
+        known_fingerprint(&chain, path, algo, None, &ctx.out)?
     } else {
-        target.parse::<Fingerprint>().with_context(|| {
+        let fingerprint = target.parse::<Fingerprint>().with_context(|| {
             format!("{target:?} is neither an existing file nor a fingerprint (algo:hex)")
-        })?
+        })?;
+        let report = asset_report(&chain, &fingerprint, None)?;
+        (fingerprint, report)
     };
-    let state = ledger.store().snapshot()?;
-    let mut history = Vec::new();
-    let mut lines = Vec::new();
-    for (position, id) in ledger.store().by_fingerprint(&fingerprint)? {
-        let (value, line) = history_entry(&ledger, &state, position, &id)?;
-        history.push(value);
-        lines.push(line);
-    }
+    let history = report["history"].clone();
+    let lines: Vec<String> = history
+        .as_array()
+        .map(|history| history.iter().map(weft_node::query::history_line).collect())
+        .unwrap_or_default();
     ctx.out.emit(
         json!({"fingerprint": fingerprint.to_string(), "history": history}),
         || {
@@ -1003,6 +1024,13 @@ pub fn error_report(error: &anyhow::Error) -> (Value, String, i32) {
     use crate::output::exit;
     if error.downcast_ref::<Negative>().is_some() {
         return (Value::Null, String::new(), exit::NEGATIVE);
+    }
+    if let Some(remote) = error.downcast_ref::<crate::client::RemoteRule>() {
+        return (
+            json!({"error": {"rule": remote.rule, "message": remote.message}}),
+            format!("rejected: {}", remote.message),
+            exit::REJECTED,
+        );
     }
     let rule = error
         .downcast_ref::<RuleError>()

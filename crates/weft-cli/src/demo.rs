@@ -81,6 +81,7 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
     let ctx = Context_ {
         home: temp.join("home"),
         home_given: true,
+        node: None,
         out: Output {
             json: true,
             quiet: true,

@@ -438,7 +438,7 @@ fn acting_for_key(ctx: &Context_, key: SigningKey) -> Result<Acting> {
     };
     Ok(Acting {
         home,
-        ledger,
+        chain: crate::commands::Chain::Local(Box::new(ledger)),
         actor,
         signer,
         key,
@@ -485,6 +485,7 @@ fn record_manifest(
     let quiet = Context_ {
         home: ctx.home.clone(),
         home_given: ctx.home_given,
+        node: ctx.node.clone(),
         out: Output {
             json: true,
             quiet: true,

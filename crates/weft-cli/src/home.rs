@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! HOME/
-//!   config.toml          node-local settings (none yet); the chain's own parameters are in its genesis
+//!   config.toml          node-local settings (weft_node::NodeConfig); the chain's parameters are in its genesis
+//!   node.addr            the API address of the running node (`weft node run`), while it runs
 //!   ledger.redb          the chain (redb)
 //!   keys/authority.key   network authority (registers organisations)   mode 0600
 //!   keys/producer.key    block producer (seals blocks)                  mode 0600
@@ -15,19 +16,11 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
 use weft_core::{ResourceId, SigningKey};
 use weft_ledger::Ledger;
 use weft_ledger::store::{RedbStore, Store};
 
-/// `config.toml`: node-local settings. There are none yet; the file marks a ledger home and
-/// unknown keys are refused. The chain's own parameters (name, time window, authorities,
-/// producers) live in its genesis block, where changing them would be visible to everyone, so
-/// they are not copied here (`weft chain info` shows them).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {}
-
+/// Default of `weft init --time-window-secs`.
 pub const DEFAULT_TIME_WINDOW_SECS: u64 = 300;
 
 pub struct Home {
@@ -182,9 +175,7 @@ impl Home {
         )?;
         let store = RedbStore::open(&home.db_path())?;
         let ledger = Ledger::create(store, genesis_tx, &producer, now)?;
-        let config_text = "# weft ledger home: node-local settings (none yet; unknown keys are refused).\n\
-             # The chain's parameters (name, time window, authorities, producers) are in its\n\
-             # genesis block: see `weft chain info`.\n";
+        let config_text = weft_node::NodeConfig::default_toml();
         let config_path = dir.join("config.toml");
         let temporary = dir.join("config.toml.tmp");
         fs::write(&temporary, config_text)?;
@@ -222,11 +213,24 @@ impl Home {
                     .with_context(|| format!("cannot read {}", config_path.display()));
             }
         };
-        let _: Config = toml::from_str(&text)
-            .map_err(|error| anyhow::anyhow!("{}: {}", config_path.display(), error.message()))?;
+        weft_node::NodeConfig::parse(&text)
+            .map_err(|error| anyhow::anyhow!("{}: {error}", config_path.display()))?;
         Ok(Home {
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// The node settings of `config.toml`.
+    pub fn config(&self) -> Result<weft_node::NodeConfig> {
+        let path = self.dir.join("config.toml");
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        weft_node::NodeConfig::parse(&text)
+            .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn ledger(&self) -> Result<Ledger<RedbStore>> {

@@ -2,11 +2,13 @@
 //! weft-core and weft-ledger. Embedded mode: every command operates on a ledger home directory.
 
 mod bench;
+mod client;
 mod commands;
 mod demo;
 mod gcode;
 mod gcode_bench;
 mod home;
+mod node;
 mod output;
 
 use std::path::PathBuf;
@@ -30,6 +32,10 @@ struct Cli {
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     json: bool,
+    /// Act through the running node at this API address (http://HOST:PORT) instead of the
+    /// home's own ledger; keys that sign still come from the home.
+    #[arg(long, global = true, env = "WEFT_NODE")]
+    node: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -113,6 +119,9 @@ enum Command {
     /// Key rotation and revocation.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The node daemon.
+    #[command(subcommand)]
+    Node(NodeCommand),
     /// The NIST AMS 300-6 story end to end, in a temporary home, narrated.
     Demo,
     /// Benchmarks.
@@ -277,6 +286,19 @@ enum PartCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum NodeCommand {
+    /// Serve the home: REST API, block production, metrics. Stops on SIGTERM/SIGINT.
+    Run {
+        /// Listen address of the API (overrides api.listen; port 0 = a free port). The bound
+        /// address is printed and written to HOME/node.addr.
+        #[arg(long)]
+        api: Option<String>,
+    },
+    /// Height, head, type and peers of a running node (--node URL, or the one on --home).
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
 enum KeyCommand {
     /// Replace a resource's key: a new key file is written, the old key is revoked.
     Rotate {
@@ -299,6 +321,7 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
     let ctx = Context_ {
         home: cli.home,
         home_given,
+        node: cli.node,
         out: Output {
             json: cli.json,
             quiet: false,
@@ -426,6 +449,8 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             key,
             signer,
         }) => commands::key_revoke(&ctx, &resource, &key, signer.as_deref()),
+        Command::Node(NodeCommand::Run { api }) => node::run(&ctx, api),
+        Command::Node(NodeCommand::Status) => node::status(&ctx),
         Command::Demo => demo::run(&ctx),
         Command::Bench(command) => bench::run(&ctx, command),
         Command::Gcode(command) => gcode::run(&ctx, command),

@@ -72,6 +72,11 @@ impl Admitted {
         self.transactions.len()
     }
 
+    /// The transaction ids, in submitted order.
+    pub fn ids(&self) -> &[TxId] {
+        &self.ids
+    }
+
     pub fn is_empty(&self) -> bool {
         self.transactions.is_empty()
     }

@@ -1,0 +1,124 @@
+//! A small blocking client of a node's REST API (docs/api.md), for `--node URL`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::Value;
+
+/// The node refused a transaction under a business rule (exit code 3, like the embedded mode).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct RemoteRule {
+    pub rule: String,
+    pub message: String,
+}
+
+/// The node answered, with an error of another kind (exit code 1).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the node refused the request ({code}, HTTP {status}): {message}")]
+pub struct RemoteError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeClient {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl NodeClient {
+    /// `url` is the node's API, e.g. `http://127.0.0.1:7460`.
+    pub fn new(url: &str) -> Result<NodeClient> {
+        let base = url.trim().trim_end_matches('/').to_string();
+        let Some(rest) = base.strip_prefix("http://") else {
+            if base.starts_with("https://") {
+                bail!(
+                    "--node {url}: this build's client speaks plain HTTP only; reach a TLS node \
+                     through a local proxy"
+                );
+            }
+            bail!("--node {url:?} is not an API address: give http://HOST:PORT");
+        };
+        if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+            bail!("--node {url:?} is not an API address: give http://HOST:PORT, without a path");
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        Ok(NodeClient { base, agent })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .agent
+            .get(&url)
+            .call()
+            .with_context(|| format!("cannot reach the node at {}", self.base))?;
+        answer(response)
+    }
+
+    /// `GET`, with `None` for 404.
+    pub fn get_optional(&self, path: &str) -> Result<Option<Value>> {
+        match self.get(path) {
+            Ok(value) => Ok(Some(value)),
+            Err(error) => match error.downcast_ref::<RemoteError>() {
+                Some(remote) if remote.status == 404 => Ok(None),
+                _ => Err(error),
+            },
+        }
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .agent
+            .post(&url)
+            .send_json(body)
+            .with_context(|| format!("cannot reach the node at {}", self.base))?;
+        answer(response)
+    }
+}
+
+fn answer(mut response: ureq::http::Response<ureq::Body>) -> Result<Value> {
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(256 << 20)
+        .read_to_string()
+        .context("cannot read the node's answer")?;
+    let value: Value = serde_json::from_str(&text).map_err(|_| {
+        anyhow!(
+            "the node answered HTTP {status} with a body that is not JSON: {}",
+            text.chars().take(200).collect::<String>()
+        )
+    })?;
+    if (200..300).contains(&status) {
+        return Ok(value);
+    }
+    let error = &value["error"];
+    let message = error["message"].as_str().unwrap_or("(no message)").to_string();
+    if let Some(rule) = error["rule"].as_str() {
+        return Err(RemoteRule {
+            rule: rule.to_string(),
+            message,
+        }
+        .into());
+    }
+    Err(RemoteError {
+        status,
+        code: error["code"].as_str().unwrap_or("unknown").to_string(),
+        message,
+    }
+    .into())
+}

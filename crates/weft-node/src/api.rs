@@ -1,0 +1,534 @@
+//! The REST API (docs/api.md). One listener; JSON in and out; every client mistake is a 4xx
+//! with `{"error": {"code", "message"[, "rule"]}}`.
+
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::Instant;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use weft_core::{Fingerprint, ResourceId, TxId};
+use weft_ledger::store::Store;
+use weft_ledger::{Ledger, LedgerError, Transaction};
+
+use crate::config::NodeConfig;
+use crate::metrics::{Metrics, RequestLabels};
+use crate::producer::{SharedLedger, Submission, TxResult};
+use crate::query;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub ledger: SharedLedger,
+    pub queue: SyncSender<Submission>,
+    pub metrics: Arc<Metrics>,
+    pub config: NodeConfig,
+    pub chain_name: String,
+}
+
+/// An API error: status, stable code, message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    rule: Option<&'static str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            rule: None,
+        }
+    }
+
+    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(error: LedgerError) -> Self {
+        match error {
+            LedgerError::Rule(rule) => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "rule",
+                rule: Some(rule.rule()),
+                message: rule.to_string(),
+            },
+            other => {
+                tracing::error!(error = %other, "ledger error while answering a request");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("the node could not read its ledger: {other}"),
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(rule) = self.rule {
+            error["rule"] = json!(rule);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+/// `Json<T>` whose rejections are [`ApiError`]s.
+pub(crate) struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+/// `Query<T>` whose rejections are [`ApiError`]s.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(ApiError::bad_request("bad_query", rejection.body_text())),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let text = rejection.body_text();
+    match rejection {
+        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("malformed_json", text),
+        JsonRejection::JsonDataError(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", text)
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content_type",
+            "send the body as JSON with `content-type: application/json`",
+        ),
+        JsonRejection::BytesRejection(_) if rejection_is_limit(&text) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the request body is larger than this node accepts (api.max_body_bytes)",
+        ),
+        _ => ApiError::bad_request("bad_body", text),
+    }
+}
+
+fn rejection_is_limit(text: &str) -> bool {
+    text.contains("length limit")
+}
+
+/// The router with every route, limit and metric.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.api.max_body_bytes;
+    Router::new()
+        .route("/v1/transactions", post(submit_one))
+        .route("/v1/transactions/batch", post(submit_batch))
+        .route("/v1/transactions/{id}", get(transaction))
+        .route("/v1/status", get(status))
+        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/resources", get(resources_by_prefix))
+        .route("/v1/resources/{id}", get(resource))
+        .route("/v1/assets/{fingerprint}", get(asset))
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/ready", get(|| async { "ready\n" }))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Times every request into the latency histogram, by route and status.
+async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route,
+            status: response.status().as_u16(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Runs `read` against the ledger on a blocking thread.
+async fn read<T: Send + 'static>(
+    state: &Arc<AppState>,
+    read: impl FnOnce(&Ledger<weft_ledger::store::RedbStore>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let ledger = state.ledger.clone();
+    tokio::task::spawn_blocking(move || {
+        let ledger = match ledger.lock() {
+            Ok(ledger) => ledger,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        read(&ledger)
+    })
+    .await
+    .map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the read failed: {error}"),
+        )
+    })?
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitOne {
+    /// The canonical encoding of a signed transaction, hex.
+    transaction: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBatch {
+    transactions: Vec<String>,
+}
+
+fn decode_transaction(index: Option<usize>, text: &str) -> Result<Transaction, ApiError> {
+    let at = index.map_or(String::new(), |index| format!("transactions[{index}]: "));
+    let bytes = hex::decode(text.trim()).map_err(|error| {
+        ApiError::bad_request(
+            "bad_transaction",
+            format!("{at}not hex-encoded bytes: {error}"),
+        )
+    })?;
+    weft_core::encoding::decode::<Transaction>(&bytes).map_err(|error| {
+        ApiError::bad_request(
+            "bad_transaction",
+            format!("{at}not a canonical weft transaction: {error}"),
+        )
+    })
+}
+
+/// Hands transactions to the producer and waits for their block's commit.
+async fn submit(
+    state: &Arc<AppState>,
+    transactions: Vec<Transaction>,
+) -> Result<Vec<TxResult>, ApiError> {
+    let count = transactions.len();
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    match state.queue.try_send(Submission {
+        transactions,
+        reply,
+    }) {
+        Ok(()) => state
+            .metrics
+            .pending
+            .inc_by(i64::try_from(count).unwrap_or(i64::MAX)),
+        Err(TrySendError::Full(_)) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the node's submission queue is full; retry shortly",
+            ));
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the node is shutting down",
+            ));
+        }
+    };
+    answer.await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the node stopped before the block was committed; submit again",
+        )
+    })
+}
+
+fn result_json(result: &TxResult) -> Value {
+    match result {
+        TxResult::Committed { id, position } => {
+            json!({"tx_id": id.to_hex(), "height": position.height, "index": position.index})
+        }
+        TxResult::Rejected { id, error } => json!({
+            "tx_id": id.to_hex(),
+            "error": {"code": "rule", "rule": error.rule(), "message": error.to_string()},
+        }),
+        TxResult::Failed { id, message } => json!({
+            "tx_id": id.to_hex(),
+            "error": {"code": "internal", "message": message},
+        }),
+    }
+}
+
+async fn submit_one(
+    State(state): State<Arc<AppState>>,
+    ApiJson(body): ApiJson<SubmitOne>,
+) -> Result<Json<Value>, ApiError> {
+    let tx = decode_transaction(None, &body.transaction)?;
+    let results = submit(&state, vec![tx]).await?;
+    match results.into_iter().next() {
+        Some(TxResult::Committed { id, position }) => Ok(Json(
+            json!({"tx_id": id.to_hex(), "height": position.height, "index": position.index}),
+        )),
+        Some(TxResult::Rejected { error, .. }) => Err(LedgerError::Rule(error).into()),
+        Some(TxResult::Failed { message, .. }) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_committed",
+            message,
+        )),
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_committed",
+            "the node returned no result; submit again",
+        )),
+    }
+}
+
+async fn submit_batch(
+    State(state): State<Arc<AppState>>,
+    ApiJson(body): ApiJson<SubmitBatch>,
+) -> Result<Json<Value>, ApiError> {
+    let max = state.config.api.max_batch;
+    if body.transactions.is_empty() || body.transactions.len() > max {
+        return Err(ApiError::bad_request(
+            "batch_size",
+            format!(
+                "a batch holds 1 to {max} transactions (api.max_batch), got {}",
+                body.transactions.len()
+            ),
+        ));
+    }
+    let transactions = body
+        .transactions
+        .iter()
+        .enumerate()
+        .map(|(index, text)| decode_transaction(Some(index), text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let results = submit(&state, transactions).await?;
+    let committed = results
+        .iter()
+        .filter(|result| matches!(result, TxResult::Committed { .. }))
+        .count();
+    Ok(Json(json!({
+        "committed": committed,
+        "rejected": results.len() - committed,
+        "results": results.iter().map(result_json).collect::<Vec<_>>(),
+    })))
+}
+
+async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let node_type = state.config.node.node_type.name();
+    let chain = state.chain_name.clone();
+    let pending = state.metrics.pending.get();
+    read(&state, move |ledger| {
+        let head = &ledger.head().header;
+        Ok(Json(json!({
+            "chain": chain,
+            "chain_id": ledger.chain_id().to_hex(),
+            "height": head.height,
+            "head": ledger.head().header.hash().to_hex(),
+            "time": head.timestamp,
+            "node_type": node_type,
+            "peers": 0,
+            "mempool": pending,
+        })))
+    })
+    .await
+}
+
+fn header_json(signed: &weft_ledger::block::SignedHeader) -> Value {
+    let header = &signed.header;
+    json!({
+        "height": header.height,
+        "hash": header.hash().to_hex(),
+        "previous": header.previous_digest.to_hex(),
+        "timestamp": header.timestamp,
+        "time_utc": query::format_time(header.timestamp),
+        "merkle_root": header.merkle_root.to_hex(),
+        "tx_count": header.tx_count,
+        "producer": header.producer.to_hex(),
+        "version": header.version,
+    })
+}
+
+async fn block(
+    State(state): State<Arc<AppState>>,
+    Path(height): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let height: u64 = height.parse().map_err(|_| {
+        ApiError::bad_request(
+            "bad_height",
+            format!("{height:?} is not a block height (a whole number)"),
+        )
+    })?;
+    read(&state, move |ledger| {
+        let store = ledger.store();
+        let signed = store
+            .signed_header(height)?
+            .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
+        let ids: Vec<String> = store
+            .block_transactions(height)?
+            .iter()
+            .map(|tx| tx.id().to_hex())
+            .collect();
+        let mut value = header_json(&signed);
+        value["transactions"] = json!(ids);
+        Ok(Json(value))
+    })
+    .await
+}
+
+async fn transaction(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = TxId::from_hex(id.trim())
+        .map_err(|error| ApiError::bad_request("bad_id", error.to_string()))?;
+    read(&state, move |ledger| {
+        let store = ledger.store();
+        let Some((tx, position)) = store.tx(&id)? else {
+            return Err(ApiError::not_found(format!(
+                "transaction {id} is not on this ledger"
+            )));
+        };
+        let proof = weft_ledger::proof::build(store, &id)?;
+        Ok(Json(json!({
+            "tx_id": id.to_hex(),
+            "height": position.height,
+            "index": position.index,
+            "kind": tx.header.kind.name(),
+            "time": tx.header.time_of_tx,
+            "key": tx.header.key.to_hex(),
+            "payload": tx.payload,
+            "proof": proof,
+        })))
+    })
+    .await
+}
+
+fn parse_resource(text: &str) -> Result<ResourceId, ApiError> {
+    ResourceId::from_hex(text.trim())
+        .map_err(|error| ApiError::bad_request("bad_id", error.to_string()))
+}
+
+async fn resource(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_resource(&id)?;
+    read(&state, move |ledger| {
+        let snapshot = ledger.store().snapshot()?;
+        let entry = weft_ledger::state::StateView::resource(&snapshot, &id)?
+            .ok_or_else(|| ApiError::not_found(format!("no resource {id} is registered")))?;
+        let mut value = query::resource_json(&snapshot, &id);
+        value["registered_at"] =
+            json!({"height": entry.registered_at.height, "index": entry.registered_at.index});
+        value["organization"] = json!(entry.organization().map(|org| org.to_hex()));
+        Ok(Json(value))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrefixQuery {
+    prefix: String,
+}
+
+async fn resources_by_prefix(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<PrefixQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let prefix = query.prefix.trim().to_ascii_lowercase();
+    if prefix.len() < 6 || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request(
+            "bad_prefix",
+            format!("{prefix:?} is not a resource id prefix (6 to 64 hex digits)"),
+        ));
+    }
+    read(&state, move |ledger| {
+        let even = &prefix[..prefix.len() & !1];
+        let bytes = hex::decode(even).unwrap_or_default();
+        let ids: Vec<String> = ledger
+            .store()
+            .resources_with_prefix(&bytes, 1000)?
+            .into_iter()
+            .map(|id| id.to_hex())
+            .filter(|id| id.starts_with(&prefix))
+            .collect();
+        Ok(Json(json!({ "ids": ids })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssetQuery {
+    recipient: Option<String>,
+}
+
+async fn asset(
+    State(state): State<Arc<AppState>>,
+    Path(fingerprint): Path<String>,
+    ApiQuery(query): ApiQuery<AssetQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let fingerprint: Fingerprint = fingerprint.parse().map_err(|error: weft_core::CoreError| {
+        ApiError::bad_request("bad_fingerprint", error.to_string())
+    })?;
+    let recipient = query.recipient.as_deref().map(parse_resource).transpose()?;
+    read(&state, move |ledger| {
+        Ok(Json(query::asset_report(
+            ledger.store(),
+            &fingerprint,
+            recipient,
+        )?))
+    })
+    .await
+}

@@ -1,0 +1,237 @@
+//! `config.toml`: the node-local settings of a ledger home.
+//!
+//! Every key has a default, and `weft init` writes them all out ([`NodeConfig::default_toml`]).
+//! Unknown keys and values out of range are refused when the file is read, with the key named.
+//! The chain's own parameters (name, time window, authorities, producers) are not here: they
+//! live in its genesis block, where changing them would be visible to everyone.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    pub node: NodeSection,
+    pub api: ApiSection,
+    pub blocks: BlockSection,
+}
+
+/// `[node]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// `thin`, `producer`, `archive` or `full` (DESIGN.md, node types).
+    #[serde(rename = "type")]
+    pub node_type: NodeType,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        NodeSection {
+            node_type: NodeType::Full,
+        }
+    }
+}
+
+/// What a node keeps and whether it produces blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeType {
+    Thin,
+    Producer,
+    Archive,
+    Full,
+}
+
+impl NodeType {
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeType::Thin => "thin",
+            NodeType::Producer => "producer",
+            NodeType::Archive => "archive",
+            NodeType::Full => "full",
+        }
+    }
+
+    /// Does this type produce blocks?
+    pub fn produces(self) -> bool {
+        matches!(self, NodeType::Producer | NodeType::Full)
+    }
+}
+
+/// `[api]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// Listen address of the REST API; port 0 picks a free port.
+    pub listen: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most transactions in one batch request.
+    pub max_batch: usize,
+    /// Submissions waiting for the block producer; beyond this the API answers 503.
+    pub queue: usize,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection {
+            listen: "127.0.0.1:7460".into(),
+            max_body_bytes: 16 << 20,
+            max_batch: 10_000,
+            queue: 4_096,
+        }
+    }
+}
+
+/// `[blocks]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlockSection {
+    /// A block is sealed this long after its first transaction arrived, or when full.
+    pub interval_ms: u64,
+    /// Most transactions in one block.
+    pub max_txs: usize,
+}
+
+impl Default for BlockSection {
+    fn default() -> Self {
+        BlockSection {
+            interval_ms: 1_000,
+            max_txs: 10_000,
+        }
+    }
+}
+
+/// A bad configuration value, with its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+fn range<T: PartialOrd + std::fmt::Display>(
+    key: &'static str,
+    value: T,
+    low: T,
+    high: T,
+) -> Result<(), ConfigError> {
+    if value < low || value > high {
+        return Err(ConfigError {
+            key,
+            message: format!("must be between {low} and {high}, got {value}"),
+        });
+    }
+    Ok(())
+}
+
+impl NodeConfig {
+    /// Parses and checks `config.toml` text.
+    pub fn parse(text: &str) -> Result<NodeConfig, ConfigError> {
+        let config: NodeConfig = toml::from_str(text).map_err(|error| ConfigError {
+            key: "config.toml",
+            message: error.to_string().trim_end().replace('\n', " "),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        range("api.max_body_bytes", self.api.max_body_bytes, 1 << 10, 1 << 30)?;
+        range("api.max_batch", self.api.max_batch, 1, 100_000)?;
+        range("api.queue", self.api.queue, 1, 1 << 20)?;
+        range("blocks.interval_ms", self.blocks.interval_ms, 50, 60_000)?;
+        range(
+            "blocks.max_txs",
+            self.blocks.max_txs,
+            1,
+            weft_ledger::block::MAX_BLOCK_TXS,
+        )?;
+        Ok(())
+    }
+
+    /// The API's listen address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.api.listen.parse().map_err(|_| ConfigError {
+            key: "api.listen",
+            message: format!(
+                "{:?} is not an IP address with a port (e.g. 127.0.0.1:7460)",
+                self.api.listen
+            ),
+        })
+    }
+
+    /// The file `weft init` writes: every setting with its default and what it means.
+    pub fn default_toml() -> String {
+        let d = NodeConfig::default();
+        format!(
+            "# weft ledger home: node-local settings. Every key is shown with its default;\n\
+             # unknown keys are refused. The chain's parameters (name, time window, authorities,\n\
+             # producers) are in its genesis block: see `weft chain info`.\n\
+             \n\
+             [node]\n\
+             # thin | producer | archive | full. A node without peers must produce: producer or full.\n\
+             type = \"{node_type}\"\n\
+             \n\
+             [api]\n\
+             # Listen address of the REST API (`weft node run --api` overrides it; port 0 = any free port).\n\
+             listen = \"{listen}\"\n\
+             # Largest request body, bytes (1 KiB to 1 GiB).\n\
+             max_body_bytes = {max_body_bytes}\n\
+             # Most transactions in one batch request (1 to 100000).\n\
+             max_batch = {max_batch}\n\
+             # Submissions waiting for the block producer before the API answers 503 (1 to 1048576).\n\
+             queue = {queue}\n\
+             \n\
+             [blocks]\n\
+             # A block is sealed this many milliseconds after its first transaction arrived,\n\
+             # or as soon as it is full (50 to 60000).\n\
+             interval_ms = {interval_ms}\n\
+             # Most transactions in one block (1 to {max_block}).\n\
+             max_txs = {max_txs}\n",
+            node_type = d.node.node_type.name(),
+            listen = d.api.listen,
+            max_body_bytes = d.api.max_body_bytes,
+            max_batch = d.api.max_batch,
+            queue = d.api.queue,
+            interval_ms = d.blocks.interval_ms,
+            max_block = weft_ledger::block::MAX_BLOCK_TXS,
+            max_txs = d.blocks.max_txs,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_defaults_are_the_defaults() {
+        assert_eq!(
+            NodeConfig::parse(&NodeConfig::default_toml()),
+            Ok(NodeConfig::default())
+        );
+        // A file with comments only (homes made before there were settings) is all defaults.
+        assert_eq!(NodeConfig::parse("# nothing\n"), Ok(NodeConfig::default()));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let error = NodeConfig::parse("[blocks]\ninterval = 5\n").expect_err("unknown key");
+        assert!(error.message.contains("interval"), "{error}");
+        let error = NodeConfig::parse("[blocks]\ninterval_ms = 10\n").expect_err("too short");
+        assert_eq!(error.key, "blocks.interval_ms");
+        assert!(error.to_string().contains("got 10"), "{error}");
+        let error = NodeConfig::parse("[api]\nlisten = \"localhost\"\n").expect_err("no port");
+        assert_eq!(error.key, "api.listen");
+        let error = NodeConfig::parse("[node]\ntype = \"giant\"\n").expect_err("no such type");
+        assert!(error.message.contains("giant"), "{error}");
+        let error = NodeConfig::parse("[api]\nmax_batch = \"many\"\n").expect_err("wrong type");
+        assert!(error.message.contains("max_batch"), "{error}");
+    }
+}

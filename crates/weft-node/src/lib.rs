@@ -1,0 +1,150 @@
+//! weft-node: the daemon. A ledger home served over a REST API (docs/api.md), with a block
+//! producer that seals submitted transactions into blocks on an interval or when a block is
+//! full, Prometheus metrics, and graceful shutdown on SIGTERM/SIGINT.
+//!
+//! The CLI (`weft node run`) opens the home and calls [`run`]; the read-side JSON the API
+//! serves comes from [`query`], which the CLI uses too, so `--node` and embedded output agree.
+
+pub mod config;
+pub mod query;
+
+mod api;
+mod metrics;
+mod producer;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use weft_core::SigningKey;
+use weft_ledger::Ledger;
+use weft_ledger::store::RedbStore;
+
+pub use config::{ConfigError, NodeConfig, NodeType};
+pub use producer::now_ms;
+
+/// What `run` needs: the home's database, its producer key and its settings.
+#[derive(Debug)]
+pub struct NodeOptions {
+    pub db_path: PathBuf,
+    pub producer_key: SigningKey,
+    pub config: NodeConfig,
+    /// Where the bound API address is written once the node listens (removed at exit).
+    pub addr_file: PathBuf,
+}
+
+/// Runs the node until SIGTERM or SIGINT: then stops taking requests, answers those in
+/// flight, commits the block in hand, flushes the ledger and returns. `on_listen` is called
+/// with the bound address once the API accepts connections.
+pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<()> {
+    let NodeOptions {
+        db_path,
+        producer_key,
+        config,
+        addr_file,
+    } = options;
+    config.validate()?;
+    if !config.node.node_type.produces() {
+        bail!(
+            "node.type = \"{}\" follows other nodes' blocks, and this build has no networking \
+             yet: use \"full\" or \"producer\" for a node on its own",
+            config.node.node_type.name()
+        );
+    }
+    let listen = config.listen_addr()?;
+    let ledger = Ledger::open(RedbStore::open(&db_path)?)?;
+    if !ledger
+        .genesis()
+        .producers
+        .contains(&producer_key.public_key())
+    {
+        bail!(
+            "this home's producer key {} is not a producer of chain {:?}",
+            producer_key.public_key(),
+            ledger.genesis().chain_name
+        );
+    }
+    let chain_name = ledger.genesis().chain_name.clone();
+    let metrics = Arc::new(metrics::Metrics::new(ledger.head().header.height));
+    let ledger = Arc::new(Mutex::new(ledger));
+    let (queue, submissions) = std::sync::mpsc::sync_channel(config.api.queue);
+    let producer = producer::Producer {
+        ledger: ledger.clone(),
+        key: producer_key,
+        interval: Duration::from_millis(config.blocks.interval_ms),
+        max_txs: config.blocks.max_txs,
+        metrics: metrics.clone(),
+    };
+    let producer = std::thread::Builder::new()
+        .name("producer".into())
+        .spawn(move || producer.run(submissions))
+        .context("cannot start the block producer thread")?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let state = Arc::new(api::AppState {
+        ledger: ledger.clone(),
+        queue,
+        metrics,
+        config,
+        chain_name,
+    });
+    let written_addr = addr_file.clone();
+    let served = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} (api.listen / --api)"))?;
+        let bound = listener.local_addr()?;
+        write_atomically(&written_addr, format!("{bound}\n").as_bytes())?;
+        tracing::info!(%bound, "API listening");
+        on_listen(bound);
+        axum::serve(listener, api::router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("the API server failed")?;
+        tracing::info!("API stopped; committing the last block");
+        anyhow::Ok(())
+    });
+    // Every sender of the queue is gone with the router: the producer answers what it holds
+    // and ends.
+    drop(runtime);
+    if producer.join().is_err() {
+        bail!("the block producer thread failed");
+    }
+    let _ = std::fs::remove_file(&addr_file);
+    let mut ledger = match ledger.lock() {
+        Ok(ledger) => ledger,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    ledger.flush()?;
+    tracing::info!(height = ledger.head().header.height, "node stopped");
+    served
+}
+
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, bytes)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = terminate => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+}

@@ -1,0 +1,133 @@
+//! Prometheus metrics, served at `/metrics` in the text exposition format.
+
+use std::sync::atomic::AtomicI64;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of an API request: the route (as declared, not the raw path) and the status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: String,
+    pub status: u16,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.1 ms to about 6.5 s.
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 17))
+}
+
+/// Every metric the node exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub height: Gauge,
+    pub committed: Counter,
+    pub rejected: Counter,
+    /// Transactions accepted by the API and not yet answered by the producer.
+    pub pending: Gauge,
+    /// Committed transactions per second over the last block interval.
+    pub tx_per_s: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub block_seconds: Histogram,
+    pub requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    last_block: Mutex<Option<Instant>>,
+}
+
+impl Metrics {
+    pub fn new(height: u64) -> Metrics {
+        let mut registry = Registry::with_prefix("weft");
+        let metrics = Metrics {
+            height: Gauge::<i64, AtomicI64>::default(),
+            committed: Counter::default(),
+            rejected: Counter::default(),
+            pending: Gauge::default(),
+            tx_per_s: Gauge::default(),
+            block_seconds: latency_histogram(),
+            requests: Family::new_with_constructor(latency_histogram),
+            last_block: Mutex::new(None),
+            registry: Registry::default(),
+        };
+        metrics
+            .height
+            .set(i64::try_from(height).unwrap_or(i64::MAX));
+        registry.register(
+            "chain_height",
+            "Height of the chain head",
+            metrics.height.clone(),
+        );
+        registry.register(
+            "transactions_committed",
+            "Transactions committed in blocks",
+            metrics.committed.clone(),
+        );
+        registry.register(
+            "transactions_rejected",
+            "Submitted transactions refused by a rule or a check",
+            metrics.rejected.clone(),
+        );
+        registry.register(
+            "mempool_transactions",
+            "Transactions waiting for the block producer",
+            metrics.pending.clone(),
+        );
+        registry.register(
+            "tx_per_second",
+            "Committed transactions per second, over the time since the previous block",
+            metrics.tx_per_s.clone(),
+        );
+        registry.register(
+            "block_production_seconds",
+            "Time to check, seal and durably commit one block",
+            metrics.block_seconds.clone(),
+        );
+        registry.register(
+            "api_request_seconds",
+            "API request latency by route and status",
+            metrics.requests.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// Notes one produced block (`height` is `None` when every transaction was refused).
+    pub fn record_block(
+        &self,
+        height: Option<u64>,
+        committed: usize,
+        rejected: usize,
+        took: Duration,
+    ) {
+        self.committed.inc_by(committed as u64);
+        self.rejected.inc_by(rejected as u64);
+        self.block_seconds.observe(took.as_secs_f64());
+        if let Some(height) = height {
+            self.height.set(i64::try_from(height).unwrap_or(i64::MAX));
+            let now = Instant::now();
+            let mut last = match self.last_block.lock() {
+                Ok(last) => last,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if let Some(previous) = *last {
+                let seconds = now.duration_since(previous).as_secs_f64().max(1e-3);
+                self.tx_per_s.set(committed as f64 / seconds);
+            }
+            *last = Some(now);
+        }
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}

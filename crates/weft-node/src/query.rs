@@ -1,0 +1,181 @@
+//! Read-side answers as JSON, the same whether the CLI reads a local home or asks a node: the
+//! node serves these values and the CLI prints them, so `--node` output equals embedded output.
+
+use serde_json::{Value, json};
+use weft_core::model::{DigitalAsset, Payload};
+use weft_core::{Fingerprint, ResourceId, TxId};
+use weft_ledger::state::{Position, StateView};
+use weft_ledger::store::Store;
+use weft_ledger::{LedgerError, Signer};
+
+/// RFC 3339 UTC time from milliseconds (civil-from-days, no time-zone database needed).
+pub fn format_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+/// `{"id", "name", "resource"}` of a registered resource; `name` is null if it is unknown.
+pub fn resource_json<V: StateView>(state: &V, id: &ResourceId) -> Value {
+    match state.resource(id) {
+        Ok(Some(entry)) => {
+            json!({"id": id.to_hex(), "name": entry.resource.label(), "resource": entry.resource})
+        }
+        _ => json!({"id": id.to_hex(), "name": null}),
+    }
+}
+
+/// "name (id prefix)" for people to read.
+pub fn label<V: StateView>(state: &V, id: &ResourceId) -> String {
+    match state.resource(id) {
+        Ok(Some(entry)) => format!("{} ({})", entry.resource.label(), &id.to_hex()[..12]),
+        _ => id.to_hex()[..12].to_string(),
+    }
+}
+
+/// One transaction of a history, as JSON (with the labels of the resources it names).
+pub fn history_entry<S: Store>(
+    store: &S,
+    state: &impl StateView,
+    position: Position,
+    id: &TxId,
+) -> Result<Value, LedgerError> {
+    let tx = store.tx_at(position)?.ok_or_else(|| {
+        LedgerError::Corrupt(format!("transaction {id} is indexed but missing"))
+    })?;
+    let time = tx.header.time_of_tx;
+    let signer = match tx.header.signer {
+        Signer::Authority => json!("authority"),
+        Signer::Resource(id) => json!(id.to_hex()),
+    };
+    let mut value = json!({
+        "tx_id": id.to_hex(),
+        "kind": tx.header.kind.name(),
+        "time": time,
+        "time_utc": format_time(time),
+        "height": position.height,
+        "index": position.index,
+        "signer": signer,
+    });
+    match &tx.payload {
+        Some(Payload::RecordOwnership(claim)) => {
+            value["issuer"] = json!(claim.issuer.to_hex());
+            value["issuer_label"] = json!(label(state, &claim.issuer));
+        }
+        Some(Payload::SendProductData(send)) => {
+            value["from"] = json!(send.from.to_hex());
+            value["to"] = json!(send.to.to_hex());
+            value["forward"] = json!(send.forward);
+            value["from_label"] = json!(label(state, &send.from));
+            value["to_label"] = json!(label(state, &send.to));
+        }
+        _ => {}
+    }
+    Ok(value)
+}
+
+/// The human line of a [`history_entry`].
+pub fn history_line(entry: &Value) -> String {
+    let text = |key: &str| entry[key].as_str().unwrap_or("?").to_string();
+    let what = match entry["kind"].as_str() {
+        Some("RecordOwnership") => format!("claimed by {}", text("issuer_label")),
+        Some("SendProductData") => format!(
+            "sent by {} to {}{}",
+            text("from_label"),
+            text("to_label"),
+            if entry["forward"].as_bool() == Some(true) {
+                " (may forward)"
+            } else {
+                ""
+            }
+        ),
+        _ => text("kind"),
+    };
+    format!(
+        "  block {:>6}  {}  {what}",
+        entry["height"].as_u64().unwrap_or(0),
+        text("time_utc")
+    )
+}
+
+/// Every transaction that mentions `fingerprint`, in ledger order.
+pub fn history<S: Store>(store: &S, fingerprint: &Fingerprint) -> Result<Vec<Value>, LedgerError> {
+    let state = store.snapshot()?;
+    store
+        .by_fingerprint(fingerprint)?
+        .into_iter()
+        .map(|(position, id)| history_entry(store, &state, position, &id))
+        .collect()
+}
+
+/// The NIST validation process for a fingerprint, as seen by `recipient` (or by anyone):
+/// `{"verdict": "valid" | "unknown" | "not_recipient", "fingerprint", "owner", "owner_label",
+/// "history", "product_data"}`. `product_data` is the asset as its owner claimed it.
+pub fn asset_report<S: Store>(
+    store: &S,
+    fingerprint: &Fingerprint,
+    recipient: Option<ResourceId>,
+) -> Result<Value, LedgerError> {
+    let state = store.snapshot()?;
+    let owner = state.owner(fingerprint)?;
+    let history = history(store, fingerprint)?;
+    let verdict = match (&owner, recipient) {
+        (None, _) => "unknown",
+        (Some(_), None) => "valid",
+        (Some(owner), Some(me)) => {
+            let my_org = state.resource(&me)?.and_then(|entry| entry.organization());
+            let is = |who: &ResourceId| *who == me || Some(*who) == my_org;
+            let received = state.receipt(fingerprint, &me)?.is_some()
+                || my_org
+                    .map(|org| state.receipt(fingerprint, &org))
+                    .transpose()?
+                    .flatten()
+                    .is_some();
+            if is(&owner.issuer) || received {
+                "valid"
+            } else {
+                "not_recipient"
+            }
+        }
+    };
+    let product_data = match &owner {
+        Some(owner) => claimed_asset(store, &owner.tx_id)?,
+        None => None,
+    };
+    Ok(json!({
+        "verdict": verdict,
+        "fingerprint": fingerprint.to_string(),
+        "owner": owner.as_ref().map(|owner| resource_json(&state, &owner.issuer)),
+        "owner_label": owner.as_ref().map(|owner| label(&state, &owner.issuer)),
+        "history": history,
+        "product_data": product_data,
+    }))
+}
+
+/// The asset as claimed in transaction `claim`.
+fn claimed_asset<S: Store>(store: &S, claim: &TxId) -> Result<Option<DigitalAsset>, LedgerError> {
+    Ok(match store.tx(claim)? {
+        Some((tx, _)) => match tx.payload {
+            Some(Payload::RecordOwnership(claim)) => Some(claim.product_data),
+            _ => None,
+        },
+        None => None,
+    })
+}
