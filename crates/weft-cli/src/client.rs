@@ -107,7 +107,10 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Result<Value> {
         return Ok(value);
     }
     let error = &value["error"];
-    let message = error["message"].as_str().unwrap_or("(no message)").to_string();
+    let message = error["message"]
+        .as_str()
+        .unwrap_or("(no message)")
+        .to_string();
     if let Some(rule) = error["rule"].as_str() {
         return Err(RemoteRule {
             rule: rule.to_string(),

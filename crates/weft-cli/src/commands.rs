@@ -150,10 +150,9 @@ impl Chain {
             Chain::Local(ledger) => Ok(commit(ctx, home, ledger, signer, key, payload)?.0),
             Chain::Node(node) => {
                 let status = node.get("/v1/status")?;
-                let chain_id = weft_core::ChainId::from_hex(
-                    status["chain_id"].as_str().unwrap_or_default(),
-                )
-                .context("the node's chain id")?;
+                let chain_id =
+                    weft_core::ChainId::from_hex(status["chain_id"].as_str().unwrap_or_default())
+                        .context("the node's chain id")?;
                 let tx = Transaction::sign(chain_id, now_ms(), signer, key, payload)
                     .context("invalid transaction")?;
                 let encoded = hex::encode(weft_core::encoding::encode(&tx));
@@ -654,7 +653,11 @@ pub fn key_revoke(ctx: &Context_, resource: &str, key: &str, signer: Option<&str
 pub(crate) use weft_node::query::{format_time, label, resource_json};
 
 /// The asset report (`weft_node::query::asset_report`) from the home's ledger or the node.
-fn asset_report(chain: &Chain, fingerprint: &Fingerprint, as_id: Option<ResourceId>) -> Result<Value> {
+fn asset_report(
+    chain: &Chain,
+    fingerprint: &Fingerprint,
+    as_id: Option<ResourceId>,
+) -> Result<Value> {
     match chain {
         Chain::Local(ledger) => Ok(weft_node::query::asset_report(
             ledger.store(),
@@ -685,7 +688,10 @@ fn known_fingerprint(
     for algo in candidates {
         let fingerprint = fingerprint_file(file, algo, out)?;
         let report = asset_report(chain, &fingerprint, as_id)?;
-        if report["history"].as_array().is_some_and(|history| !history.is_empty()) {
+        if report["history"]
+            .as_array()
+            .is_some_and(|history| !history.is_empty())
+        {
             return Ok((fingerprint, report));
         }
         first.get_or_insert((fingerprint, report));

@@ -60,7 +60,7 @@ fn rule_of(result: &Result<impl Sized>) -> Option<&'static str> {
 
 fn verdict(ctx: &Context_, file: &Path, as_: Option<&str>) -> String {
     match commands::verdict(ctx, file, as_, None) {
-        Ok(verdict) => verdict.into(),
+        Ok(verdict) => verdict,
         Err(error) => format!("error: {error:#}"),
     }
 }

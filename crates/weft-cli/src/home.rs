@@ -223,8 +223,8 @@ impl Home {
     /// The node settings of `config.toml`.
     pub fn config(&self) -> Result<weft_node::NodeConfig> {
         let path = self.dir.join("config.toml");
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         weft_node::NodeConfig::parse(&text)
             .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
     }

@@ -142,7 +142,12 @@ impl NodeConfig {
     /// Checks every value's range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
-        range("api.max_body_bytes", self.api.max_body_bytes, 1 << 10, 1 << 30)?;
+        range(
+            "api.max_body_bytes",
+            self.api.max_body_bytes,
+            1 << 10,
+            1 << 30,
+        )?;
         range("api.max_batch", self.api.max_batch, 1, 100_000)?;
         range("api.queue", self.api.queue, 1, 1 << 20)?;
         range("blocks.interval_ms", self.blocks.interval_ms, 50, 60_000)?;

@@ -1,7 +1,7 @@
 //! Prometheus metrics, served at `/metrics` in the text exposition format.
 
-use std::sync::atomic::AtomicI64;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;

@@ -20,11 +20,20 @@ use crate::metrics::Metrics;
 /// What happened to one submitted transaction.
 #[derive(Debug, Clone)]
 pub enum TxResult {
-    Committed { id: TxId, position: Position },
-    Rejected { id: TxId, error: RuleError },
+    Committed {
+        id: TxId,
+        position: Position,
+    },
+    Rejected {
+        id: TxId,
+        error: RuleError,
+    },
     /// The node could not commit (storage failure): nothing about the transaction is known to
     /// be durable; submit it again.
-    Failed { id: TxId, message: String },
+    Failed {
+        id: TxId,
+        message: String,
+    },
 }
 
 /// Transactions from one request, and where to send their results (in the same order).

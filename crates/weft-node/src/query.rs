@@ -57,9 +57,9 @@ pub fn history_entry<S: Store>(
     position: Position,
     id: &TxId,
 ) -> Result<Value, LedgerError> {
-    let tx = store.tx_at(position)?.ok_or_else(|| {
-        LedgerError::Corrupt(format!("transaction {id} is indexed but missing"))
-    })?;
+    let tx = store
+        .tx_at(position)?
+        .ok_or_else(|| LedgerError::Corrupt(format!("transaction {id} is indexed but missing")))?;
     let time = tx.header.time_of_tx;
     let signer = match tx.header.signer {
         Signer::Authority => json!("authority"),

@@ -1,0 +1,472 @@
+//! A real `weft node run` process on loopback, driven through its REST API and the CLI's
+//! `--node`: the NIST story, hostile requests, graceful shutdown, and SIGKILL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use weft_core::SigningKey;
+use weft_core::model::{DataType, DigitalAsset, File, Payload, RecordOwnership};
+use weft_core::{Fingerprint, HashAlgo, ResourceId};
+use weft_ledger::{Signer, Transaction};
+
+fn weft(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weft"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()
+        .expect("weft runs")
+}
+
+/// Runs with --json, asserts the exit code, returns the JSON.
+fn run(home: &Path, args: &[&str], code: i32) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let output = weft(home, &all);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "weft {args:?}: stdout {} stderr {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "not JSON ({error}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+fn org(home: &Path, name: &str) -> String {
+    run(
+        home,
+        &["org", "add", name, "--country", "DE", "--town", "Aachen"],
+        0,
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+/// A running node; killed (SIGKILL) if the test ends without stopping it.
+struct Node {
+    child: Child,
+    home: PathBuf,
+    url: String,
+}
+
+impl Node {
+    /// Starts `weft node run` on a free loopback port and waits until it listens.
+    fn start(home: &Path) -> Node {
+        let addr_file = home.join("node.addr");
+        let _ = std::fs::remove_file(&addr_file);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+            .arg("--home")
+            .arg(home)
+            .args(["node", "run", "--api", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node starts");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let address = loop {
+            if let Ok(text) = std::fs::read_to_string(&addr_file)
+                && text.ends_with('\n')
+            {
+                break text.trim().to_string();
+            }
+            if let Some(status) = child.try_wait().expect("wait") {
+                panic!("the node exited before listening: {status}");
+            }
+            assert!(Instant::now() < deadline, "the node did not listen in 60 s");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Node {
+            child,
+            home: home.to_path_buf(),
+            url: format!("http://{address}"),
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the node did not stop in 60 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
+    fn cli(&self, args: &[&str], code: i32) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--node", &self.url]);
+        run(&self.home, &all, code)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// (status, body as JSON or as a string).
+fn http(method: &str, url: &str, content_type: Option<&str>, body: &[u8]) -> (u16, Value) {
+    let agent = agent();
+    let response = match method {
+        "GET" => agent.get(url).call(),
+        _ => {
+            let mut request = agent.post(url);
+            if let Some(content_type) = content_type {
+                request = request.header("content-type", content_type);
+            }
+            request.send(body)
+        }
+    };
+    let mut response = response.expect("the node answers");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().expect("body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+fn post_json(url: &str, body: &Value) -> (u16, Value) {
+    http(
+        "POST",
+        url,
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    )
+}
+
+fn claim_tx(home: &Path, issuer: &str, content: &[u8], file_id: &str) -> Transaction {
+    let key = SigningKey::from_text(
+        &std::fs::read_to_string(home.join("keys").join(format!("{issuer}.key"))).expect("key"),
+    )
+    .expect("key parses");
+    let chain = weft_core::ChainId::from_name("node-test").expect("chain");
+    let issuer = ResourceId::from_hex(issuer).expect("id");
+    let payload = Payload::RecordOwnership(RecordOwnership {
+        issuer,
+        product_data: DigitalAsset {
+            fingerprint: Fingerprint::of_bytes(HashAlgo::Sha256, content),
+            public: false,
+            doi: None,
+            doi_no_redirect: None,
+            file: File {
+                id: file_id.into(),
+                version_ids: vec!["1".into()],
+                descriptions: vec![],
+            },
+            data_type: DataType::Geometry3d,
+        },
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    Transaction::sign(chain, now, Signer::Resource(issuer), &key, payload).expect("sign")
+}
+
+fn encoded(tx: &Transaction) -> String {
+    hex::encode(weft_core::encoding::encode(tx))
+}
+
+/// A new home; each `(old, new)` replaces a line of the config.toml `weft init` wrote. Blocks
+/// are sealed 100 ms after their first transaction (the default is 1 s), so that tests
+/// submitting one transaction at a time run quickly.
+fn new_home(config: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    run(&home, &["init", "--chain-id", "node-test"], 0);
+    let path = home.join("config.toml");
+    let mut text = std::fs::read_to_string(&path).expect("config");
+    for (old, new) in [("interval_ms = 1000", "interval_ms = 100")]
+        .iter()
+        .chain(config)
+    {
+        assert!(text.contains(old), "config.toml has no line {old:?}");
+        text = text.replace(old, new);
+    }
+    std::fs::write(&path, text).expect("config");
+    (dir, home)
+}
+
+#[test]
+fn the_nist_story_through_a_node_matches_embedded_output() {
+    let (dir, home) = new_home(&[]);
+    let designer = org(&home, "Designer");
+    let maker = org(&home, "Maker");
+    let stranger = org(&home, "Stranger");
+    let design = dir.path().join("bracket.step");
+    std::fs::write(&design, "solid bracket").expect("write");
+    let design = design.to_str().expect("utf-8");
+
+    let node = Node::start(&home);
+    let claimed = node.cli(&["claim", design, "--as", &designer[..8]], 0);
+    let sent = node.cli(
+        &["send", design, "--from", &designer[..10], "--to", &maker],
+        0,
+    );
+    assert!(sent["height"].as_u64() > claimed["height"].as_u64());
+    let valid = node.cli(&["verify", design, "--as", &maker[..8]], 0);
+    assert_eq!(valid["verdict"], "valid");
+    assert_eq!(valid["owner"]["id"], designer.as_str());
+    assert_eq!(valid["history"].as_array().map(Vec::len), Some(2));
+    let refused = node.cli(&["verify", design, "--as", &stranger], 4);
+    assert_eq!(refused["verdict"], "not_recipient");
+    let duplicate = node.cli(&["claim", design, "--as", &maker], 3);
+    assert_eq!(duplicate["error"]["rule"], "rule-3");
+    let status = node.cli(&["node", "status"], 0);
+    assert_eq!(status["height"], sent["height"]);
+    assert_eq!(status["node_type"], "full");
+
+    // The proof the node serves checks offline.
+    let tx_id = sent["tx_id"].as_str().expect("tx id");
+    let (code, answer) = http(
+        "GET",
+        &format!("{}/v1/transactions/{tx_id}", node.url),
+        None,
+        b"",
+    );
+    assert_eq!(code, 200, "{answer}");
+    let proof = dir.path().join("send.proof.json");
+    std::fs::write(&proof, answer["proof"].to_string()).expect("write proof");
+    let checked = run(
+        &home,
+        &["proof", "verify", proof.to_str().expect("utf-8")],
+        0,
+    );
+    assert_eq!(checked["valid"], true);
+
+    // What the node answers equals what the home says once the node is stopped.
+    let through_node = node.cli(&["history", design], 0);
+    assert_eq!(node.terminate().code(), Some(0));
+    assert!(
+        !home.join("node.addr").exists(),
+        "node.addr is removed at exit"
+    );
+    let embedded = run(&home, &["history", design], 0);
+    assert_eq!(through_node, embedded);
+    let valid_embedded = run(&home, &["verify", design, "--as", &maker[..8]], 0);
+    assert_eq!(valid_embedded, valid);
+    assert_eq!(run(&home, &["chain", "verify"], 0)["ok"], true);
+}
+
+#[test]
+fn hostile_requests_get_clear_4xx_answers_and_the_node_keeps_serving() {
+    // A small body limit, so an oversized request is cheap to make.
+    let (_dir, home) = new_home(&[("max_body_bytes = 16777216", "max_body_bytes = 4096")]);
+    let designer = org(&home, "Designer");
+    let node = Node::start(&home);
+    let submit = format!("{}/v1/transactions", node.url);
+
+    let (code, answer) = http(
+        "POST",
+        &submit,
+        Some("application/json"),
+        b"{\"transaction\":",
+    );
+    assert_eq!(
+        (code, answer["error"]["code"].as_str()),
+        (400, Some("malformed_json")),
+        "{answer}"
+    );
+    let (code, answer) = post_json(&submit, &json!({"transaction": "00", "extra": 1}));
+    assert_eq!(
+        (code, answer["error"]["code"].as_str()),
+        (422, Some("invalid_body")),
+        "{answer}"
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("extra")),
+        "{answer}"
+    );
+    let (code, answer) = post_json(&submit, &json!({"transaction": 7}));
+    assert_eq!(
+        (code, answer["error"]["code"].as_str()),
+        (422, Some("invalid_body")),
+        "{answer}"
+    );
+    let (code, answer) = http("POST", &submit, Some("text/plain"), b"{}");
+    assert_eq!(
+        (code, answer["error"]["code"].as_str()),
+        (415, Some("content_type")),
+        "{answer}"
+    );
+    let big = json!({"transaction": "00".repeat(4096)});
+    let (code, answer) = post_json(&submit, &big);
+    assert_eq!(
+        (code, answer["error"]["code"].as_str()),
+        (413, Some("too_large")),
+        "{answer}"
+    );
+    let (code, answer) = post_json(&submit, &json!({"transaction": "zz"}));
+    assert_eq!(
+        (code, answer["error"]["code"].as_str()),
+        (400, Some("bad_transaction")),
+        "{answer}"
+    );
+    let (code, answer) = post_json(&submit, &json!({"transaction": "0011"}));
+    assert_eq!(
+        (code, answer["error"]["code"].as_str()),
+        (400, Some("bad_transaction")),
+        "{answer}"
+    );
+
+    // A signature that does not verify is a rule violation, named.
+    let mut tx = claim_tx(&home, &designer, b"part A", "a");
+    tx.signature.0[0] ^= 1;
+    let (code, answer) = post_json(&submit, &json!({"transaction": encoded(&tx)}));
+    assert_eq!(code, 422, "{answer}");
+    assert_eq!(answer["error"]["rule"], "signature", "{answer}");
+
+    // Batches: one bad transaction does not sink the good ones; sizes are bounded.
+    let good = claim_tx(&home, &designer, b"part B", "b");
+    let duplicate = claim_tx(&home, &designer, b"part B", "b, again");
+    let (code, answer) = post_json(
+        &format!("{submit}/batch"),
+        &json!({"transactions": [encoded(&good), encoded(&duplicate), encoded(&good)]}),
+    );
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["committed"], 1, "{answer}");
+    assert_eq!(
+        answer["results"][0]["tx_id"],
+        good.id().to_hex(),
+        "{answer}"
+    );
+    assert_eq!(answer["results"][1]["error"]["rule"], "rule-3", "{answer}");
+    assert!(
+        answer["results"][2]["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("replay")),
+        "{answer}"
+    );
+    let (code, answer) = post_json(&format!("{submit}/batch"), &json!({"transactions": []}));
+    assert_eq!(
+        (code, answer["error"]["code"].as_str()),
+        (400, Some("batch_size")),
+        "{answer}"
+    );
+
+    // Reads with bad parameters, unknown routes.
+    for (url, want_code, want) in [
+        (format!("{}/v1/blocks/abc", node.url), 400, "bad_height"),
+        (format!("{}/v1/blocks/999999", node.url), 404, "not_found"),
+        (format!("{}/v1/transactions/xyz", node.url), 400, "bad_id"),
+        (
+            format!("{}/v1/assets/nonsense", node.url),
+            400,
+            "bad_fingerprint",
+        ),
+        (
+            format!("{}/v1/resources?prefix=12", node.url),
+            400,
+            "bad_prefix",
+        ),
+        (
+            format!("{}/v1/resources?nope=1", node.url),
+            400,
+            "bad_query",
+        ),
+        (format!("{}/v2/anything", node.url), 404, "not_found"),
+    ] {
+        let (code, answer) = http("GET", &url, None, b"");
+        assert_eq!(
+            (code, answer["error"]["code"].as_str()),
+            (want_code, Some(want)),
+            "{url}: {answer}"
+        );
+    }
+
+    // Still serving, and counting.
+    let (code, status) = http("GET", &format!("{}/v1/status", node.url), None, b"");
+    assert_eq!(code, 200);
+    assert!(status["height"].as_u64() >= Some(2), "{status}");
+    let (code, metrics) = http("GET", &format!("{}/metrics", node.url), None, b"");
+    assert_eq!(code, 200);
+    let metrics = metrics.as_str().expect("text");
+    assert!(metrics.contains("weft_chain_height"), "{metrics}");
+    assert!(
+        metrics.contains("weft_transactions_rejected_total 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("route=\"/v1/transactions\",status=\"413\""),
+        "{metrics}"
+    );
+    let (code, _) = http("GET", &format!("{}/health", node.url), None, b"");
+    assert_eq!(code, 200);
+    assert_eq!(node.terminate().code(), Some(0));
+}
+
+#[test]
+fn a_killed_node_restarts_with_every_acknowledged_transaction() {
+    let (_dir, home) = new_home(&[]);
+    let designer = org(&home, "Designer");
+    let node = Node::start(&home);
+    let submit = format!("{}/v1/transactions", node.url);
+    let mut acknowledged = Vec::new();
+    for i in 0..20u32 {
+        let tx = claim_tx(&home, &designer, format!("part {i}").as_bytes(), "p");
+        let (code, answer) = post_json(&submit, &json!({"transaction": encoded(&tx)}));
+        assert_eq!(code, 200, "{answer}");
+        acknowledged.push(answer["tx_id"].as_str().expect("tx id").to_string());
+    }
+    node.kill();
+    let node = Node::start(&home);
+    for id in &acknowledged {
+        let (code, answer) = http(
+            "GET",
+            &format!("{}/v1/transactions/{id}", node.url),
+            None,
+            b"",
+        );
+        assert_eq!(code, 200, "{id}: {answer}");
+        assert_eq!(answer["tx_id"], id.as_str());
+    }
+    assert_eq!(node.terminate().code(), Some(0));
+    assert_eq!(run(&home, &["chain", "verify"], 0)["ok"], true);
+}
+
+#[test]
+fn bad_configuration_is_refused_at_start_with_the_key_named() {
+    let (_dir, home) = new_home(&[("interval_ms = 100", "interval_ms = 10")]);
+    let output = weft(&home, &["node", "run", "--api", "127.0.0.1:0"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("blocks.interval_ms"), "{stderr}");
+    let (_dir, home) = new_home(&[]);
+    let output = weft(&home, &["node", "run", "--api", "localhost"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("api.listen"), "{stderr}");
+    let output = weft(&home, &["node", "status", "--node", "ftp://x"]);
+    assert_eq!(output.status.code(), Some(1));
+}
