@@ -137,6 +137,33 @@ impl Chain {
         }
     }
 
+    /// Who claimed `fingerprint` (`weft_node::query::claim_record`).
+    pub(crate) fn claim_record(&self, fingerprint: &Fingerprint) -> Result<Option<Value>> {
+        match self {
+            Chain::Local(ledger) => {
+                Ok(weft_node::query::claim_record(ledger.store(), fingerprint)?)
+            }
+            Chain::Node(node) => node.get_optional(&format!("/v1/claims/{fingerprint}")),
+        }
+    }
+
+    /// Is (or was) `key` a key of `resource`?
+    pub(crate) fn key_known(&self, resource: &ResourceId, key: &PublicKey) -> Result<bool> {
+        let status = match self {
+            Chain::Local(ledger) => weft_node::query::key_status(ledger.store(), resource, key)?,
+            Chain::Node(node) => node.get(&format!("/v1/resources/{resource}/keys/{key}"))?,
+        };
+        Ok(!status["status"].is_null())
+    }
+
+    /// Where the chain is, for messages: the node's URL or the home's directory.
+    pub(crate) fn place(&self, ctx: &Context_) -> String {
+        match self {
+            Chain::Local(_) => ctx.home.display().to_string(),
+            Chain::Node(node) => node.base().to_string(),
+        }
+    }
+
     /// Signs `payload` and has it committed in a block; prints `{"tx_id", "height"}`.
     fn commit(
         &mut self,
@@ -650,7 +677,7 @@ pub fn key_revoke(ctx: &Context_, resource: &str, key: &str, signer: Option<&str
     Ok(())
 }
 
-pub(crate) use weft_node::query::{format_time, label, resource_json};
+pub(crate) use weft_node::query::format_time;
 
 /// The asset report (`weft_node::query::asset_report`) from the home's ledger or the node.
 fn asset_report(

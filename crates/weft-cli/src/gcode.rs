@@ -15,12 +15,11 @@ use weft_gcode::verify::{Report, layer_map};
 
 use serde_json::Value;
 use weft_core::model::{DataType, DigitalAsset, File, Payload, RecordOwnership};
-use weft_core::{Fingerprint, HashAlgo, SigningKey};
-use weft_ledger::Signer;
+use weft_core::{Fingerprint, HashAlgo, ResourceId, SigningKey};
 use weft_ledger::state::{KeyStatus, StateView};
 use weft_ledger::store::Store;
 
-use crate::commands::{Acting, Context_, format_time, label, resource_json};
+use crate::commands::{Acting, Chain, Context_, format_time};
 use crate::home::Home;
 use crate::output::{Negative, Output};
 
@@ -109,7 +108,7 @@ pub fn run(ctx: &Context_, command: GcodeCommand) -> Result<()> {
                 key_file: sign,
                 as_,
                 signer,
-                record: ctx.home_given && !no_record,
+                record: (ctx.home_given || ctx.node.is_some()) && !no_record,
             };
             seal(ctx, &file, &out, &manifest, &to, &signing)
         }
@@ -403,9 +402,17 @@ impl Signing {
             bail!(
                 "recording the manifest on the ledger at {} needs a signer: --as ORG, or --sign \
                  KEY of a registered resource (or --no-record)",
-                ctx.home.display()
+                ctx.node
+                    .clone()
+                    .unwrap_or_else(|| ctx.home.display().to_string())
             );
         };
+        if ctx.node.is_some() {
+            bail!(
+                "with --node, name the resource that records the manifest with --as ORG \
+                 [--signer PERSON]; its key in --home signs the manifest"
+            );
+        }
         Ok((None, Some(acting_for_key(ctx, key)?)))
     }
 }
@@ -506,46 +513,43 @@ fn ledger_check(
     manifest_bytes: &[u8],
     manifest: &Manifest,
 ) -> Result<(Value, String, bool)> {
-    let home = Home::open(&ctx.home)?;
-    let ledger = home.ledger()?;
+    let chain = Chain::open(ctx)?;
     let fingerprint = Fingerprint::of_bytes(HashAlgo::Sha256, manifest_bytes);
-    let state = ledger.store().snapshot()?;
-    let Some(owner) = state.owner(&fingerprint)? else {
+    let Some(record) = chain.claim_record(&fingerprint)? else {
         return Ok((
             json!({"recorded": false, "fingerprint": fingerprint.to_string()}),
             format!(
                 "ledger: this manifest is NOT on the ledger at {} (never recorded, or altered since)",
-                ctx.home.display()
+                chain.place(ctx)
             ),
             false,
         ));
     };
-    let (tx, position) = ledger
-        .store()
-        .tx(&owner.tx_id)?
-        .with_context(|| format!("transaction {} is indexed but missing", owner.tx_id))?;
-    let signer = match tx.header.signer {
-        Signer::Resource(id) => Some(id),
-        Signer::Authority => None,
-    };
+    let text = |key: &str| record[key].as_str().unwrap_or("?").to_string();
+    let issuer = ResourceId::from_hex(record["issuer"]["id"].as_str().unwrap_or_default())
+        .context("the ledger's claim record")?;
+    let signer = record["signer"]["id"]
+        .as_str()
+        .map(ResourceId::from_hex)
+        .transpose()
+        .context("the ledger's claim record")?;
     // The manifest's own signature must be by a key of the resource that recorded it.
     let signer_matches = match (manifest.check_signature(), signer) {
         (None, _) => None,
-        (Some((true, Some(key))), Some(id)) => Some(state.key_status(&id, &key)?.is_some()),
+        (Some((true, Some(key))), Some(id)) => Some(chain.key_known(&id, &key)?),
         _ => Some(false),
     };
-    let by = resource_json(&state, &owner.issuer);
-    let signed_by = signer.map(|id| resource_json(&state, &id));
+    let time = record["time"].as_u64().unwrap_or(0);
+    let height = record["height"].as_u64().unwrap_or(0);
     let human = format!(
-        "ledger: recorded by {}{} at {} (block {}, transaction {}){}",
-        label(&state, &owner.issuer),
+        "ledger: recorded by {}{} at {} (block {height}, transaction {}){}",
+        text("issuer_label"),
         match signer {
-            Some(id) if id != owner.issuer => format!(", signed by {}", label(&state, &id)),
+            Some(id) if id != issuer => format!(", signed by {}", text("signer_label")),
             _ => String::new(),
         },
-        format_time(tx.header.time_of_tx),
-        position.height,
-        owner.tx_id,
+        format_time(time),
+        text("tx_id"),
         match signer_matches {
             Some(false) => "; but the manifest is signed by a key that is not the recorder's",
             _ => "",
@@ -555,12 +559,12 @@ fn ledger_check(
         json!({
             "recorded": true,
             "fingerprint": fingerprint.to_string(),
-            "by": by,
-            "signer": signed_by,
-            "time": tx.header.time_of_tx,
-            "time_utc": format_time(tx.header.time_of_tx),
-            "height": position.height,
-            "tx_id": owner.tx_id.to_hex(),
+            "by": record["issuer"],
+            "signer": record["signer"],
+            "time": time,
+            "time_utc": format_time(time),
+            "height": height,
+            "tx_id": record["tx_id"],
             "signer_matches": signer_matches,
         }),
         human,
@@ -629,8 +633,7 @@ fn ok(value: bool) -> &'static str {
 
 fn verify(ctx: &Context_, file: &Path, manifest_path: &Path) -> Result<()> {
     let (manifest, manifest_bytes) = read_manifest(manifest_path)?;
-    let ledger = ctx
-        .home_given
+    let ledger = (ctx.home_given || ctx.node.is_some())
         .then(|| ledger_check(ctx, &manifest_bytes, &manifest))
         .transpose()?;
     let report = if is_container(file)? {
@@ -655,7 +658,7 @@ fn open(
     out: &Path,
 ) -> Result<()> {
     let (manifest, manifest_bytes) = read_manifest(manifest_path)?;
-    if ctx.home_given {
+    if ctx.home_given || ctx.node.is_some() {
         let (value, human, ok) = ledger_check(ctx, &manifest_bytes, &manifest)?;
         if !ok {
             ctx.out

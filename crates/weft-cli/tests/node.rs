@@ -470,3 +470,124 @@ fn bad_configuration_is_refused_at_start_with_the_key_named() {
     let output = weft(&home, &["node", "status", "--node", "ftp://x"]);
     assert_eq!(output.status.code(), Some(1));
 }
+
+#[test]
+fn gcode_manifests_are_recorded_and_checked_through_a_node() {
+    let (dir, home) = new_home(&[]);
+    let designer = org(&home, "Designer");
+    let root = dir.path();
+    let mut gcode = String::from("G21\nG90\nM82\n");
+    for layer in 1..=5 {
+        gcode.push_str(&format!(
+            ";LAYER_CHANGE\nG1 Z{:.1}\nG1 X10 Y10 E{layer}\n",
+            f64::from(layer) * 0.2
+        ));
+    }
+    std::fs::write(root.join("part.gcode"), &gcode).expect("write");
+    let path = |name: &str| root.join(name).to_str().expect("utf-8").to_string();
+    let node = Node::start(&home);
+    run(&home, &["gcode", "keygen", "--out", &path("printer")], 0);
+    let sealed = node.cli(
+        &[
+            "gcode",
+            "seal",
+            &path("part.gcode"),
+            "--out",
+            &path("part.wgc"),
+            "--manifest",
+            &path("part.json"),
+            "--to",
+            &path("printer.pub"),
+            "--as",
+            &designer[..8],
+        ],
+        0,
+    );
+    assert!(sealed["recorded"]["tx_id"].is_string(), "{sealed}");
+    let verified = node.cli(
+        &[
+            "gcode",
+            "verify",
+            &path("part.wgc"),
+            "--manifest",
+            &path("part.json"),
+        ],
+        0,
+    );
+    assert_eq!(verified["ledger"]["recorded"], true, "{verified}");
+    assert_eq!(
+        verified["ledger"]["by"]["id"],
+        designer.as_str(),
+        "{verified}"
+    );
+    assert_eq!(verified["ledger"]["signer_matches"], true, "{verified}");
+
+    // A forger re-seals a changed file with a manifest of its own: not on the ledger.
+    std::fs::write(
+        root.join("forged.gcode"),
+        gcode.replace("X10 Y10 E3", "X90 Y10 E3"),
+    )
+    .expect("write");
+    run(
+        &home,
+        &[
+            "gcode",
+            "seal",
+            &path("forged.gcode"),
+            "--out",
+            &path("forged.wgc"),
+            "--manifest",
+            &path("forged.json"),
+            "--to",
+            &path("printer.pub"),
+            "--no-record",
+        ],
+        0,
+    );
+    let refused = node.cli(
+        &[
+            "gcode",
+            "verify",
+            &path("forged.wgc"),
+            "--manifest",
+            &path("forged.json"),
+        ],
+        4,
+    );
+    assert_eq!(refused["ledger"]["recorded"], false, "{refused}");
+    let refused = node.cli(
+        &[
+            "gcode",
+            "open",
+            &path("forged.wgc"),
+            "--key",
+            &path("printer.key"),
+            "--manifest",
+            &path("forged.json"),
+            "--out",
+            &path("forged.out"),
+        ],
+        4,
+    );
+    assert_eq!(refused["status"], "refused", "{refused}");
+    assert!(!root.join("forged.out").exists());
+    node.cli(
+        &[
+            "gcode",
+            "open",
+            &path("part.wgc"),
+            "--key",
+            &path("printer.key"),
+            "--manifest",
+            &path("part.json"),
+            "--out",
+            &path("part.out"),
+        ],
+        0,
+    );
+    assert_eq!(
+        std::fs::read(root.join("part.out")).expect("opened"),
+        gcode.as_bytes()
+    );
+    assert_eq!(node.terminate().code(), Some(0));
+}

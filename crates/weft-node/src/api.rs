@@ -160,7 +160,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/resources", get(resources_by_prefix))
         .route("/v1/resources/{id}", get(resource))
+        .route("/v1/resources/{id}/keys/{key}", get(resource_key))
         .route("/v1/assets/{fingerprint}", get(asset))
+        .route("/v1/claims/{fingerprint}", get(claim))
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(|| async { "ready\n" }))
         .route("/metrics", get(metrics))
@@ -519,9 +521,7 @@ async fn asset(
     Path(fingerprint): Path<String>,
     ApiQuery(query): ApiQuery<AssetQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let fingerprint: Fingerprint = fingerprint.parse().map_err(|error: weft_core::CoreError| {
-        ApiError::bad_request("bad_fingerprint", error.to_string())
-    })?;
+    let fingerprint = parse_fingerprint(&fingerprint)?;
     let recipient = query.recipient.as_deref().map(parse_resource).transpose()?;
     read(&state, move |ledger| {
         Ok(Json(query::asset_report(
@@ -529,6 +529,38 @@ async fn asset(
             &fingerprint,
             recipient,
         )?))
+    })
+    .await
+}
+
+fn parse_fingerprint(text: &str) -> Result<Fingerprint, ApiError> {
+    text.parse().map_err(|error: weft_core::CoreError| {
+        ApiError::bad_request("bad_fingerprint", error.to_string())
+    })
+}
+
+async fn claim(
+    State(state): State<Arc<AppState>>,
+    Path(fingerprint): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let fingerprint = parse_fingerprint(&fingerprint)?;
+    read(&state, move |ledger| {
+        query::claim_record(ledger.store(), &fingerprint)?
+            .map(Json)
+            .ok_or_else(|| ApiError::not_found(format!("nobody claimed {fingerprint}")))
+    })
+    .await
+}
+
+async fn resource_key(
+    State(state): State<Arc<AppState>>,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_resource(&id)?;
+    let key = weft_core::PublicKey::from_hex(&key)
+        .map_err(|error| ApiError::bad_request("bad_key", error.to_string()))?;
+    read(&state, move |ledger| {
+        Ok(Json(query::key_status(ledger.store(), &id, &key)?))
     })
     .await
 }

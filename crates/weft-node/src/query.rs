@@ -179,3 +179,53 @@ fn claimed_asset<S: Store>(store: &S, claim: &TxId) -> Result<Option<DigitalAsse
         None => None,
     })
 }
+
+/// Who claimed `fingerprint`, and how: `{"issuer", "issuer_label", "signer", "signer_label",
+/// "time", "height", "tx_id"}` (`signer` is the resource whose key signed: the issuer, or a
+/// person of it); `None` if nobody did.
+pub fn claim_record<S: Store>(
+    store: &S,
+    fingerprint: &Fingerprint,
+) -> Result<Option<Value>, LedgerError> {
+    let state = store.snapshot()?;
+    let Some(owner) = state.owner(fingerprint)? else {
+        return Ok(None);
+    };
+    let (tx, position) = store.tx(&owner.tx_id)?.ok_or_else(|| {
+        LedgerError::Corrupt(format!(
+            "transaction {} is indexed but missing",
+            owner.tx_id
+        ))
+    })?;
+    let signer = match tx.header.signer {
+        Signer::Resource(id) => Some(id),
+        Signer::Authority => None,
+    };
+    Ok(Some(json!({
+        "issuer": resource_json(&state, &owner.issuer),
+        "issuer_label": label(&state, &owner.issuer),
+        "signer": signer.map(|id| resource_json(&state, &id)),
+        "signer_label": signer.map(|id| label(&state, &id)),
+        "time": tx.header.time_of_tx,
+        "height": position.height,
+        "tx_id": owner.tx_id.to_hex(),
+    })))
+}
+
+/// `{"resource", "key", "status": "active" | "revoked" | null}`: whether `key` is (or was) a key
+/// of `resource`.
+pub fn key_status<S: Store>(
+    store: &S,
+    resource: &ResourceId,
+    key: &weft_core::PublicKey,
+) -> Result<Value, LedgerError> {
+    let status = store.snapshot()?.key_status(resource, key)?;
+    Ok(json!({
+        "resource": resource.to_hex(),
+        "key": key.to_hex(),
+        "status": status.map(|status| match status {
+            weft_ledger::state::KeyStatus::Active => "active",
+            weft_ledger::state::KeyStatus::Revoked { .. } => "revoked",
+        }),
+    }))
+}
