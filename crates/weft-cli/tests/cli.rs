@@ -1,48 +1,17 @@
 //! The `weft` binary as a user drives it: real processes on a real ledger home.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
+
+mod common;
+use common::{json_of, run, weft};
 
 struct Home {
     _dir: tempfile::TempDir,
     root: PathBuf,
     home: PathBuf,
-}
-
-fn weft(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weft"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .output()
-        .expect("weft runs")
-}
-
-fn json_of(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "not JSON ({error}): stdout {:?} stderr {:?}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
-
-/// Runs with --json, asserts the exit code, returns the JSON.
-fn run(home: &Path, args: &[&str], code: i32) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let output = weft(home, &all);
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "weft {args:?}: stdout {} stderr {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    json_of(&output)
 }
 
 fn new_home() -> Home {

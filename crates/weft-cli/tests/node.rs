@@ -2,7 +2,7 @@
 //! `--node`: the NIST story, hostile requests, graceful shutdown, and SIGKILL.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -11,34 +11,8 @@ use weft_core::model::{DataType, DigitalAsset, File, Payload, RecordOwnership};
 use weft_core::{Fingerprint, HashAlgo, ResourceId};
 use weft_ledger::{Signer, Transaction};
 
-fn weft(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weft"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .output()
-        .expect("weft runs")
-}
-
-/// Runs with --json, asserts the exit code, returns the JSON.
-fn run(home: &Path, args: &[&str], code: i32) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let output = weft(home, &all);
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "weft {args:?}: stdout {} stderr {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "not JSON ({error}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
+mod common;
+use common::{run, weft};
 
 fn org(home: &Path, name: &str) -> String {
     run(

@@ -126,6 +126,13 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     let text = rejection.body_text();
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the request body is larger than this node accepts (api.max_body_bytes)",
+        );
+    }
     match rejection {
         JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("malformed_json", text),
         JsonRejection::JsonDataError(_) => {
@@ -136,17 +143,8 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             "content_type",
             "send the body as JSON with `content-type: application/json`",
         ),
-        JsonRejection::BytesRejection(_) if rejection_is_limit(&text) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "the request body is larger than this node accepts (api.max_body_bytes)",
-        ),
         _ => ApiError::bad_request("bad_body", text),
     }
-}
-
-fn rejection_is_limit(text: &str) -> bool {
-    text.contains("length limit")
 }
 
 /// The router with every route, limit and metric.
