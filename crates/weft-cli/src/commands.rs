@@ -13,7 +13,7 @@ use weft_ledger::store::{RedbStore, Store};
 use weft_ledger::{Ledger, RuleError, Signer, Transaction};
 
 use crate::client::NodeClient;
-use crate::home::{Home, now_ms, resolve_resource, write_key};
+use crate::home::{Home, now_ms, resolve_resource, resolve_with, write_key};
 use crate::output::{Negative, Output};
 
 /// Shared command context.
@@ -79,26 +79,18 @@ impl Chain {
     pub(crate) fn resolve(&self, input: &str, role: &str) -> Result<ResourceId> {
         match self {
             Chain::Local(ledger) => resolve_resource(ledger, input, role),
-            Chain::Node(node) => {
-                let input = input.trim().to_ascii_lowercase();
-                if input.len() == 64 {
-                    return ResourceId::from_hex(&input).with_context(|| role.to_string());
-                }
-                check_prefix(&input, role)?;
-                let answer = node.get(&format!("/v1/resources?prefix={input}"))?;
-                let ids: Vec<&str> = answer["ids"]
+            Chain::Node(node) => resolve_with(input, role, |prefix| {
+                let answer = node.get(&format!("/v1/resources?prefix={prefix}"))?;
+                answer["ids"]
                     .as_array()
-                    .map(|ids| ids.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                match ids.as_slice() {
-                    [] => bail!("{role} {input}: no registered resource has this id"),
-                    [one] => ResourceId::from_hex(one).context("the node's answer"),
-                    many => bail!(
-                        "{role} {input} is ambiguous: {} resources start with it; give more digits",
-                        many.len()
-                    ),
-                }
-            }
+                    .into_iter()
+                    .flatten()
+                    .map(|id| {
+                        ResourceId::from_hex(id.as_str().unwrap_or_default())
+                            .context("the node's answer")
+                    })
+                    .collect()
+            }),
         }
     }
 
@@ -195,15 +187,6 @@ impl Chain {
             }
         }
     }
-}
-
-fn check_prefix(input: &str, role: &str) -> Result<()> {
-    if input.len() < 6 || input.len() > 64 || !input.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!(
-            "{role} {input:?} is not a resource id (64 hex digits, or a unique prefix of at least 6)"
-        );
-    }
-    Ok(())
 }
 
 /// The resource that signs for `actor`: the actor itself, or `--signer PERSON` of that organisation.

@@ -264,25 +264,32 @@ pub fn resolve_resource<S: Store>(
     input: &str,
     role: &str,
 ) -> Result<ResourceId> {
+    resolve_with(input, role, |prefix| {
+        Ok(weft_node::query::resources_with_prefix(
+            ledger.store(),
+            prefix,
+        )?)
+    })
+}
+
+/// [`resolve_resource`] with the ids starting with a prefix found by `candidates` (the home's
+/// ledger, or a node).
+pub fn resolve_with(
+    input: &str,
+    role: &str,
+    candidates: impl FnOnce(&str) -> Result<Vec<ResourceId>>,
+) -> Result<ResourceId> {
     let input = input.trim().to_ascii_lowercase();
     if input.len() == 64 {
         let id = ResourceId::from_hex(&input).with_context(|| role.to_string())?;
         return Ok(id);
     }
-    if input.len() < 6 || input.len() > 64 || !input.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !weft_node::query::is_id_prefix(&input) {
         bail!(
             "{role} {input:?} is not a resource id (64 hex digits, or a unique prefix of at least 6)"
         );
     }
-    let even = &input[..input.len() & !1];
-    let prefix = hex::decode(even).context("hex prefix")?;
-    let candidates: Vec<ResourceId> = ledger
-        .store()
-        .resources_with_prefix(&prefix, 1000)?
-        .into_iter()
-        .filter(|id| id.to_hex().starts_with(&input))
-        .collect();
-    match candidates.as_slice() {
+    match candidates(&input)?.as_slice() {
         [] => bail!("{role} {input}: no registered resource has this id"),
         [one] => Ok(*one),
         many => bail!(

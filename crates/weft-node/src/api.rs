@@ -487,23 +487,17 @@ async fn resources_by_prefix(
     ApiQuery(query): ApiQuery<PrefixQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let prefix = query.prefix.trim().to_ascii_lowercase();
-    if prefix.len() < 6 || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !query::is_id_prefix(&prefix) {
         return Err(ApiError::bad_request(
             "bad_prefix",
             format!("{prefix:?} is not a resource id prefix (6 to 64 hex digits)"),
         ));
     }
     read(&state, move |ledger| {
-        let even = &prefix[..prefix.len() & !1];
-        let bytes = hex::decode(even).unwrap_or_default();
-        let ids: Vec<String> = ledger
-            .store()
-            .resources_with_prefix(&bytes, 1000)?
-            .into_iter()
-            .map(|id| id.to_hex())
-            .filter(|id| id.starts_with(&prefix))
-            .collect();
-        Ok(Json(json!({ "ids": ids })))
+        let ids = query::resources_with_prefix(ledger.store(), &prefix)?;
+        Ok(Json(
+            json!({ "ids": ids.iter().map(|id| id.to_hex()).collect::<Vec<_>>() }),
+        ))
     })
     .await
 }

@@ -42,8 +42,11 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(height: u64) -> Metrics {
         let mut registry = Registry::with_prefix("weft");
+        let height_gauge = Gauge::<i64, AtomicI64>::default();
+        height_gauge.set(i64::try_from(height).unwrap_or(i64::MAX));
         let metrics = Metrics {
-            height: Gauge::<i64, AtomicI64>::default(),
+            registry: Registry::default(),
+            height: height_gauge,
             committed: Counter::default(),
             rejected: Counter::default(),
             pending: Gauge::default(),
@@ -51,45 +54,38 @@ impl Metrics {
             block_seconds: latency_histogram(),
             requests: Family::new_with_constructor(latency_histogram),
             last_block: Mutex::new(None),
-            registry: Registry::default(),
         };
-        metrics
-            .height
-            .set(i64::try_from(height).unwrap_or(i64::MAX));
-        registry.register(
-            "chain_height",
-            "Height of the chain head",
-            metrics.height.clone(),
-        );
+        let m = &metrics;
+        registry.register("chain_height", "Height of the chain head", m.height.clone());
         registry.register(
             "transactions_committed",
             "Transactions committed in blocks",
-            metrics.committed.clone(),
+            m.committed.clone(),
         );
         registry.register(
             "transactions_rejected",
             "Submitted transactions refused by a rule or a check",
-            metrics.rejected.clone(),
+            m.rejected.clone(),
         );
         registry.register(
             "mempool_transactions",
             "Transactions waiting for the block producer",
-            metrics.pending.clone(),
+            m.pending.clone(),
         );
         registry.register(
             "tx_per_second",
             "Committed transactions per second, over the time since the previous block",
-            metrics.tx_per_s.clone(),
+            m.tx_per_s.clone(),
         );
         registry.register(
             "block_production_seconds",
             "Time to check, seal and durably commit one block",
-            metrics.block_seconds.clone(),
+            m.block_seconds.clone(),
         );
         registry.register(
             "api_request_seconds",
             "API request latency by route and status",
-            metrics.requests.clone(),
+            m.requests.clone(),
         );
         Metrics {
             registry,

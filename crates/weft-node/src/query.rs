@@ -50,6 +50,25 @@ pub fn label<V: StateView>(state: &V, id: &ResourceId) -> String {
     }
 }
 
+/// Is `text` a resource id prefix: 6 to 64 lowercase hex digits?
+pub fn is_id_prefix(text: &str) -> bool {
+    (6..=64).contains(&text.len()) && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Registered resources whose id starts with `prefix` (lowercase hex digits; at most 1,000).
+pub fn resources_with_prefix<S: Store>(
+    store: &S,
+    prefix: &str,
+) -> Result<Vec<ResourceId>, LedgerError> {
+    let even = &prefix[..prefix.len() & !1];
+    let bytes = hex::decode(even).unwrap_or_default();
+    Ok(store
+        .resources_with_prefix(&bytes, 1000)?
+        .into_iter()
+        .filter(|id| id.to_hex().starts_with(prefix))
+        .collect())
+}
+
 /// One transaction of a history, as JSON (with the labels of the resources it names).
 pub fn history_entry<S: Store>(
     store: &S,
