@@ -156,6 +156,46 @@ impl Chain {
         }
     }
 
+    /// The chain's id, which every transaction signs over.
+    fn chain_id(&self) -> Result<weft_core::ChainId> {
+        match self {
+            Chain::Local(ledger) => Ok(ledger.chain_id()),
+            Chain::Node(node) => {
+                let status = node.get("/v1/status")?;
+                weft_core::ChainId::from_hex(status["chain_id"].as_str().unwrap_or_default())
+                    .context("the node's chain id")
+            }
+        }
+    }
+
+    /// Has `tx` committed in a block: by the home's producer key, or by the node.
+    fn submit(&mut self, home: &Home, tx: Transaction) -> Result<(TxId, Position)> {
+        match self {
+            Chain::Local(ledger) => {
+                let producer = home.producer_key()?;
+                let outcome = ledger.produce_block(vec![tx], &producer, now_ms())?;
+                if let Some((_, _, error)) = outcome.rejected.into_iter().next() {
+                    return Err(error.into());
+                }
+                Ok(outcome.accepted[0])
+            }
+            Chain::Node(node) => {
+                let encoded = hex::encode(weft_core::encoding::encode(&tx));
+                let answer = node.post("/v1/transactions", &json!({"transaction": encoded}))?;
+                let id = TxId::from_hex(answer["tx_id"].as_str().unwrap_or_default())
+                    .context("the node's answer")?;
+                let position = Position {
+                    height: answer["height"].as_u64().context("the node's answer")?,
+                    index: answer["index"]
+                        .as_u64()
+                        .and_then(|index| u32::try_from(index).ok())
+                        .context("the node's answer")?,
+                };
+                Ok((id, position))
+            }
+        }
+    }
+
     /// Signs `payload` and has it committed in a block; prints `{"tx_id", "height"}`.
     fn commit(
         &mut self,
@@ -165,28 +205,47 @@ impl Chain {
         key: &SigningKey,
         payload: Payload,
     ) -> Result<TxId> {
+        let tx = Transaction::sign(self.chain_id()?, now_ms(), signer, key, payload)
+            .context("invalid transaction")?;
+        let (id, position) = self.submit(home, tx)?;
+        print_committed(ctx, &id, position);
+        Ok(id)
+    }
+
+    /// A committed transaction (`weft_node::query::transaction_json`); from a node, with its
+    /// inclusion proof under `"proof"`.
+    fn transaction(&self, id: &TxId) -> Result<Option<Value>> {
         match self {
-            Chain::Local(ledger) => Ok(commit(ctx, home, ledger, signer, key, payload)?.0),
-            Chain::Node(node) => {
-                let status = node.get("/v1/status")?;
-                let chain_id =
-                    weft_core::ChainId::from_hex(status["chain_id"].as_str().unwrap_or_default())
-                        .context("the node's chain id")?;
-                let tx = Transaction::sign(chain_id, now_ms(), signer, key, payload)
-                    .context("invalid transaction")?;
-                let encoded = hex::encode(weft_core::encoding::encode(&tx));
-                let answer = node.post("/v1/transactions", &json!({"transaction": encoded}))?;
-                let id = TxId::from_hex(answer["tx_id"].as_str().unwrap_or_default())
-                    .context("the node's answer")?;
-                let position = Position {
-                    height: answer["height"].as_u64().unwrap_or(0),
-                    index: answer["index"].as_u64().unwrap_or(0) as u32,
+            Chain::Local(ledger) => {
+                let Some(mut value) = weft_node::query::transaction_json(ledger.store(), id)?
+                else {
+                    return Ok(None);
                 };
-                print_committed(ctx, &id, position);
-                Ok(id)
+                value["proof"] = json!(weft_ledger::proof::build(ledger.store(), id)?);
+                Ok(Some(value))
             }
+            Chain::Node(node) => node.get_optional(&format!("/v1/transactions/{id}")),
         }
     }
+
+    /// The chain's parameters and head (`weft_node::query::chain_json`).
+    fn chain_json(&self) -> Result<Value> {
+        match self {
+            Chain::Local(ledger) => Ok(weft_node::query::chain_json(ledger)),
+            Chain::Node(node) => node.get("/v1/chain"),
+        }
+    }
+}
+
+/// Did the chain certainly not take the transaction? (A rule refusal, a request the node
+/// refused, or a local failure; not a lost connection, after which it may have committed.)
+fn certainly_refused(error: &anyhow::Error) -> bool {
+    if let Some(remote) = error.downcast_ref::<crate::client::RemoteError>() {
+        return (400..500).contains(&remote.status);
+    }
+    error.downcast_ref::<crate::client::RemoteRule>().is_some()
+        || error.downcast_ref::<weft_ledger::LedgerError>().is_some()
+        || error.downcast_ref::<RuleError>().is_some()
 }
 
 /// The resource that signs for `actor`: the actor itself, or `--signer PERSON` of that organisation.
@@ -263,27 +322,6 @@ fn print_committed(ctx: &Context_, id: &TxId, position: Position) {
     );
 }
 
-/// Signs `payload`, commits it in a block, prints `{"tx_id", "height"}`.
-fn commit(
-    ctx: &Context_,
-    home: &Home,
-    ledger: &mut Ledger<RedbStore>,
-    signer: Signer,
-    key: &SigningKey,
-    payload: Payload,
-) -> Result<(TxId, Position)> {
-    let tx = Transaction::sign(ledger.chain_id(), now_ms(), signer, key, payload)
-        .context("invalid transaction")?;
-    let producer = home.producer_key()?;
-    let outcome = ledger.produce_block(vec![tx], &producer, now_ms())?;
-    if let Some((_, _, error)) = outcome.rejected.into_iter().next() {
-        return Err(error.into());
-    }
-    let (id, position) = outcome.accepted[0];
-    print_committed(ctx, &id, position);
-    Ok((id, position))
-}
-
 pub fn init(ctx: &Context_, chain_name: &str, time_window_secs: u64) -> Result<()> {
     let (home, ledger) = Home::init(&ctx.home, chain_name, time_window_secs)?;
     let head = ledger.head();
@@ -312,7 +350,7 @@ pub fn init(ctx: &Context_, chain_name: &str, time_window_secs: u64) -> Result<(
 fn register(
     ctx: &Context_,
     home: &Home,
-    ledger: &mut Ledger<RedbStore>,
+    chain: &mut Chain,
     signer: Signer,
     key: &SigningKey,
     resource: Resource,
@@ -322,33 +360,29 @@ fn register(
         resource,
         key: new_key.public_key(),
     });
-    let tx = Transaction::sign(ledger.chain_id(), now_ms(), signer, key, payload)
+    let tx = Transaction::sign(chain.chain_id()?, now_ms(), signer, key, payload)
         .context("invalid resource")?;
     let id = ResourceId(tx.id().0);
     // The key file is written first, so an acknowledged resource always has its key. If the
-    // commit fails, the key file is removed again.
+    // chain certainly refused the registration, the key file is removed again; if the answer
+    // was lost on the way back, it stays, for the resource may be registered.
     let key_path = home.resource_key_path(&id);
     write_key(&key_path, &new_key)?;
-    let producer = home.producer_key()?;
-    let result = ledger.produce_block(vec![tx], &producer, now_ms());
-    let outcome = match result {
-        Ok(outcome) if outcome.rejected.is_empty() => outcome,
-        Ok(outcome) => {
+    let (_, position) = match chain.submit(home, tx) {
+        Ok(committed) => committed,
+        Err(error) if certainly_refused(&error) => {
             let _ = fs::remove_file(&key_path);
-            let (_, _, error) = outcome
-                .rejected
-                .into_iter()
-                .next()
-                .expect("rejected is not empty");
-            return Err(error.into());
+            return Err(error);
         }
         Err(error) => {
-            let _ = fs::remove_file(&key_path);
-            return Err(error.into());
+            return Err(error.context(format!(
+                "the registration of {id} may or may not have been committed; its key is kept \
+                 in {}",
+                key_path.display()
+            )));
         }
     };
-    let height = outcome.accepted[0].1.height;
-    ctx.out.emit(json!({"id": id.to_hex(), "tx_id": id.to_hex(), "height": height, "key_file": key_path.display().to_string()}), || {
+    ctx.out.emit(json!({"id": id.to_hex(), "tx_id": id.to_hex(), "height": position.height, "key_file": key_path.display().to_string()}), || {
         format!("registered {id}\n  key file {}", key_path.display())
     });
     Ok(id)
@@ -369,7 +403,7 @@ pub struct OrgArgs {
 
 pub fn org_add(ctx: &Context_, args: OrgArgs) -> Result<ResourceId> {
     let home = Home::open(&ctx.home)?;
-    let mut ledger = home.ledger()?;
+    let mut chain = Chain::open(ctx)?;
     let organization = Organization {
         name: Some(args.name),
         website: args.website,
@@ -387,7 +421,7 @@ pub fn org_add(ctx: &Context_, args: OrgArgs) -> Result<ResourceId> {
     register(
         ctx,
         &home,
-        &mut ledger,
+        &mut chain,
         Signer::Authority,
         &authority,
         Resource::Organization(organization),
@@ -402,8 +436,8 @@ pub fn person_add(
     email: Option<String>,
 ) -> Result<ResourceId> {
     let home = Home::open(&ctx.home)?;
-    let mut ledger = home.ledger()?;
-    let organization = resolve_resource(&ledger, org, "--org")?;
+    let mut chain = Chain::open(ctx)?;
+    let organization = chain.resolve(org, "--org")?;
     let key = home.resource_key(&organization)?;
     let person = PersonInOrganization {
         first_name: first,
@@ -414,7 +448,7 @@ pub fn person_add(
     register(
         ctx,
         &home,
-        &mut ledger,
+        &mut chain,
         Signer::Resource(organization),
         &key,
         Resource::PersonInOrganization(person),
@@ -597,8 +631,8 @@ pub fn part_transfer(
 
 pub fn key_rotate(ctx: &Context_, resource: &str) -> Result<()> {
     let home = Home::open(&ctx.home)?;
-    let mut ledger = home.ledger()?;
-    let resource = resolve_resource(&ledger, resource, "--resource")?;
+    let mut chain = Chain::open(ctx)?;
+    let resource = chain.resolve(resource, "--resource")?;
     let old_key = home.resource_key(&resource)?;
     let new_key = SigningKey::generate()?;
     let path = home.resource_key_path(&resource);
@@ -609,14 +643,7 @@ pub fn key_rotate(ctx: &Context_, resource: &str) -> Result<()> {
         resource,
         new_key: new_key.public_key(),
     });
-    match commit(
-        ctx,
-        &home,
-        &mut ledger,
-        Signer::Resource(resource),
-        &old_key,
-        payload,
-    ) {
+    match chain.commit(ctx, &home, Signer::Resource(resource), &old_key, payload) {
         Ok(_) => {
             fs::rename(&pending, &path).with_context(|| {
                 format!(
@@ -627,29 +654,32 @@ pub fn key_rotate(ctx: &Context_, resource: &str) -> Result<()> {
             })?;
             Ok(())
         }
-        Err(error) => {
+        Err(error) if certainly_refused(&error) => {
             let _ = fs::remove_file(&pending);
             Err(error)
         }
+        Err(error) => Err(error.context(format!(
+            "the rotation may or may not have been committed; the new key is kept in {}",
+            pending.display()
+        ))),
     }
 }
 
 pub fn key_revoke(ctx: &Context_, resource: &str, key: &str, signer: Option<&str>) -> Result<()> {
     let home = Home::open(&ctx.home)?;
-    let mut ledger = home.ledger()?;
-    let resource = resolve_resource(&ledger, resource, "--resource")?;
+    let mut chain = Chain::open(ctx)?;
+    let resource = chain.resolve(resource, "--resource")?;
     let revoked = PublicKey::from_hex(key).context("--key")?;
     let (signer_id, signing_key) = match signer {
         Some(signer) => {
-            let id = resolve_resource(&ledger, signer, "--signer")?;
+            let id = chain.resolve(signer, "--signer")?;
             (Signer::Resource(id), home.resource_key(&id)?)
         }
         None => (Signer::Resource(resource), home.resource_key(&resource)?),
     };
-    commit(
+    chain.commit(
         ctx,
         &home,
-        &mut ledger,
         signer_id,
         &signing_key,
         Payload::RevokeKey(RevokeKey {
@@ -797,25 +827,31 @@ pub fn history(ctx: &Context_, target: &str, algo: Option<HashAlgo>) -> Result<(
 }
 
 pub fn tx_show(ctx: &Context_, id: &str) -> Result<()> {
-    let home = Home::open(&ctx.home)?;
-    let ledger = home.ledger()?;
+    let chain = Chain::open(ctx)?;
     let id = TxId::from_hex(id.trim())?;
-    let Some((tx, position)) = ledger.store().tx(&id)? else {
-        bail!("transaction {id} is not on this ledger");
+    let Some(mut value) = chain.transaction(&id)? else {
+        bail!("transaction {id} is not on {}", chain.place(ctx));
     };
-    let payload = serde_json::to_value(&tx.payload).expect("payloads serialise");
-    ctx.out.emit(
-        json!({"tx_id": id.to_hex(), "height": position.height, "index": position.index, "kind": tx.header.kind.name(), "time": tx.header.time_of_tx, "key": tx.header.key.to_hex(), "payload": payload}),
-        || format!("transaction {id}\n  {} in block {} at index {}\n  time {}", tx.header.kind.name(), position.height, position.index, format_time(tx.header.time_of_tx)),
-    );
+    if let Some(object) = value.as_object_mut() {
+        object.remove("proof");
+    }
+    let kind = value["kind"].as_str().unwrap_or_default().to_string();
+    let (height, index) = (value["height"].clone(), value["index"].clone());
+    let time = format_time(value["time"].as_u64().unwrap_or_default());
+    ctx.out.emit(value, || {
+        format!("transaction {id}\n  {kind} in block {height} at index {index}\n  time {time}")
+    });
     Ok(())
 }
 
 pub fn proof_build(ctx: &Context_, id: &str, out_file: Option<&Path>) -> Result<()> {
-    let home = Home::open(&ctx.home)?;
-    let ledger = home.ledger()?;
+    let chain = Chain::open(ctx)?;
     let id = TxId::from_hex(id.trim())?;
-    let document = weft_ledger::proof::build(ledger.store(), &id)?;
+    let Some(value) = chain.transaction(&id)? else {
+        bail!("transaction {id} is not on {}", chain.place(ctx));
+    };
+    let document: weft_ledger::proof::InclusionProof =
+        serde_json::from_value(value["proof"].clone()).context("the inclusion proof")?;
     let text = serde_json::to_string_pretty(&document).expect("proofs serialise");
     match out_file {
         Some(path) => {
@@ -963,40 +999,42 @@ fn proof_json(verified: &weft_ledger::proof::VerifiedInclusion) -> serde_json::V
 }
 
 pub fn chain_info(ctx: &Context_) -> Result<()> {
-    let home = Home::open(&ctx.home)?;
-    let ledger = home.ledger()?;
-    let genesis = ledger.genesis();
-    let head = &ledger.head().header;
-    let hex_keys = |keys: &[PublicKey]| keys.iter().map(PublicKey::to_hex).collect::<Vec<_>>();
-    ctx.out.emit(
-        json!({
-            "chain_name": genesis.chain_name,
-            "chain_id": ledger.chain_id().to_hex(),
-            "time_window_secs": genesis.time_window_ms / 1000,
-            "authorities": hex_keys(&genesis.authorities),
-            "producers": hex_keys(&genesis.producers),
-            "height": head.height,
-            "head_hash": head.hash().to_hex(),
-            "head_time": format_time(head.timestamp),
-        }),
-        || {
-            format!(
-                "chain {:?} ({})\n  time window ±{} s\n  authorities {}\n  producers   {}\n  head        block {} ({}), {}",
-                genesis.chain_name,
-                ledger.chain_id(),
-                genesis.time_window_ms / 1000,
-                hex_keys(&genesis.authorities).join(", "),
-                hex_keys(&genesis.producers).join(", "),
-                head.height,
-                head.hash(),
-                format_time(head.timestamp)
-            )
-        },
+    let info = Chain::open(ctx)?.chain_json()?;
+    let text = |key: &str| info[key].as_str().unwrap_or_default().to_string();
+    let keys = |key: &str| {
+        info[key]
+            .as_array()
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let line = format!(
+        "chain {:?} ({})\n  time window ±{} s\n  authorities {}\n  producers   {}\n  head        block {} ({}), {}",
+        text("chain_name"),
+        text("chain_id"),
+        info["time_window_secs"],
+        keys("authorities"),
+        keys("producers"),
+        info["height"],
+        text("head_hash"),
+        text("head_time"),
     );
+    ctx.out.emit(info, || line);
     Ok(())
 }
 
 pub fn chain_verify(ctx: &Context_) -> Result<()> {
+    if let Some(url) = &ctx.node {
+        bail!(
+            "weft chain verify re-checks the blocks in a home's own files, and --node {url} \
+             names a node: run it on that node's home while the node is stopped, or check single transactions through the node with `weft proof TX_ID` and \
+             `weft proof verify`"
+        );
+    }
     let home = Home::open(&ctx.home)?;
     let ledger = home.ledger()?;
     let total = ledger.head().header.height + 1;

@@ -21,6 +21,9 @@ pub fn run(ctx: &Context_, api: Option<String>) -> Result<()> {
         producer_key: home.producer_key()?,
         config,
         addr_file: home.dir().join("node.addr"),
+        config_path: Some(home.dir().join("config.toml")),
+        admin_token: weft_node::admin_token(&home.dir().join("admin.token"))?,
+        authority_key: home.authority_key().ok(),
     };
     let out = ctx.out;
     weft_node::run(options, |bound| {

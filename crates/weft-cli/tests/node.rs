@@ -565,3 +565,197 @@ fn gcode_manifests_are_recorded_and_checked_through_a_node() {
     );
     assert_eq!(node.terminate().code(), Some(0));
 }
+
+#[test]
+fn every_ledger_command_works_through_a_node_with_embedded_output() {
+    let (dir, home) = new_home(&[]);
+    let node = Node::start(&home);
+    // Resources are registered through the running node: the home signs, the node commits.
+    let shop = node.cli(
+        &["org", "add", "Shop", "--country", "DE", "--town", "Aachen"],
+        0,
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let buyer = node.cli(
+        &["org", "add", "Buyer", "--country", "FR", "--town", "Lyon"],
+        0,
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let person = node.cli(&["person", "add", "--org", &shop[..8], "--first", "Ada"], 0);
+    let person = person["id"].as_str().expect("id").to_string();
+    assert!(home.join(format!("keys/{person}.key")).exists());
+
+    let body = dir.path().join("spindle.csv");
+    std::fs::write(&body, "t,rpm\n0,12000\n").expect("write");
+    let record = node.cli(
+        &[
+            "record",
+            "add",
+            body.to_str().expect("utf-8"),
+            "--as",
+            &shop,
+            "--signer",
+            &person,
+            "--content-type",
+            "text/csv",
+        ],
+        0,
+    );
+    let record_id = record["tx_id"].as_str().expect("tx id").to_string();
+    node.cli(&["part", "register", "SN-1", "--as", &shop], 0);
+    node.cli(
+        &["part", "transfer", "SN-1", "--from", &shop, "--to", &buyer],
+        0,
+    );
+    // Only the current owner transfers: a rule refusal, exit 3, as in embedded mode.
+    let refused = node.cli(
+        &["part", "transfer", "SN-1", "--from", &shop, "--to", &buyer],
+        3,
+    );
+    assert!(refused["error"]["rule"].is_string(), "{refused}");
+
+    // Key rotation through the node: the new key signs, the old one is revoked.
+    let old_key = std::fs::read_to_string(home.join(format!("keys/{shop}.key"))).expect("key");
+    node.cli(&["key", "rotate", "--resource", &shop], 0);
+    let new_key = std::fs::read_to_string(home.join(format!("keys/{shop}.key"))).expect("key");
+    assert_ne!(old_key, new_key);
+    node.cli(&["part", "register", "SN-2", "--as", &shop], 0);
+
+    let shown = node.cli(&["tx", "show", &record_id], 0);
+    assert_eq!(shown["kind"], "Record");
+    let proof_file = dir.path().join("record.proof.json");
+    let proof_path = proof_file.to_str().expect("utf-8");
+    node.cli(&["proof", &record_id, "--out", proof_path], 0);
+    let through_node_proof = std::fs::read(&proof_file).expect("proof");
+    assert_eq!(
+        run(&home, &["proof", "verify", proof_path], 0)["valid"],
+        true
+    );
+    let info = node.cli(&["chain", "info"], 0);
+    assert_eq!(info["chain_name"], "node-test");
+    let refused = node.cli(&["chain", "verify"], 1);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("home")),
+        "{refused}"
+    );
+
+    assert_eq!(node.terminate().code(), Some(0));
+    assert_eq!(run(&home, &["tx", "show", &record_id], 0), shown);
+    assert_eq!(run(&home, &["chain", "info"], 0), info);
+    run(&home, &["proof", &record_id, "--out", proof_path], 0);
+    assert_eq!(
+        std::fs::read(&proof_file).expect("proof"),
+        through_node_proof
+    );
+    assert_eq!(run(&home, &["chain", "verify"], 0)["ok"], true);
+}
+
+#[test]
+fn admin_endpoints_need_the_token_and_register_and_reload() {
+    let (_dir, home) = new_home(&[]);
+    let node = Node::start(&home);
+    let token = std::fs::read_to_string(home.join("admin.token")).expect("admin token written");
+    let token = token.trim();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(home.join("admin.token"))
+            .expect("token")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o077, 0, "the token is readable by its owner only");
+    let key = SigningKey::generate().expect("key").public_key().to_hex();
+    let body = json!({
+        "resource": {"kind": "organization", "name": "Farm", "address": {"town": "Graz", "country": "AT"}},
+        "key": key,
+    });
+    let url = format!("{}/v1/admin/resources", node.url);
+    let send = |authorization: Option<String>, body: &Value| {
+        let mut request = agent()
+            .post(&url)
+            .header("content-type", "application/json");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let mut response = request.send(body.to_string()).expect("answer");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("body");
+        (status, serde_json::from_str::<Value>(&text).expect("json"))
+    };
+    let (status, answer) = send(None, &body);
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, answer) = send(Some(format!("Bearer {}x", &token[1..])), &body);
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let (status, answer) = send(Some(format!("Bearer {token}")), &body);
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["id"].as_str().expect("id").to_string();
+    let (status, resource) = http("GET", &format!("{}/v1/resources/{id}", node.url), None, b"");
+    assert_eq!(status, 200);
+    assert_eq!(resource["name"], "Farm");
+    // A malformed resource is a 4xx naming the field.
+    let mut bad = body.clone();
+    bad["resource"]["address"] = json!({"town": "Graz"});
+    let (status, answer) = send(Some(format!("Bearer {token}")), &bad);
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("country")
+    );
+
+    // Reload: the block interval is taken over; a new listen address needs a restart; a bad
+    // file changes nothing.
+    let reload = format!("{}/v1/admin/reload", node.url);
+    let config = home.join("config.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("interval_ms = 100", "interval_ms = 60")
+            .replace("queue = 4096", "queue = 100"),
+    )
+    .expect("config");
+    let reloaded = |authorization: &str| {
+        let mut response = agent()
+            .post(&reload)
+            .header("authorization", authorization)
+            .send_empty()
+            .expect("answer");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("body");
+        (status, serde_json::from_str::<Value>(&text).expect("json"))
+    };
+    let (status, answer) = reloaded(&format!("Bearer {token}"));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["applied"], json!(["blocks.interval_ms"]));
+    assert_eq!(answer["restart_needed"], json!(["api.listen", "api.queue"]));
+    std::fs::write(&config, "[blocks]\ninterval_ms = 1\n").expect("config");
+    let (status, answer) = reloaded(&format!("Bearer {token}"));
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("blocks.interval_ms")
+    );
+    let (status, _) = reloaded("Bearer nope");
+    assert_eq!(status, 403);
+    std::fs::write(&config, text).expect("config");
+    // The node still serves and commits.
+    let after = node.cli(
+        &["org", "add", "Later", "--country", "DE", "--town", "Bonn"],
+        0,
+    );
+    assert!(after["height"].as_u64() > Some(0));
+    assert_eq!(node.terminate().code(), Some(0));
+}

@@ -30,8 +30,15 @@ pub(crate) struct AppState {
     pub ledger: SharedLedger,
     pub queue: SyncSender<Submission>,
     pub metrics: Arc<Metrics>,
+    /// The configuration the node started with.
     pub config: NodeConfig,
+    /// The settings a reload may change.
+    pub live: Arc<crate::admin::Live>,
+    pub config_path: Option<std::path::PathBuf>,
     pub chain_name: String,
+    pub chain_id: weft_core::ChainId,
+    pub admin_token: String,
+    pub authority_key: Option<weft_core::SigningKey>,
 }
 
 /// An API error: status, stable code, message.
@@ -44,7 +51,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -53,7 +60,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
@@ -155,6 +162,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/transactions/batch", post(submit_batch))
         .route("/v1/transactions/{id}", get(transaction))
         .route("/v1/status", get(status))
+        .route("/v1/chain", get(chain))
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/resources", get(resources_by_prefix))
         .route("/v1/resources/{id}", get(resource))
@@ -164,6 +172,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(|| async { "ready\n" }))
         .route("/metrics", get(metrics))
+        .merge(crate::admin::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -253,7 +262,7 @@ fn decode_transaction(index: Option<usize>, text: &str) -> Result<Transaction, A
 }
 
 /// Hands transactions to the producer and waits for their block's commit.
-async fn submit(
+pub(crate) async fn submit(
     state: &Arc<AppState>,
     transactions: Vec<Transaction>,
 ) -> Result<Vec<TxResult>, ApiError> {
@@ -335,7 +344,10 @@ async fn submit_batch(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<SubmitBatch>,
 ) -> Result<Json<Value>, ApiError> {
-    let max = state.config.api.max_batch;
+    let max = state
+        .live
+        .max_batch
+        .load(std::sync::atomic::Ordering::Relaxed);
     if body.transactions.is_empty() || body.transactions.len() > max {
         return Err(ApiError::bad_request(
             "batch_size",
@@ -433,24 +445,19 @@ async fn transaction(
         .map_err(|error| ApiError::bad_request("bad_id", error.to_string()))?;
     read(&state, move |ledger| {
         let store = ledger.store();
-        let Some((tx, position)) = store.tx(&id)? else {
+        let Some(mut value) = query::transaction_json(store, &id)? else {
             return Err(ApiError::not_found(format!(
                 "transaction {id} is not on this ledger"
             )));
         };
-        let proof = weft_ledger::proof::build(store, &id)?;
-        Ok(Json(json!({
-            "tx_id": id.to_hex(),
-            "height": position.height,
-            "index": position.index,
-            "kind": tx.header.kind.name(),
-            "time": tx.header.time_of_tx,
-            "key": tx.header.key.to_hex(),
-            "payload": tx.payload,
-            "proof": proof,
-        })))
+        value["proof"] = json!(weft_ledger::proof::build(store, &id)?);
+        Ok(Json(value))
     })
     .await
+}
+
+async fn chain(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    read(&state, |ledger| Ok(Json(query::chain_json(ledger)))).await
 }
 
 fn parse_resource(text: &str) -> Result<ResourceId, ApiError> {

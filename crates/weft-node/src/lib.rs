@@ -8,6 +8,7 @@
 pub mod config;
 pub mod query;
 
+mod admin;
 mod api;
 mod metrics;
 mod producer;
@@ -15,13 +16,13 @@ mod producer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use weft_core::SigningKey;
 use weft_ledger::Ledger;
 use weft_ledger::store::RedbStore;
 
+pub use admin::admin_token;
 pub use config::{ConfigError, NodeConfig, NodeType};
 pub use producer::now_ms;
 
@@ -33,6 +34,12 @@ pub struct NodeOptions {
     pub config: NodeConfig,
     /// Where the bound API address is written once the node listens (removed at exit).
     pub addr_file: PathBuf,
+    /// The file `config` came from, re-read by `POST /v1/admin/reload`.
+    pub config_path: Option<PathBuf>,
+    /// The bearer token of the administrative endpoints.
+    pub admin_token: String,
+    /// The home's authority key, if it holds one: the admin endpoints register resources with it.
+    pub authority_key: Option<SigningKey>,
 }
 
 /// Runs the node until SIGTERM or SIGINT: then stops taking requests, answers those in
@@ -44,6 +51,9 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
         producer_key,
         config,
         addr_file,
+        config_path,
+        admin_token,
+        authority_key,
     } = options;
     config.validate()?;
     if !config.node.node_type.produces() {
@@ -67,14 +77,15 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
         );
     }
     let chain_name = ledger.genesis().chain_name.clone();
+    let chain_id = ledger.chain_id();
+    let live = Arc::new(admin::Live::new(&config));
     let metrics = Arc::new(metrics::Metrics::new(ledger.head().header.height));
     let ledger = Arc::new(Mutex::new(ledger));
     let (queue, submissions) = std::sync::mpsc::sync_channel(config.api.queue);
     let producer = producer::Producer {
         ledger: ledger.clone(),
         key: producer_key,
-        interval: Duration::from_millis(config.blocks.interval_ms),
-        max_txs: config.blocks.max_txs,
+        live: live.clone(),
         metrics: metrics.clone(),
     };
     let producer = std::thread::Builder::new()
@@ -92,7 +103,12 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
         queue,
         metrics,
         config,
+        live,
+        config_path,
         chain_name,
+        chain_id,
+        admin_token,
+        authority_key,
     });
     let written_addr = addr_file.clone();
     let served = runtime.block_on(async move {

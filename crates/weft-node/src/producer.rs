@@ -6,6 +6,7 @@
 //! submitter is answered only after the commit returned, so an acknowledged transaction is on
 //! disk. The thread ends when every sender is gone, after the block in hand.
 
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,8 +57,8 @@ pub fn now_ms() -> u64 {
 pub(crate) struct Producer {
     pub ledger: SharedLedger,
     pub key: SigningKey,
-    pub interval: Duration,
-    pub max_txs: usize,
+    /// Block interval and size, which a configuration reload may change.
+    pub live: Arc<crate::admin::Live>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -65,10 +66,12 @@ impl Producer {
     /// Runs until every sender of `queue` is dropped.
     pub fn run(self, queue: Receiver<Submission>) {
         while let Ok(first) = queue.recv() {
-            let deadline = Instant::now() + self.interval;
+            let interval = Duration::from_millis(self.live.interval_ms.load(Ordering::Relaxed));
+            let max_txs = self.live.max_txs.load(Ordering::Relaxed);
+            let deadline = Instant::now() + interval;
             let mut count = first.transactions.len();
             let mut batch = vec![first];
-            while count < self.max_txs {
+            while count < max_txs {
                 let left = deadline.saturating_duration_since(Instant::now());
                 match queue.recv_timeout(left) {
                     Ok(next) => {
@@ -78,7 +81,7 @@ impl Producer {
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                 }
             }
-            self.produce(batch);
+            self.produce(batch, max_txs);
             self.metrics
                 .pending
                 .dec_by(i64::try_from(count).unwrap_or(i64::MAX));
@@ -86,7 +89,7 @@ impl Producer {
     }
 
     /// Seals `batch` into blocks of at most `max_txs` and answers every submitter.
-    fn produce(&self, batch: Vec<Submission>) {
+    fn produce(&self, batch: Vec<Submission>, max_txs: usize) {
         let mut transactions = Vec::new();
         let mut replies = Vec::with_capacity(batch.len());
         for submission in batch {
@@ -96,7 +99,7 @@ impl Producer {
         let mut results: Vec<TxResult> = Vec::with_capacity(transactions.len());
         let mut rest = transactions;
         while !rest.is_empty() {
-            let tail = rest.split_off(rest.len().min(self.max_txs));
+            let tail = rest.split_off(rest.len().min(max_txs));
             let chunk = std::mem::replace(&mut rest, tail);
             results.extend(self.produce_one(chunk));
         }

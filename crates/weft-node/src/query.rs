@@ -248,3 +248,40 @@ pub fn key_status<S: Store>(
         }),
     }))
 }
+
+/// `{"tx_id", "height", "index", "kind", "time", "key", "payload"}` of a committed transaction.
+pub fn transaction_json<S: Store>(store: &S, id: &TxId) -> Result<Option<Value>, LedgerError> {
+    let Some((tx, position)) = store.tx(id)? else {
+        return Ok(None);
+    };
+    Ok(Some(json!({
+        "tx_id": id.to_hex(),
+        "height": position.height,
+        "index": position.index,
+        "kind": tx.header.kind.name(),
+        "time": tx.header.time_of_tx,
+        "key": tx.header.key.to_hex(),
+        "payload": tx.payload,
+    })))
+}
+
+/// The chain's genesis parameters and head (`weft chain info`, `GET /v1/chain`).
+pub fn chain_json<S: Store>(ledger: &weft_ledger::Ledger<S>) -> Value {
+    let genesis = ledger.genesis();
+    let head = &ledger.head().header;
+    let hex_keys = |keys: &[weft_core::PublicKey]| {
+        keys.iter()
+            .map(weft_core::PublicKey::to_hex)
+            .collect::<Vec<_>>()
+    };
+    json!({
+        "chain_name": genesis.chain_name,
+        "chain_id": ledger.chain_id().to_hex(),
+        "time_window_secs": genesis.time_window_ms / 1000,
+        "authorities": hex_keys(&genesis.authorities),
+        "producers": hex_keys(&genesis.producers),
+        "height": head.height,
+        "head_hash": head.hash().to_hex(),
+        "head_time": format_time(head.timestamp),
+    })
+}

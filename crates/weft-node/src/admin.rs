@@ -1,0 +1,234 @@
+//! The administrative endpoints (docs/api.md, "Administration"): they act with the node's own
+//! authority and need the node's admin token (`Authorization: Bearer TOKEN`, the token in
+//! `HOME/admin.token`). Everything else is authenticated by transaction signatures alone.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::{Json, Router, routing::post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use weft_core::model::{Payload, RegisterResource, Resource};
+use weft_core::{PublicKey, ResourceId};
+use weft_ledger::{Signer, Transaction};
+
+use crate::api::{ApiError, ApiJson, AppState, submit};
+use crate::config::NodeConfig;
+use crate::producer::{TxResult, now_ms};
+
+/// The settings a running node takes over from a reloaded `config.toml`.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub interval_ms: AtomicU64,
+    pub max_txs: AtomicUsize,
+    pub max_batch: AtomicUsize,
+}
+
+impl Live {
+    pub fn new(config: &NodeConfig) -> Live {
+        Live {
+            interval_ms: AtomicU64::new(config.blocks.interval_ms),
+            max_txs: AtomicUsize::new(config.blocks.max_txs),
+            max_batch: AtomicUsize::new(config.api.max_batch),
+        }
+    }
+
+    /// Takes over the reloadable settings of `new`; returns the keys that changed and those
+    /// that changed but take a restart.
+    fn apply(&self, old: &NodeConfig, new: &NodeConfig) -> (Vec<&'static str>, Vec<&'static str>) {
+        let mut applied = Vec::new();
+        let mut restart = Vec::new();
+        let previous = self
+            .interval_ms
+            .swap(new.blocks.interval_ms, Ordering::Relaxed);
+        if previous != new.blocks.interval_ms {
+            applied.push("blocks.interval_ms");
+        }
+        if self.max_txs.swap(new.blocks.max_txs, Ordering::Relaxed) != new.blocks.max_txs {
+            applied.push("blocks.max_txs");
+        }
+        if self.max_batch.swap(new.api.max_batch, Ordering::Relaxed) != new.api.max_batch {
+            applied.push("api.max_batch");
+        }
+        let fixed = [
+            ("node.type", old.node.node_type != new.node.node_type),
+            ("api.listen", old.api.listen != new.api.listen),
+            (
+                "api.max_body_bytes",
+                old.api.max_body_bytes != new.api.max_body_bytes,
+            ),
+            ("api.queue", old.api.queue != new.api.queue),
+        ];
+        restart.extend(
+            fixed
+                .iter()
+                .filter(|(_, changed)| *changed)
+                .map(|(key, _)| *key),
+        );
+        (applied, restart)
+    }
+}
+
+/// Reads the admin token of a home, creating it (32 random bytes, hex, mode 0600) if absent.
+pub fn admin_token(path: &Path) -> anyhow::Result<String> {
+    use anyhow::Context;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().len() >= 32 => return Ok(text.trim().to_string()),
+        Ok(_) => anyhow::bail!(
+            "{} holds no usable admin token (at least 32 characters): remove it and a new one \
+             is made at the next start",
+            path.display()
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read {}", path.display()));
+        }
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
+    let token = hex::encode(bytes);
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    file.write_all(format!("{token}\n").as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(token)
+}
+
+/// The admin routes, behind the token check.
+pub(crate) fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/admin/resources", post(register))
+        .route("/v1/admin/reload", post(reload))
+        .layer(axum::middleware::from_fn_with_state(state, require_token))
+}
+
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(given) = given else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "administrative endpoints need `Authorization: Bearer TOKEN` with the node's admin \
+             token (HOME/admin.token)",
+        ));
+    };
+    if !bool::from(given.as_bytes().ct_eq(state.admin_token.as_bytes())) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the admin token is not this node's",
+        ));
+    }
+    Ok(next.run(request).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    /// The resource, as in `GET /v1/resources/{id}` (`{"kind": "organization", …}`).
+    resource: Resource,
+    /// The resource's public key (hex); its private key never reaches the node.
+    key: String,
+}
+
+/// `POST /v1/admin/resources`: registers a resource signed by the node's authority key.
+async fn register(
+    State(state): State<Arc<AppState>>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(authority) = &state.authority_key else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_authority",
+            "this node's home holds no authority key, so it cannot register resources",
+        ));
+    };
+    let key = PublicKey::from_hex(body.key.trim())
+        .map_err(|error| ApiError::bad_request("bad_key", format!("key: {error}")))?;
+    let payload = Payload::RegisterResource(RegisterResource {
+        resource: body.resource,
+        key,
+    });
+    let tx = Transaction::sign(
+        state.chain_id,
+        now_ms(),
+        Signer::Authority,
+        authority,
+        payload,
+    )
+    .map_err(|error| ApiError::bad_request("bad_resource", error.to_string()))?;
+    let id = ResourceId(tx.id().0);
+    match submit(&state, vec![tx]).await?.into_iter().next() {
+        Some(TxResult::Committed { position, .. }) => Ok(Json(json!({
+            "id": id.to_hex(),
+            "tx_id": id.to_hex(),
+            "height": position.height,
+            "index": position.index,
+        }))),
+        Some(TxResult::Rejected { error, .. }) => Err(weft_ledger::LedgerError::Rule(error).into()),
+        Some(TxResult::Failed { message, .. }) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_committed",
+            message,
+        )),
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_committed",
+            "the node returned no result; submit again",
+        )),
+    }
+}
+
+/// `POST /v1/admin/reload`: re-reads `config.toml`; applies the settings that can change
+/// while running and names those that take a restart.
+async fn reload(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let Some(path) = &state.config_path else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_config_file",
+            "this node was started without a configuration file to reload",
+        ));
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "bad_config",
+            format!("cannot read {}: {error}", path.display()),
+        )
+    })?;
+    let new = NodeConfig::parse(&text).map_err(|error| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_config",
+            format!("{}: {error}; nothing was changed", path.display()),
+        )
+    })?;
+    let (applied, restart) = state.live.apply(&state.config, &new);
+    tracing::info!(?applied, ?restart, "configuration reloaded");
+    Ok(Json(json!({"applied": applied, "restart_needed": restart})))
+}
