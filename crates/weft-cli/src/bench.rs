@@ -70,6 +70,25 @@ pub enum BenchCommand {
         #[arg(long)]
         python: Option<PathBuf>,
     },
+    /// Load a running node (--node URL) through its REST batch endpoint: throughput and
+    /// submit-to-committed latency. Registers its organisations with --home's authority key.
+    Node {
+        /// Transactions to submit (each a claim of a new asset).
+        #[arg(long, default_value_t = 100_000)]
+        txs: usize,
+        /// Transactions per request.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Client threads sending at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Offer this many transactions per second (default: as fast as the node answers).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Stop sending after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        max_secs: u64,
+    },
     /// Fingerprinting speed against `sha256sum` on the same file.
     Fingerprint {
         /// File to hash (default: a generated file of --size-mib).
@@ -98,6 +117,22 @@ pub fn run(ctx: &Context_, command: BenchCommand) -> Result<()> {
             dir,
         ),
         BenchCommand::Audit { file } => audit_file(ctx, &file),
+        BenchCommand::Node {
+            txs,
+            batch,
+            concurrency,
+            rate,
+            max_secs,
+        } => crate::node_bench::run(
+            ctx,
+            crate::node_bench::NodeBench {
+                txs,
+                batch,
+                concurrency,
+                rate,
+                max_secs,
+            },
+        ),
         BenchCommand::Proofs { file, count } => proofs_file(ctx, &file, count),
         BenchCommand::Fingerprint { file, size_mib } => fingerprint(ctx, file, size_mib),
         BenchCommand::Gcode { file, runs, python } => {
@@ -107,7 +142,7 @@ pub fn run(ctx: &Context_, command: BenchCommand) -> Result<()> {
 }
 
 /// A generated digital asset: the SHA-256 fingerprint of `content`, file id `id`, version "A".
-fn generated_asset(content: &[u8], id: String, data_type: DataType) -> DigitalAsset {
+pub(crate) fn generated_asset(content: &[u8], id: String, data_type: DataType) -> DigitalAsset {
     DigitalAsset {
         fingerprint: Fingerprint::of_bytes(HashAlgo::Sha256, content),
         public: false,
@@ -137,7 +172,7 @@ fn peak_rss_mib() -> Option<f64> {
     peak_rss_kib().map(|kib| kib as f64 / 1024.0)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -145,7 +180,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Signs `count` payloads in parallel on all cores.
-fn sign_all(
+pub(crate) fn sign_all(
     chain_id: ChainId,
     time: u64,
     jobs: Vec<(ResourceId, usize, Payload)>,

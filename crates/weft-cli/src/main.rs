@@ -9,6 +9,7 @@ mod gcode;
 mod gcode_bench;
 mod home;
 mod node;
+mod node_bench;
 mod output;
 
 use std::path::PathBuf;

@@ -759,3 +759,45 @@ fn admin_endpoints_need_the_token_and_register_and_reload() {
     assert!(after["height"].as_u64() > Some(0));
     assert_eq!(node.terminate().code(), Some(0));
 }
+
+#[test]
+fn the_load_generator_reports_what_the_node_committed() {
+    let (_dir, home) = new_home(&[]);
+    let node = Node::start(&home);
+    let report = node.cli(
+        &[
+            "bench",
+            "node",
+            "--txs",
+            "250",
+            "--batch",
+            "40",
+            "--concurrency",
+            "3",
+        ],
+        0,
+    );
+    assert_eq!(report["committed"], 250, "{report}");
+    assert_eq!(report["rejected"], 0);
+    assert_eq!(report["failed_requests"], 0);
+    for key in ["tx_per_s", "p50_ms", "p99_ms"] {
+        assert!(
+            report[key].as_f64().is_some_and(|value| value > 0.0),
+            "{key}: {report}"
+        );
+    }
+    assert!(report["p50_ms"].as_f64() <= report["p99_ms"].as_f64());
+    // 8 registrations and 250 claims are on the chain.
+    let metrics = agent()
+        .get(&format!("{}/metrics", node.url))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("text");
+    assert!(
+        metrics.contains("weft_transactions_committed_total 258"),
+        "{metrics}"
+    );
+    assert_eq!(node.terminate().code(), Some(0));
+}

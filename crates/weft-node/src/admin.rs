@@ -64,6 +64,7 @@ impl Live {
                 old.api.max_body_bytes != new.api.max_body_bytes,
             ),
             ("api.queue", old.api.queue != new.api.queue),
+            ("storage.merge_after_txs", old.storage != new.storage),
         ];
         restart.extend(
             fixed

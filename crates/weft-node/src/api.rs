@@ -270,6 +270,7 @@ pub(crate) async fn submit(
     let (reply, answer) = tokio::sync::oneshot::channel();
     match state.queue.try_send(Submission {
         transactions,
+        received: Instant::now(),
         reply,
     }) {
         Ok(()) => state

@@ -16,6 +16,7 @@ pub struct NodeConfig {
     pub node: NodeSection,
     pub api: ApiSection,
     pub blocks: BlockSection,
+    pub storage: StorageSection,
 }
 
 /// `[node]`
@@ -105,6 +106,24 @@ impl Default for BlockSection {
     }
 }
 
+/// `[storage]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// Transactions whose index and rule-state changes wait in memory (durably logged)
+    /// before they are merged into the hash-keyed tables, in one write with a block. Larger
+    /// merges cost less per transaction; smaller ones pause block production for less time.
+    pub merge_after_txs: usize,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            merge_after_txs: weft_ledger::store::DEFAULT_MERGE_AFTER_TXS,
+        }
+    }
+}
+
 /// A bad configuration value, with its key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {message}")]
@@ -152,6 +171,12 @@ impl NodeConfig {
         range("api.queue", self.api.queue, 1, 1 << 20)?;
         range("blocks.interval_ms", self.blocks.interval_ms, 50, 60_000)?;
         range(
+            "storage.merge_after_txs",
+            self.storage.merge_after_txs,
+            0,
+            10_000_000,
+        )?;
+        range(
             "blocks.max_txs",
             self.blocks.max_txs,
             1,
@@ -198,7 +223,13 @@ impl NodeConfig {
              # or as soon as it is full (50 to 60000).\n\
              interval_ms = {interval_ms}\n\
              # Most transactions in one block (1 to {max_block}).\n\
-             max_txs = {max_txs}\n",
+             max_txs = {max_txs}\n\
+             \n\
+             [storage]\n\
+             # Transactions whose index changes wait in memory (logged durably) before one merge\n\
+             # into the tables (0 to 10000000; 0 = with every block). Larger: less work per\n\
+             # transaction, but a longer pause of block production at each merge.\n\
+             merge_after_txs = {merge_after_txs}\n",
             node_type = d.node.node_type.name(),
             listen = d.api.listen,
             max_body_bytes = d.api.max_body_bytes,
@@ -207,6 +238,7 @@ impl NodeConfig {
             interval_ms = d.blocks.interval_ms,
             max_block = weft_ledger::block::MAX_BLOCK_TXS,
             max_txs = d.blocks.max_txs,
+            merge_after_txs = d.storage.merge_after_txs,
         )
     }
 }

@@ -64,7 +64,9 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
         );
     }
     let listen = config.listen_addr()?;
-    let ledger = Ledger::open(RedbStore::open(&db_path)?)?;
+    // The producer merges waiting index changes itself, after a block's answers went out, so
+    // no submitter waits for a merge: the store never merges inside a block's commit.
+    let ledger = Ledger::open(RedbStore::open_with(&db_path, usize::MAX)?)?;
     if !ledger
         .genesis()
         .producers
@@ -86,6 +88,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
         ledger: ledger.clone(),
         key: producer_key,
         live: live.clone(),
+        merge_after_txs: config.storage.merge_after_txs,
         metrics: metrics.clone(),
     };
     let producer = std::thread::Builder::new()

@@ -35,6 +35,8 @@ pub struct Metrics {
     /// Committed transactions per second over the last block interval.
     pub tx_per_s: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub block_seconds: Histogram,
+    /// Merges of waiting index changes into the tables, after the blocks' answers went out.
+    pub merge_seconds: Histogram,
     pub requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
     last_block: Mutex<Option<Instant>>,
 }
@@ -52,6 +54,7 @@ impl Metrics {
             pending: Gauge::default(),
             tx_per_s: Gauge::default(),
             block_seconds: latency_histogram(),
+            merge_seconds: latency_histogram(),
             requests: Family::new_with_constructor(latency_histogram),
             last_block: Mutex::new(None),
         };
@@ -81,6 +84,11 @@ impl Metrics {
             "block_production_seconds",
             "Time to check, seal and durably commit one block",
             m.block_seconds.clone(),
+        );
+        registry.register(
+            "storage_merge_seconds",
+            "Time to merge waiting index and state changes into the tables",
+            m.merge_seconds.clone(),
         );
         registry.register(
             "api_request_seconds",

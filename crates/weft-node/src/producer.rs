@@ -41,6 +41,8 @@ pub enum TxResult {
 #[derive(Debug)]
 pub struct Submission {
     pub transactions: Vec<Transaction>,
+    /// When the node received them: a block is sealed `interval` after its first one.
+    pub received: Instant,
     pub reply: tokio::sync::oneshot::Sender<Vec<TxResult>>,
 }
 
@@ -59,61 +61,125 @@ pub(crate) struct Producer {
     pub key: SigningKey,
     /// Block interval and size, which a configuration reload may change.
     pub live: Arc<crate::admin::Live>,
+    /// Merge the store's waiting index changes once this many transactions have them.
+    pub merge_after_txs: usize,
     pub metrics: Arc<Metrics>,
 }
 
+/// One gathered batch, its signatures checked, on its way to the commit.
+struct Checked {
+    /// Blocks of at most `max_txs` transactions, in order.
+    blocks: Vec<Admitted>,
+    /// Each submitter's reply and how many of the results are its.
+    replies: Vec<(usize, tokio::sync::oneshot::Sender<Vec<TxResult>>)>,
+    count: usize,
+}
+
 impl Producer {
-    /// Runs until every sender of `queue` is dropped.
+    /// Runs until every sender of `queue` is dropped. Two stages: this thread gathers a block
+    /// and checks its signatures while a second thread applies the rules to the previous one
+    /// and commits it.
     pub fn run(self, queue: Receiver<Submission>) {
-        while let Ok(first) = queue.recv() {
-            let interval = Duration::from_millis(self.live.interval_ms.load(Ordering::Relaxed));
-            let max_txs = self.live.max_txs.load(Ordering::Relaxed);
-            let deadline = Instant::now() + interval;
-            let mut count = first.transactions.len();
-            let mut batch = vec![first];
-            while count < max_txs {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match queue.recv_timeout(left) {
-                    Ok(next) => {
-                        count += next.transactions.len();
-                        batch.push(next);
+        let (to_commit, checked) = std::sync::mpsc::sync_channel::<Checked>(1);
+        std::thread::scope(|scope| {
+            let committer = std::thread::Builder::new()
+                .name("committer".into())
+                .spawn_scoped(scope, || {
+                    for batch in checked {
+                        self.commit(batch);
                     }
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                });
+            if let Err(error) = committer {
+                tracing::error!(%error, "cannot start the commit thread");
+                return;
+            }
+            while let Ok(first) = queue.recv() {
+                let interval = Duration::from_millis(self.live.interval_ms.load(Ordering::Relaxed));
+                let max_txs = self.live.max_txs.load(Ordering::Relaxed);
+                // The interval counts from when the first transaction reached the node, not
+                // from when this thread got to it.
+                let deadline = first.received + interval;
+                let mut count = first.transactions.len();
+                let mut batch = vec![first];
+                while count < max_txs {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match queue.recv_timeout(left) {
+                        Ok(next) => {
+                            count += next.transactions.len();
+                            batch.push(next);
+                        }
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                let mut transactions = Vec::with_capacity(count);
+                let mut replies = Vec::with_capacity(batch.len());
+                for submission in batch {
+                    replies.push((submission.transactions.len(), submission.reply));
+                    transactions.extend(submission.transactions);
+                }
+                let mut blocks = Vec::new();
+                let mut rest = transactions;
+                while !rest.is_empty() {
+                    let tail = rest.split_off(rest.len().min(max_txs));
+                    blocks.push(Admitted::check(std::mem::replace(&mut rest, tail)));
+                }
+                if to_commit
+                    .send(Checked {
+                        blocks,
+                        replies,
+                        count,
+                    })
+                    .is_err()
+                {
+                    break;
                 }
             }
-            self.produce(batch, max_txs);
-            self.metrics
-                .pending
-                .dec_by(i64::try_from(count).unwrap_or(i64::MAX));
-        }
+            drop(to_commit);
+        });
     }
 
-    /// Seals `batch` into blocks of at most `max_txs` and answers every submitter.
-    fn produce(&self, batch: Vec<Submission>, max_txs: usize) {
-        let mut transactions = Vec::new();
-        let mut replies = Vec::with_capacity(batch.len());
-        for submission in batch {
-            replies.push((submission.transactions.len(), submission.reply));
-            transactions.extend(submission.transactions);
-        }
-        let mut results: Vec<TxResult> = Vec::with_capacity(transactions.len());
-        let mut rest = transactions;
-        while !rest.is_empty() {
-            let tail = rest.split_off(rest.len().min(max_txs));
-            let chunk = std::mem::replace(&mut rest, tail);
-            results.extend(self.produce_one(chunk));
+    /// Commits a checked batch and answers every submitter.
+    fn commit(&self, batch: Checked) {
+        let mut results: Vec<TxResult> = Vec::with_capacity(batch.count);
+        for admitted in batch.blocks {
+            results.extend(self.produce_one(admitted));
         }
         let mut results = results.into_iter();
-        for (count, reply) in replies {
+        for (count, reply) in batch.replies {
             // A submitter that gave up (closed its connection) is no error.
             let _ = reply.send(results.by_ref().take(count).collect());
         }
+        self.metrics
+            .pending
+            .dec_by(i64::try_from(batch.count).unwrap_or(i64::MAX));
+        self.merge_if_due();
     }
 
-    /// One block: results in the order of `chunk`.
-    fn produce_one(&self, chunk: Vec<Transaction>) -> Vec<TxResult> {
+    /// Merges the store's waiting index changes when enough have gathered. This runs after
+    /// the answers went out, while the next block is still being gathered, so a merge delays
+    /// no acknowledgement that was due (the changes are durable before the merge either way).
+    fn merge_if_due(&self) {
+        let mut ledger = match self.ledger.lock() {
+            Ok(ledger) => ledger,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let (_, waiting) = ledger.store().pending();
+        if waiting == 0 || waiting < self.merge_after_txs {
+            return;
+        }
         let started = Instant::now();
-        let admitted = Admitted::check(chunk);
+        if let Err(error) = ledger.flush() {
+            // Nothing is lost: the changes stay logged and in memory; the next try merges them.
+            tracing::error!(%error, "merging index changes failed");
+        }
+        self.metrics
+            .merge_seconds
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// One block: results in the order of its transactions.
+    fn produce_one(&self, admitted: Admitted) -> Vec<TxResult> {
+        let started = Instant::now();
         let ids = admitted.ids().to_vec();
         let outcome = {
             let mut ledger = match self.ledger.lock() {

@@ -1,0 +1,284 @@
+//! `weft bench node`: a load generator for a running node. It registers a few organisations
+//! through the node (signed with the home's authority key), signs every transaction before
+//! the clock starts, then submits them in batches from several client threads — as fast as
+//! the node takes them, or at a fixed `--rate` — and reports throughput and the
+//! submit-to-committed latency of each transaction (docs/benchmarks.md, "Node").
+//!
+//! With `--rate`, each batch has a scheduled send time and its latency is measured from that
+//! time, not from when a client thread got round to sending it, so a node that falls behind
+//! is not flattered (no coordinated omission).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use weft_core::model::*;
+use weft_core::{ChainId, ResourceId, SigningKey};
+use weft_ledger::{Signer, Transaction};
+
+use crate::bench::{generated_asset, percentile, sign_all};
+use crate::client::NodeClient;
+use crate::commands::Context_;
+use crate::home::{Home, now_ms};
+
+/// What `weft bench node` was asked to do.
+#[derive(Debug, Clone)]
+pub struct NodeBench {
+    pub txs: usize,
+    pub batch: usize,
+    pub concurrency: usize,
+    /// Transactions per second to offer; `None`: as fast as the node answers.
+    pub rate: Option<f64>,
+    /// Stop sending after this long, even if transactions are left.
+    pub max_secs: u64,
+}
+
+const ORGANIZATIONS: usize = 8;
+
+pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
+    let NodeBench {
+        txs,
+        batch,
+        concurrency,
+        rate,
+        max_secs,
+    } = options;
+    if txs == 0 || batch == 0 || concurrency == 0 || concurrency > 1024 {
+        bail!("--txs and --batch must be at least 1, --concurrency between 1 and 1024");
+    }
+    if rate.is_some_and(|rate| !(rate.is_finite() && rate > 0.0)) {
+        bail!("--rate must be a positive number of transactions per second");
+    }
+    let Some(url) = &ctx.node else {
+        bail!("weft bench node needs --node URL (or WEFT_NODE): the node to load");
+    };
+    let node = NodeClient::new(url)?;
+    let home = Home::open(&ctx.home)?;
+    let authority = home.authority_key().with_context(|| {
+        format!(
+            "the benchmark registers its organisations with the authority key of --home {}",
+            ctx.home.display()
+        )
+    })?;
+    let status = node.get("/v1/status")?;
+    let chain_id = ChainId::from_hex(status["chain_id"].as_str().unwrap_or_default())
+        .context("the node's chain id")?;
+
+    // Organisations to act as, registered through the node.
+    let keys: Vec<SigningKey> = (0..ORGANIZATIONS)
+        .map(|_| SigningKey::generate())
+        .collect::<Result<_, _>>()?;
+    let registrations: Vec<Transaction> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            Transaction::sign(
+                chain_id,
+                now_ms(),
+                Signer::Authority,
+                &authority,
+                Payload::RegisterResource(RegisterResource {
+                    resource: Resource::Organization(Organization {
+                        name: Some(format!("bench org {i}")),
+                        website: None,
+                        address: Address {
+                            town: "Bench".into(),
+                            country: "DE".into(),
+                            ..Address::default()
+                        },
+                    }),
+                    key: key.public_key(),
+                }),
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let orgs: Vec<ResourceId> = registrations
+        .iter()
+        .map(|tx| ResourceId(tx.id().0))
+        .collect();
+    let answer = node.post(
+        "/v1/transactions/batch",
+        &json!({"transactions": registrations.iter().map(encode).collect::<Vec<_>>()}),
+    )?;
+    if answer["committed"].as_u64() != Some(ORGANIZATIONS as u64) {
+        bail!("the node did not register the benchmark's organisations: {answer}");
+    }
+
+    // Every transaction is signed before the clock starts: one claim of a new asset each.
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
+    let jobs = (0..txs)
+        .map(|i| {
+            let org = i % ORGANIZATIONS;
+            let asset = generated_asset(
+                &[&nonce[..], &(i as u64).to_le_bytes()].concat(),
+                format!("load-{i}"),
+                DataType::Geometry3d,
+            );
+            (
+                orgs[org],
+                org,
+                Payload::RecordOwnership(RecordOwnership {
+                    issuer: orgs[org],
+                    product_data: asset,
+                }),
+            )
+        })
+        .collect();
+    let signed = sign_all(chain_id, now_ms(), jobs, &keys);
+    let bodies: Vec<String> = signed
+        .chunks(batch)
+        .map(|chunk| {
+            json!({"transactions": chunk.iter().map(encode).collect::<Vec<_>>()}).to_string()
+        })
+        .collect();
+    drop(signed);
+
+    let bar = ctx.out.progress(txs as u64, "submitting");
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(Results::default());
+    let deadline = Duration::from_secs(max_secs);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..concurrency {
+            scope.spawn(|| {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(120)))
+                    .build()
+                    .into();
+                let url = format!("{}/v1/transactions/batch", node.base());
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(index) else { break };
+                    let scheduled = match rate {
+                        Some(rate) => {
+                            let offset = (index * batch) as f64 / rate;
+                            let at = started + Duration::from_secs_f64(offset);
+                            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                                std::thread::sleep(wait);
+                            }
+                            at
+                        }
+                        None => Instant::now(),
+                    };
+                    if started.elapsed() > deadline {
+                        break;
+                    }
+                    let outcome = send(&agent, &url, body);
+                    let latency_ms = scheduled.elapsed().as_secs_f64() * 1000.0;
+                    let mut results = results.lock().expect("no panics while locked");
+                    match outcome {
+                        Ok((committed, rejected)) => {
+                            results.committed += committed;
+                            results.rejected += rejected;
+                            results
+                                .latencies_ms
+                                .push((latency_ms, committed + rejected));
+                            bar.inc((committed + rejected) as u64);
+                        }
+                        Err(error) => {
+                            results.errors += 1;
+                            results.first_error.get_or_insert(format!("{error:#}"));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let results = results.into_inner().expect("no panics while locked");
+    // Percentiles over transactions: a batch's latency counts once per transaction in it.
+    let mut per_tx: Vec<f64> = results
+        .latencies_ms
+        .iter()
+        .flat_map(|&(latency, count)| std::iter::repeat_n(latency, count))
+        .collect();
+    per_tx.sort_by(f64::total_cmp);
+    let tx_per_s = results.committed as f64 / seconds;
+    let report = json!({
+        "node": node.base(),
+        "txs": txs,
+        "batch": batch,
+        "concurrency": concurrency,
+        "rate": rate,
+        "seconds": seconds,
+        "committed": results.committed,
+        "rejected": results.rejected,
+        "failed_requests": results.errors,
+        "first_error": results.first_error,
+        "tx_per_s": tx_per_s,
+        "p50_ms": percentile(&per_tx, 0.50),
+        "p90_ms": percentile(&per_tx, 0.90),
+        "p99_ms": percentile(&per_tx, 0.99),
+        "max_ms": per_tx.last().copied().unwrap_or(0.0),
+    });
+    ctx.out.emit(report.clone(), || {
+        let offered = rate.map_or("as fast as answered".to_string(), |rate| format!("{rate:.0} tx/s offered"));
+        let mut text = format!(
+            "node {}: {} of {txs} transactions committed in {seconds:.2} s ({offered}; batches of {batch}, {concurrency} clients)\n  throughput  {tx_per_s:.0} tx/s\n  latency     p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms (submit to committed)",
+            node.base(),
+            results.committed,
+            percentile(&per_tx, 0.50),
+            percentile(&per_tx, 0.90),
+            percentile(&per_tx, 0.99),
+            per_tx.last().copied().unwrap_or(0.0),
+        );
+        if results.rejected > 0 || results.errors > 0 {
+            text.push_str(&format!(
+                "\n  rejected {} transactions, {} requests failed{}",
+                results.rejected,
+                results.errors,
+                results
+                    .first_error
+                    .as_ref()
+                    .map(|error| format!(" (first: {error})"))
+                    .unwrap_or_default()
+            ));
+        }
+        text
+    });
+    Ok(())
+}
+
+#[derive(Default)]
+struct Results {
+    committed: usize,
+    rejected: usize,
+    errors: usize,
+    first_error: Option<String>,
+    /// (latency of a batch in ms, its transactions).
+    latencies_ms: Vec<(f64, usize)>,
+}
+
+fn encode(tx: &Transaction) -> String {
+    hex::encode(weft_core::encoding::encode(tx))
+}
+
+/// Posts one batch; (committed, rejected).
+fn send(agent: &ureq::Agent, url: &str, body: &str) -> Result<(usize, usize)> {
+    let mut response = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .send(body)
+        .context("cannot reach the node")?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(256 << 20)
+        .read_to_string()
+        .context("cannot read the node's answer")?;
+    if status != 200 {
+        bail!(
+            "HTTP {status}: {}",
+            text.chars().take(300).collect::<String>()
+        );
+    }
+    let answer: serde_json::Value = serde_json::from_str(&text).context("the node's answer")?;
+    let count = |key: &str| answer[key].as_u64().unwrap_or(0) as usize;
+    Ok((count("committed"), count("rejected")))
+}
