@@ -294,6 +294,11 @@ enum NodeCommand {
         /// address is printed and written to HOME/node.addr.
         #[arg(long)]
         api: Option<String>,
+        /// Watch this directory: files dropped into it are recorded (as `Record`s signed by
+        /// the node's identity) and moved to its done/ or failed/ (repeatable; adds to
+        /// [[ingest.watch]] with the default rules).
+        #[arg(long)]
+        watch: Vec<PathBuf>,
     },
     /// Height, head, type and peers of a running node (--node URL, or the one on --home).
     Status,
@@ -450,7 +455,7 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             key,
             signer,
         }) => commands::key_revoke(&ctx, &resource, &key, signer.as_deref()),
-        Command::Node(NodeCommand::Run { api }) => node::run(&ctx, api),
+        Command::Node(NodeCommand::Run { api, watch }) => node::run(&ctx, api, watch),
         Command::Node(NodeCommand::Status) => node::status(&ctx),
         Command::Demo => demo::run(&ctx),
         Command::Bench(command) => bench::run(&ctx, command),

@@ -5,17 +5,33 @@ use serde_json::json;
 
 use crate::client::NodeClient;
 use crate::commands::Context_;
-use crate::home::Home;
+use crate::home::{Home, now_ms, write_key};
+use std::path::PathBuf;
+use weft_core::model::{Address, Organization, Payload, RegisterResource, Resource};
+use weft_core::{ResourceId, SigningKey};
+use weft_ledger::state::StateView;
+use weft_ledger::store::Store;
+use weft_ledger::{Signer, Transaction};
 
-/// `weft node run [--api ADDR]`: serves the home until SIGTERM/SIGINT.
-pub fn run(ctx: &Context_, api: Option<String>) -> Result<()> {
+/// `weft node run [--api ADDR] [--watch DIR…]`: serves the home until SIGTERM/SIGINT.
+pub fn run(ctx: &Context_, api: Option<String>, watch: Vec<PathBuf>) -> Result<()> {
     let home = Home::open(&ctx.home)?;
     let mut config = home.config()?;
     if let Some(api) = api {
         config.api.listen = api;
         config.validate().context("--api")?;
     }
+    for dir in watch {
+        let dir = std::fs::canonicalize(&dir)
+            .with_context(|| format!("--watch {}: no such directory", dir.display()))?;
+        config
+            .ingest
+            .watch
+            .push(weft_node::config::WatchSource::with_defaults(dir));
+        config.validate().context("--watch")?;
+    }
     init_logging();
+    let ingest_identity = ingest_identity(&home, &config)?;
     let options = weft_node::NodeOptions {
         db_path: home.db_path(),
         producer_key: home.producer_key()?,
@@ -24,12 +40,78 @@ pub fn run(ctx: &Context_, api: Option<String>) -> Result<()> {
         config_path: Some(home.dir().join("config.toml")),
         admin_token: weft_node::admin_token(&home.dir().join("admin.token"))?,
         authority_key: home.authority_key().ok(),
+        ingest_identity,
     };
     let out = ctx.out;
     weft_node::run(options, |bound| {
         let url = format!("http://{bound}");
         out.emit(json!({"api": url}), || format!("weft node: API on {url}"));
     })
+}
+
+/// The resource directory ingest signs as: `ingest.identity`, or the node's own organisation
+/// (registered on first use with the home's authority key, its id in keys/node-identity.id).
+/// Runs before the node opens the ledger.
+fn ingest_identity(
+    home: &Home,
+    config: &weft_node::NodeConfig,
+) -> Result<Option<(ResourceId, SigningKey)>> {
+    if config.ingest.watch.is_empty() {
+        return Ok(None);
+    }
+    if !config.ingest.identity.is_empty() {
+        let id = ResourceId::from_hex(config.ingest.identity.trim()).context("ingest.identity")?;
+        let key = home.resource_key(&id).context("ingest.identity")?;
+        return Ok(Some((id, key)));
+    }
+    let id_path = home.keys_dir().join("node-identity.id");
+    let mut ledger = home.ledger()?;
+    if let Ok(text) = std::fs::read_to_string(&id_path) {
+        let id =
+            ResourceId::from_hex(text.trim()).with_context(|| format!("{}", id_path.display()))?;
+        if ledger.store().snapshot()?.resource(&id)?.is_some() {
+            return Ok(Some((id, home.resource_key(&id)?)));
+        }
+    }
+    let authority = home.authority_key().context(
+        "directory ingest signs as the node's own organisation, which is registered with the \
+         home's authority key; this home has none: set ingest.identity to a resource whose key \
+         is in the home",
+    )?;
+    let key = SigningKey::generate()?;
+    let producer = home.producer_key()?;
+    let label = producer.public_key().to_hex();
+    let payload = Payload::RegisterResource(RegisterResource {
+        resource: Resource::Organization(Organization {
+            name: Some(format!("weft node {}", &label[..12])),
+            website: None,
+            address: Address {
+                town: "unknown".into(),
+                country: "ZZ".into(),
+                ..Address::default()
+            },
+        }),
+        key: key.public_key(),
+    });
+    let tx = Transaction::sign(
+        ledger.chain_id(),
+        now_ms(),
+        Signer::Authority,
+        &authority,
+        payload,
+    )?;
+    let id = ResourceId(tx.id().0);
+    // Key and id first: a registration that committed always has both.
+    write_key(&home.resource_key_path(&id), &key)?;
+    let temporary = id_path.with_extension("tmp");
+    std::fs::write(&temporary, format!("{id}\n"))?;
+    std::fs::rename(&temporary, &id_path)?;
+    let outcome = ledger.produce_block(vec![tx], &producer, now_ms())?;
+    if let Some((_, _, error)) = outcome.rejected.into_iter().next() {
+        return Err(error).context("cannot register the node's ingest identity");
+    }
+    eprintln!("registered the node's ingest identity {id}");
+    Ok(Some((id, key)))
 }
 
 /// Logs to standard error; `WEFT_LOG` = error | warn | info (default) | debug | trace.

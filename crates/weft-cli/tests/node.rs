@@ -35,12 +35,18 @@ struct Node {
 impl Node {
     /// Starts `weft node run` on a free loopback port and waits until it listens.
     fn start(home: &Path) -> Node {
+        Self::start_with(home, &[])
+    }
+
+    /// [`Node::start`] with more arguments to `weft node run`.
+    fn start_with(home: &Path, extra: &[&str]) -> Node {
         let addr_file = home.join("node.addr");
         let _ = std::fs::remove_file(&addr_file);
         let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
             .arg("--home")
             .arg(home)
             .args(["node", "run", "--api", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -800,4 +806,122 @@ fn the_load_generator_reports_what_the_node_committed() {
         "{metrics}"
     );
     assert_eq!(node.terminate().code(), Some(0));
+}
+
+/// Waits (bounded) until `done` holds at least `count` files besides ingested.tsv; returns how
+/// many it holds.
+fn wait_for_done(done: &Path, count: usize, node: &mut Node) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let held = std::fs::read_dir(done)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|entry| entry.file_name() != "ingested.tsv")
+                    .count()
+            })
+            .unwrap_or(0);
+        if held >= count {
+            return held;
+        }
+        if let Some(status) = node.child.try_wait().expect("wait") {
+            panic!("the node exited while ingesting: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {held} of {count} files reached done/ in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn directory_ingest_records_every_file_exactly_once_across_a_sigkill() {
+    const FILES: usize = 1000;
+    // Small rounds, so the kill lands among them; files are complete before the node starts.
+    let (dir, home) = new_home(&[
+        ("batch = 10000", "batch = 40"),
+        ("min_age_ms = 200", "min_age_ms = 0"),
+    ]);
+    let before = run(&home, &["chain", "verify"], 0)["transactions"]
+        .as_u64()
+        .expect("count");
+    let watched = dir.path().join("spool");
+    std::fs::create_dir(&watched).expect("mkdir");
+    for i in 0..FILES {
+        std::fs::write(
+            watched.join(format!("cycle-{i:04}.csv")),
+            format!("cycle,{i}\nspindle_rpm,{}\n", 9000 + i),
+        )
+        .expect("write");
+    }
+    // One file that cannot be a record (over 1 MiB) and one hidden file, never taken.
+    std::fs::write(watched.join("huge.bin"), vec![7u8; (1 << 20) + 1]).expect("write");
+    std::fs::write(watched.join(".partial"), b"still being written").expect("write");
+    let watch = watched.to_str().expect("utf-8");
+
+    let mut node = Node::start_with(&home, &["--watch", watch]);
+    let done = watched.join("done");
+    let at_kill = wait_for_done(&done, 200, &mut node);
+    node.kill();
+    assert!(at_kill < FILES + 1, "the kill came before the end");
+
+    let mut node = Node::start_with(&home, &["--watch", watch]);
+    wait_for_done(&done, FILES, &mut node);
+    let metrics = agent()
+        .get(&format!("{}/metrics", node.url))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("text");
+    assert!(metrics.contains("weft_ingest_files_total"), "{metrics}");
+    assert_eq!(node.terminate().code(), Some(0));
+
+    // Every file once in done/, none left behind, the oversized one failed with its reason.
+    let mut done_names: Vec<String> = std::fs::read_dir(&done)
+        .expect("done")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "ingested.tsv")
+        .collect();
+    done_names.sort();
+    let expected: Vec<String> = (0..FILES).map(|i| format!("cycle-{i:04}.csv")).collect();
+    assert_eq!(done_names, expected);
+    let error = std::fs::read_to_string(watched.join("failed/huge.bin.error")).expect(".error");
+    assert!(error.contains("at most 1048576 bytes"), "{error}");
+    assert!(watched.join(".partial").exists());
+    let work: Vec<_> = std::fs::read_dir(watched.join(".weft-ingest"))
+        .expect("work dir")
+        .collect();
+    assert!(work.is_empty(), "nothing is left claimed");
+
+    // The ledger holds each file's record exactly once: the identity's registration and
+    // one transaction per file, no more.
+    let after = run(&home, &["chain", "verify"], 0);
+    assert_eq!(after["ok"], true);
+    assert_eq!(
+        after["transactions"].as_u64(),
+        Some(before + 1 + FILES as u64),
+        "one registration and {FILES} records"
+    );
+    let log = std::fs::read_to_string(done.join("ingested.tsv")).expect("log");
+    let mut ids: Vec<&str> = log
+        .lines()
+        .filter_map(|line| line.split('\t').next())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), FILES, "one logged transaction per file");
+    // Each logged transaction is a record whose body is its file's.
+    let sample = log.lines().next().expect("a line");
+    let fields: Vec<&str> = sample.split('\t').collect();
+    let shown = run(&home, &["tx", "show", fields[0]], 0);
+    assert_eq!(shown["kind"], "Record");
+    let body = std::fs::read(done.join(fields[3])).expect("file");
+    assert_eq!(
+        shown["payload"]["body"]["body"],
+        hex::encode(body),
+        "{shown}"
+    );
 }

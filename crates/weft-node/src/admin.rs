@@ -65,6 +65,7 @@ impl Live {
             ),
             ("api.queue", old.api.queue != new.api.queue),
             ("storage.merge_after_txs", old.storage != new.storage),
+            ("ingest", old.ingest != new.ingest),
         ];
         restart.extend(
             fixed

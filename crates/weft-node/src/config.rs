@@ -17,6 +17,7 @@ pub struct NodeConfig {
     pub api: ApiSection,
     pub blocks: BlockSection,
     pub storage: StorageSection,
+    pub ingest: IngestSection,
 }
 
 /// `[node]`
@@ -124,6 +125,87 @@ impl Default for StorageSection {
     }
 }
 
+/// `[ingest]`: files dropped into watched directories become transactions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSection {
+    /// The registered resource whose key signs ingested files (its key in HOME/keys/). Empty:
+    /// the node registers an organisation of its own on first use, with the home's authority
+    /// key, and keeps its id in HOME/keys/node-identity.id.
+    pub identity: String,
+    /// How often a watched directory is scanned, in milliseconds.
+    pub poll_ms: u64,
+    /// Most files turned into transactions in one round.
+    pub batch: usize,
+    /// A file is taken only once it has not been modified for this long, in milliseconds, so
+    /// a file still being written is not recorded half-written. (Writers that create the file
+    /// under another name and rename it into the directory are safe with 0.)
+    pub min_age_ms: u64,
+    /// The watched directories (`[[ingest.watch]]`).
+    pub watch: Vec<WatchSource>,
+}
+
+impl Default for IngestSection {
+    fn default() -> Self {
+        IngestSection {
+            identity: String::new(),
+            poll_ms: 100,
+            batch: 10_000,
+            min_age_ms: 200,
+            watch: Vec::new(),
+        }
+    }
+}
+
+/// One `[[ingest.watch]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchSource {
+    /// The directory; `done/`, `failed/` and `.weft-ingest/` are made inside it.
+    pub dir: std::path::PathBuf,
+    /// Which file names are taken (shell pattern: `*`, `?`, `[…]`). Names starting with `.`
+    /// never are.
+    #[serde(default = "WatchSource::default_pattern")]
+    pub pattern: String,
+    /// What a file becomes.
+    #[serde(default)]
+    pub action: IngestAction,
+    /// The media type of `record` bodies.
+    #[serde(default = "WatchSource::default_content_type")]
+    pub content_type: String,
+}
+
+impl WatchSource {
+    fn default_pattern() -> String {
+        "*".into()
+    }
+
+    fn default_content_type() -> String {
+        "application/octet-stream".into()
+    }
+
+    /// A source with the default rules (`--watch DIR`).
+    pub fn with_defaults(dir: std::path::PathBuf) -> WatchSource {
+        WatchSource {
+            dir,
+            pattern: Self::default_pattern(),
+            action: IngestAction::default(),
+            content_type: Self::default_content_type(),
+        }
+    }
+}
+
+/// What an ingested file becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IngestAction {
+    /// A `Record` whose body is the file (at most 1 MiB).
+    #[default]
+    Record,
+    /// A `RecordOwnership` claim of the file's SHA-256 fingerprint (any size).
+    Claim,
+}
+
 /// A bad configuration value, with its key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {message}")]
@@ -170,6 +252,47 @@ impl NodeConfig {
         range("api.max_batch", self.api.max_batch, 1, 100_000)?;
         range("api.queue", self.api.queue, 1, 1 << 20)?;
         range("blocks.interval_ms", self.blocks.interval_ms, 50, 60_000)?;
+        range("ingest.poll_ms", self.ingest.poll_ms, 10, 60_000)?;
+        range("ingest.batch", self.ingest.batch, 1, 10_000)?;
+        range("ingest.min_age_ms", self.ingest.min_age_ms, 0, 3_600_000)?;
+        if !self.ingest.identity.is_empty()
+            && weft_core::ResourceId::from_hex(self.ingest.identity.trim()).is_err()
+        {
+            return Err(ConfigError {
+                key: "ingest.identity",
+                message: format!(
+                    "{:?} is not a resource id (64 hex digits)",
+                    self.ingest.identity
+                ),
+            });
+        }
+        let mut seen = std::collections::HashSet::new();
+        for source in &self.ingest.watch {
+            if source.dir.as_os_str().is_empty() {
+                return Err(ConfigError {
+                    key: "ingest.watch.dir",
+                    message: "must name a directory".into(),
+                });
+            }
+            if !seen.insert(source.dir.clone()) {
+                return Err(ConfigError {
+                    key: "ingest.watch.dir",
+                    message: format!("{} is watched twice", source.dir.display()),
+                });
+            }
+            if let Err(error) = glob::Pattern::new(&source.pattern) {
+                return Err(ConfigError {
+                    key: "ingest.watch.pattern",
+                    message: format!("{:?} is not a file name pattern: {error}", source.pattern),
+                });
+            }
+            if source.content_type.trim().is_empty() || source.content_type.len() > 255 {
+                return Err(ConfigError {
+                    key: "ingest.watch.content_type",
+                    message: "must be a media type of 1 to 255 characters".into(),
+                });
+            }
+        }
         range(
             "storage.merge_after_txs",
             self.storage.merge_after_txs,
@@ -229,7 +352,25 @@ impl NodeConfig {
              # Transactions whose index changes wait in memory (logged durably) before one merge\n\
              # into the tables (0 to 10000000; 0 = with every block). Larger: less work per\n\
              # transaction, but a longer pause of block production at each merge.\n\
-             merge_after_txs = {merge_after_txs}\n",
+             merge_after_txs = {merge_after_txs}\n\
+             \n\
+             [ingest]\n\
+             # The registered resource that signs ingested files (its key in HOME/keys/). Empty:\n\
+             # the node registers an organisation of its own on first use (HOME/keys/node-identity.id).\n\
+             identity = \"\"\n\
+             # How often watched directories are scanned, ms (10 to 60000).\n\
+             poll_ms = {poll_ms}\n\
+             # Most files turned into transactions in one round (1 to 10000).\n\
+             batch = {ingest_batch}\n\
+             # A file is taken once unmodified for this long, ms (0 to 3600000): a file still being\n\
+             # written is not recorded half-written. Writers that rename files in are safe with 0.\n\
+             min_age_ms = {min_age_ms}\n\
+             # Watched directories (`weft node run --watch DIR` adds one with these defaults):\n\
+             # [[ingest.watch]]\n\
+             # dir = \"/var/spool/weft\"\n\
+             # pattern = \"*\"                         # shell pattern of file names; `.names` are skipped\n\
+             # action = \"record\"                     # record (body = the file, at most 1 MiB) | claim (SHA-256)\n\
+             # content_type = \"application/octet-stream\"\n",
             node_type = d.node.node_type.name(),
             listen = d.api.listen,
             max_body_bytes = d.api.max_body_bytes,
@@ -239,6 +380,9 @@ impl NodeConfig {
             max_block = weft_ledger::block::MAX_BLOCK_TXS,
             max_txs = d.blocks.max_txs,
             merge_after_txs = d.storage.merge_after_txs,
+            poll_ms = d.ingest.poll_ms,
+            ingest_batch = d.ingest.batch,
+            min_age_ms = d.ingest.min_age_ms,
         )
     }
 }
@@ -268,6 +412,18 @@ mod tests {
         assert_eq!(error.key, "api.listen");
         let error = NodeConfig::parse("[node]\ntype = \"giant\"\n").expect_err("no such type");
         assert!(error.message.contains("giant"), "{error}");
+        let error = NodeConfig::parse("[[ingest.watch]]\ndir = \"/d\"\npattern = \"[\"\n")
+            .expect_err("bad pattern");
+        assert_eq!(error.key, "ingest.watch.pattern");
+        let error = NodeConfig::parse("[[ingest.watch]]\ndir = \"/d\"\naction = \"shred\"\n")
+            .expect_err("no such action");
+        assert!(error.message.contains("shred"), "{error}");
+        let error =
+            NodeConfig::parse("[[ingest.watch]]\ndir = \"/d\"\n[[ingest.watch]]\ndir = \"/d\"\n")
+                .expect_err("twice");
+        assert_eq!(error.key, "ingest.watch.dir");
+        let error = NodeConfig::parse("[ingest]\nidentity = \"me\"\n").expect_err("not an id");
+        assert_eq!(error.key, "ingest.identity");
         let error = NodeConfig::parse("[api]\nmax_batch = \"many\"\n").expect_err("wrong type");
         assert!(error.message.contains("max_batch"), "{error}");
     }

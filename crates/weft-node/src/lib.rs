@@ -10,12 +10,14 @@ pub mod query;
 
 mod admin;
 mod api;
+mod ingest;
 mod metrics;
 mod producer;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use weft_core::SigningKey;
@@ -40,6 +42,9 @@ pub struct NodeOptions {
     pub admin_token: String,
     /// The home's authority key, if it holds one: the admin endpoints register resources with it.
     pub authority_key: Option<SigningKey>,
+    /// The resource, and its key, that signs what directory ingest records (needed when
+    /// `config.ingest.watch` names directories).
+    pub ingest_identity: Option<(weft_core::ResourceId, SigningKey)>,
 }
 
 /// Runs the node until SIGTERM or SIGINT: then stops taking requests, answers those in
@@ -54,6 +59,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
         config_path,
         admin_token,
         authority_key,
+        ingest_identity,
     } = options;
     config.validate()?;
     if !config.node.node_type.produces() {
@@ -96,6 +102,40 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
         .spawn(move || producer.run(submissions))
         .context("cannot start the block producer thread")?;
 
+    // Directory ingest: every watched directory is checked, and what a killed node left in it
+    // settled, before the node serves.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut watchers = Vec::new();
+    if !config.ingest.watch.is_empty() {
+        let Some((identity, identity_key)) = ingest_identity else {
+            bail!("directory ingest needs an identity to sign with (ingest.identity)");
+        };
+        let identity_key = Arc::new(identity_key);
+        for source in &config.ingest.watch {
+            ingest::prepare(source, &ledger)?;
+            let watcher = ingest::Watcher {
+                pattern: glob::Pattern::new(&source.pattern).context("ingest.watch.pattern")?,
+                source: source.clone(),
+                identity,
+                key: identity_key.clone(),
+                chain_id,
+                poll: Duration::from_millis(config.ingest.poll_ms),
+                batch: config.ingest.batch,
+                min_age: Duration::from_millis(config.ingest.min_age_ms),
+                queue: queue.clone(),
+                metrics: metrics.clone(),
+                stop: stop.clone(),
+            };
+            tracing::info!(dir = %source.dir.display(), pattern = %source.pattern, "watching");
+            watchers.push(
+                std::thread::Builder::new()
+                    .name("ingest".into())
+                    .spawn(move || watcher.run())
+                    .context("cannot start a directory ingest thread")?,
+            );
+        }
+    }
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -129,8 +169,14 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
         tracing::info!("API stopped; committing the last block");
         anyhow::Ok(())
     });
-    // Every sender of the queue is gone with the router: the producer answers what it holds
-    // and ends.
+    // Ingest finishes the round in hand; then every sender of the queue is gone (the router's
+    // with the runtime): the producer answers what it holds and ends.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for watcher in watchers {
+        if watcher.join().is_err() {
+            tracing::error!("a directory ingest thread failed");
+        }
+    }
     drop(runtime);
     if producer.join().is_err() {
         bail!("the block producer thread failed");

@@ -37,6 +37,10 @@ pub struct Metrics {
     pub block_seconds: Histogram,
     /// Merges of waiting index changes into the tables, after the blocks' answers went out.
     pub merge_seconds: Histogram,
+    /// Files waiting in watched directories.
+    pub ingest_backlog: Gauge,
+    pub ingested: Counter,
+    pub ingest_failed: Counter,
     pub requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
     last_block: Mutex<Option<Instant>>,
 }
@@ -55,6 +59,9 @@ impl Metrics {
             tx_per_s: Gauge::default(),
             block_seconds: latency_histogram(),
             merge_seconds: latency_histogram(),
+            ingest_backlog: Gauge::default(),
+            ingested: Counter::default(),
+            ingest_failed: Counter::default(),
             requests: Family::new_with_constructor(latency_histogram),
             last_block: Mutex::new(None),
         };
@@ -89,6 +96,21 @@ impl Metrics {
             "storage_merge_seconds",
             "Time to merge waiting index and state changes into the tables",
             m.merge_seconds.clone(),
+        );
+        registry.register(
+            "ingest_backlog_files",
+            "Files waiting in watched directories (at the last scan)",
+            m.ingest_backlog.clone(),
+        );
+        registry.register(
+            "ingest_files",
+            "Files recorded by directory ingest",
+            m.ingested.clone(),
+        );
+        registry.register(
+            "ingest_failed_files",
+            "Files directory ingest moved to failed/",
+            m.ingest_failed.clone(),
         );
         registry.register(
             "api_request_seconds",
