@@ -1,10 +1,15 @@
-//! `weft demo`: the NIST AMS 300-6 Fig. 4 story in a temporary home, narrated. Every step states
-//! what must happen; the demo exits 0 only if every expectation held.
+//! `weft demo`: the NIST AMS 300-6 Fig. 4 story, narrated, through a real node: a temporary
+//! home, `weft node run` started as a separate process on a free loopback port, every command
+//! acting through its REST API (`--node`), machine records dropped into a watched directory,
+//! a proof checked offline, and the node stopped gracefully before a full audit of its home.
+//! Every step states what must happen; the demo exits 0 only if every expectation held.
 
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
 use serde_json::json;
 use weft_core::HashAlgo;
 
@@ -43,19 +48,114 @@ impl Narrator {
 fn rejection(result: &Result<impl Sized>) -> String {
     match result {
         Ok(_) => "accepted".into(),
-        Err(error) => match error.downcast_ref::<weft_ledger::RuleError>() {
-            Some(rule) => format!("rejected ({rule})"),
-            None => format!("error ({error:#})"),
+        Err(error) => match error.downcast_ref::<crate::client::RemoteRule>() {
+            Some(rule) => format!("rejected ({})", rule.message),
+            None => match error.downcast_ref::<weft_ledger::RuleError>() {
+                Some(rule) => format!("rejected ({rule})"),
+                None => format!("error ({error:#})"),
+            },
         },
     }
 }
 
-fn rule_of(result: &Result<impl Sized>) -> Option<&'static str> {
-    result
-        .as_ref()
-        .err()
-        .and_then(|error| error.downcast_ref::<weft_ledger::RuleError>())
-        .map(weft_ledger::RuleError::rule)
+/// The rule a node (or the embedded ledger) refused a transaction under.
+fn rule_of(result: &Result<impl Sized>) -> Option<String> {
+    let error = result.as_ref().err()?;
+    if let Some(remote) = error.downcast_ref::<crate::client::RemoteRule>() {
+        return Some(remote.rule.clone());
+    }
+    error
+        .downcast_ref::<weft_ledger::RuleError>()
+        .map(|rule| rule.rule().to_string())
+}
+
+/// The demo's node: a `weft node run` child process, killed if the demo ends without
+/// stopping it.
+struct DemoNode {
+    child: std::process::Child,
+    url: String,
+}
+
+impl DemoNode {
+    /// Starts the node on a free loopback port, watching `spool`, and waits (at most 60 s)
+    /// until it listens.
+    fn start(home: &Path, spool: &Path) -> Result<DemoNode> {
+        let addr_file = home.join("node.addr");
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .arg("--home")
+            .arg(home)
+            .args(["node", "run", "--api", "127.0.0.1:0", "--watch"])
+            .arg(spool)
+            .env("WEFT_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("cannot start `weft node run`")?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = fs::read_to_string(&addr_file)
+                && text.ends_with('\n')
+            {
+                return Ok(DemoNode {
+                    child,
+                    url: format!("http://{}", text.trim()),
+                });
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("the node exited before it listened ({status})");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("the node did not listen within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, and the exit status once the node has stopped (at most 60 s).
+    fn stop(mut self) -> Result<std::process::ExitStatus> {
+        std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .context("cannot signal the node")?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("the node did not stop within 60 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for DemoNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (at most 30 s) until `log` has `lines` lines.
+fn wait_for_lines(log: &Path, lines: usize) -> Result<Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        let found: Vec<String> = text.lines().map(str::to_string).collect();
+        if found.len() >= lines {
+            return Ok(found);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {lines} files were ingested within 30 s",
+                found.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn verdict(ctx: &Context_, file: &Path, as_: Option<&str>) -> String {
@@ -78,7 +178,7 @@ pub fn run(outer: &Context_) -> Result<()> {
 
 fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
     fs::create_dir_all(temp)?;
-    let ctx = Context_ {
+    let embedded = Context_ {
         home: temp.join("home"),
         home_given: true,
         node: None,
@@ -93,11 +193,32 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
         failures: 0,
     };
 
-    n.say("weft demo: the NIST AMS 300-6 product data story (Fig. 4), on an embedded single-node ledger\n");
-    commands::init(&ctx, "nist-demo", crate::home::DEFAULT_TIME_WINDOW_SECS)?;
+    n.say(
+        "weft demo: the NIST AMS 300-6 product data story (Fig. 4), through a single-node ledger\n",
+    );
+    commands::init(
+        &embedded,
+        "nist-demo",
+        crate::home::DEFAULT_TIME_WINDOW_SECS,
+    )?;
+    // Blocks every 100 ms instead of every second: the story submits one step at a time.
+    let config_path = embedded.home.join("config.toml");
+    let config = fs::read_to_string(&config_path)?
+        .replace("interval_ms = 1000", "interval_ms = 100")
+        .replace("min_age_ms = 200", "min_age_ms = 50");
+    fs::write(&config_path, config)?;
+    let spool = temp.join("machine-spool");
+    fs::create_dir_all(&spool)?;
+    let node = DemoNode::start(&embedded.home, &spool)?;
+    let ctx = Context_ {
+        node: Some(node.url.clone()),
+        ..embedded.clone()
+    };
     n.say(&format!(
-        "A new ledger in {} (one node, proof of authority).",
-        ctx.home.display()
+        "A new ledger in {}, served by `weft node run` (pid {}) at {}\n(one node, proof of authority); every step below goes through its REST API.",
+        ctx.home.display(),
+        node.child.id(),
+        node.url
     ));
 
     let org = |name: &str, town: &str, country: &str| OrgArgs {
@@ -200,59 +321,129 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
     n.check(
         "manufacturer 2 (no forward right) sends it to the bad actor",
         "rejected by rule 2",
-        rule_of(&resend) == Some("rule-2"),
+        rule_of(&resend).as_deref() == Some("rule-2"),
         rejection(&resend),
     );
     let steal = commands::claim(&ctx, &design, &bad, None, asset.clone());
     n.check(
         "the bad actor claims ownership of the design",
         "rejected by rule 3 (conflict)",
-        rule_of(&steal) == Some("rule-3"),
+        rule_of(&steal).as_deref() == Some("rule-3"),
         rejection(&steal),
     );
     let duplicate = commands::claim(&ctx, &design, &designer, None, asset);
     n.check(
         "the designer claims the same design again",
         "rejected by rule 3 (duplicate)",
-        rule_of(&duplicate) == Some("rule-3"),
+        rule_of(&duplicate).as_deref() == Some("rule-3"),
         rejection(&duplicate),
     );
 
     gcode_story(&mut n, &ctx, temp, &designer, &alice, &bad)?;
 
-    n.say("\n5. An auditor checks without trusting this node.");
+    n.say("\n5. Machine data: the machine drops its cycle records into a watched directory.");
+    let records: Vec<(String, String)> = (1..=3)
+        .map(|cycle| {
+            (
+                format!("cycle-{cycle}.csv"),
+                format!(
+                    "cycle,{cycle}\nspindle_rpm,{}\nlayer_time_s,{}.4\n",
+                    11_800 + cycle * 50,
+                    40 + cycle
+                ),
+            )
+        })
+        .collect();
+    for (name, body) in &records {
+        // Written under a hidden name and renamed in, as a machine should.
+        let hidden = spool.join(format!(".{name}"));
+        fs::write(&hidden, body)?;
+        fs::rename(&hidden, spool.join(name))?;
+    }
+    let ingested = wait_for_lines(&spool.join("done").join("ingested.tsv"), records.len());
+    let detail = match &ingested {
+        Ok(lines) => format!("{} files in done/, one transaction each", lines.len()),
+        Err(error) => format!("{error:#}"),
+    };
+    n.check(
+        "the node records each file as a signed Record and moves it to done/",
+        "3 records committed",
+        ingested.is_ok(),
+        detail,
+    );
+    let first_record = ingested
+        .as_ref()
+        .ok()
+        .and_then(|lines| lines.first())
+        .and_then(|line| line.split('\t').next())
+        .map(str::to_string);
+    let record_matches = first_record.as_ref().is_some_and(|id| {
+        crate::client::NodeClient::new(&node.url)
+            .and_then(|client| client.get(&format!("/v1/transactions/{id}")))
+            .is_ok_and(|tx| {
+                tx["payload"]["body"]["body"].as_str()
+                    == Some(hex::encode(records[0].1.as_bytes()).as_str())
+            })
+    });
+    n.check(
+        "the first record on the ledger holds exactly the bytes of cycle-1.csv",
+        "identical",
+        record_matches,
+        if record_matches {
+            "identical".into()
+        } else {
+            "different or missing".into()
+        },
+    );
+
+    n.say("\n6. An auditor checks without trusting this node.");
     if let Ok(send2_id) = &send2 {
         let proof_path = temp.join("send-proof.json");
         let built = commands::proof_build(&ctx, &send2_id.to_hex(), Some(&proof_path));
-        let checked = built
-            .and_then(|()| commands::proof_verify(&ctx, std::slice::from_ref(&proof_path), &[]));
+        // Offline: the proof file alone, no node and no home.
+        let checked = built.and_then(|()| {
+            commands::proof_verify(&embedded, std::slice::from_ref(&proof_path), &[])
+        });
         let detail = if checked.is_ok() {
             "valid".into()
         } else {
             rejection(&checked)
         };
         n.check(
-            "inclusion proof of the forward to manufacturer 2, checked offline",
+            "inclusion proof of the forward to manufacturer 2, fetched from the node, checked offline",
             "valid",
             checked.is_ok(),
             detail,
         );
     } else {
         n.check(
-            "inclusion proof of the forward to manufacturer 2, checked offline",
+            "inclusion proof of the forward to manufacturer 2, fetched from the node, checked offline",
             "valid",
             false,
             "no transaction to prove".into(),
         );
     }
-    let audit = commands::chain_verify(&ctx);
+    let stopped = node.stop();
+    let detail = match &stopped {
+        Ok(status) => status.to_string(),
+        Err(error) => format!("{error:#}"),
+    };
+    n.check(
+        "the node stops on SIGTERM: last block committed, ledger flushed",
+        "exit status 0",
+        stopped
+            .as_ref()
+            .is_ok_and(std::process::ExitStatus::success),
+        detail,
+    );
+    let audit = commands::chain_verify(&embedded);
     let detail = if audit.is_ok() {
         "ok".into()
     } else {
         rejection(&audit)
     };
     n.check(
-        "full audit from genesis (hashes, Merkle roots, signatures, rules)",
+        "full audit of the node's home from genesis (hashes, Merkle roots, signatures, rules)",
         "ok",
         audit.is_ok(),
         detail,

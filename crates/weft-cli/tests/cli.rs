@@ -623,9 +623,19 @@ fn demo_runs_and_every_expectation_holds() {
     let report = run(&dir.path().join("unused"), &["demo"], 0);
     assert_eq!(report["ok"], true);
     assert_eq!(report["failed"], 0);
-    assert!(report["expectations"].as_u64().expect("count") >= 17);
+    assert!(report["expectations"].as_u64().expect("count") >= 20);
     // The G-code part of the story ran: the change is named by layer.
     let steps = report["steps"].as_array().expect("steps");
+    // It ran through a real node process: machine records went through its watched
+    // directory, and the node stopped cleanly on SIGTERM before the audit.
+    for expected in ["3 records committed", "exit status 0", "identical"] {
+        assert!(
+            steps
+                .iter()
+                .any(|step| step["expected"] == expected && step["held"] == true),
+            "{expected}: {report}"
+        );
+    }
     assert!(
         steps
             .iter()
