@@ -18,9 +18,9 @@ use weft_core::model::{Payload, RegisterResource, Resource};
 use weft_core::{PublicKey, ResourceId};
 use weft_ledger::{Signer, Transaction};
 
-use crate::api::{ApiError, ApiJson, AppState, submit};
+use crate::api::{ApiError, ApiJson, AppState, submit_single};
 use crate::config::NodeConfig;
-use crate::producer::{TxResult, now_ms};
+use crate::producer::now_ms;
 
 /// The settings a running node takes over from a reloaded `config.toml`.
 #[derive(Debug)]
@@ -185,25 +185,13 @@ async fn register(
     )
     .map_err(|error| ApiError::bad_request("bad_resource", error.to_string()))?;
     let id = ResourceId(tx.id().0);
-    match submit(&state, vec![tx]).await?.into_iter().next() {
-        Some(TxResult::Committed { position, .. }) => Ok(Json(json!({
-            "id": id.to_hex(),
-            "tx_id": id.to_hex(),
-            "height": position.height,
-            "index": position.index,
-        }))),
-        Some(TxResult::Rejected { error, .. }) => Err(weft_ledger::LedgerError::Rule(error).into()),
-        Some(TxResult::Failed { message, .. }) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_committed",
-            message,
-        )),
-        None => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_committed",
-            "the node returned no result; submit again",
-        )),
-    }
+    let (_, position) = submit_single(&state, tx).await?;
+    Ok(Json(json!({
+        "id": id.to_hex(),
+        "tx_id": id.to_hex(),
+        "height": position.height,
+        "index": position.index,
+    })))
 }
 
 /// `POST /v1/admin/reload`: re-reads `config.toml`; applies the settings that can change

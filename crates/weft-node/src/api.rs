@@ -262,7 +262,7 @@ fn decode_transaction(index: Option<usize>, text: &str) -> Result<Transaction, A
 }
 
 /// Hands transactions to the producer and waits for their block's commit.
-pub(crate) async fn submit(
+async fn submit(
     state: &Arc<AppState>,
     transactions: Vec<Transaction>,
 ) -> Result<Vec<TxResult>, ApiError> {
@@ -322,11 +322,19 @@ async fn submit_one(
     ApiJson(body): ApiJson<SubmitOne>,
 ) -> Result<Json<Value>, ApiError> {
     let tx = decode_transaction(None, &body.transaction)?;
-    let results = submit(&state, vec![tx]).await?;
-    match results.into_iter().next() {
-        Some(TxResult::Committed { id, position }) => Ok(Json(
-            json!({"tx_id": id.to_hex(), "height": position.height, "index": position.index}),
-        )),
+    let (id, position) = submit_single(&state, tx).await?;
+    Ok(Json(
+        json!({"tx_id": id.to_hex(), "height": position.height, "index": position.index}),
+    ))
+}
+
+/// Submits one transaction: its place on the chain, or the error to answer with.
+pub(crate) async fn submit_single(
+    state: &Arc<AppState>,
+    tx: Transaction,
+) -> Result<(TxId, weft_ledger::state::Position), ApiError> {
+    match submit(state, vec![tx]).await?.into_iter().next() {
+        Some(TxResult::Committed { id, position }) => Ok((id, position)),
         Some(TxResult::Rejected { error, .. }) => Err(LedgerError::Rule(error).into()),
         Some(TxResult::Failed { message, .. }) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
