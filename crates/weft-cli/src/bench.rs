@@ -179,6 +179,45 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// `count` organisations to act as in a benchmark: their keys, and their registrations signed
+/// by `authority` (in the same order).
+pub(crate) fn organizations(
+    chain_id: ChainId,
+    time: u64,
+    authority: &SigningKey,
+    count: usize,
+) -> Result<(Vec<SigningKey>, Vec<Transaction>)> {
+    let keys: Vec<SigningKey> = (0..count)
+        .map(|_| SigningKey::generate())
+        .collect::<Result<_, _>>()?;
+    let registrations = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let organization = Organization {
+                name: Some(format!("bench org {i}")),
+                website: None,
+                address: Address {
+                    town: "Town".into(),
+                    country: "DE".into(),
+                    ..Address::default()
+                },
+            };
+            Transaction::sign(
+                chain_id,
+                time,
+                Signer::Authority,
+                authority,
+                Payload::RegisterResource(RegisterResource {
+                    resource: Resource::Organization(organization),
+                    key: key.public_key(),
+                }),
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((keys, registrations))
+}
+
 /// Signs `count` payloads in parallel on all cores.
 pub(crate) fn sign_all(
     chain_id: ChainId,
@@ -313,34 +352,7 @@ fn ledger_in(
     )?;
 
     // 64 organisations, registered in one block.
-    let org_keys: Vec<SigningKey> = (0..64)
-        .map(|_| SigningKey::generate())
-        .collect::<Result<_, _>>()?;
-    let registrations: Vec<Transaction> = org_keys
-        .iter()
-        .enumerate()
-        .map(|(i, key)| {
-            let organization = Organization {
-                name: Some(format!("org {i}")),
-                website: None,
-                address: Address {
-                    town: "Town".into(),
-                    country: "DE".into(),
-                    ..Address::default()
-                },
-            };
-            Transaction::sign(
-                chain_id,
-                start_time,
-                Signer::Authority,
-                &authority,
-                Payload::RegisterResource(RegisterResource {
-                    resource: Resource::Organization(organization),
-                    key: key.public_key(),
-                }),
-            )
-        })
-        .collect::<Result<_, _>>()?;
+    let (org_keys, registrations) = organizations(chain_id, start_time, &authority, 64)?;
     let orgs: Vec<ResourceId> = registrations
         .iter()
         .map(|tx| ResourceId(tx.id().0))

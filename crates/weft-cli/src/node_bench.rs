@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use weft_core::model::*;
-use weft_core::{ChainId, ResourceId, SigningKey};
-use weft_ledger::{Signer, Transaction};
+use weft_core::{ChainId, ResourceId};
+use weft_ledger::Transaction;
 
 use crate::bench::{generated_asset, percentile, sign_all};
 use crate::client::NodeClient;
@@ -67,33 +67,8 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
         .context("the node's chain id")?;
 
     // Organisations to act as, registered through the node.
-    let keys: Vec<SigningKey> = (0..ORGANIZATIONS)
-        .map(|_| SigningKey::generate())
-        .collect::<Result<_, _>>()?;
-    let registrations: Vec<Transaction> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, key)| {
-            Transaction::sign(
-                chain_id,
-                now_ms(),
-                Signer::Authority,
-                &authority,
-                Payload::RegisterResource(RegisterResource {
-                    resource: Resource::Organization(Organization {
-                        name: Some(format!("bench org {i}")),
-                        website: None,
-                        address: Address {
-                            town: "Bench".into(),
-                            country: "DE".into(),
-                            ..Address::default()
-                        },
-                    }),
-                    key: key.public_key(),
-                }),
-            )
-        })
-        .collect::<Result<_, _>>()?;
+    let (keys, registrations) =
+        crate::bench::organizations(chain_id, now_ms(), &authority, ORGANIZATIONS)?;
     let orgs: Vec<ResourceId> = registrations
         .iter()
         .map(|tx| ResourceId(tx.id().0))
