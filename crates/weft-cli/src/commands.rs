@@ -355,6 +355,25 @@ fn register(
     key: &SigningKey,
     resource: Resource,
 ) -> Result<ResourceId> {
+    let (id, position) = register_resource(home, chain, signer, key, resource, |_| Ok(()))?;
+    let key_path = home.resource_key_path(&id);
+    ctx.out.emit(json!({"id": id.to_hex(), "tx_id": id.to_hex(), "height": position.height, "key_file": key_path.display().to_string()}), || {
+        format!("registered {id}\n  key file {}", key_path.display())
+    });
+    Ok(id)
+}
+
+/// Registers `resource` with a new key, written to the home's keys before the transaction is
+/// submitted; `before_submit` runs then too (with the new id), for more that must be durable
+/// before the registration can be.
+pub(crate) fn register_resource(
+    home: &Home,
+    chain: &mut Chain,
+    signer: Signer,
+    key: &SigningKey,
+    resource: Resource,
+    before_submit: impl FnOnce(&ResourceId) -> Result<()>,
+) -> Result<(ResourceId, Position)> {
     let new_key = SigningKey::generate()?;
     let payload = Payload::RegisterResource(RegisterResource {
         resource,
@@ -368,6 +387,7 @@ fn register(
     // was lost on the way back, it stays, for the resource may be registered.
     let key_path = home.resource_key_path(&id);
     write_key(&key_path, &new_key)?;
+    before_submit(&id)?;
     let (_, position) = match chain.submit(home, tx) {
         Ok(committed) => committed,
         Err(error) if certainly_refused(&error) => {
@@ -382,10 +402,7 @@ fn register(
             )));
         }
     };
-    ctx.out.emit(json!({"id": id.to_hex(), "tx_id": id.to_hex(), "height": position.height, "key_file": key_path.display().to_string()}), || {
-        format!("registered {id}\n  key file {}", key_path.display())
-    });
-    Ok(id)
+    Ok((id, position))
 }
 
 #[derive(Debug, Clone, Default)]

@@ -5,13 +5,14 @@ use serde_json::json;
 
 use crate::client::NodeClient;
 use crate::commands::Context_;
-use crate::home::{Home, now_ms, write_key};
+use crate::commands::{Chain, register_resource};
+use crate::home::Home;
 use std::path::PathBuf;
-use weft_core::model::{Address, Organization, Payload, RegisterResource, Resource};
+use weft_core::model::{Address, Organization, Resource};
 use weft_core::{ResourceId, SigningKey};
+use weft_ledger::Signer;
 use weft_ledger::state::StateView;
 use weft_ledger::store::Store;
-use weft_ledger::{Signer, Transaction};
 
 /// `weft node run [--api ADDR] [--watch DIR…]`: serves the home until SIGTERM/SIGINT.
 pub fn run(ctx: &Context_, api: Option<String>, watch: Vec<PathBuf>) -> Result<()> {
@@ -65,7 +66,7 @@ fn ingest_identity(
         return Ok(Some((id, key)));
     }
     let id_path = home.keys_dir().join("node-identity.id");
-    let mut ledger = home.ledger()?;
+    let ledger = home.ledger()?;
     if let Ok(text) = std::fs::read_to_string(&id_path) {
         let id =
             ResourceId::from_hex(text.trim()).with_context(|| format!("{}", id_path.display()))?;
@@ -78,40 +79,35 @@ fn ingest_identity(
          home's authority key; this home has none: set ingest.identity to a resource whose key \
          is in the home",
     )?;
-    let key = SigningKey::generate()?;
-    let producer = home.producer_key()?;
-    let label = producer.public_key().to_hex();
-    let payload = Payload::RegisterResource(RegisterResource {
-        resource: Resource::Organization(Organization {
-            name: Some(format!("weft node {}", &label[..12])),
-            website: None,
-            address: Address {
-                town: "unknown".into(),
-                country: "ZZ".into(),
-                ..Address::default()
-            },
-        }),
-        key: key.public_key(),
+    let label = home.producer_key()?.public_key().to_hex();
+    let resource = Resource::Organization(Organization {
+        name: Some(format!("weft node {}", &label[..12])),
+        website: None,
+        address: Address {
+            town: "unknown".into(),
+            country: "ZZ".into(),
+            ..Address::default()
+        },
     });
-    let tx = Transaction::sign(
-        ledger.chain_id(),
-        now_ms(),
+    // The id file is written with the key, before the registration is submitted: a
+    // registration that committed is always found again at the next start.
+    let mut chain = Chain::Local(Box::new(ledger));
+    let (id, _) = register_resource(
+        home,
+        &mut chain,
         Signer::Authority,
         &authority,
-        payload,
-    )?;
-    let id = ResourceId(tx.id().0);
-    // Key and id first: a registration that committed always has both.
-    write_key(&home.resource_key_path(&id), &key)?;
-    let temporary = id_path.with_extension("tmp");
-    std::fs::write(&temporary, format!("{id}\n"))?;
-    std::fs::rename(&temporary, &id_path)?;
-    let outcome = ledger.produce_block(vec![tx], &producer, now_ms())?;
-    if let Some((_, _, error)) = outcome.rejected.into_iter().next() {
-        return Err(error).context("cannot register the node's ingest identity");
-    }
+        resource,
+        |id| {
+            let temporary = id_path.with_extension("tmp");
+            std::fs::write(&temporary, format!("{id}\n"))?;
+            std::fs::rename(&temporary, &id_path)?;
+            Ok(())
+        },
+    )
+    .context("cannot register the node's ingest identity")?;
     eprintln!("registered the node's ingest identity {id}");
-    Ok(Some((id, key)))
+    Ok(Some((id, home.resource_key(&id)?)))
 }
 
 /// Logs to standard error; `WEFT_LOG` = error | warn | info (default) | debug | trace.
