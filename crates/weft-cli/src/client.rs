@@ -1,5 +1,7 @@
 //! A small blocking client of a node's REST API (docs/api.md), for `--node URL`.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -29,28 +31,39 @@ pub struct NodeClient {
 }
 
 impl NodeClient {
-    /// `url` is the node's API, e.g. `http://127.0.0.1:7460`.
-    pub fn new(url: &str) -> Result<NodeClient> {
+    /// `url` is the node's API, e.g. `http://127.0.0.1:7460`, or `https://…` with `ca`: the
+    /// PEM certificate (or CA certificate) the node's certificate must chain to.
+    pub fn new(url: &str, ca: Option<&Path>) -> Result<NodeClient> {
         let base = url.trim().trim_end_matches('/').to_string();
-        let Some(rest) = base.strip_prefix("http://") else {
-            if base.starts_with("https://") {
-                bail!(
-                    "--node {url}: this build's client speaks plain HTTP only; reach a TLS node \
-                     through a local proxy"
-                );
-            }
-            bail!("--node {url:?} is not an API address: give http://HOST:PORT");
+        let (rest, tls) = if let Some(rest) = base.strip_prefix("http://") {
+            (rest, false)
+        } else if let Some(rest) = base.strip_prefix("https://") {
+            (rest, true)
+        } else {
+            bail!(
+                "--node {url:?} is not an API address: give http://HOST:PORT or https://HOST:PORT"
+            );
         };
         if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
             bail!("--node {url:?} is not an API address: give http://HOST:PORT, without a path");
         }
-        let agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into();
-        Ok(NodeClient { base, agent })
+            .timeout_global(Some(Duration::from_secs(120)));
+        if tls {
+            let Some(ca) = ca else {
+                bail!(
+                    "--node {url}: a TLS node is trusted through its certificate: give --ca FILE \
+                     (the node's certificate, or the CA that issued it, PEM)"
+                );
+            };
+            config = config.tls_config(tls_config(ca)?);
+        }
+        Ok(NodeClient {
+            base,
+            agent: config.build().into(),
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -87,6 +100,19 @@ impl NodeClient {
             .with_context(|| format!("cannot reach the node at {}", self.base))?;
         answer(response)
     }
+}
+
+/// Trust exactly the certificates in the PEM file `ca`.
+fn tls_config(ca: &Path) -> Result<ureq::tls::TlsConfig> {
+    let certs = crate::tls::certificates(ca)?
+        .into_iter()
+        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
+        .collect::<Vec<_>>();
+    Ok(ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)))
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .build())
 }
 
 fn answer(mut response: ureq::http::Response<ureq::Body>) -> Result<Value> {

@@ -26,6 +26,8 @@ pub struct Context_ {
     /// `--node URL`: act through a running node's API instead of the home's ledger (the home
     /// still holds the keys that sign).
     pub node: Option<String>,
+    /// `--ca FILE`: the certificate a TLS node must present (or its CA's).
+    pub ca: Option<PathBuf>,
     pub out: Output,
 }
 
@@ -67,12 +69,20 @@ pub(crate) enum Chain {
 }
 
 impl Chain {
-    /// The home's ledger, or the node of `--node`.
+    /// The home's ledger, or the node of `--node`. When a node runs on the home (it holds
+    /// the ledger open), commands go through that node.
     pub(crate) fn open(ctx: &Context_) -> Result<Chain> {
-        Ok(match &ctx.node {
-            Some(url) => Chain::Node(NodeClient::new(url)?),
-            None => Chain::Local(Box::new(Home::open(&ctx.home)?.ledger()?)),
-        })
+        if let Some(url) = &ctx.node {
+            return Ok(Chain::Node(NodeClient::new(url, ctx.ca.as_deref())?));
+        }
+        let home = Home::open(&ctx.home)?;
+        match home.ledger() {
+            Ok(ledger) => Ok(Chain::Local(Box::new(ledger))),
+            Err(error) if ctx.home.join("node.addr").exists() => {
+                crate::node::client(ctx).map(Chain::Node).map_err(|_| error)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// A full resource id, or a unique hex prefix of at least 6 digits.
@@ -214,7 +224,7 @@ impl Chain {
 
     /// A committed transaction (`weft_node::query::transaction_json`); from a node, with its
     /// inclusion proof under `"proof"`.
-    fn transaction(&self, id: &TxId) -> Result<Option<Value>> {
+    pub(crate) fn transaction(&self, id: &TxId) -> Result<Option<Value>> {
         match self {
             Chain::Local(ledger) => {
                 let Some(mut value) = weft_node::query::transaction_json(ledger.store(), id)?

@@ -182,6 +182,7 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
         home: temp.join("home"),
         home_given: true,
         node: None,
+        ca: None,
         out: Output {
             json: true,
             quiet: true,
@@ -378,7 +379,7 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
         .and_then(|line| line.split('\t').next())
         .map(str::to_string);
     let record_matches = first_record.as_ref().is_some_and(|id| {
-        crate::client::NodeClient::new(&node.url)
+        crate::client::NodeClient::new(&node.url, None)
             .and_then(|client| client.get(&format!("/v1/transactions/{id}")))
             .is_ok_and(|tx| {
                 tx["payload"]["body"]["body"].as_str()

@@ -493,6 +493,7 @@ fn record_manifest(
         home: ctx.home.clone(),
         home_given: ctx.home_given,
         node: ctx.node.clone(),
+        ca: ctx.ca.clone(),
         out: Output {
             json: true,
             quiet: true,

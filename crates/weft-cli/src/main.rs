@@ -8,9 +8,11 @@ mod demo;
 mod gcode;
 mod gcode_bench;
 mod home;
+mod ingest;
 mod node;
 mod node_bench;
 mod output;
+mod tls;
 
 use std::path::PathBuf;
 
@@ -37,6 +39,9 @@ struct Cli {
     /// home's own ledger; keys that sign still come from the home.
     #[arg(long, global = true, env = "WEFT_NODE")]
     node: Option<String>,
+    /// Trust this PEM certificate (the node's, or its CA's) for https:// nodes and TLS ingest.
+    #[arg(long, global = true, env = "WEFT_CA")]
+    ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -123,6 +128,25 @@ enum Command {
     /// The node daemon.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Ingest over the node's TCP protocol, and second-tier sealing of what is sent.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// Follow new blocks of a running node as they are committed (--node URL, or the one on
+    /// --home).
+    Tail {
+        /// Start at this height (default: the next block).
+        #[arg(long)]
+        from: Option<u64>,
+        /// Stop after this many blocks (default: follow until interrupted).
+        #[arg(long)]
+        count: Option<u64>,
+        /// Check for a new block this often, in milliseconds.
+        #[arg(long, default_value_t = 200)]
+        poll_ms: u64,
+    },
+    /// TLS certificates.
+    #[command(subcommand)]
+    Tls(TlsCommand),
     /// The NIST AMS 300-6 story end to end, in a temporary home, narrated.
     Demo,
     /// Benchmarks.
@@ -299,9 +323,63 @@ enum NodeCommand {
         /// [[ingest.watch]] with the default rules).
         #[arg(long)]
         watch: Vec<PathBuf>,
+        /// Listen for TCP ingest here (overrides ingest.tcp.listen; port 0 = a free port).
+        #[arg(long)]
+        tcp: Option<String>,
     },
     /// Height, head, type and peers of a running node (--node URL, or the one on --home).
     Status,
+}
+
+#[derive(Subcommand, Debug)]
+enum IngestCommand {
+    /// Record files (or lines of standard input) through a node's TCP ingest: the node signs
+    /// each as a record of its identity; prints each transaction id once committed.
+    Tcp {
+        /// Files to record, one record each.
+        files: Vec<PathBuf>,
+        /// The node's TCP ingest address HOST:PORT (default: the one the node on --home wrote).
+        #[arg(long)]
+        to: Option<String>,
+        /// Record each line of standard input instead of files.
+        #[arg(long)]
+        lines: bool,
+        /// Media type of the records.
+        #[arg(long, default_value = "application/octet-stream")]
+        content_type: String,
+        /// The node's ingest token (default: HOME/ingest.token).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Seal every record with this second-tier key first: only its holder can read them.
+        #[arg(long)]
+        seal_key: Option<PathBuf>,
+        /// Most records sent and not yet answered.
+        #[arg(long, default_value_t = 4096)]
+        window: usize,
+    },
+    /// Make a second-tier seal key (AES-256, hex, mode 0600).
+    SealKey { file: PathBuf },
+    /// Print (or write) the plaintext of a sealed record.
+    Open {
+        tx_id: String,
+        #[arg(long)]
+        seal_key: PathBuf,
+        /// Write the plaintext here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TlsCommand {
+    /// Make a self-signed certificate and key for a node under test (cert.pem, key.pem).
+    SelfSigned {
+        #[arg(long)]
+        out: PathBuf,
+        /// Host names and IP addresses the certificate is for (default 127.0.0.1, localhost).
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -328,6 +406,7 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         home: cli.home,
         home_given,
         node: cli.node,
+        ca: cli.ca,
         out: Output {
             json: cli.json,
             quiet: false,
@@ -455,7 +534,46 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             key,
             signer,
         }) => commands::key_revoke(&ctx, &resource, &key, signer.as_deref()),
-        Command::Node(NodeCommand::Run { api, watch }) => node::run(&ctx, api, watch),
+        Command::Node(NodeCommand::Run { api, watch, tcp }) => node::run(&ctx, api, watch, tcp),
+        Command::Ingest(IngestCommand::Tcp {
+            files,
+            to,
+            lines,
+            content_type,
+            token_file,
+            seal_key,
+            window,
+        }) => {
+            let to = match to {
+                Some(to) => to,
+                None => node::tcp_address(&ctx)?,
+            };
+            ingest::tcp(
+                &ctx,
+                ingest::IngestArgs {
+                    to,
+                    ca: ctx.ca.clone(),
+                    files,
+                    lines,
+                    content_type,
+                    token_file,
+                    seal_key,
+                    window,
+                },
+            )
+        }
+        Command::Ingest(IngestCommand::SealKey { file }) => ingest::seal_key_new(&ctx, &file),
+        Command::Ingest(IngestCommand::Open {
+            tx_id,
+            seal_key,
+            out,
+        }) => ingest::open(&ctx, &tx_id, &seal_key, out.as_deref()),
+        Command::Tail {
+            from,
+            count,
+            poll_ms,
+        } => node::tail(&ctx, from, count, poll_ms),
+        Command::Tls(TlsCommand::SelfSigned { out, names }) => tls::self_signed(&ctx, &out, names),
         Command::Node(NodeCommand::Status) => node::status(&ctx),
         Command::Demo => demo::run(&ctx),
         Command::Bench(command) => bench::run(&ctx, command),

@@ -15,9 +15,19 @@ use weft_ledger::state::StateView;
 use weft_ledger::store::Store;
 
 /// `weft node run [--api ADDR] [--watch DIR…]`: serves the home until SIGTERM/SIGINT.
-pub fn run(ctx: &Context_, api: Option<String>, watch: Vec<PathBuf>) -> Result<()> {
+pub fn run(
+    ctx: &Context_,
+    api: Option<String>,
+    watch: Vec<PathBuf>,
+    tcp: Option<String>,
+) -> Result<()> {
     let home = Home::open(&ctx.home)?;
-    let mut config = home.config()?;
+    let file_config = home.config()?;
+    let mut config = file_config.clone();
+    if let Some(tcp) = tcp {
+        config.ingest.tcp.listen = tcp;
+        config.validate().context("--tcp")?;
+    }
     if let Some(api) = api {
         config.api.listen = api;
         config.validate().context("--api")?;
@@ -33,20 +43,48 @@ pub fn run(ctx: &Context_, api: Option<String>, watch: Vec<PathBuf>) -> Result<(
     }
     init_logging();
     let ingest_identity = ingest_identity(&home, &config)?;
+    let in_home = |path: &str| {
+        let path = PathBuf::from(path.trim());
+        if path.is_absolute() {
+            path
+        } else {
+            home.dir().join(path)
+        }
+    };
+    let tls_files = config
+        .tls_enabled()
+        .then(|| (in_home(&config.tls.cert), in_home(&config.tls.key)));
     let options = weft_node::NodeOptions {
         db_path: home.db_path(),
         producer_key: home.producer_key()?,
         config,
         addr_file: home.dir().join("node.addr"),
         config_path: Some(home.dir().join("config.toml")),
-        admin_token: weft_node::admin_token(&home.dir().join("admin.token"))?,
+        admin_token: weft_node::secret_token(&home.dir().join("admin.token"))?,
         authority_key: home.authority_key().ok(),
         ingest_identity,
+        ingest_token: weft_node::secret_token(&home.dir().join("ingest.token"))?,
+        tls_files,
+        file_config,
     };
     let out = ctx.out;
-    weft_node::run(options, |bound| {
-        let url = format!("http://{bound}");
-        out.emit(json!({"api": url}), || format!("weft node: API on {url}"));
+    weft_node::run(options, |listening| {
+        let scheme = if listening.tls { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listening.api);
+        let tcp = listening.tcp.map(|address| address.to_string());
+        out.emit(
+            json!({"api": url, "tcp": tcp, "tls": listening.tls}),
+            || {
+                let mut text = format!("weft node: API on {url}");
+                if let Some(tcp) = &tcp {
+                    text.push_str(&format!(", TCP ingest on {tcp}"));
+                }
+                if listening.tls {
+                    text.push_str(" (TLS)");
+                }
+                text
+            },
+        );
     })
 }
 
@@ -57,7 +95,7 @@ fn ingest_identity(
     home: &Home,
     config: &weft_node::NodeConfig,
 ) -> Result<Option<(ResourceId, SigningKey)>> {
-    if config.ingest.watch.is_empty() {
+    if config.ingest.watch.is_empty() && config.ingest.tcp.listen.trim().is_empty() {
         return Ok(None);
     }
     if !config.ingest.identity.is_empty() {
@@ -75,7 +113,7 @@ fn ingest_identity(
         }
     }
     let authority = home.authority_key().context(
-        "directory ingest signs as the node's own organisation, which is registered with the \
+        "directory and TCP ingest sign as the node's own organisation, which is registered with the \
          home's authority key; this home has none: set ingest.identity to a resource whose key \
          is in the home",
     )?;
@@ -123,13 +161,17 @@ fn init_logging() {
         .try_init();
 }
 
-/// The node to talk to: `--node URL`, else the address a node running on the home wrote.
-pub fn client(ctx: &Context_) -> Result<NodeClient> {
-    if let Some(url) = &ctx.node {
-        return NodeClient::new(url);
-    }
+/// What a node running on the home wrote to HOME/node.addr: the API address, then `tcp ADDR`
+/// and `tls` lines.
+struct Written {
+    api: String,
+    tcp: Option<String>,
+    tls: bool,
+}
+
+fn written(ctx: &Context_) -> Result<Written> {
     let path = ctx.home.join("node.addr");
-    let address = std::fs::read_to_string(&path).with_context(|| {
+    let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
             "no --node URL given and no node running on {} ({} is missing): start one with \
              `weft node run`",
@@ -137,7 +179,77 @@ pub fn client(ctx: &Context_) -> Result<NodeClient> {
             path.display()
         )
     })?;
-    NodeClient::new(&format!("http://{}", address.trim()))
+    let mut lines = text.lines().map(str::trim);
+    let api = lines.next().unwrap_or_default().to_string();
+    let (mut tcp, mut tls) = (None, false);
+    for line in lines {
+        if let Some(address) = line.strip_prefix("tcp ") {
+            tcp = Some(address.trim().to_string());
+        }
+        tls |= line == "tls";
+    }
+    Ok(Written { api, tcp, tls })
+}
+
+/// The node to talk to: `--node URL`, else the address a node running on the home wrote.
+pub fn client(ctx: &Context_) -> Result<NodeClient> {
+    if let Some(url) = &ctx.node {
+        return NodeClient::new(url, ctx.ca.as_deref());
+    }
+    let written = written(ctx)?;
+    let scheme = if written.tls { "https" } else { "http" };
+    NodeClient::new(&format!("{scheme}://{}", written.api), ctx.ca.as_deref())
+}
+
+/// The TCP ingest address of the node running on the home.
+pub fn tcp_address(ctx: &Context_) -> Result<String> {
+    written(ctx)?.tcp.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the node on {} does not listen for TCP ingest: give --to HOST:PORT, or start it \
+             with --tcp ADDR (or ingest.tcp.listen)",
+            ctx.home.display()
+        )
+    })
+}
+
+/// `weft tail`: prints each new block as it is committed, polling the node's head.
+pub fn tail(ctx: &Context_, from: Option<u64>, count: Option<u64>, poll_ms: u64) -> Result<()> {
+    if !(10..=60_000).contains(&poll_ms) {
+        anyhow::bail!("--poll-ms must be between 10 and 60000, got {poll_ms}");
+    }
+    let node = client(ctx)?;
+    let mut next = match from {
+        Some(height) => height,
+        None => node.get("/v1/status")?["height"].as_u64().unwrap_or(0) + 1,
+    };
+    let mut shown = 0u64;
+    while count.is_none_or(|count| shown < count) {
+        match node.get_optional(&format!("/v1/blocks/{next}"))? {
+            Some(block) => {
+                let text = format!(
+                    "block {:>8}  {}  {:>6} tx  {}",
+                    block["height"],
+                    block["time_utc"].as_str().unwrap_or("?"),
+                    block["tx_count"],
+                    block["hash"].as_str().unwrap_or("?"),
+                );
+                let mut value = block;
+                if let Some(object) = value.as_object_mut() {
+                    // One line per block: the ids are a `GET /v1/blocks/H` away.
+                    object.remove("transactions");
+                }
+                if ctx.out.json {
+                    println!("{}", serde_json::to_string(&value)?);
+                } else {
+                    println!("{text}");
+                }
+                shown += 1;
+                next += 1;
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(poll_ms)),
+        }
+    }
+    Ok(())
 }
 
 /// `weft node status`.

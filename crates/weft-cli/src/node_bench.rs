@@ -54,7 +54,7 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
     let Some(url) = &ctx.node else {
         bail!("weft bench node needs --node URL (or WEFT_NODE): the node to load");
     };
-    let node = NodeClient::new(url)?;
+    let node = NodeClient::new(url, ctx.ca.as_deref())?;
     let home = Home::open(&ctx.home)?;
     let authority = home.authority_key().with_context(|| {
         format!(

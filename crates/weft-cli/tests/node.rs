@@ -1,200 +1,15 @@
 //! A real `weft node run` process on loopback, driven through its REST API and the CLI's
 //! `--node`: the NIST story, hostile requests, graceful shutdown, and SIGKILL.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use weft_core::SigningKey;
-use weft_core::model::{DataType, DigitalAsset, File, Payload, RecordOwnership};
-use weft_core::{Fingerprint, HashAlgo, ResourceId};
-use weft_ledger::{Signer, Transaction};
 
 mod common;
+use common::node::*;
 use common::{run, weft};
-
-fn org(home: &Path, name: &str) -> String {
-    run(
-        home,
-        &["org", "add", name, "--country", "DE", "--town", "Aachen"],
-        0,
-    )["id"]
-        .as_str()
-        .expect("id")
-        .to_string()
-}
-
-/// A running node; killed (SIGKILL) if the test ends without stopping it.
-struct Node {
-    child: Child,
-    home: PathBuf,
-    url: String,
-}
-
-impl Node {
-    /// Starts `weft node run` on a free loopback port and waits until it listens.
-    fn start(home: &Path) -> Node {
-        Self::start_with(home, &[])
-    }
-
-    /// [`Node::start`] with more arguments to `weft node run`.
-    fn start_with(home: &Path, extra: &[&str]) -> Node {
-        let addr_file = home.join("node.addr");
-        let _ = std::fs::remove_file(&addr_file);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
-            .arg("--home")
-            .arg(home)
-            .args(["node", "run", "--api", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node starts");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let address = loop {
-            if let Ok(text) = std::fs::read_to_string(&addr_file)
-                && text.ends_with('\n')
-            {
-                break text.trim().to_string();
-            }
-            if let Some(status) = child.try_wait().expect("wait") {
-                panic!("the node exited before listening: {status}");
-            }
-            assert!(Instant::now() < deadline, "the node did not listen in 60 s");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Node {
-            child,
-            home: home.to_path_buf(),
-            url: format!("http://{address}"),
-        }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the node did not stop in 60 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-
-    fn cli(&self, args: &[&str], code: i32) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["--node", &self.url]);
-        run(&self.home, &all, code)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-/// (status, body as JSON or as a string).
-fn http(method: &str, url: &str, content_type: Option<&str>, body: &[u8]) -> (u16, Value) {
-    let agent = agent();
-    let response = match method {
-        "GET" => agent.get(url).call(),
-        _ => {
-            let mut request = agent.post(url);
-            if let Some(content_type) = content_type {
-                request = request.header("content-type", content_type);
-            }
-            request.send(body)
-        }
-    };
-    let mut response = response.expect("the node answers");
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().expect("body");
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, value)
-}
-
-fn post_json(url: &str, body: &Value) -> (u16, Value) {
-    http(
-        "POST",
-        url,
-        Some("application/json"),
-        body.to_string().as_bytes(),
-    )
-}
-
-fn claim_tx(home: &Path, issuer: &str, content: &[u8], file_id: &str) -> Transaction {
-    let key = SigningKey::from_text(
-        &std::fs::read_to_string(home.join("keys").join(format!("{issuer}.key"))).expect("key"),
-    )
-    .expect("key parses");
-    let chain = weft_core::ChainId::from_name("node-test").expect("chain");
-    let issuer = ResourceId::from_hex(issuer).expect("id");
-    let payload = Payload::RecordOwnership(RecordOwnership {
-        issuer,
-        product_data: DigitalAsset {
-            fingerprint: Fingerprint::of_bytes(HashAlgo::Sha256, content),
-            public: false,
-            doi: None,
-            doi_no_redirect: None,
-            file: File {
-                id: file_id.into(),
-                version_ids: vec!["1".into()],
-                descriptions: vec![],
-            },
-            data_type: DataType::Geometry3d,
-        },
-    });
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64;
-    Transaction::sign(chain, now, Signer::Resource(issuer), &key, payload).expect("sign")
-}
-
-fn encoded(tx: &Transaction) -> String {
-    hex::encode(weft_core::encoding::encode(tx))
-}
-
-/// A new home; each `(old, new)` replaces a line of the config.toml `weft init` wrote. Blocks
-/// are sealed 100 ms after their first transaction (the default is 1 s), so that tests
-/// submitting one transaction at a time run quickly.
-fn new_home(config: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let home = dir.path().join("home");
-    run(&home, &["init", "--chain-id", "node-test"], 0);
-    let path = home.join("config.toml");
-    let mut text = std::fs::read_to_string(&path).expect("config");
-    for (old, new) in [("interval_ms = 1000", "interval_ms = 100")]
-        .iter()
-        .chain(config)
-    {
-        assert!(text.contains(old), "config.toml has no line {old:?}");
-        text = text.replace(old, new);
-    }
-    std::fs::write(&path, text).expect("config");
-    (dir, home)
-}
 
 #[test]
 fn the_nist_story_through_a_node_matches_embedded_output() {
@@ -744,7 +559,9 @@ fn admin_endpoints_need_the_token_and_register_and_reload() {
     let (status, answer) = reloaded(&format!("Bearer {token}"));
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["applied"], json!(["blocks.interval_ms"]));
-    assert_eq!(answer["restart_needed"], json!(["api.listen", "api.queue"]));
+    // The node runs with `--api 127.0.0.1:0`, not the file's address: an override is not a
+    // change of the file, so only api.queue needs a restart.
+    assert_eq!(answer["restart_needed"], json!(["api.queue"]));
     std::fs::write(&config, "[blocks]\ninterval_ms = 1\n").expect("config");
     let (status, answer) = reloaded(&format!("Bearer {token}"));
     assert_eq!(status, 422, "{answer}");

@@ -64,6 +64,9 @@ impl Live {
                 old.api.max_body_bytes != new.api.max_body_bytes,
             ),
             ("api.queue", old.api.queue != new.api.queue),
+            ("api.rate_per_s", old.api.rate_per_s != new.api.rate_per_s),
+            ("api.rate_burst", old.api.rate_burst != new.api.rate_burst),
+            ("tls", old.tls != new.tls),
             ("storage.merge_after_txs", old.storage != new.storage),
             ("ingest", old.ingest != new.ingest),
         ];
@@ -77,15 +80,16 @@ impl Live {
     }
 }
 
-/// Reads the admin token of a home, creating it (32 random bytes, hex, mode 0600) if absent.
-pub fn admin_token(path: &Path) -> anyhow::Result<String> {
+/// Reads a token file of a home (the admin token, the ingest token), creating it (32 random
+/// bytes, hex, mode 0600) if absent.
+pub fn secret_token(path: &Path) -> anyhow::Result<String> {
     use anyhow::Context;
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().len() >= 32 => return Ok(text.trim().to_string()),
         Ok(_) => anyhow::bail!(
-            "{} holds no usable admin token (at least 32 characters): remove it and a new one \
+            "{} holds no usable token (at least 32 characters): remove it and a new one \
              is made at the next start",
             path.display()
         ),
@@ -218,7 +222,7 @@ async fn reload(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiEr
             format!("{}: {error}; nothing was changed", path.display()),
         )
     })?;
-    let (applied, restart) = state.live.apply(&state.config, &new);
+    let (applied, restart) = state.live.apply(&state.file_config, &new);
     tracing::info!(?applied, ?restart, "configuration reloaded");
     Ok(Json(json!({"applied": applied, "restart_needed": restart})))
 }

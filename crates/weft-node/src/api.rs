@@ -35,6 +35,10 @@ pub(crate) struct AppState {
     /// The settings a reload may change.
     pub live: Arc<crate::admin::Live>,
     pub config_path: Option<std::path::PathBuf>,
+    /// The configuration file as it was at start (before command-line overrides).
+    pub file_config: NodeConfig,
+    /// Requests per client address, if `api.rate_per_s` is set.
+    pub rate_limit: Option<RateLimit>,
     pub chain_name: String,
     pub chain_id: weft_core::ChainId,
     pub admin_token: String,
@@ -154,6 +158,78 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// The client's address, for plain and TLS connections alike.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub std::net::SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// The per-client-address request limit (a keyed token bucket).
+pub(crate) type RateLimit = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
+
+/// `api.rate_per_s` and `api.rate_burst` as a limiter; `None` when there is no limit.
+pub(crate) fn rate_limiter(config: &NodeConfig) -> Option<RateLimit> {
+    let rate = std::num::NonZeroU32::new(config.api.rate_per_s)?;
+    let burst = std::num::NonZeroU32::new(config.api.rate_burst).unwrap_or(rate);
+    Some(governor::RateLimiter::hashmap(
+        governor::Quota::per_second(rate).allow_burst(burst),
+    ))
+}
+
+/// Answers 429, with the seconds to wait, to a client address over its rate.
+async fn limit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let Some(limiter) = &state.rate_limit else {
+        return next.run(request).await;
+    };
+    let Some(peer) = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<Peer>>()
+        .map(|info| info.0.0.ip())
+    else {
+        return next.run(request).await;
+    };
+    if let Err(not_until) = limiter.check_key(&peer) {
+        use governor::clock::Clock;
+        state.metrics.rate_limited.inc();
+        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "this client made more than api.rate_per_s = {} requests per second; retry in {seconds} s",
+                state.config.api.rate_per_s
+            ),
+        )
+        .into_response();
+        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    // Addresses whose bucket is full again are forgotten, so the table stays small.
+    if limiter.len() > 10_000 {
+        limiter.retain_recent();
+    }
+    next.run(request).await
+}
+
 /// The router with every route, limit and metric.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.api.max_body_bytes;
@@ -175,6 +251,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .merge(crate::admin::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), self::limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -18,6 +18,7 @@ pub struct NodeConfig {
     pub blocks: BlockSection,
     pub storage: StorageSection,
     pub ingest: IngestSection,
+    pub tls: TlsSection,
 }
 
 /// `[node]`
@@ -75,6 +76,10 @@ pub struct ApiSection {
     pub max_batch: usize,
     /// Submissions waiting for the block producer; beyond this the API answers 503.
     pub queue: usize,
+    /// Requests per second one client address may make on average; 0: no limit.
+    pub rate_per_s: u32,
+    /// Requests one client address may make at once above the average rate.
+    pub rate_burst: u32,
 }
 
 impl Default for ApiSection {
@@ -84,6 +89,8 @@ impl Default for ApiSection {
             max_body_bytes: 16 << 20,
             max_batch: 10_000,
             queue: 4_096,
+            rate_per_s: 0,
+            rate_burst: 200,
         }
     }
 }
@@ -141,8 +148,46 @@ pub struct IngestSection {
     /// a file still being written is not recorded half-written. (Writers that create the file
     /// under another name and rename it into the directory are safe with 0.)
     pub min_age_ms: u64,
+    /// The TCP ingest listener (`[ingest.tcp]`, docs/ingest-tcp.md).
+    pub tcp: TcpIngestSection,
     /// The watched directories (`[[ingest.watch]]`).
     pub watch: Vec<WatchSource>,
+}
+
+/// `[ingest.tcp]`: the framed TCP ingest protocol (docs/ingest-tcp.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TcpIngestSection {
+    /// Listen address; empty: no TCP ingest. `weft node run --tcp` overrides it.
+    pub listen: String,
+    /// Largest frame body accepted, bytes; larger frames are answered with an error frame.
+    pub max_frame_bytes: usize,
+    /// Most connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long, seconds, is closed.
+    pub idle_timeout_s: u64,
+}
+
+impl Default for TcpIngestSection {
+    fn default() -> Self {
+        TcpIngestSection {
+            listen: String::new(),
+            max_frame_bytes: (1 << 20) + 4096,
+            max_connections: 256,
+            idle_timeout_s: 300,
+        }
+    }
+}
+
+/// `[tls]`: with a certificate and its key, the API and TCP ingest speak TLS only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// PEM file with the certificate chain, the node's own certificate first (relative paths
+    /// are inside the home). Empty: plain TCP.
+    pub cert: String,
+    /// PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
 }
 
 impl Default for IngestSection {
@@ -152,6 +197,7 @@ impl Default for IngestSection {
             poll_ms: 100,
             batch: 10_000,
             min_age_ms: 200,
+            tcp: TcpIngestSection::default(),
             watch: Vec::new(),
         }
     }
@@ -255,6 +301,37 @@ impl NodeConfig {
         range("ingest.poll_ms", self.ingest.poll_ms, 10, 60_000)?;
         range("ingest.batch", self.ingest.batch, 1, 10_000)?;
         range("ingest.min_age_ms", self.ingest.min_age_ms, 0, 3_600_000)?;
+        range("api.rate_per_s", self.api.rate_per_s, 0, 10_000_000)?;
+        range("api.rate_burst", self.api.rate_burst, 1, 10_000_000)?;
+        self.tcp_ingest_addr()?;
+        range(
+            "ingest.tcp.max_frame_bytes",
+            self.ingest.tcp.max_frame_bytes,
+            1 << 10,
+            64 << 20,
+        )?;
+        range(
+            "ingest.tcp.max_connections",
+            self.ingest.tcp.max_connections,
+            1,
+            100_000,
+        )?;
+        range(
+            "ingest.tcp.idle_timeout_s",
+            self.ingest.tcp.idle_timeout_s,
+            1,
+            86_400,
+        )?;
+        if self.tls.cert.trim().is_empty() != self.tls.key.trim().is_empty() {
+            return Err(ConfigError {
+                key: if self.tls.cert.trim().is_empty() {
+                    "tls.cert"
+                } else {
+                    "tls.key"
+                },
+                message: "tls.cert and tls.key are given together, or neither".into(),
+            });
+        }
         if !self.ingest.identity.is_empty()
             && weft_core::ResourceId::from_hex(self.ingest.identity.trim()).is_err()
         {
@@ -319,6 +396,25 @@ impl NodeConfig {
         })
     }
 
+    /// The TCP ingest listen address, if TCP ingest is on.
+    pub fn tcp_ingest_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let listen = self.ingest.tcp.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| ConfigError {
+            key: "ingest.tcp.listen",
+            message: format!(
+                "{listen:?} is not an IP address with a port (e.g. 127.0.0.1:7461), or empty"
+            ),
+        })
+    }
+
+    /// Is TLS configured?
+    pub fn tls_enabled(&self) -> bool {
+        !self.tls.cert.trim().is_empty()
+    }
+
     /// The file `weft init` writes: every setting with its default and what it means.
     pub fn default_toml() -> String {
         let d = NodeConfig::default();
@@ -340,6 +436,18 @@ impl NodeConfig {
              max_batch = {max_batch}\n\
              # Submissions waiting for the block producer before the API answers 503 (1 to 1048576).\n\
              queue = {queue}\n\
+             # Requests per second one client address may make on average (0 = no limit; at most\n\
+             # 10000000); beyond it the API answers 429 with a retry-after header.\n\
+             rate_per_s = {rate_per_s}\n\
+             # Requests one client address may make at once above that rate (1 to 10000000).\n\
+             rate_burst = {rate_burst}\n\
+             \n\
+             [tls]\n\
+             # PEM certificate chain and private key (paths relative to the home). With both, the\n\
+             # API and TCP ingest speak TLS only; empty = plain TCP, for development on loopback.\n\
+             # `weft tls self-signed` makes a pair for testing.\n\
+             cert = \"\"\n\
+             key = \"\"\n\
              \n\
              [blocks]\n\
              # A block is sealed this many milliseconds after its first transaction arrived,\n\
@@ -365,6 +473,18 @@ impl NodeConfig {
              # A file is taken once unmodified for this long, ms (0 to 3600000): a file still being\n\
              # written is not recorded half-written. Writers that rename files in are safe with 0.\n\
              min_age_ms = {min_age_ms}\n\
+             \n\
+             [ingest.tcp]\n\
+             # The TCP ingest protocol (docs/ingest-tcp.md): listen address, empty = off\n\
+             # (`weft node run --tcp ADDR` overrides it).\n\
+             listen = \"\"\n\
+             # Largest frame, bytes (1024 to 67108864); larger ones get an error frame.\n\
+             max_frame_bytes = {max_frame_bytes}\n\
+             # Most connections at once (1 to 100000).\n\
+             max_connections = {max_connections}\n\
+             # A connection silent this long, seconds, is closed (1 to 86400).\n\
+             idle_timeout_s = {idle_timeout_s}\n\
+             \n\
              # Watched directories (`weft node run --watch DIR` adds one with these defaults):\n\
              # [[ingest.watch]]\n\
              # dir = \"/var/spool/weft\"\n\
@@ -376,6 +496,11 @@ impl NodeConfig {
             max_body_bytes = d.api.max_body_bytes,
             max_batch = d.api.max_batch,
             queue = d.api.queue,
+            rate_per_s = d.api.rate_per_s,
+            rate_burst = d.api.rate_burst,
+            max_frame_bytes = d.ingest.tcp.max_frame_bytes,
+            max_connections = d.ingest.tcp.max_connections,
+            idle_timeout_s = d.ingest.tcp.idle_timeout_s,
             interval_ms = d.blocks.interval_ms,
             max_block = weft_ledger::block::MAX_BLOCK_TXS,
             max_txs = d.blocks.max_txs,
@@ -424,6 +549,12 @@ mod tests {
         assert_eq!(error.key, "ingest.watch.dir");
         let error = NodeConfig::parse("[ingest]\nidentity = \"me\"\n").expect_err("not an id");
         assert_eq!(error.key, "ingest.identity");
+        let error = NodeConfig::parse("[ingest.tcp]\nlisten = \"nowhere\"\n").expect_err("no port");
+        assert_eq!(error.key, "ingest.tcp.listen");
+        let error = NodeConfig::parse("[tls]\ncert = \"c.pem\"\n").expect_err("no key");
+        assert_eq!(error.key, "tls.key");
+        let error = NodeConfig::parse("[api]\nrate_burst = 0\n").expect_err("no burst");
+        assert_eq!(error.key, "api.rate_burst");
         let error = NodeConfig::parse("[api]\nmax_batch = \"many\"\n").expect_err("wrong type");
         assert!(error.message.contains("max_batch"), "{error}");
     }

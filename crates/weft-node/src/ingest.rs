@@ -257,15 +257,19 @@ impl Watcher {
                 })
             }
         };
-        Transaction::sign(
-            self.chain_id,
-            now_ms(),
-            Signer::Resource(self.identity),
-            &self.key,
-            payload,
-        )
-        .map_err(|error| anyhow::anyhow!("{name} cannot become a transaction: {error}"))
+        sign_as(self.chain_id, self.identity, &self.key, payload)
+            .map_err(|error| anyhow::anyhow!("{name} cannot become a transaction: {error}"))
     }
+}
+
+/// `payload` signed by the node's ingest identity at the node's current time.
+pub(crate) fn sign_as(
+    chain_id: weft_core::ChainId,
+    identity: ResourceId,
+    key: &SigningKey,
+    payload: Payload,
+) -> Result<Transaction, weft_core::CoreError> {
+    Transaction::sign(chain_id, now_ms(), Signer::Resource(identity), key, payload)
 }
 
 /// Regular files in `dir` unmodified for `min_age` whose names pass `keep`, never hidden

@@ -13,6 +13,9 @@ mod api;
 mod ingest;
 mod metrics;
 mod producer;
+mod tcp;
+mod tls;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,7 +27,7 @@ use weft_core::SigningKey;
 use weft_ledger::Ledger;
 use weft_ledger::store::RedbStore;
 
-pub use admin::admin_token;
+pub use admin::secret_token;
 pub use config::{ConfigError, NodeConfig, NodeType};
 pub use producer::now_ms;
 
@@ -42,15 +45,33 @@ pub struct NodeOptions {
     pub admin_token: String,
     /// The home's authority key, if it holds one: the admin endpoints register resources with it.
     pub authority_key: Option<SigningKey>,
-    /// The resource, and its key, that signs what directory ingest records (needed when
-    /// `config.ingest.watch` names directories).
+    /// The resource, and its key, that signs what directory and TCP ingest record (needed
+    /// when `config.ingest.watch` names directories or TCP ingest takes records).
     pub ingest_identity: Option<(weft_core::ResourceId, SigningKey)>,
+    /// The token a TCP ingest client shows before it may send records for the node to sign.
+    pub ingest_token: String,
+    /// `[tls] cert` and `key`, resolved against the home.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// The configuration as its file said at start, before command-line overrides: a reload
+    /// compares the file with this, so an override is not taken for a change of the file.
+    pub file_config: NodeConfig,
+}
+
+/// Where a started node listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Listening {
+    pub api: SocketAddr,
+    /// Do the API and TCP ingest speak TLS?
+    pub tls: bool,
+    /// The TCP ingest address, if TCP ingest is on.
+    pub tcp: Option<SocketAddr>,
 }
 
 /// Runs the node until SIGTERM or SIGINT: then stops taking requests, answers those in
 /// flight, commits the block in hand, flushes the ledger and returns. `on_listen` is called
-/// with the bound address once the API accepts connections.
-pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<()> {
+/// with the bound addresses once the API accepts connections. The addresses are also
+/// written to `addr_file`: the API's on the first line, then `tcp ADDR` and `tls` lines.
+pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()> {
     let NodeOptions {
         db_path,
         producer_key,
@@ -60,6 +81,9 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
         admin_token,
         authority_key,
         ingest_identity,
+        ingest_token,
+        tls_files,
+        file_config,
     } = options;
     config.validate()?;
     if !config.node.node_type.produces() {
@@ -70,6 +94,11 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
         );
     }
     let listen = config.listen_addr()?;
+    let tcp_listen = config.tcp_ingest_addr()?;
+    let tls = match &tls_files {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
     // The producer merges waiting index changes itself, after a block's answers went out, so
     // no submitter waits for a merge: the store never merges inside a block's commit.
     let ledger = Ledger::open(RedbStore::open_with(&db_path, usize::MAX)?)?;
@@ -106,11 +135,11 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
     // settled, before the node serves.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut watchers = Vec::new();
+    let ingest_identity = ingest_identity.map(|(id, key)| (id, Arc::new(key)));
     if !config.ingest.watch.is_empty() {
-        let Some((identity, identity_key)) = ingest_identity else {
+        let Some((identity, identity_key)) = ingest_identity.clone() else {
             bail!("directory ingest needs an identity to sign with (ingest.identity)");
         };
-        let identity_key = Arc::new(identity_key);
         for source in &config.ingest.watch {
             ingest::prepare(source, &ledger)?;
             let watcher = ingest::Watcher {
@@ -141,13 +170,27 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let tcp_ingest = Arc::new(tcp::TcpIngest {
+        queue: queue.clone(),
+        metrics: metrics.clone(),
+        chain_id,
+        identity: ingest_identity,
+        token: ingest_token,
+        max_frame: config.ingest.tcp.max_frame_bytes,
+        max_connections: config.ingest.tcp.max_connections,
+        idle_timeout: Duration::from_secs(config.ingest.tcp.idle_timeout_s),
+        live: live.clone(),
+        tls: tls.clone(),
+    });
     let state = Arc::new(api::AppState {
         ledger: ledger.clone(),
         queue,
         metrics,
+        rate_limit: api::rate_limiter(&config),
         config,
         live,
         config_path,
+        file_config,
         chain_name,
         chain_id,
         admin_token,
@@ -155,17 +198,64 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<(
     });
     let written_addr = addr_file.clone();
     let served = runtime.block_on(async move {
+        let (stop_serving, stopping) = tokio::sync::watch::channel(false);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen} (api.listen / --api)"))?;
         let bound = listener.local_addr()?;
-        write_atomically(&written_addr, format!("{bound}\n").as_bytes())?;
-        tracing::info!(%bound, "API listening");
-        on_listen(bound);
-        axum::serve(listener, api::router(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the API server failed")?;
+        let tcp_server = match tcp_listen {
+            Some(address) => {
+                let listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| {
+                        format!("cannot listen on {address} (ingest.tcp.listen / --tcp)")
+                    })?;
+                let tcp_bound = listener.local_addr()?;
+                tracing::info!(%tcp_bound, tls = tls.is_some(), "TCP ingest listening");
+                Some((
+                    tcp_bound,
+                    tokio::spawn(tcp::serve(listener, tcp_ingest, stopping.clone())),
+                ))
+            }
+            None => None,
+        };
+        let mut written = format!("{bound}\n");
+        if let Some((tcp_bound, _)) = &tcp_server {
+            written.push_str(&format!("tcp {tcp_bound}\n"));
+        }
+        if tls.is_some() {
+            written.push_str("tls\n");
+        }
+        write_atomically(&written_addr, written.as_bytes())?;
+        tracing::info!(%bound, tls = tls.is_some(), "API listening");
+        on_listen(Listening {
+            api: bound,
+            tls: tls.is_some(),
+            tcp: tcp_server.as_ref().map(|(address, _)| *address),
+        });
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_serving.send(true);
+        });
+        let app = api::router(state).into_make_service_with_connect_info::<api::Peer>();
+        let mut api_stopping = stopping.clone();
+        let api_stopped = async move {
+            let _ = api_stopping.wait_for(|stop| *stop).await;
+        };
+        match tls {
+            Some(config) => axum::serve(tls::TlsListener::new(listener, config)?, app)
+                .with_graceful_shutdown(api_stopped)
+                .await
+                .context("the API server failed")?,
+            None => axum::serve(listener, app)
+                .with_graceful_shutdown(api_stopped)
+                .await
+                .context("the API server failed")?,
+        }
+        if let Some((_, server)) = tcp_server {
+            // Each connection answers the frames it took, then closes.
+            let _ = server.await;
+        }
         tracing::info!("API stopped; committing the last block");
         anyhow::Ok(())
     });

@@ -41,6 +41,12 @@ pub struct Metrics {
     pub ingest_backlog: Gauge,
     pub ingested: Counter,
     pub ingest_failed: Counter,
+    /// TCP ingest: open connections, frames received, error frames sent.
+    pub tcp_connections: Gauge,
+    pub tcp_frames: Counter,
+    pub tcp_error_frames: Counter,
+    /// Requests refused by the per-client rate limit.
+    pub rate_limited: Counter,
     pub requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
     last_block: Mutex<Option<Instant>>,
 }
@@ -62,6 +68,10 @@ impl Metrics {
             ingest_backlog: Gauge::default(),
             ingested: Counter::default(),
             ingest_failed: Counter::default(),
+            tcp_connections: Gauge::default(),
+            tcp_frames: Counter::default(),
+            tcp_error_frames: Counter::default(),
+            rate_limited: Counter::default(),
             requests: Family::new_with_constructor(latency_histogram),
             last_block: Mutex::new(None),
         };
@@ -111,6 +121,26 @@ impl Metrics {
             "ingest_failed_files",
             "Files directory ingest moved to failed/",
             m.ingest_failed.clone(),
+        );
+        registry.register(
+            "ingest_tcp_connections",
+            "Open TCP ingest connections",
+            m.tcp_connections.clone(),
+        );
+        registry.register(
+            "ingest_tcp_frames",
+            "Frames received by TCP ingest",
+            m.tcp_frames.clone(),
+        );
+        registry.register(
+            "ingest_tcp_error_frames",
+            "Error frames TCP ingest answered with",
+            m.tcp_error_frames.clone(),
+        );
+        registry.register(
+            "api_rate_limited",
+            "API requests refused by the per-client rate limit",
+            m.rate_limited.clone(),
         );
         registry.register(
             "api_request_seconds",

@@ -1,0 +1,98 @@
+//! TLS on the client side (`--ca`), and `weft tls self-signed` for testing a TLS node.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde_json::json;
+
+use crate::commands::Context_;
+
+/// The certificates of a PEM file.
+pub fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("--ca: cannot read {}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("--ca: {} is not a PEM certificate file", path.display()))?;
+    if certs.is_empty() {
+        bail!("--ca: {} holds no certificate", path.display());
+    }
+    Ok(certs)
+}
+
+/// A client configuration that trusts exactly the certificates in `ca`.
+pub fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certificates(ca)? {
+        roots
+            .add(cert)
+            .with_context(|| format!("--ca: {} holds an unusable certificate", ca.display()))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("no TLS protocol version available")?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// `weft tls self-signed --out DIR [--name NAME…]`: a certificate for the given host names and
+/// IP addresses and its key (mode 0600), for a node under test. Production nodes use a
+/// certificate from the members' own CA.
+pub fn self_signed(ctx: &Context_, out: &Path, names: Vec<String>) -> Result<()> {
+    let names = if names.is_empty() {
+        vec!["127.0.0.1".to_string(), "localhost".to_string()]
+    } else {
+        names
+    };
+    let certified = rcgen::generate_simple_self_signed(names.clone())
+        .context("cannot make the certificate (is every --name a host name or IP address?)")?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let cert: PathBuf = out.join("cert.pem");
+    let key: PathBuf = out.join("key.pem");
+    for path in [&cert, &key] {
+        if path.exists() {
+            bail!(
+                "{} exists; remove it or choose another --out",
+                path.display()
+            );
+        }
+    }
+    write_private(&key, certified.signing_key.serialize_pem().as_bytes())?;
+    std::fs::write(&cert, certified.cert.pem())
+        .with_context(|| format!("cannot write {}", cert.display()))?;
+    ctx.out.emit(
+        json!({"cert": cert, "key": key, "names": names}),
+        || {
+            format!(
+                "wrote {} and {} (for {}); in config.toml:\n  [tls]\n  cert = \"{}\"\n  key = \"{}\"\n\
+                 clients trust it with --ca {}",
+                cert.display(),
+                key.display(),
+                names.join(", "),
+                cert.display(),
+                key.display(),
+                cert.display()
+            )
+        },
+    );
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
