@@ -89,6 +89,32 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 300)]
         max_secs: u64,
     },
+    /// Load a running node's TCP ingest (docs/ingest-tcp.md): throughput and send-to-committed
+    /// latency per frame. RECORD frames use the ingest token of --home.
+    Tcp {
+        /// The node's TCP ingest address HOST:PORT (default: the node on --home).
+        #[arg(long)]
+        to: Option<String>,
+        /// Frames to send.
+        #[arg(long, default_value_t = 100_000)]
+        txs: usize,
+        /// Record body size in bytes.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        /// Connections sending at once.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Most frames unanswered per connection.
+        #[arg(long, default_value_t = 8192)]
+        window: usize,
+        /// Offer this many frames per second (default: as fast as the node answers).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Send claims signed by the client (TX frames) instead of records the node signs;
+        /// registers organisations through --node URL.
+        #[arg(long)]
+        signed: bool,
+    },
     /// Fingerprinting speed against `sha256sum` on the same file.
     Fingerprint {
         /// File to hash (default: a generated file of --size-mib).
@@ -131,6 +157,29 @@ pub fn run(ctx: &Context_, command: BenchCommand) -> Result<()> {
                 concurrency,
                 rate,
                 max_secs,
+            },
+        ),
+        BenchCommand::Tcp {
+            to,
+            txs,
+            size,
+            connections,
+            window,
+            rate,
+            signed,
+        } => crate::tcp_bench::run(
+            ctx,
+            crate::tcp_bench::TcpBench {
+                to: match to {
+                    Some(to) => to,
+                    None => crate::node::tcp_address(ctx)?,
+                },
+                txs,
+                size,
+                connections,
+                window,
+                rate,
+                signed,
             },
         ),
         BenchCommand::Proofs { file, count } => proofs_file(ctx, &file, count),

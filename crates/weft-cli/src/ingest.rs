@@ -164,9 +164,35 @@ async fn run<S: AsyncRead + AsyncWrite + Send + 'static>(
     let (done_writing, mut writing_done) = tokio::sync::watch::channel(false);
     let writer_permits = permits.clone();
     let writer_sent = sent.clone();
+    // Frames are made on a thread of their own (reading files or standard input may block),
+    // and written as they come: the buffer is flushed whenever no frame is ready, so a slow
+    // source's frames go out at once and a fast one's in large writes.
+    let (made, mut ready) = tokio::sync::mpsc::channel::<Outgoing>(1024);
+    let maker = std::thread::Builder::new()
+        .name("frames".into())
+        .spawn(move || {
+            for frame in frames {
+                if made.blocking_send(frame).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("cannot start the frame thread")?;
     let writer = tokio::spawn(async move {
         let mut writer = BufWriter::with_capacity(256 << 10, writer);
-        for (request, (kind, body)) in (1u64..).zip(frames) {
+        let mut request = 0u64;
+        loop {
+            let (kind, body) = match ready.try_recv() {
+                Ok(frame) => frame,
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                    writer.flush().await?;
+                    match ready.recv().await {
+                        Some(frame) => frame,
+                        None => break,
+                    }
+                }
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
+            };
             let permit = match writer_permits.try_acquire() {
                 Ok(permit) => permit,
                 Err(_) => {
@@ -175,6 +201,7 @@ async fn run<S: AsyncRead + AsyncWrite + Send + 'static>(
                 }
             };
             permit.forget();
+            request += 1;
             writer
                 .write_all(&wire::encode(kind, request, &body))
                 .await?;
@@ -229,6 +256,7 @@ async fn run<S: AsyncRead + AsyncWrite + Send + 'static>(
     }
     let mut writer = writer.await??;
     writer.shutdown().await.ok();
+    let _ = maker.join();
     Ok(())
 }
 

@@ -12,6 +12,7 @@ mod ingest;
 mod node;
 mod node_bench;
 mod output;
+mod tcp_bench;
 mod tls;
 
 use std::path::PathBuf;

@@ -55,54 +55,7 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
         bail!("weft bench node needs --node URL (or WEFT_NODE): the node to load");
     };
     let node = NodeClient::new(url, ctx.ca.as_deref())?;
-    let home = Home::open(&ctx.home)?;
-    let authority = home.authority_key().with_context(|| {
-        format!(
-            "the benchmark registers its organisations with the authority key of --home {}",
-            ctx.home.display()
-        )
-    })?;
-    let status = node.get("/v1/status")?;
-    let chain_id = ChainId::from_hex(status["chain_id"].as_str().unwrap_or_default())
-        .context("the node's chain id")?;
-
-    // Organisations to act as, registered through the node.
-    let (keys, registrations) =
-        crate::bench::organizations(chain_id, now_ms(), &authority, ORGANIZATIONS)?;
-    let orgs: Vec<ResourceId> = registrations
-        .iter()
-        .map(|tx| ResourceId(tx.id().0))
-        .collect();
-    let answer = node.post(
-        "/v1/transactions/batch",
-        &json!({"transactions": registrations.iter().map(encode).collect::<Vec<_>>()}),
-    )?;
-    if answer["committed"].as_u64() != Some(ORGANIZATIONS as u64) {
-        bail!("the node did not register the benchmark's organisations: {answer}");
-    }
-
-    // Every transaction is signed before the clock starts: one claim of a new asset each.
-    let mut nonce = [0u8; 16];
-    getrandom::fill(&mut nonce).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
-    let jobs = (0..txs)
-        .map(|i| {
-            let org = i % ORGANIZATIONS;
-            let asset = generated_asset(
-                &[&nonce[..], &(i as u64).to_le_bytes()].concat(),
-                format!("load-{i}"),
-                DataType::Geometry3d,
-            );
-            (
-                orgs[org],
-                org,
-                Payload::RecordOwnership(RecordOwnership {
-                    issuer: orgs[org],
-                    product_data: asset,
-                }),
-            )
-        })
-        .collect();
-    let signed = sign_all(chain_id, now_ms(), jobs, &keys);
+    let signed = signed_claims(ctx, &node, txs)?;
     let bodies: Vec<String> = signed
         .chunks(batch)
         .map(|chunk| {
@@ -172,7 +125,7 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
         .iter()
         .flat_map(|&(latency, count)| std::iter::repeat_n(latency, count))
         .collect();
-    per_tx.sort_by(f64::total_cmp);
+    let [p50, p90, p99, max] = latency_summary(&mut per_tx);
     let tx_per_s = results.committed as f64 / seconds;
     let report = json!({
         "node": node.base(),
@@ -186,21 +139,17 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
         "failed_requests": results.errors,
         "first_error": results.first_error,
         "tx_per_s": tx_per_s,
-        "p50_ms": percentile(&per_tx, 0.50),
-        "p90_ms": percentile(&per_tx, 0.90),
-        "p99_ms": percentile(&per_tx, 0.99),
-        "max_ms": per_tx.last().copied().unwrap_or(0.0),
+        "p50_ms": p50,
+        "p90_ms": p90,
+        "p99_ms": p99,
+        "max_ms": max,
     });
     ctx.out.emit(report.clone(), || {
         let offered = rate.map_or("as fast as answered".to_string(), |rate| format!("{rate:.0} tx/s offered"));
         let mut text = format!(
-            "node {}: {} of {txs} transactions committed in {seconds:.2} s ({offered}; batches of {batch}, {concurrency} clients)\n  throughput  {tx_per_s:.0} tx/s\n  latency     p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms (submit to committed)",
+            "node {}: {} of {txs} transactions committed in {seconds:.2} s ({offered}; batches of {batch}, {concurrency} clients)\n  throughput  {tx_per_s:.0} tx/s\n  latency     p50 {p50:.1} ms, p90 {p90:.1} ms, p99 {p99:.1} ms, max {max:.1} ms (submit to committed)",
             node.base(),
             results.committed,
-            percentile(&per_tx, 0.50),
-            percentile(&per_tx, 0.90),
-            percentile(&per_tx, 0.99),
-            per_tx.last().copied().unwrap_or(0.0),
         );
         if results.rejected > 0 || results.errors > 0 {
             text.push_str(&format!(
@@ -217,6 +166,74 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
         text
     });
     Ok(())
+}
+
+/// Registers the benchmark's organisations through `node` (with the authority key of --home)
+/// and signs `txs` claims of new assets among them, before any clock starts.
+pub(crate) fn signed_claims(
+    ctx: &Context_,
+    node: &NodeClient,
+    txs: usize,
+) -> Result<Vec<Transaction>> {
+    let home = Home::open(&ctx.home)?;
+    let authority = home.authority_key().with_context(|| {
+        format!(
+            "the benchmark registers its organisations with the authority key of --home {}",
+            ctx.home.display()
+        )
+    })?;
+    let status = node.get("/v1/status")?;
+    let chain_id = ChainId::from_hex(status["chain_id"].as_str().unwrap_or_default())
+        .context("the node's chain id")?;
+
+    // Organisations to act as, registered through the node.
+    let (keys, registrations) =
+        crate::bench::organizations(chain_id, now_ms(), &authority, ORGANIZATIONS)?;
+    let orgs: Vec<ResourceId> = registrations
+        .iter()
+        .map(|tx| ResourceId(tx.id().0))
+        .collect();
+    let answer = node.post(
+        "/v1/transactions/batch",
+        &json!({"transactions": registrations.iter().map(encode).collect::<Vec<_>>()}),
+    )?;
+    if answer["committed"].as_u64() != Some(ORGANIZATIONS as u64) {
+        bail!("the node did not register the benchmark's organisations: {answer}");
+    }
+
+    // One claim of a new asset each.
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
+    let jobs = (0..txs)
+        .map(|i| {
+            let org = i % ORGANIZATIONS;
+            let asset = generated_asset(
+                &[&nonce[..], &(i as u64).to_le_bytes()].concat(),
+                format!("load-{i}"),
+                DataType::Geometry3d,
+            );
+            (
+                orgs[org],
+                org,
+                Payload::RecordOwnership(RecordOwnership {
+                    issuer: orgs[org],
+                    product_data: asset,
+                }),
+            )
+        })
+        .collect();
+    Ok(sign_all(chain_id, now_ms(), jobs, &keys))
+}
+
+/// p50, p90, p99 and max of latencies in ms (sorted in place).
+pub(crate) fn latency_summary(latencies: &mut [f64]) -> [f64; 4] {
+    latencies.sort_by(f64::total_cmp);
+    [
+        percentile(latencies, 0.50),
+        percentile(latencies, 0.90),
+        percentile(latencies, 0.99),
+        latencies.last().copied().unwrap_or(0.0),
+    ]
 }
 
 #[derive(Default)]
