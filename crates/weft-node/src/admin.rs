@@ -153,17 +153,29 @@ async fn require_token(
     Ok(next.run(request).await)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RegisterBody {
+pub(crate) struct RegisterBody {
     /// The resource, as in `GET /v1/resources/{id}` (`{"kind": "organization", …}`).
+    #[schema(value_type = Object)]
     resource: Resource,
     /// The resource's public key (hex); its private key never reaches the node.
     key: String,
 }
 
 /// `POST /v1/admin/resources`: registers a resource signed by the node's authority key.
-async fn register(
+#[utoipa::path(post, path = "/v1/admin/resources", tag = "admin",
+    security(("admin_token" = [])),
+    request_body(content = RegisterBody, description = "The resource and its public key"),
+    responses(
+        (status = 200, description = "Registered and committed", body = crate::openapi::Registered),
+        (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No admin token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not this node's admin token", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The home holds no authority key", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Refused by a rule, or a wrong field", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn register(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Json<Value>, ApiError> {
@@ -200,7 +212,16 @@ async fn register(
 
 /// `POST /v1/admin/reload`: re-reads `config.toml`; applies the settings that can change
 /// while running and names those that take a restart.
-async fn reload(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(post, path = "/v1/admin/reload", tag = "admin",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "What was applied, and what needs a restart", body = crate::openapi::Reloaded),
+        (status = 401, description = "No admin token", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not this node's admin token", body = crate::openapi::ErrorBody),
+        (status = 409, description = "No configuration file to reload", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The file is invalid; nothing changed", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn reload(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let Some(path) = &state.config_path else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

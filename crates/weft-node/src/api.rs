@@ -245,8 +245,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/resources/{id}/keys/{key}", get(resource_key))
         .route("/v1/assets/{fingerprint}", get(asset))
         .route("/v1/claims/{fingerprint}", get(claim))
-        .route("/health", get(|| async { "ok\n" }))
-        .route("/ready", get(|| async { "ready\n" }))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .merge(crate::admin::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
@@ -254,6 +255,32 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), self::limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+#[utoipa::path(get, path = "/health", tag = "node",
+    responses((status = 200, description = "The process serves", body = String, content_type = "text/plain")))]
+pub(crate) async fn health() -> &'static str {
+    "ok\n"
+}
+
+#[utoipa::path(get, path = "/ready", tag = "node",
+    responses((status = 200, description = "The node takes submissions", body = String, content_type = "text/plain")))]
+pub(crate) async fn ready() -> &'static str {
+    "ready\n"
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "node",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json")))]
+pub(crate) async fn openapi() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        DOCUMENT.get_or_init(crate::openapi::document).clone(),
+    )
+        .into_response()
 }
 
 /// Times every request into the latency histogram, by route and status.
@@ -275,7 +302,9 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
     response
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+#[utoipa::path(get, path = "/metrics", tag = "node",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -309,16 +338,17 @@ async fn read<T: Send + 'static>(
     })?
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SubmitOne {
+pub(crate) struct SubmitOne {
     /// The canonical encoding of a signed transaction, hex.
     transaction: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SubmitBatch {
+pub(crate) struct SubmitBatch {
+    /// Canonical encodings of signed transactions, hex.
     transactions: Vec<String>,
 }
 
@@ -394,7 +424,17 @@ fn result_json(result: &TxResult) -> Value {
     }
 }
 
-async fn submit_one(
+#[utoipa::path(post, path = "/v1/transactions", tag = "transactions",
+    request_body(content = SubmitOne, description = "A signed transaction"),
+    responses(
+        (status = 200, description = "Durably committed", body = crate::openapi::Committed),
+        (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Wrong field type, unknown field, or refused by a rule", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Queue full or shutting down; submit again", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn submit_one(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<SubmitOne>,
 ) -> Result<Json<Value>, ApiError> {
@@ -426,7 +466,16 @@ pub(crate) async fn submit_single(
     }
 }
 
-async fn submit_batch(
+#[utoipa::path(post, path = "/v1/transactions/batch", tag = "transactions",
+    request_body(content = SubmitBatch, description = "1 to api.max_batch signed transactions"),
+    responses(
+        (status = 200, description = "Each transaction's result, in order", body = crate::openapi::BatchAnswer),
+        (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Wrong field type or unknown field", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Queue full or shutting down; submit again", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn submit_batch(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<SubmitBatch>,
 ) -> Result<Json<Value>, ApiError> {
@@ -461,7 +510,9 @@ async fn submit_batch(
     })))
 }
 
-async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/status", tag = "node",
+    responses((status = 200, description = "Height, head, type, peers, mempool", body = crate::openapi::Status)))]
+pub(crate) async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let node_type = state.config.node.node_type.name();
     let chain = state.chain_name.clone();
     let pending = state.metrics.pending.get();
@@ -496,7 +547,14 @@ fn header_json(signed: &weft_ledger::block::SignedHeader) -> Value {
     })
 }
 
-async fn block(
+#[utoipa::path(get, path = "/v1/blocks/{height}", tag = "chain",
+    params(("height" = u64, Path, description = "Block height (genesis is 0)")),
+    responses(
+        (status = 200, description = "The block header and its transaction ids", body = crate::openapi::Block),
+        (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No block at that height yet", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn block(
     State(state): State<Arc<AppState>>,
     Path(height): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -523,7 +581,14 @@ async fn block(
     .await
 }
 
-async fn transaction(
+#[utoipa::path(get, path = "/v1/transactions/{id}", tag = "transactions",
+    params(("id" = String, Path, description = "Transaction id, 64 hex digits")),
+    responses(
+        (status = 200, description = "The transaction and its inclusion proof", body = crate::openapi::TransactionAnswer),
+        (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Not on this ledger", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn transaction(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -542,7 +607,9 @@ async fn transaction(
     .await
 }
 
-async fn chain(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/chain", tag = "chain",
+    responses((status = 200, description = "Genesis parameters and head", body = crate::openapi::ChainInfo)))]
+pub(crate) async fn chain(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     read(&state, |ledger| Ok(Json(query::chain_json(ledger)))).await
 }
 
@@ -551,7 +618,14 @@ fn parse_resource(text: &str) -> Result<ResourceId, ApiError> {
         .map_err(|error| ApiError::bad_request("bad_id", error.to_string()))
 }
 
-async fn resource(
+#[utoipa::path(get, path = "/v1/resources/{id}", tag = "state",
+    params(("id" = String, Path, description = "Resource id, 64 hex digits")),
+    responses(
+        (status = 200, description = "The registered resource", body = crate::openapi::ResourceAnswer),
+        (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Not registered", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn resource(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -571,11 +645,17 @@ async fn resource(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PrefixQuery {
+pub(crate) struct PrefixQuery {
     prefix: String,
 }
 
-async fn resources_by_prefix(
+#[utoipa::path(get, path = "/v1/resources", tag = "state",
+    params(("prefix" = String, Query, description = "6 to 64 hex digits")),
+    responses(
+        (status = 200, description = "Ids of registered resources with the prefix (at most 1000)", body = crate::openapi::ResourceIds),
+        (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn resources_by_prefix(
     State(state): State<Arc<AppState>>,
     ApiQuery(query): ApiQuery<PrefixQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -597,11 +677,20 @@ async fn resources_by_prefix(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AssetQuery {
+pub(crate) struct AssetQuery {
     recipient: Option<String>,
 }
 
-async fn asset(
+#[utoipa::path(get, path = "/v1/assets/{fingerprint}", tag = "state",
+    params(
+        ("fingerprint" = String, Path, description = "`algo:hex`, or bare SHA-256 hex"),
+        ("recipient" = Option<String>, Query, description = "Resource id: the verdict is for this recipient"),
+    ),
+    responses(
+        (status = 200, description = "Owner, every send, and the verdict", body = crate::openapi::AssetReport),
+        (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn asset(
     State(state): State<Arc<AppState>>,
     Path(fingerprint): Path<String>,
     ApiQuery(query): ApiQuery<AssetQuery>,
@@ -624,7 +713,14 @@ fn parse_fingerprint(text: &str) -> Result<Fingerprint, ApiError> {
     })
 }
 
-async fn claim(
+#[utoipa::path(get, path = "/v1/claims/{fingerprint}", tag = "state",
+    params(("fingerprint" = String, Path, description = "`algo:hex`, or bare SHA-256 hex")),
+    responses(
+        (status = 200, description = "Who claimed the asset, when", body = crate::openapi::ClaimAnswer),
+        (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Nobody claimed it", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn claim(
     State(state): State<Arc<AppState>>,
     Path(fingerprint): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -637,7 +733,13 @@ async fn claim(
     .await
 }
 
-async fn resource_key(
+#[utoipa::path(get, path = "/v1/resources/{id}/keys/{key}", tag = "state",
+    params(("id" = String, Path, description = "Resource id"), ("key" = String, Path, description = "Public key, hex")),
+    responses(
+        (status = 200, description = "Whether the key is, was, or never was the resource's", body = crate::openapi::KeyStatus),
+        (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn resource_key(
     State(state): State<Arc<AppState>>,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {

@@ -12,6 +12,7 @@ mod admin;
 mod api;
 mod ingest;
 mod metrics;
+mod openapi;
 mod producer;
 mod tcp;
 mod tls;

@@ -1,0 +1,267 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`, generated from the handlers'
+//! `#[utoipa::path]` annotations and the schema types below (utoipa, ADR 0010).
+//!
+//! Request bodies are the very types the handlers deserialise. Answers are built as JSON by
+//! [`crate::query`] (shared with the CLI), so their shapes are described here; the node's tests
+//! validate real answers against this document, so a change of either shows up.
+
+#![allow(dead_code)] // The schema types exist for the document; no code builds them.
+
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+/// Every answer that is not a success.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// `code` is stable and machine-readable; `message` says what was wrong.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// e.g. `malformed_json`, `invalid_body`, `too_large`, `bad_transaction`, `rule`,
+    /// `not_found`, `busy`, `rate_limited`, `unauthorized`.
+    pub code: String,
+    pub message: String,
+    /// With `code = "rule"`: the business rule that refused the transaction.
+    #[schema(nullable = false)]
+    pub rule: Option<String>,
+}
+
+/// A transaction's place on the chain once durably committed.
+#[derive(Serialize, ToSchema)]
+pub struct Committed {
+    /// Transaction id (SHA-256 of its canonical encoding), hex.
+    pub tx_id: String,
+    pub height: u64,
+    pub index: u32,
+}
+
+/// One result of a batch: committed (`height`, `index`) or refused (`error`).
+#[derive(Serialize, ToSchema)]
+pub struct BatchResult {
+    pub tx_id: String,
+    #[schema(nullable = false)]
+    pub height: Option<u64>,
+    #[schema(nullable = false)]
+    pub index: Option<u32>,
+    #[schema(nullable = false)]
+    pub error: Option<ErrorDetail>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchAnswer {
+    pub committed: u64,
+    pub rejected: u64,
+    /// In the order of the request's transactions.
+    pub results: Vec<BatchResult>,
+}
+
+/// A committed transaction with its inclusion proof.
+#[derive(Serialize, ToSchema)]
+pub struct TransactionAnswer {
+    pub tx_id: String,
+    pub height: u64,
+    pub index: u32,
+    /// `RegisterResource`, `RecordOwnership`, `SendProductData`, `Record`, …
+    pub kind: String,
+    /// `timeOfTx`, milliseconds since the Unix epoch.
+    pub time: u64,
+    /// The signing public key, hex.
+    pub key: String,
+    /// `{"type": KIND, "body": {…}}` (docs/formats.md).
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// The inclusion proof (docs/formats.md, `weft-inclusion-proof/v1`).
+    #[schema(value_type = Object)]
+    pub proof: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    pub chain: String,
+    pub chain_id: String,
+    pub height: u64,
+    pub head: String,
+    /// The head block's timestamp, ms since the Unix epoch.
+    pub time: u64,
+    /// `thin`, `producer`, `archive` or `full`.
+    pub node_type: String,
+    pub peers: u64,
+    /// Transactions waiting for the block producer.
+    pub mempool: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChainInfo {
+    pub chain_name: String,
+    pub chain_id: String,
+    pub time_window_secs: u64,
+    pub authorities: Vec<String>,
+    pub producers: Vec<String>,
+    pub height: u64,
+    pub head_hash: String,
+    /// RFC 3339, UTC.
+    pub head_time: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Block {
+    pub height: u64,
+    pub hash: String,
+    pub previous: String,
+    pub timestamp: u64,
+    pub time_utc: String,
+    pub merkle_root: String,
+    pub tx_count: u64,
+    /// The producer's public key, hex.
+    pub producer: String,
+    pub version: u64,
+    /// The block's transaction ids, in order.
+    pub transactions: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResourceIds {
+    pub ids: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Position {
+    pub height: u64,
+    pub index: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResourceAnswer {
+    pub id: String,
+    /// The display name (organisation name, person's name, machine label).
+    #[schema(value_type = Option<String>)]
+    pub name: Option<String>,
+    /// The registered resource (`{"kind": "organization", …}`, docs/formats.md).
+    #[schema(value_type = Object)]
+    pub resource: serde_json::Value,
+    pub registered_at: Position,
+    /// For a person, the organisation it acts for.
+    #[schema(value_type = Option<String>)]
+    pub organization: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyStatus {
+    pub resource: String,
+    pub key: String,
+    /// `active`, `revoked`, or null: never a key of this resource.
+    #[schema(value_type = Option<String>)]
+    pub status: Option<String>,
+}
+
+/// The validation verdict of an asset (DESIGN.md, rules).
+#[derive(Serialize, ToSchema)]
+pub struct AssetReport {
+    /// `unknown`, `owned`, `sent_to_you`, `not_sent_to_you`, …
+    pub verdict: String,
+    /// `algo:hex`.
+    pub fingerprint: String,
+    #[schema(value_type = Option<Object>)]
+    pub owner: Option<serde_json::Value>,
+    #[schema(value_type = Option<String>)]
+    pub owner_label: Option<String>,
+    /// Every transaction that names the asset, in ledger order.
+    #[schema(value_type = Vec<Object>)]
+    pub history: Vec<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub product_data: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClaimAnswer {
+    #[schema(value_type = Object)]
+    pub issuer: serde_json::Value,
+    pub issuer_label: String,
+    #[schema(value_type = Option<Object>)]
+    pub signer: Option<serde_json::Value>,
+    #[schema(value_type = Option<String>)]
+    pub signer_label: Option<String>,
+    pub time: u64,
+    pub height: u64,
+    pub tx_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    /// The new resource's id (the id of its registration transaction).
+    pub id: String,
+    pub tx_id: String,
+    pub height: u64,
+    pub index: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Reloaded {
+    /// Settings now in effect.
+    pub applied: Vec<String>,
+    /// Settings changed in the file that take effect at the next start.
+    pub restart_needed: Vec<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "weft node API",
+        description = "A tamper-evident, permissioned ledger for the manufacturing digital \
+            thread. Writes are signed transactions; administrative endpoints need \
+            `Authorization: Bearer` with the node's admin token. See docs/api.md.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        crate::api::submit_one,
+        crate::api::submit_batch,
+        crate::api::transaction,
+        crate::api::status,
+        crate::api::chain,
+        crate::api::block,
+        crate::api::resources_by_prefix,
+        crate::api::resource,
+        crate::api::resource_key,
+        crate::api::asset,
+        crate::api::claim,
+        crate::api::health,
+        crate::api::ready,
+        crate::api::metrics,
+        crate::api::openapi,
+        crate::admin::register,
+        crate::admin::reload,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&AdminToken),
+    tags(
+        (name = "transactions", description = "Submit signed transactions; read them with their proofs"),
+        (name = "chain", description = "Blocks, head and genesis parameters"),
+        (name = "state", description = "Resources, keys, assets and claims"),
+        (name = "node", description = "Health, readiness, metrics, this document"),
+        (name = "admin", description = "Need the node's admin token"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The admin endpoints' bearer token, as a security scheme.
+struct AdminToken;
+
+impl utoipa::Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as JSON.
+pub fn document() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
+}
