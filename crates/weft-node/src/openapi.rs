@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document served at `/openapi.json`, generated from the handlers'
-//! `#[utoipa::path]` annotations and the schema types below (utoipa, ADR 0010).
+//! `#[utoipa::path]` annotations and the schema types below (utoipa, ADR 0008).
 //!
 //! Request bodies are the very types the handlers deserialise. Answers are built as JSON by
 //! [`crate::query`] (shared with the CLI), so their shapes are described here; the node's tests
@@ -69,10 +69,10 @@ pub struct TransactionAnswer {
     pub time: u64,
     /// The signing public key, hex.
     pub key: String,
-    /// `{"type": KIND, "body": {…}}` (docs/formats.md).
+    /// `{"type": KIND, "body": {…}}` (docs/encoding.md).
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
-    /// The inclusion proof (docs/formats.md, `weft-inclusion-proof/v1`).
+    /// The inclusion proof (docs/proofs.md, `weft-inclusion-proof/v1`).
     #[schema(value_type = Object)]
     pub proof: serde_json::Value,
 }
@@ -138,7 +138,7 @@ pub struct ResourceAnswer {
     /// The display name (organisation name, person's name, machine label).
     #[schema(value_type = Option<String>)]
     pub name: Option<String>,
-    /// The registered resource (`{"kind": "organization", …}`, docs/formats.md).
+    /// The registered resource (`{"kind": "organization", …}`, docs/encoding.md).
     #[schema(value_type = Object)]
     pub resource: serde_json::Value,
     pub registered_at: Position,

@@ -1,4 +1,4 @@
-//! TLS for the API and TCP ingest (rustls with the aws-lc-rs provider, ADR 0010).
+//! TLS for the API and TCP ingest (rustls with the aws-lc-rs provider, ADR 0008).
 //!
 //! With `[tls] cert` and `key` set, every connection of both listeners is TLS; handshakes run
 //! concurrently, each bounded in time, so a client that stalls its handshake holds no one up.
