@@ -175,163 +175,24 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
             Ok(Ok(frame)) => frame,
         };
         ingest.metrics.tcp_frames.inc();
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err((request, code, message)) => {
-                answer(
-                    &outgoing,
-                    &mut batch,
-                    batch_started,
-                    ingest,
-                    request,
-                    code,
-                    &message,
-                )
-                .await?;
-                continue;
+        let taken = match frame {
+            Ok(frame) => {
+                if batch.is_empty() {
+                    batch_started = Instant::now();
+                }
+                take(frame, &mut authorized, ingest)
             }
+            Err((request, code, message)) => Taken::Refused(request, code, message),
         };
-        if batch.is_empty() {
-            batch_started = Instant::now();
-        }
-        if frame.version != wire::VERSION {
-            let message = format!(
-                "protocol version {} is not spoken here; this node speaks version {}",
-                frame.version,
-                wire::VERSION
-            );
-            answer(
-                &outgoing,
-                &mut batch,
-                batch_started,
-                ingest,
-                frame.request,
-                "version",
-                &message,
-            )
-            .await?;
-            continue;
-        }
-        match frame.kind {
-            wire::HELLO => {
-                let token = String::from_utf8_lossy(&frame.body);
-                let token = token.trim();
-                let matches = !token.is_empty()
-                    && bool::from(subtle::ConstantTimeEq::ct_eq(
-                        token.as_bytes(),
-                        ingest.token.as_bytes(),
-                    ));
-                if !token.is_empty() && !matches {
-                    answer(&outgoing, &mut batch, batch_started, ingest, frame.request, "unauthorized",
-                        "the token is not this node's ingest token (HOME/ingest.token); RECORD frames stay refused")
-                        .await?;
-                    continue;
-                }
-                authorized |= matches;
-                let flags = if authorized && ingest.identity.is_some() {
-                    wire::FLAG_RECORDS
-                } else {
-                    0
-                };
-                let body = wire::welcome_body(
-                    &ingest.chain_id,
-                    ingest.identity.as_ref().map(|(id, _)| id),
-                    u32::try_from(ingest.max_frame).unwrap_or(u32::MAX),
-                    flags,
-                );
-                flush_then(
-                    &outgoing,
-                    &mut batch,
-                    batch_started,
-                    ingest,
-                    wire::encode(wire::WELCOME, frame.request, &body),
-                )
-                .await?;
+        match taken {
+            Taken::Queued(request, item) => batch.push((request, item)),
+            Taken::Answer(frame) => {
+                flush_then(&outgoing, &mut batch, batch_started, ingest, frame).await?;
             }
-            wire::PING => {
-                flush_then(
-                    &outgoing,
-                    &mut batch,
-                    batch_started,
-                    ingest,
-                    wire::encode(wire::PONG, frame.request, &[]),
-                )
-                .await?;
-            }
-            wire::TX => match weft_core::encoding::decode::<Transaction>(&frame.body) {
-                Ok(tx) => batch.push((frame.request, Item::Tx(Box::new(tx)))),
-                Err(error) => {
-                    let message = format!("the body is not a canonical weft transaction: {error}");
-                    answer(
-                        &outgoing,
-                        &mut batch,
-                        batch_started,
-                        ingest,
-                        frame.request,
-                        "bad_transaction",
-                        &message,
-                    )
-                    .await?;
-                }
-            },
-            wire::RECORD => {
-                let refused = if !authorized {
-                    Some(("unauthorized", "RECORD frames are signed by the node: send HELLO with the node's ingest token (HOME/ingest.token) first".to_string()))
-                } else if ingest.identity.is_none() {
-                    Some((
-                        "no_identity",
-                        "this node has no ingest identity to sign records with".to_string(),
-                    ))
-                } else {
-                    match wire::parse_record(&frame.body) {
-                        Err(message) => Some(("malformed", format!("RECORD body: {message}"))),
-                        Ok((_, body)) if body.len() > weft_core::model::MAX_RECORD_BODY => Some((
-                            "too_large",
-                            format!(
-                                "a record body is at most {} bytes, got {}",
-                                weft_core::model::MAX_RECORD_BODY,
-                                body.len()
-                            ),
-                        )),
-                        Ok((content_type, body)) => {
-                            batch.push((
-                                frame.request,
-                                Item::Record {
-                                    content_type: content_type.to_string(),
-                                    body: body.to_vec(),
-                                },
-                            ));
-                            None
-                        }
-                    }
-                };
-                if let Some((code, message)) = refused {
-                    answer(
-                        &outgoing,
-                        &mut batch,
-                        batch_started,
-                        ingest,
-                        frame.request,
-                        code,
-                        &message,
-                    )
-                    .await?;
-                }
-            }
-            kind => {
-                let message = format!(
-                    "frame kind 0x{kind:02x} is not one a client sends (HELLO 0x01, TX 0x02, RECORD 0x03, PING 0x04)"
-                );
-                answer(
-                    &outgoing,
-                    &mut batch,
-                    batch_started,
-                    ingest,
-                    frame.request,
-                    "kind",
-                    &message,
-                )
-                .await?;
+            Taken::Refused(request, code, message) => {
+                ingest.metrics.tcp_error_frames.inc();
+                let frame = wire::encode(wire::ERROR, request, &wire::error_body(code, &message));
+                flush_then(&outgoing, &mut batch, batch_started, ingest, frame).await?;
             }
         }
     };
@@ -342,6 +203,111 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
     // Every frame taken is answered before the connection closes.
     writer.await??;
     outcome
+}
+
+/// What one frame comes to.
+enum Taken {
+    /// A transaction to submit with the next batch.
+    Queued(u64, Item),
+    /// An answer to send at once (after the batch before it).
+    Answer(Vec<u8>),
+    /// An error frame: request number, code, message.
+    Refused(u64, &'static str, String),
+}
+
+/// Decides what a frame comes to; a `HELLO` with the right token authorises the connection.
+fn take(frame: wire::Frame, authorized: &mut bool, ingest: &TcpIngest) -> Taken {
+    let request = frame.request;
+    if frame.version != wire::VERSION {
+        let message = format!(
+            "protocol version {} is not spoken here; this node speaks version {}",
+            frame.version,
+            wire::VERSION
+        );
+        return Taken::Refused(request, "version", message);
+    }
+    match frame.kind {
+        wire::HELLO => {
+            let token = String::from_utf8_lossy(&frame.body);
+            let token = token.trim();
+            if token.is_empty() {
+                // No token: TX frames only.
+            } else if bool::from(subtle::ConstantTimeEq::ct_eq(
+                token.as_bytes(),
+                ingest.token.as_bytes(),
+            )) {
+                *authorized = true;
+            } else {
+                return Taken::Refused(
+                    request,
+                    "unauthorized",
+                    "the token is not this node's ingest token (HOME/ingest.token); RECORD \
+                     frames stay refused"
+                        .into(),
+                );
+            }
+            let flags = if *authorized && ingest.identity.is_some() {
+                wire::FLAG_RECORDS
+            } else {
+                0
+            };
+            let body = wire::welcome_body(
+                &ingest.chain_id,
+                ingest.identity.as_ref().map(|(id, _)| id),
+                u32::try_from(ingest.max_frame).unwrap_or(u32::MAX),
+                flags,
+            );
+            Taken::Answer(wire::encode(wire::WELCOME, request, &body))
+        }
+        wire::PING => Taken::Answer(wire::encode(wire::PONG, request, &[])),
+        wire::TX => match weft_core::encoding::decode::<Transaction>(&frame.body) {
+            Ok(tx) => Taken::Queued(request, Item::Tx(Box::new(tx))),
+            Err(error) => Taken::Refused(
+                request,
+                "bad_transaction",
+                format!("the body is not a canonical weft transaction: {error}"),
+            ),
+        },
+        wire::RECORD if !*authorized => Taken::Refused(
+            request,
+            "unauthorized",
+            "RECORD frames are signed by the node: send HELLO with the node's ingest token \
+             (HOME/ingest.token) first"
+                .into(),
+        ),
+        wire::RECORD if ingest.identity.is_none() => Taken::Refused(
+            request,
+            "no_identity",
+            "this node has no ingest identity to sign records with".into(),
+        ),
+        wire::RECORD => match wire::parse_record(&frame.body) {
+            Err(message) => Taken::Refused(request, "malformed", format!("RECORD body: {message}")),
+            Ok((_, body)) if body.len() > weft_core::model::MAX_RECORD_BODY => Taken::Refused(
+                request,
+                "too_large",
+                format!(
+                    "a record body is at most {} bytes, got {}",
+                    weft_core::model::MAX_RECORD_BODY,
+                    body.len()
+                ),
+            ),
+            Ok((content_type, body)) => Taken::Queued(
+                request,
+                Item::Record {
+                    content_type: content_type.to_string(),
+                    body: body.to_vec(),
+                },
+            ),
+        },
+        kind => Taken::Refused(
+            request,
+            "kind",
+            format!(
+                "frame kind 0x{kind:02x} is not one a client sends (HELLO 0x01, TX 0x02, \
+                 RECORD 0x03, PING 0x04)"
+            ),
+        ),
+    }
 }
 
 /// A frame's bytes, or what to answer if it cannot be a frame: request number, code, message.
@@ -386,21 +352,7 @@ async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max: usize) -> std::io
     Ok(wire::parse_frame(bytes).ok_or((0, "malformed", "a frame shorter than its header".into())))
 }
 
-/// Submits what is pending, then queues an error frame: answers keep the frames' order.
-async fn answer(
-    outgoing: &mpsc::Sender<Outgoing>,
-    batch: &mut Vec<(u64, Item)>,
-    started: Instant,
-    ingest: &Arc<TcpIngest>,
-    request: u64,
-    code: &'static str,
-    message: &str,
-) -> Result<()> {
-    ingest.metrics.tcp_error_frames.inc();
-    let frame = wire::encode(wire::ERROR, request, &wire::error_body(code, message));
-    flush_then(outgoing, batch, started, ingest, frame).await
-}
-
+/// Submits what is pending, then queues `frame`: answers keep the frames' order.
 async fn flush_then(
     outgoing: &mpsc::Sender<Outgoing>,
     batch: &mut Vec<(u64, Item)>,
