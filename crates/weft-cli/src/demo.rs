@@ -99,7 +99,8 @@ impl DemoNode {
             {
                 return Ok(DemoNode {
                     child,
-                    url: format!("http://{}", text.trim()),
+                    // The API address is the first line (`tcp`/`tls` lines may follow).
+                    url: format!("http://{}", text.lines().next().unwrap_or_default().trim()),
                 });
             }
             if let Some(status) = child.try_wait()? {

@@ -3,7 +3,9 @@
 //! ```text
 //! HOME/
 //!   config.toml          node-local settings (weft_node::NodeConfig); the chain's parameters are in its genesis
-//!   node.addr            the API address of the running node (`weft node run`), while it runs
+//!   node.addr            while a node runs: its API address, then `tcp ADDR` and `tls` lines
+//!   admin.token          the node's admin token                         mode 0600
+//!   ingest.token         the token TCP ingest clients show for RECORD frames   mode 0600
 //!   ledger.redb          the chain (redb)
 //!   keys/authority.key   network authority (registers organisations)   mode 0600
 //!   keys/producer.key    block producer (seals blocks)                  mode 0600
