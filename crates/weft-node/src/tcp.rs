@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
@@ -46,9 +46,8 @@ pub(crate) async fn serve(
     ingest: Arc<TcpIngest>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let open = Arc::new(AtomicUsize::new(0));
     let mut connections = tokio::task::JoinSet::new();
-    let mut tls = match &ingest.tls {
+    let mut listener = match &ingest.tls {
         Some(config) => match crate::tls::TlsListener::new(listener, config.clone()) {
             Ok(tls) => Either::Tls(tls),
             Err(error) => {
@@ -61,15 +60,13 @@ pub(crate) async fn serve(
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            accepted = tls.accept() => {
-                let Some((stream, peer)) = accepted else { break };
-                if open.load(Ordering::Relaxed) >= ingest.max_connections {
+            (stream, peer) = listener.accept() => {
+                if connections.len() >= ingest.max_connections {
                     tracing::warn!(%peer, "TCP ingest: too many connections (ingest.tcp.max_connections)");
                     continue;
                 }
-                open.fetch_add(1, Ordering::Relaxed);
                 ingest.metrics.tcp_connections.inc();
-                let (ingest, open, shutdown) = (ingest.clone(), open.clone(), shutdown.clone());
+                let (ingest, shutdown) = (ingest.clone(), shutdown.clone());
                 connections.spawn(async move {
                     let outcome = match stream {
                         Stream::Plain(stream) => connection(stream, peer, &ingest, shutdown).await,
@@ -78,10 +75,10 @@ pub(crate) async fn serve(
                     if let Err(error) = outcome {
                         tracing::debug!(%peer, %error, "TCP ingest connection ended");
                     }
-                    open.fetch_sub(1, Ordering::Relaxed);
                     ingest.metrics.tcp_connections.dec();
                 });
             }
+            // Finished connections are reaped at once, so `len` counts the open ones.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
@@ -99,24 +96,19 @@ enum Stream {
 }
 
 impl Either {
-    async fn accept(&mut self) -> Option<(Stream, SocketAddr)> {
+    /// The next connection (both listeners retry failed accepts themselves).
+    async fn accept(&mut self) -> (Stream, SocketAddr) {
+        use axum::serve::Listener;
         match self {
-            Either::Plain(listener) => loop {
-                match listener.accept().await {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        return Some((Stream::Plain(stream), peer));
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "TCP ingest cannot accept a connection");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            },
-            Either::Tls(listener) => listener
-                .next()
-                .await
-                .map(|(stream, peer)| (Stream::Tls(Box::new(stream)), peer)),
+            Either::Plain(listener) => {
+                let (stream, peer) = Listener::accept(listener).await;
+                let _ = stream.set_nodelay(true);
+                (Stream::Plain(stream), peer)
+            }
+            Either::Tls(listener) => {
+                let (stream, peer) = Listener::accept(listener).await;
+                (Stream::Tls(Box::new(stream)), peer)
+            }
         }
     }
 }

@@ -75,6 +75,7 @@ impl TlsListener {
                         continue;
                     }
                 };
+                let _ = stream.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let handed = sender.clone();
                 tokio::spawn(async move {
@@ -94,11 +95,6 @@ impl TlsListener {
             }
         });
         Ok(TlsListener { local, ready })
-    }
-
-    /// The next connection whose handshake completed; `None` once the accept loop ended.
-    pub async fn next(&mut self) -> Option<(TlsStream<TcpStream>, SocketAddr)> {
-        self.ready.recv().await
     }
 }
 
