@@ -52,7 +52,10 @@ fn error_code(frame: &wire::Frame) -> String {
 
 #[test]
 fn tcp_ingest_answers_bad_frames_with_error_frames_and_keeps_serving() {
-    let (_dir, home) = new_home(&[("max_frame_bytes = 1052672", "max_frame_bytes = 4096")]);
+    let (_dir, home) = new_home(&[
+        ("max_frame_bytes = 1052672", "max_frame_bytes = 4096"),
+        ("max_connections = 256", "max_connections = 3"),
+    ]);
     let node = Node::start_with(&home, &["--tcp", "127.0.0.1:0"]);
     let address = node.tcp.clone().expect("the node listens for TCP ingest");
     let token = std::fs::read_to_string(home.join("ingest.token")).expect("ingest token");
@@ -298,6 +301,20 @@ fn tcp_ingest_answers_bad_frames_with_error_frames_and_keeps_serving() {
         })
         .collect();
     assert_eq!(heights, vec![1, 2]);
+
+    // ingest.tcp.max_connections = 3: with `stranger`, `client` and a third one answering, a
+    // fourth connection is closed at once.
+    let mut third = connect(&address);
+    send(&mut third, wire::PING, 1, b"");
+    assert_eq!(receive(&mut third).kind, wire::PONG);
+    let mut fourth = connect(&address);
+    send(&mut fourth, wire::PING, 1, b"");
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        fourth.read(&mut byte).unwrap_or(0),
+        0,
+        "a fourth connection was served"
+    );
 
     // Shutdown with ingest connections still open: they are closed, the node exits 0.
     let metrics = http("GET", &format!("{}/metrics", node.url), None, b"").1;
