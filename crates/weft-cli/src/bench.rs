@@ -72,49 +72,10 @@ pub enum BenchCommand {
     },
     /// Load a running node (--node URL) through its REST batch endpoint: throughput and
     /// submit-to-committed latency. Registers its organisations with --home's authority key.
-    Node {
-        /// Transactions to submit (each a claim of a new asset).
-        #[arg(long, default_value_t = 100_000)]
-        txs: usize,
-        /// Transactions per request.
-        #[arg(long, default_value_t = 1000)]
-        batch: usize,
-        /// Client threads sending at once.
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
-        /// Offer this many transactions per second (default: as fast as the node answers).
-        #[arg(long)]
-        rate: Option<f64>,
-        /// Stop sending after this many seconds.
-        #[arg(long, default_value_t = 300)]
-        max_secs: u64,
-    },
+    Node(crate::node_bench::NodeBench),
     /// Load a running node's TCP ingest (docs/ingest-tcp.md): throughput and send-to-committed
     /// latency per frame. RECORD frames use the ingest token of --home.
-    Tcp {
-        /// The node's TCP ingest address HOST:PORT (default: the node on --home).
-        #[arg(long)]
-        to: Option<String>,
-        /// Frames to send.
-        #[arg(long, default_value_t = 100_000)]
-        txs: usize,
-        /// Record body size in bytes.
-        #[arg(long, default_value_t = 100)]
-        size: usize,
-        /// Connections sending at once.
-        #[arg(long, default_value_t = 4)]
-        connections: usize,
-        /// Most frames unanswered per connection.
-        #[arg(long, default_value_t = 8192)]
-        window: usize,
-        /// Offer this many frames per second (default: as fast as the node answers).
-        #[arg(long)]
-        rate: Option<f64>,
-        /// Send claims signed by the client (TX frames) instead of records the node signs;
-        /// registers organisations through --node URL.
-        #[arg(long)]
-        signed: bool,
-    },
+    Tcp(crate::tcp_bench::TcpBench),
     /// Fingerprinting speed against `sha256sum` on the same file.
     Fingerprint {
         /// File to hash (default: a generated file of --size-mib).
@@ -143,45 +104,8 @@ pub fn run(ctx: &Context_, command: BenchCommand) -> Result<()> {
             dir,
         ),
         BenchCommand::Audit { file } => audit_file(ctx, &file),
-        BenchCommand::Node {
-            txs,
-            batch,
-            concurrency,
-            rate,
-            max_secs,
-        } => crate::node_bench::run(
-            ctx,
-            crate::node_bench::NodeBench {
-                txs,
-                batch,
-                concurrency,
-                rate,
-                max_secs,
-            },
-        ),
-        BenchCommand::Tcp {
-            to,
-            txs,
-            size,
-            connections,
-            window,
-            rate,
-            signed,
-        } => crate::tcp_bench::run(
-            ctx,
-            crate::tcp_bench::TcpBench {
-                to: match to {
-                    Some(to) => to,
-                    None => crate::node::tcp_address(ctx)?,
-                },
-                txs,
-                size,
-                connections,
-                window,
-                rate,
-                signed,
-            },
-        ),
+        BenchCommand::Node(options) => crate::node_bench::run(ctx, options),
+        BenchCommand::Tcp(options) => crate::tcp_bench::run(ctx, options),
         BenchCommand::Proofs { file, count } => proofs_file(ctx, &file, count),
         BenchCommand::Fingerprint { file, size_mib } => fingerprint(ctx, file, size_mib),
         BenchCommand::Gcode { file, runs, python } => {

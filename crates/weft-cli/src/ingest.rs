@@ -261,7 +261,7 @@ async fn run<S: AsyncRead + AsyncWrite + Send + 'static>(
 }
 
 /// The ingest token of a home, if it has one.
-fn token(home: &Path, file: Option<&Path>) -> Result<String> {
+pub(crate) fn token(home: &Path, file: Option<&Path>) -> Result<String> {
     let path = file.map_or_else(|| home.join("ingest.token"), Path::to_path_buf);
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(text.trim().to_string()),

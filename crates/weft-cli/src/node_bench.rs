@@ -24,14 +24,22 @@ use crate::commands::Context_;
 use crate::home::{Home, now_ms};
 
 /// What `weft bench node` was asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct NodeBench {
+    /// Transactions to submit (each a claim of a new asset).
+    #[arg(long, default_value_t = 100_000)]
     pub txs: usize,
+    /// Transactions per request.
+    #[arg(long, default_value_t = 1000)]
     pub batch: usize,
+    /// Client threads sending at once.
+    #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
-    /// Transactions per second to offer; `None`: as fast as the node answers.
+    /// Offer this many transactions per second (default: as fast as the node answers).
+    #[arg(long)]
     pub rate: Option<f64>,
-    /// Stop sending after this long, even if transactions are left.
+    /// Stop sending after this many seconds, even if transactions are left.
+    #[arg(long, default_value_t = 300)]
     pub max_secs: u64,
 }
 

@@ -16,17 +16,31 @@ use crate::commands::Context_;
 use crate::ingest::{Answer, Target, session};
 use crate::node_bench::{latency_summary, signed_claims};
 
-#[derive(Debug, Clone)]
+/// What `weft bench tcp` was asked to do.
+#[derive(Debug, Clone, clap::Args)]
 pub struct TcpBench {
-    pub to: String,
+    /// The node's TCP ingest address HOST:PORT (default: the node on --home).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Frames to send.
+    #[arg(long, default_value_t = 100_000)]
     pub txs: usize,
-    /// Record body size in bytes (RECORD frames).
+    /// Record body size in bytes.
+    #[arg(long, default_value_t = 100)]
     pub size: usize,
+    /// Connections sending at once.
+    #[arg(long, default_value_t = 4)]
     pub connections: usize,
+    /// Most frames unanswered per connection.
+    #[arg(long, default_value_t = 8192)]
     pub window: usize,
-    /// Frames per second to offer, over all connections; `None`: as fast as answered.
+    /// Offer this many frames per second over all connections (default: as fast as the node
+    /// answers).
+    #[arg(long)]
     pub rate: Option<f64>,
-    /// Send client-signed TX frames (claims) instead of RECORD frames the node signs.
+    /// Send claims signed by the client (TX frames) instead of records the node signs;
+    /// registers organisations through --node URL.
+    #[arg(long)]
     pub signed: bool,
 }
 
@@ -60,9 +74,11 @@ pub fn run(ctx: &Context_, options: TcpBench) -> Result<()> {
     if rate.is_some_and(|rate| !(rate.is_finite() && rate > 0.0)) {
         bail!("--rate must be a positive number of frames per second");
     }
-    let token = std::fs::read_to_string(ctx.home.join("ingest.token"))
-        .map(|text| text.trim().to_string())
-        .unwrap_or_default();
+    let to = match to {
+        Some(to) => to,
+        None => crate::node::tcp_address(ctx)?,
+    };
+    let token = crate::ingest::token(&ctx.home, None)?;
     // Every frame is made before the clock starts.
     let bodies: Vec<(u8, Vec<u8>)> = if signed {
         let Some(url) = &ctx.node else {
