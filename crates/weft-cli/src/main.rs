@@ -36,7 +36,8 @@ struct Cli {
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     json: bool,
-    /// Act through the running node at this API address (http://HOST:PORT) instead of the
+    /// Act through the running node at this API address (http://HOST:PORT, or https:// with
+    /// --ca) instead of the
     /// home's own ledger; keys that sign still come from the home.
     #[arg(long, global = true, env = "WEFT_NODE")]
     node: Option<String>,
