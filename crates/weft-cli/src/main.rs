@@ -37,8 +37,7 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
     /// Act through the running node at this API address (http://HOST:PORT, or https:// with
-    /// --ca) instead of the
-    /// home's own ledger; keys that sign still come from the home.
+    /// --ca) instead of the home's own ledger; keys that sign still come from the home.
     #[arg(long, global = true, env = "WEFT_NODE")]
     node: Option<String>,
     /// Trust this PEM certificate (the node's, or its CA's) for https:// nodes and TLS ingest.
