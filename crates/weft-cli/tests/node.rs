@@ -172,7 +172,7 @@ fn hostile_requests_get_clear_4xx_answers_and_the_node_keeps_serving() {
 
     // Reads with bad parameters, unknown routes.
     for (url, want_code, want) in [
-        (format!("{}/v1/blocks/abc", node.url), 400, "bad_height"),
+        (format!("{}/v1/blocks/abc", node.url), 400, "bad_block"),
         (format!("{}/v1/blocks/999999", node.url), 404, "not_found"),
         (format!("{}/v1/transactions/xyz", node.url), 400, "bad_id"),
         (

@@ -232,9 +232,15 @@ fn every_documented_endpoint_answers_as_the_openapi_document_says() {
     };
     assert_eq!(get("/v1/status", "/v1/status").0, 200);
     assert_eq!(get("/v1/chain", "/v1/chain").0, 200);
-    assert_eq!(get("/v1/blocks/{height}", "/v1/blocks/1").0, 200);
-    assert_eq!(get("/v1/blocks/{height}", "/v1/blocks/99999").0, 404);
-    assert_eq!(get("/v1/blocks/{height}", "/v1/blocks/top").0, 400);
+    assert_eq!(get("/v1/blocks/{block}", "/v1/blocks/1").0, 200);
+    assert_eq!(get("/v1/blocks/{block}", "/v1/blocks/99999").0, 404);
+    assert_eq!(get("/v1/blocks/{block}", "/v1/blocks/top").0, 400);
+    let (_, genesis) = get("/v1/blocks/{block}", "/v1/blocks/0");
+    let genesis_hash = genesis["hash"].as_str().expect("hash").to_string();
+    let (code, by_hash) = get("/v1/blocks/{block}", &format!("/v1/blocks/{genesis_hash}"));
+    assert_eq!((code, &by_hash), (200, &genesis));
+    let unknown = format!("/v1/blocks/{}", "0".repeat(64));
+    assert_eq!(get("/v1/blocks/{block}", &unknown).0, 404);
     assert_eq!(
         get(
             "/v1/transactions/{id}",

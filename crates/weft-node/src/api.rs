@@ -25,7 +25,6 @@ use crate::producer::{SharedLedger, Submission, TxResult};
 use crate::query;
 
 /// What every handler shares.
-#[derive(Debug)]
 pub(crate) struct AppState {
     pub ledger: SharedLedger,
     pub queue: SyncSender<Submission>,
@@ -43,6 +42,12 @@ pub(crate) struct AppState {
     pub chain_id: weft_core::ChainId,
     pub admin_token: String,
     pub authority_key: Option<weft_core::SigningKey>,
+    /// The GraphQL schema (its resolvers get this state with each request).
+    pub graphql: crate::graphql::WeftSchema,
+    /// The head's height, updated by the producer after each commit.
+    pub head: tokio::sync::watch::Receiver<u64>,
+    /// Becomes true when the node starts shutting down.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// An API error: status, stable code, message.
@@ -66,6 +71,11 @@ impl ApiError {
 
     pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// Code, message and rule, for another error format (GraphQL's).
+    pub(crate) fn parts(self) -> (&'static str, String, Option<&'static str>) {
+        (self.code, self.message, self.rule)
     }
 
     fn not_found(message: impl Into<String>) -> Self {
@@ -239,7 +249,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/transactions/{id}", get(transaction))
         .route("/v1/status", get(status))
         .route("/v1/chain", get(chain))
-        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/blocks/{block}", get(block))
         .route("/v1/resources", get(resources_by_prefix))
         .route("/v1/resources/{id}", get(resource))
         .route("/v1/resources/{id}/keys/{key}", get(resource_key))
@@ -248,6 +258,11 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi))
+        .route(
+            "/graphql",
+            get(crate::graphql::get).post(crate::graphql::post),
+        )
+        .route("/graphql/schema", get(crate::graphql::sdl))
         .route("/metrics", get(metrics))
         .merge(crate::admin::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
@@ -316,7 +331,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// Runs `read` against the ledger on a blocking thread.
-async fn read<T: Send + 'static>(
+pub(crate) async fn read<T: Send + 'static>(
     state: &Arc<AppState>,
     read: impl FnOnce(&Ledger<weft_ledger::store::RedbStore>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -547,25 +562,45 @@ fn header_json(signed: &weft_ledger::block::SignedHeader) -> Value {
     })
 }
 
-#[utoipa::path(get, path = "/v1/blocks/{height}", tag = "chain",
-    params(("height" = u64, Path, description = "Block height (genesis is 0)")),
+#[utoipa::path(get, path = "/v1/blocks/{block}", tag = "chain",
+    params(("block" = String, Path, description = "Block height (genesis is 0), or block hash (64 hex digits)")),
     responses(
         (status = 200, description = "The block header and its transaction ids", body = crate::openapi::Block),
         (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No block at that height yet", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such block (yet)", body = crate::openapi::ErrorBody),
     ))]
 pub(crate) async fn block(
     State(state): State<Arc<AppState>>,
-    Path(height): Path<String>,
+    Path(block): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let height: u64 = height.parse().map_err(|_| {
-        ApiError::bad_request(
-            "bad_height",
-            format!("{height:?} is not a block height (a whole number)"),
-        )
-    })?;
+    let block = block.trim().to_string();
+    let wanted = if block.len() == 64 {
+        Err(weft_core::BlockHash::from_hex(&block).map_err(|error| {
+            ApiError::bad_request(
+                "bad_block",
+                format!("{block:?} is not a block hash: {error}"),
+            )
+        })?)
+    } else {
+        Ok(block.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(
+                "bad_block",
+                format!(
+                    "{block:?} is neither a block height (a whole number) nor a block hash \
+                     (64 hex digits)"
+                ),
+            )
+        })?)
+    };
     read(&state, move |ledger| {
         let store = ledger.store();
+        // A height, or the hash of a block to find the height of.
+        let height = match wanted {
+            Ok(height) => height,
+            Err(hash) => store
+                .height_of(&hash)?
+                .ok_or_else(|| ApiError::not_found(format!("no block has hash {hash}")))?,
+        };
         let signed = store
             .signed_header(height)?
             .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;

@@ -10,6 +10,7 @@ pub mod query;
 
 mod admin;
 mod api;
+mod graphql;
 mod ingest;
 mod metrics;
 mod openapi;
@@ -118,6 +119,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     let chain_id = ledger.chain_id();
     let live = Arc::new(admin::Live::new(&config));
     let metrics = Arc::new(metrics::Metrics::new(ledger.head().header.height));
+    let (head_sender, head) = tokio::sync::watch::channel(ledger.head().header.height);
     let ledger = Arc::new(Mutex::new(ledger));
     let (queue, submissions) = std::sync::mpsc::sync_channel(config.api.queue);
     let producer = producer::Producer {
@@ -126,6 +128,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         live: live.clone(),
         merge_after_txs: config.storage.merge_after_txs,
         metrics: metrics.clone(),
+        head: head_sender,
     };
     let producer = std::thread::Builder::new()
         .name("producer".into())
@@ -171,6 +174,8 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // Set when a signal asks the node to stop: the API, TCP ingest and GraphQL subscriptions end.
+    let (stop_serving, stopping) = tokio::sync::watch::channel(false);
     let tcp_ingest = Arc::new(tcp::TcpIngest {
         queue: queue.clone(),
         metrics: metrics.clone(),
@@ -196,10 +201,12 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         chain_id,
         admin_token,
         authority_key,
+        graphql: graphql::schema(),
+        head,
+        stopping: stopping.clone(),
     });
     let written_addr = addr_file.clone();
     let served = runtime.block_on(async move {
-        let (stop_serving, stopping) = tokio::sync::watch::channel(false);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen} (api.listen / --api)"))?;

@@ -64,6 +64,8 @@ pub(crate) struct Producer {
     /// Merge the store's waiting index changes once this many transactions have them.
     pub merge_after_txs: usize,
     pub metrics: Arc<Metrics>,
+    /// Told the height of every committed block (GraphQL subscriptions wait on it).
+    pub head: tokio::sync::watch::Sender<u64>,
 }
 
 /// One gathered batch, its signatures checked, on its way to the commit.
@@ -214,6 +216,9 @@ impl Producer {
             *slot = accepted
                 .next()
                 .map(|(id, position)| TxResult::Committed { id, position });
+        }
+        if let Some(signed) = &outcome.header {
+            self.head.send_replace(signed.header.height);
         }
         self.metrics.record_block(
             outcome.header.as_ref().map(|signed| signed.header.height),

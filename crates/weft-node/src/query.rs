@@ -155,7 +155,31 @@ pub fn asset_report<S: Store>(
     let state = store.snapshot()?;
     let owner = state.owner(fingerprint)?;
     let history = history(store, fingerprint)?;
-    let verdict = match (&owner, recipient) {
+    let verdict = verdict(&state, fingerprint, recipient)?;
+    let product_data = match &owner {
+        Some(owner) => claimed_asset(store, &owner.tx_id)?,
+        None => None,
+    };
+    Ok(json!({
+        "verdict": verdict,
+        "fingerprint": fingerprint.to_string(),
+        "owner": owner.as_ref().map(|owner| resource_json(&state, &owner.issuer)),
+        "owner_label": owner.as_ref().map(|owner| label(&state, &owner.issuer)),
+        "history": history,
+        "product_data": product_data,
+    }))
+}
+
+/// The NIST verdict on `fingerprint` for `recipient` (or for anyone): `"unknown"` if nobody
+/// claimed it; `"valid"` if the recipient (or its organisation) owns it or was sent it, or if no
+/// recipient is named; otherwise `"not_recipient"`.
+pub fn verdict<V: StateView>(
+    state: &V,
+    fingerprint: &Fingerprint,
+    recipient: Option<ResourceId>,
+) -> Result<&'static str, LedgerError> {
+    let owner = state.owner(fingerprint)?;
+    Ok(match (&owner, recipient) {
         (None, _) => "unknown",
         (Some(_), None) => "valid",
         (Some(owner), Some(me)) => {
@@ -173,23 +197,14 @@ pub fn asset_report<S: Store>(
                 "not_recipient"
             }
         }
-    };
-    let product_data = match &owner {
-        Some(owner) => claimed_asset(store, &owner.tx_id)?,
-        None => None,
-    };
-    Ok(json!({
-        "verdict": verdict,
-        "fingerprint": fingerprint.to_string(),
-        "owner": owner.as_ref().map(|owner| resource_json(&state, &owner.issuer)),
-        "owner_label": owner.as_ref().map(|owner| label(&state, &owner.issuer)),
-        "history": history,
-        "product_data": product_data,
-    }))
+    })
 }
 
 /// The asset as claimed in transaction `claim`.
-fn claimed_asset<S: Store>(store: &S, claim: &TxId) -> Result<Option<DigitalAsset>, LedgerError> {
+pub fn claimed_asset<S: Store>(
+    store: &S,
+    claim: &TxId,
+) -> Result<Option<DigitalAsset>, LedgerError> {
     Ok(match store.tx(claim)? {
         Some((tx, _)) => match tx.payload {
             Some(Payload::RecordOwnership(claim)) => Some(claim.product_data),
