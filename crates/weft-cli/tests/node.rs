@@ -250,6 +250,159 @@ fn a_killed_node_restarts_with_every_acknowledged_transaction() {
     assert_eq!(run(&home, &["chain", "verify"], 0)["ok"], true);
 }
 
+/// `GET /v1/transactions/{id}` until it answers something other than 202 (queued).
+fn settled(node: &Node, id: &str) -> (u16, Value) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = http(
+            "GET",
+            &format!("{}/v1/transactions/{id}", node.url),
+            None,
+            b"",
+        );
+        if answer.0 != 202 {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "{id} still queued after 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn wait_false_answers_once_queued_and_the_queue_survives_a_sigkill() {
+    // Blocks are sealed 60 s after their first transaction: nothing queued below is in a block
+    // when the node is killed.
+    let (dir, home) = new_home(&[("interval_ms = 100", "interval_ms = 60000")]);
+    let designer = org(&home, "Designer");
+    let node = Node::start(&home);
+    let single = format!("{}/v1/transactions?wait=false", node.url);
+    let batch = format!("{}/v1/transactions/batch?wait=false", node.url);
+    let mut queued = Vec::new();
+    for i in 0..10u32 {
+        let tx = claim_tx(&home, &designer, format!("single {i}").as_bytes(), "s");
+        let (code, answer) = post_json(&single, &json!({"transaction": encoded(&tx)}));
+        assert_eq!(code, 202, "{answer}");
+        assert_eq!(answer["state"], "queued");
+        assert_eq!(answer["tx_id"], tx.id().to_hex());
+        queued.push(tx.id().to_hex());
+    }
+    let txs: Vec<_> = (0..30u32)
+        .map(|i| claim_tx(&home, &designer, format!("batch {i}").as_bytes(), "b"))
+        .collect();
+    let (code, answer) = post_json(
+        &batch,
+        &json!({"transactions": txs.iter().map(encoded).collect::<Vec<_>>()}),
+    );
+    assert_eq!(code, 202, "{answer}");
+    assert_eq!(answer["queued"], 30);
+    let ids: Vec<String> = txs.iter().map(|tx| tx.id().to_hex()).collect();
+    assert_eq!(answer["tx_ids"], json!(ids));
+    queued.extend(ids);
+    // The same data claimed again: queued (the check needs the chain), refused in its block.
+    let duplicate = claim_tx(&home, &designer, b"single 0", "again");
+    let (code, _) = post_json(&single, &json!({"transaction": encoded(&duplicate)}));
+    assert_eq!(code, 202);
+    // A batch with one forged signature is refused whole, its index named; nothing is queued.
+    let good = claim_tx(&home, &designer, b"never queued", "n");
+    let mut forged = claim_tx(&home, &designer, b"forged", "f");
+    forged.signature = claim_tx(&home, &designer, b"other", "o").signature;
+    let (code, answer) = post_json(
+        &batch,
+        &json!({"transactions": [encoded(&good), encoded(&forged)]}),
+    );
+    assert_eq!(code, 422, "{answer}");
+    assert_eq!(answer["error"]["rule"], "signature");
+    let message = answer["error"]["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("transactions[1]: ") && message.contains("nothing was queued"),
+        "{message}"
+    );
+    let (code, _) = post_json(
+        &format!("{}/v1/transactions?wait=nope", node.url),
+        &json!({"transaction": encoded(&good)}),
+    );
+    assert_eq!(code, 400, "a wait that is not a boolean");
+    // Queued, not committed: GET says so.
+    let (code, answer) = http(
+        "GET",
+        &format!("{}/v1/transactions/{}", node.url, queued[0]),
+        None,
+        b"",
+    );
+    assert_eq!(
+        (code, &answer["state"]),
+        (202, &json!("queued")),
+        "{answer}"
+    );
+    let (code, _) = http(
+        "GET",
+        &format!("{}/v1/transactions/{}", node.url, good.id().to_hex()),
+        None,
+        b"",
+    );
+    assert_eq!(
+        code, 404,
+        "the good half of the refused batch was not queued"
+    );
+    assert_eq!(
+        http("GET", &format!("{}/v1/status", node.url), None, b"").1["height"],
+        1,
+        "nothing is in a block yet"
+    );
+    node.kill();
+    assert!(
+        std::fs::metadata(home.join("queue.log"))
+            .expect("journal")
+            .len()
+            > 0
+    );
+
+    // Restarted with short blocks: every queued transaction is committed, exactly once.
+    let config = home.join("config.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("interval_ms = 60000", "interval_ms = 100"),
+    )
+    .expect("config");
+    let node = Node::start(&home);
+    for id in &queued {
+        let (code, answer) = settled(&node, id);
+        assert_eq!(code, 200, "{id}: {answer}");
+    }
+    let (code, answer) = settled(&node, &duplicate.id().to_hex());
+    assert_eq!(code, 422, "{answer}");
+    assert_eq!(answer["error"]["rule"], "rule-3");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("queued and then refused")
+    );
+    let (code, _) = settled(&node, &good.id().to_hex());
+    assert_eq!(code, 404);
+    assert_eq!(node.terminate().code(), Some(0));
+    assert_eq!(
+        std::fs::metadata(home.join("queue.log"))
+            .expect("journal")
+            .len(),
+        0,
+        "a clean stop with everything settled empties the journal"
+    );
+    // Each claim once on the chain: 40 queued claims after the registration, nothing twice.
+    let design = dir.path().join("single0");
+    std::fs::write(&design, "single 0").expect("write");
+    let history = run(&home, &["history", design.to_str().expect("utf-8")], 0);
+    assert_eq!(
+        history["history"].as_array().map(Vec::len),
+        Some(1),
+        "{history}"
+    );
+    let audit = run(&home, &["chain", "verify"], 0);
+    assert_eq!(audit["ok"], true);
+    assert_eq!(audit["transactions"], 2 + 40, "{audit}");
+}
+
 #[test]
 fn bad_configuration_is_refused_at_start_with_the_key_named() {
     let (_dir, home) = new_home(&[("interval_ms = 100", "interval_ms = 10")]);

@@ -227,6 +227,39 @@ fn every_documented_endpoint_answers_as_the_openapi_document_says() {
         400
     );
 
+    // wait=false: 202 once durably queued; GET then says queued (202) or committed (200).
+    let queue = |spec: &mut Spec, template: &str, body: Value| {
+        spec.call(
+            "POST",
+            template,
+            &format!("{base}{template}?wait=false"),
+            &json_header,
+            Some(body.to_string().as_bytes()),
+        )
+    };
+    let third = claim_tx(&home, &org, b"queued part", "queued");
+    let (status, queued) = queue(
+        &mut spec,
+        "/v1/transactions",
+        json!({"transaction": encoded(&third)}),
+    );
+    assert_eq!(status, 202, "{queued}");
+    let fourth = claim_tx(&home, &org, b"queued batch part", "queued");
+    let (status, queued) = queue(
+        &mut spec,
+        "/v1/transactions/batch",
+        json!({"transactions": [encoded(&fourth)]}),
+    );
+    assert_eq!(status, 202, "{queued}");
+    let (status, _) = spec.call(
+        "GET",
+        "/v1/transactions/{id}",
+        &format!("{base}/v1/transactions/{}", third.id().to_hex()),
+        &[],
+        None,
+    );
+    assert!(status == 202 || status == 200, "{status}");
+
     let mut get = |template: &str, concrete: &str| {
         spec.call("GET", template, &format!("{base}{concrete}"), &[], None)
     };

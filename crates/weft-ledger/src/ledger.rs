@@ -80,6 +80,19 @@ impl Admitted {
     pub fn is_empty(&self) -> bool {
         self.transactions.is_empty()
     }
+
+    /// The first transaction that failed the stateless checks: its index and why.
+    pub fn first_failure(&self) -> Option<(usize, &RuleError)> {
+        self.failures
+            .iter()
+            .enumerate()
+            .find_map(|(index, failure)| failure.as_ref().map(|failure| (index, failure)))
+    }
+
+    /// The transactions, in submitted order.
+    pub fn into_transactions(self) -> Vec<Transaction> {
+        self.transactions
+    }
 }
 
 /// A validated block, ready to commit.

@@ -48,6 +48,8 @@ pub(crate) struct AppState {
     pub head: tokio::sync::watch::Receiver<u64>,
     /// Becomes true when the node starts shutting down.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Where `wait=false` submissions are journaled before they are answered.
+    pub durable: crate::queue::DurableQueue,
 }
 
 /// An API error: status, stable code, message.
@@ -440,9 +442,11 @@ fn result_json(result: &TxResult) -> Value {
 }
 
 #[utoipa::path(post, path = "/v1/transactions", tag = "transactions",
+    params(("wait" = Option<bool>, Query, description = "false: answer 202 once durably queued, before the block (default true: once committed)")),
     request_body(content = SubmitOne, description = "A signed transaction"),
     responses(
         (status = 200, description = "Durably committed", body = crate::openapi::Committed),
+        (status = 202, description = "wait=false: durably queued", body = crate::openapi::Queued),
         (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::ErrorBody),
         (status = 413, description = "Body too large", body = crate::openapi::ErrorBody),
         (status = 415, description = "Not JSON", body = crate::openapi::ErrorBody),
@@ -451,13 +455,110 @@ fn result_json(result: &TxResult) -> Value {
     ))]
 pub(crate) async fn submit_one(
     State(state): State<Arc<AppState>>,
+    ApiQuery(wait): ApiQuery<WaitQuery>,
     ApiJson(body): ApiJson<SubmitOne>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let tx = decode_transaction(None, &body.transaction)?;
+    if !wait.wait() {
+        let ids = queue_without_waiting(&state, vec![tx], false).await?;
+        let id = ids.first().map(TxId::to_hex);
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"tx_id": id, "state": "queued"})),
+        )
+            .into_response());
+    }
     let (id, position) = submit_single(&state, tx).await?;
-    Ok(Json(
-        json!({"tx_id": id.to_hex(), "height": position.height, "index": position.index}),
-    ))
+    Ok(
+        Json(json!({"tx_id": id.to_hex(), "height": position.height, "index": position.index}))
+            .into_response(),
+    )
+}
+
+/// `?wait=false`: answer once the transactions are durably queued, before their block.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WaitQuery {
+    wait: Option<bool>,
+}
+
+impl WaitQuery {
+    fn wait(&self) -> bool {
+        self.wait.unwrap_or(true)
+    }
+}
+
+/// `wait=false`: the stateless checks (format, chain, signature), then the durable queue.
+/// Nothing is queued if any transaction fails them; the error names its index in a batch.
+async fn queue_without_waiting(
+    state: &Arc<AppState>,
+    transactions: Vec<Transaction>,
+    batch: bool,
+) -> Result<Vec<TxId>, ApiError> {
+    let chain_id = state.chain_id;
+    let (admitted, failure) = tokio::task::spawn_blocking(move || {
+        let other_chain = transactions
+            .iter()
+            .position(|tx| tx.header.chain_id != chain_id)
+            .map(|index| {
+                let message = format!(
+                    "transaction is for chain {}, this node serves chain {chain_id}",
+                    transactions[index].header.chain_id
+                );
+                (index, weft_ledger::RuleError::Chain { message })
+            });
+        let admitted = weft_ledger::Admitted::check(transactions);
+        let failure = admitted
+            .first_failure()
+            .map(|(index, error)| (index, error.clone()));
+        // Of the two, the failure of the lower index is named.
+        let failure = match (failure, other_chain) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        (admitted, failure)
+    })
+    .await
+    .map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the check failed: {error}"),
+        )
+    })?;
+    if let Some((index, error)) = failure {
+        let mut refused = ApiError::from(LedgerError::Rule(error));
+        if batch {
+            refused.message = format!(
+                "transactions[{index}]: {}; nothing was queued",
+                refused.message
+            );
+        }
+        return Err(refused);
+    }
+    let ids = admitted.ids().to_vec();
+    let count = ids.len();
+    match state.durable.queue(admitted.into_transactions()).await {
+        Ok(()) => {
+            tracing::debug!(count, "queued without waiting");
+            Ok(ids)
+        }
+        Err(crate::queue::NotQueued::Busy) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the node's queue journal is behind; retry shortly",
+        )),
+        Err(crate::queue::NotQueued::Stopping) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the node is shutting down",
+        )),
+        Err(crate::queue::NotQueued::Failed(message)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_queued",
+            message,
+        )),
+    }
 }
 
 /// Submits one transaction: its place on the chain, or the error to answer with.
@@ -482,18 +583,21 @@ pub(crate) async fn submit_single(
 }
 
 #[utoipa::path(post, path = "/v1/transactions/batch", tag = "transactions",
+    params(("wait" = Option<bool>, Query, description = "false: answer 202 once all are durably queued, before their block; a transaction failing the format, chain or signature check then refuses the whole batch (422, its index named)")),
     request_body(content = SubmitBatch, description = "1 to api.max_batch signed transactions"),
     responses(
         (status = 200, description = "Each transaction's result, in order", body = crate::openapi::BatchAnswer),
+        (status = 202, description = "wait=false: all durably queued", body = crate::openapi::BatchQueued),
         (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::ErrorBody),
         (status = 413, description = "Body too large", body = crate::openapi::ErrorBody),
-        (status = 422, description = "Wrong field type or unknown field", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Wrong field type or unknown field; with wait=false, a transaction refused by a stateless check", body = crate::openapi::ErrorBody),
         (status = 503, description = "Queue full or shutting down; submit again", body = crate::openapi::ErrorBody),
     ))]
 pub(crate) async fn submit_batch(
     State(state): State<Arc<AppState>>,
+    ApiQuery(wait): ApiQuery<WaitQuery>,
     ApiJson(body): ApiJson<SubmitBatch>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let max = state
         .live
         .max_batch
@@ -513,6 +617,17 @@ pub(crate) async fn submit_batch(
         .enumerate()
         .map(|(index, text)| decode_transaction(Some(index), text))
         .collect::<Result<Vec<_>, _>>()?;
+    if !wait.wait() {
+        let ids = queue_without_waiting(&state, transactions, true).await?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "queued": ids.len(),
+                "tx_ids": ids.iter().map(TxId::to_hex).collect::<Vec<_>>(),
+            })),
+        )
+            .into_response());
+    }
     let results = submit(&state, transactions).await?;
     let committed = results
         .iter()
@@ -522,7 +637,8 @@ pub(crate) async fn submit_batch(
         "committed": committed,
         "rejected": results.len() - committed,
         "results": results.iter().map(result_json).collect::<Vec<_>>(),
-    })))
+    }))
+    .into_response())
 }
 
 #[utoipa::path(get, path = "/v1/status", tag = "node",
@@ -620,26 +736,47 @@ pub(crate) async fn block(
     params(("id" = String, Path, description = "Transaction id, 64 hex digits")),
     responses(
         (status = 200, description = "The transaction and its inclusion proof", body = crate::openapi::TransactionAnswer),
+        (status = 202, description = "Queued with wait=false, not yet in a block", body = crate::openapi::Queued),
         (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::ErrorBody),
         (status = 404, description = "Not on this ledger", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Queued with wait=false, then refused by a rule when its block was made", body = crate::openapi::ErrorBody),
     ))]
 pub(crate) async fn transaction(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = TxId::from_hex(id.trim())
         .map_err(|error| ApiError::bad_request("bad_id", error.to_string()))?;
-    read(&state, move |ledger| {
+    // Asked before the ledger is read: a transaction that commits in between is found there.
+    let queued = state.durable.tracker.state(&id);
+    let found = read(&state, move |ledger| {
         let store = ledger.store();
         let Some(mut value) = query::transaction_json(store, &id)? else {
-            return Err(ApiError::not_found(format!(
-                "transaction {id} is not on this ledger"
-            )));
+            return Ok(None);
         };
         value["proof"] = json!(weft_ledger::proof::build(store, &id)?);
-        Ok(Json(value))
+        Ok(Some(value))
     })
-    .await
+    .await?;
+    match (found, queued) {
+        (Some(value), _) => Ok(Json(value).into_response()),
+        (None, crate::queue::QueuedState::Queued) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"tx_id": id.to_hex(), "state": "queued"})),
+        )
+            .into_response()),
+        (None, crate::queue::QueuedState::Refused(error)) => {
+            let mut refused = ApiError::from(LedgerError::Rule(error));
+            refused.message = format!(
+                "transaction {id} was queued and then refused when its block was made: {}",
+                refused.message
+            );
+            Err(refused)
+        }
+        (None, crate::queue::QueuedState::Unknown) => Err(ApiError::not_found(format!(
+            "transaction {id} is not on this ledger"
+        ))),
+    }
 }
 
 #[utoipa::path(get, path = "/v1/chain", tag = "chain",

@@ -15,6 +15,7 @@ mod ingest;
 mod metrics;
 mod openapi;
 mod producer;
+mod queue;
 mod tcp;
 mod tls;
 pub mod wire;
@@ -134,6 +135,13 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         .name("producer".into())
         .spawn(move || producer.run(submissions))
         .context("cannot start the block producer thread")?;
+    // The `wait=false` journal: what a killed node had queued goes to the producer first.
+    let journal_path = db_path.with_file_name("queue.log");
+    let queue::Started {
+        queue: durable,
+        threads: queue_threads,
+    } = queue::start(&journal_path, &ledger, queue.clone(), metrics.clone())?;
+    let queue_tracker = durable.tracker.clone();
 
     // Directory ingest: every watched directory is checked, and what a killed node left in it
     // settled, before the node serves.
@@ -204,6 +212,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         graphql: graphql::schema(),
         head,
         stopping: stopping.clone(),
+        durable,
     });
     let written_addr = addr_file.clone();
     let served = runtime.block_on(async move {
@@ -276,9 +285,17 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         }
     }
     drop(runtime);
+    // The journal thread ends with the API, then the producer with its last sender; the
+    // settler takes the producer's last results.
+    for thread in queue_threads {
+        if thread.join().is_err() {
+            tracing::error!("a queue journal thread failed");
+        }
+    }
     if producer.join().is_err() {
         bail!("the block producer thread failed");
     }
+    queue::finish(&journal_path, &queue_tracker);
     let _ = std::fs::remove_file(&addr_file);
     let mut ledger = match ledger.lock() {
         Ok(ledger) => ledger,

@@ -37,6 +37,22 @@ pub struct Committed {
     pub index: u32,
 }
 
+/// `wait=false`: the transaction is durably queued, not yet in a block.
+#[derive(Serialize, ToSchema)]
+pub struct Queued {
+    pub tx_id: String,
+    /// Always `queued`.
+    pub state: String,
+}
+
+/// `wait=false` for a batch: every transaction is durably queued, not yet in a block.
+#[derive(Serialize, ToSchema)]
+pub struct BatchQueued {
+    pub queued: u64,
+    /// The ids of the queued transactions, in the order sent.
+    pub tx_ids: Vec<String>,
+}
+
 /// One result of a batch: committed (`height`, `index`) or refused (`error`).
 #[derive(Serialize, ToSchema)]
 pub struct BatchResult {
