@@ -179,6 +179,14 @@ impl<S: Store> Ledger<S> {
         self.store.flush()
     }
 
+    /// Merges one step of what the store keeps aside (see [`RedbStore::merge_some`]): for a
+    /// node, between blocks, so that no block waits for a whole merge.
+    ///
+    /// [`RedbStore::merge_some`]: crate::store::RedbStore::merge_some
+    pub fn merge_some(&mut self, start_at: usize, budget_txs: usize) -> Result<bool> {
+        self.store.merge_some(start_at, budget_txs)
+    }
+
     /// Gives the store back (for closing it in a particular way).
     pub fn into_store(self) -> S {
         self.store

@@ -166,6 +166,7 @@ fn changes_waiting_at_a_crash_are_rebuilt_and_the_rules_still_see_them() {
         chain_id,
         keys,
         seed: 200,
+        merge_step: None,
     };
     let (designer, maker, second) = (resources[0], resources[1], resources[2]);
     let error = w
@@ -216,4 +217,82 @@ fn a_file_with_another_storage_layout_is_refused_by_name() {
     let fresh = dir.path().join("fresh.redb");
     drop(RedbStore::open(&fresh).expect("a new file gets the current layout"));
     drop(RedbStore::open(&fresh).expect("and opens again"));
+}
+
+#[test]
+fn merging_a_step_at_a_time_between_blocks_reads_like_the_memory_store() {
+    let mut reference = World::new();
+    let (ids, resources) = populate(&mut reference);
+    let expected = observe(reference.ledger.store(), &ids, &resources);
+
+    // Blocks and merge steps interleaved: the rules (which read state while a generation is
+    // half written) accept the same transactions, and every read agrees.
+    for (start_at, budget) in [(1, 1), (4, 1), (6, 3), (20, 2), (1, 1_000)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ledger.redb");
+        let mut w = World::with_store(RedbStore::open_with(&path, usize::MAX).expect("open"));
+        w.merge_step = Some((start_at, budget));
+        let (ids_here, _) = populate(&mut w);
+        assert_eq!(
+            ids_here, ids,
+            "{start_at}/{budget}: the same transactions are accepted"
+        );
+        assert_eq!(
+            observe(w.ledger.store(), &ids, &resources),
+            expected,
+            "{start_at}/{budget}: while merging"
+        );
+        w.ledger.flush().expect("flush");
+        assert_eq!(w.ledger.store().pending(), (0, 0));
+        assert_eq!(observe(w.ledger.store(), &ids, &resources), expected);
+    }
+
+    // Everything waiting, then merged in small steps with a read after each one; a crash
+    // half-way rebuilds the generation under merge, and merging it again changes nothing.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.redb");
+    let mut w = World::with_store(RedbStore::open_with(&path, usize::MAX).expect("open"));
+    populate(&mut w);
+    let waiting = w.ledger.store().pending();
+    let mut steps = 0;
+    let mut ledger = w.ledger;
+    while ledger.merge_some(1, 3).expect("step") {
+        steps += 1;
+        assert_eq!(
+            observe(ledger.store(), &ids, &resources),
+            expected,
+            "after step {steps}"
+        );
+        assert!(steps < 1_000, "the merge ends");
+        if steps == 4 {
+            assert_eq!(
+                ledger.store().pending(),
+                waiting,
+                "a generation under merge still counts as waiting"
+            );
+            ledger.into_store().abandon_for_tests();
+            let store = RedbStore::open_with(&path, usize::MAX).expect("reopen");
+            assert_eq!(
+                store.pending(),
+                waiting,
+                "the half-merged generation is rebuilt"
+            );
+            ledger = Ledger::open(store).expect("chain");
+            assert_eq!(observe(ledger.store(), &ids, &resources), expected);
+        }
+    }
+    assert!(steps > 4, "small steps: {steps}");
+    assert_eq!(ledger.store().pending(), (0, 0));
+    assert_eq!(observe(ledger.store(), &ids, &resources), expected);
+    drop(ledger);
+    let reopened = RedbStore::open_with(&path, usize::MAX).expect("reopen");
+    assert_eq!(reopened.pending(), (0, 0), "nothing left to rebuild");
+    assert_eq!(
+        observe(
+            Ledger::open(reopened).expect("chain").store(),
+            &ids,
+            &resources
+        ),
+        expected
+    );
 }

@@ -457,9 +457,9 @@ impl NodeConfig {
              max_txs = {max_txs}\n\
              \n\
              [storage]\n\
-             # Transactions whose index changes wait in memory (logged durably) before one merge\n\
-             # into the tables (0 to 10000000; 0 = with every block). Larger: less work per\n\
-             # transaction, but a longer pause of block production at each merge.\n\
+             # Transactions whose index changes wait in memory (logged durably) before they are\n\
+             # merged into the tables, a step after each block, between blocks (0 to 10000000;\n\
+             # 0 = start with every block). Larger: less work per transaction, more memory.\n\
              merge_after_txs = {merge_after_txs}\n\
              \n\
              [ingest]\n\

@@ -46,6 +46,9 @@ pub struct Submission {
     pub reply: tokio::sync::oneshot::Sender<Vec<TxResult>>,
 }
 
+/// The smallest merge step, in transactions' worth of index changes.
+const MIN_MERGE_STEP_TXS: usize = 4096;
+
 /// The ledger as the node shares it between the producer and the readers.
 pub type SharedLedger = Arc<Mutex<Ledger<RedbStore>>>;
 
@@ -154,29 +157,30 @@ impl Producer {
         self.metrics
             .pending
             .dec_by(i64::try_from(batch.count).unwrap_or(i64::MAX));
-        self.merge_if_due();
+        self.merge_some(batch.count);
     }
 
-    /// Merges the store's waiting index changes when enough have gathered. This runs after
-    /// the answers went out, while the next block is still being gathered, so a merge delays
-    /// no acknowledgement that was due (the changes are durable before the merge either way).
-    fn merge_if_due(&self) {
+    /// Merges one step of the store's waiting index changes, after the block's answers went
+    /// out and while the next block is being gathered, so no submitter waits for a merge.
+    /// Once `merge_after_txs` transactions wait, their changes are merged over the following
+    /// blocks, each step writing as many transactions' worth as twice the block just committed
+    /// (at least [`MIN_MERGE_STEP_TXS`]): the merge keeps ahead of the blocks that arrive.
+    fn merge_some(&self, block_txs: usize) {
         let mut ledger = match self.ledger.lock() {
             Ok(ledger) => ledger,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let (_, waiting) = ledger.store().pending();
-        if waiting == 0 || waiting < self.merge_after_txs {
-            return;
-        }
         let started = Instant::now();
-        if let Err(error) = ledger.flush() {
-            // Nothing is lost: the changes stay logged and in memory; the next try merges them.
-            tracing::error!(%error, "merging index changes failed");
+        let budget = block_txs.saturating_mul(2).max(MIN_MERGE_STEP_TXS);
+        match ledger.merge_some(self.merge_after_txs, budget) {
+            Ok(true) => self
+                .metrics
+                .merge_seconds
+                .observe(started.elapsed().as_secs_f64()),
+            Ok(false) => {}
+            // Nothing is lost: the changes stay logged and in memory; the next step retries.
+            Err(error) => tracing::error!(%error, "merging index changes failed"),
         }
-        self.metrics
-            .merge_seconds
-            .observe(started.elapsed().as_secs_f64());
     }
 
     /// One block: results in the order of its transactions.

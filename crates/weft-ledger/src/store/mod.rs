@@ -53,6 +53,12 @@ pub trait Store {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Merges one step of the changes a store keeps aside (see [`RedbStore::merge_some`]);
+    /// returns whether it wrote anything. A no-op for stores that defer nothing.
+    fn merge_some(&mut self, start_at: usize, budget_txs: usize) -> Result<bool> {
+        let _ = (start_at, budget_txs);
+        Ok(false)
+    }
     fn head(&self) -> Result<Option<SignedHeader>>;
     fn signed_header(&self, height: u64) -> Result<Option<SignedHeader>>;
     fn height_of(&self, hash: &BlockHash) -> Result<Option<u64>>;

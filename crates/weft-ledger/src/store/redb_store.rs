@@ -209,151 +209,327 @@ fn sorted_last_wins<K: Ord, V>(mut items: Vec<(K, V)>) -> Vec<(K, V)> {
     out
 }
 
-/// Writes state entries into a table keyed by fixed-size bytes, in key order; of equal keys the
-/// last one given wins.
-fn write_sorted<const N: usize>(
-    txn: &redb::WriteTransaction,
-    definition: TableDefinition<&'static [u8; N], &'static [u8]>,
-    items: impl Iterator<Item = ([u8; N], Vec<u8>)>,
-) -> Result<()> {
-    let mut table = txn.open_table(definition).map_err(storage)?;
-    for (key, value) in sorted_last_wins(items.collect()) {
-        table.insert(&key, value.as_slice()).map_err(storage)?;
+/// One sorted list of table rows to write, and how far the writing got.
+#[derive(Debug)]
+struct Rows<T> {
+    rows: Vec<T>,
+    written: usize,
+}
+
+impl<T> Rows<T> {
+    fn new(rows: Vec<T>) -> Self {
+        Rows { rows, written: 0 }
+    }
+
+    /// Where a step that writes `fraction` of the whole list (at least one row) ends.
+    fn end_after(&self, fraction: f64) -> usize {
+        let count = (self.rows.len() as f64 * fraction).ceil() as usize;
+        (self.written + count.max(1)).min(self.rows.len())
+    }
+
+    fn slice(&self, end: usize) -> &[T] {
+        &self.rows[self.written..end]
+    }
+}
+
+/// Index entries and state changes to write into the hash-keyed tables, each list sorted by key
+/// (redb then walks each B-tree left to right; of equal state keys the later change wins).
+/// Written all at once, or a slice of every list at a time ([`RedbStore::merge_some`]): the
+/// lists advance together, so each step touches one key range of each table.
+#[derive(Debug)]
+struct MergeWork {
+    positions: Rows<([u8; 32], [u8; 12])>,
+    by_fingerprint: Rows<([u8; 45], [u8; 32])>,
+    by_resource: Rows<([u8; 44], [u8; 32])>,
+    genesis: Option<Vec<u8>>,
+    resources: Rows<([u8; 32], Vec<u8>)>,
+    keys: Rows<([u8; 64], Vec<u8>)>,
+    owners: Rows<([u8; 33], Vec<u8>)>,
+    receipts: Rows<([u8; 65], Vec<u8>)>,
+    parts: Rows<(String, Vec<u8>)>,
+}
+
+/// Where one step of a [`MergeWork`] ends in each list.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    ends: [usize; 8],
+    genesis: bool,
+}
+
+/// Writes `rows` into `table` (one `insert` per row).
+macro_rules! write_rows {
+    ($txn:expr, $table:expr, $rows:expr, |$key:ident, $value:ident| ($k:expr, $v:expr)) => {{
+        let rows = $rows;
+        if !rows.is_empty() {
+            let mut table = $txn.open_table($table).map_err(storage)?;
+            for ($key, $value) in rows {
+                table.insert($k, $v).map_err(storage)?;
+            }
+        }
+    }};
+}
+
+impl MergeWork {
+    /// The rows of `earlier`, then of `later` (which wins).
+    fn of(earlier: &Pending, later: Option<(&IndexEntries, &StateDelta)>) -> Self {
+        let extra = later.map(|(entries, _)| entries);
+        let mut positions: Vec<([u8; 32], [u8; 12])> = earlier
+            .positions
+            .iter()
+            .map(|(id, position)| (id.0.0, position.to_key()))
+            .chain(
+                extra
+                    .into_iter()
+                    .flat_map(|entries| entries.positions.iter())
+                    .map(|(id, position)| (id.0.0, position.to_key())),
+            )
+            .collect();
+        positions.sort_unstable();
+        let mut by_fingerprint: Vec<([u8; 45], [u8; 32])> = earlier
+            .by_fingerprint
+            .iter()
+            .flat_map(|(key, values)| {
+                values
+                    .iter()
+                    .map(|(position, id)| (index_key(key, *position), id.0.0))
+            })
+            .chain(
+                extra
+                    .into_iter()
+                    .flat_map(|entries| entries.by_fingerprint.iter())
+                    .map(|(key, position, id)| (index_key(key, *position), id.0.0)),
+            )
+            .collect();
+        by_fingerprint.sort_unstable();
+        let mut by_resource: Vec<([u8; 44], [u8; 32])> = earlier
+            .by_resource
+            .iter()
+            .flat_map(|(key, values)| {
+                values
+                    .iter()
+                    .map(|(position, id)| (index_key(&key.0.0, *position), id.0.0))
+            })
+            .chain(
+                extra
+                    .into_iter()
+                    .flat_map(|entries| entries.by_resource.iter())
+                    .map(|(key, position, id)| (index_key(&key.0.0, *position), id.0.0)),
+            )
+            .collect();
+        by_resource.sort_unstable();
+
+        let deltas: Vec<&StateDelta> = std::iter::once(&earlier.state)
+            .chain(later.map(|(_, delta)| delta))
+            .collect();
+        let genesis = deltas
+            .iter()
+            .rev()
+            .find_map(|delta| delta.genesis.as_ref())
+            .map(encode);
+        MergeWork {
+            positions: Rows::new(positions),
+            by_fingerprint: Rows::new(by_fingerprint),
+            by_resource: Rows::new(by_resource),
+            genesis,
+            resources: Rows::new(sorted_last_wins(
+                deltas
+                    .iter()
+                    .flat_map(|delta| delta.resources.iter())
+                    .map(|(id, entry)| (id.0.0, encode(entry)))
+                    .collect(),
+            )),
+            keys: Rows::new(sorted_last_wins(
+                deltas
+                    .iter()
+                    .flat_map(|delta| delta.keys.iter())
+                    .map(|((resource, key), status)| (key_key(resource, key), encode(status)))
+                    .collect(),
+            )),
+            owners: Rows::new(sorted_last_wins(
+                deltas
+                    .iter()
+                    .flat_map(|delta| delta.owners.iter())
+                    .map(|(fingerprint, entry)| (fingerprint.key_bytes(), encode(entry)))
+                    .collect(),
+            )),
+            receipts: Rows::new(sorted_last_wins(
+                deltas
+                    .iter()
+                    .flat_map(|delta| delta.receipts.iter())
+                    .map(|((fingerprint, resource), entry)| {
+                        (receipt_key(fingerprint, resource), encode(entry))
+                    })
+                    .collect(),
+            )),
+            parts: Rows::new(sorted_last_wins(
+                deltas
+                    .iter()
+                    .flat_map(|delta| delta.parts.iter())
+                    .map(|(code, entry)| (code.clone(), encode(entry)))
+                    .collect(),
+            )),
+        }
+    }
+
+    /// The next step: `fraction` of every list (1.0: all that is left).
+    fn step(&self, fraction: f64) -> Step {
+        Step {
+            ends: [
+                self.positions.end_after(fraction),
+                self.by_fingerprint.end_after(fraction),
+                self.by_resource.end_after(fraction),
+                self.resources.end_after(fraction),
+                self.keys.end_after(fraction),
+                self.owners.end_after(fraction),
+                self.receipts.end_after(fraction),
+                self.parts.end_after(fraction),
+            ],
+            genesis: self.genesis.is_some(),
+        }
+    }
+
+    /// Writes `step` in `txn`. Nothing advances until [`MergeWork::advance`], after the commit:
+    /// a step whose transaction fails is written again by the next one.
+    fn write(&self, txn: &redb::WriteTransaction, step: Step) -> Result<()> {
+        let [
+            positions,
+            by_fingerprint,
+            by_resource,
+            resources,
+            keys,
+            owners,
+            receipts,
+            parts,
+        ] = step.ends;
+        write_rows!(
+            txn,
+            TX_POSITIONS,
+            self.positions.slice(positions),
+            |k, v| (k, v)
+        );
+        write_rows!(
+            txn,
+            BY_FINGERPRINT,
+            self.by_fingerprint.slice(by_fingerprint),
+            |k, v| (k, v)
+        );
+        write_rows!(
+            txn,
+            BY_RESOURCE,
+            self.by_resource.slice(by_resource),
+            |k, v| (k, v)
+        );
+        if step.genesis
+            && let Some(genesis) = &self.genesis
+        {
+            txn.open_table(META)
+                .map_err(storage)?
+                .insert("genesis", genesis.as_slice())
+                .map_err(storage)?;
+        }
+        write_rows!(txn, RESOURCES, self.resources.slice(resources), |k, v| (
+            k,
+            v.as_slice()
+        ));
+        write_rows!(txn, KEYS, self.keys.slice(keys), |k, v| (k, v.as_slice()));
+        write_rows!(txn, OWNERS, self.owners.slice(owners), |k, v| (
+            k,
+            v.as_slice()
+        ));
+        write_rows!(txn, RECEIPTS, self.receipts.slice(receipts), |k, v| (
+            k,
+            v.as_slice()
+        ));
+        write_rows!(txn, PARTS, self.parts.slice(parts), |k, v| (
+            k.as_str(),
+            v.as_slice()
+        ));
+        Ok(())
+    }
+
+    /// Records a committed step; true once every list is written.
+    fn advance(&mut self, step: Step) -> bool {
+        let [
+            positions,
+            by_fingerprint,
+            by_resource,
+            resources,
+            keys,
+            owners,
+            receipts,
+            parts,
+        ] = step.ends;
+        self.positions.written = positions;
+        self.by_fingerprint.written = by_fingerprint;
+        self.by_resource.written = by_resource;
+        self.resources.written = resources;
+        self.keys.written = keys;
+        self.owners.written = owners;
+        self.receipts.written = receipts;
+        self.parts.written = parts;
+        if step.genesis {
+            self.genesis = None;
+        }
+        self.done()
+    }
+
+    /// The length of each list, in the order of [`Step::ends`].
+    fn lens(&self) -> [usize; 8] {
+        [
+            self.positions.rows.len(),
+            self.by_fingerprint.rows.len(),
+            self.by_resource.rows.len(),
+            self.resources.rows.len(),
+            self.keys.rows.len(),
+            self.owners.rows.len(),
+            self.receipts.rows.len(),
+            self.parts.rows.len(),
+        ]
+    }
+
+    fn done(&self) -> bool {
+        self.genesis.is_none()
+            && self.positions.written == self.positions.rows.len()
+            && self.by_fingerprint.written == self.by_fingerprint.rows.len()
+            && self.by_resource.written == self.by_resource.rows.len()
+            && self.resources.written == self.resources.rows.len()
+            && self.keys.written == self.keys.rows.len()
+            && self.owners.written == self.owners.rows.len()
+            && self.receipts.written == self.receipts.rows.len()
+            && self.parts.written == self.parts.rows.len()
+    }
+}
+
+/// Forgets the `pending_deltas` rows of merged blocks.
+fn forget_deltas(txn: &redb::WriteTransaction, heights: &[u64]) -> Result<()> {
+    let mut table = txn.open_table(PENDING_DELTAS).map_err(storage)?;
+    for height in heights {
+        table.remove(height).map_err(storage)?;
     }
     Ok(())
 }
 
-/// Writes index entries and state changes into the hash-keyed tables, each table in key order
-/// (redb then walks every B-tree once, left to right). `later` wins over `earlier`.
+/// Writes index entries and state changes into the hash-keyed tables at once, `later` winning
+/// over `earlier`, and forgets the deltas of `earlier`'s blocks.
 fn merge_into_tables(
     txn: &redb::WriteTransaction,
     earlier: &Pending,
     later: Option<(&IndexEntries, &StateDelta)>,
 ) -> Result<()> {
-    let extra = later.map(|(entries, _)| entries);
-    let mut positions: Vec<([u8; 32], [u8; 12])> = earlier
-        .positions
-        .iter()
-        .map(|(id, position)| (id.0.0, position.to_key()))
-        .chain(
-            extra
-                .into_iter()
-                .flat_map(|entries| entries.positions.iter())
-                .map(|(id, position)| (id.0.0, position.to_key())),
-        )
-        .collect();
-    positions.sort_unstable();
-    let mut table = txn.open_table(TX_POSITIONS).map_err(storage)?;
-    for (id, key) in &positions {
-        table.insert(id, key).map_err(storage)?;
-    }
-    drop(table);
-    drop(positions);
+    let work = MergeWork::of(earlier, later);
+    work.write(txn, work.step(1.0))?;
+    forget_deltas(txn, &earlier.heights)
+}
 
-    let mut by_fingerprint: Vec<([u8; 45], [u8; 32])> = earlier
-        .by_fingerprint
-        .iter()
-        .flat_map(|(key, values)| {
-            values
-                .iter()
-                .map(|(position, id)| (index_key(key, *position), id.0.0))
-        })
-        .chain(
-            extra
-                .into_iter()
-                .flat_map(|entries| entries.by_fingerprint.iter())
-                .map(|(key, position, id)| (index_key(key, *position), id.0.0)),
-        )
-        .collect();
-    by_fingerprint.sort_unstable();
-    let mut table = txn.open_table(BY_FINGERPRINT).map_err(storage)?;
-    for (key, value) in &by_fingerprint {
-        table.insert(key, value).map_err(storage)?;
-    }
-    drop(table);
-    drop(by_fingerprint);
-
-    let mut by_resource: Vec<([u8; 44], [u8; 32])> = earlier
-        .by_resource
-        .iter()
-        .flat_map(|(key, values)| {
-            values
-                .iter()
-                .map(|(position, id)| (index_key(&key.0.0, *position), id.0.0))
-        })
-        .chain(
-            extra
-                .into_iter()
-                .flat_map(|entries| entries.by_resource.iter())
-                .map(|(key, position, id)| (index_key(&key.0.0, *position), id.0.0)),
-        )
-        .collect();
-    by_resource.sort_unstable();
-    let mut table = txn.open_table(BY_RESOURCE).map_err(storage)?;
-    for (key, value) in &by_resource {
-        table.insert(key, value).map_err(storage)?;
-    }
-    drop(table);
-    drop(by_resource);
-
-    let deltas: Vec<&StateDelta> = std::iter::once(&earlier.state)
-        .chain(later.map(|(_, delta)| delta))
-        .collect();
-    if let Some(genesis) = deltas.iter().rev().find_map(|delta| delta.genesis.as_ref()) {
-        txn.open_table(META)
-            .map_err(storage)?
-            .insert("genesis", encode(genesis).as_slice())
-            .map_err(storage)?;
-    }
-    write_sorted(
-        txn,
-        RESOURCES,
-        deltas
-            .iter()
-            .flat_map(|delta| delta.resources.iter())
-            .map(|(id, entry)| (id.0.0, encode(entry))),
-    )?;
-    write_sorted(
-        txn,
-        KEYS,
-        deltas
-            .iter()
-            .flat_map(|delta| delta.keys.iter())
-            .map(|((resource, key), status)| (key_key(resource, key), encode(status))),
-    )?;
-    write_sorted(
-        txn,
-        OWNERS,
-        deltas
-            .iter()
-            .flat_map(|delta| delta.owners.iter())
-            .map(|(fingerprint, entry)| (fingerprint.key_bytes(), encode(entry))),
-    )?;
-    write_sorted(
-        txn,
-        RECEIPTS,
-        deltas.iter().flat_map(|delta| delta.receipts.iter()).map(
-            |((fingerprint, resource), entry)| (receipt_key(fingerprint, resource), encode(entry)),
-        ),
-    )?;
-    let parts = sorted_last_wins(
-        deltas
-            .iter()
-            .flat_map(|delta| delta.parts.iter())
-            .map(|(code, entry)| (code.as_str(), encode(entry)))
-            .collect(),
-    );
-    let mut table = txn.open_table(PARTS).map_err(storage)?;
-    for (key, value) in &parts {
-        table.insert(*key, value.as_slice()).map_err(storage)?;
-    }
-    drop(table);
-
-    let mut table = txn.open_table(PENDING_DELTAS).map_err(storage)?;
-    for height in &earlier.heights {
-        table.remove(height).map_err(storage)?;
-    }
-    Ok(())
+/// A generation of waiting changes frozen for merging, written into the tables a step at a
+/// time while newer blocks gather in [`Pending`]. Readers look at the newer changes first,
+/// then at these, then at the tables; index lookups drop the entries they find twice (a row
+/// of this generation may already be in the tables). Its blocks' `pending_deltas` rows are
+/// removed in the transaction that writes its last step, so a crash before that rebuilds it.
+#[derive(Debug)]
+struct Merging {
+    changes: Pending,
+    work: MergeWork,
 }
 
 /// The redb-backed store.
@@ -361,6 +537,8 @@ fn merge_into_tables(
 pub struct RedbStore {
     db: Database,
     pending: Pending,
+    /// An older generation of waiting changes, being merged a step at a time.
+    merging: Option<Merging>,
     merge_after_txs: usize,
 }
 
@@ -435,9 +613,18 @@ impl RedbStore {
         let mut store = RedbStore {
             db,
             pending: Pending::default(),
+            merging: None,
             merge_after_txs,
         };
-        store.pending = store.load_pending()?;
+        // The rebuilt changes may be partly in the tables already (a merge step was under way
+        // at the crash): they become the generation under merge, whose lookups drop doubles.
+        let rebuilt = store.load_pending()?;
+        if !rebuilt.is_empty() {
+            store.merging = Some(Merging {
+                work: MergeWork::of(&rebuilt, None),
+                changes: rebuilt,
+            });
+        }
         Ok(store)
     }
 
@@ -461,19 +648,92 @@ impl RedbStore {
         Ok(pending)
     }
 
-    /// Blocks whose changes wait in memory, and their transaction count.
+    /// Blocks whose changes wait in memory (or are being merged), and their transaction count.
     pub fn pending(&self) -> (usize, usize) {
-        (self.pending.heights.len(), self.pending.txs)
+        let merging = self.merging.as_ref().map(|merging| &merging.changes);
+        (
+            self.pending.heights.len() + merging.map_or(0, |changes| changes.heights.len()),
+            self.pending.txs + merging.map_or(0, |changes| changes.txs),
+        )
+    }
+
+    /// Merges one step of the waiting changes into the tables, in a write transaction of its
+    /// own: a node calls this after each block, between blocks, so that no block waits for a
+    /// whole merge. When no merge is under way and at least `start_at` transactions wait, their
+    /// changes are frozen as the generation to merge (newer blocks gather beside it). Each step
+    /// writes the share of every sorted list that `budget_txs` transactions are of the
+    /// generation; if newer changes have grown past three times `start_at`, the step finishes
+    /// the generation. Returns whether anything was written.
+    pub fn merge_some(&mut self, start_at: usize, budget_txs: usize) -> Result<bool> {
+        if self.merging.is_none() {
+            if self.pending.is_empty() || self.pending.txs < start_at {
+                return Ok(false);
+            }
+            let changes = std::mem::take(&mut self.pending);
+            let work = MergeWork::of(&changes, None);
+            self.merging = Some(Merging { changes, work });
+        }
+        let behind = self.pending.txs >= start_at.max(1).saturating_mul(3);
+        let Some(merging) = &mut self.merging else {
+            return Ok(false);
+        };
+        let fraction = if behind {
+            1.0
+        } else {
+            budget_txs.max(1) as f64 / merging.changes.txs.max(1) as f64
+        };
+        let step = merging.work.step(fraction);
+        let txn = self.db.begin_write().map_err(storage)?;
+        merging.work.write(&txn, step)?;
+        if step.ends == merging.work.lens() {
+            forget_deltas(&txn, &merging.changes.heights)?;
+        }
+        txn.commit().map_err(storage)?;
+        if merging.work.advance(step) {
+            self.merging = None;
+        }
+        Ok(true)
+    }
+
+    /// Writes what is left of a generation under merge, in `txn`.
+    fn finish_merging(&self, txn: &redb::WriteTransaction) -> Result<()> {
+        if let Some(merging) = &self.merging {
+            merging.work.write(txn, merging.work.step(1.0))?;
+            forget_deltas(txn, &merging.changes.heights)?;
+        }
+        Ok(())
     }
 
     /// Closes the store without merging, leaving the file as a killed process would.
     #[doc(hidden)]
     pub fn abandon_for_tests(mut self) {
         self.pending = Pending::default();
+        self.merging = None;
     }
 
     fn read(&self) -> Result<ReadTransaction> {
         self.db.begin_read().map_err(storage)
+    }
+
+    /// Index entries from the tables, with the waiting ones of both generations added, in
+    /// ledger order. An entry of the generation under merge may already be in the tables:
+    /// it is kept once.
+    fn with_waiting(
+        &self,
+        mut out: Vec<(Position, TxId)>,
+        get: impl Fn(&Pending) -> Option<&Vec<(Position, TxId)>>,
+    ) -> Vec<(Position, TxId)> {
+        if let Some(merging) = &self.merging
+            && let Some(entries) = get(&merging.changes)
+        {
+            out.extend_from_slice(entries);
+            out.sort_unstable_by_key(|(position, _)| *position);
+            out.dedup_by_key(|(position, _)| *position);
+        }
+        if let Some(entries) = get(&self.pending) {
+            out.extend_from_slice(entries);
+        }
+        out
     }
 }
 
@@ -504,6 +764,8 @@ fn path_in(
 #[derive(Debug)]
 pub struct RedbSnapshot<'a> {
     pending: &'a Pending,
+    /// The generation under merge, if any: older than `pending`, newer than the tables.
+    merging: Option<&'a Pending>,
     meta: ReadOnlyTable<&'static str, &'static [u8]>,
     resources: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
     keys: ReadOnlyTable<&'static [u8; 64], &'static [u8]>,
@@ -513,10 +775,18 @@ pub struct RedbSnapshot<'a> {
     positions: ReadOnlyTable<&'static [u8; 32], &'static [u8; 12]>,
 }
 
+impl RedbSnapshot<'_> {
+    /// The newest waiting change that `get` finds: in `pending`, else in the generation under
+    /// merge.
+    fn waiting<T>(&self, get: impl Fn(&Pending) -> Option<T>) -> Option<T> {
+        get(self.pending).or_else(|| self.merging.and_then(&get))
+    }
+}
+
 impl StateView for RedbSnapshot<'_> {
     fn genesis(&self) -> Result<Option<Genesis>> {
-        if let Some(genesis) = &self.pending.state.genesis {
-            return Ok(Some(genesis.clone()));
+        if let Some(genesis) = self.waiting(|changes| changes.state.genesis.clone()) {
+            return Ok(Some(genesis));
         }
         match self.meta.get("genesis").map_err(storage)? {
             Some(bytes) => Ok(Some(decode_stored("genesis", bytes.value())?)),
@@ -524,8 +794,8 @@ impl StateView for RedbSnapshot<'_> {
         }
     }
     fn resource(&self, id: &ResourceId) -> Result<Option<ResourceEntry>> {
-        if let Some(entry) = self.pending.state.resources.get(id) {
-            return Ok(Some(entry.clone()));
+        if let Some(entry) = self.waiting(|changes| changes.state.resources.get(id).cloned()) {
+            return Ok(Some(entry));
         }
         self.resources
             .get(id.as_bytes())
@@ -534,8 +804,9 @@ impl StateView for RedbSnapshot<'_> {
             .transpose()
     }
     fn key_status(&self, id: &ResourceId, key: &PublicKey) -> Result<Option<KeyStatus>> {
-        if let Some(status) = self.pending.state.keys.get(&(*id, *key)) {
-            return Ok(Some(*status));
+        if let Some(status) = self.waiting(|changes| changes.state.keys.get(&(*id, *key)).copied())
+        {
+            return Ok(Some(status));
         }
         self.keys
             .get(&key_key(id, key))
@@ -544,8 +815,9 @@ impl StateView for RedbSnapshot<'_> {
             .transpose()
     }
     fn owner(&self, fingerprint: &Fingerprint) -> Result<Option<OwnerEntry>> {
-        if let Some(entry) = self.pending.state.owners.get(fingerprint) {
-            return Ok(Some(*entry));
+        if let Some(entry) = self.waiting(|changes| changes.state.owners.get(fingerprint).copied())
+        {
+            return Ok(Some(entry));
         }
         self.owners
             .get(&fingerprint.key_bytes())
@@ -558,8 +830,14 @@ impl StateView for RedbSnapshot<'_> {
         fingerprint: &Fingerprint,
         resource: &ResourceId,
     ) -> Result<Option<ReceiptEntry>> {
-        if let Some(entry) = self.pending.state.receipts.get(&(*fingerprint, *resource)) {
-            return Ok(Some(*entry));
+        if let Some(entry) = self.waiting(|changes| {
+            changes
+                .state
+                .receipts
+                .get(&(*fingerprint, *resource))
+                .copied()
+        }) {
+            return Ok(Some(entry));
         }
         self.receipts
             .get(&receipt_key(fingerprint, resource))
@@ -568,8 +846,8 @@ impl StateView for RedbSnapshot<'_> {
             .transpose()
     }
     fn part(&self, code: &str) -> Result<Option<PartEntry>> {
-        if let Some(entry) = self.pending.state.parts.get(code) {
-            return Ok(Some(entry.clone()));
+        if let Some(entry) = self.waiting(|changes| changes.state.parts.get(code).cloned()) {
+            return Ok(Some(entry));
         }
         self.parts
             .get(code)
@@ -578,7 +856,10 @@ impl StateView for RedbSnapshot<'_> {
             .transpose()
     }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
-        if self.pending.positions.contains_key(id) {
+        if self
+            .waiting(|changes| changes.positions.get(id).copied())
+            .is_some()
+        {
             return Ok(true);
         }
         Ok(self
@@ -596,6 +877,7 @@ impl Store for RedbStore {
         let txn = self.read()?;
         Ok(RedbSnapshot {
             pending: &self.pending,
+            merging: self.merging.as_ref().map(|merging| &merging.changes),
             meta: txn.open_table(META).map_err(storage)?,
             resources: txn.open_table(RESOURCES).map_err(storage)?,
             keys: txn.open_table(KEYS).map_err(storage)?,
@@ -610,7 +892,7 @@ impl Store for RedbStore {
         let signed = &commit.block.signed;
         let height = signed.header.height;
         let entries = IndexEntries::of_block(height, &commit.block.transactions, commit.ids);
-        let merge = self.pending.txs + commit.ids.len() >= self.merge_after_txs;
+        let merge = self.pending().1 + commit.ids.len() >= self.merge_after_txs;
         let txn = self.db.begin_write().map_err(storage)?;
         {
             let mut headers = txn.open_table(HEADERS).map_err(storage)?;
@@ -647,6 +929,7 @@ impl Store for RedbStore {
             }
         }
         if merge {
+            self.finish_merging(&txn)?;
             merge_into_tables(&txn, &self.pending, Some((&entries, commit.delta)))?;
         } else {
             txn.open_table(PENDING_DELTAS)
@@ -657,6 +940,7 @@ impl Store for RedbStore {
         txn.commit().map_err(storage)?;
         if merge {
             self.pending = Pending::default();
+            self.merging = None;
         } else {
             self.pending.add(height, entries, commit.delta);
         }
@@ -665,14 +949,20 @@ impl Store for RedbStore {
 
     /// Merges the changes waiting in memory into the tables (one write transaction).
     fn flush(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.merging.is_none() {
             return Ok(());
         }
         let txn = self.db.begin_write().map_err(storage)?;
+        self.finish_merging(&txn)?;
         merge_into_tables(&txn, &self.pending, None)?;
         txn.commit().map_err(storage)?;
         self.pending = Pending::default();
+        self.merging = None;
         Ok(())
+    }
+
+    fn merge_some(&mut self, start_at: usize, budget_txs: usize) -> Result<bool> {
+        RedbStore::merge_some(self, start_at, budget_txs)
     }
 
     fn head(&self) -> Result<Option<SignedHeader>> {
@@ -717,7 +1007,13 @@ impl Store for RedbStore {
     }
 
     fn tx_position(&self, id: &TxId) -> Result<Option<Position>> {
-        if let Some(position) = self.pending.positions.get(id) {
+        let merging = self.merging.as_ref().map(|merging| &merging.changes);
+        if let Some(position) = self
+            .pending
+            .positions
+            .get(id)
+            .or_else(|| merging.and_then(|changes| changes.positions.get(id)))
+        {
             return Ok(Some(*position));
         }
         let table = self.read()?.open_table(TX_POSITIONS).map_err(storage)?;
@@ -795,20 +1091,14 @@ impl Store for RedbStore {
     fn by_fingerprint(&self, fingerprint: &Fingerprint) -> Result<Vec<(Position, TxId)>> {
         let table = self.read()?.open_table(BY_FINGERPRINT).map_err(storage)?;
         let key = fingerprint.key_bytes();
-        let mut out = scan_index(&table, &key)?;
-        if let Some(pending) = self.pending.by_fingerprint.get(&key) {
-            out.extend_from_slice(pending);
-        }
-        Ok(out)
+        let out = scan_index(&table, &key)?;
+        Ok(self.with_waiting(out, |changes| changes.by_fingerprint.get(&key)))
     }
 
     fn by_resource(&self, resource: &ResourceId) -> Result<Vec<(Position, TxId)>> {
         let table = self.read()?.open_table(BY_RESOURCE).map_err(storage)?;
-        let mut out = scan_index(&table, &resource.0.0)?;
-        if let Some(pending) = self.pending.by_resource.get(resource) {
-            out.extend_from_slice(pending);
-        }
-        Ok(out)
+        let out = scan_index(&table, &resource.0.0)?;
+        Ok(self.with_waiting(out, |changes| changes.by_resource.get(resource)))
     }
 
     fn resources_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<ResourceId>> {
@@ -825,13 +1115,16 @@ impl Store for RedbStore {
             }
             out.push(ResourceId(Hash32(id)));
         }
-        out.extend(
-            self.pending
-                .state
-                .resources
-                .keys()
-                .filter(|id| id.as_bytes().starts_with(prefix)),
-        );
+        let merging = self.merging.as_ref().map(|merging| &merging.changes);
+        for changes in std::iter::once(&self.pending).chain(merging) {
+            out.extend(
+                changes
+                    .state
+                    .resources
+                    .keys()
+                    .filter(|id| id.as_bytes().starts_with(prefix)),
+            );
+        }
         out.sort();
         out.dedup();
         out.truncate(limit);

@@ -20,6 +20,9 @@ pub struct World<S: Store> {
     pub chain_id: ChainId,
     pub keys: HashMap<ResourceId, SigningKey>,
     pub seed: u8,
+    /// After every block, merge one step of the store's waiting changes:
+    /// `(start_at, budget_txs)` of `Ledger::merge_some`.
+    pub merge_step: Option<(usize, usize)>,
 }
 
 pub fn genesis_tx(chain: &str, authority: &SigningKey, producer: &SigningKey) -> Transaction {
@@ -64,6 +67,7 @@ impl<S: Store> World<S> {
             chain_id,
             keys: HashMap::new(),
             seed: 10,
+            merge_step: None,
         }
     }
 
@@ -90,6 +94,11 @@ impl<S: Store> World<S> {
             .ledger
             .produce_block(vec![tx], &self.producer, now)
             .expect("storage works");
+        if let Some((start_at, budget_txs)) = self.merge_step {
+            self.ledger
+                .merge_some(start_at, budget_txs)
+                .expect("merging works");
+        }
         if let Some((_, _, error)) = outcome.rejected.into_iter().next() {
             return Err(error);
         }
