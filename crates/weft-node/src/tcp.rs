@@ -443,8 +443,22 @@ async fn write_answers<W: AsyncWrite + Unpin>(
         while let Some(outgoing) = next.take() {
             match outgoing {
                 Outgoing::Frame(frame) => writer.write_all(&frame).await?,
-                Outgoing::Results { requests, results } => {
-                    let results = results.await.unwrap_or_else(|_| {
+                Outgoing::Results {
+                    requests,
+                    mut results,
+                } => {
+                    // Answers already written go out before waiting for a later block: under
+                    // steady load the next results are always queued, and waiting for them
+                    // with a full buffer held every answer back by one block.
+                    let ready = match results.try_recv() {
+                        Err(oneshot::error::TryRecvError::Empty) => {
+                            writer.flush().await?;
+                            results.await
+                        }
+                        Ok(ready) => Ok(ready),
+                        Err(oneshot::error::TryRecvError::Closed) => results.await,
+                    };
+                    let results = ready.unwrap_or_else(|_| {
                         Err(("internal", "the submission was lost; send again".into()))
                     });
                     match results {
