@@ -507,3 +507,71 @@ fn result_frame(request: u64, result: &TxResult) -> Vec<u8> {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+    use weft_core::TxId;
+    use weft_ledger::state::Position;
+
+    use super::*;
+
+    fn committed(n: u8) -> Vec<TxResult> {
+        vec![TxResult::Committed {
+            id: TxId(weft_core::Hash32([n; 32])),
+            position: Position {
+                height: u64::from(n),
+                index: 0,
+            },
+        }]
+    }
+
+    /// The answer of a committed submission goes out while a later submission still waits
+    /// for its block (a writer that waited for it first held every answer back one block).
+    #[tokio::test]
+    async fn answers_go_out_before_the_writer_waits_for_a_later_block() {
+        let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+        let (outgoing, queued) = mpsc::channel(8);
+        let writer = tokio::spawn(write_answers(
+            BufWriter::new(ours),
+            queued,
+            Arc::new(Metrics::new(0)),
+        ));
+        let (first_done, first) = oneshot::channel();
+        let (second_done, second) = oneshot::channel();
+        outgoing
+            .send(Outgoing::Results {
+                requests: vec![7],
+                results: first,
+            })
+            .await
+            .expect("queued");
+        outgoing
+            .send(Outgoing::Results {
+                requests: vec![8],
+                results: second,
+            })
+            .await
+            .expect("queued");
+        first_done.send(Ok(committed(1))).expect("sent");
+        let expected = result_frame(7, &committed(1)[0]);
+        let mut answer = vec![0u8; expected.len()];
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            theirs.read_exact(&mut answer),
+        )
+        .await
+        .expect("the first answer arrives while the second block is pending")
+        .expect("read");
+        assert_eq!(answer, expected);
+        second_done.send(Ok(committed(2))).expect("sent");
+        drop(outgoing);
+        writer
+            .await
+            .expect("joined")
+            .expect("the writer ends cleanly");
+        let mut rest = Vec::new();
+        theirs.read_to_end(&mut rest).await.expect("read");
+        assert_eq!(rest, result_frame(8, &committed(2)[0]));
+    }
+}
