@@ -644,30 +644,32 @@ impl Resource {
         let id = self.id;
         read(ctx, move |ledger| {
             let store = ledger.store();
-            let named = store.by_resource(&id)?;
-            transactions_at(
-                store,
-                named
-                    .into_iter()
-                    .skip(offset as usize)
-                    .take(first.min(MAX_TXS) as usize),
-            )
+            transactions_at(store, store.by_resource(&id)?, offset, first)
         })
         .await
     }
 }
 
+/// The transactions at `named` (in ledger order): `first` of them (at most 1,000) from `offset`.
 fn transactions_at(
     store: &impl Store,
-    at: impl Iterator<Item = (Position, TxId)>,
+    named: Vec<(Position, TxId)>,
+    offset: u32,
+    first: u32,
 ) -> Result<Vec<Transaction>, ApiError> {
-    at.map(|(position, id)| {
-        let tx = store.tx_at(position)?.ok_or_else(|| {
-            weft_ledger::LedgerError::Corrupt(format!("transaction {id} is indexed but missing"))
-        })?;
-        Ok(Transaction { id, tx, position })
-    })
-    .collect()
+    named
+        .into_iter()
+        .skip(offset as usize)
+        .take(first.min(MAX_TXS) as usize)
+        .map(|(position, id)| {
+            let tx = store.tx_at(position)?.ok_or_else(|| {
+                weft_ledger::LedgerError::Corrupt(format!(
+                    "transaction {id} is indexed but missing"
+                ))
+            })?;
+            Ok(Transaction { id, tx, position })
+        })
+        .collect()
 }
 
 /// The NIST verdict on an asset for a recipient.
@@ -766,14 +768,7 @@ impl Asset {
         let fingerprint = self.fingerprint;
         read(ctx, move |ledger| {
             let store = ledger.store();
-            let named = store.by_fingerprint(&fingerprint)?;
-            transactions_at(
-                store,
-                named
-                    .into_iter()
-                    .skip(offset as usize)
-                    .take(first.min(MAX_TXS) as usize),
-            )
+            transactions_at(store, store.by_fingerprint(&fingerprint)?, offset, first)
         })
         .await
     }
