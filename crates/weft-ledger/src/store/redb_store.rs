@@ -209,27 +209,11 @@ fn sorted_last_wins<K: Ord, V>(mut items: Vec<(K, V)>) -> Vec<(K, V)> {
     out
 }
 
-/// One sorted list of table rows to write, and how far the writing got.
-#[derive(Debug)]
-struct Rows<T> {
-    rows: Vec<T>,
-    written: usize,
-}
-
-impl<T> Rows<T> {
-    fn new(rows: Vec<T>) -> Self {
-        Rows { rows, written: 0 }
-    }
-
-    /// Where a step that writes `fraction` of the whole list (at least one row) ends.
-    fn end_after(&self, fraction: f64) -> usize {
-        let count = (self.rows.len() as f64 * fraction).ceil() as usize;
-        (self.written + count.max(1)).min(self.rows.len())
-    }
-
-    fn slice(&self, end: usize) -> &[T] {
-        &self.rows[self.written..end]
-    }
+/// Where a step that writes `fraction` of a list of `len` rows (at least one) ends, when
+/// `written` rows are written.
+fn end_after(written: usize, len: usize, fraction: f64) -> usize {
+    let count = (len as f64 * fraction).ceil() as usize;
+    (written + count.max(1)).min(len)
 }
 
 /// Index entries and state changes to write into the hash-keyed tables, each list sorted by key
@@ -238,15 +222,17 @@ impl<T> Rows<T> {
 /// lists advance together, so each step touches one key range of each table.
 #[derive(Debug)]
 struct MergeWork {
-    positions: Rows<([u8; 32], [u8; 12])>,
-    by_fingerprint: Rows<([u8; 45], [u8; 32])>,
-    by_resource: Rows<([u8; 44], [u8; 32])>,
+    positions: Vec<([u8; 32], [u8; 12])>,
+    by_fingerprint: Vec<([u8; 45], [u8; 32])>,
+    by_resource: Vec<([u8; 44], [u8; 32])>,
     genesis: Option<Vec<u8>>,
-    resources: Rows<([u8; 32], Vec<u8>)>,
-    keys: Rows<([u8; 64], Vec<u8>)>,
-    owners: Rows<([u8; 33], Vec<u8>)>,
-    receipts: Rows<([u8; 65], Vec<u8>)>,
-    parts: Rows<(String, Vec<u8>)>,
+    resources: Vec<([u8; 32], Vec<u8>)>,
+    keys: Vec<([u8; 64], Vec<u8>)>,
+    owners: Vec<([u8; 33], Vec<u8>)>,
+    receipts: Vec<([u8; 65], Vec<u8>)>,
+    parts: Vec<(String, Vec<u8>)>,
+    /// Rows of each list already written, in the order of [`Step::ends`].
+    written: [usize; 8],
 }
 
 /// Where one step of a [`MergeWork`] ends in each list.
@@ -327,32 +313,32 @@ impl MergeWork {
             .find_map(|delta| delta.genesis.as_ref())
             .map(encode);
         MergeWork {
-            positions: Rows::new(positions),
-            by_fingerprint: Rows::new(by_fingerprint),
-            by_resource: Rows::new(by_resource),
+            positions,
+            by_fingerprint,
+            by_resource,
             genesis,
-            resources: Rows::new(sorted_last_wins(
+            resources: sorted_last_wins(
                 deltas
                     .iter()
                     .flat_map(|delta| delta.resources.iter())
                     .map(|(id, entry)| (id.0.0, encode(entry)))
                     .collect(),
-            )),
-            keys: Rows::new(sorted_last_wins(
+            ),
+            keys: sorted_last_wins(
                 deltas
                     .iter()
                     .flat_map(|delta| delta.keys.iter())
                     .map(|((resource, key), status)| (key_key(resource, key), encode(status)))
                     .collect(),
-            )),
-            owners: Rows::new(sorted_last_wins(
+            ),
+            owners: sorted_last_wins(
                 deltas
                     .iter()
                     .flat_map(|delta| delta.owners.iter())
                     .map(|(fingerprint, entry)| (fingerprint.key_bytes(), encode(entry)))
                     .collect(),
-            )),
-            receipts: Rows::new(sorted_last_wins(
+            ),
+            receipts: sorted_last_wins(
                 deltas
                     .iter()
                     .flat_map(|delta| delta.receipts.iter())
@@ -360,30 +346,23 @@ impl MergeWork {
                         (receipt_key(fingerprint, resource), encode(entry))
                     })
                     .collect(),
-            )),
-            parts: Rows::new(sorted_last_wins(
+            ),
+            parts: sorted_last_wins(
                 deltas
                     .iter()
                     .flat_map(|delta| delta.parts.iter())
                     .map(|(code, entry)| (code.clone(), encode(entry)))
                     .collect(),
-            )),
+            ),
+            written: [0; 8],
         }
     }
 
     /// The next step: `fraction` of every list (1.0: all that is left).
     fn step(&self, fraction: f64) -> Step {
+        let lens = self.lens();
         Step {
-            ends: [
-                self.positions.end_after(fraction),
-                self.by_fingerprint.end_after(fraction),
-                self.by_resource.end_after(fraction),
-                self.resources.end_after(fraction),
-                self.keys.end_after(fraction),
-                self.owners.end_after(fraction),
-                self.receipts.end_after(fraction),
-                self.parts.end_after(fraction),
-            ],
+            ends: std::array::from_fn(|list| end_after(self.written[list], lens[list], fraction)),
             genesis: self.genesis.is_some(),
         }
     }
@@ -391,32 +370,23 @@ impl MergeWork {
     /// Writes `step` in `txn`. Nothing advances until [`MergeWork::advance`], after the commit:
     /// a step whose transaction fails is written again by the next one.
     fn write(&self, txn: &redb::WriteTransaction, step: Step) -> Result<()> {
-        let [
-            positions,
-            by_fingerprint,
-            by_resource,
-            resources,
-            keys,
-            owners,
-            receipts,
-            parts,
-        ] = step.ends;
+        let [from, to] = [self.written, step.ends];
         write_rows!(
             txn,
             TX_POSITIONS,
-            self.positions.slice(positions),
+            &self.positions[from[0]..to[0]],
             |k, v| (k, v)
         );
         write_rows!(
             txn,
             BY_FINGERPRINT,
-            self.by_fingerprint.slice(by_fingerprint),
+            &self.by_fingerprint[from[1]..to[1]],
             |k, v| (k, v)
         );
         write_rows!(
             txn,
             BY_RESOURCE,
-            self.by_resource.slice(by_resource),
+            &self.by_resource[from[2]..to[2]],
             |k, v| (k, v)
         );
         if step.genesis
@@ -427,20 +397,23 @@ impl MergeWork {
                 .insert("genesis", genesis.as_slice())
                 .map_err(storage)?;
         }
-        write_rows!(txn, RESOURCES, self.resources.slice(resources), |k, v| (
+        write_rows!(txn, RESOURCES, &self.resources[from[3]..to[3]], |k, v| (
             k,
             v.as_slice()
         ));
-        write_rows!(txn, KEYS, self.keys.slice(keys), |k, v| (k, v.as_slice()));
-        write_rows!(txn, OWNERS, self.owners.slice(owners), |k, v| (
+        write_rows!(txn, KEYS, &self.keys[from[4]..to[4]], |k, v| (
             k,
             v.as_slice()
         ));
-        write_rows!(txn, RECEIPTS, self.receipts.slice(receipts), |k, v| (
+        write_rows!(txn, OWNERS, &self.owners[from[5]..to[5]], |k, v| (
             k,
             v.as_slice()
         ));
-        write_rows!(txn, PARTS, self.parts.slice(parts), |k, v| (
+        write_rows!(txn, RECEIPTS, &self.receipts[from[6]..to[6]], |k, v| (
+            k,
+            v.as_slice()
+        ));
+        write_rows!(txn, PARTS, &self.parts[from[7]..to[7]], |k, v| (
             k.as_str(),
             v.as_slice()
         ));
@@ -449,54 +422,25 @@ impl MergeWork {
 
     /// Records a committed step; true once every list is written.
     fn advance(&mut self, step: Step) -> bool {
-        let [
-            positions,
-            by_fingerprint,
-            by_resource,
-            resources,
-            keys,
-            owners,
-            receipts,
-            parts,
-        ] = step.ends;
-        self.positions.written = positions;
-        self.by_fingerprint.written = by_fingerprint;
-        self.by_resource.written = by_resource;
-        self.resources.written = resources;
-        self.keys.written = keys;
-        self.owners.written = owners;
-        self.receipts.written = receipts;
-        self.parts.written = parts;
+        self.written = step.ends;
         if step.genesis {
             self.genesis = None;
         }
-        self.done()
+        self.genesis.is_none() && self.written == self.lens()
     }
 
     /// The length of each list, in the order of [`Step::ends`].
     fn lens(&self) -> [usize; 8] {
         [
-            self.positions.rows.len(),
-            self.by_fingerprint.rows.len(),
-            self.by_resource.rows.len(),
-            self.resources.rows.len(),
-            self.keys.rows.len(),
-            self.owners.rows.len(),
-            self.receipts.rows.len(),
-            self.parts.rows.len(),
+            self.positions.len(),
+            self.by_fingerprint.len(),
+            self.by_resource.len(),
+            self.resources.len(),
+            self.keys.len(),
+            self.owners.len(),
+            self.receipts.len(),
+            self.parts.len(),
         ]
-    }
-
-    fn done(&self) -> bool {
-        self.genesis.is_none()
-            && self.positions.written == self.positions.rows.len()
-            && self.by_fingerprint.written == self.by_fingerprint.rows.len()
-            && self.by_resource.written == self.by_resource.rows.len()
-            && self.resources.written == self.resources.rows.len()
-            && self.keys.written == self.keys.rows.len()
-            && self.owners.written == self.owners.rows.len()
-            && self.receipts.written == self.receipts.rows.len()
-            && self.parts.written == self.parts.rows.len()
     }
 }
 
