@@ -36,10 +36,6 @@ const MAX_DEPTH: usize = 12;
 /// Largest complexity a query may have: each field counts 1, and a list field counts its
 /// length argument times what is selected inside it.
 pub(crate) const MAX_COMPLEXITY: usize = 20_000;
-/// Most blocks one `blocks` query returns.
-const MAX_BLOCKS: u32 = 100;
-/// Most transactions one list field returns.
-const MAX_TXS: u32 = 1_000;
 
 pub(crate) fn schema() -> WeftSchema {
     Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
@@ -275,7 +271,6 @@ impl QueryRoot {
         from: u64,
         #[graphql(default = 10, validator(minimum = 1, maximum = 100))] count: u32,
     ) -> async_graphql::Result<Vec<Block>> {
-        let count = count.min(MAX_BLOCKS);
         read(ctx, move |ledger| {
             let store = ledger.store();
             let mut blocks = Vec::new();
@@ -439,14 +434,13 @@ impl Block {
         #[graphql(default = 100, validator(minimum = 1, maximum = 1000))] first: u32,
     ) -> async_graphql::Result<Vec<Transaction>> {
         let height = self.height;
-        let first = first.min(MAX_TXS) as usize;
         read(ctx, move |ledger| {
             let transactions = ledger.store().block_transactions(height)?;
             Ok(transactions
                 .into_iter()
                 .enumerate()
                 .skip(offset as usize)
-                .take(first)
+                .take(first as usize)
                 .map(|(index, tx)| Transaction {
                     id: tx.id(),
                     tx,
@@ -660,7 +654,7 @@ fn transactions_at(
     named
         .into_iter()
         .skip(offset as usize)
-        .take(first.min(MAX_TXS) as usize)
+        .take(first as usize)
         .map(|(position, id)| {
             let tx = store.tx_at(position)?.ok_or_else(|| {
                 weft_ledger::LedgerError::Corrupt(format!(
