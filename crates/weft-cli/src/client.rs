@@ -115,7 +115,8 @@ fn tls_config(ca: &Path) -> Result<ureq::tls::TlsConfig> {
         .build())
 }
 
-fn answer(mut response: ureq::http::Response<ureq::Body>) -> Result<Value> {
+/// A node's JSON answer: the value for a 2xx, else the error it names.
+pub(crate) fn answer(mut response: ureq::http::Response<ureq::Body>) -> Result<Value> {
     let status = response.status().as_u16();
     let text = response
         .body_mut()

@@ -287,32 +287,18 @@ fn encode(tx: &Transaction) -> String {
     hex::encode(weft_core::encoding::encode(tx))
 }
 
-/// Posts one batch; (committed, rejected).
+/// Posts one batch; (committed, rejected), or with `wait=false` (queued, 0).
 fn send(agent: &ureq::Agent, url: &str, body: &str) -> Result<(usize, usize)> {
-    let mut response = agent
+    let response = agent
         .post(url)
         .header("content-type", "application/json")
         .send(body)
         .context("cannot reach the node")?;
-    let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .with_config()
-        .limit(256 << 20)
-        .read_to_string()
-        .context("cannot read the node's answer")?;
-    if status == 202 {
-        // wait=false: queued, to be committed (a rule refusal would show in GET, not here).
-        let answer: serde_json::Value = serde_json::from_str(&text).context("the node's answer")?;
-        return Ok((answer["queued"].as_u64().unwrap_or(0) as usize, 0));
-    }
-    if status != 200 {
-        bail!(
-            "HTTP {status}: {}",
-            text.chars().take(300).collect::<String>()
-        );
-    }
-    let answer: serde_json::Value = serde_json::from_str(&text).context("the node's answer")?;
+    let answer = crate::client::answer(response)?;
     let count = |key: &str| answer[key].as_u64().unwrap_or(0) as usize;
-    Ok((count("committed"), count("rejected")))
+    // A queued transaction that a rule refuses later shows in GET, not here.
+    Ok(match answer.get("queued") {
+        Some(_) => (count("queued"), 0),
+        None => (count("committed"), count("rejected")),
+    })
 }

@@ -775,6 +775,35 @@ fn the_load_generator_reports_what_the_node_committed() {
         metrics.contains("weft_transactions_committed_total 258"),
         "{metrics}"
     );
+    // With --no-wait the report counts queued transactions, and it returns only once the node
+    // has committed them all: 8 more registrations and 120 more claims.
+    let report = node.cli(
+        &[
+            "bench",
+            "node",
+            "--txs",
+            "120",
+            "--batch",
+            "30",
+            "--no-wait",
+        ],
+        0,
+    );
+    assert_eq!(report["committed"], 120, "{report}");
+    assert_eq!(report["latency_to"], "queued");
+    let status = node.cli(&["node", "status"], 0);
+    assert_eq!(status["mempool"], 0, "{status}");
+    let metrics = agent()
+        .get(&format!("{}/metrics", node.url))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("text");
+    assert!(
+        metrics.contains("weft_transactions_committed_total 386"),
+        "{metrics}"
+    );
     assert_eq!(node.terminate().code(), Some(0));
 }
 
