@@ -328,6 +328,62 @@ fn tcp_ingest_answers_bad_frames_with_error_frames_and_keeps_serving() {
     drop((client, stranger));
 }
 
+#[test]
+fn a_connection_past_its_unanswered_budget_pauses_then_goes_on_in_order() {
+    // 64 KiB of unanswered frames per connection: 1,200 records of 1,000 bytes are about 19
+    // budgets' worth, so the node must stop reading many times, hand over what it holds, and
+    // read on once answers went out.
+    let (_dir, home) = new_home(&[(
+        "max_unanswered_bytes = 67108864",
+        "max_unanswered_bytes = 65536",
+    )]);
+    let node = Node::start_with(&home, &["--tcp", "127.0.0.1:0"]);
+    let address = node.tcp.clone().expect("the node listens for TCP ingest");
+    let token = std::fs::read_to_string(home.join("ingest.token")).expect("ingest token");
+    const FRAMES: u64 = 1_200;
+
+    let mut reader = connect(&address);
+    let mut writer = reader.try_clone().expect("a second handle");
+    let sender = std::thread::spawn(move || {
+        send(&mut writer, wire::HELLO, 1, token.trim().as_bytes());
+        for request in 2..FRAMES + 2 {
+            let mut body = format!("sample {request}\n").into_bytes();
+            body.resize(1_000, b'.');
+            send(
+                &mut writer,
+                wire::RECORD,
+                request,
+                &wire::record_body("text/plain", &body),
+            );
+        }
+    });
+    assert_eq!(receive(&mut reader).kind, wire::WELCOME);
+    let mut last = (0u64, 0u32);
+    for request in 2..FRAMES + 2 {
+        let frame = receive(&mut reader);
+        assert_eq!(frame.request, request, "answers come in the frames' order");
+        assert_eq!(frame.kind, wire::COMMITTED, "frame {request}: {frame:?}");
+        let (_, height, index) = wire::parse_committed(&frame.body).expect("body");
+        assert!(
+            (height, index) > last,
+            "frame {request} is at {height}/{index}, before the frame sent ahead of it at \
+             {last:?}: the chain keeps a connection's order"
+        );
+        last = (height, index);
+    }
+    sender.join().expect("the sender finished");
+
+    let metrics = http("GET", &format!("{}/metrics", node.url), None, b"").1;
+    let metrics = metrics.as_str().expect("text");
+    let paused: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("weft_ingest_tcp_backpressure_total "))
+        .and_then(|count| count.trim().parse().ok())
+        .expect("the back-pressure counter is exported");
+    assert!(paused > 0, "the budget never ran out:\n{metrics}");
+    assert_eq!(node.terminate().code(), Some(0));
+}
+
 fn tls_home() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let (dir, home) = new_home(&[
         ("cert = \"\"", "cert = \"tls/cert.pem\""),

@@ -166,6 +166,9 @@ pub struct TcpIngestSection {
     pub max_connections: usize,
     /// A connection that sends nothing for this long, seconds, is closed.
     pub idle_timeout_s: u64,
+    /// Bytes of frames one connection may have sent and not yet had answered (each frame
+    /// counts its body plus 256); past that the node stops reading it until answers go out.
+    pub max_unanswered_bytes: usize,
 }
 
 impl Default for TcpIngestSection {
@@ -175,6 +178,7 @@ impl Default for TcpIngestSection {
             max_frame_bytes: (1 << 20) + 4096,
             max_connections: 256,
             idle_timeout_s: 300,
+            max_unanswered_bytes: 64 << 20,
         }
     }
 }
@@ -321,6 +325,12 @@ impl NodeConfig {
             self.ingest.tcp.idle_timeout_s,
             1,
             86_400,
+        )?;
+        range(
+            "ingest.tcp.max_unanswered_bytes",
+            self.ingest.tcp.max_unanswered_bytes,
+            64 << 10,
+            1 << 30,
         )?;
         if self.tls.cert.trim().is_empty() != self.tls.key.trim().is_empty() {
             return Err(ConfigError {
@@ -484,6 +494,10 @@ impl NodeConfig {
              max_connections = {max_connections}\n\
              # A connection silent this long, seconds, is closed (1 to 86400).\n\
              idle_timeout_s = {idle_timeout_s}\n\
+             # Bytes a connection may have sent and not yet had answered, each frame counting its\n\
+             # body + 256 (65536 to 1073741824); past that the node reads no more from it until\n\
+             # answers go out.\n\
+             max_unanswered_bytes = {max_unanswered_bytes}\n\
              \n\
              # Watched directories (`weft node run --watch DIR` adds one with these defaults):\n\
              # [[ingest.watch]]\n\
@@ -501,6 +515,7 @@ impl NodeConfig {
             max_frame_bytes = d.ingest.tcp.max_frame_bytes,
             max_connections = d.ingest.tcp.max_connections,
             idle_timeout_s = d.ingest.tcp.idle_timeout_s,
+            max_unanswered_bytes = d.ingest.tcp.max_unanswered_bytes,
             interval_ms = d.blocks.interval_ms,
             max_block = weft_ledger::block::MAX_BLOCK_TXS,
             max_txs = d.blocks.max_txs,

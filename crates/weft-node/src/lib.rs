@@ -193,6 +193,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         max_frame: config.ingest.tcp.max_frame_bytes,
         max_connections: config.ingest.tcp.max_connections,
         idle_timeout: Duration::from_secs(config.ingest.tcp.idle_timeout_s),
+        max_unanswered_bytes: config.ingest.tcp.max_unanswered_bytes,
         live: live.clone(),
         tls: tls.clone(),
     });

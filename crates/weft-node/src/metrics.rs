@@ -45,6 +45,8 @@ pub struct Metrics {
     pub tcp_connections: Gauge,
     pub tcp_frames: Counter,
     pub tcp_error_frames: Counter,
+    /// Times a TCP connection's budget of unanswered bytes was spent and its reading paused.
+    pub tcp_backpressure: Counter,
     /// Requests refused by the per-client rate limit.
     pub rate_limited: Counter,
     pub requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
@@ -71,6 +73,7 @@ impl Metrics {
             tcp_connections: Gauge::default(),
             tcp_frames: Counter::default(),
             tcp_error_frames: Counter::default(),
+            tcp_backpressure: Counter::default(),
             rate_limited: Counter::default(),
             requests: Family::new_with_constructor(latency_histogram),
             last_block: Mutex::new(None),
@@ -136,6 +139,11 @@ impl Metrics {
             "ingest_tcp_error_frames",
             "Error frames TCP ingest answered with",
             m.tcp_error_frames.clone(),
+        );
+        registry.register(
+            "ingest_tcp_backpressure",
+            "Times a TCP ingest connection spent its unanswered-bytes budget and was not read until answers went out",
+            m.tcp_backpressure.clone(),
         );
         registry.register(
             "api_rate_limited",

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use weft_core::{ChainId, ResourceId, SigningKey};
 use weft_ledger::Transaction;
 
@@ -34,6 +34,9 @@ pub(crate) struct TcpIngest {
     pub max_frame: usize,
     pub max_connections: usize,
     pub idle_timeout: Duration,
+    /// Bytes of frames one connection may have taken and not yet answered; past that the node
+    /// reads no further from it until answers go out (TCP back-pressure).
+    pub max_unanswered_bytes: usize,
     /// Most frames handed to the producer in one submission.
     pub live: Arc<crate::admin::Live>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -119,14 +122,57 @@ enum Item {
     Record { content_type: String, body: Vec<u8> },
 }
 
-/// What the writer sends, in order.
+/// What the writer sends, in order. Each holds its frames' share of the connection's budget
+/// of unanswered bytes until it is written.
 enum Outgoing {
-    Frame(Vec<u8>),
+    Frame {
+        frame: Vec<u8>,
+        _held: OwnedSemaphorePermit,
+    },
     /// The results of one submission, for these request numbers, once committed.
     Results {
         requests: Vec<u64>,
-        results: oneshot::Receiver<Result<Vec<TxResult>, (&'static str, String)>>,
+        results: Result<Pending, Refusal>,
+        _held: OwnedSemaphorePermit,
     },
+}
+
+/// What a taken frame costs of its connection's budget besides its body: its request number,
+/// the submission's bookkeeping and its answer.
+const FRAME_OVERHEAD: usize = 256;
+
+/// Frames taken, not yet submitted, and the budget they hold.
+struct Batch {
+    frames: Vec<(u64, Item)>,
+    held: Option<OwnedSemaphorePermit>,
+    /// When its first frame was read: a block is sealed an interval after that.
+    started: Instant,
+    /// Closed once the connection's last submission made on a blocking thread is in the
+    /// producer's queue: a later one waits for it, so a connection's frames keep their order
+    /// on the chain.
+    handing: Option<oneshot::Receiver<()>>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            frames: Vec::new(),
+            held: None,
+            started: Instant::now(),
+            handing: None,
+        }
+    }
+
+    fn push(&mut self, request: u64, item: Item, held: OwnedSemaphorePermit) {
+        if self.frames.is_empty() {
+            self.started = Instant::now();
+        }
+        self.frames.push((request, item));
+        match &mut self.held {
+            Some(all) => all.merge(held),
+            None => self.held = Some(held),
+        }
+    }
 }
 
 async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
@@ -137,21 +183,23 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
 ) -> Result<()> {
     let (reader, writer) = tokio::io::split(stream);
     let mut reader = BufReader::with_capacity(256 << 10, reader);
-    let (outgoing, queued) = mpsc::channel(64);
+    // The budget, not this channel, bounds what a connection has in flight: it holds at most
+    // one entry per frame, and a frame is only taken with its share of the budget.
+    let (outgoing, queued) = mpsc::unbounded_channel();
+    let budget = Arc::new(Semaphore::new(ingest.max_unanswered_bytes));
     let writer = tokio::spawn(write_answers(
         BufWriter::with_capacity(64 << 10, writer),
         queued,
         ingest.metrics.clone(),
     ));
     let mut authorized = false;
-    let mut batch: Vec<(u64, Item)> = Vec::new();
-    let mut batch_started = Instant::now();
+    let mut batch = Batch::new();
     let outcome = loop {
-        if !batch.is_empty()
+        if !batch.frames.is_empty()
             && (reader.buffer().is_empty()
-                || batch.len() >= ingest.live.max_batch.load(Ordering::Relaxed))
+                || batch.frames.len() >= ingest.live.max_batch.load(Ordering::Relaxed))
         {
-            submit(ingest, std::mem::take(&mut batch), batch_started, &outgoing).await?;
+            submit(ingest, &mut batch, &outgoing)?;
         }
         let frame = tokio::select! {
             _ = shutdown.changed() => break Ok(()),
@@ -167,29 +215,45 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
             Ok(Ok(frame)) => frame,
         };
         ingest.metrics.tcp_frames.inc();
-        let taken = match frame {
-            Ok(frame) => {
-                if batch.is_empty() {
-                    batch_started = Instant::now();
+        // A frame is taken only with its share of the budget. When the budget is spent, what
+        // is pending goes to the producer first (its answers are what frees the budget).
+        let cost = frame
+            .as_ref()
+            .map_or(0, |frame| frame.body.len())
+            .saturating_add(FRAME_OVERHEAD)
+            .min(ingest.max_unanswered_bytes);
+        let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+        let held = match budget.clone().try_acquire_many_owned(cost) {
+            Ok(held) => held,
+            Err(_) => {
+                if !batch.frames.is_empty() {
+                    submit(ingest, &mut batch, &outgoing)?;
                 }
-                take(frame, &mut authorized, ingest)
+                ingest.metrics.tcp_backpressure.inc();
+                tokio::select! {
+                    _ = shutdown.changed() => break Ok(()),
+                    held = budget.clone().acquire_many_owned(cost) => held?,
+                }
             }
+        };
+        let taken = match frame {
+            Ok(frame) => take(frame, &mut authorized, ingest),
             Err((request, code, message)) => Taken::Refused(request, code, message),
         };
         match taken {
-            Taken::Queued(request, item) => batch.push((request, item)),
+            Taken::Queued(request, item) => batch.push(request, item, held),
             Taken::Answer(frame) => {
-                flush_then(&outgoing, &mut batch, batch_started, ingest, frame).await?;
+                answer_after(&outgoing, &mut batch, ingest, frame, held)?;
             }
             Taken::Refused(request, code, message) => {
                 ingest.metrics.tcp_error_frames.inc();
                 let frame = wire::encode(wire::ERROR, request, &wire::error_body(code, &message));
-                flush_then(&outgoing, &mut batch, batch_started, ingest, frame).await?;
+                answer_after(&outgoing, &mut batch, ingest, frame, held)?;
             }
         }
     };
-    if !batch.is_empty() {
-        submit(ingest, batch, batch_started, &outgoing).await?;
+    if !batch.frames.is_empty() {
+        submit(ingest, &mut batch, &outgoing)?;
     }
     drop(outgoing);
     // Every frame taken is answered before the connection closes.
@@ -345,122 +409,227 @@ async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max: usize) -> std::io
 }
 
 /// Submits what is pending, then queues `frame`: answers keep the frames' order.
-async fn flush_then(
-    outgoing: &mpsc::Sender<Outgoing>,
-    batch: &mut Vec<(u64, Item)>,
-    started: Instant,
+fn answer_after(
+    outgoing: &mpsc::UnboundedSender<Outgoing>,
+    batch: &mut Batch,
     ingest: &Arc<TcpIngest>,
     frame: Vec<u8>,
+    held: OwnedSemaphorePermit,
 ) -> Result<()> {
-    if !batch.is_empty() {
-        submit(ingest, std::mem::take(batch), started, outgoing).await?;
+    if !batch.frames.is_empty() {
+        submit(ingest, batch, outgoing)?;
     }
     outgoing
-        .send(Outgoing::Frame(frame))
-        .await
+        .send(Outgoing::Frame { frame, _held: held })
         .map_err(|_| anyhow::anyhow!("the connection's writer stopped"))
 }
 
-/// Signs the records of `batch` and hands everything to the block producer, off the async
-/// threads (signing takes CPU; the producer's queue may be full and block).
-async fn submit(
+/// Why frames got no result: an error code and a message.
+type Refusal = (&'static str, String);
+
+/// Where a submission's results will come from.
+enum Pending {
+    /// Handed to the producer: its reply, once the block is committed.
+    Queued(oneshot::Receiver<Vec<TxResult>>),
+    /// Still being signed or queued, off the async threads.
+    Handing(tokio::task::JoinHandle<Result<oneshot::Receiver<Vec<TxResult>>, Refusal>>),
+}
+
+/// Up to this many records are signed on the connection's own task (about 20 µs each); a
+/// larger batch is signed on a blocking thread, so no async thread is held for long.
+const SIGN_INLINE: usize = 16;
+
+/// Signs the records of `batch` and hands everything to the block producer; empties `batch`.
+/// A small batch goes straight to the producer's queue; a large one, or one that finds the
+/// queue full, is finished on a blocking thread. Answers are queued for the writer in order.
+fn submit(
     ingest: &Arc<TcpIngest>,
-    batch: Vec<(u64, Item)>,
-    received: Instant,
-    outgoing: &mpsc::Sender<Outgoing>,
+    batch: &mut Batch,
+    outgoing: &mpsc::UnboundedSender<Outgoing>,
 ) -> Result<()> {
-    let requests: Vec<u64> = batch.iter().map(|(request, _)| *request).collect();
-    let (done, results) = oneshot::channel();
-    let shared = ingest.clone();
-    tokio::spawn(async move {
-        let answer = tokio::task::spawn_blocking(move || {
-            let count = batch.len();
-            let mut transactions = Vec::with_capacity(count);
-            for (_, item) in batch {
-                transactions.push(match item {
-                    Item::Tx(tx) => *tx,
-                    Item::Record { content_type, body } => {
-                        let Some((identity, key)) = &shared.identity else {
-                            return Err(("no_identity", "this node has no ingest identity".into()));
-                        };
-                        crate::ingest::sign_as(
-                            shared.chain_id,
-                            *identity,
-                            key,
-                            weft_core::model::Payload::Record(weft_core::model::Record {
-                                issuer: *identity,
-                                content_type,
-                                product_code: None,
-                                body,
-                            }),
-                        )
-                        .map_err(|error| ("malformed", error.to_string()))?
+    let received = batch.started;
+    let held = batch
+        .held
+        .take()
+        .expect("a batch with frames holds their budget");
+    let frames = std::mem::take(&mut batch.frames);
+    let requests: Vec<u64> = frames.iter().map(|(request, _)| *request).collect();
+    let records = frames
+        .iter()
+        .filter(|(_, item)| matches!(item, Item::Record { .. }))
+        .count();
+    let earlier = batch
+        .handing
+        .take()
+        .and_then(|mut handing| match handing.try_recv() {
+            Err(oneshot::error::TryRecvError::Closed) => None,
+            _ => Some(handing),
+        });
+    let results = if records <= SIGN_INLINE && earlier.is_none() {
+        match signed(ingest, frames) {
+            Err(refusal) => Err(refusal),
+            Ok(transactions) => {
+                let (submission, answer) = submission(transactions, received);
+                match ingest.queue.try_send(submission) {
+                    Ok(()) => {
+                        queued(ingest, requests.len());
+                        Ok(Pending::Queued(answer))
                     }
-                });
+                    Err(std::sync::mpsc::TrySendError::Full(submission)) => {
+                        let (handed, handing) = oneshot::channel::<()>();
+                        batch.handing = Some(handing);
+                        let shared = ingest.clone();
+                        Ok(Pending::Handing(tokio::task::spawn_blocking(move || {
+                            hand_over(&shared, submission)?;
+                            drop(handed);
+                            Ok(answer)
+                        })))
+                    }
+                    Err(std::sync::mpsc::TrySendError::Disconnected(_)) => Err(shutting_down()),
+                }
             }
-            let (reply, answer) = oneshot::channel();
-            shared
-                .queue
-                .send(Submission {
-                    transactions,
-                    received,
-                    reply,
-                })
-                .map_err(|_| ("shutting_down", "the node is shutting down".to_string()))?;
-            shared
-                .metrics
-                .pending
-                .inc_by(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    } else {
+        let (handed, handing) = oneshot::channel::<()>();
+        batch.handing = Some(handing);
+        let shared = ingest.clone();
+        Ok(Pending::Handing(tokio::task::spawn_blocking(move || {
+            let transactions = signed(&shared, frames)?;
+            if let Some(earlier) = earlier {
+                // Closed, never sent to, once the earlier submission is queued or failed.
+                let _ = earlier.blocking_recv();
+            }
+            let (submission, answer) = submission(transactions, received);
+            hand_over(&shared, submission)?;
+            drop(handed);
             Ok(answer)
-        })
-        .await;
-        let results = match answer {
-            Ok(Ok(answer)) => answer.await.map_err(|_| {
-                (
-                    "not_committed",
-                    "the node stopped before the block was committed; send again".to_string(),
-                )
-            }),
-            Ok(Err(error)) => Err(error),
-            Err(error) => Err(("internal", format!("the submission failed: {error}"))),
-        };
-        let _ = done.send(results);
-    });
+        })))
+    };
     outgoing
-        .send(Outgoing::Results { requests, results })
-        .await
+        .send(Outgoing::Results {
+            requests,
+            results,
+            _held: held,
+        })
         .map_err(|_| anyhow::anyhow!("the connection's writer stopped"))
+}
+
+/// The frames' transactions, the records signed by the node's identity.
+fn signed(ingest: &TcpIngest, frames: Vec<(u64, Item)>) -> Result<Vec<Transaction>, Refusal> {
+    let mut transactions = Vec::with_capacity(frames.len());
+    for (_, item) in frames {
+        transactions.push(match item {
+            Item::Tx(tx) => *tx,
+            Item::Record { content_type, body } => {
+                let Some((identity, key)) = &ingest.identity else {
+                    return Err(("no_identity", "this node has no ingest identity".into()));
+                };
+                crate::ingest::sign_as(
+                    ingest.chain_id,
+                    *identity,
+                    key,
+                    weft_core::model::Payload::Record(weft_core::model::Record {
+                        issuer: *identity,
+                        content_type,
+                        product_code: None,
+                        body,
+                    }),
+                )
+                .map_err(|error| ("malformed", error.to_string()))?
+            }
+        });
+    }
+    Ok(transactions)
+}
+
+fn submission(
+    transactions: Vec<Transaction>,
+    received: Instant,
+) -> (Submission, oneshot::Receiver<Vec<TxResult>>) {
+    let (reply, answer) = oneshot::channel();
+    let submission = Submission {
+        transactions,
+        received,
+        reply,
+    };
+    (submission, answer)
+}
+
+/// Hands `submission` to the producer, waiting while its queue is full (blocking threads only).
+fn hand_over(ingest: &TcpIngest, submission: Submission) -> Result<(), Refusal> {
+    let count = submission.transactions.len();
+    ingest.queue.send(submission).map_err(|_| shutting_down())?;
+    queued(ingest, count);
+    Ok(())
+}
+
+fn queued(ingest: &TcpIngest, count: usize) {
+    ingest
+        .metrics
+        .pending
+        .inc_by(i64::try_from(count).unwrap_or(i64::MAX));
+}
+
+fn shutting_down() -> Refusal {
+    ("shutting_down", "the node is shutting down".to_string())
+}
+
+/// A submission's results once they are in. If they are not in yet, what `writer` holds goes
+/// out first: under steady load the next results are always queued, and waiting for them with
+/// a full buffer would hold every answer already in it back by one block.
+async fn results_of<W: AsyncWrite + Unpin>(
+    pending: Result<Pending, Refusal>,
+    writer: &mut BufWriter<W>,
+) -> std::io::Result<Result<Vec<TxResult>, Refusal>> {
+    let mut answer = match pending {
+        Err(refusal) => return Ok(Err(refusal)),
+        Ok(Pending::Queued(answer)) => answer,
+        Ok(Pending::Handing(handing)) => {
+            if !handing.is_finished() {
+                writer.flush().await?;
+            }
+            match handing.await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(refusal)) => return Ok(Err(refusal)),
+                Err(error) => {
+                    return Ok(Err(("internal", format!("the submission failed: {error}"))));
+                }
+            }
+        }
+    };
+    let answer = match answer.try_recv() {
+        Ok(results) => Ok(results),
+        Err(oneshot::error::TryRecvError::Empty) => {
+            writer.flush().await?;
+            answer.await
+        }
+        Err(oneshot::error::TryRecvError::Closed) => answer.await,
+    };
+    Ok(answer.map_err(|_| {
+        (
+            "not_committed",
+            "the node stopped before the block was committed; send again".to_string(),
+        )
+    }))
 }
 
 /// Writes answers in the order their frames came, each once its block is committed.
 async fn write_answers<W: AsyncWrite + Unpin>(
     mut writer: BufWriter<W>,
-    mut queued: mpsc::Receiver<Outgoing>,
+    mut queued: mpsc::UnboundedReceiver<Outgoing>,
     metrics: Arc<Metrics>,
 ) -> Result<()> {
     while let Some(next) = queued.recv().await {
         let mut next = Some(next);
         while let Some(outgoing) = next.take() {
             match outgoing {
-                Outgoing::Frame(frame) => writer.write_all(&frame).await?,
+                Outgoing::Frame { frame, _held } => writer.write_all(&frame).await?,
                 Outgoing::Results {
                     requests,
-                    mut results,
+                    results,
+                    _held,
                 } => {
-                    // Answers already written go out before waiting for a later block: under
-                    // steady load the next results are always queued, and waiting for them
-                    // with a full buffer held every answer back by one block.
-                    let ready = match results.try_recv() {
-                        Err(oneshot::error::TryRecvError::Empty) => {
-                            writer.flush().await?;
-                            results.await
-                        }
-                        Ok(ready) => Ok(ready),
-                        Err(oneshot::error::TryRecvError::Closed) => results.await,
-                    };
-                    let results = ready.unwrap_or_else(|_| {
-                        Err(("internal", "the submission was lost; send again".into()))
-                    });
+                    let results = results_of(results, &mut writer).await?;
                     match results {
                         Ok(results) => {
                             for (request, result) in requests.iter().zip(&results) {
@@ -531,7 +700,9 @@ mod tests {
     #[tokio::test]
     async fn answers_go_out_before_the_writer_waits_for_a_later_block() {
         let (ours, mut theirs) = tokio::io::duplex(1 << 16);
-        let (outgoing, queued) = mpsc::channel(8);
+        let (outgoing, queued) = mpsc::unbounded_channel();
+        let budget = Arc::new(Semaphore::new(2));
+        let held = || budget.clone().try_acquire_owned().expect("a permit");
         let writer = tokio::spawn(write_answers(
             BufWriter::new(ours),
             queued,
@@ -542,18 +713,18 @@ mod tests {
         outgoing
             .send(Outgoing::Results {
                 requests: vec![7],
-                results: first,
+                results: Ok(Pending::Queued(first)),
+                _held: held(),
             })
-            .await
             .expect("queued");
         outgoing
             .send(Outgoing::Results {
                 requests: vec![8],
-                results: second,
+                results: Ok(Pending::Queued(second)),
+                _held: held(),
             })
-            .await
             .expect("queued");
-        first_done.send(Ok(committed(1))).expect("sent");
+        first_done.send(committed(1)).expect("sent");
         let expected = result_frame(7, &committed(1)[0]);
         let mut answer = vec![0u8; expected.len()];
         tokio::time::timeout(
@@ -564,7 +735,7 @@ mod tests {
         .expect("the first answer arrives while the second block is pending")
         .expect("read");
         assert_eq!(answer, expected);
-        second_done.send(Ok(committed(2))).expect("sent");
+        second_done.send(committed(2)).expect("sent");
         drop(outgoing);
         writer
             .await
@@ -573,5 +744,10 @@ mod tests {
         let mut rest = Vec::new();
         theirs.read_to_end(&mut rest).await.expect("read");
         assert_eq!(rest, result_frame(8, &committed(2)[0]));
+        assert_eq!(
+            budget.available_permits(),
+            2,
+            "written answers give their budget back"
+        );
     }
 }
