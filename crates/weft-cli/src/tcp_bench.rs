@@ -2,7 +2,9 @@
 //!
 //! Each connection pipelines its frames (up to `--window` unanswered). Latency is measured
 //! per frame, from the moment it was due to be sent (its scheduled time with `--rate`, so a
-//! node that falls behind is not flattered) to its COMMITTED answer.
+//! node that falls behind is not flattered) to its COMMITTED answer. With `--rate`, the frames
+//! due within each millisecond are written together at its end, as a busy machine's sender
+//! would; that wait counts in their latency.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +45,9 @@ pub struct TcpBench {
     #[arg(long)]
     pub signed: bool,
 }
+
+/// With `--rate`, frames due within one tick go out together, at its end.
+const TICK: Duration = Duration::from_millis(1);
 
 #[derive(Default)]
 struct Tally {
@@ -126,11 +131,16 @@ pub fn run(ctx: &Context_, options: TcpBench) -> Result<()> {
                     frames.into_iter().map(move |(index, frame)| {
                         let at = match rate {
                             Some(rate) => {
-                                let at = started + Duration::from_secs_f64(index as f64 / rate);
-                                if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                                let due = Duration::from_secs_f64(index as f64 / rate);
+                                // Released at the next whole tick after it is due, together
+                                // with the tick's other frames; its latency still counts
+                                // from when it was due.
+                                let tick = due.as_nanos().div_ceil(TICK.as_nanos()) as u32;
+                                let release = started + TICK * tick;
+                                if let Some(wait) = release.checked_duration_since(Instant::now()) {
                                     std::thread::sleep(wait);
                                 }
-                                at
+                                started + due
                             }
                             None => Instant::now(),
                         };
