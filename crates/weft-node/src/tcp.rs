@@ -469,7 +469,7 @@ fn submit(
         match signed(ingest, frames) {
             Err(refusal) => Err(refusal),
             Ok(transactions) => {
-                let (submission, answer) = submission(transactions, received);
+                let (submission, answer) = new_submission(transactions, received);
                 match ingest.queue.try_send(submission) {
                     Ok(()) => {
                         queued(ingest, requests.len());
@@ -499,7 +499,7 @@ fn submit(
                 // Closed, never sent to, once the earlier submission is queued or failed.
                 let _ = earlier.blocking_recv();
             }
-            let (submission, answer) = submission(transactions, received);
+            let (submission, answer) = new_submission(transactions, received);
             hand_over(&shared, submission)?;
             drop(handed);
             Ok(answer)
@@ -542,7 +542,7 @@ fn signed(ingest: &TcpIngest, frames: Vec<(u64, Item)>) -> Result<Vec<Transactio
     Ok(transactions)
 }
 
-fn submission(
+fn new_submission(
     transactions: Vec<Transaction>,
     received: Instant,
 ) -> (Submission, oneshot::Receiver<Vec<TxResult>>) {
