@@ -10,6 +10,16 @@ use weft_core::{Fingerprint, HashAlgo, SigningKey};
 mod common;
 use common::node::*;
 
+/// An answer's `content-type` header, empty if it has none.
+fn content_type<B>(response: &ureq::http::Response<B>) -> String {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Fetches `/openapi.json` and checks answers against it.
 struct Spec {
     document: Value,
@@ -26,12 +36,7 @@ impl Spec {
             .call()
             .expect("answers");
         assert_eq!(response.status(), 200);
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
+        let content_type = content_type(&response);
         assert_eq!(content_type, "application/json");
         let document: Value =
             serde_json::from_str(&response.body_mut().read_to_string().expect("body"))
@@ -83,12 +88,7 @@ impl Spec {
         };
         let mut response = response.expect("the node answers");
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
+        let content_type = content_type(&response);
         let text = response.body_mut().read_to_string().expect("body");
         let operation = &self.document["paths"][template][method.to_lowercase()];
         assert!(
