@@ -133,7 +133,13 @@ impl Home {
         let created_dir = !dir.exists();
         fs::create_dir_all(dir)
             .with_context(|| format!("cannot create home directory {}", dir.display()))?;
-        let result = Self::init_inner(dir, chain_name, time_window_secs);
+        let result = SigningKey::generate()
+            .and_then(|authority| Ok((authority, SigningKey::generate()?)))
+            .map_err(anyhow::Error::from)
+            .and_then(|(authority, producer)| {
+                let producers = vec![producer.public_key()];
+                Self::init_inner(dir, chain_name, time_window_secs, &authority, &producer, producers)
+            });
         if result.is_err() {
             let _ = fs::remove_file(dir.join("config.toml"));
             let _ = fs::remove_file(dir.join("ledger.redb"));
@@ -145,10 +151,32 @@ impl Home {
         result
     }
 
+    /// Creates the first home of a network: its genesis names `producers` (the validators),
+    /// and its block 0 is sealed by `producer`, which must be one of them. The other members'
+    /// homes start from a copy of this home's ledger file.
+    pub fn init_network(
+        dir: &Path,
+        chain_name: &str,
+        time_window_secs: u64,
+        authority: &SigningKey,
+        producer: &SigningKey,
+        producers: Vec<weft_core::PublicKey>,
+    ) -> Result<(Home, Ledger<RedbStore>)> {
+        if dir.join("ledger.redb").exists() {
+            bail!("{} already holds a weft ledger", dir.display());
+        }
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create home directory {}", dir.display()))?;
+        Self::init_inner(dir, chain_name, time_window_secs, authority, producer, producers)
+    }
+
     fn init_inner(
         dir: &Path,
         chain_name: &str,
         time_window_secs: u64,
+        authority: &SigningKey,
+        producer: &SigningKey,
+        producers: Vec<weft_core::PublicKey>,
     ) -> Result<(Home, Ledger<RedbStore>)> {
         let home = Home {
             dir: dir.to_path_buf(),
@@ -156,14 +184,12 @@ impl Home {
         fs::create_dir(home.keys_dir())
             .with_context(|| format!("cannot create {}", home.keys_dir().display()))?;
         fs::set_permissions(home.keys_dir(), fs::Permissions::from_mode(0o700))?;
-        let authority = SigningKey::generate()?;
-        let producer = SigningKey::generate()?;
-        write_key(&home.keys_dir().join("authority.key"), &authority)?;
-        write_key(&home.keys_dir().join("producer.key"), &producer)?;
+        write_key(&home.keys_dir().join("authority.key"), authority)?;
+        write_key(&home.keys_dir().join("producer.key"), producer)?;
         let genesis = weft_core::model::Genesis {
             chain_name: chain_name.to_string(),
             authorities: vec![authority.public_key()],
-            producers: vec![producer.public_key()],
+            producers,
             time_window_ms: time_window_secs * 1000,
         };
         let chain_id = weft_core::ChainId::from_name(chain_name)?;
@@ -172,11 +198,11 @@ impl Home {
             chain_id,
             now,
             weft_ledger::Signer::Authority,
-            &authority,
+            authority,
             weft_core::model::Payload::Genesis(genesis),
         )?;
         let store = RedbStore::open(&home.db_path())?;
-        let ledger = Ledger::create(store, genesis_tx, &producer, now)?;
+        let ledger = Ledger::create(store, genesis_tx, producer, now)?;
         let config_text = weft_node::NodeConfig::default_toml();
         let config_path = dir.join("config.toml");
         let temporary = dir.join("config.toml.tmp");

@@ -3,6 +3,7 @@
 
 mod bench;
 mod client;
+mod cluster;
 mod commands;
 mod demo;
 mod gcode;
@@ -129,6 +130,12 @@ enum Command {
     /// The node daemon.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// A local multi-process network on loopback (docs/network.md).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// The network a running node is part of.
+    #[command(subcommand)]
+    Net(NetCommand),
     /// Ingest over the node's TCP protocol, and second-tier sealing of what is sent.
     #[command(subcommand)]
     Ingest(IngestCommand),
@@ -329,6 +336,45 @@ enum NodeCommand {
         tcp: Option<String>,
     },
     /// Height, head, type and peers of a running node (--node URL, or the one on --home).
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// Make and start a network on loopback: validators (with one genesis naming them all),
+    /// plus thin and archive nodes that follow; prints each node's name, type, API and pid.
+    Up {
+        /// Validators.
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        /// Thin nodes (follow the chain without voting).
+        #[arg(long, default_value_t = 0)]
+        thin: usize,
+        /// Archive nodes (follow the chain without voting, keep everything).
+        #[arg(long, default_value_t = 0)]
+        archive: usize,
+        /// A new or empty directory for the nodes' homes and cluster.json.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Restart one node (after a crash, or to stop and start it): by index or name.
+    Restart {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        node: String,
+    },
+    /// Stop every node of the cluster (SIGTERM; their homes stay).
+    Down {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NetCommand {
+    /// Peers, validators, height, view and sync state of a running node (--node URL, or the
+    /// one on --home).
     Status,
 }
 
@@ -576,6 +622,17 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         } => node::tail(&ctx, from, count, poll_ms),
         Command::Tls(TlsCommand::SelfSigned { out, names }) => tls::self_signed(&ctx, &out, names),
         Command::Node(NodeCommand::Status) => node::status(&ctx),
+        Command::Cluster(ClusterCommand::Up {
+            nodes,
+            thin,
+            archive,
+            dir,
+        }) => cluster::up(&ctx, nodes, thin, archive, &dir),
+        Command::Cluster(ClusterCommand::Restart { dir, node }) => {
+            cluster::restart(&ctx, &dir, &node)
+        }
+        Command::Cluster(ClusterCommand::Down { dir }) => cluster::down(&ctx, &dir),
+        Command::Net(NetCommand::Status) => cluster::status(&ctx),
         Command::Demo => demo::run(&ctx),
         Command::Bench(command) => bench::run(&ctx, command),
         Command::Gcode(command) => gcode::run(&ctx, command),

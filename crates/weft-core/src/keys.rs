@@ -202,6 +202,12 @@ impl SigningKey {
         SigningKey(ed25519_dalek::SigningKey::from_bytes(seed))
     }
 
+    /// The 32-byte seed, for handing the same key to another Ed25519 implementation (the
+    /// consensus engine's). Never written anywhere but a key file.
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.0.verifying_key().to_bytes())
     }

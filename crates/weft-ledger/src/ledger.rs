@@ -93,6 +93,23 @@ impl Admitted {
     pub fn into_transactions(self) -> Vec<Transaction> {
         self.transactions
     }
+
+    /// The transactions, their ids and why each failed the stateless checks, if it did.
+    pub fn into_parts(self) -> (Vec<Transaction>, Vec<TxId>, Vec<Option<RuleError>>) {
+        (self.transactions, self.ids, self.failures)
+    }
+
+    /// Transactions whose stateless checks passed earlier (a node's pool of waiting
+    /// transactions, each checked when it arrived), with their ids.
+    pub fn checked_earlier(transactions: Vec<Transaction>, ids: Vec<TxId>) -> Self {
+        assert_eq!(transactions.len(), ids.len(), "one id per transaction");
+        let failures = vec![None; transactions.len()];
+        Admitted {
+            transactions,
+            ids,
+            failures,
+        }
+    }
 }
 
 /// A validated block, ready to commit.
@@ -266,84 +283,28 @@ impl<S: Store> Ledger<S> {
                 producer.public_key()
             )));
         }
-        let height = self.head.header.height + 1;
-        let timestamp = now.max(self.head.header.timestamp);
-        let Admitted {
-            transactions,
-            ids,
-            failures,
-        } = admitted;
-        let snapshot = self.store.snapshot()?;
-        let mut overlay = Overlay::new(&snapshot);
-        let context = RuleContext {
-            chain_id: self.chain_id,
-            reference_time: timestamp,
-            time_window_ms: None,
+        let assembled = {
+            let snapshot = self.store.snapshot()?;
+            assemble(&snapshot, self.chain_id, &self.head, admitted, producer, now)?
         };
-        let mut accepted_txs = Vec::with_capacity(transactions.len());
-        let mut accepted = Vec::with_capacity(transactions.len());
-        let mut rejected = Vec::new();
-        for (submitted, ((tx, id), failure)) in
-            transactions.into_iter().zip(ids).zip(failures).enumerate()
-        {
-            if let Some(failure) = failure {
-                rejected.push((submitted, id, failure));
-                continue;
-            }
-            if accepted_txs.len() >= crate::block::MAX_BLOCK_TXS {
-                rejected.push((
-                    submitted,
-                    id,
-                    RuleError::Format {
-                        message: "the block is full; submit again".into(),
-                    },
-                ));
-                continue;
-            }
-            let position = Position {
-                height,
-                index: accepted_txs.len() as u32,
-            };
-            match apply(&mut overlay, &tx, id, position, &context) {
-                Ok(()) => {
-                    accepted.push((id, position));
-                    accepted_txs.push(tx);
-                }
-                Err(LedgerError::Rule(rule)) => rejected.push((submitted, id, rule)),
-                Err(other) => return Err(other),
-            }
-        }
-        let delta = overlay.into_delta();
-        drop(snapshot);
-        if accepted_txs.is_empty() {
+        let Assembled {
+            block,
+            validated,
+            accepted,
+            rejected,
+        } = assembled;
+        if accepted.is_empty() {
             return Ok(BlockOutcome {
                 header: None,
                 accepted,
                 rejected,
             });
-        }
-        let ids: Vec<TxId> = accepted.iter().map(|(id, _)| *id).collect();
-        let levels = merkle_levels(&accepted_txs, &ids);
-        let header = BlockHeader {
-            version: FORMAT_VERSION,
-            chain_id: self.chain_id,
-            height,
-            timestamp,
-            previous_digest: self.head.header.hash(),
-            merkle_root: levels.root(),
-            tx_count: accepted_txs.len() as u32,
-            consensus: ConsensusData::default(),
-            producer: producer.public_key(),
-        };
-        let block = Block {
-            signed: SignedHeader::seal(header, producer),
-            transactions: accepted_txs,
         };
         self.store.commit_block(BlockCommit {
             block: &block,
-            ids: &ids,
-            levels: &levels,
-            delta: &delta,
+            ids: &validated.ids,
+            levels: &validated.levels,
+            delta: &validated.delta,
         })?;
         self.head = block.signed.clone();
         Ok(BlockOutcome {
@@ -351,6 +312,31 @@ impl<S: Store> Ledger<S> {
             accepted,
             rejected,
         })
+    }
+
+    /// Commits a block that was validated on top of this ledger's head (by [`validate_block`] or
+    /// [`assemble`] against the head's state), without checking its transactions again.
+    pub fn commit_validated(&mut self, block: &Block, validated: &ValidatedBlock) -> Result<()> {
+        let header = &block.signed.header;
+        if header.height != self.head.header.height + 1
+            || header.previous_digest != self.head.header.hash()
+        {
+            return Err(LedgerError::Invalid(format!(
+                "block {} at height {} does not follow the head {} at height {}",
+                header.hash(),
+                header.height,
+                self.head.header.hash(),
+                self.head.header.height
+            )));
+        }
+        self.store.commit_block(BlockCommit {
+            block,
+            ids: &validated.ids,
+            levels: &validated.levels,
+            delta: &validated.delta,
+        })?;
+        self.head = block.signed.clone();
+        Ok(())
     }
 
     /// Validates a block produced elsewhere and commits it.
@@ -368,6 +354,103 @@ impl<S: Store> Ledger<S> {
         self.head = block.signed.clone();
         Ok(())
     }
+}
+
+/// A block built by [`assemble`], and what happened to each offered transaction.
+#[derive(Debug)]
+pub struct Assembled {
+    /// The sealed block; it has no transactions if none was accepted.
+    pub block: Block,
+    /// The block's state changes, Merkle levels and ids: what [`Ledger::commit_validated`] needs.
+    pub validated: ValidatedBlock,
+    pub accepted: Vec<(TxId, Position)>,
+    /// Index in the offered batch, id, reason.
+    pub rejected: Vec<(usize, TxId, RuleError)>,
+}
+
+/// Builds the block that follows `parent` from `admitted`, against `state` (the state after
+/// `parent`): applies the rules in order, keeps the transactions that pass (at most
+/// [`crate::block::MAX_BLOCK_TXS`]) and seals the block with `producer`. Nothing is committed.
+pub fn assemble<V: StateView + ?Sized>(
+    state: &V,
+    chain_id: ChainId,
+    parent: &SignedHeader,
+    admitted: Admitted,
+    producer: &SigningKey,
+    now: u64,
+) -> Result<Assembled> {
+    let height = parent.header.height + 1;
+    let timestamp = now.max(parent.header.timestamp);
+    let Admitted {
+        transactions,
+        ids,
+        failures,
+    } = admitted;
+    let mut overlay = Overlay::new(state);
+    let context = RuleContext {
+        chain_id,
+        reference_time: timestamp,
+        time_window_ms: None,
+    };
+    let mut accepted_txs = Vec::with_capacity(transactions.len());
+    let mut accepted = Vec::with_capacity(transactions.len());
+    let mut rejected = Vec::new();
+    for (submitted, ((tx, id), failure)) in
+        transactions.into_iter().zip(ids).zip(failures).enumerate()
+    {
+        if let Some(failure) = failure {
+            rejected.push((submitted, id, failure));
+            continue;
+        }
+        if accepted_txs.len() >= crate::block::MAX_BLOCK_TXS {
+            rejected.push((
+                submitted,
+                id,
+                RuleError::Format {
+                    message: "the block is full; submit again".into(),
+                },
+            ));
+            continue;
+        }
+        let position = Position {
+            height,
+            index: accepted_txs.len() as u32,
+        };
+        match apply(&mut overlay, &tx, id, position, &context) {
+            Ok(()) => {
+                accepted.push((id, position));
+                accepted_txs.push(tx);
+            }
+            Err(LedgerError::Rule(rule)) => rejected.push((submitted, id, rule)),
+            Err(other) => return Err(other),
+        }
+    }
+    let delta = overlay.into_delta();
+    let ids: Vec<TxId> = accepted.iter().map(|(id, _)| *id).collect();
+    let levels = merkle_levels(&accepted_txs, &ids);
+    let block = {
+        let header = BlockHeader {
+            version: FORMAT_VERSION,
+            chain_id,
+            height,
+            timestamp,
+            previous_digest: parent.header.hash(),
+            merkle_root: levels.root(),
+            tx_count: accepted_txs.len() as u32,
+            consensus: ConsensusData::default(),
+            producer: producer.public_key(),
+        };
+        Block {
+            signed: SignedHeader::seal(header, producer),
+            transactions: accepted_txs,
+        }
+    };
+    Ok(Assembled {
+        block,
+        validated: ValidatedBlock { ids, levels, delta },
+        accepted,
+        rejected,
+    })
 }
 
 /// Checks everything about `block` as the successor of `previous` (or as block 0): header

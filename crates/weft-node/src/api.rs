@@ -50,6 +50,8 @@ pub(crate) struct AppState {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Where `wait=false` submissions are journaled before they are answered.
     pub durable: crate::queue::DurableQueue,
+    /// The network's status, when the node is part of one.
+    pub net_status: Option<crate::net::SharedStatus>,
 }
 
 /// An API error: status, stable code, message.
@@ -199,7 +201,7 @@ pub(crate) type RateLimit = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
 pub(crate) fn rate_limiter(config: &NodeConfig) -> Option<RateLimit> {
     let rate = std::num::NonZeroU32::new(config.api.rate_per_s)?;
     let burst = std::num::NonZeroU32::new(config.api.rate_burst).unwrap_or(rate);
-    Some(governor::RateLimiter::hashmap(
+    Some(governor::RateLimiter::keyed(
         governor::Quota::per_second(rate).allow_burst(burst),
     ))
 }
@@ -250,6 +252,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/transactions/batch", post(submit_batch))
         .route("/v1/transactions/{id}", get(transaction))
         .route("/v1/status", get(status))
+        .route("/v1/net/status", get(net_status))
         .route("/v1/chain", get(chain))
         .route("/v1/blocks/{block}", get(block))
         .route("/v1/resources", get(resources_by_prefix))
@@ -647,6 +650,9 @@ pub(crate) async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Va
     let node_type = state.config.node.node_type.name();
     let chain = state.chain_name.clone();
     let pending = state.metrics.pending.get();
+    let peers = state.net_status.as_ref().map_or(0, |status| {
+        status.lock().map_or(0, |status| status.peers.len())
+    });
     read(&state, move |ledger| {
         let head = &ledger.head().header;
         Ok(Json(json!({
@@ -656,11 +662,29 @@ pub(crate) async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Va
             "head": ledger.head().header.hash().to_hex(),
             "time": head.timestamp,
             "node_type": node_type,
-            "peers": 0,
+            "peers": peers,
             "mempool": pending,
         })))
     })
     .await
+}
+
+#[utoipa::path(get, path = "/v1/net/status", tag = "node",
+    responses(
+        (status = 200, description = "Peers, validators, height, sync state (docs/network.md)"),
+        (status = 404, description = "The node is not part of a network", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn net_status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let Some(status) = &state.net_status else {
+        return Err(ApiError::not_found(
+            "this node runs on its own (network.enabled = false in its config.toml)",
+        ));
+    };
+    let status = status
+        .lock()
+        .map_err(|_| ApiError::not_found("the network status is not available"))?
+        .clone();
+    Ok(Json(json!(status)))
 }
 
 fn header_json(signed: &weft_ledger::block::SignedHeader) -> Value {

@@ -19,6 +19,7 @@ pub struct NodeConfig {
     pub storage: StorageSection,
     pub ingest: IngestSection,
     pub tls: TlsSection,
+    pub network: NetworkSection,
 }
 
 /// `[node]`
@@ -112,6 +113,146 @@ impl Default for BlockSection {
             max_txs: 10_000,
         }
     }
+}
+
+/// `[network]`: joining a network of nodes that agree on blocks by BFT consensus
+/// (docs/network.md). Off by default: a node on its own seals blocks itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    /// Take part in a network; `listen` and the peers below must be set.
+    pub enabled: bool,
+    /// Address the peer-to-peer listener binds, `IP:PORT`.
+    pub listen: String,
+    /// The address other nodes dial to reach this one; empty = `listen`.
+    pub dialable: String,
+    /// Seed nodes dialled at start, each `PUBLIC_KEY@IP:PORT`; the rest are learnt from them.
+    pub seeds: Vec<String>,
+    /// Public keys of the nodes that follow the chain without voting (thin, archive, full
+    /// non-validators). Validators come from the genesis block.
+    pub followers: Vec<String>,
+    /// A leader that has not proposed after this long is skipped, ms.
+    pub leader_timeout_ms: u64,
+    /// A leader waits this long after its parent block for transactions to gather before it
+    /// proposes, ms; with none waiting it proposes an empty block after `idle_block_ms`.
+    pub block_interval_ms: u64,
+    /// With nothing to commit, a leader proposes an empty block after this long, ms.
+    pub idle_block_ms: u64,
+    /// Transactions waiting to be proposed, at most; beyond that submissions are refused.
+    pub mempool_max: usize,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection {
+            enabled: false,
+            listen: String::new(),
+            dialable: String::new(),
+            seeds: Vec::new(),
+            followers: Vec::new(),
+            leader_timeout_ms: 2_000,
+            block_interval_ms: 50,
+            idle_block_ms: 500,
+            mempool_max: 500_000,
+        }
+    }
+}
+
+/// A parsed `network.seeds` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seed {
+    pub key: weft_core::PublicKey,
+    pub addr: SocketAddr,
+}
+
+impl NetworkSection {
+    /// The peer-to-peer listen address.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        parse_addr("network.listen", &self.listen)
+    }
+
+    /// The address peers dial.
+    pub fn dialable_addr(&self) -> Result<SocketAddr, ConfigError> {
+        if self.dialable.is_empty() {
+            self.listen_addr()
+        } else {
+            parse_addr("network.dialable", &self.dialable)
+        }
+    }
+
+    pub fn seed_list(&self) -> Result<Vec<Seed>, ConfigError> {
+        self.seeds
+            .iter()
+            .map(|seed| {
+                let bad = |message: String| ConfigError {
+                    key: "network.seeds",
+                    message,
+                };
+                let (key, addr) = seed.split_once('@').ok_or_else(|| {
+                    bad(format!("{seed:?} is not PUBLIC_KEY@IP:PORT (no '@')"))
+                })?;
+                let key = weft_core::PublicKey::from_hex(key)
+                    .map_err(|error| bad(format!("{seed:?}: {error}")))?;
+                let addr = addr
+                    .parse()
+                    .map_err(|error| bad(format!("{seed:?}: address {addr:?}: {error}")))?;
+                Ok(Seed { key, addr })
+            })
+            .collect()
+    }
+
+    pub fn follower_keys(&self) -> Result<Vec<weft_core::PublicKey>, ConfigError> {
+        self.followers
+            .iter()
+            .map(|key| {
+                weft_core::PublicKey::from_hex(key).map_err(|error| ConfigError {
+                    key: "network.followers",
+                    message: format!("{key:?}: {error}"),
+                })
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.listen_addr()?;
+        self.dialable_addr()?;
+        self.seed_list()?;
+        self.follower_keys()?;
+        range(
+            "network.leader_timeout_ms",
+            self.leader_timeout_ms,
+            100,
+            600_000,
+        )?;
+        range(
+            "network.block_interval_ms",
+            self.block_interval_ms,
+            0,
+            60_000,
+        )?;
+        range("network.idle_block_ms", self.idle_block_ms, 10, 600_000)?;
+        if self.idle_block_ms >= self.leader_timeout_ms {
+            return Err(ConfigError {
+                key: "network.idle_block_ms",
+                message: format!(
+                    "must be below network.leader_timeout_ms ({}), got {}: otherwise an idle \
+                     leader is skipped before it proposes",
+                    self.leader_timeout_ms, self.idle_block_ms
+                ),
+            });
+        }
+        range("network.mempool_max", self.mempool_max, 1_000, 10_000_000)
+    }
+}
+
+fn parse_addr(key: &'static str, text: &str) -> Result<SocketAddr, ConfigError> {
+    text.parse().map_err(|error| ConfigError {
+        key,
+        message: format!("{text:?} is not IP:PORT: {error}"),
+    })
 }
 
 /// `[storage]`
@@ -308,6 +449,7 @@ impl NodeConfig {
         range("api.rate_per_s", self.api.rate_per_s, 0, 10_000_000)?;
         range("api.rate_burst", self.api.rate_burst, 1, 10_000_000)?;
         self.tcp_ingest_addr()?;
+        self.network.validate()?;
         range(
             "ingest.tcp.max_frame_bytes",
             self.ingest.tcp.max_frame_bytes,
@@ -499,6 +641,27 @@ impl NodeConfig {
              # answers go out.\n\
              max_unanswered_bytes = {max_unanswered_bytes}\n\
              \n\
+             [network]\n\
+             # Join a network of nodes that agree on blocks by BFT consensus (docs/network.md).\n\
+             # The validators are the genesis block's producers; `weft cluster up` writes all this.\n\
+             enabled = false\n\
+             # Peer-to-peer listen address, IP:PORT, and the address peers dial (empty = listen).\n\
+             listen = \"\"\n\
+             dialable = \"\"\n\
+             # Seed nodes dialled at start: [\"PUBLIC_KEY@IP:PORT\", ...].\n\
+             seeds = []\n\
+             # Public keys of non-voting nodes allowed to connect (thin, archive, full).\n\
+             followers = []\n\
+             # A leader that has not proposed within this many ms is skipped (100 to 600000).\n\
+             leader_timeout_ms = {leader_timeout_ms}\n\
+             # A leader lets transactions gather this long after its parent block, ms (0 to 60000).\n\
+             block_interval_ms = {block_interval_ms}\n\
+             # With nothing to commit, a leader proposes an empty block after this many ms\n\
+             # (10 to 600000, below leader_timeout_ms).\n\
+             idle_block_ms = {idle_block_ms}\n\
+             # Transactions waiting to be proposed, at most (1000 to 10000000).\n\
+             mempool_max = {mempool_max}\n\
+             \n\
              # Watched directories (`weft node run --watch DIR` adds one with these defaults):\n\
              # [[ingest.watch]]\n\
              # dir = \"/var/spool/weft\"\n\
@@ -523,6 +686,10 @@ impl NodeConfig {
             poll_ms = d.ingest.poll_ms,
             ingest_batch = d.ingest.batch,
             min_age_ms = d.ingest.min_age_ms,
+            leader_timeout_ms = d.network.leader_timeout_ms,
+            block_interval_ms = d.network.block_interval_ms,
+            idle_block_ms = d.network.idle_block_ms,
+            mempool_max = d.network.mempool_max,
         )
     }
 }

@@ -13,6 +13,7 @@ mod api;
 mod graphql;
 mod ingest;
 mod metrics;
+mod net;
 mod openapi;
 mod producer;
 mod queue;
@@ -89,7 +90,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         file_config,
     } = options;
     config.validate()?;
-    if !config.node.node_type.produces() {
+    if !config.network.enabled && !config.node.node_type.produces() {
         bail!(
             "node.type = \"{}\" follows other nodes' blocks, and this build has no networking \
              yet: use \"full\" or \"producer\" for a node on its own",
@@ -123,18 +124,40 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     let (head_sender, head) = tokio::sync::watch::channel(ledger.head().header.height);
     let ledger = Arc::new(Mutex::new(ledger));
     let (queue, submissions) = std::sync::mpsc::sync_channel(config.api.queue);
-    let producer = producer::Producer {
-        ledger: ledger.clone(),
-        key: producer_key,
-        live: live.clone(),
-        merge_after_txs: config.storage.merge_after_txs,
-        metrics: metrics.clone(),
-        head: head_sender,
+    // On its own a node seals blocks itself (proof of authority); in a network, blocks are
+    // agreed by the validators (BFT consensus) and every node commits the final ones.
+    let (producer, network) = if config.network.enabled {
+        let started = net::start(
+            net::NetParams {
+                ledger: ledger.clone(),
+                key: producer_key,
+                config: config.network.clone(),
+                dir: db_path.with_file_name("network"),
+                evidence_path: db_path.with_file_name("evidence.jsonl"),
+                metrics: metrics.clone(),
+                head: head_sender,
+                max_txs: config.blocks.max_txs,
+                merge_after_txs: config.storage.merge_after_txs,
+            },
+            submissions,
+        )?;
+        (None, Some(started))
+    } else {
+        let producer = producer::Producer {
+            ledger: ledger.clone(),
+            key: producer_key,
+            live: live.clone(),
+            merge_after_txs: config.storage.merge_after_txs,
+            metrics: metrics.clone(),
+            head: head_sender,
+        };
+        let producer = std::thread::Builder::new()
+            .name("producer".into())
+            .spawn(move || producer.run(submissions))
+            .context("cannot start the block producer thread")?;
+        (Some(producer), None)
     };
-    let producer = std::thread::Builder::new()
-        .name("producer".into())
-        .spawn(move || producer.run(submissions))
-        .context("cannot start the block producer thread")?;
+    let net_status = network.as_ref().map(|started| started.status.clone());
     // The `wait=false` journal: what a killed node had queued goes to the producer first.
     let journal_path = db_path.with_file_name("queue.log");
     let queue::Started {
@@ -214,6 +237,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         head,
         stopping: stopping.clone(),
         durable,
+        net_status,
     });
     let written_addr = addr_file.clone();
     let served = runtime.block_on(async move {
@@ -293,8 +317,17 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
             tracing::error!("a queue journal thread failed");
         }
     }
-    if producer.join().is_err() {
+    if let Some(producer) = producer
+        && producer.join().is_err()
+    {
         bail!("the block producer thread failed");
+    }
+    if let Some(network) = network {
+        match network.thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the network stopped with an error"),
+            Err(_) => tracing::error!("the network thread failed"),
+        }
     }
     queue::finish(&journal_path, &queue_tracker);
     let _ = std::fs::remove_file(&addr_file);

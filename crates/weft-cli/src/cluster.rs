@@ -1,0 +1,420 @@
+//! `weft cluster up|restart|down` and `weft net status`: a real multi-process network on
+//! loopback, for trying weft out and for the network tests (docs/network.md).
+//!
+//! `up` makes one home per node under `--dir` (`node0` … validators, then `thin0` …,
+//! `archive0` …) with generated keys, one genesis naming every validator, and a `[network]`
+//! section naming every other node; it starts `weft node run` for each, detached, and writes
+//! `DIR/cluster.json`, which `restart` and `down` read.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use weft_core::SigningKey;
+
+use crate::commands::Context_;
+use crate::home::{Home, write_key};
+
+/// Most nodes of each kind in one local cluster.
+const MAX_NODES: usize = 32;
+/// How long a started node may take to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a node may take to stop after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One node of a cluster, as `cluster.json` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterNode {
+    pub name: String,
+    /// `validator`, `thin` or `archive`.
+    #[serde(rename = "type")]
+    pub node_type: String,
+    pub api: String,
+    pub pid: u32,
+    pub home: PathBuf,
+    /// Peer-to-peer address.
+    pub p2p: String,
+    /// The node's public key (its identity on the network).
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cluster {
+    pub chain: String,
+    pub nodes: Vec<ClusterNode>,
+}
+
+fn cluster_file(dir: &Path) -> PathBuf {
+    dir.join("cluster.json")
+}
+
+fn read_cluster(dir: &Path) -> Result<Cluster> {
+    let path = cluster_file(dir);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no cluster at {} (no cluster.json): start one with `weft cluster up --dir {}`",
+            dir.display(),
+            dir.display()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a cluster file", path.display()))
+}
+
+fn write_cluster(dir: &Path, cluster: &Cluster) -> Result<()> {
+    let path = cluster_file(dir);
+    let temporary = path.with_extension("json.tmp");
+    std::fs::write(&temporary, serde_json::to_string_pretty(cluster)?)?;
+    std::fs::rename(&temporary, &path)?;
+    Ok(())
+}
+
+/// A free loopback port (bound, then released for the node to take).
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn cluster_json(cluster: &Cluster) -> serde_json::Value {
+    json!({
+        "chain": cluster.chain,
+        "nodes": cluster.nodes.iter().map(|node| json!({
+            "name": node.name,
+            "type": node.node_type,
+            "api": node.api,
+            "pid": node.pid,
+            "home": node.home,
+            "p2p": node.p2p,
+            "key": node.key,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn cluster_text(cluster: &Cluster) -> String {
+    let mut text = format!("cluster of chain {:?}\n", cluster.chain);
+    for node in &cluster.nodes {
+        text.push_str(&format!(
+            "  {:<10} {:<9} {}  pid {}\n",
+            node.name, node.node_type, node.api, node.pid
+        ));
+    }
+    text.trim_end().to_string()
+}
+
+pub fn up(ctx: &Context_, validators: usize, thin: usize, archive: usize, dir: &Path) -> Result<()> {
+    if validators == 0 || validators > MAX_NODES {
+        bail!("--nodes must be between 1 and {MAX_NODES}, got {validators}");
+    }
+    if thin > MAX_NODES || archive > MAX_NODES {
+        bail!("--thin and --archive must be at most {MAX_NODES}");
+    }
+    if cluster_file(dir).exists() {
+        bail!(
+            "{} already holds a cluster: `weft cluster down --dir {}` stops it; remove the \
+             directory for a new one",
+            dir.display(),
+            dir.display()
+        );
+    }
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        bail!("{} is not empty: choose a new directory for the cluster", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let chain = format!(
+        "cluster-{}",
+        dir.file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("local")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(40)
+            .collect::<String>()
+    );
+    struct Plan {
+        name: String,
+        kind: &'static str,
+        key: SigningKey,
+        api: u16,
+        p2p: u16,
+    }
+    let mut plans = Vec::new();
+    for (kind, count, prefix) in [
+        ("validator", validators, "node"),
+        ("thin", thin, "thin"),
+        ("archive", archive, "archive"),
+    ] {
+        for index in 0..count {
+            plans.push(Plan {
+                name: format!("{prefix}{index}"),
+                kind,
+                key: SigningKey::generate()?,
+                api: free_port()?,
+                p2p: free_port()?,
+            });
+        }
+    }
+    let authority = SigningKey::generate()?;
+    let producers: Vec<_> = plans
+        .iter()
+        .filter(|plan| plan.kind == "validator")
+        .map(|plan| plan.key.public_key())
+        .collect();
+    let seeds: Vec<String> = plans
+        .iter()
+        .filter(|plan| plan.kind == "validator")
+        .map(|plan| format!("{}@127.0.0.1:{}", plan.key.public_key(), plan.p2p))
+        .collect();
+    let followers: Vec<String> = plans
+        .iter()
+        .filter(|plan| plan.kind != "validator")
+        .map(|plan| plan.key.public_key().to_string())
+        .collect();
+
+    // The first validator's home makes block 0; every other home starts from a copy of it.
+    let first = dir.join(&plans[0].name);
+    {
+        let (_home, ledger) =
+            Home::init_network(&first, &chain, 3600, &authority, &plans[0].key, producers)?;
+        drop(ledger);
+    }
+    for plan in &plans {
+        let home = dir.join(&plan.name);
+        if plan.name != plans[0].name {
+            std::fs::create_dir_all(home.join("keys"))?;
+            write_key(&home.join("keys").join("authority.key"), &authority)?;
+            write_key(&home.join("keys").join("producer.key"), &plan.key)?;
+            std::fs::copy(first.join("ledger.redb"), home.join("ledger.redb"))
+                .context("cannot copy the genesis ledger")?;
+        }
+        let mut config = weft_node::NodeConfig::default();
+        config.node.node_type = match plan.kind {
+            "thin" => weft_node::NodeType::Thin,
+            "archive" => weft_node::NodeType::Archive,
+            _ => weft_node::NodeType::Full,
+        };
+        config.api.listen = format!("127.0.0.1:{}", plan.api);
+        config.network.enabled = true;
+        config.network.listen = format!("127.0.0.1:{}", plan.p2p);
+        config.network.seeds = seeds.clone();
+        config.network.followers = followers.clone();
+        config.validate()?;
+        let text = format!(
+            "# weft cluster node {} ({}): written by `weft cluster up`.\n{}",
+            plan.name,
+            plan.kind,
+            toml::to_string(&config)?
+        );
+        std::fs::write(home.join("config.toml"), text)?;
+    }
+    let mut cluster = Cluster {
+        chain,
+        nodes: plans
+            .iter()
+            .map(|plan| ClusterNode {
+                name: plan.name.clone(),
+                node_type: plan.kind.to_string(),
+                api: format!("http://127.0.0.1:{}", plan.api),
+                pid: 0,
+                home: dir.join(&plan.name),
+                p2p: format!("127.0.0.1:{}", plan.p2p),
+                key: plan.key.public_key().to_string(),
+            })
+            .collect(),
+    };
+    // Every node is started before any is waited for: the validators need each other.
+    for node in &mut cluster.nodes {
+        node.pid = spawn(&node.home)?;
+    }
+    write_cluster(&dir, &cluster)?;
+    for node in &cluster.nodes {
+        wait_listening(node)?;
+    }
+    ctx.out.emit(cluster_json(&cluster), || cluster_text(&cluster));
+    Ok(())
+}
+
+/// Starts `weft node run` on `home`, detached (its own process group, output to
+/// HOME/node.log); returns its pid.
+fn spawn(home: &Path) -> Result<u32> {
+    use std::os::unix::process::CommandExt as _;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(home.join("node.log"))
+        .with_context(|| format!("cannot open {}", home.join("node.log").display()))?;
+    let _ = std::fs::remove_file(home.join("node.addr"));
+    let child = Command::new(std::env::current_exe().context("cannot find the weft binary")?)
+        .arg("--home")
+        .arg(home)
+        .args(["node", "run"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("cannot start a node")?;
+    Ok(child.id())
+}
+
+fn alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+        return false;
+    };
+    // A zombie (exited, not yet reaped) is not alive: read its state.
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())) {
+        let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+        if state == Some("Z") {
+            return false;
+        }
+    }
+    rustix::process::test_kill_process(pid).is_ok()
+}
+
+fn signal(pid: u32, signal: rustix::process::Signal) {
+    if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
+/// Waits until `node` listens (its node.addr is written), or fails if it exited.
+fn wait_listening(node: &ClusterNode) -> Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < START_TIMEOUT {
+        if node.home.join("node.addr").exists() {
+            return Ok(());
+        }
+        if !alive(node.pid) {
+            bail!(
+                "node {} exited at start; see {}",
+                node.name,
+                node.home.join("node.log").display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!(
+        "node {} did not listen within {} s; see {}",
+        node.name,
+        START_TIMEOUT.as_secs(),
+        node.home.join("node.log").display()
+    )
+}
+
+/// Stops `pid` with SIGTERM (the node commits and flushes), or SIGKILL after [`STOP_TIMEOUT`].
+fn stop(pid: u32) -> bool {
+    if !alive(pid) {
+        return false;
+    }
+    signal(pid, rustix::process::Signal::TERM);
+    let started = Instant::now();
+    while started.elapsed() < STOP_TIMEOUT {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(pid, rustix::process::Signal::KILL);
+    true
+}
+
+fn find<'a>(cluster: &'a mut Cluster, wanted: &str) -> Result<&'a mut ClusterNode> {
+    let names: Vec<String> = cluster.nodes.iter().map(|node| node.name.clone()).collect();
+    let index = match wanted.parse::<usize>() {
+        Ok(index) if index < cluster.nodes.len() => Some(index),
+        _ => cluster.nodes.iter().position(|node| node.name == wanted),
+    };
+    match index {
+        Some(index) => Ok(&mut cluster.nodes[index]),
+        None => bail!(
+            "no node {wanted:?} in this cluster: give an index (0 to {}) or a name ({})",
+            names.len().saturating_sub(1),
+            names.join(", ")
+        ),
+    }
+}
+
+pub fn restart(ctx: &Context_, dir: &Path, wanted: &str) -> Result<()> {
+    let mut cluster = read_cluster(dir)?;
+    let node = find(&mut cluster, wanted)?;
+    let was_running = stop(node.pid);
+    node.pid = spawn(&node.home)?;
+    let node = node.clone();
+    write_cluster(dir, &cluster)?;
+    wait_listening(&node)?;
+    ctx.out.emit(
+        json!({"name": node.name, "type": node.node_type, "api": node.api, "pid": node.pid,
+               "was_running": was_running}),
+        || {
+            format!(
+                "{} {} at {} (pid {})",
+                if was_running { "restarted" } else { "started" },
+                node.name,
+                node.api,
+                node.pid
+            )
+        },
+    );
+    Ok(())
+}
+
+pub fn down(ctx: &Context_, dir: &Path) -> Result<()> {
+    let cluster = read_cluster(dir)?;
+    // SIGTERM to all first, so they stop together, then wait for each.
+    for node in &cluster.nodes {
+        if alive(node.pid) {
+            signal(node.pid, rustix::process::Signal::TERM);
+        }
+    }
+    let mut stopped = Vec::new();
+    for node in &cluster.nodes {
+        if stop(node.pid) {
+            stopped.push(node.name.clone());
+        }
+    }
+    ctx.out.emit(json!({"stopped": stopped}), || {
+        format!(
+            "stopped {} node(s); their homes stay in {}",
+            stopped.len(),
+            dir.display()
+        )
+    });
+    Ok(())
+}
+
+pub fn status(ctx: &Context_) -> Result<()> {
+    let node = crate::node::client(ctx)?;
+    let status = node.get("/v1/net/status")?;
+    let list = |key: &str| -> String {
+        status[key]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| item.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n               ")
+            })
+            .unwrap_or_default()
+    };
+    let text = format!(
+        "network of {}\n  key          {}\n  validator    {}\n  height       {} (finalized {}, view {})\n  sync         {}\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}",
+        node.base(),
+        status["key"].as_str().unwrap_or("?"),
+        status["validator"],
+        status["height"],
+        status["finalized_height"],
+        status["view"],
+        status["sync"].as_str().unwrap_or("?"),
+        status["mempool"],
+        status["evidence"],
+        list("peers"),
+        list("validators"),
+    );
+    ctx.out.emit(status, || text);
+    Ok(())
+}

@@ -1,0 +1,1062 @@
+//! The core of a networked node: one thread that owns the pool of waiting transactions, the
+//! blocks proposed above the committed head, and the commit of finalized blocks.
+//!
+//! - **Propose**: when this validator leads a view, it builds a block on the parent the engine
+//!   names, from pooled transactions that the parent's chain does not hold yet, checked against
+//!   the state after that parent (committed state plus the not-yet-final blocks above it).
+//! - **Verify**: every transaction of another leader's block is checked again (signature, every
+//!   rule) on the state after its parent; a block that breaks any rule is refused and recorded
+//!   as evidence.
+//! - **Commit**: a finalization certificate makes its block and every ancestor final; they are
+//!   committed in order and their submitters answered. Missing blocks are fetched from a peer
+//!   (catch-up), with the certificate that makes them final.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use commonware_codec::{Decode as _, Encode as _};
+use commonware_p2p::{Blocker, Recipients, Sender};
+use commonware_utils::ordered::Set;
+use weft_core::encoding::{decode, encode};
+use weft_core::{BlockHash, Hash32, SigningKey, TxId};
+use weft_ledger::block::{Block, SignedHeader};
+use weft_ledger::ledger::{Assembled, ValidatedBlock, assemble, validate_block};
+use weft_ledger::state::{Overlay, Position, StateDelta};
+use weft_ledger::store::Store as _;
+use weft_ledger::{Admitted, RuleError, Transaction};
+
+use super::finality::Finality;
+use super::wire::{self, Sync, TxBatch};
+use super::{Ctx, Digest, Event, Finalization, Key, Scheme, SharedStatus, weft_key};
+use crate::config::NetworkSection;
+use crate::metrics::Metrics;
+use crate::producer::{SharedLedger, Submission, TxResult, now_ms};
+
+/// How often the core looks at waiting proposals, flooding and catch-up.
+pub(crate) const TICK: Duration = Duration::from_millis(5);
+/// A catch-up request unanswered this long goes to another peer.
+const SYNC_RETRY: Duration = Duration::from_millis(1_000);
+/// A node that does not vote asks for new blocks this often.
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+/// A peer heard from within this long counts as connected.
+const PEER_SEEN: Duration = Duration::from_secs(5);
+/// Most bytes of blocks held above the committed head.
+const MAX_KNOWN_BYTES: usize = 512 << 20;
+/// Most bytes of transactions in one proposal (half the largest message).
+const PROPOSAL_BYTES: usize = (wire::MAX_MESSAGE_BYTES / 2) as usize;
+/// Most blocks asked for at once while catching up.
+const SYNC_BATCH: u32 = 64;
+
+pub(crate) struct CoreParams<S, B> {
+    pub ledger: SharedLedger,
+    pub key: SigningKey,
+    pub validators: Set<Key>,
+    pub verifier: Scheme,
+    pub blocks_out: S,
+    pub txs_out: S,
+    pub sync_out: S,
+    pub blocker: B,
+    pub status: SharedStatus,
+    pub metrics: Arc<Metrics>,
+    pub head: tokio::sync::watch::Sender<u64>,
+    pub finality: Finality,
+    pub evidence_path: PathBuf,
+    pub config: NetworkSection,
+    pub max_txs: usize,
+    pub merge_after_txs: usize,
+}
+
+/// A block above the committed head.
+struct Known {
+    block: Arc<Block>,
+    bytes: usize,
+    /// Its state changes, once validated on its parent's state.
+    validated: Option<Arc<ValidatedBlock>>,
+}
+
+/// One submission's answers, filled as its transactions are decided.
+struct Waiting {
+    results: Vec<Option<TxResult>>,
+    left: usize,
+    reply: Option<tokio::sync::oneshot::Sender<Vec<TxResult>>>,
+}
+
+/// Why a block's state cannot be had.
+enum Lookup {
+    /// A block on the way is not here (yet).
+    Missing,
+    /// The block is at or below the committed head, or on a branch the head does not extend.
+    Stale,
+    /// A block on the way breaks a rule.
+    Invalid(String),
+}
+
+pub(crate) struct Core<S, B> {
+    p: CoreParams<S, B>,
+    chain_id: weft_core::ChainId,
+    head: SignedHeader,
+    head_hash: BlockHash,
+    known: HashMap<BlockHash, Known>,
+    known_bytes: usize,
+    verifying: Vec<(Ctx, BlockHash, commonware_utils::channel::oneshot::Sender<bool>)>,
+    proposing: Vec<(
+        Ctx,
+        Instant,
+        commonware_utils::channel::oneshot::Sender<Digest>,
+    )>,
+    /// The latest finalization heard of: its view and block.
+    target: Option<(u64, BlockHash)>,
+    /// Encoded finalizations of blocks not committed yet.
+    certificates: HashMap<BlockHash, (u64, Vec<u8>)>,
+    pool: HashMap<TxId, Transaction>,
+    order: VecDeque<TxId>,
+    waiting: Vec<Option<Waiting>>,
+    free: Vec<usize>,
+    by_tx: HashMap<TxId, (usize, usize)>,
+    outbox: Vec<Transaction>,
+    outbox_bytes: usize,
+    sync_sent: Option<Instant>,
+    sync_turn: usize,
+    last_follow: Instant,
+    seen: HashMap<Key, Instant>,
+    me: Key,
+    is_validator: bool,
+    halted: bool,
+    pending_merge_txs: usize,
+}
+
+impl<S, B> Core<S, B>
+where
+    S: Sender<PublicKey = Key>,
+    B: Blocker<PublicKey = Key>,
+{
+    pub fn new(p: CoreParams<S, B>) -> Result<Self> {
+        let (head, chain_id) = {
+            let ledger = p
+                .ledger
+                .lock()
+                .map_err(|_| anyhow::anyhow!("ledger lock poisoned"))?;
+            (ledger.head().clone(), ledger.chain_id())
+        };
+        let me = super::engine_key(&p.key.public_key())?;
+        let is_validator = p.validators.position(&me).is_some();
+        Ok(Core {
+            chain_id,
+            head_hash: head.header.hash(),
+            head,
+            known: HashMap::new(),
+            known_bytes: 0,
+            verifying: Vec::new(),
+            proposing: Vec::new(),
+            target: None,
+            certificates: HashMap::new(),
+            pool: HashMap::new(),
+            order: VecDeque::new(),
+            waiting: Vec::new(),
+            free: Vec::new(),
+            by_tx: HashMap::new(),
+            outbox: Vec::new(),
+            outbox_bytes: 0,
+            sync_sent: None,
+            sync_turn: 0,
+            last_follow: Instant::now(),
+            seen: HashMap::new(),
+            me,
+            is_validator,
+            halted: false,
+            pending_merge_txs: 0,
+            p,
+        })
+    }
+
+    /// Runs until told to stop; then answers every waiting submitter (their transactions are
+    /// not final, so not acknowledged) and returns. A storage failure ends it with the error.
+    pub fn run(mut self, inbox: Receiver<Event>) -> Result<()> {
+        self.publish();
+        let result = loop {
+            let Ok(event) = inbox.recv() else {
+                break Ok(());
+            };
+            match self.handle(event) {
+                Ok(true) => {}
+                Ok(false) => break Ok(()),
+                Err(error) => break Err(error),
+            }
+        };
+        for slot in 0..self.waiting.len() {
+            if let Some(mut waiting) = self.waiting[slot].take() {
+                for result in waiting.results.iter_mut().filter(|result| result.is_none()) {
+                    *result = Some(TxResult::Failed {
+                        id: TxId(Hash32::default()),
+                        message: "the node stopped before the transaction was final; submit it \
+                                  again"
+                            .into(),
+                    });
+                }
+                self.answer(waiting);
+            }
+        }
+        result
+    }
+
+    /// Handles one event; `false` when the core should stop.
+    fn handle(&mut self, event: Event) -> Result<bool> {
+        match event {
+            Event::Stop => return Ok(false),
+            Event::Submit(submission) => self.submit(submission),
+            Event::Txs { from, bytes } => self.received_txs(from, &bytes),
+            Event::Block { from, bytes } => {
+                self.received_block(from, &bytes);
+                self.try_verifications();
+                self.try_commit()?;
+            }
+            Event::Sync { from, bytes } => {
+                self.seen.insert(from.clone(), Instant::now());
+                self.received_sync(from, &bytes)?;
+            }
+            Event::Propose { context, response } => {
+                self.proposing.push((context, Instant::now(), response));
+                self.try_proposals();
+            }
+            Event::Verify {
+                context,
+                digest,
+                response,
+            } => {
+                self.verifying.push((context, block_hash(&digest), response));
+                self.try_verifications();
+            }
+            Event::Broadcast { digest, recipients } => self.broadcast(&digest, recipients),
+            Event::Finalized(finalization) => {
+                self.finalized(&finalization);
+                self.try_commit()?;
+            }
+            Event::Evidence {
+                kind,
+                validator,
+                view,
+            } => {
+                let key = self
+                    .p
+                    .validators
+                    .get(validator)
+                    .map(|key| weft_key(key).to_string())
+                    .unwrap_or_default();
+                self.evidence(serde_json::json!({
+                    "kind": kind,
+                    "validator": key,
+                    "view": view,
+                }));
+            }
+            Event::Tick => self.tick()?,
+        }
+        Ok(true)
+    }
+
+    fn tick(&mut self) -> Result<()> {
+        self.flood();
+        self.try_proposals();
+        self.try_verifications();
+        if !self.is_validator && self.last_follow.elapsed() >= FOLLOW_EVERY {
+            self.last_follow = Instant::now();
+            self.request_sync();
+        }
+        self.try_commit()?;
+        self.merge_some();
+        self.publish();
+        Ok(())
+    }
+
+    // ---- submissions and the pool ----
+
+    fn submit(&mut self, submission: Submission) {
+        let Submission {
+            transactions,
+            reply,
+            ..
+        } = submission;
+        let (transactions, ids, failures) = Admitted::check(transactions).into_parts();
+        let count = transactions.len();
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.waiting.push(None);
+            self.waiting.len() - 1
+        });
+        let mut waiting = Waiting {
+            results: vec![None; count],
+            left: count,
+            reply: Some(reply),
+        };
+        for (index, ((tx, id), failure)) in transactions.into_iter().zip(ids).zip(failures).enumerate() {
+            let decided = if let Some(error) = failure {
+                Some(TxResult::Rejected { id, error })
+            } else if self.by_tx.contains_key(&id) {
+                Some(TxResult::Rejected {
+                    id,
+                    error: RuleError::Format {
+                        message: format!(
+                            "transaction {id} was submitted twice and is already waiting to be \
+                             committed"
+                        ),
+                    },
+                })
+            } else if !self.pool.contains_key(&id) && self.pool.len() >= self.p.config.mempool_max {
+                Some(TxResult::Failed {
+                    id,
+                    message: format!(
+                        "the node holds {} transactions waiting to be proposed \
+                         (network.mempool_max); submit again later",
+                        self.pool.len()
+                    ),
+                })
+            } else {
+                self.by_tx.insert(id, (slot, index));
+                if !self.pool.contains_key(&id) {
+                    self.outbox_bytes += encoded_len(&tx);
+                    self.outbox.push(tx.clone());
+                    self.pool.insert(id, tx);
+                    self.order.push_back(id);
+                }
+                None
+            };
+            if let Some(result) = decided {
+                waiting.results[index] = Some(result);
+                waiting.left -= 1;
+            }
+        }
+        if waiting.left == 0 {
+            self.free.push(slot);
+            self.answer(waiting);
+        } else {
+            self.waiting[slot] = Some(waiting);
+        }
+        if self.outbox_bytes >= wire::TX_BATCH_BYTES || self.outbox.len() >= wire::MAX_TX_BATCH {
+            self.flood();
+        }
+    }
+
+    /// Sends one submission's answers.
+    fn answer(&self, mut waiting: Waiting) {
+        let results: Vec<TxResult> = waiting.results.into_iter().flatten().collect();
+        self.p
+            .metrics
+            .pending
+            .dec_by(i64::try_from(results.len()).unwrap_or(i64::MAX));
+        if let Some(reply) = waiting.reply.take() {
+            // A submitter that gave up is no error.
+            let _ = reply.send(results);
+        }
+    }
+
+    /// Decides one pooled transaction for its submitter, if this node holds one.
+    fn decide(&mut self, id: &TxId, result: TxResult) {
+        let Some((slot, index)) = self.by_tx.remove(id) else {
+            return;
+        };
+        let Some(waiting) = self.waiting.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        waiting.results[index] = Some(result);
+        waiting.left -= 1;
+        if waiting.left == 0
+            && let Some(waiting) = self.waiting[slot].take()
+        {
+            self.free.push(slot);
+            self.answer(waiting);
+        }
+    }
+
+    /// Floods the transactions submitted here since the last flood to every peer.
+    fn flood(&mut self) {
+        while !self.outbox.is_empty() {
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            while let Some(tx) = self.outbox.pop() {
+                bytes += encoded_len(&tx);
+                batch.push(tx);
+                if batch.len() >= wire::MAX_TX_BATCH || bytes >= wire::TX_BATCH_BYTES {
+                    break;
+                }
+            }
+            let message = encode(&TxBatch {
+                transactions: batch,
+            });
+            self.p.txs_out.send(Recipients::All, message, false);
+        }
+        self.outbox_bytes = 0;
+    }
+
+    fn received_txs(&mut self, from: Key, bytes: &[u8]) {
+        self.seen.insert(from.clone(), Instant::now());
+        let batch = match decode::<TxBatch>(bytes) {
+            Ok(batch) => batch,
+            Err(error) => return self.misbehaved(from, &format!("bad transaction batch: {error}")),
+        };
+        let fresh: Vec<Transaction> = batch
+            .transactions
+            .into_iter()
+            .filter(|tx| !self.pool.contains_key(&tx.id()))
+            .collect();
+        let (transactions, ids, failures) = Admitted::check(fresh).into_parts();
+        let mut bad = 0;
+        for ((tx, id), failure) in transactions.into_iter().zip(ids).zip(failures) {
+            if failure.is_some() {
+                bad += 1;
+                continue;
+            }
+            if self.pool.len() >= self.p.config.mempool_max {
+                break;
+            }
+            self.pool.insert(id, tx);
+            self.order.push_back(id);
+        }
+        if bad > 0 {
+            // An honest node floods only transactions it checked.
+            self.misbehaved(from, &format!("{bad} flooded transactions failed their checks"));
+        }
+    }
+
+    // ---- blocks ----
+
+    fn received_block(&mut self, from: Key, bytes: &[u8]) {
+        self.seen.insert(from.clone(), Instant::now());
+        if self.p.validators.position(&from).is_none() {
+            return self.misbehaved(from, "only validators propose blocks");
+        }
+        match decode::<Block>(bytes) {
+            Ok(block) => self.remember(block, bytes.len()),
+            Err(error) => self.misbehaved(from, &format!("bad block: {error}")),
+        }
+    }
+
+    /// Keeps a block above the committed head (unvalidated until something needs it).
+    fn remember(&mut self, block: Block, bytes: usize) {
+        let hash = block.signed.header.hash();
+        if block.signed.header.height <= self.head.header.height || self.known.contains_key(&hash)
+        {
+            return;
+        }
+        if self.known_bytes + bytes > MAX_KNOWN_BYTES {
+            tracing::warn!(%hash, "too many blocks above the head; dropping one");
+            return;
+        }
+        self.known_bytes += bytes;
+        self.known.insert(
+            hash,
+            Known {
+                block: Arc::new(block),
+                bytes,
+                validated: None,
+            },
+        );
+    }
+
+    fn broadcast(&mut self, digest: &Digest, recipients: Recipients<Key>) {
+        if let Some(known) = self.known.get(&block_hash(digest)) {
+            self.p
+                .blocks_out
+                .send(recipients, encode(known.block.as_ref()), true);
+        }
+    }
+
+    /// The blocks from the committed head (exclusive) to `hash` (inclusive), oldest first.
+    fn chain_to(&self, hash: BlockHash) -> Result<Vec<BlockHash>, Lookup> {
+        let mut chain = Vec::new();
+        let mut cursor = hash;
+        for _ in 0..=self.known.len() {
+            if cursor == self.head_hash {
+                chain.reverse();
+                return Ok(chain);
+            }
+            match self.known.get(&cursor) {
+                Some(known) => {
+                    chain.push(cursor);
+                    cursor = known.block.signed.header.previous_digest;
+                }
+                None => {
+                    let committed = self
+                        .p
+                        .ledger
+                        .lock()
+                        .ok()
+                        .and_then(|ledger| ledger.store().height_of(&cursor).ok().flatten());
+                    return Err(if committed.is_some() {
+                        Lookup::Stale
+                    } else {
+                        Lookup::Missing
+                    });
+                }
+            }
+        }
+        Err(Lookup::Stale)
+    }
+
+    /// Validates the blocks of `chain` that are not yet, each on the state its parent left;
+    /// returns the state changes of the whole chain.
+    fn validate_chain(&mut self, chain: &[BlockHash]) -> Result<StateDelta, Lookup> {
+        let ledger = self.p.ledger.clone();
+        let ledger = ledger
+            .lock()
+            .map_err(|_| Lookup::Invalid("ledger lock poisoned".into()))?;
+        let snapshot = ledger
+            .store()
+            .snapshot()
+            .map_err(|error| Lookup::Invalid(error.to_string()))?;
+        let mut state = Overlay::new(&snapshot);
+        let mut parent = self.head.clone();
+        for hash in chain {
+            let Some(known) = self.known.get_mut(hash) else {
+                return Err(Lookup::Missing);
+            };
+            let validated = match &known.validated {
+                Some(validated) => validated.clone(),
+                None => {
+                    let validated = validate_block(&state, self.chain_id, Some(&parent), &known.block)
+                        .map_err(|error| Lookup::Invalid(error.to_string()))?;
+                    let validated = Arc::new(validated);
+                    known.validated = Some(validated.clone());
+                    validated
+                }
+            };
+            state.delta.merge(&validated.delta);
+            parent = known.block.signed.clone();
+        }
+        Ok(state.into_delta())
+    }
+
+    fn try_verifications(&mut self) {
+        let pending = std::mem::take(&mut self.verifying);
+        for (context, hash, response) in pending {
+            if response.is_closed() {
+                continue;
+            }
+            match self.verify(&context, hash) {
+                Some(verdict) => {
+                    let _ = response.send(verdict);
+                }
+                None => self.verifying.push((context, hash, response)),
+            }
+        }
+    }
+
+    /// Is `hash` a valid block for `context`? `None` while its block or an ancestor is missing.
+    fn verify(&mut self, context: &Ctx, hash: BlockHash) -> Option<bool> {
+        let (parent, producer, height) = {
+            let known = self.known.get(&hash)?;
+            let header = &known.block.signed.header;
+            (header.previous_digest, header.producer, header.height)
+        };
+        let refuse = |core: &mut Self, reason: String| {
+            core.refused(hash, height, producer, &reason);
+            Some(false)
+        };
+        if parent != block_hash(&context.parent.1) {
+            return refuse(
+                self,
+                format!("it names parent {parent}, the view's parent is another block"),
+            );
+        }
+        if producer != weft_key(&context.leader) {
+            return refuse(
+                self,
+                format!("it is sealed by {producer}, not by the view's leader"),
+            );
+        }
+        let chain = match self.chain_to(hash) {
+            Ok(chain) => chain,
+            Err(Lookup::Missing) => {
+                self.request_sync();
+                return None;
+            }
+            Err(Lookup::Stale) => return Some(false),
+            Err(Lookup::Invalid(reason)) => return refuse(self, reason),
+        };
+        match self.validate_chain(&chain) {
+            Ok(_) => Some(true),
+            Err(Lookup::Missing) => None,
+            Err(Lookup::Stale) => Some(false),
+            Err(Lookup::Invalid(reason)) => refuse(self, reason),
+        }
+    }
+
+    /// Notes a refused block: logged, counted and recorded as evidence against its producer.
+    fn refused(&mut self, hash: BlockHash, height: u64, producer: weft_core::PublicKey, reason: &str) {
+        tracing::warn!(%hash, height, %producer, reason, "refused a proposed block");
+        if let Ok(mut status) = self.p.status.lock() {
+            status.refused_blocks += 1;
+        }
+        self.evidence(serde_json::json!({
+            "kind": "invalid_block",
+            "validator": producer.to_string(),
+            "block": hash.to_string(),
+            "height": height,
+            "reason": reason,
+        }));
+    }
+
+    fn try_proposals(&mut self) {
+        let pending = std::mem::take(&mut self.proposing);
+        for (context, asked, response) in pending {
+            if response.is_closed() {
+                continue;
+            }
+            match self.propose(&context, asked) {
+                Some(Some(digest)) => {
+                    let _ = response.send(digest);
+                }
+                // Declined: the engine moves on.
+                Some(None) => {}
+                None => self.proposing.push((context, asked, response)),
+            }
+        }
+    }
+
+    /// Builds this leader's block for `context`: `None` to wait (missing parent, or letting
+    /// transactions gather), `Some(None)` to decline.
+    fn propose(&mut self, context: &Ctx, asked: Instant) -> Option<Option<Digest>> {
+        let parent_hash = block_hash(&context.parent.1);
+        let chain = match self.chain_to(parent_hash) {
+            Ok(chain) => chain,
+            Err(Lookup::Missing) => {
+                self.request_sync();
+                return None;
+            }
+            Err(Lookup::Stale | Lookup::Invalid(_)) => return Some(None),
+        };
+        let parent = match chain.last() {
+            Some(hash) => self.known.get(hash)?.block.signed.clone(),
+            None => self.head.clone(),
+        };
+        let in_chain: HashSet<TxId> = chain
+            .iter()
+            .filter_map(|hash| self.known.get(hash)?.validated.clone())
+            .flat_map(|validated| validated.ids.clone())
+            .collect();
+        // Drop what was decided since it was pooled.
+        while let Some(front) = self.order.front() {
+            if self.pool.contains_key(front) {
+                break;
+            }
+            self.order.pop_front();
+        }
+        let mut ids = Vec::new();
+        let mut bytes = 0;
+        for id in &self.order {
+            if ids.len() >= self.p.max_txs || bytes >= PROPOSAL_BYTES {
+                break;
+            }
+            if in_chain.contains(id) {
+                continue;
+            }
+            if let Some(tx) = self.pool.get(id) {
+                bytes += encoded_len(tx);
+                ids.push(*id);
+            }
+        }
+        let since_parent = now_ms().saturating_sub(parent.header.timestamp);
+        let full = ids.len() >= self.p.max_txs || bytes >= PROPOSAL_BYTES;
+        if ids.is_empty() {
+            if asked.elapsed() < Duration::from_millis(self.p.config.idle_block_ms) {
+                return None;
+            }
+        } else if !full && since_parent < self.p.config.block_interval_ms {
+            return None;
+        }
+        let state = match self.validate_chain(&chain) {
+            Ok(state) => state,
+            Err(Lookup::Missing) => return None,
+            Err(_) => return Some(None),
+        };
+        let transactions: Vec<Transaction> = ids
+            .iter()
+            .filter_map(|id| self.pool.get(id).cloned())
+            .collect();
+        let assembled = {
+            let ledger = self.p.ledger.clone();
+            let ledger = ledger.lock().ok()?;
+            let snapshot = ledger.store().snapshot().ok()?;
+            let mut view = Overlay::new(&snapshot);
+            view.delta = state;
+            assemble(
+                &view,
+                self.chain_id,
+                &parent,
+                Admitted::checked_earlier(transactions, ids),
+                &self.p.key,
+                now_ms(),
+            )
+        };
+        let Assembled {
+            block,
+            validated,
+            rejected,
+            ..
+        } = match assembled {
+            Ok(assembled) => assembled,
+            Err(error) => {
+                tracing::error!(%error, "cannot build a proposal");
+                return Some(None);
+            }
+        };
+        for (_, id, error) in rejected {
+            self.pool.remove(&id);
+            self.decide(&id, TxResult::Rejected { id, error });
+        }
+        let hash = block.signed.header.hash();
+        let size = encoded_len(&block);
+        self.known_bytes += size;
+        self.known.insert(
+            hash,
+            Known {
+                block: Arc::new(block),
+                bytes: size,
+                validated: Some(Arc::new(validated)),
+            },
+        );
+        Some(Some(commonware_cryptography::sha256::Digest(hash.0.0)))
+    }
+
+    // ---- finality and commits ----
+
+    fn finalized(&mut self, finalization: &Finalization) {
+        use commonware_consensus::Viewable as _;
+        let hash = block_hash(&finalization.proposal.payload);
+        let view = finalization.view().get();
+        if self.target.is_none_or(|(latest, _)| view > latest) {
+            self.target = Some((view, hash));
+        }
+        self.certificates.insert(hash, (view, finalization.encode().to_vec()));
+        // Certificates of blocks that never arrive are not kept for ever.
+        if self.certificates.len() > 4096
+            && let Some((latest, _)) = self.target
+        {
+            self.certificates
+                .retain(|_, (view, _)| *view + 4096 > latest);
+        }
+    }
+
+    /// Commits every block up to the latest finalized one that is here; asks a peer for the
+    /// rest.
+    fn try_commit(&mut self) -> Result<()> {
+        if self.halted {
+            return Ok(());
+        }
+        let Some((_, target)) = self.target else {
+            return Ok(());
+        };
+        if target == self.head_hash {
+            self.set_sync("synced");
+            return Ok(());
+        }
+        let chain = match self.chain_to(target) {
+            Ok(chain) => chain,
+            Err(Lookup::Missing) => {
+                self.set_sync("catching up");
+                self.request_sync();
+                return Ok(());
+            }
+            Err(Lookup::Stale) => {
+                let committed = self
+                    .p
+                    .ledger
+                    .lock()
+                    .ok()
+                    .and_then(|ledger| ledger.store().height_of(&target).ok().flatten());
+                if committed.is_none() {
+                    tracing::error!(
+                        block = %target,
+                        "a finalized block does not extend the committed chain: more validators \
+                         are faulty than the network tolerates; this node stops committing"
+                    );
+                    self.halted = true;
+                }
+                return Ok(());
+            }
+            Err(Lookup::Invalid(_)) => return Ok(()),
+        };
+        for hash in chain {
+            self.commit(hash)?;
+            if self.halted {
+                break;
+            }
+        }
+        if self.head_hash == target {
+            self.set_sync("synced");
+        }
+        Ok(())
+    }
+
+    /// Commits one final block, the child of the committed head.
+    fn commit(&mut self, hash: BlockHash) -> Result<()> {
+        let started = Instant::now();
+        if let Err(Lookup::Invalid(reason)) = self.validate_chain(&[hash]) {
+            tracing::error!(
+                block = %hash,
+                reason,
+                "a finalized block breaks a rule: more validators are faulty than the network \
+                 tolerates; this node stops committing"
+            );
+            self.halted = true;
+            return Ok(());
+        }
+        let Some(known) = self.known.remove(&hash) else {
+            return Ok(());
+        };
+        self.known_bytes -= known.bytes;
+        let Some(validated) = known.validated else {
+            return Ok(());
+        };
+        {
+            let mut ledger = self
+                .p
+                .ledger
+                .lock()
+                .map_err(|_| anyhow::anyhow!("ledger lock poisoned"))?;
+            if let Err(error) = ledger.commit_validated(&known.block, &validated) {
+                bail!("cannot commit final block {hash}: {error}");
+            }
+        }
+        let header = &known.block.signed.header;
+        let height = header.height;
+        self.head = known.block.signed.clone();
+        self.head_hash = hash;
+        if let Some((_, certificate)) = self.certificates.remove(&hash)
+            && let Err(error) = self.p.finality.put(height, &certificate)
+        {
+            tracing::error!(%error, height, "cannot record the finalization certificate");
+        }
+        for (index, id) in validated.ids.iter().enumerate() {
+            self.pool.remove(id);
+            self.decide(
+                id,
+                TxResult::Committed {
+                    id: *id,
+                    position: Position {
+                        height,
+                        index: index as u32,
+                    },
+                },
+            );
+        }
+        self.pending_merge_txs += validated.ids.len();
+        // Blocks at or below the new head that are not it lost: their branch is dead.
+        let head_height = height;
+        let mut dropped = 0;
+        self.known.retain(|_, known| {
+            let keep = known.block.signed.header.height > head_height;
+            if !keep {
+                dropped += known.bytes;
+            }
+            keep
+        });
+        self.known_bytes -= dropped;
+        self.p.head.send_replace(height);
+        self.p
+            .metrics
+            .record_block(Some(height), validated.ids.len(), 0, started.elapsed());
+        Ok(())
+    }
+
+    /// One merge step of the store's waiting index changes, between blocks.
+    fn merge_some(&mut self) {
+        if self.pending_merge_txs == 0 {
+            return;
+        }
+        let budget = self.pending_merge_txs.saturating_mul(2).max(4096);
+        self.pending_merge_txs = 0;
+        if let Ok(mut ledger) = self.p.ledger.lock()
+            && let Err(error) = ledger.merge_some(self.p.merge_after_txs, budget)
+        {
+            tracing::error!(%error, "merging index changes failed");
+        }
+    }
+
+    // ---- catch-up ----
+
+    /// Asks one peer (a different one each time) for the blocks after the committed head.
+    fn request_sync(&mut self) {
+        if self
+            .sync_sent
+            .is_some_and(|sent| sent.elapsed() < SYNC_RETRY)
+        {
+            return;
+        }
+        let candidates: Vec<Key> = self
+            .p
+            .validators
+            .iter()
+            .filter(|key| **key != self.me)
+            .cloned()
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        self.sync_turn = self.sync_turn.wrapping_add(1);
+        let peer = candidates[self.sync_turn % candidates.len()].clone();
+        let request = encode(&Sync::Request {
+            from_height: self.head.header.height + 1,
+            max_blocks: SYNC_BATCH,
+        });
+        self.p.sync_out.send(Recipients::One(peer), request, false);
+        self.sync_sent = Some(Instant::now());
+    }
+
+    fn received_sync(&mut self, from: Key, bytes: &[u8]) -> Result<()> {
+        let message = match decode::<Sync>(bytes) {
+            Ok(message) => message,
+            Err(error) => {
+                self.misbehaved(from, &format!("bad sync message: {error}"));
+                return Ok(());
+            }
+        };
+        match message {
+            Sync::Request {
+                from_height,
+                max_blocks,
+            } => self.answer_sync(from, from_height, max_blocks),
+            Sync::Answer {
+                blocks,
+                finalization,
+            } => {
+                self.sync_sent = None;
+                self.take_answer(from, blocks, &finalization)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn answer_sync(&mut self, to: Key, from_height: u64, max_blocks: u32) {
+        let mut blocks = Vec::new();
+        let mut certificate = Vec::new();
+        if from_height <= self.head.header.height {
+            let last = self
+                .head
+                .header
+                .height
+                .min(from_height + u64::from(max_blocks) - 1);
+            let Ok(ledger) = self.p.ledger.lock() else {
+                return;
+            };
+            let mut bytes = 0;
+            for height in from_height..=last {
+                match ledger.store().block(height) {
+                    Ok(Some(block)) => {
+                        bytes += encoded_len(&block);
+                        blocks.push(block);
+                        if bytes >= wire::SYNC_ANSWER_BYTES {
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            drop(ledger);
+            let sent_to = from_height + blocks.len() as u64;
+            if sent_to > from_height
+                && let Ok(Some((height, bytes))) = self.p.finality.last_in(from_height, sent_to - 1)
+            {
+                blocks.truncate((height - from_height + 1) as usize);
+                certificate = bytes;
+            }
+        }
+        let answer = encode(&Sync::Answer {
+            blocks,
+            finalization: certificate,
+        });
+        self.p.sync_out.send(Recipients::One(to), answer, false);
+    }
+
+    fn take_answer(&mut self, from: Key, blocks: Vec<Block>, finalization: &[u8]) -> Result<()> {
+        if !finalization.is_empty() {
+            let participants = self.p.validators.len();
+            let decoded = Finalization::decode_cfg(commonware_codec::Copying(finalization), &participants);
+            let Ok(decoded) = decoded else {
+                self.misbehaved(from, "an undecodable finalization certificate");
+                return Ok(());
+            };
+            let mut rng = rand::rng();
+            if !decoded.verify(&mut rng, &self.p.verifier, &commonware_parallel::Sequential) {
+                self.misbehaved(from, "a finalization certificate that does not verify");
+                return Ok(());
+            }
+            let last = blocks.last().map(|block| block.signed.header.hash());
+            if last != Some(block_hash(&decoded.proposal.payload)) {
+                self.misbehaved(from, "a certificate for another block than its last");
+                return Ok(());
+            }
+            self.finalized(&decoded);
+        }
+        for block in blocks {
+            let size = encoded_len(&block);
+            self.remember(block, size);
+        }
+        self.try_commit()?;
+        if self
+            .target
+            .is_some_and(|(_, target)| target != self.head_hash)
+        {
+            self.request_sync();
+        }
+        Ok(())
+    }
+
+    // ---- status, evidence, peers ----
+
+    fn misbehaved(&mut self, peer: Key, what: &str) {
+        tracing::warn!(peer = %weft_key(&peer), what, "peer sent invalid data; disconnecting it");
+        let _ = self.p.blocker.block(peer);
+    }
+
+    fn evidence(&mut self, mut record: serde_json::Value) {
+        use std::io::Write as _;
+        record["time_ms"] = now_ms().into();
+        tracing::warn!(%record, "evidence of misbehaviour");
+        let line = format!("{record}\n");
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.p.evidence_path)
+            .and_then(|mut file| file.write_all(line.as_bytes()));
+        if let Err(error) = written {
+            tracing::error!(%error, "cannot record evidence");
+        }
+        if let Ok(mut status) = self.p.status.lock() {
+            status.evidence += 1;
+        }
+    }
+
+    fn set_sync(&self, state: &'static str) {
+        if let Ok(mut status) = self.p.status.lock() {
+            status.sync = state;
+        }
+    }
+
+    fn publish(&mut self) {
+        self.seen.retain(|_, seen| seen.elapsed() < PEER_SEEN);
+        let Ok(mut status) = self.p.status.lock() else {
+            return;
+        };
+        status.height = self.head.header.height;
+        status.finalized_height = self
+            .target
+            .and_then(|(_, hash)| self.known.get(&hash))
+            .map_or(status.height, |known| known.block.signed.header.height)
+            .max(status.height);
+        status.view = self.target.map_or(0, |(view, _)| view);
+        status.mempool = self.pool.len();
+        let mut peers: Vec<String> = self.seen.keys().map(|key| weft_key(key).to_string()).collect();
+        peers.sort();
+        status.peers = peers;
+    }
+}
+
+fn block_hash(digest: &Digest) -> BlockHash {
+    BlockHash(Hash32(digest.0))
+}
+
+fn encoded_len<T: borsh::BorshSerialize>(value: &T) -> usize {
+    borsh::object_length(value).unwrap_or(usize::MAX / 4)
+}

@@ -1,0 +1,496 @@
+//! Networks of nodes (docs/network.md, ADR 0010): validators agree on blocks with commonware's
+//! Simplex BFT consensus over commonware's authenticated, encrypted peer-to-peer network.
+//!
+//! This module starts both on commonware's tokio runtime, in a thread of their own, and bridges
+//! them to [`core::Core`], a plain thread that owns everything weft decides: which transactions
+//! go into a proposal, whether a proposed block is valid, and committing finalized blocks to
+//! the ledger. The engine reaches the core through [`Mailbox`] (its `Automaton`, `Relay` and
+//! `Reporter`); peers' messages reach it through forwarding tasks; the node's submission queue
+//! reaches it through a forwarding thread.
+
+mod core;
+mod finality;
+pub mod wire;
+
+use std::num::{NonZeroU16, NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use commonware_codec::DecodeExt;
+use commonware_consensus::simplex::{self, Plan, config as simplex_config, elector::RoundRobin};
+use commonware_consensus::types::{Epoch, ViewDelta};
+use commonware_consensus::{Automaton, CertifiableAutomaton, Relay, Reporter};
+use commonware_cryptography::{ChaCha20Poly1305, Sha256, Signer as _, ed25519, sha256};
+use commonware_p2p::authenticated::discovery;
+use commonware_p2p::{Manager as _, Recipients, TrackedPeers};
+use commonware_runtime::buffer::paged::CacheRef;
+use commonware_runtime::{Clock as _, Quota, Runner as _, Spawner as _, Supervisor as _};
+use commonware_stream::{cups, sake};
+use commonware_utils::channel::oneshot;
+use commonware_utils::ordered::Set;
+use serde::Serialize;
+use weft_core::SigningKey;
+
+use crate::config::NetworkSection;
+use crate::metrics::Metrics;
+use crate::producer::{SharedLedger, Submission};
+
+pub(crate) type Digest = sha256::Digest;
+pub(crate) type Key = ed25519::PublicKey;
+pub(crate) type Scheme = simplex::scheme::ed25519::Scheme;
+pub(crate) type Ctx = simplex::types::Context<Digest, Key>;
+pub(crate) type Activity = simplex::types::Activity<Scheme, Digest>;
+pub(crate) type Finalization = simplex::types::Finalization<Scheme, Digest>;
+
+/// What a node knows about its network, for `GET /v1/net/status` and `weft net status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NetStatus {
+    /// This node's key: its identity on the network.
+    pub key: String,
+    /// Does this node vote?
+    pub validator: bool,
+    /// The validators (from genesis), in the consensus engine's order.
+    pub validators: Vec<String>,
+    /// Peers this node is connected to right now.
+    pub peers: Vec<String>,
+    /// Height of the last committed (final) block.
+    pub height: u64,
+    /// Highest finalized height this node has heard of (above `height` while it catches up).
+    pub finalized_height: u64,
+    /// The consensus view of the last finalization seen.
+    pub view: u64,
+    /// `synced`, or `catching up` while finalized blocks are missing.
+    pub sync: &'static str,
+    /// Transactions waiting to be proposed.
+    pub mempool: usize,
+    /// Misbehaviour seen and recorded (HOME/evidence.jsonl).
+    pub evidence: u64,
+    /// Blocks this node refused as a validator.
+    pub refused_blocks: u64,
+}
+
+/// Shared view of [`NetStatus`].
+pub type SharedStatus = Arc<Mutex<NetStatus>>;
+
+/// What [`start`] needs.
+pub(crate) struct NetParams {
+    pub ledger: SharedLedger,
+    pub key: SigningKey,
+    pub config: NetworkSection,
+    /// Where the consensus engine keeps its journal and weft its finality certificates.
+    pub dir: PathBuf,
+    /// Where evidence of misbehaviour is appended (JSON lines).
+    pub evidence_path: PathBuf,
+    pub metrics: Arc<Metrics>,
+    pub head: tokio::sync::watch::Sender<u64>,
+    /// Most transactions in one block.
+    pub max_txs: usize,
+    pub merge_after_txs: usize,
+}
+
+/// A started network: its status, and the thread to join at shutdown (it ends once every
+/// sender of the submission queue is gone and the core has answered what it holds).
+pub(crate) struct Started {
+    pub status: SharedStatus,
+    pub thread: std::thread::JoinHandle<Result<()>>,
+}
+
+/// Everything that reaches the core.
+pub(crate) enum Event {
+    Propose {
+        context: Ctx,
+        response: oneshot::Sender<Digest>,
+    },
+    Verify {
+        context: Ctx,
+        digest: Digest,
+        response: oneshot::Sender<bool>,
+    },
+    Broadcast {
+        digest: Digest,
+        recipients: Recipients<Key>,
+    },
+    Finalized(Box<Finalization>),
+    Evidence {
+        kind: &'static str,
+        validator: usize,
+        view: u64,
+    },
+    Block {
+        from: Key,
+        bytes: Vec<u8>,
+    },
+    Txs {
+        from: Key,
+        bytes: Vec<u8>,
+    },
+    Sync {
+        from: Key,
+        bytes: Vec<u8>,
+    },
+    Submit(Submission),
+    Tick,
+    /// The node is stopping: answer what is held and end.
+    Stop,
+}
+
+/// The consensus engine's handle on the core.
+#[derive(Clone)]
+pub(crate) struct Mailbox {
+    events: Sender<Event>,
+}
+
+impl Automaton for Mailbox {
+    type Context = Ctx;
+    type Digest = Digest;
+
+    async fn propose(&mut self, context: Ctx) -> oneshot::Receiver<Digest> {
+        let (response, receiver) = oneshot::channel();
+        let _ = self.events.send(Event::Propose { context, response });
+        receiver
+    }
+
+    async fn verify(&mut self, context: Ctx, digest: Digest) -> oneshot::Receiver<bool> {
+        let (response, receiver) = oneshot::channel();
+        let _ = self.events.send(Event::Verify {
+            context,
+            digest,
+            response,
+        });
+        receiver
+    }
+}
+
+impl CertifiableAutomaton for Mailbox {}
+
+impl Relay for Mailbox {
+    type Digest = Digest;
+    type PublicKey = Key;
+    type Plan = Plan<Key>;
+
+    fn broadcast(&mut self, digest: Digest, plan: Plan<Key>) -> commonware_actor::Feedback {
+        let recipients = match plan {
+            Plan::Prepare { .. } | Plan::Propose { .. } => Recipients::All,
+            Plan::Forward { recipients, .. } => recipients,
+        };
+        match self.events.send(Event::Broadcast { digest, recipients }) {
+            Ok(()) => commonware_actor::Feedback::Ok,
+            Err(_) => commonware_actor::Feedback::Closed,
+        }
+    }
+}
+
+impl Reporter for Mailbox {
+    type Activity = Activity;
+
+    fn report(&mut self, activity: Activity) -> commonware_actor::Feedback {
+        use commonware_consensus::Viewable as _;
+        use commonware_consensus::simplex::types::Attributable as _;
+        let event = match activity {
+            Activity::Finalization(finalization) => Event::Finalized(Box::new(finalization)),
+            Activity::ConflictingNotarize(evidence) => Event::Evidence {
+                kind: "conflicting_notarize",
+                validator: evidence.signer().into(),
+                view: evidence.view().get(),
+            },
+            Activity::ConflictingFinalize(evidence) => Event::Evidence {
+                kind: "conflicting_finalize",
+                validator: evidence.signer().into(),
+                view: evidence.view().get(),
+            },
+            Activity::NullifyFinalize(evidence) => Event::Evidence {
+                kind: "nullify_finalize",
+                validator: evidence.signer().into(),
+                view: evidence.view().get(),
+            },
+            _ => return commonware_actor::Feedback::Ok,
+        };
+        match self.events.send(event) {
+            Ok(()) => commonware_actor::Feedback::Ok,
+            Err(_) => commonware_actor::Feedback::Closed,
+        }
+    }
+}
+
+/// The namespace every consensus and peer-to-peer signature of a chain is made in, so that no
+/// signature can be replayed on another chain or in another protocol.
+fn namespace(chain_id: weft_core::ChainId) -> Vec<u8> {
+    let mut namespace = b"weft-network-v1/".to_vec();
+    namespace.extend_from_slice(chain_id.to_string().as_bytes());
+    namespace
+}
+
+/// A weft key as the consensus engine's key type.
+pub(crate) fn engine_key(key: &weft_core::PublicKey) -> Result<Key> {
+    Key::decode(commonware_codec::Copying(&key.0[..])).map_err(|error| anyhow::anyhow!("public key {key}: {error}"))
+}
+
+/// The consensus engine's key as weft's.
+pub(crate) fn weft_key(key: &Key) -> weft_core::PublicKey {
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(key.as_ref());
+    weft_core::PublicKey(bytes)
+}
+
+/// Starts the network and consensus for a node whose submissions arrive on `submissions`.
+pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Result<Started> {
+    let (chain_id, genesis, head) = {
+        let ledger = params.ledger.lock().map_err(|_| anyhow::anyhow!("ledger lock"))?;
+        (
+            ledger.chain_id(),
+            ledger.genesis().clone(),
+            weft_ledger::store::Store::signed_header(ledger.store(), 0)?,
+        )
+    };
+    let Some(genesis_header) = head else {
+        bail!("the ledger has no block 0");
+    };
+    let validators = genesis
+        .producers
+        .iter()
+        .map(engine_key)
+        .collect::<Result<Vec<_>>>()?;
+    let validators = Set::from_iter_dedup(validators);
+    let followers = params
+        .config
+        .follower_keys()?
+        .iter()
+        .map(engine_key)
+        .collect::<Result<Vec<_>>>()?;
+    let followers = Set::from_iter_dedup(followers);
+    let private = ed25519::PrivateKey::decode(commonware_codec::Copying(&params.key.seed()[..]))
+        .map_err(|error| anyhow::anyhow!("producer key: {error}"))?;
+    let me = private.public_key();
+    let is_validator = validators.position(&me).is_some();
+    if !is_validator && followers.position(&me).is_none() {
+        bail!(
+            "this node's key {} is neither a validator of chain {:?} (a genesis producer) nor \
+             listed in network.followers: the other nodes would not let it connect",
+            params.key.public_key(),
+            genesis.chain_name
+        );
+    }
+    let seeds = params
+        .config
+        .seed_list()?
+        .into_iter()
+        .map(|seed| Ok((engine_key(&seed.key)?, seed.addr.into())))
+        .collect::<Result<Vec<_>>>()?;
+    let listen = params.config.listen_addr()?;
+    let dialable = params.config.dialable_addr()?;
+    let status = Arc::new(Mutex::new(NetStatus {
+        key: params.key.public_key().to_string(),
+        validator: is_validator,
+        validators: validators
+            .iter()
+            .map(|key| weft_key(key).to_string())
+            .collect(),
+        sync: "synced",
+        ..NetStatus::default()
+    }));
+    std::fs::create_dir_all(&params.dir)
+        .with_context(|| format!("cannot create {}", params.dir.display()))?;
+    let finality = finality::Finality::open(&params.dir.join("finality.redb"))?;
+    let namespace = namespace(chain_id);
+    let (events, inbox) = std::sync::mpsc::channel::<Event>();
+
+    // Submissions reach the core through its own inbox; when the node stops (every sender of
+    // the queue gone), the core is told to stop.
+    let submit = events.clone();
+    std::thread::Builder::new()
+        .name("net-submit".into())
+        .spawn(move || {
+            for submission in submissions {
+                if submit.send(Event::Submit(submission)).is_err() {
+                    return;
+                }
+            }
+            let _ = submit.send(Event::Stop);
+        })
+        .context("cannot start the submission thread")?;
+
+    let thread_status = status.clone();
+    let thread = std::thread::Builder::new()
+        .name("network".into())
+        .spawn(move || {
+            let runtime = commonware_runtime::tokio::Config::new()
+                .with_worker_threads(2)
+                .with_storage_directory(params.dir.join("engine"))
+                .with_catch_panics(false);
+            commonware_runtime::tokio::Runner::new(runtime).start(|context| async move {
+                let handshake = cups::Cups::<_, ChaCha20Poly1305>::new(
+                    sake::Sake {
+                        signer: private.clone(),
+                        synchrony_bound: Duration::from_secs(5),
+                        max_handshake_age: Duration::from_secs(10),
+                        version: sake::Version::V1,
+                    },
+                    cups::Version::V1,
+                );
+                let peers_per_set = NonZeroUsize::new(validators.len() + followers.len() + 1)
+                    .unwrap_or(NonZeroUsize::MIN);
+                let p2p = discovery::Config::local(
+                    handshake,
+                    &namespace,
+                    listen,
+                    dialable,
+                    seeds,
+                    peers_per_set,
+                    wire::MAX_MESSAGE_BYTES,
+                    NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN),
+                );
+                let (mut network, mut oracle) =
+                    discovery::Network::new(context.child("p2p"), p2p);
+                let _ = oracle.track(0, TrackedPeers::new(validators.clone(), followers.clone()));
+                let quota = |per_second: u32| {
+                    Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
+                };
+                let votes = network.register(wire::CHANNEL_VOTES, quota(100_000));
+                let certificates = network.register(wire::CHANNEL_CERTIFICATES, quota(100_000));
+                let resolver = network.register(wire::CHANNEL_RESOLVER, quota(100_000));
+                let (blocks_out, blocks_in) = network.register(wire::CHANNEL_BLOCKS, quota(10_000));
+                let (txs_out, txs_in) = network.register(wire::CHANNEL_TXS, quota(10_000));
+                let (sync_out, sync_in) = network.register(wire::CHANNEL_SYNC, quota(10_000));
+                let network_handle = network.start();
+
+                forward(&context, blocks_in, events.clone(), |from, bytes| Event::Block {
+                    from,
+                    bytes,
+                });
+                forward(&context, txs_in, events.clone(), |from, bytes| Event::Txs {
+                    from,
+                    bytes,
+                });
+                forward(&context, sync_in, events.clone(), |from, bytes| Event::Sync {
+                    from,
+                    bytes,
+                });
+                let ticks = events.clone();
+                context.child("tick").spawn(move |context| async move {
+                    loop {
+                        context.sleep(core::TICK).await;
+                        if ticks.send(Event::Tick).is_err() {
+                            return;
+                        }
+                    }
+                });
+                let mailbox = Mailbox {
+                    events: events.clone(),
+                };
+                let engine = if is_validator {
+                    let Some(scheme) = Scheme::signer(&namespace, validators.clone(), private)
+                    else {
+                        return Err(anyhow::anyhow!("this node's key is not a validator"));
+                    };
+                    let genesis_digest = sha256::Digest(genesis_header.header.hash().0.0);
+                    let config = simplex_config::Config {
+                        scheme,
+                        elector: RoundRobin::<Sha256>::default(),
+                        blocker: oracle.clone(),
+                        automaton: mailbox.clone(),
+                        relay: mailbox.clone(),
+                        reporter: mailbox.clone(),
+                        strategy: commonware_parallel::Sequential,
+                        partition: "simplex".into(),
+                        mailbox_size: NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN),
+                        epoch: Epoch::new(0),
+                        floor: simplex_config::Floor::Genesis(genesis_digest),
+                        leader_timeout: Duration::from_millis(params.config.leader_timeout_ms),
+                        certification_timeout: Duration::from_millis(
+                            params.config.leader_timeout_ms * 2,
+                        ),
+                        timeout_retry: Duration::from_millis(params.config.leader_timeout_ms * 5),
+                        fetch_timeout: NonZeroDurationOr::second(),
+                        fetch_retry_delay: Duration::from_millis(100),
+                        view_retention: ViewDelta::new(10),
+                        skip: simplex_config::SkipPolicy::Enabled {
+                            timeout: Duration::from_millis(params.config.leader_timeout_ms * 6),
+                            budget: simplex_config::SkipBudget::Participants,
+                        },
+                        replay_buffer: NonZeroUsize::new(1 << 20).unwrap_or(NonZeroUsize::MIN),
+                        write_buffer: NonZeroUsize::new(1 << 20).unwrap_or(NonZeroUsize::MIN),
+                        page_cache: CacheRef::new(
+                            NonZeroU16::new(1024).unwrap_or(NonZeroU16::MIN),
+                            NonZeroUsize::new(10).unwrap_or(NonZeroUsize::MIN),
+                        ),
+                        forward: simplex_config::ForwardPolicy::Disabled,
+                        track_historical_votes: false,
+                    };
+                    let engine = simplex::Engine::new(context.child("simplex"), config);
+                    Some(engine.start(votes, certificates, resolver))
+                } else {
+                    drop((votes, certificates, resolver));
+                    None
+                };
+
+                let verifier = Scheme::verifier(&namespace, validators.clone());
+                let core = core::Core::new(core::CoreParams {
+                    ledger: params.ledger,
+                    key: params.key,
+                    validators,
+                    verifier,
+                    blocks_out,
+                    txs_out,
+                    sync_out,
+                    blocker: oracle,
+                    status: thread_status,
+                    metrics: params.metrics,
+                    head: params.head,
+                    finality,
+                    evidence_path: params.evidence_path,
+                    config: params.config,
+                    max_txs: params.max_txs,
+                    merge_after_txs: params.merge_after_txs,
+                })?;
+                let (done, finished) = oneshot::channel::<Result<()>>();
+                std::thread::Builder::new()
+                    .name("net-core".into())
+                    .spawn(move || {
+                        let _ = done.send(core.run(inbox));
+                    })
+                    .context("cannot start the network core thread")?;
+                let result = finished
+                    .await
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the network core thread failed")));
+                if let Some(engine) = engine {
+                    engine.abort();
+                }
+                network_handle.abort();
+                let _ = context.stop(0, Some(Duration::from_secs(5))).await;
+                result
+            })
+        })
+        .context("cannot start the network thread")?;
+    Ok(Started { status, thread })
+}
+
+/// One second, as the engine's non-zero duration.
+struct NonZeroDurationOr;
+
+impl NonZeroDurationOr {
+    fn second() -> commonware_utils::NonZeroDuration {
+        commonware_utils::NonZeroDuration::new(Duration::from_secs(1))
+            .unwrap_or(commonware_utils::NonZeroDuration::new_panic(Duration::from_millis(1)))
+    }
+}
+
+/// Forwards what a peer-to-peer channel receives to the core.
+fn forward<R>(
+    context: &commonware_runtime::tokio::Context,
+    mut receiver: R,
+    events: Sender<Event>,
+    make: fn(Key, Vec<u8>) -> Event,
+) where
+    R: commonware_p2p::Receiver<PublicKey = Key>,
+{
+    context.child("forward").spawn(move |_| async move {
+        while let Ok((from, message)) = receiver.recv().await {
+            if events.send(make(from, message.as_ref().to_vec())).is_err() {
+                return;
+            }
+        }
+    });
+}
