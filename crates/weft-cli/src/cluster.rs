@@ -103,7 +103,13 @@ fn cluster_text(cluster: &Cluster) -> String {
     text.trim_end().to_string()
 }
 
-pub fn up(ctx: &Context_, validators: usize, thin: usize, archive: usize, dir: &Path) -> Result<()> {
+pub fn up(
+    ctx: &Context_,
+    validators: usize,
+    thin: usize,
+    archive: usize,
+    dir: &Path,
+) -> Result<()> {
     if validators == 0 || validators > MAX_NODES {
         bail!("--nodes must be between 1 and {MAX_NODES}, got {validators}");
     }
@@ -119,7 +125,10 @@ pub fn up(ctx: &Context_, validators: usize, thin: usize, archive: usize, dir: &
         );
     }
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-        bail!("{} is not empty: choose a new directory for the cluster", dir.display());
+        bail!(
+            "{} is not empty: choose a new directory for the cluster",
+            dir.display()
+        );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir
@@ -232,9 +241,16 @@ pub fn up(ctx: &Context_, validators: usize, thin: usize, archive: usize, dir: &
     }
     write_cluster(&dir, &cluster)?;
     for node in &cluster.nodes {
-        wait_listening(node)?;
+        if let Err(error) = wait_listening(node) {
+            // Nothing is left running half-started.
+            for node in &cluster.nodes {
+                stop(node.pid);
+            }
+            return Err(error);
+        }
     }
-    ctx.out.emit(cluster_json(&cluster), || cluster_text(&cluster));
+    ctx.out
+        .emit(cluster_json(&cluster), || cluster_text(&cluster));
     Ok(())
 }
 
@@ -262,12 +278,18 @@ fn spawn(home: &Path) -> Result<u32> {
 }
 
 fn alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
     // A zombie (exited, not yet reaped) is not alive: read its state.
     if let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())) {
-        let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next());
         if state == Some("Z") {
             return false;
         }
@@ -276,7 +298,10 @@ fn alive(pid: u32) -> bool {
 }
 
 fn signal(pid: u32, signal: rustix::process::Signal) {
-    if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
         let _ = rustix::process::kill_process(pid, signal);
     }
 }

@@ -138,7 +138,14 @@ impl Home {
             .map_err(anyhow::Error::from)
             .and_then(|(authority, producer)| {
                 let producers = vec![producer.public_key()];
-                Self::init_inner(dir, chain_name, time_window_secs, &authority, &producer, producers)
+                Self::init_inner(
+                    dir,
+                    chain_name,
+                    time_window_secs,
+                    &authority,
+                    &producer,
+                    producers,
+                )
             });
         if result.is_err() {
             let _ = fs::remove_file(dir.join("config.toml"));
@@ -167,7 +174,14 @@ impl Home {
         }
         fs::create_dir_all(dir)
             .with_context(|| format!("cannot create home directory {}", dir.display()))?;
-        Self::init_inner(dir, chain_name, time_window_secs, authority, producer, producers)
+        Self::init_inner(
+            dir,
+            chain_name,
+            time_window_secs,
+            authority,
+            producer,
+            producers,
+        )
     }
 
     fn init_inner(

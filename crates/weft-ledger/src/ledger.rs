@@ -285,7 +285,14 @@ impl<S: Store> Ledger<S> {
         }
         let assembled = {
             let snapshot = self.store.snapshot()?;
-            assemble(&snapshot, self.chain_id, &self.head, admitted, producer, now)?
+            assemble(
+                &snapshot,
+                self.chain_id,
+                &self.head,
+                admitted,
+                producer,
+                now,
+            )?
         };
         let Assembled {
             block,

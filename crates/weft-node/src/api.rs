@@ -674,7 +674,9 @@ pub(crate) async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Va
         (status = 200, description = "Peers, validators, height, sync state (docs/network.md)"),
         (status = 404, description = "The node is not part of a network", body = crate::openapi::ErrorBody),
     ))]
-pub(crate) async fn net_status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn net_status(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Value>, ApiError> {
     let Some(status) = &state.net_status else {
         return Err(ApiError::not_found(
             "this node runs on its own (network.enabled = false in its config.toml)",

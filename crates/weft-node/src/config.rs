@@ -188,9 +188,9 @@ impl NetworkSection {
                     key: "network.seeds",
                     message,
                 };
-                let (key, addr) = seed.split_once('@').ok_or_else(|| {
-                    bad(format!("{seed:?} is not PUBLIC_KEY@IP:PORT (no '@')"))
-                })?;
+                let (key, addr) = seed
+                    .split_once('@')
+                    .ok_or_else(|| bad(format!("{seed:?} is not PUBLIC_KEY@IP:PORT (no '@')")))?;
                 let key = weft_core::PublicKey::from_hex(key)
                     .map_err(|error| bad(format!("{seed:?}: {error}")))?;
                 let addr = addr

@@ -106,10 +106,13 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     // The producer merges waiting index changes itself, after a block's answers went out, so
     // no submitter waits for a merge: the store never merges inside a block's commit.
     let ledger = Ledger::open(RedbStore::open_with(&db_path, usize::MAX)?)?;
-    if !ledger
-        .genesis()
-        .producers
-        .contains(&producer_key.public_key())
+    // In a network, non-validators are let in by their key (network.followers), checked by
+    // the network itself.
+    if !config.network.enabled
+        && !ledger
+            .genesis()
+            .producers
+            .contains(&producer_key.public_key())
     {
         bail!(
             "this home's producer key {} is not a producer of chain {:?}",

@@ -155,11 +155,22 @@ pub fn post_json(url: &str, body: &Value) -> (u16, Value) {
 }
 
 pub fn claim_tx(home: &Path, issuer: &str, content: &[u8], file_id: &str) -> Transaction {
+    claim_tx_on("node-test", home, issuer, content, file_id)
+}
+
+/// [`claim_tx`] on the chain named `chain`.
+pub fn claim_tx_on(
+    chain: &str,
+    home: &Path,
+    issuer: &str,
+    content: &[u8],
+    file_id: &str,
+) -> Transaction {
     let key = SigningKey::from_text(
         &std::fs::read_to_string(home.join("keys").join(format!("{issuer}.key"))).expect("key"),
     )
     .expect("key parses");
-    let chain = weft_core::ChainId::from_name("node-test").expect("chain");
+    let chain = weft_core::ChainId::from_name(chain).expect("chain");
     let issuer = ResourceId::from_hex(issuer).expect("id");
     let payload = Payload::RecordOwnership(RecordOwnership {
         issuer,

@@ -102,7 +102,11 @@ pub(crate) struct Core<S, B> {
     head_hash: BlockHash,
     known: HashMap<BlockHash, Known>,
     known_bytes: usize,
-    verifying: Vec<(Ctx, BlockHash, commonware_utils::channel::oneshot::Sender<bool>)>,
+    verifying: Vec<(
+        Ctx,
+        BlockHash,
+        commonware_utils::channel::oneshot::Sender<bool>,
+    )>,
     proposing: Vec<(
         Ctx,
         Instant,
@@ -227,7 +231,8 @@ where
                 digest,
                 response,
             } => {
-                self.verifying.push((context, block_hash(&digest), response));
+                self.verifying
+                    .push((context, block_hash(&digest), response));
                 self.try_verifications();
             }
             Event::Broadcast { digest, recipients } => self.broadcast(&digest, recipients),
@@ -290,7 +295,9 @@ where
             left: count,
             reply: Some(reply),
         };
-        for (index, ((tx, id), failure)) in transactions.into_iter().zip(ids).zip(failures).enumerate() {
+        for (index, ((tx, id), failure)) in
+            transactions.into_iter().zip(ids).zip(failures).enumerate()
+        {
             let decided = if let Some(error) = failure {
                 Some(TxResult::Rejected { id, error })
             } else if self.by_tx.contains_key(&id) {
@@ -415,7 +422,10 @@ where
         }
         if bad > 0 {
             // An honest node floods only transactions it checked.
-            self.misbehaved(from, &format!("{bad} flooded transactions failed their checks"));
+            self.misbehaved(
+                from,
+                &format!("{bad} flooded transactions failed their checks"),
+            );
         }
     }
 
@@ -435,8 +445,7 @@ where
     /// Keeps a block above the committed head (unvalidated until something needs it).
     fn remember(&mut self, block: Block, bytes: usize) {
         let hash = block.signed.header.hash();
-        if block.signed.header.height <= self.head.header.height || self.known.contains_key(&hash)
-        {
+        if block.signed.header.height <= self.head.header.height || self.known.contains_key(&hash) {
             return;
         }
         if self.known_bytes + bytes > MAX_KNOWN_BYTES {
@@ -514,8 +523,9 @@ where
             let validated = match &known.validated {
                 Some(validated) => validated.clone(),
                 None => {
-                    let validated = validate_block(&state, self.chain_id, Some(&parent), &known.block)
-                        .map_err(|error| Lookup::Invalid(error.to_string()))?;
+                    let validated =
+                        validate_block(&state, self.chain_id, Some(&parent), &known.block)
+                            .map_err(|error| Lookup::Invalid(error.to_string()))?;
                     let validated = Arc::new(validated);
                     known.validated = Some(validated.clone());
                     validated
@@ -583,7 +593,13 @@ where
     }
 
     /// Notes a refused block: logged, counted and recorded as evidence against its producer.
-    fn refused(&mut self, hash: BlockHash, height: u64, producer: weft_core::PublicKey, reason: &str) {
+    fn refused(
+        &mut self,
+        hash: BlockHash,
+        height: u64,
+        producer: weft_core::PublicKey,
+        reason: &str,
+    ) {
         tracing::warn!(%hash, height, %producer, reason, "refused a proposed block");
         if let Ok(mut status) = self.p.status.lock() {
             status.refused_blocks += 1;
@@ -728,7 +744,8 @@ where
         if self.target.is_none_or(|(latest, _)| view > latest) {
             self.target = Some((view, hash));
         }
-        self.certificates.insert(hash, (view, finalization.encode().to_vec()));
+        self.certificates
+            .insert(hash, (view, finalization.encode().to_vec()));
         // Certificates of blocks that never arrive are not kept for ever.
         if self.certificates.len() > 4096
             && let Some((latest, _)) = self.target
@@ -972,7 +989,8 @@ where
     fn take_answer(&mut self, from: Key, blocks: Vec<Block>, finalization: &[u8]) -> Result<()> {
         if !finalization.is_empty() {
             let participants = self.p.validators.len();
-            let decoded = Finalization::decode_cfg(commonware_codec::Copying(finalization), &participants);
+            let decoded =
+                Finalization::decode_cfg(commonware_codec::Copying(finalization), &participants);
             let Ok(decoded) = decoded else {
                 self.misbehaved(from, "an undecodable finalization certificate");
                 return Ok(());
@@ -1047,7 +1065,11 @@ where
             .max(status.height);
         status.view = self.target.map_or(0, |(view, _)| view);
         status.mempool = self.pool.len();
-        let mut peers: Vec<String> = self.seen.keys().map(|key| weft_key(key).to_string()).collect();
+        let mut peers: Vec<String> = self
+            .seen
+            .keys()
+            .map(|key| weft_key(key).to_string())
+            .collect();
         peers.sort();
         status.peers = peers;
     }

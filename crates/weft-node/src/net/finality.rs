@@ -26,7 +26,9 @@ impl Finality {
     /// Records the certificate that finalized the block at `height`.
     pub fn put(&self, height: u64, certificate: &[u8]) -> Result<()> {
         let write = self.db.begin_write()?;
-        write.open_table(CERTIFICATES)?.insert(height, certificate)?;
+        write
+            .open_table(CERTIFICATES)?
+            .insert(height, certificate)?;
         write.commit()?;
         Ok(())
     }

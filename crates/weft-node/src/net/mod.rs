@@ -225,7 +225,8 @@ fn namespace(chain_id: weft_core::ChainId) -> Vec<u8> {
 
 /// A weft key as the consensus engine's key type.
 pub(crate) fn engine_key(key: &weft_core::PublicKey) -> Result<Key> {
-    Key::decode(commonware_codec::Copying(&key.0[..])).map_err(|error| anyhow::anyhow!("public key {key}: {error}"))
+    Key::decode(commonware_codec::Copying(&key.0[..]))
+        .map_err(|error| anyhow::anyhow!("public key {key}: {error}"))
 }
 
 /// The consensus engine's key as weft's.
@@ -238,7 +239,10 @@ pub(crate) fn weft_key(key: &Key) -> weft_core::PublicKey {
 /// Starts the network and consensus for a node whose submissions arrive on `submissions`.
 pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Result<Started> {
     let (chain_id, genesis, head) = {
-        let ledger = params.ledger.lock().map_err(|_| anyhow::anyhow!("ledger lock"))?;
+        let ledger = params
+            .ledger
+            .lock()
+            .map_err(|_| anyhow::anyhow!("ledger lock"))?;
         (
             ledger.chain_id(),
             ledger.genesis().clone(),
@@ -342,31 +346,31 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     wire::MAX_MESSAGE_BYTES,
                     NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN),
                 );
-                let (mut network, mut oracle) =
-                    discovery::Network::new(context.child("p2p"), p2p);
+                let (mut network, mut oracle) = discovery::Network::new(context.child("p2p"), p2p);
                 let _ = oracle.track(0, TrackedPeers::new(validators.clone(), followers.clone()));
+                // Messages per second one peer may send on a channel. Each channel's inbound
+                // mailbox is sized from these (a burst from every peer), so they are kept to
+                // what the protocol needs: a few votes per view, a block per view.
                 let quota = |per_second: u32| {
                     Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
                 };
-                let votes = network.register(wire::CHANNEL_VOTES, quota(100_000));
-                let certificates = network.register(wire::CHANNEL_CERTIFICATES, quota(100_000));
-                let resolver = network.register(wire::CHANNEL_RESOLVER, quota(100_000));
-                let (blocks_out, blocks_in) = network.register(wire::CHANNEL_BLOCKS, quota(10_000));
-                let (txs_out, txs_in) = network.register(wire::CHANNEL_TXS, quota(10_000));
-                let (sync_out, sync_in) = network.register(wire::CHANNEL_SYNC, quota(10_000));
+                let votes = network.register(wire::CHANNEL_VOTES, quota(2_000));
+                let certificates = network.register(wire::CHANNEL_CERTIFICATES, quota(2_000));
+                let resolver = network.register(wire::CHANNEL_RESOLVER, quota(2_000));
+                let (blocks_out, blocks_in) = network.register(wire::CHANNEL_BLOCKS, quota(200));
+                let (txs_out, txs_in) = network.register(wire::CHANNEL_TXS, quota(500));
+                let (sync_out, sync_in) = network.register(wire::CHANNEL_SYNC, quota(200));
                 let network_handle = network.start();
 
-                forward(&context, blocks_in, events.clone(), |from, bytes| Event::Block {
-                    from,
-                    bytes,
+                forward(&context, blocks_in, events.clone(), |from, bytes| {
+                    Event::Block { from, bytes }
                 });
                 forward(&context, txs_in, events.clone(), |from, bytes| Event::Txs {
                     from,
                     bytes,
                 });
-                forward(&context, sync_in, events.clone(), |from, bytes| Event::Sync {
-                    from,
-                    bytes,
+                forward(&context, sync_in, events.clone(), |from, bytes| {
+                    Event::Sync { from, bytes }
                 });
                 let ticks = events.clone();
                 context.child("tick").spawn(move |context| async move {
@@ -472,8 +476,9 @@ struct NonZeroDurationOr;
 
 impl NonZeroDurationOr {
     fn second() -> commonware_utils::NonZeroDuration {
-        commonware_utils::NonZeroDuration::new(Duration::from_secs(1))
-            .unwrap_or(commonware_utils::NonZeroDuration::new_panic(Duration::from_millis(1)))
+        commonware_utils::NonZeroDuration::new(Duration::from_secs(1)).unwrap_or(
+            commonware_utils::NonZeroDuration::new_panic(Duration::from_millis(1)),
+        )
     }
 }
 

@@ -42,7 +42,12 @@ impl Canonical for TxBatch {
     const WHAT: &'static str = "transaction batch";
     const MAX_ENCODED: usize = MAX_MESSAGE_BYTES as usize;
     fn validate(&self) -> Result<(), CoreError> {
-        check_count("batch transactions", self.transactions.len(), 1, MAX_TX_BATCH)?;
+        check_count(
+            "batch transactions",
+            self.transactions.len(),
+            1,
+            MAX_TX_BATCH,
+        )?;
         self.transactions.iter().try_for_each(Canonical::validate)
     }
 }
