@@ -116,7 +116,10 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
                     let latency_ms = scheduled.elapsed().as_secs_f64() * 1000.0;
                     let mut results = results.lock().expect("no panics while locked");
                     match outcome {
-                        Ok((committed, rejected)) => {
+                        Ok((committed, rejected, reason)) => {
+                            if let Some(reason) = reason {
+                                results.first_rejection.get_or_insert(reason);
+                            }
                             results.committed += committed;
                             results.rejected += rejected;
                             results
@@ -160,6 +163,7 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
         "rejected": results.rejected,
         "failed_requests": results.errors,
         "first_error": results.first_error,
+        "first_rejection": results.first_rejection,
         "tx_per_s": tx_per_s,
         "p50_ms": p50,
         "p90_ms": p90,
@@ -279,6 +283,8 @@ struct Results {
     rejected: usize,
     errors: usize,
     first_error: Option<String>,
+    /// Why the first refused transaction was refused.
+    first_rejection: Option<String>,
     /// (latency of a batch in ms, its transactions).
     latencies_ms: Vec<(f64, usize)>,
 }
@@ -287,8 +293,9 @@ fn encode(tx: &Transaction) -> String {
     hex::encode(weft_core::encoding::encode(tx))
 }
 
-/// Posts one batch; (committed, rejected), or with `wait=false` (queued, 0).
-fn send(agent: &ureq::Agent, url: &str, body: &str) -> Result<(usize, usize)> {
+/// Posts one batch; (committed, rejected, why the first refused one was refused), or with
+/// `wait=false` (queued, 0, None).
+fn send(agent: &ureq::Agent, url: &str, body: &str) -> Result<(usize, usize, Option<String>)> {
     let response = agent
         .post(url)
         .header("content-type", "application/json")
@@ -297,8 +304,13 @@ fn send(agent: &ureq::Agent, url: &str, body: &str) -> Result<(usize, usize)> {
     let answer = crate::client::answer(response)?;
     let count = |key: &str| answer[key].as_u64().unwrap_or(0) as usize;
     // A queued transaction that a rule refuses later shows in GET, not here.
+    let reason = answer["results"].as_array().and_then(|results| {
+        results
+            .iter()
+            .find_map(|result| result.get("error").map(|error| error.to_string()))
+    });
     Ok(match answer.get("queued") {
-        Some(_) => (count("queued"), 0),
-        None => (count("committed"), count("rejected")),
+        Some(_) => (count("queued"), 0, None),
+        None => (count("committed"), count("rejected"), reason),
     })
 }

@@ -737,6 +737,20 @@ mod tests {
         assert_eq!(error.key, "tls.key");
         let error = NodeConfig::parse("[api]\nrate_burst = 0\n").expect_err("no burst");
         assert_eq!(error.key, "api.rate_burst");
+        let error = NodeConfig::parse("[network]\nenabled = true\nlisten = \"127.0.0.1\"\n")
+            .expect_err("no port");
+        assert_eq!(error.key, "network.listen");
+        let error = NodeConfig::parse(
+            "[network]\nenabled = true\nlisten = \"127.0.0.1:7000\"\nseeds = [\"127.0.0.1:7001\"]\n",
+        )
+        .expect_err("a seed without its key");
+        assert_eq!(error.key, "network.seeds");
+        assert!(error.message.contains("no '@'"), "{error}");
+        let error = NodeConfig::parse(
+            "[network]\nenabled = true\nlisten = \"127.0.0.1:7000\"\nidle_block_ms = 3000\n",
+        )
+        .expect_err("idle blocks after the leader timeout");
+        assert_eq!(error.key, "network.idle_block_ms");
         let error = NodeConfig::parse("[api]\nmax_batch = \"many\"\n").expect_err("wrong type");
         assert!(error.message.contains("max_batch"), "{error}");
     }

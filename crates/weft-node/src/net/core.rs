@@ -646,6 +646,25 @@ where
             Some(hash) => self.known.get(hash)?.block.signed.clone(),
             None => self.head.clone(),
         };
+        // Cheap checks first (this runs every tick while a proposal waits): let transactions
+        // gather for `block_interval_ms` after the parent unless a block's worth waits.
+        let idle_over = asked.elapsed() >= Duration::from_millis(self.p.config.idle_block_ms);
+        let since_parent = now_ms().saturating_sub(parent.header.timestamp);
+        if self.pool.is_empty() && !idle_over {
+            return None;
+        }
+        if !self.pool.is_empty()
+            && self.pool.len() < self.p.max_txs
+            && since_parent < self.p.config.block_interval_ms
+        {
+            return None;
+        }
+        // Every block of the chain is validated first: their transactions are not offered again.
+        let state = match self.validate_chain(&chain) {
+            Ok(state) => state,
+            Err(Lookup::Missing) => return None,
+            Err(_) => return Some(None),
+        };
         let in_chain: HashSet<TxId> = chain
             .iter()
             .filter_map(|hash| self.known.get(hash)?.validated.clone())
@@ -672,20 +691,10 @@ where
                 ids.push(*id);
             }
         }
-        let since_parent = now_ms().saturating_sub(parent.header.timestamp);
-        let full = ids.len() >= self.p.max_txs || bytes >= PROPOSAL_BYTES;
-        if ids.is_empty() {
-            if asked.elapsed() < Duration::from_millis(self.p.config.idle_block_ms) {
-                return None;
-            }
-        } else if !full && since_parent < self.p.config.block_interval_ms {
+        // Everything pooled is already in the chain: wait for more, or the idle block.
+        if ids.is_empty() && !idle_over {
             return None;
         }
-        let state = match self.validate_chain(&chain) {
-            Ok(state) => state,
-            Err(Lookup::Missing) => return None,
-            Err(_) => return Some(None),
-        };
         let transactions: Vec<Transaction> = ids
             .iter()
             .filter_map(|id| self.pool.get(id).cloned())
