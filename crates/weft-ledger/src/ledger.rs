@@ -307,13 +307,7 @@ impl<S: Store> Ledger<S> {
                 rejected,
             });
         };
-        self.store.commit_block(BlockCommit {
-            block: &block,
-            ids: &validated.ids,
-            levels: &validated.levels,
-            delta: &validated.delta,
-        })?;
-        self.head = block.signed.clone();
+        self.commit_validated(&block, &validated)?;
         Ok(BlockOutcome {
             header: Some(block.signed),
             accepted,
@@ -352,14 +346,7 @@ impl<S: Store> Ledger<S> {
             let snapshot = self.store.snapshot()?;
             validate_block(&snapshot, self.chain_id, Some(&self.head), block)?
         };
-        self.store.commit_block(BlockCommit {
-            block,
-            ids: &validated.ids,
-            levels: &validated.levels,
-            delta: &validated.delta,
-        })?;
-        self.head = block.signed.clone();
-        Ok(())
+        self.commit_validated(block, &validated)
     }
 }
 
