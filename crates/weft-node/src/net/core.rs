@@ -80,6 +80,8 @@ struct Known {
 
 /// One submission's answers, filled as its transactions are decided.
 struct Waiting {
+    /// The submission's transaction ids, in order.
+    ids: Vec<TxId>,
     results: Vec<Option<TxResult>>,
     left: usize,
     reply: Option<tokio::sync::oneshot::Sender<Vec<TxResult>>>,
@@ -193,9 +195,12 @@ where
         };
         for slot in 0..self.waiting.len() {
             if let Some(mut waiting) = self.waiting[slot].take() {
-                for result in waiting.results.iter_mut().filter(|result| result.is_none()) {
+                for (result, id) in waiting.results.iter_mut().zip(&waiting.ids) {
+                    if result.is_some() {
+                        continue;
+                    }
                     *result = Some(TxResult::Failed {
-                        id: TxId(Hash32::default()),
+                        id: *id,
                         message: "the node stopped before the transaction was final; submit it \
                                   again"
                             .into(),
@@ -291,6 +296,7 @@ where
             self.waiting.len() - 1
         });
         let mut waiting = Waiting {
+            ids: ids.clone(),
             results: vec![None; count],
             left: count,
             reply: Some(reply),
