@@ -407,7 +407,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                             params.config.leader_timeout_ms * 2,
                         ),
                         timeout_retry: Duration::from_millis(params.config.leader_timeout_ms * 5),
-                        fetch_timeout: NonZeroDurationOr::second(),
+                        fetch_timeout: commonware_utils::NZDuration!(Duration::from_secs(1)),
                         fetch_retry_delay: Duration::from_millis(100),
                         view_retention: ViewDelta::new(10),
                         skip: simplex_config::SkipPolicy::Enabled {
@@ -469,17 +469,6 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
         })
         .context("cannot start the network thread")?;
     Ok(Started { status, thread })
-}
-
-/// One second, as the engine's non-zero duration.
-struct NonZeroDurationOr;
-
-impl NonZeroDurationOr {
-    fn second() -> commonware_utils::NonZeroDuration {
-        commonware_utils::NonZeroDuration::new(Duration::from_secs(1)).unwrap_or(
-            commonware_utils::NonZeroDuration::new_panic(Duration::from_millis(1)),
-        )
-    }
 }
 
 /// Forwards what a peer-to-peer channel receives to the core.
