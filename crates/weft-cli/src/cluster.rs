@@ -184,41 +184,54 @@ pub fn up(
         .map(|plan| plan.key.public_key().to_string())
         .collect();
 
-    // The first validator's home makes block 0; every other home starts from a copy of it.
-    let first = dir.join(&plans[0].name);
-    {
-        let (_home, ledger) =
-            Home::init_network(&first, &chain, 3600, &authority, &plans[0].key, producers)?;
-        drop(ledger);
-    }
-    for plan in &plans {
-        let home = dir.join(&plan.name);
-        if plan.name != plans[0].name {
-            std::fs::create_dir_all(home.join("keys"))?;
-            write_key(&home.join("keys").join("authority.key"), &authority)?;
-            write_key(&home.join("keys").join("producer.key"), &plan.key)?;
-            std::fs::copy(first.join("ledger.redb"), home.join("ledger.redb"))
-                .context("cannot copy the genesis ledger")?;
+    // The homes are written before any node starts; if one cannot be, none is left behind
+    // (the directory was new or empty).
+    let written = (|| -> Result<()> {
+        // The first validator's home makes block 0; every other home starts from a copy of it.
+        let first = dir.join(&plans[0].name);
+        {
+            let (_home, ledger) =
+                Home::init_network(&first, &chain, 3600, &authority, &plans[0].key, producers)?;
+            drop(ledger);
         }
-        let mut config = weft_node::NodeConfig::default();
-        config.node.node_type = match plan.kind {
-            "thin" => weft_node::NodeType::Thin,
-            "archive" => weft_node::NodeType::Archive,
-            _ => weft_node::NodeType::Full,
-        };
-        config.api.listen = format!("127.0.0.1:{}", plan.api);
-        config.network.enabled = true;
-        config.network.listen = format!("127.0.0.1:{}", plan.p2p);
-        config.network.seeds = seeds.clone();
-        config.network.followers = followers.clone();
-        config.validate()?;
-        let text = format!(
-            "# weft cluster node {} ({}): written by `weft cluster up`.\n{}",
-            plan.name,
-            plan.kind,
-            toml::to_string(&config)?
-        );
-        std::fs::write(home.join("config.toml"), text)?;
+        for plan in &plans {
+            let home = dir.join(&plan.name);
+            if plan.name != plans[0].name {
+                std::fs::create_dir_all(home.join("keys"))?;
+                write_key(&home.join("keys").join("authority.key"), &authority)?;
+                write_key(&home.join("keys").join("producer.key"), &plan.key)?;
+                std::fs::copy(first.join("ledger.redb"), home.join("ledger.redb"))
+                    .context("cannot copy the genesis ledger")?;
+            }
+            let mut config = weft_node::NodeConfig::default();
+            config.node.node_type = match plan.kind {
+                "thin" => weft_node::NodeType::Thin,
+                "archive" => weft_node::NodeType::Archive,
+                _ => weft_node::NodeType::Full,
+            };
+            config.api.listen = format!("127.0.0.1:{}", plan.api);
+            config.network.enabled = true;
+            config.network.listen = format!("127.0.0.1:{}", plan.p2p);
+            config.network.seeds = seeds.clone();
+            config.network.followers = followers.clone();
+            config.validate()?;
+            let text = format!(
+                "# weft cluster node {} ({}): written by `weft cluster up`.\n{}",
+                plan.name,
+                plan.kind,
+                toml::to_string(&config)?
+            );
+            std::fs::write(home.join("config.toml"), text)?;
+        }
+        Ok(())
+    })();
+    if let Err(error) = written {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        return Err(error);
     }
     let mut cluster = Cluster {
         chain,
