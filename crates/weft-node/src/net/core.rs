@@ -126,6 +126,9 @@ pub(crate) struct Core<S, B> {
     outbox: Vec<Transaction>,
     outbox_bytes: usize,
     sync_sent: Option<Instant>,
+    /// Where the next catch-up request starts when the blocks after the head are here but not
+    /// yet covered by a certificate.
+    sync_next: Option<u64>,
     sync_turn: usize,
     last_follow: Instant,
     seen: HashMap<Key, Instant>,
@@ -168,6 +171,7 @@ where
             outbox: Vec::new(),
             outbox_bytes: 0,
             sync_sent: None,
+            sync_next: None,
             sync_turn: 0,
             last_follow: Instant::now(),
             seen: HashMap::new(),
@@ -928,10 +932,19 @@ where
         }
         self.sync_turn = self.sync_turn.wrapping_add(1);
         let peer = candidates[self.sync_turn % candidates.len()].clone();
+        let from_height = self
+            .sync_next
+            .filter(|next| *next > self.head.header.height)
+            .unwrap_or(self.head.header.height + 1);
         let request = encode(&Sync::Request {
-            from_height: self.head.header.height + 1,
+            from_height,
             max_blocks: SYNC_BATCH,
         });
+        tracing::debug!(
+            peer = %weft_key(&peer),
+            from_height,
+            "asking for the blocks after the head"
+        );
         self.p.sync_out.send(Recipients::One(peer), request, false);
         self.sync_sent = Some(Instant::now());
     }
@@ -982,7 +995,11 @@ where
                             break;
                         }
                     }
-                    _ => break,
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::error!(%error, height, "cannot read a block to answer a peer");
+                        break;
+                    }
                 }
             }
             drop(ledger);
@@ -994,6 +1011,13 @@ where
                 certificate = bytes;
             }
         }
+        tracing::debug!(
+            peer = %weft_key(&to),
+            from_height,
+            blocks = blocks.len(),
+            certified = !certificate.is_empty(),
+            "answering a catch-up request"
+        );
         let answer = encode(&Sync::Answer {
             blocks,
             finalization: certificate,
@@ -1002,6 +1026,14 @@ where
     }
 
     fn take_answer(&mut self, from: Key, blocks: Vec<Block>, finalization: &[u8]) -> Result<()> {
+        tracing::debug!(
+            peer = %weft_key(&from),
+            first = blocks.first().map(|block| block.signed.header.height),
+            blocks = blocks.len(),
+            certified = !finalization.is_empty(),
+            head = self.head.header.height,
+            "catch-up answer"
+        );
         if !finalization.is_empty() {
             let participants = self.p.validators.len();
             let decoded =
@@ -1022,9 +1054,34 @@ where
             }
             self.finalized(&decoded);
         }
+        let last = blocks
+            .last()
+            .map(|block| (block.signed.header.height, block.signed.header.hash()));
         for block in blocks {
             let size = encoded_len(&block);
             self.remember(block, size);
+        }
+        if let Some((height, hash)) = last
+            && height > self.head.header.height
+        {
+            if finalization.is_empty() {
+                // Final blocks whose certificate is further on: ask for what follows them.
+                self.sync_next = Some(height + 1);
+            } else {
+                // The certificate makes the answer's last block, and so every block under it,
+                // final: commit them even while the latest final block is not linked yet.
+                match self.chain_to(hash) {
+                    Ok(chain) => {
+                        for hash in chain {
+                            self.commit(hash)?;
+                            if self.halted {
+                                break;
+                            }
+                        }
+                    }
+                    Err(_) => self.sync_next = None,
+                }
+            }
         }
         self.try_commit()?;
         if self
