@@ -72,7 +72,7 @@ fn write_cluster(dir: &Path, cluster: &Cluster) -> Result<()> {
 }
 
 /// A free loopback port (bound, then released for the node to take).
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
     Ok(listener.local_addr()?.port())
 }

@@ -207,7 +207,7 @@ impl Chain {
     }
 
     /// Signs `payload` and has it committed in a block; prints `{"tx_id", "height"}`.
-    fn commit(
+    pub(crate) fn commit(
         &mut self,
         ctx: &Context_,
         home: &Home,

@@ -10,6 +10,7 @@ mod gcode;
 mod gcode_bench;
 mod home;
 mod ingest;
+mod join;
 mod node;
 mod node_bench;
 mod output;
@@ -51,6 +52,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Create a new single-node ledger home: genesis block, authority and producer keys, config.
+    /// With --join URL or --genesis FILE: a home for a node joining an existing network.
     Init {
         /// Chain name (letters, digits, '.', '_', '-'); the chain id is derived from it.
         #[arg(long = "chain-id", default_value = "weft-local")]
@@ -58,6 +60,27 @@ enum Command {
         /// How far a transaction's timeOfTx may be from the node's clock, in seconds.
         #[arg(long, default_value_t = home::DEFAULT_TIME_WINDOW_SECS)]
         time_window_secs: u64,
+        /// Join the network of the node at this API address: fetch its join document
+        /// (GET /v1/net/join).
+        #[arg(long, conflicts_with_all = ["genesis", "chain_id", "time_window_secs"])]
+        join: Option<String>,
+        /// Join the network described by this join document (`weft net genesis --out FILE`).
+        #[arg(long, conflicts_with_all = ["chain_id", "time_window_secs"])]
+        genesis: Option<PathBuf>,
+        /// With --join/--genesis: the joining node's type: archive (keeps everything), full or
+        /// thin.
+        #[arg(long = "type")]
+        node_type: Option<String>,
+        /// With --join/--genesis: peer-to-peer listen address (default: a free loopback port).
+        #[arg(long)]
+        p2p: Option<String>,
+        /// With --join/--genesis: API listen address.
+        #[arg(long)]
+        api: Option<String>,
+        /// With --join/--genesis: the block 0 hash you were given out of band; joining stops if
+        /// the network's differs.
+        #[arg(long)]
+        block0_hash: Option<String>,
     },
     /// Organisations.
     #[command(subcommand)]
@@ -376,6 +399,29 @@ enum NetCommand {
     /// Peers, validators, height, view and sync state of a running node (--node URL, or the
     /// one on --home).
     Status,
+    /// The join document of this node's network (block 0, seeds, followers), for
+    /// `weft init --genesis FILE` on a new node.
+    Genesis {
+        /// Write it to this file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Admit a node's key to the network (a NetworkPeer transaction signed with the home's
+    /// authority key): the network's nodes then accept its connections.
+    Admit {
+        /// The node's public key (`weft init --join` prints it).
+        key: String,
+        /// What the operators call the node.
+        #[arg(long)]
+        name: String,
+    },
+    /// Remove a node's key from the network: its connections are cut and refused.
+    Remove {
+        key: String,
+        /// What the operators call the node.
+        #[arg(long, default_value = "removed")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -463,7 +509,55 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         Command::Init {
             chain_id,
             time_window_secs,
-        } => commands::init(&ctx, &chain_id, time_window_secs),
+            join,
+            genesis,
+            node_type,
+            p2p,
+            api,
+            block0_hash,
+        } => {
+            let source = match (&join, &genesis) {
+                (Some(url), _) => Some(join::Source::Url(url)),
+                (None, Some(path)) => Some(join::Source::File(path)),
+                (None, None) => None,
+            };
+            match source {
+                None => {
+                    if node_type.is_some()
+                        || p2p.is_some()
+                        || api.is_some()
+                        || block0_hash.is_some()
+                    {
+                        anyhow::bail!(
+                            "--type, --p2p, --api and --block0-hash are for a node joining a \
+                             network: give --join URL or --genesis FILE too"
+                        );
+                    }
+                    commands::init(&ctx, &chain_id, time_window_secs)
+                }
+                Some(source) => {
+                    let node_type = match node_type.as_deref().unwrap_or("archive") {
+                        "archive" => weft_node::NodeType::Archive,
+                        "full" => weft_node::NodeType::Full,
+                        "thin" => weft_node::NodeType::Thin,
+                        other => anyhow::bail!(
+                            "--type {other:?}: a joining node is archive, full or thin (it \
+                             validates only if named in the network's genesis)"
+                        ),
+                    };
+                    join::init(
+                        &ctx,
+                        source,
+                        &join::JoinOptions {
+                            node_type,
+                            p2p: p2p.as_deref(),
+                            api: api.as_deref(),
+                            block0_hash: block0_hash.as_deref(),
+                        },
+                    )
+                }
+            }
+        }
         Command::Org(OrgCommand::Add {
             name,
             country,
@@ -633,6 +727,9 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         }
         Command::Cluster(ClusterCommand::Down { dir }) => cluster::down(&ctx, &dir),
         Command::Net(NetCommand::Status) => cluster::status(&ctx),
+        Command::Net(NetCommand::Genesis { out }) => join::genesis(&ctx, out.as_deref()),
+        Command::Net(NetCommand::Admit { key, name }) => join::peer(&ctx, &key, &name, true),
+        Command::Net(NetCommand::Remove { key, name }) => join::peer(&ctx, &key, &name, false),
         Command::Demo => demo::run(&ctx),
         Command::Bench(command) => bench::run(&ctx, command),
         Command::Gcode(command) => gcode::run(&ctx, command),

@@ -8,10 +8,20 @@ use serde_json::{Value, json};
 
 mod common;
 use common::node::*;
-use common::run;
+use common::{run, weft};
 
 /// How long the network may take to reach a state a test waits for.
 const DEADLINE: Duration = Duration::from_secs(120);
+
+/// The networks of these tests share two cores: one runs at a time, so that leader timeouts
+/// measure the protocol, not the machine.
+static ONE_NETWORK_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_network_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_NETWORK_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 struct Member {
     name: String,
@@ -200,6 +210,7 @@ fn chain_tx_ids(api: &str, height: u64) -> Vec<String> {
 
 #[test]
 fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
+    let _network = one_network_at_a_time();
     let mut cluster = Cluster::up(&["--nodes", "4", "--archive", "1"]);
     assert_eq!(cluster.members.len(), 5);
     let home0 = cluster.members[0].home.clone();
@@ -360,6 +371,180 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
     }
     let top = cluster.height(0);
     cluster.converge(&[0, 1, 2, 4], top);
+}
+
+/// A node that was not there from the start: it joins from a validator's join document once
+/// an authority admits its key, syncs every block from the seeds, and is cut off when removed.
+#[test]
+fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
+    const TXS: u64 = 100_000;
+    let _network = one_network_at_a_time();
+    let cluster = Cluster::up(&["--nodes", "4"]);
+    let home0 = cluster.members[0].home.clone();
+    let api0 = cluster.members[0].api.clone();
+    // 100,000 claims through the load generator, each acknowledged once final.
+    let load = run(
+        &home0,
+        &[
+            "bench",
+            "node",
+            "--node",
+            &api0,
+            "--txs",
+            &TXS.to_string(),
+            "--batch",
+            "1000",
+            "--concurrency",
+            "8",
+        ],
+        0,
+    );
+    assert_eq!(load["committed"].as_u64(), Some(TXS), "{load}");
+    let loaded_to = cluster.height(0);
+
+    let joiner_home = cluster._dir.path().join("late");
+    let joined = run(
+        &joiner_home,
+        &["init", "--join", &api0, "--api", "127.0.0.1:0"],
+        0,
+    );
+    let key = joined["key"].as_str().expect("key").to_string();
+    let block0 = http("GET", &format!("{api0}/v1/blocks/0"), None, b"").1;
+    assert_eq!(joined["block0_hash"], block0["hash"], "{joined}");
+    let admitted = run(
+        &home0,
+        &["net", "admit", &key, "--name", "late", "--node", &api0],
+        0,
+    );
+    assert!(admitted["height"].as_u64().is_some(), "{admitted}");
+
+    let joiner = Node::start(&joiner_home);
+    let started = Instant::now();
+    let synced_to = loop {
+        let (code, status) = http("GET", &format!("{}/v1/status", joiner.url), None, b"");
+        assert_eq!(code, 200, "{status}");
+        let height = status["height"].as_u64().expect("height");
+        if height >= loaded_to {
+            break height;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the late node is at height {height} of {loaded_to}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The same chain: the same block at the height it reached (blocks are hash-linked), and
+    // every transaction of the load is in it.
+    let theirs = http("GET", &format!("{api0}/v1/blocks/{synced_to}"), None, b"").1;
+    let ours = http(
+        "GET",
+        &format!("{}/v1/blocks/{synced_to}", joiner.url),
+        None,
+        b"",
+    )
+    .1;
+    assert_eq!(ours["hash"], theirs["hash"], "{ours}");
+    let synced = chain_tx_ids(&joiner.url, synced_to);
+    assert!(
+        synced.len() as u64 > TXS,
+        "the late node holds {} transactions",
+        synced.len()
+    );
+    let net = http("GET", &format!("{}/v1/net/status", joiner.url), None, b"").1;
+    assert_eq!(net["validator"], false, "{net}");
+    assert!(
+        net["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .any(|member| member["key"] == key.as_str() && member["name"] == "late"),
+        "{net}"
+    );
+
+    // Removed: the validators cut it off in the block that removes it, so it never gets that
+    // block or any later one.
+    let removed = run(&home0, &["net", "remove", &key, "--node", &api0], 0);
+    let removed_at = removed["height"].as_u64().expect("height");
+    let started = Instant::now();
+    while cluster.height(0) < removed_at + 5 {
+        assert!(started.elapsed() < DEADLINE, "the validators stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, status) = http("GET", &format!("{}/v1/status", joiner.url), None, b"");
+    let height = status["height"].as_u64().expect("height");
+    assert!(
+        height < removed_at,
+        "the removed node still follows: at {height}, removed at {removed_at}"
+    );
+}
+
+/// A join document that is not one, or not the network expected, makes no home.
+#[test]
+fn joining_refuses_a_bad_document_or_an_unexpected_network() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("join.json");
+    std::fs::write(&file, b"{\"format\": \"weft-join-v1\"}").expect("write");
+    let home = dir.path().join("home");
+    let out = run(
+        &home,
+        &["init", "--genesis", file.to_str().expect("utf-8")],
+        1,
+    );
+    let message = out["error"]["message"].as_str().expect("message");
+    assert!(message.contains("join document"), "{message}");
+    assert!(!home.exists(), "a refused join left {}", home.display());
+
+    // A real document (from a home that is part of a network), but another block 0 expected.
+    let (_source_dir, source) = new_home(&[]);
+    let path = source.join("config.toml");
+    let mut config: toml::Table = std::fs::read_to_string(&path)
+        .expect("config")
+        .parse()
+        .expect("toml");
+    config["network"]["enabled"] = toml::Value::Boolean(true);
+    // Only written into the document: nothing listens here.
+    config["network"]["listen"] = toml::Value::String("127.0.0.1:9".into());
+    std::fs::write(&path, toml::to_string(&config).expect("toml")).expect("config");
+    let document = weft(
+        &source,
+        &["net", "genesis", "--out", file.to_str().expect("utf-8")],
+    );
+    assert!(document.status.success(), "{document:?}");
+    let out = run(
+        &home,
+        &[
+            "init",
+            "--genesis",
+            file.to_str().expect("utf-8"),
+            "--block0-hash",
+            &"ab".repeat(32),
+        ],
+        1,
+    );
+    let message = out["error"]["message"].as_str().expect("message");
+    assert!(message.contains("not the network you meant"), "{message}");
+    assert!(!home.exists());
+    // Joining flags without anything to join.
+    let out = run(&home, &["init", "--type", "thin"], 1);
+    let message = out["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("--join URL or --genesis FILE"),
+        "{message}"
+    );
+    assert!(!home.exists());
+
+    // The document as it is: a home that holds the network's block 0, and checks.
+    let joined = run(
+        &home,
+        &["init", "--genesis", file.to_str().expect("utf-8")],
+        0,
+    );
+    let original = run(&source, &["chain", "info"], 0);
+    let copy = run(&home, &["chain", "info"], 0);
+    assert_eq!(joined["block0_hash"], copy["head_hash"], "{copy}");
+    assert_eq!(copy["height"], 0, "{copy}");
+    assert_eq!(original["chain_id"], copy["chain_id"], "{copy}");
+    run(&home, &["chain", "verify"], 0);
 }
 
 #[test]

@@ -342,6 +342,21 @@ pub struct TransferPart {
     pub to: ResourceId,
 }
 
+/// Admits a node's key to the chain's peer-to-peer network, or removes it. A network's nodes
+/// accept connections only from its validators (named at genesis) and the keys admitted this
+/// way, so a new node joins once an authority has admitted its key. Signed by a network
+/// authority. Setting the same state twice changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPeer {
+    /// The node's key (the one in its home's `keys/producer.key`).
+    pub key: PublicKey,
+    /// `true` admits the key, `false` removes it.
+    pub admitted: bool,
+    /// What the operators call the node.
+    pub name: String,
+}
+
 /// Every kind of transaction payload. The variant order is part of the canonical encoding:
 /// append, never reorder.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -356,6 +371,7 @@ pub enum Payload {
     Record(Record),
     RegisterPart(RegisterPart),
     TransferPart(TransferPart),
+    NetworkPeer(NetworkPeer),
 }
 
 impl Payload {
@@ -371,6 +387,7 @@ impl Payload {
             Payload::Record(_) => PayloadKind::Record,
             Payload::RegisterPart(_) => PayloadKind::RegisterPart,
             Payload::TransferPart(_) => PayloadKind::TransferPart,
+            Payload::NetworkPeer(_) => PayloadKind::NetworkPeer,
         }
     }
 
@@ -398,6 +415,7 @@ impl Payload {
             Payload::Record(record) => vec![record.issuer],
             Payload::RegisterPart(part) => vec![part.owner],
             Payload::TransferPart(transfer) => vec![transfer.from, transfer.to],
+            Payload::NetworkPeer(_) => vec![],
         }
     }
 }
@@ -428,6 +446,7 @@ pub enum PayloadKind {
     Record = 6,
     RegisterPart = 7,
     TransferPart = 8,
+    NetworkPeer = 9,
 }
 
 impl PayloadKind {
@@ -442,6 +461,7 @@ impl PayloadKind {
             PayloadKind::Record => "Record",
             PayloadKind::RegisterPart => "RegisterPart",
             PayloadKind::TransferPart => "TransferPart",
+            PayloadKind::NetworkPeer => "NetworkPeer",
         }
     }
 }
@@ -496,6 +516,9 @@ impl Canonical for Payload {
                     });
                 }
                 Ok(())
+            }
+            Payload::NetworkPeer(peer) => {
+                check_required_text("peer name", &peer.name, MAX_SHORT_TEXT)
             }
         }
     }

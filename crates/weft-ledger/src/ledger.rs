@@ -173,6 +173,28 @@ impl<S: Store> Ledger<S> {
         Self::open(store)
     }
 
+    /// Starts a copy of an existing chain on an empty store from its block 0 (a node joining a
+    /// network): the block is checked in full, as any other, before it is committed.
+    pub fn from_genesis_block(mut store: S, block: &Block) -> Result<Self> {
+        if store.head()?.is_some() {
+            return Err(LedgerError::Invalid(
+                "the store already holds a chain".into(),
+            ));
+        }
+        let chain_id = block.signed.header.chain_id;
+        let validated = {
+            let snapshot = store.snapshot()?;
+            validate_block(&snapshot, chain_id, None, block)?
+        };
+        store.commit_block(BlockCommit {
+            block,
+            ids: &validated.ids,
+            levels: &validated.levels,
+            delta: &validated.delta,
+        })?;
+        Self::open(store)
+    }
+
     /// Opens an existing chain.
     pub fn open(store: S) -> Result<Self> {
         let head = store.head()?.ok_or_else(|| {

@@ -420,6 +420,15 @@ pub fn apply<S: StateView + ?Sized>(
                 },
             );
         }
+        Payload::NetworkPeer(peer) => {
+            if header.signer != Signer::Authority {
+                return Err(RuleError::Acting {
+                    message: "only a network authority admits or removes network peers".into(),
+                }
+                .into());
+            }
+            usable_key(&peer.key)?;
+        }
     }
     state.delta.tx_ids.insert(id);
     Ok(())

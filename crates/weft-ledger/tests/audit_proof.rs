@@ -418,3 +418,37 @@ fn proofs_from_tiled_trees_match_the_memory_store_for_every_leaf() {
         "130 leaves: paths reach the second tier of tiles"
     );
 }
+
+/// A node joining a network starts from the network's block 0: the copy has the same head and
+/// genesis, imports the next blocks, and a tampered block 0 is refused.
+#[test]
+fn a_chain_copied_from_its_block_0_follows_the_original() {
+    let (w, _) = populated(MemoryStore::new());
+    let block0 = w.ledger.store().block(0).expect("read").expect("block 0");
+    let mut copy = Ledger::from_genesis_block(MemoryStore::new(), &block0).expect("block 0");
+    assert_eq!(copy.head().header.hash(), block0.signed.header.hash());
+    assert_eq!(copy.genesis(), w.ledger.genesis());
+    for height in 1..=w.ledger.head().header.height {
+        let block = w
+            .ledger
+            .store()
+            .block(height)
+            .expect("read")
+            .expect("block");
+        copy.import_block(&block)
+            .expect("the original's blocks follow");
+    }
+    assert_eq!(copy.head(), w.ledger.head());
+
+    let mut tampered = block0.clone();
+    tampered.signed.header.timestamp += 1;
+    let error = Ledger::from_genesis_block(MemoryStore::new(), &tampered)
+        .expect_err("a changed block 0 breaks its seal");
+    assert!(error.to_string().contains("seal"), "{error}");
+    let error = Ledger::from_genesis_block(copy.into_store(), &block0)
+        .expect_err("a store with a chain is not overwritten");
+    assert!(
+        error.to_string().contains("already holds a chain"),
+        "{error}"
+    );
+}

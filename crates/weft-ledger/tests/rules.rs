@@ -531,3 +531,41 @@ fn check_answers_like_commit_but_writes_nothing() {
     // The checked transaction can still be committed afterwards.
     w.submit_tx(fine, T0 + 2).expect("commits");
 }
+
+#[test]
+fn only_an_authority_admits_or_removes_network_peers() {
+    let mut w = World::new();
+    let designer = w.org("designer");
+    let node = w.fresh_key();
+    let admit = |admitted| {
+        Payload::NetworkPeer(NetworkPeer {
+            key: node.public_key(),
+            admitted,
+            name: "archive-1".into(),
+        })
+    };
+    let (rule, message) = rule_of(w.submit(designer, T0 + 1, admit(true)));
+    assert_eq!(rule, "acting");
+    assert!(message.contains("network authority"), "{message}");
+
+    let authority = SigningKey::from_text(&w.authority.to_text()).expect("key");
+    w.submit_as(Signer::Authority, &authority, T0 + 2, admit(true))
+        .expect("an authority admits a peer");
+    w.submit_as(Signer::Authority, &authority, T0 + 3, admit(false))
+        .expect("and removes it");
+
+    let empty_name = Payload::NetworkPeer(NetworkPeer {
+        key: node.public_key(),
+        admitted: true,
+        name: String::new(),
+    });
+    let refused = Transaction::sign(
+        w.chain_id,
+        T0 + 4,
+        Signer::Authority,
+        &authority,
+        empty_name,
+    )
+    .expect_err("a peer needs a name");
+    assert!(refused.to_string().contains("peer name"), "{refused}");
+}

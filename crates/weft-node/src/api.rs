@@ -253,6 +253,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/transactions/{id}", get(transaction))
         .route("/v1/status", get(status))
         .route("/v1/net/status", get(net_status))
+        .route("/v1/net/join", get(net_join))
         .route("/v1/chain", get(chain))
         .route("/v1/blocks/{block}", get(block))
         .route("/v1/resources", get(resources_by_prefix))
@@ -687,6 +688,39 @@ pub(crate) async fn net_status(
         .map_err(|_| ApiError::not_found("the network status is not available"))?
         .clone();
     Ok(Json(json!(status)))
+}
+
+#[utoipa::path(get, path = "/v1/net/join", tag = "node",
+    responses(
+        (status = 200, description = "The join document: block 0, seeds, followers (docs/network.md, \"Joining a network\")"),
+        (status = 404, description = "The node is not part of a network", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn net_join(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let Some(status) = &state.net_status else {
+        return Err(ApiError::not_found(
+            "this node runs on its own (network.enabled = false in its config.toml): there is \
+             no network to join",
+        ));
+    };
+    let key = status
+        .lock()
+        .map_err(|_| ApiError::not_found("the network status is not available"))?
+        .key
+        .clone();
+    let key = weft_core::PublicKey::from_hex(&key)
+        .map_err(|error| ApiError::from(LedgerError::Corrupt(error.to_string())))?;
+    let chain = state.chain_name.clone();
+    let network = state.config.network.clone();
+    read(&state, move |ledger| {
+        let block0 = ledger
+            .store()
+            .block(0)?
+            .ok_or_else(|| LedgerError::Corrupt("the ledger has no block 0".into()))?;
+        let document = crate::net::join::JoinDocument::new(&chain, &block0, &key, &network)
+            .map_err(|error| LedgerError::Invalid(format!("{error:#}")))?;
+        Ok(Json(json!(document)))
+    })
+    .await
 }
 
 fn header_json(signed: &weft_ledger::block::SignedHeader) -> Value {

@@ -33,6 +33,7 @@ use weft_ledger::store::RedbStore;
 
 pub use admin::secret_token;
 pub use config::{ConfigError, NodeConfig, NodeType};
+pub use net::join::{JOIN_FORMAT, JoinDocument, MAX_JOIN_BYTES};
 pub use producer::now_ms;
 
 /// What `run` needs: the home's database, its producer key and its settings.

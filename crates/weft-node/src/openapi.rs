@@ -235,6 +235,8 @@ pub struct Reloaded {
         crate::api::submit_batch,
         crate::api::transaction,
         crate::api::status,
+        crate::api::net_status,
+        crate::api::net_join,
         crate::api::chain,
         crate::api::block,
         crate::api::resources_by_prefix,

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use commonware_codec::{Decode as _, Encode as _};
-use commonware_p2p::{Blocker, Recipients, Sender};
+use commonware_p2p::{Blocker, Manager, Recipients, Sender};
 use commonware_utils::ordered::Set;
 use weft_core::encoding::{decode, encode};
 use weft_core::{BlockHash, Hash32, SigningKey, TxId};
@@ -55,6 +55,8 @@ pub(crate) struct CoreParams<S, B> {
     pub ledger: SharedLedger,
     pub key: SigningKey,
     pub validators: Set<Key>,
+    /// Peers named in `network.followers` (tracked whatever the chain says).
+    pub followers: Set<Key>,
     pub verifier: Scheme,
     pub blocks_out: S,
     pub txs_out: S,
@@ -141,7 +143,7 @@ pub(crate) struct Core<S, B> {
 impl<S, B> Core<S, B>
 where
     S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key>,
+    B: Blocker<PublicKey = Key> + Manager<PublicKey = Key>,
 {
     pub fn new(p: CoreParams<S, B>) -> Result<Self> {
         let (head, chain_id) = {
@@ -859,10 +861,17 @@ where
         let height = header.height;
         self.head = known.block.signed.clone();
         self.head_hash = hash;
-        if let Some((_, certificate)) = self.certificates.remove(&hash)
-            && let Err(error) = self.p.finality.put(height, &certificate)
+        let certificate = self.certificates.remove(&hash).map(|(_, bytes)| bytes);
+        let changes = super::peer_changes(&known.block);
+        if let Err(error) = self
+            .p
+            .finality
+            .record(height, certificate.as_deref(), &changes)
         {
-            tracing::error!(%error, height, "cannot record the finalization certificate");
+            tracing::error!(%error, height, "cannot record the block's certificate and peers");
+        }
+        if !changes.is_empty() {
+            self.members_changed(height, &changes);
         }
         for (index, id) in validated.ids.iter().enumerate() {
             self.pool.remove(id);
@@ -1094,6 +1103,44 @@ where
     }
 
     // ---- status, evidence, peers ----
+
+    /// A committed block admitted or removed peers: the network now accepts exactly the
+    /// validators, the configured followers and the admitted peers; removed ones are cut off.
+    fn members_changed(&mut self, height: u64, changes: &[weft_core::model::NetworkPeer]) {
+        let members = match self.p.finality.members() {
+            Ok(members) => members,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the admitted peers");
+                return;
+            }
+        };
+        match super::tracked_peers(&self.p.validators, &self.p.followers, &members) {
+            Ok(tracked) => {
+                let _ = self.p.blocker.track(height, tracked);
+            }
+            Err(error) => tracing::error!(%error, "an admitted peer's key is unusable"),
+        }
+        for change in changes.iter().filter(|change| !change.admitted) {
+            let Ok(key) = super::engine_key(&change.key) else {
+                continue;
+            };
+            if self.p.validators.position(&key).is_some()
+                || self.p.followers.position(&key).is_some()
+            {
+                continue;
+            }
+            tracing::info!(peer = %change.key, name = change.name, "peer removed from the network");
+            let _ = self.p.blocker.block(key);
+        }
+        tracing::info!(
+            height,
+            admitted = members.peers.len(),
+            "the network's peers changed"
+        );
+        if let Ok(mut status) = self.p.status.lock() {
+            status.members = super::member_list(&members);
+        }
+    }
 
     fn misbehaved(&mut self, peer: Key, what: &str) {
         tracing::warn!(peer = %weft_key(&peer), what, "peer sent invalid data; disconnecting it");

@@ -1,13 +1,32 @@
-//! The consensus certificates that finalized a node's blocks, by height: a node serves them
-//! with the blocks it sends a peer that catches up, so that the peer can check the blocks are
-//! final without trusting the sender (docs/network.md, "Catch-up").
+//! What a network node keeps beside its ledger:
+//! - the consensus certificates that finalized its blocks, by height: a node serves them with
+//!   the blocks it sends a peer that catches up, so that the peer can check the blocks are final
+//!   without trusting the sender (docs/network.md, "Catch-up");
+//! - the peers admitted to the network by `NetworkPeer` transactions, and the height up to
+//!   which the ledger was read for them (docs/network.md, "Joining a network").
+//!
+//! Both are written in one transaction per committed block. A crash between the ledger's commit
+//! and this one loses at most a certificate; the admissions are read again from the ledger.
 
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use redb::{Database, ReadableDatabase as _, TableDefinition};
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use weft_core::model::NetworkPeer;
 
 const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("finalizations");
+/// Admitted peer key → the name the authority gave it.
+const MEMBERS: TableDefinition<&[u8; 32], &str> = TableDefinition::new("members");
+/// `"scanned"`: the height up to which the ledger was read for admissions; `"changed"`: the
+/// height of the last block that changed them (the peer set's id).
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The admitted peers, and the height of the block that last changed them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Members {
+    pub changed: u64,
+    pub peers: Vec<(weft_core::PublicKey, String)>,
+}
 
 pub(crate) struct Finality {
     db: Database,
@@ -19,18 +38,63 @@ impl Finality {
             .with_context(|| format!("cannot open the finality store {}", path.display()))?;
         let write = db.begin_write()?;
         write.open_table(CERTIFICATES)?;
+        write.open_table(MEMBERS)?;
+        write.open_table(META)?;
         write.commit()?;
         Ok(Finality { db })
     }
 
-    /// Records the certificate that finalized the block at `height`.
-    pub fn put(&self, height: u64, certificate: &[u8]) -> Result<()> {
+    /// Records what the committed block at `height` brings: the certificate that finalized it,
+    /// if this node has it, and its admissions and removals of peers, in block order.
+    pub fn record(
+        &self,
+        height: u64,
+        certificate: Option<&[u8]>,
+        changes: &[NetworkPeer],
+    ) -> Result<()> {
         let write = self.db.begin_write()?;
-        write
-            .open_table(CERTIFICATES)?
-            .insert(height, certificate)?;
+        if let Some(certificate) = certificate {
+            write
+                .open_table(CERTIFICATES)?
+                .insert(height, certificate)?;
+        }
+        {
+            let mut members = write.open_table(MEMBERS)?;
+            for change in changes {
+                let key = change.key.0;
+                if change.admitted {
+                    members.insert(&key, change.name.as_str())?;
+                } else {
+                    members.remove(&key)?;
+                }
+            }
+            let mut meta = write.open_table(META)?;
+            meta.insert("scanned", height)?;
+            if !changes.is_empty() {
+                meta.insert("changed", height)?;
+            }
+        }
         write.commit()?;
         Ok(())
+    }
+
+    /// The height up to which committed blocks were read for admissions.
+    pub fn scanned(&self) -> Result<u64> {
+        let read = self.db.begin_read()?;
+        let meta = read.open_table(META)?;
+        Ok(meta.get("scanned")?.map_or(0, |value| value.value()))
+    }
+
+    pub fn members(&self) -> Result<Members> {
+        let read = self.db.begin_read()?;
+        let meta = read.open_table(META)?;
+        let changed = meta.get("changed")?.map_or(0, |value| value.value());
+        let mut peers = Vec::new();
+        for entry in read.open_table(MEMBERS)?.iter()? {
+            let (key, name) = entry?;
+            peers.push((weft_core::PublicKey(*key.value()), name.value().to_string()));
+        }
+        Ok(Members { changed, peers })
     }
 
     /// The highest height in `from..=to` with a certificate, and the certificate.
@@ -52,8 +116,9 @@ mod tests {
         let path = dir.path().join("finality.redb");
         {
             let finality = Finality::open(&path).expect("open");
-            finality.put(3, b"three").expect("put");
-            finality.put(9, b"nine").expect("put");
+            finality.record(3, Some(b"three"), &[]).expect("put");
+            finality.record(5, None, &[]).expect("no certificate");
+            finality.record(9, Some(b"nine"), &[]).expect("put");
         }
         let finality = Finality::open(&path).expect("reopen");
         assert_eq!(
@@ -65,5 +130,39 @@ mod tests {
             Some((9, b"nine".to_vec()))
         );
         assert_eq!(finality.last_in(4, 8).expect("read"), None);
+        assert_eq!(finality.scanned().expect("read"), 9);
+    }
+
+    #[test]
+    fn admissions_and_removals_apply_in_order_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("finality.redb");
+        let a = weft_core::SigningKey::from_seed(&[1; 32]).public_key();
+        let b = weft_core::SigningKey::from_seed(&[2; 32]).public_key();
+        let change = |key, admitted, name: &str| NetworkPeer {
+            key,
+            admitted,
+            name: name.into(),
+        };
+        {
+            let finality = Finality::open(&path).expect("open");
+            assert_eq!(finality.members().expect("read"), Members::default());
+            finality
+                .record(4, None, &[change(a, true, "a"), change(b, true, "b")])
+                .expect("admit");
+            finality
+                .record(6, None, &[change(a, false, "a"), change(b, true, "b2")])
+                .expect("remove a, rename b");
+            finality.record(7, None, &[]).expect("nothing");
+        }
+        let finality = Finality::open(&path).expect("reopen");
+        assert_eq!(
+            finality.members().expect("read"),
+            Members {
+                changed: 6,
+                peers: vec![(b, "b2".to_string())],
+            }
+        );
+        assert_eq!(finality.scanned().expect("read"), 7);
     }
 }

@@ -10,6 +10,7 @@
 
 mod core;
 mod finality;
+pub mod join;
 pub mod wire;
 
 use std::num::{NonZeroU16, NonZeroU32, NonZeroUsize};
@@ -33,6 +34,7 @@ use commonware_utils::channel::oneshot;
 use commonware_utils::ordered::Set;
 use serde::Serialize;
 use weft_core::SigningKey;
+use weft_core::model::{NetworkPeer, Payload};
 
 use crate::config::NetworkSection;
 use crate::metrics::Metrics;
@@ -44,6 +46,11 @@ pub(crate) type Scheme = simplex::scheme::ed25519::Scheme;
 pub(crate) type Ctx = simplex::types::Context<Digest, Key>;
 pub(crate) type Activity = simplex::types::Activity<Scheme, Digest>;
 pub(crate) type Finalization = simplex::types::Finalization<Scheme, Digest>;
+
+/// Most peers admitted by transactions that the network keeps connections with. commonware's
+/// p2p sizes every channel's inbound mailbox for a burst from each peer it may retain, so this
+/// bounds memory: 1,024 made a node reserve 12 GB.
+const MAX_MEMBERS: usize = 32;
 
 /// What a node knows about its network, for `GET /v1/net/status` and `weft net status`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -70,6 +77,76 @@ pub struct NetStatus {
     pub evidence: u64,
     /// Blocks this node refused as a validator.
     pub refused_blocks: u64,
+    /// Peers admitted to the network by `NetworkPeer` transactions.
+    pub members: Vec<Member>,
+}
+
+/// A peer admitted to the network.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    pub key: String,
+    pub name: String,
+}
+
+/// The admissions and removals of peers in `block`, in order.
+pub(crate) fn peer_changes(block: &weft_ledger::block::Block) -> Vec<NetworkPeer> {
+    block
+        .transactions
+        .iter()
+        .filter_map(|tx| match &tx.payload {
+            Some(Payload::NetworkPeer(change)) => Some(change.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads the committed blocks the finality store has not seen yet for admissions (after a
+/// crash between the two commits, or on a ledger that was not networked before).
+fn scan_members(finality: &finality::Finality, ledger: &SharedLedger) -> Result<finality::Members> {
+    let ledger = ledger.lock().map_err(|_| anyhow::anyhow!("ledger lock"))?;
+    let head = ledger.head().header.height;
+    let scanned = finality.scanned()?;
+    for height in scanned + 1..=head {
+        let Some(block) = weft_ledger::store::Store::block(ledger.store(), height)? else {
+            bail!("block {height} is missing from the ledger");
+        };
+        finality.record(height, None, &peer_changes(&block))?;
+    }
+    finality.members()
+}
+
+/// Who may connect: the validators (primary), the configured followers and the admitted peers.
+pub(crate) fn tracked_peers(
+    validators: &Set<Key>,
+    followers: &Set<Key>,
+    members: &finality::Members,
+) -> Result<TrackedPeers<Key>> {
+    let mut secondary: Vec<Key> = followers.iter().cloned().collect();
+    if members.peers.len() > MAX_MEMBERS {
+        tracing::error!(
+            admitted = members.peers.len(),
+            "more peers are admitted than a node keeps connections with ({MAX_MEMBERS}); the \
+             network accepts the first {MAX_MEMBERS} by key"
+        );
+    }
+    for (key, _) in members.peers.iter().take(MAX_MEMBERS) {
+        secondary.push(engine_key(key)?);
+    }
+    Ok(TrackedPeers::new(
+        validators.clone(),
+        Set::from_iter_dedup(secondary),
+    ))
+}
+
+fn member_list(members: &finality::Members) -> Vec<Member> {
+    members
+        .peers
+        .iter()
+        .map(|(key, name)| Member {
+            key: key.to_string(),
+            name: name.clone(),
+        })
+        .collect()
 }
 
 /// Shared view of [`NetStatus`].
@@ -269,14 +346,26 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
         .map_err(|error| anyhow::anyhow!("producer key: {error}"))?;
     let me = private.public_key();
     let is_validator = validators.position(&me).is_some();
-    if !is_validator && followers.position(&me).is_none() {
+    std::fs::create_dir_all(&params.dir)
+        .with_context(|| format!("cannot create {}", params.dir.display()))?;
+    let finality = finality::Finality::open(&params.dir.join("finality.redb"))?;
+    let members = scan_members(&finality, &params.ledger)?;
+    let admitted = members
+        .peers
+        .iter()
+        .any(|(key, _)| *key == params.key.public_key());
+    if !is_validator && followers.position(&me).is_none() && !admitted {
         bail!(
-            "this node's key {} is neither a validator of chain {:?} (a genesis producer) nor \
-             listed in network.followers: the other nodes would not let it connect",
+            "this node's key {} is not a validator of chain {:?} (a genesis producer), not \
+             listed in network.followers and not admitted by a NetworkPeer transaction this \
+             node has seen: the other nodes would not let it connect (an authority admits it \
+             with `weft net admit {}`)",
             params.key.public_key(),
-            genesis.chain_name
+            genesis.chain_name,
+            params.key.public_key(),
         );
     }
+    let tracked = tracked_peers(&validators, &followers, &members)?;
     let seeds = params
         .config
         .seed_list()?
@@ -293,11 +382,9 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
             .map(|key| weft_key(key).to_string())
             .collect(),
         sync: "synced",
+        members: member_list(&members),
         ..NetStatus::default()
     }));
-    std::fs::create_dir_all(&params.dir)
-        .with_context(|| format!("cannot create {}", params.dir.display()))?;
-    let finality = finality::Finality::open(&params.dir.join("finality.redb"))?;
     let namespace = namespace(chain_id);
     let (events, inbox) = std::sync::mpsc::channel::<Event>();
 
@@ -334,9 +421,10 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     },
                     cups::Version::V1,
                 );
-                let peers_per_set = NonZeroUsize::new(validators.len() + followers.len() + 1)
-                    .unwrap_or(NonZeroUsize::MIN);
-                let p2p = discovery::Config::local(
+                let peers_per_set =
+                    NonZeroUsize::new(validators.len() + followers.len() + MAX_MEMBERS + 1)
+                        .unwrap_or(NonZeroUsize::MIN);
+                let mut p2p = discovery::Config::local(
                     handshake,
                     &namespace,
                     listen,
@@ -346,8 +434,11 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     wire::MAX_MESSAGE_BYTES,
                     NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN),
                 );
+                // One tracked peer set: a peer removed from the network is cut off at once
+                // (the validators, in every set, keep their connections).
+                p2p.tracked_peer_sets = NonZeroUsize::MIN;
                 let (mut network, mut oracle) = discovery::Network::new(context.child("p2p"), p2p);
-                let _ = oracle.track(0, TrackedPeers::new(validators.clone(), followers.clone()));
+                let _ = oracle.track(members.changed, tracked);
                 // Messages per second one peer may send on a channel. Each channel's inbound
                 // mailbox is sized from these (a burst from every peer), so they are kept to
                 // what the protocol needs: a few votes per view, a block per view.
@@ -435,6 +526,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     ledger: params.ledger,
                     key: params.key,
                     validators,
+                    followers,
                     verifier,
                     blocks_out,
                     txs_out,
