@@ -77,6 +77,14 @@ fn golden_vectors() {
         ("merkle root", header.header.merkle_root.to_hex()),
         ("signer public key", tx.header.key.to_hex()),
         ("producer public key", header.header.producer.to_hex()),
+        (
+            "network peer payload",
+            hex::encode(encode(&Payload::NetworkPeer(NetworkPeer {
+                key: header.header.producer,
+                admitted: true,
+                name: "archive-1".into(),
+            }))),
+        ),
     ];
     let docs = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
