@@ -478,6 +478,156 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
     );
 }
 
+/// Two validators propose only blocks that break the rules (debug builds read `WEFT_FAULT`):
+/// one with a forged transaction signature, one with a transaction twice. Every honest
+/// validator refuses each such block and records evidence naming its producer; the network
+/// keeps committing, and no block of theirs with transactions becomes final.
+#[test]
+fn byzantine_proposals_are_refused_and_recorded_as_evidence() {
+    let _network = one_network_at_a_time();
+    let mut cluster = Cluster::up(&["--nodes", "4"]);
+    let home0 = cluster.members[0].home.clone();
+    let api0 = cluster.members[0].api.clone();
+    let org = run(
+        &home0,
+        &[
+            "org",
+            "add",
+            "Acme",
+            "--country",
+            "DE",
+            "--town",
+            "Aachen",
+            "--node",
+            &api0,
+        ],
+        0,
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let key_of = |cluster: &Cluster, index: usize| -> String {
+        let (_, status) = http(
+            "GET",
+            &format!("{}/v1/net/status", cluster.members[index].api),
+            None,
+            b"",
+        );
+        status["key"].as_str().expect("key").to_string()
+    };
+    let forger = key_of(&cluster, 2);
+    let replayer = key_of(&cluster, 3);
+    for (index, fault) in [(2, "forged-signature"), (3, "replay")] {
+        cluster.kill(index);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+            .env("WEFT_FAULT", fault)
+            .args(["cluster", "restart", "--json", "--node"])
+            .arg(&cluster.members[index].name)
+            .arg("--dir")
+            .arg(&cluster.dir)
+            .output()
+            .expect("weft runs");
+        assert!(output.status.success(), "{output:?}");
+        let out: Value = serde_json::from_slice(&output.stdout).expect("json");
+        cluster.members[index].pid = out["pid"].as_u64().expect("pid") as u32;
+        cluster.members[index].api = out["api"].as_str().expect("api").to_string();
+    }
+
+    // Transactions keep coming until both have led a view with something to propose, and
+    // been refused by both honest validators.
+    let evidence = |index: usize| -> Vec<Value> {
+        std::fs::read_to_string(cluster.members[index].home.join("evidence.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("an evidence line is JSON"))
+            .collect()
+    };
+    let refused = |records: &[Value], key: &str| -> Vec<String> {
+        records
+            .iter()
+            .filter(|record| record["kind"] == "invalid_block" && record["validator"] == key)
+            .map(|record| record["reason"].as_str().expect("reason").to_string())
+            .collect()
+    };
+    let mut acknowledged = Vec::new();
+    let started = Instant::now();
+    for round in 0.. {
+        acknowledged.extend(submit(
+            &cluster,
+            &api0,
+            &home0,
+            &org,
+            &format!("b{round}"),
+            10,
+        ));
+        let done = [0, 1].iter().all(|index| {
+            let records = evidence(*index);
+            !refused(&records, &forger).is_empty() && !refused(&records, &replayer).is_empty()
+        });
+        if done {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "not both Byzantine proposers were refused: {:?} {:?}",
+            evidence(0),
+            evidence(1)
+        );
+    }
+    for index in [0, 1] {
+        let records = evidence(index);
+        assert!(
+            refused(&records, &forger)
+                .iter()
+                .all(|reason| reason.contains("signature does not verify")),
+            "{records:?}"
+        );
+        assert!(
+            refused(&records, &replayer)
+                .iter()
+                .all(|reason| reason.contains("replay")),
+            "{records:?}"
+        );
+        let (_, status) = http(
+            "GET",
+            &format!("{}/v1/net/status", cluster.members[index].api),
+            None,
+            b"",
+        );
+        assert!(status["refused_blocks"].as_u64() >= Some(2), "{status}");
+    }
+
+    // Every acknowledged transaction is final once, on all four, and none came in a block of
+    // theirs.
+    let top = acknowledged
+        .iter()
+        .map(|(_, height)| *height)
+        .max()
+        .expect("some");
+    cluster.converge(&[0, 1, 2, 3], top);
+    let height = cluster.height(0);
+    let on_chain = chain_tx_ids(&api0, height);
+    let unique: std::collections::HashSet<&String> = on_chain.iter().collect();
+    assert_eq!(
+        unique.len(),
+        on_chain.len(),
+        "a transaction is on the chain twice"
+    );
+    for (id, _) in &acknowledged {
+        assert!(unique.contains(id), "acknowledged {id} is not on the chain");
+    }
+    for h in 1..=height {
+        let (_, block) = http("GET", &format!("{api0}/v1/blocks/{h}"), None, b"");
+        if block["tx_count"].as_u64() > Some(0) {
+            let producer = block["producer"].as_str().expect("producer");
+            assert!(
+                producer != forger && producer != replayer,
+                "block {h} with transactions by a Byzantine proposer is final: {block}"
+            );
+        }
+    }
+}
+
 /// A join document that is not one, or not the network expected, makes no home.
 #[test]
 fn joining_refuses_a_bad_document_or_an_unexpected_network() {

@@ -138,6 +138,54 @@ pub(crate) struct Core<S, B> {
     is_validator: bool,
     halted: bool,
     pending_merge_txs: usize,
+    /// Debug builds only: how this node's proposals break the rules, for tests.
+    fault: Option<Fault>,
+}
+
+/// Byzantine proposals, for tests of the network's defences: set with the environment variable
+/// `WEFT_FAULT` on a debug build (release builds never read it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// The first transaction's signature has a bit flipped.
+    ForgedSignature,
+    /// The first transaction appears twice (a replay, which the rules refuse).
+    Replay,
+}
+
+impl Fault {
+    fn from_env() -> Option<Fault> {
+        if !cfg!(debug_assertions) {
+            return None;
+        }
+        let fault = match std::env::var("WEFT_FAULT").ok()?.as_str() {
+            "forged-signature" => Fault::ForgedSignature,
+            "replay" => Fault::Replay,
+            other => {
+                tracing::error!(fault = other, "unknown WEFT_FAULT; proposing honestly");
+                return None;
+            }
+        };
+        tracing::warn!(?fault, "this node proposes Byzantine blocks (WEFT_FAULT)");
+        Some(fault)
+    }
+
+    /// The block broken this way, its Merkle root and seal made again so that only the fault
+    /// is wrong.
+    fn apply(self, mut block: Block, key: &SigningKey) -> Block {
+        match self {
+            Fault::ForgedSignature => block.transactions[0].signature.0[0] ^= 1,
+            Fault::Replay => {
+                let first = block.transactions[0].clone();
+                block.transactions.push(first);
+            }
+        }
+        let ids: Vec<TxId> = block.transactions.iter().map(Transaction::id).collect();
+        let mut header = block.signed.header.clone();
+        header.merkle_root = weft_ledger::block::merkle_levels(&block.transactions, &ids).root();
+        header.tx_count = block.transactions.len() as u32;
+        block.signed = SignedHeader::seal(header, key);
+        block
+    }
 }
 
 impl<S, B> Core<S, B>
@@ -181,6 +229,7 @@ where
             is_validator,
             halted: false,
             pending_merge_txs: 0,
+            fault: Fault::from_env(),
             p,
         })
     }
@@ -742,6 +791,10 @@ where
             self.pool.remove(&id);
             self.decide(&id, TxResult::Rejected { id, error });
         }
+        let block = match self.fault {
+            Some(fault) if !block.transactions.is_empty() => fault.apply(block, &self.p.key),
+            _ => block,
+        };
         let hash = block.signed.header.hash();
         let size = encoded_len(&block);
         self.known_bytes += size;
