@@ -75,6 +75,28 @@ impl Cluster {
         status
     }
 
+    /// Registers an organisation through node 0, with node 0's authority key.
+    fn org(&self) -> String {
+        run(
+            &self.members[0].home,
+            &[
+                "org",
+                "add",
+                "Acme",
+                "--country",
+                "DE",
+                "--town",
+                "Aachen",
+                "--node",
+                &self.members[0].api,
+            ],
+            0,
+        )["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    }
+
     fn height(&self, index: usize) -> u64 {
         self.status(index)["height"].as_u64().expect("height")
     }
@@ -101,18 +123,21 @@ impl Cluster {
     }
 
     fn restart(&mut self, index: usize) {
-        let out = run(
-            self.dir.parent().expect("parent"),
-            &[
-                "cluster",
-                "restart",
-                "--dir",
-                self.dir.to_str().expect("utf-8"),
-                "--node",
-                &self.members[index].name,
-            ],
-            0,
-        );
+        self.restart_with(index, &[]);
+    }
+
+    /// `weft cluster restart` of one node, with these environment variables.
+    fn restart_with(&mut self, index: usize, env: &[(&str, &str)]) {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+            .envs(env.iter().copied())
+            .args(["cluster", "restart", "--json", "--node"])
+            .arg(&self.members[index].name)
+            .arg("--dir")
+            .arg(&self.dir)
+            .output()
+            .expect("weft runs");
+        assert!(output.status.success(), "{output:?}");
+        let out: Value = serde_json::from_slice(&output.stdout).expect("json");
         self.members[index].pid = out["pid"].as_u64().expect("pid") as u32;
         self.members[index].api = out["api"].as_str().expect("api").to_string();
     }
@@ -215,24 +240,7 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
     assert_eq!(cluster.members.len(), 5);
     let home0 = cluster.members[0].home.clone();
     // An organisation registered through one validator is known to all of them.
-    let org = run(
-        &home0,
-        &[
-            "org",
-            "add",
-            "Acme",
-            "--country",
-            "DE",
-            "--town",
-            "Aachen",
-            "--node",
-            &cluster.members[0].api.clone(),
-        ],
-        0,
-    )["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let org = cluster.org();
 
     // Submissions round-robin to every node (the archive node too): each is acknowledged
     // once final.
@@ -488,24 +496,7 @@ fn byzantine_proposals_are_refused_and_recorded_as_evidence() {
     let mut cluster = Cluster::up(&["--nodes", "4"]);
     let home0 = cluster.members[0].home.clone();
     let api0 = cluster.members[0].api.clone();
-    let org = run(
-        &home0,
-        &[
-            "org",
-            "add",
-            "Acme",
-            "--country",
-            "DE",
-            "--town",
-            "Aachen",
-            "--node",
-            &api0,
-        ],
-        0,
-    )["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let org = cluster.org();
     let key_of = |cluster: &Cluster, index: usize| -> String {
         let (_, status) = http(
             "GET",
@@ -519,18 +510,7 @@ fn byzantine_proposals_are_refused_and_recorded_as_evidence() {
     let replayer = key_of(&cluster, 3);
     for (index, fault) in [(2, "forged-signature"), (3, "replay")] {
         cluster.kill(index);
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
-            .env("WEFT_FAULT", fault)
-            .args(["cluster", "restart", "--json", "--node"])
-            .arg(&cluster.members[index].name)
-            .arg("--dir")
-            .arg(&cluster.dir)
-            .output()
-            .expect("weft runs");
-        assert!(output.status.success(), "{output:?}");
-        let out: Value = serde_json::from_slice(&output.stdout).expect("json");
-        cluster.members[index].pid = out["pid"].as_u64().expect("pid") as u32;
-        cluster.members[index].api = out["api"].as_str().expect("api").to_string();
+        cluster.restart_with(index, &[("WEFT_FAULT", fault)]);
     }
 
     // Transactions keep coming until both have led a view with something to propose, and
