@@ -157,6 +157,7 @@ pub fn init(ctx: &Context_, source: Source<'_>, options: &JoinOptions<'_>) -> Re
     let written = write_home(dir, &key, &block0, &config, &document);
     if let Err(error) = written {
         let _ = fs::remove_file(dir.join("config.toml"));
+        let _ = fs::remove_file(dir.join("config.tmp"));
         let _ = fs::remove_file(dir.join("ledger.redb"));
         let _ = fs::remove_dir_all(dir.join("keys"));
         if created_dir {

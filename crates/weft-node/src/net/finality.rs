@@ -52,27 +52,44 @@ impl Finality {
         certificate: Option<&[u8]>,
         changes: &[NetworkPeer],
     ) -> Result<()> {
+        self.write(height, certificate, &[(height, changes.to_vec())])
+    }
+
+    /// Records the admissions and removals of blocks read again from the ledger, up to
+    /// `scanned`, in one write: `(height, changes)` in height order.
+    pub fn record_scanned(&self, scanned: u64, changes: &[(u64, Vec<NetworkPeer>)]) -> Result<()> {
+        self.write(scanned, None, changes)
+    }
+
+    fn write(
+        &self,
+        scanned: u64,
+        certificate: Option<&[u8]>,
+        changes: &[(u64, Vec<NetworkPeer>)],
+    ) -> Result<()> {
         let write = self.db.begin_write()?;
         if let Some(certificate) = certificate {
             write
                 .open_table(CERTIFICATES)?
-                .insert(height, certificate)?;
+                .insert(scanned, certificate)?;
         }
         {
             let mut members = write.open_table(MEMBERS)?;
-            for change in changes {
-                let key = change.key.0;
-                if change.admitted {
-                    members.insert(&key, change.name.as_str())?;
-                } else {
-                    members.remove(&key)?;
+            let mut meta = write.open_table(META)?;
+            for (height, block_changes) in changes {
+                for change in block_changes {
+                    let key = change.key.0;
+                    if change.admitted {
+                        members.insert(&key, change.name.as_str())?;
+                    } else {
+                        members.remove(&key)?;
+                    }
+                }
+                if !block_changes.is_empty() {
+                    meta.insert("changed", *height)?;
                 }
             }
-            let mut meta = write.open_table(META)?;
-            meta.insert("scanned", height)?;
-            if !changes.is_empty() {
-                meta.insert("changed", height)?;
-            }
+            meta.insert("scanned", scanned)?;
         }
         write.commit()?;
         Ok(())
@@ -164,5 +181,12 @@ mod tests {
             }
         );
         assert_eq!(finality.scanned().expect("read"), 7);
+        // Blocks read again after a crash: each change keeps its own height.
+        finality
+            .record_scanned(12, &[(9, vec![change(a, true, "a")]), (10, vec![])])
+            .expect("scan");
+        assert_eq!(finality.members().expect("read").changed, 9);
+        assert_eq!(finality.members().expect("read").peers.len(), 2);
+        assert_eq!(finality.scanned().expect("read"), 12);
     }
 }

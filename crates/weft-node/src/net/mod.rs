@@ -106,11 +106,18 @@ fn scan_members(finality: &finality::Finality, ledger: &SharedLedger) -> Result<
     let ledger = ledger.lock().map_err(|_| anyhow::anyhow!("ledger lock"))?;
     let head = ledger.head().header.height;
     let scanned = finality.scanned()?;
-    for height in scanned + 1..=head {
-        let Some(block) = weft_ledger::store::Store::block(ledger.store(), height)? else {
-            bail!("block {height} is missing from the ledger");
-        };
-        finality.record(height, None, &peer_changes(&block))?;
+    if scanned < head {
+        let mut changes = Vec::new();
+        for height in scanned + 1..=head {
+            let Some(block) = weft_ledger::store::Store::block(ledger.store(), height)? else {
+                bail!("block {height} is missing from the ledger");
+            };
+            let found = peer_changes(&block);
+            if !found.is_empty() {
+                changes.push((height, found));
+            }
+        }
+        finality.record_scanned(head, &changes)?;
     }
     finality.members()
 }
