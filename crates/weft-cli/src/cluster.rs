@@ -297,13 +297,17 @@ fn alive(pid: u32) -> bool {
     else {
         return false;
     };
-    // A zombie (exited, not yet reaped) is not alive: read its state.
-    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())) {
+    // A zombie (exited, not yet reaped) is not alive: read its state. Its main thread turns
+    // zombie before its other threads are gone, and those still hold its files (the ledger's
+    // lock): it is gone only when no thread is left but the zombie.
+    let proc = format!("/proc/{}", pid.as_raw_nonzero());
+    if let Ok(stat) = std::fs::read_to_string(format!("{proc}/stat")) {
         let state = stat
             .rsplit(')')
             .next()
             .and_then(|rest| rest.split_whitespace().next());
-        if state == Some("Z") {
+        let threads = std::fs::read_dir(format!("{proc}/task")).map_or(0, Iterator::count);
+        if state == Some("Z") && threads <= 1 {
             return false;
         }
     }

@@ -101,19 +101,25 @@ impl Cluster {
         self.status(index)["height"].as_u64().expect("height")
     }
 
-    /// SIGKILL, and waits until the process is gone.
+    /// SIGKILL, and waits until the process is gone: no thread left but, maybe, its zombie
+    /// main thread (the others hold its files, such as the ledger's lock, until they exit).
     fn kill(&self, index: usize) {
-        let pid = rustix::process::Pid::from_raw(self.members[index].pid as i32).expect("pid");
-        rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("SIGKILL");
+        let pid = self.members[index].pid;
+        let raw = rustix::process::Pid::from_raw(pid as i32).expect("pid");
+        rustix::process::kill_process(raw, rustix::process::Signal::KILL).expect("SIGKILL");
+        let gone = || {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return true;
+            };
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'));
+            let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count);
+            zombie && threads <= 1
+        };
         let started = Instant::now();
-        while std::fs::read_to_string(format!("/proc/{}/stat", self.members[index].pid)).is_ok_and(
-            |stat| {
-                !stat
-                    .rsplit(')')
-                    .next()
-                    .is_some_and(|rest| rest.trim_start().starts_with('Z'))
-            },
-        ) {
+        while !gone() {
             assert!(
                 started.elapsed() < DEADLINE,
                 "the killed node is still running"
@@ -136,7 +142,11 @@ impl Cluster {
             .arg(&self.dir)
             .output()
             .expect("weft runs");
-        assert!(output.status.success(), "{output:?}");
+        assert!(
+            output.status.success(),
+            "{output:?}; the node's log:\n{}",
+            std::fs::read_to_string(self.members[index].home.join("node.log")).unwrap_or_default()
+        );
         let out: Value = serde_json::from_slice(&output.stdout).expect("json");
         self.members[index].pid = out["pid"].as_u64().expect("pid") as u32;
         self.members[index].api = out["api"].as_str().expect("api").to_string();
