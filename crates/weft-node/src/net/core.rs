@@ -868,14 +868,21 @@ where
             }
             Err(Lookup::Invalid(_)) => return Ok(()),
         };
+        self.commit_chain(chain)?;
+        if self.head_hash == target {
+            self.set_sync("synced");
+        }
+        Ok(())
+    }
+
+    /// Commits final blocks in order, the first a child of the committed head; stops if the
+    /// node halts.
+    fn commit_chain(&mut self, chain: Vec<BlockHash>) -> Result<()> {
         for hash in chain {
             self.commit(hash)?;
             if self.halted {
                 break;
             }
-        }
-        if self.head_hash == target {
-            self.set_sync("synced");
         }
         Ok(())
     }
@@ -1133,14 +1140,7 @@ where
                 // The certificate makes the answer's last block, and so every block under it,
                 // final: commit them even while the latest final block is not linked yet.
                 match self.chain_to(hash) {
-                    Ok(chain) => {
-                        for hash in chain {
-                            self.commit(hash)?;
-                            if self.halted {
-                                break;
-                            }
-                        }
-                    }
+                    Ok(chain) => self.commit_chain(chain)?,
                     Err(_) => self.sync_next = None,
                 }
             }
