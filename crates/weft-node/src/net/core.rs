@@ -1173,11 +1173,15 @@ where
             }
             Err(error) => tracing::error!(%error, "an admitted peer's key is unusable"),
         }
+        // Keys removed by this block and not admitted again after (in the same block).
+        let still_admitted =
+            |key: &weft_core::PublicKey| members.peers.iter().any(|(k, _)| k == key);
         for change in changes.iter().filter(|change| !change.admitted) {
             let Ok(key) = super::engine_key(&change.key) else {
                 continue;
             };
-            if self.p.validators.position(&key).is_some()
+            if still_admitted(&change.key)
+                || self.p.validators.position(&key).is_some()
                 || self.p.followers.position(&key).is_some()
             {
                 continue;
