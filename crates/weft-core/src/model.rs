@@ -450,6 +450,27 @@ pub enum PayloadKind {
 }
 
 impl PayloadKind {
+    /// Every kind, in tag order.
+    pub const ALL: [PayloadKind; 10] = [
+        PayloadKind::Genesis,
+        PayloadKind::RegisterResource,
+        PayloadKind::RotateKey,
+        PayloadKind::RevokeKey,
+        PayloadKind::RecordOwnership,
+        PayloadKind::SendProductData,
+        PayloadKind::Record,
+        PayloadKind::RegisterPart,
+        PayloadKind::TransferPart,
+        PayloadKind::NetworkPeer,
+    ];
+
+    /// The kind called `name` (as [`PayloadKind::name`] spells it, any case).
+    pub fn from_name(name: &str) -> Option<PayloadKind> {
+        PayloadKind::ALL
+            .into_iter()
+            .find(|kind| kind.name().eq_ignore_ascii_case(name.trim()))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             PayloadKind::Genesis => "Genesis",

@@ -3,9 +3,15 @@
 //! or transaction. Rule state is rebuilt in memory (it grows with the number of owners,
 //! receipts and parts, not with the ledger's bytes); blocks are streamed from storage one at a
 //! time.
+//!
+//! On a node that stores transactions stripped (a thin or producer node), the rules can be
+//! replayed only up to the first stripped transaction (every later rule check may depend on its
+//! payload). From there on every block's links, Merkle root, seal and producer and every
+//! transaction's signature are still checked; the report says how far the rules were.
 
 use crate::error::{LedgerError, Result};
-use crate::ledger::validate_block;
+use crate::ledger::{check_block, validate_block};
+use crate::state::StateView as _;
 use crate::store::{MemoryState, Store};
 
 /// Where the audit stopped.
@@ -23,6 +29,11 @@ pub struct AuditReport {
     pub ok: bool,
     pub blocks: u64,
     pub transactions: u64,
+    /// Transactions stored stripped of their payload (0 on archive and full nodes).
+    pub stripped: u64,
+    /// The last block up to which every business rule was replayed (the block before the first
+    /// stripped transaction's; the head when none is stripped).
+    pub rules_checked_through: Option<u64>,
     pub first_bad: Option<AuditFailure>,
 }
 
@@ -36,17 +47,37 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
     let mut state = MemoryState::default();
     let mut previous = None;
     let mut transactions = 0u64;
+    let mut stripped = 0u64;
+    // `Some(last)` once a stripped transaction was met: rules were replayed through `last`.
+    let mut rules_through: Option<Option<u64>> = None;
     for height in 0..total {
-        let failure = |index: Option<u32>, tx_id: Option<String>, reason: String| AuditReport {
-            ok: false,
-            blocks: height,
-            transactions,
-            first_bad: Some(AuditFailure {
-                height,
+        let failure =
+            move |index: Option<u32>, tx_id: Option<String>, reason: String| AuditReport {
+                ok: false,
+                blocks: height,
+                transactions,
+                stripped,
+                rules_checked_through: rules_through.unwrap_or(height.checked_sub(1)),
+                first_bad: Some(AuditFailure {
+                    height,
+                    index,
+                    tx_id,
+                    reason,
+                }),
+            };
+        let failed = |error: LedgerError| match error {
+            LedgerError::BadBlock { reason, .. } => Ok(failure(None, None, reason)),
+            LedgerError::BadTransaction {
                 index,
                 tx_id,
-                reason,
-            }),
+                source,
+                ..
+            } => Ok(failure(
+                Some(index),
+                Some(tx_id.to_hex()),
+                source.to_string(),
+            )),
+            other => Err(other),
         };
         let block = match store.block(height) {
             Ok(Some(block)) => block,
@@ -70,23 +101,48 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
                 ),
             ));
         }
-        match validate_block(&state, chain_id, previous.as_ref(), &block) {
-            Ok(validated) => state.apply(&validated.delta),
-            Err(LedgerError::BadBlock { reason, .. }) => return Ok(failure(None, None, reason)),
-            Err(LedgerError::BadTransaction {
-                index,
-                tx_id,
-                source,
-                ..
-            }) => {
+        let block_stripped = block
+            .transactions
+            .iter()
+            .filter(|tx| tx.payload.is_none())
+            .count() as u64;
+        if block_stripped > 0 && rules_through.is_none() {
+            rules_through = Some(height.checked_sub(1));
+        }
+        if rules_through.is_none() {
+            match validate_block(&state, chain_id, previous.as_ref(), &block) {
+                Ok(validated) => state.apply(&validated.delta),
+                Err(error) => return failed(error),
+            }
+        } else {
+            match check_block(chain_id, previous.as_ref(), &block) {
+                Ok(checked) => {
+                    if let Some(index) = checked.bad_signatures.iter().min() {
+                        return Ok(failure(
+                            Some(*index as u32),
+                            Some(checked.ids[*index].to_hex()),
+                            "the transaction signature does not verify".into(),
+                        ));
+                    }
+                }
+                Err(error) => return failed(error),
+            }
+            let producers = state
+                .genesis()?
+                .map(|genesis| genesis.producers)
+                .unwrap_or_default();
+            if !producers.contains(&block.signed.header.producer) {
                 return Ok(failure(
-                    Some(index),
-                    Some(tx_id.to_hex()),
-                    source.to_string(),
+                    None,
+                    None,
+                    format!(
+                        "producer {} is not one of the chain's producers",
+                        block.signed.header.producer
+                    ),
                 ));
             }
-            Err(other) => return Err(other),
         }
+        stripped += block_stripped;
         transactions += block.transactions.len() as u64;
         previous = Some(block.signed);
         progress(height + 1, total);
@@ -95,6 +151,8 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
         ok: true,
         blocks: total,
         transactions,
+        stripped,
+        rules_checked_through: rules_through.unwrap_or(Some(total - 1)),
         first_bad: None,
     })
 }

@@ -169,6 +169,7 @@ impl<S: Store> Ledger<S> {
             ids: &validated.ids,
             levels: &validated.levels,
             delta: &validated.delta,
+            keep: None,
         })?;
         Self::open(store)
     }
@@ -191,6 +192,7 @@ impl<S: Store> Ledger<S> {
             ids: &validated.ids,
             levels: &validated.levels,
             delta: &validated.delta,
+            keep: None,
         })?;
         Self::open(store)
     }
@@ -340,6 +342,23 @@ impl<S: Store> Ledger<S> {
     /// Commits a block that was validated on top of this ledger's head (by [`validate_block`] or
     /// [`assemble`] against the head's state), without checking its transactions again.
     pub fn commit_validated(&mut self, block: &Block, validated: &ValidatedBlock) -> Result<()> {
+        self.commit_validated_keeping(block, validated, None)
+    }
+
+    /// [`Ledger::commit_validated`], storing whole only the transactions `keep` marks (the
+    /// others stripped of their payload; see [`crate::filter::StorageFilter`]). The rule state
+    /// and the indexes are those of the whole block.
+    pub fn commit_validated_keeping(
+        &mut self,
+        block: &Block,
+        validated: &ValidatedBlock,
+        keep: Option<&[bool]>,
+    ) -> Result<()> {
+        if keep.is_some_and(|keep| keep.len() != block.transactions.len()) {
+            return Err(LedgerError::Invalid(
+                "the keep mask does not cover the block's transactions".into(),
+            ));
+        }
         let header = &block.signed.header;
         if header.height != self.head.header.height + 1
             || header.previous_digest != self.head.header.hash()
@@ -357,6 +376,7 @@ impl<S: Store> Ledger<S> {
             ids: &validated.ids,
             levels: &validated.levels,
             delta: &validated.delta,
+            keep,
         })?;
         self.head = block.signed.clone();
         Ok(())
@@ -469,15 +489,24 @@ pub fn assemble<V: StateView + ?Sized>(
     })
 }
 
-/// Checks everything about `block` as the successor of `previous` (or as block 0): header
-/// fields, linkage, Merkle root, producer and its seal, every transaction's signature and every
-/// rule, in order. Returns the state changes to commit.
-pub fn validate_block<V: StateView + ?Sized>(
-    state: &V,
+/// A block whose form, links, Merkle root and seal are checked, with the transactions whose
+/// signature does not verify.
+#[derive(Debug)]
+pub struct Checked {
+    pub ids: Vec<TxId>,
+    pub levels: MerkleLevels,
+    pub bad_signatures: HashSet<usize>,
+}
+
+/// Checks everything about `block` as the successor of `previous` (or as block 0) that needs no
+/// rule state: header fields, linkage, Merkle root, the producer's seal, and every transaction's
+/// signature (returned, not failed on, so the caller names the first bad one in order). What a
+/// node that keeps transactions stripped can still check.
+pub fn check_block(
     chain_id: ChainId,
     previous: Option<&SignedHeader>,
     block: &Block,
-) -> Result<ValidatedBlock> {
+) -> Result<Checked> {
     use weft_core::encoding::Canonical;
     let header = &block.signed.header;
     let hash = header.hash();
@@ -534,6 +563,34 @@ pub fn validate_block<V: StateView + ?Sized>(
         .map_err(|error| bad(format!("producer seal: {error}")))?;
     let bad_signatures: HashSet<usize> =
         verify_many(&block.transactions, &ids).into_iter().collect();
+    Ok(Checked {
+        ids,
+        levels,
+        bad_signatures,
+    })
+}
+
+/// Checks everything about `block` as the successor of `previous` (or as block 0): header
+/// fields, linkage, Merkle root, producer and its seal, every transaction's signature and every
+/// rule, in order. Returns the state changes to commit.
+pub fn validate_block<V: StateView + ?Sized>(
+    state: &V,
+    chain_id: ChainId,
+    previous: Option<&SignedHeader>,
+    block: &Block,
+) -> Result<ValidatedBlock> {
+    let header = &block.signed.header;
+    let hash = header.hash();
+    let bad = |reason: String| LedgerError::BadBlock {
+        height: header.height,
+        hash,
+        reason,
+    };
+    let Checked {
+        ids,
+        levels,
+        bad_signatures,
+    } = check_block(chain_id, previous, block)?;
     let mut overlay = Overlay::new(state);
     let context = RuleContext {
         chain_id,

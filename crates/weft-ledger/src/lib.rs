@@ -11,10 +11,12 @@
 //!   [`store::MemoryStore`].
 //! - [`tree`]: the block tree (canonical chain, forks, orphans) behind [`tree::ForkChoice`].
 //! - [`proof`]: self-contained inclusion proofs and their offline verification.
+//! - [`filter`]: which transactions a thin or producer node stores whole.
 
 pub mod audit;
 pub mod block;
 pub mod error;
+pub mod filter;
 pub mod ledger;
 pub mod proof;
 pub mod rules;

@@ -63,6 +63,7 @@ fn force_block<S: Store>(w: &mut World<S>, transactions: Vec<Transaction>) -> u6
             ids: &ids,
             levels: &levels,
             delta: &delta,
+            keep: None,
         })
         .expect("raw commit");
     block.signed.header.height
@@ -154,6 +155,7 @@ fn audit_catches_a_forged_signature_and_a_broken_link() {
             ids: &[],
             levels: &levels,
             delta: &delta,
+            keep: None,
         })
         .expect("raw");
     let bad = audit(w.ledger.store(), &mut |_, _| {})
@@ -451,4 +453,150 @@ fn a_chain_copied_from_its_block_0_follows_the_original() {
         error.to_string().contains("already holds a chain"),
         "{error}"
     );
+}
+
+/// A thin node's copy: it validates the original's blocks in full but stores whole only what
+/// its filter keeps. Stripped transactions are still indexed, still proven, still audited
+/// (links, roots, seals, signatures); the rules are replayed up to the first stripped one.
+#[test]
+fn a_copy_that_strips_what_its_filter_drops_still_indexes_proves_and_audits() {
+    use weft_ledger::filter::StorageFilter;
+    use weft_ledger::ledger::validate_block;
+    let (w, ids) = populated(MemoryStore::new());
+    let designer = w
+        .ledger
+        .store()
+        .tx(&ids[0])
+        .expect("read")
+        .map(|(tx, _)| match tx.header.signer {
+            Signer::Resource(id) => id,
+            Signer::Authority => panic!("a claim is signed by its issuer's key"),
+        })
+        .expect("first claim");
+    let block0 = w.ledger.store().block(0).expect("read").expect("block 0");
+    let mut thin = Ledger::from_genesis_block(MemoryStore::new(), &block0).expect("block 0");
+    // Keeps every claim; sends only if they name a resource it watches (none here).
+    let filter = StorageFilter {
+        kinds: vec![weft_core::model::PayloadKind::RecordOwnership],
+        resources: Vec::new(),
+    };
+    let mut kept = 0;
+    for height in 1..=w.ledger.head().header.height {
+        let block = w
+            .ledger
+            .store()
+            .block(height)
+            .expect("read")
+            .expect("block");
+        let validated = {
+            let snapshot = thin.store().snapshot().expect("snapshot");
+            validate_block(&snapshot, thin.chain_id(), Some(thin.head()), &block).expect("valid")
+        };
+        let mask = filter.mask(&block.transactions);
+        kept += mask.as_ref().map_or(block.transactions.len(), |mask| {
+            mask.iter().filter(|k| **k).count()
+        });
+        thin.commit_validated_keeping(&block, &validated, mask.as_deref())
+            .expect("commit");
+        assert!(
+            thin.commit_validated_keeping(&block, &validated, Some(&[]))
+                .is_err(),
+            "a mask of the wrong length is refused"
+        );
+    }
+    assert_eq!(thin.head(), w.ledger.head());
+    let (claim, _) = thin.store().tx(&ids[0]).expect("read").expect("claim");
+    assert!(claim.payload.is_some(), "claims are kept whole");
+    let (sent, _) = thin.store().tx(&ids[1]).expect("read").expect("send");
+    assert!(sent.payload.is_none(), "sends are stripped");
+    assert_eq!(sent.id(), ids[1], "a stripped transaction keeps its id");
+    assert_eq!(kept, 20, "the 20 claims");
+    // Indexes come from the whole transactions: the stripped send is still found.
+    let fingerprint = asset(b"design 0").fingerprint;
+    let found: Vec<_> = thin
+        .store()
+        .by_fingerprint(&fingerprint)
+        .expect("index")
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    assert_eq!(found, vec![ids[0], ids[1]]);
+    assert_eq!(
+        thin.store().by_resource(&designer).expect("index").len(),
+        w.ledger
+            .store()
+            .by_resource(&designer)
+            .expect("index")
+            .len()
+    );
+    // A proof of a stripped transaction verifies; the archive's whole copy has the same id.
+    let stripped_proof = proof::build(thin.store(), &ids[1]).expect("proof");
+    let verified = proof::verify(&stripped_proof, None).expect("verifies");
+    assert!(verified.transaction.payload.is_none());
+
+    let report = audit(thin.store(), &mut |_, _| {}).expect("audit");
+    assert!(report.ok, "{report:?}");
+    assert_eq!(
+        report.stripped, 22,
+        "20 sends and the 2 organisations' registrations"
+    );
+    let first_stripped = (1..=thin.head().header.height)
+        .find(|height| {
+            let block = thin.store().block(*height).expect("read").expect("block");
+            block.transactions.iter().any(|tx| tx.payload.is_none())
+        })
+        .expect("a stripped block");
+    assert_eq!(report.rules_checked_through, Some(first_stripped - 1));
+    let full = audit(w.ledger.store(), &mut |_, _| {}).expect("audit");
+    assert_eq!(
+        (full.stripped, full.rules_checked_through),
+        (0, Some(w.ledger.head().header.height))
+    );
+
+    // Past the first stripped transaction the audit still catches a forged signature.
+    let mut thin = thin;
+    let mut forged = w
+        .ledger
+        .store()
+        .tx(&ids[3])
+        .expect("read")
+        .expect("send")
+        .0
+        .stripped();
+    forged.signature.0[0] ^= 1;
+    let height = {
+        let head = thin.store().head().expect("read").expect("head");
+        let transactions = vec![forged];
+        let tx_ids: Vec<_> = transactions.iter().map(Transaction::id).collect();
+        let levels = merkle_levels(&transactions, &tx_ids);
+        let header = BlockHeader {
+            version: FORMAT_VERSION,
+            chain_id: thin.chain_id(),
+            height: head.header.height + 1,
+            timestamp: head.header.timestamp + 1,
+            previous_digest: head.header.hash(),
+            merkle_root: levels.root(),
+            tx_count: 1,
+            consensus: ConsensusData::default(),
+            producer: w.producer.public_key(),
+        };
+        let block = Block {
+            signed: SignedHeader::seal(header, &w.producer),
+            transactions,
+        };
+        thin.store_mut_for_tests()
+            .commit_block(BlockCommit {
+                block: &block,
+                ids: &tx_ids,
+                levels: &levels,
+                delta: &Default::default(),
+                keep: None,
+            })
+            .expect("raw commit");
+        block.signed.header.height
+    };
+    let report = audit(thin.store(), &mut |_, _| {}).expect("audit");
+    let bad = report.first_bad.expect("caught");
+    assert_eq!((bad.height, bad.index), (height, Some(0)));
+    assert!(bad.reason.contains("signature"), "{}", bad.reason);
 }

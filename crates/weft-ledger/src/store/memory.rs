@@ -86,7 +86,12 @@ impl Store for MemoryStore {
                 height,
                 index: index as u32,
             };
-            self.txs.insert(position, tx.clone());
+            let stored = if commit.keeps(index) {
+                tx.clone()
+            } else {
+                tx.stripped()
+            };
+            self.txs.insert(position, stored);
             self.positions.insert(*id, position);
             let (fingerprint, resources) = index_keys(tx);
             if let Some(fingerprint) = fingerprint {

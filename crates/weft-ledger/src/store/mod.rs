@@ -27,6 +27,18 @@ pub struct BlockCommit<'a> {
     pub ids: &'a [TxId],
     pub levels: &'a MerkleLevels,
     pub delta: &'a StateDelta,
+    /// Which transactions are stored whole (`true`) and which stripped of their payload; `None`
+    /// keeps every one. Indexes are built from the whole transactions either way, so a stripped
+    /// transaction is still found by fingerprint and resource (see [`crate::filter`]).
+    pub keep: Option<&'a [bool]>,
+}
+
+impl BlockCommit<'_> {
+    /// Is transaction `index` stored whole?
+    pub fn keeps(&self, index: usize) -> bool {
+        self.keep
+            .is_none_or(|keep| keep.get(index).copied().unwrap_or(true))
+    }
 }
 
 /// What an inclusion proof is made of, read together.

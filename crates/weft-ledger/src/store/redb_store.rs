@@ -868,7 +868,11 @@ impl Store for RedbStore {
                 }
                 .to_key();
                 buffer.clear();
-                borsh::to_writer(&mut buffer, tx).map_err(storage)?;
+                if commit.keeps(index) {
+                    borsh::to_writer(&mut buffer, tx).map_err(storage)?;
+                } else {
+                    borsh::to_writer(&mut buffer, &tx.stripped()).map_err(storage)?;
+                }
                 txs.insert(&key, buffer.as_slice()).map_err(storage)?;
             }
         }
