@@ -728,6 +728,7 @@ fn asset_report(
     match chain {
         Chain::Local(ledger) => Ok(weft_node::query::asset_report(
             ledger.store(),
+            &weft_node::query::Whole::new(),
             fingerprint,
             as_id,
         )?),
@@ -1075,9 +1076,20 @@ pub fn chain_verify(ctx: &Context_) -> Result<()> {
     ctx.out.emit(
         serde_json::to_value(&report).expect("reports serialise"),
         || match &report.first_bad {
-            None => format!(
+            None if report.stripped == 0 => format!(
                 "OK  {} blocks and {} transactions re-verified from genesis",
                 report.blocks, report.transactions
+            ),
+            None => format!(
+                "OK  {} blocks and {} transactions re-verified from genesis: links, Merkle \
+                 roots, seals and signatures of all; {} are stored stripped on this node, so \
+                 the business rules were replayed through block {} (before the first of them)",
+                report.blocks,
+                report.transactions,
+                report.stripped,
+                report
+                    .rules_checked_through
+                    .map_or("-".to_string(), |height| height.to_string())
             ),
             Some(bad) => format!(
                 "FAILED  first bad block {}{}{}\n  {}",

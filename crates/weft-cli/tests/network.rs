@@ -36,6 +36,8 @@ struct Cluster {
     dir: PathBuf,
     chain: String,
     members: Vec<Member>,
+    /// Nodes this test started itself (not through `weft cluster`), reaped when it ends.
+    spawned: Vec<std::process::Child>,
 }
 
 impl Cluster {
@@ -61,6 +63,7 @@ impl Cluster {
             _dir: dir,
             dir: path,
             members,
+            spawned: Vec::new(),
         }
     }
 
@@ -77,12 +80,16 @@ impl Cluster {
 
     /// Registers an organisation through node 0, with node 0's authority key.
     fn org(&self) -> String {
+        self.org_named("Acme")
+    }
+
+    fn org_named(&self, name: &str) -> String {
         run(
             &self.members[0].home,
             &[
                 "org",
                 "add",
-                "Acme",
+                name,
                 "--country",
                 "DE",
                 "--town",
@@ -183,10 +190,25 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // A failed test shows what each node logged last.
+        if std::thread::panicking() {
+            for member in &self.members {
+                let log = std::fs::read_to_string(member.home.join("node.log")).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                eprintln!("---- {} (last 40 lines of node.log)", member.name);
+                for line in &lines[lines.len().saturating_sub(40)..] {
+                    eprintln!("{line}");
+                }
+            }
+        }
         let _ = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
             .args(["cluster", "down", "--dir"])
             .arg(&self.dir)
             .output();
+        for child in &mut self.spawned {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -243,14 +265,32 @@ fn chain_tx_ids(api: &str, height: u64) -> Vec<String> {
     ids
 }
 
+const THIN: usize = 4;
+const ARCHIVE: usize = 5;
+
 #[test]
 fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
     let _network = one_network_at_a_time();
-    let mut cluster = Cluster::up(&["--nodes", "4", "--archive", "1"]);
-    assert_eq!(cluster.members.len(), 5);
+    let mut cluster = Cluster::up(&["--nodes", "4", "--thin", "1", "--archive", "1"]);
+    assert_eq!(cluster.members.len(), 6);
+    assert!(cluster.members[THIN].name.starts_with("thin"));
+    assert!(cluster.members[ARCHIVE].name.starts_with("archive"));
     let home0 = cluster.members[0].home.clone();
     // An organisation registered through one validator is known to all of them.
     let org = cluster.org();
+    // The thin node keeps whole only the transactions naming Acme (restarted to read it).
+    let config_path = cluster.members[THIN].home.join("config.toml");
+    let config = std::fs::read_to_string(&config_path).expect("config");
+    assert!(config.contains("keep_resources = []"), "{config}");
+    std::fs::write(
+        &config_path,
+        config.replace(
+            "keep_resources = []",
+            &format!("keep_resources = [\"{org}\"]"),
+        ),
+    )
+    .expect("config written");
+    cluster.restart(THIN);
 
     // Submissions round-robin to every node (the archive node too): each is acknowledged
     // once final.
@@ -273,7 +313,23 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         .map(|(_, height)| *height)
         .max()
         .expect("some");
-    cluster.converge(&[0, 1, 2, 3, 4], top);
+    // Another organisation's claims, which the thin node stores stripped.
+    let other = cluster.org_named("Beta");
+    let others = submit(
+        &cluster,
+        &cluster.members[1].api,
+        &home0,
+        &other,
+        "beta",
+        20,
+    );
+    let top = others
+        .iter()
+        .map(|(_, height)| *height)
+        .max()
+        .unwrap_or(top)
+        .max(top);
+    cluster.converge(&[0, 1, 2, 3, THIN, ARCHIVE], top);
     // Every acknowledged transaction is on the chain exactly once, at the same place on
     // every node.
     let height = cluster.height(0);
@@ -297,6 +353,7 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
             assert_eq!(tx["height"].as_u64(), Some(*committed_at), "{tx}");
         }
     }
+    thin_node_keeps_what_its_filter_selects_and_fetches_the_rest(&cluster, &acknowledged, &others);
 
     // One validator of four killed: the other three keep committing (f = 1).
     cluster.kill(3);
@@ -307,10 +364,10 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         .map(|(_, height)| *height)
         .max()
         .expect("some");
-    cluster.converge(&[0, 1, 2, 4], top);
+    cluster.converge(&[0, 1, 2, THIN, ARCHIVE], top);
     // Restarted, it catches up with what it missed.
     cluster.restart(3);
-    cluster.converge(&[0, 1, 2, 3, 4], top);
+    cluster.converge(&[0, 1, 2, 3, THIN, ARCHIVE], top);
     let (code, tx) = http(
         "GET",
         &format!("{}/v1/transactions/{}", cluster.members[3].api, during[0].0),
@@ -353,7 +410,7 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
     // Absence cannot be waited for: watch over several leader timeouts that none commits.
     let watched = Instant::now();
     while watched.elapsed() < Duration::from_secs(6) {
-        for index in [0, 1, 4] {
+        for index in [0, 1, THIN, ARCHIVE] {
             let (code, tx) = http(
                 "GET",
                 &format!(
@@ -388,7 +445,97 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         }
     }
     let top = cluster.height(0);
-    cluster.converge(&[0, 1, 2, 4], top);
+    cluster.converge(&[0, 1, 2, THIN, ARCHIVE], top);
+
+    // The thin node's own audit, once stopped: every link, root, seal and signature holds;
+    // the rules were replayed up to its first stripped transaction.
+    cluster.kill(THIN);
+    let audit = run(&cluster.members[THIN].home, &["chain", "verify"], 0);
+    assert_eq!(audit["ok"], true, "{audit}");
+    assert!(
+        audit["stripped"].as_u64() >= Some(others.len() as u64),
+        "{audit}"
+    );
+    assert!(
+        audit["rules_checked_through"].as_u64() < Some(top),
+        "{audit}"
+    );
+}
+
+/// The thin node holds Acme's transactions whole and Beta's stripped; asked for a stripped one
+/// (or to verify a file only a stripped one claims) it fetches the whole transaction with its
+/// inclusion proof from a peer.
+fn thin_node_keeps_what_its_filter_selects_and_fetches_the_rest(
+    cluster: &Cluster,
+    kept: &[(String, u64)],
+    stripped: &[(String, u64)],
+) {
+    let thin = &cluster.members[THIN];
+    let archive = &cluster.members[ARCHIVE];
+    let get = |api: &str, path: &str| {
+        let (code, body) = http("GET", &format!("{api}{path}"), None, b"");
+        assert_eq!(code, 200, "{path}: {body}");
+        body
+    };
+    let whole = get(&thin.api, &format!("/v1/transactions/{}", kept[0].0));
+    assert_eq!(whole["stripped"], false, "{whole}");
+    assert!(whole.get("fetched_from").is_none(), "{whole}");
+    for (id, _) in stripped.iter().take(3) {
+        let here = get(&thin.api, &format!("/v1/transactions/{id}"));
+        assert_eq!(here["stripped"], true, "{here}");
+        assert!(
+            here["fetched_from"].is_string(),
+            "fetched from a peer: {here}"
+        );
+        let there = get(&archive.api, &format!("/v1/transactions/{id}"));
+        assert_eq!(
+            there["stripped"], false,
+            "the archive keeps everything: {there}"
+        );
+        assert_eq!(
+            here["payload"], there["payload"],
+            "the same whole transaction"
+        );
+        assert_eq!(here["proof"], there["proof"], "the same proof");
+    }
+    // `weft verify` through the thin node, of a file only a stripped claim names: the verdict
+    // and the history are the archive's.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("beta-0");
+    std::fs::write(&file, b"beta-0").expect("file");
+    let file = file.to_str().expect("utf-8");
+    let on_thin = run(&thin.home, &["verify", file, "--node", &thin.api], 0);
+    let on_archive = run(&thin.home, &["verify", file, "--node", &archive.api], 0);
+    assert_eq!(on_thin["verdict"], "valid", "{on_thin}");
+    assert_eq!(on_thin["owner"], on_archive["owner"]);
+    let history = on_thin["history"].as_array().expect("history");
+    assert_eq!(history.len(), 1, "{on_thin}");
+    assert!(history[0]["fetched_from"].is_string(), "{on_thin}");
+    assert_eq!(history[0]["issuer"], on_archive["history"][0]["issuer"]);
+    assert!(
+        on_thin.get("stripped").is_none(),
+        "nothing left stripped: {on_thin}"
+    );
+    // A proof out of the thin node verifies offline like any other.
+    let proof = dir.path().join("proof.json");
+    run(
+        &thin.home,
+        &[
+            "proof",
+            &stripped[0].0,
+            "--out",
+            proof.to_str().expect("utf-8"),
+            "--node",
+            &thin.api,
+        ],
+        0,
+    );
+    let checked = run(
+        &thin.home,
+        &["proof", "verify", proof.to_str().expect("utf-8")],
+        0,
+    );
+    assert!(checked.to_string().contains(&stripped[0].0), "{checked}");
 }
 
 /// A node that was not there from the start: it joins from a validator's join document once
@@ -714,4 +861,334 @@ fn cluster_commands_refuse_bad_arguments_with_the_reason() {
     // Nothing was started or written.
     assert!(!cluster.join("cluster.json").exists());
     assert!(!cluster.join("node0").exists());
+}
+
+/// Two network namespaces made by this test: `a` and `b`, each with its own address on its
+/// loopback device (10.201.0.1 and 10.201.0.2), joined by one veth pair. Cutting the pair
+/// partitions them (packets to the other side find no route); healing puts the routes back.
+/// Needs what creating network namespaces needs: root and `ip` (iproute2).
+struct Split {
+    a: String,
+    b: String,
+    veth_a: String,
+    /// This thread's network namespace before [`Split::enter`], to go back to.
+    home: std::fs::File,
+}
+
+const SIDE_A: &str = "10.201.0.1";
+const SIDE_B: &str = "10.201.0.2";
+
+fn ip(args: &[&str]) {
+    let output = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .expect("`ip` (iproute2) runs: the partition test makes network namespaces with it");
+    assert!(
+        output.status.success(),
+        "ip {args:?}: {} (the partition test needs root to make network namespaces)",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl Split {
+    fn new() -> Split {
+        let id = std::process::id();
+        let split = Split {
+            a: format!("weft-{id}-a"),
+            b: format!("weft-{id}-b"),
+            veth_a: format!("wa{id}"),
+            home: std::fs::File::open("/proc/thread-self/ns/net").expect("this thread's netns"),
+        };
+        let veth_b = format!("wb{id}");
+        ip(&["netns", "add", &split.a]);
+        ip(&["netns", "add", &split.b]);
+        ip(&[
+            "-n",
+            &split.a,
+            "link",
+            "add",
+            &split.veth_a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &veth_b,
+            "netns",
+            &split.b,
+        ]);
+        for (ns, address, veth) in [
+            (&split.a, SIDE_A, &split.veth_a),
+            (&split.b, SIDE_B, &veth_b),
+        ] {
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{address}/32"),
+                "dev",
+                "lo",
+            ]);
+            ip(&["-n", ns, "link", "set", veth, "up"]);
+        }
+        split.heal();
+        split
+    }
+
+    fn veth_b(&self) -> String {
+        self.veth_a.replacen("wa", "wb", 1)
+    }
+
+    /// No packet crosses between the sides any more.
+    fn cut(&self) {
+        ip(&["-n", &self.a, "link", "set", &self.veth_a, "down"]);
+    }
+
+    /// The pair is up and each side routes the other's address over it.
+    fn heal(&self) {
+        ip(&["-n", &self.a, "link", "set", &self.veth_a, "up"]);
+        let veth_b = self.veth_b();
+        ip(&[
+            "-n",
+            &self.a,
+            "route",
+            "replace",
+            &format!("{SIDE_B}/32"),
+            "dev",
+            &self.veth_a,
+        ]);
+        ip(&[
+            "-n",
+            &self.b,
+            "route",
+            "replace",
+            &format!("{SIDE_A}/32"),
+            "dev",
+            &veth_b,
+        ]);
+    }
+
+    /// Moves this thread (its sockets and the processes it starts) into namespace `ns`.
+    fn enter(&self, ns: &str) {
+        let file = std::fs::File::open(format!("/run/netns/{ns}")).expect("the namespace");
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&file),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .expect("setns");
+    }
+}
+
+impl Drop for Split {
+    fn drop(&mut self) {
+        let _ = rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&self.home),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        );
+        for ns in [&self.a, &self.b] {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", ns])
+                .output();
+        }
+    }
+}
+
+impl Cluster {
+    /// Moves the stopped-and-restarted nodes into the two sides of `split`: node 3 alone on side
+    /// `b`, the others on side `a`; this thread goes to side `a`.
+    fn move_into(&mut self, split: &Split) {
+        let down = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args(["cluster", "down", "--dir"])
+            .arg(&self.dir)
+            .output()
+            .expect("weft runs");
+        assert!(down.status.success(), "{down:?}");
+        let listing_path = self.dir.join("cluster.json");
+        let mut listing: Value =
+            serde_json::from_slice(&std::fs::read(&listing_path).expect("cluster.json"))
+                .expect("json");
+        let side = |index: usize| if index == 3 { SIDE_B } else { SIDE_A };
+        let port = |address: &str| address.rsplit(':').next().expect("port").to_string();
+        let ports: Vec<(String, String)> = listing["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|node| {
+                (
+                    port(node["api"].as_str().expect("api")),
+                    port(node["p2p"].as_str().expect("p2p")),
+                )
+            })
+            .collect();
+        for member in &self.members {
+            let path = member.home.join("config.toml");
+            let mut config = std::fs::read_to_string(&path).expect("config");
+            for (index, (api, p2p)) in ports.iter().enumerate() {
+                for port in [api, p2p] {
+                    config = config.replace(
+                        &format!("127.0.0.1:{port}\""),
+                        &format!("{}:{port}\"", side(index)),
+                    );
+                }
+            }
+            std::fs::write(&path, config).expect("config written");
+        }
+        let mut spawned = Vec::new();
+        for (index, member) in self.members.iter_mut().enumerate() {
+            let ns = if index == 3 { &split.b } else { &split.a };
+            let log = std::fs::OpenOptions::new()
+                .append(true)
+                .open(member.home.join("node.log"))
+                .expect("log");
+            let _ = std::fs::remove_file(member.home.join("node.addr"));
+            let child = std::process::Command::new("ip")
+                .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_weft"), "--home"])
+                .arg(&member.home)
+                .args(["node", "run"])
+                .stdin(std::process::Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("node starts");
+            member.pid = child.id();
+            spawned.push(child);
+            member.api = format!("http://{}:{}", side(index), ports[index].0);
+            let node = &mut listing["nodes"][index];
+            node["pid"] = json!(member.pid);
+            node["api"] = json!(member.api);
+            node["p2p"] = json!(format!("{}:{}", side(index), ports[index].1));
+        }
+        self.spawned.extend(spawned);
+        std::fs::write(&listing_path, listing.to_string()).expect("cluster.json written");
+        for member in &self.members {
+            let started = Instant::now();
+            while !member.home.join("node.addr").exists() {
+                assert!(
+                    started.elapsed() < DEADLINE,
+                    "{} did not start in its namespace:\n{}",
+                    member.name,
+                    std::fs::read_to_string(member.home.join("node.log")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        split.enter(&split.a);
+    }
+
+    fn block_hashes(&self, index: usize, height: u64) -> Vec<String> {
+        (1..=height)
+            .map(|h| {
+                let (code, block) = http(
+                    "GET",
+                    &format!("{}/v1/blocks/{h}", self.members[index].api),
+                    None,
+                    b"",
+                );
+                assert_eq!(code, 200, "{block}");
+                block["hash"].as_str().expect("hash").to_string()
+            })
+            .collect()
+    }
+}
+
+/// A real partition, in network namespaces this test makes: one validator of four is cut
+/// away. The three keep finalizing; the one finalizes nothing on its own; after the heal it
+/// catches up, what was submitted to it alone becomes final, and every node holds the same
+/// block at every height: no two final blocks conflict.
+#[test]
+fn a_partitioned_minority_finalizes_nothing_and_converges_after_the_heal() {
+    let _network = one_network_at_a_time();
+    let split = Split::new();
+    let mut cluster = Cluster::up(&["--nodes", "4"]);
+    cluster.move_into(&split);
+    let home0 = cluster.members[0].home.clone();
+    let org = cluster.org();
+    let api0 = cluster.members[0].api.clone();
+    let before = submit(&cluster, &api0, &home0, &org, "joined", 20);
+    let top = before
+        .iter()
+        .map(|(_, height)| *height)
+        .max()
+        .expect("some");
+    cluster.converge(&[0, 1, 2, 3], top);
+
+    split.cut();
+    // The majority side keeps finalizing.
+    let during = submit(&cluster, &api0, &home0, &org, "majority", 30);
+    let top = during
+        .iter()
+        .map(|(_, height)| *height)
+        .max()
+        .expect("some");
+    cluster.converge(&[0, 1, 2], top);
+    // The minority side, seen from inside: a transaction submitted to it stays unfinal.
+    split.enter(&split.b);
+    let content = "minority-0";
+    let alone = encoded(&claim_tx_on(
+        &cluster.chain,
+        &home0,
+        &org,
+        content.as_bytes(),
+        content,
+    ));
+    let (code, body) = post_json(
+        &format!(
+            "{}/v1/transactions/batch?wait=false",
+            cluster.members[3].api
+        ),
+        &json!({ "transactions": [alone] }),
+    );
+    assert_eq!(code, 202, "{body}");
+    let alone_id = body["tx_ids"][0].as_str().expect("id").to_string();
+    // Absence cannot be waited for: watch over several leader timeouts that it stays unfinal.
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(5) {
+        let (code, tx) = http(
+            "GET",
+            &format!("{}/v1/transactions/{alone_id}", cluster.members[3].api),
+            None,
+            b"",
+        );
+        assert_ne!(code, 200, "final on a minority of one: {tx}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let minority_height = cluster.height(3);
+    assert!(
+        minority_height < top,
+        "the minority has the majority's new blocks"
+    );
+    let minority_blocks = cluster.block_hashes(3, minority_height);
+    split.enter(&split.a);
+
+    split.heal();
+    // After the heal the minority catches up, and what it held alone becomes final.
+    let started = Instant::now();
+    loop {
+        let (code, _) = http(
+            "GET",
+            &format!("{api0}/v1/transactions/{alone_id}"),
+            None,
+            b"",
+        );
+        if code == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "after the heal, {alone_id} submitted to the minority is not final"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let top = cluster.height(0);
+    cluster.converge(&[0, 1, 2, 3], top);
+    let majority_blocks = cluster.block_hashes(0, top);
+    assert_eq!(
+        &majority_blocks[..minority_blocks.len()],
+        &minority_blocks[..],
+        "a block final on the minority side conflicts with the majority's"
+    );
+    for index in 1..4 {
+        assert_eq!(cluster.block_hashes(index, top), majority_blocks);
+    }
 }

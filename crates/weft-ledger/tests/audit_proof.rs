@@ -554,7 +554,6 @@ fn a_copy_that_strips_what_its_filter_drops_still_indexes_proves_and_audits() {
     );
 
     // Past the first stripped transaction the audit still catches a forged signature.
-    let mut thin = thin;
     let mut forged = w
         .ledger
         .store()

@@ -52,6 +52,8 @@ pub(crate) struct AppState {
     pub durable: crate::queue::DurableQueue,
     /// The network's status, when the node is part of one.
     pub net_status: Option<crate::net::SharedStatus>,
+    /// Fetches whole copies of stripped transactions from peers, when the node is in a network.
+    pub fetcher: Option<crate::net::Fetcher>,
 }
 
 /// An API error: status, stable code, message.
@@ -809,7 +811,7 @@ pub(crate) async fn transaction(
         .map_err(|error| ApiError::bad_request("bad_id", error.to_string()))?;
     // Asked before the ledger is read: a transaction that commits in between is found there.
     let queued = state.durable.tracker.state(&id);
-    let found = read(&state, move |ledger| {
+    let mut found = read(&state, move |ledger| {
         let store = ledger.store();
         let Some(mut value) = query::transaction_json(store, &id)? else {
             return Ok(None);
@@ -818,6 +820,17 @@ pub(crate) async fn transaction(
         Ok(Some(value))
     })
     .await?;
+    // Stored stripped here: a peer that holds it whole sends it with its proof, checked
+    // against this node's own header of the block.
+    if let Some(value) = &mut found
+        && value["stripped"] == json!(true)
+        && let Some(fetcher) = &state.fetcher
+        && let Some(fetched) = fetcher.fetch(vec![id]).await.into_iter().next()
+    {
+        value["payload"] = json!(fetched.tx.payload);
+        value["proof"] = json!(fetched.proof);
+        value["fetched_from"] = json!(fetched.from);
+    }
     match (found, queued) {
         (Some(value), _) => Ok(Json(value).into_response()),
         (None, crate::queue::QueuedState::Queued) => Ok((
@@ -929,9 +942,34 @@ pub(crate) async fn asset(
 ) -> Result<Json<Value>, ApiError> {
     let fingerprint = parse_fingerprint(&fingerprint)?;
     let recipient = query.recipient.as_deref().map(parse_resource).transpose()?;
+    let report = read(&state, move |ledger| {
+        Ok(query::asset_report(
+            ledger.store(),
+            &query::Whole::new(),
+            &fingerprint,
+            recipient,
+        )?)
+    })
+    .await?;
+    // Transactions the report needs that this node stores stripped: fetched whole from peers,
+    // and the report made again with them.
+    let stripped = query::stripped_ids(&report);
+    let Some(fetcher) = state.fetcher.as_ref().filter(|_| !stripped.is_empty()) else {
+        return Ok(Json(report));
+    };
+    let whole: query::Whole = fetcher
+        .fetch(stripped)
+        .await
+        .into_iter()
+        .map(|fetched| (fetched.tx.id(), (fetched.tx, fetched.from)))
+        .collect();
+    if whole.is_empty() {
+        return Ok(Json(report));
+    }
     read(&state, move |ledger| {
         Ok(Json(query::asset_report(
             ledger.store(),
+            &whole,
             &fingerprint,
             recipient,
         )?))

@@ -29,13 +29,86 @@ pub struct NodeSection {
     /// `thin`, `producer`, `archive` or `full` (DESIGN.md, node types).
     #[serde(rename = "type")]
     pub node_type: NodeType,
+    /// Thin and producer nodes: payload kinds stored whole (`Record`, `SendProductData`, …).
+    pub keep_kinds: Vec<String>,
+    /// Thin and producer nodes: resources (64 hex digits) whose transactions are stored whole
+    /// (as signer, issuer, sender, recipient, owner or subject).
+    pub keep_resources: Vec<String>,
 }
 
 impl Default for NodeSection {
     fn default() -> Self {
         NodeSection {
             node_type: NodeType::Full,
+            keep_kinds: Vec::new(),
+            keep_resources: Vec::new(),
         }
+    }
+}
+
+/// Most entries in `node.keep_kinds` plus `node.keep_resources`.
+pub const MAX_KEEP_ENTRIES: usize = 1024;
+
+impl NodeSection {
+    /// The storage filter of this node: `None` for archive and full nodes, which keep every
+    /// payload.
+    pub fn storage_filter(
+        &self,
+    ) -> Result<Option<weft_ledger::filter::StorageFilter>, ConfigError> {
+        if self.keep_kinds.len() + self.keep_resources.len() > MAX_KEEP_ENTRIES {
+            return Err(ConfigError {
+                key: "node.keep_kinds",
+                message: format!(
+                    "node.keep_kinds and node.keep_resources hold {} entries; at most \
+                     {MAX_KEEP_ENTRIES}",
+                    self.keep_kinds.len() + self.keep_resources.len()
+                ),
+            });
+        }
+        let kinds = self
+            .keep_kinds
+            .iter()
+            .map(|name| {
+                weft_core::model::PayloadKind::from_name(name).ok_or_else(|| ConfigError {
+                    key: "node.keep_kinds",
+                    message: format!(
+                        "{name:?} is not a payload kind; one of {}",
+                        weft_core::model::PayloadKind::ALL
+                            .iter()
+                            .map(|kind| kind.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let resources = self
+            .keep_resources
+            .iter()
+            .map(|text| {
+                weft_core::ResourceId::from_hex(text.trim()).map_err(|error| ConfigError {
+                    key: "node.keep_resources",
+                    message: format!("{text:?}: {error}"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.node_type.keeps_all() {
+            if !kinds.is_empty() || !resources.is_empty() {
+                return Err(ConfigError {
+                    key: "node.keep_kinds",
+                    message: format!(
+                        "a {} node keeps every payload; node.keep_kinds and \
+                         node.keep_resources apply to thin and producer nodes",
+                        self.node_type.name()
+                    ),
+                });
+            }
+            return Ok(None);
+        }
+        Ok(Some(weft_ledger::filter::StorageFilter {
+            kinds,
+            resources,
+        }))
     }
 }
 
@@ -62,6 +135,11 @@ impl NodeType {
     /// Does this type produce blocks?
     pub fn produces(self) -> bool {
         matches!(self, NodeType::Producer | NodeType::Full)
+    }
+
+    /// Does this type keep every payload (else it keeps what its filter selects)?
+    pub fn keeps_all(self) -> bool {
+        matches!(self, NodeType::Archive | NodeType::Full)
     }
 }
 
@@ -434,6 +512,7 @@ impl NodeConfig {
     /// Checks every value's range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        self.node.storage_filter()?;
         range(
             "api.max_body_bytes",
             self.api.max_body_bytes,
@@ -578,6 +657,14 @@ impl NodeConfig {
              [node]\n\
              # thin | producer | archive | full. A node without peers must produce: producer or full.\n\
              type = \"{node_type}\"\n\
+             # Thin and producer nodes store whole only the transactions of these payload kinds\n\
+             # (Genesis, RegisterResource, RotateKey, RevokeKey, RecordOwnership, SendProductData,\n\
+             # Record, RegisterPart, TransferPart, NetworkPeer) ...\n\
+             keep_kinds = []\n\
+             # ... and those naming one of these resources (ids, 64 hex digits); the rest are\n\
+             # stored stripped (header and signature) and fetched whole from a peer on demand.\n\
+             # Genesis and NetworkPeer transactions are always kept.\n\
+             keep_resources = []\n\
              \n\
              [api]\n\
              # Listen address of the REST API (`weft node run --api` overrides it; port 0 = any free port).\n\

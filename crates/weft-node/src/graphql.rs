@@ -745,8 +745,10 @@ impl Asset {
             let Some(owner) = store.snapshot()?.owner(&fingerprint)? else {
                 return Ok(None);
             };
-            Ok(query::claimed_asset(store, &owner.tx_id)?
-                .map(|asset| Json(serde_json::to_value(asset).unwrap_or(Value::Null))))
+            Ok(
+                query::claimed_asset(store, &query::Whole::new(), &owner.tx_id)?
+                    .map(|asset| Json(serde_json::to_value(asset).unwrap_or(Value::Null))),
+            )
         })
         .await
     }

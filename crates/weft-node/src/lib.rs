@@ -93,9 +93,17 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     config.validate()?;
     if !config.network.enabled && !config.node.node_type.produces() {
         bail!(
-            "node.type = \"{}\" follows other nodes' blocks, and this build has no networking \
-             yet: use \"full\" or \"producer\" for a node on its own",
+            "node.type = \"{}\" follows other nodes' blocks and needs a network \
+             (network.enabled = true, or `weft init --join URL`): use \"full\" or \"producer\" \
+             for a node on its own",
             config.node.node_type.name()
+        );
+    }
+    if !config.network.enabled && !config.node.node_type.keeps_all() {
+        tracing::warn!(
+            node_type = config.node.node_type.name(),
+            "a node on its own holds the only copy of every payload: it stores them all whole \
+             (node.keep_kinds and node.keep_resources apply in a network)"
         );
     }
     let listen = config.listen_addr()?;
@@ -142,6 +150,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
                 head: head_sender,
                 max_txs: config.blocks.max_txs,
                 merge_after_txs: config.storage.merge_after_txs,
+                filter: config.node.storage_filter()?,
             },
             submissions,
         )?;
@@ -162,6 +171,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         (Some(producer), None)
     };
     let net_status = network.as_ref().map(|started| started.status.clone());
+    let fetcher = network.as_ref().map(|started| started.fetcher.clone());
     // The `wait=false` journal: what a killed node had queued goes to the producer first.
     let journal_path = db_path.with_file_name("queue.log");
     let queue::Started {
@@ -242,6 +252,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         stopping: stopping.clone(),
         durable,
         net_status,
+        fetcher,
     });
     let written_addr = addr_file.clone();
     let served = runtime.block_on(async move {

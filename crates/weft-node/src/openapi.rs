@@ -85,12 +85,18 @@ pub struct TransactionAnswer {
     pub time: u64,
     /// The signing public key, hex.
     pub key: String,
-    /// `{"type": KIND, "body": {…}}` (docs/encoding.md).
+    /// Is it stored stripped on this node (a thin or producer node whose filter dropped it)?
+    pub stripped: bool,
+    /// `{"type": KIND, "body": {…}}` (docs/encoding.md); for a transaction stored stripped,
+    /// the whole copy a peer sent (null if no peer did within 5 s).
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     /// The inclusion proof (docs/proofs.md, `weft-inclusion-proof/v1`).
     #[schema(value_type = Object)]
     pub proof: serde_json::Value,
+    /// The key of the peer the whole copy came from (only for a transaction stored stripped).
+    #[schema(value_type = Option<String>)]
+    pub fetched_from: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -188,6 +194,11 @@ pub struct AssetReport {
     pub history: Vec<serde_json::Value>,
     #[schema(value_type = Option<Object>)]
     pub product_data: Option<serde_json::Value>,
+    /// Ids of transactions the report needed that this node stores stripped and no peer sent
+    /// whole (absent when there are none). Their history entries say `"stripped": true`;
+    /// entries fetched from a peer name it in `"fetched_from"`.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub stripped: Option<Vec<String>>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -6,7 +6,7 @@ use weft_core::model::{DigitalAsset, Payload};
 use weft_core::{Fingerprint, ResourceId, TxId};
 use weft_ledger::state::{Position, StateView};
 use weft_ledger::store::Store;
-use weft_ledger::{LedgerError, Signer};
+use weft_ledger::{LedgerError, Signer, Transaction};
 
 /// RFC 3339 UTC time from milliseconds (civil-from-days, no time-zone database needed).
 pub fn format_time(ms: u64) -> String {
@@ -69,16 +69,37 @@ pub fn resources_with_prefix<S: Store>(
         .collect())
 }
 
-/// One transaction of a history, as JSON (with the labels of the resources it names).
-pub fn history_entry<S: Store>(
+/// Whole copies of transactions this node stores stripped, fetched from peers: id → the
+/// transaction and the peer it came from.
+pub type Whole = std::collections::HashMap<TxId, (Transaction, String)>;
+
+/// The transaction at `position`, whole if this node or `whole` has it; and the peer it came
+/// from, if fetched.
+fn tx_at<S: Store>(
     store: &S,
-    state: &impl StateView,
+    whole: &Whole,
     position: Position,
     id: &TxId,
-) -> Result<Value, LedgerError> {
+) -> Result<(Transaction, Option<String>), LedgerError> {
     let tx = store
         .tx_at(position)?
         .ok_or_else(|| LedgerError::Corrupt(format!("transaction {id} is indexed but missing")))?;
+    Ok(match (&tx.payload, whole.get(id)) {
+        (None, Some((fetched, from))) => (fetched.clone(), Some(from.clone())),
+        _ => (tx, None),
+    })
+}
+
+/// One transaction of a history, as JSON (with the labels of the resources it names). A
+/// transaction stored stripped and not in `whole` says `"stripped": true` and names nobody.
+pub fn history_entry<S: Store>(
+    store: &S,
+    state: &impl StateView,
+    whole: &Whole,
+    position: Position,
+    id: &TxId,
+) -> Result<Value, LedgerError> {
+    let (tx, fetched_from) = tx_at(store, whole, position, id)?;
     let time = tx.header.time_of_tx;
     let signer = match tx.header.signer {
         Signer::Authority => json!("authority"),
@@ -93,6 +114,12 @@ pub fn history_entry<S: Store>(
         "index": position.index,
         "signer": signer,
     });
+    if tx.payload.is_none() {
+        value["stripped"] = json!(true);
+    }
+    if let Some(from) = fetched_from {
+        value["fetched_from"] = json!(from);
+    }
     match &tx.payload {
         Some(Payload::RecordOwnership(claim)) => {
             value["issuer"] = json!(claim.issuer.to_hex());
@@ -127,6 +154,11 @@ pub fn history_line(entry: &Value) -> String {
         ),
         _ => text("kind"),
     };
+    let what = if entry["stripped"].as_bool() == Some(true) {
+        format!("{what} (stored stripped on this node; no peer sent it whole)")
+    } else {
+        what
+    };
     format!(
         "  block {:>6}  {}  {what}",
         entry["height"].as_u64().unwrap_or(0),
@@ -135,39 +167,74 @@ pub fn history_line(entry: &Value) -> String {
 }
 
 /// Every transaction that mentions `fingerprint`, in ledger order.
-pub fn history<S: Store>(store: &S, fingerprint: &Fingerprint) -> Result<Vec<Value>, LedgerError> {
+pub fn history<S: Store>(
+    store: &S,
+    whole: &Whole,
+    fingerprint: &Fingerprint,
+) -> Result<Vec<Value>, LedgerError> {
     let state = store.snapshot()?;
     store
         .by_fingerprint(fingerprint)?
         .into_iter()
-        .map(|(position, id)| history_entry(store, &state, position, &id))
+        .map(|(position, id)| history_entry(store, &state, whole, position, &id))
         .collect()
 }
 
 /// The NIST validation process for a fingerprint, as seen by `recipient` (or by anyone):
 /// `{"verdict": "valid" | "unknown" | "not_recipient", "fingerprint", "owner", "owner_label",
-/// "history", "product_data"}`. `product_data` is the asset as its owner claimed it.
+/// "history", "product_data"}`. `product_data` is the asset as its owner claimed it. On a node
+/// that stores transactions stripped, the verdict comes from the rule state (always whole) and
+/// `"stripped"` lists the transactions the report needed but holds stripped (not in `whole`).
 pub fn asset_report<S: Store>(
     store: &S,
+    whole: &Whole,
     fingerprint: &Fingerprint,
     recipient: Option<ResourceId>,
 ) -> Result<Value, LedgerError> {
     let state = store.snapshot()?;
     let owner = state.owner(fingerprint)?;
-    let history = history(store, fingerprint)?;
+    let history = history(store, whole, fingerprint)?;
     let verdict = verdict(&state, fingerprint, recipient)?;
+    let mut stripped: Vec<String> = history
+        .iter()
+        .filter(|entry| entry["stripped"].as_bool() == Some(true))
+        .filter_map(|entry| entry["tx_id"].as_str().map(str::to_string))
+        .collect();
     let product_data = match &owner {
-        Some(owner) => claimed_asset(store, &owner.tx_id)?,
+        Some(owner) => match claimed_asset(store, whole, &owner.tx_id)? {
+            Some(asset) => Some(asset),
+            None => {
+                let id = owner.tx_id.to_hex();
+                if !stripped.contains(&id) {
+                    stripped.push(id);
+                }
+                None
+            }
+        },
         None => None,
     };
-    Ok(json!({
+    let mut report = json!({
         "verdict": verdict,
         "fingerprint": fingerprint.to_string(),
         "owner": owner.as_ref().map(|owner| resource_json(&state, &owner.issuer)),
         "owner_label": owner.as_ref().map(|owner| label(&state, &owner.issuer)),
         "history": history,
         "product_data": product_data,
-    }))
+    });
+    if !stripped.is_empty() {
+        report["stripped"] = json!(stripped);
+    }
+    Ok(report)
+}
+
+/// The ids a report lists under `"stripped"`.
+pub fn stripped_ids(report: &Value) -> Vec<TxId> {
+    report["stripped"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|id| TxId::from_hex(id.as_str()?).ok())
+        .collect()
 }
 
 /// The NIST verdict on `fingerprint` for `recipient` (or for anyone): `"unknown"` if nobody
@@ -200,17 +267,21 @@ pub fn verdict<V: StateView>(
     })
 }
 
-/// The asset as claimed in transaction `claim`.
+/// The asset as claimed in transaction `claim` (`None` also when the claim is stored stripped
+/// and not in `whole`).
 pub fn claimed_asset<S: Store>(
     store: &S,
+    whole: &Whole,
     claim: &TxId,
 ) -> Result<Option<DigitalAsset>, LedgerError> {
-    Ok(match store.tx(claim)? {
-        Some((tx, _)) => match tx.payload {
-            Some(Payload::RecordOwnership(claim)) => Some(claim.product_data),
-            _ => None,
-        },
+    let tx = match store.tx(claim)? {
+        Some((tx, _)) if tx.payload.is_none() => whole.get(claim).map(|(tx, _)| tx.clone()),
+        Some((tx, _)) => Some(tx),
         None => None,
+    };
+    Ok(match tx.and_then(|tx| tx.payload) {
+        Some(Payload::RecordOwnership(claim)) => Some(claim.product_data),
+        _ => None,
     })
 }
 
@@ -276,6 +347,7 @@ pub fn transaction_json<S: Store>(store: &S, id: &TxId) -> Result<Option<Value>,
         "kind": tx.header.kind.name(),
         "time": tx.header.time_of_tx,
         "key": tx.header.key.to_hex(),
+        "stripped": tx.payload.is_none(),
         "payload": tx.payload,
     })))
 }

@@ -31,7 +31,9 @@ use weft_ledger::{Admitted, RuleError, Transaction};
 
 use super::finality::Finality;
 use super::wire::{self, Sync, TxBatch};
-use super::{Ctx, Digest, Event, Finalization, Key, Scheme, SharedStatus, weft_key};
+use super::{
+    Ctx, Digest, Event, FETCH_TIMEOUT, Fetched, Finalization, Key, Scheme, SharedStatus, weft_key,
+};
 use crate::config::NetworkSection;
 use crate::metrics::Metrics;
 use crate::producer::{SharedLedger, Submission, TxResult, now_ms};
@@ -70,6 +72,8 @@ pub(crate) struct CoreParams<S, B> {
     pub config: NetworkSection,
     pub max_txs: usize,
     pub merge_after_txs: usize,
+    /// What this node stores whole (`None`: everything).
+    pub filter: Option<weft_ledger::filter::StorageFilter>,
 }
 
 /// A block above the committed head.
@@ -87,6 +91,14 @@ struct Waiting {
     results: Vec<Option<TxResult>>,
     left: usize,
     reply: Option<tokio::sync::oneshot::Sender<Vec<TxResult>>>,
+}
+
+/// A fetch of whole transactions, waiting for the peers' proofs.
+struct PendingFetch {
+    wanted: HashSet<TxId>,
+    found: Vec<Fetched>,
+    reply: Option<tokio::sync::oneshot::Sender<Vec<Fetched>>>,
+    deadline: Instant,
 }
 
 /// Why a block's state cannot be had.
@@ -138,6 +150,7 @@ pub(crate) struct Core<S, B> {
     is_validator: bool,
     halted: bool,
     pending_merge_txs: usize,
+    fetching: Vec<PendingFetch>,
     /// Debug builds only: how this node's proposals break the rules, for tests.
     fault: Option<Fault>,
 }
@@ -229,6 +242,7 @@ where
             is_validator,
             halted: false,
             pending_merge_txs: 0,
+            fetching: Vec::new(),
             fault: Fault::from_env(),
             p,
         })
@@ -272,6 +286,7 @@ where
         match event {
             Event::Stop => return Ok(false),
             Event::Submit(submission) => self.submit(submission),
+            Event::Fetch { ids, reply } => self.fetch(ids, reply),
             Event::Txs { from, bytes } => self.received_txs(from, &bytes),
             Event::Block { from, bytes } => {
                 self.received_block(from, &bytes);
@@ -332,6 +347,7 @@ where
         }
         self.try_commit()?;
         self.merge_some();
+        self.expire_fetches();
         self.publish();
         Ok(())
     }
@@ -913,7 +929,14 @@ where
                 .ledger
                 .lock()
                 .map_err(|_| anyhow::anyhow!("ledger lock poisoned"))?;
-            if let Err(error) = ledger.commit_validated(&known.block, &validated) {
+            let mask = self
+                .p
+                .filter
+                .as_ref()
+                .and_then(|filter| filter.mask(&known.block.transactions));
+            if let Err(error) =
+                ledger.commit_validated_keeping(&known.block, &validated, mask.as_deref())
+            {
                 bail!("cannot commit final block {hash}: {error}");
             }
         }
@@ -1038,14 +1061,176 @@ where
                 self.sync_sent = None;
                 self.take_answer(from, blocks, &finalization)?;
             }
+            Sync::ProofRequest { ids } => self.answer_proofs(from, &ids),
+            Sync::Proofs { proofs } => self.take_proofs(from, &proofs),
         }
         Ok(())
+    }
+
+    // ---- whole copies of stripped transactions ----
+
+    /// Asks every peer for proofs of `ids` (the first good answer for each wins).
+    fn fetch(&mut self, ids: Vec<TxId>, reply: tokio::sync::oneshot::Sender<Vec<Fetched>>) {
+        let wanted: HashSet<TxId> = ids.into_iter().take(wire::MAX_PROOF_REQUEST).collect();
+        let mut peers: Vec<Key> = self
+            .p
+            .validators
+            .iter()
+            .chain(self.p.followers.iter())
+            .filter(|key| **key != self.me)
+            .cloned()
+            .collect();
+        if let Ok(members) = self.p.finality.members() {
+            for (key, _) in members.peers {
+                if let Ok(key) = super::engine_key(&key)
+                    && key != self.me
+                    && !peers.contains(&key)
+                {
+                    peers.push(key);
+                }
+            }
+        }
+        if wanted.is_empty() || peers.is_empty() {
+            let _ = reply.send(Vec::new());
+            return;
+        }
+        tracing::debug!(
+            transactions = wanted.len(),
+            peers = peers.len(),
+            "asking peers for whole transactions"
+        );
+        let request = encode(&Sync::ProofRequest {
+            ids: wanted.iter().copied().collect(),
+        });
+        self.p
+            .sync_out
+            .send(Recipients::Some(peers), request, false);
+        self.fetching.push(PendingFetch {
+            wanted,
+            found: Vec::new(),
+            reply: Some(reply),
+            deadline: Instant::now() + FETCH_TIMEOUT,
+        });
+    }
+
+    /// Answers a proof request with the proofs of the transactions held whole here.
+    fn answer_proofs(&mut self, to: Key, ids: &[TxId]) {
+        let mut proofs = Vec::new();
+        let mut bytes = 0;
+        if let Ok(ledger) = self.p.ledger.lock() {
+            for id in ids {
+                let whole = matches!(
+                    ledger.store().tx(id),
+                    Ok(Some((ref tx, _))) if tx.payload.is_some()
+                );
+                if !whole {
+                    continue;
+                }
+                match weft_ledger::proof::build(ledger.store(), id)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|proof| Ok(serde_json::to_string(&proof)?))
+                {
+                    Ok(proof) => {
+                        bytes += proof.len();
+                        proofs.push(proof);
+                        if bytes >= wire::PROOF_ANSWER_BYTES {
+                            break;
+                        }
+                    }
+                    Err(error) => tracing::error!(%error, tx = %id, "cannot build a proof"),
+                }
+            }
+        }
+        tracing::debug!(peer = %weft_key(&to), asked = ids.len(), proofs = proofs.len(), "answering a proof request");
+        self.p
+            .sync_out
+            .send(Recipients::One(to), encode(&Sync::Proofs { proofs }), false);
+    }
+
+    /// Takes proofs from a peer: each must verify, be of a block this node holds (the same
+    /// block: same hash at that height) and carry the whole transaction.
+    fn take_proofs(&mut self, from: Key, proofs: &[String]) {
+        for text in proofs {
+            let checked = serde_json::from_str::<weft_ledger::proof::InclusionProof>(text)
+                .map_err(|error| error.to_string())
+                .and_then(|proof| {
+                    weft_ledger::proof::verify(&proof, None)
+                        .map(|verified| (proof, verified))
+                        .map_err(|error| error.to_string())
+                });
+            let (proof, verified) = match checked {
+                Ok(checked) => checked,
+                Err(error) => {
+                    self.misbehaved(from, &format!("a proof that does not verify: {error}"));
+                    return;
+                }
+            };
+            if !self
+                .fetching
+                .iter()
+                .any(|fetch| fetch.wanted.contains(&verified.tx_id))
+            {
+                continue;
+            }
+            let mine = self.p.ledger.lock().ok().and_then(|ledger| {
+                ledger
+                    .store()
+                    .signed_header(verified.height)
+                    .ok()
+                    .flatten()
+                    .map(|signed| signed.header.hash())
+            });
+            match mine {
+                Some(hash) if hash == verified.block_hash => {}
+                // Not final here yet: nothing to compare it with.
+                None => continue,
+                Some(hash) => {
+                    self.evidence(serde_json::json!({
+                        "kind": "conflicting_block_in_proof",
+                        "peer": weft_key(&from).to_string(),
+                        "height": verified.height,
+                        "block": verified.block_hash.to_hex(),
+                        "final_here": hash.to_hex(),
+                    }));
+                    self.misbehaved(from, "a proof from a block that is not final here");
+                    return;
+                }
+            }
+            if verified.transaction.payload.is_none() {
+                continue;
+            }
+            let fetched = Fetched {
+                tx: verified.transaction,
+                proof,
+                from: weft_key(&from).to_string(),
+            };
+            for fetch in &mut self.fetching {
+                if fetch.wanted.remove(&verified.tx_id) {
+                    fetch.found.push(fetched.clone());
+                }
+            }
+        }
+        self.expire_fetches();
+    }
+
+    /// Answers the fetches that have everything, or whose time is up.
+    fn expire_fetches(&mut self) {
+        let now = Instant::now();
+        self.fetching.retain_mut(|fetch| {
+            let done = fetch.wanted.is_empty() || now >= fetch.deadline;
+            if done && let Some(reply) = fetch.reply.take() {
+                let _ = reply.send(std::mem::take(&mut fetch.found));
+            }
+            !done
+        });
     }
 
     fn answer_sync(&mut self, to: Key, from_height: u64, max_blocks: u32) {
         let mut blocks = Vec::new();
         let mut certificate = Vec::new();
-        if from_height <= self.head.header.height {
+        // A node that strips payloads cannot hand out whole blocks: its answer is empty, and
+        // the asker turns to another peer.
+        if self.p.filter.is_none() && from_height <= self.head.header.height {
             let last = self
                 .head
                 .header

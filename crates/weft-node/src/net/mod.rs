@@ -173,13 +173,56 @@ pub(crate) struct NetParams {
     /// Most transactions in one block.
     pub max_txs: usize,
     pub merge_after_txs: usize,
+    /// What this node stores whole (`None`: everything).
+    pub filter: Option<weft_ledger::filter::StorageFilter>,
 }
 
-/// A started network: its status, and the thread to join at shutdown (it ends once every
-/// sender of the submission queue is gone and the core has answered what it holds).
+/// A started network: its status, the handle that fetches stripped transactions, and the thread
+/// to join at shutdown (it ends once every sender of the submission queue is gone and the core
+/// has answered what it holds).
 pub(crate) struct Started {
     pub status: SharedStatus,
+    pub fetcher: Fetcher,
     pub thread: std::thread::JoinHandle<Result<()>>,
+}
+
+/// A transaction fetched whole from a peer, with the inclusion proof it came in (checked against
+/// this node's own copy of its block header).
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub tx: weft_ledger::Transaction,
+    pub proof: weft_ledger::proof::InclusionProof,
+    /// The peer's key.
+    pub from: String,
+}
+
+/// How long a fetch waits for the peers' answers.
+pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Fetches whole copies of stripped transactions from the network's peers (thin and producer
+/// nodes; DESIGN.md "Node types").
+#[derive(Clone)]
+pub(crate) struct Fetcher {
+    events: Sender<Event>,
+}
+
+impl Fetcher {
+    /// The transactions among `ids` some peer holds whole and proved, within [`FETCH_TIMEOUT`];
+    /// those nobody answered for are left out.
+    pub async fn fetch(&self, ids: Vec<weft_core::TxId>) -> Vec<Fetched> {
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if self.events.send(Event::Fetch { ids, reply }).is_err() {
+            return Vec::new();
+        }
+        tokio::time::timeout(FETCH_TIMEOUT + Duration::from_secs(1), answer)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    }
 }
 
 /// Everything that reaches the core.
@@ -216,6 +259,11 @@ pub(crate) enum Event {
         bytes: Vec<u8>,
     },
     Submit(Submission),
+    /// Whole copies of transactions this node stores stripped, asked of its peers.
+    Fetch {
+        ids: Vec<weft_core::TxId>,
+        reply: tokio::sync::oneshot::Sender<Vec<Fetched>>,
+    },
     Tick,
     /// The node is stopping: answer what is held and end.
     Stop,
@@ -394,6 +442,10 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
     }));
     let namespace = namespace(chain_id);
     let (events, inbox) = std::sync::mpsc::channel::<Event>();
+    let fetcher = Fetcher {
+        events: events.clone(),
+    };
+    let filter = params.filter.clone();
 
     // Submissions reach the core through its own inbox; when the node stops (every sender of
     // the queue gone), the core is told to stop.
@@ -547,6 +599,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     config: params.config,
                     max_txs: params.max_txs,
                     merge_after_txs: params.merge_after_txs,
+                    filter,
                 })?;
                 let (done, finished) = oneshot::channel::<Result<()>>();
                 std::thread::Builder::new()
@@ -567,7 +620,11 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
             })
         })
         .context("cannot start the network thread")?;
-    Ok(Started { status, thread })
+    Ok(Started {
+        status,
+        fetcher,
+        thread,
+    })
 }
 
 /// Forwards what a peer-to-peer channel receives to the core.

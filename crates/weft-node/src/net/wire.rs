@@ -4,6 +4,7 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use weft_core::CoreError;
+use weft_core::TxId;
 use weft_core::encoding::{Canonical, check_count};
 use weft_ledger::Transaction;
 use weft_ledger::block::Block;
@@ -27,6 +28,10 @@ pub const MAX_MESSAGE_BYTES: u32 = 32 << 20;
 pub const MAX_SYNC_BLOCKS: u32 = 256;
 /// Most bytes of blocks in one catch-up answer (a single larger block still goes alone).
 pub const SYNC_ANSWER_BYTES: usize = 8 << 20;
+/// Most transactions asked for in one proof request.
+pub const MAX_PROOF_REQUEST: usize = 256;
+/// Most bytes of proofs in one answer (a single larger proof still goes alone).
+pub const PROOF_ANSWER_BYTES: usize = 8 << 20;
 /// Most transactions in one flooded batch.
 pub const MAX_TX_BATCH: usize = 20_000;
 /// Most bytes of transactions in one flooded batch.
@@ -64,6 +69,11 @@ pub enum Sync {
         blocks: Vec<Block>,
         finalization: Vec<u8>,
     },
+    /// A node that stores transactions stripped asks for whole copies of these.
+    ProofRequest { ids: Vec<TxId> },
+    /// Inclusion proofs (docs/proofs.md, JSON) of the requested transactions the peer holds
+    /// whole; those it does not hold are left out.
+    Proofs { proofs: Vec<String> },
 }
 
 impl Canonical for Sync {
@@ -84,6 +94,20 @@ impl Canonical for Sync {
                 check_count("answer blocks", blocks.len(), 0, MAX_SYNC_BLOCKS as usize)?;
                 check_count("finalization bytes", finalization.len(), 0, 64 << 10)?;
                 blocks.iter().try_for_each(Canonical::validate)
+            }
+            Sync::ProofRequest { ids } => {
+                check_count("requested proofs", ids.len(), 1, MAX_PROOF_REQUEST)
+            }
+            Sync::Proofs { proofs } => {
+                check_count("answer proofs", proofs.len(), 0, MAX_PROOF_REQUEST)?;
+                proofs.iter().try_for_each(|proof| {
+                    check_count(
+                        "proof bytes",
+                        proof.len(),
+                        2,
+                        weft_ledger::proof::MAX_PROOF_BYTES,
+                    )
+                })
             }
         }
     }
@@ -120,5 +144,18 @@ mod tests {
             }
         ));
         assert!(decode::<Sync>(&[9, 1, 2]).is_err(), "no such variant");
+        let error =
+            decode::<Sync>(&encode(&Sync::ProofRequest { ids: Vec::new() })).expect_err("no ids");
+        assert!(error.to_string().contains("requested proofs"), "{error}");
+        let error = decode::<Sync>(&encode(&Sync::ProofRequest {
+            ids: vec![TxId::default(); MAX_PROOF_REQUEST + 1],
+        }))
+        .expect_err("too many ids");
+        assert!(error.to_string().contains("requested proofs"), "{error}");
+        let error = decode::<Sync>(&encode(&Sync::Proofs {
+            proofs: vec![String::new()],
+        }))
+        .expect_err("an empty proof");
+        assert!(error.to_string().contains("proof bytes"), "{error}");
     }
 }
