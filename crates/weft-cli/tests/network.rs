@@ -104,6 +104,26 @@ impl Cluster {
             .to_string()
     }
 
+    /// The node's key, from its network status.
+    fn key(&self, index: usize) -> String {
+        let (_, status) = http(
+            "GET",
+            &format!("{}/v1/net/status", self.members[index].api),
+            None,
+            b"",
+        );
+        status["key"].as_str().expect("key").to_string()
+    }
+
+    /// What the node recorded in its `evidence.jsonl`.
+    fn evidence(&self, index: usize) -> Vec<Value> {
+        std::fs::read_to_string(self.members[index].home.join("evidence.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("an evidence line is JSON"))
+            .collect()
+    }
+
     fn height(&self, index: usize) -> u64 {
         self.status(index)["height"].as_u64().expect("height")
     }
@@ -654,17 +674,8 @@ fn byzantine_proposals_are_refused_and_recorded_as_evidence() {
     let home0 = cluster.members[0].home.clone();
     let api0 = cluster.members[0].api.clone();
     let org = cluster.org();
-    let key_of = |cluster: &Cluster, index: usize| -> String {
-        let (_, status) = http(
-            "GET",
-            &format!("{}/v1/net/status", cluster.members[index].api),
-            None,
-            b"",
-        );
-        status["key"].as_str().expect("key").to_string()
-    };
-    let forger = key_of(&cluster, 2);
-    let replayer = key_of(&cluster, 3);
+    let forger = cluster.key(2);
+    let replayer = cluster.key(3);
     for (index, fault) in [(2, "forged-signature"), (3, "replay")] {
         cluster.kill(index);
         cluster.restart_with(index, &[("WEFT_FAULT", fault)]);
@@ -672,13 +683,7 @@ fn byzantine_proposals_are_refused_and_recorded_as_evidence() {
 
     // Transactions keep coming until both have led a view with something to propose, and
     // been refused by both honest validators.
-    let evidence = |index: usize| -> Vec<Value> {
-        std::fs::read_to_string(cluster.members[index].home.join("evidence.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("an evidence line is JSON"))
-            .collect()
-    };
+    let evidence = |index: usize| cluster.evidence(index);
     let refused = |records: &[Value], key: &str| -> Vec<String> {
         records
             .iter()
@@ -1191,4 +1196,59 @@ fn a_partitioned_minority_finalizes_nothing_and_converges_after_the_heal() {
     for index in 1..4 {
         assert_eq!(cluster.block_hashes(index, top), majority_blocks);
     }
+}
+
+/// A validator that votes twice in a view (for the leader's block and for another): the honest
+/// validators detect the double vote, record it as evidence against it, and keep finalizing.
+#[test]
+fn a_double_vote_is_detected_and_recorded_as_evidence() {
+    let _network = one_network_at_a_time();
+    let mut cluster = Cluster::up(&["--nodes", "4"]);
+    let home0 = cluster.members[0].home.clone();
+    let api0 = cluster.members[0].api.clone();
+    let org = cluster.org();
+    let equivocator = cluster.key(3);
+    cluster.kill(3);
+    cluster.restart_with(3, &[("WEFT_FAULT", "equivocate")]);
+    let double_votes = |index: usize| -> Vec<Value> {
+        cluster
+            .evidence(index)
+            .into_iter()
+            .filter(|record| record["kind"] == "conflicting_notarize")
+            .collect()
+    };
+    let started = Instant::now();
+    let mut acknowledged = Vec::new();
+    for round in 0.. {
+        acknowledged.extend(submit(
+            &cluster,
+            &api0,
+            &home0,
+            &org,
+            &format!("e{round}"),
+            10,
+        ));
+        if (0..3).any(|index| !double_votes(index).is_empty()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no honest validator recorded the double vote: {:?}",
+            cluster.evidence(0)
+        );
+    }
+    for index in 0..3 {
+        for record in double_votes(index) {
+            assert_eq!(record["validator"], equivocator, "{record}");
+            assert!(record["view"].as_u64() > Some(0), "{record}");
+        }
+    }
+    // The three honest validators keep finalizing, and agree.
+    acknowledged.extend(submit(&cluster, &api0, &home0, &org, "after", 10));
+    let top = acknowledged
+        .iter()
+        .map(|(_, height)| *height)
+        .max()
+        .expect("some");
+    cluster.converge(&[0, 1, 2], top);
 }

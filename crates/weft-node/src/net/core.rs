@@ -74,6 +74,10 @@ pub(crate) struct CoreParams<S, B> {
     pub merge_after_txs: usize,
     /// What this node stores whole (`None`: everything).
     pub filter: Option<weft_ledger::filter::StorageFilter>,
+    /// Debug builds only: how this node misbehaves, for tests ([`Fault`]).
+    pub fault: Option<Fault>,
+    /// With [`Fault::Equivocate`]: the votes channel and this validator's signing scheme.
+    pub equivocation: Option<(S, Scheme)>,
 }
 
 /// A block above the committed head.
@@ -163,22 +167,26 @@ pub(crate) enum Fault {
     ForgedSignature,
     /// The first transaction appears twice (a replay, which the rules refuse).
     Replay,
+    /// Besides its honest vote, a second notarize vote in every view it verifies a block in,
+    /// for another block: a double vote.
+    Equivocate,
 }
 
 impl Fault {
-    fn from_env() -> Option<Fault> {
+    pub(crate) fn from_env() -> Option<Fault> {
         if !cfg!(debug_assertions) {
             return None;
         }
         let fault = match std::env::var("WEFT_FAULT").ok()?.as_str() {
             "forged-signature" => Fault::ForgedSignature,
             "replay" => Fault::Replay,
+            "equivocate" => Fault::Equivocate,
             other => {
                 tracing::error!(fault = other, "unknown WEFT_FAULT; proposing honestly");
                 return None;
             }
         };
-        tracing::warn!(?fault, "this node proposes Byzantine blocks (WEFT_FAULT)");
+        tracing::warn!(?fault, "this node misbehaves on purpose (WEFT_FAULT)");
         Some(fault)
     }
 
@@ -191,6 +199,7 @@ impl Fault {
                 let first = block.transactions[0].clone();
                 block.transactions.push(first);
             }
+            Fault::Equivocate => return block,
         }
         let ids: Vec<TxId> = block.transactions.iter().map(Transaction::id).collect();
         let mut header = block.signed.header.clone();
@@ -243,7 +252,7 @@ where
             halted: false,
             pending_merge_txs: 0,
             fetching: Vec::new(),
-            fault: Fault::from_env(),
+            fault: p.fault,
             p,
         })
     }
@@ -306,6 +315,9 @@ where
                 digest,
                 response,
             } => {
+                if self.fault == Some(Fault::Equivocate) {
+                    self.double_vote(&context, &digest);
+                }
                 self.verifying
                     .push((context, block_hash(&digest), response));
                 self.try_verifications();
@@ -350,6 +362,31 @@ where
         self.expire_fetches();
         self.publish();
         Ok(())
+    }
+
+    /// [`Fault::Equivocate`]: a notarize vote, validly signed, for a block other than the one
+    /// this view's leader proposed; the engine adds its own vote for the real one.
+    fn double_vote(&mut self, context: &Ctx, digest: &Digest) {
+        use commonware_consensus::simplex::types::{Notarize, Proposal, Vote};
+        let Some((votes, signer)) = &mut self.p.equivocation else {
+            return;
+        };
+        let mut other = digest.0;
+        other[0] ^= 0xff;
+        let proposal = Proposal::new(
+            context.round,
+            context.parent.0,
+            commonware_cryptography::sha256::Digest(other),
+        );
+        let Some(notarize) = Notarize::sign(signer, proposal) else {
+            return;
+        };
+        let vote: Vote<Scheme, Digest> = Vote::Notarize(notarize);
+        tracing::warn!(
+            view = context.round.view().get(),
+            "sending a double vote (WEFT_FAULT)"
+        );
+        votes.send(Recipients::All, vote.encode().to_vec(), true);
     }
 
     // ---- submissions and the pool ----

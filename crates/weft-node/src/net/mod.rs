@@ -505,6 +505,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
                 };
                 let votes = network.register(wire::CHANNEL_VOTES, quota(2_000));
+                let fault = core::Fault::from_env();
                 let certificates = network.register(wire::CHANNEL_CERTIFICATES, quota(2_000));
                 let resolver = network.register(wire::CHANNEL_RESOLVER, quota(2_000));
                 let (blocks_out, blocks_in) = network.register(wire::CHANNEL_BLOCKS, quota(200));
@@ -534,11 +535,17 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                 let mailbox = Mailbox {
                     events: events.clone(),
                 };
+                let mut equivocation = None;
                 let engine = if is_validator {
-                    let Some(scheme) = Scheme::signer(&namespace, validators.clone(), private)
+                    let Some(scheme) =
+                        Scheme::signer(&namespace, validators.clone(), private.clone())
                     else {
                         return Err(anyhow::anyhow!("this node's key is not a validator"));
                     };
+                    if fault == Some(core::Fault::Equivocate) {
+                        equivocation = Scheme::signer(&namespace, validators.clone(), private)
+                            .map(|signer| (votes.0.clone(), signer));
+                    }
                     let genesis_digest = sha256::Digest(genesis_header.header.hash().0.0);
                     let config = simplex_config::Config {
                         scheme,
@@ -600,6 +607,8 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     max_txs: params.max_txs,
                     merge_after_txs: params.merge_after_txs,
                     filter,
+                    fault,
+                    equivocation,
                 })?;
                 let (done, finished) = oneshot::channel::<Result<()>>();
                 std::thread::Builder::new()
