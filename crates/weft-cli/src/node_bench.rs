@@ -45,6 +45,10 @@ pub struct NodeBench {
     /// counts until the node has committed everything (its mempool is empty).
     #[arg(long)]
     pub no_wait: bool,
+    /// Submit generic `Record` transactions with a body of this many bytes (1 to 1 MiB) instead
+    /// of claims.
+    #[arg(long)]
+    pub record_bytes: Option<usize>,
 }
 
 const ORGANIZATIONS: usize = 8;
@@ -57,7 +61,14 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
         rate,
         max_secs,
         no_wait,
+        record_bytes,
     } = options;
+    if record_bytes.is_some_and(|bytes| bytes == 0 || bytes > weft_core::model::MAX_RECORD_BODY) {
+        bail!(
+            "--record-bytes must be between 1 and {} (a record's largest body)",
+            weft_core::model::MAX_RECORD_BODY
+        );
+    }
     if txs == 0 || batch == 0 || concurrency == 0 || concurrency > 1024 {
         bail!("--txs and --batch must be at least 1, --concurrency between 1 and 1024");
     }
@@ -68,7 +79,7 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
         bail!("weft bench node needs --node URL (or WEFT_NODE): the node to load");
     };
     let node = NodeClient::new(url, ctx.ca.as_deref())?;
-    let signed = signed_claims(ctx, &node, txs)?;
+    let signed = signed_claims(ctx, &node, txs, record_bytes)?;
     let bodies: Vec<String> = signed
         .chunks(batch)
         .map(|chunk| {
@@ -211,10 +222,13 @@ fn drained(node: &NodeClient, until: Instant) -> Result<()> {
 
 /// Registers the benchmark's organisations through `node` (with the authority key of --home)
 /// and signs `txs` claims of new assets among them, before any clock starts.
+/// `txs` transactions of the benchmark's organisations (registered through `node`): claims of
+/// new assets, or records with bodies of `record_bytes`.
 pub(crate) fn signed_claims(
     ctx: &Context_,
     node: &NodeClient,
     txs: usize,
+    record_bytes: Option<usize>,
 ) -> Result<Vec<Transaction>> {
     let home = Home::open(&ctx.home)?;
     let authority = home.authority_key().with_context(|| {
@@ -248,19 +262,29 @@ pub(crate) fn signed_claims(
     let jobs = (0..txs)
         .map(|i| {
             let org = i % ORGANIZATIONS;
-            let asset = generated_asset(
-                &[&nonce[..], &(i as u64).to_le_bytes()].concat(),
-                format!("load-{i}"),
-                DataType::Geometry3d,
-            );
-            (
-                orgs[org],
-                org,
-                Payload::RecordOwnership(RecordOwnership {
+            let payload = match record_bytes {
+                Some(bytes) => {
+                    let mut body = vec![0u8; bytes];
+                    body.iter_mut()
+                        .enumerate()
+                        .for_each(|(j, b)| *b = (i + j) as u8);
+                    Payload::Record(Record {
+                        issuer: orgs[org],
+                        content_type: "application/octet-stream".into(),
+                        product_code: Some(format!("SN-{i}")),
+                        body,
+                    })
+                }
+                None => Payload::RecordOwnership(RecordOwnership {
                     issuer: orgs[org],
-                    product_data: asset,
+                    product_data: generated_asset(
+                        &[&nonce[..], &(i as u64).to_le_bytes()].concat(),
+                        format!("load-{i}"),
+                        DataType::Geometry3d,
+                    ),
                 }),
-            )
+            };
+            (orgs[org], org, payload)
         })
         .collect();
     Ok(sign_all(chain_id, now_ms(), jobs, &keys))

@@ -90,7 +90,7 @@ pub fn run(ctx: &Context_, options: TcpBench) -> Result<()> {
             bail!("--signed registers its organisations through the API: give --node URL");
         };
         let node = crate::client::NodeClient::new(url, ctx.ca.as_deref())?;
-        signed_claims(ctx, &node, txs)?
+        signed_claims(ctx, &node, txs, None)?
             .iter()
             .map(|tx| (wire::TX, weft_core::encoding::encode(tx)))
             .collect()
