@@ -115,6 +115,21 @@ pub fn run(ctx: &Context_, command: BenchCommand) -> Result<()> {
 }
 
 /// A generated digital asset: the SHA-256 fingerprint of `content`, file id `id`, version "A".
+/// A `Record` of `issuer` with a body of `bytes` (the `i`-th of a benchmark: its body and
+/// product code differ from the others').
+pub(crate) fn generated_record(issuer: ResourceId, i: usize, bytes: usize) -> Payload {
+    let mut body = vec![0u8; bytes];
+    body.iter_mut()
+        .enumerate()
+        .for_each(|(j, b)| *b = (i + j) as u8);
+    Payload::Record(Record {
+        issuer,
+        content_type: "application/octet-stream".into(),
+        product_code: Some(format!("SN-{i}")),
+        body,
+    })
+}
+
 pub(crate) fn generated_asset(content: &[u8], id: String, data_type: DataType) -> DigitalAsset {
     DigitalAsset {
         fingerprint: Fingerprint::of_bytes(HashAlgo::Sha256, content),
@@ -346,18 +361,7 @@ fn ledger_in(
     for i in 0..count {
         let issuer_index = (i / 2) % orgs.len();
         let payload = match record_bytes {
-            Some(bytes) => {
-                let mut body = vec![0u8; bytes];
-                body.iter_mut()
-                    .enumerate()
-                    .for_each(|(j, b)| *b = (i + j) as u8);
-                Payload::Record(Record {
-                    issuer: orgs[issuer_index],
-                    content_type: "application/octet-stream".into(),
-                    product_code: Some(format!("SN-{i}")),
-                    body,
-                })
-            }
+            Some(bytes) => generated_record(orgs[issuer_index], i, bytes),
             None if i % 2 == 0 => Payload::RecordOwnership(RecordOwnership {
                 issuer: orgs[issuer_index],
                 product_data: asset(i / 2),

@@ -18,7 +18,7 @@ use weft_core::model::*;
 use weft_core::{ChainId, ResourceId};
 use weft_ledger::Transaction;
 
-use crate::bench::{generated_asset, percentile, sign_all};
+use crate::bench::{generated_asset, generated_record, percentile, sign_all};
 use crate::client::NodeClient;
 use crate::commands::Context_;
 use crate::home::{Home, now_ms};
@@ -263,18 +263,7 @@ pub(crate) fn signed_claims(
         .map(|i| {
             let org = i % ORGANIZATIONS;
             let payload = match record_bytes {
-                Some(bytes) => {
-                    let mut body = vec![0u8; bytes];
-                    body.iter_mut()
-                        .enumerate()
-                        .for_each(|(j, b)| *b = (i + j) as u8);
-                    Payload::Record(Record {
-                        issuer: orgs[org],
-                        content_type: "application/octet-stream".into(),
-                        product_code: Some(format!("SN-{i}")),
-                        body,
-                    })
-                }
+                Some(bytes) => generated_record(orgs[org], i, bytes),
                 None => Payload::RecordOwnership(RecordOwnership {
                     issuer: orgs[org],
                     product_data: generated_asset(

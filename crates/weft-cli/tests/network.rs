@@ -104,6 +104,42 @@ impl Cluster {
             .to_string()
     }
 
+    /// Waits until transaction `id` is final on node `index`.
+    fn wait_final(&self, index: usize, id: &str, why: &str) {
+        let started = Instant::now();
+        loop {
+            let (code, _) = http(
+                "GET",
+                &format!("{}/v1/transactions/{id}", self.members[index].api),
+                None,
+                b"",
+            );
+            if code == 200 {
+                return;
+            }
+            assert!(started.elapsed() < DEADLINE, "{why}: {id} is not final");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Watches for `secs` that transaction `id` becomes final on none of `nodes` (absence
+    /// cannot be waited for: this spans several leader timeouts).
+    fn never_final(&self, nodes: &[usize], id: &str, secs: u64, why: &str) {
+        let watched = Instant::now();
+        while watched.elapsed() < Duration::from_secs(secs) {
+            for index in nodes {
+                let (code, tx) = http(
+                    "GET",
+                    &format!("{}/v1/transactions/{id}", self.members[*index].api),
+                    None,
+                    b"",
+                );
+                assert_ne!(code, 200, "{why} on {}: {tx}", self.members[*index].name);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// The node's key, from its network status.
     fn key(&self, index: usize) -> String {
         let (_, status) = http(
@@ -427,42 +463,16 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         .iter()
         .map(|id| id.as_str().expect("id").to_string())
         .collect();
-    // Absence cannot be waited for: watch over several leader timeouts that none commits.
-    let watched = Instant::now();
-    while watched.elapsed() < Duration::from_secs(6) {
-        for index in [0, 1, THIN, ARCHIVE] {
-            let (code, tx) = http(
-                "GET",
-                &format!(
-                    "{}/v1/transactions/{}",
-                    cluster.members[index].api, queued_ids[0]
-                ),
-                None,
-                b"",
-            );
-            assert_ne!(
-                code, 200,
-                "final without a quorum on {}: {tx}",
-                cluster.members[index].name
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    cluster.never_final(
+        &[0, 1, THIN, ARCHIVE],
+        &queued_ids[0],
+        6,
+        "final without a quorum",
+    );
     // One of them back: three of four, commits resume and the queued transactions are final.
     cluster.restart(2);
-    let started = Instant::now();
     for id in &queued_ids {
-        loop {
-            let (code, _) = http("GET", &format!("{api0}/v1/transactions/{id}"), None, b"");
-            if code == 200 {
-                break;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "commits did not resume: {id} is not final"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        cluster.wait_final(0, id, "commits did not resume");
     }
     let top = cluster.height(0);
     cluster.converge(&[0, 1, 2, THIN, ARCHIVE], top);
@@ -1146,18 +1156,7 @@ fn a_partitioned_minority_finalizes_nothing_and_converges_after_the_heal() {
     );
     assert_eq!(code, 202, "{body}");
     let alone_id = body["tx_ids"][0].as_str().expect("id").to_string();
-    // Absence cannot be waited for: watch over several leader timeouts that it stays unfinal.
-    let watched = Instant::now();
-    while watched.elapsed() < Duration::from_secs(5) {
-        let (code, tx) = http(
-            "GET",
-            &format!("{}/v1/transactions/{alone_id}", cluster.members[3].api),
-            None,
-            b"",
-        );
-        assert_ne!(code, 200, "final on a minority of one: {tx}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    cluster.never_final(&[3], &alone_id, 5, "final on a minority of one");
     let minority_height = cluster.height(3);
     assert!(
         minority_height < top,
@@ -1168,23 +1167,11 @@ fn a_partitioned_minority_finalizes_nothing_and_converges_after_the_heal() {
 
     split.heal();
     // After the heal the minority catches up, and what it held alone becomes final.
-    let started = Instant::now();
-    loop {
-        let (code, _) = http(
-            "GET",
-            &format!("{api0}/v1/transactions/{alone_id}"),
-            None,
-            b"",
-        );
-        if code == 200 {
-            break;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "after the heal, {alone_id} submitted to the minority is not final"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    cluster.wait_final(
+        0,
+        &alone_id,
+        "after the heal, the transaction submitted to the minority",
+    );
     let top = cluster.height(0);
     cluster.converge(&[0, 1, 2, 3], top);
     let majority_blocks = cluster.block_hashes(0, top);

@@ -489,6 +489,17 @@ pub fn assemble<V: StateView + ?Sized>(
     })
 }
 
+/// The error for `block` breaking a block-level rule, with the reason.
+fn bad_block(block: &Block) -> impl Fn(String) -> LedgerError {
+    let height = block.signed.header.height;
+    let hash = block.signed.header.hash();
+    move |reason| LedgerError::BadBlock {
+        height,
+        hash,
+        reason,
+    }
+}
+
 /// A block whose form, links, Merkle root and seal are checked, with the transactions whose
 /// signature does not verify.
 #[derive(Debug)]
@@ -509,12 +520,7 @@ pub fn check_block(
 ) -> Result<Checked> {
     use weft_core::encoding::Canonical;
     let header = &block.signed.header;
-    let hash = header.hash();
-    let bad = |reason: String| LedgerError::BadBlock {
-        height: header.height,
-        hash,
-        reason,
-    };
+    let bad = bad_block(block);
     block.validate().map_err(|error| bad(error.to_string()))?;
     if header.chain_id != chain_id {
         return Err(bad(format!(
@@ -580,12 +586,7 @@ pub fn validate_block<V: StateView + ?Sized>(
     block: &Block,
 ) -> Result<ValidatedBlock> {
     let header = &block.signed.header;
-    let hash = header.hash();
-    let bad = |reason: String| LedgerError::BadBlock {
-        height: header.height,
-        hash,
-        reason,
-    };
+    let bad = bad_block(block);
     let Checked {
         ids,
         levels,

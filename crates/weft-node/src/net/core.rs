@@ -155,7 +155,7 @@ pub(crate) struct Core<S, B> {
     halted: bool,
     pending_merge_txs: usize,
     fetching: Vec<PendingFetch>,
-    /// Debug builds only: how this node's proposals break the rules, for tests.
+    /// Debug builds only: how this node misbehaves (its proposals, its votes), for tests.
     fault: Option<Fault>,
 }
 
@@ -167,8 +167,8 @@ pub(crate) enum Fault {
     ForgedSignature,
     /// The first transaction appears twice (a replay, which the rules refuse).
     Replay,
-    /// Besides its honest vote, a second notarize vote in every view it verifies a block in,
-    /// for another block: a double vote.
+    /// Besides its own vote for the block it proposes as leader, a second notarize vote in the
+    /// same view for another block: a double vote.
     Equivocate,
 }
 
@@ -315,9 +315,6 @@ where
                 digest,
                 response,
             } => {
-                if self.fault == Some(Fault::Equivocate) {
-                    self.double_vote(&context, &digest);
-                }
                 self.verifying
                     .push((context, block_hash(&digest), response));
                 self.try_verifications();
@@ -365,7 +362,7 @@ where
     }
 
     /// [`Fault::Equivocate`]: a notarize vote, validly signed, for a block other than the one
-    /// this view's leader proposed; the engine adds its own vote for the real one.
+    /// this leader proposes in the view; the engine sends its own vote for the real one.
     fn double_vote(&mut self, context: &Ctx, digest: &Digest) {
         use commonware_consensus::simplex::types::{Notarize, Proposal, Vote};
         let Some((votes, signer)) = &mut self.p.equivocation else {
@@ -735,6 +732,12 @@ where
             }
             match self.propose(&context, asked) {
                 Some(Some(digest)) => {
+                    if self.fault == Some(Fault::Equivocate) {
+                        // With the leader's own vote for its block on the way, a second one
+                        // for another block: whichever a validator receives second, it holds
+                        // both, signed, before the view has a certificate.
+                        self.double_vote(&context, &digest);
+                    }
                     let _ = response.send(digest);
                 }
                 // Declined: the engine moves on.
