@@ -118,9 +118,12 @@ impl Drop for Node {
     }
 }
 
+/// An HTTP client for tests. Every request ends within 5 minutes: a node that never answers
+/// fails the test instead of hanging it (longer than any wait a test makes on purpose).
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(300)))
         .build()
         .into()
 }

@@ -44,6 +44,9 @@ pub(crate) const TICK: Duration = Duration::from_millis(5);
 const SYNC_RETRY: Duration = Duration::from_millis(1_000);
 /// A node that does not vote asks for new blocks this often.
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+/// A node that does not vote floods again the transactions still waiting this long (their
+/// first flood may have found no peer connected, or a connection that dropped).
+const REFLOOD_EVERY: Duration = Duration::from_millis(2_000);
 /// A peer heard from within this long counts as connected.
 const PEER_SEEN: Duration = Duration::from_secs(5);
 /// Most bytes of blocks held above the committed head.
@@ -155,6 +158,9 @@ pub(crate) struct Core<S, B> {
     halted: bool,
     pending_merge_txs: usize,
     fetching: Vec<PendingFetch>,
+    /// Non-voting nodes: the pooled transactions at the last re-flood check, and when it was.
+    waited: HashSet<TxId>,
+    last_reflood: Instant,
     /// Debug builds only: how this node misbehaves (its proposals, its votes), for tests.
     fault: Option<Fault>,
 }
@@ -252,6 +258,8 @@ where
             halted: false,
             pending_merge_txs: 0,
             fetching: Vec::new(),
+            waited: HashSet::new(),
+            last_reflood: Instant::now(),
             fault: p.fault,
             p,
         })
@@ -350,6 +358,10 @@ where
         self.flood();
         self.try_proposals();
         self.try_verifications();
+        if !self.is_validator && self.last_reflood.elapsed() >= REFLOOD_EVERY {
+            self.last_reflood = Instant::now();
+            self.reflood();
+        }
         if !self.is_validator && self.last_follow.elapsed() >= FOLLOW_EVERY {
             self.last_follow = Instant::now();
             self.request_sync();
@@ -505,6 +517,31 @@ where
             self.p.txs_out.send(Recipients::All, message, false);
         }
         self.outbox_bytes = 0;
+    }
+
+    /// Floods again what was already waiting at the last check (a node that does not vote
+    /// relies on flooding alone to get its submissions to a leader).
+    fn reflood(&mut self) {
+        let again: Vec<Transaction> = self
+            .waited
+            .iter()
+            .filter_map(|id| self.pool.get(id))
+            .take(wire::MAX_TX_BATCH)
+            .cloned()
+            .collect();
+        self.waited = self.pool.keys().copied().collect();
+        if again.is_empty() {
+            return;
+        }
+        tracing::debug!(
+            transactions = again.len(),
+            "flooding waiting transactions again"
+        );
+        for tx in again {
+            self.outbox_bytes += encoded_len(&tx);
+            self.outbox.push(tx);
+        }
+        self.flood();
     }
 
     fn received_txs(&mut self, from: Key, bytes: &[u8]) {
