@@ -44,8 +44,8 @@ pub(crate) const TICK: Duration = Duration::from_millis(5);
 const SYNC_RETRY: Duration = Duration::from_millis(1_000);
 /// A node that does not vote asks for new blocks this often.
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
-/// A node that does not vote floods again the transactions still waiting this long (their
-/// first flood may have found no peer connected, or a connection that dropped).
+/// A node that does not vote floods again the submissions made to it that are still waiting
+/// this long (their first flood may have found no peer connected, or a connection that dropped).
 const REFLOOD_EVERY: Duration = Duration::from_millis(2_000);
 /// A peer heard from within this long counts as connected.
 const PEER_SEEN: Duration = Duration::from_secs(5);
@@ -158,7 +158,8 @@ pub(crate) struct Core<S, B> {
     halted: bool,
     pending_merge_txs: usize,
     fetching: Vec<PendingFetch>,
-    /// Non-voting nodes: the pooled transactions at the last re-flood check, and when it was.
+    /// Non-voting nodes: the submissions made here still pooled at the last re-flood check, and
+    /// when it was.
     waited: HashSet<TxId>,
     last_reflood: Instant,
     /// Debug builds only: how this node misbehaves (its proposals, its votes), for tests.
@@ -519,17 +520,24 @@ where
         self.outbox_bytes = 0;
     }
 
-    /// Floods again what was already waiting at the last check (a node that does not vote
-    /// relies on flooding alone to get its submissions to a leader).
+    /// Floods again the submissions made here that were already waiting at the last check (a
+    /// node that does not vote relies on flooding alone to get them to a leader). Transactions
+    /// that other peers flooded to this node are theirs to send again, not this node's.
     fn reflood(&mut self) {
         let again: Vec<Transaction> = self
             .waited
             .iter()
+            .filter(|id| self.by_tx.contains_key(*id))
             .filter_map(|id| self.pool.get(id))
             .take(wire::MAX_TX_BATCH)
             .cloned()
             .collect();
-        self.waited = self.pool.keys().copied().collect();
+        self.waited = self
+            .by_tx
+            .keys()
+            .filter(|id| self.pool.contains_key(*id))
+            .copied()
+            .collect();
         if again.is_empty() {
             return;
         }
