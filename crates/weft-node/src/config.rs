@@ -796,6 +796,60 @@ mod tests {
     }
 
     #[test]
+    fn storage_filters_are_checked_and_only_for_nodes_that_strip() {
+        let id = "ab".repeat(32);
+        let config = NodeConfig::parse(&format!(
+            "[node]\ntype = \"thin\"\nkeep_kinds = [\"record\", \"SendProductData\"]\n\
+             keep_resources = [\"{id}\"]\n"
+        ))
+        .expect("a thin node's filter");
+        let filter = config
+            .node
+            .storage_filter()
+            .expect("valid")
+            .expect("a filter");
+        assert_eq!(
+            filter.kinds,
+            [
+                weft_core::model::PayloadKind::Record,
+                weft_core::model::PayloadKind::SendProductData
+            ]
+        );
+        assert_eq!(filter.resources[0].to_hex(), id);
+        // Thin and producer nodes without keys still strip (everything but the always-kept).
+        let config = NodeConfig::parse("[node]\ntype = \"producer\"\n").expect("producer");
+        assert_eq!(
+            config.node.storage_filter(),
+            Ok(Some(weft_ledger::filter::StorageFilter::default()))
+        );
+        assert_eq!(NodeConfig::default().node.storage_filter(), Ok(None));
+
+        let error = NodeConfig::parse("[node]\ntype = \"thin\"\nkeep_kinds = [\"Blueprint\"]\n")
+            .expect_err("no such kind");
+        assert_eq!(error.key, "node.keep_kinds");
+        assert!(
+            error
+                .message
+                .contains("\"Blueprint\" is not a payload kind"),
+            "{error}"
+        );
+        let error = NodeConfig::parse("[node]\ntype = \"thin\"\nkeep_resources = [\"abc\"]\n")
+            .expect_err("not an id");
+        assert_eq!(error.key, "node.keep_resources");
+        let error = NodeConfig::parse(&format!(
+            "[node]\ntype = \"archive\"\nkeep_resources = [\"{id}\"]\n"
+        ))
+        .expect_err("an archive node keeps everything");
+        assert!(error.message.contains("keeps every payload"), "{error}");
+        let many = vec![format!("\"{id}\""); MAX_KEEP_ENTRIES + 1].join(", ");
+        let error = NodeConfig::parse(&format!(
+            "[node]\ntype = \"thin\"\nkeep_resources = [{many}]\n"
+        ))
+        .expect_err("too many");
+        assert!(error.message.contains("at most 1024"), "{error}");
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
         let error = NodeConfig::parse("[blocks]\ninterval = 5\n").expect_err("unknown key");
         assert!(error.message.contains("interval"), "{error}");
