@@ -268,16 +268,9 @@ impl Drop for Cluster {
     }
 }
 
-/// Submits `count` claims by `org` (registered on `home`) to `api`; returns (tx id, height).
-fn submit(
-    cluster: &Cluster,
-    api: &str,
-    home: &Path,
-    org: &str,
-    tag: &str,
-    count: usize,
-) -> Vec<(String, u64)> {
-    let transactions: Vec<String> = (0..count)
+/// `count` claims by `org` (its key on `home`) of the contents `TAG-0`, `TAG-1`, …, encoded.
+fn claims(cluster: &Cluster, home: &Path, org: &str, tag: &str, count: usize) -> Vec<String> {
+    (0..count)
         .map(|i| {
             let content = format!("{tag}-{i}");
             encoded(&claim_tx_on(
@@ -288,7 +281,34 @@ fn submit(
                 &content,
             ))
         })
-        .collect();
+        .collect()
+}
+
+/// Queues `transactions` at `api` without waiting for them to be final; returns their ids.
+fn queue(api: &str, transactions: &[String]) -> Vec<String> {
+    let (code, body) = post_json(
+        &format!("{api}/v1/transactions/batch?wait=false"),
+        &json!({ "transactions": transactions }),
+    );
+    assert_eq!(code, 202, "{body}");
+    body["tx_ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|id| id.as_str().expect("id").to_string())
+        .collect()
+}
+
+/// Submits `count` claims by `org` (registered on `home`) to `api`; returns (tx id, height).
+fn submit(
+    cluster: &Cluster,
+    api: &str,
+    home: &Path,
+    org: &str,
+    tag: &str,
+    count: usize,
+) -> Vec<(String, u64)> {
+    let transactions = claims(cluster, home, org, tag, count);
     let (code, body) = post_json(
         &format!("{api}/v1/transactions/batch"),
         &json!({ "transactions": transactions }),
@@ -440,29 +460,7 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
     // was made with four.)
     cluster.kill(2);
     cluster.kill(3);
-    let queued: Vec<String> = (0..5)
-        .map(|i| {
-            let content = format!("no-quorum-{i}");
-            encoded(&claim_tx_on(
-                &cluster.chain,
-                &home0,
-                &org,
-                content.as_bytes(),
-                &content,
-            ))
-        })
-        .collect();
-    let (code, body) = post_json(
-        &format!("{api0}/v1/transactions/batch?wait=false"),
-        &json!({ "transactions": queued }),
-    );
-    assert_eq!(code, 202, "{body}");
-    let queued_ids: Vec<String> = body["tx_ids"]
-        .as_array()
-        .expect("ids")
-        .iter()
-        .map(|id| id.as_str().expect("id").to_string())
-        .collect();
+    let queued_ids = queue(&api0, &claims(&cluster, &home0, &org, "no-quorum", 5));
     cluster.never_final(
         &[0, 1, THIN, ARCHIVE],
         &queued_ids[0],
@@ -1139,23 +1137,8 @@ fn a_partitioned_minority_finalizes_nothing_and_converges_after_the_heal() {
     cluster.converge(&[0, 1, 2], top);
     // The minority side, seen from inside: a transaction submitted to it stays unfinal.
     split.enter(&split.b);
-    let content = "minority-0";
-    let alone = encoded(&claim_tx_on(
-        &cluster.chain,
-        &home0,
-        &org,
-        content.as_bytes(),
-        content,
-    ));
-    let (code, body) = post_json(
-        &format!(
-            "{}/v1/transactions/batch?wait=false",
-            cluster.members[3].api
-        ),
-        &json!({ "transactions": [alone] }),
-    );
-    assert_eq!(code, 202, "{body}");
-    let alone_id = body["tx_ids"][0].as_str().expect("id").to_string();
+    let alone = claims(&cluster, &home0, &org, "minority", 1);
+    let alone_id = queue(&cluster.members[3].api, &alone).remove(0);
     cluster.never_final(&[3], &alone_id, 5, "final on a minority of one");
     let minority_height = cluster.height(3);
     assert!(
