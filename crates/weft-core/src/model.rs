@@ -357,6 +357,20 @@ pub struct NetworkPeer {
     pub name: String,
 }
 
+/// Replaces the chain's validators — the producers that propose, vote on and seal blocks — from
+/// `from_height` on. Signed by a network authority. The change takes effect at a later height
+/// than the block that holds it, and after every change already scheduled, so every node switches
+/// at the same block (docs/network.md, "Changing the validators").
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetValidators {
+    /// The validators from `from_height` on, in the order the consensus engine uses (1 to 64,
+    /// no key twice).
+    pub validators: Vec<PublicKey>,
+    /// The first height they produce.
+    pub from_height: u64,
+}
+
 /// Every kind of transaction payload. The variant order is part of the canonical encoding:
 /// append, never reorder.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -372,6 +386,7 @@ pub enum Payload {
     RegisterPart(RegisterPart),
     TransferPart(TransferPart),
     NetworkPeer(NetworkPeer),
+    SetValidators(SetValidators),
 }
 
 impl Payload {
@@ -388,6 +403,7 @@ impl Payload {
             Payload::RegisterPart(_) => PayloadKind::RegisterPart,
             Payload::TransferPart(_) => PayloadKind::TransferPart,
             Payload::NetworkPeer(_) => PayloadKind::NetworkPeer,
+            Payload::SetValidators(_) => PayloadKind::SetValidators,
         }
     }
 
@@ -415,7 +431,7 @@ impl Payload {
             Payload::Record(record) => vec![record.issuer],
             Payload::RegisterPart(part) => vec![part.owner],
             Payload::TransferPart(transfer) => vec![transfer.from, transfer.to],
-            Payload::NetworkPeer(_) => vec![],
+            Payload::NetworkPeer(_) | Payload::SetValidators(_) => vec![],
         }
     }
 }
@@ -447,11 +463,12 @@ pub enum PayloadKind {
     RegisterPart = 7,
     TransferPart = 8,
     NetworkPeer = 9,
+    SetValidators = 10,
 }
 
 impl PayloadKind {
     /// Every kind, in tag order.
-    pub const ALL: [PayloadKind; 10] = [
+    pub const ALL: [PayloadKind; 11] = [
         PayloadKind::Genesis,
         PayloadKind::RegisterResource,
         PayloadKind::RotateKey,
@@ -462,6 +479,7 @@ impl PayloadKind {
         PayloadKind::RegisterPart,
         PayloadKind::TransferPart,
         PayloadKind::NetworkPeer,
+        PayloadKind::SetValidators,
     ];
 
     /// The kind called `name` (as [`PayloadKind::name`] spells it, any case).
@@ -483,6 +501,7 @@ impl PayloadKind {
             PayloadKind::RegisterPart => "RegisterPart",
             PayloadKind::TransferPart => "TransferPart",
             PayloadKind::NetworkPeer => "NetworkPeer",
+            PayloadKind::SetValidators => "SetValidators",
         }
     }
 }
@@ -540,6 +559,26 @@ impl Canonical for Payload {
             }
             Payload::NetworkPeer(peer) => {
                 check_required_text("peer name", &peer.name, MAX_SHORT_TEXT)
+            }
+            Payload::SetValidators(set) => {
+                check_count("validators", set.validators.len(), 1, MAX_AUTHORITIES)?;
+                let distinct: std::collections::HashSet<&PublicKey> =
+                    set.validators.iter().collect();
+                if distinct.len() != set.validators.len() {
+                    return Err(CoreError::InvalidField {
+                        field: "validators",
+                        reason: "a key is named twice".into(),
+                    });
+                }
+                if set.from_height == 0 {
+                    return Err(CoreError::InvalidField {
+                        field: "fromHeight",
+                        reason: "block 0 is the genesis block; a change starts at height 1 or \
+                                 later"
+                            .into(),
+                    });
+                }
+                Ok(())
             }
         }
     }

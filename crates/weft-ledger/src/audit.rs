@@ -50,6 +50,8 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
     let mut stripped = 0u64;
     // `Some(last)` once a stripped transaction was met: rules were replayed through `last`.
     let mut rules_through: Option<Option<u64>> = None;
+    // The validator schedule, followed from the blocks once rules are no longer replayed.
+    let mut schedule: Option<crate::state::Schedule> = None;
     for height in 0..total {
         let failure =
             move |index: Option<u32>, tx_id: Option<String>, reason: String| AuditReport {
@@ -127,10 +129,25 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
                 }
                 Err(error) => return failed(error),
             }
-            let producers = state
-                .genesis()?
-                .map(|genesis| genesis.producers)
-                .unwrap_or_default();
+            // Rules are not replayed from here on, but `SetValidators` transactions are always
+            // kept whole (filter::ALWAYS_KEPT): the schedule is followed from them.
+            let schedule = match &mut schedule {
+                Some(schedule) => schedule,
+                None => schedule.insert(state.schedule()?),
+            };
+            let producers = schedule.producers_at(height).to_vec();
+            for (index, tx) in block.transactions.iter().enumerate() {
+                if let Some(weft_core::model::Payload::SetValidators(set)) = &tx.payload {
+                    schedule.changes.push(crate::state::ValidatorChange {
+                        from_height: set.from_height,
+                        validators: set.validators.clone(),
+                        scheduled_at: crate::state::Position {
+                            height,
+                            index: index as u32,
+                        },
+                    });
+                }
+            }
             if !producers.contains(&block.signed.header.producer) {
                 return Ok(failure(
                     None,

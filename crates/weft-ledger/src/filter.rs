@@ -3,8 +3,8 @@
 //! signed header and signature stay, so their id, signature and place in the block's Merkle tree
 //! still verify, and a whole copy can be fetched from a peer and checked against them.
 //!
-//! The genesis and the network's peer admissions are always kept: a node reads them again when
-//! it starts.
+//! The genesis, the network's peer admissions and its validator changes are always kept: a node
+//! reads them again when it starts, and follows who may produce which block from them.
 
 use weft_core::ResourceId;
 use weft_core::model::PayloadKind;
@@ -12,7 +12,11 @@ use weft_core::model::PayloadKind;
 use crate::tx::{Signer, Transaction};
 
 /// Kinds every node keeps whole, whatever its filter says.
-pub const ALWAYS_KEPT: [PayloadKind; 2] = [PayloadKind::Genesis, PayloadKind::NetworkPeer];
+pub const ALWAYS_KEPT: [PayloadKind; 3] = [
+    PayloadKind::Genesis,
+    PayloadKind::NetworkPeer,
+    PayloadKind::SetValidators,
+];
 
 /// What a node keeps whole: transactions of one of `kinds`, and transactions that name one of
 /// `resources` (as signer, issuer, sender, recipient, owner or subject).

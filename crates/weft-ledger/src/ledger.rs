@@ -301,9 +301,11 @@ impl<S: Store> Ledger<S> {
         producer: &SigningKey,
         now: u64,
     ) -> Result<BlockOutcome> {
-        if !self.genesis.producers.contains(&producer.public_key()) {
+        let height = self.head.header.height + 1;
+        let schedule = self.store.snapshot()?.schedule()?;
+        if !schedule.producers_at(height).contains(&producer.public_key()) {
             return Err(LedgerError::Invalid(format!(
-                "key {} is not a producer of this chain",
+                "key {} is not a producer of this chain at height {height}",
                 producer.public_key()
             )));
         }
@@ -623,12 +625,19 @@ pub fn validate_block<V: StateView + ?Sized>(
             });
         }
     }
-    // The producer must be one of the genesis producers (for block 0, of the genesis inside it).
-    let genesis = overlay.genesis()?.ok_or_else(|| bad("no genesis".into()))?;
-    if !genesis.producers.contains(&header.producer) {
+    // The producer must be one of the chain's producers at this height: the genesis producers
+    // (for block 0, those of the genesis inside it), or the validators of a later change.
+    if overlay.genesis()?.is_none() {
+        return Err(bad("no genesis".into()));
+    }
+    if !overlay
+        .schedule()?
+        .producers_at(header.height)
+        .contains(&header.producer)
+    {
         return Err(bad(format!(
-            "producer {} is not one of the chain's producers",
-            header.producer
+            "producer {} is not one of the chain's producers at height {}",
+            header.producer, header.height
         )));
     }
     Ok(ValidatedBlock {

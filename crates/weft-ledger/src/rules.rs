@@ -22,6 +22,7 @@ use weft_core::{ChainId, Fingerprint, ResourceId, TxId};
 use crate::error::{Result, RuleError};
 use crate::state::{
     KeyStatus, Overlay, OwnerEntry, PartEntry, Position, ReceiptEntry, ResourceEntry, StateView,
+    ValidatorChange,
 };
 use crate::tx::{Signer, Transaction};
 
@@ -42,6 +43,10 @@ fn short(id: &ResourceId) -> String {
 fn fmt_ms(ms: u64) -> String {
     format!("{}.{:03} s", ms / 1000, ms % 1000)
 }
+
+/// How far ahead of the block holding it a `SetValidators` change may take effect (a mistyped
+/// height would otherwise block every later change).
+pub const MAX_SCHEDULE_AHEAD: u64 = 1_000_000;
 
 /// Checks `tx` against the rules and, if valid, records its effects in `state`.
 /// Signatures are checked by the caller (in batches) before this is called.
@@ -428,6 +433,56 @@ pub fn apply<S: StateView + ?Sized>(
                 .into());
             }
             usable_key(&peer.key)?;
+        }
+        Payload::SetValidators(set) => {
+            if header.signer != Signer::Authority {
+                return Err(RuleError::Acting {
+                    message: "only a network authority changes the validators".into(),
+                }
+                .into());
+            }
+            for key in &set.validators {
+                usable_key(key)?;
+            }
+            if set.from_height <= position.height {
+                return Err(RuleError::Chain {
+                    message: format!(
+                        "the change takes effect at height {}, not later than the block holding \
+                         it ({}); it must start at a later height",
+                        set.from_height, position.height
+                    ),
+                }
+                .into());
+            }
+            if set.from_height - position.height > MAX_SCHEDULE_AHEAD {
+                return Err(RuleError::Chain {
+                    message: format!(
+                        "the change takes effect at height {}, more than {MAX_SCHEDULE_AHEAD} \
+                         blocks after this one ({})",
+                        set.from_height, position.height
+                    ),
+                }
+                .into());
+            }
+            let mut changes = state.validator_changes()?;
+            if let Some(last) = changes.last()
+                && last.from_height >= set.from_height
+            {
+                return Err(RuleError::Chain {
+                    message: format!(
+                        "a change is already scheduled from height {}; a new one must start \
+                         after it (not at {})",
+                        last.from_height, set.from_height
+                    ),
+                }
+                .into());
+            }
+            changes.push(ValidatorChange {
+                from_height: set.from_height,
+                validators: set.validators.clone(),
+                scheduled_at: position,
+            });
+            state.delta.validators = Some(changes);
         }
     }
     state.delta.tx_ids.insert(id);

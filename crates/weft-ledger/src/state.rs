@@ -13,7 +13,17 @@ use crate::error::Result;
 
 /// Where a transaction sits in canonical ledger order.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    serde::Serialize,
 )]
 pub struct Position {
     pub height: u64,
@@ -99,6 +109,80 @@ pub trait StateView {
     fn part(&self, code: &str) -> Result<Option<PartEntry>>;
     /// Is a transaction with this id already on the ledger?
     fn contains_tx(&self, id: &TxId) -> Result<bool>;
+    /// The validator changes scheduled by `SetValidators` transactions, oldest first.
+    fn validator_changes(&self) -> Result<Vec<ValidatorChange>>;
+
+    /// The chain's validator schedule: genesis producers, then every change.
+    fn schedule(&self) -> Result<Schedule> {
+        let genesis = self.genesis()?.map(|genesis| genesis.producers);
+        Ok(Schedule {
+            genesis: genesis.unwrap_or_default(),
+            changes: self.validator_changes()?,
+        })
+    }
+}
+
+/// A change of the chain's validators, from a height on (a `SetValidators` transaction).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, serde::Serialize)]
+pub struct ValidatorChange {
+    pub from_height: u64,
+    pub validators: Vec<PublicKey>,
+    /// Where the transaction that scheduled it is.
+    pub scheduled_at: Position,
+}
+
+/// Who produces which block: the genesis producers, then each change from its height on. The
+/// changes' heights increase; epoch `n` is the span of change `n` (epoch 0: genesis), and every
+/// node switches at the same block.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Schedule {
+    pub genesis: Vec<PublicKey>,
+    pub changes: Vec<ValidatorChange>,
+}
+
+impl Schedule {
+    /// The epoch `height` is in.
+    pub fn epoch_of(&self, height: u64) -> u64 {
+        self.changes
+            .iter()
+            .take_while(|change| change.from_height <= height)
+            .count() as u64
+    }
+
+    /// The validators of `epoch` (the last known ones beyond the schedule).
+    pub fn validators(&self, epoch: u64) -> &[PublicKey] {
+        match epoch.checked_sub(1) {
+            None => &self.genesis,
+            Some(index) => self
+                .changes
+                .get(index as usize)
+                .or(self.changes.last())
+                .map_or(&self.genesis[..], |change| &change.validators[..]),
+        }
+    }
+
+    /// The producers of the block at `height`.
+    pub fn producers_at(&self, height: u64) -> &[PublicKey] {
+        self.validators(self.epoch_of(height))
+    }
+
+    /// The first height of `epoch` (1 for epoch 0: block 0 is the genesis block).
+    pub fn start(&self, epoch: u64) -> u64 {
+        match epoch.checked_sub(1) {
+            None => 1,
+            Some(index) => self
+                .changes
+                .get(index as usize)
+                .map_or(u64::MAX, |change| change.from_height),
+        }
+    }
+
+    /// The last height of `epoch`, once the next change is scheduled.
+    pub fn end(&self, epoch: u64) -> Option<u64> {
+        self.changes
+            .get(epoch as usize)
+            .map(|change| change.from_height - 1)
+    }
 }
 
 /// Changes to rule state made by one block, written atomically with it. Its Borsh encoding (maps
@@ -112,6 +196,9 @@ pub struct StateDelta {
     pub owners: HashMap<Fingerprint, OwnerEntry>,
     pub receipts: HashMap<(Fingerprint, ResourceId), ReceiptEntry>,
     pub parts: HashMap<String, PartEntry>,
+    /// Every validator change scheduled so far, when this delta schedules one (the whole list:
+    /// the later delta's wins).
+    pub validators: Option<Vec<ValidatorChange>>,
     /// Ids of the transactions this delta comes from.
     #[borsh(skip)]
     pub tx_ids: HashSet<TxId>,
@@ -129,6 +216,9 @@ impl StateDelta {
     pub fn merge_state(&mut self, later: &StateDelta) {
         if let Some(genesis) = &later.genesis {
             self.genesis = Some(genesis.clone());
+        }
+        if let Some(validators) = &later.validators {
+            self.validators = Some(validators.clone());
         }
         self.resources
             .extend(later.resources.iter().map(|(k, v)| (*k, v.clone())));
@@ -206,6 +296,12 @@ impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
         Ok(self.delta.tx_ids.contains(id) || self.base.contains_tx(id)?)
     }
+    fn validator_changes(&self) -> Result<Vec<ValidatorChange>> {
+        match &self.delta.validators {
+            Some(changes) => Ok(changes.clone()),
+            None => self.base.validator_changes(),
+        }
+    }
 }
 
 impl<T: StateView + ?Sized> StateView for &T {
@@ -233,5 +329,8 @@ impl<T: StateView + ?Sized> StateView for &T {
     }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
         (**self).contains_tx(id)
+    }
+    fn validator_changes(&self) -> Result<Vec<ValidatorChange>> {
+        (**self).validator_changes()
     }
 }

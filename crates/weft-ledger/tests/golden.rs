@@ -85,6 +85,13 @@ fn golden_vectors() {
                 name: "archive-1".into(),
             }))),
         ),
+        (
+            "validator change payload",
+            hex::encode(encode(&Payload::SetValidators(SetValidators {
+                validators: vec![header.header.producer],
+                from_height: 1_000,
+            }))),
+        ),
     ];
     let docs = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use weft_core::model::*;
 use weft_core::{ChainId, ResourceId, SigningKey};
+use weft_ledger::state::StateView as _;
 use weft_ledger::store::Store;
 use weft_ledger::{RuleError, Signer, Transaction};
 
@@ -568,4 +569,115 @@ fn only_an_authority_admits_or_removes_network_peers() {
     )
     .expect_err("a peer needs a name");
     assert!(refused.to_string().contains("peer name"), "{refused}");
+}
+
+fn set_validators(validators: &[&SigningKey], from_height: u64) -> Payload {
+    Payload::SetValidators(SetValidators {
+        validators: validators.iter().map(|key| key.public_key()).collect(),
+        from_height,
+    })
+}
+
+#[test]
+fn validators_change_by_an_authority_at_a_later_height_and_only_from_then() {
+    let mut w = World::new();
+    let designer = w.org("designer");
+    let (old, new) = (SigningKey::from_text(&w.producer.to_text()).expect("key"), w.fresh_key());
+    let authority = SigningKey::from_text(&w.authority.to_text()).expect("key");
+    let head = w.ledger.head().header.height;
+
+    let (rule, message) = rule_of(w.submit(designer, T0 + 1, set_validators(&[&new], head + 5)));
+    assert_eq!(rule, "acting");
+    assert!(message.contains("network authority"), "{message}");
+    // The transaction lands in block head + 1: taking effect there or earlier is refused, and
+    // so is a height too far ahead to be meant.
+    for (from, expected) in [
+        (head + 1, "not later than the block holding it"),
+        (head, "not later than the block holding it"),
+        (
+            head + 2 + weft_ledger::rules::MAX_SCHEDULE_AHEAD,
+            "more than 1000000 blocks",
+        ),
+    ] {
+        let (rule, message) = rule_of(w.submit_as(
+            Signer::Authority,
+            &authority,
+            T0 + 2,
+            set_validators(&[&new], from),
+        ));
+        assert_eq!(rule, "chain", "{message}");
+        assert!(message.contains(expected), "{from}: {message}");
+    }
+    // Stateless checks: no validators, a key twice, height 0.
+    for (payload, expected) in [
+        (set_validators(&[], head + 5), "validators"),
+        (set_validators(&[&new, &new], head + 5), "named twice"),
+        (set_validators(&[&new], 0), "height 1 or later"),
+    ] {
+        let error = Transaction::sign(w.chain_id, T0 + 3, Signer::Authority, &authority, payload)
+            .expect_err("refused before signing");
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+
+    let head = w.ledger.head().header.height;
+    let from = head + 4;
+    w.submit_as(
+        Signer::Authority,
+        &authority,
+        T0 + 4,
+        set_validators(&[&new], from),
+    )
+    .expect("an authority schedules a change");
+    let schedule = w.ledger.store().snapshot().expect("snapshot").schedule().expect("schedule");
+    assert_eq!(schedule.epoch_of(from - 1), 0);
+    assert_eq!(schedule.epoch_of(from), 1);
+    assert_eq!(schedule.end(0), Some(from - 1));
+    assert_eq!(schedule.start(1), from);
+    assert_eq!(schedule.producers_at(from), &[new.public_key()]);
+    assert_eq!(schedule.producers_at(from - 1), &[old.public_key()]);
+    // A second change must come after the one scheduled.
+    let (rule, message) = rule_of(w.submit_as(
+        Signer::Authority,
+        &authority,
+        T0 + 5,
+        set_validators(&[&old], from),
+    ));
+    assert_eq!(rule, "chain");
+    assert!(message.contains("already scheduled from height"), "{message}");
+
+    // The old producer seals every block up to the change, and no block after it.
+    while w.ledger.head().header.height + 1 < from {
+        w.submit(designer, T0 + 10, claim(designer, &w.ledger.head().header.height.to_be_bytes()))
+            .expect("the old producer still seals");
+    }
+    let tx = Transaction::sign(w.chain_id, T0 + 20, Signer::Resource(designer), &w.keys[&designer], claim(designer, b"after"))
+        .expect("tx");
+    let refused = w
+        .ledger
+        .produce_block(vec![tx.clone()], &old, T0 + 20)
+        .expect_err("the old producer is no longer one");
+    assert!(refused.to_string().contains(&format!("at height {from}")), "{refused}");
+    // A block it seals anyway is refused by every validator.
+    let snapshot = w.ledger.store().snapshot().expect("snapshot");
+    let assembled = weft_ledger::ledger::assemble(
+        &snapshot,
+        w.chain_id,
+        w.ledger.head(),
+        weft_ledger::Admitted::check(vec![tx.clone()]),
+        &old,
+        T0 + 20,
+    )
+    .expect("assembled");
+    let error = weft_ledger::ledger::validate_block(
+        &snapshot,
+        w.chain_id,
+        Some(w.ledger.head()),
+        &assembled.block,
+    )
+    .expect_err("sealed by a producer that no longer is one");
+    assert!(error.to_string().contains("not one of the chain's producers at height"), "{error}");
+    let outcome = w.ledger.produce_block(vec![tx], &new, T0 + 20).expect("the new one seals");
+    assert_eq!(outcome.accepted.len(), 1);
+    let report = weft_ledger::audit::audit(w.ledger.store(), &mut |_, _| {}).expect("audit");
+    assert!(report.ok, "{report:?}");
 }

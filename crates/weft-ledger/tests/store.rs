@@ -42,6 +42,22 @@ fn populate<S: Store>(w: &mut World<S>) -> (Vec<TxId>, Vec<ResourceId>) {
             );
         }
     }
+    // A validator change, scheduled once half the blocks are in (the schedule is rule state).
+    let authority = weft_core::SigningKey::from_text(&w.authority.to_text()).expect("key");
+    let producer = w.producer.public_key();
+    let from_height = w.ledger.head().header.height + 1_000;
+    ids.push(
+        w.submit_as(
+            weft_ledger::Signer::Authority,
+            &authority,
+            T0 + 300,
+            weft_core::model::Payload::SetValidators(weft_core::model::SetValidators {
+                validators: vec![producer],
+                from_height,
+            }),
+        )
+        .expect("validators"),
+    );
     (ids, vec![designer, maker, second, person])
 }
 
@@ -82,6 +98,7 @@ fn observe<S: Store>(store: &S, ids: &[TxId], resources: &[ResourceId]) -> Strin
         store.resources_with_prefix(&[], 100).expect("read"),
         snapshot.genesis().expect("read")
     );
+    out += &format!("{:?}\n", snapshot.schedule().expect("read"));
     out
 }
 
@@ -91,6 +108,7 @@ fn every_merge_interval_reads_like_the_memory_store() {
     let (ids, resources) = populate(&mut reference);
     let expected = observe(reference.ledger.store(), &ids, &resources);
     assert!(expected.contains("owner Some"), "the fixture has owners");
+    assert!(expected.contains("from_height"), "the fixture has a validator change");
 
     for merge_after in [0, 1, 5, 1_000_000] {
         let dir = tempfile::tempdir().expect("tempdir");

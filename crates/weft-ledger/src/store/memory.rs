@@ -11,6 +11,7 @@ use crate::block::{MerkleLevels, SignedHeader};
 use crate::error::Result;
 use crate::state::{
     KeyStatus, OwnerEntry, PartEntry, Position, ReceiptEntry, ResourceEntry, StateDelta, StateView,
+    ValidatorChange,
 };
 use crate::tx::Transaction;
 
@@ -49,6 +50,9 @@ impl StateView for MemoryState {
     }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
         Ok(self.0.tx_ids.contains(id))
+    }
+    fn validator_changes(&self) -> Result<Vec<ValidatorChange>> {
+        Ok(self.0.validators.clone().unwrap_or_default())
     }
 }
 

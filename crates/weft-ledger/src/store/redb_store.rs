@@ -33,6 +33,7 @@ use crate::block::{MerkleLevels, SignedHeader, TileKey};
 use crate::error::{LedgerError, Result};
 use crate::state::{
     KeyStatus, OwnerEntry, PartEntry, Position, ReceiptEntry, ResourceEntry, StateDelta, StateView,
+    ValidatorChange,
 };
 use crate::tx::Transaction;
 
@@ -58,7 +59,7 @@ const BY_FINGERPRINT: TableDefinition<&[u8; 45], &[u8; 32]> =
 const BY_RESOURCE: TableDefinition<&[u8; 44], &[u8; 32]> = TableDefinition::new("resource_index");
 
 /// The layout of the tables; a file with another is refused with a clear message.
-const STORAGE_VERSION: &[u8] = b"3";
+const STORAGE_VERSION: &[u8] = b"4";
 
 fn index_key<const N: usize, const K: usize>(prefix: &[u8; N], position: Position) -> [u8; K] {
     debug_assert_eq!(N + 12, K);
@@ -226,6 +227,8 @@ struct MergeWork {
     by_fingerprint: Vec<([u8; 45], [u8; 32])>,
     by_resource: Vec<([u8; 44], [u8; 32])>,
     genesis: Option<Vec<u8>>,
+    /// The whole validator schedule, when these changes scheduled a change.
+    validators: Option<Vec<u8>>,
     resources: Vec<([u8; 32], Vec<u8>)>,
     keys: Vec<([u8; 64], Vec<u8>)>,
     owners: Vec<([u8; 33], Vec<u8>)>,
@@ -239,7 +242,8 @@ struct MergeWork {
 #[derive(Debug, Clone, Copy)]
 struct Step {
     ends: [usize; 8],
-    genesis: bool,
+    /// Does this step write the meta rows (genesis, validator schedule)?
+    meta: bool,
 }
 
 /// Writes `rows` into `table` (one `insert` per row).
@@ -312,11 +316,17 @@ impl MergeWork {
             .rev()
             .find_map(|delta| delta.genesis.as_ref())
             .map(encode);
+        let validators = deltas
+            .iter()
+            .rev()
+            .find_map(|delta| delta.validators.as_ref())
+            .map(encode);
         MergeWork {
             positions,
             by_fingerprint,
             by_resource,
             genesis,
+            validators,
             resources: sorted_last_wins(
                 deltas
                     .iter()
@@ -363,7 +373,7 @@ impl MergeWork {
         let lens = self.lens();
         Step {
             ends: std::array::from_fn(|list| end_after(self.written[list], lens[list], fraction)),
-            genesis: self.genesis.is_some(),
+            meta: self.genesis.is_some() || self.validators.is_some(),
         }
     }
 
@@ -389,13 +399,15 @@ impl MergeWork {
             &self.by_resource[from[2]..to[2]],
             |k, v| (k, v)
         );
-        if step.genesis
-            && let Some(genesis) = &self.genesis
-        {
-            txn.open_table(META)
-                .map_err(storage)?
-                .insert("genesis", genesis.as_slice())
-                .map_err(storage)?;
+        if step.meta {
+            for (key, value) in [("genesis", &self.genesis), ("validators", &self.validators)] {
+                if let Some(value) = value {
+                    txn.open_table(META)
+                        .map_err(storage)?
+                        .insert(key, value.as_slice())
+                        .map_err(storage)?;
+                }
+            }
         }
         write_rows!(txn, RESOURCES, &self.resources[from[3]..to[3]], |k, v| (
             k,
@@ -423,10 +435,11 @@ impl MergeWork {
     /// Records a committed step; true once every list is written.
     fn advance(&mut self, step: Step) -> bool {
         self.written = step.ends;
-        if step.genesis {
+        if step.meta {
             self.genesis = None;
+            self.validators = None;
         }
-        self.genesis.is_none() && self.written == self.lens()
+        self.genesis.is_none() && self.validators.is_none() && self.written == self.lens()
     }
 
     /// The length of each list, in the order of [`Step::ends`].
@@ -728,6 +741,15 @@ impl RedbSnapshot<'_> {
 }
 
 impl StateView for RedbSnapshot<'_> {
+    fn validator_changes(&self) -> Result<Vec<ValidatorChange>> {
+        if let Some(changes) = self.waiting(|changes| changes.state.validators.clone()) {
+            return Ok(changes);
+        }
+        match self.meta.get("validators").map_err(storage)? {
+            Some(bytes) => decode_stored("validator schedule", bytes.value()),
+            None => Ok(Vec::new()),
+        }
+    }
     fn genesis(&self) -> Result<Option<Genesis>> {
         if let Some(genesis) = self.waiting(|changes| changes.state.genesis.clone()) {
             return Ok(Some(genesis));
