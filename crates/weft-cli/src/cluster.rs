@@ -443,13 +443,28 @@ pub fn status(ctx: &Context_) -> Result<()> {
             })
             .unwrap_or_default()
     };
+    let next = match &status["next_validators"] {
+        serde_json::Value::Null => String::new(),
+        next => format!(
+            "\n  from height {} the validators are\n               {}",
+            next["from_height"],
+            next["validators"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|key| key.as_str())
+                .collect::<Vec<_>>()
+                .join("\n               ")
+        ),
+    };
     let text = format!(
-        "network of {}\n  key          {}\n  validator    {}\n  height       {} (finalized {}, view {})\n  sync         {}\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}",
+        "network of {}\n  key          {}\n  validator    {}\n  height       {} (finalized {}, epoch {}, view {})\n  sync         {}\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}{next}",
         node.base(),
         status["key"].as_str().unwrap_or("?"),
         status["validator"],
         status["height"],
         status["finalized_height"],
+        status["epoch"],
         status["view"],
         status["sync"].as_str().unwrap_or("?"),
         status["mempool"],

@@ -166,6 +166,16 @@ impl Chain {
         }
     }
 
+    /// The height of the last committed block.
+    pub(crate) fn head_height(&self) -> Result<u64> {
+        match self {
+            Chain::Local(ledger) => Ok(ledger.head().header.height),
+            Chain::Node(node) => node.get("/v1/status")?["height"]
+                .as_u64()
+                .context("the node's status has no height"),
+        }
+    }
+
     /// The chain's id, which every transaction signs over.
     fn chain_id(&self) -> Result<weft_core::ChainId> {
         match self {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
-use weft_core::model::{NetworkPeer, Payload};
+use weft_core::model::{NetworkPeer, Payload, SetValidators};
 use weft_core::{PublicKey, SigningKey};
 use weft_ledger::store::{RedbStore, Store as _};
 use weft_ledger::{Ledger, Signer};
@@ -250,6 +250,42 @@ pub fn peer(ctx: &Context_, key: &str, name: &str, admitted: bool) -> Result<()>
             key,
             admitted,
             name: name.to_string(),
+        }),
+    )?;
+    Ok(())
+}
+
+/// How far ahead of the head `weft net validators` schedules a change by default: time for the
+/// transaction to be final and for every node to see it before the switch.
+const DEFAULT_CHANGE_AHEAD: u64 = 20;
+
+/// `weft net validators`: a network authority's `SetValidators` transaction.
+pub fn validators(ctx: &Context_, keys: &[String], from_height: Option<u64>) -> Result<()> {
+    let keys = keys
+        .iter()
+        .map(|key| {
+            PublicKey::from_hex(key)
+                .with_context(|| format!("validator key {key:?} (64 hex digits expected)"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let home = Home::open(&ctx.home)?;
+    let authority = home.authority_key().context(
+        "changing the validators is signed by a network authority; this home has no \
+         keys/authority.key",
+    )?;
+    let mut chain = Chain::open(ctx)?;
+    let from_height = match from_height {
+        Some(height) => height,
+        None => chain.head_height()? + DEFAULT_CHANGE_AHEAD,
+    };
+    chain.commit(
+        ctx,
+        &home,
+        Signer::Authority,
+        &authority,
+        Payload::SetValidators(SetValidators {
+            validators: keys,
+            from_height,
         }),
     )?;
     Ok(())

@@ -422,6 +422,18 @@ enum NetCommand {
         #[arg(long, default_value = "removed")]
         name: String,
     },
+    /// Replace the validators from a later height on (a SetValidators transaction signed with
+    /// the home's authority key). Every node switches at that height; a new validator's key
+    /// must be admitted (or be a follower) for the others to connect to it.
+    Validators {
+        /// The validators' public keys, in order (1 to 64).
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// The first height the new validators produce (later than the current head; default:
+        /// 20 blocks after it).
+        #[arg(long)]
+        from_height: Option<u64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -730,6 +742,9 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         Command::Net(NetCommand::Genesis { out }) => join::genesis(&ctx, out.as_deref()),
         Command::Net(NetCommand::Admit { key, name }) => join::peer(&ctx, &key, &name, true),
         Command::Net(NetCommand::Remove { key, name }) => join::peer(&ctx, &key, &name, false),
+        Command::Net(NetCommand::Validators { keys, from_height }) => {
+            join::validators(&ctx, &keys, from_height)
+        }
         Command::Demo => demo::run(&ctx),
         Command::Bench(command) => bench::run(&ctx, command),
         Command::Gcode(command) => gcode::run(&ctx, command),

@@ -1222,3 +1222,182 @@ fn a_double_vote_is_detected_and_recorded_as_evidence() {
         .expect("some");
     cluster.converge(&[0, 1, 2], top);
 }
+
+/// The producer of the block at `height` on the node at `api`.
+fn producer_at(api: &str, height: u64) -> String {
+    let (code, block) = http("GET", &format!("{api}/v1/blocks/{height}"), None, b"");
+    assert_eq!(code, 200, "{block}");
+    block["producer"].as_str().expect("producer").to_string()
+}
+
+/// Polls `GET /v1/net/status` of `api` until `done` holds.
+fn wait_net_status(api: &str, why: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let (code, status) = http("GET", &format!("{api}/v1/net/status"), None, b"");
+        if code == 200 && done(&status) {
+            return status;
+        }
+        assert!(started.elapsed() < DEADLINE, "{why}: {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A signed transaction replaces a validator with a newcomer from a later height on: every node
+/// switches at that block, the blocks after it are sealed by the new validators only (the
+/// newcomer among them), the retired validator keeps following, and a validator that was down
+/// during the switch catches up across it (checking each epoch's certificates) and votes again.
+#[test]
+fn the_validators_change_by_transaction_at_a_later_height() {
+    let _network = one_network_at_a_time();
+    let mut cluster = Cluster::up(&["--nodes", "4"]);
+    let home0 = cluster.members[0].home.clone();
+    let api0 = cluster.members[0].api.clone();
+    let org = cluster.org();
+    let keys: Vec<String> = (0..4).map(|index| cluster.key(index)).collect();
+
+    // A newcomer joins as a follower; validator 3, to be retired, is admitted as a peer so that
+    // the network keeps its connections once it no longer votes.
+    let newcomer_home = cluster._dir.path().join("newcomer");
+    let joined = run(
+        &newcomer_home,
+        &["init", "--join", &api0, "--api", "127.0.0.1:0"],
+        0,
+    );
+    let newcomer_key = joined["key"].as_str().expect("key").to_string();
+    for (key, name) in [(&newcomer_key, "newcomer"), (&keys[3], "retired")] {
+        run(
+            &home0,
+            &["net", "admit", key, "--name", name, "--node", &api0],
+            0,
+        );
+    }
+    let newcomer = Node::start(&newcomer_home);
+
+    // A change must start after the block holding it.
+    let refused = run(
+        &home0,
+        &[
+            "net",
+            "validators",
+            &keys[0],
+            "--from-height",
+            "1",
+            "--node",
+            &api0,
+        ],
+        3,
+    );
+    assert_eq!(refused["error"]["rule"], "chain", "{refused}");
+    let refused = run(
+        &home0,
+        &["net", "validators", "not-a-key", "--node", &api0],
+        1,
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("not-a-key")),
+        "{refused}"
+    );
+
+    // Validator 1 is down while the change takes effect.
+    cluster.kill(1);
+    let from = cluster.height(0) + 20;
+    let new_set = [&keys[0], &keys[1], &keys[2], &newcomer_key];
+    let mut args = vec!["net", "validators"];
+    args.extend(new_set.iter().map(|key| key.as_str()));
+    let from_arg = from.to_string();
+    args.extend(["--from-height", &from_arg, "--node", &api0]);
+    let scheduled = run(&home0, &args, 0);
+    assert!(
+        scheduled["height"].as_u64().expect("height") < from,
+        "{scheduled}"
+    );
+    let status = wait_net_status(&api0, "node 0 knows of the change", |status| {
+        status["next_validators"]["from_height"] == from || status["epoch"] == 1
+    });
+    assert_eq!(
+        status["validators"].as_array().map(Vec::len),
+        Some(4),
+        "{status}"
+    );
+
+    // Past the switch: the newcomer votes, the retired validator follows.
+    let newcomer_status = wait_net_status(&newcomer.url, "the newcomer votes", |status| {
+        status["epoch"] == 1
+            && status["validator"] == true
+            && status["height"].as_u64() >= Some(from + 2)
+    });
+    let validators = newcomer_status["validators"]
+        .as_array()
+        .expect("validators");
+    assert_eq!(validators.len(), 4, "{newcomer_status}");
+    assert!(
+        validators
+            .iter()
+            .all(|key| new_set.iter().any(|new| *key == new.as_str()))
+    );
+    let retired = wait_net_status(
+        &cluster.members[3].api,
+        "the retired node follows",
+        |status| status["epoch"] == 1 && status["height"].as_u64() >= Some(from + 2),
+    );
+    assert_eq!(retired["validator"], false, "{retired}");
+
+    // Every block before the switch is sealed by a genesis validator, every one from it on by a
+    // new one; the newcomer leads views in turn and seals some.
+    let started = Instant::now();
+    let mut height = 1;
+    let mut newcomer_sealed = false;
+    while !newcomer_sealed {
+        assert!(started.elapsed() < DEADLINE, "the newcomer sealed no block");
+        let top = cluster.height(0);
+        while height <= top {
+            let producer = producer_at(&api0, height);
+            if height < from {
+                assert!(
+                    keys.contains(&producer),
+                    "block {height} sealed by {producer}"
+                );
+            } else {
+                assert!(
+                    new_set.iter().any(|key| **key == producer),
+                    "block {height}, after the switch, sealed by {producer}"
+                );
+                newcomer_sealed |= producer == newcomer_key;
+            }
+            height += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_ne!(
+        producer_at(&api0, from - 1),
+        "",
+        "the epoch's last block is final"
+    );
+
+    // A submission to the retired validator reaches the new ones.
+    let after = submit(&cluster, &cluster.members[3].api, &home0, &org, "after", 10);
+    assert!(after.iter().all(|(_, height)| *height >= from), "{after:?}");
+
+    // The validator that was down catches up across the switch and votes in the new epoch:
+    // with the newcomer killed, validators 0, 1 and 2 are the quorum.
+    cluster.restart(1);
+    let top = after.iter().map(|(_, height)| *height).max().expect("some");
+    cluster.converge(&[0, 1, 2, 3], top);
+    wait_net_status(&cluster.members[1].api, "node 1 votes again", |status| {
+        status["epoch"] == 1 && status["validator"] == true
+    });
+    newcomer.kill();
+    let last = submit(
+        &cluster,
+        &cluster.members[1].api,
+        &home0,
+        &org,
+        "quorum",
+        10,
+    );
+    let top = last.iter().map(|(_, height)| *height).max().expect("some");
+    cluster.converge(&[0, 1, 2, 3], top);
+}

@@ -303,7 +303,10 @@ impl<S: Store> Ledger<S> {
     ) -> Result<BlockOutcome> {
         let height = self.head.header.height + 1;
         let schedule = self.store.snapshot()?.schedule()?;
-        if !schedule.producers_at(height).contains(&producer.public_key()) {
+        if !schedule
+            .producers_at(height)
+            .contains(&producer.public_key())
+        {
             return Err(LedgerError::Invalid(format!(
                 "key {} is not a producer of this chain at height {height}",
                 producer.public_key()

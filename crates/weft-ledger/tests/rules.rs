@@ -582,7 +582,10 @@ fn set_validators(validators: &[&SigningKey], from_height: u64) -> Payload {
 fn validators_change_by_an_authority_at_a_later_height_and_only_from_then() {
     let mut w = World::new();
     let designer = w.org("designer");
-    let (old, new) = (SigningKey::from_text(&w.producer.to_text()).expect("key"), w.fresh_key());
+    let (old, new) = (
+        SigningKey::from_text(&w.producer.to_text()).expect("key"),
+        w.fresh_key(),
+    );
     let authority = SigningKey::from_text(&w.authority.to_text()).expect("key");
     let head = w.ledger.head().header.height;
 
@@ -628,7 +631,13 @@ fn validators_change_by_an_authority_at_a_later_height_and_only_from_then() {
         set_validators(&[&new], from),
     )
     .expect("an authority schedules a change");
-    let schedule = w.ledger.store().snapshot().expect("snapshot").schedule().expect("schedule");
+    let schedule = w
+        .ledger
+        .store()
+        .snapshot()
+        .expect("snapshot")
+        .schedule()
+        .expect("schedule");
     assert_eq!(schedule.epoch_of(from - 1), 0);
     assert_eq!(schedule.epoch_of(from), 1);
     assert_eq!(schedule.end(0), Some(from - 1));
@@ -643,20 +652,36 @@ fn validators_change_by_an_authority_at_a_later_height_and_only_from_then() {
         set_validators(&[&old], from),
     ));
     assert_eq!(rule, "chain");
-    assert!(message.contains("already scheduled from height"), "{message}");
+    assert!(
+        message.contains("already scheduled from height"),
+        "{message}"
+    );
 
     // The old producer seals every block up to the change, and no block after it.
     while w.ledger.head().header.height + 1 < from {
-        w.submit(designer, T0 + 10, claim(designer, &w.ledger.head().header.height.to_be_bytes()))
-            .expect("the old producer still seals");
+        w.submit(
+            designer,
+            T0 + 10,
+            claim(designer, &w.ledger.head().header.height.to_be_bytes()),
+        )
+        .expect("the old producer still seals");
     }
-    let tx = Transaction::sign(w.chain_id, T0 + 20, Signer::Resource(designer), &w.keys[&designer], claim(designer, b"after"))
-        .expect("tx");
+    let tx = Transaction::sign(
+        w.chain_id,
+        T0 + 20,
+        Signer::Resource(designer),
+        &w.keys[&designer],
+        claim(designer, b"after"),
+    )
+    .expect("tx");
     let refused = w
         .ledger
         .produce_block(vec![tx.clone()], &old, T0 + 20)
         .expect_err("the old producer is no longer one");
-    assert!(refused.to_string().contains(&format!("at height {from}")), "{refused}");
+    assert!(
+        refused.to_string().contains(&format!("at height {from}")),
+        "{refused}"
+    );
     // A block it seals anyway is refused by every validator.
     let snapshot = w.ledger.store().snapshot().expect("snapshot");
     let assembled = weft_ledger::ledger::assemble(
@@ -675,8 +700,16 @@ fn validators_change_by_an_authority_at_a_later_height_and_only_from_then() {
         &assembled.block,
     )
     .expect_err("sealed by a producer that no longer is one");
-    assert!(error.to_string().contains("not one of the chain's producers at height"), "{error}");
-    let outcome = w.ledger.produce_block(vec![tx], &new, T0 + 20).expect("the new one seals");
+    assert!(
+        error
+            .to_string()
+            .contains("not one of the chain's producers at height"),
+        "{error}"
+    );
+    let outcome = w
+        .ledger
+        .produce_block(vec![tx], &new, T0 + 20)
+        .expect("the new one seals");
     assert_eq!(outcome.accepted.len(), 1);
     let report = weft_ledger::audit::audit(w.ledger.store(), &mut |_, _| {}).expect("audit");
     assert!(report.ok, "{report:?}");

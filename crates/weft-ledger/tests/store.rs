@@ -108,7 +108,10 @@ fn every_merge_interval_reads_like_the_memory_store() {
     let (ids, resources) = populate(&mut reference);
     let expected = observe(reference.ledger.store(), &ids, &resources);
     assert!(expected.contains("owner Some"), "the fixture has owners");
-    assert!(expected.contains("from_height"), "the fixture has a validator change");
+    assert!(
+        expected.contains("from_height"),
+        "the fixture has a validator change"
+    );
 
     for merge_after in [0, 1, 5, 1_000_000] {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -117,17 +117,21 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     let ledger = Ledger::open(RedbStore::open_with(&db_path, usize::MAX)?)?;
     // In a network, non-validators are let in by their key (network.followers), checked by
     // the network itself.
-    if !config.network.enabled
-        && !ledger
-            .genesis()
-            .producers
+    if !config.network.enabled {
+        use weft_ledger::state::StateView as _;
+        use weft_ledger::store::Store as _;
+        let next = ledger.head().header.height + 1;
+        let schedule = ledger.store().snapshot()?.schedule()?;
+        if !schedule
+            .producers_at(next)
             .contains(&producer_key.public_key())
-    {
-        bail!(
-            "this home's producer key {} is not a producer of chain {:?}",
-            producer_key.public_key(),
-            ledger.genesis().chain_name
-        );
+        {
+            bail!(
+                "this home's producer key {} is not a producer of chain {:?} at height {next}",
+                producer_key.public_key(),
+                ledger.genesis().chain_name
+            );
+        }
     }
     let chain_name = ledger.genesis().chain_name.clone();
     let chain_id = ledger.chain_id();

@@ -25,14 +25,15 @@ use weft_core::encoding::{decode, encode};
 use weft_core::{BlockHash, Hash32, SigningKey, TxId};
 use weft_ledger::block::{Block, SignedHeader};
 use weft_ledger::ledger::{Assembled, ValidatedBlock, assemble, validate_block};
-use weft_ledger::state::{Overlay, Position, StateDelta};
+use weft_ledger::state::{Overlay, Position, Schedule, StateDelta};
 use weft_ledger::store::Store as _;
 use weft_ledger::{Admitted, RuleError, Transaction};
 
 use super::finality::Finality;
 use super::wire::{self, Sync, TxBatch};
 use super::{
-    Ctx, Digest, Event, FETCH_TIMEOUT, Fetched, Finalization, Key, Scheme, SharedStatus, weft_key,
+    Ctx, Digest, Event, FETCH_TIMEOUT, Fetched, Finalization, Key, Scheme, SharedStatus, key_set,
+    weft_key,
 };
 use crate::config::NetworkSection;
 use crate::metrics::Metrics;
@@ -53,16 +54,22 @@ const PEER_SEEN: Duration = Duration::from_secs(5);
 const MAX_KNOWN_BYTES: usize = 512 << 20;
 /// Most bytes of transactions in one proposal (half the largest message).
 const PROPOSAL_BYTES: usize = (wire::MAX_MESSAGE_BYTES / 2) as usize;
+/// A validator that has committed nothing for this long asks a peer for blocks.
+const STALLED: Duration = Duration::from_secs(2);
 /// Most blocks asked for at once while catching up.
 const SYNC_BATCH: u32 = 64;
 
 pub(crate) struct CoreParams<S, B> {
     pub ledger: SharedLedger,
     pub key: SigningKey,
-    pub validators: Set<Key>,
+    /// Who validates which block, as committed.
+    pub schedule: Schedule,
     /// Peers named in `network.followers` (tracked whatever the chain says).
     pub followers: Set<Key>,
-    pub verifier: Scheme,
+    /// The chain's consensus namespace (certificates are verified in it).
+    pub namespace: Vec<u8>,
+    /// Where the core names each epoch's engine to run.
+    pub epochs: tokio::sync::mpsc::UnboundedSender<super::EpochStart>,
     pub blocks_out: S,
     pub txs_out: S,
     pub sync_out: S,
@@ -79,8 +86,14 @@ pub(crate) struct CoreParams<S, B> {
     pub filter: Option<weft_ledger::filter::StorageFilter>,
     /// Debug builds only: how this node misbehaves, for tests ([`Fault`]).
     pub fault: Option<Fault>,
-    /// With [`Fault::Equivocate`]: the votes channel and this validator's signing scheme.
-    pub equivocation: Option<(S, Scheme)>,
+}
+
+/// The consensus epoch this node is in: the one of the block after its committed head.
+struct EpochState {
+    number: u64,
+    validators: Set<Key>,
+    /// Checks this epoch's certificates.
+    verifier: Scheme,
 }
 
 /// A block above the committed head.
@@ -135,10 +148,10 @@ pub(crate) struct Core<S, B> {
         Instant,
         commonware_utils::channel::oneshot::Sender<Digest>,
     )>,
-    /// The latest finalization heard of: its view and block.
-    target: Option<(u64, BlockHash)>,
-    /// Encoded finalizations of blocks not committed yet.
-    certificates: HashMap<BlockHash, (u64, Vec<u8>)>,
+    /// The latest finalization heard of: its epoch and view, and its block.
+    target: Option<((u64, u64), BlockHash)>,
+    /// Encoded finalizations of blocks not committed yet, with their epoch and view.
+    certificates: HashMap<BlockHash, ((u64, u64), Vec<u8>)>,
     pool: HashMap<TxId, Transaction>,
     order: VecDeque<TxId>,
     waiting: Vec<Option<Waiting>>,
@@ -154,7 +167,11 @@ pub(crate) struct Core<S, B> {
     last_follow: Instant,
     seen: HashMap<Key, Instant>,
     me: Key,
+    epoch: EpochState,
+    /// Does this node vote in the current epoch?
     is_validator: bool,
+    /// When the last block was committed (a validator that hears of none asks its peers).
+    last_commit: Instant,
     halted: bool,
     pending_merge_txs: usize,
     fetching: Vec<PendingFetch>,
@@ -164,6 +181,8 @@ pub(crate) struct Core<S, B> {
     last_reflood: Instant,
     /// Debug builds only: how this node misbehaves (its proposals, its votes), for tests.
     fault: Option<Fault>,
+    /// With [`Fault::Equivocate`]: sends this validator's double votes.
+    equivocator: Option<super::Equivocator>,
 }
 
 /// Byzantine proposals, for tests of the network's defences: set with the environment variable
@@ -231,7 +250,8 @@ where
             (ledger.head().clone(), ledger.chain_id())
         };
         let me = super::engine_key(&p.key.public_key())?;
-        let is_validator = p.validators.position(&me).is_some();
+        let epoch = epoch_state(&p.schedule, &p.namespace, head.header.height + 1)?;
+        let is_validator = epoch.validators.position(&me).is_some();
         Ok(Core {
             chain_id,
             head_hash: head.header.hash(),
@@ -255,13 +275,16 @@ where
             last_follow: Instant::now(),
             seen: HashMap::new(),
             me,
+            epoch,
             is_validator,
+            last_commit: Instant::now(),
             halted: false,
             pending_merge_txs: 0,
             fetching: Vec::new(),
             waited: HashSet::new(),
             last_reflood: Instant::now(),
             fault: p.fault,
+            equivocator: None,
             p,
         })
     }
@@ -269,6 +292,7 @@ where
     /// Runs until told to stop; then answers every waiting submitter (their transactions are
     /// not final, so not acknowledged) and returns. A storage failure ends it with the error.
     pub fn run(mut self, inbox: Receiver<Event>) -> Result<()> {
+        self.start_epoch()?;
         self.publish();
         let result = loop {
             let Ok(event) = inbox.recv() else {
@@ -335,21 +359,23 @@ where
             }
             Event::Evidence {
                 kind,
+                epoch,
                 validator,
                 view,
             } => {
-                let key = self
-                    .p
-                    .validators
-                    .get(validator)
-                    .map(|key| weft_key(key).to_string())
+                let key = key_set(self.p.schedule.validators(epoch))
+                    .ok()
+                    .and_then(|validators| validators.get(validator).cloned())
+                    .map(|key| weft_key(&key).to_string())
                     .unwrap_or_default();
                 self.evidence(serde_json::json!({
                     "kind": kind,
                     "validator": key,
+                    "epoch": epoch,
                     "view": view,
                 }));
             }
+            Event::Equivocation(equivocator) => self.equivocator = Some(equivocator),
             Event::Tick => self.tick()?,
         }
         Ok(true)
@@ -367,6 +393,11 @@ where
             self.last_follow = Instant::now();
             self.request_sync();
         }
+        // A validator that has committed nothing for a while may have missed the end of its
+        // epoch (its peers moved on to the next engine) or be behind: it asks a peer.
+        if self.is_validator && self.last_commit.elapsed() >= STALLED {
+            self.request_sync();
+        }
         self.try_commit()?;
         self.merge_some();
         self.expire_fetches();
@@ -377,26 +408,9 @@ where
     /// [`Fault::Equivocate`]: a notarize vote, validly signed, for a block other than the one
     /// this leader proposes in the view; the engine sends its own vote for the real one.
     fn double_vote(&mut self, context: &Ctx, digest: &Digest) {
-        use commonware_consensus::simplex::types::{Notarize, Proposal, Vote};
-        let Some((votes, signer)) = &mut self.p.equivocation else {
-            return;
-        };
-        let mut other = digest.0;
-        other[0] ^= 0xff;
-        let proposal = Proposal::new(
-            context.round,
-            context.parent.0,
-            commonware_cryptography::sha256::Digest(other),
-        );
-        let Some(notarize) = Notarize::sign(signer, proposal) else {
-            return;
-        };
-        let vote: Vote<Scheme, Digest> = Vote::Notarize(notarize);
-        tracing::warn!(
-            view = context.round.view().get(),
-            "sending a double vote (WEFT_FAULT)"
-        );
-        votes.send(Recipients::All, vote.encode().to_vec(), true);
+        if let Some(equivocator) = &mut self.equivocator {
+            equivocator(context, digest);
+        }
     }
 
     // ---- submissions and the pool ----
@@ -589,8 +603,10 @@ where
 
     fn received_block(&mut self, from: Key, bytes: &[u8]) {
         self.seen.insert(from.clone(), Instant::now());
-        if self.p.validators.position(&from).is_none() {
-            return self.misbehaved(from, "only validators propose blocks");
+        if !self.known_validators().contains(&from) {
+            // Not a validator this node knows of: perhaps one of an epoch it has not reached.
+            tracing::debug!(peer = %weft_key(&from), "a block from a peer that is no validator here; dropped");
+            return;
         }
         match decode::<Block>(bytes) {
             Ok(block) => self.remember(block, bytes.len()),
@@ -694,9 +710,11 @@ where
     }
 
     fn try_verifications(&mut self) {
+        use commonware_consensus::Epochable as _;
         let pending = std::mem::take(&mut self.verifying);
         for (context, hash, response) in pending {
-            if response.is_closed() {
+            // A request of an engine that is stopping (its epoch is over) goes unanswered.
+            if response.is_closed() || context.epoch().get() != self.epoch.number {
                 continue;
             }
             match self.verify(&context, hash) {
@@ -710,6 +728,9 @@ where
 
     /// Is `hash` a valid block for `context`? `None` while its block or an ancestor is missing.
     fn verify(&mut self, context: &Ctx, hash: BlockHash) -> Option<bool> {
+        if block_hash(&context.parent.1) == hash {
+            return self.verify_reproposal(hash);
+        }
         let (parent, producer, height) = {
             let known = self.known.get(&hash)?;
             let header = &known.block.signed.header;
@@ -741,10 +762,86 @@ where
             Err(Lookup::Invalid(reason)) => return refuse(self, reason),
         };
         match self.validate_chain(&chain) {
-            Ok(_) => Some(true),
+            Ok(delta) => match self.epoch_end(&delta) {
+                Some(end) if height > end => refuse(
+                    self,
+                    format!(
+                        "it is at height {height}, after the last block ({end}) of epoch {}: \
+                         the next validators produce it",
+                        self.epoch.number
+                    ),
+                ),
+                _ => Some(true),
+            },
             Err(Lookup::Missing) => None,
             Err(Lookup::Stale) => Some(false),
             Err(Lookup::Invalid(reason)) => refuse(self, reason),
+        }
+    }
+
+    /// A leader proposing its view's parent again: valid only for the last block of the epoch,
+    /// which then needs a view of its own to be finalized in (no block may follow it in this
+    /// epoch).
+    fn verify_reproposal(&mut self, hash: BlockHash) -> Option<bool> {
+        let (height, producer) = if hash == self.head_hash {
+            (self.head.header.height, self.head.header.producer)
+        } else {
+            let header = &self.known.get(&hash)?.block.signed.header;
+            (header.height, header.producer)
+        };
+        let chain = match self.chain_to(hash) {
+            Ok(chain) => chain,
+            Err(Lookup::Missing) => {
+                self.request_sync();
+                return None;
+            }
+            Err(Lookup::Stale) => return Some(false),
+            Err(Lookup::Invalid(reason)) => {
+                self.refused(hash, height, producer, &reason);
+                return Some(false);
+            }
+        };
+        match self.validate_chain(&chain) {
+            Ok(delta) if self.epoch_end(&delta) == Some(height) => Some(true),
+            Ok(_) => {
+                self.refused(
+                    hash,
+                    height,
+                    producer,
+                    "it is proposed again, and only the last block of an epoch may be",
+                );
+                Some(false)
+            }
+            Err(Lookup::Missing) => None,
+            Err(Lookup::Stale) => Some(false),
+            Err(Lookup::Invalid(reason)) => {
+                self.refused(hash, height, producer, &reason);
+                Some(false)
+            }
+        }
+    }
+
+    /// The last height of the current epoch, with `delta` (the changes of the blocks above the
+    /// committed head) on top of the committed schedule; `None` while no change is scheduled.
+    fn epoch_end(&self, delta: &StateDelta) -> Option<u64> {
+        match &delta.validators {
+            Some(changes) => changes
+                .get(self.epoch.number as usize)
+                .map(|change| change.from_height - 1),
+            None => self.p.schedule.end(self.epoch.number),
+        }
+    }
+
+    /// [`Core::epoch_end`] from the blocks of `chain` already validated (no state is read).
+    fn chain_end(&self, chain: &[BlockHash]) -> Option<u64> {
+        let latest = chain
+            .iter()
+            .rev()
+            .filter_map(|hash| self.known.get(hash)?.validated.clone())
+            .find(|validated| validated.delta.validators.is_some());
+        match latest {
+            Some(validated) => self.epoch_end(&validated.delta),
+            None => self.p.schedule.end(self.epoch.number),
         }
     }
 
@@ -770,9 +867,10 @@ where
     }
 
     fn try_proposals(&mut self) {
+        use commonware_consensus::Epochable as _;
         let pending = std::mem::take(&mut self.proposing);
         for (context, asked, response) in pending {
-            if response.is_closed() {
+            if response.is_closed() || context.epoch().get() != self.epoch.number {
                 continue;
             }
             match self.propose(&context, asked) {
@@ -796,6 +894,7 @@ where
     /// transactions gather), `Some(None)` to decline.
     fn propose(&mut self, context: &Ctx, asked: Instant) -> Option<Option<Digest>> {
         let parent_hash = block_hash(&context.parent.1);
+        let reproposal = Some(Some(context.parent.1));
         let chain = match self.chain_to(parent_hash) {
             Ok(chain) => chain,
             Err(Lookup::Missing) => {
@@ -808,6 +907,14 @@ where
             Some(hash) => self.known.get(hash)?.block.signed.clone(),
             None => self.head.clone(),
         };
+        // The epoch's last block is proposed again until it is final: nothing follows it here.
+        if self.chain_end(&chain) == Some(parent.header.height) {
+            tracing::info!(
+                height = parent.header.height,
+                "proposing the epoch's last block again"
+            );
+            return reproposal;
+        }
         // Cheap checks first (this runs every tick while a proposal waits): let transactions
         // gather for `block_interval_ms` after the parent unless a block's worth waits.
         let idle_over = asked.elapsed() >= Duration::from_millis(self.p.config.idle_block_ms);
@@ -827,6 +934,14 @@ where
             Err(Lookup::Missing) => return None,
             Err(_) => return Some(None),
         };
+        match self.epoch_end(&state) {
+            Some(end) if parent.header.height == end => {
+                tracing::info!(height = end, "proposing the epoch's last block again");
+                return reproposal;
+            }
+            Some(end) if parent.header.height > end => return Some(None),
+            _ => {}
+        }
         let in_chain: HashSet<TxId> = chain
             .iter()
             .filter_map(|hash| self.known.get(hash)?.validated.clone())
@@ -913,20 +1028,20 @@ where
     // ---- finality and commits ----
 
     fn finalized(&mut self, finalization: &Finalization) {
-        use commonware_consensus::Viewable as _;
+        use commonware_consensus::{Epochable as _, Viewable as _};
         let hash = block_hash(&finalization.proposal.payload);
-        let view = finalization.view().get();
-        if self.target.is_none_or(|(latest, _)| view > latest) {
-            self.target = Some((view, hash));
+        let round = (finalization.epoch().get(), finalization.view().get());
+        if self.target.is_none_or(|(latest, _)| round > latest) {
+            self.target = Some((round, hash));
         }
         self.certificates
-            .insert(hash, (view, finalization.encode().to_vec()));
+            .insert(hash, (round, finalization.encode().to_vec()));
         // Certificates of blocks that never arrive are not kept for ever.
         if self.certificates.len() > 4096
-            && let Some((latest, _)) = self.target
+            && let Some(((epoch, view), _)) = self.target
         {
             self.certificates
-                .retain(|_, (view, _)| *view + 4096 > latest);
+                .retain(|_, (round, _)| *round > (epoch, view.saturating_sub(4096)));
         }
     }
 
@@ -1038,7 +1153,23 @@ where
         {
             tracing::error!(%error, height, "cannot record the block's certificate and peers");
         }
-        if !changes.is_empty() {
+        self.last_commit = Instant::now();
+        let scheduled = validated.delta.validators.is_some();
+        if let Some(schedule) = &validated.delta.validators {
+            self.p.schedule.changes = schedule.clone();
+            if let Some(change) = schedule.last() {
+                tracing::info!(
+                    from_height = change.from_height,
+                    validators = change.validators.len(),
+                    "a validator change is scheduled"
+                );
+            }
+        }
+        let epoch_over = self.p.schedule.end(self.epoch.number) == Some(height);
+        if epoch_over {
+            self.switch_epoch()?;
+        }
+        if !changes.is_empty() || scheduled || epoch_over {
             self.members_changed(height, &changes);
         }
         for (index, id) in validated.ids.iter().enumerate() {
@@ -1098,11 +1229,9 @@ where
             return;
         }
         let candidates: Vec<Key> = self
-            .p
-            .validators
-            .iter()
-            .filter(|key| **key != self.me)
-            .cloned()
+            .known_validators()
+            .into_iter()
+            .filter(|key| *key != self.me)
             .collect();
         if candidates.is_empty() {
             return;
@@ -1158,13 +1287,12 @@ where
     fn fetch(&mut self, ids: Vec<TxId>, reply: tokio::sync::oneshot::Sender<Vec<Fetched>>) {
         let wanted: HashSet<TxId> = ids.into_iter().take(wire::MAX_PROOF_REQUEST).collect();
         let mut peers: Vec<Key> = self
-            .p
-            .validators
-            .iter()
-            .chain(self.p.followers.iter())
-            .filter(|key| **key != self.me)
-            .cloned()
+            .known_validators()
+            .into_iter()
+            .chain(self.p.followers.iter().cloned())
+            .filter(|key| *key != self.me)
             .collect();
+        peers.dedup();
         if let Ok(members) = self.p.finality.members() {
             for (key, _) in members.peers {
                 if let Ok(key) = super::engine_key(&key)
@@ -1316,11 +1444,19 @@ where
         // A node that strips payloads cannot hand out whole blocks: its answer is empty, and
         // the asker turns to another peer.
         if self.p.filter.is_none() && from_height <= self.head.header.height {
+            // An answer stays within one epoch: its certificate is checked against that
+            // epoch's validators.
+            let epoch_last = self
+                .p
+                .schedule
+                .end(self.p.schedule.epoch_of(from_height))
+                .unwrap_or(u64::MAX);
             let last = self
                 .head
                 .header
                 .height
-                .min(from_height + u64::from(max_blocks) - 1);
+                .min(from_height + u64::from(max_blocks.max(1)) - 1)
+                .min(epoch_last);
             let Ok(ledger) = self.p.ledger.lock() else {
                 return;
             };
@@ -1374,15 +1510,32 @@ where
             "catch-up answer"
         );
         if !finalization.is_empty() {
-            let participants = self.p.validators.len();
+            use commonware_consensus::Epochable as _;
+            let participants = self.epoch.validators.len();
             let decoded =
                 Finalization::decode_cfg(commonware_codec::Copying(finalization), &participants);
             let Ok(decoded) = decoded else {
                 self.misbehaved(from, "an undecodable finalization certificate");
                 return Ok(());
             };
+            if decoded.epoch().get() != self.epoch.number {
+                // The blocks after this node's head are of its epoch; so must the certificate be.
+                self.misbehaved(
+                    from,
+                    &format!(
+                        "a certificate of epoch {} for blocks of epoch {}",
+                        decoded.epoch().get(),
+                        self.epoch.number
+                    ),
+                );
+                return Ok(());
+            }
             let mut rng = rand::rng();
-            if !decoded.verify(&mut rng, &self.p.verifier, &commonware_parallel::Sequential) {
+            if !decoded.verify(
+                &mut rng,
+                &self.epoch.verifier,
+                &commonware_parallel::Sequential,
+            ) {
                 self.misbehaved(from, "a finalization certificate that does not verify");
                 return Ok(());
             }
@@ -1437,7 +1590,9 @@ where
                 return;
             }
         };
-        match super::tracked_peers(&self.p.validators, &self.p.followers, &members) {
+        let tracked = super::primary_peers(&self.p.schedule, self.epoch.number)
+            .and_then(|primary| super::tracked_peers(&primary, &self.p.followers, &members));
+        match tracked {
             Ok(tracked) => {
                 let _ = self.p.blocker.track(height, tracked);
             }
@@ -1451,7 +1606,7 @@ where
                 continue;
             };
             if still_admitted(&change.key)
-                || self.p.validators.position(&key).is_some()
+                || self.known_validators().contains(&key)
                 || self.p.followers.position(&key).is_some()
             {
                 continue;
@@ -1467,6 +1622,88 @@ where
         if let Ok(mut status) = self.p.status.lock() {
             status.members = super::member_list(&members);
         }
+    }
+
+    /// Tells the network thread to run the current epoch's engine (from the block before the
+    /// epoch's first).
+    fn start_epoch(&mut self) -> Result<()> {
+        let before = self.p.schedule.start(self.epoch.number) - 1;
+        let floor = if before == self.head.header.height {
+            self.head_hash
+        } else {
+            let ledger = self
+                .p
+                .ledger
+                .lock()
+                .map_err(|_| anyhow::anyhow!("ledger lock poisoned"))?;
+            match ledger.store().signed_header(before)? {
+                Some(signed) => signed.header.hash(),
+                None => bail!(
+                    "block {before}, the last before epoch {}, is missing",
+                    self.epoch.number
+                ),
+            }
+        };
+        let _ = self.p.epochs.send(super::EpochStart {
+            epoch: self.epoch.number,
+            validators: self.epoch.validators.clone(),
+            floor: commonware_cryptography::sha256::Digest(floor.0.0),
+        });
+        Ok(())
+    }
+
+    /// The committed head is the last block of its epoch: the next validators take over, with
+    /// an engine of their own.
+    fn switch_epoch(&mut self) -> Result<()> {
+        let next = epoch_state(
+            &self.p.schedule,
+            &self.p.namespace,
+            self.head.header.height + 1,
+        )?;
+        tracing::info!(
+            epoch = next.number,
+            from_height = self.head.header.height + 1,
+            validators = next.validators.len(),
+            votes = next.validators.position(&self.me).is_some(),
+            "the validators change"
+        );
+        self.epoch = next;
+        self.is_validator = self.epoch.validators.position(&self.me).is_some();
+        // The old engine's requests die with it.
+        self.proposing.clear();
+        self.verifying.clear();
+        self.equivocator = None;
+        self.start_epoch()?;
+        if let Ok(mut status) = self.p.status.lock() {
+            status.epoch = self.epoch.number;
+            status.validator = self.is_validator;
+            status.validators = self
+                .epoch
+                .validators
+                .iter()
+                .map(|key| weft_key(key).to_string())
+                .collect();
+        }
+        Ok(())
+    }
+
+    /// Every validator of every epoch the committed schedule names.
+    fn known_validators(&self) -> Vec<Key> {
+        let schedule = &self.p.schedule;
+        let mut keys: Vec<Key> = schedule
+            .genesis
+            .iter()
+            .chain(
+                schedule
+                    .changes
+                    .iter()
+                    .flat_map(|change| &change.validators),
+            )
+            .filter_map(|key| super::engine_key(key).ok())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
     }
 
     fn misbehaved(&mut self, peer: Key, what: &str) {
@@ -1509,7 +1746,11 @@ where
             .and_then(|(_, hash)| self.known.get(&hash))
             .map_or(status.height, |known| known.block.signed.header.height)
             .max(status.height);
-        status.view = self.target.map_or(0, |(view, _)| view);
+        status.view = self
+            .target
+            .filter(|((epoch, _), _)| *epoch == self.epoch.number)
+            .map_or(0, |((_, view), _)| view);
+        status.next_validators = super::NextValidators::of(&self.p.schedule, self.epoch.number);
         status.mempool = self.pool.len();
         let mut peers: Vec<String> = self
             .seen
@@ -1519,6 +1760,44 @@ where
         peers.sort();
         status.peers = peers;
     }
+}
+
+/// The epoch of the block at `height`: its number, validators and certificate verifier.
+fn epoch_state(schedule: &Schedule, namespace: &[u8], height: u64) -> Result<EpochState> {
+    let number = schedule.epoch_of(height);
+    let validators = key_set(schedule.validators(number))?;
+    Ok(EpochState {
+        number,
+        verifier: Scheme::verifier(namespace, validators.clone()),
+        validators,
+    })
+}
+
+/// [`Fault::Equivocate`]: sends, with `signer`, a notarize vote for another block than the one
+/// the leader proposes.
+pub(crate) fn equivocator<V>(mut votes: V, signer: Scheme) -> super::Equivocator
+where
+    V: Sender<PublicKey = Key> + Send + 'static,
+{
+    Box::new(move |context: &Ctx, digest: &Digest| {
+        use commonware_consensus::simplex::types::{Notarize, Proposal, Vote};
+        let mut other = digest.0;
+        other[0] ^= 0xff;
+        let proposal = Proposal::new(
+            context.round,
+            context.parent.0,
+            commonware_cryptography::sha256::Digest(other),
+        );
+        let Some(notarize) = Notarize::sign(&signer, proposal) else {
+            return;
+        };
+        let vote: Vote<Scheme, Digest> = Vote::Notarize(notarize);
+        tracing::warn!(
+            view = context.round.view().get(),
+            "sending a double vote (WEFT_FAULT)"
+        );
+        votes.send(Recipients::All, vote.encode().to_vec(), true);
+    })
 }
 
 fn block_hash(digest: &Digest) -> BlockHash {

@@ -26,6 +26,7 @@ use commonware_consensus::types::{Epoch, ViewDelta};
 use commonware_consensus::{Automaton, CertifiableAutomaton, Relay, Reporter};
 use commonware_cryptography::{ChaCha20Poly1305, Sha256, Signer as _, ed25519, sha256};
 use commonware_p2p::authenticated::discovery;
+use commonware_p2p::utils::mux::Muxer;
 use commonware_p2p::{Manager as _, Recipients, TrackedPeers};
 use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{Clock as _, Quota, Runner as _, Spawner as _, Supervisor as _};
@@ -35,6 +36,8 @@ use commonware_utils::ordered::Set;
 use serde::Serialize;
 use weft_core::SigningKey;
 use weft_core::model::{NetworkPeer, Payload};
+use weft_ledger::state::{Schedule, StateView as _};
+use weft_ledger::store::Store as _;
 
 use crate::config::NetworkSection;
 use crate::metrics::Metrics;
@@ -52,6 +55,10 @@ pub(crate) type Finalization = simplex::types::Finalization<Scheme, Digest>;
 /// bounds memory: 1,024 made a node reserve 12 GB.
 const MAX_MEMBERS: usize = 32;
 
+/// Room for validators in the peer set beyond those of the current and the next epoch when the
+/// node starts (a change that adds more takes a restart to connect them all).
+const SPARE_VALIDATOR_SLOTS: usize = 8;
+
 /// What a node knows about its network, for `GET /v1/net/status` and `weft net status`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct NetStatus {
@@ -59,8 +66,12 @@ pub struct NetStatus {
     pub key: String,
     /// Does this node vote?
     pub validator: bool,
-    /// The validators (from genesis), in the consensus engine's order.
+    /// The consensus epoch: 0 from genesis, one more at each validator change.
+    pub epoch: u64,
+    /// The validators of this epoch, in the consensus engine's order.
     pub validators: Vec<String>,
+    /// A validator change scheduled and not yet in effect.
+    pub next_validators: Option<NextValidators>,
     /// Peers this node is connected to right now.
     pub peers: Vec<String>,
     /// Height of the last committed (final) block.
@@ -79,6 +90,23 @@ pub struct NetStatus {
     pub refused_blocks: u64,
     /// Peers admitted to the network by `NetworkPeer` transactions.
     pub members: Vec<Member>,
+}
+
+/// Validators that take over from a height on.
+#[derive(Debug, Clone, Serialize)]
+pub struct NextValidators {
+    pub from_height: u64,
+    pub validators: Vec<String>,
+}
+
+impl NextValidators {
+    fn of(schedule: &Schedule, epoch: u64) -> Option<NextValidators> {
+        let change = schedule.changes.get(epoch as usize)?;
+        Some(NextValidators {
+            from_height: change.from_height,
+            validators: change.validators.iter().map(ToString::to_string).collect(),
+        })
+    }
 }
 
 /// A peer admitted to the network.
@@ -120,6 +148,23 @@ fn scan_members(finality: &finality::Finality, ledger: &SharedLedger) -> Result<
         finality.record_scanned(head, &changes)?;
     }
     finality.members()
+}
+
+/// The validators of `epoch` as the engine's keys.
+pub(crate) fn key_set(keys: &[weft_core::PublicKey]) -> Result<Set<Key>> {
+    Ok(Set::from_iter_dedup(
+        keys.iter().map(engine_key).collect::<Result<Vec<_>>>()?,
+    ))
+}
+
+/// The peers a node keeps connections with first: the validators of `epoch` and of the next one,
+/// if a change is scheduled (so that the next engine finds its peers connected).
+pub(crate) fn primary_peers(schedule: &Schedule, epoch: u64) -> Result<Set<Key>> {
+    let mut keys = schedule.validators(epoch).to_vec();
+    if schedule.changes.len() > epoch as usize {
+        keys.extend_from_slice(schedule.validators(epoch + 1));
+    }
+    key_set(&keys)
 }
 
 /// Who may connect: the validators (primary), the configured followers and the admitted peers.
@@ -243,9 +288,13 @@ pub(crate) enum Event {
     Finalized(Box<Finalization>),
     Evidence {
         kind: &'static str,
+        epoch: u64,
         validator: usize,
         view: u64,
     },
+    /// With [`core::Fault::Equivocate`]: how this validator double-votes in the engine just
+    /// started.
+    Equivocation(Equivocator),
     Block {
         from: Key,
         bytes: Vec<u8>,
@@ -267,6 +316,18 @@ pub(crate) enum Event {
     Tick,
     /// The node is stopping: answer what is held and end.
     Stop,
+}
+
+/// Sends a second, conflicting notarize vote for a view this validator leads (tests only).
+pub(crate) type Equivocator = Box<dyn FnMut(&Ctx, &Digest) + Send>;
+
+/// Tells the network thread to run the consensus engine of `epoch` (stopping the one before):
+/// its validators, and the block it starts on (the last of the epoch before; block 0 for
+/// epoch 0).
+pub(crate) struct EpochStart {
+    pub epoch: u64,
+    pub validators: Set<Key>,
+    pub floor: Digest,
 }
 
 /// The consensus engine's handle on the core.
@@ -319,22 +380,25 @@ impl Reporter for Mailbox {
     type Activity = Activity;
 
     fn report(&mut self, activity: Activity) -> commonware_actor::Feedback {
-        use commonware_consensus::Viewable as _;
         use commonware_consensus::simplex::types::Attributable as _;
+        use commonware_consensus::{Epochable as _, Viewable as _};
         let event = match activity {
             Activity::Finalization(finalization) => Event::Finalized(Box::new(finalization)),
             Activity::ConflictingNotarize(evidence) => Event::Evidence {
                 kind: "conflicting_notarize",
+                epoch: evidence.epoch().get(),
                 validator: evidence.signer().into(),
                 view: evidence.view().get(),
             },
             Activity::ConflictingFinalize(evidence) => Event::Evidence {
                 kind: "conflicting_finalize",
+                epoch: evidence.epoch().get(),
                 validator: evidence.signer().into(),
                 view: evidence.view().get(),
             },
             Activity::NullifyFinalize(evidence) => Event::Evidence {
                 kind: "nullify_finalize",
+                epoch: evidence.epoch().get(),
                 validator: evidence.signer().into(),
                 view: evidence.view().get(),
             },
@@ -370,26 +434,21 @@ pub(crate) fn weft_key(key: &Key) -> weft_core::PublicKey {
 
 /// Starts the network and consensus for a node whose submissions arrive on `submissions`.
 pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Result<Started> {
-    let (chain_id, genesis, head) = {
+    let (chain_id, genesis, schedule, head_height) = {
         let ledger = params
             .ledger
             .lock()
             .map_err(|_| anyhow::anyhow!("ledger lock"))?;
+        let schedule = ledger.store().snapshot()?.schedule()?;
         (
             ledger.chain_id(),
             ledger.genesis().clone(),
-            weft_ledger::store::Store::signed_header(ledger.store(), 0)?,
+            schedule,
+            ledger.head().header.height,
         )
     };
-    let Some(genesis_header) = head else {
-        bail!("the ledger has no block 0");
-    };
-    let validators = genesis
-        .producers
-        .iter()
-        .map(engine_key)
-        .collect::<Result<Vec<_>>>()?;
-    let validators = Set::from_iter_dedup(validators);
+    let epoch = schedule.epoch_of(head_height + 1);
+    let validators = key_set(schedule.validators(epoch))?;
     let followers = params
         .config
         .follower_keys()?
@@ -401,6 +460,11 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
         .map_err(|error| anyhow::anyhow!("producer key: {error}"))?;
     let me = private.public_key();
     let is_validator = validators.position(&me).is_some();
+    let validates_later = (epoch..=schedule.changes.len() as u64).any(|later| {
+        schedule
+            .validators(later)
+            .contains(&params.key.public_key())
+    });
     std::fs::create_dir_all(&params.dir)
         .with_context(|| format!("cannot create {}", params.dir.display()))?;
     let finality = finality::Finality::open(&params.dir.join("finality.redb"))?;
@@ -409,18 +473,23 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
         .peers
         .iter()
         .any(|(key, _)| *key == params.key.public_key());
-    if !is_validator && followers.position(&me).is_none() && !admitted {
+    if !validates_later && followers.position(&me).is_none() && !admitted {
         bail!(
-            "this node's key {} is not a validator of chain {:?} (a genesis producer), not \
-             listed in network.followers and not admitted by a NetworkPeer transaction this \
-             node has seen: the other nodes would not let it connect (an authority admits it \
-             with `weft net admit {}`)",
+            "this node's key {} is not a validator of chain {:?} (now or in a scheduled \
+             change), not listed in network.followers and not admitted by a NetworkPeer \
+             transaction this node has seen: the other nodes would not let it connect (an \
+             authority admits it with `weft net admit {}`)",
             params.key.public_key(),
             genesis.chain_name,
             params.key.public_key(),
         );
     }
-    let tracked = tracked_peers(&validators, &followers, &members)?;
+    let primary = primary_peers(&schedule, epoch)?;
+    let tracked = tracked_peers(&primary, &followers, &members)?;
+    let most_validators = (epoch..=schedule.changes.len() as u64)
+        .map(|epoch| primary_peers(&schedule, epoch).map_or(0, |keys| keys.len()))
+        .max()
+        .unwrap_or(0);
     let seeds = params
         .config
         .seed_list()?
@@ -432,16 +501,19 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
     let status = Arc::new(Mutex::new(NetStatus {
         key: params.key.public_key().to_string(),
         validator: is_validator,
+        epoch,
         validators: validators
             .iter()
             .map(|key| weft_key(key).to_string())
             .collect(),
+        next_validators: NextValidators::of(&schedule, epoch),
         sync: "synced",
         members: member_list(&members),
         ..NetStatus::default()
     }));
     let namespace = namespace(chain_id);
     let (events, inbox) = std::sync::mpsc::channel::<Event>();
+    let (epochs_out, mut epochs_in) = tokio::sync::mpsc::unbounded_channel::<EpochStart>();
     let fetcher = Fetcher {
         events: events.clone(),
     };
@@ -480,9 +552,10 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     },
                     cups::Version::V1,
                 );
-                let peers_per_set =
-                    NonZeroUsize::new(validators.len() + followers.len() + MAX_MEMBERS + 1)
-                        .unwrap_or(NonZeroUsize::MIN);
+                let peers_per_set = NonZeroUsize::new(
+                    most_validators + SPARE_VALIDATOR_SLOTS + followers.len() + MAX_MEMBERS + 1,
+                )
+                .unwrap_or(NonZeroUsize::MIN);
                 let mut p2p = discovery::Config::local(
                     handshake,
                     &namespace,
@@ -497,21 +570,39 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                 // (the validators, in every set, keep their connections).
                 p2p.tracked_peer_sets = NonZeroUsize::MIN;
                 let (mut network, mut oracle) = discovery::Network::new(context.child("p2p"), p2p);
-                let _ = oracle.track(members.changed, tracked);
+                let _ = oracle.track(head_height.max(members.changed), tracked);
                 // Messages per second one peer may send on a channel. Each channel's inbound
                 // mailbox is sized from these (a burst from every peer), so they are kept to
                 // what the protocol needs: a few votes per view, a block per view.
                 let quota = |per_second: u32| {
                     Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
                 };
-                let votes = network.register(wire::CHANNEL_VOTES, quota(2_000));
+                let (votes_out, votes_in) = network.register(wire::CHANNEL_VOTES, quota(2_000));
                 let fault = core::Fault::from_env();
-                let certificates = network.register(wire::CHANNEL_CERTIFICATES, quota(2_000));
-                let resolver = network.register(wire::CHANNEL_RESOLVER, quota(2_000));
+                let (certificates_out, certificates_in) =
+                    network.register(wire::CHANNEL_CERTIFICATES, quota(2_000));
+                let (resolver_out, resolver_in) =
+                    network.register(wire::CHANNEL_RESOLVER, quota(2_000));
                 let (blocks_out, blocks_in) = network.register(wire::CHANNEL_BLOCKS, quota(200));
                 let (txs_out, txs_in) = network.register(wire::CHANNEL_TXS, quota(500));
                 let (sync_out, sync_in) = network.register(wire::CHANNEL_SYNC, quota(200));
                 let network_handle = network.start();
+                // The engine's channels carry one subchannel per epoch: the engine of a new
+                // epoch starts on fresh ones while messages of the old one are dropped.
+                let (votes_mux, mut votes) =
+                    Muxer::new(context.child("votes_mux"), votes_out, votes_in);
+                let (certificates_mux, mut certificates) = Muxer::new(
+                    context.child("certificates_mux"),
+                    certificates_out,
+                    certificates_in,
+                );
+                let (resolver_mux, mut resolver) =
+                    Muxer::new(context.child("resolver_mux"), resolver_out, resolver_in);
+                let muxers = [
+                    votes_mux.start(),
+                    certificates_mux.start(),
+                    resolver_mux.start(),
+                ];
 
                 forward(&context, blocks_in, events.clone(), |from, bytes| {
                     Event::Block { from, bytes }
@@ -535,18 +626,86 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                 let mailbox = Mailbox {
                     events: events.clone(),
                 };
-                let mut equivocation = None;
-                let engine = if is_validator {
-                    let Some(scheme) =
-                        Scheme::signer(&namespace, validators.clone(), private.clone())
-                    else {
-                        return Err(anyhow::anyhow!("this node's key is not a validator"));
+
+                let core = core::Core::new(core::CoreParams {
+                    ledger: params.ledger,
+                    key: params.key,
+                    schedule,
+                    followers,
+                    namespace: namespace.clone(),
+                    epochs: epochs_out,
+                    blocks_out,
+                    txs_out,
+                    sync_out,
+                    blocker: oracle.clone(),
+                    status: thread_status,
+                    metrics: params.metrics,
+                    head: params.head,
+                    finality,
+                    evidence_path: params.evidence_path,
+                    config: params.config.clone(),
+                    max_txs: params.max_txs,
+                    merge_after_txs: params.merge_after_txs,
+                    filter,
+                    fault,
+                })?;
+                let (done, mut finished) = oneshot::channel::<Result<()>>();
+                std::thread::Builder::new()
+                    .name("net-core".into())
+                    .spawn(move || {
+                        let _ = done.send(core.run(inbox));
+                    })
+                    .context("cannot start the network core thread")?;
+
+                // Runs the engine of each epoch the core names, until the core ends.
+                let leader_timeout = Duration::from_millis(params.config.leader_timeout_ms);
+                let mut engine: Option<commonware_runtime::Handle<()>> = None;
+                let result = loop {
+                    let start = tokio::select! {
+                        result = &mut finished => break result
+                            .unwrap_or_else(|_| Err(anyhow::anyhow!("the network core thread failed"))),
+                        start = epochs_in.recv() => start,
                     };
-                    if fault == Some(core::Fault::Equivocate) {
-                        equivocation = Scheme::signer(&namespace, validators.clone(), private)
-                            .map(|signer| (votes.0.clone(), signer));
+                    let Some(EpochStart {
+                        epoch,
+                        validators,
+                        floor,
+                    }) = start
+                    else {
+                        continue;
+                    };
+                    if let Some(engine) = engine.take() {
+                        engine.abort();
                     }
-                    let genesis_digest = sha256::Digest(genesis_header.header.hash().0.0);
+                    let Some(scheme) = Scheme::signer(&namespace, validators.clone(), private.clone())
+                    else {
+                        tracing::info!(epoch, "this node does not vote in this epoch");
+                        continue;
+                    };
+                    let channels = async {
+                        Ok::<_, commonware_p2p::utils::mux::Error>((
+                            votes.register(epoch).await?,
+                            certificates.register(epoch).await?,
+                            resolver.register(epoch).await?,
+                        ))
+                    };
+                    let (epoch_votes, epoch_certificates, epoch_resolver) = match channels.await {
+                        Ok(channels) => channels,
+                        Err(error) => {
+                            tracing::error!(%error, epoch, "cannot open the epoch's channels");
+                            continue;
+                        }
+                    };
+                    if fault == Some(core::Fault::Equivocate)
+                        && let Some(signer) =
+                            Scheme::signer(&namespace, validators.clone(), private.clone())
+                    {
+                        let _ = events.send(Event::Equivocation(core::equivocator(
+                            epoch_votes.0.clone(),
+                            signer,
+                        )));
+                    }
+                    tracing::info!(epoch, validators = validators.len(), "starting the consensus engine");
                     let config = simplex_config::Config {
                         scheme,
                         elector: RoundRobin::<Sha256>::default(),
@@ -555,20 +714,23 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                         relay: mailbox.clone(),
                         reporter: mailbox.clone(),
                         strategy: commonware_parallel::Sequential,
-                        partition: "simplex".into(),
+                        // Epoch 0 keeps the name it had before epochs existed.
+                        partition: if epoch == 0 {
+                            "simplex".into()
+                        } else {
+                            format!("simplex_epoch_{epoch}")
+                        },
                         mailbox_size: NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN),
-                        epoch: Epoch::new(0),
-                        floor: simplex_config::Floor::Genesis(genesis_digest),
-                        leader_timeout: Duration::from_millis(params.config.leader_timeout_ms),
-                        certification_timeout: Duration::from_millis(
-                            params.config.leader_timeout_ms * 2,
-                        ),
-                        timeout_retry: Duration::from_millis(params.config.leader_timeout_ms * 5),
+                        epoch: Epoch::new(epoch),
+                        floor: simplex_config::Floor::Genesis(floor),
+                        leader_timeout,
+                        certification_timeout: leader_timeout * 2,
+                        timeout_retry: leader_timeout * 5,
                         fetch_timeout: commonware_utils::NZDuration!(Duration::from_secs(1)),
                         fetch_retry_delay: Duration::from_millis(100),
                         view_retention: ViewDelta::new(10),
                         skip: simplex_config::SkipPolicy::Enabled {
-                            timeout: Duration::from_millis(params.config.leader_timeout_ms * 6),
+                            timeout: leader_timeout * 6,
                             budget: simplex_config::SkipBudget::Participants,
                         },
                         replay_buffer: NonZeroUsize::new(1 << 20).unwrap_or(NonZeroUsize::MIN),
@@ -580,48 +742,17 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                         forward: simplex_config::ForwardPolicy::Disabled,
                         track_historical_votes: false,
                     };
-                    let engine = simplex::Engine::new(context.child("simplex"), config);
-                    Some(engine.start(votes, certificates, resolver))
-                } else {
-                    drop((votes, certificates, resolver));
-                    None
+                    let started = simplex::Engine::new(
+                        context.child("simplex").with_attribute("epoch", epoch),
+                        config,
+                    );
+                    engine = Some(started.start(epoch_votes, epoch_certificates, epoch_resolver));
                 };
-
-                let verifier = Scheme::verifier(&namespace, validators.clone());
-                let core = core::Core::new(core::CoreParams {
-                    ledger: params.ledger,
-                    key: params.key,
-                    validators,
-                    followers,
-                    verifier,
-                    blocks_out,
-                    txs_out,
-                    sync_out,
-                    blocker: oracle,
-                    status: thread_status,
-                    metrics: params.metrics,
-                    head: params.head,
-                    finality,
-                    evidence_path: params.evidence_path,
-                    config: params.config,
-                    max_txs: params.max_txs,
-                    merge_after_txs: params.merge_after_txs,
-                    filter,
-                    fault,
-                    equivocation,
-                })?;
-                let (done, finished) = oneshot::channel::<Result<()>>();
-                std::thread::Builder::new()
-                    .name("net-core".into())
-                    .spawn(move || {
-                        let _ = done.send(core.run(inbox));
-                    })
-                    .context("cannot start the network core thread")?;
-                let result = finished
-                    .await
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the network core thread failed")));
                 if let Some(engine) = engine {
                     engine.abort();
+                }
+                for muxer in muxers {
+                    muxer.abort();
                 }
                 network_handle.abort();
                 let _ = context.stop(0, Some(Duration::from_secs(5))).await;
