@@ -66,6 +66,8 @@ pub(crate) struct CoreParams<S, B> {
     pub schedule: Schedule,
     /// Peers named in `network.followers` (tracked whatever the chain says).
     pub followers: Set<Key>,
+    /// Most identities in the tracked peer set (fixed when the p2p network starts).
+    pub peers_per_set: usize,
     /// The chain's consensus namespace (certificates are verified in it).
     pub namespace: Vec<u8>,
     /// Where the core names each epoch's engine to run.
@@ -1590,8 +1592,16 @@ where
                 return;
             }
         };
-        let tracked = super::primary_peers(&self.p.schedule, self.epoch.number)
-            .and_then(|primary| super::tracked_peers(&primary, &self.p.followers, &members));
+        let tracked =
+            super::primary_peers(&self.p.schedule, self.epoch.number).and_then(|primary| {
+                super::tracked_peers(
+                    &primary,
+                    &self.p.followers,
+                    &members,
+                    &self.me,
+                    self.p.peers_per_set,
+                )
+            });
         match tracked {
             Ok(tracked) => {
                 let _ = self.p.blocker.track(height, tracked);

@@ -157,23 +157,28 @@ pub(crate) fn key_set(keys: &[weft_core::PublicKey]) -> Result<Set<Key>> {
     ))
 }
 
-/// The peers a node keeps connections with first: the validators of `epoch` and of the next one,
-/// if a change is scheduled (so that the next engine finds its peers connected).
-pub(crate) fn primary_peers(schedule: &Schedule, epoch: u64) -> Result<Set<Key>> {
+/// The peers a node keeps connections with first: the validators of `epoch`, then those of the
+/// next one if a change is scheduled (so that the next engine finds its peers connected).
+pub(crate) fn primary_peers(schedule: &Schedule, epoch: u64) -> Result<Vec<Key>> {
     let mut keys = schedule.validators(epoch).to_vec();
     if schedule.changes.len() > epoch as usize {
         keys.extend_from_slice(schedule.validators(epoch + 1));
     }
-    key_set(&keys)
+    let mut seen = std::collections::HashSet::new();
+    keys.retain(|key| seen.insert(*key));
+    keys.iter().map(engine_key).collect()
 }
 
-/// Who may connect: the validators (primary), the configured followers and the admitted peers.
+/// Who may connect: the validators (`primary`, in order of need), the configured followers and
+/// the admitted peers — at most `capacity` identities with `me` (commonware refuses a larger
+/// set by panicking, so the last ones are left out, with an error logged).
 pub(crate) fn tracked_peers(
-    validators: &Set<Key>,
+    primary: &[Key],
     followers: &Set<Key>,
     members: &finality::Members,
+    me: &Key,
+    capacity: usize,
 ) -> Result<TrackedPeers<Key>> {
-    let mut secondary: Vec<Key> = followers.iter().cloned().collect();
     if members.peers.len() > MAX_MEMBERS {
         tracing::error!(
             admitted = members.peers.len(),
@@ -181,12 +186,34 @@ pub(crate) fn tracked_peers(
              network accepts the first {MAX_MEMBERS} by key"
         );
     }
+    let mut admitted: Vec<Key> = followers.iter().cloned().collect();
     for (key, _) in members.peers.iter().take(MAX_MEMBERS) {
-        secondary.push(engine_key(key)?);
+        admitted.push(engine_key(key)?);
+    }
+    let mut counted: std::collections::HashSet<Key> = std::iter::once(me.clone()).collect();
+    let mut keep = |keys: &[Key]| -> Vec<Key> {
+        let mut kept = Vec::new();
+        for key in keys {
+            if counted.contains(key) || counted.len() < capacity {
+                counted.insert(key.clone());
+                kept.push(key.clone());
+            }
+        }
+        kept
+    };
+    let primary_kept = keep(primary);
+    let secondary_kept = keep(&admitted);
+    if primary_kept.len() < primary.len() || secondary_kept.len() < admitted.len() {
+        tracing::error!(
+            validators = primary.len(),
+            others = admitted.len(),
+            capacity,
+            "more peers than this node reserved room for at start; restart it to connect them all"
+        );
     }
     Ok(TrackedPeers::new(
-        validators.clone(),
-        Set::from_iter_dedup(secondary),
+        Set::from_iter_dedup(primary_kept),
+        Set::from_iter_dedup(secondary_kept),
     ))
 }
 
@@ -484,12 +511,18 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
             params.key.public_key(),
         );
     }
-    let primary = primary_peers(&schedule, epoch)?;
-    let tracked = tracked_peers(&primary, &followers, &members)?;
     let most_validators = (epoch..=schedule.changes.len() as u64)
         .map(|epoch| primary_peers(&schedule, epoch).map_or(0, |keys| keys.len()))
         .max()
         .unwrap_or(0);
+    let peers_per_set = most_validators + SPARE_VALIDATOR_SLOTS + followers.len() + MAX_MEMBERS + 1;
+    let tracked = tracked_peers(
+        &primary_peers(&schedule, epoch)?,
+        &followers,
+        &members,
+        &me,
+        peers_per_set,
+    )?;
     let seeds = params
         .config
         .seed_list()?
@@ -552,10 +585,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     },
                     cups::Version::V1,
                 );
-                let peers_per_set = NonZeroUsize::new(
-                    most_validators + SPARE_VALIDATOR_SLOTS + followers.len() + MAX_MEMBERS + 1,
-                )
-                .unwrap_or(NonZeroUsize::MIN);
+                let peers_per_set = NonZeroUsize::new(peers_per_set).unwrap_or(NonZeroUsize::MIN);
                 let mut p2p = discovery::Config::local(
                     handshake,
                     &namespace,
@@ -632,6 +662,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     key: params.key,
                     schedule,
                     followers,
+                    peers_per_set: peers_per_set.get(),
                     namespace: namespace.clone(),
                     epochs: epochs_out,
                     blocks_out,
@@ -783,4 +814,51 @@ fn forward<R>(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> weft_core::PublicKey {
+        SigningKey::from_seed(&[seed; 32]).public_key()
+    }
+
+    #[test]
+    fn the_tracked_peer_set_keeps_validators_first_and_never_exceeds_its_capacity() {
+        let schedule = Schedule {
+            genesis: vec![key(1), key(2), key(3), key(4)],
+            changes: vec![weft_ledger::state::ValidatorChange {
+                from_height: 50,
+                validators: vec![key(2), key(3), key(4), key(5)],
+                scheduled_at: weft_ledger::state::Position {
+                    height: 10,
+                    index: 0,
+                },
+            }],
+        };
+        // Epoch 0 with a change scheduled: this epoch's validators, then the newcomer.
+        let primary = primary_peers(&schedule, 0).expect("keys");
+        let expected: Vec<Key> = [1, 2, 3, 4, 5]
+            .iter()
+            .map(|seed| engine_key(&key(*seed)).expect("key"))
+            .collect();
+        assert_eq!(primary, expected);
+        assert_eq!(primary_peers(&schedule, 1).expect("keys").len(), 4);
+
+        let followers = key_set(&[key(20)]).expect("keys");
+        let members = finality::Members {
+            changed: 10,
+            peers: vec![(key(30), "archive".into()), (key(31), "thin".into())],
+        };
+        let me = engine_key(&key(1)).expect("key");
+        let all = tracked_peers(&primary, &followers, &members, &me, 100).expect("set");
+        assert_eq!((all.primary.len(), all.secondary.len()), (5, 3));
+        // Room for 7 identities, this node (a validator) included: every validator, then two
+        // others.
+        let tight = tracked_peers(&primary, &followers, &members, &me, 7).expect("set");
+        assert_eq!((tight.primary.len(), tight.secondary.len()), (5, 2));
+        let tighter = tracked_peers(&primary, &followers, &members, &me, 3).expect("set");
+        assert_eq!((tighter.primary.len(), tighter.secondary.len()), (3, 0));
+    }
 }
