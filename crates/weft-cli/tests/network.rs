@@ -1386,8 +1386,12 @@ fn the_validators_change_by_transaction_at_a_later_height() {
     cluster.restart(1);
     let top = after.iter().map(|(_, height)| *height).max().expect("some");
     cluster.converge(&[0, 1, 2, 3], top);
+    // It dials the other three validators of its epoch and hears from each again.
     wait_net_status(&cluster.members[1].api, "node 1 votes again", |status| {
-        status["epoch"] == 1 && status["validator"] == true
+        status["epoch"] == 1
+            && status["validator"] == true
+            && status["dialed"] == 3
+            && status["dialed_connected"] == 3
     });
     newcomer.kill();
     let last = submit(

@@ -218,6 +218,9 @@ pub struct NetworkSection {
     pub idle_block_ms: u64,
     /// Transactions waiting to be proposed, at most; beyond that submissions are refused.
     pub mempool_max: usize,
+    /// The peer-to-peer network dials one peer it should be and is not connected to this often,
+    /// ms: a dropped connection is replaced within about this long per missing peer.
+    pub dial_interval_ms: u64,
 }
 
 impl Default for NetworkSection {
@@ -232,6 +235,7 @@ impl Default for NetworkSection {
             block_interval_ms: 50,
             idle_block_ms: 500,
             mempool_max: 500_000,
+            dial_interval_ms: 100,
         }
     }
 }
@@ -322,6 +326,12 @@ impl NetworkSection {
                 ),
             });
         }
+        range(
+            "network.dial_interval_ms",
+            self.dial_interval_ms,
+            10,
+            60_000,
+        )?;
         range("network.mempool_max", self.mempool_max, 1_000, 10_000_000)
     }
 }
@@ -748,6 +758,9 @@ impl NodeConfig {
              idle_block_ms = {idle_block_ms}\n\
              # Transactions waiting to be proposed, at most (1000 to 10000000).\n\
              mempool_max = {mempool_max}\n\
+             # Dial a peer this node should be and is not connected to this often, ms (10 to 60000):\n\
+             # a dropped connection is replaced within about this long per missing peer.\n\
+             dial_interval_ms = {dial_interval_ms}\n\
              \n\
              # Watched directories (`weft node run --watch DIR` adds one with these defaults):\n\
              # [[ingest.watch]]\n\
@@ -777,6 +790,7 @@ impl NodeConfig {
             block_interval_ms = d.network.block_interval_ms,
             idle_block_ms = d.network.idle_block_ms,
             mempool_max = d.network.mempool_max,
+            dial_interval_ms = d.network.dial_interval_ms,
         )
     }
 }
@@ -892,6 +906,11 @@ mod tests {
         )
         .expect_err("idle blocks after the leader timeout");
         assert_eq!(error.key, "network.idle_block_ms");
+        let error = NodeConfig::parse(
+            "[network]\nenabled = true\nlisten = \"127.0.0.1:7000\"\ndial_interval_ms = 5\n",
+        )
+        .expect_err("dialing too often");
+        assert_eq!(error.key, "network.dial_interval_ms");
         let error = NodeConfig::parse("[api]\nmax_batch = \"many\"\n").expect_err("wrong type");
         assert!(error.message.contains("max_batch"), "{error}");
     }

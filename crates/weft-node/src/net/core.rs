@@ -172,6 +172,8 @@ pub(crate) struct Core<S, B> {
     epoch: EpochState,
     /// Does this node vote in the current epoch?
     is_validator: bool,
+    /// The peers this node dials: the validators of this epoch and the next, but itself.
+    dialed: Vec<Key>,
     /// When the last block was committed (a validator that hears of none asks its peers).
     last_commit: Instant,
     halted: bool,
@@ -254,6 +256,7 @@ where
         let me = super::engine_key(&p.key.public_key())?;
         let epoch = epoch_state(&p.schedule, &p.namespace, head.header.height + 1)?;
         let is_validator = epoch.validators.position(&me).is_some();
+        let dialed = dialed_peers(&p.schedule, epoch.number, &me);
         Ok(Core {
             chain_id,
             head_hash: head.header.hash(),
@@ -277,6 +280,7 @@ where
             last_follow: Instant::now(),
             seen: HashMap::new(),
             me,
+            dialed,
             epoch,
             is_validator,
             last_commit: Instant::now(),
@@ -1592,6 +1596,7 @@ where
                 return;
             }
         };
+        self.dialed = dialed_peers(&self.p.schedule, self.epoch.number, &self.me);
         let tracked =
             super::primary_peers(&self.p.schedule, self.epoch.number).and_then(|primary| {
                 super::tracked_peers(
@@ -1762,6 +1767,12 @@ where
             .map_or(0, |((_, view), _)| view);
         status.next_validators = super::NextValidators::of(&self.p.schedule, self.epoch.number);
         status.mempool = self.pool.len();
+        status.dialed = self.dialed.len();
+        status.dialed_connected = self
+            .dialed
+            .iter()
+            .filter(|key| self.seen.contains_key(*key))
+            .count();
         let mut peers: Vec<String> = self
             .seen
             .keys()
@@ -1770,6 +1781,15 @@ where
         peers.sort();
         status.peers = peers;
     }
+}
+
+/// The peers a node of `epoch` dials (the primary peers but itself).
+fn dialed_peers(schedule: &Schedule, epoch: u64, me: &Key) -> Vec<Key> {
+    super::primary_peers(schedule, epoch)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|key| key != me)
+        .collect()
 }
 
 /// The epoch of the block at `height`: its number, validators and certificate verifier.

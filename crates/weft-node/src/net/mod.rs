@@ -72,8 +72,13 @@ pub struct NetStatus {
     pub validators: Vec<String>,
     /// A validator change scheduled and not yet in effect.
     pub next_validators: Option<NextValidators>,
-    /// Peers this node is connected to right now.
+    /// Peers heard from in the last 5 s.
     pub peers: Vec<String>,
+    /// The peers this node dials and keeps connections with: the validators of this epoch and
+    /// of the next (itself left out). Followers and admitted peers dial the validators in turn.
+    pub dialed: usize,
+    /// How many of those were heard from in the last 5 s.
+    pub dialed_connected: usize,
     /// Height of the last committed (final) block.
     pub height: u64,
     /// Highest finalized height this node has heard of (above `height` while it catches up).
@@ -530,6 +535,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
         .map(|seed| Ok((engine_key(&seed.key)?, seed.addr.into())))
         .collect::<Result<Vec<_>>>()?;
     let listen = params.config.listen_addr()?;
+    let dial_interval_ms = params.config.dial_interval_ms;
     let dialable = params.config.dialable_addr()?;
     let status = Arc::new(Mutex::new(NetStatus {
         key: params.key.public_key().to_string(),
@@ -599,6 +605,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                 // One tracked peer set: a peer removed from the network is cut off at once
                 // (the validators, in every set, keep their connections).
                 p2p.tracked_peer_sets = NonZeroUsize::MIN;
+                p2p.dial_frequency = Duration::from_millis(dial_interval_ms);
                 let (mut network, mut oracle) = discovery::Network::new(context.child("p2p"), p2p);
                 let _ = oracle.track(head_height.max(members.changed), tracked);
                 // Messages per second one peer may send on a channel. Each channel's inbound
