@@ -669,6 +669,13 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
         height < removed_at,
         "the removed node still follows: at {height}, removed at {removed_at}"
     );
+    // And it says so: it hears from no peer, so it does not claim to be in sync.
+    let status = wait_net_status(
+        &joiner.url,
+        "the removed node knows it is cut off",
+        |status| status["sync"] == "no peers",
+    );
+    assert_eq!(status["dialed_connected"], 0, "{status}");
 }
 
 /// Two validators propose only blocks that break the rules (debug builds read `WEFT_FAULT`):

@@ -174,6 +174,8 @@ pub(crate) struct Core<S, B> {
     is_validator: bool,
     /// The peers this node dials: the validators of this epoch and the next, but itself.
     dialed: Vec<Key>,
+    /// `synced`, or `catching up` while final blocks are missing.
+    sync_state: &'static str,
     /// When the last block was committed (a validator that hears of none asks its peers).
     last_commit: Instant,
     halted: bool,
@@ -281,6 +283,7 @@ where
             seen: HashMap::new(),
             me,
             dialed,
+            sync_state: "synced",
             epoch,
             is_validator,
             last_commit: Instant::now(),
@@ -1744,10 +1747,8 @@ where
         }
     }
 
-    fn set_sync(&self, state: &'static str) {
-        if let Ok(mut status) = self.p.status.lock() {
-            status.sync = state;
-        }
+    fn set_sync(&mut self, state: &'static str) {
+        self.sync_state = state;
     }
 
     fn publish(&mut self) {
@@ -1756,6 +1757,13 @@ where
             return;
         };
         status.height = self.head.header.height;
+        // A node that hears from no peer (cut off, or removed from the network) cannot know
+        // whether it is behind.
+        status.sync = if self.seen.is_empty() {
+            "no peers"
+        } else {
+            self.sync_state
+        };
         status.finalized_height = self
             .target
             .and_then(|(_, hash)| self.known.get(&hash))

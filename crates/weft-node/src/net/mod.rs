@@ -85,7 +85,8 @@ pub struct NetStatus {
     pub finalized_height: u64,
     /// The consensus view of the last finalization seen.
     pub view: u64,
-    /// `synced`, or `catching up` while finalized blocks are missing.
+    /// `synced`, `catching up` while finalized blocks are missing, or `no peers` when no peer
+    /// was heard from in the last 5 s.
     pub sync: &'static str,
     /// Transactions waiting to be proposed.
     pub mempool: usize,
