@@ -736,26 +736,31 @@ where
     }
 
     /// Is `hash` a valid block for `context`? `None` while its block or an ancestor is missing.
+    ///
+    /// A leader may propose its view's parent again (a re-proposal): valid only for the last
+    /// block of the epoch, which then gets a view of its own to be finalized in, since no block
+    /// may follow it in this epoch.
     fn verify(&mut self, context: &Ctx, hash: BlockHash) -> Option<bool> {
-        if block_hash(&context.parent.1) == hash {
-            return self.verify_reproposal(hash);
-        }
+        let reproposal = block_hash(&context.parent.1) == hash;
         let (parent, producer, height) = {
-            let known = self.known.get(&hash)?;
-            let header = &known.block.signed.header;
+            let header = if hash == self.head_hash {
+                &self.head.header
+            } else {
+                &self.known.get(&hash)?.block.signed.header
+            };
             (header.previous_digest, header.producer, header.height)
         };
         let refuse = |core: &mut Self, reason: String| {
             core.refused(hash, height, producer, &reason);
             Some(false)
         };
-        if parent != block_hash(&context.parent.1) {
+        if !reproposal && parent != block_hash(&context.parent.1) {
             return refuse(
                 self,
                 format!("it names parent {parent}, the view's parent is another block"),
             );
         }
-        if producer != weft_key(&context.leader) {
+        if !reproposal && producer != weft_key(&context.leader) {
             return refuse(
                 self,
                 format!("it is sealed by {producer}, not by the view's leader"),
@@ -772,6 +777,10 @@ where
         };
         match self.validate_chain(&chain) {
             Ok(delta) => match self.epoch_end(&delta) {
+                end if reproposal && end != Some(height) => refuse(
+                    self,
+                    "it is proposed again, and only the last block of an epoch may be".into(),
+                ),
                 Some(end) if height > end => refuse(
                     self,
                     format!(
@@ -785,48 +794,6 @@ where
             Err(Lookup::Missing) => None,
             Err(Lookup::Stale) => Some(false),
             Err(Lookup::Invalid(reason)) => refuse(self, reason),
-        }
-    }
-
-    /// A leader proposing its view's parent again: valid only for the last block of the epoch,
-    /// which then needs a view of its own to be finalized in (no block may follow it in this
-    /// epoch).
-    fn verify_reproposal(&mut self, hash: BlockHash) -> Option<bool> {
-        let (height, producer) = if hash == self.head_hash {
-            (self.head.header.height, self.head.header.producer)
-        } else {
-            let header = &self.known.get(&hash)?.block.signed.header;
-            (header.height, header.producer)
-        };
-        let chain = match self.chain_to(hash) {
-            Ok(chain) => chain,
-            Err(Lookup::Missing) => {
-                self.request_sync();
-                return None;
-            }
-            Err(Lookup::Stale) => return Some(false),
-            Err(Lookup::Invalid(reason)) => {
-                self.refused(hash, height, producer, &reason);
-                return Some(false);
-            }
-        };
-        match self.validate_chain(&chain) {
-            Ok(delta) if self.epoch_end(&delta) == Some(height) => Some(true),
-            Ok(_) => {
-                self.refused(
-                    hash,
-                    height,
-                    producer,
-                    "it is proposed again, and only the last block of an epoch may be",
-                );
-                Some(false)
-            }
-            Err(Lookup::Missing) => None,
-            Err(Lookup::Stale) => Some(false),
-            Err(Lookup::Invalid(reason)) => {
-                self.refused(hash, height, producer, &reason);
-                Some(false)
-            }
         }
     }
 
