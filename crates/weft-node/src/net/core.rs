@@ -174,6 +174,8 @@ pub(crate) struct Core<S, B> {
     is_validator: bool,
     /// The peers this node dials: the validators of this epoch and the next, but itself.
     dialed: Vec<Key>,
+    /// Every validator of every epoch the committed schedule names.
+    validator_keys: Vec<Key>,
     /// `synced`, or `catching up` while final blocks are missing.
     sync_state: &'static str,
     /// When the last block was committed (a validator that hears of none asks its peers).
@@ -283,6 +285,7 @@ where
             seen: HashMap::new(),
             me,
             dialed,
+            validator_keys: all_validators(&p.schedule),
             sync_state: "synced",
             epoch,
             is_validator,
@@ -612,7 +615,7 @@ where
 
     fn received_block(&mut self, from: Key, bytes: &[u8]) {
         self.seen.insert(from.clone(), Instant::now());
-        if !self.known_validators().contains(&from) {
+        if !self.validator_keys.contains(&from) {
             // Not a validator this node knows of: perhaps one of an epoch it has not reached.
             tracing::debug!(peer = %weft_key(&from), "a block from a peer that is no validator here; dropped");
             return;
@@ -743,7 +746,9 @@ where
     fn verify(&mut self, context: &Ctx, hash: BlockHash) -> Option<bool> {
         let reproposal = block_hash(&context.parent.1) == hash;
         let (parent, producer, height) = {
-            let header = if hash == self.head_hash {
+            // A proposal of the committed head itself is only ever a re-proposal; any other
+            // waits for a block above the head, as before.
+            let header = if reproposal && hash == self.head_hash {
                 &self.head.header
             } else {
                 &self.known.get(&hash)?.block.signed.header
@@ -1205,9 +1210,10 @@ where
             return;
         }
         let candidates: Vec<Key> = self
-            .known_validators()
-            .into_iter()
-            .filter(|key| *key != self.me)
+            .validator_keys
+            .iter()
+            .filter(|key| **key != self.me)
+            .cloned()
             .collect();
         if candidates.is_empty() {
             return;
@@ -1263,11 +1269,13 @@ where
     fn fetch(&mut self, ids: Vec<TxId>, reply: tokio::sync::oneshot::Sender<Vec<Fetched>>) {
         let wanted: HashSet<TxId> = ids.into_iter().take(wire::MAX_PROOF_REQUEST).collect();
         let mut peers: Vec<Key> = self
-            .known_validators()
-            .into_iter()
-            .chain(self.p.followers.iter().cloned())
-            .filter(|key| *key != self.me)
+            .validator_keys
+            .iter()
+            .chain(self.p.followers.iter())
+            .filter(|key| **key != self.me)
+            .cloned()
             .collect();
+        peers.sort();
         peers.dedup();
         if let Ok(members) = self.p.finality.members() {
             for (key, _) in members.peers {
@@ -1566,7 +1574,9 @@ where
                 return;
             }
         };
+        // What follows from the schedule, kept rather than derived on every message and tick.
         self.dialed = dialed_peers(&self.p.schedule, self.epoch.number, &self.me);
+        self.validator_keys = all_validators(&self.p.schedule);
         let tracked =
             super::primary_peers(&self.p.schedule, self.epoch.number).and_then(|primary| {
                 super::tracked_peers(
@@ -1591,7 +1601,7 @@ where
                 continue;
             };
             if still_admitted(&change.key)
-                || self.known_validators().contains(&key)
+                || self.validator_keys.contains(&key)
                 || self.p.followers.position(&key).is_some()
             {
                 continue;
@@ -1606,6 +1616,7 @@ where
         );
         if let Ok(mut status) = self.p.status.lock() {
             status.members = super::member_list(&members);
+            status.next_validators = super::NextValidators::of(&self.p.schedule, self.epoch.number);
         }
     }
 
@@ -1672,25 +1683,6 @@ where
         Ok(())
     }
 
-    /// Every validator of every epoch the committed schedule names.
-    fn known_validators(&self) -> Vec<Key> {
-        let schedule = &self.p.schedule;
-        let mut keys: Vec<Key> = schedule
-            .genesis
-            .iter()
-            .chain(
-                schedule
-                    .changes
-                    .iter()
-                    .flat_map(|change| &change.validators),
-            )
-            .filter_map(|key| super::engine_key(key).ok())
-            .collect();
-        keys.sort();
-        keys.dedup();
-        keys
-    }
-
     fn misbehaved(&mut self, peer: Key, what: &str) {
         tracing::warn!(peer = %weft_key(&peer), what, "peer sent invalid data; disconnecting it");
         let _ = self.p.blocker.block(peer);
@@ -1740,7 +1732,6 @@ where
             .target
             .filter(|((epoch, _), _)| *epoch == self.epoch.number)
             .map_or(0, |((_, view), _)| view);
-        status.next_validators = super::NextValidators::of(&self.p.schedule, self.epoch.number);
         status.mempool = self.pool.len();
         status.dialed = self.dialed.len();
         status.dialed_connected = self
@@ -1756,6 +1747,24 @@ where
         peers.sort();
         status.peers = peers;
     }
+}
+
+/// Every validator of every epoch `schedule` names.
+fn all_validators(schedule: &Schedule) -> Vec<Key> {
+    let mut keys: Vec<Key> = schedule
+        .genesis
+        .iter()
+        .chain(
+            schedule
+                .changes
+                .iter()
+                .flat_map(|change| &change.validators),
+        )
+        .filter_map(|key| super::engine_key(key).ok())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// The peers a node of `epoch` dials (the primary peers but itself).
