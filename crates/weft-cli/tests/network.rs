@@ -572,7 +572,7 @@ fn thin_node_keeps_what_its_filter_selects_and_fetches_the_rest(
 fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
     const TXS: u64 = 100_000;
     let _network = one_network_at_a_time();
-    let cluster = Cluster::up(&["--nodes", "4"]);
+    let mut cluster = Cluster::up(&["--nodes", "4"]);
     let home0 = cluster.members[0].home.clone();
     let api0 = cluster.members[0].api.clone();
     // 100,000 claims through the load generator, each acknowledged once final.
@@ -594,7 +594,6 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
     );
     assert_eq!(load["committed"].as_u64(), Some(TXS), "{load}");
     let loaded_to = cluster.height(0);
-
     let joiner_home = cluster._dir.path().join("late");
     let joined = run(
         &joiner_home,
@@ -609,9 +608,60 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
         &["net", "admit", &key, "--name", "late", "--node", &api0],
         0,
     );
-    assert!(admitted["height"].as_u64().is_some(), "{admitted}");
+    let admitted_at = admitted["height"].as_u64().expect("height");
+    cluster.converge(&[0, 1, 2, 3], admitted_at);
 
+    // First only validator 3 is up, and it lies: it votes and proposes honestly, but answers
+    // requests for block bodies with a tampered body (debug builds read `WEFT_FAULT`). The late
+    // node takes its headers (the certificate proves them final), refuses every body, which
+    // does not match its header, records the liar and disconnects it: it commits nothing.
+    let liar = cluster.key(3);
+    for index in 0..4 {
+        cluster.kill(index);
+    }
+    cluster.restart_with(3, &[("WEFT_FAULT", "bad-bodies")]);
     let joiner = Node::start(&joiner_home);
+    let started = Instant::now();
+    let caught = loop {
+        let records =
+            std::fs::read_to_string(joiner_home.join("evidence.jsonl")).unwrap_or_default();
+        let caught: Vec<Value> = records
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("an evidence line is JSON"))
+            .filter(|record: &Value| {
+                record["kind"] == "invalid_message" && record["peer"] == liar.as_str()
+            })
+            .collect();
+        if !caught.is_empty() {
+            break caught;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the late node never caught the liar"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        caught[0]["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("does not match its header")),
+        "{caught:?}"
+    );
+    let net = http("GET", &format!("{}/v1/net/status", joiner.url), None, b"").1;
+    assert_eq!(
+        net["height"], 0,
+        "nothing of the liar's is committed: {net}"
+    );
+    assert!(
+        net["finalized_height"].as_u64() >= Some(loaded_to),
+        "the headers were taken: {net}"
+    );
+
+    // The honest validators come back: the late node fetches the bodies from them and syncs.
+    for index in 0..3 {
+        cluster.restart(index);
+    }
+    let api0 = cluster.members[0].api.clone();
     let started = Instant::now();
     let synced_to = loop {
         let (code, status) = http("GET", &format!("{}/v1/status", joiner.url), None, b"");

@@ -56,8 +56,14 @@ const MAX_KNOWN_BYTES: usize = 512 << 20;
 const PROPOSAL_BYTES: usize = (wire::MAX_MESSAGE_BYTES / 2) as usize;
 /// A validator that has committed nothing for this long asks a peer for blocks.
 const STALLED: Duration = Duration::from_secs(2);
-/// Most blocks asked for at once while catching up.
-const SYNC_BATCH: u32 = 64;
+/// Most headers asked for at once while catching up.
+const SYNC_HEADERS: u32 = wire::MAX_SYNC_HEADERS;
+/// A peer that had no headers to give: the next is asked after this long.
+const EMPTY_RETRY: Duration = Duration::from_millis(100);
+/// Most block bodies asked of one peer at once while catching up.
+const SYNC_BODIES: u32 = 64;
+/// Most body requests out at once, each to a different peer.
+const BODY_REQUESTS: usize = 4;
 
 pub(crate) struct CoreParams<S, B> {
     pub ledger: SharedLedger,
@@ -161,11 +167,18 @@ pub(crate) struct Core<S, B> {
     by_tx: HashMap<TxId, (usize, usize)>,
     outbox: Vec<Transaction>,
     outbox_bytes: usize,
+    /// When the last headers request went out (unanswered).
     sync_sent: Option<Instant>,
-    /// Where the next catch-up request starts when the blocks after the head are here but not
-    /// yet covered by a certificate.
-    sync_next: Option<u64>,
     sync_turn: usize,
+    /// Catch-up: final headers above the committed head whose blocks are not committed yet,
+    /// oldest first, each the child of the one before (the first, of the head), with their
+    /// hashes. A certificate covers the last one.
+    headers: VecDeque<(SignedHeader, BlockHash)>,
+    /// Body requests out: first height → who was asked, for how many, when.
+    bodies_asked: std::collections::BTreeMap<u64, (Key, u32, Instant)>,
+    /// Peers not to ask while catching up, and until when: one that left a body request
+    /// unanswered (for a while), one that sent invalid data (while it is blocked).
+    avoid: HashMap<Key, Instant>,
     last_follow: Instant,
     seen: HashMap<Key, Instant>,
     me: Key,
@@ -193,7 +206,7 @@ pub(crate) struct Core<S, B> {
     equivocator: Option<super::Equivocator>,
 }
 
-/// Byzantine proposals, for tests of the network's defences: set with the environment variable
+/// Byzantine behaviour, for tests of the network's defences: set with the environment variable
 /// `WEFT_FAULT` on a debug build (release builds never read it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fault {
@@ -204,6 +217,10 @@ pub(crate) enum Fault {
     /// Besides its own vote for the block it proposes as leader, a second notarize vote in the
     /// same view for another block: a double vote.
     Equivocate,
+    /// Proposes honestly, but answers catch-up requests for block bodies with the first
+    /// transaction's signature altered, or one added to an empty block: the body no longer
+    /// matches its header.
+    BadBodies,
 }
 
 impl Fault {
@@ -215,6 +232,7 @@ impl Fault {
             "forged-signature" => Fault::ForgedSignature,
             "replay" => Fault::Replay,
             "equivocate" => Fault::Equivocate,
+            "bad-bodies" => Fault::BadBodies,
             other => {
                 tracing::error!(fault = other, "unknown WEFT_FAULT; proposing honestly");
                 return None;
@@ -233,7 +251,7 @@ impl Fault {
                 let first = block.transactions[0].clone();
                 block.transactions.push(first);
             }
-            Fault::Equivocate => return block,
+            Fault::Equivocate | Fault::BadBodies => return block,
         }
         let ids: Vec<TxId> = block.transactions.iter().map(Transaction::id).collect();
         let mut header = block.signed.header.clone();
@@ -279,8 +297,10 @@ where
             outbox: Vec::new(),
             outbox_bytes: 0,
             sync_sent: None,
-            sync_next: None,
             sync_turn: 0,
+            headers: VecDeque::new(),
+            bodies_asked: std::collections::BTreeMap::new(),
+            avoid: HashMap::new(),
             last_follow: Instant::now(),
             seen: HashMap::new(),
             me,
@@ -1125,6 +1145,22 @@ where
         let height = header.height;
         self.head = known.block.signed.clone();
         self.head_hash = hash;
+        // Catch-up headers at or below the new head are done with; one that is not the block
+        // committed at its height would mean conflicting final blocks: start again from the head.
+        while let Some((header, header_hash)) = self.headers.front() {
+            if header.header.height > height {
+                break;
+            }
+            if header.header.height == height && *header_hash != hash {
+                tracing::error!(
+                    height,
+                    "a catch-up header is not the committed block; dropped"
+                );
+                self.headers.clear();
+                break;
+            }
+            self.headers.pop_front();
+        }
         let certificate = self.certificates.remove(&hash).map(|(_, bytes)| bytes);
         let changes = super::peer_changes(&known.block);
         if let Err(error) = self
@@ -1199,42 +1235,146 @@ where
         }
     }
 
-    // ---- catch-up ----
+    // ---- catch-up: headers first, then bodies ----
 
-    /// Asks one peer (a different one each time) for the blocks after the committed head.
+    /// The peers to ask for headers and bodies: the validators of every epoch but this node,
+    /// those heard from lately first, without those to avoid (unless no other is left).
+    fn sync_peers(&self) -> Vec<Key> {
+        let mut peers: Vec<Key> = self
+            .validator_keys
+            .iter()
+            .filter(|key| **key != self.me)
+            .filter(|key| {
+                self.avoid
+                    .get(*key)
+                    .is_none_or(|until| *until <= Instant::now())
+            })
+            .cloned()
+            .collect();
+        if peers.is_empty() {
+            peers = self
+                .validator_keys
+                .iter()
+                .filter(|key| **key != self.me)
+                .cloned()
+                .collect();
+        }
+        peers.sort_by_key(|key| !self.seen.contains_key(key));
+        peers
+    }
+
+    /// Moves catch-up on: asks for the bodies of the final headers that are here, or, when
+    /// none wait, one peer (a different one each time) for the headers after the head.
     fn request_sync(&mut self) {
+        if !self.headers.is_empty() {
+            self.request_bodies();
+            return;
+        }
         if self
             .sync_sent
             .is_some_and(|sent| sent.elapsed() < SYNC_RETRY)
         {
             return;
         }
-        let candidates: Vec<Key> = self
-            .validator_keys
-            .iter()
-            .filter(|key| **key != self.me)
-            .cloned()
-            .collect();
+        let candidates = self.sync_peers();
         if candidates.is_empty() {
             return;
         }
         self.sync_turn = self.sync_turn.wrapping_add(1);
         let peer = candidates[self.sync_turn % candidates.len()].clone();
-        let from_height = self
-            .sync_next
-            .filter(|next| *next > self.head.header.height)
-            .unwrap_or(self.head.header.height + 1);
-        let request = encode(&Sync::Request {
+        let from_height = self.head.header.height + 1;
+        let request = encode(&Sync::HeadersRequest {
             from_height,
-            max_blocks: SYNC_BATCH,
+            max_headers: SYNC_HEADERS,
         });
         tracing::debug!(
             peer = %weft_key(&peer),
             from_height,
-            "asking for the blocks after the head"
+            "asking for the headers after the head"
         );
         self.p.sync_out.send(Recipients::One(peer), request, false);
         self.sync_sent = Some(Instant::now());
+    }
+
+    /// Asks for the bodies of waiting headers that are neither here nor asked for: runs of up
+    /// to [`SYNC_BODIES`] blocks, each to a different peer, at most [`BODY_REQUESTS`] out.
+    /// A request unanswered for [`SYNC_RETRY`] goes to another peer.
+    fn request_bodies(&mut self) {
+        let now = Instant::now();
+        let head = self.head.header.height;
+        let mut unanswered = Vec::new();
+        self.bodies_asked.retain(|first, (peer, count, sent)| {
+            let late = now.duration_since(*sent) >= SYNC_RETRY;
+            if late {
+                unanswered.push(peer.clone());
+            }
+            *first + u64::from(*count) > head + 1 && !late
+        });
+        for peer in unanswered {
+            tracing::debug!(peer = %weft_key(&peer), "a body request went unanswered; asking another peer");
+            self.avoid.insert(peer, now + PEER_SEEN);
+        }
+        let candidates = self.sync_peers();
+        if candidates.is_empty() {
+            return;
+        }
+        let mut height = head + 1;
+        let last = self
+            .headers
+            .back()
+            .map_or(head, |(header, _)| header.header.height);
+        let mut tries = 0;
+        while height <= last
+            && self.bodies_asked.len() < BODY_REQUESTS.min(candidates.len())
+            && tries < candidates.len() * 2
+        {
+            if let Some((first, (_, count, _))) = self.bodies_asked.range(..=height).next_back()
+                && first + u64::from(*count) > height
+            {
+                height = first + u64::from(*count);
+                continue;
+            }
+            let here = |core: &Self, height: u64| {
+                core.known
+                    .contains_key(&core.headers[(height - head - 1) as usize].1)
+            };
+            if here(self, height) {
+                height += 1;
+                continue;
+            }
+            // The rest of the run is shared among the peers that can still be asked.
+            let free = (BODY_REQUESTS.min(candidates.len()) - self.bodies_asked.len()).max(1);
+            let share = (last - height + 1).div_ceil(free as u64);
+            let most = u32::try_from(share)
+                .unwrap_or(SYNC_BODIES)
+                .clamp(1, SYNC_BODIES);
+            let mut count = 1;
+            while count < most
+                && height + u64::from(count) <= last
+                && !here(self, height + u64::from(count))
+                && !self.bodies_asked.contains_key(&(height + u64::from(count)))
+            {
+                count += 1;
+            }
+            // A peer with no request out, in turn.
+            tries += 1;
+            self.sync_turn = self.sync_turn.wrapping_add(1);
+            let peer = candidates[self.sync_turn % candidates.len()].clone();
+            if self.bodies_asked.values().any(|(asked, ..)| *asked == peer) {
+                continue;
+            }
+            tracing::debug!(peer = %weft_key(&peer), from_height = height, count, "asking for block bodies");
+            self.p.sync_out.send(
+                Recipients::One(peer.clone()),
+                encode(&Sync::BodiesRequest {
+                    from_height: height,
+                    count,
+                }),
+                false,
+            );
+            self.bodies_asked.insert(height, (peer, count, now));
+            height += u64::from(count);
+        }
     }
 
     fn received_sync(&mut self, from: Key, bytes: &[u8]) -> Result<()> {
@@ -1246,17 +1386,24 @@ where
             }
         };
         match message {
-            Sync::Request {
+            Sync::HeadersRequest {
                 from_height,
-                max_blocks,
-            } => self.answer_sync(from, from_height, max_blocks),
-            Sync::Answer {
-                blocks,
+                max_headers,
+            } => self.answer_headers(from, from_height, max_headers),
+            Sync::Headers {
+                headers,
                 finalization,
             } => {
                 self.sync_sent = None;
-                self.take_answer(from, blocks, &finalization)?;
+                self.take_headers(from, headers, &finalization)?;
             }
+            Sync::BodiesRequest { from_height, count } => {
+                self.answer_bodies(from, from_height, count)
+            }
+            Sync::Bodies {
+                from_height,
+                bodies,
+            } => self.take_bodies(from, from_height, bodies)?,
             Sync::ProofRequest { ids } => self.answer_proofs(from, &ids),
             Sync::Proofs { proofs } => self.take_proofs(from, &proofs),
         }
@@ -1422,14 +1569,13 @@ where
         });
     }
 
-    fn answer_sync(&mut self, to: Key, from_height: u64, max_blocks: u32) {
-        let mut blocks = Vec::new();
+    /// Answers a headers request: the headers from `from_height` on, up to the last one this
+    /// node holds the certificate of, within one epoch (its certificate is checked against
+    /// that epoch's validators). Nothing when no certificate covers any of them.
+    fn answer_headers(&mut self, to: Key, from_height: u64, max_headers: u32) {
+        let mut headers = Vec::new();
         let mut certificate = Vec::new();
-        // A node that strips payloads cannot hand out whole blocks: its answer is empty, and
-        // the asker turns to another peer.
-        if self.p.filter.is_none() && from_height <= self.head.header.height {
-            // An answer stays within one epoch: its certificate is checked against that
-            // epoch's validators.
+        if from_height <= self.head.header.height {
             let epoch_last = self
                 .p
                 .schedule
@@ -1439,125 +1585,344 @@ where
                 .head
                 .header
                 .height
-                .min(from_height + u64::from(max_blocks.max(1)) - 1)
+                .min(from_height + u64::from(max_headers.max(1)) - 1)
                 .min(epoch_last);
+            if let Ok(Some((certified, bytes))) = self.p.finality.last_in(from_height, last)
+                && let Ok(ledger) = self.p.ledger.lock()
+            {
+                for height in from_height..=certified {
+                    match ledger.store().signed_header(height) {
+                        Ok(Some(header)) => headers.push(header),
+                        other => {
+                            if let Err(error) = other {
+                                tracing::error!(%error, height, "cannot read a header to answer a peer");
+                            }
+                            headers.clear();
+                            break;
+                        }
+                    }
+                }
+                if !headers.is_empty() {
+                    certificate = bytes;
+                }
+            }
+        }
+        tracing::debug!(
+            peer = %weft_key(&to),
+            from_height,
+            headers = headers.len(),
+            "answering a headers request"
+        );
+        let answer = encode(&Sync::Headers {
+            headers,
+            finalization: certificate,
+        });
+        self.p.sync_out.send(Recipients::One(to), answer, false);
+    }
+
+    /// Answers a bodies request: the transactions of the blocks from `from_height` on, whole,
+    /// up to about [`wire::SYNC_ANSWER_BYTES`]. A node that strips payloads has no whole bodies
+    /// to give: its answer is empty, and the asker turns to another peer.
+    fn answer_bodies(&mut self, to: Key, from_height: u64, count: u32) {
+        let mut bodies = Vec::new();
+        if self.p.filter.is_none() && from_height <= self.head.header.height {
+            let last = self
+                .head
+                .header
+                .height
+                .min(from_height + u64::from(count.max(1)) - 1);
             let Ok(ledger) = self.p.ledger.lock() else {
                 return;
             };
             let mut bytes = 0;
             for height in from_height..=last {
-                match ledger.store().block(height) {
-                    Ok(Some(block)) => {
-                        bytes += encoded_len(&block);
-                        blocks.push(block);
+                match ledger.store().block_transactions(height) {
+                    Ok(transactions) => {
+                        bytes += encoded_len(&transactions);
+                        bodies.push(transactions);
                         if bytes >= wire::SYNC_ANSWER_BYTES {
                             break;
                         }
                     }
-                    Ok(None) => break,
                     Err(error) => {
                         tracing::error!(%error, height, "cannot read a block to answer a peer");
                         break;
                     }
                 }
             }
-            drop(ledger);
-            let sent_to = from_height + blocks.len() as u64;
-            if sent_to > from_height
-                && let Ok(Some((height, bytes))) = self.p.finality.last_in(from_height, sent_to - 1)
-            {
-                blocks.truncate((height - from_height + 1) as usize);
-                certificate = bytes;
+        }
+        if self.fault == Some(Fault::BadBodies)
+            && let Some(body) = bodies.first_mut()
+        {
+            match body.first_mut() {
+                Some(tx) => tx.signature.0[0] ^= 1,
+                // An empty block gets a transaction it does not hold (the genesis).
+                None => body.extend(
+                    self.p
+                        .ledger
+                        .lock()
+                        .ok()
+                        .and_then(|ledger| ledger.store().block_transactions(0).ok())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .take(1),
+                ),
             }
         }
         tracing::debug!(
             peer = %weft_key(&to),
             from_height,
-            blocks = blocks.len(),
-            certified = !certificate.is_empty(),
-            "answering a catch-up request"
+            bodies = bodies.len(),
+            "answering a bodies request"
         );
-        let answer = encode(&Sync::Answer {
-            blocks,
-            finalization: certificate,
+        let answer = encode(&Sync::Bodies {
+            from_height,
+            bodies,
         });
         self.p.sync_out.send(Recipients::One(to), answer, false);
     }
 
-    fn take_answer(&mut self, from: Key, blocks: Vec<Block>, finalization: &[u8]) -> Result<()> {
+    /// Takes a headers answer: they must follow the head, link by hash, be sealed by a
+    /// producer of their height, and end with the block the certificate finalizes, verified
+    /// against this node's epoch. Then every one of them is final, and their bodies are asked for.
+    fn take_headers(
+        &mut self,
+        from: Key,
+        headers: Vec<SignedHeader>,
+        finalization: &[u8],
+    ) -> Result<()> {
         tracing::debug!(
             peer = %weft_key(&from),
-            first = blocks.first().map(|block| block.signed.header.height),
-            blocks = blocks.len(),
-            certified = !finalization.is_empty(),
+            first = headers.first().map(|header| header.header.height),
+            headers = headers.len(),
             head = self.head.header.height,
-            "catch-up answer"
+            "headers answer"
         );
-        if !finalization.is_empty() {
-            use commonware_consensus::Epochable as _;
-            let participants = self.epoch.validators.len();
-            let decoded =
-                Finalization::decode_cfg(commonware_codec::Copying(finalization), &participants);
-            let Ok(decoded) = decoded else {
-                self.misbehaved(from, "an undecodable finalization certificate");
+        // Nothing to give, or an answer to an older request (the head moved on since).
+        if headers.is_empty()
+            || !self.headers.is_empty()
+            || headers[0].header.height != self.head.header.height + 1
+        {
+            if headers.is_empty() {
+                // Another peer is asked shortly (not at once: none may have what is missing).
+                self.sync_sent = Instant::now().checked_sub(SYNC_RETRY - EMPTY_RETRY);
+            }
+            return Ok(());
+        }
+        if finalization.is_empty() {
+            self.misbehaved(from, "headers without the certificate of the last one");
+            return Ok(());
+        }
+        let hashes = match self.check_headers(&headers) {
+            Ok(hashes) => hashes,
+            Err(problem) => {
+                self.misbehaved(from, &problem);
                 return Ok(());
+            }
+        };
+        let Some(decoded) = self.certificate(&from, finalization) else {
+            return Ok(());
+        };
+        if hashes.last() != Some(&block_hash(&decoded.proposal.payload)) {
+            self.misbehaved(from, "a certificate for another block than its last header");
+            return Ok(());
+        }
+        self.finalized(&decoded);
+        self.headers = headers.into_iter().zip(hashes).collect();
+        self.set_sync("catching up");
+        self.commit_fetched()?;
+        self.request_sync();
+        Ok(())
+    }
+
+    /// Checks a run of headers after the head: same chain, each the child of the one before,
+    /// not older, sealed by a producer of its height (the seals verified as one batch).
+    /// Returns their hashes.
+    fn check_headers(&self, headers: &[SignedHeader]) -> Result<Vec<BlockHash>, String> {
+        use weft_core::keys::{BatchItem, verify_batch};
+        let mut parent = (
+            self.head.header.height,
+            self.head_hash,
+            self.head.header.timestamp,
+        );
+        let mut hashes = Vec::with_capacity(headers.len());
+        let mut seals = Vec::with_capacity(headers.len());
+        for signed in headers {
+            let header = &signed.header;
+            if header.chain_id != self.chain_id {
+                return Err(format!("header {} is of another chain", header.height));
+            }
+            if header.height != parent.0 + 1 || header.previous_digest != parent.1 {
+                return Err(format!(
+                    "header {} does not follow the one before",
+                    header.height
+                ));
+            }
+            if header.timestamp < parent.2 {
+                return Err(format!(
+                    "header {} is older than the one before",
+                    header.height
+                ));
+            }
+            if !self
+                .p
+                .schedule
+                .producers_at(header.height)
+                .contains(&header.producer)
+            {
+                return Err(format!(
+                    "header {} names a producer that is not a validator of its height",
+                    header.height
+                ));
+            }
+            let seal = signed
+                .producer_seal()
+                .map_err(|error| format!("header {}: {error}", header.height))?;
+            let hash = header.hash();
+            hashes.push(hash);
+            seals.push((seal, hash));
+            parent = (header.height, hash, header.timestamp);
+        }
+        let items: Vec<BatchItem<'_>> = seals
+            .iter()
+            .map(|(seal, hash)| BatchItem {
+                key: &seal.key,
+                namespace: weft_core::Namespace::Block,
+                message: hash.as_bytes(),
+                signature: &seal.signature,
+            })
+            .collect();
+        verify_batch(&items).map_err(|_| "a header's producer seal does not verify".to_string())?;
+        Ok(hashes)
+    }
+
+    /// Decodes a catch-up certificate and verifies it against this node's epoch (the one of
+    /// the block after its head: the blocks it covers are of that epoch); `None`, with the
+    /// sender blocked, if it does not hold.
+    fn certificate(&mut self, from: &Key, bytes: &[u8]) -> Option<Finalization> {
+        use commonware_consensus::Epochable as _;
+        let participants = self.epoch.validators.len();
+        let Ok(decoded) = Finalization::decode_cfg(commonware_codec::Copying(bytes), &participants)
+        else {
+            self.misbehaved(from.clone(), "an undecodable finalization certificate");
+            return None;
+        };
+        if decoded.epoch().get() != self.epoch.number {
+            self.misbehaved(
+                from.clone(),
+                &format!(
+                    "a certificate of epoch {} for blocks of epoch {}",
+                    decoded.epoch().get(),
+                    self.epoch.number
+                ),
+            );
+            return None;
+        }
+        let mut rng = rand::rng();
+        if !decoded.verify(
+            &mut rng,
+            &self.epoch.verifier,
+            &commonware_parallel::Sequential,
+        ) {
+            self.misbehaved(
+                from.clone(),
+                "a finalization certificate that does not verify",
+            );
+            return None;
+        }
+        Some(decoded)
+    }
+
+    /// Takes a bodies answer: each body must be whole and match its final header (number of
+    /// transactions, Merkle root over their ids and signatures); then it is that very block.
+    fn take_bodies(
+        &mut self,
+        from: Key,
+        from_height: u64,
+        bodies: Vec<Vec<Transaction>>,
+    ) -> Result<()> {
+        if self
+            .bodies_asked
+            .get(&from_height)
+            .is_some_and(|(asked, ..)| *asked == from)
+        {
+            self.bodies_asked.remove(&from_height);
+        }
+        // It answers after all.
+        if self
+            .avoid
+            .get(&from)
+            .is_some_and(|until| *until <= Instant::now() + PEER_SEEN)
+        {
+            self.avoid.remove(&from);
+        }
+        tracing::debug!(
+            peer = %weft_key(&from),
+            from_height,
+            bodies = bodies.len(),
+            head = self.head.header.height,
+            "bodies answer"
+        );
+        let head = self.head.header.height;
+        for (offset, transactions) in bodies.into_iter().enumerate() {
+            let height = from_height + offset as u64;
+            let Some(index) = height.checked_sub(head + 1) else {
+                continue;
             };
-            if decoded.epoch().get() != self.epoch.number {
-                // The blocks after this node's head are of its epoch; so must the certificate be.
+            let Some((header, hash)) = self.headers.get(index as usize) else {
+                break;
+            };
+            if self.known.contains_key(hash) {
+                continue;
+            }
+            if transactions.iter().any(|tx| tx.payload.is_none()) {
                 self.misbehaved(
                     from,
-                    &format!(
-                        "a certificate of epoch {} for blocks of epoch {}",
-                        decoded.epoch().get(),
-                        self.epoch.number
-                    ),
+                    &format!("a stripped transaction in the body of block {height}"),
                 );
-                return Ok(());
+                break;
             }
-            let mut rng = rand::rng();
-            if !decoded.verify(
-                &mut rng,
-                &self.epoch.verifier,
-                &commonware_parallel::Sequential,
-            ) {
-                self.misbehaved(from, "a finalization certificate that does not verify");
-                return Ok(());
+            let ids: Vec<TxId> = transactions.iter().map(Transaction::id).collect();
+            if transactions.len() as u64 != u64::from(header.header.tx_count)
+                || weft_ledger::block::merkle_levels(&transactions, &ids).root()
+                    != header.header.merkle_root
+            {
+                self.misbehaved(
+                    from,
+                    &format!("the body of block {height} does not match its header"),
+                );
+                break;
             }
-            let last = blocks.last().map(|block| block.signed.header.hash());
-            if last != Some(block_hash(&decoded.proposal.payload)) {
-                self.misbehaved(from, "a certificate for another block than its last");
-                return Ok(());
-            }
-            self.finalized(&decoded);
-        }
-        let last = blocks
-            .last()
-            .map(|block| (block.signed.header.height, block.signed.header.hash()));
-        for block in blocks {
+            let block = Block {
+                signed: header.clone(),
+                transactions,
+            };
             let size = encoded_len(&block);
             self.remember(block, size);
         }
-        if let Some((height, hash)) = last
-            && height > self.head.header.height
-        {
-            if finalization.is_empty() {
-                // Final blocks whose certificate is further on: ask for what follows them.
-                self.sync_next = Some(height + 1);
-            } else {
-                // The certificate makes the answer's last block, and so every block under it,
-                // final: commit them even while the latest final block is not linked yet.
-                match self.chain_to(hash) {
-                    Ok(chain) => self.commit_chain(chain)?,
-                    Err(_) => self.sync_next = None,
-                }
+        self.commit_fetched()?;
+        self.request_sync();
+        Ok(())
+    }
+
+    /// Commits the blocks of the waiting final headers whose bodies are here, in order.
+    fn commit_fetched(&mut self) -> Result<()> {
+        while let Some((_, hash)) = self.headers.front() {
+            let hash = *hash;
+            if !self.known.contains_key(&hash) {
+                break;
+            }
+            self.commit(hash)?;
+            if self.head_hash != hash {
+                break;
             }
         }
-        self.try_commit()?;
-        if self
-            .target
-            .is_some_and(|(_, target)| target != self.head_hash)
+        if self.headers.is_empty()
+            && self
+                .target
+                .is_none_or(|(_, target)| target == self.head_hash)
         {
-            self.request_sync();
+            self.set_sync("synced");
         }
         Ok(())
     }
@@ -1683,8 +2048,16 @@ where
         Ok(())
     }
 
+    /// A peer sent something invalid: it is recorded as evidence and disconnected.
     fn misbehaved(&mut self, peer: Key, what: &str) {
         tracing::warn!(peer = %weft_key(&peer), what, "peer sent invalid data; disconnecting it");
+        self.evidence(serde_json::json!({
+            "kind": "invalid_message",
+            "peer": weft_key(&peer).to_string(),
+            "reason": what,
+        }));
+        self.avoid
+            .insert(peer.clone(), Instant::now() + super::BLOCKED_FOR);
         let _ = self.p.blocker.block(peer);
     }
 
@@ -1727,7 +2100,12 @@ where
             .target
             .and_then(|(_, hash)| self.known.get(&hash))
             .map_or(status.height, |known| known.block.signed.header.height)
-            .max(status.height);
+            .max(status.height)
+            .max(
+                self.headers
+                    .back()
+                    .map_or(0, |(header, _)| header.header.height),
+            );
         status.view = self
             .target
             .filter(|((epoch, _), _)| *epoch == self.epoch.number)

@@ -276,6 +276,8 @@ pub struct Fetched {
 
 /// How long a fetch waits for the peers' answers.
 pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a peer that sent invalid data stays disconnected (and is not asked for blocks).
+pub(crate) const BLOCKED_FOR: Duration = Duration::from_secs(3600);
 
 /// Fetches whole copies of stripped transactions from the network's peers (thin and producer
 /// nodes; DESIGN.md "Node types").
@@ -607,6 +609,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                 // (the validators, in every set, keep their connections).
                 p2p.tracked_peer_sets = NonZeroUsize::MIN;
                 p2p.dial_frequency = Duration::from_millis(dial_interval_ms);
+                p2p.block_duration = BLOCKED_FOR;
                 let (mut network, mut oracle) = discovery::Network::new(context.child("p2p"), p2p);
                 let _ = oracle.track(head_height.max(members.changed), tracked);
                 // Messages per second one peer may send on a channel. Each channel's inbound

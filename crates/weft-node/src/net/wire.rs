@@ -7,7 +7,7 @@ use weft_core::CoreError;
 use weft_core::TxId;
 use weft_core::encoding::{Canonical, check_count};
 use weft_ledger::Transaction;
-use weft_ledger::block::Block;
+use weft_ledger::block::{MAX_BLOCK_TXS, SignedHeader};
 
 /// The consensus engine's votes.
 pub const CHANNEL_VOTES: u64 = 0;
@@ -19,14 +19,17 @@ pub const CHANNEL_RESOLVER: u64 = 2;
 pub const CHANNEL_BLOCKS: u64 = 3;
 /// Submitted transactions, flooded to every peer ([`TxBatch`]).
 pub const CHANNEL_TXS: u64 = 4;
-/// Catch-up: finalized blocks on request ([`Sync`]).
+/// Catch-up: finalized headers, then block bodies, on request ([`Sync`]); whole transactions
+/// with their proofs for nodes that store them stripped.
 pub const CHANNEL_SYNC: u64 = 5;
 
 /// Largest message on any channel: a whole block, with room for its framing.
 pub const MAX_MESSAGE_BYTES: u32 = 32 << 20;
-/// Most blocks in one catch-up answer.
-pub const MAX_SYNC_BLOCKS: u32 = 256;
-/// Most bytes of blocks in one catch-up answer (a single larger block still goes alone).
+/// Most headers in one catch-up answer (about 260 bytes each: about 1 MiB).
+pub const MAX_SYNC_HEADERS: u32 = 4096;
+/// Most block bodies in one catch-up answer.
+pub const MAX_SYNC_BODIES: u32 = 256;
+/// Most bytes of bodies in one catch-up answer (a single larger body still goes alone).
 pub const SYNC_ANSWER_BYTES: usize = 8 << 20;
 /// Most transactions asked for in one proof request.
 pub const MAX_PROOF_REQUEST: usize = 256;
@@ -57,16 +60,18 @@ impl Canonical for TxBatch {
     }
 }
 
-/// Catch-up: a node that is behind asks a peer for the finalized blocks after its head.
+/// Catch-up, headers first: a node that is behind asks a peer for the final headers after its
+/// head, checks them against the certificate of the last one, then asks any peers for the bodies
+/// of those blocks and checks each against its header's Merkle root.
 #[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
 pub enum Sync {
-    /// Blocks from `from_height` on, at most `max_blocks`.
-    Request { from_height: u64, max_blocks: u32 },
-    /// Consecutive finalized blocks starting at the requested height (none if the peer has
-    /// none), and the consensus certificate that finalized the last of them, if the peer holds
-    /// it (empty otherwise): with it the blocks are final by their hash links alone.
-    Answer {
-        blocks: Vec<Block>,
+    /// Headers from `from_height` on, at most `max_headers`.
+    HeadersRequest { from_height: u64, max_headers: u32 },
+    /// Consecutive finalized headers starting at the requested height, up to the last one the
+    /// peer holds the finalization certificate of (within the epoch of the first), and that
+    /// certificate (commonware's encoding). Empty, both, when the peer has none to give.
+    Headers {
+        headers: Vec<SignedHeader>,
         finalization: Vec<u8>,
     },
     /// A node that stores transactions stripped asks for whole copies of these.
@@ -74,6 +79,14 @@ pub enum Sync {
     /// Inclusion proofs (docs/proofs.md, JSON) of the requested transactions the peer holds
     /// whole; those it does not hold are left out.
     Proofs { proofs: Vec<String> },
+    /// The transactions of `count` blocks from `from_height` on.
+    BodiesRequest { from_height: u64, count: u32 },
+    /// The transactions of consecutive blocks from `from_height` on, whole: fewer than asked
+    /// (none) when the peer holds fewer whole or the answer reached its size limit.
+    Bodies {
+        from_height: u64,
+        bodies: Vec<Vec<Transaction>>,
+    },
 }
 
 impl Canonical for Sync {
@@ -81,19 +94,37 @@ impl Canonical for Sync {
     const MAX_ENCODED: usize = MAX_MESSAGE_BYTES as usize;
     fn validate(&self) -> Result<(), CoreError> {
         match self {
-            Sync::Request { max_blocks, .. } => check_count(
-                "requested blocks",
-                *max_blocks as usize,
+            Sync::HeadersRequest { max_headers, .. } => check_count(
+                "requested headers",
+                *max_headers as usize,
                 1,
-                MAX_SYNC_BLOCKS as usize,
+                MAX_SYNC_HEADERS as usize,
             ),
-            Sync::Answer {
-                blocks,
+            Sync::Headers {
+                headers,
                 finalization,
             } => {
-                check_count("answer blocks", blocks.len(), 0, MAX_SYNC_BLOCKS as usize)?;
+                check_count(
+                    "answer headers",
+                    headers.len(),
+                    0,
+                    MAX_SYNC_HEADERS as usize,
+                )?;
                 check_count("finalization bytes", finalization.len(), 0, 64 << 10)?;
-                blocks.iter().try_for_each(Canonical::validate)
+                headers.iter().try_for_each(Canonical::validate)
+            }
+            Sync::BodiesRequest { count, .. } => check_count(
+                "requested bodies",
+                *count as usize,
+                1,
+                MAX_SYNC_BODIES as usize,
+            ),
+            Sync::Bodies { bodies, .. } => {
+                check_count("answer bodies", bodies.len(), 0, MAX_SYNC_BODIES as usize)?;
+                bodies.iter().try_for_each(|body| {
+                    check_count("body transactions", body.len(), 0, MAX_BLOCK_TXS)?;
+                    body.iter().try_for_each(Canonical::validate)
+                })
             }
             Sync::ProofRequest { ids } => {
                 check_count("requested proofs", ids.len(), 1, MAX_PROOF_REQUEST)
@@ -125,24 +156,36 @@ mod tests {
         }))
         .expect_err("an empty batch");
         assert!(error.to_string().contains("batch transactions"), "{error}");
-        let error = decode::<Sync>(&encode(&Sync::Request {
+        let error = decode::<Sync>(&encode(&Sync::HeadersRequest {
             from_height: 1,
-            max_blocks: MAX_SYNC_BLOCKS + 1,
+            max_headers: MAX_SYNC_HEADERS + 1,
         }))
-        .expect_err("too many blocks asked for");
-        assert!(error.to_string().contains("requested blocks"), "{error}");
-        let request = Sync::Request {
+        .expect_err("too many headers asked for");
+        assert!(error.to_string().contains("requested headers"), "{error}");
+        let request = Sync::HeadersRequest {
             from_height: 7,
-            max_blocks: 3,
+            max_headers: 3,
         };
         let decoded = decode::<Sync>(&encode(&request)).expect("a good request");
         assert!(matches!(
             decoded,
-            Sync::Request {
+            Sync::HeadersRequest {
                 from_height: 7,
-                max_blocks: 3
+                max_headers: 3
             }
         ));
+        let error = decode::<Sync>(&encode(&Sync::BodiesRequest {
+            from_height: 1,
+            count: 0,
+        }))
+        .expect_err("no bodies asked for");
+        assert!(error.to_string().contains("requested bodies"), "{error}");
+        let error = decode::<Sync>(&encode(&Sync::Bodies {
+            from_height: 1,
+            bodies: vec![Vec::new(); MAX_SYNC_BODIES as usize + 1],
+        }))
+        .expect_err("too many bodies");
+        assert!(error.to_string().contains("answer bodies"), "{error}");
         assert!(decode::<Sync>(&[9, 1, 2]).is_err(), "no such variant");
         let error =
             decode::<Sync>(&encode(&Sync::ProofRequest { ids: Vec::new() })).expect_err("no ids");
