@@ -460,7 +460,43 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
     // was made with four.)
     cluster.kill(2);
     cluster.kill(3);
-    let queued_ids = queue(&api0, &claims(&cluster, &home0, &org, "no-quorum", 5));
+    let mut queued_ids = queue(&api0, &claims(&cluster, &home0, &org, "no-quorum", 5));
+    // A submission that waits for its block is answered when the wait runs out (the request's
+    // `timeout_ms`; `api.wait_timeout_ms` otherwise): 504, and it stays queued.
+    let waiting_tx = claim_tx_on(
+        &cluster.chain,
+        &home0,
+        &org,
+        b"no-quorum-waiting",
+        "no-quorum-waiting",
+    );
+    let waiting = [encoded(&waiting_tx)];
+    let (code, body) = post_json(
+        &format!(
+            "{}/v1/transactions/batch?timeout_ms=1500",
+            cluster.members[1].api
+        ),
+        &json!({ "transactions": waiting }),
+    );
+    assert_eq!(code, 504, "{body}");
+    assert_eq!(body["error"]["code"], "not_final", "{body}");
+    let (code, body) = post_json(
+        &format!("{api0}/v1/transactions?wait=false&timeout_ms=1500"),
+        &json!({ "transaction": waiting[0] }),
+    );
+    assert_eq!(code, 400, "a wait limit without waiting: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("timeout_ms")),
+        "{body}"
+    );
+    let (code, body) = post_json(
+        &format!("{api0}/v1/transactions?timeout_ms=0"),
+        &json!({ "transaction": waiting[0] }),
+    );
+    assert_eq!(code, 400, "{body}");
+    queued_ids.push(waiting_tx.id().to_hex());
     cluster.never_final(
         &[0, 1, THIN, ARCHIVE],
         &queued_ids[0],

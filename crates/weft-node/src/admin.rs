@@ -201,7 +201,8 @@ pub(crate) async fn register(
     )
     .map_err(|error| ApiError::bad_request("bad_resource", error.to_string()))?;
     let id = ResourceId(tx.id().0);
-    let (_, position) = submit_single(&state, tx).await?;
+    let timeout = std::time::Duration::from_millis(state.config.api.wait_timeout_ms);
+    let (_, position) = submit_single(&state, tx, timeout).await?;
     Ok(Json(json!({
         "id": id.to_hex(),
         "tx_id": id.to_hex(),

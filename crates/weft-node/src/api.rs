@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Query, Request, State};
@@ -391,10 +391,12 @@ fn decode_transaction(index: Option<usize>, text: &str) -> Result<Transaction, A
     })
 }
 
-/// Hands transactions to the producer and waits for their block's commit.
+/// Hands transactions to the producer and waits for their block's commit, at most `timeout`:
+/// then 504, and the transactions stay queued (they may still be committed).
 async fn submit(
     state: &Arc<AppState>,
     transactions: Vec<Transaction>,
+    timeout: Duration,
 ) -> Result<Vec<TxResult>, ApiError> {
     let count = transactions.len();
     let (reply, answer) = tokio::sync::oneshot::channel();
@@ -422,13 +424,30 @@ async fn submit(
             ));
         }
     };
-    answer.await.map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the node stopped before the block was committed; submit again",
-        )
-    })
+    match tokio::time::timeout(timeout, answer).await {
+        Ok(answer) => answer.map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the node stopped before the block was committed; submit again",
+            )
+        }),
+        Err(_) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "not_final",
+            format!(
+                "not committed within {} ms (in a network, too few validators may be up to \
+                 finalize blocks); {} and may still be committed: look up each with \
+                 GET /v1/transactions/ID",
+                timeout.as_millis(),
+                if count == 1 {
+                    "the transaction stays queued".to_string()
+                } else {
+                    format!("the {count} transactions stay queued")
+                }
+            ),
+        )),
+    }
 }
 
 fn result_json(result: &TxResult) -> Value {
@@ -448,7 +467,8 @@ fn result_json(result: &TxResult) -> Value {
 }
 
 #[utoipa::path(post, path = "/v1/transactions", tag = "transactions",
-    params(("wait" = Option<bool>, Query, description = "false: answer 202 once durably queued, before the block (default true: once committed)")),
+    params(("wait" = Option<bool>, Query, description = "false: answer 202 once durably queued, before the block (default true: once committed)"),
+        ("timeout_ms" = Option<u64>, Query, description = "when waiting: answer 504 after this many ms (1 to api.wait_timeout_ms, the default); the transaction stays queued")),
     request_body(content = SubmitOne, description = "A signed transaction"),
     responses(
         (status = 200, description = "Durably committed", body = crate::openapi::Committed),
@@ -458,6 +478,7 @@ fn result_json(result: &TxResult) -> Value {
         (status = 415, description = "Not JSON", body = crate::openapi::ErrorBody),
         (status = 422, description = "Wrong field type, unknown field, or refused by a rule", body = crate::openapi::ErrorBody),
         (status = 503, description = "Queue full or shutting down; submit again", body = crate::openapi::ErrorBody),
+        (status = 504, description = "Not committed within the wait (api.wait_timeout_ms or timeout_ms); still queued", body = crate::openapi::ErrorBody),
     ))]
 pub(crate) async fn submit_one(
     State(state): State<Arc<AppState>>,
@@ -465,6 +486,7 @@ pub(crate) async fn submit_one(
     ApiJson(body): ApiJson<SubmitOne>,
 ) -> Result<Response, ApiError> {
     let tx = decode_transaction(None, &body.transaction)?;
+    let timeout = wait.timeout(&state)?;
     if !wait.wait() {
         let ids = queue_without_waiting(&state, vec![tx], false).await?;
         let id = ids.first().map(TxId::to_hex);
@@ -474,23 +496,43 @@ pub(crate) async fn submit_one(
         )
             .into_response());
     }
-    let (id, position) = submit_single(&state, tx).await?;
+    let (id, position) = submit_single(&state, tx, timeout).await?;
     Ok(
         Json(json!({"tx_id": id.to_hex(), "height": position.height, "index": position.index}))
             .into_response(),
     )
 }
 
-/// `?wait=false`: answer once the transactions are durably queued, before their block.
+/// `?wait=false`: answer once the transactions are durably queued, before their block;
+/// `?timeout_ms=N`: when waiting, wait at most N ms (at most `api.wait_timeout_ms`, the default).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WaitQuery {
     wait: Option<bool>,
+    timeout_ms: Option<u64>,
 }
 
 impl WaitQuery {
     fn wait(&self) -> bool {
         self.wait.unwrap_or(true)
+    }
+
+    /// How long to wait for the block, or why the request's `timeout_ms` is refused.
+    fn timeout(&self, state: &AppState) -> Result<Duration, ApiError> {
+        let most = state.config.api.wait_timeout_ms;
+        match self.timeout_ms {
+            None => Ok(Duration::from_millis(most)),
+            Some(_) if !self.wait() => Err(ApiError::bad_request(
+                "timeout_ms",
+                "timeout_ms applies only to a submission that waits for its block (not with \
+                 wait=false)",
+            )),
+            Some(ms) if (1..=most).contains(&ms) => Ok(Duration::from_millis(ms)),
+            Some(ms) => Err(ApiError::bad_request(
+                "timeout_ms",
+                format!("timeout_ms must be 1 to {most} (api.wait_timeout_ms), got {ms}"),
+            )),
+        }
     }
 }
 
@@ -571,8 +613,9 @@ async fn queue_without_waiting(
 pub(crate) async fn submit_single(
     state: &Arc<AppState>,
     tx: Transaction,
+    timeout: Duration,
 ) -> Result<(TxId, weft_ledger::state::Position), ApiError> {
-    match submit(state, vec![tx]).await?.into_iter().next() {
+    match submit(state, vec![tx], timeout).await?.into_iter().next() {
         Some(TxResult::Committed { id, position }) => Ok((id, position)),
         Some(TxResult::Rejected { error, .. }) => Err(LedgerError::Rule(error).into()),
         Some(TxResult::Failed { message, .. }) => Err(ApiError::new(
@@ -589,7 +632,8 @@ pub(crate) async fn submit_single(
 }
 
 #[utoipa::path(post, path = "/v1/transactions/batch", tag = "transactions",
-    params(("wait" = Option<bool>, Query, description = "false: answer 202 once all are durably queued, before their block; a transaction failing the format, chain or signature check then refuses the whole batch (422, its index named)")),
+    params(("wait" = Option<bool>, Query, description = "false: answer 202 once all are durably queued, before their block; a transaction failing the format, chain or signature check then refuses the whole batch (422, its index named)"),
+        ("timeout_ms" = Option<u64>, Query, description = "when waiting: answer 504 after this many ms (1 to api.wait_timeout_ms, the default); the transactions stay queued")),
     request_body(content = SubmitBatch, description = "1 to api.max_batch signed transactions"),
     responses(
         (status = 200, description = "Each transaction's result, in order", body = crate::openapi::BatchAnswer),
@@ -598,6 +642,7 @@ pub(crate) async fn submit_single(
         (status = 413, description = "Body too large", body = crate::openapi::ErrorBody),
         (status = 422, description = "Wrong field type or unknown field; with wait=false, a transaction refused by a stateless check", body = crate::openapi::ErrorBody),
         (status = 503, description = "Queue full or shutting down; submit again", body = crate::openapi::ErrorBody),
+        (status = 504, description = "Not committed within the wait (api.wait_timeout_ms or timeout_ms); still queued", body = crate::openapi::ErrorBody),
     ))]
 pub(crate) async fn submit_batch(
     State(state): State<Arc<AppState>>,
@@ -623,6 +668,7 @@ pub(crate) async fn submit_batch(
         .enumerate()
         .map(|(index, text)| decode_transaction(Some(index), text))
         .collect::<Result<Vec<_>, _>>()?;
+    let timeout = wait.timeout(&state)?;
     if !wait.wait() {
         let ids = queue_without_waiting(&state, transactions, true).await?;
         return Ok((
@@ -634,7 +680,7 @@ pub(crate) async fn submit_batch(
         )
             .into_response());
     }
-    let results = submit(&state, transactions).await?;
+    let results = submit(&state, transactions, timeout).await?;
     let committed = results
         .iter()
         .filter(|result| matches!(result, TxResult::Committed { .. }))

@@ -159,6 +159,10 @@ pub struct ApiSection {
     pub rate_per_s: u32,
     /// Requests one client address may make at once above the average rate.
     pub rate_burst: u32,
+    /// How long a submission that waits for its block (the default) waits at most, in ms; then
+    /// the API answers 504 and the transactions stay queued (a request's `timeout_ms` may ask
+    /// for less).
+    pub wait_timeout_ms: u64,
 }
 
 impl Default for ApiSection {
@@ -170,6 +174,7 @@ impl Default for ApiSection {
             queue: 4_096,
             rate_per_s: 0,
             rate_burst: 200,
+            wait_timeout_ms: 60_000,
         }
     }
 }
@@ -537,6 +542,12 @@ impl NodeConfig {
         range("ingest.min_age_ms", self.ingest.min_age_ms, 0, 3_600_000)?;
         range("api.rate_per_s", self.api.rate_per_s, 0, 10_000_000)?;
         range("api.rate_burst", self.api.rate_burst, 1, 10_000_000)?;
+        range(
+            "api.wait_timeout_ms",
+            self.api.wait_timeout_ms,
+            100,
+            3_600_000,
+        )?;
         self.tcp_ingest_addr()?;
         self.network.validate()?;
         range(
@@ -690,6 +701,9 @@ impl NodeConfig {
              rate_per_s = {rate_per_s}\n\
              # Requests one client address may make at once above that rate (1 to 10000000).\n\
              rate_burst = {rate_burst}\n\
+             # Longest wait, ms, of a submission for its block (100 to 3600000); then 504, and the\n\
+             # transactions stay queued.\n\
+             wait_timeout_ms = {wait_timeout_ms}\n\
              \n\
              [tls]\n\
              # PEM certificate chain and private key (paths relative to the home). With both, the\n\
@@ -775,6 +789,7 @@ impl NodeConfig {
             queue = d.api.queue,
             rate_per_s = d.api.rate_per_s,
             rate_burst = d.api.rate_burst,
+            wait_timeout_ms = d.api.wait_timeout_ms,
             max_frame_bytes = d.ingest.tcp.max_frame_bytes,
             max_connections = d.ingest.tcp.max_connections,
             idle_timeout_s = d.ingest.tcp.idle_timeout_s,
@@ -892,6 +907,9 @@ mod tests {
         assert_eq!(error.key, "tls.key");
         let error = NodeConfig::parse("[api]\nrate_burst = 0\n").expect_err("no burst");
         assert_eq!(error.key, "api.rate_burst");
+        let error =
+            NodeConfig::parse("[api]\nwait_timeout_ms = 5\n").expect_err("too short a wait");
+        assert_eq!(error.key, "api.wait_timeout_ms");
         let error = NodeConfig::parse("[network]\nenabled = true\nlisten = \"127.0.0.1\"\n")
             .expect_err("no port");
         assert_eq!(error.key, "network.listen");
