@@ -30,7 +30,7 @@ use weft_ledger::store::Store as _;
 use weft_ledger::{Admitted, RuleError, Transaction};
 
 use super::finality::Finality;
-use super::wire::{self, Sync, TxBatch};
+use super::wire::{self, Proposal, Sync, TxBatch};
 use super::{
     Ctx, Digest, Event, FETCH_TIMEOUT, Fetched, Finalization, Key, Scheme, SharedStatus, key_set,
     weft_key,
@@ -176,6 +176,8 @@ pub(crate) struct Core<S, B> {
     headers: VecDeque<(SignedHeader, BlockHash)>,
     /// Body requests out: first height → who was asked, for how many, when.
     bodies_asked: std::collections::BTreeMap<u64, (Key, u32, Instant)>,
+    /// Proposals asked for whole (their transactions were not all in the pool).
+    asked_whole: HashSet<BlockHash>,
     /// Peers not to ask while catching up, and until when: one that left a body request
     /// unanswered (for a while), one that sent invalid data (while it is blocked).
     avoid: HashMap<Key, Instant>,
@@ -301,6 +303,7 @@ where
             headers: VecDeque::new(),
             bodies_asked: std::collections::BTreeMap::new(),
             avoid: HashMap::new(),
+            asked_whole: HashSet::new(),
             last_follow: Instant::now(),
             seen: HashMap::new(),
             me,
@@ -635,14 +638,87 @@ where
 
     fn received_block(&mut self, from: Key, bytes: &[u8]) {
         self.seen.insert(from.clone(), Instant::now());
+        let proposal = match decode::<Proposal>(bytes) {
+            Ok(proposal) => proposal,
+            Err(error) => {
+                self.misbehaved(from, &format!("bad proposal: {error}"));
+                return;
+            }
+        };
+        // Any peer may ask for a block whole (a follower lacking a transaction, too).
+        if let Proposal::Request { hash } = proposal {
+            self.send_whole(from, hash);
+            return;
+        }
         if !self.validator_keys.contains(&from) {
             // Not a validator this node knows of: perhaps one of an epoch it has not reached.
             tracing::debug!(peer = %weft_key(&from), "a block from a peer that is no validator here; dropped");
             return;
         }
-        match decode::<Block>(bytes) {
-            Ok(block) => self.remember(block, bytes.len()),
-            Err(error) => self.misbehaved(from, &format!("bad block: {error}")),
+        match proposal {
+            Proposal::Whole(block) => {
+                self.asked_whole.remove(&block.signed.header.hash());
+                self.remember(block, bytes.len());
+            }
+            Proposal::Compact { signed, ids } => self.received_compact(from, signed, ids),
+            Proposal::Request { .. } => {}
+        }
+    }
+
+    /// A proposal by transaction id: rebuilt from the pool when every transaction is there and
+    /// the copies give the header's Merkle root (the leaf commits to the signature too); else
+    /// the sender is asked for the whole block.
+    fn received_compact(&mut self, from: Key, signed: SignedHeader, ids: Vec<TxId>) {
+        let hash = signed.header.hash();
+        if signed.header.height <= self.head.header.height || self.known.contains_key(&hash) {
+            return;
+        }
+        let transactions: Option<Vec<Transaction>> =
+            ids.iter().map(|id| self.pool.get(id).cloned()).collect();
+        let rebuilt = transactions.filter(|transactions| {
+            weft_ledger::block::merkle_levels(transactions, &ids).root()
+                == signed.header.merkle_root
+        });
+        match rebuilt {
+            Some(transactions) => {
+                let block = Block {
+                    signed,
+                    transactions,
+                };
+                let size = encoded_len(&block);
+                self.remember(block, size);
+            }
+            None => {
+                if self.asked_whole.len() >= 1024 {
+                    self.asked_whole.clear();
+                }
+                if self.asked_whole.insert(hash) {
+                    tracing::debug!(peer = %weft_key(&from), block = %hash, "asking for a proposal whole");
+                    self.p.blocks_out.send(
+                        Recipients::One(from),
+                        encode(&Proposal::Request { hash }),
+                        true,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Sends a block above the head, or a committed one, whole to a peer that asked.
+    fn send_whole(&mut self, to: Key, hash: BlockHash) {
+        let block = match self.known.get(&hash) {
+            Some(known) => Some(known.block.as_ref().clone()),
+            None => self.p.ledger.lock().ok().and_then(|ledger| {
+                let height = ledger.store().height_of(&hash).ok().flatten()?;
+                // A node that strips payloads has no whole block to give.
+                self.p.filter.is_none().then_some(())?;
+                ledger.store().block(height).ok().flatten()
+            }),
+        };
+        if let Some(block) = block {
+            self.p
+                .blocks_out
+                .send(Recipients::One(to), encode(&Proposal::Whole(block)), true);
         }
     }
 
@@ -667,11 +743,20 @@ where
         );
     }
 
+    /// Sends this leader's proposal by transaction id (peers ask for what they lack).
     fn broadcast(&mut self, digest: &Digest, recipients: Recipients<Key>) {
         if let Some(known) = self.known.get(&block_hash(digest)) {
-            self.p
-                .blocks_out
-                .send(recipients, encode(known.block.as_ref()), true);
+            let block = known.block.as_ref();
+            // The ids computed when the block was built, unless a test fault changed it since.
+            let ids = match &known.validated {
+                Some(validated) if self.fault.is_none() => validated.ids.clone(),
+                _ => block.transactions.iter().map(Transaction::id).collect(),
+            };
+            let compact = Proposal::Compact {
+                signed: block.signed.clone(),
+                ids,
+            };
+            self.p.blocks_out.send(recipients, encode(&compact), true);
         }
     }
 

@@ -3,11 +3,12 @@
 //! message is checked against its limits when decoded (docs/network.md, "Messages").
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use weft_core::BlockHash;
 use weft_core::CoreError;
 use weft_core::TxId;
 use weft_core::encoding::{Canonical, check_count};
 use weft_ledger::Transaction;
-use weft_ledger::block::{MAX_BLOCK_TXS, SignedHeader};
+use weft_ledger::block::{Block, MAX_BLOCK_TXS, SignedHeader};
 
 /// The consensus engine's votes.
 pub const CHANNEL_VOTES: u64 = 0;
@@ -15,7 +16,7 @@ pub const CHANNEL_VOTES: u64 = 0;
 pub const CHANNEL_CERTIFICATES: u64 = 1;
 /// The consensus engine's requests for certificates it missed.
 pub const CHANNEL_RESOLVER: u64 = 2;
-/// Proposed blocks, whole ([`Block`] encoding).
+/// Proposed blocks ([`Proposal`]): by transaction id, whole on request.
 pub const CHANNEL_BLOCKS: u64 = 3;
 /// Submitted transactions, flooded to every peer ([`TxBatch`]).
 pub const CHANNEL_TXS: u64 = 4;
@@ -39,6 +40,48 @@ pub const PROOF_ANSWER_BYTES: usize = 8 << 20;
 pub const MAX_TX_BATCH: usize = 20_000;
 /// Most bytes of transactions in one flooded batch.
 pub const TX_BATCH_BYTES: usize = 4 << 20;
+
+/// A proposed block. Every validator already holds most of its transactions (they were flooded
+/// to every peer), so a leader sends the header and the transaction ids; a peer that lacks a
+/// transaction, or whose copies do not give the header's Merkle root, asks for the whole block.
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub enum Proposal {
+    /// The signed header and the ids of the block's transactions, in order.
+    Compact {
+        signed: SignedHeader,
+        ids: Vec<TxId>,
+    },
+    /// Please send this block whole.
+    Request { hash: BlockHash },
+    /// A whole block (docs/encoding.md).
+    Whole(Block),
+}
+
+impl Canonical for Proposal {
+    const WHAT: &'static str = "proposal";
+    const MAX_ENCODED: usize = MAX_MESSAGE_BYTES as usize;
+    fn validate(&self) -> Result<(), CoreError> {
+        match self {
+            Proposal::Compact { signed, ids } => {
+                signed.validate()?;
+                check_count("proposal ids", ids.len(), 0, MAX_BLOCK_TXS)?;
+                if ids.len() as u64 != u64::from(signed.header.tx_count) {
+                    return Err(CoreError::InvalidField {
+                        field: "proposal ids",
+                        reason: format!(
+                            "{} present but the header says {}",
+                            ids.len(),
+                            signed.header.tx_count
+                        ),
+                    });
+                }
+                Ok(())
+            }
+            Proposal::Request { .. } => Ok(()),
+            Proposal::Whole(block) => block.validate(),
+        }
+    }
+}
 
 /// Transactions flooded to peers.
 #[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
@@ -148,6 +191,39 @@ impl Canonical for Sync {
 mod tests {
     use super::*;
     use weft_core::encoding::{decode, encode};
+
+    #[test]
+    fn a_compact_proposal_names_as_many_transactions_as_its_header() {
+        use weft_ledger::block::{BlockHeader, ConsensusData};
+        let key = weft_core::SigningKey::from_seed(&[3; 32]);
+        let header = BlockHeader {
+            version: weft_core::encoding::FORMAT_VERSION,
+            chain_id: weft_core::ChainId::from_name("wire-test").expect("chain id"),
+            height: 5,
+            timestamp: 1,
+            previous_digest: BlockHash::default(),
+            merkle_root: Default::default(),
+            tx_count: 2,
+            consensus: ConsensusData::default(),
+            producer: key.public_key(),
+        };
+        let signed = SignedHeader::seal(header, &key);
+        let good = Proposal::Compact {
+            signed: signed.clone(),
+            ids: vec![TxId::default(); 2],
+        };
+        assert!(matches!(
+            decode::<Proposal>(&encode(&good)),
+            Ok(Proposal::Compact { ids, .. }) if ids.len() == 2
+        ));
+        let error = decode::<Proposal>(&encode(&Proposal::Compact {
+            signed,
+            ids: vec![TxId::default(); 3],
+        }))
+        .expect_err("more ids than the header says");
+        assert!(error.to_string().contains("proposal ids"), "{error}");
+        assert!(decode::<Proposal>(&[7]).is_err(), "no such variant");
+    }
 
     #[test]
     fn oversized_or_empty_messages_are_refused_with_their_field_named() {
