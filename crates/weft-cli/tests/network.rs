@@ -153,11 +153,7 @@ impl Cluster {
 
     /// What the node recorded in its `evidence.jsonl`.
     fn evidence(&self, index: usize) -> Vec<Value> {
-        std::fs::read_to_string(self.members[index].home.join("evidence.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("an evidence line is JSON"))
-            .collect()
+        evidence_in(&self.members[index].home)
     }
 
     fn height(&self, index: usize) -> u64 {
@@ -281,6 +277,15 @@ fn claims(cluster: &Cluster, home: &Path, org: &str, tag: &str, count: usize) ->
                 &content,
             ))
         })
+        .collect()
+}
+
+/// What the node of `home` recorded in its `evidence.jsonl`.
+fn evidence_in(home: &Path) -> Vec<Value> {
+    std::fs::read_to_string(home.join("evidence.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an evidence line is JSON"))
         .collect()
 }
 
@@ -659,14 +664,9 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
     let joiner = Node::start(&joiner_home);
     let started = Instant::now();
     let caught = loop {
-        let records =
-            std::fs::read_to_string(joiner_home.join("evidence.jsonl")).unwrap_or_default();
-        let caught: Vec<Value> = records
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("an evidence line is JSON"))
-            .filter(|record: &Value| {
-                record["kind"] == "invalid_message" && record["peer"] == liar.as_str()
-            })
+        let caught: Vec<Value> = evidence_in(&joiner_home)
+            .into_iter()
+            .filter(|record| record["kind"] == "invalid_message" && record["peer"] == liar.as_str())
             .collect();
         if !caught.is_empty() {
             break caught;
