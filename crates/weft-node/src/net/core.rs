@@ -747,10 +747,9 @@ where
     fn broadcast(&mut self, digest: &Digest, recipients: Recipients<Key>) {
         if let Some(known) = self.known.get(&block_hash(digest)) {
             let block = known.block.as_ref();
-            // The ids computed when the block was built, unless a test fault changed it since.
             let ids = match &known.validated {
-                Some(validated) if self.fault.is_none() => validated.ids.clone(),
-                _ => block.transactions.iter().map(Transaction::id).collect(),
+                Some(validated) => validated.ids.clone(),
+                None => block.transactions.iter().map(Transaction::id).collect(),
             };
             let compact = Proposal::Compact {
                 signed: block.signed.clone(),
@@ -1093,9 +1092,13 @@ where
             self.pool.remove(&id);
             self.decide(&id, TxResult::Rejected { id, error });
         }
-        let block = match self.fault {
-            Some(fault) if !block.transactions.is_empty() => fault.apply(block, &self.p.key),
-            _ => block,
+        // A test fault changes the block after it was built: its state changes and ids are then
+        // not those of the block, so none are kept with it.
+        let (block, validated) = match self.fault {
+            Some(fault) if !block.transactions.is_empty() => {
+                (fault.apply(block, &self.p.key), None)
+            }
+            _ => (block, Some(Arc::new(validated))),
         };
         let hash = block.signed.header.hash();
         let size = encoded_len(&block);
@@ -1105,7 +1108,7 @@ where
             Known {
                 block: Arc::new(block),
                 bytes: size,
-                validated: Some(Arc::new(validated)),
+                validated,
             },
         );
         Some(Some(commonware_cryptography::sha256::Digest(hash.0.0)))
