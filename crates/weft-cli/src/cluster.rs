@@ -178,6 +178,13 @@ pub fn up(
         .filter(|plan| plan.kind == "validator")
         .map(|plan| format!("{}@127.0.0.1:{}", plan.key.public_key(), plan.p2p))
         .collect();
+    // Nodes that do not vote also dial the archive nodes: a thin node fetches whole
+    // transactions from them, and any follower can catch up from them.
+    let archive_seeds: Vec<String> = plans
+        .iter()
+        .filter(|plan| plan.kind == "archive")
+        .map(|plan| format!("{}@127.0.0.1:{}", plan.key.public_key(), plan.p2p))
+        .collect();
     let followers: Vec<String> = plans
         .iter()
         .filter(|plan| plan.kind != "validator")
@@ -213,6 +220,15 @@ pub fn up(
             config.network.enabled = true;
             config.network.listen = format!("127.0.0.1:{}", plan.p2p);
             config.network.seeds = seeds.clone();
+            if plan.kind != "validator" {
+                let own = plan.key.public_key().to_string();
+                config.network.seeds.extend(
+                    archive_seeds
+                        .iter()
+                        .filter(|seed| !seed.starts_with(&own))
+                        .cloned(),
+                );
+            }
             config.network.followers = followers.clone();
             config.validate()?;
             let text = format!(

@@ -516,6 +516,24 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
     let top = cluster.height(0);
     cluster.converge(&[0, 1, 2, THIN, ARCHIVE], top);
 
+    // With every validator down, the thin node still gets whole copies of what it stores
+    // stripped: from the archive node, which it dials as a seed.
+    let archive_key = cluster.key(ARCHIVE);
+    for index in 0..3 {
+        cluster.kill(index);
+    }
+    let (id, _) = &others[others.len() - 1];
+    let (code, here) = http(
+        "GET",
+        &format!("{}/v1/transactions/{id}", cluster.members[THIN].api),
+        None,
+        b"",
+    );
+    assert_eq!(code, 200, "{here}");
+    assert_eq!(here["stripped"], true, "{here}");
+    assert_eq!(here["fetched_from"], archive_key.as_str(), "{here}");
+    assert!(here["payload"].is_object(), "{here}");
+
     // The thin node's own audit, once stopped: every link, root, seal and signature holds;
     // the rules were replayed up to its first stripped transaction.
     cluster.kill(THIN);
@@ -607,13 +625,17 @@ fn thin_node_keeps_what_its_filter_selects_and_fetches_the_rest(
     assert!(checked.to_string().contains(&stripped[0].0), "{checked}");
 }
 
-/// A node that was not there from the start: it joins from a validator's join document once
-/// an authority admits its key, syncs every block from the seeds, and is cut off when removed.
+/// A node that was not there from the start: it joins from the archive node's join document
+/// once an authority admits its key, takes headers from a lying validator but none of its
+/// bodies, syncs every block from the archive node alone (no validator up), and is cut off when
+/// removed.
 #[test]
 fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
     const TXS: u64 = 100_000;
+    const ARCHIVE: usize = 4;
     let _network = one_network_at_a_time();
-    let mut cluster = Cluster::up(&["--nodes", "4"]);
+    let mut cluster = Cluster::up(&["--nodes", "4", "--archive", "1"]);
+    assert!(cluster.members[ARCHIVE].name.starts_with("archive"));
     let home0 = cluster.members[0].home.clone();
     let api0 = cluster.members[0].api.clone();
     // 100,000 claims through the load generator, each acknowledged once final.
@@ -635,29 +657,38 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
     );
     assert_eq!(load["committed"].as_u64(), Some(TXS), "{load}");
     let loaded_to = cluster.height(0);
+    // Joined from the archive node: it is the document's first seed.
+    let archive_api = cluster.members[ARCHIVE].api.clone();
+    let archive_key = cluster.key(ARCHIVE);
     let joiner_home = cluster._dir.path().join("late");
     let joined = run(
         &joiner_home,
-        &["init", "--join", &api0, "--api", "127.0.0.1:0"],
+        &["init", "--join", &archive_api, "--api", "127.0.0.1:0"],
         0,
     );
     let key = joined["key"].as_str().expect("key").to_string();
     let block0 = http("GET", &format!("{api0}/v1/blocks/0"), None, b"").1;
     assert_eq!(joined["block0_hash"], block0["hash"], "{joined}");
+    assert!(
+        joined["seeds"][0]
+            .as_str()
+            .is_some_and(|seed| seed.starts_with(&archive_key)),
+        "{joined}"
+    );
     let admitted = run(
         &home0,
         &["net", "admit", &key, "--name", "late", "--node", &api0],
         0,
     );
     let admitted_at = admitted["height"].as_u64().expect("height");
-    cluster.converge(&[0, 1, 2, 3], admitted_at);
+    cluster.converge(&[0, 1, 2, 3, ARCHIVE], admitted_at);
 
     // First only validator 3 is up, and it lies: it votes and proposes honestly, but answers
     // requests for block bodies with a tampered body (debug builds read `WEFT_FAULT`). The late
     // node takes its headers (the certificate proves them final), refuses every body, which
     // does not match its header, records the liar and disconnects it: it commits nothing.
     let liar = cluster.key(3);
-    for index in 0..4 {
+    for index in 0..=ARCHIVE {
         cluster.kill(index);
     }
     cluster.restart_with(3, &[("WEFT_FAULT", "bad-bodies")]);
@@ -693,28 +724,43 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
         "the headers were taken: {net}"
     );
 
-    // The honest validators come back: the late node fetches the bodies from them and syncs.
-    for index in 0..3 {
-        cluster.restart(index);
-    }
-    let api0 = cluster.members[0].api.clone();
+    // No validator is up, only the archive node, which does not vote: the late node catches up
+    // from it alone.
+    cluster.kill(3);
+    cluster.restart(ARCHIVE);
+    let archive_height = cluster.height(ARCHIVE);
+    assert!(archive_height >= admitted_at);
     let started = Instant::now();
     let synced_to = loop {
         let (code, status) = http("GET", &format!("{}/v1/status", joiner.url), None, b"");
         assert_eq!(code, 200, "{status}");
         let height = status["height"].as_u64().expect("height");
-        if height >= loaded_to {
+        if height >= archive_height {
             break height;
         }
         assert!(
             started.elapsed() < DEADLINE,
-            "the late node is at height {height} of {loaded_to}"
+            "the late node is at height {height} of the archive's {archive_height}"
         );
         std::thread::sleep(Duration::from_millis(100));
     };
+    assert_eq!(
+        cluster.height(ARCHIVE),
+        archive_height,
+        "nothing was finalized meanwhile"
+    );
+    wait_net_status(&joiner.url, "the archive node is the only peer", |status| {
+        status["peers"] == json!([archive_key])
+    });
     // The same chain: the same block at the height it reached (blocks are hash-linked), and
     // every transaction of the load is in it.
-    let theirs = http("GET", &format!("{api0}/v1/blocks/{synced_to}"), None, b"").1;
+    let theirs = http(
+        "GET",
+        &format!("{archive_api}/v1/blocks/{synced_to}"),
+        None,
+        b"",
+    )
+    .1;
     let ours = http(
         "GET",
         &format!("{}/v1/blocks/{synced_to}", joiner.url),
@@ -739,6 +785,50 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
             .any(|member| member["key"] == key.as_str() && member["name"] == "late"),
         "{net}"
     );
+
+    // The honest validators come back (a quorum of three): the late node follows them.
+    for index in 0..3 {
+        cluster.restart(index);
+    }
+    let api0 = cluster.members[0].api.clone();
+    let registered = run(
+        &home0,
+        &[
+            "org",
+            "add",
+            "Late",
+            "--country",
+            "DE",
+            "--town",
+            "Aachen",
+            "--node",
+            &api0,
+        ],
+        0,
+    );
+    let registered_at = registered["height"].as_u64().expect("height");
+    assert!(registered_at > archive_height, "{registered}");
+    let started = Instant::now();
+    loop {
+        let (code, _) = http(
+            "GET",
+            &format!(
+                "{}/v1/transactions/{}",
+                joiner.url,
+                registered["tx_id"].as_str().expect("tx_id")
+            ),
+            None,
+            b"",
+        );
+        if code == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the late node does not follow"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // Removed: the validators cut it off in the block that removes it, so it never gets that
     // block or any later one.
@@ -1477,12 +1567,13 @@ fn the_validators_change_by_transaction_at_a_later_height() {
     cluster.restart(1);
     let top = after.iter().map(|(_, height)| *height).max().expect("some");
     cluster.converge(&[0, 1, 2, 3], top);
-    // It dials the other three validators of its epoch and hears from each again.
+    // It dials the other three validators of its epoch and its seed node 3 (retired, still a
+    // seed), and hears from the validators again.
     wait_net_status(&cluster.members[1].api, "node 1 votes again", |status| {
         status["epoch"] == 1
             && status["validator"] == true
-            && status["dialed"] == 3
-            && status["dialed_connected"] == 3
+            && status["dialed"] == 4
+            && status["dialed_connected"].as_u64() >= Some(3)
     });
     newcomer.kill();
     let last = submit(

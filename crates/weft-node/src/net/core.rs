@@ -187,10 +187,14 @@ pub(crate) struct Core<S, B> {
     epoch: EpochState,
     /// Does this node vote in the current epoch?
     is_validator: bool,
-    /// The peers this node dials: the validators of this epoch and the next, but itself.
+    /// The peers this node dials: the validators of this epoch and the next and the seeds, but
+    /// itself.
     dialed: Vec<Key>,
     /// Every validator of every epoch the committed schedule names.
     validator_keys: Vec<Key>,
+    /// The configured seeds (dialled whatever their type: an archive node a joiner was told of
+    /// is asked for blocks like a validator).
+    seed_keys: Vec<Key>,
     /// `synced`, or `catching up` while final blocks are missing.
     sync_state: &'static str,
     /// When the last block was committed (a validator that hears of none asks its peers).
@@ -280,7 +284,13 @@ where
         let me = super::engine_key(&p.key.public_key())?;
         let epoch = epoch_state(&p.schedule, &p.namespace, head.header.height + 1)?;
         let is_validator = epoch.validators.position(&me).is_some();
-        let dialed = dialed_peers(&p.schedule, epoch.number, &me);
+        let seed_keys = p
+            .config
+            .seed_list()?
+            .iter()
+            .map(|seed| super::engine_key(&seed.key))
+            .collect::<Result<Vec<_>>>()?;
+        let dialed = dialed_peers(&p.schedule, epoch.number, &seed_keys, &me);
         Ok(Core {
             chain_id,
             head_hash: head.header.hash(),
@@ -309,6 +319,7 @@ where
             me,
             dialed,
             validator_keys: all_validators(&p.schedule),
+            seed_keys,
             sync_state: "synced",
             epoch,
             is_validator,
@@ -1325,29 +1336,44 @@ where
 
     // ---- catch-up: headers first, then bodies ----
 
-    /// The peers to ask for headers and bodies: the validators of every epoch but this node,
-    /// those heard from lately first, without those to avoid (unless no other is left).
+    /// The peers to ask for headers and bodies, any that may hold the chain: the validators of
+    /// every epoch, the seeds (an archive node, say) and every other peer heard from lately
+    /// (connected), but this node and those to avoid (unless no other is left). Those heard
+    /// from lately come first.
     fn sync_peers(&self) -> Vec<Key> {
-        let mut peers: Vec<Key> = self
+        let mut all: Vec<Key> = self
             .validator_keys
             .iter()
+            .chain(&self.seed_keys)
+            .chain(self.seen.keys())
             .filter(|key| **key != self.me)
-            .filter(|key| {
-                self.avoid
-                    .get(*key)
-                    .is_none_or(|until| *until <= Instant::now())
-            })
+            .cloned()
+            .collect();
+        all.sort();
+        all.dedup();
+        let now = Instant::now();
+        let mut peers: Vec<Key> = all
+            .iter()
+            .filter(|key| self.avoid.get(*key).is_none_or(|until| *until <= now))
             .cloned()
             .collect();
         if peers.is_empty() {
-            peers = self
-                .validator_keys
-                .iter()
-                .filter(|key| **key != self.me)
-                .cloned()
-                .collect();
+            peers = all;
         }
         peers.sort_by_key(|key| !self.seen.contains_key(key));
+        peers
+    }
+
+    /// [`Core::sync_peers`], only those heard from lately when there are any: a request to a
+    /// peer that is not connected goes nowhere.
+    fn connected_sync_peers(&self) -> Vec<Key> {
+        let mut peers = self.sync_peers();
+        if peers
+            .first()
+            .is_some_and(|first| self.seen.contains_key(first))
+        {
+            peers.retain(|key| self.seen.contains_key(key));
+        }
         peers
     }
 
@@ -1364,7 +1390,7 @@ where
         {
             return;
         }
-        let candidates = self.sync_peers();
+        let candidates = self.connected_sync_peers();
         if candidates.is_empty() {
             return;
         }
@@ -1402,7 +1428,7 @@ where
             tracing::debug!(peer = %weft_key(&peer), "a body request went unanswered; asking another peer");
             self.avoid.insert(peer, now + PEER_SEEN);
         }
-        let candidates = self.sync_peers();
+        let candidates = self.connected_sync_peers();
         if candidates.is_empty() {
             return;
         }
@@ -1507,6 +1533,7 @@ where
             .validator_keys
             .iter()
             .chain(self.p.followers.iter())
+            .chain(&self.seed_keys)
             .filter(|key| **key != self.me)
             .cloned()
             .collect();
@@ -1936,12 +1963,18 @@ where
         {
             self.bodies_asked.remove(&from_height);
         }
-        // It answers after all.
-        if self
+        if bodies.is_empty() {
+            // It has no whole bodies to give (it stores transactions stripped, or is behind):
+            // the others are asked for a while.
+            if !self.avoid.contains_key(&from) {
+                self.avoid.insert(from.clone(), Instant::now() + PEER_SEEN);
+            }
+        } else if self
             .avoid
             .get(&from)
             .is_some_and(|until| *until <= Instant::now() + PEER_SEEN)
         {
+            // It answers after all.
             self.avoid.remove(&from);
         }
         tracing::debug!(
@@ -2028,7 +2061,12 @@ where
             }
         };
         // What follows from the schedule, kept rather than derived on every message and tick.
-        self.dialed = dialed_peers(&self.p.schedule, self.epoch.number, &self.me);
+        self.dialed = dialed_peers(
+            &self.p.schedule,
+            self.epoch.number,
+            &self.seed_keys,
+            &self.me,
+        );
         self.validator_keys = all_validators(&self.p.schedule);
         let tracked =
             super::primary_peers(&self.p.schedule, self.epoch.number).and_then(|primary| {
@@ -2233,13 +2271,14 @@ fn all_validators(schedule: &Schedule) -> Vec<Key> {
     keys
 }
 
-/// The peers a node of `epoch` dials (the primary peers but itself).
-fn dialed_peers(schedule: &Schedule, epoch: u64, me: &Key) -> Vec<Key> {
-    super::primary_peers(schedule, epoch)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|key| key != me)
-        .collect()
+/// The peers a node of `epoch` dials: the primary peers (the validators of this epoch and the
+/// next) and the seeds (commonware keeps dialling its bootstrappers), but itself.
+fn dialed_peers(schedule: &Schedule, epoch: u64, seeds: &[Key], me: &Key) -> Vec<Key> {
+    let mut keys = super::primary_peers(schedule, epoch).unwrap_or_default();
+    keys.extend(seeds.iter().cloned());
+    let mut seen = HashSet::new();
+    keys.retain(|key| key != me && seen.insert(key.clone()));
+    keys
 }
 
 /// The epoch of the block at `height`: its number, validators and certificate verifier.

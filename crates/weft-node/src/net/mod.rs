@@ -75,7 +75,7 @@ pub struct NetStatus {
     /// Peers heard from in the last 5 s.
     pub peers: Vec<String>,
     /// The peers this node dials and keeps connections with: the validators of this epoch and
-    /// of the next (itself left out). Followers and admitted peers dial the validators in turn.
+    /// of the next, and its seeds (itself left out).
     pub dialed: usize,
     /// How many of those were heard from in the last 5 s.
     pub dialed_connected: usize,
