@@ -1394,19 +1394,33 @@ where
         if candidates.is_empty() {
             return;
         }
-        self.sync_turn = self.sync_turn.wrapping_add(1);
-        let peer = candidates[self.sync_turn % candidates.len()].clone();
         let from_height = self.head.header.height + 1;
         let request = encode(&Sync::HeadersRequest {
             from_height,
             max_headers: SYNC_HEADERS,
         });
-        tracing::debug!(
-            peer = %weft_key(&peer),
-            from_height,
-            "asking for the headers after the head"
-        );
-        self.p.sync_out.send(Recipients::One(peer), request, false);
+        if self.seen.contains_key(&candidates[0]) {
+            self.sync_turn = self.sync_turn.wrapping_add(1);
+            let peer = candidates[self.sync_turn % candidates.len()].clone();
+            tracing::debug!(
+                peer = %weft_key(&peer),
+                from_height,
+                "asking for the headers after the head"
+            );
+            self.p.sync_out.send(Recipients::One(peer), request, false);
+        } else {
+            // No peer heard from lately (just started, say): all are asked at once, as only
+            // those connected receive it; the first answer that follows the head is taken, the
+            // others are let go.
+            tracing::debug!(
+                peers = candidates.len(),
+                from_height,
+                "asking every peer for the headers after the head"
+            );
+            self.p
+                .sync_out
+                .send(Recipients::Some(candidates), request, false);
+        }
         self.sync_sent = Some(Instant::now());
     }
 
