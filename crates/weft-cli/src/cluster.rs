@@ -473,16 +473,28 @@ pub fn status(ctx: &Context_) -> Result<()> {
                 .join("\n               ")
         ),
     };
+    let key = status["key"].as_str().unwrap_or("?");
+    // Nobody heard from: the likely causes, in the order an operator checks them.
+    let hint = if status["sync"] == "no peers" {
+        format!(
+            "\n  hint         no peer was heard from in the last 5 s: are the seeds in config.toml \
+             up and reachable? Peers refuse a key that is not admitted: an authority admits \
+             this one with `weft net admit {key} --name NAME`."
+        )
+    } else {
+        String::new()
+    };
     let text = format!(
-        "network of {}\n  key          {}\n  validator    {}\n  height       {} (finalized {}, epoch {}, view {})\n  sync         {}\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}{next}",
+        "network of {}\n  key          {key}\n  validator    {}\n  height       {} (finalized {}, epoch {}, view {})\n  sync         {}\n  connections  {} of {} dialed peers heard from\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}{next}{hint}",
         node.base(),
-        status["key"].as_str().unwrap_or("?"),
         status["validator"],
         status["height"],
         status["finalized_height"],
         status["epoch"],
         status["view"],
         status["sync"].as_str().unwrap_or("?"),
+        status["dialed_connected"],
+        status["dialed"],
         status["mempool"],
         status["evidence"],
         list("peers"),

@@ -852,6 +852,14 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
         |status| status["sync"] == "no peers",
     );
     assert_eq!(status["dialed_connected"], 0, "{status}");
+    // `weft net status` tells the operator what to check.
+    let shown = weft(&joiner_home, &["net", "status", "--node", &joiner.url]);
+    assert!(shown.status.success(), "{shown:?}");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("no peers") && shown.contains(&format!("weft net admit {key}")),
+        "{shown}"
+    );
 }
 
 /// Two validators propose only blocks that break the rules (debug builds read `WEFT_FAULT`):
