@@ -1378,7 +1378,8 @@ where
     }
 
     /// Moves catch-up on: asks for the bodies of the final headers that are here, or, when
-    /// none wait, one peer (a different one each time) for the headers after the head.
+    /// none wait, one peer (a different one each time) for the headers after the head — every
+    /// candidate at once when none was heard from lately.
     fn request_sync(&mut self) {
         if !self.headers.is_empty() {
             self.request_bodies();
