@@ -106,20 +106,11 @@ impl Cluster {
 
     /// Waits until transaction `id` is final on node `index`.
     fn wait_final(&self, index: usize, id: &str, why: &str) {
-        let started = Instant::now();
-        loop {
-            let (code, _) = http(
-                "GET",
-                &format!("{}/v1/transactions/{id}", self.members[index].api),
-                None,
-                b"",
-            );
-            if code == 200 {
-                return;
-            }
-            assert!(started.elapsed() < DEADLINE, "{why}: {id} is not final");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let path = format!("{}/v1/transactions/{id}", self.members[index].api);
+        wait_for(|| match http("GET", &path, None, b"") {
+            (200, _) => Ok(()),
+            (_, body) => Err(format!("{why}: {id} is not final: {body}")),
+        });
     }
 
     /// Watches for `secs` that transaction `id` becomes final on none of `nodes` (absence
@@ -693,21 +684,17 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
     }
     cluster.restart_with(3, &[("WEFT_FAULT", "bad-bodies")]);
     let joiner = Node::start(&joiner_home);
-    let started = Instant::now();
-    let caught = loop {
+    let caught = wait_for(|| {
         let caught: Vec<Value> = evidence_in(&joiner_home)
             .into_iter()
             .filter(|record| record["kind"] == "invalid_message" && record["peer"] == liar.as_str())
             .collect();
-        if !caught.is_empty() {
-            break caught;
+        if caught.is_empty() {
+            Err("the late node never caught the liar".into())
+        } else {
+            Ok(caught)
         }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the late node never caught the liar"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    });
     assert!(
         caught[0]["reason"]
             .as_str()
@@ -730,20 +717,16 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
     cluster.restart(ARCHIVE);
     let archive_height = cluster.height(ARCHIVE);
     assert!(archive_height >= admitted_at);
-    let started = Instant::now();
-    let synced_to = loop {
+    let synced_to = wait_for(|| {
         let (code, status) = http("GET", &format!("{}/v1/status", joiner.url), None, b"");
         assert_eq!(code, 200, "{status}");
-        let height = status["height"].as_u64().expect("height");
-        if height >= archive_height {
-            break height;
+        match status["height"].as_u64().expect("height") {
+            height if height >= archive_height => Ok(height),
+            height => Err(format!(
+                "the late node is at height {height} of the archive's {archive_height}"
+            )),
         }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the late node is at height {height} of the archive's {archive_height}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    });
     assert_eq!(
         cluster.height(ARCHIVE),
         archive_height,
@@ -808,37 +791,24 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
     );
     let registered_at = registered["height"].as_u64().expect("height");
     assert!(registered_at > archive_height, "{registered}");
-    let started = Instant::now();
-    loop {
-        let (code, _) = http(
-            "GET",
-            &format!(
-                "{}/v1/transactions/{}",
-                joiner.url,
-                registered["tx_id"].as_str().expect("tx_id")
-            ),
-            None,
-            b"",
-        );
-        if code == 200 {
-            break;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the late node does not follow"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let path = format!(
+        "{}/v1/transactions/{}",
+        joiner.url,
+        registered["tx_id"].as_str().expect("tx_id")
+    );
+    wait_for(|| match http("GET", &path, None, b"") {
+        (200, _) => Ok(()),
+        (_, body) => Err(format!("the late node does not follow: {body}")),
+    });
 
     // Removed: the validators cut it off in the block that removes it, so it never gets that
     // block or any later one.
     let removed = run(&home0, &["net", "remove", &key, "--node", &api0], 0);
     let removed_at = removed["height"].as_u64().expect("height");
-    let started = Instant::now();
-    while cluster.height(0) < removed_at + 5 {
-        assert!(started.elapsed() < DEADLINE, "the validators stopped");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(|| match cluster.height(0) {
+        height if height >= removed_at + 5 => Ok(()),
+        height => Err(format!("the validators stopped at {height}")),
+    });
     let (_, status) = http("GET", &format!("{}/v1/status", joiner.url), None, b"");
     let height = status["height"].as_u64().expect("height");
     assert!(
@@ -1426,14 +1396,26 @@ fn producer_at(api: &str, height: u64) -> String {
 
 /// Polls `GET /v1/net/status` of `api` until `done` holds.
 fn wait_net_status(api: &str, why: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
+    wait_for(|| {
         let (code, status) = http("GET", &format!("{api}/v1/net/status"), None, b"");
         if code == 200 && done(&status) {
-            return status;
+            Ok(status)
+        } else {
+            Err(format!("{why}: {status}"))
         }
-        assert!(started.elapsed() < DEADLINE, "{why}: {status}");
-        std::thread::sleep(Duration::from_millis(50));
+    })
+}
+
+/// Polls `probe` every 50 ms until it gives `Ok`; after [`DEADLINE`] fails with its last
+/// `Err`, which says what it saw.
+fn wait_for<T>(mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let started = Instant::now();
+    loop {
+        match probe() {
+            Ok(value) => return value,
+            Err(why) if started.elapsed() >= DEADLINE => panic!("{why}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
     }
 }
 
