@@ -34,6 +34,12 @@ impl NodeClient {
     /// `url` is the node's API, e.g. `http://127.0.0.1:7460`, or `https://…` with `ca`: the
     /// PEM certificate (or CA certificate) the node's certificate must chain to.
     pub fn new(url: &str, ca: Option<&Path>) -> Result<NodeClient> {
+        NodeClient::with_timeout(url, ca, Duration::from_secs(120))
+    }
+
+    /// As [`NodeClient::new`], with every request bounded by `timeout` (status checks that must
+    /// not hang on a stopped node).
+    pub fn with_timeout(url: &str, ca: Option<&Path>, timeout: Duration) -> Result<NodeClient> {
         let base = url.trim().trim_end_matches('/').to_string();
         let (rest, tls) = if let Some(rest) = base.strip_prefix("http://") {
             (rest, false)
@@ -49,8 +55,8 @@ impl NodeClient {
         }
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_global(Some(Duration::from_secs(120)));
+            .timeout_connect(Some(timeout.min(Duration::from_secs(5))))
+            .timeout_global(Some(timeout));
         if tls {
             let Some(ca) = ca else {
                 bail!(

@@ -444,6 +444,163 @@ pub fn down(ctx: &Context_, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// How long `cluster status` waits for one node's answer.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What `cluster status` found of one node.
+#[derive(Debug, Default, Serialize)]
+struct NodeReport {
+    name: String,
+    #[serde(rename = "type")]
+    node_type: String,
+    api: String,
+    pid: u32,
+    /// The process is alive.
+    running: bool,
+    /// It answered its API (within [`STATUS_TIMEOUT`]).
+    answering: bool,
+    height: Option<u64>,
+    head: Option<String>,
+    sync: Option<String>,
+    /// Peers heard from in the last 5 s.
+    peers: Option<u64>,
+    validator: Option<bool>,
+    epoch: Option<u64>,
+    /// Misbehaviour this node recorded.
+    evidence: Option<u64>,
+    /// The hash of the block at the height every answering node has.
+    common_hash: Option<String>,
+    /// Why a running node did not answer.
+    error: Option<String>,
+}
+
+/// Asks one node for its height, head and network state.
+fn report(node: &ClusterNode) -> NodeReport {
+    let mut report = NodeReport {
+        name: node.name.clone(),
+        node_type: node.node_type.clone(),
+        api: node.api.clone(),
+        pid: node.pid,
+        running: alive(node.pid),
+        ..NodeReport::default()
+    };
+    if !report.running {
+        return report;
+    }
+    let asked = (|| -> Result<()> {
+        let client = crate::client::NodeClient::with_timeout(&node.api, None, STATUS_TIMEOUT)?;
+        let status = client.get("/v1/status")?;
+        let net = client.get("/v1/net/status")?;
+        report.height = status["height"].as_u64();
+        report.head = status["head"].as_str().map(str::to_string);
+        report.sync = net["sync"].as_str().map(str::to_string);
+        report.peers = net["peers"].as_array().map(|peers| peers.len() as u64);
+        report.validator = net["validator"].as_bool();
+        report.epoch = net["epoch"].as_u64();
+        report.evidence = net["evidence"].as_u64();
+        Ok(())
+    })();
+    match asked {
+        Ok(()) => report.answering = true,
+        Err(error) => report.error = Some(format!("{error:#}")),
+    }
+    report
+}
+
+/// `weft cluster status`: every node of the cluster, whether it runs and answers, its height
+/// and sync state, and whether the nodes hold the same block at the highest height all of them
+/// have. A node down or not answering, or nodes that disagree, make it a negative verdict.
+pub fn show(ctx: &Context_, dir: &Path) -> Result<()> {
+    let cluster = read_cluster(dir)?;
+    let mut reports: Vec<NodeReport> = cluster.nodes.iter().map(report).collect();
+    let common = reports
+        .iter()
+        .filter(|report| report.answering)
+        .filter_map(|report| report.height)
+        .min();
+    if let Some(height) = common {
+        for report in reports.iter_mut().filter(|report| report.answering) {
+            let block = crate::client::NodeClient::with_timeout(&report.api, None, STATUS_TIMEOUT)
+                .and_then(|client| client.get(&format!("/v1/blocks/{height}")));
+            match block {
+                Ok(block) => report.common_hash = block["hash"].as_str().map(str::to_string),
+                Err(error) => {
+                    report.answering = false;
+                    report.error = Some(format!("{error:#}"));
+                }
+            }
+        }
+    }
+    let hashes: std::collections::BTreeSet<&str> = reports
+        .iter()
+        .filter_map(|report| report.common_hash.as_deref())
+        .collect();
+    let agree = hashes.len() <= 1;
+    let running = reports.iter().filter(|report| report.running).count();
+    let answering = reports.iter().filter(|report| report.answering).count();
+    let healthy = running == reports.len() && answering == running && agree;
+    let value = json!({
+        "chain": cluster.chain,
+        "nodes": reports,
+        "running": running,
+        "answering": answering,
+        "common_height": common,
+        "common_hash": if agree { hashes.iter().next().copied() } else { None },
+        "agree": agree,
+        "healthy": healthy,
+    });
+    let human = || {
+        let mut text = format!(
+            "cluster of chain {:?}: {running} of {} nodes running, {answering} answering\n",
+            cluster.chain,
+            reports.len()
+        );
+        for report in &reports {
+            let state = if !report.running {
+                "stopped".to_string()
+            } else if !report.answering {
+                format!(
+                    "not answering: {}",
+                    report.error.as_deref().unwrap_or("no answer")
+                )
+            } else {
+                format!(
+                    "height {:<7} {:<12} {} peers",
+                    report.height.unwrap_or(0),
+                    report.sync.as_deref().unwrap_or("?"),
+                    report.peers.unwrap_or(0)
+                )
+            };
+            text.push_str(&format!(
+                "  {:<10} {:<9} pid {:<8} {}  {state}\n",
+                report.name, report.node_type, report.pid, report.api
+            ));
+        }
+        match (common, agree) {
+            (None, _) => text.push_str("  no node answered"),
+            (Some(height), true) => text.push_str(&format!(
+                "  every answering node holds block {height} {}",
+                hashes.iter().next().copied().unwrap_or("?")
+            )),
+            (Some(height), false) => {
+                text.push_str(&format!("  THE NODES DISAGREE on block {height}:"));
+                for report in &reports {
+                    if let Some(hash) = &report.common_hash {
+                        text.push_str(&format!("\n    {:<10} {hash}", report.name));
+                    }
+                }
+            }
+        }
+        text
+    };
+    ctx.out.emit(value, human);
+    if healthy {
+        Ok(())
+    } else {
+        Err(crate::output::Negative.into())
+    }
+}
+
 pub fn status(ctx: &Context_) -> Result<()> {
     let node = crate::node::client(ctx)?;
     let status = node.get("/v1/net/status")?;
@@ -484,8 +641,24 @@ pub fn status(ctx: &Context_) -> Result<()> {
     } else {
         String::new()
     };
+    let cut_off: String = status["cut_off"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|peer| {
+            format!(
+                "\n  cut off      {} until {}: {}",
+                peer["key"].as_str().unwrap_or("?"),
+                peer["until_ms"]
+                    .as_u64()
+                    .map_or_else(|| "?".to_string(), crate::commands::format_time),
+                peer["reason"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    let online = status["online"].as_array().map_or(0, Vec::len);
     let text = format!(
-        "network of {}\n  key          {key}\n  validator    {}\n  height       {} (finalized {}, epoch {}, view {})\n  sync         {}\n  connections  {} of {} dialed peers heard from\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}{next}{hint}",
+        "network of {}\n  key          {key}\n  validator    {}\n  height       {} (finalized {}, epoch {}, view {})\n  sync         {}\n  connections  {} of {} dialed peers heard from\n  online       {online} peers (heard from here or by a peer)\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}{next}{cut_off}{hint}",
         node.base(),
         status["validator"],
         status["height"],

@@ -387,6 +387,13 @@ enum ClusterCommand {
         #[arg(long)]
         node: String,
     },
+    /// Every node: running or not, height, sync state, peers, and whether all hold the same
+    /// block at the highest height they share. Exit code 4 when a node is down or not
+    /// answering, or the nodes disagree.
+    Status {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Stop every node of the cluster (SIGTERM; their homes stay).
     Down {
         #[arg(long)]
@@ -738,6 +745,7 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             cluster::restart(&ctx, &dir, &node)
         }
         Command::Cluster(ClusterCommand::Down { dir }) => cluster::down(&ctx, &dir),
+        Command::Cluster(ClusterCommand::Status { dir }) => cluster::show(&ctx, &dir),
         Command::Net(NetCommand::Status) => cluster::status(&ctx),
         Command::Net(NetCommand::Genesis { out }) => join::genesis(&ctx, out.as_deref()),
         Command::Net(NetCommand::Admit { key, name }) => join::peer(&ctx, &key, &name, true),

@@ -67,6 +67,20 @@ impl Cluster {
         }
     }
 
+    /// `weft cluster status --dir`, expecting exit code `code`.
+    fn cluster_status(&self, code: i32) -> Value {
+        run(
+            &self.dir,
+            &[
+                "cluster",
+                "status",
+                "--dir",
+                self.dir.to_str().expect("utf-8"),
+            ],
+            code,
+        )
+    }
+
     fn status(&self, index: usize) -> Value {
         let (code, status) = http(
             "GET",
@@ -338,14 +352,18 @@ fn chain_tx_ids(api: &str, height: u64) -> Vec<String> {
 }
 
 const THIN: usize = 4;
-const ARCHIVE: usize = 5;
+/// A second thin node: neither thin node dials the other, so each knows the other is online
+/// only from what their common peers report.
+const THIN2: usize = 5;
+const ARCHIVE: usize = 6;
 
 #[test]
 fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
     let _network = one_network_at_a_time();
-    let mut cluster = Cluster::up(&["--nodes", "4", "--thin", "1", "--archive", "1"]);
-    assert_eq!(cluster.members.len(), 6);
+    let mut cluster = Cluster::up(&["--nodes", "4", "--thin", "2", "--archive", "1"]);
+    assert_eq!(cluster.members.len(), 7);
     assert!(cluster.members[THIN].name.starts_with("thin"));
+    assert!(cluster.members[THIN2].name.starts_with("thin"));
     assert!(cluster.members[ARCHIVE].name.starts_with("archive"));
     let home0 = cluster.members[0].home.clone();
     // An organisation registered through one validator is known to all of them.
@@ -401,7 +419,26 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         .max()
         .unwrap_or(top)
         .max(top);
-    cluster.converge(&[0, 1, 2, 3, THIN, ARCHIVE], top);
+    cluster.converge(&[0, 1, 2, 3, THIN, THIN2, ARCHIVE], top);
+    // The thin nodes are not connected with each other, yet each lists the other as online
+    // (reported by the validators, which hear from both), with every other node.
+    let thin2_key = cluster.key(THIN2);
+    let net = wait_net_status(
+        &cluster.members[THIN].api,
+        "the other thin node reported online",
+        |net| {
+            net["online"]
+                .as_array()
+                .is_some_and(|keys| keys.contains(&json!(thin2_key)) && keys.len() == 6)
+        },
+    );
+    assert!(
+        !net["peers"]
+            .as_array()
+            .expect("peers")
+            .contains(&json!(thin2_key)),
+        "the thin nodes dial each other after all: {net}"
+    );
     // Every acknowledged transaction is on the chain exactly once, at the same place on
     // every node.
     let height = cluster.height(0);
@@ -426,8 +463,50 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         }
     }
     thin_node_keeps_what_its_filter_selects_and_fetches_the_rest(&cluster, &acknowledged, &others);
+    // A directory without a cluster is an error that says how to make one.
+    let missing = cluster.dir.join("no-such-cluster");
+    let error = run(
+        &cluster.dir,
+        &[
+            "cluster",
+            "status",
+            "--dir",
+            missing.to_str().expect("utf-8"),
+        ],
+        1,
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("weft cluster up")),
+        "{error}"
+    );
+    // `weft cluster status`: all six running, answering, and holding the same block at the
+    // height they share.
+    let status = cluster.cluster_status(0);
+    assert_eq!(status["running"], 7, "{status}");
+    assert_eq!(status["answering"], 7, "{status}");
+    assert_eq!(status["agree"], true, "{status}");
+    assert!(status["common_height"].as_u64() >= Some(top), "{status}");
+    let (code, block) = http(
+        "GET",
+        &format!(
+            "{}/v1/blocks/{}",
+            cluster.members[0].api, status["common_height"]
+        ),
+        None,
+        b"",
+    );
+    assert_eq!(code, 200, "{block}");
+    assert_eq!(status["common_hash"], block["hash"], "{status}");
+    for node in status["nodes"].as_array().expect("nodes") {
+        assert_eq!(node["common_hash"], block["hash"], "{node}");
+        assert!(node["sync"].is_string(), "{node}");
+        assert!(node["peers"].as_u64() >= Some(1), "{node}");
+    }
 
     // One validator of four killed: the other three keep committing (f = 1).
+    let stopped = cluster.key(3);
     cluster.kill(3);
     let api0 = cluster.members[0].api.clone();
     let during = submit(&cluster, &api0, &home0, &org, "one-down", 30);
@@ -436,10 +515,33 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         .map(|(_, height)| *height)
         .max()
         .expect("some");
-    cluster.converge(&[0, 1, 2, THIN, ARCHIVE], top);
+    cluster.converge(&[0, 1, 2, THIN, THIN2, ARCHIVE], top);
+    // Gone from every list of who is online within a few seconds, on validators and followers.
+    for index in [0, THIN2] {
+        wait_net_status(
+            &cluster.members[index].api,
+            "the stopped validator dropped from online",
+            |net| {
+                net["online"]
+                    .as_array()
+                    .is_some_and(|keys| !keys.contains(&json!(stopped)) && keys.len() == 5)
+            },
+        );
+    }
+    // The status names the stopped node, and its exit code says the cluster is not whole.
+    let status = cluster.cluster_status(4);
+    assert_eq!(
+        (status["running"].as_u64(), status["answering"].as_u64()),
+        (Some(6), Some(6)),
+        "{status}"
+    );
+    assert_eq!(status["nodes"][3]["running"], false, "{status}");
+    assert_eq!(status["nodes"][3]["height"], Value::Null, "{status}");
+    assert_eq!(status["agree"], true, "{status}");
+    assert_eq!(status["healthy"], false, "{status}");
     // Restarted, it catches up with what it missed.
     cluster.restart(3);
-    cluster.converge(&[0, 1, 2, 3, THIN, ARCHIVE], top);
+    cluster.converge(&[0, 1, 2, 3, THIN, THIN2, ARCHIVE], top);
     let (code, tx) = http(
         "GET",
         &format!("{}/v1/transactions/{}", cluster.members[3].api, during[0].0),
@@ -505,7 +607,7 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         cluster.wait_final(0, id, "commits did not resume");
     }
     let top = cluster.height(0);
-    cluster.converge(&[0, 1, 2, THIN, ARCHIVE], top);
+    cluster.converge(&[0, 1, 2, THIN, THIN2, ARCHIVE], top);
 
     // With every validator down, the thin node still gets whole copies of what it stores
     // stripped: from the archive node, which it dials as a seed.
@@ -706,6 +808,16 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
         net["height"], 0,
         "nothing of the liar's is committed: {net}"
     );
+    // The status names the peer it cut off, why, and until when.
+    let cut_off = net["cut_off"].as_array().expect("cut_off");
+    assert!(
+        cut_off.iter().any(|peer| peer["key"] == liar.as_str()
+            && peer["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("does not match its header"))
+            && peer["until_ms"].as_u64() > Some(0)),
+        "{net}"
+    );
     assert!(
         net["finalized_height"].as_u64() >= Some(loaded_to),
         "the headers were taken: {net}"
@@ -815,6 +927,25 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
         height < removed_at,
         "the removed node still follows: at {height}, removed at {removed_at}"
     );
+    // The validators list it as cut off, with the height that removed it.
+    let status = http("GET", &format!("{api0}/v1/net/status"), None, b"").1;
+    assert!(
+        status["cut_off"]
+            .as_array()
+            .is_some_and(|peers| peers.iter().any(|peer| {
+                peer["key"] == key.as_str()
+                    && peer["reason"]
+                        .as_str()
+                        .is_some_and(|reason| reason.contains(&format!("at height {removed_at}")))
+            })),
+        "{status}"
+    );
+    // And no longer online for them once the last report of it lapses.
+    wait_net_status(&api0, "the removed node dropped from online", |status| {
+        status["online"]
+            .as_array()
+            .is_some_and(|online| !online.contains(&json!(key)))
+    });
     // And it says so: it hears from no peer, so it does not claim to be in sync.
     let status = wait_net_status(
         &joiner.url,

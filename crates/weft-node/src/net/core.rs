@@ -50,6 +50,8 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 const REFLOOD_EVERY: Duration = Duration::from_millis(2_000);
 /// A peer heard from within this long counts as connected.
 const PEER_SEEN: Duration = Duration::from_secs(5);
+/// How often a node tells its peers whom it heard from ([`Sync::Online`]).
+const ONLINE_EVERY: Duration = Duration::from_secs(2);
 /// Most bytes of blocks held above the committed head.
 const MAX_KNOWN_BYTES: usize = 512 << 20;
 /// Most bytes of transactions in one proposal (half the largest message).
@@ -206,6 +208,14 @@ pub(crate) struct Core<S, B> {
     /// when it was.
     waited: HashSet<TxId>,
     last_reflood: Instant,
+    /// When this node last told its peers whom it heard from.
+    last_online: Instant,
+    /// What each peer last said it heard from, and when it said so.
+    reported: HashMap<Key, (Instant, Vec<Key>)>,
+    /// The peers admitted by `NetworkPeer` transactions.
+    member_keys: Vec<Key>,
+    /// Peers this node disconnected: why, and until when (ms since the epoch).
+    cut_off: HashMap<Key, (String, u64)>,
     /// Debug builds only: how this node misbehaves (its proposals, its votes), for tests.
     fault: Option<Fault>,
     /// With [`Fault::Equivocate`]: sends this validator's double votes.
@@ -329,6 +339,10 @@ where
             fetching: Vec::new(),
             waited: HashSet::new(),
             last_reflood: Instant::now(),
+            last_online: Instant::now(),
+            reported: HashMap::new(),
+            member_keys: member_keys(&p.finality),
+            cut_off: HashMap::new(),
             fault: p.fault,
             equivocator: None,
             p,
@@ -443,6 +457,10 @@ where
         // epoch (its peers moved on to the next engine) or be behind: it asks a peer.
         if self.is_validator && self.last_commit.elapsed() >= STALLED {
             self.request_sync();
+        }
+        if self.last_online.elapsed() >= ONLINE_EVERY {
+            self.last_online = Instant::now();
+            self.tell_online();
         }
         self.try_commit()?;
         self.merge_some();
@@ -1535,8 +1553,44 @@ where
             } => self.take_bodies(from, from_height, bodies)?,
             Sync::ProofRequest { ids } => self.answer_proofs(from, &ids),
             Sync::Proofs { proofs } => self.take_proofs(from, &proofs),
+            Sync::Online { peers } => self.take_online(from, &peers),
         }
         Ok(())
+    }
+
+    // ---- who is online ----
+
+    /// Tells every peer whom this node heard from lately.
+    fn tell_online(&mut self) {
+        let peers: Vec<weft_core::PublicKey> = self
+            .seen
+            .iter()
+            .filter(|(_, when)| when.elapsed() < PEER_SEEN)
+            .map(|(key, _)| weft_key(key))
+            .take(wire::MAX_ONLINE_PEERS)
+            .collect();
+        self.p
+            .sync_out
+            .send(Recipients::All, encode(&Sync::Online { peers }), false);
+    }
+
+    /// A peer's list of whom it heard from: kept for [`PEER_SEEN`], only the identities this
+    /// network knows (a peer cannot make others list keys that are not part of it).
+    fn take_online(&mut self, from: Key, peers: &[weft_core::PublicKey]) {
+        let known: Vec<Key> = peers
+            .iter()
+            .filter_map(|key| super::engine_key(key).ok())
+            .filter(|key| *key != self.me && self.is_identity(key))
+            .collect();
+        self.reported.insert(from, (Instant::now(), known));
+    }
+
+    /// Is `key` a validator of some epoch, a configured follower or seed, or an admitted peer?
+    fn is_identity(&self, key: &Key) -> bool {
+        self.validator_keys.contains(key)
+            || self.p.followers.position(key).is_some()
+            || self.seed_keys.contains(key)
+            || self.member_keys.contains(key)
     }
 
     // ---- whole copies of stripped transactions ----
@@ -2075,6 +2129,11 @@ where
                 return;
             }
         };
+        self.member_keys = members
+            .peers
+            .iter()
+            .filter_map(|(key, _)| super::engine_key(key).ok())
+            .collect();
         // What follows from the schedule, kept rather than derived on every message and tick.
         self.dialed = dialed_peers(
             &self.p.schedule,
@@ -2113,6 +2172,13 @@ where
                 continue;
             }
             tracing::info!(peer = %change.key, name = change.name, "peer removed from the network");
+            self.cut_off.insert(
+                key.clone(),
+                (
+                    format!("removed from the network at height {height}"),
+                    now_ms() + super::BLOCKED_FOR.as_millis() as u64,
+                ),
+            );
             let _ = self.p.blocker.block(key);
         }
         tracing::info!(
@@ -2199,6 +2265,13 @@ where
         }));
         self.avoid
             .insert(peer.clone(), Instant::now() + super::BLOCKED_FOR);
+        self.cut_off.insert(
+            peer.clone(),
+            (
+                what.to_string(),
+                now_ms() + super::BLOCKED_FOR.as_millis() as u64,
+            ),
+        );
         let _ = self.p.blocker.block(peer);
     }
 
@@ -2265,7 +2338,47 @@ where
             .collect();
         peers.sort();
         status.peers = peers;
+        // Online: heard from here, or by a peer heard from here that reported lately.
+        self.reported
+            .retain(|peer, (when, _)| when.elapsed() < PEER_SEEN && self.seen.contains_key(peer));
+        let mut online: Vec<String> = self
+            .seen
+            .keys()
+            .chain(self.reported.values().flat_map(|(_, keys)| keys))
+            .filter(|key| **key != self.me)
+            .map(|key| weft_key(key).to_string())
+            .collect();
+        online.sort();
+        online.dedup();
+        status.online = online;
+        let now = now_ms();
+        self.cut_off.retain(|_, (_, until)| *until > now);
+        let mut cut_off: Vec<super::CutOff> = self
+            .cut_off
+            .iter()
+            .map(|(key, (reason, until))| super::CutOff {
+                key: weft_key(key).to_string(),
+                reason: reason.clone(),
+                until_ms: *until,
+            })
+            .collect();
+        cut_off.sort_by(|a, b| a.key.cmp(&b.key));
+        status.cut_off = cut_off;
     }
+}
+
+/// The peers admitted by `NetworkPeer` transactions, as the engine's keys.
+fn member_keys(finality: &Finality) -> Vec<Key> {
+    finality
+        .members()
+        .map(|members| {
+            members
+                .peers
+                .iter()
+                .filter_map(|(key, _)| super::engine_key(key).ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Every validator of every epoch `schedule` names.

@@ -74,6 +74,12 @@ pub struct NetStatus {
     pub next_validators: Option<NextValidators>,
     /// Peers heard from in the last 5 s.
     pub peers: Vec<String>,
+    /// Every peer known to be online: heard from here, or reported heard from by a peer in
+    /// the last 5 s (each node tells its peers whom it hears from every 2 s).
+    pub online: Vec<String>,
+    /// Peers this node disconnected for sending invalid data, or because they were removed
+    /// from the network, until the block lapses.
+    pub cut_off: Vec<CutOff>,
     /// The peers this node dials and keeps connections with: the validators of this epoch and
     /// of the next, and its seeds (itself left out).
     pub dialed: usize,
@@ -96,6 +102,16 @@ pub struct NetStatus {
     pub refused_blocks: u64,
     /// Peers admitted to the network by `NetworkPeer` transactions.
     pub members: Vec<Member>,
+}
+
+/// A peer disconnected by this node.
+#[derive(Debug, Clone, Serialize)]
+pub struct CutOff {
+    pub key: String,
+    /// What it did: the invalid data it sent, or its removal.
+    pub reason: String,
+    /// When it may connect again, ms since the Unix epoch.
+    pub until_ms: u64,
 }
 
 /// Validators that take over from a height on.

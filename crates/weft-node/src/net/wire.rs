@@ -36,6 +36,8 @@ pub const SYNC_ANSWER_BYTES: usize = 8 << 20;
 pub const MAX_PROOF_REQUEST: usize = 256;
 /// Most bytes of proofs in one answer (a single larger proof still goes alone).
 pub const PROOF_ANSWER_BYTES: usize = 8 << 20;
+/// Most peers in one [`Sync::Online`] list.
+pub const MAX_ONLINE_PEERS: usize = 1024;
 /// Most transactions in one flooded batch.
 pub const MAX_TX_BATCH: usize = 20_000;
 /// Most bytes of transactions in one flooded batch.
@@ -130,6 +132,9 @@ pub enum Sync {
         from_height: u64,
         bodies: Vec<Vec<Transaction>>,
     },
+    /// The peers the sender heard from in the last 5 s (sent to every peer every 2 s): how a
+    /// node learns which peers are online beyond those it is connected with.
+    Online { peers: Vec<weft_core::PublicKey> },
 }
 
 impl Canonical for Sync {
@@ -172,6 +177,7 @@ impl Canonical for Sync {
             Sync::ProofRequest { ids } => {
                 check_count("requested proofs", ids.len(), 1, MAX_PROOF_REQUEST)
             }
+            Sync::Online { peers } => check_count("online peers", peers.len(), 0, MAX_ONLINE_PEERS),
             Sync::Proofs { proofs } => {
                 check_count("answer proofs", proofs.len(), 0, MAX_PROOF_REQUEST)?;
                 proofs.iter().try_for_each(|proof| {
@@ -276,5 +282,22 @@ mod tests {
         }))
         .expect_err("an empty proof");
         assert!(error.to_string().contains("proof bytes"), "{error}");
+        let error = decode::<Sync>(&encode(&Sync::Online {
+            peers: vec![weft_core::PublicKey([1; 32]); MAX_ONLINE_PEERS + 1],
+        }))
+        .expect_err("too many online peers");
+        assert!(error.to_string().contains("online peers"), "{error}");
+        let online = Sync::Online {
+            peers: vec![weft_core::PublicKey([2; 32])],
+        };
+        let bytes = encode(&online);
+        // Appended last: variant 6, then the list (u32 length, 32-byte keys).
+        let mut vector = vec![6, 1, 0, 0, 0];
+        vector.extend([2; 32]);
+        assert_eq!(bytes, vector, "docs/network.md's test vector");
+        assert!(matches!(
+            decode::<Sync>(&bytes),
+            Ok(Sync::Online { peers }) if peers == [weft_core::PublicKey([2; 32])]
+        ));
     }
 }
