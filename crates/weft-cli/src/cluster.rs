@@ -422,17 +422,20 @@ pub fn restart(ctx: &Context_, dir: &Path, wanted: &str) -> Result<()> {
 
 pub fn down(ctx: &Context_, dir: &Path) -> Result<()> {
     let cluster = read_cluster(dir)?;
-    // SIGTERM to all first, so they stop together, then wait for each.
-    for node in &cluster.nodes {
-        if alive(node.pid) {
-            signal(node.pid, rustix::process::Signal::TERM);
-        }
+    // SIGTERM to all first, so they stop together, then wait for each (those that were
+    // running are the ones stopped, however fast they went).
+    let running: Vec<&ClusterNode> = cluster
+        .nodes
+        .iter()
+        .filter(|node| alive(node.pid))
+        .collect();
+    for node in &running {
+        signal(node.pid, rustix::process::Signal::TERM);
     }
     let mut stopped = Vec::new();
-    for node in &cluster.nodes {
-        if stop(node.pid) {
-            stopped.push(node.name.clone());
-        }
+    for node in running {
+        stop(node.pid);
+        stopped.push(node.name.clone());
     }
     ctx.out.emit(json!({"stopped": stopped}), || {
         format!(
@@ -565,7 +568,7 @@ pub fn show(ctx: &Context_, dir: &Path) -> Result<()> {
                 )
             } else {
                 format!(
-                    "height {:<7} {:<12} {} peers",
+                    "height {:<7} {:<12} peers {}",
                     report.height.unwrap_or(0),
                     report.sync.as_deref().unwrap_or("?"),
                     report.peers.unwrap_or(0)

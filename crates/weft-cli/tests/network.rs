@@ -640,6 +640,19 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         audit["rules_checked_through"].as_u64() < Some(top),
         "{audit}"
     );
+
+    // `weft cluster down` stops (and names) the nodes still running: the second thin node and
+    // the archive node; then none runs.
+    let dir = cluster.dir.to_str().expect("utf-8").to_string();
+    let down = run(&cluster.dir, &["cluster", "down", "--dir", &dir], 0);
+    assert_eq!(down["stopped"], json!(["thin1", "archive0"]), "{down}");
+    let status = cluster.cluster_status(4);
+    assert_eq!(
+        (status["running"].as_u64(), status["answering"].as_u64()),
+        (Some(0), Some(0)),
+        "{status}"
+    );
+    assert_eq!(status["common_height"], Value::Null, "{status}");
 }
 
 /// The thin node holds Acme's transactions whole and Beta's stripped; asked for a stripped one

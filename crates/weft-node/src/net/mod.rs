@@ -565,7 +565,8 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
             .map(|key| weft_key(key).to_string())
             .collect(),
         next_validators: NextValidators::of(&schedule, epoch),
-        sync: "synced",
+        // Until the core has heard from a peer.
+        sync: "no peers",
         members: member_list(&members),
         ..NetStatus::default()
     }));
