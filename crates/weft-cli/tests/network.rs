@@ -655,6 +655,68 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
     assert_eq!(status["common_height"], Value::Null, "{status}");
 }
 
+/// A node dials, besides its configured seeds, the peers it heard from before at the addresses
+/// they gave it (its address book, kept across restarts): restarted when its only seed is gone,
+/// it still finds the network and follows it.
+#[test]
+fn a_restarted_node_finds_the_network_through_the_addresses_it_learnt() {
+    let _network = one_network_at_a_time();
+    let mut cluster = Cluster::up(&["--nodes", "4", "--thin", "1"]);
+    let thin_api = cluster.members[THIN].api.clone();
+    // It learns where each validator is from the validators themselves.
+    wait_net_status(
+        &thin_api,
+        "the thin node learnt the validators' addresses",
+        |net| net["addresses"].as_u64() >= Some(4),
+    );
+    // Stopped, and its configuration names validator 0 alone as its seed; then validator 0
+    // goes too (the other three keep committing).
+    cluster.kill(THIN);
+    let only = cluster.key(0);
+    let config_path = cluster.members[THIN].home.join("config.toml");
+    let mut config: toml::Table = std::fs::read_to_string(&config_path)
+        .expect("config")
+        .parse()
+        .expect("TOML");
+    let network = config
+        .get_mut("network")
+        .and_then(toml::Value::as_table_mut)
+        .expect("[network]");
+    let seeds: Vec<toml::Value> = network["seeds"]
+        .as_array()
+        .expect("seeds")
+        .iter()
+        .filter(|seed| seed.as_str().is_some_and(|seed| seed.starts_with(&only)))
+        .cloned()
+        .collect();
+    assert_eq!(seeds.len(), 1, "{network:?}");
+    network.insert("seeds".into(), toml::Value::Array(seeds));
+    std::fs::write(&config_path, toml::to_string(&config).expect("TOML")).expect("written");
+    cluster.kill(0);
+    let before = cluster.height(1);
+    cluster.restart(THIN);
+    // It reaches validators 1 to 3 through its address book, and follows their new blocks.
+    let others: Vec<String> = (1..4).map(|index| cluster.key(index)).collect();
+    let net = wait_net_status(
+        &thin_api,
+        "the restarted thin node found the others",
+        |net| {
+            let peers = net["peers"].as_array().cloned().unwrap_or_default();
+            others.iter().all(|key| peers.contains(&json!(key)))
+                && net["height"].as_u64() > Some(before)
+        },
+    );
+    assert!(
+        !net["peers"]
+            .as_array()
+            .expect("peers")
+            .contains(&json!(only)),
+        "{net}"
+    );
+    let top = cluster.height(1);
+    cluster.converge(&[1, 2, 3, THIN], top);
+}
+
 /// The thin node holds Acme's transactions whole and Beta's stripped; asked for a stripped one
 /// (or to verify a file only a stripped one claims) it fetches the whole transaction with its
 /// inclusion proof from a peer.

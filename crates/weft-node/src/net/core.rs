@@ -96,6 +96,8 @@ pub(crate) struct CoreParams<S, B> {
     pub filter: Option<weft_ledger::filter::StorageFilter>,
     /// Debug builds only: how this node misbehaves, for tests ([`Fault`]).
     pub fault: Option<Fault>,
+    /// Peers from the address book dialled like seeds.
+    pub learned_seeds: Vec<Key>,
 }
 
 /// The consensus epoch this node is in: the one of the block after its committed head.
@@ -216,6 +218,10 @@ pub(crate) struct Core<S, B> {
     member_keys: Vec<Key>,
     /// Peers this node disconnected: why, and until when (ms since the epoch).
     cut_off: HashMap<Key, (String, u64)>,
+    /// Where peers said they are dialled (the finality store's address book, cached).
+    addresses: HashMap<Key, String>,
+    /// This node's own `network.dialable` address, told to its peers.
+    dialable: String,
     /// Debug builds only: how this node misbehaves (its proposals, its votes), for tests.
     fault: Option<Fault>,
     /// With [`Fault::Equivocate`]: sends this validator's double votes.
@@ -294,12 +300,21 @@ where
         let me = super::engine_key(&p.key.public_key())?;
         let epoch = epoch_state(&p.schedule, &p.namespace, head.header.height + 1)?;
         let is_validator = epoch.validators.position(&me).is_some();
-        let seed_keys = p
+        let mut seed_keys = p
             .config
             .seed_list()?
             .iter()
             .map(|seed| super::engine_key(&seed.key))
             .collect::<Result<Vec<_>>>()?;
+        seed_keys.extend(p.learned_seeds.iter().cloned());
+        let addresses = p
+            .finality
+            .addresses()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(key, address)| Some((super::engine_key(&key).ok()?, address)))
+            .collect();
+        let dialable = p.config.dialable_addr()?.to_string();
         let dialed = dialed_peers(&p.schedule, epoch.number, &seed_keys, &me);
         Ok(Core {
             chain_id,
@@ -343,6 +358,8 @@ where
             reported: HashMap::new(),
             member_keys: member_keys(&p.finality),
             cut_off: HashMap::new(),
+            addresses,
+            dialable,
             fault: p.fault,
             equivocator: None,
             p,
@@ -1553,7 +1570,7 @@ where
             } => self.take_bodies(from, from_height, bodies)?,
             Sync::ProofRequest { ids } => self.answer_proofs(from, &ids),
             Sync::Proofs { proofs } => self.take_proofs(from, &proofs),
-            Sync::Online { peers } => self.take_online(from, &peers),
+            Sync::Online { dialable, peers } => self.take_online(from, dialable, &peers),
         }
         Ok(())
     }
@@ -1569,14 +1586,30 @@ where
             .map(|(key, _)| weft_key(key))
             .take(wire::MAX_ONLINE_PEERS)
             .collect();
+        let message = Sync::Online {
+            dialable: self.dialable.clone(),
+            peers,
+        };
         self.p
             .sync_out
-            .send(Recipients::All, encode(&Sync::Online { peers }), false);
+            .send(Recipients::All, encode(&message), false);
     }
 
-    /// A peer's list of whom it heard from: kept for [`PEER_SEEN`], only the identities this
-    /// network knows (a peer cannot make others list keys that are not part of it).
-    fn take_online(&mut self, from: Key, peers: &[weft_core::PublicKey]) {
+    /// A peer's address and list of whom it heard from. The address goes into the address book
+    /// (the message came over the connection its key authenticated: only a peer itself says
+    /// where it is); the list is kept for [`PEER_SEEN`], only the identities this network
+    /// knows (a peer cannot make others list keys that are not part of it).
+    fn take_online(&mut self, from: Key, dialable: String, peers: &[weft_core::PublicKey]) {
+        if self.is_identity(&from) && self.addresses.get(&from) != Some(&dialable) {
+            match self.p.finality.learn_address(&weft_key(&from), &dialable) {
+                Ok(true) => {
+                    tracing::info!(peer = %weft_key(&from), address = dialable, "learnt a peer's address");
+                    self.addresses.insert(from.clone(), dialable);
+                }
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "cannot write the address book"),
+            }
+        }
         let known: Vec<Key> = peers
             .iter()
             .filter_map(|key| super::engine_key(key).ok())
@@ -2172,6 +2205,10 @@ where
                 continue;
             }
             tracing::info!(peer = %change.key, name = change.name, "peer removed from the network");
+            self.addresses.remove(&key);
+            if let Err(error) = self.p.finality.forget_address(&change.key) {
+                tracing::warn!(%error, "cannot write the address book");
+            }
             self.cut_off.insert(
                 key.clone(),
                 (
@@ -2351,6 +2388,7 @@ where
         online.sort();
         online.dedup();
         status.online = online;
+        status.addresses = self.addresses.len();
         let now = now_ms();
         self.cut_off.retain(|_, (_, until)| *until > now);
         let mut cut_off: Vec<super::CutOff> = self

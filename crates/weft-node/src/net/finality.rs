@@ -3,7 +3,10 @@
 //!   the blocks it sends a peer that catches up, so that the peer can check the blocks are final
 //!   without trusting the sender (docs/network.md, "Catch-up");
 //! - the peers admitted to the network by `NetworkPeer` transactions, and the height up to
-//!   which the ledger was read for them (docs/network.md, "Joining a network").
+//!   which the ledger was read for them (docs/network.md, "Joining a network");
+//! - the address book: where each peer this node heard from said it can be dialled, so that a
+//!   restarted node dials them too, not only its configured seeds (docs/network.md,
+//!   "Connections").
 //!
 //! Both are written in one transaction per committed block. A crash between the ledger's commit
 //! and this one loses at most a certificate; the admissions are read again from the ledger.
@@ -11,7 +14,10 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use redb::{
+    Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
+    TableDefinition,
+};
 use weft_core::model::NetworkPeer;
 
 const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("finalizations");
@@ -20,6 +26,10 @@ const MEMBERS: TableDefinition<&[u8; 32], &str> = TableDefinition::new("members"
 /// `"scanned"`: the height up to which the ledger was read for admissions; `"changed"`: the
 /// height of the last block that changed them (the peer set's id).
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Peer key → the address (`IP:PORT`) it last said it is dialled at.
+const ADDRESSES: TableDefinition<&[u8; 32], &str> = TableDefinition::new("addresses");
+/// Most peers in the address book (a learnt address is replaced, never added beyond this).
+pub(crate) const MAX_ADDRESSES: usize = 256;
 
 /// The admitted peers, and the height of the block that last changed them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,6 +50,7 @@ impl Finality {
         write.open_table(CERTIFICATES)?;
         write.open_table(MEMBERS)?;
         write.open_table(META)?;
+        write.open_table(ADDRESSES)?;
         write.commit()?;
         Ok(Finality { db })
     }
@@ -114,6 +125,52 @@ impl Finality {
         Ok(Members { changed, peers })
     }
 
+    /// The address book: each peer's key and the address it last gave.
+    pub fn addresses(&self) -> Result<Vec<(weft_core::PublicKey, String)>> {
+        let read = self.db.begin_read()?;
+        let mut addresses = Vec::new();
+        for entry in read.open_table(ADDRESSES)?.iter()? {
+            let (key, address) = entry?;
+            addresses.push((
+                weft_core::PublicKey(*key.value()),
+                address.value().to_string(),
+            ));
+        }
+        Ok(addresses)
+    }
+
+    /// Records that `key` is dialled at `address`. Returns whether the book changed; a new
+    /// peer is not added to a full book ([`MAX_ADDRESSES`]).
+    pub fn learn_address(&self, key: &weft_core::PublicKey, address: &str) -> Result<bool> {
+        let write = self.db.begin_write()?;
+        let changed = {
+            let mut table = write.open_table(ADDRESSES)?;
+            let known = table.get(&key.0)?.map(|value| value.value().to_string());
+            match known {
+                Some(known) if known == address => false,
+                None if table.len()? >= MAX_ADDRESSES as u64 => false,
+                _ => {
+                    table.insert(&key.0, address)?;
+                    true
+                }
+            }
+        };
+        if changed {
+            write.commit()?;
+        } else {
+            write.abort()?;
+        }
+        Ok(changed)
+    }
+
+    /// Drops `key` from the address book (a peer removed from the network).
+    pub fn forget_address(&self, key: &weft_core::PublicKey) -> Result<()> {
+        let write = self.db.begin_write()?;
+        write.open_table(ADDRESSES)?.remove(&key.0)?;
+        write.commit()?;
+        Ok(())
+    }
+
     /// The highest height in `from..=to` with a certificate, and the certificate.
     pub fn last_in(&self, from: u64, to: u64) -> Result<Option<(u64, Vec<u8>)>> {
         let read = self.db.begin_read()?;
@@ -126,6 +183,39 @@ impl Finality {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_address_book_keeps_the_last_address_survives_a_reopen_and_is_bounded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("finality.redb");
+        let a = weft_core::PublicKey([1; 32]);
+        let b = weft_core::PublicKey([2; 32]);
+        {
+            let finality = Finality::open(&path).expect("open");
+            assert!(finality.learn_address(&a, "127.0.0.1:1").expect("learn"));
+            assert!(!finality.learn_address(&a, "127.0.0.1:1").expect("same"));
+            assert!(finality.learn_address(&a, "127.0.0.1:2").expect("moved"));
+            assert!(finality.learn_address(&b, "127.0.0.2:3").expect("learn"));
+            finality.forget_address(&b).expect("forget");
+        }
+        let finality = Finality::open(&path).expect("reopen");
+        assert_eq!(
+            finality.addresses().expect("read"),
+            vec![(a, "127.0.0.1:2".to_string())]
+        );
+        for i in 0..MAX_ADDRESSES as u32 {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&(i + 10).to_be_bytes());
+            finality
+                .learn_address(&weft_core::PublicKey(key), "127.0.0.1:9")
+                .expect("learn");
+        }
+        assert_eq!(finality.addresses().expect("read").len(), MAX_ADDRESSES);
+        assert!(
+            finality.learn_address(&a, "127.0.0.1:4").expect("known"),
+            "a known peer's address is replaced in a full book"
+        );
+    }
 
     #[test]
     fn the_last_certificate_in_a_range_is_found_and_survives_a_reopen() {

@@ -80,6 +80,9 @@ pub struct NetStatus {
     /// Peers this node disconnected for sending invalid data, or because they were removed
     /// from the network, until the block lapses.
     pub cut_off: Vec<CutOff>,
+    /// Peers in the address book: where each peer heard from said it is dialled (kept across
+    /// restarts; dialled at start besides the seeds).
+    pub addresses: usize,
     /// The peers this node dials and keeps connections with: the validators of this epoch and
     /// of the next, and its seeds (itself left out).
     pub dialed: usize,
@@ -237,6 +240,55 @@ pub(crate) fn tracked_peers(
         Set::from_iter_dedup(primary_kept),
         Set::from_iter_dedup(secondary_kept),
     ))
+}
+
+/// Most peers from the address book dialled at start besides the configured seeds.
+const MAX_LEARNED_SEEDS: usize = 64;
+
+/// The address book's peers worth dialling at start: known to the network (a validator of some
+/// epoch, a configured follower or an admitted peer), not this node, not already a seed.
+fn learned_seeds(
+    finality: &finality::Finality,
+    schedule: &Schedule,
+    followers: &Set<Key>,
+    members: &finality::Members,
+    me: &Key,
+    seeds: &[(Key, commonware_p2p::Ingress)],
+) -> Vec<(Key, std::net::SocketAddr)> {
+    let book = match finality.addresses() {
+        Ok(book) => book,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the address book; dialling the seeds only");
+            return Vec::new();
+        }
+    };
+    let validators: Vec<weft_core::PublicKey> = schedule
+        .genesis
+        .iter()
+        .chain(
+            schedule
+                .changes
+                .iter()
+                .flat_map(|change| &change.validators),
+        )
+        .copied()
+        .collect();
+    let mut learned = Vec::new();
+    for (key, address) in book {
+        let known =
+            validators.contains(&key) || members.peers.iter().any(|(member, _)| *member == key);
+        let (Ok(engine), Ok(address)) = (engine_key(&key), address.parse()) else {
+            continue;
+        };
+        let known = known || followers.position(&engine).is_some();
+        if known && engine != *me && seeds.iter().all(|(seed, _)| *seed != engine) {
+            learned.push((engine, address));
+        }
+        if learned.len() == MAX_LEARNED_SEEDS {
+            break;
+        }
+    }
+    learned
 }
 
 fn member_list(members: &finality::Members) -> Vec<Member> {
@@ -547,12 +599,28 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
         &me,
         peers_per_set,
     )?;
-    let seeds = params
+    let mut seeds = params
         .config
         .seed_list()?
         .into_iter()
         .map(|seed| Ok((engine_key(&seed.key)?, seed.addr.into())))
         .collect::<Result<Vec<_>>>()?;
+    // Peers this node heard from before, at the addresses they gave: dialled like seeds, so
+    // that a restarted node finds the network even when its configured seeds are gone. Only
+    // identities the network still knows (a removed peer is left out).
+    let learned = learned_seeds(&finality, &schedule, &followers, &members, &me, &seeds);
+    let learned_keys: Vec<Key> = learned.iter().map(|(key, _)| key.clone()).collect();
+    if !learned.is_empty() {
+        tracing::info!(
+            peers = learned.len(),
+            "dialling peers from the address book too"
+        );
+    }
+    seeds.extend(
+        learned
+            .into_iter()
+            .map(|(key, address)| (key, address.into())),
+    );
     let listen = params.config.listen_addr()?;
     let dial_interval_ms = params.config.dial_interval_ms;
     let dialable = params.config.dialable_addr()?;
@@ -707,6 +775,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     merge_after_txs: params.merge_after_txs,
                     filter,
                     fault,
+                    learned_seeds: learned_keys,
                 })?;
                 let (done, mut finished) = oneshot::channel::<Result<()>>();
                 std::thread::Builder::new()

@@ -132,9 +132,14 @@ pub enum Sync {
         from_height: u64,
         bodies: Vec<Vec<Transaction>>,
     },
-    /// The peers the sender heard from in the last 5 s (sent to every peer every 2 s): how a
-    /// node learns which peers are online beyond those it is connected with.
-    Online { peers: Vec<weft_core::PublicKey> },
+    /// Sent to every peer every 2 s: the address the sender is dialled at (`IP:PORT`, its
+    /// `network.dialable`), kept in the receiver's address book, and the peers it heard from
+    /// in the last 5 s: how a node learns which peers are online beyond those it is connected
+    /// with.
+    Online {
+        dialable: String,
+        peers: Vec<weft_core::PublicKey>,
+    },
 }
 
 impl Canonical for Sync {
@@ -177,7 +182,17 @@ impl Canonical for Sync {
             Sync::ProofRequest { ids } => {
                 check_count("requested proofs", ids.len(), 1, MAX_PROOF_REQUEST)
             }
-            Sync::Online { peers } => check_count("online peers", peers.len(), 0, MAX_ONLINE_PEERS),
+            Sync::Online { dialable, peers } => {
+                check_count("online peers", peers.len(), 0, MAX_ONLINE_PEERS)?;
+                check_count("dialable address bytes", dialable.len(), 1, 64)?;
+                dialable
+                    .parse::<std::net::SocketAddr>()
+                    .map(|_| ())
+                    .map_err(|error| CoreError::InvalidField {
+                        field: "dialable address",
+                        reason: format!("{dialable:?}: {error}"),
+                    })
+            }
             Sync::Proofs { proofs } => {
                 check_count("answer proofs", proofs.len(), 0, MAX_PROOF_REQUEST)?;
                 proofs.iter().try_for_each(|proof| {
@@ -283,21 +298,33 @@ mod tests {
         .expect_err("an empty proof");
         assert!(error.to_string().contains("proof bytes"), "{error}");
         let error = decode::<Sync>(&encode(&Sync::Online {
+            dialable: "127.0.0.1:7000".into(),
             peers: vec![weft_core::PublicKey([1; 32]); MAX_ONLINE_PEERS + 1],
         }))
         .expect_err("too many online peers");
         assert!(error.to_string().contains("online peers"), "{error}");
+        let error = decode::<Sync>(&encode(&Sync::Online {
+            dialable: "somewhere:7000".into(),
+            peers: Vec::new(),
+        }))
+        .expect_err("not IP:PORT");
+        assert!(error.to_string().contains("dialable address"), "{error}");
         let online = Sync::Online {
+            dialable: "1.2.3.4:5".into(),
             peers: vec![weft_core::PublicKey([2; 32])],
         };
         let bytes = encode(&online);
-        // Appended last: variant 6, then the list (u32 length, 32-byte keys).
-        let mut vector = vec![6, 1, 0, 0, 0];
+        // Appended last: variant 6, the address (u32 little-endian length, UTF-8), then the
+        // list (u32 little-endian count, 32-byte keys).
+        let mut vector = vec![6, 9, 0, 0, 0];
+        vector.extend(b"1.2.3.4:5");
+        vector.extend([1, 0, 0, 0]);
         vector.extend([2; 32]);
         assert_eq!(bytes, vector, "docs/network.md's test vector");
         assert!(matches!(
             decode::<Sync>(&bytes),
-            Ok(Sync::Online { peers }) if peers == [weft_core::PublicKey([2; 32])]
+            Ok(Sync::Online { dialable, peers })
+                if dialable == "1.2.3.4:5" && peers == [weft_core::PublicKey([2; 32])]
         ));
     }
 }
