@@ -356,7 +356,7 @@ where
             last_reflood: Instant::now(),
             last_online: Instant::now(),
             reported: HashMap::new(),
-            member_keys: member_keys(&p.finality),
+            member_keys: member_keys(&p.finality.members().unwrap_or_default()),
             cut_off: HashMap::new(),
             addresses,
             dialable,
@@ -2162,11 +2162,7 @@ where
                 return;
             }
         };
-        self.member_keys = members
-            .peers
-            .iter()
-            .filter_map(|(key, _)| super::engine_key(key).ok())
-            .collect();
+        self.member_keys = member_keys(&members);
         // What follows from the schedule, kept rather than derived on every message and tick.
         self.dialed = dialed_peers(
             &self.p.schedule,
@@ -2209,14 +2205,7 @@ where
             if let Err(error) = self.p.finality.forget_address(&change.key) {
                 tracing::warn!(%error, "cannot write the address book");
             }
-            self.cut_off.insert(
-                key.clone(),
-                (
-                    format!("removed from the network at height {height}"),
-                    now_ms() + super::BLOCKED_FOR.as_millis() as u64,
-                ),
-            );
-            let _ = self.p.blocker.block(key);
+            self.cut(key, format!("removed from the network at height {height}"));
         }
         tracing::info!(
             height,
@@ -2302,13 +2291,14 @@ where
         }));
         self.avoid
             .insert(peer.clone(), Instant::now() + super::BLOCKED_FOR);
-        self.cut_off.insert(
-            peer.clone(),
-            (
-                what.to_string(),
-                now_ms() + super::BLOCKED_FOR.as_millis() as u64,
-            ),
-        );
+        self.cut(peer, what.to_string());
+    }
+
+    /// Disconnects `peer` for [`super::BLOCKED_FOR`] (commonware's blocker) and lists it, with
+    /// `reason`, in the status's `cut_off`.
+    fn cut(&mut self, peer: Key, reason: String) {
+        let until = now_ms() + super::BLOCKED_FOR.as_millis() as u64;
+        self.cut_off.insert(peer.clone(), (reason, until));
         let _ = self.p.blocker.block(peer);
     }
 
@@ -2405,18 +2395,13 @@ where
     }
 }
 
-/// The peers admitted by `NetworkPeer` transactions, as the engine's keys.
-fn member_keys(finality: &Finality) -> Vec<Key> {
-    finality
-        .members()
-        .map(|members| {
-            members
-                .peers
-                .iter()
-                .filter_map(|(key, _)| super::engine_key(key).ok())
-                .collect()
-        })
-        .unwrap_or_default()
+/// The admitted peers' keys, as the engine's.
+fn member_keys(members: &super::finality::Members) -> Vec<Key> {
+    members
+        .peers
+        .iter()
+        .filter_map(|(key, _)| super::engine_key(key).ok())
+        .collect()
 }
 
 /// Every validator of every epoch `schedule` names.
