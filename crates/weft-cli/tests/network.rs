@@ -507,6 +507,15 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
 
     // One validator of four killed: the other three keep committing (f = 1).
     let stopped = cluster.key(3);
+    let nullified_before = http(
+        "GET",
+        &format!("{}/v1/net/status", cluster.members[0].api),
+        None,
+        b"",
+    )
+    .1["nullified_views"]
+        .as_u64()
+        .expect("nullified_views");
     cluster.kill(3);
     let api0 = cluster.members[0].api.clone();
     let during = submit(&cluster, &api0, &home0, &org, "one-down", 30);
@@ -516,6 +525,12 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         .max()
         .expect("some");
     cluster.converge(&[0, 1, 2, THIN, THIN2, ARCHIVE], top);
+    // The views the stopped validator leads end without a block: counted.
+    wait_net_status(
+        &cluster.members[0].api,
+        "views led by the stopped validator are counted as nullified",
+        |net| net["nullified_views"].as_u64() > Some(nullified_before),
+    );
     // Gone from every list of who is online within a few seconds, on validators and followers.
     for index in [0, THIN2] {
         wait_net_status(

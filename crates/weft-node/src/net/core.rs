@@ -434,6 +434,11 @@ where
                 self.finalized(&finalization);
                 self.try_commit()?;
             }
+            Event::Nullified => {
+                if let Ok(mut status) = self.p.status.lock() {
+                    status.nullified_views += 1;
+                }
+            }
             Event::Evidence {
                 kind,
                 epoch,

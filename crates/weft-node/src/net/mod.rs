@@ -103,6 +103,9 @@ pub struct NetStatus {
     pub evidence: u64,
     /// Blocks this node refused as a validator.
     pub refused_blocks: u64,
+    /// Views this validator's engine saw end without a block (a nullification certificate:
+    /// the leader was down, slow or refused), since the node started.
+    pub nullified_views: u64,
     /// Peers admitted to the network by `NetworkPeer` transactions.
     pub members: Vec<Member>,
 }
@@ -389,6 +392,8 @@ pub(crate) enum Event {
         recipients: Recipients<Key>,
     },
     Finalized(Box<Finalization>),
+    /// A view ended without a block: its leader's proposal was not notarized in time.
+    Nullified,
     Evidence {
         kind: &'static str,
         epoch: u64,
@@ -487,6 +492,7 @@ impl Reporter for Mailbox {
         use commonware_consensus::{Epochable as _, Viewable as _};
         let event = match activity {
             Activity::Finalization(finalization) => Event::Finalized(Box::new(finalization)),
+            Activity::Nullification(_) => Event::Nullified,
             Activity::ConflictingNotarize(evidence) => Event::Evidence {
                 kind: "conflicting_notarize",
                 epoch: evidence.epoch().get(),
