@@ -43,6 +43,9 @@ use crate::producer::{SharedLedger, Submission, TxResult, now_ms};
 pub(crate) const TICK: Duration = Duration::from_millis(5);
 /// A catch-up request unanswered this long goes to another peer.
 const SYNC_RETRY: Duration = Duration::from_millis(1_000);
+/// How many times a block this node lacks is asked of every validator before it gives up
+/// (once a second).
+const WHOLE_TRIES: u32 = 10;
 /// A node that does not vote asks for new blocks this often.
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// A node that does not vote floods again the submissions made to it that are still waiting
@@ -135,8 +138,8 @@ struct PendingFetch {
 
 /// Why a block's state cannot be had.
 enum Lookup {
-    /// A block on the way is not here (yet).
-    Missing,
+    /// A block on the way is not here (yet): this one.
+    Missing(BlockHash),
     /// The block is at or below the committed head, or on a branch the head does not extend.
     Stale,
     /// A block on the way breaks a rule.
@@ -180,8 +183,10 @@ pub(crate) struct Core<S, B> {
     headers: VecDeque<(SignedHeader, BlockHash)>,
     /// Body requests out: first height → who was asked, for how many, when.
     bodies_asked: std::collections::BTreeMap<u64, (Key, u32, Instant)>,
-    /// Proposals asked for whole (their transactions were not all in the pool).
-    asked_whole: HashSet<BlockHash>,
+    /// Blocks above the head this node needs whole and lacks (a proposal whose transactions
+    /// were not all in the pool, a proposal or parent that never came): when it last asked,
+    /// and how many times.
+    wanted_blocks: HashMap<BlockHash, (Instant, u32)>,
     /// Peers not to ask while catching up, and until when: one that left a body request
     /// unanswered (for a while), one that sent invalid data (while it is blocked).
     avoid: HashMap<Key, Instant>,
@@ -338,7 +343,7 @@ where
             headers: VecDeque::new(),
             bodies_asked: std::collections::BTreeMap::new(),
             avoid: HashMap::new(),
-            asked_whole: HashSet::new(),
+            wanted_blocks: HashMap::new(),
             last_follow: Instant::now(),
             seen: HashMap::new(),
             me,
@@ -484,6 +489,7 @@ where
             self.last_online = Instant::now();
             self.tell_online();
         }
+        self.ask_wanted();
         self.try_commit()?;
         self.merge_some();
         self.expire_fetches();
@@ -708,7 +714,7 @@ where
         }
         match proposal {
             Proposal::Whole(block) => {
-                self.asked_whole.remove(&block.signed.header.hash());
+                self.wanted_blocks.remove(&block.signed.header.hash());
                 self.remember(block, bytes.len());
             }
             Proposal::Compact { signed, ids } => self.received_compact(from, signed, ids),
@@ -740,18 +746,72 @@ where
                 self.remember(block, size);
             }
             None => {
-                if self.asked_whole.len() >= 1024 {
-                    self.asked_whole.clear();
-                }
-                if self.asked_whole.insert(hash) {
+                if !self.wanted_blocks.contains_key(&hash) {
                     tracing::debug!(peer = %weft_key(&from), block = %hash, "asking for a proposal whole");
                     self.p.blocks_out.send(
                         Recipients::One(from),
                         encode(&Proposal::Request { hash }),
                         true,
                     );
+                    self.note_wanted(hash, 1);
                 }
             }
+        }
+    }
+
+    /// A block this node needs (to verify a proposal or build on a parent) and lacks: asked of
+    /// every validator of the epoch if it has not come within [`SYNC_RETRY`]. Its leader may
+    /// have crashed after others notarized it; then only they hold it, and without it this
+    /// validator could vote on nothing that follows.
+    fn want_block(&mut self, hash: BlockHash) {
+        if !self.known.contains_key(&hash) && !self.wanted_blocks.contains_key(&hash) {
+            self.note_wanted(hash, 0);
+        }
+    }
+
+    fn note_wanted(&mut self, hash: BlockHash, tries: u32) {
+        if self.wanted_blocks.len() >= 1024 {
+            self.wanted_blocks.clear();
+        }
+        self.wanted_blocks.insert(hash, (Instant::now(), tries));
+    }
+
+    /// Asks every other validator of the epoch for each wanted block that has not come since
+    /// the last ask ([`SYNC_RETRY`]), up to [`WHOLE_TRIES`] times.
+    fn ask_wanted(&mut self) {
+        if self.wanted_blocks.is_empty() {
+            return;
+        }
+        let known = &self.known;
+        let mut ask = Vec::new();
+        self.wanted_blocks.retain(|hash, (asked, tries)| {
+            if known.contains_key(hash) || *tries >= WHOLE_TRIES {
+                return false;
+            }
+            if asked.elapsed() >= SYNC_RETRY {
+                *asked = Instant::now();
+                *tries += 1;
+                ask.push(*hash);
+            }
+            true
+        });
+        if ask.is_empty() {
+            return;
+        }
+        let peers: Vec<Key> = self
+            .epoch
+            .validators
+            .iter()
+            .filter(|key| **key != self.me)
+            .cloned()
+            .collect();
+        for hash in ask {
+            tracing::info!(block = %hash, "asking every validator for a block it lacks");
+            self.p.blocks_out.send(
+                Recipients::Some(peers.clone()),
+                encode(&Proposal::Request { hash }),
+                true,
+            );
         }
     }
 
@@ -834,7 +894,7 @@ where
                     return Err(if committed.is_some() {
                         Lookup::Stale
                     } else {
-                        Lookup::Missing
+                        Lookup::Missing(cursor)
                     });
                 }
             }
@@ -857,7 +917,7 @@ where
         let mut parent = self.head.clone();
         for hash in chain {
             let Some(known) = self.known.get_mut(hash) else {
-                return Err(Lookup::Missing);
+                return Err(Lookup::Missing(*hash));
             };
             let validated = match &known.validated {
                 Some(validated) => validated.clone(),
@@ -905,8 +965,11 @@ where
             // waits for a block above the head, as before.
             let header = if reproposal && hash == self.head_hash {
                 &self.head.header
+            } else if let Some(known) = self.known.get(&hash) {
+                &known.block.signed.header
             } else {
-                &self.known.get(&hash)?.block.signed.header
+                self.want_block(hash);
+                return None;
             };
             (header.previous_digest, header.producer, header.height)
         };
@@ -928,7 +991,8 @@ where
         }
         let chain = match self.chain_to(hash) {
             Ok(chain) => chain,
-            Err(Lookup::Missing) => {
+            Err(Lookup::Missing(missing)) => {
+                self.want_block(missing);
                 self.request_sync();
                 return None;
             }
@@ -951,7 +1015,10 @@ where
                 ),
                 _ => Some(true),
             },
-            Err(Lookup::Missing) => None,
+            Err(Lookup::Missing(missing)) => {
+                self.want_block(missing);
+                None
+            }
             Err(Lookup::Stale) => Some(false),
             Err(Lookup::Invalid(reason)) => refuse(self, reason),
         }
@@ -1033,7 +1100,8 @@ where
         let reproposal = Some(Some(context.parent.1));
         let chain = match self.chain_to(parent_hash) {
             Ok(chain) => chain,
-            Err(Lookup::Missing) => {
+            Err(Lookup::Missing(missing)) => {
+                self.want_block(missing);
                 self.request_sync();
                 return None;
             }
@@ -1067,7 +1135,10 @@ where
         // Every block of the chain is validated first: their transactions are not offered again.
         let state = match self.validate_chain(&chain) {
             Ok(state) => state,
-            Err(Lookup::Missing) => return None,
+            Err(Lookup::Missing(missing)) => {
+                self.want_block(missing);
+                return None;
+            }
             Err(_) => return Some(None),
         };
         match self.epoch_end(&state) {
@@ -1200,7 +1271,7 @@ where
         }
         let chain = match self.chain_to(target) {
             Ok(chain) => chain,
-            Err(Lookup::Missing) => {
+            Err(Lookup::Missing(_)) => {
                 self.set_sync("catching up");
                 self.request_sync();
                 return Ok(());
