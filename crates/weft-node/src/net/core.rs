@@ -746,7 +746,13 @@ where
                 self.remember(block, size);
             }
             None => {
-                if !self.wanted_blocks.contains_key(&hash) {
+                // Asked of the leader at once, unless it was asked for already (a block the
+                // engine wanted before it came is noted, not yet asked for).
+                let asked = self
+                    .wanted_blocks
+                    .get(&hash)
+                    .is_some_and(|(_, tries)| *tries > 0);
+                if !asked {
                     tracing::debug!(peer = %weft_key(&from), block = %hash, "asking for a proposal whole");
                     self.p.blocks_out.send(
                         Recipients::One(from),
