@@ -2487,7 +2487,7 @@ fn member_keys(members: &super::finality::Members) -> Vec<Key> {
 }
 
 /// Every validator of every epoch `schedule` names.
-fn all_validators(schedule: &Schedule) -> Vec<Key> {
+pub(super) fn all_validators(schedule: &Schedule) -> Vec<Key> {
     let mut keys: Vec<Key> = schedule
         .genesis
         .iter()

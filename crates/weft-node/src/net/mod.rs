@@ -265,25 +265,15 @@ fn learned_seeds(
             return Vec::new();
         }
     };
-    let validators: Vec<weft_core::PublicKey> = schedule
-        .genesis
-        .iter()
-        .chain(
-            schedule
-                .changes
-                .iter()
-                .flat_map(|change| &change.validators),
-        )
-        .copied()
-        .collect();
+    let validators = core::all_validators(schedule);
     let mut learned = Vec::new();
     for (key, address) in book {
-        let known =
-            validators.contains(&key) || members.peers.iter().any(|(member, _)| *member == key);
         let (Ok(engine), Ok(address)) = (engine_key(&key), address.parse()) else {
             continue;
         };
-        let known = known || followers.position(&engine).is_some();
+        let known = validators.contains(&engine)
+            || followers.position(&engine).is_some()
+            || members.peers.iter().any(|(member, _)| *member == key);
         if known && engine != *me && seeds.iter().all(|(seed, _)| *seed != engine) {
             learned.push((engine, address));
         }
