@@ -673,22 +673,10 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
 /// A node dials, besides its configured seeds, the peers it heard from before at the addresses
 /// they gave it (its address book, kept across restarts): restarted when its only seed is gone,
 /// it still finds the network and follows it.
-#[test]
-fn a_restarted_node_finds_the_network_through_the_addresses_it_learnt() {
-    let _network = one_network_at_a_time();
-    let mut cluster = Cluster::up(&["--nodes", "4", "--thin", "1"]);
-    let thin_api = cluster.members[THIN].api.clone();
-    // It learns where each validator is from the validators themselves.
-    wait_net_status(
-        &thin_api,
-        "the thin node learnt the validators' addresses",
-        |net| net["addresses"].as_u64() >= Some(4),
-    );
-    // Stopped, and its configuration names validator 0 alone as its seed; then validator 0
-    // goes too (the other three keep committing).
-    cluster.kill(THIN);
-    let only = cluster.key(0);
-    let config_path = cluster.members[THIN].home.join("config.toml");
+/// Rewrites a node's configuration to name validator `seed` alone as its seed.
+fn only_seed(cluster: &Cluster, node: usize, seed: usize) {
+    let only = cluster.key(seed);
+    let config_path = cluster.members[node].home.join("config.toml");
     let mut config: toml::Table = std::fs::read_to_string(&config_path)
         .expect("config")
         .parse()
@@ -701,12 +689,59 @@ fn a_restarted_node_finds_the_network_through_the_addresses_it_learnt() {
         .as_array()
         .expect("seeds")
         .iter()
-        .filter(|seed| seed.as_str().is_some_and(|seed| seed.starts_with(&only)))
+        .filter(|entry| entry.as_str().is_some_and(|entry| entry.starts_with(&only)))
         .cloned()
         .collect();
     assert_eq!(seeds.len(), 1, "{network:?}");
     network.insert("seeds".into(), toml::Value::Array(seeds));
     std::fs::write(&config_path, toml::to_string(&config).expect("TOML")).expect("written");
+}
+
+#[test]
+fn a_node_finds_the_network_from_one_seed_or_through_the_addresses_it_learnt() {
+    let _network = one_network_at_a_time();
+    let mut cluster = Cluster::up(&["--nodes", "4", "--thin", "1"]);
+    let thin_api = cluster.members[THIN].api.clone();
+    let validators: Vec<String> = (0..4).map(|index| cluster.key(index)).collect();
+    // Restarted knowing validator 0 alone, with no address book: it learns where the other
+    // validators are from that seed (the peer discovery gossip of the set both track) and
+    // connects to every one. (Once the chain has grown past the block that last changed the
+    // peer set: every node tracks the set under that block's height.)
+    wait_net_status(&thin_api, "the thin node follows the chain", |net| {
+        net["height"].as_u64() >= Some(3)
+    });
+    cluster.kill(THIN);
+    only_seed(&cluster, THIN, 0);
+    std::fs::remove_file(cluster.members[THIN].home.join("network/finality.redb"))
+        .expect("address book removed");
+    cluster.restart(THIN);
+    wait_net_status(
+        &thin_api,
+        "the thin node, given one seed, connected to every validator",
+        |net| {
+            let peers = net["peers"].as_array().cloned().unwrap_or_default();
+            validators.iter().all(|key| peers.contains(&json!(key)))
+        },
+    );
+    // Its one seed stops: it keeps following the blocks of the other three.
+    cluster.kill(0);
+    let before = cluster.height(1);
+    wait_net_status(&thin_api, "the thin node follows without its seed", |net| {
+        net["height"].as_u64() > Some(before)
+    });
+    cluster.restart(0);
+    // It learns where each validator is from the validators themselves.
+    wait_net_status(
+        &thin_api,
+        "the thin node learnt the validators' addresses",
+        |net| net["addresses"].as_u64() >= Some(4),
+    );
+    // Stopped, and its configuration names validator 0 alone as its seed; then validator 0
+    // goes too (the other three keep committing): only the address book knows where the others
+    // are.
+    cluster.kill(THIN);
+    only_seed(&cluster, THIN, 0);
+    let only = cluster.key(0);
     cluster.kill(0);
     let before = cluster.height(1);
     cluster.restart(THIN);

@@ -1377,16 +1377,6 @@ where
             }
             self.headers.pop_front();
         }
-        let certificate = self.certificates.remove(&hash).map(|(_, bytes)| bytes);
-        let changes = super::peer_changes(&known.block);
-        if let Err(error) = self
-            .p
-            .finality
-            .record(height, certificate.as_deref(), &changes)
-        {
-            tracing::error!(%error, height, "cannot record the block's certificate and peers");
-        }
-        self.last_commit = Instant::now();
         let scheduled = validated.delta.validators.is_some();
         if let Some(schedule) = &validated.delta.validators {
             self.p.schedule.changes = schedule.clone();
@@ -1399,6 +1389,17 @@ where
             }
         }
         let epoch_over = self.p.schedule.end(self.epoch.number) == Some(height);
+        let certificate = self.certificates.remove(&hash).map(|(_, bytes)| bytes);
+        let changes = super::peer_changes(&known.block);
+        if let Err(error) = self.p.finality.record(
+            height,
+            certificate.as_deref(),
+            &changes,
+            scheduled || epoch_over,
+        ) {
+            tracing::error!(%error, height, "cannot record the block's certificate and peers");
+        }
+        self.last_commit = Instant::now();
         if epoch_over {
             self.switch_epoch()?;
         }
@@ -2237,13 +2238,15 @@ where
     /// A committed block admitted or removed peers: the network now accepts exactly the
     /// validators, the configured followers and the admitted peers; removed ones are cut off.
     fn members_changed(&mut self, height: u64, changes: &[weft_core::model::NetworkPeer]) {
-        let members = match self.p.finality.members() {
+        let mut members = match self.p.finality.members() {
             Ok(members) => members,
             Err(error) => {
                 tracing::error!(%error, "cannot read the admitted peers");
                 return;
             }
         };
+        // This block changed the set (recorded as such, unless that write failed).
+        members.changed = height;
         self.member_keys = member_keys(&members);
         // What follows from the schedule, kept rather than derived on every message and tick.
         self.dialed = dialed_peers(
@@ -2265,7 +2268,7 @@ where
             });
         match tracked {
             Ok(tracked) => {
-                let _ = self.p.blocker.track(height, tracked);
+                let _ = self.p.blocker.track(tracked.id, tracked.peers);
             }
             Err(error) => tracing::error!(%error, "an admitted peer's key is unusable"),
         }

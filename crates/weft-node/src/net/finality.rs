@@ -24,18 +24,30 @@ const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("finaliza
 /// Admitted peer key → the name the authority gave it.
 const MEMBERS: TableDefinition<&[u8; 32], &str> = TableDefinition::new("members");
 /// `"scanned"`: the height up to which the ledger was read for admissions; `"changed"`: the
-/// height of the last block that changed them (the peer set's id).
+/// height of the last block that changed the peer set the network tracks — admitted or removed
+/// peers, scheduled a validator change, or ended an epoch (the peer set's id, the same on every
+/// node at the same head, so that their peer discovery gossip matches).
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Peer key → the address (`IP:PORT`) it last said it is dialled at.
 const ADDRESSES: TableDefinition<&[u8; 32], &str> = TableDefinition::new("addresses");
 /// Most peers in the address book (a learnt address is replaced, never added beyond this).
 pub(crate) const MAX_ADDRESSES: usize = 256;
 
-/// The admitted peers, and the height of the block that last changed them.
+/// The admitted peers, and the height of the last block that changed the tracked peer set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Members {
     pub changed: u64,
     pub peers: Vec<(weft_core::PublicKey, String)>,
+}
+
+/// What one committed block changed in the tracked peer set.
+#[derive(Debug, Clone)]
+pub(crate) struct SetChange {
+    pub height: u64,
+    /// Its admissions and removals, in block order.
+    pub peers: Vec<NetworkPeer>,
+    /// Did it schedule a validator change or end an epoch?
+    pub validators_changed: bool,
 }
 
 pub(crate) struct Finality {
@@ -56,28 +68,33 @@ impl Finality {
     }
 
     /// Records what the committed block at `height` brings: the certificate that finalized it,
-    /// if this node has it, and its admissions and removals of peers, in block order.
+    /// if this node has it, its admissions and removals of peers, in block order, and whether it
+    /// changed the tracked peer set otherwise (a validator change scheduled, an epoch ended).
     pub fn record(
         &self,
         height: u64,
         certificate: Option<&[u8]>,
         changes: &[NetworkPeer],
+        validators_changed: bool,
     ) -> Result<()> {
-        self.write(height, certificate, &[(height, changes.to_vec())])
+        self.write(
+            height,
+            certificate,
+            &[SetChange {
+                height,
+                peers: changes.to_vec(),
+                validators_changed,
+            }],
+        )
     }
 
-    /// Records the admissions and removals of blocks read again from the ledger, up to
-    /// `scanned`, in one write: `(height, changes)` in height order.
-    pub fn record_scanned(&self, scanned: u64, changes: &[(u64, Vec<NetworkPeer>)]) -> Result<()> {
+    /// Records the peer set changes of blocks read again from the ledger, up to `scanned`, in
+    /// one write, in height order.
+    pub fn record_scanned(&self, scanned: u64, changes: &[SetChange]) -> Result<()> {
         self.write(scanned, None, changes)
     }
 
-    fn write(
-        &self,
-        scanned: u64,
-        certificate: Option<&[u8]>,
-        changes: &[(u64, Vec<NetworkPeer>)],
-    ) -> Result<()> {
+    fn write(&self, scanned: u64, certificate: Option<&[u8]>, changes: &[SetChange]) -> Result<()> {
         let write = self.db.begin_write()?;
         if let Some(certificate) = certificate {
             write
@@ -87,8 +104,8 @@ impl Finality {
         {
             let mut members = write.open_table(MEMBERS)?;
             let mut meta = write.open_table(META)?;
-            for (height, block_changes) in changes {
-                for change in block_changes {
+            for set_change in changes {
+                for change in &set_change.peers {
                     let key = change.key.0;
                     if change.admitted {
                         members.insert(&key, change.name.as_str())?;
@@ -96,8 +113,8 @@ impl Finality {
                         members.remove(&key)?;
                     }
                 }
-                if !block_changes.is_empty() {
-                    meta.insert("changed", *height)?;
+                if !set_change.peers.is_empty() || set_change.validators_changed {
+                    meta.insert("changed", set_change.height)?;
                 }
             }
             meta.insert("scanned", scanned)?;
@@ -223,9 +240,11 @@ mod tests {
         let path = dir.path().join("finality.redb");
         {
             let finality = Finality::open(&path).expect("open");
-            finality.record(3, Some(b"three"), &[]).expect("put");
-            finality.record(5, None, &[]).expect("no certificate");
-            finality.record(9, Some(b"nine"), &[]).expect("put");
+            finality.record(3, Some(b"three"), &[], false).expect("put");
+            finality
+                .record(5, None, &[], false)
+                .expect("no certificate");
+            finality.record(9, Some(b"nine"), &[], false).expect("put");
         }
         let finality = Finality::open(&path).expect("reopen");
         assert_eq!(
@@ -255,12 +274,22 @@ mod tests {
             let finality = Finality::open(&path).expect("open");
             assert_eq!(finality.members().expect("read"), Members::default());
             finality
-                .record(4, None, &[change(a, true, "a"), change(b, true, "b")])
+                .record(
+                    4,
+                    None,
+                    &[change(a, true, "a"), change(b, true, "b")],
+                    false,
+                )
                 .expect("admit");
             finality
-                .record(6, None, &[change(a, false, "a"), change(b, true, "b2")])
+                .record(
+                    6,
+                    None,
+                    &[change(a, false, "a"), change(b, true, "b2")],
+                    false,
+                )
                 .expect("remove a, rename b");
-            finality.record(7, None, &[]).expect("nothing");
+            finality.record(7, None, &[], false).expect("nothing");
         }
         let finality = Finality::open(&path).expect("reopen");
         assert_eq!(
@@ -272,11 +301,27 @@ mod tests {
         );
         assert_eq!(finality.scanned().expect("read"), 7);
         // Blocks read again after a crash: each change keeps its own height.
+        let set_change = |height, peers, validators_changed| SetChange {
+            height,
+            peers,
+            validators_changed,
+        };
         finality
-            .record_scanned(12, &[(9, vec![change(a, true, "a")]), (10, vec![])])
+            .record_scanned(
+                12,
+                &[
+                    set_change(9, vec![change(a, true, "a")], false),
+                    set_change(10, vec![], false),
+                ],
+            )
             .expect("scan");
         assert_eq!(finality.members().expect("read").changed, 9);
         assert_eq!(finality.members().expect("read").peers.len(), 2);
         assert_eq!(finality.scanned().expect("read"), 12);
+        // A validator change (scheduled, or an epoch that ended) changes the peer set too, and
+        // moves its id, with no peer admitted or removed.
+        finality.record(13, None, &[], true).expect("validators");
+        assert_eq!(finality.members().expect("read").changed, 13);
+        assert_eq!(finality.members().expect("read").peers.len(), 2);
     }
 }

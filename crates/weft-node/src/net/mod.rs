@@ -156,9 +156,28 @@ pub(crate) fn peer_changes(block: &weft_ledger::block::Block) -> Vec<NetworkPeer
         .collect()
 }
 
-/// Reads the committed blocks the finality store has not seen yet for admissions (after a
-/// crash between the two commits, or on a ledger that was not networked before).
-fn scan_members(finality: &finality::Finality, ledger: &SharedLedger) -> Result<finality::Members> {
+/// Does `block` change the validators the network tracks: schedule a change, or end an epoch
+/// (by `schedule`, which holds every change scheduled up to the block)?
+fn validators_changed(block: &weft_ledger::block::Block, schedule: &Schedule) -> bool {
+    let height = block.signed.header.height;
+    schedule
+        .changes
+        .iter()
+        .any(|change| change.from_height == height + 1)
+        || block
+            .transactions
+            .iter()
+            .any(|tx| matches!(tx.payload, Some(Payload::SetValidators(_))))
+}
+
+/// Reads the committed blocks the finality store has not seen yet for admissions and validator
+/// changes (after a crash between the two commits, or on a ledger that was not networked
+/// before).
+fn scan_members(
+    finality: &finality::Finality,
+    ledger: &SharedLedger,
+    schedule: &Schedule,
+) -> Result<finality::Members> {
     let ledger = ledger.lock().map_err(|_| anyhow::anyhow!("ledger lock"))?;
     let head = ledger.head().header.height;
     let scanned = finality.scanned()?;
@@ -168,9 +187,14 @@ fn scan_members(finality: &finality::Finality, ledger: &SharedLedger) -> Result<
             let Some(block) = weft_ledger::store::Store::block(ledger.store(), height)? else {
                 bail!("block {height} is missing from the ledger");
             };
-            let found = peer_changes(&block);
-            if !found.is_empty() {
-                changes.push((height, found));
+            let peers = peer_changes(&block);
+            let validators_changed = validators_changed(&block, schedule);
+            if !peers.is_empty() || validators_changed {
+                changes.push(finality::SetChange {
+                    height,
+                    peers,
+                    validators_changed,
+                });
             }
         }
         finality.record_scanned(head, &changes)?;
@@ -197,7 +221,19 @@ pub(crate) fn primary_peers(schedule: &Schedule, epoch: u64) -> Result<Vec<Key>>
     keys.iter().map(engine_key).collect()
 }
 
-/// Who may connect: the validators (`primary`, in order of need), the configured followers and
+/// A peer set to track, and the id to track it under.
+pub(crate) struct Tracked {
+    pub peers: TrackedPeers<Key>,
+    /// `2 × changed` for a set with every validator it should have: the same id on every node
+    /// at the same head, so that their discovery gossip (which compares the primary peers of
+    /// the set both track under an id, and drops a peer whose set has another size) matches.
+    /// `2 × changed + 1` for a set some validators were left out of: this node's own, which
+    /// other nodes do not gossip about with it rather than drop it.
+    pub id: u64,
+}
+
+/// Who may connect, tracked under an id from `changed`, the height of the last block that
+/// changed the set: the validators (`primary`, in order of need), the configured followers and
 /// the admitted peers — at most `capacity` identities with `me` (commonware refuses a larger
 /// set by panicking, so the last ones are left out, with an error logged).
 pub(crate) fn tracked_peers(
@@ -206,7 +242,7 @@ pub(crate) fn tracked_peers(
     members: &finality::Members,
     me: &Key,
     capacity: usize,
-) -> Result<TrackedPeers<Key>> {
+) -> Result<Tracked> {
     if members.peers.len() > MAX_MEMBERS {
         tracing::error!(
             admitted = members.peers.len(),
@@ -239,10 +275,14 @@ pub(crate) fn tracked_peers(
             "more peers than this node reserved room for at start; restart it to connect them all"
         );
     }
-    Ok(TrackedPeers::new(
-        Set::from_iter_dedup(primary_kept),
-        Set::from_iter_dedup(secondary_kept),
-    ))
+    let whole = primary_kept.len() == primary.len();
+    Ok(Tracked {
+        peers: TrackedPeers::new(
+            Set::from_iter_dedup(primary_kept),
+            Set::from_iter_dedup(secondary_kept),
+        ),
+        id: members.changed.saturating_mul(2) + u64::from(!whole),
+    })
 }
 
 /// Most peers from the address book dialled at start besides the configured seeds.
@@ -567,7 +607,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
     std::fs::create_dir_all(&params.dir)
         .with_context(|| format!("cannot create {}", params.dir.display()))?;
     let finality = finality::Finality::open(&params.dir.join("finality.redb"))?;
-    let members = scan_members(&finality, &params.ledger)?;
+    let members = scan_members(&finality, &params.ledger, &schedule)?;
     let admitted = members
         .peers
         .iter()
@@ -692,7 +732,11 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                 p2p.dial_frequency = Duration::from_millis(dial_interval_ms);
                 p2p.block_duration = BLOCKED_FOR;
                 let (mut network, mut oracle) = discovery::Network::new(context.child("p2p"), p2p);
-                let _ = oracle.track(head_height.max(members.changed), tracked);
+                // The set's id follows from the last block that changed it: the same on every
+                // node at this head, as commonware's discovery exchanges the addresses of a
+                // set's peers only with peers that track the same id (a node given one seed
+                // learns where the other validators are from it).
+                let _ = oracle.track(tracked.id, tracked.peers);
                 // Messages per second one peer may send on a channel. Each channel's inbound
                 // mailbox is sized from these (a burst from every peer), so they are kept to
                 // what the protocol needs: a few votes per view, a block per view.
@@ -946,12 +990,25 @@ mod tests {
         };
         let me = engine_key(&key(1)).expect("key");
         let all = tracked_peers(&primary, &followers, &members, &me, 100).expect("set");
-        assert_eq!((all.primary.len(), all.secondary.len()), (5, 3));
+        assert_eq!((all.peers.primary.len(), all.peers.secondary.len()), (5, 3));
+        assert_eq!(
+            all.id, 20,
+            "every node at this head tracks the set under one id"
+        );
         // Room for 7 identities, this node (a validator) included: every validator, then two
         // others.
         let tight = tracked_peers(&primary, &followers, &members, &me, 7).expect("set");
-        assert_eq!((tight.primary.len(), tight.secondary.len()), (5, 2));
+        assert_eq!(
+            (tight.peers.primary.len(), tight.peers.secondary.len()),
+            (5, 2)
+        );
+        assert_eq!(tight.id, 20);
+        // Validators left out: a set of this node's own, under an id no whole set has.
         let tighter = tracked_peers(&primary, &followers, &members, &me, 3).expect("set");
-        assert_eq!((tighter.primary.len(), tighter.secondary.len()), (3, 0));
+        assert_eq!(
+            (tighter.peers.primary.len(), tighter.peers.secondary.len()),
+            (3, 0)
+        );
+        assert_eq!(tighter.id, 21);
     }
 }
