@@ -2369,14 +2369,16 @@ where
     /// A peer sent something invalid: it is recorded as evidence and disconnected.
     fn misbehaved(&mut self, peer: Key, what: &str) {
         tracing::warn!(peer = %weft_key(&peer), what, "peer sent invalid data; disconnecting it");
+        // Cut off (and listed in the status) before the evidence is written: whoever reads the
+        // evidence finds the peer cut off.
+        self.avoid
+            .insert(peer.clone(), Instant::now() + super::BLOCKED_FOR);
+        self.cut(peer.clone(), what.to_string());
         self.evidence(serde_json::json!({
             "kind": "invalid_message",
             "peer": weft_key(&peer).to_string(),
             "reason": what,
         }));
-        self.avoid
-            .insert(peer.clone(), Instant::now() + super::BLOCKED_FOR);
-        self.cut(peer, what.to_string());
     }
 
     /// Disconnects `peer` for [`super::BLOCKED_FOR`] (commonware's blocker) and lists it, with
@@ -2385,6 +2387,7 @@ where
         let until = now_ms() + super::BLOCKED_FOR.as_millis() as u64;
         self.cut_off.insert(peer.clone(), (reason, until));
         let _ = self.p.blocker.block(peer);
+        self.publish_cut_off();
     }
 
     fn evidence(&mut self, mut record: serde_json::Value) {
@@ -2464,6 +2467,13 @@ where
         online.dedup();
         status.online = online;
         status.addresses = self.addresses.len();
+        drop(status);
+        self.publish_cut_off();
+    }
+
+    /// The peers cut off, into the status (at once when one is cut: a reader who saw the
+    /// evidence finds the peer listed).
+    fn publish_cut_off(&mut self) {
         let now = now_ms();
         self.cut_off.retain(|_, (_, until)| *until > now);
         let mut cut_off: Vec<super::CutOff> = self
@@ -2476,7 +2486,9 @@ where
             })
             .collect();
         cut_off.sort_by(|a, b| a.key.cmp(&b.key));
-        status.cut_off = cut_off;
+        if let Ok(mut status) = self.p.status.lock() {
+            status.cut_off = cut_off;
+        }
     }
 }
 
