@@ -176,6 +176,40 @@ impl Chain {
         }
     }
 
+    /// The first validator change scheduled and not yet in effect: its height, and the
+    /// validators in effect until then. From a node, as its network status reports it.
+    pub(crate) fn pending_validator_change(&self) -> Result<Option<(u64, Vec<PublicKey>)>> {
+        match self {
+            Chain::Local(ledger) => {
+                let schedule = ledger.store().snapshot()?.schedule()?;
+                let epoch = schedule.epoch_of(ledger.head().header.height + 1);
+                Ok(schedule
+                    .changes
+                    .get(epoch as usize)
+                    .map(|change| (change.from_height, schedule.validators(epoch).to_vec())))
+            }
+            Chain::Node(node) => {
+                let chain = node.get("/v1/chain")?;
+                let Some(next) = chain["scheduled"].as_array().and_then(|next| next.first()) else {
+                    return Ok(None);
+                };
+                let from_height = next["from_height"]
+                    .as_u64()
+                    .context("the node's scheduled change has no height")?;
+                let validators = chain["validators"]
+                    .as_array()
+                    .context("the node's chain names no validators")?
+                    .iter()
+                    .map(|key| {
+                        PublicKey::from_hex(key.as_str().unwrap_or_default())
+                            .context("a validator key in the node's answer")
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Some((from_height, validators)))
+            }
+        }
+    }
+
     /// The chain's id, which every transaction signs over.
     fn chain_id(&self) -> Result<weft_core::ChainId> {
         match self {
@@ -1050,17 +1084,33 @@ pub fn chain_info(ctx: &Context_) -> Result<()> {
             })
             .unwrap_or_default()
     };
-    let line = format!(
-        "chain {:?} ({})\n  time window ±{} s\n  authorities {}\n  producers   {}\n  head        block {} ({}), {}",
+    let mut line = format!(
+        "chain {:?} ({})\n  time window ±{} s\n  authorities {}\n  producers   {}\n  validators  {} (epoch {})\n  head        block {} ({}), {}",
         text("chain_name"),
         text("chain_id"),
         info["time_window_secs"],
         keys("authorities"),
         keys("producers"),
+        keys("validators"),
+        info["epoch"],
         info["height"],
         text("head_hash"),
         text("head_time"),
     );
+    for change in info["scheduled"].as_array().into_iter().flatten() {
+        let validators: Vec<&str> = change["validators"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        line.push_str(&format!(
+            "\n  scheduled   from block {}: {} (set at block {})",
+            change["from_height"],
+            validators.join(", "),
+            change["scheduled_at"],
+        ));
+    }
     ctx.out.emit(info, || line);
     Ok(())
 }

@@ -278,11 +278,40 @@ pub fn validators(ctx: &Context_, keys: &[String], from_height: Option<u64>) -> 
         Some(height) => height,
         None => chain.head_height()? + DEFAULT_CHANGE_AHEAD,
     };
+    set_validators(ctx, &home, &authority, &mut chain, keys, from_height)
+}
+
+/// `weft net validators --withdraw`: the validators in effect now, scheduled again at the height
+/// of the first change not yet in effect (which the rules replace, with any after it).
+pub fn withdraw_validators(ctx: &Context_) -> Result<()> {
+    let home = Home::open(&ctx.home)?;
+    let authority = home.authority_key().context(
+        "withdrawing a validator change is signed by a network authority; this home has no \
+         keys/authority.key",
+    )?;
+    let mut chain = Chain::open(ctx)?;
+    let Some((from_height, validators)) = chain.pending_validator_change()? else {
+        bail!(
+            "no validator change is scheduled on {}: there is nothing to withdraw",
+            chain.place(ctx)
+        );
+    };
+    set_validators(ctx, &home, &authority, &mut chain, validators, from_height)
+}
+
+fn set_validators(
+    ctx: &Context_,
+    home: &Home,
+    authority: &SigningKey,
+    chain: &mut Chain,
+    keys: Vec<PublicKey>,
+    from_height: u64,
+) -> Result<()> {
     chain.commit(
         ctx,
-        &home,
+        home,
         Signer::Authority,
-        &authority,
+        authority,
         Payload::SetValidators(SetValidators {
             validators: keys,
             from_height,

@@ -431,15 +431,20 @@ enum NetCommand {
     },
     /// Replace the validators from a later height on (a SetValidators transaction signed with
     /// the home's authority key). Every node switches at that height; a new validator's key
-    /// must be admitted (or be a follower) for the others to connect to it.
+    /// must be admitted (or be a follower) for the others to connect to it. A change at or
+    /// before the height of one scheduled and not yet in effect replaces it (and any after it).
     Validators {
         /// The validators' public keys, in order (1 to 64).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "withdraw", conflicts_with = "withdraw")]
         keys: Vec<String>,
         /// The first height the new validators produce (later than the current head; default:
         /// 20 blocks after it).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "withdraw")]
         from_height: Option<u64>,
+        /// Withdraw the scheduled changes not yet in effect: the validators in effect now are
+        /// scheduled again at the height of the first, which replaces it and any after it.
+        #[arg(long)]
+        withdraw: bool,
     },
 }
 
@@ -750,8 +755,16 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         Command::Net(NetCommand::Genesis { out }) => join::genesis(&ctx, out.as_deref()),
         Command::Net(NetCommand::Admit { key, name }) => join::peer(&ctx, &key, &name, true),
         Command::Net(NetCommand::Remove { key, name }) => join::peer(&ctx, &key, &name, false),
-        Command::Net(NetCommand::Validators { keys, from_height }) => {
-            join::validators(&ctx, &keys, from_height)
+        Command::Net(NetCommand::Validators {
+            keys,
+            from_height,
+            withdraw,
+        }) => {
+            if withdraw {
+                join::withdraw_validators(&ctx)
+            } else {
+                join::validators(&ctx, &keys, from_height)
+            }
         }
         Command::Demo => demo::run(&ctx),
         Command::Bench(command) => bench::run(&ctx, command),

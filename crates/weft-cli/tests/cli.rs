@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 mod common;
 use common::{json_of, run, weft};
@@ -513,6 +513,68 @@ fn chain_info_reports_the_genesis_parameters_given_at_init() {
             .contains("--time-window-secs"),
         "{error}"
     );
+}
+
+#[test]
+fn a_validator_change_shows_in_chain_info_and_can_be_withdrawn_until_it_takes_effect() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let init = run(&home, &["init"], 0);
+    let info = run(&home, &["chain", "info"], 0);
+    assert_eq!(info["epoch"], 0);
+    assert_eq!(info["validators"], json!([init["producer"]]));
+    assert_eq!(info["scheduled"], json!([]));
+    let nothing = run(&home, &["net", "validators", "--withdraw"], 1);
+    assert!(
+        nothing["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("nothing to withdraw")),
+        "{nothing}"
+    );
+
+    let newcomer = weft_core::SigningKey::from_seed(&[0x4d; 32])
+        .public_key()
+        .to_hex();
+    run(
+        &home,
+        &["net", "validators", &newcomer, "--from-height", "40"],
+        0,
+    );
+    let info = run(&home, &["chain", "info"], 0);
+    assert_eq!(info["validators"], json!([init["producer"]]), "{info}");
+    assert_eq!(info["scheduled"][0]["from_height"], 40, "{info}");
+    assert_eq!(
+        info["scheduled"][0]["validators"],
+        json!([newcomer]),
+        "{info}"
+    );
+    let text = String::from_utf8(weft(&home, &["chain", "info"]).stdout).expect("UTF-8");
+    assert!(
+        text.contains(&format!("scheduled   from block 40: {newcomer}")),
+        "{text}"
+    );
+
+    // Withdrawn: the validators in effect, scheduled again at its height, replace it.
+    run(&home, &["net", "validators", "--withdraw"], 0);
+    let info = run(&home, &["chain", "info"], 0);
+    assert_eq!(
+        info["scheduled"],
+        json!([{
+            "from_height": 40,
+            "validators": [init["producer"]],
+            "scheduled_at": info["height"],
+        }]),
+        "{info}"
+    );
+    // Keys and --withdraw together, or neither: refused with the reason.
+    let both = weft(&home, &["net", "validators", &newcomer, "--withdraw"]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("cannot be used with"),
+        "{both:?}"
+    );
+    let neither = weft(&home, &["net", "validators"]);
+    assert_eq!(neither.status.code(), Some(2));
 }
 
 #[test]

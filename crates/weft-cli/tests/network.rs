@@ -1733,6 +1733,60 @@ fn the_validators_change_by_transaction_at_a_later_height() {
         "{refused}"
     );
 
+    // A change far ahead, withdrawn through the node: what stays scheduled at its height is the
+    // validators in effect (and the change below, at an earlier height, replaces even that).
+    let far = (cluster.height(0) + 100_000).to_string();
+    let mut args = vec!["net", "validators"];
+    args.extend([&keys[0], &keys[1], &keys[2], &newcomer_key].map(String::as_str));
+    args.extend(["--from-height", &far, "--node", &api0]);
+    run(&home0, &args, 0);
+    wait_net_status(&api0, "node 0 knows of the far change", |status| {
+        status["next_validators"]["validators"]
+            .as_array()
+            .is_some_and(|next| next.contains(&json!(newcomer_key)))
+    });
+    run(
+        &home0,
+        &["net", "validators", "--withdraw", "--node", &api0],
+        0,
+    );
+    let chain = http("GET", &format!("{api0}/v1/chain"), None, b"").1;
+    assert_eq!(
+        chain["scheduled"].as_array().map(Vec::len),
+        Some(1),
+        "{chain}"
+    );
+    assert_eq!(
+        chain["scheduled"][0]["from_height"].to_string(),
+        far,
+        "{chain}"
+    );
+    assert_eq!(
+        chain["scheduled"][0]["validators"], chain["validators"],
+        "{chain}"
+    );
+    let next = wait_net_status(&api0, "node 0 sees the change withdrawn", |status| {
+        status["next_validators"]["validators"]
+            .as_array()
+            .is_some_and(|next| !next.contains(&json!(newcomer_key)))
+    });
+    let sorted = |keys: &Value| {
+        let mut keys: Vec<String> = keys
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|key| key.as_str().expect("key").to_string())
+            .collect();
+        keys.sort();
+        keys
+    };
+    // The same set (net status lists this epoch's in the engine's order, by key).
+    assert_eq!(
+        sorted(&next["next_validators"]["validators"]),
+        sorted(&next["validators"]),
+        "{next}"
+    );
+
     // Validator 1 is down while the change takes effect.
     cluster.kill(1);
     let from = cluster.height(0) + 20;

@@ -138,14 +138,17 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
             let producers = schedule.producers_at(height).to_vec();
             for (index, tx) in block.transactions.iter().enumerate() {
                 if let Some(weft_core::model::Payload::SetValidators(set)) = &tx.payload {
-                    schedule.changes.push(crate::state::ValidatorChange {
-                        from_height: set.from_height,
-                        validators: set.validators.clone(),
-                        scheduled_at: crate::state::Position {
-                            height,
-                            index: index as u32,
+                    crate::state::schedule_change(
+                        &mut schedule.changes,
+                        crate::state::ValidatorChange {
+                            from_height: set.from_height,
+                            validators: set.validators.clone(),
+                            scheduled_at: crate::state::Position {
+                                height,
+                                index: index as u32,
+                            },
                         },
-                    });
+                    );
                 }
             }
             if !producers.contains(&block.signed.header.producer) {

@@ -464,24 +464,16 @@ pub fn apply<S: StateView + ?Sized>(
                 }
                 .into());
             }
+            // A change scheduled at or after this one's height (not in effect yet) is replaced.
             let mut changes = state.validator_changes()?;
-            if let Some(last) = changes.last()
-                && last.from_height >= set.from_height
-            {
-                return Err(RuleError::Chain {
-                    message: format!(
-                        "a change is already scheduled from height {}; a new one must start \
-                         after it (not at {})",
-                        last.from_height, set.from_height
-                    ),
-                }
-                .into());
-            }
-            changes.push(ValidatorChange {
-                from_height: set.from_height,
-                validators: set.validators.clone(),
-                scheduled_at: position,
-            });
+            crate::state::schedule_change(
+                &mut changes,
+                ValidatorChange {
+                    from_height: set.from_height,
+                    validators: set.validators.clone(),
+                    scheduled_at: position,
+                },
+            );
             state.delta.validators = Some(changes);
         }
     }

@@ -120,11 +120,27 @@ pub struct ChainInfo {
     pub chain_id: String,
     pub time_window_secs: u64,
     pub authorities: Vec<String>,
+    /// The genesis producers.
     pub producers: Vec<String>,
+    /// The validator epoch of the next block: 0 from genesis, one more at each change.
+    pub epoch: u64,
+    /// Who produces (validates) the next block.
+    pub validators: Vec<String>,
+    /// Validator changes scheduled and not yet in effect, by height.
+    pub scheduled: Vec<ScheduledChange>,
     pub height: u64,
     pub head_hash: String,
     /// RFC 3339, UTC.
     pub head_time: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ScheduledChange {
+    /// The first block the validators produce.
+    pub from_height: u64,
+    pub validators: Vec<String>,
+    /// The block holding the `SetValidators` transaction.
+    pub scheduled_at: u64,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -361,12 +361,37 @@ pub fn chain_json<S: Store>(ledger: &weft_ledger::Ledger<S>) -> Value {
             .map(weft_core::PublicKey::to_hex)
             .collect::<Vec<_>>()
     };
+    // The validator schedule (genesis producers until a `SetValidators` change takes effect).
+    let schedule = ledger
+        .store()
+        .snapshot()
+        .and_then(|snapshot| snapshot.schedule())
+        .unwrap_or_else(|_| weft_ledger::state::Schedule {
+            genesis: genesis.producers.clone(),
+            changes: Vec::new(),
+        });
+    let next = head.height + 1;
+    let scheduled: Vec<Value> = schedule
+        .changes
+        .iter()
+        .filter(|change| change.from_height > head.height)
+        .map(|change| {
+            json!({
+                "from_height": change.from_height,
+                "validators": hex_keys(&change.validators),
+                "scheduled_at": change.scheduled_at.height,
+            })
+        })
+        .collect();
     json!({
         "chain_name": genesis.chain_name,
         "chain_id": ledger.chain_id().to_hex(),
         "time_window_secs": genesis.time_window_ms / 1000,
         "authorities": hex_keys(&genesis.authorities),
         "producers": hex_keys(&genesis.producers),
+        "epoch": schedule.epoch_of(next),
+        "validators": hex_keys(schedule.producers_at(next)),
+        "scheduled": scheduled,
         "height": head.height,
         "head_hash": head.hash().to_hex(),
         "head_time": format_time(head.timestamp),
