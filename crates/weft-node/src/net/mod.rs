@@ -961,6 +961,72 @@ mod tests {
         SigningKey::from_seed(&[seed; 32]).public_key()
     }
 
+    /// A block at `height` holding `payloads` (unsealed: only what the scan reads).
+    fn block_with(height: u64, payloads: Vec<Payload>) -> weft_ledger::block::Block {
+        use weft_core::Hash32;
+        let chain_id = weft_core::ChainId(Hash32([7; 32]));
+        let authority = SigningKey::from_seed(&[9; 32]);
+        let transactions = payloads
+            .into_iter()
+            .map(|payload| {
+                weft_ledger::Transaction::sign(
+                    chain_id,
+                    1,
+                    weft_ledger::Signer::Authority,
+                    &authority,
+                    payload,
+                )
+                .expect("signed")
+            })
+            .collect::<Vec<_>>();
+        weft_ledger::block::Block {
+            signed: weft_ledger::block::SignedHeader {
+                header: weft_ledger::block::BlockHeader {
+                    version: 1,
+                    chain_id,
+                    height,
+                    timestamp: 1,
+                    previous_digest: weft_core::BlockHash(Hash32([0; 32])),
+                    merkle_root: weft_core::MerkleRoot(Hash32([0; 32])),
+                    tx_count: transactions.len() as u32,
+                    consensus: weft_ledger::block::ConsensusData::default(),
+                    producer: key(1),
+                },
+                signatures: Vec::new(),
+            },
+            transactions,
+        }
+    }
+
+    #[test]
+    fn the_start_up_scan_counts_scheduled_changes_and_epoch_ends_as_peer_set_changes() {
+        let schedule = Schedule {
+            genesis: vec![key(1)],
+            changes: vec![weft_ledger::state::ValidatorChange {
+                from_height: 10,
+                validators: vec![key(2)],
+                scheduled_at: weft_ledger::state::Position {
+                    height: 4,
+                    index: 0,
+                },
+            }],
+        };
+        let change = Payload::SetValidators(weft_core::model::SetValidators {
+            validators: vec![key(2)],
+            from_height: 10,
+        });
+        // The block that scheduled it, and the last block of epoch 0.
+        assert!(validators_changed(&block_with(4, vec![change]), &schedule));
+        assert!(validators_changed(&block_with(9, Vec::new()), &schedule));
+        // Any other block: no.
+        for height in [3, 5, 8, 10, 11] {
+            assert!(
+                !validators_changed(&block_with(height, Vec::new()), &schedule),
+                "{height}"
+            );
+        }
+    }
+
     #[test]
     fn the_tracked_peer_set_keeps_validators_first_and_never_exceeds_its_capacity() {
         let schedule = Schedule {
