@@ -7,7 +7,7 @@ use common::*;
 use weft_core::model::*;
 use weft_core::{ChainId, ResourceId, SigningKey};
 use weft_ledger::state::StateView as _;
-use weft_ledger::store::Store;
+use weft_ledger::store::{MemoryStore, Store};
 use weft_ledger::{RuleError, Signer, Transaction};
 
 fn rule_of(result: Result<weft_core::TxId, RuleError>) -> (&'static str, String) {
@@ -571,6 +571,16 @@ fn only_an_authority_admits_or_removes_network_peers() {
     assert!(refused.to_string().contains("peer name"), "{refused}");
 }
 
+/// The validator schedule on `w`'s ledger.
+fn schedule_of(w: &World<MemoryStore>) -> weft_ledger::state::Schedule {
+    w.ledger
+        .store()
+        .snapshot()
+        .expect("snapshot")
+        .schedule()
+        .expect("schedule")
+}
+
 fn set_validators(validators: &[&SigningKey], from_height: u64) -> Payload {
     Payload::SetValidators(SetValidators {
         validators: validators.iter().map(|key| key.public_key()).collect(),
@@ -631,13 +641,7 @@ fn validators_change_by_an_authority_at_a_later_height_and_only_from_then() {
         set_validators(&[&new], from),
     )
     .expect("an authority schedules a change");
-    let schedule = w
-        .ledger
-        .store()
-        .snapshot()
-        .expect("snapshot")
-        .schedule()
-        .expect("schedule");
+    let schedule = schedule_of(&w);
     assert_eq!(schedule.epoch_of(from - 1), 0);
     assert_eq!(schedule.epoch_of(from), 1);
     assert_eq!(schedule.end(0), Some(from - 1));
@@ -711,25 +715,14 @@ fn a_scheduled_validator_change_is_replaced_or_withdrawn_until_it_takes_effect()
     let (a, b) = (w.fresh_key(), w.fresh_key());
     let authority = SigningKey::from_text(&w.authority.to_text()).expect("key");
     let head = w.ledger.head().header.height;
-    let scheduled =
-        |w: &World<weft_ledger::store::MemoryStore>| -> Vec<(u64, Vec<weft_core::PublicKey>)> {
-            let schedule = w
-                .ledger
-                .store()
-                .snapshot()
-                .expect("snapshot")
-                .schedule()
-                .expect("schedule");
-            schedule
-                .changes
-                .iter()
-                .map(|change| (change.from_height, change.validators.clone()))
-                .collect()
-        };
-    let change = |w: &mut World<weft_ledger::store::MemoryStore>,
-                  time: u64,
-                  keys: &[&SigningKey],
-                  from: u64| {
+    let scheduled = |w: &World<MemoryStore>| -> Vec<(u64, Vec<weft_core::PublicKey>)> {
+        schedule_of(w)
+            .changes
+            .iter()
+            .map(|change| (change.from_height, change.validators.clone()))
+            .collect()
+    };
+    let change = |w: &mut World<MemoryStore>, time: u64, keys: &[&SigningKey], from: u64| {
         w.submit_as(
             Signer::Authority,
             &authority,
