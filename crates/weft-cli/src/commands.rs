@@ -177,7 +177,7 @@ impl Chain {
     }
 
     /// The first validator change scheduled and not yet in effect: its height, and the
-    /// validators in effect until then. From a node, as its network status reports it.
+    /// validators in effect until then (from a node, as its `GET /v1/chain` reports them).
     pub(crate) fn pending_validator_change(&self) -> Result<Option<(u64, Vec<PublicKey>)>> {
         match self {
             Chain::Local(ledger) => {
@@ -285,7 +285,7 @@ impl Chain {
     /// The chain's parameters and head (`weft_node::query::chain_json`).
     fn chain_json(&self) -> Result<Value> {
         match self {
-            Chain::Local(ledger) => Ok(weft_node::query::chain_json(ledger)),
+            Chain::Local(ledger) => Ok(weft_node::query::chain_json(ledger)?),
             Chain::Node(node) => node.get("/v1/chain"),
         }
     }

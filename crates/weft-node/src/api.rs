@@ -901,7 +901,7 @@ pub(crate) async fn transaction(
 #[utoipa::path(get, path = "/v1/chain", tag = "chain",
     responses((status = 200, description = "Genesis parameters and head", body = crate::openapi::ChainInfo)))]
 pub(crate) async fn chain(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    read(&state, |ledger| Ok(Json(query::chain_json(ledger)))).await
+    read(&state, |ledger| Ok(Json(query::chain_json(ledger)?))).await
 }
 
 fn parse_resource(text: &str) -> Result<ResourceId, ApiError> {

@@ -353,7 +353,7 @@ pub fn transaction_json<S: Store>(store: &S, id: &TxId) -> Result<Option<Value>,
 }
 
 /// The chain's genesis parameters and head (`weft chain info`, `GET /v1/chain`).
-pub fn chain_json<S: Store>(ledger: &weft_ledger::Ledger<S>) -> Value {
+pub fn chain_json<S: Store>(ledger: &weft_ledger::Ledger<S>) -> Result<Value, LedgerError> {
     let genesis = ledger.genesis();
     let head = &ledger.head().header;
     let hex_keys = |keys: &[weft_core::PublicKey]| {
@@ -362,14 +362,7 @@ pub fn chain_json<S: Store>(ledger: &weft_ledger::Ledger<S>) -> Value {
             .collect::<Vec<_>>()
     };
     // The validator schedule (genesis producers until a `SetValidators` change takes effect).
-    let schedule = ledger
-        .store()
-        .snapshot()
-        .and_then(|snapshot| snapshot.schedule())
-        .unwrap_or_else(|_| weft_ledger::state::Schedule {
-            genesis: genesis.producers.clone(),
-            changes: Vec::new(),
-        });
+    let schedule = ledger.store().snapshot()?.schedule()?;
     let next = head.height + 1;
     let scheduled: Vec<Value> = schedule
         .changes
@@ -383,7 +376,7 @@ pub fn chain_json<S: Store>(ledger: &weft_ledger::Ledger<S>) -> Value {
             })
         })
         .collect();
-    json!({
+    Ok(json!({
         "chain_name": genesis.chain_name,
         "chain_id": ledger.chain_id().to_hex(),
         "time_window_secs": genesis.time_window_ms / 1000,
@@ -395,5 +388,5 @@ pub fn chain_json<S: Store>(ledger: &weft_ledger::Ledger<S>) -> Value {
         "height": head.height,
         "head_hash": head.hash().to_hex(),
         "head_time": format_time(head.timestamp),
-    })
+    }))
 }
