@@ -767,6 +767,57 @@ fn a_node_finds_the_network_from_one_seed_or_through_the_addresses_it_learnt() {
     cluster.converge(&[1, 2, 3, THIN], top);
 }
 
+/// Two single-validator networks of different chains listed as one cluster: `weft cluster
+/// status` finds their blocks at the common height differ, says so, and exits 4.
+#[test]
+fn cluster_status_reports_nodes_that_disagree() {
+    let _network = one_network_at_a_time();
+    let first = Cluster::up(&["--nodes", "1"]);
+    let second = Cluster::up(&["--nodes", "1"]);
+    for cluster in [&first, &second] {
+        wait_net_status(&cluster.members[0].api, "a block past genesis", |net| {
+            net["height"].as_u64() >= Some(1)
+        });
+    }
+    let node = |cluster: &Cluster, name: &str| -> Value {
+        let file: Value = serde_json::from_str(
+            &std::fs::read_to_string(cluster.dir.join("cluster.json")).expect("cluster.json"),
+        )
+        .expect("JSON");
+        let mut node = file["nodes"][0].clone();
+        node["name"] = json!(name);
+        node
+    };
+    let mixed = first._dir.path().join("mixed");
+    std::fs::create_dir_all(&mixed).expect("dir");
+    let file = json!({
+        "chain": "mixed",
+        "nodes": [node(&first, "ours"), node(&second, "theirs")],
+    });
+    std::fs::write(mixed.join("cluster.json"), file.to_string()).expect("written");
+    let dir = mixed.to_str().expect("utf-8");
+    let status = run(&mixed, &["cluster", "status", "--dir", dir], 4);
+    assert_eq!(status["agree"], false, "{status}");
+    assert_eq!(status["healthy"], false, "{status}");
+    assert_eq!(status["common_hash"], Value::Null, "{status}");
+    assert_eq!(status["answering"], 2, "{status}");
+    let hashes: Vec<&Value> = status["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|node| &node["common_hash"])
+        .collect();
+    assert!(hashes.iter().all(|hash| hash.is_string()), "{status}");
+    assert_ne!(hashes[0], hashes[1], "{status}");
+    let text = weft(&mixed, &["cluster", "status", "--dir", dir]);
+    assert_eq!(text.status.code(), Some(4));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("THE NODES DISAGREE on block"), "{text}");
+    // Each cluster on its own agrees with itself.
+    let alone = first.cluster_status(0);
+    assert_eq!(alone["agree"], true, "{alone}");
+}
+
 /// The thin node holds Acme's transactions whole and Beta's stripped; asked for a stripped one
 /// (or to verify a file only a stripped one claims) it fetches the whole transaction with its
 /// inclusion proof from a peer.
