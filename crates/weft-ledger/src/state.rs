@@ -132,18 +132,13 @@ pub struct ValidatorChange {
 }
 
 /// Adds `change` to `changes` (increasing heights): a change already scheduled at or after
-/// its height is replaced, with every one after it, and returned. Such a change is never in
-/// effect yet (a change starts after the block that schedules it): this is how an authority
-/// withdraws or corrects a scheduled change (scheduling the validators in effect, or others,
-/// at its height).
-pub fn schedule_change(
-    changes: &mut Vec<ValidatorChange>,
-    change: ValidatorChange,
-) -> Vec<ValidatorChange> {
+/// its height is replaced, with every one after it. Such a change is never in effect yet (a
+/// change starts after the block that schedules it): this is how an authority withdraws or
+/// corrects a scheduled change (scheduling the validators in effect, or others, at its height).
+pub fn schedule_change(changes: &mut Vec<ValidatorChange>, change: ValidatorChange) {
     let keep = changes.partition_point(|scheduled| scheduled.from_height < change.from_height);
-    let replaced = changes.split_off(keep);
+    changes.truncate(keep);
     changes.push(change);
-    replaced
 }
 
 /// Who produces which block: the genesis producers, then each change from its height on. The
