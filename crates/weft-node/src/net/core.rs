@@ -1377,7 +1377,6 @@ where
             }
             self.headers.pop_front();
         }
-        let scheduled = validated.delta.validators.is_some();
         if let Some(schedule) = &validated.delta.validators {
             self.p.schedule.changes = schedule.clone();
             if let Some(change) = schedule.last() {
@@ -1389,21 +1388,22 @@ where
             }
         }
         let epoch_over = self.p.schedule.end(self.epoch.number) == Some(height);
+        // The same test the start-up scan makes, so that both give the peer set the same id.
+        let validators_changed = super::validators_changed(&known.block, &self.p.schedule);
         let certificate = self.certificates.remove(&hash).map(|(_, bytes)| bytes);
         let changes = super::peer_changes(&known.block);
-        if let Err(error) = self.p.finality.record(
-            height,
-            certificate.as_deref(),
-            &changes,
-            scheduled || epoch_over,
-        ) {
+        if let Err(error) =
+            self.p
+                .finality
+                .record(height, certificate.as_deref(), &changes, validators_changed)
+        {
             tracing::error!(%error, height, "cannot record the block's certificate and peers");
         }
         self.last_commit = Instant::now();
         if epoch_over {
             self.switch_epoch()?;
         }
-        if !changes.is_empty() || scheduled || epoch_over {
+        if !changes.is_empty() || validators_changed {
             self.members_changed(height, &changes);
         }
         for (index, id) in validated.ids.iter().enumerate() {

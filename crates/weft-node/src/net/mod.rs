@@ -157,8 +157,9 @@ pub(crate) fn peer_changes(block: &weft_ledger::block::Block) -> Vec<NetworkPeer
 }
 
 /// Does `block` change the validators the network tracks: schedule a change, or end an epoch
-/// (by `schedule`, which holds every change scheduled up to the block)?
-fn validators_changed(block: &weft_ledger::block::Block, schedule: &Schedule) -> bool {
+/// (by `schedule`, which holds every change scheduled up to the block)? Asked of each committed
+/// block and of each block the start-up scan reads.
+pub(crate) fn validators_changed(block: &weft_ledger::block::Block, schedule: &Schedule) -> bool {
     let height = block.signed.header.height;
     schedule
         .changes
