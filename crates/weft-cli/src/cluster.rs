@@ -661,13 +661,14 @@ pub fn status(ctx: &Context_) -> Result<()> {
         .collect();
     let online = status["online"].as_array().map_or(0, Vec::len);
     let text = format!(
-        "network of {}\n  key          {key}\n  validator    {}\n  height       {} (finalized {}, epoch {}, view {})\n  sync         {}\n  connections  {} of {} dialed peers heard from\n  online       {online} peers (heard from here or by a peer)\n  addresses    {} peers in the address book\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}{next}{cut_off}{hint}",
+        "network of {}\n  key          {key}\n  validator    {}\n  height       {} (finalized {}, epoch {}, view {}, notarized view {})\n  sync         {}\n  connections  {} of {} dialed peers heard from\n  online       {online} peers (heard from here or by a peer)\n  addresses    {} peers in the address book\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}{next}{cut_off}{hint}",
         node.base(),
         status["validator"],
         status["height"],
         status["finalized_height"],
         status["epoch"],
         status["view"],
+        status["notarized_view"],
         status["sync"].as_str().unwrap_or("?"),
         status["dialed_connected"],
         status["dialed"],

@@ -165,6 +165,8 @@ pub(crate) struct Core<S, B> {
     )>,
     /// The latest finalization heard of: its epoch and view, and its block.
     target: Option<((u64, u64), BlockHash)>,
+    /// The (epoch, view) of the latest notarization the engine reported.
+    notarized: Option<(u64, u64)>,
     /// Encoded finalizations of blocks not committed yet, with their epoch and view.
     certificates: HashMap<BlockHash, ((u64, u64), Vec<u8>)>,
     pool: HashMap<TxId, Transaction>,
@@ -248,6 +250,10 @@ pub(crate) enum Fault {
     /// transaction's signature altered, or one added to an empty block: the body no longer
     /// matches its header.
     BadBodies,
+    /// Votes to notarize and nullify as usual but sends no finalize vote and ignores those of
+    /// the others: with two such validators of four, blocks are notarized and none is finalized
+    /// until one of them votes honestly again.
+    WithholdFinalize,
 }
 
 impl Fault {
@@ -260,6 +266,7 @@ impl Fault {
             "replay" => Fault::Replay,
             "equivocate" => Fault::Equivocate,
             "bad-bodies" => Fault::BadBodies,
+            "withhold-finalize" => Fault::WithholdFinalize,
             other => {
                 tracing::error!(fault = other, "unknown WEFT_FAULT; proposing honestly");
                 return None;
@@ -267,6 +274,11 @@ impl Fault {
         };
         tracing::warn!(?fault, "this node misbehaves on purpose (WEFT_FAULT)");
         Some(fault)
+    }
+
+    /// Does this fault break the blocks this validator proposes?
+    fn breaks_proposals(self) -> bool {
+        matches!(self, Fault::ForgedSignature | Fault::Replay)
     }
 
     /// The block broken this way, its Merkle root and seal made again so that only the fault
@@ -278,7 +290,7 @@ impl Fault {
                 let first = block.transactions[0].clone();
                 block.transactions.push(first);
             }
-            Fault::Equivocate | Fault::BadBodies => return block,
+            Fault::Equivocate | Fault::BadBodies | Fault::WithholdFinalize => return block,
         }
         let ids: Vec<TxId> = block.transactions.iter().map(Transaction::id).collect();
         let mut header = block.signed.header.clone();
@@ -330,6 +342,7 @@ where
             verifying: Vec::new(),
             proposing: Vec::new(),
             target: None,
+            notarized: None,
             certificates: HashMap::new(),
             pool: HashMap::new(),
             order: VecDeque::new(),
@@ -438,6 +451,11 @@ where
             Event::Finalized(finalization) => {
                 self.finalized(&finalization);
                 self.try_commit()?;
+            }
+            Event::Notarized { epoch, view } => {
+                if self.notarized.is_none_or(|latest| (epoch, view) > latest) {
+                    self.notarized = Some((epoch, view));
+                }
             }
             Event::Nullified => {
                 if let Ok(mut status) = self.p.status.lock() {
@@ -1223,7 +1241,7 @@ where
         // A test fault changes the block after it was built: its state changes and ids are then
         // not those of the block, so none are kept with it.
         let (block, validated) = match self.fault {
-            Some(fault) if !block.transactions.is_empty() => {
+            Some(fault) if fault.breaks_proposals() && !block.transactions.is_empty() => {
                 (fault.apply(block, &self.p.key), None)
             }
             _ => (block, Some(Arc::new(validated))),
@@ -2439,6 +2457,10 @@ where
             .target
             .filter(|((epoch, _), _)| *epoch == self.epoch.number)
             .map_or(0, |((_, view), _)| view);
+        status.notarized_view = self
+            .notarized
+            .filter(|(epoch, _)| *epoch == self.epoch.number)
+            .map_or(0, |(_, view)| view);
         status.mempool = self.pool.len();
         status.dialed = self.dialed.len();
         status.dialed_connected = self

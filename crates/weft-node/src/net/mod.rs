@@ -94,6 +94,9 @@ pub struct NetStatus {
     pub finalized_height: u64,
     /// The consensus view of the last finalization seen.
     pub view: u64,
+    /// Validators: the consensus view of the last notarization seen in this epoch. Ahead of
+    /// `view` while blocks are notarized and none is finalized (finality lags).
+    pub notarized_view: u64,
     /// `synced`, `catching up` while finalized blocks are missing, or `no peers` when no peer
     /// was heard from in the last 5 s.
     pub sync: &'static str,
@@ -423,6 +426,12 @@ pub(crate) enum Event {
         recipients: Recipients<Key>,
     },
     Finalized(Box<Finalization>),
+    /// A block was notarized in this view of this epoch (it is final once finalized, or once a
+    /// block after it is).
+    Notarized {
+        epoch: u64,
+        view: u64,
+    },
     /// A view ended without a block: its leader's proposal was not notarized in time.
     Nullified,
     Evidence {
@@ -523,6 +532,10 @@ impl Reporter for Mailbox {
         use commonware_consensus::{Epochable as _, Viewable as _};
         let event = match activity {
             Activity::Finalization(finalization) => Event::Finalized(Box::new(finalization)),
+            Activity::Notarization(notarization) => Event::Notarized {
+                epoch: notarization.epoch().get(),
+                view: notarization.view().get(),
+            },
             Activity::Nullification(_) => Event::Nullified,
             Activity::ConflictingNotarize(evidence) => Event::Evidence {
                 kind: "conflicting_notarize",
@@ -915,7 +928,21 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                         context.child("simplex").with_attribute("epoch", epoch),
                         config,
                     );
-                    engine = Some(started.start(epoch_votes, epoch_certificates, epoch_resolver));
+                    let (votes_sender, votes_receiver) = epoch_votes;
+                    let withhold_finalize = fault == Some(core::Fault::WithholdFinalize);
+                    let votes_sender = Votes {
+                        inner: votes_sender,
+                        withhold_finalize,
+                    };
+                    let votes_receiver = VotesIn {
+                        inner: votes_receiver,
+                        withhold_finalize,
+                    };
+                    engine = Some(started.start(
+                        (votes_sender, votes_receiver),
+                        epoch_certificates,
+                        epoch_resolver,
+                    ));
                 };
                 if let Some(engine) = engine {
                     engine.abort();
@@ -934,6 +961,93 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
         fetcher,
         thread,
     })
+}
+
+/// The consensus engine's sender of votes. With [`core::Fault::WithholdFinalize`] (debug builds,
+/// tests only) it drops this validator's finalize votes and sends the others.
+#[derive(Clone)]
+struct Votes<S> {
+    inner: S,
+    withhold_finalize: bool,
+}
+
+/// The consensus engine's receiver of votes. With [`core::Fault::WithholdFinalize`] it drops
+/// the finalize votes of the others: the engine could otherwise assemble a finalization from
+/// theirs and its own, unsent, vote, and send it.
+#[derive(Debug)]
+struct VotesIn<R> {
+    inner: R,
+    withhold_finalize: bool,
+}
+
+impl<R: commonware_p2p::Receiver> commonware_p2p::Receiver for VotesIn<R> {
+    type Error = R::Error;
+    type PublicKey = R::PublicKey;
+
+    async fn recv(&mut self) -> Result<commonware_p2p::Message<Self::PublicKey>, Self::Error> {
+        loop {
+            let (from, message) = self.inner.recv().await?;
+            if !(self.withhold_finalize && message.as_ref().first() == Some(&FINALIZE_VOTE)) {
+                return Ok((from, message));
+            }
+        }
+    }
+
+    fn capacity(&self) -> NonZeroUsize {
+        self.inner.capacity()
+    }
+}
+
+/// [`Votes`] after its recipients were checked against their rate limits.
+struct CheckedVotes<C> {
+    inner: C,
+    withhold_finalize: bool,
+}
+
+/// The first byte of commonware's encoding of a finalize vote (`Vote::Finalize`; notarize is 0,
+/// nullify 1).
+const FINALIZE_VOTE: u8 = 2;
+
+impl<S: commonware_p2p::LimitedSender> commonware_p2p::LimitedSender for Votes<S> {
+    type PublicKey = S::PublicKey;
+    type Checked<'a>
+        = CheckedVotes<S::Checked<'a>>
+    where
+        Self: 'a;
+
+    fn check(
+        &mut self,
+        recipients: Recipients<Self::PublicKey>,
+    ) -> Result<Self::Checked<'_>, std::time::SystemTime> {
+        let withhold_finalize = self.withhold_finalize;
+        self.inner.check(recipients).map(|inner| CheckedVotes {
+            inner,
+            withhold_finalize,
+        })
+    }
+}
+
+impl<C: commonware_p2p::CheckedSender> commonware_p2p::CheckedSender for CheckedVotes<C> {
+    type PublicKey = C::PublicKey;
+
+    fn recipients(&self) -> Vec<Self::PublicKey> {
+        self.inner.recipients()
+    }
+
+    fn send(
+        self,
+        message: impl Into<commonware_runtime::IoBufs> + Send,
+        priority: bool,
+    ) -> commonware_actor::Unreliable<commonware_actor::Feedback> {
+        let message: commonware_runtime::IoBufs = message.into();
+        if self.withhold_finalize
+            && message.chunk_at(0).and_then(<[u8]>::first) == Some(&FINALIZE_VOTE)
+        {
+            tracing::warn!("withholding a finalize vote (WEFT_FAULT)");
+            return commonware_actor::Unreliable::new(commonware_actor::Feedback::Ok);
+        }
+        self.inner.send(message, priority)
+    }
 }
 
 /// Forwards what a peer-to-peer channel receives to the core.
