@@ -1752,6 +1752,13 @@ fn notarized_blocks_wait_for_a_finalization_and_are_committed_with_it() {
         let (code, tx) = http("GET", &format!("{api0}/v1/transactions/{id}"), None, b"");
         assert_ne!(code, 200, "final without a finalization: {tx}");
     }
+    // What an operator's monitoring sees: finality lags behind notarization.
+    let metric = metrics_of(&api0);
+    assert_eq!(metric("weft_net_validator"), 1);
+    assert_eq!(metric("weft_net_peers"), 3);
+    assert_eq!(metric("weft_net_view"), stalled_view);
+    assert!(metric("weft_net_notarized_view") >= queued_at + 5);
+    assert_eq!(metric("weft_net_finalized_height"), stalled_height);
 
     // One withholder votes honestly again: three finalize votes make a finalization, and every
     // block notarized before it becomes final with it.
@@ -1796,6 +1803,22 @@ fn notarized_blocks_wait_for_a_finalization_and_are_committed_with_it() {
         holder["timestamp"].as_u64() < Some(healed_at_ms),
         "the block was made after the heal, not during the stall: {holder}"
     );
+}
+
+/// The node's Prometheus metrics (`GET /metrics`): the value of a metric by name (a metric
+/// missing fails the test).
+fn metrics_of(api: &str) -> impl Fn(&str) -> u64 {
+    let (code, text) = http("GET", &format!("{api}/metrics"), None, b"");
+    assert_eq!(code, 200, "{text}");
+    let text = text.as_str().expect("text").to_string();
+    move |name: &str| {
+        text.lines()
+            .find_map(|line| {
+                let (metric, value) = line.split_once(' ')?;
+                (metric == name).then(|| value.parse().expect("a number"))
+            })
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+    }
 }
 
 /// The producer of the block at `height` on the node at `api`.

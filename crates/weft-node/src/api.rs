@@ -328,6 +328,11 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
 #[utoipa::path(get, path = "/metrics", tag = "node",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(status) = &state.net_status
+        && let Ok(status) = status.lock()
+    {
+        state.metrics.update_net(&status);
+    }
     (
         [(
             header::CONTENT_TYPE,

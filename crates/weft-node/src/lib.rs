@@ -136,7 +136,10 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     let chain_name = ledger.genesis().chain_name.clone();
     let chain_id = ledger.chain_id();
     let live = Arc::new(admin::Live::new(&config));
-    let metrics = Arc::new(metrics::Metrics::new(ledger.head().header.height));
+    let metrics = Arc::new(metrics::Metrics::new(
+        ledger.head().header.height,
+        config.network.enabled,
+    ));
     let (head_sender, head) = tokio::sync::watch::channel(ledger.head().header.height);
     let ledger = Arc::new(Mutex::new(ledger));
     let (queue, submissions) = std::sync::mpsc::sync_channel(config.api.queue);

@@ -50,11 +50,145 @@ pub struct Metrics {
     /// Requests refused by the per-client rate limit.
     pub rate_limited: Counter,
     pub requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    /// A networked node's view of its network, taken from its status when scraped.
+    net: Option<NetMetrics>,
     last_block: Mutex<Option<Instant>>,
 }
 
+/// `weft_net_*`: what `GET /v1/net/status` shows, for a node in a network.
+#[derive(Debug, Default)]
+struct NetMetrics {
+    validator: Gauge,
+    epoch: Gauge,
+    peers: Gauge,
+    online: Gauge,
+    dialed: Gauge,
+    dialed_connected: Gauge,
+    cut_off: Gauge,
+    addresses: Gauge,
+    finalized_height: Gauge,
+    view: Gauge,
+    notarized_view: Gauge,
+    synced: Gauge,
+    nullified_views: Counter,
+    evidence: Counter,
+    refused_blocks: Counter,
+}
+
+impl NetMetrics {
+    fn register(&self, registry: &mut Registry) {
+        let gauges: [(&str, &str, &Gauge); 12] = [
+            (
+                "validator",
+                "1 if this node votes in the current epoch, else 0",
+                &self.validator,
+            ),
+            (
+                "epoch",
+                "The consensus epoch (one more at each validator change)",
+                &self.epoch,
+            ),
+            ("peers", "Peers heard from in the last 5 s", &self.peers),
+            (
+                "online_peers",
+                "Peers known to be online (heard from here or by a peer)",
+                &self.online,
+            ),
+            (
+                "dialed_peers",
+                "Peers this node keeps connections with (validators, seeds)",
+                &self.dialed,
+            ),
+            (
+                "dialed_connected_peers",
+                "Dialed peers heard from in the last 5 s",
+                &self.dialed_connected,
+            ),
+            (
+                "cut_off_peers",
+                "Peers disconnected for invalid data or removal, until their block lapses",
+                &self.cut_off,
+            ),
+            (
+                "address_book_peers",
+                "Peers in the address book",
+                &self.addresses,
+            ),
+            (
+                "finalized_height",
+                "Highest final block heard of (above weft_chain_height while catching up)",
+                &self.finalized_height,
+            ),
+            (
+                "view",
+                "Consensus view of the last finalization in this epoch",
+                &self.view,
+            ),
+            (
+                "notarized_view",
+                "Validators: consensus view of the last notarization in this epoch (ahead of weft_net_view while finality lags)",
+                &self.notarized_view,
+            ),
+            (
+                "synced",
+                "1 when synced, 0 while catching up or hearing from no peer",
+                &self.synced,
+            ),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(format!("net_{name}"), help, gauge.clone());
+        }
+        let counters: [(&str, &str, &Counter); 3] = [
+            (
+                "nullified_views",
+                "Validators: views that ended without a block since the node started",
+                &self.nullified_views,
+            ),
+            (
+                "evidence",
+                "Misbehaviour recorded in evidence.jsonl since the node started",
+                &self.evidence,
+            ),
+            (
+                "refused_blocks",
+                "Proposals this validator refused since the node started",
+                &self.refused_blocks,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(format!("net_{name}"), help, counter.clone());
+        }
+    }
+
+    fn update(&self, status: &crate::net::NetStatus) {
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let number = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.validator.set(i64::from(status.validator));
+        self.epoch.set(number(status.epoch));
+        self.peers.set(count(status.peers.len()));
+        self.online.set(count(status.online.len()));
+        self.dialed.set(count(status.dialed));
+        self.dialed_connected.set(count(status.dialed_connected));
+        self.cut_off.set(count(status.cut_off.len()));
+        self.addresses.set(count(status.addresses));
+        self.finalized_height.set(number(status.finalized_height));
+        self.view.set(number(status.view));
+        self.notarized_view.set(number(status.notarized_view));
+        self.synced.set(i64::from(status.sync == "synced"));
+        // The status holds totals since the node started; the counters catch up to them.
+        for (counter, total) in [
+            (&self.nullified_views, status.nullified_views),
+            (&self.evidence, status.evidence),
+            (&self.refused_blocks, status.refused_blocks),
+        ] {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+    }
+}
+
 impl Metrics {
-    pub fn new(height: u64) -> Metrics {
+    /// The metrics of a node at `height`; with `networked`, the `weft_net_*` ones too.
+    pub fn new(height: u64, networked: bool) -> Metrics {
         let mut registry = Registry::with_prefix("weft");
         let height_gauge = Gauge::<i64, AtomicI64>::default();
         height_gauge.set(i64::try_from(height).unwrap_or(i64::MAX));
@@ -76,6 +210,7 @@ impl Metrics {
             tcp_backpressure: Counter::default(),
             rate_limited: Counter::default(),
             requests: Family::new_with_constructor(latency_histogram),
+            net: networked.then(NetMetrics::default),
             last_block: Mutex::new(None),
         };
         let m = &metrics;
@@ -155,9 +290,19 @@ impl Metrics {
             "API request latency by route and status",
             m.requests.clone(),
         );
+        if let Some(net) = &m.net {
+            net.register(&mut registry);
+        }
         Metrics {
             registry,
             ..metrics
+        }
+    }
+
+    /// Takes the `weft_net_*` values from a networked node's status (before a scrape).
+    pub fn update_net(&self, status: &crate::net::NetStatus) {
+        if let Some(net) = &self.net {
+            net.update(status);
         }
     }
 
@@ -193,5 +338,69 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str, name: &str) -> Option<String> {
+        text.lines().find_map(|line| {
+            let (metric, value) = line.split_once(' ')?;
+            (metric == name).then(|| value.to_string())
+        })
+    }
+
+    #[test]
+    fn a_networked_node_exports_its_network_status_and_a_node_on_its_own_does_not() {
+        let alone = Metrics::new(3, false);
+        alone.update_net(&crate::net::NetStatus::default());
+        assert!(!alone.encode().contains("weft_net_"));
+
+        let metrics = Metrics::new(3, true);
+        let mut status = crate::net::NetStatus {
+            validator: true,
+            epoch: 2,
+            peers: vec!["a".into(), "b".into(), "c".into()],
+            finalized_height: 40,
+            view: 17,
+            notarized_view: 21,
+            sync: "synced",
+            evidence: 2,
+            nullified_views: 5,
+            ..crate::net::NetStatus::default()
+        };
+        metrics.update_net(&status);
+        let text = metrics.encode();
+        for (name, expected) in [
+            ("weft_net_validator", "1"),
+            ("weft_net_epoch", "2"),
+            ("weft_net_peers", "3"),
+            ("weft_net_finalized_height", "40"),
+            ("weft_net_view", "17"),
+            ("weft_net_notarized_view", "21"),
+            ("weft_net_synced", "1"),
+            ("weft_net_evidence_total", "2"),
+            ("weft_net_nullified_views_total", "5"),
+            ("weft_net_refused_blocks_total", "0"),
+        ] {
+            assert_eq!(
+                value(&text, name).as_deref(),
+                Some(expected),
+                "{name} in {text}"
+            );
+        }
+        // Counters follow the status's totals; gauges its latest values.
+        status.evidence = 3;
+        status.sync = "catching up";
+        metrics.update_net(&status);
+        metrics.update_net(&status);
+        let text = metrics.encode();
+        assert_eq!(
+            value(&text, "weft_net_evidence_total").as_deref(),
+            Some("3")
+        );
+        assert_eq!(value(&text, "weft_net_synced").as_deref(), Some("0"));
     }
 }

@@ -706,7 +706,7 @@ mod tests {
         let writer = tokio::spawn(write_answers(
             BufWriter::new(ours),
             queued,
-            Arc::new(Metrics::new(0)),
+            Arc::new(Metrics::new(0, false)),
         ));
         let (first_done, first) = oneshot::channel();
         let (second_done, second) = oneshot::channel();
