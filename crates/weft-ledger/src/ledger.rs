@@ -514,6 +514,17 @@ pub struct Checked {
     pub bad_signatures: HashSet<usize>,
 }
 
+/// Whether a block's transaction signatures are verified when it is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signatures {
+    /// Verify every one (a block as received from elsewhere).
+    Verify,
+    /// Every transaction is a copy this process verified before (`Admitted::check`), and the
+    /// block's Merkle root, which commits to each signature, was computed from these copies:
+    /// verifying them again would find nothing new. The producer's seal is still verified.
+    CheckedEarlier,
+}
+
 /// Checks everything about `block` as the successor of `previous` (or as block 0) that needs no
 /// rule state: header fields, linkage, Merkle root, the producer's seal, and every transaction's
 /// signature (returned, not failed on, so the caller names the first bad one in order). What a
@@ -522,6 +533,16 @@ pub fn check_block(
     chain_id: ChainId,
     previous: Option<&SignedHeader>,
     block: &Block,
+) -> Result<Checked> {
+    check_block_with(chain_id, previous, block, Signatures::Verify)
+}
+
+/// [`check_block`], verifying the transactions' signatures or not (see [`Signatures`]).
+pub fn check_block_with(
+    chain_id: ChainId,
+    previous: Option<&SignedHeader>,
+    block: &Block,
+    signatures: Signatures,
 ) -> Result<Checked> {
     use weft_core::encoding::Canonical;
     let header = &block.signed.header;
@@ -572,8 +593,10 @@ pub fn check_block(
         .signed
         .verify_producer()
         .map_err(|error| bad(format!("producer seal: {error}")))?;
-    let bad_signatures: HashSet<usize> =
-        verify_many(&block.transactions, &ids).into_iter().collect();
+    let bad_signatures: HashSet<usize> = match signatures {
+        Signatures::Verify => verify_many(&block.transactions, &ids).into_iter().collect(),
+        Signatures::CheckedEarlier => HashSet::new(),
+    };
     Ok(Checked {
         ids,
         levels,
@@ -590,13 +613,24 @@ pub fn validate_block<V: StateView + ?Sized>(
     previous: Option<&SignedHeader>,
     block: &Block,
 ) -> Result<ValidatedBlock> {
+    validate_block_with(state, chain_id, previous, block, Signatures::Verify)
+}
+
+/// [`validate_block`], verifying the transactions' signatures or not (see [`Signatures`]).
+pub fn validate_block_with<V: StateView + ?Sized>(
+    state: &V,
+    chain_id: ChainId,
+    previous: Option<&SignedHeader>,
+    block: &Block,
+    signatures: Signatures,
+) -> Result<ValidatedBlock> {
     let header = &block.signed.header;
     let bad = bad_block(block);
     let Checked {
         ids,
         levels,
         bad_signatures,
-    } = check_block(chain_id, previous, block)?;
+    } = check_block_with(chain_id, previous, block, signatures)?;
     let mut overlay = Overlay::new(state);
     let context = RuleContext {
         chain_id,

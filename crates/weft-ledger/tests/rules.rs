@@ -766,3 +766,69 @@ fn a_scheduled_validator_change_is_replaced_or_withdrawn_until_it_takes_effect()
     let report = weft_ledger::audit::audit(w.ledger.store(), &mut |_, _| {}).expect("audit");
     assert!(report.ok, "{report:?}");
 }
+
+/// A block rebuilt from transactions this process verified before skips only their signatures:
+/// the producer's seal, the Merkle root and every rule are still checked.
+#[test]
+fn a_block_of_transactions_checked_earlier_skips_only_their_signatures() {
+    use weft_ledger::ledger::{Signatures, validate_block_with};
+    let mut w = World::new();
+    let designer = w.org("designer");
+    let producer = SigningKey::from_text(&w.producer.to_text()).expect("key");
+    let tx = Transaction::sign(
+        w.chain_id,
+        T0 + 20,
+        Signer::Resource(designer),
+        &w.keys[&designer],
+        claim(designer, b"checked earlier"),
+    )
+    .expect("tx");
+    let snapshot = w.ledger.store().snapshot().expect("snapshot");
+    let block = weft_ledger::ledger::assemble(
+        &snapshot,
+        w.chain_id,
+        w.ledger.head(),
+        weft_ledger::Admitted::check(vec![tx]),
+        &producer,
+        T0 + 20,
+    )
+    .expect("assembled")
+    .block;
+    let validate = |block: &weft_ledger::block::Block, signatures| {
+        validate_block_with(
+            &snapshot,
+            w.chain_id,
+            Some(w.ledger.head()),
+            block,
+            signatures,
+        )
+    };
+    for signatures in [Signatures::Verify, Signatures::CheckedEarlier] {
+        validate(&block, signatures).expect("a valid block");
+    }
+
+    // The transaction's signature broken, Merkle root and seal made again.
+    let mut forged = block.clone();
+    forged.transactions[0].signature.0[0] ^= 1;
+    let ids: Vec<_> = forged.transactions.iter().map(Transaction::id).collect();
+    let mut header = forged.signed.header.clone();
+    header.merkle_root = weft_ledger::block::merkle_levels(&forged.transactions, &ids).root();
+    forged.signed = weft_ledger::block::SignedHeader::seal(header, &producer);
+    let refused = validate(&forged, Signatures::Verify).expect_err("a forged signature");
+    assert!(
+        refused.to_string().contains("signature does not verify"),
+        "{refused}"
+    );
+    validate(&forged, Signatures::CheckedEarlier)
+        .expect("not verified again: the caller vouches for each signature");
+
+    // Still checked: the seal, and the Merkle root.
+    let mut unsealed = block.clone();
+    unsealed.signed.signatures[0].signature.0[0] ^= 1;
+    let refused = validate(&unsealed, Signatures::CheckedEarlier).expect_err("a broken seal");
+    assert!(refused.to_string().contains("producer seal"), "{refused}");
+    let mut other_root = block.clone();
+    other_root.transactions[0].signature.0[0] ^= 1;
+    let refused = validate(&other_root, Signatures::CheckedEarlier).expect_err("another root");
+    assert!(refused.to_string().contains("merkle_root"), "{refused}");
+}

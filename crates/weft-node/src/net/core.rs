@@ -24,7 +24,7 @@ use commonware_utils::ordered::Set;
 use weft_core::encoding::{decode, encode};
 use weft_core::{BlockHash, Hash32, SigningKey, TxId};
 use weft_ledger::block::{Block, SignedHeader};
-use weft_ledger::ledger::{Assembled, ValidatedBlock, assemble, validate_block};
+use weft_ledger::ledger::{Assembled, Signatures, ValidatedBlock, assemble, validate_block_with};
 use weft_ledger::state::{Overlay, Position, Schedule, StateDelta};
 use weft_ledger::store::Store as _;
 use weft_ledger::{Admitted, RuleError, Transaction};
@@ -117,6 +117,9 @@ struct Known {
     bytes: usize,
     /// Its state changes, once validated on its parent's state.
     validated: Option<Arc<ValidatedBlock>>,
+    /// Rebuilt from pooled transactions, whose signatures this node verified when it pooled
+    /// them: validating it verifies only the producer's seal, not each transaction again.
+    from_pool: bool,
 }
 
 /// One submission's answers, filled as its transactions are decided.
@@ -733,7 +736,7 @@ where
         match proposal {
             Proposal::Whole(block) => {
                 self.wanted_blocks.remove(&block.signed.header.hash());
-                self.remember(block, bytes.len());
+                self.remember(block, bytes.len(), false);
             }
             Proposal::Compact { signed, ids } => self.received_compact(from, signed, ids),
             Proposal::Request { .. } => {}
@@ -761,7 +764,7 @@ where
                     transactions,
                 };
                 let size = encoded_len(&block);
-                self.remember(block, size);
+                self.remember(block, size, true);
             }
             None => {
                 // Asked of the leader at once, unless it was asked for already (a block the
@@ -858,7 +861,7 @@ where
     }
 
     /// Keeps a block above the committed head (unvalidated until something needs it).
-    fn remember(&mut self, block: Block, bytes: usize) {
+    fn remember(&mut self, block: Block, bytes: usize, from_pool: bool) {
         let hash = block.signed.header.hash();
         if block.signed.header.height <= self.head.header.height || self.known.contains_key(&hash) {
             return;
@@ -874,6 +877,7 @@ where
                 block: Arc::new(block),
                 bytes,
                 validated: None,
+                from_pool,
             },
         );
     }
@@ -946,9 +950,19 @@ where
             let validated = match &known.validated {
                 Some(validated) => validated.clone(),
                 None => {
-                    let validated =
-                        validate_block(&state, self.chain_id, Some(&parent), &known.block)
-                            .map_err(|error| Lookup::Invalid(error.to_string()))?;
+                    let signatures = if known.from_pool {
+                        Signatures::CheckedEarlier
+                    } else {
+                        Signatures::Verify
+                    };
+                    let validated = validate_block_with(
+                        &state,
+                        self.chain_id,
+                        Some(&parent),
+                        &known.block,
+                        signatures,
+                    )
+                    .map_err(|error| Lookup::Invalid(error.to_string()))?;
                     let validated = Arc::new(validated);
                     known.validated = Some(validated.clone());
                     validated
@@ -1255,6 +1269,8 @@ where
                 block: Arc::new(block),
                 bytes: size,
                 validated,
+                // A block a test fault altered is validated like any other received.
+                from_pool: false,
             },
         );
         Some(Some(commonware_cryptography::sha256::Digest(hash.0.0)))
@@ -2222,7 +2238,7 @@ where
                 transactions,
             };
             let size = encoded_len(&block);
-            self.remember(block, size);
+            self.remember(block, size, false);
         }
         self.commit_fetched()?;
         self.request_sync();
