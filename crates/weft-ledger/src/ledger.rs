@@ -538,7 +538,7 @@ pub fn check_block(
 }
 
 /// [`check_block`], verifying the transactions' signatures or not (see [`Signatures`]).
-pub fn check_block_with(
+fn check_block_with(
     chain_id: ChainId,
     previous: Option<&SignedHeader>,
     block: &Block,

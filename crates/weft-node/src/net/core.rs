@@ -279,28 +279,22 @@ impl Fault {
         Some(fault)
     }
 
-    /// Does this fault break the blocks this validator proposes?
-    fn breaks_proposals(self) -> bool {
-        matches!(self, Fault::ForgedSignature | Fault::Replay)
-    }
-
-    /// The block broken this way, its Merkle root and seal made again so that only the fault
-    /// is wrong.
-    fn apply(self, mut block: Block, key: &SigningKey) -> Block {
+    /// The proposal broken this way, its Merkle root and seal made again so that only the fault
+    /// is wrong; `None` for a fault that leaves proposals alone, or with nothing to break.
+    fn broken(self, block: &Block, key: &SigningKey) -> Option<Block> {
+        let first = block.transactions.first()?.clone();
+        let mut block = block.clone();
         match self {
             Fault::ForgedSignature => block.transactions[0].signature.0[0] ^= 1,
-            Fault::Replay => {
-                let first = block.transactions[0].clone();
-                block.transactions.push(first);
-            }
-            Fault::Equivocate | Fault::BadBodies | Fault::WithholdFinalize => return block,
+            Fault::Replay => block.transactions.push(first),
+            Fault::Equivocate | Fault::BadBodies | Fault::WithholdFinalize => return None,
         }
         let ids: Vec<TxId> = block.transactions.iter().map(Transaction::id).collect();
         let mut header = block.signed.header.clone();
         header.merkle_root = weft_ledger::block::merkle_levels(&block.transactions, &ids).root();
         header.tx_count = block.transactions.len() as u32;
         block.signed = SignedHeader::seal(header, key);
-        block
+        Some(block)
     }
 }
 
@@ -1254,11 +1248,12 @@ where
         }
         // A test fault changes the block after it was built: its state changes and ids are then
         // not those of the block, so none are kept with it.
-        let (block, validated) = match self.fault {
-            Some(fault) if fault.breaks_proposals() && !block.transactions.is_empty() => {
-                (fault.apply(block, &self.p.key), None)
-            }
-            _ => (block, Some(Arc::new(validated))),
+        let broken = self
+            .fault
+            .and_then(|fault| fault.broken(&block, &self.p.key));
+        let (block, validated) = match broken {
+            Some(broken) => (broken, None),
+            None => (block, Some(Arc::new(validated))),
         };
         let hash = block.signed.header.hash();
         let size = encoded_len(&block);
