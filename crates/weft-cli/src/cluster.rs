@@ -660,8 +660,20 @@ pub fn status(ctx: &Context_) -> Result<()> {
         })
         .collect();
     let online = status["online"].as_array().map_or(0, Vec::len);
+    let engine = match status["waiting_for"].as_array() {
+        Some(waiting) if !waiting.is_empty() => format!(
+            "{} ({}: it starts once they answer, at most network.leader_timeout_ms after start)",
+            status["engine"].as_str().unwrap_or("?"),
+            waiting
+                .iter()
+                .filter_map(|key| key.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => status["engine"].as_str().unwrap_or("?").to_string(),
+    };
     let text = format!(
-        "network of {}\n  key          {key}\n  validator    {}\n  height       {} (finalized {}, epoch {}, view {}, notarized view {})\n  sync         {}\n  connections  {} of {} dialed peers heard from\n  online       {online} peers (heard from here or by a peer)\n  addresses    {} peers in the address book\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}{next}{cut_off}{hint}",
+        "network of {}\n  key          {key}\n  validator    {}\n  engine       {engine}\n  height       {} (finalized {}, epoch {}, view {}, notarized view {})\n  sync         {}\n  connections  {} of {} dialed peers heard from\n  online       {online} peers (heard from here or by a peer)\n  addresses    {} peers in the address book\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}{next}{cut_off}{hint}",
         node.base(),
         status["validator"],
         status["height"],

@@ -504,6 +504,17 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         assert!(node["sync"].is_string(), "{node}");
         assert!(node["peers"].as_u64() >= Some(1), "{node}");
     }
+    // The validators' engines run; the followers have none.
+    for (index, member) in cluster.members.iter().enumerate() {
+        let (_, net) = http("GET", &format!("{}/v1/net/status", member.api), None, b"");
+        let engine = if index < 4 { "running" } else { "not voting" };
+        assert_eq!(
+            (net["engine"].as_str(), net["waiting_for"].clone()),
+            (Some(engine), json!([])),
+            "{}: {net}",
+            member.name
+        );
+    }
 
     // One validator of four killed: the other three keep committing (f = 1).
     let stopped = cluster.key(3);
@@ -1854,6 +1865,57 @@ fn wait_for<T>(mut probe: impl FnMut() -> Result<T, String>) -> T {
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
     }
+}
+
+/// A validator's consensus engine starts once every other validator of its epoch has answered
+/// it, so that its first votes do not go down a connection the other side has refused
+/// (docs/network.md, "Starting"). Until then its status names whom it waits for.
+#[test]
+fn a_validator_starts_voting_once_the_other_validators_answer() {
+    let _network = one_network_at_a_time();
+    let mut cluster = Cluster::up(&["--nodes", "2"]);
+    for index in 0..2 {
+        wait_net_status(&cluster.members[index].api, "both engines run", |net| {
+            net["engine"] == "running" && net["waiting_for"] == json!([])
+        });
+    }
+    let key1 = cluster.key(1);
+    cluster.kill(1);
+    cluster.kill(0);
+    // Node 0 would wait for node 1 for up to its leader timeout: made longer than this test.
+    let config_path = cluster.members[0].home.join("config.toml");
+    let config = std::fs::read_to_string(&config_path).expect("config");
+    assert!(config.contains("leader_timeout_ms = 2000"), "{config}");
+    std::fs::write(
+        &config_path,
+        config.replace("leader_timeout_ms = 2000", "leader_timeout_ms = 600000"),
+    )
+    .expect("config written");
+    cluster.restart(0);
+    let api0 = cluster.members[0].api.clone();
+    let waiting = wait_net_status(&api0, "node 0's engine waits for node 1", |net| {
+        net["engine"] == "waiting for validators"
+    });
+    assert_eq!(waiting["waiting_for"], json!([key1]), "{waiting}");
+    let shown = weft(
+        &cluster.members[0].home,
+        &["net", "status", "--node", &api0],
+    );
+    assert!(shown.status.success(), "{shown:?}");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(&format!("engine       waiting for validators ({key1}")),
+        "{shown}"
+    );
+    // Node 1 back: it answers, and node 0's engine starts long before its wait would end.
+    cluster.restart(1);
+    wait_net_status(
+        &api0,
+        "node 0's engine starts once node 1 answered",
+        |net| net["engine"] == "running" && net["waiting_for"] == json!([]),
+    );
+    let height = cluster.height(0);
+    cluster.converge(&[0, 1], height + 2);
 }
 
 /// A signed transaction replaces a validator with a newcomer from a later height on: every node

@@ -69,6 +69,24 @@ const EMPTY_RETRY: Duration = Duration::from_millis(100);
 const SYNC_BODIES: u32 = 64;
 /// Most body requests out at once, each to a different peer.
 const BODY_REQUESTS: usize = 4;
+/// How often a validator whose engine waits to start asks the validators that have not
+/// answered yet ([`StartGate`]).
+const GATE_PROBE: Duration = Duration::from_millis(100);
+
+/// A validator's engine starts once every other validator of the epoch has answered a
+/// headers request (a round trip over the connection), or after `leader_timeout_ms`. At start
+/// two nodes often dial each other at once; commonware keeps one of the two connections, and
+/// the side whose connection was refused learns of it only later. A vote sent in that window
+/// is lost, and a lost leader's vote in the first view cost a view (4 s: the validators that
+/// had it wait for the certification timeout before they nullify). The epoch's channels are
+/// open while the engine waits, so the votes of engines that started earlier wait for it.
+struct StartGate {
+    since: Instant,
+    probed: Option<Instant>,
+    /// The validators that have not answered yet.
+    waiting: HashSet<Key>,
+    open: tokio::sync::oneshot::Sender<()>,
+}
 
 pub(crate) struct CoreParams<S, B> {
     pub ledger: SharedLedger,
@@ -201,6 +219,8 @@ pub(crate) struct Core<S, B> {
     epoch: EpochState,
     /// Does this node vote in the current epoch?
     is_validator: bool,
+    /// While this validator's engine waits for the other validators to answer.
+    gate: Option<StartGate>,
     /// The peers this node dials: the validators of this epoch and the next and the seeds, but
     /// itself.
     dialed: Vec<Key>,
@@ -363,6 +383,7 @@ where
             sync_state: "synced",
             epoch,
             is_validator,
+            gate: None,
             last_commit: Instant::now(),
             halted: false,
             pending_merge_txs: 0,
@@ -484,6 +505,7 @@ where
     }
 
     fn tick(&mut self) -> Result<()> {
+        self.gate_tick();
         self.flood();
         self.try_proposals();
         self.try_verifications();
@@ -1671,6 +1693,7 @@ where
                 finalization,
             } => {
                 self.sync_sent = None;
+                self.answered(&from);
                 self.take_headers(from, headers, &finalization)?;
             }
             Sync::BodiesRequest { from_height, count } => {
@@ -2352,12 +2375,98 @@ where
                 ),
             }
         };
+        let (open, ready) = tokio::sync::oneshot::channel();
         let _ = self.p.epochs.send(super::EpochStart {
             epoch: self.epoch.number,
             validators: self.epoch.validators.clone(),
             floor: commonware_cryptography::sha256::Digest(floor.0.0),
+            ready,
         });
+        let waiting: HashSet<Key> = self
+            .epoch
+            .validators
+            .iter()
+            .filter(|key| **key != self.me)
+            .cloned()
+            .collect();
+        if !self.is_validator || waiting.is_empty() {
+            let _ = open.send(());
+            self.gate = None;
+            return Ok(());
+        }
+        self.gate = Some(StartGate {
+            since: Instant::now(),
+            probed: None,
+            waiting,
+            open,
+        });
+        self.gate_tick();
         Ok(())
+    }
+
+    /// While the engine waits ([`StartGate`]): asks the validators that have not answered
+    /// yet, every [`GATE_PROBE`]; starts the engine once the wait is over.
+    fn gate_tick(&mut self) {
+        let Some(gate) = &mut self.gate else {
+            return;
+        };
+        let wait = Duration::from_millis(self.p.config.leader_timeout_ms);
+        if gate.since.elapsed() >= wait {
+            self.open_gate();
+            return;
+        }
+        if gate
+            .probed
+            .is_some_and(|probed| probed.elapsed() < GATE_PROBE)
+        {
+            return;
+        }
+        gate.probed = Some(Instant::now());
+        let request = encode(&Sync::HeadersRequest {
+            from_height: self.head.header.height + 1,
+            max_headers: SYNC_HEADERS,
+        });
+        let peers: Vec<Key> = gate.waiting.iter().cloned().collect();
+        self.p
+            .sync_out
+            .send(Recipients::Some(peers), request, false);
+    }
+
+    /// A validator answered a headers request: if the engine waits, one fewer to wait for.
+    fn answered(&mut self, from: &Key) {
+        if let Some(gate) = &mut self.gate
+            && gate.waiting.remove(from)
+            && gate.waiting.is_empty()
+        {
+            self.open_gate();
+        }
+    }
+
+    fn open_gate(&mut self) {
+        let Some(gate) = self.gate.take() else {
+            return;
+        };
+        let waited_ms = gate.since.elapsed().as_millis() as u64;
+        if gate.waiting.is_empty() {
+            tracing::info!(
+                epoch = self.epoch.number,
+                waited_ms,
+                "every validator answered: the consensus engine starts"
+            );
+        } else {
+            let silent: Vec<String> = gate
+                .waiting
+                .iter()
+                .map(|key| weft_key(key).to_string())
+                .collect();
+            tracing::warn!(
+                epoch = self.epoch.number,
+                waited_ms,
+                ?silent,
+                "validators did not answer: the consensus engine starts without hearing from them"
+            );
+        }
+        let _ = gate.open.send(());
     }
 
     /// The committed head is the last block of its epoch: the next validators take over, with
@@ -2473,6 +2582,19 @@ where
             .filter(|(epoch, _)| *epoch == self.epoch.number)
             .map_or(0, |(_, view)| view);
         status.mempool = self.pool.len();
+        (status.engine, status.waiting_for) = match &self.gate {
+            _ if !self.is_validator => ("not voting", Vec::new()),
+            None => ("running", Vec::new()),
+            Some(gate) => {
+                let mut waiting: Vec<String> = gate
+                    .waiting
+                    .iter()
+                    .map(|key| weft_key(key).to_string())
+                    .collect();
+                waiting.sort();
+                ("waiting for validators", waiting)
+            }
+        };
         status.dialed = self.dialed.len();
         status.dialed_connected = self
             .dialed

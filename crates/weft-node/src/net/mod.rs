@@ -100,6 +100,11 @@ pub struct NetStatus {
     /// `synced`, `catching up` while finalized blocks are missing, or `no peers` when no peer
     /// was heard from in the last 5 s.
     pub sync: &'static str,
+    /// This node's consensus engine: `running`, `waiting for validators` (at start, until every
+    /// other validator of the epoch answered, at most `leader_timeout_ms`), or `not voting`.
+    pub engine: &'static str,
+    /// The validators the engine waits for (empty unless `waiting for validators`).
+    pub waiting_for: Vec<String>,
     /// Transactions waiting to be proposed.
     pub mempool: usize,
     /// Misbehaviour seen and recorded (HOME/evidence.jsonl).
@@ -383,6 +388,11 @@ pub struct Fetched {
 pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a peer that sent invalid data stays disconnected (and is not asked for blocks).
 pub(crate) const BLOCKED_FOR: Duration = Duration::from_secs(3600);
+/// Least time between two connection attempts with one peer (commonware's
+/// `peer_connection_cooldown`, 1 s in its local defaults). When two nodes dial each other at
+/// once, both attempts can be refused, and neither is tried again before this has passed: at
+/// start, a network of four took 1.3-2 s to connect every pair with 1 s.
+const PEER_COOLDOWN: Duration = Duration::from_millis(200);
 
 /// Fetches whole copies of stripped transactions from the network's peers (thin and producer
 /// nodes; DESIGN.md "Node types").
@@ -472,10 +482,41 @@ pub(crate) type Equivocator = Box<dyn FnMut(&Ctx, &Digest) + Send>;
 /// Tells the network thread to run the consensus engine of `epoch` (stopping the one before):
 /// its validators, and the block it starts on (the last of the epoch before; block 0 for
 /// epoch 0).
+/// Tells every validator this engine is about to vote: a signed nullify vote for the epoch's
+/// view 0 (its genesis, which no engine tracks or votes in, so the vote is dropped unused and
+/// commits its signer to nothing). commonware's engine counts any vote of the epoch from a
+/// validator as activity before it looks at the view, and with its skip policy it nullifies at
+/// once a view whose leader it has not heard from lately. At start no validator has heard
+/// from any other yet: a leader whose vote in the first view came after the others had their
+/// quorum was skipped by some validators and voted for by others, and the view then waited
+/// for the certification timeout (docs/network.md, "Starting"). A validator restarted into a
+/// running network stops being skipped at once, too.
+fn hello<S>(votes: &mut S, signer: &Scheme, epoch: u64)
+where
+    S: commonware_p2p::Sender<PublicKey = Key>,
+{
+    if let Some(vote) = hello_vote(signer, epoch) {
+        votes.send(Recipients::All, vote, true);
+    }
+}
+
+/// The encoded vote [`hello`] sends: `None` when `signer` cannot sign.
+fn hello_vote(signer: &Scheme, epoch: u64) -> Option<Vec<u8>> {
+    use commonware_codec::Encode as _;
+    use commonware_consensus::simplex::types::{Nullify, Vote};
+    use commonware_consensus::types::{Round, View};
+    let round = Round::new(Epoch::new(epoch), View::zero());
+    let vote: Vote<Scheme, Digest> = Vote::Nullify(Nullify::sign::<Digest>(signer, round)?);
+    Some(vote.encode().to_vec())
+}
+
 pub(crate) struct EpochStart {
     pub epoch: u64,
     pub validators: Set<Key>,
     pub floor: Digest,
+    /// Sent (or dropped) by the core when the engine may start: its channels are opened
+    /// first, so votes from engines that started earlier are kept for it (core's `StartGate`).
+    pub ready: tokio::sync::oneshot::Receiver<()>,
 }
 
 /// The consensus engine's handle on the core.
@@ -745,6 +786,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                 p2p.tracked_peer_sets = NonZeroUsize::MIN;
                 p2p.dial_frequency = Duration::from_millis(dial_interval_ms);
                 p2p.block_duration = BLOCKED_FOR;
+                p2p.peer_connection_cooldown = PEER_COOLDOWN;
                 let (mut network, mut oracle) = discovery::Network::new(context.child("p2p"), p2p);
                 // The set's id follows from the last block that changed it: the same on every
                 // node at this head, as commonware's discovery exchanges the addresses of a
@@ -852,6 +894,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                         epoch,
                         validators,
                         floor,
+                        ready,
                     }) = start
                     else {
                         continue;
@@ -887,7 +930,6 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                             signer,
                         )));
                     }
-                    tracing::info!(epoch, validators = validators.len(), "starting the consensus engine");
                     let config = simplex_config::Config {
                         scheme,
                         elector: RoundRobin::<Sha256>::default(),
@@ -928,7 +970,17 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                         context.child("simplex").with_attribute("epoch", epoch),
                         config,
                     );
-                    let (votes_sender, votes_receiver) = epoch_votes;
+                    // The core says when: once the other validators answered, or after a
+                    // bounded wait. A dropped sender (the core ended) starts it too; the loop
+                    // then sees the core's end.
+                    let _ = ready.await;
+                    tracing::info!(epoch, validators = validators.len(), "starting the consensus engine");
+                    let (mut votes_sender, votes_receiver) = epoch_votes;
+                    if let Some(signer) =
+                        Scheme::signer(&namespace, validators.clone(), private.clone())
+                    {
+                        hello(&mut votes_sender, &signer, epoch);
+                    }
                     let withhold_finalize = fault == Some(core::Fault::WithholdFinalize);
                     let votes_sender = Votes {
                         inner: votes_sender,
@@ -1071,6 +1123,35 @@ fn forward<R>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a validator sends when its engine starts: a vote every peer's engine decodes (one
+    /// it could not decode would get the sender blocked), a nullify of the epoch's view 0 that
+    /// no engine tracks, signed by this validator.
+    #[test]
+    fn the_hello_is_a_signed_nullify_of_the_epochs_view_zero() {
+        use commonware_consensus::simplex::types::Vote;
+        use commonware_consensus::types::{Round, View};
+        use commonware_cryptography::Signer as _;
+        let privates: Vec<ed25519::PrivateKey> =
+            (1..=4).map(ed25519::PrivateKey::from_seed).collect();
+        let validators = Set::from_iter_dedup(privates.iter().map(|key| key.public_key()));
+        let signer =
+            Scheme::signer(b"weft-test", validators.clone(), privates[2].clone()).expect("signer");
+        let bytes = hello_vote(&signer, 3).expect("signed");
+        let vote =
+            Vote::<Scheme, Digest>::decode(commonware_codec::Copying(&bytes[..])).expect("decodes");
+        let Vote::Nullify(nullify) = vote else {
+            panic!("not a nullify: {vote:?}");
+        };
+        assert_eq!(nullify.round(), Round::new(Epoch::new(3), View::zero()));
+        let mut rng = rand::rng();
+        let strategy = commonware_parallel::Sequential;
+        let verifier = Scheme::verifier(b"weft-test", validators.clone());
+        assert!(nullify.verify::<_, Digest>(&mut rng, &verifier, &strategy));
+        // Signed under this network's namespace: another network's engines refuse it.
+        let elsewhere = Scheme::verifier(b"weft-other", validators);
+        assert!(!nullify.verify::<_, Digest>(&mut rng, &elsewhere, &strategy));
+    }
 
     fn key(seed: u8) -> weft_core::PublicKey {
         SigningKey::from_seed(&[seed; 32]).public_key()
