@@ -662,7 +662,7 @@ pub fn status(ctx: &Context_) -> Result<()> {
     let online = status["online"].as_array().map_or(0, Vec::len);
     let engine = match status["waiting_for"].as_array() {
         Some(waiting) if !waiting.is_empty() => format!(
-            "{} ({}: it starts once they answer, at most network.leader_timeout_ms after start)",
+            "{} ({}: it starts once they answer, at most network.start_wait_ms after start)",
             status["engine"].as_str().unwrap_or("?"),
             waiting
                 .iter()

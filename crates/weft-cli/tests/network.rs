@@ -1882,13 +1882,13 @@ fn a_validator_starts_voting_once_the_other_validators_answer() {
     let key1 = cluster.key(1);
     cluster.kill(1);
     cluster.kill(0);
-    // Node 0 would wait for node 1 for up to its leader timeout: made longer than this test.
+    // Node 0 would wait for node 1 for up to `start_wait_ms`: made longer than this test.
     let config_path = cluster.members[0].home.join("config.toml");
     let config = std::fs::read_to_string(&config_path).expect("config");
-    assert!(config.contains("leader_timeout_ms = 2000"), "{config}");
+    assert!(config.contains("start_wait_ms = 2000"), "{config}");
     std::fs::write(
         &config_path,
-        config.replace("leader_timeout_ms = 2000", "leader_timeout_ms = 600000"),
+        config.replace("start_wait_ms = 2000", "start_wait_ms = 600000"),
     )
     .expect("config written");
     cluster.restart(0);

@@ -226,6 +226,9 @@ pub struct NetworkSection {
     /// The peer-to-peer network dials one peer it should be and is not connected to this often,
     /// ms: a dropped connection is replaced within about this long per missing peer.
     pub dial_interval_ms: u64,
+    /// A validator's consensus engine starts once every other validator answered it, or after
+    /// this long, ms (0: at once). docs/network.md, "Starting".
+    pub start_wait_ms: u64,
 }
 
 impl Default for NetworkSection {
@@ -241,6 +244,7 @@ impl Default for NetworkSection {
             idle_block_ms: 500,
             mempool_max: 500_000,
             dial_interval_ms: 100,
+            start_wait_ms: 2_000,
         }
     }
 }
@@ -337,6 +341,7 @@ impl NetworkSection {
             10,
             60_000,
         )?;
+        range("network.start_wait_ms", self.start_wait_ms, 0, 600_000)?;
         range("network.mempool_max", self.mempool_max, 1_000, 10_000_000)
     }
 }
@@ -775,6 +780,9 @@ impl NodeConfig {
              # Dial a peer this node should be and is not connected to this often, ms (10 to 60000):\n\
              # a dropped connection is replaced within about this long per missing peer.\n\
              dial_interval_ms = {dial_interval_ms}\n\
+             # A validator's consensus engine starts once every other validator answered, or after\n\
+             # this many ms (0 to 600000; 0 = at once).\n\
+             start_wait_ms = {start_wait_ms}\n\
              \n\
              # Watched directories (`weft node run --watch DIR` adds one with these defaults):\n\
              # [[ingest.watch]]\n\
@@ -806,6 +814,7 @@ impl NodeConfig {
             idle_block_ms = d.network.idle_block_ms,
             mempool_max = d.network.mempool_max,
             dial_interval_ms = d.network.dial_interval_ms,
+            start_wait_ms = d.network.start_wait_ms,
         )
     }
 }
@@ -929,6 +938,11 @@ mod tests {
         )
         .expect_err("dialing too often");
         assert_eq!(error.key, "network.dial_interval_ms");
+        let error = NodeConfig::parse(
+            "[network]\nenabled = true\nlisten = \"127.0.0.1:7000\"\nstart_wait_ms = 600001\n",
+        )
+        .expect_err("waiting over ten minutes to start");
+        assert_eq!(error.key, "network.start_wait_ms");
         let error = NodeConfig::parse("[api]\nmax_batch = \"many\"\n").expect_err("wrong type");
         assert!(error.message.contains("max_batch"), "{error}");
     }

@@ -74,7 +74,7 @@ const BODY_REQUESTS: usize = 4;
 const GATE_PROBE: Duration = Duration::from_millis(100);
 
 /// A validator's engine starts once every other validator of the epoch has answered a
-/// headers request (a round trip over the connection), or after `leader_timeout_ms`. At start
+/// headers request (a round trip over the connection), or after `network.start_wait_ms`. At start
 /// two nodes often dial each other at once; commonware keeps one of the two connections, and
 /// the side whose connection was refused learns of it only later. A vote sent in that window
 /// is lost, and a lost leader's vote in the first view cost a view (4 s: the validators that
@@ -2410,7 +2410,7 @@ where
         let Some(gate) = &mut self.gate else {
             return;
         };
-        let wait = Duration::from_millis(self.p.config.leader_timeout_ms);
+        let wait = Duration::from_millis(self.p.config.start_wait_ms);
         if gate.since.elapsed() >= wait {
             self.open_gate();
             return;

@@ -101,7 +101,7 @@ pub struct NetStatus {
     /// was heard from in the last 5 s.
     pub sync: &'static str,
     /// This node's consensus engine: `running`, `waiting for validators` (at start, until every
-    /// other validator of the epoch answered, at most `leader_timeout_ms`), or `not voting`.
+    /// other validator of the epoch answered, at most `network.start_wait_ms`), or `not voting`.
     pub engine: &'static str,
     /// The validators the engine waits for (empty unless `waiting for validators`).
     pub waiting_for: Vec<String>,
