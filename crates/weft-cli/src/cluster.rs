@@ -109,6 +109,7 @@ pub fn up(
     thin: usize,
     archive: usize,
     dir: &Path,
+    timeout: Duration,
 ) -> Result<()> {
     if validators == 0 || validators > MAX_NODES {
         bail!("--nodes must be between 1 and {MAX_NODES}, got {validators}");
@@ -269,14 +270,17 @@ pub fn up(
         node.pid = spawn(&node.home)?;
     }
     write_cluster(&dir, &cluster)?;
-    for node in &cluster.nodes {
-        if let Err(error) = wait_listening(node) {
-            // Nothing is left running half-started.
-            for node in &cluster.nodes {
-                stop(node.pid);
-            }
-            return Err(error);
+    let started = cluster
+        .nodes
+        .iter()
+        .try_for_each(wait_listening)
+        .and_then(|()| wait_first_block(&cluster, timeout));
+    if let Err(error) = started {
+        // Nothing is left running half-started.
+        for node in &cluster.nodes {
+            stop(node.pid);
         }
+        return Err(error);
     }
     ctx.out
         .emit(cluster_json(&cluster), || cluster_text(&cluster));
@@ -361,6 +365,53 @@ fn wait_listening(node: &ClusterNode) -> Result<()> {
         START_TIMEOUT.as_secs(),
         node.home.join("node.log").display()
     )
+}
+
+/// Waits until every node has committed a block: the validators agree and the others follow
+/// them, so the network answers a submission at once. Fails after `timeout`, naming the nodes
+/// still without one, or as soon as a node exited.
+fn wait_first_block(cluster: &Cluster, timeout: Duration) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let mut behind = Vec::new();
+        for node in &cluster.nodes {
+            if !alive(node.pid) {
+                bail!(
+                    "node {} exited before the network committed its first block; see {}",
+                    node.name,
+                    node.home.join("node.log").display()
+                );
+            }
+            let height = crate::client::NodeClient::with_timeout(&node.api, None, STATUS_TIMEOUT)
+                .and_then(|client| client.get("/v1/status"))
+                .ok()
+                .and_then(|status| status["height"].as_u64());
+            if height.is_none_or(|height| height == 0) {
+                behind.push(node.name.as_str());
+            }
+        }
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            bail!(
+                "the nodes started but {} committed no block within {} s: the validators did \
+                 not agree on one (are they connected? see each node's node.log under {}); \
+                 every node is stopped",
+                behind.join(", "),
+                timeout.as_secs(),
+                cluster
+                    .nodes
+                    .first()
+                    .and_then(|node| node.home.parent())
+                    .map_or_else(
+                        || "the cluster directory".into(),
+                        |dir| dir.display().to_string()
+                    )
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Stops `pid` with SIGTERM (the node commits and flushes), or SIGKILL after [`STOP_TIMEOUT`].

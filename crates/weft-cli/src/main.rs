@@ -379,6 +379,10 @@ enum ClusterCommand {
         /// A new or empty directory for the nodes' homes and cluster.json.
         #[arg(long)]
         dir: PathBuf,
+        /// Seconds to wait for every node to commit the network's first block (1 to 3600);
+        /// then all are stopped and `up` fails.
+        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout: u64,
     },
     /// Restart one node (after a crash, or to stop and start it): by index or name.
     Restart {
@@ -745,7 +749,15 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             thin,
             archive,
             dir,
-        }) => cluster::up(&ctx, nodes, thin, archive, &dir),
+            timeout,
+        }) => cluster::up(
+            &ctx,
+            nodes,
+            thin,
+            archive,
+            &dir,
+            std::time::Duration::from_secs(timeout),
+        ),
         Command::Cluster(ClusterCommand::Restart { dir, node }) => {
             cluster::restart(&ctx, &dir, &node)
         }

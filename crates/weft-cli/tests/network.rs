@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 mod common;
 use common::node::*;
-use common::{run, weft};
+use common::{json_of, run, weft};
 
 /// How long the network may take to reach a state a test waits for.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -365,6 +365,10 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
     assert!(cluster.members[THIN].name.starts_with("thin"));
     assert!(cluster.members[THIN2].name.starts_with("thin"));
     assert!(cluster.members[ARCHIVE].name.starts_with("archive"));
+    // `up` returned once the network formed: every node has committed a block.
+    for index in 0..cluster.members.len() {
+        assert!(cluster.height(index) >= 1, "{}", cluster.status(index));
+    }
     let home0 = cluster.members[0].home.clone();
     // An organisation registered through one validator is known to all of them.
     let org = cluster.org();
@@ -1353,9 +1357,68 @@ fn cluster_commands_refuse_bad_arguments_with_the_reason() {
     );
     let message = out["error"]["message"].as_str().expect("message");
     assert!(message.contains("no cluster at"), "{message}");
+    // A timeout of 0 s is a usage error.
+    let output = weft(
+        dir.path(),
+        &["cluster", "up", "--timeout", "0", "--dir", path],
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--timeout"),
+        "{output:?}"
+    );
     // Nothing was started or written.
     assert!(!cluster.join("cluster.json").exists());
     assert!(!cluster.join("node0").exists());
+}
+
+/// `weft cluster up` returns a network that has formed, or stops every node it started: here
+/// no validator sends finalize votes, so no block is ever committed.
+#[test]
+fn cluster_up_stops_every_node_when_the_network_commits_no_block() {
+    let _network = one_network_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = dir.path().join("c");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+        .env("WEFT_FAULT", "withhold-finalize")
+        .args([
+            "cluster",
+            "up",
+            "--nodes",
+            "2",
+            "--timeout",
+            "5",
+            "--json",
+            "--dir",
+        ])
+        .arg(&cluster)
+        .output()
+        .expect("weft runs");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let message = json_of(&output)["error"]["message"]
+        .as_str()
+        .expect("message")
+        .to_string();
+    assert!(
+        message.contains("node0, node1 committed no block within 5 s")
+            && message.contains("every node is stopped"),
+        "{message}"
+    );
+    // The nodes it started are gone (their homes and logs stay, to see why).
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(cluster.join("cluster.json")).expect("cluster.json"))
+            .expect("json");
+    for node in file["nodes"].as_array().expect("nodes") {
+        let pid = node["pid"].as_u64().expect("pid");
+        // Gone, or a zombie nobody reaped yet (the process that started it has exited).
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let running = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z') && !rest.is_empty());
+        assert!(!running, "{} (pid {pid}) still runs: {state}", node["name"]);
+    }
+    assert!(cluster.join("node0").join("node.log").exists());
 }
 
 /// Two network namespaces made by this test: `a` and `b`, each with its own address on its
