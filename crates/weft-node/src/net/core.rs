@@ -1546,6 +1546,14 @@ where
         peers
     }
 
+    /// A request for the headers after the committed head (catch-up, and the start gate's probe).
+    fn headers_request(&self) -> Vec<u8> {
+        encode(&Sync::HeadersRequest {
+            from_height: self.head.header.height + 1,
+            max_headers: SYNC_HEADERS,
+        })
+    }
+
     /// Moves catch-up on: asks for the bodies of the final headers that are here, or, when
     /// none wait, one peer (a different one each time) for the headers after the head — every
     /// candidate at once when none was heard from lately.
@@ -1565,10 +1573,7 @@ where
             return;
         }
         let from_height = self.head.header.height + 1;
-        let request = encode(&Sync::HeadersRequest {
-            from_height,
-            max_headers: SYNC_HEADERS,
-        });
+        let request = self.headers_request();
         if self.seen.contains_key(&candidates[0]) {
             self.sync_turn = self.sync_turn.wrapping_add(1);
             let peer = candidates[self.sync_turn % candidates.len()].clone();
@@ -2422,11 +2427,8 @@ where
             return;
         }
         gate.probed = Some(Instant::now());
-        let request = encode(&Sync::HeadersRequest {
-            from_height: self.head.header.height + 1,
-            max_headers: SYNC_HEADERS,
-        });
         let peers: Vec<Key> = gate.waiting.iter().cloned().collect();
+        let request = self.headers_request();
         self.p
             .sync_out
             .send(Recipients::Some(peers), request, false);
