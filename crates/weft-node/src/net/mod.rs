@@ -479,9 +479,6 @@ pub(crate) enum Event {
 /// Sends a second, conflicting notarize vote for a view this validator leads (tests only).
 pub(crate) type Equivocator = Box<dyn FnMut(&Ctx, &Digest) + Send>;
 
-/// Tells the network thread to run the consensus engine of `epoch` (stopping the one before):
-/// its validators, and the block it starts on (the last of the epoch before; block 0 for
-/// epoch 0).
 /// Tells every validator this engine is about to vote: a signed nullify vote for the epoch's
 /// view 0 (its genesis, which no engine tracks or votes in, so the vote is dropped unused and
 /// commits its signer to nothing). commonware's engine counts any vote of the epoch from a
@@ -510,6 +507,9 @@ fn hello_vote(signer: &Scheme, epoch: u64) -> Option<Vec<u8>> {
     Some(vote.encode().to_vec())
 }
 
+/// Tells the network thread to run the consensus engine of `epoch` (stopping the one before):
+/// its validators, and the block it starts on (the last of the epoch before; block 0 for
+/// epoch 0).
 pub(crate) struct EpochStart {
     pub epoch: u64,
     pub validators: Set<Key>,
