@@ -486,8 +486,7 @@ pub(crate) type Equivocator = Box<dyn FnMut(&Ctx, &Digest) + Send>;
 /// once a view whose leader it has not heard from lately. At start no validator has heard
 /// from any other yet: a leader whose vote in the first view came after the others had their
 /// quorum was skipped by some validators and voted for by others, and the view then waited
-/// for the certification timeout (docs/network.md, "Starting"). A validator restarted into a
-/// running network stops being skipped at once, too.
+/// for the certification timeout (docs/network.md, "Starting").
 fn hello<S>(votes: &mut S, signer: &Scheme, epoch: u64)
 where
     S: commonware_p2p::Sender<PublicKey = Key>,
