@@ -390,8 +390,8 @@ pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) const BLOCKED_FOR: Duration = Duration::from_secs(3600);
 /// Least time between two connection attempts with one peer (commonware's
 /// `peer_connection_cooldown`, 1 s in its local defaults). When two nodes dial each other at
-/// once, both attempts can be refused, and neither is tried again before this has passed: at
-/// start, a network of four took 1.3-2 s to connect every pair with 1 s.
+/// once, both attempts can be refused, and neither is tried again before this has passed: with
+/// 1 s, a validator of a network of four often waited 1.3-2 s at start for every pair to connect.
 const PEER_COOLDOWN: Duration = Duration::from_millis(200);
 
 /// Fetches whole copies of stripped transactions from the network's peers (thin and producer
