@@ -741,11 +741,21 @@ fn fingerprint_on(ctx: &Context_, path: &Path) -> Result<()> {
 }
 
 /// The hidden `weft stress` command used by the crash test: commits blocks of claims and prints
-/// `ack TXID` for each transaction once its block is durably committed.
-pub fn stress(ctx: &Context_, blocks: u64, per_block: usize) -> Result<()> {
+/// `ack TXID` for each transaction once its block is durably committed. With `merge_steps`
+/// (`start_at`, `budget_txs`), index changes are merged a step at a time after each block, as a
+/// node merges them (`Ledger::merge_some`), instead of all at once in a block's transaction.
+pub fn stress(
+    ctx: &Context_,
+    blocks: u64,
+    per_block: usize,
+    merge_steps: Option<(usize, usize)>,
+) -> Result<()> {
     use std::io::Write;
     let home = Home::open(&ctx.home)?;
-    let mut ledger = home.ledger()?;
+    let mut ledger = match merge_steps {
+        Some(_) => Ledger::open(RedbStore::open_with(&home.db_path(), usize::MAX)?)?,
+        None => home.ledger()?,
+    };
     let producer = home.producer_key()?;
     let authority = home.authority_key()?;
     let key = SigningKey::generate()?;
@@ -798,6 +808,10 @@ pub fn stress(ctx: &Context_, blocks: u64, per_block: usize) -> Result<()> {
             writeln!(lock, "ack {id}")?;
         }
         lock.flush()?;
+        drop(lock);
+        if let Some((start_at, budget_txs)) = merge_steps {
+            ledger.merge_some(start_at, budget_txs)?;
+        }
     }
     Ok(())
 }

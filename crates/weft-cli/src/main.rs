@@ -193,6 +193,12 @@ enum Command {
         blocks: u64,
         #[arg(long, default_value_t = 10)]
         per_block: usize,
+        /// Merge index changes a step at a time between blocks, as a node does: a generation
+        /// once this many transactions wait, `--merge-budget` transactions' worth a step.
+        #[arg(long)]
+        merge_after: Option<usize>,
+        #[arg(long, default_value_t = 16)]
+        merge_budget: usize,
     },
 }
 
@@ -781,7 +787,17 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         Command::Demo => demo::run(&ctx),
         Command::Bench(command) => bench::run(&ctx, command),
         Command::Gcode(command) => gcode::run(&ctx, command),
-        Command::Stress { blocks, per_block } => bench::stress(&ctx, blocks, per_block),
+        Command::Stress {
+            blocks,
+            per_block,
+            merge_after,
+            merge_budget,
+        } => bench::stress(
+            &ctx,
+            blocks,
+            per_block,
+            merge_after.map(|at| (at, merge_budget)),
+        ),
     }
 }
 

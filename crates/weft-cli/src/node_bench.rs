@@ -49,6 +49,10 @@ pub struct NodeBench {
     /// of claims.
     #[arg(long)]
     pub record_bytes: Option<usize>,
+    /// Write each request's send time (ms after the start), latency (ms) and transactions as
+    /// CSV to this file, to see when in the load the slow ones were.
+    #[arg(long, value_name = "FILE")]
+    pub latencies: Option<std::path::PathBuf>,
 }
 
 const ORGANIZATIONS: usize = 8;
@@ -62,6 +66,7 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
         max_secs,
         no_wait,
         record_bytes,
+        latencies,
     } = options;
     if record_bytes.is_some_and(|bytes| bytes == 0 || bytes > weft_core::model::MAX_RECORD_BODY) {
         bail!(
@@ -79,6 +84,14 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
         bail!("weft bench node needs --node URL (or WEFT_NODE): the node to load");
     };
     let node = NodeClient::new(url, ctx.ca.as_deref())?;
+    // Opened first, so that a path that cannot be written fails before the load, not after.
+    let latencies = latencies
+        .map(|path| {
+            std::fs::File::create(&path)
+                .map(|file| (path.clone(), file))
+                .with_context(|| format!("cannot write {}", path.display()))
+        })
+        .transpose()?;
     let signed = signed_claims(ctx, &node, txs, record_bytes)?;
     let bodies: Vec<String> = signed
         .chunks(batch)
@@ -125,6 +138,7 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
                     }
                     let outcome = send(&agent, &url, body);
                     let latency_ms = scheduled.elapsed().as_secs_f64() * 1000.0;
+                    let sent_ms = scheduled.duration_since(started).as_secs_f64() * 1000.0;
                     let mut results = results.lock().expect("no panics while locked");
                     match outcome {
                         Ok((committed, rejected, reason)) => {
@@ -136,6 +150,7 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
                             results
                                 .latencies_ms
                                 .push((latency_ms, committed + rejected));
+                            results.sent_ms.push(sent_ms);
                             bar.inc((committed + rejected) as u64);
                         }
                         Err(error) => {
@@ -155,6 +170,9 @@ pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let results = results.into_inner().expect("no panics while locked");
+    if let Some((path, file)) = latencies {
+        write_latencies(&path, file, &results)?;
+    }
     // Percentiles over transactions: a batch's latency counts once per transaction in it.
     let mut per_tx: Vec<f64> = results
         .latencies_ms
@@ -300,6 +318,30 @@ struct Results {
     first_rejection: Option<String>,
     /// (latency of a batch in ms, its transactions).
     latencies_ms: Vec<(f64, usize)>,
+    /// When each batch of `latencies_ms` was sent (scheduled), ms after the start.
+    sent_ms: Vec<f64>,
+}
+
+/// `--latencies FILE`: one CSV line per answered request, in the order they were sent.
+fn write_latencies(
+    path: &std::path::Path,
+    mut file: std::fs::File,
+    results: &Results,
+) -> Result<()> {
+    use std::io::Write as _;
+    let mut rows: Vec<(f64, f64, usize)> = results
+        .sent_ms
+        .iter()
+        .zip(&results.latencies_ms)
+        .map(|(&sent, &(latency, count))| (sent, latency, count))
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut text = String::from("sent_ms,latency_ms,transactions\n");
+    for (sent, latency, count) in rows {
+        text.push_str(&format!("{sent:.1},{latency:.1},{count}\n"));
+    }
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn encode(tx: &Transaction) -> String {

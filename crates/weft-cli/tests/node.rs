@@ -742,6 +742,7 @@ fn admin_endpoints_need_the_token_and_register_and_reload() {
 fn the_load_generator_reports_what_the_node_committed() {
     let (_dir, home) = new_home(&[]);
     let node = Node::start(&home);
+    let latencies = home.join("latencies.csv");
     let report = node.cli(
         &[
             "bench",
@@ -752,10 +753,51 @@ fn the_load_generator_reports_what_the_node_committed() {
             "40",
             "--concurrency",
             "3",
+            "--latencies",
+            latencies.to_str().expect("utf-8"),
         ],
         0,
     );
     assert_eq!(report["committed"], 250, "{report}");
+    // One CSV line per request (7 batches: six of 40, one of 10), in the order they were
+    // sent, each latency within the report's range.
+    let csv = std::fs::read_to_string(&latencies).expect("latencies written");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("sent_ms,latency_ms,transactions"));
+    let rows: Vec<(f64, f64, usize)> = lines
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            assert_eq!(fields.len(), 3, "{line}");
+            (
+                fields[0].parse().expect("sent_ms"),
+                fields[1].parse().expect("latency_ms"),
+                fields[2].parse().expect("transactions"),
+            )
+        })
+        .collect();
+    assert_eq!(rows.len(), 7, "{csv}");
+    assert_eq!(rows.iter().map(|row| row.2).sum::<usize>(), 250);
+    assert!(rows.windows(2).all(|pair| pair[0].0 <= pair[1].0), "{csv}");
+    let max = report["max_ms"].as_f64().expect("max_ms");
+    assert!(
+        rows.iter().all(|row| row.1 > 0.0 && row.1 <= max + 0.1),
+        "{csv} against max {max}"
+    );
+    // A latencies file that cannot be written is refused before any load is sent.
+    let unwritable = home.join("no-such-dir").join("latencies.csv");
+    let refused = node.cli(
+        &[
+            "bench",
+            "node",
+            "--txs",
+            "10",
+            "--latencies",
+            unwritable.to_str().expect("utf-8"),
+        ],
+        1,
+    );
+    let message = refused["error"]["message"].as_str().expect("message");
+    assert!(message.contains("cannot write"), "{refused}");
     assert_eq!(report["rejected"], 0);
     assert_eq!(report["failed_requests"], 0);
     for key in ["tx_per_s", "p50_ms", "p99_ms"] {

@@ -12,7 +12,7 @@ use crate::block::{Block, BlockHeader, ConsensusData, MerkleLevels, SignedHeader
 use crate::error::{LedgerError, Result, RuleError};
 use crate::rules::{RuleContext, apply};
 use crate::state::{Overlay, Position, StateDelta, StateView};
-use crate::store::{BlockCommit, Store};
+use crate::store::{BlockCommit, MergeStep, Store};
 use crate::tx::{Transaction, verify_many};
 
 /// What happened to a batch of submitted transactions.
@@ -224,7 +224,7 @@ impl<S: Store> Ledger<S> {
     /// node, between blocks, so that no block waits for a whole merge.
     ///
     /// [`RedbStore::merge_some`]: crate::store::RedbStore::merge_some
-    pub fn merge_some(&mut self, start_at: usize, budget_txs: usize) -> Result<bool> {
+    pub fn merge_some(&mut self, start_at: usize, budget_txs: usize) -> Result<MergeStep> {
         self.store.merge_some(start_at, budget_txs)
     }
 

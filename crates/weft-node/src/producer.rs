@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use weft_core::{SigningKey, TxId};
 use weft_ledger::state::Position;
-use weft_ledger::store::RedbStore;
+use weft_ledger::store::{MergeStep, RedbStore};
 use weft_ledger::{Admitted, Ledger, RuleError, Transaction};
 
 use crate::metrics::Metrics;
@@ -173,11 +173,11 @@ impl Producer {
         let started = Instant::now();
         let budget = block_txs.saturating_mul(2).max(MIN_MERGE_STEP_TXS);
         match ledger.merge_some(self.merge_after_txs, budget) {
-            Ok(true) => self
+            Ok(MergeStep::Wrote) => self
                 .metrics
                 .merge_seconds
                 .observe(started.elapsed().as_secs_f64()),
-            Ok(false) => {}
+            Ok(MergeStep::Idle | MergeStep::Sorting) => {}
             // Nothing is lost: the changes stay logged and in memory; the next step retries.
             Err(error) => tracing::error!(%error, "merging index changes failed"),
         }

@@ -50,6 +50,18 @@ pub struct Inclusion {
     pub path: Vec<Hash32>,
 }
 
+/// What one [`Store::merge_some`] call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeStep {
+    /// Nothing to merge: not enough changes wait, or the store defers none.
+    Idle,
+    /// A generation of changes waits for its rows to be sorted (on a thread of their own);
+    /// nothing was written. Call again later.
+    Sorting,
+    /// One step was written.
+    Wrote,
+}
+
 /// Durable (or not) storage of one chain.
 pub trait Store {
     /// A consistent read-only view of rule state, valid until dropped.
@@ -66,10 +78,10 @@ pub trait Store {
         Ok(())
     }
     /// Merges one step of the changes a store keeps aside (see [`RedbStore::merge_some`]);
-    /// returns whether it wrote anything. A no-op for stores that defer nothing.
-    fn merge_some(&mut self, start_at: usize, budget_txs: usize) -> Result<bool> {
+    /// says what it did. A no-op for stores that defer nothing.
+    fn merge_some(&mut self, start_at: usize, budget_txs: usize) -> Result<MergeStep> {
         let _ = (start_at, budget_txs);
-        Ok(false)
+        Ok(MergeStep::Idle)
     }
     fn head(&self) -> Result<Option<SignedHeader>>;
     fn signed_header(&self, height: u64) -> Result<Option<SignedHeader>>;

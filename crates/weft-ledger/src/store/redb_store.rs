@@ -12,12 +12,16 @@
 //! commits its rule-state changes as one sequential record (`pending_deltas`), the store keeps
 //! the changes of recent blocks in memory ([`Pending`]), and merges them into the hash-keyed
 //! tables, in key order, in the same write transaction as every `merge_after_txs`-th
-//! transaction's block (and on [`RedbStore::flush`] or drop). Everything is derived from
-//! durable data: on open, the rows of `pending_deltas` and their blocks rebuild [`Pending`]
-//! exactly, so a process killed at any moment loses nothing that was committed.
+//! transaction's block (and on [`RedbStore::flush`] or drop) — or, as a node does it, frozen as
+//! a generation whose rows are sorted on a thread of their own and written a step at a time
+//! between blocks ([`RedbStore::merge_some`]), each step committed without a sync of its own.
+//! Everything is derived from durable data: on open, the rows of `pending_deltas` and their
+//! blocks rebuild [`Pending`] exactly, so a process killed at any moment loses nothing that was
+//! committed.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, mpsc};
 
 use borsh::BorshDeserialize;
 use redb::{
@@ -28,7 +32,9 @@ use weft_core::encoding::encode;
 use weft_core::model::Genesis;
 use weft_core::{BlockHash, Fingerprint, Hash32, PublicKey, ResourceId, TxId};
 
-use super::{BlockCommit, Inclusion, Store, index_keys, missing_block_part, receipt_key};
+use super::{
+    BlockCommit, Inclusion, MergeStep, Store, index_keys, missing_block_part, receipt_key,
+};
 use crate::block::{MerkleLevels, SignedHeader, TileKey};
 use crate::error::{LedgerError, Result};
 use crate::state::{
@@ -485,8 +491,73 @@ fn merge_into_tables(
 /// removed in the transaction that writes its last step, so a crash before that rebuilds it.
 #[derive(Debug)]
 struct Merging {
-    changes: Pending,
-    work: MergeWork,
+    changes: Arc<Pending>,
+    work: Work,
+}
+
+/// The sorted rows of a generation under merge. Sorting and encoding a generation of 100,000
+/// transactions' changes takes about a quarter of a second, so it is done on a thread of its
+/// own: the node's thread goes on with its blocks (readers use `Merging::changes` meanwhile),
+/// and the steps start once the rows are ready.
+#[derive(Debug)]
+enum Work {
+    Building(mpsc::Receiver<MergeWork>),
+    Ready(Box<MergeWork>),
+}
+
+impl Merging {
+    /// Freezes `changes` and starts sorting their rows on a thread of their own (here, if no
+    /// thread can be started).
+    fn start(changes: Pending) -> Merging {
+        let changes = Arc::new(changes);
+        let (done, building) = mpsc::sync_channel(1);
+        let frozen = changes.clone();
+        let spawned = std::thread::Builder::new()
+            .name("weft-merge-sort".into())
+            .spawn(move || {
+                // The receiver is gone only if the store was dropped meanwhile.
+                let _ = done.send(MergeWork::of(&frozen, None));
+            });
+        let work = match spawned {
+            Ok(_) => Work::Building(building),
+            Err(_) => Work::Ready(Box::new(MergeWork::of(&changes, None))),
+        };
+        Merging { changes, work }
+    }
+
+    /// Made at open from the changes rebuilt from `pending_deltas` (nothing else waits then).
+    fn rebuilt(changes: Pending) -> Merging {
+        let work = Work::Ready(Box::new(MergeWork::of(&changes, None)));
+        Merging {
+            changes: Arc::new(changes),
+            work,
+        }
+    }
+
+    /// The rows to write, once sorted; with `wait`, waits for the sorting thread.
+    fn work(&mut self, wait: bool) -> Option<&mut MergeWork> {
+        if let Work::Building(building) = &self.work {
+            let built = if wait {
+                building
+                    .recv()
+                    .map_err(|_| mpsc::TryRecvError::Disconnected)
+            } else {
+                building.try_recv()
+            };
+            match built {
+                Ok(work) => self.work = Work::Ready(Box::new(work)),
+                Err(mpsc::TryRecvError::Empty) => return None,
+                // The sorting thread died (it cannot, short of running out of memory): sort here.
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.work = Work::Ready(Box::new(MergeWork::of(&self.changes, None)));
+                }
+            }
+        }
+        match &mut self.work {
+            Work::Ready(work) => Some(work),
+            Work::Building(_) => None,
+        }
+    }
 }
 
 /// The redb-backed store.
@@ -577,10 +648,7 @@ impl RedbStore {
         // at the crash): they become the generation under merge, whose lookups drop doubles.
         let rebuilt = store.load_pending()?;
         if !rebuilt.is_empty() {
-            store.merging = Some(Merging {
-                work: MergeWork::of(&rebuilt, None),
-                changes: rebuilt,
-            });
+            store.merging = Some(Merging::rebuilt(rebuilt));
         }
         Ok(store)
     }
@@ -607,7 +675,7 @@ impl RedbStore {
 
     /// Blocks whose changes wait in memory (or are being merged), and their transaction count.
     pub fn pending(&self) -> (usize, usize) {
-        let merging = self.merging.as_ref().map(|merging| &merging.changes);
+        let merging = self.merging.as_ref().map(|merging| &*merging.changes);
         (
             self.pending.heights.len() + merging.map_or(0, |changes| changes.heights.len()),
             self.pending.txs + merging.map_or(0, |changes| changes.txs),
@@ -621,42 +689,57 @@ impl RedbStore {
     /// writes the share of every sorted list that `budget_txs` transactions are of the
     /// generation; if newer changes have grown past three times `start_at`, the step finishes
     /// the generation. Returns whether anything was written.
-    pub fn merge_some(&mut self, start_at: usize, budget_txs: usize) -> Result<bool> {
+    ///
+    /// A generation's rows are sorted on a thread of their own ([`Work`]): the call that
+    /// freezes it, and those made before its rows are ready, write nothing (unless newer
+    /// changes are that far behind). A step is committed without a sync of its own
+    /// (`Durability::None`): the next block's durable commit makes it durable with the block,
+    /// and a crash before that finds the file as it was before the step, with every
+    /// `pending_deltas` row still there to rebuild the generation from.
+    pub fn merge_some(&mut self, start_at: usize, budget_txs: usize) -> Result<MergeStep> {
         if self.merging.is_none() {
             if self.pending.is_empty() || self.pending.txs < start_at {
-                return Ok(false);
+                return Ok(MergeStep::Idle);
             }
-            let changes = std::mem::take(&mut self.pending);
-            let work = MergeWork::of(&changes, None);
-            self.merging = Some(Merging { changes, work });
+            self.merging = Some(Merging::start(std::mem::take(&mut self.pending)));
         }
         let behind = self.pending.txs >= start_at.max(1).saturating_mul(3);
         let Some(merging) = &mut self.merging else {
-            return Ok(false);
+            return Ok(MergeStep::Idle);
+        };
+        let changes = merging.changes.clone();
+        let Some(work) = merging.work(behind) else {
+            return Ok(MergeStep::Sorting);
         };
         let fraction = if behind {
             1.0
         } else {
-            budget_txs.max(1) as f64 / merging.changes.txs.max(1) as f64
+            budget_txs.max(1) as f64 / changes.txs.max(1) as f64
         };
-        let step = merging.work.step(fraction);
-        let txn = self.db.begin_write().map_err(storage)?;
-        merging.work.write(&txn, step)?;
-        if step.ends == merging.work.lens() {
-            forget_deltas(&txn, &merging.changes.heights)?;
+        let step = work.step(fraction);
+        let mut txn = self.db.begin_write().map_err(storage)?;
+        txn.set_durability(redb::Durability::None)
+            .map_err(storage)?;
+        work.write(&txn, step)?;
+        if step.ends == work.lens() {
+            forget_deltas(&txn, &changes.heights)?;
         }
         txn.commit().map_err(storage)?;
-        if merging.work.advance(step) {
+        if work.advance(step) {
             self.merging = None;
         }
-        Ok(true)
+        Ok(MergeStep::Wrote)
     }
 
-    /// Writes what is left of a generation under merge, in `txn`.
-    fn finish_merging(&self, txn: &redb::WriteTransaction) -> Result<()> {
-        if let Some(merging) = &self.merging {
-            merging.work.write(txn, merging.work.step(1.0))?;
-            forget_deltas(txn, &merging.changes.heights)?;
+    /// Writes what is left of a generation under merge, in `txn` (waiting for its rows to be
+    /// sorted if they are not yet).
+    fn finish_merging(&mut self, txn: &redb::WriteTransaction) -> Result<()> {
+        if let Some(merging) = &mut self.merging {
+            let changes = merging.changes.clone();
+            if let Some(work) = merging.work(true) {
+                work.write(txn, work.step(1.0))?;
+            }
+            forget_deltas(txn, &changes.heights)?;
         }
         Ok(())
     }
@@ -843,7 +926,7 @@ impl Store for RedbStore {
         let txn = self.read()?;
         Ok(RedbSnapshot {
             pending: &self.pending,
-            merging: self.merging.as_ref().map(|merging| &merging.changes),
+            merging: self.merging.as_ref().map(|merging| &*merging.changes),
             meta: txn.open_table(META).map_err(storage)?,
             resources: txn.open_table(RESOURCES).map_err(storage)?,
             keys: txn.open_table(KEYS).map_err(storage)?,
@@ -931,7 +1014,7 @@ impl Store for RedbStore {
         Ok(())
     }
 
-    fn merge_some(&mut self, start_at: usize, budget_txs: usize) -> Result<bool> {
+    fn merge_some(&mut self, start_at: usize, budget_txs: usize) -> Result<MergeStep> {
         RedbStore::merge_some(self, start_at, budget_txs)
     }
 
@@ -977,7 +1060,7 @@ impl Store for RedbStore {
     }
 
     fn tx_position(&self, id: &TxId) -> Result<Option<Position>> {
-        let merging = self.merging.as_ref().map(|merging| &merging.changes);
+        let merging = self.merging.as_ref().map(|merging| &*merging.changes);
         if let Some(position) = self
             .pending
             .positions
@@ -1085,7 +1168,7 @@ impl Store for RedbStore {
             }
             out.push(ResourceId(Hash32(id)));
         }
-        let merging = self.merging.as_ref().map(|merging| &merging.changes);
+        let merging = self.merging.as_ref().map(|merging| &*merging.changes);
         for changes in std::iter::once(&self.pending).chain(merging) {
             out.extend(
                 changes

@@ -26,7 +26,7 @@ use weft_core::{BlockHash, Hash32, SigningKey, TxId};
 use weft_ledger::block::{Block, SignedHeader};
 use weft_ledger::ledger::{Assembled, Signatures, ValidatedBlock, assemble, validate_block_with};
 use weft_ledger::state::{Overlay, Position, Schedule, StateDelta};
-use weft_ledger::store::Store as _;
+use weft_ledger::store::{MergeStep, Store as _};
 use weft_ledger::{Admitted, RuleError, Transaction};
 
 use super::finality::Finality;
@@ -1494,12 +1494,24 @@ where
         if self.pending_merge_txs == 0 {
             return;
         }
-        let budget = self.pending_merge_txs.saturating_mul(2).max(4096);
+        let budget = self.pending_merge_txs.saturating_mul(2).max(256);
         self.pending_merge_txs = 0;
-        if let Ok(mut ledger) = self.p.ledger.lock()
-            && let Err(error) = ledger.merge_some(self.p.merge_after_txs, budget)
-        {
-            tracing::error!(%error, "merging index changes failed");
+        let Ok(mut ledger) = self.p.ledger.lock() else {
+            return;
+        };
+        let started = Instant::now();
+        match ledger.merge_some(self.p.merge_after_txs, budget) {
+            Ok(MergeStep::Wrote) => {
+                let seconds = started.elapsed().as_secs_f64();
+                self.p.metrics.merge_seconds.observe(seconds);
+                tracing::debug!(
+                    ms = seconds * 1000.0,
+                    budget,
+                    "merged a step of index changes"
+                );
+            }
+            Ok(MergeStep::Idle | MergeStep::Sorting) => {}
+            Err(error) => tracing::error!(%error, "merging index changes failed"),
         }
     }
 
