@@ -71,10 +71,43 @@ fn write_cluster(dir: &Path, cluster: &Cluster) -> Result<()> {
     Ok(())
 }
 
-/// A free loopback port (bound, then released for the node to take).
+/// A free loopback port (bound, then released for the node to take), below the kernel's range
+/// of ports for outgoing connections when it can: a port from that range (what binding port 0
+/// gives) can be taken by a connection one node makes before the node it was meant for binds it
+/// (a cluster's first nodes dial the others as they start: `weft cluster up` failed so about
+/// once in 45 starts, "Address already in use"). No port is given twice by one process.
 pub(crate) fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
-    Ok(listener.local_addr()?.port())
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let outgoing_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    const LOWEST: u16 = 10_000;
+    if outgoing_from > LOWEST + 1_000 {
+        for _ in 0..200 {
+            let mut bytes = [0u8; 2];
+            getrandom::fill(&mut bytes)
+                .map_err(|error| anyhow::anyhow!("no randomness from the system: {error}"))?;
+            let port = LOWEST + u16::from_le_bytes(bytes) % (outgoing_from - LOWEST);
+            if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.push(port);
+                return Ok(port);
+            }
+        }
+    }
+    for _ in 0..100 {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
+        let port = listener.local_addr()?.port();
+        if !given.contains(&port) {
+            given.push(port);
+            return Ok(port);
+        }
+    }
+    bail!("no free loopback port found in 300 tries")
 }
 
 fn cluster_json(cluster: &Cluster) -> serde_json::Value {
