@@ -757,7 +757,7 @@ pub fn status(ctx: &Context_) -> Result<()> {
         _ => status["engine"].as_str().unwrap_or("?").to_string(),
     };
     let text = format!(
-        "network of {}\n  key          {key}\n  validator    {}\n  engine       {engine}\n  height       {} (finalized {}, epoch {}, view {}, notarized view {})\n  sync         {}\n  connections  {} of {} dialed peers heard from\n  online       {online} peers (heard from here or by a peer)\n  addresses    {} peers in the address book\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}{next}{cut_off}{hint}",
+        "network of {}\n  key          {key}\n  validator    {}\n  engine       {engine}\n  height       {} (finalized {}, epoch {}, view {}, notarized view {})\n  sync         {}\n  connections  {} of {} dialed peers heard from (the validators and {} of {} others picked)\n  picked       {}\n  online       {online} peers (heard from here or by a peer)\n  addresses    {} peers whose address is known\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}{next}{cut_off}{hint}",
         node.base(),
         status["validator"],
         status["height"],
@@ -768,6 +768,9 @@ pub fn status(ctx: &Context_) -> Result<()> {
         status["sync"].as_str().unwrap_or("?"),
         status["dialed_connected"],
         status["dialed"],
+        status["picked"].as_array().map_or(0, Vec::len),
+        status["connections_wanted"],
+        list("picked"),
         status["addresses"],
         status["mempool"],
         status["evidence"],

@@ -424,25 +424,24 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         .unwrap_or(top)
         .max(top);
     cluster.converge(&[0, 1, 2, 3, THIN, THIN2, ARCHIVE], top);
-    // The thin nodes are not connected with each other, yet each lists the other as online
-    // (reported by the validators, which hear from both), with every other node.
+    // Besides the validators, the thin node keeps connections with the other followers (the
+    // default `network.connections` is 8): the archive node, its seed, and the other thin node,
+    // which it learnt of from its peers. It lists every other node online.
     let thin2_key = cluster.key(THIN2);
+    let archive_key = cluster.key(ARCHIVE);
     let net = wait_net_status(
         &cluster.members[THIN].api,
-        "the other thin node reported online",
+        "the thin node connected with the other followers",
         |net| {
-            net["online"]
-                .as_array()
-                .is_some_and(|keys| keys.contains(&json!(thin2_key)) && keys.len() == 6)
+            let picked = keys_in(net, "picked");
+            let peers = keys_in(net, "peers");
+            [&thin2_key, &archive_key]
+                .iter()
+                .all(|key| picked.contains(key) && peers.contains(key))
+                && keys_in(net, "online").len() == 6
         },
     );
-    assert!(
-        !net["peers"]
-            .as_array()
-            .expect("peers")
-            .contains(&json!(thin2_key)),
-        "the thin nodes dial each other after all: {net}"
-    );
+    assert_eq!(net["dialed"], 6, "4 validators and 2 followers: {net}");
     // Every acknowledged transaction is on the chain exactly once, at the same place on
     // every node.
     let height = cluster.height(0);
@@ -719,9 +718,8 @@ fn a_node_finds_the_network_from_one_seed_or_through_the_addresses_it_learnt() {
     let thin_api = cluster.members[THIN].api.clone();
     let validators: Vec<String> = (0..4).map(|index| cluster.key(index)).collect();
     // Restarted knowing validator 0 alone, with no address book: it learns where the other
-    // validators are from that seed (the peer discovery gossip of the set both track) and
-    // connects to every one. (Once the chain has grown past the block that last changed the
-    // peer set: every node tracks the set under that block's height.)
+    // validators are from that seed (the signed addresses it passes on) and connects to every
+    // one.
     wait_net_status(&thin_api, "the thin node follows the chain", |net| {
         net["height"].as_u64() >= Some(3)
     });
@@ -780,6 +778,115 @@ fn a_node_finds_the_network_from_one_seed_or_through_the_addresses_it_learnt() {
     );
     let top = cluster.height(1);
     cluster.converge(&[1, 2, 3, THIN], top);
+}
+
+/// Sets `network.connections` in a node's configuration (applied at its next start).
+fn set_connections(cluster: &Cluster, node: usize, connections: i64) {
+    let config_path = cluster.members[node].home.join("config.toml");
+    let mut config: toml::Table = std::fs::read_to_string(&config_path)
+        .expect("config")
+        .parse()
+        .expect("TOML");
+    config
+        .get_mut("network")
+        .and_then(toml::Value::as_table_mut)
+        .expect("[network]")
+        .insert("connections".into(), toml::Value::Integer(connections));
+    std::fs::write(&config_path, toml::to_string(&config).expect("TOML")).expect("written");
+}
+
+fn keys_in(net: &Value, field: &str) -> Vec<String> {
+    net[field]
+        .as_array()
+        .map(|keys| {
+            keys.iter()
+                .filter_map(|key| key.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Besides the validators, a node keeps `network.connections` peers connected: its seeds first,
+/// then peers it learnt of (where they are from the signed addresses its peers pass on, that
+/// they are online from the peers' `Online` lists). When the connection of one drops, another
+/// takes its place (docs/network.md, "Connections").
+#[test]
+fn a_node_keeps_its_configured_number_of_connections_and_replaces_one_that_drops() {
+    let _network = one_network_at_a_time();
+    let mut cluster = Cluster::up(&["--nodes", "4", "--thin", "1", "--archive", "3"]);
+    let thin_api = cluster.members[THIN].api.clone();
+    let validators: Vec<String> = (0..4).map(|index| cluster.key(index)).collect();
+    let archives: Vec<String> = (5..8).map(|index| cluster.key(index)).collect();
+    wait_net_status(&thin_api, "the thin node follows the chain", |net| {
+        net["height"].as_u64() >= Some(3)
+    });
+    // The archive nodes dial nobody but the validators; the thin node knows validator 0
+    // alone (no address book), and keeps one connection besides the validators.
+    for index in 5..8 {
+        cluster.kill(index);
+        set_connections(&cluster, index, 0);
+        cluster.restart(index);
+    }
+    cluster.kill(THIN);
+    only_seed(&cluster, THIN, 0);
+    set_connections(&cluster, THIN, 1);
+    std::fs::remove_file(cluster.members[THIN].home.join("network/finality.redb"))
+        .expect("address book removed");
+    cluster.restart(THIN);
+    let picked_one = |net: &Value| {
+        let picked = keys_in(net, "picked");
+        let peers = keys_in(net, "peers");
+        picked.len() == 1
+            && archives.contains(&picked[0])
+            && peers.contains(&picked[0])
+            && validators.iter().all(|key| peers.contains(key))
+    };
+    let net = wait_net_status(
+        &thin_api,
+        "the thin node connected to every validator and to one archive node it learnt of",
+        |net| picked_one(net),
+    );
+    assert_eq!(net["connections_wanted"], 1, "{net}");
+    assert_eq!(net["dialed"], 5, "the validators and one other: {net}");
+    let first = keys_in(&net, "picked")[0].clone();
+    assert_eq!(metrics_of(&thin_api)("weft_net_picked_peers"), 1);
+    let shown = weft(
+        &cluster.members[THIN].home,
+        &["net", "status", "--node", &thin_api],
+    );
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("the validators and 1 of 1 others picked") && shown.contains(&first),
+        "{shown}"
+    );
+    let peers = keys_in(&net, "peers");
+    assert_eq!(
+        peers.iter().filter(|key| archives.contains(key)).count(),
+        1,
+        "no other archive node is connected: {net}"
+    );
+    // Yet it knows every archive node is online: the validators, which hear from them all,
+    // list them in their `Online` messages.
+    wait_net_status(&thin_api, "every archive node listed online", |net| {
+        let online = keys_in(net, "online");
+        archives.iter().all(|key| online.contains(key))
+    });
+    // The archive node it picked stops: another one takes its place.
+    let gone = 5 + archives
+        .iter()
+        .position(|key| *key == first)
+        .expect("an archive");
+    cluster.kill(gone);
+    wait_net_status(
+        &thin_api,
+        "the thin node replaced the archive node that stopped",
+        |net| picked_one(net) && keys_in(net, "picked")[0] != first,
+    );
+    // It goes on following the chain.
+    let before = cluster.height(0);
+    wait_net_status(&thin_api, "the thin node follows the chain", |net| {
+        net["height"].as_u64() > Some(before)
+    });
 }
 
 /// Two single-validator networks of different chains listed as one cluster: `weft cluster

@@ -32,6 +32,8 @@ pub enum Namespace {
     Checkpoint,
     /// A G-code manifest.
     Manifest,
+    /// Where a network node says it is dialled (passed on by other nodes).
+    PeerAddress,
 }
 
 impl Namespace {
@@ -41,6 +43,7 @@ impl Namespace {
             Namespace::Block => b"weft/block/v1",
             Namespace::Checkpoint => b"weft/checkpoint/v1",
             Namespace::Manifest => b"weft/manifest/v1",
+            Namespace::PeerAddress => b"weft/peer-address/v1",
         }
     }
 
@@ -50,6 +53,7 @@ impl Namespace {
             Namespace::Block => "block",
             Namespace::Checkpoint => "checkpoint",
             Namespace::Manifest => "manifest",
+            Namespace::PeerAddress => "peer address",
         }
     }
 

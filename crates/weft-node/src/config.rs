@@ -49,6 +49,9 @@ impl Default for NodeSection {
 /// Most entries in `node.keep_kinds` plus `node.keep_resources`.
 pub const MAX_KEEP_ENTRIES: usize = 1024;
 
+/// Most peers besides the validators a node keeps connections with (`network.connections`).
+pub const MAX_CONNECTIONS: usize = 64;
+
 impl NodeSection {
     /// The storage filter of this node: `None` for archive and full nodes, which keep every
     /// payload.
@@ -229,6 +232,11 @@ pub struct NetworkSection {
     /// A validator's consensus engine starts once every other validator answered it, or after
     /// this long, ms (0: at once). docs/network.md, "Starting".
     pub start_wait_ms: u64,
+    /// Peers besides the validators that this node keeps connections with: its seeds first,
+    /// then other peers it knows to be online; one that drops is replaced from the list at
+    /// once. Every node also keeps a connection with every validator (votes and proposals go to
+    /// all of them). docs/network.md, "Connections".
+    pub connections: usize,
 }
 
 impl Default for NetworkSection {
@@ -245,6 +253,7 @@ impl Default for NetworkSection {
             mempool_max: 500_000,
             dial_interval_ms: 100,
             start_wait_ms: 2_000,
+            connections: 8,
         }
     }
 }
@@ -342,6 +351,7 @@ impl NetworkSection {
             60_000,
         )?;
         range("network.start_wait_ms", self.start_wait_ms, 0, 600_000)?;
+        range("network.connections", self.connections, 0, MAX_CONNECTIONS)?;
         range("network.mempool_max", self.mempool_max, 1_000, 10_000_000)
     }
 }
@@ -783,6 +793,9 @@ impl NodeConfig {
              # A validator's consensus engine starts once every other validator answered, or after\n\
              # this many ms (0 to 600000; 0 = at once).\n\
              start_wait_ms = {start_wait_ms}\n\
+             # Peers besides the validators to keep connections with (0 to {most_connections}): the seeds\n\
+             # first, then others known to be online; one that drops is replaced at once.\n\
+             connections = {connections}\n\
              \n\
              # Watched directories (`weft node run --watch DIR` adds one with these defaults):\n\
              # [[ingest.watch]]\n\
@@ -815,6 +828,8 @@ impl NodeConfig {
             mempool_max = d.network.mempool_max,
             dial_interval_ms = d.network.dial_interval_ms,
             start_wait_ms = d.network.start_wait_ms,
+            connections = d.network.connections,
+            most_connections = MAX_CONNECTIONS,
         )
     }
 }
@@ -943,6 +958,12 @@ mod tests {
         )
         .expect_err("waiting over ten minutes to start");
         assert_eq!(error.key, "network.start_wait_ms");
+        let error = NodeConfig::parse(
+            "[network]\nenabled = true\nlisten = \"127.0.0.1:7000\"\nconnections = 65\n",
+        )
+        .expect_err("more connections than a node keeps");
+        assert_eq!(error.key, "network.connections");
+        assert!(error.message.contains("65"), "{error}");
         let error = NodeConfig::parse("[api]\nmax_batch = \"many\"\n").expect_err("wrong type");
         assert!(error.message.contains("max_batch"), "{error}");
     }

@@ -64,6 +64,7 @@ struct NetMetrics {
     online: Gauge,
     dialed: Gauge,
     dialed_connected: Gauge,
+    picked: Gauge,
     cut_off: Gauge,
     addresses: Gauge,
     finalized_height: Gauge,
@@ -77,7 +78,7 @@ struct NetMetrics {
 
 impl NetMetrics {
     fn register(&self, registry: &mut Registry) {
-        let gauges: [(&str, &str, &Gauge); 12] = [
+        let gauges: [(&str, &str, &Gauge); 13] = [
             (
                 "validator",
                 "1 if this node votes in the current epoch, else 0",
@@ -96,7 +97,7 @@ impl NetMetrics {
             ),
             (
                 "dialed_peers",
-                "Peers this node keeps connections with (validators, seeds)",
+                "Peers this node dials and keeps connections with (the validators, and the peers picked besides them)",
                 &self.dialed,
             ),
             (
@@ -105,13 +106,18 @@ impl NetMetrics {
                 &self.dialed_connected,
             ),
             (
+                "picked_peers",
+                "Peers besides the validators this node keeps connections with (network.connections at most)",
+                &self.picked,
+            ),
+            (
                 "cut_off_peers",
                 "Peers disconnected for invalid data or removal, until their block lapses",
                 &self.cut_off,
             ),
             (
                 "address_book_peers",
-                "Peers in the address book",
+                "Peers whose address this node knows (seeds, address book, signed addresses)",
                 &self.addresses,
             ),
             (
@@ -169,6 +175,7 @@ impl NetMetrics {
         self.online.set(count(status.online.len()));
         self.dialed.set(count(status.dialed));
         self.dialed_connected.set(count(status.dialed_connected));
+        self.picked.set(count(status.picked.len()));
         self.cut_off.set(count(status.cut_off.len()));
         self.addresses.set(count(status.addresses));
         self.finalized_height.set(number(status.finalized_height));

@@ -19,8 +19,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use commonware_codec::{Decode as _, Encode as _};
-use commonware_p2p::{Blocker, Manager, Recipients, Sender};
-use commonware_utils::ordered::Set;
+use commonware_p2p::{
+    Address, AddressableManager, AddressableTrackedPeers, Blocker, CheckedSender as _, Ingress,
+    Recipients, Sender,
+};
+use commonware_utils::ordered::{Map, Set};
 use weft_core::encoding::{decode, encode};
 use weft_core::{BlockHash, Hash32, SigningKey, TxId};
 use weft_ledger::block::{Block, SignedHeader};
@@ -55,6 +58,19 @@ const REFLOOD_EVERY: Duration = Duration::from_millis(2_000);
 const PEER_SEEN: Duration = Duration::from_secs(5);
 /// How often a node tells its peers whom it heard from ([`Sync::Online`]).
 const ONLINE_EVERY: Duration = Duration::from_secs(2);
+/// How often a node sends its peers the signed addresses it holds ([`Sync::Addresses`]; a peer
+/// heard from anew gets them at once).
+const ADDRESSES_EVERY: Duration = Duration::from_secs(10);
+/// A signed address dated further than this ahead of this node's clock is refused.
+const ADDRESS_SKEW_MS: u64 = 60_000;
+/// How often the core looks at the connections it keeps besides the validators'.
+const CONNECTIONS_EVERY: Duration = Duration::from_millis(250);
+/// A peer picked to connect with that is still not connected after this long is passed over,
+/// and another picked in its place.
+const PICK_GRACE: Duration = Duration::from_secs(3);
+/// A pick whose connection dropped, or that never connected, is not picked again for this long
+/// (unless no other candidate is left).
+const PASSED_OVER_FOR: Duration = Duration::from_secs(30);
 /// Most bytes of blocks held above the committed head.
 const MAX_KNOWN_BYTES: usize = 512 << 20;
 /// Most bytes of transactions in one proposal (half the largest message).
@@ -117,8 +133,6 @@ pub(crate) struct CoreParams<S, B> {
     pub filter: Option<weft_ledger::filter::StorageFilter>,
     /// Debug builds only: how this node misbehaves, for tests ([`Fault`]).
     pub fault: Option<Fault>,
-    /// Peers from the address book dialled like seeds.
-    pub learned_seeds: Vec<Key>,
 }
 
 /// The consensus epoch this node is in: the one of the block after its committed head.
@@ -221,13 +235,30 @@ pub(crate) struct Core<S, B> {
     is_validator: bool,
     /// While this validator's engine waits for the other validators to answer.
     gate: Option<StartGate>,
-    /// The peers this node dials: the validators of this epoch and the next and the seeds, but
-    /// itself.
+    /// The peers this node dials: the validators of this epoch and the next, and the
+    /// [`Core::picks`], but itself.
     dialed: Vec<Key>,
+    /// Peers besides the validators this node keeps connections with (`network.connections`
+    /// of them), and when each was picked.
+    picks: HashMap<Key, Instant>,
+    /// Former picks not to pick again before the time given.
+    passed_over: HashMap<Key, Instant>,
+    /// The peers the p2p network had connections with at the last look.
+    connected: HashSet<Key>,
+    last_connections: Instant,
+    /// The peer set last given to the p2p network (primary: dialled; secondary: accepted),
+    /// and its id (this node's own: it only grows).
+    tracked: Option<(PeerMap, PeerMap)>,
+    track_id: u64,
+    /// This node's own signed address, and the newest signed address of each other peer.
+    own_address: wire::PeerAddress,
+    signed_addresses: HashMap<Key, wire::PeerAddress>,
+    last_addresses: Instant,
     /// Every validator of every epoch the committed schedule names.
     validator_keys: Vec<Key>,
-    /// The configured seeds (dialled whatever their type: an archive node a joiner was told of
-    /// is asked for blocks like a validator).
+    /// The configured seeds (picked first among the peers besides the validators; asked for
+    /// blocks whatever their type: an archive node a joiner was told of is asked like a
+    /// validator).
     seed_keys: Vec<Key>,
     /// `synced`, or `catching up` while final blocks are missing.
     sync_state: &'static str,
@@ -248,7 +279,8 @@ pub(crate) struct Core<S, B> {
     member_keys: Vec<Key>,
     /// Peers this node disconnected: why, and until when (ms since the epoch).
     cut_off: HashMap<Key, (String, u64)>,
-    /// Where peers said they are dialled (the finality store's address book, cached).
+    /// Where each peer is dialled, as far as this node knows: the configured seeds, the finality
+    /// store's address book, what peers said of themselves and signed addresses passed on.
     addresses: HashMap<Key, String>,
     /// This node's own `network.dialable` address, told to its peers.
     dialable: String,
@@ -321,7 +353,7 @@ impl Fault {
 impl<S, B> Core<S, B>
 where
     S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key> + Manager<PublicKey = Key>,
+    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
 {
     pub fn new(p: CoreParams<S, B>) -> Result<Self> {
         let (head, chain_id) = {
@@ -334,22 +366,24 @@ where
         let me = super::engine_key(&p.key.public_key())?;
         let epoch = epoch_state(&p.schedule, &p.namespace, head.header.height + 1)?;
         let is_validator = epoch.validators.position(&me).is_some();
-        let mut seed_keys = p
-            .config
-            .seed_list()?
+        let seeds = p.config.seed_list()?;
+        let seed_keys = seeds
             .iter()
             .map(|seed| super::engine_key(&seed.key))
             .collect::<Result<Vec<_>>>()?;
-        seed_keys.extend(p.learned_seeds.iter().cloned());
-        let addresses = p
+        // The address book first, the configured seeds over it.
+        let mut addresses: HashMap<Key, String> = p
             .finality
             .addresses()
             .unwrap_or_default()
             .into_iter()
             .filter_map(|(key, address)| Some((super::engine_key(&key).ok()?, address)))
             .collect();
+        for (seed, key) in seeds.iter().zip(&seed_keys) {
+            addresses.insert(key.clone(), seed.addr.to_string());
+        }
         let dialable = p.config.dialable_addr()?.to_string();
-        let dialed = dialed_peers(&p.schedule, epoch.number, &seed_keys, &me);
+        let own_address = wire::PeerAddress::sign(chain_id, &p.key, dialable.clone(), now_ms());
         Ok(Core {
             chain_id,
             head_hash: head.header.hash(),
@@ -377,7 +411,16 @@ where
             last_follow: Instant::now(),
             seen: HashMap::new(),
             me,
-            dialed,
+            dialed: Vec::new(),
+            picks: HashMap::new(),
+            passed_over: HashMap::new(),
+            connected: HashSet::new(),
+            last_connections: Instant::now(),
+            tracked: None,
+            track_id: 0,
+            own_address,
+            signed_addresses: HashMap::new(),
+            last_addresses: Instant::now(),
             validator_keys: all_validators(&p.schedule),
             seed_keys,
             sync_state: "synced",
@@ -405,6 +448,7 @@ where
     /// Runs until told to stop; then answers every waiting submitter (their transactions are
     /// not final, so not acknowledged) and returns. A storage failure ends it with the error.
     pub fn run(mut self, inbox: Receiver<Event>) -> Result<()> {
+        self.maintain_connections();
         self.start_epoch()?;
         self.publish();
         let result = loop {
@@ -449,7 +493,7 @@ where
                 self.try_commit()?;
             }
             Event::Sync { from, bytes } => {
-                self.seen.insert(from.clone(), Instant::now());
+                self.heard(&from);
                 self.received_sync(from, &bytes)?;
             }
             Event::Propose { context, response } => {
@@ -525,6 +569,13 @@ where
         if self.last_online.elapsed() >= ONLINE_EVERY {
             self.last_online = Instant::now();
             self.tell_online();
+        }
+        if self.last_addresses.elapsed() >= ADDRESSES_EVERY {
+            self.last_addresses = Instant::now();
+            self.tell_addresses(Recipients::All);
+        }
+        if self.last_connections.elapsed() >= CONNECTIONS_EVERY {
+            self.maintain_connections();
         }
         self.ask_wanted();
         self.try_commit()?;
@@ -696,7 +747,7 @@ where
     }
 
     fn received_txs(&mut self, from: Key, bytes: &[u8]) {
-        self.seen.insert(from.clone(), Instant::now());
+        self.heard(&from);
         let batch = match decode::<TxBatch>(bytes) {
             Ok(batch) => batch,
             Err(error) => return self.misbehaved(from, &format!("bad transaction batch: {error}")),
@@ -731,7 +782,7 @@ where
     // ---- blocks ----
 
     fn received_block(&mut self, from: Key, bytes: &[u8]) {
-        self.seen.insert(from.clone(), Instant::now());
+        self.heard(&from);
         let proposal = match decode::<Proposal>(bytes) {
             Ok(proposal) => proposal,
             Err(error) => {
@@ -1439,14 +1490,12 @@ where
             }
         }
         let epoch_over = self.p.schedule.end(self.epoch.number) == Some(height);
-        // The same test the start-up scan makes, so that both give the peer set the same id.
-        let validators_changed = super::validators_changed(&known.block, &self.p.schedule);
         let certificate = self.certificates.remove(&hash).map(|(_, bytes)| bytes);
         let changes = super::peer_changes(&known.block);
-        if let Err(error) =
-            self.p
-                .finality
-                .record(height, certificate.as_deref(), &changes, validators_changed)
+        if let Err(error) = self
+            .p
+            .finality
+            .record(height, certificate.as_deref(), &changes)
         {
             tracing::error!(%error, height, "cannot record the block's certificate and peers");
         }
@@ -1454,7 +1503,17 @@ where
         if epoch_over {
             self.switch_epoch()?;
         }
-        if !changes.is_empty() || validators_changed {
+        if validated.delta.validators.is_some() {
+            // A validator change was scheduled (or replaced): the next epoch's validators are
+            // dialled too.
+            self.validator_keys = all_validators(&self.p.schedule);
+            if let Ok(mut status) = self.p.status.lock() {
+                status.next_validators =
+                    super::NextValidators::of(&self.p.schedule, self.epoch.number);
+            }
+            self.retrack();
+        }
+        if !changes.is_empty() {
             self.members_changed(height, &changes);
         }
         for (index, id) in validated.ids.iter().enumerate() {
@@ -1723,8 +1782,242 @@ where
             Sync::ProofRequest { ids } => self.answer_proofs(from, &ids),
             Sync::Proofs { proofs } => self.take_proofs(from, &proofs),
             Sync::Online { dialable, peers } => self.take_online(from, dialable, &peers),
+            Sync::Addresses { records } => self.take_addresses(from, records),
         }
         Ok(())
+    }
+
+    /// `from` was heard from: a peer not heard from lately (new, or back) is sent the signed
+    /// addresses this node holds at once, so that it can dial the peers it lacks.
+    fn heard(&mut self, from: &Key) {
+        if self.seen.insert(from.clone(), Instant::now()).is_none() {
+            self.tell_addresses(Recipients::One(from.clone()));
+        }
+    }
+
+    // ---- connections ----
+
+    /// Every [`CONNECTIONS_EVERY`]: notes which peers the p2p network is connected with, drops
+    /// the picks whose connection dropped (or that did not connect within [`PICK_GRACE`]),
+    /// picks others in their place until `network.connections` are picked, and gives the p2p
+    /// network the peer set if it changed (docs/network.md, "Connections").
+    fn maintain_connections(&mut self) {
+        self.last_connections = Instant::now();
+        // The router's list of connections (commonware's `Recipients::All`); nothing is sent.
+        if let Ok(checked) = self.p.sync_out.check(Recipients::All) {
+            self.connected = checked.recipients().into_iter().collect();
+        }
+        let now = Instant::now();
+        self.passed_over.retain(|_, until| *until > now);
+        let primary: HashSet<Key> = super::primary_peers(&self.p.schedule, self.epoch.number)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let lost: Vec<Key> = self
+            .picks
+            .iter()
+            .filter(|(key, picked)| {
+                primary.contains(*key)
+                    || !self.may_pick(key)
+                    || (!self.connected.contains(*key) && picked.elapsed() >= PICK_GRACE)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in lost {
+            self.picks.remove(&key);
+            if !primary.contains(&key) {
+                tracing::info!(peer = %weft_key(&key), "a peer picked to connect with is not connected; picking another");
+                self.passed_over.insert(key, now + PASSED_OVER_FOR);
+            }
+        }
+        let wanted = self.p.config.connections;
+        if self.picks.len() < wanted {
+            for key in self.pick_candidates(&primary) {
+                if self.picks.len() >= wanted {
+                    break;
+                }
+                tracing::debug!(peer = %weft_key(&key), "picked a peer to connect with");
+                self.picks.insert(key, now);
+            }
+        }
+        self.retrack();
+    }
+
+    /// May `key` be picked as one of the peers besides the validators: a peer this network
+    /// knows (a configured follower or seed, or an admitted peer), not this node, not cut off,
+    /// with an address to dial.
+    fn may_pick(&self, key: &Key) -> bool {
+        *key != self.me
+            && (self.p.followers.position(key).is_some()
+                || self.seed_keys.contains(key)
+                || self.member_keys.contains(key))
+            && !self.cut_off.contains_key(key)
+            && self.known_address(key).is_some()
+    }
+
+    /// The peers that may be picked and are not, best first: the configured seeds, then peers
+    /// online (heard from here or reported by a peer) this node has no connection with, then
+    /// the others, then those passed over lately. Within each group the order is this node's
+    /// own (a hash of both keys), so that many nodes do not all pick the same peer.
+    fn pick_candidates(&self, primary: &HashSet<Key>) -> Vec<Key> {
+        use std::hash::{Hash as _, Hasher as _};
+        let online: HashSet<&Key> = self
+            .reported
+            .values()
+            .flat_map(|(_, keys)| keys)
+            .chain(self.seen.keys())
+            .collect();
+        let mut candidates: Vec<(u8, u64, Key)> = self
+            .p
+            .followers
+            .iter()
+            .chain(&self.seed_keys)
+            .chain(&self.member_keys)
+            .filter(|key| {
+                !primary.contains(*key) && !self.picks.contains_key(*key) && self.may_pick(key)
+            })
+            .map(|key| {
+                let group = if self.passed_over.contains_key(key) {
+                    4
+                } else if self.seed_keys.contains(key) {
+                    0
+                } else if self.connected.contains(key) {
+                    2
+                } else if online.contains(key) {
+                    1
+                } else {
+                    3
+                };
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                (self.me.as_ref(), key.as_ref()).hash(&mut hasher);
+                (group, hasher.finish(), key.clone())
+            })
+            .collect();
+        candidates.sort();
+        candidates.dedup_by(|a, b| a.2 == b.2);
+        candidates.into_iter().map(|(_, _, key)| key).collect()
+    }
+
+    /// Where `key` is dialled, as far as this node knows.
+    fn known_address(&self, key: &Key) -> Option<std::net::SocketAddr> {
+        self.addresses.get(key)?.parse().ok()
+    }
+
+    /// The address to give the p2p network for `key`. commonware drops a live connection
+    /// when a peer's address changes, so a connected peer keeps the one it was given; else
+    /// the address this node knows, or none ([`unknown_address`]: never dialled).
+    fn address_for(&self, key: &Key) -> Address {
+        if self.connected.contains(key)
+            && let Some((primary, secondary)) = &self.tracked
+            && let Some(given) = primary.get(key).or_else(|| secondary.get(key))
+        {
+            return given.clone();
+        }
+        self.known_address(key)
+            .map_or_else(unknown_address, Address::Symmetric)
+    }
+
+    /// Gives the p2p network the peers to dial — the validators of this epoch and the next,
+    /// then the picks — and those to accept — the configured followers and seeds and the
+    /// admitted peers — when that changed since the last time (under a new id of this node's
+    /// own).
+    fn retrack(&mut self) {
+        let validators =
+            super::primary_peers(&self.p.schedule, self.epoch.number).unwrap_or_default();
+        let mut picks: Vec<Key> = self.picks.keys().cloned().collect();
+        picks.sort();
+        let primary: Vec<(Key, Address)> = validators
+            .iter()
+            .chain(&picks)
+            .map(|key| (key.clone(), self.address_for(key)))
+            .collect();
+        let secondary: Vec<(Key, Address)> = self
+            .p
+            .followers
+            .iter()
+            .chain(&self.member_keys)
+            .chain(&self.seed_keys)
+            .map(|key| (key.clone(), self.address_for(key)))
+            .collect();
+        let (set, left_out) = super::peer_set(primary, secondary, &self.me, self.p.peers_per_set);
+        if self.tracked.as_ref() == Some(&set) {
+            return;
+        }
+        if left_out > 0 {
+            tracing::error!(
+                left_out,
+                capacity = self.p.peers_per_set,
+                "more peers than this node reserved room for at start; restart it to connect \
+                 them all"
+            );
+        }
+        self.track_id += 1;
+        let (primary, secondary) = &set;
+        self.dialed = primary.keys().cloned().collect();
+        let peers = AddressableTrackedPeers::new(
+            Map::from_iter_dedup(primary.clone()),
+            Map::from_iter_dedup(secondary.clone()),
+        );
+        let _ = self.p.blocker.track(self.track_id, peers);
+        self.tracked = Some(set);
+    }
+
+    /// Sends `to` this node's own signed address and those it holds of other peers.
+    fn tell_addresses(&mut self, to: Recipients<Key>) {
+        let mut records = vec![self.own_address.clone()];
+        records.extend(
+            self.signed_addresses
+                .values()
+                .take(wire::MAX_PEER_ADDRESSES - 1)
+                .cloned(),
+        );
+        self.p
+            .sync_out
+            .send(to, encode(&Sync::Addresses { records }), false);
+    }
+
+    /// Signed addresses from a peer: each one of a peer this network knows, newer than the one
+    /// held and dated no further ahead than [`ADDRESS_SKEW_MS`], is checked and kept (and
+    /// passed on). A signature that does not verify gets the sender cut off: an honest node
+    /// passes on only addresses it checked.
+    fn take_addresses(&mut self, from: Key, records: Vec<wire::PeerAddress>) {
+        let latest = now_ms() + ADDRESS_SKEW_MS;
+        for record in records {
+            let Ok(key) = super::engine_key(&record.key) else {
+                continue;
+            };
+            if key == self.me
+                || !self.is_identity(&key)
+                || record.time_ms > latest
+                || self
+                    .signed_addresses
+                    .get(&key)
+                    .is_some_and(|held| held.time_ms >= record.time_ms)
+            {
+                continue;
+            }
+            if let Err(error) = record.verify(self.chain_id) {
+                self.misbehaved(
+                    from,
+                    &format!("a forged address of peer {}: {error}", record.key),
+                );
+                return;
+            }
+            self.learn_address(&key, &record.address);
+            self.signed_addresses.insert(key, record);
+        }
+    }
+
+    /// Notes where `key` is dialled, in memory and in the address book.
+    fn learn_address(&mut self, key: &Key, address: &str) {
+        if self.addresses.get(key).map(String::as_str) == Some(address) {
+            return;
+        }
+        tracing::info!(peer = %weft_key(key), address, "learnt a peer's address");
+        self.addresses.insert(key.clone(), address.to_string());
+        if let Err(error) = self.p.finality.learn_address(&weft_key(key), address) {
+            tracing::warn!(%error, "cannot write the address book");
+        }
     }
 
     // ---- who is online ----
@@ -1752,15 +2045,8 @@ where
     /// where it is); the list is kept for [`PEER_SEEN`], only the identities this network
     /// knows (a peer cannot make others list keys that are not part of it).
     fn take_online(&mut self, from: Key, dialable: String, peers: &[weft_core::PublicKey]) {
-        if self.is_identity(&from) && self.addresses.get(&from) != Some(&dialable) {
-            match self.p.finality.learn_address(&weft_key(&from), &dialable) {
-                Ok(true) => {
-                    tracing::info!(peer = %weft_key(&from), address = dialable, "learnt a peer's address");
-                    self.addresses.insert(from.clone(), dialable);
-                }
-                Ok(false) => {}
-                Err(error) => tracing::warn!(%error, "cannot write the address book"),
-            }
+        if self.is_identity(&from) {
+            self.learn_address(&from, &dialable);
         }
         let known: Vec<Key> = peers
             .iter()
@@ -2305,42 +2591,17 @@ where
     // ---- status, evidence, peers ----
 
     /// A committed block admitted or removed peers: the network now accepts exactly the
-    /// validators, the configured followers and the admitted peers; removed ones are cut off.
+    /// validators, the configured followers and seeds and the admitted peers; removed ones are
+    /// cut off.
     fn members_changed(&mut self, height: u64, changes: &[weft_core::model::NetworkPeer]) {
-        let mut members = match self.p.finality.members() {
+        let members = match self.p.finality.members() {
             Ok(members) => members,
             Err(error) => {
                 tracing::error!(%error, "cannot read the admitted peers");
                 return;
             }
         };
-        // This block changed the set (recorded as such, unless that write failed).
-        members.changed = height;
         self.member_keys = member_keys(&members);
-        // What follows from the schedule, kept rather than derived on every message and tick.
-        self.dialed = dialed_peers(
-            &self.p.schedule,
-            self.epoch.number,
-            &self.seed_keys,
-            &self.me,
-        );
-        self.validator_keys = all_validators(&self.p.schedule);
-        let tracked =
-            super::primary_peers(&self.p.schedule, self.epoch.number).and_then(|primary| {
-                super::tracked_peers(
-                    &primary,
-                    &self.p.followers,
-                    &members,
-                    &self.me,
-                    self.p.peers_per_set,
-                )
-            });
-        match tracked {
-            Ok(tracked) => {
-                let _ = self.p.blocker.track(tracked.id, tracked.peers);
-            }
-            Err(error) => tracing::error!(%error, "an admitted peer's key is unusable"),
-        }
         // Keys removed by this block and not admitted again after (in the same block).
         let still_admitted =
             |key: &weft_core::PublicKey| members.peers.iter().any(|(k, _)| k == key);
@@ -2356,11 +2617,14 @@ where
             }
             tracing::info!(peer = %change.key, name = change.name, "peer removed from the network");
             self.addresses.remove(&key);
+            self.signed_addresses.remove(&key);
+            self.picks.remove(&key);
             if let Err(error) = self.p.finality.forget_address(&change.key) {
                 tracing::warn!(%error, "cannot write the address book");
             }
             self.cut(key, format!("removed from the network at height {height}"));
         }
+        self.retrack();
         tracing::info!(
             height,
             admitted = members.peers.len(),
@@ -2505,8 +2769,11 @@ where
         self.verifying.clear();
         self.equivocator = None;
         self.start_epoch()?;
+        self.validator_keys = all_validators(&self.p.schedule);
+        self.retrack();
         if let Ok(mut status) = self.p.status.lock() {
             status.epoch = self.epoch.number;
+            status.next_validators = super::NextValidators::of(&self.p.schedule, self.epoch.number);
             status.validator = self.is_validator;
             status.validators = self
                 .epoch
@@ -2610,18 +2877,14 @@ where
             }
         };
         status.dialed = self.dialed.len();
+        status.picked = sorted_keys(self.picks.keys());
+        status.connections_wanted = self.p.config.connections;
         status.dialed_connected = self
             .dialed
             .iter()
             .filter(|key| self.seen.contains_key(*key))
             .count();
-        let mut peers: Vec<String> = self
-            .seen
-            .keys()
-            .map(|key| weft_key(key).to_string())
-            .collect();
-        peers.sort();
-        status.peers = peers;
+        status.peers = sorted_keys(self.seen.keys());
         // Online: heard from here, or by a peer heard from here that reported lately.
         self.reported
             .retain(|peer, (when, _)| when.elapsed() < PEER_SEEN && self.seen.contains_key(peer));
@@ -2661,6 +2924,13 @@ where
     }
 }
 
+/// `keys` in weft's text form, sorted.
+fn sorted_keys<'a>(keys: impl Iterator<Item = &'a Key>) -> Vec<String> {
+    let mut keys: Vec<String> = keys.map(|key| weft_key(key).to_string()).collect();
+    keys.sort();
+    keys
+}
+
 /// The admitted peers' keys, as the engine's.
 fn member_keys(members: &super::finality::Members) -> Vec<Key> {
     members
@@ -2688,14 +2958,21 @@ pub(super) fn all_validators(schedule: &Schedule) -> Vec<Key> {
     keys
 }
 
-/// The peers a node of `epoch` dials: the primary peers (the validators of this epoch and the
-/// next) and the seeds (commonware keeps dialling its bootstrappers), but itself.
-fn dialed_peers(schedule: &Schedule, epoch: u64, seeds: &[Key], me: &Key) -> Vec<Key> {
-    let mut keys = super::primary_peers(schedule, epoch).unwrap_or_default();
-    keys.extend(seeds.iter().cloned());
-    let mut seen = HashSet::new();
-    keys.retain(|key| key != me && seen.insert(key.clone()));
-    keys
+/// The peers a node gives the p2p network: each one's address (primary: dialled; secondary:
+/// accepted when it dials).
+pub(super) type PeerMap = std::collections::BTreeMap<Key, Address>;
+
+/// The address given for a peer whose address this node does not know: a host name, which the
+/// p2p network (not allowed DNS) never dials.
+pub(super) fn unknown_address() -> Address {
+    Address::Asymmetric {
+        ingress: Ingress::Dns {
+            host: commonware_utils::Hostname::new("address.unknown")
+                .expect("a valid constant host name"),
+            port: 0,
+        },
+        egress: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+    }
 }
 
 /// The epoch of the block at `height`: its number, validators and certificate verifier.

@@ -23,31 +23,18 @@ use weft_core::model::NetworkPeer;
 const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("finalizations");
 /// Admitted peer key → the name the authority gave it.
 const MEMBERS: TableDefinition<&[u8; 32], &str> = TableDefinition::new("members");
-/// `"scanned"`: the height up to which the ledger was read for admissions; `"changed"`: the
-/// height of the last block that changed the peer set the network tracks — admitted or removed
-/// peers, scheduled a validator change, or ended an epoch (the peer set's id, the same on every
-/// node at the same head, so that their peer discovery gossip matches).
+/// `"scanned"`: the height up to which the ledger was read for admissions. (Files written
+/// before peers kept sets of their own also hold `"changed"`, no longer read.)
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Peer key → the address (`IP:PORT`) it last said it is dialled at.
 const ADDRESSES: TableDefinition<&[u8; 32], &str> = TableDefinition::new("addresses");
 /// Most peers in the address book (a learnt address is replaced, never added beyond this).
 pub(crate) const MAX_ADDRESSES: usize = 256;
 
-/// The admitted peers, and the height of the last block that changed the tracked peer set.
+/// The admitted peers, with the names the authority gave them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Members {
-    pub changed: u64,
     pub peers: Vec<(weft_core::PublicKey, String)>,
-}
-
-/// What one committed block changed in the tracked peer set.
-#[derive(Debug, Clone)]
-pub(crate) struct SetChange {
-    pub height: u64,
-    /// Its admissions and removals, in block order.
-    pub peers: Vec<NetworkPeer>,
-    /// Did it schedule a validator change or end an epoch?
-    pub validators_changed: bool,
 }
 
 pub(crate) struct Finality {
@@ -68,33 +55,28 @@ impl Finality {
     }
 
     /// Records what the committed block at `height` brings: the certificate that finalized it,
-    /// if this node has it, its admissions and removals of peers, in block order, and whether it
-    /// changed the tracked peer set otherwise (a validator change scheduled, an epoch ended).
+    /// if this node has it, and its admissions and removals of peers, in block order.
     pub fn record(
         &self,
         height: u64,
         certificate: Option<&[u8]>,
         changes: &[NetworkPeer],
-        validators_changed: bool,
     ) -> Result<()> {
-        self.write(
-            height,
-            certificate,
-            &[SetChange {
-                height,
-                peers: changes.to_vec(),
-                validators_changed,
-            }],
-        )
+        self.write(height, certificate, changes)
     }
 
-    /// Records the peer set changes of blocks read again from the ledger, up to `scanned`, in
-    /// one write, in height order.
-    pub fn record_scanned(&self, scanned: u64, changes: &[SetChange]) -> Result<()> {
+    /// Records the admissions and removals of blocks read again from the ledger, up to
+    /// `scanned`, in one write, in ledger order.
+    pub fn record_scanned(&self, scanned: u64, changes: &[NetworkPeer]) -> Result<()> {
         self.write(scanned, None, changes)
     }
 
-    fn write(&self, scanned: u64, certificate: Option<&[u8]>, changes: &[SetChange]) -> Result<()> {
+    fn write(
+        &self,
+        scanned: u64,
+        certificate: Option<&[u8]>,
+        changes: &[NetworkPeer],
+    ) -> Result<()> {
         let write = self.db.begin_write()?;
         if let Some(certificate) = certificate {
             write
@@ -103,21 +85,15 @@ impl Finality {
         }
         {
             let mut members = write.open_table(MEMBERS)?;
-            let mut meta = write.open_table(META)?;
-            for set_change in changes {
-                for change in &set_change.peers {
-                    let key = change.key.0;
-                    if change.admitted {
-                        members.insert(&key, change.name.as_str())?;
-                    } else {
-                        members.remove(&key)?;
-                    }
-                }
-                if !set_change.peers.is_empty() || set_change.validators_changed {
-                    meta.insert("changed", set_change.height)?;
+            for change in changes {
+                let key = change.key.0;
+                if change.admitted {
+                    members.insert(&key, change.name.as_str())?;
+                } else {
+                    members.remove(&key)?;
                 }
             }
-            meta.insert("scanned", scanned)?;
+            write.open_table(META)?.insert("scanned", scanned)?;
         }
         write.commit()?;
         Ok(())
@@ -132,14 +108,12 @@ impl Finality {
 
     pub fn members(&self) -> Result<Members> {
         let read = self.db.begin_read()?;
-        let meta = read.open_table(META)?;
-        let changed = meta.get("changed")?.map_or(0, |value| value.value());
         let mut peers = Vec::new();
         for entry in read.open_table(MEMBERS)?.iter()? {
             let (key, name) = entry?;
             peers.push((weft_core::PublicKey(*key.value()), name.value().to_string()));
         }
-        Ok(Members { changed, peers })
+        Ok(Members { peers })
     }
 
     /// The address book: each peer's key and the address it last gave.
@@ -240,11 +214,9 @@ mod tests {
         let path = dir.path().join("finality.redb");
         {
             let finality = Finality::open(&path).expect("open");
-            finality.record(3, Some(b"three"), &[], false).expect("put");
-            finality
-                .record(5, None, &[], false)
-                .expect("no certificate");
-            finality.record(9, Some(b"nine"), &[], false).expect("put");
+            finality.record(3, Some(b"three"), &[]).expect("put");
+            finality.record(5, None, &[]).expect("no certificate");
+            finality.record(9, Some(b"nine"), &[]).expect("put");
         }
         let finality = Finality::open(&path).expect("reopen");
         assert_eq!(
@@ -274,54 +246,30 @@ mod tests {
             let finality = Finality::open(&path).expect("open");
             assert_eq!(finality.members().expect("read"), Members::default());
             finality
-                .record(
-                    4,
-                    None,
-                    &[change(a, true, "a"), change(b, true, "b")],
-                    false,
-                )
+                .record(4, None, &[change(a, true, "a"), change(b, true, "b")])
                 .expect("admit");
             finality
-                .record(
-                    6,
-                    None,
-                    &[change(a, false, "a"), change(b, true, "b2")],
-                    false,
-                )
+                .record(6, None, &[change(a, false, "a"), change(b, true, "b2")])
                 .expect("remove a, rename b");
-            finality.record(7, None, &[], false).expect("nothing");
+            finality.record(7, None, &[]).expect("nothing");
         }
         let finality = Finality::open(&path).expect("reopen");
         assert_eq!(
             finality.members().expect("read"),
             Members {
-                changed: 6,
                 peers: vec![(b, "b2".to_string())],
             }
         );
         assert_eq!(finality.scanned().expect("read"), 7);
-        // Blocks read again after a crash: each change keeps its own height.
-        let set_change = |height, peers, validators_changed| SetChange {
-            height,
-            peers,
-            validators_changed,
-        };
+        // Blocks read again after a crash, in order: a is admitted again.
         finality
-            .record_scanned(
-                12,
-                &[
-                    set_change(9, vec![change(a, true, "a")], false),
-                    set_change(10, vec![], false),
-                ],
-            )
+            .record_scanned(12, &[change(a, true, "a"), change(b, true, "b3")])
             .expect("scan");
-        assert_eq!(finality.members().expect("read").changed, 9);
-        assert_eq!(finality.members().expect("read").peers.len(), 2);
+        let mut peers = finality.members().expect("read").peers;
+        peers.sort();
+        let mut expected = vec![(a, "a".to_string()), (b, "b3".to_string())];
+        expected.sort();
+        assert_eq!(peers, expected);
         assert_eq!(finality.scanned().expect("read"), 12);
-        // A validator change (scheduled, or an epoch that ended) changes the peer set too, and
-        // moves its id, with no peer admitted or removed.
-        finality.record(13, None, &[], true).expect("validators");
-        assert_eq!(finality.members().expect("read").changed, 13);
-        assert_eq!(finality.members().expect("read").peers.len(), 2);
     }
 }

@@ -25,9 +25,9 @@ use commonware_consensus::simplex::{self, Plan, config as simplex_config, electo
 use commonware_consensus::types::{Epoch, ViewDelta};
 use commonware_consensus::{Automaton, CertifiableAutomaton, Relay, Reporter};
 use commonware_cryptography::{ChaCha20Poly1305, Sha256, Signer as _, ed25519, sha256};
-use commonware_p2p::authenticated::discovery;
+use commonware_p2p::Recipients;
+use commonware_p2p::authenticated::lookup;
 use commonware_p2p::utils::mux::Muxer;
-use commonware_p2p::{Manager as _, Recipients, TrackedPeers};
 use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{Clock as _, Quota, Runner as _, Spawner as _, Supervisor as _};
 use commonware_stream::{cups, sake};
@@ -84,8 +84,13 @@ pub struct NetStatus {
     /// restarts; dialled at start besides the seeds).
     pub addresses: usize,
     /// The peers this node dials and keeps connections with: the validators of this epoch and
-    /// of the next, and its seeds (itself left out).
+    /// of the next, and the peers it picked besides them (itself left out).
     pub dialed: usize,
+    /// The peers besides the validators this node keeps connections with: its seeds first,
+    /// then others known to be online; one whose connection drops is replaced at once.
+    pub picked: Vec<String>,
+    /// How many it keeps (`network.connections`).
+    pub connections_wanted: usize,
     /// How many of those were heard from in the last 5 s.
     pub dialed_connected: usize,
     /// Height of the last committed (final) block.
@@ -164,29 +169,9 @@ pub(crate) fn peer_changes(block: &weft_ledger::block::Block) -> Vec<NetworkPeer
         .collect()
 }
 
-/// Does `block` change the validators the network tracks: schedule a change, or end an epoch
-/// (by `schedule`, which holds every change scheduled up to the block)? Asked of each committed
-/// block and of each block the start-up scan reads.
-pub(crate) fn validators_changed(block: &weft_ledger::block::Block, schedule: &Schedule) -> bool {
-    let height = block.signed.header.height;
-    schedule
-        .changes
-        .iter()
-        .any(|change| change.from_height == height + 1)
-        || block
-            .transactions
-            .iter()
-            .any(|tx| matches!(tx.payload, Some(Payload::SetValidators(_))))
-}
-
-/// Reads the committed blocks the finality store has not seen yet for admissions and validator
-/// changes (after a crash between the two commits, or on a ledger that was not networked
-/// before).
-fn scan_members(
-    finality: &finality::Finality,
-    ledger: &SharedLedger,
-    schedule: &Schedule,
-) -> Result<finality::Members> {
+/// Reads the committed blocks the finality store has not seen yet for admissions (after a
+/// crash between the two commits, or on a ledger that was not networked before).
+fn scan_members(finality: &finality::Finality, ledger: &SharedLedger) -> Result<finality::Members> {
     let ledger = ledger.lock().map_err(|_| anyhow::anyhow!("ledger lock"))?;
     let head = ledger.head().header.height;
     let scanned = finality.scanned()?;
@@ -196,15 +181,7 @@ fn scan_members(
             let Some(block) = weft_ledger::store::Store::block(ledger.store(), height)? else {
                 bail!("block {height} is missing from the ledger");
             };
-            let peers = peer_changes(&block);
-            let validators_changed = validators_changed(&block, schedule);
-            if !peers.is_empty() || validators_changed {
-                changes.push(finality::SetChange {
-                    height,
-                    peers,
-                    validators_changed,
-                });
-            }
+            changes.extend(peer_changes(&block));
         }
         finality.record_scanned(head, &changes)?;
     }
@@ -230,107 +207,40 @@ pub(crate) fn primary_peers(schedule: &Schedule, epoch: u64) -> Result<Vec<Key>>
     keys.iter().map(engine_key).collect()
 }
 
-/// A peer set to track, and the id to track it under.
-pub(crate) struct Tracked {
-    pub peers: TrackedPeers<Key>,
-    /// `2 × changed` for a set with every validator it should have: the same id on every node
-    /// at the same head, so that their discovery gossip (which compares the primary peers of
-    /// the set both track under an id, and drops a peer whose set has another size) matches.
-    /// `2 × changed + 1` for a set some validators were left out of: this node's own, which
-    /// other nodes do not gossip about with it rather than drop it.
-    pub id: u64,
-}
-
-/// Who may connect, tracked under an id from `changed`, the height of the last block that
-/// changed the set: the validators (`primary`, in order of need), the configured followers and
-/// the admitted peers — at most `capacity` identities with `me` (commonware refuses a larger
-/// set by panicking, so the last ones are left out, with an error logged).
-pub(crate) fn tracked_peers(
-    primary: &[Key],
-    followers: &Set<Key>,
-    members: &finality::Members,
+/// The peer set to give the p2p network: `primary` (dialled: the validators, then the peers
+/// picked besides them) and `secondary` (accepted when they dial), this node and duplicates
+/// left out (a peer in both is primary), and at most `capacity` identities with this node:
+/// commonware refuses a larger set by panicking, so the last ones are left out; returns how
+/// many were.
+pub(crate) fn peer_set(
+    primary: Vec<(Key, commonware_p2p::Address)>,
+    secondary: Vec<(Key, commonware_p2p::Address)>,
     me: &Key,
     capacity: usize,
-) -> Result<Tracked> {
-    if members.peers.len() > MAX_MEMBERS {
-        tracing::error!(
-            admitted = members.peers.len(),
-            "more peers are admitted than a node keeps connections with ({MAX_MEMBERS}); the \
-             network accepts the first {MAX_MEMBERS} by key"
-        );
-    }
-    let mut admitted: Vec<Key> = followers.iter().cloned().collect();
-    for (key, _) in members.peers.iter().take(MAX_MEMBERS) {
-        admitted.push(engine_key(key)?);
-    }
-    let mut counted: std::collections::HashSet<Key> = std::iter::once(me.clone()).collect();
-    let mut keep = |keys: &[Key]| -> Vec<Key> {
-        let mut kept = Vec::new();
-        for key in keys {
-            if counted.contains(key) || counted.len() < capacity {
-                counted.insert(key.clone());
-                kept.push(key.clone());
-            }
-        }
-        kept
-    };
-    let primary_kept = keep(primary);
-    let secondary_kept = keep(&admitted);
-    if primary_kept.len() < primary.len() || secondary_kept.len() < admitted.len() {
-        tracing::error!(
-            validators = primary.len(),
-            others = admitted.len(),
-            capacity,
-            "more peers than this node reserved room for at start; restart it to connect them all"
-        );
-    }
-    let whole = primary_kept.len() == primary.len();
-    Ok(Tracked {
-        peers: TrackedPeers::new(
-            Set::from_iter_dedup(primary_kept),
-            Set::from_iter_dedup(secondary_kept),
-        ),
-        id: members.changed.saturating_mul(2) + u64::from(!whole),
-    })
-}
-
-/// Most peers from the address book dialled at start besides the configured seeds.
-const MAX_LEARNED_SEEDS: usize = 64;
-
-/// The address book's peers worth dialling at start: known to the network (a validator of some
-/// epoch, a configured follower or an admitted peer), not this node, not already a seed.
-fn learned_seeds(
-    finality: &finality::Finality,
-    schedule: &Schedule,
-    followers: &Set<Key>,
-    members: &finality::Members,
-    me: &Key,
-    seeds: &[(Key, commonware_p2p::Ingress)],
-) -> Vec<(Key, std::net::SocketAddr)> {
-    let book = match finality.addresses() {
-        Ok(book) => book,
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the address book; dialling the seeds only");
-            return Vec::new();
-        }
-    };
-    let validators = core::all_validators(schedule);
-    let mut learned = Vec::new();
-    for (key, address) in book {
-        let (Ok(engine), Ok(address)) = (engine_key(&key), address.parse()) else {
+) -> ((core::PeerMap, core::PeerMap), usize) {
+    let mut room = capacity.saturating_sub(1);
+    let mut left_out = 0;
+    let (mut dialled, mut accepted) = (core::PeerMap::new(), core::PeerMap::new());
+    let all = primary
+        .into_iter()
+        .map(|peer| (true, peer))
+        .chain(secondary.into_iter().map(|peer| (false, peer)));
+    for (dial, (key, address)) in all {
+        if key == *me || dialled.contains_key(&key) || accepted.contains_key(&key) {
             continue;
-        };
-        let known = validators.contains(&engine)
-            || followers.position(&engine).is_some()
-            || members.peers.iter().any(|(member, _)| *member == key);
-        if known && engine != *me && seeds.iter().all(|(seed, _)| *seed != engine) {
-            learned.push((engine, address));
         }
-        if learned.len() == MAX_LEARNED_SEEDS {
-            break;
+        if room == 0 {
+            left_out += 1;
+            continue;
+        }
+        room -= 1;
+        if dial {
+            dialled.insert(key, address);
+        } else {
+            accepted.insert(key, address);
         }
     }
-    learned
+    ((dialled, accepted), left_out)
 }
 
 fn member_list(members: &finality::Members) -> Vec<Member> {
@@ -661,7 +571,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
     std::fs::create_dir_all(&params.dir)
         .with_context(|| format!("cannot create {}", params.dir.display()))?;
     let finality = finality::Finality::open(&params.dir.join("finality.redb"))?;
-    let members = scan_members(&finality, &params.ledger, &schedule)?;
+    let members = scan_members(&finality, &params.ledger)?;
     let admitted = members
         .peers
         .iter()
@@ -681,39 +591,22 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
         .map(|epoch| primary_peers(&schedule, epoch).map_or(0, |keys| keys.len()))
         .max()
         .unwrap_or(0);
-    let peers_per_set = most_validators + SPARE_VALIDATOR_SLOTS + followers.len() + MAX_MEMBERS + 1;
-    let tracked = tracked_peers(
-        &primary_peers(&schedule, epoch)?,
-        &followers,
-        &members,
-        &me,
-        peers_per_set,
-    )?;
-    let mut seeds = params
-        .config
-        .seed_list()?
-        .into_iter()
-        .map(|seed| Ok((engine_key(&seed.key)?, seed.addr.into())))
-        .collect::<Result<Vec<_>>>()?;
-    // Peers this node heard from before, at the addresses they gave: dialled like seeds, so
-    // that a restarted node finds the network even when its configured seeds are gone. Only
-    // identities the network still knows (a removed peer is left out).
-    let learned = learned_seeds(&finality, &schedule, &followers, &members, &me, &seeds);
-    let learned_keys: Vec<Key> = learned.iter().map(|(key, _)| key.clone()).collect();
-    if !learned.is_empty() {
-        tracing::info!(
-            peers = learned.len(),
-            "dialling peers from the address book too"
+    let seeds = params.config.seed_list()?.len();
+    // Every identity a node may hold a connection with: the validators of this epoch and the
+    // next (and room for more), the configured followers and seeds, the admitted peers, and
+    // itself. The validators' addresses come from the seeds, the address book, and the signed
+    // addresses peers pass on (the core gives the p2p network its peer set).
+    let peers_per_set =
+        most_validators + SPARE_VALIDATOR_SLOTS + followers.len() + seeds + MAX_MEMBERS + 1;
+    if members.peers.len() > MAX_MEMBERS {
+        tracing::error!(
+            admitted = members.peers.len(),
+            "more peers are admitted than a node keeps room for ({MAX_MEMBERS}); some are \
+             left out of its peer set"
         );
     }
-    seeds.extend(
-        learned
-            .into_iter()
-            .map(|(key, address)| (key, address.into())),
-    );
     let listen = params.config.listen_addr()?;
     let dial_interval_ms = params.config.dial_interval_ms;
-    let dialable = params.config.dialable_addr()?;
     let status = Arc::new(Mutex::new(NetStatus {
         key: params.key.public_key().to_string(),
         validator: is_validator,
@@ -770,28 +663,30 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     cups::Version::V1,
                 );
                 let peers_per_set = NonZeroUsize::new(peers_per_set).unwrap_or(NonZeroUsize::MIN);
-                let mut p2p = discovery::Config::local(
+                // commonware's `lookup` network: it dials the peers the core names, at the
+                // addresses the core gives (weft's own peer exchange finds them: signed
+                // addresses passed on by peers, docs/network.md "Connections"), so each node
+                // keeps a set of its own: the validators and `network.connections` others.
+                let mut p2p = lookup::Config::local(
                     handshake,
                     &namespace,
                     listen,
-                    dialable,
-                    seeds,
                     peers_per_set,
                     wire::MAX_MESSAGE_BYTES,
                     NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN),
                 );
-                // One tracked peer set: a peer removed from the network is cut off at once
-                // (the validators, in every set, keep their connections).
+                // A peer of the set may connect from any address (behind NAT, say): its key is
+                // what the handshake authenticates.
+                p2p.bypass_ip_check = true;
+                // Addresses are IP:PORT; a peer whose address is not known is given a host
+                // name, which is then never dialled.
+                p2p.allow_dns = false;
+                // One tracked peer set: a peer removed from the network is cut off at once.
                 p2p.tracked_peer_sets = NonZeroUsize::MIN;
                 p2p.dial_frequency = Duration::from_millis(dial_interval_ms);
                 p2p.block_duration = BLOCKED_FOR;
                 p2p.peer_connection_cooldown = PEER_COOLDOWN;
-                let (mut network, mut oracle) = discovery::Network::new(context.child("p2p"), p2p);
-                // The set's id follows from the last block that changed it: the same on every
-                // node at this head, as commonware's discovery exchanges the addresses of a
-                // set's peers only with peers that track the same id (a node given one seed
-                // learns where the other validators are from it).
-                let _ = oracle.track(tracked.id, tracked.peers);
+                let (mut network, oracle) = lookup::Network::new(context.child("p2p"), p2p);
                 // Messages per second one peer may send on a channel. Each channel's inbound
                 // mailbox is sized from these (a burst from every peer), so they are kept to
                 // what the protocol needs: a few votes per view, a block per view.
@@ -870,7 +765,6 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     merge_after_txs: params.merge_after_txs,
                     filter,
                     fault,
-                    learned_seeds: learned_keys,
                 })?;
                 let (done, mut finished) = oneshot::channel::<Result<()>>();
                 std::thread::Builder::new()
@@ -1156,74 +1050,8 @@ mod tests {
         SigningKey::from_seed(&[seed; 32]).public_key()
     }
 
-    /// A block at `height` holding `payloads` (unsealed: only what the scan reads).
-    fn block_with(height: u64, payloads: Vec<Payload>) -> weft_ledger::block::Block {
-        use weft_core::Hash32;
-        let chain_id = weft_core::ChainId(Hash32([7; 32]));
-        let authority = SigningKey::from_seed(&[9; 32]);
-        let transactions = payloads
-            .into_iter()
-            .map(|payload| {
-                weft_ledger::Transaction::sign(
-                    chain_id,
-                    1,
-                    weft_ledger::Signer::Authority,
-                    &authority,
-                    payload,
-                )
-                .expect("signed")
-            })
-            .collect::<Vec<_>>();
-        weft_ledger::block::Block {
-            signed: weft_ledger::block::SignedHeader {
-                header: weft_ledger::block::BlockHeader {
-                    version: 1,
-                    chain_id,
-                    height,
-                    timestamp: 1,
-                    previous_digest: weft_core::BlockHash(Hash32([0; 32])),
-                    merkle_root: weft_core::MerkleRoot(Hash32([0; 32])),
-                    tx_count: transactions.len() as u32,
-                    consensus: weft_ledger::block::ConsensusData::default(),
-                    producer: key(1),
-                },
-                signatures: Vec::new(),
-            },
-            transactions,
-        }
-    }
-
     #[test]
-    fn the_start_up_scan_counts_scheduled_changes_and_epoch_ends_as_peer_set_changes() {
-        let schedule = Schedule {
-            genesis: vec![key(1)],
-            changes: vec![weft_ledger::state::ValidatorChange {
-                from_height: 10,
-                validators: vec![key(2)],
-                scheduled_at: weft_ledger::state::Position {
-                    height: 4,
-                    index: 0,
-                },
-            }],
-        };
-        let change = Payload::SetValidators(weft_core::model::SetValidators {
-            validators: vec![key(2)],
-            from_height: 10,
-        });
-        // The block that scheduled it, and the last block of epoch 0.
-        assert!(validators_changed(&block_with(4, vec![change]), &schedule));
-        assert!(validators_changed(&block_with(9, Vec::new()), &schedule));
-        // Any other block: no.
-        for height in [3, 5, 8, 10, 11] {
-            assert!(
-                !validators_changed(&block_with(height, Vec::new()), &schedule),
-                "{height}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_tracked_peer_set_keeps_validators_first_and_never_exceeds_its_capacity() {
+    fn the_peer_set_dials_validators_then_picks_and_never_exceeds_its_capacity() {
         let schedule = Schedule {
             genesis: vec![key(1), key(2), key(3), key(4)],
             changes: vec![weft_ledger::state::ValidatorChange {
@@ -1244,32 +1072,43 @@ mod tests {
         assert_eq!(primary, expected);
         assert_eq!(primary_peers(&schedule, 1).expect("keys").len(), 4);
 
-        let followers = key_set(&[key(20)]).expect("keys");
-        let members = finality::Members {
-            changed: 10,
-            peers: vec![(key(30), "archive".into()), (key(31), "thin".into())],
-        };
-        let me = engine_key(&key(1)).expect("key");
-        let all = tracked_peers(&primary, &followers, &members, &me, 100).expect("set");
-        assert_eq!((all.peers.primary.len(), all.peers.secondary.len()), (5, 3));
+        let at = |port: u16| commonware_p2p::Address::Symmetric(([127, 0, 0, 1], port).into());
+        let engine = |seed: u8| engine_key(&key(seed)).expect("key");
+        let me = engine(1);
+        // Dialled: the validators (this node left out), then a pick (key 30); accepted: the
+        // others, a pick listed again among them counted once, as dialled.
+        let dialled: Vec<(Key, commonware_p2p::Address)> = primary
+            .iter()
+            .cloned()
+            .chain([engine(30)])
+            .map(|key| (key, at(1)))
+            .collect();
+        let accepted: Vec<(Key, commonware_p2p::Address)> = [20, 30, 31, 1]
+            .iter()
+            .map(|seed| (engine(*seed), core::unknown_address()))
+            .collect();
+        let ((primary_set, secondary_set), left_out) =
+            peer_set(dialled.clone(), accepted.clone(), &me, 100);
         assert_eq!(
-            all.id, 20,
-            "every node at this head tracks the set under one id"
+            (primary_set.len(), secondary_set.len(), left_out),
+            (5, 2, 0)
         );
-        // Room for 7 identities, this node (a validator) included: every validator, then two
-        // others.
-        let tight = tracked_peers(&primary, &followers, &members, &me, 7).expect("set");
+        assert!(!primary_set.contains_key(&me) && !secondary_set.contains_key(&me));
+        assert!(primary_set.contains_key(&engine(30)) && !secondary_set.contains_key(&engine(30)));
+        // Room for 7 identities, this node included: the validators and the pick, then one
+        // other; one left out.
+        let ((primary_set, secondary_set), left_out) =
+            peer_set(dialled.clone(), accepted.clone(), &me, 7);
         assert_eq!(
-            (tight.peers.primary.len(), tight.peers.secondary.len()),
-            (5, 2)
+            (primary_set.len(), secondary_set.len(), left_out),
+            (5, 1, 1)
         );
-        assert_eq!(tight.id, 20);
-        // Validators left out: a set of this node's own, under an id no whole set has.
-        let tighter = tracked_peers(&primary, &followers, &members, &me, 3).expect("set");
+        // Room for 3: the first validators only.
+        let ((primary_set, secondary_set), left_out) = peer_set(dialled, accepted, &me, 3);
         assert_eq!(
-            (tighter.peers.primary.len(), tighter.peers.secondary.len()),
-            (3, 0)
+            (primary_set.len(), secondary_set.len(), left_out),
+            (2, 0, 6)
         );
-        assert_eq!(tighter.id, 21);
+        assert!(primary_set.contains_key(&engine(2)) && primary_set.contains_key(&engine(3)));
     }
 }

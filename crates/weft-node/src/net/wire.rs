@@ -38,6 +38,10 @@ pub const MAX_PROOF_REQUEST: usize = 256;
 pub const PROOF_ANSWER_BYTES: usize = 8 << 20;
 /// Most peers in one [`Sync::Online`] list.
 pub const MAX_ONLINE_PEERS: usize = 1024;
+/// Most signed addresses in one [`Sync::Addresses`] message.
+pub const MAX_PEER_ADDRESSES: usize = 256;
+/// Longest `IP:PORT` address a node gives (an IPv6 address with a zone and port fits).
+pub const MAX_ADDRESS_BYTES: usize = 64;
 /// Most transactions in one flooded batch.
 pub const MAX_TX_BATCH: usize = 20_000;
 /// Most bytes of transactions in one flooded batch.
@@ -140,6 +144,77 @@ pub enum Sync {
         dialable: String,
         peers: Vec<weft_core::PublicKey>,
     },
+    /// Where peers are dialled, each address signed by the peer it is of: the sender's own and
+    /// those it holds of other peers. Sent to every peer every 10 s and to a peer as soon as it
+    /// is heard from: how a node that knows one peer learns where the others are.
+    Addresses { records: Vec<PeerAddress> },
+}
+
+/// Where a peer says it is dialled, signed by that peer's key (namespace `PeerAddress`, over the
+/// chain id, the key, the address and the time): any node may pass it on, none can forge or
+/// alter it. Of two records of one key, the later `time_ms` wins.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PeerAddress {
+    pub key: weft_core::PublicKey,
+    /// `IP:PORT`.
+    pub address: String,
+    /// When it was signed, ms since the Unix epoch.
+    pub time_ms: u64,
+    pub signature: weft_core::Signature,
+}
+
+impl PeerAddress {
+    /// `address`, signed by `key` for `chain_id`'s network at `time_ms`.
+    pub fn sign(
+        chain_id: weft_core::ChainId,
+        key: &weft_core::SigningKey,
+        address: String,
+        time_ms: u64,
+    ) -> PeerAddress {
+        let public = key.public_key();
+        let message = Self::message(chain_id, &public, &address, time_ms);
+        PeerAddress {
+            key: public,
+            signature: key.sign(weft_core::Namespace::PeerAddress, &message),
+            address,
+            time_ms,
+        }
+    }
+
+    /// Checks the signature for `chain_id`'s network.
+    pub fn verify(&self, chain_id: weft_core::ChainId) -> Result<(), CoreError> {
+        let message = Self::message(chain_id, &self.key, &self.address, self.time_ms);
+        self.key
+            .verify(weft_core::Namespace::PeerAddress, &message, &self.signature)
+    }
+
+    /// The signed bytes: Borsh of (chain id, key, address, time).
+    fn message(
+        chain_id: weft_core::ChainId,
+        key: &weft_core::PublicKey,
+        address: &str,
+        time_ms: u64,
+    ) -> Vec<u8> {
+        borsh::to_vec(&(chain_id.0.0, key, address, time_ms))
+            .expect("encoding into memory cannot fail")
+    }
+
+    /// The address, checked to be `IP:PORT` of at most [`MAX_ADDRESS_BYTES`].
+    fn validate(&self) -> Result<(), CoreError> {
+        check_address("peer address", &self.address)
+    }
+}
+
+/// `address` is `IP:PORT` and at most [`MAX_ADDRESS_BYTES`] long.
+fn check_address(field: &'static str, address: &str) -> Result<(), CoreError> {
+    check_count(field, address.len(), 1, MAX_ADDRESS_BYTES)?;
+    address
+        .parse::<std::net::SocketAddr>()
+        .map(|_| ())
+        .map_err(|error| CoreError::InvalidField {
+            field,
+            reason: format!("{address:?}: {error}"),
+        })
 }
 
 impl Canonical for Sync {
@@ -184,14 +259,11 @@ impl Canonical for Sync {
             }
             Sync::Online { dialable, peers } => {
                 check_count("online peers", peers.len(), 0, MAX_ONLINE_PEERS)?;
-                check_count("dialable address bytes", dialable.len(), 1, 64)?;
-                dialable
-                    .parse::<std::net::SocketAddr>()
-                    .map(|_| ())
-                    .map_err(|error| CoreError::InvalidField {
-                        field: "dialable address",
-                        reason: format!("{dialable:?}: {error}"),
-                    })
+                check_address("dialable address", dialable)
+            }
+            Sync::Addresses { records } => {
+                check_count("peer addresses", records.len(), 1, MAX_PEER_ADDRESSES)?;
+                records.iter().try_for_each(PeerAddress::validate)
             }
             Sync::Proofs { proofs } => {
                 check_count("answer proofs", proofs.len(), 0, MAX_PROOF_REQUEST)?;
@@ -326,5 +398,81 @@ mod tests {
             Ok(Sync::Online { dialable, peers })
                 if dialable == "1.2.3.4:5" && peers == [weft_core::PublicKey([2; 32])]
         ));
+    }
+
+    #[test]
+    fn a_signed_address_verifies_for_its_chain_only_and_not_once_altered() {
+        let chain = weft_core::ChainId::from_name("wire-test").expect("chain id");
+        let other = weft_core::ChainId::from_name("another").expect("chain id");
+        let key = weft_core::SigningKey::from_seed(&[4; 32]);
+        let record = PeerAddress::sign(chain, &key, "10.0.0.5:7000".into(), 1_700_000_000_000);
+        record.verify(chain).expect("verifies");
+        assert!(record.verify(other).is_err(), "another network's");
+        for altered in [
+            PeerAddress {
+                address: "10.0.0.6:7000".into(),
+                ..record.clone()
+            },
+            PeerAddress {
+                time_ms: record.time_ms + 1,
+                ..record.clone()
+            },
+            PeerAddress {
+                key: weft_core::SigningKey::from_seed(&[5; 32]).public_key(),
+                ..record.clone()
+            },
+        ] {
+            assert!(altered.verify(chain).is_err(), "{altered:?}");
+        }
+        // Round trip through the message that carries it.
+        let message = Sync::Addresses {
+            records: vec![record.clone()],
+        };
+        match decode::<Sync>(&encode(&message)) {
+            Ok(Sync::Addresses { records }) => assert_eq!(records, vec![record.clone()]),
+            other => panic!("{other:?}"),
+        }
+        // Limits: at least one record, at most MAX_PEER_ADDRESSES, each IP:PORT.
+        let error =
+            decode::<Sync>(&encode(&Sync::Addresses { records: vec![] })).expect_err("no records");
+        assert!(error.to_string().contains("peer addresses"), "{error}");
+        let error = decode::<Sync>(&encode(&Sync::Addresses {
+            records: vec![record.clone(); MAX_PEER_ADDRESSES + 1],
+        }))
+        .expect_err("too many");
+        assert!(error.to_string().contains("peer addresses"), "{error}");
+        let error = decode::<Sync>(&encode(&Sync::Addresses {
+            records: vec![PeerAddress {
+                address: "example.com:7000".into(),
+                ..record.clone()
+            }],
+        }))
+        .expect_err("a host name");
+        assert!(error.to_string().contains("peer address"), "{error}");
+        let error = decode::<Sync>(&encode(&Sync::Addresses {
+            records: vec![PeerAddress {
+                address: format!("{}:1", "1".repeat(MAX_ADDRESS_BYTES)),
+                ..record
+            }],
+        }))
+        .expect_err("too long");
+        assert!(error.to_string().contains("peer address"), "{error}");
+    }
+
+    /// docs/network.md's test vector of the bytes a node signs for its address.
+    #[test]
+    fn the_signed_bytes_of_an_address_match_the_documented_vector() {
+        let chain = weft_core::ChainId(weft_core::Hash32([7; 32]));
+        let key = weft_core::PublicKey([2; 32]);
+        let message = PeerAddress::message(chain, &key, "1.2.3.4:5", 6);
+        let mut vector = vec![7; 32];
+        vector.extend([2; 32]);
+        vector.extend([9, 0, 0, 0]);
+        vector.extend(b"1.2.3.4:5");
+        vector.extend(6u64.to_le_bytes());
+        assert_eq!(message, vector);
+        // Signed in the namespace `weft/peer-address/v1`: its tag's length, the tag, then these.
+        let signed = weft_core::Namespace::PeerAddress.signed_bytes(&message);
+        assert_eq!(&signed[..21], b"\x14weft/peer-address/v1");
     }
 }
