@@ -4,11 +4,11 @@
 //!   without trusting the sender (docs/network.md, "Catch-up");
 //! - the peers admitted to the network by `NetworkPeer` transactions, and the height up to
 //!   which the ledger was read for them (docs/network.md, "Joining a network");
-//! - the address book: where each peer this node heard from said it can be dialled, so that a
-//!   restarted node dials them too, not only its configured seeds (docs/network.md,
-//!   "Connections").
+//! - the address book: where each peer is dialled, as it said over its own connection or in an
+//!   address it signed, so that a restarted node finds the validators and its other peers even
+//!   when its configured seeds are gone (docs/network.md, "Connections").
 //!
-//! Both are written in one transaction per committed block. A crash between the ledger's commit
+//! Certificates and admissions are written in one transaction per committed block. A crash between the ledger's commit
 //! and this one loses at most a certificate; the admissions are read again from the ledger.
 
 use std::path::Path;
@@ -26,7 +26,7 @@ const MEMBERS: TableDefinition<&[u8; 32], &str> = TableDefinition::new("members"
 /// `"scanned"`: the height up to which the ledger was read for admissions. (Files written
 /// before peers kept sets of their own also hold `"changed"`, no longer read.)
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// Peer key → the address (`IP:PORT`) it last said it is dialled at.
+/// Peer key → the address (`IP:PORT`) it was last known to be dialled at.
 const ADDRESSES: TableDefinition<&[u8; 32], &str> = TableDefinition::new("addresses");
 /// Most peers in the address book (a learnt address is replaced, never added beyond this).
 pub(crate) const MAX_ADDRESSES: usize = 256;
