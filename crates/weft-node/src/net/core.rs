@@ -282,8 +282,6 @@ pub(crate) struct Core<S, B> {
     /// Where each peer is dialled, as far as this node knows: the configured seeds, the finality
     /// store's address book, what peers said of themselves and signed addresses passed on.
     addresses: HashMap<Key, String>,
-    /// This node's own `network.dialable` address, told to its peers.
-    dialable: String,
     /// Debug builds only: how this node misbehaves (its proposals, its votes), for tests.
     fault: Option<Fault>,
     /// With [`Fault::Equivocate`]: sends this validator's double votes.
@@ -383,7 +381,7 @@ where
             addresses.insert(key.clone(), seed.addr.to_string());
         }
         let dialable = p.config.dialable_addr()?.to_string();
-        let own_address = wire::PeerAddress::sign(chain_id, &p.key, dialable.clone(), now_ms());
+        let own_address = wire::PeerAddress::sign(chain_id, &p.key, dialable, now_ms());
         Ok(Core {
             chain_id,
             head_hash: head.header.hash(),
@@ -438,7 +436,6 @@ where
             member_keys: member_keys(&p.finality.members().unwrap_or_default()),
             cut_off: HashMap::new(),
             addresses,
-            dialable,
             fault: p.fault,
             equivocator: None,
             p,
@@ -1506,12 +1503,7 @@ where
         if validated.delta.validators.is_some() {
             // A validator change was scheduled (or replaced): the next epoch's validators are
             // dialled too.
-            self.validator_keys = all_validators(&self.p.schedule);
-            if let Ok(mut status) = self.p.status.lock() {
-                status.next_validators =
-                    super::NextValidators::of(&self.p.schedule, self.epoch.number);
-            }
-            self.retrack();
+            self.schedule_changed();
         }
         if !changes.is_empty() {
             self.members_changed(height, &changes);
@@ -1918,9 +1910,9 @@ where
     }
 
     /// Gives the p2p network the peers to dial — the validators of this epoch and the next,
-    /// then the picks — and those to accept — the configured followers and seeds and the
-    /// admitted peers — when that changed since the last time (under a new id of this node's
-    /// own).
+    /// then the picks — and those to accept — the configured followers and seeds, then the
+    /// admitted peers (those beyond the room reserved at start are left out, the last by key
+    /// first) — when that changed since the last time (under a new id of this node's own).
     fn retrack(&mut self) {
         let validators =
             super::primary_peers(&self.p.schedule, self.epoch.number).unwrap_or_default();
@@ -1935,8 +1927,8 @@ where
             .p
             .followers
             .iter()
-            .chain(&self.member_keys)
             .chain(&self.seed_keys)
+            .chain(&self.member_keys)
             .map(|key| (key.clone(), self.address_for(key)))
             .collect();
         let (set, left_out) = super::peer_set(primary, secondary, &self.me, self.p.peers_per_set);
@@ -2032,7 +2024,7 @@ where
             .take(wire::MAX_ONLINE_PEERS)
             .collect();
         let message = Sync::Online {
-            dialable: self.dialable.clone(),
+            dialable: self.own_address.address.clone(),
             peers,
         };
         self.p
@@ -2769,11 +2761,9 @@ where
         self.verifying.clear();
         self.equivocator = None;
         self.start_epoch()?;
-        self.validator_keys = all_validators(&self.p.schedule);
-        self.retrack();
+        self.schedule_changed();
         if let Ok(mut status) = self.p.status.lock() {
             status.epoch = self.epoch.number;
-            status.next_validators = super::NextValidators::of(&self.p.schedule, self.epoch.number);
             status.validator = self.is_validator;
             status.validators = self
                 .epoch
@@ -2783,6 +2773,16 @@ where
                 .collect();
         }
         Ok(())
+    }
+
+    /// The validator schedule or the epoch changed: what follows from them (every validator's
+    /// key, the change shown as next, the peers to dial).
+    fn schedule_changed(&mut self) {
+        self.validator_keys = all_validators(&self.p.schedule);
+        if let Ok(mut status) = self.p.status.lock() {
+            status.next_validators = super::NextValidators::of(&self.p.schedule, self.epoch.number);
+        }
+        self.retrack();
     }
 
     /// A peer sent something invalid: it is recorded as evidence and disconnected.

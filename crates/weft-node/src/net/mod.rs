@@ -80,8 +80,8 @@ pub struct NetStatus {
     /// Peers this node disconnected for sending invalid data, or because they were removed
     /// from the network, until the block lapses.
     pub cut_off: Vec<CutOff>,
-    /// Peers in the address book: where each peer heard from said it is dialled (kept across
-    /// restarts; dialled at start besides the seeds).
+    /// Peers whose address this node knows: its seeds, its address book (kept across restarts),
+    /// what peers said of themselves and the signed addresses peers passed on.
     pub addresses: usize,
     /// The peers this node dials and keeps connections with: the validators of this epoch and
     /// of the next, and the peers it picked besides them (itself left out).
