@@ -750,7 +750,6 @@ pub fn stress(
     per_block: usize,
     merge_steps: Option<(usize, usize)>,
 ) -> Result<()> {
-    use std::io::Write;
     let home = Home::open(&ctx.home)?;
     let mut ledger = match merge_steps {
         Some(_) => Ledger::open(RedbStore::open_with(&home.db_path(), usize::MAX)?)?,
@@ -783,7 +782,6 @@ pub fn stress(
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt)
         .map_err(|error| anyhow::anyhow!("no randomness from the operating system: {error}"))?;
-    let stdout = std::io::stdout();
     for block in 0..blocks {
         let batch: Vec<Transaction> = (0..per_block)
             .map(|i| {
@@ -803,12 +801,11 @@ pub fn stress(
             })
             .collect::<Result<_, _>>()?;
         let outcome = ledger.produce_block(batch, &producer, now_ms())?;
-        let mut lock = stdout.lock();
+        let mut acks = String::new();
         for (id, _) in &outcome.accepted {
-            writeln!(lock, "ack {id}")?;
+            acks.push_str(&format!("ack {id}\n"));
         }
-        lock.flush()?;
-        drop(lock);
+        crate::output::print(&acks);
         if let Some((start_at, budget_txs)) = merge_steps {
             ledger.merge_some(start_at, budget_txs)?;
         }

@@ -238,7 +238,7 @@ pub fn up(
         for plan in &plans {
             let home = dir.join(&plan.name);
             if plan.name != plans[0].name {
-                std::fs::create_dir_all(home.join("keys"))?;
+                weft_ledger::files::create_private_dir_all(&home.join("keys"))?;
                 write_key(&home.join("keys").join("authority.key"), &authority)?;
                 write_key(&home.join("keys").join("producer.key"), &plan.key)?;
                 std::fs::copy(first.join("ledger.redb"), home.join("ledger.redb"))

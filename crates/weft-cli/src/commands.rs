@@ -936,7 +936,7 @@ pub fn proof_build(ctx: &Context_, id: &str, out_file: Option<&Path>) -> Result<
                 format!("wrote inclusion proof of {id} (block {}) to {}", document.height, path.display())
             });
         }
-        None => println!("{text}"),
+        None => crate::output::outln!("{text}"),
     }
     Ok(())
 }

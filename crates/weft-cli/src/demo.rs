@@ -20,12 +20,22 @@ struct Narrator {
     out: Output,
     steps: Vec<serde_json::Value>,
     failures: usize,
+    /// The reader of standard output has gone (`weft demo | head`): the story goes on
+    /// untold, so that the demo's node is stopped and its home removed, and the exit code
+    /// still says whether every expectation held.
+    unheard: std::cell::Cell<bool>,
 }
 
 impl Narrator {
     fn say(&self, text: &str) {
         if !self.out.json {
-            println!("{text}");
+            self.print(&format!("{text}\n"));
+        }
+    }
+
+    fn print(&self, text: &str) {
+        if !self.unheard.get() && crate::output::try_print(text.as_bytes()).is_err() {
+            self.unheard.set(true);
         }
     }
 
@@ -35,10 +45,10 @@ impl Narrator {
             self.failures += 1;
         }
         if !self.out.json {
-            println!(
-                "  {} {step}\n      expected: {expected}; got: {detail}",
+            self.print(&format!(
+                "  {} {step}\n      expected: {expected}; got: {detail}\n",
                 if held { "✔" } else { "✘" }
-            );
+            ));
         }
         self.steps
             .push(json!({"step": step, "expected": expected, "held": held, "detail": detail}));
@@ -193,6 +203,7 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
         out: outer.out,
         steps: Vec::new(),
         failures: 0,
+        unheard: std::cell::Cell::new(false),
     };
 
     n.say(
@@ -453,14 +464,12 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
 
     let total = n.steps.len();
     if outer.out.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({"ok": n.failures == 0, "expectations": total, "failed": n.failures, "steps": n.steps})
-            )?
-        );
+        let report = serde_json::to_string_pretty(
+            &json!({"ok": n.failures == 0, "expectations": total, "failed": n.failures, "steps": n.steps}),
+        )?;
+        n.print(&format!("{report}\n"));
     } else if n.failures == 0 {
-        println!("\nAll {total} expectations held.");
+        n.print(&format!("\nAll {total} expectations held.\n"));
     }
     if n.failures > 0 {
         bail!("demo: {} of {total} expectations did not hold", n.failures);

@@ -675,9 +675,9 @@ fn open(
     }
     if out == Path::new("-") {
         // The G-code itself is the output: nothing else goes to standard output.
-        let stdout = std::io::stdout();
-        let mut lock = std::io::BufWriter::new(stdout.lock());
-        weft_gcode::open::open_container(opener(file), &manifest, key.as_ref(), &mut lock)?;
+        let mut stdout = std::io::BufWriter::new(crate::output::Stdout);
+        weft_gcode::open::open_container(opener(file), &manifest, key.as_ref(), &mut stdout)?;
+        stdout.flush()?;
         return Ok(());
     }
     let mut written = 0;

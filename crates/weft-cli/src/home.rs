@@ -1,16 +1,25 @@
 //! The ledger home directory: configuration, keys and the database.
 //!
 //! ```text
-//! HOME/
+//! HOME/                  created mode 0700
 //!   config.toml          node-local settings (weft_node::NodeConfig); the chain's parameters are in its genesis
-//!   node.addr            while a node runs: its API address, then `tcp ADDR` and `tls` lines
-//!   admin.token          the node's admin token                         mode 0600
-//!   ingest.token         the token TCP ingest clients show for RECORD frames   mode 0600
-//!   ledger.redb          the chain (redb)
-//!   keys/authority.key   network authority (registers organisations)   mode 0600
-//!   keys/producer.key    block producer (seals blocks)                  mode 0600
-//!   keys/<resource>.key  one per registered organisation or person      mode 0600
+//!   node.addr            while a node runs: its API address, then `tcp ADDR` and `tls` lines   0600
+//!   admin.token          the node's admin token                         secret, 0600
+//!   ingest.token         the token TCP ingest clients show for RECORD frames   secret, 0600
+//!   ledger.redb          the chain (redb)                               0600
+//!   queue.log            the node's `wait=false` journal                0600
+//!   evidence.jsonl       in a network: misbehaviour seen                0600
+//!   network/             in a network: finality store, engine state     0700
+//!   keys/                                                               0700
+//!   keys/authority.key   network authority (registers organisations)   secret, 0600
+//!   keys/producer.key    block producer (seals blocks)                  secret, 0600
+//!   keys/<resource>.key  one per registered organisation or person      secret, 0600
 //! ```
+//!
+//! A secret that other users may read is refused (`weft_ledger::files::read_secret`, the message
+//! says `chmod 600 FILE`); the other files and directories of the list, if made readable by
+//! others (by an earlier weft, or by hand), are tightened by [`Home::open`], which says so on
+//! standard error (README, "Files and permissions").
 
 use std::fs;
 use std::io::Write;
@@ -71,25 +80,7 @@ pub fn write_key(path: &Path, key: &SigningKey) -> Result<()> {
 /// Reads a secret key file's text, refusing one that others can read or that is too large to
 /// be a key.
 pub fn read_private_text(path: &Path) -> Result<String> {
-    let metadata =
-        fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
-    if metadata.permissions().mode() & 0o077 != 0 {
-        bail!(
-            "key file {} is readable by other users (mode {:o}); run `chmod 600 {}`",
-            path.display(),
-            metadata.permissions().mode() & 0o777,
-            path.display()
-        );
-    }
-    // An 8192-bit RSA receiver key in PEM is under 7 KiB.
-    if metadata.len() > 64 << 10 {
-        bail!(
-            "key file {} is {} bytes, too large to be a key",
-            path.display(),
-            metadata.len()
-        );
-    }
-    fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))
+    Ok(weft_ledger::files::read_secret(path, "key file")?)
 }
 
 /// Reads a secret signing key file, refusing one that others can read.
@@ -131,7 +122,7 @@ impl Home {
             );
         }
         let created_dir = !dir.exists();
-        fs::create_dir_all(dir)
+        weft_ledger::files::create_private_dir_all(dir)
             .with_context(|| format!("cannot create home directory {}", dir.display()))?;
         let result = SigningKey::generate()
             .and_then(|authority| Ok((authority, SigningKey::generate()?)))
@@ -172,7 +163,7 @@ impl Home {
         if dir.join("ledger.redb").exists() {
             bail!("{} already holds a weft ledger", dir.display());
         }
-        fs::create_dir_all(dir)
+        weft_ledger::files::create_private_dir_all(dir)
             .with_context(|| format!("cannot create home directory {}", dir.display()))?;
         Self::init_inner(
             dir,
@@ -197,7 +188,10 @@ impl Home {
         };
         fs::create_dir(home.keys_dir())
             .with_context(|| format!("cannot create {}", home.keys_dir().display()))?;
-        fs::set_permissions(home.keys_dir(), fs::Permissions::from_mode(0o700))?;
+        fs::set_permissions(
+            home.keys_dir(),
+            fs::Permissions::from_mode(weft_ledger::files::DIR_MODE),
+        )?;
         write_key(&home.keys_dir().join("authority.key"), authority)?;
         write_key(&home.keys_dir().join("producer.key"), producer)?;
         let genesis = weft_core::model::Genesis {
@@ -257,9 +251,42 @@ impl Home {
         };
         weft_node::NodeConfig::parse(&text)
             .map_err(|error| anyhow::anyhow!("{}: {error}", config_path.display()))?;
-        Ok(Home {
+        let home = Home {
             dir: dir.to_path_buf(),
-        })
+        };
+        home.tighten();
+        Ok(home)
+    }
+
+    /// Takes group and other permissions off the home's ledger files and directories (the
+    /// module's list, secrets aside: they are refused instead). Homes made by an earlier weft
+    /// have them readable by everyone; each one changed is named on standard error, and one
+    /// that cannot be changed (another user's home) is only named.
+    fn tighten(&self) {
+        const LEDGER_FILES: [&str; 7] = [
+            "ledger.redb",
+            "queue.log",
+            "node.addr",
+            "evidence.jsonl",
+            "network",
+            "network/finality.redb",
+            "keys",
+        ];
+        for name in LEDGER_FILES {
+            let path = self.dir.join(name);
+            match weft_ledger::files::restrict(&path) {
+                Ok(None) => {}
+                Ok(Some(mode)) => eprintln!(
+                    "weft: {} was open to other users (mode {mode:03o}); made it {:03o}",
+                    path.display(),
+                    mode & 0o700
+                ),
+                Err(error) => eprintln!(
+                    "weft: {} is open to other users and cannot be made private: {error}",
+                    path.display()
+                ),
+            }
+        }
     }
 
     /// The node settings of `config.toml`.

@@ -84,7 +84,7 @@ pub fn genesis(ctx: &Context_, out: Option<&Path>) -> Result<()> {
                 },
             );
         }
-        None => print!("{text}"),
+        None => crate::output::print(&text),
     }
     Ok(())
 }
@@ -202,7 +202,7 @@ fn write_home(
     config: &NodeConfig,
     document: &JoinDocument,
 ) -> Result<()> {
-    fs::create_dir_all(dir)
+    weft_ledger::files::create_private_dir_all(dir)
         .with_context(|| format!("cannot create home directory {}", dir.display()))?;
     let keys = dir.join("keys");
     fs::create_dir(&keys).with_context(|| format!("cannot create {}", keys.display()))?;

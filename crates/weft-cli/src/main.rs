@@ -1,6 +1,10 @@
 //! `weft`: the command-line tool. Thin: argument parsing and output here, the work in
 //! weft-core and weft-ledger. Embedded mode: every command operates on a ledger home directory.
 
+// Standard output is written through `output::print`, which ends a command quietly when the
+// reader has gone; `println!` would panic.
+#![deny(clippy::print_stdout)]
+
 mod bench;
 mod client;
 mod cluster;
@@ -831,10 +835,9 @@ fn main() {
         let (value, human, code) = commands::error_report(&error);
         if !human.is_empty() {
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&value).expect("JSON values serialise")
-                );
+                // The exit code says what happened, whether or not the report is still read.
+                let report = serde_json::to_string_pretty(&value).expect("JSON values serialise");
+                let _ = output::try_print(format!("{report}\n").as_bytes());
             } else {
                 eprintln!("{human}");
             }

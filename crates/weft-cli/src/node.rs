@@ -72,7 +72,7 @@ pub fn run(
         let scheme = if listening.tls { "https" } else { "http" };
         let url = format!("{scheme}://{}", listening.api);
         let tcp = listening.tcp.map(|address| address.to_string());
-        out.emit(
+        out.announce(
             json!({"api": url, "tcp": tcp, "tls": listening.tls}),
             || {
                 let mut text = format!("weft node: API on {url}");
@@ -239,9 +239,9 @@ pub fn tail(ctx: &Context_, from: Option<u64>, count: Option<u64>, poll_ms: u64)
                     object.remove("transactions");
                 }
                 if ctx.out.json {
-                    println!("{}", serde_json::to_string(&value)?);
+                    crate::output::outln!("{}", serde_json::to_string(&value)?);
                 } else {
-                    println!("{text}");
+                    crate::output::outln!("{text}");
                 }
                 shown += 1;
                 next += 1;

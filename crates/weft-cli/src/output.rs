@@ -1,6 +1,77 @@
 //! Human or JSON output, and the exit codes (documented in README.md).
+//!
+//! Everything the CLI prints to standard output goes through [`print`] (or [`outln!`], or
+//! [`Stdout`] for streamed bytes), never `println!`: `println!` panics when the reader has gone
+//! (`weft chain info | head -1`), and weft cannot restore the default SIGPIPE action without
+//! `unsafe`. A reader that has gone ends the command quietly with exit 0, as ripgrep does:
+//! what the reader wanted, it read (README, "Exit codes").
+
+use std::io::Write;
 
 use serde_json::Value;
+
+/// `println!` for standard output, through [`print`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::print(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
+
+/// Writes `text` to standard output and flushes it. If the reader has gone, the process ends
+/// here, quietly, with exit 0; any other failure to write ends it with exit 1 and the reason.
+pub fn print(text: &str) {
+    print_bytes(text.as_bytes());
+}
+
+/// [`print`] for bytes that need not be text (a record's plaintext).
+pub fn print_bytes(bytes: &[u8]) {
+    if let Err(error) = try_print(bytes) {
+        stdout_failed(&error);
+    }
+}
+
+/// Writes `bytes` to standard output and flushes them; the error is the caller's.
+pub fn try_print(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+/// Ends the process after a failed write to standard output (see [`print`]).
+pub fn stdout_failed(error: &std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(exit::OK);
+    }
+    eprintln!("weft: cannot write to standard output: {error}");
+    std::process::exit(exit::ERROR)
+}
+
+/// Standard output as a writer, for a command that streams bytes to it (`gcode open --out -`):
+/// a reader that has gone ends the process quietly with exit 0 ([`print`]); other errors are
+/// returned.
+#[derive(Debug, Clone, Copy)]
+pub struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        std::io::stdout()
+            .write(bytes)
+            .inspect_err(closed_ends_the_process)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout()
+            .flush()
+            .inspect_err(closed_ends_the_process)
+    }
+}
+
+fn closed_ends_the_process(error: &std::io::Error) {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        stdout_failed(error);
+    }
+}
 
 /// Exit codes.
 pub mod exit {
@@ -35,22 +106,33 @@ pub struct Output {
 }
 
 impl Output {
-    /// Prints `value` as JSON, or `human` as text.
+    /// Prints `value` as JSON, or `human` as text ([`print`]: a reader that has gone ends the
+    /// command with exit 0).
     pub fn emit(&self, value: Value, human: impl FnOnce() -> String) {
+        if let Some(text) = self.render(value, human) {
+            print(&text);
+        }
+    }
+
+    /// [`Output::emit`] for a server (`weft node run`): a reader of standard output that has
+    /// gone does not stop it, the line is lost.
+    pub fn announce(&self, value: Value, human: impl FnOnce() -> String) {
+        if let Some(text) = self.render(value, human) {
+            let _ = try_print(text.as_bytes());
+        }
+    }
+
+    /// The text `emit` prints, with its newline; `None` when nothing is printed.
+    fn render(&self, value: Value, human: impl FnOnce() -> String) -> Option<String> {
         if self.quiet {
-            return;
+            return None;
         }
         if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&value).expect("JSON values serialise")
-            );
-        } else {
-            let text = human();
-            if !text.is_empty() {
-                println!("{text}");
-            }
+            let json = serde_json::to_string_pretty(&value).expect("JSON values serialise");
+            return Some(format!("{json}\n"));
         }
+        let text = human();
+        (!text.is_empty()).then(|| format!("{text}\n"))
     }
 
     /// A progress bar on a terminal, hidden otherwise (and always with --json).

@@ -12,10 +12,12 @@
 //! - [`tree`]: the block tree (canonical chain, forks, orphans) behind [`tree::ForkChoice`].
 //! - [`proof`]: self-contained inclusion proofs and their offline verification.
 //! - [`filter`]: which transactions a thin or producer node stores whole.
+//! - [`files`]: secrets refused when others may read them; ledger files created owner-only.
 
 pub mod audit;
 pub mod block;
 pub mod error;
+pub mod files;
 pub mod filter;
 pub mod ledger;
 pub mod proof;

@@ -81,32 +81,32 @@ impl Live {
 }
 
 /// Reads a token file of a home (the admin token, the ingest token), creating it (32 random
-/// bytes, hex, mode 0600) if absent.
+/// bytes, hex, mode 0600) if absent; refuses one that other users may read
+/// ([`weft_ledger::files::read_secret`]).
 pub fn secret_token(path: &Path) -> anyhow::Result<String> {
     use anyhow::Context;
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::read_to_string(path) {
+    match weft_ledger::files::read_secret(path, "token file") {
         Ok(text) if text.trim().len() >= 32 => return Ok(text.trim().to_string()),
         Ok(_) => anyhow::bail!(
             "{} holds no usable token (at least 32 characters): remove it and a new one \
              is made at the next start",
             path.display()
         ),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => {
-            return Err(error).with_context(|| format!("cannot read {}", path.display()));
-        }
+        Err(error) if error.is_missing() => {}
+        Err(error) => return Err(error.into()),
     }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
     let token = hex::encode(bytes);
     let temporary = path.with_extension("tmp");
+    // A leftover of a crash keeps its mode through a truncating open: start afresh.
+    let _ = std::fs::remove_file(&temporary);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
+        .create_new(true)
+        .mode(weft_ledger::files::FILE_MODE)
         .open(&temporary)
         .with_context(|| format!("cannot write {}", temporary.display()))?;
     file.write_all(format!("{token}\n").as_bytes())?;

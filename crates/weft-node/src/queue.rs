@@ -20,6 +20,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -181,7 +182,7 @@ pub(crate) struct Started {
     pub threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// Opens (or creates) the journal at `path`, hands every transaction in it that is not on the
+/// Opens (or creates, mode 0600) the journal at `path`, hands every transaction in it that is not on the
 /// chain to the producer again, and starts the journal and settler threads.
 pub(crate) fn start(
     path: &Path,
@@ -193,6 +194,7 @@ pub(crate) fn start(
     let file = OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(weft_ledger::files::FILE_MODE)
         .open(path)
         .with_context(|| format!("cannot open the queue journal {}", path.display()))?;
     if file.metadata()?.len() != good_len {

@@ -577,9 +577,13 @@ impl RedbStore {
         Self::open_with(path, DEFAULT_MERGE_AFTER_TXS)
     }
 
-    /// Opens (or creates) the database file at `path`; index and state changes wait in memory
-    /// until `merge_after_txs` transactions have them (0: merge with every block).
+    /// Opens (or creates, mode 0600) the database file at `path`; index and state changes wait
+    /// in memory until `merge_after_txs` transactions have them (0: merge with every block).
     pub fn open_with(path: &Path, merge_after_txs: usize) -> Result<Self> {
+        // redb would create the file readable by everyone (umask permitting).
+        crate::files::create_private(path).map_err(|error| {
+            LedgerError::Storage(format!("cannot create {}: {error}", path.display()))
+        })?;
         let db = Database::builder()
             .set_cache_size(256 << 20)
             .create(path)

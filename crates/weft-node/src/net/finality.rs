@@ -43,6 +43,8 @@ pub(crate) struct Finality {
 
 impl Finality {
     pub fn open(path: &Path) -> Result<Self> {
+        weft_ledger::files::create_private(path)
+            .with_context(|| format!("cannot create the finality store {}", path.display()))?;
         let db = Database::create(path)
             .with_context(|| format!("cannot open the finality store {}", path.display()))?;
         let write = db.begin_write()?;

@@ -568,7 +568,8 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
             .validators(later)
             .contains(&params.key.public_key())
     });
-    std::fs::create_dir_all(&params.dir)
+    // Owner-only, like the rest of the home's ledger files (weft_ledger::files).
+    weft_ledger::files::create_private_dir_all(&params.dir)
         .with_context(|| format!("cannot create {}", params.dir.display()))?;
     let finality = finality::Finality::open(&params.dir.join("finality.redb"))?;
     let members = scan_members(&finality, &params.ledger)?;
