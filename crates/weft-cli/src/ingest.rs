@@ -12,7 +12,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use weft_core::model::{MAX_RECORD_BODY, Payload};
-use weft_node::wire;
+use weft_node::{sealed, wire};
 
 use crate::commands::Context_;
 
@@ -263,10 +263,10 @@ async fn run<S: AsyncRead + AsyncWrite + Send + 'static>(
 /// The ingest token of a home, if it has one.
 pub(crate) fn token(home: &Path, file: Option<&Path>) -> Result<String> {
     let path = file.map_or_else(|| home.join("ingest.token"), Path::to_path_buf);
-    match std::fs::read_to_string(&path) {
+    match weft_ledger::files::read_secret(&path, "token file") {
         Ok(text) => Ok(text.trim().to_string()),
-        Err(_) if file.is_none() => Ok(String::new()),
-        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+        Err(error) if file.is_none() && error.is_missing() => Ok(String::new()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -382,7 +382,7 @@ pub fn tcp(ctx: &Context_, args: IngestArgs) -> Result<()> {
         value["item"] = json!(item);
         if !out.json {
             if ok {
-                println!(
+                crate::output::outln!(
                     "{item}: committed {} at height {}",
                     value["tx_id"].as_str().unwrap_or("?"),
                     value["height"]
@@ -399,7 +399,7 @@ pub fn tcp(ctx: &Context_, args: IngestArgs) -> Result<()> {
         Ok(())
     })?;
     if out.json {
-        println!(
+        crate::output::outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "recorded": results.len() - failures,
@@ -418,8 +418,6 @@ pub fn tcp(ctx: &Context_, args: IngestArgs) -> Result<()> {
 
 /// The content type of a sealed record: what it really is travels inside the ciphertext.
 pub const SEALED_TYPE: &str = "application/vnd.weft.sealed";
-const SEAL_MAGIC: &[u8; 8] = b"weftseal";
-const SEAL_VERSION: u8 = 1;
 
 /// A second-tier key: AES-256-GCM, known only to the submitter (docs/ingest-tcp.md).
 pub struct SealKey {
@@ -428,20 +426,24 @@ pub struct SealKey {
 
 impl SealKey {
     /// The key's public name: the first 8 bytes of SHA-256("weft seal key" ‖ key).
-    fn id(&self) -> [u8; 8] {
+    fn id(&self) -> [u8; sealed::KEY_ID_LEN] {
         let digest = aws_lc_rs::digest::digest(
             &aws_lc_rs::digest::SHA256,
             &[b"weft seal key".as_slice(), &self.key].concat(),
         );
-        digest.as_ref()[..8].try_into().unwrap_or([0; 8])
+        digest.as_ref()[..sealed::KEY_ID_LEN]
+            .try_into()
+            .unwrap_or([0; sealed::KEY_ID_LEN])
     }
 
     pub fn read(path: &Path) -> Result<SealKey> {
-        let text = std::fs::read_to_string(path).with_context(|| {
-            format!(
-                "cannot read the seal key {} (make one with `weft ingest seal-key FILE`)",
-                path.display()
-            )
+        // A secret: refused if other users may read it.
+        let text = weft_ledger::files::read_secret(path, "seal key").map_err(|error| {
+            if error.is_missing() {
+                anyhow!("{error} (make one with `weft ingest seal-key FILE`)")
+            } else {
+                error.into()
+            }
         })?;
         let bytes = hex::decode(text.trim())
             .ok()
@@ -459,56 +461,44 @@ impl SealKey {
     }
 
     /// `magic ‖ version ‖ key id ‖ nonce ‖ AES-256-GCM(content type ‖ body)`, the header as
-    /// associated data.
+    /// associated data (`weft_node::sealed`).
     pub fn seal(&self, content_type: &str, body: &[u8]) -> Result<Vec<u8>> {
-        let mut nonce = [0u8; 12];
+        let mut nonce = [0u8; sealed::NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|error| anyhow!("no randomness: {error}"))?;
-        let mut sealed = Vec::with_capacity(29 + content_type.len() + body.len() + 16);
-        sealed.extend_from_slice(SEAL_MAGIC);
-        sealed.push(SEAL_VERSION);
-        sealed.extend_from_slice(&self.id());
-        sealed.extend_from_slice(&nonce);
-        let header_len = sealed.len();
-        let mut plain = Vec::with_capacity(1 + content_type.len() + body.len() + 16);
+        let header = sealed::header(&self.id(), &nonce);
+        let mut plain = Vec::with_capacity(1 + content_type.len() + body.len() + sealed::TAG_LEN);
         plain.push(u8::try_from(content_type.len()).context("content type too long")?);
         plain.extend_from_slice(content_type.as_bytes());
         plain.extend_from_slice(body);
         self.cipher()?
             .seal_in_place_append_tag(
                 aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
-                aws_lc_rs::aead::Aad::from(&sealed[..header_len]),
+                aws_lc_rs::aead::Aad::from(&header[..]),
                 &mut plain,
             )
             .map_err(|_| anyhow!("sealing failed"))?;
-        sealed.extend_from_slice(&plain);
-        Ok(sealed)
+        let mut record = Vec::with_capacity(header.len() + plain.len());
+        record.extend_from_slice(&header);
+        record.extend_from_slice(&plain);
+        Ok(record)
     }
 
     /// The content type and body of a sealed record.
-    pub fn open(&self, sealed: &[u8]) -> Result<(String, Vec<u8>)> {
-        if sealed.len() < 29 + 16 || &sealed[..8] != SEAL_MAGIC {
-            bail!("the record is not sealed (no weftseal header)");
-        }
-        if sealed[8] != SEAL_VERSION {
-            bail!(
-                "sealed with format version {}, this build reads 1",
-                sealed[8]
-            );
-        }
-        if sealed[9..17] != self.id() {
+    pub fn open(&self, bytes: &[u8]) -> Result<(String, Vec<u8>)> {
+        let sealed = sealed::parse(bytes)?;
+        if sealed.key_id != self.id() {
             bail!(
                 "sealed with another key (key id {}, this key is {})",
-                hex::encode(&sealed[9..17]),
+                hex::encode(sealed.key_id),
                 hex::encode(self.id())
             );
         }
-        let nonce: [u8; 12] = sealed[17..29].try_into().map_err(|_| anyhow!("nonce"))?;
-        let mut data = sealed[29..].to_vec();
+        let mut data = sealed.ciphertext.to_vec();
         let plain = self
             .cipher()?
             .open_in_place(
-                aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
-                aws_lc_rs::aead::Aad::from(&sealed[..29]),
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(sealed.nonce),
+                aws_lc_rs::aead::Aad::from(sealed.header),
                 &mut data,
             )
             .map_err(|_| {
@@ -574,10 +564,7 @@ pub fn open(ctx: &Context_, tx_id: &str, seal_key: &Path, out: Option<&Path>) ->
     match out {
         Some(path) => std::fs::write(path, &body)
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None if !ctx.out.json => {
-            use std::io::Write;
-            std::io::stdout().write_all(&body)?;
-        }
+        None if !ctx.out.json => crate::output::print_bytes(&body),
         None => {}
     }
     if ctx.out.json {

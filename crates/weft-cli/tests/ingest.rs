@@ -302,19 +302,27 @@ fn tcp_ingest_answers_bad_frames_with_error_frames_and_keeps_serving() {
         .collect();
     assert_eq!(heights, vec![1, 2]);
 
-    // ingest.tcp.max_connections = 3: with `stranger`, `client` and a third one answering, a
-    // fourth connection is closed at once.
-    let mut third = connect(&address);
-    send(&mut third, wire::PING, 1, b"");
-    assert_eq!(receive(&mut third).kind, wire::PONG);
+    // ingest.tcp.max_connections = 3 authenticated connections: with `client`, two more get
+    // in with the token; a fourth is told the node is busy and closed. (`stranger` never
+    // authenticated: it does not count.)
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        let mut other = connect(&address);
+        send(&mut other, wire::HELLO, 1, token.trim().as_bytes());
+        assert_eq!(receive(&mut other).kind, wire::WELCOME);
+        others.push(other);
+    }
     let mut fourth = connect(&address);
-    send(&mut fourth, wire::PING, 1, b"");
+    send(&mut fourth, wire::HELLO, 1, token.trim().as_bytes());
+    let busy = receive(&mut fourth);
+    assert_eq!((busy.request, error_code(&busy)), (0, "busy".into()));
     let mut byte = [0u8; 1];
     assert_eq!(
         fourth.read(&mut byte).unwrap_or(0),
         0,
-        "a fourth connection was served"
+        "a fourth authenticated connection was served"
     );
+    drop(others);
 
     // Shutdown with ingest connections still open: they are closed, the node exits 0.
     let metrics = http("GET", &format!("{}/metrics", node.url), None, b"").1;

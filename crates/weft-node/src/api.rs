@@ -44,6 +44,8 @@ pub(crate) struct AppState {
     pub authority_key: Option<weft_core::SigningKey>,
     /// The GraphQL schema (its resolvers get this state with each request).
     pub graphql: crate::graphql::WeftSchema,
+    /// One permit per GraphQL query that may run at once (`api.graphql_concurrent`).
+    pub graphql_running: Arc<tokio::sync::Semaphore>,
     /// The head's height, updated by the producer after each commit.
     pub head: tokio::sync::watch::Receiver<u64>,
     /// Becomes true when the node starts shutting down.
@@ -178,24 +180,6 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Peer(pub std::net::SocketAddr);
 
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
-    for Peer
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
-    for Peer
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
 /// The per-client-address request limit (a keyed token bucket).
 pub(crate) type RateLimit = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
 
@@ -268,7 +252,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(openapi))
         .route(
             "/graphql",
-            get(crate::graphql::get).post(crate::graphql::post),
+            get(crate::graphql::get)
+                .post(crate::graphql::post)
+                .layer(DefaultBodyLimit::max(state.config.api.graphql_max_bytes)),
         )
         .route("/graphql/schema", get(crate::graphql::sdl))
         .route("/metrics", get(metrics))
@@ -370,17 +356,20 @@ pub(crate) async fn read<T: Send + 'static>(
 #[serde(deny_unknown_fields)]
 pub(crate) struct SubmitOne {
     /// The canonical encoding of a signed transaction, hex.
-    transaction: String,
+    pub(crate) transaction: String,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SubmitBatch {
     /// Canonical encodings of signed transactions, hex.
-    transactions: Vec<String>,
+    pub(crate) transactions: Vec<String>,
 }
 
-fn decode_transaction(index: Option<usize>, text: &str) -> Result<Transaction, ApiError> {
+pub(crate) fn decode_transaction(
+    index: Option<usize>,
+    text: &str,
+) -> Result<Transaction, ApiError> {
     let at = index.map_or(String::new(), |index| format!("transactions[{index}]: "));
     let bytes = hex::decode(text.trim()).map_err(|error| {
         ApiError::bad_request(
@@ -490,8 +479,9 @@ pub(crate) async fn submit_one(
     ApiQuery(wait): ApiQuery<WaitQuery>,
     ApiJson(body): ApiJson<SubmitOne>,
 ) -> Result<Response, ApiError> {
-    let tx = decode_transaction(None, &body.transaction)?;
+    // The query first: a bad `timeout_ms` is named whatever the body holds.
     let timeout = wait.timeout(&state)?;
+    let tx = decode_transaction(None, &body.transaction)?;
     if !wait.wait() {
         let ids = queue_without_waiting(&state, vec![tx], false).await?;
         let id = ids.first().map(TxId::to_hex);
@@ -654,6 +644,7 @@ pub(crate) async fn submit_batch(
     ApiQuery(wait): ApiQuery<WaitQuery>,
     ApiJson(body): ApiJson<SubmitBatch>,
 ) -> Result<Response, ApiError> {
+    let timeout = wait.timeout(&state)?;
     let max = state
         .live
         .max_batch
@@ -673,7 +664,6 @@ pub(crate) async fn submit_batch(
         .enumerate()
         .map(|(index, text)| decode_transaction(Some(index), text))
         .collect::<Result<Vec<_>, _>>()?;
-    let timeout = wait.timeout(&state)?;
     if !wait.wait() {
         let ids = queue_without_waiting(&state, transactions, true).await?;
         return Ok((

@@ -166,6 +166,23 @@ pub struct ApiSection {
     /// the API answers 504 and the transactions stay queued (a request's `timeout_ms` may ask
     /// for less).
     pub wait_timeout_ms: u64,
+    /// Connections served at once (lowered at start to fit the process's file-descriptor
+    /// limit); when all are taken, the oldest connection of the address holding the most is
+    /// closed to let a new one in.
+    pub max_connections: usize,
+    /// Connections one client address may hold; its oldest is closed for a new one.
+    pub max_connections_per_address: usize,
+    /// A request's headers must arrive within this many ms of the connection opening or of
+    /// its previous answer; a kept-alive connection idle this long is closed.
+    pub header_timeout_ms: u64,
+    /// Largest GraphQL request: the body of `POST /graphql`, the query of `GET /graphql`, a
+    /// message on a subscription socket, bytes.
+    pub graphql_max_bytes: usize,
+    /// Most fields a GraphQL query may select, every field counted (`__typename` and aliases
+    /// too, a fragment once per use).
+    pub graphql_max_fields: usize,
+    /// GraphQL queries run at once; more wait up to a second, then get 503.
+    pub graphql_concurrent: usize,
 }
 
 impl Default for ApiSection {
@@ -178,6 +195,12 @@ impl Default for ApiSection {
             rate_per_s: 0,
             rate_burst: 200,
             wait_timeout_ms: 60_000,
+            max_connections: 1_024,
+            max_connections_per_address: 64,
+            header_timeout_ms: 10_000,
+            graphql_max_bytes: 64 << 10,
+            graphql_max_fields: 5_000,
+            graphql_concurrent: 4,
         }
     }
 }
@@ -411,8 +434,17 @@ pub struct TcpIngestSection {
     pub listen: String,
     /// Largest frame body accepted, bytes; larger frames are answered with an error frame.
     pub max_frame_bytes: usize,
-    /// Most connections served at once; more are closed at once.
+    /// Authenticated connections (a `HELLO` with the ingest token, or a committed `TX`) served
+    /// at once; one more is refused when it authenticates.
     pub max_connections: usize,
+    /// Connections not yet authenticated, at once; for a new one the oldest of the address
+    /// holding the most is closed.
+    pub max_unauthenticated: usize,
+    /// Connections not yet authenticated that one address may hold; its oldest is closed for a
+    /// new one.
+    pub max_unauthenticated_per_address: usize,
+    /// A connection must authenticate within this many seconds, or it is closed.
+    pub auth_timeout_s: u64,
     /// A connection that sends nothing for this long, seconds, is closed.
     pub idle_timeout_s: u64,
     /// Bytes of frames one connection may have sent and not yet had answered (each frame
@@ -426,6 +458,9 @@ impl Default for TcpIngestSection {
             listen: String::new(),
             max_frame_bytes: (1 << 20) + 4096,
             max_connections: 256,
+            max_unauthenticated: 64,
+            max_unauthenticated_per_address: 16,
+            auth_timeout_s: 10,
             idle_timeout_s: 300,
             max_unanswered_bytes: 64 << 20,
         }
@@ -562,6 +597,60 @@ impl NodeConfig {
             self.api.wait_timeout_ms,
             100,
             3_600_000,
+        )?;
+        range(
+            "api.max_connections",
+            self.api.max_connections,
+            16,
+            1_000_000,
+        )?;
+        range(
+            "api.max_connections_per_address",
+            self.api.max_connections_per_address,
+            1,
+            1_000_000,
+        )?;
+        range(
+            "api.header_timeout_ms",
+            self.api.header_timeout_ms,
+            100,
+            600_000,
+        )?;
+        range(
+            "api.graphql_max_bytes",
+            self.api.graphql_max_bytes,
+            1 << 10,
+            16 << 20,
+        )?;
+        range(
+            "api.graphql_max_fields",
+            self.api.graphql_max_fields,
+            1,
+            1_000_000,
+        )?;
+        range(
+            "api.graphql_concurrent",
+            self.api.graphql_concurrent,
+            1,
+            1_024,
+        )?;
+        range(
+            "ingest.tcp.max_unauthenticated",
+            self.ingest.tcp.max_unauthenticated,
+            1,
+            100_000,
+        )?;
+        range(
+            "ingest.tcp.max_unauthenticated_per_address",
+            self.ingest.tcp.max_unauthenticated_per_address,
+            1,
+            100_000,
+        )?;
+        range(
+            "ingest.tcp.auth_timeout_s",
+            self.ingest.tcp.auth_timeout_s,
+            1,
+            3_600,
         )?;
         self.tcp_ingest_addr()?;
         self.network.validate()?;
@@ -719,6 +808,20 @@ impl NodeConfig {
              # Longest wait, ms, of a submission for its block (100 to 3600000); then 504, and the\n\
              # transactions stay queued.\n\
              wait_timeout_ms = {wait_timeout_ms}\n\
+             # Connections at once (16 to 1000000; lowered at start to fit the file-descriptor\n\
+             # limit); when all are taken, the oldest of the address holding the most is closed.\n\
+             max_connections = {api_max_connections}\n\
+             # Connections one client address may hold (1 to 1000000); its oldest is closed for a new one.\n\
+             max_connections_per_address = {max_connections_per_address}\n\
+             # A request's headers must arrive within this many ms of the connection opening or of\n\
+             # the previous answer (100 to 600000); an idle kept-alive connection is closed then.\n\
+             header_timeout_ms = {header_timeout_ms}\n\
+             # Largest GraphQL request, bytes (1024 to 16777216), and most fields one query may\n\
+             # select, every field counted (__typename and aliases too; 1 to 1000000).\n\
+             graphql_max_bytes = {graphql_max_bytes}\n\
+             graphql_max_fields = {graphql_max_fields}\n\
+             # GraphQL queries run at once (1 to 1024); more wait up to a second, then get 503.\n\
+             graphql_concurrent = {graphql_concurrent}\n\
              \n\
              [tls]\n\
              # PEM certificate chain and private key (paths relative to the home). With both, the\n\
@@ -758,8 +861,15 @@ impl NodeConfig {
              listen = \"\"\n\
              # Largest frame, bytes (1024 to 67108864); larger ones get an error frame.\n\
              max_frame_bytes = {max_frame_bytes}\n\
-             # Most connections at once (1 to 100000).\n\
+             # Authenticated connections at once (1 to 100000): a HELLO with the ingest token, or a\n\
+             # committed TX frame, authenticates a connection.\n\
              max_connections = {max_connections}\n\
+             # Connections not yet authenticated (1 to 100000), and per client address (1 to\n\
+             # 100000): for a new one the oldest of the address holding the most is closed.\n\
+             max_unauthenticated = {max_unauthenticated}\n\
+             max_unauthenticated_per_address = {max_unauthenticated_per_address}\n\
+             # Seconds a connection has to authenticate before it is closed (1 to 3600).\n\
+             auth_timeout_s = {auth_timeout_s}\n\
              # A connection silent this long, seconds, is closed (1 to 86400).\n\
              idle_timeout_s = {idle_timeout_s}\n\
              # Bytes a connection may have sent and not yet had answered, each frame counting its\n\
@@ -811,6 +921,15 @@ impl NodeConfig {
             rate_per_s = d.api.rate_per_s,
             rate_burst = d.api.rate_burst,
             wait_timeout_ms = d.api.wait_timeout_ms,
+            api_max_connections = d.api.max_connections,
+            max_connections_per_address = d.api.max_connections_per_address,
+            header_timeout_ms = d.api.header_timeout_ms,
+            graphql_max_bytes = d.api.graphql_max_bytes,
+            graphql_max_fields = d.api.graphql_max_fields,
+            graphql_concurrent = d.api.graphql_concurrent,
+            max_unauthenticated = d.ingest.tcp.max_unauthenticated,
+            max_unauthenticated_per_address = d.ingest.tcp.max_unauthenticated_per_address,
+            auth_timeout_s = d.ingest.tcp.auth_timeout_s,
             max_frame_bytes = d.ingest.tcp.max_frame_bytes,
             max_connections = d.ingest.tcp.max_connections,
             idle_timeout_s = d.ingest.tcp.idle_timeout_s,

@@ -5,7 +5,9 @@
 //! WebSocket opened with `GET /graphql` and the `graphql-transport-ws` (or older `graphql-ws`)
 //! subprotocol. Every resolver reads the same store the REST API reads, through the same
 //! blocking-thread helper, so both always agree. Depth and complexity are bounded: a query that
-//! would walk a large part of the chain is refused before it runs.
+//! would walk a large part of the chain is refused before it runs. So are a query's size in
+//! bytes and the number of fields it selects, every field counted (`__typename` and aliases,
+//! which async-graphql's complexity leaves out), and the number of queries running at once.
 
 use std::sync::Arc;
 
@@ -37,13 +39,145 @@ const MAX_DEPTH: usize = 12;
 /// length argument times what is selected inside it.
 pub(crate) const MAX_COMPLEXITY: usize = 20_000;
 
-pub(crate) fn schema() -> WeftSchema {
+/// The schema, refusing queries over `max_bytes` or selecting more than `max_fields` fields.
+pub(crate) fn schema(max_bytes: usize, max_fields: usize) -> WeftSchema {
     Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
         .limit_directives(8)
+        .extension(SizeLimits {
+            max_bytes,
+            max_fields,
+        })
         .finish()
+}
+
+/// Refuses a query longer than `max_bytes` before it is parsed, and one that selects more than
+/// `max_fields` fields before it is validated or run.
+#[derive(Debug, Clone, Copy)]
+struct SizeLimits {
+    max_bytes: usize,
+    max_fields: usize,
+}
+
+impl async_graphql::extensions::ExtensionFactory for SizeLimits {
+    fn create(&self) -> Arc<dyn async_graphql::extensions::Extension> {
+        Arc::new(*self)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl async_graphql::extensions::Extension for SizeLimits {
+    async fn parse_query(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        query: &str,
+        variables: &async_graphql::Variables,
+        next: async_graphql::extensions::NextParseQuery<'_>,
+    ) -> async_graphql::ServerResult<async_graphql::parser::types::ExecutableDocument> {
+        if query.len() > self.max_bytes {
+            return Err(async_graphql::ServerError::new(
+                format!(
+                    "The query is {} bytes; at most {} (api.graphql_max_bytes).",
+                    query.len(),
+                    self.max_bytes
+                ),
+                None,
+            ));
+        }
+        let document = next.run(ctx, query, variables).await?;
+        let fields = selected_fields(&document);
+        if fields > self.max_fields {
+            return Err(async_graphql::ServerError::new(
+                format!(
+                    "The query selects {} fields; at most {} (api.graphql_max_fields; every \
+                     field counts, __typename and aliases too, a fragment once per use).",
+                    if fields == usize::MAX {
+                        "too many".to_string()
+                    } else {
+                        fields.to_string()
+                    },
+                    self.max_fields
+                ),
+                None,
+            ));
+        }
+        Ok(document)
+    }
+}
+
+/// Every field the document's operations select, fragments counted once per spread; a fragment
+/// that spreads itself counts as `usize::MAX` (validation refuses it anyway).
+fn selected_fields(document: &async_graphql::parser::types::ExecutableDocument) -> usize {
+    let mut fragments = std::collections::HashMap::new();
+    document
+        .operations
+        .iter()
+        .map(|(_, operation)| {
+            fields_in(
+                &operation.node.selection_set.node,
+                document,
+                &mut fragments,
+                0,
+            )
+        })
+        .fold(0, usize::saturating_add)
+}
+
+fn fields_in<'a>(
+    set: &'a async_graphql::parser::types::SelectionSet,
+    document: &'a async_graphql::parser::types::ExecutableDocument,
+    fragments: &mut std::collections::HashMap<&'a str, usize>,
+    depth: usize,
+) -> usize {
+    use async_graphql::parser::types::Selection;
+    if depth > 64 {
+        return usize::MAX;
+    }
+    let mut count = 0usize;
+    for item in &set.items {
+        let here = match &item.node {
+            Selection::Field(field) => 1usize.saturating_add(fields_in(
+                &field.node.selection_set.node,
+                document,
+                fragments,
+                depth + 1,
+            )),
+            Selection::InlineFragment(inline) => fields_in(
+                &inline.node.selection_set.node,
+                document,
+                fragments,
+                depth + 1,
+            ),
+            Selection::FragmentSpread(spread) => {
+                let name = spread.node.fragment_name.node.as_str();
+                match fragments.get(name) {
+                    Some(known) => *known,
+                    None => {
+                        // Marked first, so a fragment reached again while it is counted (a
+                        // cycle) counts as too many.
+                        fragments.insert(name, usize::MAX);
+                        let counted = document
+                            .fragments
+                            .get(&spread.node.fragment_name.node)
+                            .map_or(0, |fragment| {
+                                fields_in(
+                                    &fragment.node.selection_set.node,
+                                    document,
+                                    fragments,
+                                    depth + 1,
+                                )
+                            });
+                        fragments.insert(name, counted);
+                        counted
+                    }
+                }
+            }
+        };
+        count = count.saturating_add(here);
+    }
+    count
 }
 
 /// `POST /graphql`: a JSON body `{"query", "variables"?, "operationName"?}`.
@@ -89,7 +223,32 @@ pub(crate) async fn sdl(State(state): State<Arc<AppState>>) -> Response {
 /// field, is too deep or too complex) is a 400 with the GraphQL errors; otherwise 200, with
 /// field errors (a malformed id, say) beside the data, as GraphQL has it.
 async fn execute(state: &Arc<AppState>, request: async_graphql::Request) -> Response {
+    // A bounded number run at once; the others wait a little, then are told to come back.
+    let Ok(Ok(_running)) = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        state.graphql_running.clone().acquire_owned(),
+    )
+    .await
+    else {
+        state.metrics.graphql_refused.inc();
+        let mut response = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "the node is running api.graphql_concurrent = {} GraphQL queries; retry in a second",
+                state.config.api.graphql_concurrent
+            ),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
     let response = state.graphql.execute(request.data(state.clone())).await;
+    if response.is_err() && response.data == async_graphql::Value::Null {
+        state.metrics.graphql_refused.inc();
+    }
     let status = if response.data == async_graphql::Value::Null && response.is_err() {
         StatusCode::BAD_REQUEST
     } else {
@@ -113,7 +272,7 @@ async fn subscribe(state: Arc<AppState>, mut parts: axum::http::request::Parts) 
             return ApiError::bad_request("bad_websocket", rejection.body_text()).into_response();
         }
     };
-    let limit = state.config.api.max_body_bytes;
+    let limit = state.config.api.graphql_max_bytes;
     let schema = state.graphql.clone();
     let mut data = async_graphql::Data::default();
     data.insert(state);
@@ -840,7 +999,7 @@ mod tests {
     fn documented_schema_is_the_served_schema() {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/graphql.graphql");
-        let served = schema().sdl();
+        let served = schema(1 << 16, 5_000).sdl();
         if std::env::var_os("WEFT_BLESS").is_some() {
             std::fs::write(&path, &served).expect("write docs/graphql.graphql");
         }

@@ -10,13 +10,19 @@ pub mod query;
 
 mod admin;
 mod api;
+/// Entry points of the fuzz targets (fuzz/) and of the replay of their corpora in the tests.
+#[doc(hidden)]
+pub mod fuzz;
+mod gate;
 mod graphql;
+mod http;
 mod ingest;
 mod metrics;
 mod net;
 mod openapi;
 mod producer;
 mod queue;
+pub mod sealed;
 mod tcp;
 mod tls;
 pub mod wire;
@@ -197,7 +203,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
             bail!("directory ingest needs an identity to sign with (ingest.identity)");
         };
         for source in &config.ingest.watch {
-            ingest::prepare(source, &ledger)?;
+            ingest::prepare(source, &ledger, &metrics)?;
             let watcher = ingest::Watcher {
                 pattern: glob::Pattern::new(&source.pattern).context("ingest.watch.pattern")?,
                 source: source.clone(),
@@ -208,6 +214,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
                 batch: config.ingest.batch,
                 min_age: Duration::from_millis(config.ingest.min_age_ms),
                 queue: queue.clone(),
+                ledger: ledger.clone(),
                 metrics: metrics.clone(),
                 stop: stop.clone(),
             };
@@ -228,6 +235,46 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         .context("cannot start the async runtime")?;
     // Set when a signal asks the node to stop: the API, TCP ingest and GraphQL subscriptions end.
     let (stop_serving, stopping) = tokio::sync::watch::channel(false);
+    // Connections are capped below the process's file-descriptor limit, with descriptors kept
+    // for the ledger, directory ingest and consensus, so no flood of sockets starves them.
+    let descriptors = http::descriptor_limit();
+    let tcp_unauthenticated = gate::Gate::new(
+        config.ingest.tcp.max_unauthenticated,
+        config.ingest.tcp.max_unauthenticated_per_address,
+    );
+    let tcp_sockets = if tcp_listen.is_some() {
+        (config.ingest.tcp.max_connections + tcp_unauthenticated.ceiling()) as u64
+    } else {
+        0
+    };
+    let room = descriptors
+        .saturating_sub(http::RESERVED_FDS)
+        .saturating_sub(tcp_sockets);
+    // The API's gate lets a quarter more sockets be open than its cap while displaced ones close.
+    let api_cap = usize::try_from(room.saturating_mul(4) / 5)
+        .unwrap_or(usize::MAX)
+        .min(config.api.max_connections);
+    if api_cap < 16 {
+        bail!(
+            "this process may open {descriptors} files (ulimit -n): too few for {} TCP ingest \
+             connections, the API and {} kept for the ledger; raise the limit or lower \
+             ingest.tcp.max_connections",
+            tcp_sockets,
+            http::RESERVED_FDS
+        );
+    }
+    if api_cap < config.api.max_connections {
+        tracing::warn!(
+            descriptors,
+            api_max_connections = api_cap,
+            "api.max_connections lowered to fit the open-file limit (ulimit -n)"
+        );
+    }
+    let http_limits = http::Limits {
+        gate: gate::Gate::new(api_cap, config.api.max_connections_per_address),
+        header_timeout: Duration::from_millis(config.api.header_timeout_ms),
+    };
+    let api_metrics = metrics.clone();
     let tcp_ingest = Arc::new(tcp::TcpIngest {
         queue: queue.clone(),
         metrics: metrics.clone(),
@@ -236,11 +283,15 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         token: ingest_token,
         max_frame: config.ingest.tcp.max_frame_bytes,
         max_connections: config.ingest.tcp.max_connections,
+        unauthenticated: tcp_unauthenticated,
+        auth_timeout: Duration::from_secs(config.ingest.tcp.auth_timeout_s),
         idle_timeout: Duration::from_secs(config.ingest.tcp.idle_timeout_s),
         max_unanswered_bytes: config.ingest.tcp.max_unanswered_bytes,
         live: live.clone(),
         tls: tls.clone(),
     });
+    let graphql = graphql::schema(config.api.graphql_max_bytes, config.api.graphql_max_fields);
+    let graphql_running = Arc::new(tokio::sync::Semaphore::new(config.api.graphql_concurrent));
     let state = Arc::new(api::AppState {
         ledger: ledger.clone(),
         queue,
@@ -254,7 +305,8 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         chain_id,
         admin_token,
         authority_key,
-        graphql: graphql::schema(),
+        graphql,
+        graphql_running,
         head,
         stopping: stopping.clone(),
         durable,
@@ -301,20 +353,19 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
             shutdown_signal().await;
             let _ = stop_serving.send(true);
         });
-        let app = api::router(state).into_make_service_with_connect_info::<api::Peer>();
-        let mut api_stopping = stopping.clone();
-        let api_stopped = async move {
-            let _ = api_stopping.wait_for(|stop| *stop).await;
-        };
+        let app = api::router(state);
         match tls {
-            Some(config) => axum::serve(tls::TlsListener::new(listener, config)?, app)
-                .with_graceful_shutdown(api_stopped)
+            Some(config) => {
+                http::serve(
+                    tls::TlsListener::new(listener, config)?,
+                    app,
+                    http_limits,
+                    api_metrics,
+                    stopping.clone(),
+                )
                 .await
-                .context("the API server failed")?,
-            None => axum::serve(listener, app)
-                .with_graceful_shutdown(api_stopped)
-                .await
-                .context("the API server failed")?,
+            }
+            None => http::serve(listener, app, http_limits, api_metrics, stopping.clone()).await,
         }
         if let Some((_, server)) = tcp_server {
             // Each connection answers the frames it took, then closes.
@@ -362,9 +413,20 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     served
 }
 
+/// Writes `path` through a temporary file created owner-only and renamed into place.
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, bytes)
+    // A leftover would keep its old mode.
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(weft_ledger::files::FILE_MODE)
+        .open(&temporary)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    file.write_all(bytes)
         .with_context(|| format!("cannot write {}", temporary.display()))?;
     std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -41,12 +41,24 @@ pub struct Metrics {
     pub ingest_backlog: Gauge,
     pub ingested: Counter,
     pub ingest_failed: Counter,
+    /// Rounds of directory ingest skipped because a directory the node writes into was a
+    /// symbolic link or not the node's own.
+    pub ingest_unsafe: Counter,
     /// TCP ingest: open connections, frames received, error frames sent.
     pub tcp_connections: Gauge,
     pub tcp_frames: Counter,
     pub tcp_error_frames: Counter,
     /// Times a TCP connection's budget of unanswered bytes was spent and its reading paused.
     pub tcp_backpressure: Counter,
+    /// TCP ingest connections closed before they authenticated (out of time, or room made for
+    /// a newer one), and connections refused outright.
+    pub tcp_unauthenticated_closed: Counter,
+    pub tcp_refused: Counter,
+    /// API connections open, and those closed to keep within the connection caps.
+    pub http_connections: Gauge,
+    pub http_closed: Counter,
+    /// GraphQL requests refused: not runnable (400) or while others ran (503).
+    pub graphql_refused: Counter,
     /// Requests refused by the per-client rate limit.
     pub rate_limited: Counter,
     pub requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
@@ -211,10 +223,16 @@ impl Metrics {
             ingest_backlog: Gauge::default(),
             ingested: Counter::default(),
             ingest_failed: Counter::default(),
+            ingest_unsafe: Counter::default(),
             tcp_connections: Gauge::default(),
             tcp_frames: Counter::default(),
             tcp_error_frames: Counter::default(),
             tcp_backpressure: Counter::default(),
+            tcp_unauthenticated_closed: Counter::default(),
+            tcp_refused: Counter::default(),
+            http_connections: Gauge::default(),
+            http_closed: Counter::default(),
+            graphql_refused: Counter::default(),
             rate_limited: Counter::default(),
             requests: Family::new_with_constructor(latency_histogram),
             net: networked.then(NetMetrics::default),
@@ -286,6 +304,36 @@ impl Metrics {
             "ingest_tcp_backpressure",
             "Times a TCP ingest connection spent its unanswered-bytes budget and was not read until answers went out",
             m.tcp_backpressure.clone(),
+        );
+        registry.register(
+            "ingest_unsafe_rounds",
+            "Directory ingest rounds skipped because done/, failed/ or .weft-ingest/ was a symbolic link or not the node's own",
+            m.ingest_unsafe.clone(),
+        );
+        registry.register(
+            "ingest_tcp_unauthenticated_closed",
+            "TCP ingest connections closed before they authenticated (out of time, or making room for newer ones)",
+            m.tcp_unauthenticated_closed.clone(),
+        );
+        registry.register(
+            "ingest_tcp_refused",
+            "TCP ingest connections refused: authenticated connections at ingest.tcp.max_connections",
+            m.tcp_refused.clone(),
+        );
+        registry.register(
+            "api_connections",
+            "Open API connections",
+            m.http_connections.clone(),
+        );
+        registry.register(
+            "api_connections_closed",
+            "API connections closed to keep within api.max_connections and api.max_connections_per_address",
+            m.http_closed.clone(),
+        );
+        registry.register(
+            "graphql_refused",
+            "GraphQL requests refused: 400 (does not parse, too deep, too complex, too large, too many fields) or 503 (api.graphql_concurrent others running)",
+            m.graphql_refused.clone(),
         );
         registry.register(
             "api_rate_limited",

@@ -4,6 +4,13 @@
 //! together to the block producer as one submission; its writer answers each frame, in order,
 //! once its block is durably committed. A bad frame gets an error frame and the connection
 //! goes on; only a connection that stays silent past `idle_timeout_s` is closed.
+//!
+//! A connection starts unauthenticated, in a small pool of its own ([`crate::gate`]: a cap in
+//! total and per address, a newcomer displacing the oldest connection of the address holding
+//! the most), and must authenticate within `auth_timeout_s` — a `HELLO` with the ingest token,
+//! or a `TX` frame that commits (proof of a registered key). Authenticated connections are
+//! counted against `max_connections`. So idle or PING-only connections can neither stay nor
+//! keep a client with the token out.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use weft_core::{ChainId, ResourceId, SigningKey};
 use weft_ledger::Transaction;
 
+use crate::gate::{Admission, Gate, Ticket};
 use crate::metrics::Metrics;
 use crate::producer::{Submission, TxResult};
 use crate::wire;
@@ -32,7 +40,12 @@ pub(crate) struct TcpIngest {
     /// The token a `HELLO` must carry before `RECORD` frames are taken.
     pub token: String,
     pub max_frame: usize,
+    /// Authenticated connections at once.
     pub max_connections: usize,
+    /// Connections not yet authenticated.
+    pub unauthenticated: Arc<Gate>,
+    /// How long a connection has to authenticate.
+    pub auth_timeout: Duration,
     pub idle_timeout: Duration,
     /// Bytes of frames one connection may have taken and not yet answered; past that the node
     /// reads no further from it until answers go out (TCP back-pressure).
@@ -50,6 +63,7 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    let authenticated = Arc::new(Semaphore::new(ingest.max_connections));
     let mut listener = match &ingest.tls {
         Some(config) => match crate::tls::TlsListener::new(listener, config.clone()) {
             Ok(tls) => Either::Tls(tls),
@@ -63,17 +77,26 @@ pub(crate) async fn serve(
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            (stream, peer) = listener.accept() => {
-                if connections.len() >= ingest.max_connections {
-                    tracing::warn!(%peer, "TCP ingest: too many connections (ingest.tcp.max_connections)");
-                    continue;
-                }
+            (stream, peer) = async { ingest.unauthenticated.room().await; listener.accept().await } => {
+                let ticket = match ingest.unauthenticated.admit(peer.ip()) {
+                    Admission::In(ticket, displaced) => {
+                        ingest.metrics.tcp_unauthenticated_closed.inc_by(displaced as u64);
+                        ticket
+                    }
+                    Admission::Full => {
+                        ingest.metrics.tcp_refused.inc();
+                        tracing::debug!(%peer, "TCP ingest: too many connections still closing; refused");
+                        continue;
+                    }
+                };
                 ingest.metrics.tcp_connections.inc();
                 let (ingest, shutdown) = (ingest.clone(), shutdown.clone());
+                let authenticated = authenticated.clone();
                 connections.spawn(async move {
+                    let standing = Standing { ticket: Some(ticket), permit: None, authenticated };
                     let outcome = match stream {
-                        Stream::Plain(stream) => connection(stream, peer, &ingest, shutdown).await,
-                        Stream::Tls(stream) => connection(*stream, peer, &ingest, shutdown).await,
+                        Stream::Plain(stream) => connection(stream, peer, &ingest, shutdown, standing).await,
+                        Stream::Tls(stream) => connection(*stream, peer, &ingest, shutdown, standing).await,
                     };
                     if let Err(error) = outcome {
                         tracing::debug!(%peer, %error, "TCP ingest connection ended");
@@ -81,7 +104,7 @@ pub(crate) async fn serve(
                     ingest.metrics.tcp_connections.dec();
                 });
             }
-            // Finished connections are reaped at once, so `len` counts the open ones.
+            // Finished connections are reaped at once.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
@@ -175,11 +198,76 @@ impl Batch {
     }
 }
 
+/// A connection's standing, shared by its reader and its writer: its place among the
+/// unauthenticated connections until it authenticates, then a permit of `max_connections`.
+struct Standing {
+    ticket: Option<Ticket>,
+    permit: Option<OwnedSemaphorePermit>,
+    authenticated: Arc<Semaphore>,
+}
+
+impl Standing {
+    fn lock(standing: &std::sync::Mutex<Standing>) -> std::sync::MutexGuard<'_, Standing> {
+        match standing.lock() {
+            Ok(standing) => standing,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Moves the connection to the authenticated ones; false if they are all taken.
+    fn authenticate(&mut self) -> bool {
+        if self.permit.is_some() {
+            return true;
+        }
+        match self.authenticated.clone().try_acquire_owned() {
+            Ok(permit) => {
+                self.permit = Some(permit);
+                self.ticket = None;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Resolves at `deadline` if the connection has not authenticated by then; never otherwise.
+async fn unauthenticated_at(standing: &std::sync::Mutex<Standing>, deadline: tokio::time::Instant) {
+    tokio::time::sleep_until(deadline).await;
+    if Standing::lock(standing).permit.is_some() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Resolves if the gate asks this connection to close to make room (only ever while it is
+/// unauthenticated); never otherwise.
+async fn displaced(asked: Option<watch::Receiver<bool>>) {
+    if let Some(mut asked) = asked
+        && asked.wait_for(|close| *close).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending::<()>().await
+}
+
+/// Says why the connection closes, in an error frame with request 0 (it answers no frame).
+fn send_close(
+    outgoing: &mpsc::UnboundedSender<Outgoing>,
+    budget: &Arc<Semaphore>,
+    code: &'static str,
+    message: String,
+) {
+    if let Ok(held) = budget.clone().try_acquire_many_owned(0) {
+        let frame = wire::encode(wire::ERROR, 0, &wire::error_body(code, &message));
+        let _ = outgoing.send(Outgoing::Frame { frame, _held: held });
+    }
+}
+
 async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
     stream: S,
     peer: SocketAddr,
     ingest: &Arc<TcpIngest>,
     mut shutdown: watch::Receiver<bool>,
+    standing: Standing,
 ) -> Result<()> {
     let (reader, writer) = tokio::io::split(stream);
     let mut reader = BufReader::with_capacity(256 << 10, reader);
@@ -187,13 +275,19 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
     // one entry per frame, and a frame is only taken with its share of the budget.
     let (outgoing, queued) = mpsc::unbounded_channel();
     let budget = Arc::new(Semaphore::new(ingest.max_unanswered_bytes));
+    let asked = standing.ticket.as_ref().map(Ticket::asked);
+    let standing = Arc::new(std::sync::Mutex::new(standing));
     let writer = tokio::spawn(write_answers(
         BufWriter::with_capacity(64 << 10, writer),
         queued,
         ingest.metrics.clone(),
+        Some(standing.clone()),
     ));
     let mut authorized = false;
     let mut batch = Batch::new();
+    let auth_deadline = tokio::time::Instant::now() + ingest.auth_timeout;
+    let displaced = displaced(asked);
+    tokio::pin!(displaced);
     let outcome = loop {
         if !batch.frames.is_empty()
             && (reader.buffer().is_empty()
@@ -204,6 +298,37 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
         let frame = tokio::select! {
             _ = shutdown.changed() => break Ok(()),
             frame = tokio::time::timeout(ingest.idle_timeout, read_frame(&mut reader, ingest.max_frame)) => frame,
+            _ = unauthenticated_at(&standing, auth_deadline) => {
+                ingest.metrics.tcp_unauthenticated_closed.inc();
+                tracing::debug!(%peer, "TCP ingest: closed, not authenticated in time");
+                send_close(
+                    &outgoing,
+                    &budget,
+                    "auth_timeout",
+                    format!(
+                        "this connection did not authenticate within {} s \
+                         (ingest.tcp.auth_timeout_s): send HELLO with the node's ingest token \
+                         first, or a TX frame that commits; or the node already serves \
+                         ingest.tcp.max_connections = {} authenticated connections",
+                        ingest.auth_timeout.as_secs(),
+                        ingest.max_connections
+                    ),
+                );
+                break Ok(());
+            }
+            _ = &mut displaced => {
+                tracing::debug!(%peer, "TCP ingest: unauthenticated connection closed to make room");
+                send_close(
+                    &outgoing,
+                    &budget,
+                    "displaced",
+                    "closed to make room for a newer connection: too many connections have not \
+                     authenticated (ingest.tcp.max_unauthenticated); send HELLO with the \
+                     node's ingest token at once"
+                        .into(),
+                );
+                break Ok(());
+            }
         };
         let frame = match frame {
             Err(_) => {
@@ -240,6 +365,20 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
             Ok(frame) => take(frame, &mut authorized, ingest),
             Err((request, code, message)) => Taken::Refused(request, code, message),
         };
+        if authorized && !Standing::lock(&standing).authenticate() {
+            ingest.metrics.tcp_refused.inc();
+            send_close(
+                &outgoing,
+                &budget,
+                "busy",
+                format!(
+                    "this node serves {} authenticated connections at once \
+                     (ingest.tcp.max_connections); try again later",
+                    ingest.max_connections
+                ),
+            );
+            break Ok(());
+        }
         match taken {
             Taken::Queued(request, item) => batch.push(request, item, held),
             Taken::Answer(frame) => {
@@ -614,10 +753,13 @@ async fn results_of<W: AsyncWrite + Unpin>(
 }
 
 /// Writes answers in the order their frames came, each once its block is committed.
+/// The first `COMMITTED` answer authenticates the connection (`standing`): its client holds a
+/// registered key.
 async fn write_answers<W: AsyncWrite + Unpin>(
     mut writer: BufWriter<W>,
     mut queued: mpsc::UnboundedReceiver<Outgoing>,
     metrics: Arc<Metrics>,
+    mut standing: Option<Arc<std::sync::Mutex<Standing>>>,
 ) -> Result<()> {
     while let Some(next) = queued.recv().await {
         let mut next = Some(next);
@@ -634,6 +776,16 @@ async fn write_answers<W: AsyncWrite + Unpin>(
                         Ok(results) => {
                             for (request, result) in requests.iter().zip(&results) {
                                 writer.write_all(&result_frame(*request, result)).await?;
+                            }
+                            if standing.is_some()
+                                && results
+                                    .iter()
+                                    .any(|result| matches!(result, TxResult::Committed { .. }))
+                                && let Some(standing) = standing.take()
+                            {
+                                // Refused when every place is taken: then the connection is
+                                // closed at its deadline.
+                                Standing::lock(&standing).authenticate();
                             }
                         }
                         Err((code, message)) => {
@@ -707,6 +859,7 @@ mod tests {
             BufWriter::new(ours),
             queued,
             Arc::new(Metrics::new(0, false)),
+            None,
         ));
         let (first_done, first) = oneshot::channel();
         let (second_done, second) = oneshot::channel();

@@ -19,6 +19,10 @@ use tokio_rustls::server::TlsStream;
 
 /// How long a client may take to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress at once; further connections wait in the kernel's queue (holding no
+/// descriptor of the node's) until one finishes, so stalled handshakes cannot use up the
+/// process's files.
+const MAX_HANDSHAKES: usize = 128;
 
 /// The server side of TLS from a PEM certificate chain and its private key.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
@@ -34,7 +38,9 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
     if certs.is_empty() {
         bail!("tls.cert: {} holds no certificate", cert.display());
     }
-    let key = PrivateKeyDer::from_pem_file(key).with_context(|| {
+    // The private key is a secret: refused if other users may read it.
+    let pem = weft_ledger::files::read_secret(key, "tls.key")?;
+    let key = PrivateKeyDer::from_pem_slice(pem.as_bytes()).with_context(|| {
         format!(
             "tls.key: {} is not a PEM private key (PKCS#8, PKCS#1 or SEC1)",
             key.display()
@@ -64,8 +70,12 @@ impl TlsListener {
         let local = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (sender, ready) = mpsc::channel(64);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         tokio::spawn(async move {
             loop {
+                let Ok(slot) = handshakes.clone().acquire_owned().await else {
+                    break;
+                };
                 let (stream, peer) = match listener.accept().await {
                     Ok(accepted) => accepted,
                     Err(error) => {
@@ -79,7 +89,10 @@ impl TlsListener {
                 let acceptor = acceptor.clone();
                 let handed = sender.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                    drop(slot);
+                    match handshake {
                         Ok(Ok(stream)) => {
                             let _ = handed.send((stream, peer)).await;
                         }

@@ -40,9 +40,22 @@ impl Node {
 
     /// [`Node::start`] with more arguments to `weft node run`.
     pub fn start_with(home: &Path, extra: &[&str]) -> Node {
+        Self::start_under(home, &[], extra)
+    }
+
+    /// [`Node::start_with`], the node run by `prefix` (e.g. `sh -c 'ulimit -n 1024; exec "$@"' sh`).
+    pub fn start_under(home: &Path, prefix: &[&str], extra: &[&str]) -> Node {
         let addr_file = home.join("node.addr");
         let _ = std::fs::remove_file(&addr_file);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        let mut command = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(env!("CARGO_BIN_EXE_weft"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_weft")),
+        };
+        let mut child = command
             .arg("--home")
             .arg(home)
             .args(["node", "run", "--api", "127.0.0.1:0"])
@@ -219,4 +232,67 @@ pub fn new_home(config: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     }
     std::fs::write(&path, text).expect("config");
     (dir, home)
+}
+
+/// A TCP connection to `target` from the loopback address `source` (any of 127.0.0.0/8), so a
+/// test can play clients at several addresses.
+pub fn connect_from(
+    source: [u8; 4],
+    target: std::net::SocketAddr,
+) -> std::io::Result<std::net::TcpStream> {
+    use rustix::net::{AddressFamily, SocketType, bind, connect, socket};
+    let socket = socket(AddressFamily::INET, SocketType::STREAM, None)?;
+    bind(&socket, &std::net::SocketAddr::from((source, 0)))?;
+    connect(&socket, &target)?;
+    Ok(std::net::TcpStream::from(socket))
+}
+
+/// Raises this process's soft open-file limit to its hard one (a test that opens many
+/// connections itself).
+pub fn raise_open_files() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    let _ = setrlimit(Resource::Nofile, limit);
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+/// Polls `probe` every 20 ms until it gives a value, for at most `seconds`; panics with the
+/// last reason otherwise.
+pub fn wait_until<T>(seconds: u64, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        match probe() {
+            Ok(value) => return value,
+            Err(reason) => assert!(
+                Instant::now() < deadline,
+                "not within {seconds} s: {reason}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The node's `/metrics` text.
+pub fn metrics(url: &str) -> String {
+    agent()
+        .get(&format!("{url}/metrics"))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("text")
+}
+
+/// The value of one metric line (`name value`), 0 if absent.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
 }

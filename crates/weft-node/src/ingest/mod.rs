@@ -6,20 +6,26 @@
 //! Exactly once, whatever moment the node is killed at. Each round:
 //! 1. the matching files are renamed into `.weft-ingest/` (the work directory: a rename is
 //!    atomic, so a file is either waiting or claimed);
-//! 2. their transactions are signed and written, name and transaction per line, to
-//!    `.weft-ingest/journal`, which is synced before anything is submitted;
+//! 2. each is read, and read again if it changed while it was read or within `min_age` before
+//!    (it stays claimed for the next round); their transactions are signed and written, name and
+//!    transaction per line, to `.weft-ingest/.journal`, which is synced before anything is
+//!    submitted;
 //! 3. the transactions are submitted to the block producer, which answers after the commit;
-//! 4. committed files move to `done/` (and a line to `done/ingested.tsv`), refused ones to
-//!    `failed/` with a `.error` file; then the journal is removed.
+//! 4. committed files move to `done/` (and a line to `done/ingested.tsv`) if they are still
+//!    the bytes that were recorded, refused ones and changed ones to `failed/` with a `.error`
+//!    file; then the journal is removed.
+//!
+//! A watched directory may be writable by other users: every file below it is reached through
+//! directory handles that follow no link (`dirs.rs`), file names with control characters are
+//! refused, and `done/`, `failed/`, `.weft-ingest/` must be the node's own directories.
 //!
 //! On start, a journal left by a killed node is settled against the ledger: a file whose
 //! transaction is on the ledger moves to `done/`; any other file in the work directory is
 //! signed afresh in the next round (nothing else can commit it meanwhile: the node was down).
 
 use std::collections::HashSet;
-use std::fs;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -37,11 +43,16 @@ use crate::config::{IngestAction, WatchSource};
 use crate::metrics::Metrics;
 use crate::producer::{SharedLedger, Submission, TxResult, now_ms};
 
-const WORK: &str = ".weft-ingest";
+mod dirs;
+
+use dirs::{Dirs, Version};
+
 /// In done/: one line per recorded file.
 const LOG: &str = "ingested.tsv";
-/// In the watched directory: a hidden name, which no pattern takes.
-const JOURNAL: &str = ".weft-ingest.journal";
+/// In the work directory: hidden, so it is never taken for a claimed file.
+const JOURNAL: &str = ".journal";
+/// Where a node before this version kept the journal: in the watched directory itself.
+const OLD_JOURNAL: &str = ".weft-ingest.journal";
 
 /// Everything one directory's ingest thread needs.
 pub(crate) struct Watcher {
@@ -54,76 +65,128 @@ pub(crate) struct Watcher {
     pub batch: usize,
     pub min_age: Duration,
     pub queue: SyncSender<Submission>,
+    pub ledger: SharedLedger,
     pub metrics: Arc<Metrics>,
     pub stop: Arc<AtomicBool>,
 }
 
-/// The directories of one watched directory.
-struct Dirs {
-    watched: PathBuf,
-    work: PathBuf,
-    done: PathBuf,
-    failed: PathBuf,
-}
-
-impl Dirs {
-    fn of(watched: &Path) -> Result<Dirs> {
-        let dirs = Dirs {
-            watched: watched.to_path_buf(),
-            work: watched.join(WORK),
-            done: watched.join("done"),
-            failed: watched.join("failed"),
-        };
-        if !watched.is_dir() {
-            bail!(
-                "the watched directory {} does not exist (ingest.watch.dir / --watch)",
-                watched.display()
-            );
+/// Checks a watched directory and settles what a killed node left in it; run before the
+/// node serves, so a missing directory stops the start with a clear message. A directory the
+/// node must not write into is reported, and settled by the watcher once it is safe.
+pub(crate) fn prepare(
+    source: &WatchSource,
+    ledger: &SharedLedger,
+    metrics: &Metrics,
+) -> Result<()> {
+    match open_dirs(&source.dir)? {
+        Ok(dirs) => settle_journal(&dirs, ledger),
+        Err(refused) => {
+            metrics.ingest_unsafe.inc();
+            tracing::error!(dir = %source.dir.display(), reason = %refused, "directory ingest will not write here until this is mended");
+            Ok(())
         }
-        for dir in [&dirs.work, &dirs.done, &dirs.failed] {
-            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        Ok(dirs)
     }
 }
 
-/// Checks a watched directory and settles what a killed node left in it; run before the
-/// node serves, so a bad directory stops the start with a clear message.
-pub(crate) fn prepare(source: &WatchSource, ledger: &SharedLedger) -> Result<()> {
-    let dirs = Dirs::of(&source.dir)?;
-    settle_journal(&dirs, ledger)
+fn open_dirs(watched: &Path) -> Result<Result<Dirs, dirs::Unsafe>> {
+    if !watched.is_dir() {
+        bail!(
+            "the watched directory {} does not exist (ingest.watch.dir / --watch)",
+            watched.display()
+        );
+    }
+    Dirs::open(watched).with_context(|| format!("cannot open {}", watched.display()))
+}
+
+/// What became of one claimed file this round.
+enum Prepared {
+    /// Its transaction, and the state of the file it was made from.
+    Signed(Box<Transaction>, Version),
+    /// It changed while it was read, or too recently: it stays claimed for the next round.
+    Later,
+    /// It cannot be recorded: the reason, for `failed/`.
+    Refused(String),
 }
 
 impl Watcher {
     /// Scans the directory every `poll` until `stop`; the round in hand is finished first.
+    /// The directories are opened and checked afresh every round: one found unsafe is
+    /// skipped (logged once, counted every round) until it is mended.
     pub fn run(self) {
-        let dirs = match Dirs::of(&self.source.dir) {
-            Ok(dirs) => dirs,
-            Err(error) => {
-                tracing::error!(%error, "directory ingest stopped");
-                return;
-            }
-        };
+        let mut settled = false;
+        let mut problem: Option<String> = None;
         while !self.stop.load(Ordering::Relaxed) {
+            let dirs = match open_dirs(&self.source.dir) {
+                Ok(Ok(dirs)) => {
+                    if problem.take().is_some() {
+                        tracing::info!(dir = %self.source.dir.display(), "directory ingest resumes");
+                    }
+                    dirs
+                }
+                Ok(Err(refused)) => {
+                    self.metrics.ingest_unsafe.inc();
+                    self.skip(&mut problem, refused.to_string());
+                    continue;
+                }
+                Err(error) => {
+                    self.skip(&mut problem, format!("{error:#}"));
+                    continue;
+                }
+            };
+            // A journal the node could not settle at start (its directory was unsafe then) is
+            // settled before any new round, as at start.
+            if !settled {
+                if let Err(error) = settle_journal(&dirs, &self.ledger) {
+                    self.skip(&mut problem, format!("{error:#}"));
+                    continue;
+                }
+                settled = true;
+            }
             match self.round(&dirs) {
                 Ok(0) => std::thread::sleep(self.poll),
                 Ok(_) => {}
                 Err(error) => {
-                    tracing::error!(dir = %dirs.watched.display(), error = %format!("{error:#}"), "ingest round failed; retrying");
+                    tracing::error!(dir = %dirs.watched_path.display(), error = %format!("{error:#}"), "ingest round failed; retrying");
                     std::thread::sleep(self.poll.max(Duration::from_millis(500)));
                 }
             }
         }
     }
 
-    /// One round: claims up to `batch` files, commits them, moves them. Returns how many.
+    /// Logs why this round is skipped, once until the reason changes, and waits.
+    fn skip(&self, problem: &mut Option<String>, reason: String) {
+        if problem.as_deref() != Some(reason.as_str()) {
+            tracing::error!(dir = %self.source.dir.display(), %reason, "directory ingest skips this directory");
+            *problem = Some(reason);
+        }
+        std::thread::sleep(self.poll.max(Duration::from_millis(500)));
+    }
+
+    /// One round: claims up to `batch` files, commits them, moves them. Returns how many files
+    /// reached `done/` or `failed/`.
     fn round(&self, dirs: &Dirs) -> Result<usize> {
-        // Files claimed earlier and not journaled (a crash between claim and journal, or a
-        // settled journal whose transactions never committed) go first.
-        let mut names = matching(&dirs.work, Duration::ZERO, |_| true)?;
-        let waiting = matching(&dirs.watched, self.min_age, |name| {
-            self.pattern.matches(name)
-        })?;
+        // Files claimed earlier and not journaled (a crash between claim and journal, a settled
+        // journal whose transactions never committed, or a file that was still changing) go
+        // first.
+        let mut names =
+            dirs::regular_files(&dirs.work).context("cannot list the work directory")?;
+        let now = now_ms();
+        let min_age = u64::try_from(self.min_age.as_millis()).unwrap_or(u64::MAX);
+        let mut waiting = Vec::new();
+        for name in dirs::regular_files(dirs.watched())
+            .with_context(|| format!("cannot list {}", dirs.watched_path.display()))?
+        {
+            if !self.pattern.matches(&name) {
+                continue;
+            }
+            if min_age > 0 {
+                match dirs::version(dirs.watched(), &name)? {
+                    Some((version, _)) if now.saturating_sub(version.modified_ms()) >= min_age => {}
+                    _ => continue,
+                }
+            }
+            waiting.push(name);
+        }
         self.metrics
             .ingest_backlog
             .set(i64::try_from(waiting.len() + names.len()).unwrap_or(i64::MAX));
@@ -131,7 +194,7 @@ impl Watcher {
             if names.len() >= self.batch {
                 break;
             }
-            match fs::rename(dirs.watched.join(&name), dirs.work.join(&name)) {
+            match dirs::rename(dirs.watched(), &name, &dirs.work, &name) {
                 Ok(()) => names.push(name),
                 // Gone meanwhile (another process took it): not ours.
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -145,20 +208,30 @@ impl Watcher {
             return Ok(0);
         }
         // Sign every file's transaction; a file that cannot become one fails at once.
-        let mut signed: Vec<(String, Transaction)> = Vec::with_capacity(names.len());
+        let mut finished = 0;
+        let mut signed: Vec<(String, Transaction, Version)> = Vec::with_capacity(names.len());
         for name in names {
-            match self.transaction(&dirs.work.join(&name), &name) {
-                Ok(tx) => signed.push((name, tx)),
-                Err(error) => fail(dirs, &self.metrics, &name, &format!("{error:#}"))?,
+            match self.prepare_file(dirs, &name) {
+                Prepared::Signed(tx, version) => signed.push((name, *tx, version)),
+                Prepared::Later => {}
+                Prepared::Refused(reason) => {
+                    fail(dirs, &self.metrics, &name, &reason)?;
+                    finished += 1;
+                }
             }
         }
         if signed.is_empty() {
-            return Ok(1);
+            return Ok(finished);
         }
         write_journal(dirs, &signed)?;
         let count = signed.len();
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let (names, transactions): (Vec<String>, Vec<Transaction>) = signed.into_iter().unzip();
+        let mut names = Vec::with_capacity(count);
+        let mut transactions = Vec::with_capacity(count);
+        for (name, tx, version) in signed {
+            names.push((name, version));
+            transactions.push(tx);
+        }
         self.metrics
             .pending
             .inc_by(i64::try_from(count).unwrap_or(i64::MAX));
@@ -177,13 +250,27 @@ impl Watcher {
         let mut log = String::new();
         let mut moves = Vec::new();
         let mut planned = HashSet::new();
-        for (name, result) in names.iter().zip(&results) {
+        for ((name, read), result) in names.iter().zip(&results) {
             match result {
                 TxResult::Committed { id, position } => {
-                    let target = free_name(&dirs.done, name, &planned);
+                    // The file in done/ must be the bytes on the ledger: one that changed after
+                    // it was read (its writer still had it open) goes to failed/ instead.
+                    let now = dirs::version(&dirs.work, name)?.map(|(version, _)| version);
+                    if now != Some(*read) {
+                        let reason = format!(
+                            "it changed after it was recorded as transaction {id} (its first {}                              bytes): the ledger holds that record, and this is the file as it is                              now; move it back into the watched directory to record it again,                              and let writers finish a file before it is taken (ingest.min_age_ms,                              or write it under a hidden name and rename it)",
+                            read.size()
+                        );
+                        self.metrics.ingested.inc();
+                        if now.is_some() {
+                            fail(dirs, &self.metrics, name, &reason)?;
+                        }
+                        continue;
+                    }
+                    let target = dirs::free_name(&dirs.done, name, &planned)?;
                     log.push_str(&log_line(id, *position, &target));
                     planned.insert(target.clone());
-                    moves.push((dirs.work.join(name), target));
+                    moves.push((name, target));
                     self.metrics.ingested.inc();
                 }
                 TxResult::Rejected { error, .. } => {
@@ -197,48 +284,80 @@ impl Watcher {
                 // Not committed for a reason of the node's: the file stays claimed and is
                 // tried again in the next round.
                 TxResult::Failed { message, .. } => {
-                    tracing::warn!(file = %name, %message, "not committed; will retry");
+                    tracing::warn!(file = %dirs::escaped(name), %message, "not committed; will retry");
                 }
             }
         }
-        append(&dirs.done.join(LOG), &log)?;
-        for (source, target) in moves {
-            fs::rename(&source, &target).with_context(|| {
-                format!("cannot move {} to {}", source.display(), target.display())
+        dirs::append(&dirs.done, LOG, &log)
+            .with_context(|| format!("cannot write {}", dirs.shown("done", LOG).display()))?;
+        for (name, target) in moves {
+            dirs::rename(&dirs.work, name, &dirs.done, &target).with_context(|| {
+                format!(
+                    "cannot move {} to {}",
+                    dirs.shown(dirs::WORK, name).display(),
+                    dirs.shown("done", &target).display()
+                )
             })?;
         }
         remove_journal(dirs)?;
-        Ok(count)
+        Ok(finished + count)
     }
 
-    fn transaction(&self, path: &Path, name: &str) -> Result<Transaction> {
+    /// Reads a claimed file and signs its transaction, if it is a file that may be recorded
+    /// and it held still while it was read.
+    fn prepare_file(&self, dirs: &Dirs, name: &str) -> Prepared {
+        if let Some(reason) = dirs::unusable_name(name) {
+            return Prepared::Refused(reason);
+        }
+        let (mut file, before) = match dirs::open_regular(&dirs.work, name) {
+            Ok(opened) => opened,
+            Err(reason) => return Prepared::Refused(reason),
+        };
+        let min_age = u64::try_from(self.min_age.as_millis()).unwrap_or(u64::MAX);
+        if now_ms().saturating_sub(before.modified_ms()) < min_age {
+            return Prepared::Later;
+        }
         let payload = match self.source.action {
             IngestAction::Record => {
-                let size = fs::metadata(path)?.len();
-                if size > MAX_RECORD_BODY as u64 {
-                    bail!(
-                        "{name} is {size} bytes; a record body is at most {MAX_RECORD_BODY} \
-                         bytes (set action = \"claim\" to record large files by fingerprint)"
-                    );
+                if before.size() > MAX_RECORD_BODY as u64 {
+                    return Prepared::Refused(format!(
+                        "it is {} bytes; a record body is at most {MAX_RECORD_BODY} bytes (set                          action = \"claim\" to record large files by fingerprint)",
+                        before.size()
+                    ));
+                }
+                let mut body = Vec::with_capacity(before.size() as usize);
+                if let Err(error) = (&mut file)
+                    .take(MAX_RECORD_BODY as u64 + 1)
+                    .read_to_end(&mut body)
+                {
+                    return Prepared::Refused(format!("cannot read it: {error}"));
+                }
+                if body.len() as u64 != before.size() {
+                    return Prepared::Later;
                 }
                 Payload::Record(Record {
                     issuer: self.identity,
                     content_type: self.source.content_type.clone(),
                     product_code: None,
-                    body: fs::read(path).with_context(|| format!("cannot read {name}"))?,
+                    body,
                 })
             }
             IngestAction::Claim => {
-                let mut file =
-                    fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
                 let mut fingerprinter = Fingerprinter::new(HashAlgo::Sha256);
                 let mut buffer = vec![0u8; 1 << 16];
+                let mut read_bytes = 0u64;
                 loop {
-                    let read = file.read(&mut buffer)?;
-                    if read == 0 {
-                        break;
+                    match file.read(&mut buffer) {
+                        Ok(0) => break,
+                        Ok(read) => {
+                            fingerprinter.update(&buffer[..read]);
+                            read_bytes += read as u64;
+                        }
+                        Err(error) => return Prepared::Refused(format!("cannot read it: {error}")),
                     }
-                    fingerprinter.update(&buffer[..read]);
+                }
+                if read_bytes != before.size() {
+                    return Prepared::Later;
                 }
                 Payload::RecordOwnership(RecordOwnership {
                     issuer: self.identity,
@@ -257,8 +376,16 @@ impl Watcher {
                 })
             }
         };
-        sign_as(self.chain_id, self.identity, &self.key, payload)
-            .map_err(|error| anyhow::anyhow!("{name} cannot become a transaction: {error}"))
+        // What was read is the file only if nothing wrote to it meanwhile.
+        match rustix::fs::fstat(&file) {
+            Ok(stat) if Version::of(&stat) == before => {}
+            Ok(_) => return Prepared::Later,
+            Err(error) => return Prepared::Refused(format!("cannot read it: {error}")),
+        }
+        match sign_as(self.chain_id, self.identity, &self.key, payload) {
+            Ok(tx) => Prepared::Signed(Box::new(tx), before),
+            Err(error) => Prepared::Refused(format!("it cannot become a transaction: {error}")),
+        }
     }
 }
 
@@ -272,88 +399,76 @@ pub(crate) fn sign_as(
     Transaction::sign(chain_id, now_ms(), Signer::Resource(identity), key, payload)
 }
 
-/// Regular files in `dir` unmodified for `min_age` whose names pass `keep`, never hidden
-/// ones, sorted.
-fn matching(dir: &Path, min_age: Duration, keep: impl Fn(&str) -> bool) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    let now = std::time::SystemTime::now();
-    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let entry = entry?;
-        if !entry.file_type()?.is_file() {
-            continue;
-        }
-        if !min_age.is_zero() {
-            let modified = entry.metadata()?.modified()?;
-            if now.duration_since(modified).unwrap_or_default() < min_age {
-                continue;
-            }
-        }
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        if !name.starts_with('.') && keep(&name) {
-            names.push(name);
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .with_context(|| format!("cannot sync {}", dir.display()))
-}
-
-/// Writes and syncs the journal: name, tab, transaction (hex), per line.
-fn write_journal(dirs: &Dirs, signed: &[(String, Transaction)]) -> Result<()> {
+/// Writes and syncs the journal: name, tab, transaction (hex), per line. The names were
+/// checked to hold no control character, so a line is always one file.
+fn write_journal(dirs: &Dirs, signed: &[(String, Transaction, Version)]) -> Result<()> {
     let mut text = String::new();
-    for (name, tx) in signed {
+    for (name, tx, _) in signed {
         text.push_str(name);
         text.push('\t');
         text.push_str(&hex::encode(weft_core::encoding::encode(tx)));
         text.push('\n');
     }
-    let temporary = dirs.watched.join(format!("{JOURNAL}.tmp"));
-    let mut file = fs::File::create(&temporary)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    fs::rename(&temporary, dirs.watched.join(JOURNAL))?;
+    let temporary = format!("{JOURNAL}.tmp");
+    dirs::remove(&dirs.work, &temporary)?;
+    dirs::create_new(&dirs.work, &temporary, text.as_bytes(), true).with_context(|| {
+        format!(
+            "cannot write {}",
+            dirs.shown(dirs::WORK, &temporary).display()
+        )
+    })?;
+    dirs::rename(&dirs.work, &temporary, &dirs.work, JOURNAL)?;
     // The claims (renames into the work directory) and the journal are durable before any
     // transaction is submitted.
-    sync_dir(&dirs.work)?;
-    sync_dir(&dirs.watched)
+    dirs::sync(&dirs.work).context("cannot sync the work directory")?;
+    dirs::sync(dirs.watched()).context("cannot sync the watched directory")
 }
 
 fn remove_journal(dirs: &Dirs) -> Result<()> {
-    match fs::remove_file(dirs.watched.join(JOURNAL)) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error).context("cannot remove the ingest journal"),
-    }
+    dirs::remove(&dirs.work, JOURNAL).context("cannot remove the ingest journal")
 }
 
 /// Settles a journal a killed node left: files whose transaction committed move to `done/`.
 fn settle_journal(dirs: &Dirs, ledger: &SharedLedger) -> Result<()> {
-    let path = dirs.watched.join(JOURNAL);
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+    let mut settled = 0usize;
+    let mut found = false;
+    // A journal left by an older node lies in the watched directory; it is read only if it is
+    // a regular file of the node's user.
+    let old = match dirs::version(dirs.watched(), OLD_JOURNAL)? {
+        Some((_, stat)) if stat.st_uid == rustix::process::geteuid().as_raw() => {
+            dirs::read_text(dirs.watched(), OLD_JOURNAL)?
+        }
+        _ => None,
     };
-    let logged: HashSet<String> = fs::read_to_string(dirs.done.join(LOG))
+    let current = dirs::read_text(&dirs.work, JOURNAL)?;
+    for text in [old, current].into_iter().flatten() {
+        found = true;
+        settled += settle_lines(dirs, ledger, &text)?;
+    }
+    if !found {
+        return Ok(());
+    }
+    remove_journal(dirs)?;
+    dirs::remove(dirs.watched(), OLD_JOURNAL)?;
+    tracing::info!(dir = %dirs.watched_path.display(), settled, "settled the ingest journal of the last run");
+    Ok(())
+}
+
+fn settle_lines(dirs: &Dirs, ledger: &SharedLedger, text: &str) -> Result<usize> {
+    let logged: HashSet<String> = dirs::read_text(&dirs.done, LOG)?
         .unwrap_or_default()
         .lines()
         .filter_map(|line| line.split('\t').next().map(str::to_string))
         .collect();
-    let mut settled = 0usize;
+    let mut settled = 0;
     for line in text.lines() {
         let Some((name, encoded)) = line.split_once('\t') else {
             continue;
         };
-        let source = dirs.work.join(name);
-        if !source.exists() {
+        if dirs::unusable_name(name).is_some() || name.contains('/') || name.starts_with('.') {
+            continue;
+        }
+        if dirs::version(&dirs.work, name)?.is_none() {
             // Moved before the crash, after its line was written.
             continue;
         }
@@ -372,69 +487,51 @@ fn settle_journal(dirs: &Dirs, ledger: &SharedLedger) -> Result<()> {
             ledger.store().tx(&id)?.map(|(_, position)| position)
         };
         if let Some(position) = position {
-            let target = free_name(&dirs.done, name, &HashSet::new());
+            let target = dirs::free_name(&dirs.done, name, &HashSet::new())?;
             if !logged.contains(&id.to_hex()) {
-                append(&dirs.done.join(LOG), &log_line(&id, position, &target))?;
+                dirs::append(&dirs.done, LOG, &log_line(&id, position, &target))?;
             }
-            fs::rename(&source, &target).with_context(|| {
-                format!("cannot move {} to {}", source.display(), target.display())
+            dirs::rename(&dirs.work, name, &dirs.done, &target).with_context(|| {
+                format!(
+                    "cannot move {} to done/{target}",
+                    dirs.shown(dirs::WORK, name).display()
+                )
             })?;
             settled += 1;
         }
     }
-    remove_journal(dirs)?;
-    tracing::info!(dir = %dirs.watched.display(), settled, "settled the ingest journal of the last run");
-    Ok(())
-}
-
-/// `dir/name`, or `dir/name.N` if that is taken (on disk or by `planned` moves).
-fn free_name(dir: &Path, name: &str, planned: &HashSet<PathBuf>) -> PathBuf {
-    let taken = |path: &Path| planned.contains(path) || path.exists();
-    let mut target = dir.join(name);
-    let mut n = 1u32;
-    while taken(&target) {
-        target = dir.join(format!("{name}.{n}"));
-        n += 1;
-    }
-    target
+    Ok(settled)
 }
 
 /// A line of done/ingested.tsv: transaction id, height, index, file name in done/.
-fn log_line(id: &TxId, position: weft_ledger::state::Position, target: &Path) -> String {
-    format!(
-        "{id}\t{}\t{}\t{}\n",
-        position.height,
-        position.index,
-        target
-            .file_name()
-            .map_or_else(String::new, |name| name.to_string_lossy().into_owned())
-    )
+fn log_line(id: &TxId, position: weft_ledger::state::Position, target: &str) -> String {
+    format!("{id}\t{}\t{}\t{target}\n", position.height, position.index)
 }
 
 /// Moves a claimed file to `failed/` with a `.error` file saying why.
 fn fail(dirs: &Dirs, metrics: &Metrics, name: &str, reason: &str) -> Result<()> {
     // The reason is written first, so a failed file never lacks its `.error`.
-    let target = free_name(&dirs.failed, name, &HashSet::new());
-    let mut error_path = target.clone().into_os_string();
-    error_path.push(".error");
-    fs::write(&error_path, format!("{reason}\n"))
-        .with_context(|| format!("cannot write {}", PathBuf::from(&error_path).display()))?;
-    let source = dirs.work.join(name);
-    fs::rename(&source, &target)
-        .with_context(|| format!("cannot move {} to {}", source.display(), target.display()))?;
-    tracing::warn!(file = %name, %reason, "ingest refused a file");
+    let target = dirs::free_name(&dirs.failed, name, &HashSet::new())?;
+    let error_name = format!("{target}.error");
+    dirs::create_new(
+        &dirs.failed,
+        &error_name,
+        format!("{reason}\n").as_bytes(),
+        false,
+    )
+    .with_context(|| {
+        format!(
+            "cannot write {}",
+            dirs.shown("failed", &dirs::escaped(&error_name)).display()
+        )
+    })?;
+    dirs::rename(&dirs.work, name, &dirs.failed, &target).with_context(|| {
+        format!(
+            "cannot move {} to failed/",
+            dirs.shown(dirs::WORK, &dirs::escaped(name)).display()
+        )
+    })?;
+    tracing::warn!(file = %dirs::escaped(name), %reason, "ingest refused a file");
     metrics.ingest_failed.inc();
     Ok(())
-}
-
-fn append(path: &Path, text: &str) -> Result<()> {
-    if text.is_empty() {
-        return Ok(());
-    }
-    fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut file| file.write_all(text.as_bytes()))
-        .with_context(|| format!("cannot write {}", path.display()))
 }
