@@ -219,17 +219,26 @@ pub(crate) async fn sdl(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// How long a query waits for one of `api.graphql_concurrent` to finish before it gets 503.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A permit to run one query, waiting at most `wait` for one; `None` if none came free.
+async fn slot(
+    running: &Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    tokio::time::timeout(wait, running.clone().acquire_owned())
+        .await
+        .ok()?
+        .ok()
+}
+
 /// Runs one request. A request that cannot run at all (it does not parse, names an unknown
 /// field, is too deep or too complex) is a 400 with the GraphQL errors; otherwise 200, with
 /// field errors (a malformed id, say) beside the data, as GraphQL has it.
 async fn execute(state: &Arc<AppState>, request: async_graphql::Request) -> Response {
     // A bounded number run at once; the others wait a little, then are told to come back.
-    let Ok(Ok(_running)) = tokio::time::timeout(
-        std::time::Duration::from_secs(1),
-        state.graphql_running.clone().acquire_owned(),
-    )
-    .await
-    else {
+    let Some(_running) = slot(&state.graphql_running, BUSY_WAIT).await else {
         state.metrics.graphql_refused.inc();
         let mut response = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -992,6 +1001,47 @@ impl SubscriptionRoot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With every slot taken a query waits, then is refused; a slot freed meanwhile lets it run.
+    #[tokio::test(start_paused = true)]
+    async fn a_query_waits_for_a_slot_then_is_refused() {
+        let running = Arc::new(tokio::sync::Semaphore::new(1));
+        let held = slot(&running, BUSY_WAIT).await.expect("a free slot");
+        assert!(
+            slot(&running, BUSY_WAIT).await.is_none(),
+            "refused after the wait"
+        );
+        let waiting = tokio::spawn({
+            let running = running.clone();
+            async move { slot(&running, BUSY_WAIT).await.is_some() }
+        });
+        tokio::time::sleep(BUSY_WAIT / 2).await;
+        drop(held);
+        assert!(waiting.await.expect("joins"), "runs once a slot is free");
+    }
+
+    /// Every field counts once per place it is selected: aliases, `__typename`, fragments per
+    /// spread; a fragment that spreads itself counts as too many.
+    #[test]
+    fn selected_fields_count_every_field() {
+        let count = |query: &str| {
+            selected_fields(&async_graphql::parser::parse_query(query).expect("parses"))
+        };
+        assert_eq!(
+            count("{ a: __typename b: __typename chain { chainName } }"),
+            4
+        );
+        assert_eq!(
+            count(
+                "{ ...F ...F ... on Query { x: __typename } } fragment F on Query { __typename head { height } }"
+            ),
+            7
+        );
+        assert_eq!(
+            count("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }"),
+            usize::MAX
+        );
+    }
 
     /// docs/graphql.graphql is the schema the node serves. After a deliberate change of the
     /// schema, `WEFT_BLESS=1 cargo test -p weft-node graphql` rewrites it.
