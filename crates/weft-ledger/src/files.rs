@@ -137,6 +137,30 @@ pub fn create_private(path: &Path) -> io::Result<bool> {
     }
 }
 
+/// Writes `path` whole through a temporary file beside it, created owner-only ([`FILE_MODE`])
+/// and renamed into place, so a reader sees the old content or the new, never a part; with
+/// `sync`, the content is on disk before the rename.
+pub fn write_private_atomically(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
+    use std::io::Write as _;
+    let temporary = path.with_extension("tmp");
+    // A leftover of a crash would keep its mode through a truncating open: start afresh.
+    match fs::remove_file(&temporary) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(&temporary)?;
+    file.write_all(bytes)?;
+    if sync {
+        file.sync_all()?;
+    }
+    fs::rename(&temporary, path)
+}
+
 /// Creates a directory and its missing parents with [`DIR_MODE`]; an existing one is left as
 /// it is.
 pub fn create_private_dir_all(path: &Path) -> io::Result<()> {

@@ -85,8 +85,6 @@ impl Live {
 /// ([`weft_ledger::files::read_secret`]).
 pub fn secret_token(path: &Path) -> anyhow::Result<String> {
     use anyhow::Context;
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     match weft_ledger::files::read_secret(path, "token file") {
         Ok(text) if text.trim().len() >= 32 => return Ok(text.trim().to_string()),
         Ok(_) => anyhow::bail!(
@@ -100,18 +98,7 @@ pub fn secret_token(path: &Path) -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
     let token = hex::encode(bytes);
-    let temporary = path.with_extension("tmp");
-    // A leftover of a crash keeps its mode through a truncating open: start afresh.
-    let _ = std::fs::remove_file(&temporary);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(weft_ledger::files::FILE_MODE)
-        .open(&temporary)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    file.write_all(format!("{token}\n").as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
+    weft_ledger::files::write_private_atomically(path, format!("{token}\n").as_bytes(), true)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(token)
 }

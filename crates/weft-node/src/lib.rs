@@ -342,7 +342,8 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         if tls.is_some() {
             written.push_str("tls\n");
         }
-        write_atomically(&written_addr, written.as_bytes())?;
+        weft_ledger::files::write_private_atomically(&written_addr, written.as_bytes(), false)
+            .with_context(|| format!("cannot write {}", written_addr.display()))?;
         tracing::info!(%bound, tls = tls.is_some(), "API listening");
         on_listen(Listening {
             api: bound,
@@ -411,24 +412,6 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     ledger.flush()?;
     tracing::info!(height = ledger.head().header.height, "node stopped");
     served
-}
-
-/// Writes `path` through a temporary file created owner-only and renamed into place.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let temporary = path.with_extension("tmp");
-    // A leftover would keep its old mode.
-    let _ = std::fs::remove_file(&temporary);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(weft_ledger::files::FILE_MODE)
-        .open(&temporary)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 async fn shutdown_signal() {
