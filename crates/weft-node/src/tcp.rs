@@ -288,7 +288,13 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
     let auth_deadline = tokio::time::Instant::now() + ingest.auth_timeout;
     let displaced = displaced(asked);
     tokio::pin!(displaced);
+    // Once authenticated (by a HELLO here, or a commit seen by the writer) the deadline and
+    // displacement no longer apply: their branches are not polled, so no timer is set per frame.
+    let mut authenticated = false;
     let outcome = loop {
+        if !authenticated {
+            authenticated = Standing::lock(&standing).permit.is_some();
+        }
         if !batch.frames.is_empty()
             && (reader.buffer().is_empty()
                 || batch.frames.len() >= ingest.live.max_batch.load(Ordering::Relaxed))
@@ -298,7 +304,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
         let frame = tokio::select! {
             _ = shutdown.changed() => break Ok(()),
             frame = tokio::time::timeout(ingest.idle_timeout, read_frame(&mut reader, ingest.max_frame)) => frame,
-            _ = unauthenticated_at(&standing, auth_deadline) => {
+            _ = unauthenticated_at(&standing, auth_deadline), if !authenticated => {
                 ingest.metrics.tcp_unauthenticated_closed.inc();
                 tracing::debug!(%peer, "TCP ingest: closed, not authenticated in time");
                 send_close(
@@ -316,7 +322,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
                 );
                 break Ok(());
             }
-            _ = &mut displaced => {
+            _ = &mut displaced, if !authenticated => {
                 tracing::debug!(%peer, "TCP ingest: unauthenticated connection closed to make room");
                 send_close(
                     &outgoing,
@@ -365,7 +371,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
             Ok(frame) => take(frame, &mut authorized, ingest),
             Err((request, code, message)) => Taken::Refused(request, code, message),
         };
-        if authorized && !Standing::lock(&standing).authenticate() {
+        if authorized && !authenticated && !Standing::lock(&standing).authenticate() {
             ingest.metrics.tcp_refused.inc();
             send_close(
                 &outgoing,
