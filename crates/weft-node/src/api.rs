@@ -46,6 +46,8 @@ pub(crate) struct AppState {
     pub graphql: crate::graphql::WeftSchema,
     /// One permit per GraphQL query that may run at once (`api.graphql_concurrent`).
     pub graphql_running: Arc<tokio::sync::Semaphore>,
+    /// One permit per open GraphQL subscription socket (`graphql::MAX_SUBSCRIPTION_SOCKETS`).
+    pub sockets: Arc<tokio::sync::Semaphore>,
     /// The head's height, updated by the producer after each commit.
     pub head: tokio::sync::watch::Receiver<u64>,
     /// Becomes true when the node starts shutting down.

@@ -38,6 +38,11 @@ const MAX_DEPTH: usize = 12;
 /// Largest complexity a query may have: each field counts 1, and a list field counts its
 /// length argument times what is selected inside it.
 pub(crate) const MAX_COMPLEXITY: usize = 20_000;
+/// Deepest nesting of `{`, `[` and `(` a query may have. The parser and validation recurse once
+/// per level of a value or a type, which no limit of async-graphql bounds (its recursive depth
+/// counts selections only): a few hundred levels overflowed a worker thread's stack and aborted
+/// the node (fuzz target `api_request_json`).
+const MAX_NESTING: usize = 64;
 
 /// The schema, refusing queries over `max_bytes` or selecting more than `max_fields` fields.
 pub(crate) fn schema(max_bytes: usize, max_fields: usize) -> WeftSchema {
@@ -53,8 +58,8 @@ pub(crate) fn schema(max_bytes: usize, max_fields: usize) -> WeftSchema {
         .finish()
 }
 
-/// Refuses a query longer than `max_bytes` before it is parsed, and one that selects more than
-/// `max_fields` fields before it is validated or run.
+/// Refuses a query longer than `max_bytes` or nested deeper than [`MAX_NESTING`] before it is
+/// parsed, and one that selects more than `max_fields` fields before it is validated or run.
 #[derive(Debug, Clone, Copy)]
 struct SizeLimits {
     max_bytes: usize,
@@ -86,6 +91,12 @@ impl async_graphql::extensions::Extension for SizeLimits {
                 None,
             ));
         }
+        if nesting(query) > MAX_NESTING {
+            return Err(async_graphql::ServerError::new(
+                format!("The query nests deeper than {MAX_NESTING} levels of {{, [ and (."),
+                None,
+            ));
+        }
         let document = next.run(ctx, query, variables).await?;
         let fields = selected_fields(&document);
         if fields > self.max_fields {
@@ -105,6 +116,46 @@ impl async_graphql::extensions::Extension for SizeLimits {
         }
         Ok(document)
     }
+}
+
+/// The deepest nesting of `{`, `[` and `(` in a query's text, outside strings and comments.
+fn nesting(query: &str) -> usize {
+    let bytes = query.as_bytes();
+    let (mut depth, mut deepest, mut at) = (0usize, 0usize, 0usize);
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        if rest.starts_with(b"\"\"\"") {
+            // A block string ends at the next `"""` not escaped as `\"""`.
+            at += 3;
+            while at < bytes.len() && !bytes[at..].starts_with(b"\"\"\"") {
+                let escaped = bytes[at..].starts_with(b"\\\"\"\"");
+                at += if escaped { 4 } else { 1 };
+            }
+            at += 3;
+            continue;
+        }
+        match rest[0] {
+            b'"' => {
+                at += 1;
+                while at < bytes.len() && bytes[at] != b'"' && bytes[at] != b'\n' {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'#' => {
+                while at < bytes.len() && bytes[at] != b'\n' && bytes[at] != b'\r' {
+                    at += 1;
+                }
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        at += 1;
+    }
+    deepest
 }
 
 /// Every field the document's operations select, fragments counted once per spread; a fragment
@@ -219,6 +270,9 @@ pub(crate) async fn sdl(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// GraphQL subscription sockets open at once.
+pub(crate) const MAX_SUBSCRIPTION_SOCKETS: u32 = 256;
+
 /// How long a query waits for one of `api.graphql_concurrent` to finish before it gets 503.
 const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -281,6 +335,24 @@ async fn subscribe(state: Arc<AppState>, mut parts: axum::http::request::Parts) 
             return ApiError::bad_request("bad_websocket", rejection.body_text()).into_response();
         }
     };
+    // Subscription sockets leave the API's connection gate once upgraded: they have a cap of
+    // their own, and the node waits for them at shutdown (each ends with `complete`).
+    let Ok(socket) = state.sockets.clone().try_acquire_owned() else {
+        state.metrics.graphql_refused.inc();
+        let mut response = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "the node serves {MAX_SUBSCRIPTION_SOCKETS} GraphQL subscription sockets at once; \
+                 retry later"
+            ),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
+    };
     let limit = state.config.api.graphql_max_bytes;
     let schema = state.graphql.clone();
     let mut data = async_graphql::Data::default();
@@ -289,10 +361,12 @@ async fn subscribe(state: Arc<AppState>, mut parts: axum::http::request::Parts) 
         .max_message_size(limit)
         .max_frame_size(limit)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
+        .on_upgrade(move |upgraded| async move {
+            GraphQLWebSocket::new(upgraded, schema, protocol)
                 .with_data(data)
                 .serve()
+                .await;
+            drop(socket);
         })
 }
 
@@ -1018,6 +1092,42 @@ mod tests {
         tokio::time::sleep(BUSY_WAIT / 2).await;
         drop(held);
         assert!(waiting.await.expect("joins"), "runs once a slot is free");
+    }
+
+    /// Values and types nested a few hundred levels deep overflowed the stack of the thread
+    /// that parsed them (found by the `api_request_json` fuzz target): they are refused before
+    /// they are parsed, and brackets in strings and comments do not count.
+    #[test]
+    fn deeply_nested_values_and_types_are_refused_before_parsing() {
+        let schema = schema(64 << 10, 1000);
+        for query in [
+            format!(
+                "{{ block(hash: {}1{}) {{ height }} }}",
+                "{a:".repeat(400),
+                "}".repeat(400)
+            ),
+            format!(
+                "{{ block(hash: {}1{}) {{ height }} }}",
+                "[".repeat(500),
+                "]".repeat(500)
+            ),
+            format!(
+                "query ($a: {}String{}) {{ head {{ height }} }}",
+                "[".repeat(3000),
+                "]".repeat(3000)
+            ),
+        ] {
+            let response = futures::executor::block_on(schema.execute(query.as_str()));
+            assert!(
+                response.errors[0].message.contains("nests deeper"),
+                "{:?}",
+                response.errors
+            );
+        }
+        assert_eq!(nesting("{ a(b: [[1]]) { c } }"), 4);
+        assert_eq!(nesting("{ a(b: \"[[[[\\\"((\") # {{{{\n c }"), 2);
+        assert_eq!(nesting("{ a(b: \"\"\"[[ \\\"\"\" {{ \"\"\") }"), 2);
+        assert_eq!(nesting("{ unterminated(b: \"[[["), 2);
     }
 
     /// Every field counts once per place it is selected: aliases, `__typename`, fragments per

@@ -249,6 +249,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     };
     let room = descriptors
         .saturating_sub(http::RESERVED_FDS)
+        .saturating_sub(u64::from(graphql::MAX_SUBSCRIPTION_SOCKETS))
         .saturating_sub(tcp_sockets);
     // The API's gate lets a quarter more sockets be open than its cap while displaced ones close.
     let api_cap = usize::try_from(room.saturating_mul(4) / 5)
@@ -292,6 +293,10 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     });
     let graphql = graphql::schema(config.api.graphql_max_bytes, config.api.graphql_max_fields);
     let graphql_running = Arc::new(tokio::sync::Semaphore::new(config.api.graphql_concurrent));
+    let sockets = Arc::new(tokio::sync::Semaphore::new(
+        graphql::MAX_SUBSCRIPTION_SOCKETS as usize,
+    ));
+    let open_sockets = sockets.clone();
     let state = Arc::new(api::AppState {
         ledger: ledger.clone(),
         queue,
@@ -307,6 +312,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         authority_key,
         graphql,
         graphql_running,
+        sockets,
         head,
         stopping: stopping.clone(),
         durable,
@@ -368,6 +374,13 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
             }
             None => http::serve(listener, app, http_limits, api_metrics, stopping.clone()).await,
         }
+        // Subscription sockets end at the stop signal with a `complete` message: wait for
+        // them (bounded) before the runtime goes.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            open_sockets.acquire_many(graphql::MAX_SUBSCRIPTION_SOCKETS),
+        )
+        .await;
         if let Some((_, server)) = tcp_server {
             // Each connection answers the frames it took, then closes.
             let _ = server.await;
