@@ -17,14 +17,14 @@ fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// Files in `dir` besides ingested.tsv.
+/// Files in `dir` besides ingested.tsv and hidden ones (the node's `.weft-role`).
 fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .flatten()
                 .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .filter(|name| name != "ingested.tsv")
+                .filter(|name| name != "ingested.tsv" && !name.starts_with('.'))
                 .collect()
         })
         .unwrap_or_default();
@@ -524,4 +524,44 @@ fn urlencode(text: &str) -> String {
             _ => format!("%{byte:02X}"),
         })
         .collect()
+}
+
+#[test]
+fn a_stale_error_file_in_failed_neither_stops_ingest_nor_records_a_file_twice() {
+    let (dir, home) = new_home(&[("min_age_ms = 200", "min_age_ms = 0")]);
+    let spool = spool(dir.path());
+    let before = run(&home, &["chain", "verify"], 0)["transactions"]
+        .as_u64()
+        .expect("count");
+    // An operator moved a failed file back and left its reason behind.
+    std::fs::create_dir(spool.join("failed")).expect("mkdir");
+    std::fs::set_permissions(spool.join("failed"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    std::fs::write(spool.join("failed/big.bin.error"), "an old reason\n").expect("write");
+    std::fs::write(spool.join("big.bin"), vec![b'A'; (1 << 20) + 1]).expect("write");
+    std::fs::write(spool.join("small.csv"), "spindle,1\n").expect("write");
+
+    let node = Node::start_with(&home, &["--watch", spool.to_str().expect("utf-8")]);
+    wait_until(60, || {
+        let failed = names_in(&spool.join("failed"));
+        let done = names_in(&spool.join("done"));
+        if done == ["small.csv"] && failed.contains(&"big.bin.1".to_string()) {
+            Ok(())
+        } else {
+            Err(format!("done/ {done:?}, failed/ {failed:?}"))
+        }
+    });
+    let reason =
+        std::fs::read_to_string(spool.join("failed/big.bin.1.error")).expect("its own .error");
+    assert!(reason.contains("at most 1048576 bytes"), "{reason}");
+    assert_eq!(
+        std::fs::read_to_string(spool.join("failed/big.bin.error")).expect("old"),
+        "an old reason\n"
+    );
+    assert_eq!(node.terminate().code(), Some(0));
+    // The registration of the node's identity and one record: nothing twice.
+    let after = run(&home, &["chain", "verify"], 0)["transactions"]
+        .as_u64()
+        .expect("count");
+    assert_eq!(after, before + 2);
 }

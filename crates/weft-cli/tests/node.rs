@@ -860,7 +860,10 @@ fn wait_for_done(done: &Path, count: usize, node: &mut Node) -> usize {
             .map(|entries| {
                 entries
                     .flatten()
-                    .filter(|entry| entry.file_name() != "ingested.tsv")
+                    .filter(|entry| {
+                        let name = entry.file_name();
+                        name != "ingested.tsv" && !name.to_string_lossy().starts_with('.')
+                    })
                     .count()
             })
             .unwrap_or(0);
@@ -932,7 +935,7 @@ fn directory_ingest_records_every_file_exactly_once_across_a_sigkill() {
         .expect("done")
         .flatten()
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name != "ingested.tsv")
+        .filter(|name| name != "ingested.tsv" && !name.starts_with('.'))
         .collect();
     done_names.sort();
     let expected: Vec<String> = (0..FILES).map(|i| format!("cycle-{i:04}.csv")).collect();
@@ -942,6 +945,8 @@ fn directory_ingest_records_every_file_exactly_once_across_a_sigkill() {
     assert!(watched.join(".partial").exists());
     let work: Vec<_> = std::fs::read_dir(watched.join(".weft-ingest"))
         .expect("work dir")
+        .flatten()
+        .filter(|entry| entry.file_name() != ".weft-role")
         .collect();
     assert!(work.is_empty(), "nothing is left claimed");
 

@@ -38,7 +38,22 @@ pub(super) enum Unsafe {
     },
     #[error("{path} is not a directory")]
     NotDirectory { path: PathBuf },
+    #[error(
+        "{path} may be written by other users (mode {mode:o}); the node's directories are its \
+         own (chmod go-w it)"
+    )]
+    Writable { path: PathBuf, mode: u32 },
+    #[error(
+        "{path} is the node's {role} directory under another name: someone renamed the node's \
+         directories (put them back, or remove them and let the node make new ones)"
+    )]
+    Swapped { path: PathBuf, role: String },
 }
+
+/// In each of the node's directories: its role, written when the node first opened it, so that
+/// directories renamed into each other's places (possible in a spool others may write without
+/// the sticky bit) are recognised.
+const ROLE: &str = ".weft-role";
 
 /// Open handles on a watched directory and the node's directories inside it.
 #[derive(Debug)]
@@ -167,6 +182,28 @@ fn own_directory(
             owner: stat.st_uid,
             node,
         }));
+    }
+    if stat.st_mode & 0o022 != 0 {
+        return Ok(Err(Unsafe::Writable {
+            path,
+            mode: stat.st_mode & 0o7777,
+        }));
+    }
+    match read_own_text(&fd, ROLE)? {
+        Some(role) if role.trim() == name => {}
+        Some(role) => {
+            return Ok(Err(Unsafe::Swapped {
+                path,
+                role: role.trim().chars().take(32).collect(),
+            }));
+        }
+        // First use (or a directory made by an earlier version): it is the node's own, checked
+        // above, so its role is written now.
+        None => match create_new(&fd, ROLE, format!("{name}\n").as_bytes(), true) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error),
+        },
     }
     Ok(Ok(fd))
 }
@@ -332,6 +369,29 @@ pub(super) fn read_text(dir: &OwnedFd, name: &str) -> std::io::Result<Option<Str
     std::io::read_to_string(fs::File::from(fd)).map(Some)
 }
 
+/// Reads `dir/name` whole if it is a regular file owned by the node's user (checked on the
+/// opened file, so it cannot be swapped between check and read); `None` if missing or another
+/// user's.
+pub(super) fn read_own_text(dir: &OwnedFd, name: &str) -> std::io::Result<Option<String>> {
+    let fd = match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT | Errno::LOOP) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    let stat = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile
+        || stat.st_uid != rustix::process::geteuid().as_raw()
+    {
+        return Ok(None);
+    }
+    std::io::read_to_string(fs::File::from(fd)).map(Some)
+}
+
 /// Removes `dir/name` if present (a link is removed, not followed).
 pub(super) fn remove(dir: &OwnedFd, name: &str) -> std::io::Result<()> {
     match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
@@ -414,6 +474,33 @@ mod tests {
         std::fs::remove_file(watched.join("done")).expect("unlink");
         assert!(Dirs::open(&watched).expect("opens").is_ok());
         assert!(watched.join("done").is_dir() && watched.join("failed").is_dir());
+
+        // done/ and failed/ renamed into each other's places: recognised by their roles.
+        std::fs::rename(watched.join("done"), watched.join("x")).expect("mv");
+        std::fs::rename(watched.join("failed"), watched.join("done")).expect("mv");
+        std::fs::rename(watched.join("x"), watched.join("failed")).expect("mv");
+        match Dirs::open(&watched).expect("opens") {
+            Err(Unsafe::Swapped { path, role }) => {
+                assert_eq!((path, role.as_str()), (watched.join("done"), "failed"));
+            }
+            other => panic!("swapped directories were accepted: {other:?}"),
+        }
+        std::fs::rename(watched.join("done"), watched.join("x")).expect("mv");
+        std::fs::rename(watched.join("failed"), watched.join("done")).expect("mv");
+        std::fs::rename(watched.join("x"), watched.join("failed")).expect("mv");
+        assert!(Dirs::open(&watched).expect("opens").is_ok());
+
+        // A node directory others may write into is refused.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            watched.join("failed"),
+            std::fs::Permissions::from_mode(0o777),
+        )
+        .expect("chmod");
+        assert!(matches!(
+            Dirs::open(&watched).expect("opens"),
+            Err(Unsafe::Writable { mode: 0o777, .. })
+        ));
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub(crate) fn prepare(
     metrics: &Metrics,
 ) -> Result<()> {
     match open_dirs(&source.dir)? {
-        Ok(dirs) => settle_journal(&dirs, ledger),
+        Ok(dirs) => settle_journal(&dirs, ledger, metrics),
         Err(refused) => {
             metrics.ingest_unsafe.inc();
             tracing::error!(dir = %source.dir.display(), reason = %refused, "directory ingest will not write here until this is mended");
@@ -136,7 +136,7 @@ impl Watcher {
             // A journal the node could not settle at start (its directory was unsafe then) is
             // settled before any new round, as at start.
             if !settled {
-                if let Err(error) = settle_journal(&dirs, &self.ledger) {
+                if let Err(error) = settle_journal(&dirs, &self.ledger, &self.metrics) {
                     self.skip(&mut problem, format!("{error:#}"));
                     continue;
                 }
@@ -146,6 +146,10 @@ impl Watcher {
                 Ok(0) => std::thread::sleep(self.poll),
                 Ok(_) => {}
                 Err(error) => {
+                    // The round may have failed after its block committed: its journal is
+                    // settled before anything is signed again, or committed files would be
+                    // recorded twice.
+                    settled = false;
                     tracing::error!(dir = %dirs.watched_path.display(), error = %format!("{error:#}"), "ingest round failed; retrying");
                     std::thread::sleep(self.poll.max(Duration::from_millis(500)));
                 }
@@ -170,6 +174,10 @@ impl Watcher {
         // first.
         let mut names =
             dirs::regular_files(&dirs.work).context("cannot list the work directory")?;
+        // Files still claimed (one that keeps changing stays so) take at most half a round, so
+        // they cannot keep new files from being taken.
+        names.truncate((self.batch / 2).max(1));
+        let room = self.batch.saturating_sub(names.len());
         let now = now_ms();
         let min_age = u64::try_from(self.min_age.as_millis()).unwrap_or(u64::MAX);
         let mut waiting = Vec::new();
@@ -190,10 +198,7 @@ impl Watcher {
         self.metrics
             .ingest_backlog
             .set(i64::try_from(waiting.len() + names.len()).unwrap_or(i64::MAX));
-        for name in waiting {
-            if names.len() >= self.batch {
-                break;
-            }
+        for name in waiting.into_iter().take(room) {
             match dirs::rename(dirs.watched(), &name, &dirs.work, &name) {
                 Ok(()) => names.push(name),
                 // Gone meanwhile (another process took it): not ours.
@@ -203,7 +208,6 @@ impl Watcher {
                 }
             }
         }
-        names.truncate(self.batch);
         if names.is_empty() {
             return Ok(0);
         }
@@ -257,10 +261,7 @@ impl Watcher {
                     // it was read (its writer still had it open) goes to failed/ instead.
                     let now = dirs::version(&dirs.work, name)?.map(|(version, _)| version);
                     if now != Some(*read) {
-                        let reason = format!(
-                            "it changed after it was recorded as transaction {id} (its first {}                              bytes): the ledger holds that record, and this is the file as it is                              now; move it back into the watched directory to record it again,                              and let writers finish a file before it is taken (ingest.min_age_ms,                              or write it under a hidden name and rename it)",
-                            read.size()
-                        );
+                        let reason = changed_after_recording(id);
                         self.metrics.ingested.inc();
                         if now.is_some() {
                             fail(dirs, &self.metrics, name, &reason)?;
@@ -321,7 +322,8 @@ impl Watcher {
             IngestAction::Record => {
                 if before.size() > MAX_RECORD_BODY as u64 {
                     return Prepared::Refused(format!(
-                        "it is {} bytes; a record body is at most {MAX_RECORD_BODY} bytes (set                          action = \"claim\" to record large files by fingerprint)",
+                        "it is {} bytes; a record body is at most {MAX_RECORD_BODY} bytes (set action = \
+                         \"claim\" to record large files by fingerprint)",
                         before.size()
                     ));
                 }
@@ -428,22 +430,18 @@ fn remove_journal(dirs: &Dirs) -> Result<()> {
     dirs::remove(&dirs.work, JOURNAL).context("cannot remove the ingest journal")
 }
 
-/// Settles a journal a killed node left: files whose transaction committed move to `done/`.
-fn settle_journal(dirs: &Dirs, ledger: &SharedLedger) -> Result<()> {
+/// Settles a journal a killed node left: files whose transaction committed move to `done/`
+/// (or to `failed/`, if the file is no longer what was recorded).
+fn settle_journal(dirs: &Dirs, ledger: &SharedLedger, metrics: &Metrics) -> Result<()> {
     let mut settled = 0usize;
     let mut found = false;
     // A journal left by an older node lies in the watched directory; it is read only if it is
-    // a regular file of the node's user.
-    let old = match dirs::version(dirs.watched(), OLD_JOURNAL)? {
-        Some((_, stat)) if stat.st_uid == rustix::process::geteuid().as_raw() => {
-            dirs::read_text(dirs.watched(), OLD_JOURNAL)?
-        }
-        _ => None,
-    };
+    // a regular file of the node's user (checked on the opened file).
+    let old = dirs::read_own_text(dirs.watched(), OLD_JOURNAL)?;
     let current = dirs::read_text(&dirs.work, JOURNAL)?;
     for text in [old, current].into_iter().flatten() {
         found = true;
-        settled += settle_lines(dirs, ledger, &text)?;
+        settled += settle_lines(dirs, ledger, metrics, &text)?;
     }
     if !found {
         return Ok(());
@@ -454,7 +452,12 @@ fn settle_journal(dirs: &Dirs, ledger: &SharedLedger) -> Result<()> {
     Ok(())
 }
 
-fn settle_lines(dirs: &Dirs, ledger: &SharedLedger, text: &str) -> Result<usize> {
+fn settle_lines(
+    dirs: &Dirs,
+    ledger: &SharedLedger,
+    metrics: &Metrics,
+    text: &str,
+) -> Result<usize> {
     let logged: HashSet<String> = dirs::read_text(&dirs.done, LOG)?
         .unwrap_or_default()
         .lines()
@@ -486,21 +489,67 @@ fn settle_lines(dirs: &Dirs, ledger: &SharedLedger, text: &str) -> Result<usize>
             };
             ledger.store().tx(&id)?.map(|(_, position)| position)
         };
-        if let Some(position) = position {
-            let target = dirs::free_name(&dirs.done, name, &HashSet::new())?;
-            if !logged.contains(&id.to_hex()) {
-                dirs::append(&dirs.done, LOG, &log_line(&id, position, &target))?;
-            }
-            dirs::rename(&dirs.work, name, &dirs.done, &target).with_context(|| {
-                format!(
-                    "cannot move {} to done/{target}",
-                    dirs.shown(dirs::WORK, name).display()
-                )
-            })?;
-            settled += 1;
+        let Some(position) = position else {
+            continue;
+        };
+        settled += 1;
+        if !still_recorded(dirs, name, &tx) {
+            fail(dirs, metrics, name, &changed_after_recording(&id))?;
+            continue;
         }
+        let target = dirs::free_name(&dirs.done, name, &HashSet::new())?;
+        if !logged.contains(&id.to_hex()) {
+            dirs::append(&dirs.done, LOG, &log_line(&id, position, &target))?;
+        }
+        dirs::rename(&dirs.work, name, &dirs.done, &target).with_context(|| {
+            format!(
+                "cannot move {} to done/{target}",
+                dirs.shown(dirs::WORK, name).display()
+            )
+        })?;
     }
     Ok(settled)
+}
+
+/// Is the claimed file `name` still what `tx` recorded (the body of a record, the fingerprint
+/// of a claim)? A file that cannot be read is not.
+fn still_recorded(dirs: &Dirs, name: &str, tx: &Transaction) -> bool {
+    let Ok((mut file, _)) = dirs::open_regular(&dirs.work, name) else {
+        return false;
+    };
+    match &tx.payload {
+        Some(Payload::Record(record)) => {
+            let mut body = Vec::with_capacity(record.body.len());
+            (&mut file)
+                .take(MAX_RECORD_BODY as u64 + 1)
+                .read_to_end(&mut body)
+                .is_ok_and(|_| body == record.body)
+        }
+        Some(Payload::RecordOwnership(claim)) => {
+            let fingerprint = &claim.product_data.fingerprint;
+            let mut fingerprinter = Fingerprinter::new(fingerprint.algo);
+            let mut buffer = vec![0u8; 1 << 16];
+            loop {
+                match file.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(read) => fingerprinter.update(&buffer[..read]),
+                    Err(_) => return false,
+                }
+            }
+            &fingerprinter.finish() == fingerprint
+        }
+        _ => false,
+    }
+}
+
+/// The reason in `failed/` of a file that changed after its transaction committed.
+fn changed_after_recording(id: &TxId) -> String {
+    format!(
+        "it changed after it was recorded as transaction {id}: the ledger holds that record, and \
+         this is the file as it is now; move it back into the watched directory to record it \
+         again, and let writers finish a file before it is taken (ingest.min_age_ms, or write \
+         it under a hidden name and rename it)"
+    )
 }
 
 /// A line of done/ingested.tsv: transaction id, height, index, file name in done/.
@@ -511,7 +560,15 @@ fn log_line(id: &TxId, position: weft_ledger::state::Position, target: &str) -> 
 /// Moves a claimed file to `failed/` with a `.error` file saying why.
 fn fail(dirs: &Dirs, metrics: &Metrics, name: &str, reason: &str) -> Result<()> {
     // The reason is written first, so a failed file never lacks its `.error`.
-    let target = dirs::free_name(&dirs.failed, name, &HashSet::new())?;
+    // A name free in failed/ with its `.error` free too (one may be left behind alone).
+    let mut taken = HashSet::new();
+    let target = loop {
+        let target = dirs::free_name(&dirs.failed, name, &taken)?;
+        if dirs::version(&dirs.failed, &format!("{target}.error"))?.is_none() {
+            break target;
+        }
+        taken.insert(target);
+    };
     let error_name = format!("{target}.error");
     dirs::create_new(
         &dirs.failed,
