@@ -31,6 +31,8 @@ pub(crate) const RESERVED_FDS: u64 = 384;
 pub(crate) struct Limits {
     pub gate: Arc<Gate>,
     pub header_timeout: Duration,
+    /// At shutdown, how long a connection may take to finish the request in hand.
+    pub drain: Duration,
 }
 
 /// Raises the soft limit of open files to the hard one and returns it: the caps of the API
@@ -83,7 +85,7 @@ pub(crate) async fn serve<L>(
                 let router = router.clone();
                 let metrics = metrics.clone();
                 let mut stopping = stopping.clone();
-                let header_timeout = limits.header_timeout;
+                let (header_timeout, drain) = (limits.header_timeout, limits.drain);
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                         request.extensions_mut().insert(ConnectInfo(Peer(peer)));
@@ -95,19 +97,24 @@ pub(crate) async fn serve<L>(
                         .serve_connection(TokioIo::new(io), service)
                         .with_upgrades();
                     tokio::pin!(connection);
+                    // Asked to close, a connection finishes the request in hand, within a
+                    // bound: one whose client sends its body slowly or does not read the answer
+                    // is dropped then, so closing connections cannot pile up.
                     let outcome = tokio::select! {
-                        outcome = connection.as_mut() => outcome,
+                        outcome = connection.as_mut() => Some(outcome),
                         _ = ticket.closing() => {
                             connection.as_mut().graceful_shutdown();
-                            connection.await
+                            tokio::time::timeout(header_timeout, connection).await.ok()
                         }
                         _ = stopped(&mut stopping) => {
                             connection.as_mut().graceful_shutdown();
-                            connection.await
+                            tokio::time::timeout(drain, connection).await.ok()
                         }
                     };
-                    if let Err(error) = outcome {
-                        tracing::debug!(%peer, %error, "API connection ended");
+                    match outcome {
+                        Some(Err(error)) => tracing::debug!(%peer, %error, "API connection ended"),
+                        None => tracing::debug!(%peer, "API connection dropped: it did not finish in time"),
+                        Some(Ok(())) => {}
                     }
                     drop(ticket);
                     metrics.http_connections.dec();

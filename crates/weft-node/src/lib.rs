@@ -274,6 +274,8 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     let http_limits = http::Limits {
         gate: gate::Gate::new(api_cap, config.api.max_connections_per_address),
         header_timeout: Duration::from_millis(config.api.header_timeout_ms),
+        // A submission waiting for its block is answered within api.wait_timeout_ms.
+        drain: Duration::from_millis(config.api.wait_timeout_ms + config.api.header_timeout_ms),
     };
     let api_metrics = metrics.clone();
     let tcp_ingest = Arc::new(tcp::TcpIngest {

@@ -361,9 +361,19 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
                     submit(ingest, &mut batch, &outgoing)?;
                 }
                 ingest.metrics.tcp_backpressure.inc();
+                // Answers free the budget only as the client reads them: one that stops reading
+                // is closed after idle_timeout_s, and an unauthenticated one at its deadline.
                 tokio::select! {
                     _ = shutdown.changed() => break Ok(()),
-                    held = budget.clone().acquire_many_owned(cost) => held?,
+                    held = tokio::time::timeout(ingest.idle_timeout, budget.clone().acquire_many_owned(cost)) => match held {
+                        Ok(held) => held?,
+                        Err(_) => {
+                            tracing::debug!(%peer, "TCP ingest: the client read no answers for idle_timeout_s; closed");
+                            break Ok(());
+                        }
+                    },
+                    _ = unauthenticated_at(&standing, auth_deadline), if !authenticated => break Ok(()),
+                    _ = &mut displaced, if !authenticated => break Ok(()),
                 }
             }
         };
@@ -401,8 +411,22 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
         submit(ingest, &mut batch, &outgoing)?;
     }
     drop(outgoing);
-    // Every frame taken is answered before the connection closes.
-    writer.await??;
+    // Every frame taken is answered before the connection closes, if the client reads them: a
+    // client that does not is given up on after the connection's own bound (its
+    // authentication deadline, else idle_timeout_s), so it cannot hold its place for ever.
+    let bound = if authenticated || Standing::lock(&standing).permit.is_some() {
+        ingest.idle_timeout
+    } else {
+        ingest.auth_timeout
+    };
+    let aborter = writer.abort_handle();
+    match tokio::time::timeout(bound, writer).await {
+        Ok(written) => written??,
+        Err(_) => {
+            aborter.abort();
+            tracing::debug!(%peer, "TCP ingest: the client does not read its answers; closed");
+        }
+    }
     outcome
 }
 
