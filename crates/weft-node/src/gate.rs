@@ -5,9 +5,10 @@
 //! out (idle sockets, half-sent requests, TCP ingest connections that never authenticate).
 //! Here a new connection is always let in: when its address already holds
 //! `per_address`, that address's oldest connection is asked to close; when all slots are
-//! taken, the oldest connection of the address holding the most is. An attacker with a few
-//! addresses therefore only ever displaces itself, and a client from any other address gets
-//! in at once. Connections asked to close finish what they are doing (an HTTP request in
+//! taken, the oldest connection of the address holding the most is (an IPv6 address counts by
+//! its /64). An attacker with a few addresses therefore mostly displaces itself, and a client
+//! from any other address gets in at once; an attacker with more addresses than the cap has
+//! places can still displace a client's connection, which then reconnects. Connections asked to close finish what they are doing (an HTTP request in
 //! flight is answered) and count until they are gone; if they pile up beyond a quarter of the
 //! cap, the listener accepts nothing more until some have closed ([`Gate::room`]: new
 //! connections wait in the kernel's queue, holding no descriptor of the node's), so the number
@@ -95,17 +96,20 @@ impl Gate {
     /// Admits a connection from `address`, asking an older one to close if a cap is reached;
     /// refuses it only when the ceiling is reached (a listener waits for [`Gate::room`] first).
     pub fn admit(self: &Arc<Gate>, address: IpAddr) -> Admission {
+        let address = client(address);
         let mut state = self.lock();
         let active = state.open.len() - state.closing;
         let from_address = state.by_address.get(&address).copied().unwrap_or(0);
         let victim_address = if from_address >= self.per_address {
             Some(address)
         } else if active >= self.max {
+            // The address holding the most; of several, the one with the oldest connection.
+            let most = state.by_address.values().copied().max().unwrap_or(0);
             state
-                .by_address
-                .iter()
-                .max_by_key(|(_, count)| **count)
-                .map(|(address, _)| *address)
+                .open
+                .values()
+                .find(|entry| !entry.closing && state.by_address.get(&entry.address) == Some(&most))
+                .map(|entry| entry.address)
         } else {
             None
         };
@@ -158,6 +162,22 @@ impl Gate {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
         }
+    }
+}
+
+/// Whom a connection counts for: its IPv4 address, or the /64 network of its IPv6 address (a
+/// single host commonly holds a whole /64, so its addresses are one client).
+fn client(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut octets = v6.octets();
+                octets[8..].fill(0);
+                IpAddr::from(octets)
+            }
+        },
+        v4 => v4,
     }
 }
 
@@ -259,6 +279,17 @@ mod tests {
         assert_eq!(gate.open(), 5, "the displaced one counts until it is gone");
         drop(attacker.remove(0));
         assert_eq!(gate.open(), 4);
+    }
+
+    #[test]
+    fn the_addresses_of_one_ipv6_network_count_as_one_client() {
+        let gate = Gate::new(10, 2);
+        let host = |last: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, last]);
+        let (mut first, _) = admitted(gate.admit(host(1)));
+        let (_second, _) = admitted(gate.admit(host(2)));
+        let (_third, evicted) = admitted(gate.admit(host(3)));
+        assert_eq!(evicted, 1, "the /64 is at its cap of 2");
+        assert!(*first.close.borrow_and_update());
     }
 
     #[test]
