@@ -53,24 +53,22 @@ pub(crate) fn descriptor_limit() -> u64 {
 
 /// Serves `listener` until `stopping` turns true; then every connection finishes the request in
 /// hand and closes. Returns once all are closed.
-pub(crate) async fn serve<L>(
-    mut listener: L,
+pub(crate) async fn serve(
+    mut listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     router: Router,
     limits: Limits,
     metrics: Arc<Metrics>,
     mut stopping: watch::Receiver<bool>,
-) where
-    L: axum::serve::Listener<Addr = SocketAddr>,
-    L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             _ = stopped(&mut stopping) => break,
             // Nothing is accepted while the gate has no room: new connections wait in the
             // kernel's queue instead of taking descriptors.
-            (io, peer) = async { limits.gate.room().await; listener.accept().await } => {
-                let mut ticket = match limits.gate.admit(peer.ip()) {
+            (io, peer) = async { limits.gate.room().await; axum::serve::Listener::accept(&mut listener).await } => {
+                let ticket = match limits.gate.admit(peer.ip()) {
                     Admission::In(ticket, evicted) => {
                         metrics.http_closed.inc_by(evicted as u64);
                         ticket
@@ -84,39 +82,19 @@ pub(crate) async fn serve<L>(
                 metrics.http_connections.inc();
                 let router = router.clone();
                 let metrics = metrics.clone();
-                let mut stopping = stopping.clone();
+                let stopping = stopping.clone();
                 let (header_timeout, drain) = (limits.header_timeout, limits.drain);
+                let tls = tls.clone();
                 connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                        request.extensions_mut().insert(ConnectInfo(Peer(peer)));
-                        router.clone().oneshot(request.map(axum::body::Body::new))
-                    });
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(header_timeout)
-                        .serve_connection(TokioIo::new(io), service)
-                        .with_upgrades();
-                    tokio::pin!(connection);
-                    // Asked to close, a connection finishes the request in hand, within a
-                    // bound: one whose client sends its body slowly or does not read the answer
-                    // is dropped then, so closing connections cannot pile up.
-                    let outcome = tokio::select! {
-                        outcome = connection.as_mut() => Some(outcome),
-                        _ = ticket.closing() => {
-                            connection.as_mut().graceful_shutdown();
-                            tokio::time::timeout(header_timeout, connection).await.ok()
+                    let _ = io.set_nodelay(true);
+                    match tls {
+                        None => serve_one(io, peer, router, ticket, header_timeout, drain, stopping).await,
+                        Some(acceptor) => {
+                            if let Some(io) = crate::tls::handshake(&acceptor, io, peer).await {
+                                serve_one(io, peer, router, ticket, header_timeout, drain, stopping).await;
+                            }
                         }
-                        _ = stopped(&mut stopping) => {
-                            connection.as_mut().graceful_shutdown();
-                            tokio::time::timeout(drain, connection).await.ok()
-                        }
-                    };
-                    match outcome {
-                        Some(Err(error)) => tracing::debug!(%peer, %error, "API connection ended"),
-                        None => tracing::debug!(%peer, "API connection dropped: it did not finish in time"),
-                        Some(Ok(())) => {}
                     }
-                    drop(ticket);
                     metrics.http_connections.dec();
                 });
             }
@@ -125,6 +103,51 @@ pub(crate) async fn serve<L>(
         }
     }
     while connections.join_next().await.is_some() {}
+}
+
+/// Serves one admitted connection until it ends, or until it is asked to close (displaced, or
+/// the node stopping) and has finished the request in hand.
+async fn serve_one<I>(
+    io: I,
+    peer: SocketAddr,
+    router: Router,
+    mut ticket: crate::gate::Ticket,
+    header_timeout: Duration,
+    drain: Duration,
+    mut stopping: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(Peer(peer)));
+        router.clone().oneshot(request.map(axum::body::Body::new))
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    // Asked to close, a connection finishes the request in hand, within a
+    // bound: one whose client sends its body slowly or does not read the answer
+    // is dropped then, so closing connections cannot pile up.
+    let outcome = tokio::select! {
+        outcome = connection.as_mut() => Some(outcome),
+        _ = ticket.closing() => {
+            connection.as_mut().graceful_shutdown();
+            tokio::time::timeout(header_timeout, connection).await.ok()
+        }
+        _ = stopped(&mut stopping) => {
+            connection.as_mut().graceful_shutdown();
+            tokio::time::timeout(drain, connection).await.ok()
+        }
+    };
+    match outcome {
+        Some(Err(error)) => tracing::debug!(%peer, %error, "API connection ended"),
+        None => tracing::debug!(%peer, "API connection dropped: it did not finish in time"),
+        Some(Ok(())) => {}
+    }
+    drop(ticket);
 }
 
 /// Resolves once the node is stopping.

@@ -363,19 +363,16 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
             let _ = stop_serving.send(true);
         });
         let app = api::router(state);
-        match tls {
-            Some(config) => {
-                http::serve(
-                    tls::TlsListener::new(listener, config)?,
-                    app,
-                    http_limits,
-                    api_metrics,
-                    stopping.clone(),
-                )
-                .await
-            }
-            None => http::serve(listener, app, http_limits, api_metrics, stopping.clone()).await,
-        }
+        let acceptor = tls.clone().map(tokio_rustls::TlsAcceptor::from);
+        http::serve(
+            listener,
+            acceptor,
+            app,
+            http_limits,
+            api_metrics,
+            stopping.clone(),
+        )
+        .await;
         // Subscription sockets end at the stop signal with a `complete` message: wait for
         // them (bounded) before the runtime goes.
         let _ = tokio::time::timeout(

@@ -58,26 +58,17 @@ pub(crate) struct TcpIngest {
 /// Serves `listener` until `shutdown` turns true; then every connection stops reading,
 /// answers what it took, and closes. Returns once all connections are closed.
 pub(crate) async fn serve(
-    listener: tokio::net::TcpListener,
+    mut listener: tokio::net::TcpListener,
     ingest: Arc<TcpIngest>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
     let authenticated = Arc::new(Semaphore::new(ingest.max_connections));
-    let mut listener = match &ingest.tls {
-        Some(config) => match crate::tls::TlsListener::new(listener, config.clone()) {
-            Ok(tls) => Either::Tls(tls),
-            Err(error) => {
-                tracing::error!(%error, "TCP ingest cannot start TLS");
-                return;
-            }
-        },
-        None => Either::Plain(listener),
-    };
+    let acceptor = ingest.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            (stream, peer) = async { ingest.unauthenticated.room().await; listener.accept().await } => {
+            (stream, peer) = async { ingest.unauthenticated.room().await; axum::serve::Listener::accept(&mut listener).await } => {
                 let ticket = match ingest.unauthenticated.admit(peer.ip()) {
                     Admission::In(ticket, displaced) => {
                         ingest.metrics.tcp_unauthenticated_closed.inc_by(displaced as u64);
@@ -92,11 +83,18 @@ pub(crate) async fn serve(
                 ingest.metrics.tcp_connections.inc();
                 let (ingest, shutdown) = (ingest.clone(), shutdown.clone());
                 let authenticated = authenticated.clone();
+                let acceptor = acceptor.clone();
                 connections.spawn(async move {
                     let standing = Standing { ticket: Some(ticket), permit: None, authenticated };
-                    let outcome = match stream {
-                        Stream::Plain(stream) => connection(stream, peer, &ingest, shutdown, standing).await,
-                        Stream::Tls(stream) => connection(*stream, peer, &ingest, shutdown, standing).await,
+                    let _ = stream.set_nodelay(true);
+                    // The handshake runs here, once admitted: it counts against the
+                    // unauthenticated connections and their deadline like any connection.
+                    let outcome = match acceptor {
+                        None => connection(stream, peer, &ingest, shutdown, standing).await,
+                        Some(acceptor) => match crate::tls::handshake(&acceptor, stream, peer).await {
+                            Some(stream) => connection(stream, peer, &ingest, shutdown, standing).await,
+                            None => Ok(()),
+                        },
                     };
                     if let Err(error) = outcome {
                         tracing::debug!(%peer, %error, "TCP ingest connection ended");
@@ -109,34 +107,6 @@ pub(crate) async fn serve(
         }
     }
     while connections.join_next().await.is_some() {}
-}
-
-enum Either {
-    Plain(tokio::net::TcpListener),
-    Tls(crate::tls::TlsListener),
-}
-
-enum Stream {
-    Plain(tokio::net::TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
-}
-
-impl Either {
-    /// The next connection (both listeners retry failed accepts themselves).
-    async fn accept(&mut self) -> (Stream, SocketAddr) {
-        use axum::serve::Listener;
-        match self {
-            Either::Plain(listener) => {
-                let (stream, peer) = Listener::accept(listener).await;
-                let _ = stream.set_nodelay(true);
-                (Stream::Plain(stream), peer)
-            }
-            Either::Tls(listener) => {
-                let (stream, peer) = Listener::accept(listener).await;
-                (Stream::Tls(Box::new(stream)), peer)
-            }
-        }
-    }
 }
 
 /// A frame's content, waiting to be submitted.

@@ -1,7 +1,8 @@
 //! TLS for the API and TCP ingest (rustls with the aws-lc-rs provider, ADR 0008).
 //!
-//! With `[tls] cert` and `key` set, every connection of both listeners is TLS; handshakes run
-//! concurrently, each bounded in time, so a client that stalls its handshake holds no one up.
+//! With `[tls] cert` and `key` set, every connection of both listeners is TLS. The handshake
+//! runs in the connection's own task once the connection was admitted ([`crate::gate`]), bounded
+//! in time, so a client that stalls its handshake holds no one up and counts like any other.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,17 +13,12 @@ use anyhow::{Context, Result, bail};
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 /// How long a client may take to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in progress at once; further connections wait in the kernel's queue (holding no
-/// descriptor of the node's) until one finishes, so stalled handshakes cannot use up the
-/// process's files.
-const MAX_HANDSHAKES: usize = 128;
 
 /// The server side of TLS from a PEM certificate chain and its private key.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
@@ -57,73 +53,23 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
     Ok(Arc::new(config))
 }
 
-/// A listener that yields connections whose TLS handshake completed. Handshakes run on their
-/// own tasks; failed or slow ones are logged and dropped.
-#[derive(Debug)]
-pub struct TlsListener {
-    local: SocketAddr,
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-}
-
-impl TlsListener {
-    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> Result<TlsListener> {
-        let local = listener.local_addr()?;
-        let acceptor = TlsAcceptor::from(config);
-        let (sender, ready) = mpsc::channel(64);
-        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
-        tokio::spawn(async move {
-            loop {
-                let Ok(slot) = handshakes.clone().acquire_owned().await else {
-                    break;
-                };
-                let (stream, peer) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: wait instead of spinning.
-                        tracing::warn!(%error, "cannot accept a connection");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let handed = sender.clone();
-                tokio::spawn(async move {
-                    let handshake =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
-                    drop(slot);
-                    match handshake {
-                        Ok(Ok(stream)) => {
-                            let _ = handed.send((stream, peer)).await;
-                        }
-                        Ok(Err(error)) => {
-                            tracing::debug!(%peer, %error, "TLS handshake failed");
-                        }
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-                if sender.is_closed() {
-                    break;
-                }
-            }
-        });
-        Ok(TlsListener { local, ready })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(connection) => connection,
-            // The accept loop never ends while this receiver lives.
-            None => std::future::pending().await,
+/// Runs the server side of a TLS handshake on `stream`, within [`HANDSHAKE_TIMEOUT`]. Called in
+/// a connection's own task, after the connection was admitted, so handshakes count against the
+/// connection caps like any connection, and a slow one holds up no one else.
+pub async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<TlsStream<TcpStream>> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            None
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
     }
 }
