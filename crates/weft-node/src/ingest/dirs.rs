@@ -349,8 +349,13 @@ pub(super) fn append(dir: &OwnedFd, name: &str, text: &str) -> std::io::Result<(
     file.write_all(text.as_bytes())
 }
 
-/// Reads `dir/name` whole if it is a regular file (never through a link); `None` if missing.
-pub(super) fn read_text(dir: &OwnedFd, name: &str) -> std::io::Result<Option<String>> {
+/// Opens `dir/name` for reading, never through a link: the file and what `fstat` says of it;
+/// `None` if missing (or, with `links_missing`, a link).
+fn open_read(
+    dir: &OwnedFd,
+    name: &str,
+    links_missing: bool,
+) -> std::io::Result<Option<(fs::File, Stat)>> {
     let fd = match rustix::fs::openat(
         dir,
         name,
@@ -359,37 +364,39 @@ pub(super) fn read_text(dir: &OwnedFd, name: &str) -> std::io::Result<Option<Str
     ) {
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(None),
+        Err(Errno::LOOP) if links_missing => return Ok(None),
         Err(error) => return Err(error.into()),
     };
-    if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) != FileType::RegularFile {
+    let stat = rustix::fs::fstat(&fd)?;
+    Ok(Some((fs::File::from(fd), stat)))
+}
+
+/// Reads `dir/name` whole if it is a regular file (never through a link); `None` if missing.
+pub(super) fn read_text(dir: &OwnedFd, name: &str) -> std::io::Result<Option<String>> {
+    let Some((file, stat)) = open_read(dir, name, false)? else {
+        return Ok(None);
+    };
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
         return Err(std::io::Error::other(format!(
             "{name} is not a regular file"
         )));
     }
-    std::io::read_to_string(fs::File::from(fd)).map(Some)
+    std::io::read_to_string(file).map(Some)
 }
 
 /// Reads `dir/name` whole if it is a regular file owned by the node's user (checked on the
-/// opened file, so it cannot be swapped between check and read); `None` if missing or another
-/// user's.
+/// opened file, so it cannot be swapped between check and read); `None` if missing, a link or
+/// another user's.
 pub(super) fn read_own_text(dir: &OwnedFd, name: &str) -> std::io::Result<Option<String>> {
-    let fd = match rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(Errno::NOENT | Errno::LOOP) => return Ok(None),
-        Err(error) => return Err(error.into()),
-    };
-    let stat = rustix::fs::fstat(&fd)?;
-    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile
-        || stat.st_uid != rustix::process::geteuid().as_raw()
-    {
-        return Ok(None);
+    match open_read(dir, name, true)? {
+        Some((file, stat))
+            if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile
+                && stat.st_uid == rustix::process::geteuid().as_raw() =>
+        {
+            std::io::read_to_string(file).map(Some)
+        }
+        _ => Ok(None),
     }
-    std::io::read_to_string(fs::File::from(fd)).map(Some)
 }
 
 /// Removes `dir/name` if present (a link is removed, not followed).
