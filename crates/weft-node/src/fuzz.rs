@@ -309,11 +309,12 @@ pub fn join_document(data: &[u8]) {
 }
 
 /// A JSON body of the REST API, decoded as the handler's `ApiJson` extractor decodes it (under
-/// the default `api.max_body_bytes`), then taken as far as needs no ledger. The first byte
-/// picks the body: `POST /v1/transactions`, `POST /v1/transactions/batch` (with the default
-/// `api.max_batch`), `POST /v1/admin/resources`, `POST /graphql` (parsed, validated and run
-/// against the schema without a ledger: every field of the root answers an error, so what is
-/// exercised is parsing, variables, depth and complexity limits).
+/// the default `api.max_body_bytes`, or `api.graphql_max_bytes` for GraphQL), then taken as
+/// far as needs no ledger. The first byte picks the body: `POST /v1/transactions`,
+/// `POST /v1/transactions/batch` (with the default `api.max_batch`), `POST /v1/admin/resources`,
+/// `POST /graphql` (parsed, validated and run against the schema without a ledger: every field
+/// of the root answers an error, so what is exercised is parsing, variables, the size, depth
+/// and complexity limits).
 pub fn api_request_json(data: &[u8]) {
     let Some((&which, body)) = data.split_first() else {
         return;
@@ -339,6 +340,7 @@ pub fn api_request_json(data: &[u8]) {
             }
         }
         2 => register_resource(body),
+        _ if body.len() > config.api.graphql_max_bytes => {}
         _ => graphql(body),
     }
 }
@@ -384,7 +386,19 @@ fn graphql(body: &[u8]) {
         let api = crate::config::ApiSection::default();
         crate::graphql::schema(api.graphql_max_bytes, api.graphql_max_fields)
     });
-    let _ = futures::executor::block_on(schema.execute(request));
+    // On a thread with the stack of a tokio worker (2 MiB), where the node runs a query: a
+    // recursion too deep for it is caught here, not hidden by the main thread's larger stack.
+    std::thread::scope(|scope| {
+        let running = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn_scoped(scope, || {
+                let _ = futures::executor::block_on(schema.execute(request));
+            })
+            .expect("a thread for the query");
+        if let Err(panic) = running.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
 }
 
 /// `config.toml` text, as a home is opened and `POST /v1/admin/reload` reads it: parsed and
@@ -707,7 +721,7 @@ mod seeds {
                 },
                 Sync::Headers {
                     headers: self.blocks.iter().map(|b| b.signed.clone()).collect(),
-                    finalization: vec![0; 8],
+                    finalization: finalization(&block.signed.header.hash()),
                 },
                 Sync::ProofRequest { ids: ids.clone() },
                 Sync::Proofs {
@@ -826,6 +840,49 @@ mod seeds {
                 })
                 .collect()
         }
+    }
+
+    /// A finalization certificate of `hash` by four validators (commonware's encoding).
+    fn finalization(hash: &weft_core::BlockHash) -> Vec<u8> {
+        use commonware_codec::{Decode as _, Encode as _};
+        use commonware_consensus::simplex::types::{Finalize, Proposal};
+        use commonware_consensus::types::{Epoch, Round, View};
+        use commonware_cryptography::Signer as _;
+        use commonware_cryptography::ed25519;
+        let privates: Vec<ed25519::PrivateKey> =
+            (1..=4).map(ed25519::PrivateKey::from_seed).collect();
+        let validators = commonware_utils::ordered::Set::from_iter_dedup(
+            privates.iter().map(|key| key.public_key()),
+        );
+        let schemes: Vec<crate::net::Scheme> = privates
+            .into_iter()
+            .map(|private| {
+                crate::net::Scheme::signer(b"weft-fuzz", validators.clone(), private)
+                    .expect("a signer")
+            })
+            .collect();
+        let proposal = Proposal::new(
+            Round::new(Epoch::new(0), View::new(5)),
+            View::new(4),
+            commonware_cryptography::sha256::Digest(hash.0.0),
+        );
+        let votes: Vec<_> = schemes
+            .iter()
+            .map(|scheme| Finalize::sign(scheme, proposal.clone()).expect("a vote"))
+            .collect();
+        let bytes = crate::net::Finalization::from_finalizes(
+            &schemes[0],
+            commonware_utils::non_empty![@&votes],
+            &commonware_parallel::Sequential,
+        )
+        .expect("a quorum")
+        .encode()
+        .to_vec();
+        assert!(
+            crate::net::Finalization::decode_cfg(commonware_codec::Copying(&bytes[..]), &4).is_ok(),
+            "decodes as p2p_message decodes it"
+        );
+        bytes
     }
 
     fn sealed_seeds() -> Vec<Vec<u8>> {
