@@ -415,6 +415,97 @@ fn half_sent_requests_and_idle_api_connections_are_closed() {
 }
 
 #[test]
+fn a_stalled_request_body_is_answered_408_and_its_connection_closed() {
+    let (_dir, home) = new_home(&[("header_timeout_ms = 10000", "header_timeout_ms = 1000")]);
+    let node = Node::start(&home);
+    let address = node.url.trim_start_matches("http://").to_string();
+    // Headers that promise a body of 1,000 bytes, and 17 of them.
+    let mut stream = TcpStream::connect(&address).expect("connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    stream
+        .write_all(
+            b"POST /v1/transactions HTTP/1.1\r\nHost: weft\r\nContent-Type: application/json\r\n\
+              Content-Length: 1000\r\n\r\n{\"transaction\": \"",
+        )
+        .expect("a stalled body");
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .expect("an answer, then the node closes the connection");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    let (code, health) = http("GET", &format!("{}/health", node.url), None, b"");
+    assert_eq!(code, 200, "{health}");
+    assert_eq!(node.terminate().code(), Some(0));
+}
+
+#[test]
+fn stalled_tls_handshakes_are_closed_and_lock_out_no_one() {
+    let (_dir, home, cert) = tls_home_with(&[
+        ("header_timeout_ms = 10000", "header_timeout_ms = 1000"),
+        (
+            "max_connections_per_address = 64",
+            "max_connections_per_address = 8",
+        ),
+        ("auth_timeout_s = 10", "auth_timeout_s = 1"),
+    ]);
+    let node = Node::start_with(&home, &["--tcp", "127.0.0.1:0"]);
+    let api: SocketAddr = node
+        .url
+        .trim_start_matches("https://")
+        .parse()
+        .expect("address");
+    let tcp: SocketAddr = node
+        .tcp
+        .as_deref()
+        .expect("TCP ingest")
+        .parse()
+        .expect("address");
+    // The first bytes of a ClientHello, then nothing: 40 to the API and 20 to TCP ingest, from
+    // one address.
+    let mut stalled = Vec::new();
+    for target in std::iter::repeat_n(api, 40).chain(std::iter::repeat_n(tcp, 20)) {
+        let mut stream = connect_from([127, 0, 0, 2], target).expect("connects");
+        stream
+            .write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+            .expect("the start of a handshake");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(8)))
+            .expect("timeout");
+        stalled.push(stream);
+    }
+    // A client that completes its handshake is served meanwhile, on both listeners.
+    let info = with_ca(&home, &cert, &["chain", "info", "--node", &node.url], 0);
+    assert_eq!(info["chain_name"], "node-test");
+    let file = home.join("reading.json");
+    std::fs::write(&file, br#"{"temp": 21.5}"#).expect("write");
+    let recorded = with_ca(
+        &home,
+        &cert,
+        &[
+            "ingest",
+            "tcp",
+            file.to_str().expect("utf-8"),
+            "--content-type",
+            "application/json",
+        ],
+        0,
+    );
+    assert_eq!(recorded["recorded"], 1, "{recorded}");
+    // Every stalled handshake is closed by the node, well before the fixed 10 s it once had.
+    for stream in &mut stalled {
+        closed_by_peer(stream).expect("the node closes a stalled handshake");
+    }
+    assert_eq!(node.terminate().code(), Some(0));
+}
+
+#[test]
 fn a_flood_of_idle_api_sockets_starves_neither_the_api_nor_directory_ingest() {
     if raise_open_files() < 4096 {
         eprintln!("skipped: this process may not open the 1,100 sockets the test needs");

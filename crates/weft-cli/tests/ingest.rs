@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -390,31 +389,6 @@ fn a_connection_past_its_unanswered_budget_pauses_then_goes_on_in_order() {
         .expect("the back-pressure counter is exported");
     assert!(paused > 0, "the budget never ran out:\n{metrics}");
     assert_eq!(node.terminate().code(), Some(0));
-}
-
-fn tls_home() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
-    let (dir, home) = new_home(&[
-        ("cert = \"\"", "cert = \"tls/cert.pem\""),
-        ("key = \"\"", "key = \"tls/key.pem\""),
-    ]);
-    run(
-        &home,
-        &[
-            "tls",
-            "self-signed",
-            "--out",
-            home.join("tls").to_str().expect("utf-8"),
-        ],
-        0,
-    );
-    let cert = home.join("tls").join("cert.pem");
-    (dir, home, cert)
-}
-
-fn with_ca(home: &Path, ca: &Path, args: &[&str], code: i32) -> Value {
-    let mut all = vec!["--ca", ca.to_str().expect("utf-8")];
-    all.extend(args);
-    run(home, &all, code)
 }
 
 #[test]

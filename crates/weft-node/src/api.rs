@@ -46,7 +46,7 @@ pub(crate) struct AppState {
     pub graphql: crate::graphql::WeftSchema,
     /// One permit per GraphQL query that may run at once (`api.graphql_concurrent`).
     pub graphql_running: Arc<tokio::sync::Semaphore>,
-    /// One permit per open GraphQL subscription socket (`graphql::MAX_SUBSCRIPTION_SOCKETS`).
+    /// One permit per open GraphQL subscription socket (`api.graphql_sockets`).
     pub sockets: Arc<tokio::sync::Semaphore>,
     /// The head's height, updated by the producer after each commit.
     pub head: tokio::sync::watch::Receiver<u64>,
@@ -120,7 +120,14 @@ impl IntoResponse for ApiError {
         if let Some(rule) = self.rule {
             error["rule"] = json!(rule);
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body never came: the connection cannot carry another request.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 
@@ -156,6 +163,9 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
+    if stalled(&rejection) {
+        return body_timeout();
+    }
     let text = rejection.body_text();
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::new(
@@ -176,6 +186,27 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         ),
         _ => ApiError::bad_request("bad_body", text),
     }
+}
+
+/// Whether reading the body failed because the client stopped sending it (`crate::http`).
+fn stalled(rejection: &JsonRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// 408 for a request body that stalled, and the connection closes.
+fn body_timeout() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "body_timeout",
+        "the request body stopped arriving for longer than api.header_timeout_ms",
+    )
 }
 
 /// The client's address, for plain and TLS connections alike.
@@ -387,6 +418,23 @@ pub(crate) fn decode_transaction(
     })
 }
 
+/// Hands a submission to the block producer without waiting: `503 busy` when `api.queue`
+/// submissions already wait for it, `503 shutting_down` once it is gone.
+fn hand_over(queue: &SyncSender<Submission>, submission: Submission) -> Result<(), ApiError> {
+    queue.try_send(submission).map_err(|error| match error {
+        TrySendError::Full(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the node's submission queue is full (api.queue); retry shortly",
+        ),
+        TrySendError::Disconnected(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the node is shutting down",
+        ),
+    })
+}
+
 /// Hands transactions to the producer and waits for their block's commit, at most `timeout`:
 /// then 504, and the transactions stay queued (they may still be committed).
 async fn submit(
@@ -396,30 +444,18 @@ async fn submit(
 ) -> Result<Vec<TxResult>, ApiError> {
     let count = transactions.len();
     let (reply, answer) = tokio::sync::oneshot::channel();
-    match state.queue.try_send(Submission {
-        transactions,
-        received: Instant::now(),
-        reply,
-    }) {
-        Ok(()) => state
-            .metrics
-            .pending
-            .inc_by(i64::try_from(count).unwrap_or(i64::MAX)),
-        Err(TrySendError::Full(_)) => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "the node's submission queue is full; retry shortly",
-            ));
-        }
-        Err(TrySendError::Disconnected(_)) => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "the node is shutting down",
-            ));
-        }
-    };
+    hand_over(
+        &state.queue,
+        Submission {
+            transactions,
+            received: Instant::now(),
+            reply,
+        },
+    )?;
+    state
+        .metrics
+        .pending
+        .inc_by(i64::try_from(count).unwrap_or(i64::MAX));
     match tokio::time::timeout(timeout, answer).await {
         Ok(answer) => answer.map_err(|_| {
             ApiError::new(
@@ -1063,4 +1099,35 @@ pub(crate) async fn resource_key(
         Ok(Json(query::key_status(ledger.store(), &id, &key)?))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submission() -> Submission {
+        Submission {
+            transactions: Vec::new(),
+            received: Instant::now(),
+            reply: tokio::sync::oneshot::channel().0,
+        }
+    }
+
+    /// With `api.queue` submissions waiting for the producer, one more is refused with 503
+    /// `busy` at once; once the producer takes one, there is room again; once it is gone, 503
+    /// `shutting_down`.
+    #[test]
+    fn a_full_producer_queue_is_answered_503_busy() {
+        let (queue, producer) = std::sync::mpsc::sync_channel(2);
+        hand_over(&queue, submission()).expect("room");
+        hand_over(&queue, submission()).expect("room");
+        let refused = hand_over(&queue, submission()).expect_err("full");
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.code, "busy");
+        producer.recv().expect("the producer takes one");
+        hand_over(&queue, submission()).expect("room again");
+        drop(producer);
+        let gone = hand_over(&queue, submission()).expect_err("no producer");
+        assert_eq!(gone.code, "shutting_down");
+    }
 }

@@ -1,5 +1,6 @@
 //! Serving the API's connections: HTTP/1.1 (hyper) with a header timeout that also closes idle
-//! kept-alive connections, and the connection caps of [`crate::gate`].
+//! kept-alive connections and bounds a stalled request body or TLS handshake, and the
+//! connection caps of [`crate::gate`].
 //!
 //! axum's own `serve` sets no timer, so hyper's header timeout never fired there and a client
 //! could keep a half-sent request open as long as it liked; and it accepted every connection,
@@ -90,7 +91,7 @@ pub(crate) async fn serve(
                     match tls {
                         None => serve_one(io, peer, router, ticket, header_timeout, drain, stopping).await,
                         Some(acceptor) => {
-                            if let Some(io) = crate::tls::handshake(&acceptor, io, peer).await {
+                            if let Some(io) = crate::tls::handshake(&acceptor, io, peer, header_timeout).await {
                                 serve_one(io, peer, router, ticket, header_timeout, drain, stopping).await;
                             }
                         }
@@ -118,9 +119,13 @@ async fn serve_one<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // A body that stalls longer than the header timeout between two pieces ends in an error,
+    // which the handlers answer with 408 (`api::body_timeout`), and the connection closes.
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(Peer(peer)));
-        router.clone().oneshot(request.map(axum::body::Body::new))
+        router.clone().oneshot(request.map(|body| {
+            axum::body::Body::new(tower_http::timeout::TimeoutBody::new(header_timeout, body))
+        }))
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -86,13 +86,15 @@ pub(crate) async fn serve(
                 let acceptor = acceptor.clone();
                 connections.spawn(async move {
                     let standing = Standing { ticket: Some(ticket), permit: None, authenticated };
+                    let admitted = tokio::time::Instant::now();
                     let _ = stream.set_nodelay(true);
                     // The handshake runs here, once admitted: it counts against the
-                    // unauthenticated connections and their deadline like any connection.
+                    // unauthenticated connections like any connection, and within the
+                    // deadline to authenticate, which runs from admission.
                     let outcome = match acceptor {
-                        None => connection(stream, peer, &ingest, shutdown, standing).await,
-                        Some(acceptor) => match crate::tls::handshake(&acceptor, stream, peer).await {
-                            Some(stream) => connection(stream, peer, &ingest, shutdown, standing).await,
+                        None => connection(stream, peer, &ingest, shutdown, standing, admitted).await,
+                        Some(acceptor) => match crate::tls::handshake(&acceptor, stream, peer, ingest.auth_timeout).await {
+                            Some(stream) => connection(stream, peer, &ingest, shutdown, standing, admitted).await,
                             None => Ok(()),
                         },
                     };
@@ -238,6 +240,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
     ingest: &Arc<TcpIngest>,
     mut shutdown: watch::Receiver<bool>,
     standing: Standing,
+    admitted: tokio::time::Instant,
 ) -> Result<()> {
     let (reader, writer) = tokio::io::split(stream);
     let mut reader = BufReader::with_capacity(256 << 10, reader);
@@ -255,7 +258,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Send + 'static>(
     ));
     let mut authorized = false;
     let mut batch = Batch::new();
-    let auth_deadline = tokio::time::Instant::now() + ingest.auth_timeout;
+    let auth_deadline = admitted + ingest.auth_timeout;
     let displaced = displaced(asked);
     tokio::pin!(displaced);
     // Once authenticated (by a HELLO here, or a commit seen by the writer) the deadline and

@@ -2,7 +2,8 @@
 //!
 //! With `[tls] cert` and `key` set, every connection of both listeners is TLS. The handshake
 //! runs in the connection's own task once the connection was admitted ([`crate::gate`]), bounded
-//! in time, so a client that stalls its handshake holds no one up and counts like any other.
+//! in time (the API's `api.header_timeout_ms`, TCP ingest's `ingest.tcp.auth_timeout_s`), so a
+//! client that stalls its handshake holds no one up and counts like any other.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -16,9 +17,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
-
-/// How long a client may take to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The server side of TLS from a PEM certificate chain and its private key.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
@@ -53,15 +51,17 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
     Ok(Arc::new(config))
 }
 
-/// Runs the server side of a TLS handshake on `stream`, within [`HANDSHAKE_TIMEOUT`]. Called in
-/// a connection's own task, after the connection was admitted, so handshakes count against the
-/// connection caps like any connection, and a slow one holds up no one else.
+/// Runs the server side of a TLS handshake on `stream`, dropping the connection if it has not
+/// finished `within`. Called in a connection's own task, after the connection was admitted, so
+/// handshakes count against the connection caps like any connection, and a slow one holds up
+/// no one else.
 pub async fn handshake(
     acceptor: &TlsAcceptor,
     stream: TcpStream,
     peer: SocketAddr,
+    within: Duration,
 ) -> Option<TlsStream<TcpStream>> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    match tokio::time::timeout(within, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => Some(stream),
         Ok(Err(error)) => {
             tracing::debug!(%peer, %error, "TLS handshake failed");

@@ -296,3 +296,40 @@ pub fn metric(text: &str, name: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// A new home whose node serves TLS with a fresh self-signed certificate, and that certificate.
+/// `config` as for [`new_home`].
+pub fn tls_home_with(
+    config: &[(&str, &str)],
+) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let mut all = vec![
+        ("cert = \"\"", "cert = \"tls/cert.pem\""),
+        ("key = \"\"", "key = \"tls/key.pem\""),
+    ];
+    all.extend_from_slice(config);
+    let (dir, home) = new_home(&all);
+    run(
+        &home,
+        &[
+            "tls",
+            "self-signed",
+            "--out",
+            home.join("tls").to_str().expect("utf-8"),
+        ],
+        0,
+    );
+    let cert = home.join("tls").join("cert.pem");
+    (dir, home, cert)
+}
+
+/// [`tls_home_with`] and no other change.
+pub fn tls_home() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    tls_home_with(&[])
+}
+
+/// Runs `weft --ca CA ARGS…` (a client that trusts the certificate `ca`).
+pub fn with_ca(home: &Path, ca: &Path, args: &[&str], code: i32) -> Value {
+    let mut all = vec!["--ca", ca.to_str().expect("utf-8")];
+    all.extend(args);
+    run(home, &all, code)
+}
