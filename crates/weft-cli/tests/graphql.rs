@@ -38,6 +38,17 @@ type Socket = WebSocket<TcpStream>;
 
 /// Opens a `graphql-transport-ws` socket and subscribes to `query` as subscription "1".
 fn subscribe(node: &Node, query: &str) -> Socket {
+    let mut socket = open_socket(node).unwrap_or_else(|(code, _)| panic!("refused: {code}"));
+    send(
+        &mut socket,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": query}}),
+    );
+    socket
+}
+
+/// Opens a `graphql-transport-ws` socket, acknowledged; or the status and `Retry-After` of the
+/// node's refusal.
+fn open_socket(node: &Node) -> Result<Socket, (u16, Option<String>)> {
     let address = node.url.trim_start_matches("http://");
     let mut request = format!("ws://{address}/graphql")
         .into_client_request()
@@ -51,7 +62,18 @@ fn subscribe(node: &Node, query: &str) -> Socket {
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
-    let (mut socket, response) = tungstenite::client(request, stream).expect("handshake");
+    let (mut socket, response) = match tungstenite::client(request, stream) {
+        Ok(opened) => opened,
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+            let retry = response
+                .headers()
+                .get("retry-after")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string);
+            return Err((response.status().as_u16(), retry));
+        }
+        Err(error) => panic!("handshake: {error}"),
+    };
     assert_eq!(
         response
             .headers()
@@ -61,11 +83,7 @@ fn subscribe(node: &Node, query: &str) -> Socket {
     );
     send(&mut socket, json!({"type": "connection_init"}));
     assert_eq!(receive(&mut socket)["type"], "connection_ack");
-    send(
-        &mut socket,
-        json!({"id": "1", "type": "subscribe", "payload": {"query": query}}),
-    );
-    socket
+    Ok(socket)
 }
 
 fn send(socket: &mut Socket, message: Value) {
@@ -452,4 +470,75 @@ fn refusals(node: &Node) {
         data(node, "{ node { nodeType } }", Value::Null)["node"]["nodeType"],
         "full"
     );
+}
+
+#[test]
+fn subscription_sockets_and_the_operations_on_each_are_capped() {
+    let (_dir, home) = new_home(&[
+        ("graphql_sockets = 256", "graphql_sockets = 2"),
+        (
+            "graphql_socket_operations = 16",
+            "graphql_socket_operations = 2",
+        ),
+    ]);
+    let node = Node::start(&home);
+    let blocks = "subscription { blocks { height } }";
+    let mut first = subscribe(&node, blocks);
+    let mut second = subscribe(&node, blocks);
+    // A third socket is refused while two are open, and told when to come back.
+    match open_socket(&node) {
+        Err((code, retry)) => {
+            assert_eq!(code, 503);
+            assert_eq!(retry.as_deref(), Some("5"));
+        }
+        Ok(_) => panic!("a third subscription socket was opened with api.graphql_sockets = 2"),
+    }
+    // On one socket a second operation runs; a third is refused, and the socket goes on.
+    send(
+        &mut first,
+        json!({"id": "2", "type": "subscribe", "payload": {"query": blocks}}),
+    );
+    let query = json!({"query": "{ node { nodeType } }"});
+    send(
+        &mut first,
+        json!({"id": "3", "type": "subscribe", "payload": query}),
+    );
+    let refused = receive(&mut first);
+    assert_eq!(refused["id"], "3", "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("api.graphql_socket_operations"),
+        "{refused}"
+    );
+    // Once an operation completes, another may start.
+    send(&mut first, json!({"id": "2", "type": "complete"}));
+    send(
+        &mut first,
+        json!({"id": "4", "type": "subscribe", "payload": query}),
+    );
+    // Skipping what closes "3" and the completion of "2".
+    let answer = (0..10)
+        .map(|_| receive(&mut first))
+        .find(|message| message["id"] == "4")
+        .expect("an answer to 4 among the next 10 messages");
+    assert_eq!(
+        answer["payload"]["data"]["node"]["nodeType"], "full",
+        "{answer}"
+    );
+    // A closed socket frees its place.
+    second.close(None).expect("close");
+    while second.read().is_ok() {}
+    wait_until(30, || {
+        open_socket(&node)
+            .map(|_| ())
+            .map_err(|(code, _)| format!("still refused: {code}"))
+    });
+    // The node still answers over HTTP.
+    assert_eq!(
+        data(&node, "{ node { nodeType } }", Value::Null)["node"]["nodeType"],
+        "full"
+    );
+    drop(first);
+    assert_eq!(node.terminate().code(), Some(0));
 }

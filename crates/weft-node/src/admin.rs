@@ -66,6 +66,42 @@ impl Live {
             ("api.queue", old.api.queue != new.api.queue),
             ("api.rate_per_s", old.api.rate_per_s != new.api.rate_per_s),
             ("api.rate_burst", old.api.rate_burst != new.api.rate_burst),
+            (
+                "api.wait_timeout_ms",
+                old.api.wait_timeout_ms != new.api.wait_timeout_ms,
+            ),
+            (
+                "api.max_connections",
+                old.api.max_connections != new.api.max_connections,
+            ),
+            (
+                "api.max_connections_per_address",
+                old.api.max_connections_per_address != new.api.max_connections_per_address,
+            ),
+            (
+                "api.header_timeout_ms",
+                old.api.header_timeout_ms != new.api.header_timeout_ms,
+            ),
+            (
+                "api.graphql_max_bytes",
+                old.api.graphql_max_bytes != new.api.graphql_max_bytes,
+            ),
+            (
+                "api.graphql_max_fields",
+                old.api.graphql_max_fields != new.api.graphql_max_fields,
+            ),
+            (
+                "api.graphql_concurrent",
+                old.api.graphql_concurrent != new.api.graphql_concurrent,
+            ),
+            (
+                "api.graphql_sockets",
+                old.api.graphql_sockets != new.api.graphql_sockets,
+            ),
+            (
+                "api.graphql_socket_operations",
+                old.api.graphql_socket_operations != new.api.graphql_socket_operations,
+            ),
             ("tls", old.tls != new.tls),
             ("storage.merge_after_txs", old.storage != new.storage),
             ("ingest", old.ingest != new.ingest),

@@ -181,8 +181,15 @@ pub struct ApiSection {
     /// Most fields a GraphQL query may select, every field counted (`__typename` and aliases
     /// too, a fragment once per use).
     pub graphql_max_fields: usize,
-    /// GraphQL queries run at once; more wait up to a second, then get 503.
+    /// GraphQL queries run at once, through `/graphql` and on subscription sockets alike; more
+    /// wait up to a second, then are refused (503 `busy`, or a `busy` error on a socket).
     pub graphql_concurrent: usize,
+    /// GraphQL subscription sockets open at once; more get 503. Each takes a file descriptor
+    /// beside the API's connections, set aside at start.
+    pub graphql_sockets: usize,
+    /// Operations (subscriptions and queries) one subscription socket may have going at once;
+    /// more are answered with an error, and the socket goes on.
+    pub graphql_socket_operations: usize,
 }
 
 impl Default for ApiSection {
@@ -201,6 +208,8 @@ impl Default for ApiSection {
             graphql_max_bytes: 64 << 10,
             graphql_max_fields: 5_000,
             graphql_concurrent: 4,
+            graphql_sockets: 256,
+            graphql_socket_operations: 16,
         }
     }
 }
@@ -634,6 +643,13 @@ impl NodeConfig {
             1,
             1_024,
         )?;
+        range("api.graphql_sockets", self.api.graphql_sockets, 1, 100_000)?;
+        range(
+            "api.graphql_socket_operations",
+            self.api.graphql_socket_operations,
+            1,
+            1_024,
+        )?;
         range(
             "ingest.tcp.max_unauthenticated",
             self.ingest.tcp.max_unauthenticated,
@@ -820,8 +836,13 @@ impl NodeConfig {
              # select, every field counted (__typename and aliases too; 1 to 1000000).\n\
              graphql_max_bytes = {graphql_max_bytes}\n\
              graphql_max_fields = {graphql_max_fields}\n\
-             # GraphQL queries run at once (1 to 1024); more wait up to a second, then get 503.\n\
+             # GraphQL queries run at once, over HTTP and subscription sockets (1 to 1024); more\n\
+             # wait up to a second, then get 503 busy.\n\
              graphql_concurrent = {graphql_concurrent}\n\
+             # GraphQL subscription sockets open at once (1 to 100000; more get 503), and the\n\
+             # operations one socket may have going at once (1 to 1024; more get an error).\n\
+             graphql_sockets = {graphql_sockets}\n\
+             graphql_socket_operations = {graphql_socket_operations}\n\
              \n\
              [tls]\n\
              # PEM certificate chain and private key (paths relative to the home). With both, the\n\
@@ -927,6 +948,8 @@ impl NodeConfig {
             graphql_max_bytes = d.api.graphql_max_bytes,
             graphql_max_fields = d.api.graphql_max_fields,
             graphql_concurrent = d.api.graphql_concurrent,
+            graphql_sockets = d.api.graphql_sockets,
+            graphql_socket_operations = d.api.graphql_socket_operations,
             max_unauthenticated = d.ingest.tcp.max_unauthenticated,
             max_unauthenticated_per_address = d.ingest.tcp.max_unauthenticated_per_address,
             auth_timeout_s = d.ingest.tcp.auth_timeout_s,

@@ -384,7 +384,12 @@ fn graphql(body: &[u8]) {
     };
     let schema = SCHEMA.get_or_init(|| {
         let api = crate::config::ApiSection::default();
-        crate::graphql::schema(api.graphql_max_bytes, api.graphql_max_fields)
+        crate::graphql::schema(
+            api.graphql_max_bytes,
+            api.graphql_max_fields,
+            std::sync::Arc::new(tokio::sync::Semaphore::new(api.graphql_concurrent)),
+            api.graphql_concurrent,
+        )
     });
     // On a thread with the stack of a tokio worker (2 MiB), where the node runs a query: a
     // recursion too deep for it is caught here, not hidden by the main thread's larger stack.

@@ -249,7 +249,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     };
     let room = descriptors
         .saturating_sub(http::RESERVED_FDS)
-        .saturating_sub(u64::from(graphql::MAX_SUBSCRIPTION_SOCKETS))
+        .saturating_sub(config.api.graphql_sockets as u64)
         .saturating_sub(tcp_sockets);
     // The API's gate lets a quarter more sockets be open than its cap while displaced ones close.
     let api_cap = usize::try_from(room.saturating_mul(4) / 5)
@@ -258,9 +258,11 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     if api_cap < 16 {
         bail!(
             "this process may open {descriptors} files (ulimit -n): too few for {} TCP ingest \
-             connections, the API and {} kept for the ledger; raise the limit or lower \
-             ingest.tcp.max_connections",
+             connections, {} GraphQL subscription sockets, the API and {} kept for the \
+             ledger; raise the limit or lower ingest.tcp.max_connections or \
+             api.graphql_sockets",
             tcp_sockets,
+            config.api.graphql_sockets,
             http::RESERVED_FDS
         );
     }
@@ -293,11 +295,15 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         live: live.clone(),
         tls: tls.clone(),
     });
-    let graphql = graphql::schema(config.api.graphql_max_bytes, config.api.graphql_max_fields);
     let graphql_running = Arc::new(tokio::sync::Semaphore::new(config.api.graphql_concurrent));
-    let sockets = Arc::new(tokio::sync::Semaphore::new(
-        graphql::MAX_SUBSCRIPTION_SOCKETS as usize,
-    ));
+    let graphql = graphql::schema(
+        config.api.graphql_max_bytes,
+        config.api.graphql_max_fields,
+        graphql_running.clone(),
+        config.api.graphql_concurrent,
+    );
+    let graphql_sockets = config.api.graphql_sockets;
+    let sockets = Arc::new(tokio::sync::Semaphore::new(graphql_sockets));
     let open_sockets = sockets.clone();
     let state = Arc::new(api::AppState {
         ledger: ledger.clone(),
@@ -377,7 +383,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         // them (bounded) before the runtime goes.
         let _ = tokio::time::timeout(
             Duration::from_secs(5),
-            open_sockets.acquire_many(graphql::MAX_SUBSCRIPTION_SOCKETS),
+            open_sockets.acquire_many(u32::try_from(graphql_sockets).unwrap_or(u32::MAX)),
         )
         .await;
         if let Some((_, server)) = tcp_server {

@@ -30,6 +30,8 @@ use weft_ledger::store::Store;
 use crate::api::{ApiError, ApiJson, AppState};
 use crate::query;
 
+mod limits;
+
 /// The schema the node serves.
 pub(crate) type WeftSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
@@ -38,197 +40,28 @@ const MAX_DEPTH: usize = 12;
 /// Largest complexity a query may have: each field counts 1, and a list field counts its
 /// length argument times what is selected inside it.
 pub(crate) const MAX_COMPLEXITY: usize = 20_000;
-/// Deepest nesting of `{`, `[` and `(` a query may have. The parser and validation recurse once
-/// per level of a value or a type, which no limit of async-graphql bounds (its recursive depth
-/// counts selections only): a few hundred levels overflowed a worker thread's stack and aborted
-/// the node (fuzz target `api_request_json`).
-const MAX_NESTING: usize = 64;
-
-/// The schema, refusing queries over `max_bytes` or selecting more than `max_fields` fields.
-pub(crate) fn schema(max_bytes: usize, max_fields: usize) -> WeftSchema {
+/// The schema, refusing queries over `max_bytes` or selecting more than `max_fields` fields,
+/// and running at most `concurrent` queries at once (the permits of `running`).
+pub(crate) fn schema(
+    max_bytes: usize,
+    max_fields: usize,
+    running: Arc<tokio::sync::Semaphore>,
+    concurrent: usize,
+) -> WeftSchema {
     Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
         .limit_directives(8)
-        .extension(SizeLimits {
+        .extension(limits::SizeLimits {
             max_bytes,
             max_fields,
         })
-        .finish()
-}
-
-/// Refuses a query longer than `max_bytes` or nested deeper than [`MAX_NESTING`] before it is
-/// parsed, and one that selects more than `max_fields` fields before it is validated or run.
-#[derive(Debug, Clone, Copy)]
-struct SizeLimits {
-    max_bytes: usize,
-    max_fields: usize,
-}
-
-impl async_graphql::extensions::ExtensionFactory for SizeLimits {
-    fn create(&self) -> Arc<dyn async_graphql::extensions::Extension> {
-        Arc::new(*self)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl async_graphql::extensions::Extension for SizeLimits {
-    async fn parse_query(
-        &self,
-        ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        query: &str,
-        variables: &async_graphql::Variables,
-        next: async_graphql::extensions::NextParseQuery<'_>,
-    ) -> async_graphql::ServerResult<async_graphql::parser::types::ExecutableDocument> {
-        if query.len() > self.max_bytes {
-            return Err(async_graphql::ServerError::new(
-                format!(
-                    "The query is {} bytes; at most {} (api.graphql_max_bytes).",
-                    query.len(),
-                    self.max_bytes
-                ),
-                None,
-            ));
-        }
-        if nesting(query) > MAX_NESTING {
-            return Err(async_graphql::ServerError::new(
-                format!("The query nests deeper than {MAX_NESTING} levels of {{, [ and (."),
-                None,
-            ));
-        }
-        let document = next.run(ctx, query, variables).await?;
-        let fields = selected_fields(&document);
-        if fields > self.max_fields {
-            return Err(async_graphql::ServerError::new(
-                format!(
-                    "The query selects {} fields; at most {} (api.graphql_max_fields; every \
-                     field counts, __typename and aliases too, a fragment once per use).",
-                    if fields == usize::MAX {
-                        "too many".to_string()
-                    } else {
-                        fields.to_string()
-                    },
-                    self.max_fields
-                ),
-                None,
-            ));
-        }
-        Ok(document)
-    }
-}
-
-/// The deepest nesting of `{`, `[` and `(` in a query's text, outside strings and comments.
-fn nesting(query: &str) -> usize {
-    let bytes = query.as_bytes();
-    let (mut depth, mut deepest, mut at) = (0usize, 0usize, 0usize);
-    while at < bytes.len() {
-        let rest = &bytes[at..];
-        if rest.starts_with(b"\"\"\"") {
-            // A block string ends at the next `"""` not escaped as `\"""`.
-            at += 3;
-            while at < bytes.len() && !bytes[at..].starts_with(b"\"\"\"") {
-                let escaped = bytes[at..].starts_with(b"\\\"\"\"");
-                at += if escaped { 4 } else { 1 };
-            }
-            at += 3;
-            continue;
-        }
-        match rest[0] {
-            b'"' => {
-                at += 1;
-                while at < bytes.len() && bytes[at] != b'"' && bytes[at] != b'\n' {
-                    at += if bytes[at] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'#' => {
-                while at < bytes.len() && bytes[at] != b'\n' && bytes[at] != b'\r' {
-                    at += 1;
-                }
-            }
-            b'{' | b'[' | b'(' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        at += 1;
-    }
-    deepest
-}
-
-/// Every field the document's operations select, fragments counted once per spread; a fragment
-/// that spreads itself counts as `usize::MAX` (validation refuses it anyway).
-fn selected_fields(document: &async_graphql::parser::types::ExecutableDocument) -> usize {
-    let mut fragments = std::collections::HashMap::new();
-    document
-        .operations
-        .iter()
-        .map(|(_, operation)| {
-            fields_in(
-                &operation.node.selection_set.node,
-                document,
-                &mut fragments,
-                0,
-            )
+        .extension(limits::Running {
+            running,
+            limit: concurrent,
         })
-        .fold(0, usize::saturating_add)
-}
-
-fn fields_in<'a>(
-    set: &'a async_graphql::parser::types::SelectionSet,
-    document: &'a async_graphql::parser::types::ExecutableDocument,
-    fragments: &mut std::collections::HashMap<&'a str, usize>,
-    depth: usize,
-) -> usize {
-    use async_graphql::parser::types::Selection;
-    if depth > 64 {
-        return usize::MAX;
-    }
-    let mut count = 0usize;
-    for item in &set.items {
-        let here = match &item.node {
-            Selection::Field(field) => 1usize.saturating_add(fields_in(
-                &field.node.selection_set.node,
-                document,
-                fragments,
-                depth + 1,
-            )),
-            Selection::InlineFragment(inline) => fields_in(
-                &inline.node.selection_set.node,
-                document,
-                fragments,
-                depth + 1,
-            ),
-            Selection::FragmentSpread(spread) => {
-                let name = spread.node.fragment_name.node.as_str();
-                match fragments.get(name) {
-                    Some(known) => *known,
-                    None => {
-                        // Marked first, so a fragment reached again while it is counted (a
-                        // cycle) counts as too many.
-                        fragments.insert(name, usize::MAX);
-                        let counted = document
-                            .fragments
-                            .get(&spread.node.fragment_name.node)
-                            .map_or(0, |fragment| {
-                                fields_in(
-                                    &fragment.node.selection_set.node,
-                                    document,
-                                    fragments,
-                                    depth + 1,
-                                )
-                            });
-                        fragments.insert(name, counted);
-                        counted
-                    }
-                }
-            }
-        };
-        count = count.saturating_add(here);
-    }
-    count
+        .finish()
 }
 
 /// `POST /graphql`: a JSON body `{"query", "variables"?, "operationName"?}`.
@@ -270,29 +103,12 @@ pub(crate) async fn sdl(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// GraphQL subscription sockets open at once.
-pub(crate) const MAX_SUBSCRIPTION_SOCKETS: u32 = 256;
-
-/// How long a query waits for one of `api.graphql_concurrent` to finish before it gets 503.
-const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// A permit to run one query, waiting at most `wait` for one; `None` if none came free.
-async fn slot(
-    running: &Arc<tokio::sync::Semaphore>,
-    wait: std::time::Duration,
-) -> Option<tokio::sync::OwnedSemaphorePermit> {
-    tokio::time::timeout(wait, running.clone().acquire_owned())
-        .await
-        .ok()?
-        .ok()
-}
-
 /// Runs one request. A request that cannot run at all (it does not parse, names an unknown
 /// field, is too deep or too complex) is a 400 with the GraphQL errors; otherwise 200, with
 /// field errors (a malformed id, say) beside the data, as GraphQL has it.
 async fn execute(state: &Arc<AppState>, request: async_graphql::Request) -> Response {
     // A bounded number run at once; the others wait a little, then are told to come back.
-    let Some(_running) = slot(&state.graphql_running, BUSY_WAIT).await else {
+    let Some(_running) = limits::slot(&state.graphql_running, limits::BUSY_WAIT).await else {
         state.metrics.graphql_refused.inc();
         let mut response = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -308,7 +124,10 @@ async fn execute(state: &Arc<AppState>, request: async_graphql::Request) -> Resp
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     };
-    let response = state.graphql.execute(request.data(state.clone())).await;
+    let response = state
+        .graphql
+        .execute(request.data(state.clone()).data(limits::Slotted))
+        .await;
     if response.is_err() && response.data == async_graphql::Value::Null {
         state.metrics.graphql_refused.inc();
     }
@@ -343,8 +162,9 @@ async fn subscribe(state: Arc<AppState>, mut parts: axum::http::request::Parts) 
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
             format!(
-                "the node serves {MAX_SUBSCRIPTION_SOCKETS} GraphQL subscription sockets at once; \
-                 retry later"
+                "the node serves api.graphql_sockets = {} GraphQL subscription sockets at once; \
+                 retry later",
+                state.config.api.graphql_sockets
             ),
         )
         .into_response();
@@ -354,7 +174,13 @@ async fn subscribe(state: Arc<AppState>, mut parts: axum::http::request::Parts) 
         return response;
     };
     let limit = state.config.api.graphql_max_bytes;
-    let schema = state.graphql.clone();
+    let executor = limits::SocketExecutor {
+        schema: state.graphql.clone(),
+        operations: Arc::new(tokio::sync::Semaphore::new(
+            state.config.api.graphql_socket_operations,
+        )),
+        limit: state.config.api.graphql_socket_operations,
+    };
     let mut data = async_graphql::Data::default();
     data.insert(state);
     upgrade
@@ -362,7 +188,7 @@ async fn subscribe(state: Arc<AppState>, mut parts: axum::http::request::Parts) 
         .max_frame_size(limit)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |upgraded| async move {
-            GraphQLWebSocket::new(upgraded, schema, protocol)
+            GraphQLWebSocket::new(upgraded, executor, protocol)
                 .with_data(data)
                 .serve()
                 .await;
@@ -1076,90 +902,13 @@ impl SubscriptionRoot {
 mod tests {
     use super::*;
 
-    /// With every slot taken a query waits, then is refused; a slot freed meanwhile lets it run.
-    #[tokio::test(start_paused = true)]
-    async fn a_query_waits_for_a_slot_then_is_refused() {
-        let running = Arc::new(tokio::sync::Semaphore::new(1));
-        let held = slot(&running, BUSY_WAIT).await.expect("a free slot");
-        assert!(
-            slot(&running, BUSY_WAIT).await.is_none(),
-            "refused after the wait"
-        );
-        let waiting = tokio::spawn({
-            let running = running.clone();
-            async move { slot(&running, BUSY_WAIT).await.is_some() }
-        });
-        tokio::time::sleep(BUSY_WAIT / 2).await;
-        drop(held);
-        assert!(waiting.await.expect("joins"), "runs once a slot is free");
-    }
-
-    /// Values and types nested a few hundred levels deep overflowed the stack of the thread
-    /// that parsed them (found by the `api_request_json` fuzz target): they are refused before
-    /// they are parsed, and brackets in strings and comments do not count.
-    #[test]
-    fn deeply_nested_values_and_types_are_refused_before_parsing() {
-        let schema = schema(64 << 10, 1000);
-        for query in [
-            format!(
-                "{{ block(hash: {}1{}) {{ height }} }}",
-                "{a:".repeat(400),
-                "}".repeat(400)
-            ),
-            format!(
-                "{{ block(hash: {}1{}) {{ height }} }}",
-                "[".repeat(500),
-                "]".repeat(500)
-            ),
-            format!(
-                "query ($a: {}String{}) {{ head {{ height }} }}",
-                "[".repeat(3000),
-                "]".repeat(3000)
-            ),
-        ] {
-            let response = futures::executor::block_on(schema.execute(query.as_str()));
-            assert!(
-                response.errors[0].message.contains("nests deeper"),
-                "{:?}",
-                response.errors
-            );
-        }
-        assert_eq!(nesting("{ a(b: [[1]]) { c } }"), 4);
-        assert_eq!(nesting("{ a(b: \"[[[[\\\"((\") # {{{{\n c }"), 2);
-        assert_eq!(nesting("{ a(b: \"\"\"[[ \\\"\"\" {{ \"\"\") }"), 2);
-        assert_eq!(nesting("{ unterminated(b: \"[[["), 2);
-    }
-
-    /// Every field counts once per place it is selected: aliases, `__typename`, fragments per
-    /// spread; a fragment that spreads itself counts as too many.
-    #[test]
-    fn selected_fields_count_every_field() {
-        let count = |query: &str| {
-            selected_fields(&async_graphql::parser::parse_query(query).expect("parses"))
-        };
-        assert_eq!(
-            count("{ a: __typename b: __typename chain { chainName } }"),
-            4
-        );
-        assert_eq!(
-            count(
-                "{ ...F ...F ... on Query { x: __typename } } fragment F on Query { __typename head { height } }"
-            ),
-            7
-        );
-        assert_eq!(
-            count("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }"),
-            usize::MAX
-        );
-    }
-
     /// docs/graphql.graphql is the schema the node serves. After a deliberate change of the
     /// schema, `WEFT_BLESS=1 cargo test -p weft-node graphql` rewrites it.
     #[test]
     fn documented_schema_is_the_served_schema() {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/graphql.graphql");
-        let served = schema(1 << 16, 5_000).sdl();
+        let served = schema(1 << 16, 5_000, Arc::new(tokio::sync::Semaphore::new(1)), 1).sdl();
         if std::env::var_os("WEFT_BLESS").is_some() {
             std::fs::write(&path, &served).expect("write docs/graphql.graphql");
         }
