@@ -254,6 +254,72 @@ fn directory_ingest_never_moves_a_file_to_done_that_differs_from_its_record() {
     assert_eq!(node.terminate().code(), Some(0));
 }
 
+/// A node killed after a round's transactions committed and before their files moved settles
+/// them at its next start from its journal: a file that is still what was recorded goes to
+/// `done/`, one that changed meanwhile to `failed/`, never to `done/`.
+#[test]
+fn settling_a_killed_round_moves_to_done_only_files_that_are_what_was_recorded() {
+    let (dir, home) = new_home(&[]);
+    let maker = org(&home, "Maker");
+    let kept = claim_tx(&home, &maker, b"G1 X10 Y10\n", "kept.gcode");
+    let changed = claim_tx(&home, &maker, b"G1 X20 Y20\n", "changed.gcode");
+    let node = Node::start(&home);
+    for tx in [&kept, &changed] {
+        let (code, answer) = post_json(
+            &format!("{}/v1/transactions", node.url),
+            &serde_json::json!({"transaction": encoded(tx)}),
+        );
+        assert_eq!(code, 200, "{answer}");
+    }
+    assert_eq!(node.terminate().code(), Some(0));
+
+    // What a node killed at that moment leaves: the claimed files in .weft-ingest/ and the
+    // journal naming each with its committed transaction. One file was changed since.
+    let spool = spool(dir.path());
+    let work = spool.join(".weft-ingest");
+    std::fs::create_dir(&work).expect("mkdir");
+    std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::fs::write(work.join("kept.gcode"), b"G1 X10 Y10\n").expect("write");
+    std::fs::write(work.join("changed.gcode"), b"G1 X20 Y20\nG1 X0 Y0\n").expect("write");
+    std::fs::write(
+        work.join(".journal"),
+        format!(
+            "kept.gcode\t{}\nchanged.gcode\t{}\n",
+            encoded(&kept),
+            encoded(&changed)
+        ),
+    )
+    .expect("journal");
+
+    let node = Node::start_with(&home, &["--watch", spool.to_str().expect("utf-8")]);
+    let (done, failed) = (spool.join("done"), spool.join("failed"));
+    wait_until(60, || {
+        if names_in(&failed).contains(&"changed.gcode".to_string())
+            && names_in(&done).contains(&"kept.gcode".to_string())
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "done/: {:?}, failed/: {:?}",
+                names_in(&done),
+                names_in(&failed)
+            ))
+        }
+    });
+    assert!(!names_in(&done).contains(&"changed.gcode".to_string()));
+    let reason = std::fs::read_to_string(failed.join("changed.gcode.error")).expect(".error");
+    assert!(reason.contains("changed after it was recorded"), "{reason}");
+    assert_eq!(
+        std::fs::read(failed.join("changed.gcode")).expect("kept whole"),
+        b"G1 X20 Y20\nG1 X0 Y0\n"
+    );
+    let log = std::fs::read_to_string(done.join("ingested.tsv")).expect("the ingest log");
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(log.starts_with(&kept.id().to_hex()), "{log}");
+    assert!(!work.join(".journal").exists(), "the journal is settled");
+    assert_eq!(node.terminate().code(), Some(0));
+}
+
 /// Reads one frame.
 fn receive(stream: &mut TcpStream) -> std::io::Result<wire::Frame> {
     let mut length = [0u8; 4];
