@@ -571,6 +571,69 @@ fn stalled_tls_handshakes_are_closed_and_lock_out_no_one() {
     assert_eq!(node.terminate().code(), Some(0));
 }
 
+/// Clients that send requests and never read the answers hold a connection each (they stay
+/// open longer than `api.header_timeout_ms` while nobody needs their place), but they are
+/// displaced like any other and dropped with their answers stuck, so they never pile up.
+/// (hyper ends such a connection once asked to shut down; `http::serve_one` would drop it
+/// after `api.header_timeout_ms` in any case.)
+#[test]
+fn clients_that_never_read_their_answers_are_displaced_and_dropped() {
+    let (_dir, home) = new_home(&[
+        ("header_timeout_ms = 10000", "header_timeout_ms = 1000"),
+        (
+            "max_connections_per_address = 64",
+            "max_connections_per_address = 4",
+        ),
+    ]);
+    let node = Node::start(&home);
+    let address: SocketAddr = node
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
+    // Four connections each send thousands of pipelined requests for /openapi.json and read
+    // nothing: the node's answers fill the socket and its writes stall.
+    let request = b"GET /openapi.json HTTP/1.1\r\nHost: weft\r\n\r\n".repeat(4000);
+    let mut stuck = Vec::new();
+    for _ in 0..4 {
+        let mut stream = connect_from([127, 0, 0, 2], address).expect("connects");
+        stream
+            .set_write_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        // The node stops reading once its answers stall: what fits is enough.
+        let _ = stream.write_all(&request);
+        stuck.push(stream);
+    }
+    // Four newcomers from the same address displace them.
+    let mut newcomers = Vec::new();
+    for _ in 0..4 {
+        let mut stream = connect_from([127, 0, 0, 2], address).expect("connects");
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: weft\r\n\r\n")
+            .expect("request");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut answer = [0u8; 12];
+        stream.read_exact(&mut answer).expect("an answer");
+        assert_eq!(&answer, b"HTTP/1.1 200");
+        newcomers.push(stream);
+    }
+    // The stuck ones are dropped though they never read: only the newcomers and the metrics
+    // request itself remain.
+    wait_until(30, || {
+        let open = metric(&metrics(&node.url), "weft_api_connections");
+        if open <= 5.0 {
+            Ok(())
+        } else {
+            Err(format!("{open} API connections open"))
+        }
+    });
+    drop(stuck);
+    drop(newcomers);
+    assert_eq!(node.terminate().code(), Some(0));
+}
+
 #[test]
 fn a_flood_of_idle_api_sockets_starves_neither_the_api_nor_directory_ingest() {
     if raise_open_files() < 4096 {
