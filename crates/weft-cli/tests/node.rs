@@ -698,7 +698,8 @@ fn admin_endpoints_need_the_token_and_register_and_reload() {
     std::fs::write(
         &config,
         text.replace("interval_ms = 100", "interval_ms = 60")
-            .replace("queue = 4096", "queue = 100"),
+            .replace("queue = 4096", "queue = 100")
+            .replace("graphql_sockets = 256", "graphql_sockets = 8"),
     )
     .expect("config");
     let reloaded = |authorization: &str| {
@@ -715,8 +716,11 @@ fn admin_endpoints_need_the_token_and_register_and_reload() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["applied"], json!(["blocks.interval_ms"]));
     // The node runs with `--api 127.0.0.1:0`, not the file's address: an override is not a
-    // change of the file, so only api.queue needs a restart.
-    assert_eq!(answer["restart_needed"], json!(["api.queue"]));
+    // change of the file, so only api.queue and api.graphql_sockets need a restart.
+    assert_eq!(
+        answer["restart_needed"],
+        json!(["api.queue", "api.graphql_sockets"])
+    );
     std::fs::write(&config, "[blocks]\ninterval_ms = 1\n").expect("config");
     let (status, answer) = reloaded(&format!("Bearer {token}"));
     assert_eq!(status, 422, "{answer}");

@@ -56,62 +56,37 @@ impl Live {
         if self.max_batch.swap(new.api.max_batch, Ordering::Relaxed) != new.api.max_batch {
             applied.push("api.max_batch");
         }
+        // Each `api` setting that takes a restart, named as in config.toml.
+        macro_rules! api_changed {
+            ($($key:ident),+ $(,)?) => {
+                [$((concat!("api.", stringify!($key)), old.api.$key != new.api.$key)),+]
+            };
+        }
+        let api = api_changed!(
+            listen,
+            max_body_bytes,
+            queue,
+            rate_per_s,
+            rate_burst,
+            wait_timeout_ms,
+            max_connections,
+            max_connections_per_address,
+            header_timeout_ms,
+            graphql_max_bytes,
+            graphql_max_fields,
+            graphql_concurrent,
+            graphql_sockets,
+            graphql_socket_operations,
+        );
         let fixed = [
             ("node.type", old.node.node_type != new.node.node_type),
-            ("api.listen", old.api.listen != new.api.listen),
-            (
-                "api.max_body_bytes",
-                old.api.max_body_bytes != new.api.max_body_bytes,
-            ),
-            ("api.queue", old.api.queue != new.api.queue),
-            ("api.rate_per_s", old.api.rate_per_s != new.api.rate_per_s),
-            ("api.rate_burst", old.api.rate_burst != new.api.rate_burst),
-            (
-                "api.wait_timeout_ms",
-                old.api.wait_timeout_ms != new.api.wait_timeout_ms,
-            ),
-            (
-                "api.max_connections",
-                old.api.max_connections != new.api.max_connections,
-            ),
-            (
-                "api.max_connections_per_address",
-                old.api.max_connections_per_address != new.api.max_connections_per_address,
-            ),
-            (
-                "api.header_timeout_ms",
-                old.api.header_timeout_ms != new.api.header_timeout_ms,
-            ),
-            (
-                "api.graphql_max_bytes",
-                old.api.graphql_max_bytes != new.api.graphql_max_bytes,
-            ),
-            (
-                "api.graphql_max_fields",
-                old.api.graphql_max_fields != new.api.graphql_max_fields,
-            ),
-            (
-                "api.graphql_concurrent",
-                old.api.graphql_concurrent != new.api.graphql_concurrent,
-            ),
-            (
-                "api.graphql_sockets",
-                old.api.graphql_sockets != new.api.graphql_sockets,
-            ),
-            (
-                "api.graphql_socket_operations",
-                old.api.graphql_socket_operations != new.api.graphql_socket_operations,
-            ),
             ("tls", old.tls != new.tls),
             ("storage.merge_after_txs", old.storage != new.storage),
             ("ingest", old.ingest != new.ingest),
-        ];
-        restart.extend(
-            fixed
-                .iter()
-                .filter(|(_, changed)| *changed)
-                .map(|(key, _)| *key),
-        );
+        ]
+        .into_iter()
+        .chain(api);
+        restart.extend(fixed.filter(|(_, changed)| *changed).map(|(key, _)| key));
         (applied, restart)
     }
 }
