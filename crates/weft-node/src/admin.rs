@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -18,78 +17,11 @@ use weft_core::model::{Payload, RegisterResource, Resource};
 use weft_core::{PublicKey, ResourceId};
 use weft_ledger::{Signer, Transaction};
 
-use crate::api::{ApiError, ApiJson, AppState, submit_single};
+use crate::api::error::{ApiError, ApiJson};
+use crate::api::state::AppState;
+use crate::api::submit::submit_single;
 use crate::config::NodeConfig;
-use crate::producer::now_ms;
-
-/// The settings a running node takes over from a reloaded `config.toml`.
-#[derive(Debug)]
-pub(crate) struct Live {
-    pub interval_ms: AtomicU64,
-    pub max_txs: AtomicUsize,
-    pub max_batch: AtomicUsize,
-}
-
-impl Live {
-    pub fn new(config: &NodeConfig) -> Live {
-        Live {
-            interval_ms: AtomicU64::new(config.blocks.interval_ms),
-            max_txs: AtomicUsize::new(config.blocks.max_txs),
-            max_batch: AtomicUsize::new(config.api.max_batch),
-        }
-    }
-
-    /// Takes over the reloadable settings of `new`; returns the keys that changed and those
-    /// that changed but take a restart.
-    fn apply(&self, old: &NodeConfig, new: &NodeConfig) -> (Vec<&'static str>, Vec<&'static str>) {
-        let mut applied = Vec::new();
-        let mut restart = Vec::new();
-        let previous = self
-            .interval_ms
-            .swap(new.blocks.interval_ms, Ordering::Relaxed);
-        if previous != new.blocks.interval_ms {
-            applied.push("blocks.interval_ms");
-        }
-        if self.max_txs.swap(new.blocks.max_txs, Ordering::Relaxed) != new.blocks.max_txs {
-            applied.push("blocks.max_txs");
-        }
-        if self.max_batch.swap(new.api.max_batch, Ordering::Relaxed) != new.api.max_batch {
-            applied.push("api.max_batch");
-        }
-        // Each `api` setting that takes a restart, named as in config.toml.
-        macro_rules! api_changed {
-            ($($key:ident),+ $(,)?) => {
-                [$((concat!("api.", stringify!($key)), old.api.$key != new.api.$key)),+]
-            };
-        }
-        let api = api_changed!(
-            listen,
-            max_body_bytes,
-            queue,
-            rate_per_s,
-            rate_burst,
-            wait_timeout_ms,
-            max_connections,
-            max_connections_per_address,
-            header_timeout_ms,
-            graphql_max_bytes,
-            graphql_max_fields,
-            graphql_concurrent,
-            graphql_sockets,
-            graphql_socket_operations,
-        );
-        let fixed = [
-            ("node.type", old.node.node_type != new.node.node_type),
-            ("tls", old.tls != new.tls),
-            ("storage.merge_after_txs", old.storage != new.storage),
-            ("ingest", old.ingest != new.ingest),
-        ]
-        .into_iter()
-        .chain(api);
-        restart.extend(fixed.filter(|(_, changed)| *changed).map(|(key, _)| key));
-        (applied, restart)
-    }
-}
+use crate::submission::now_ms;
 
 /// Reads a token file of a home (the admin token, the ingest token), creating it (32 random
 /// bytes, hex, mode 0600) if absent; refuses one that other users may read
@@ -166,12 +98,12 @@ pub(crate) struct RegisterBody {
     security(("admin_token" = [])),
     request_body(content = RegisterBody, description = "The resource and its public key"),
     responses(
-        (status = 200, description = "Registered and committed", body = crate::openapi::Registered),
-        (status = 400, description = "Malformed request", body = crate::openapi::ErrorBody),
-        (status = 401, description = "No admin token", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not this node's admin token", body = crate::openapi::ErrorBody),
-        (status = 409, description = "The home holds no authority key", body = crate::openapi::ErrorBody),
-        (status = 422, description = "Refused by a rule, or a wrong field", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Registered and committed", body = crate::openapi::schemas::Registered),
+        (status = 400, description = "Malformed request", body = crate::openapi::schemas::ErrorBody),
+        (status = 401, description = "No admin token", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not this node's admin token", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The home holds no authority key", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "Refused by a rule, or a wrong field", body = crate::openapi::schemas::ErrorBody),
     ))]
 pub(crate) async fn register(
     State(state): State<Arc<AppState>>,
@@ -214,11 +146,11 @@ pub(crate) async fn register(
 #[utoipa::path(post, path = "/v1/admin/reload", tag = "admin",
     security(("admin_token" = [])),
     responses(
-        (status = 200, description = "What was applied, and what needs a restart", body = crate::openapi::Reloaded),
-        (status = 401, description = "No admin token", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not this node's admin token", body = crate::openapi::ErrorBody),
-        (status = 409, description = "No configuration file to reload", body = crate::openapi::ErrorBody),
-        (status = 422, description = "The file is invalid; nothing changed", body = crate::openapi::ErrorBody),
+        (status = 200, description = "What was applied, and what needs a restart", body = crate::openapi::schemas::Reloaded),
+        (status = 401, description = "No admin token", body = crate::openapi::schemas::ErrorBody),
+        (status = 403, description = "Not this node's admin token", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "No configuration file to reload", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "The file is invalid; nothing changed", body = crate::openapi::schemas::ErrorBody),
     ))]
 pub(crate) async fn reload(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let Some(path) = &state.config_path else {

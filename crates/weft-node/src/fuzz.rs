@@ -325,17 +325,17 @@ pub fn api_request_json(data: &[u8]) {
     }
     match which % 4 {
         0 => {
-            if let Ok(request) = serde_json::from_slice::<crate::api::SubmitOne>(body) {
-                let _ = crate::api::decode_transaction(None, &request.transaction);
+            if let Ok(request) = serde_json::from_slice::<crate::api::submit::SubmitOne>(body) {
+                let _ = crate::api::submit::decode_transaction(None, &request.transaction);
             }
         }
         1 => {
-            if let Ok(request) = serde_json::from_slice::<crate::api::SubmitBatch>(body)
+            if let Ok(request) = serde_json::from_slice::<crate::api::submit::SubmitBatch>(body)
                 && !request.transactions.is_empty()
                 && request.transactions.len() <= config.api.max_batch
             {
                 for (index, text) in request.transactions.iter().enumerate() {
-                    let _ = crate::api::decode_transaction(Some(index), text);
+                    let _ = crate::api::submit::decode_transaction(Some(index), text);
                 }
             }
         }

@@ -120,7 +120,7 @@ async fn serve_one<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // A body that stalls longer than the header timeout between two pieces ends in an error,
-    // which the handlers answer with 408 (`api::body_timeout`), and the connection closes.
+    // which the handlers answer with 408 (`api::error`), and the connection closes.
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(Peer(peer)));
         router.clone().oneshot(request.map(|body| {

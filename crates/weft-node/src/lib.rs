@@ -17,12 +17,14 @@ mod gate;
 mod graphql;
 mod http;
 mod ingest;
+mod live;
 mod metrics;
 mod net;
 mod openapi;
 mod producer;
 mod queue;
 pub mod sealed;
+mod submission;
 mod tcp;
 mod tls;
 pub mod wire;
@@ -40,7 +42,7 @@ use weft_ledger::store::RedbStore;
 pub use admin::secret_token;
 pub use config::{ConfigError, NodeConfig, NodeType};
 pub use net::join::{JOIN_FORMAT, JoinDocument, MAX_JOIN_BYTES};
-pub use producer::now_ms;
+pub use submission::now_ms;
 
 /// What `run` needs: the home's database, its producer key and its settings.
 #[derive(Debug)]
@@ -141,7 +143,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     }
     let chain_name = ledger.genesis().chain_name.clone();
     let chain_id = ledger.chain_id();
-    let live = Arc::new(admin::Live::new(&config));
+    let live = Arc::new(live::Live::new(&config));
     let metrics = Arc::new(metrics::Metrics::new(
         ledger.head().header.height,
         config.network.enabled,
@@ -305,11 +307,11 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     let graphql_sockets = config.api.graphql_sockets;
     let sockets = Arc::new(tokio::sync::Semaphore::new(graphql_sockets));
     let open_sockets = sockets.clone();
-    let state = Arc::new(api::AppState {
+    let state = Arc::new(api::state::AppState {
         ledger: ledger.clone(),
         queue,
         metrics,
-        rate_limit: api::rate_limiter(&config),
+        rate_limit: api::state::rate_limiter(&config),
         config,
         live,
         config_path,
@@ -318,7 +320,6 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         chain_id,
         admin_token,
         authority_key,
-        graphql,
         graphql_running,
         sockets,
         head,
@@ -368,7 +369,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
             shutdown_signal().await;
             let _ = stop_serving.send(true);
         });
-        let app = api::router(state);
+        let app = api::router(state, graphql);
         let acceptor = tls.clone().map(tokio_rustls::TlsAcceptor::from);
         http::serve(
             listener,

@@ -6,64 +6,26 @@
 //! submitter is answered only after the commit returned, so an acknowledged transaction is on
 //! disk. The thread ends when every sender is gone, after the block in hand.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use weft_core::{SigningKey, TxId};
-use weft_ledger::state::Position;
-use weft_ledger::store::{MergeStep, RedbStore};
-use weft_ledger::{Admitted, Ledger, RuleError, Transaction};
+use weft_core::SigningKey;
+use weft_ledger::Admitted;
+use weft_ledger::store::MergeStep;
 
 use crate::metrics::Metrics;
-
-/// What happened to one submitted transaction.
-#[derive(Debug, Clone)]
-pub enum TxResult {
-    Committed {
-        id: TxId,
-        position: Position,
-    },
-    Rejected {
-        id: TxId,
-        error: RuleError,
-    },
-    /// The node could not commit (storage failure): nothing about the transaction is known to
-    /// be durable; submit it again.
-    Failed {
-        id: TxId,
-        message: String,
-    },
-}
-
-/// Transactions from one request, and where to send their results (in the same order).
-#[derive(Debug)]
-pub struct Submission {
-    pub transactions: Vec<Transaction>,
-    /// When the node received them: a block is sealed `interval` after its first one.
-    pub received: Instant,
-    pub reply: tokio::sync::oneshot::Sender<Vec<TxResult>>,
-}
+use crate::submission::{SharedLedger, Submission, TxResult, now_ms};
 
 /// The smallest merge step, in transactions' worth of index changes.
 const MIN_MERGE_STEP_TXS: usize = 4096;
-
-/// The ledger as the node shares it between the producer and the readers.
-pub type SharedLedger = Arc<Mutex<Ledger<RedbStore>>>;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
-}
 
 pub(crate) struct Producer {
     pub ledger: SharedLedger,
     pub key: SigningKey,
     /// Block interval and size, which a configuration reload may change.
-    pub live: Arc<crate::admin::Live>,
+    pub live: Arc<crate::live::Live>,
     /// Merge the store's waiting index changes once this many transactions have them.
     pub merge_after_txs: usize,
     pub metrics: Arc<Metrics>,

@@ -34,7 +34,7 @@ use weft_ledger::store::Store;
 use weft_ledger::{RuleError, Transaction};
 
 use crate::metrics::Metrics;
-use crate::producer::{SharedLedger, Submission, TxResult};
+use crate::submission::{SharedLedger, Submission, TxResult};
 
 /// The journal is emptied, once everything in it has settled, when it is larger than this.
 pub(crate) const EMPTY_AFTER_BYTES: u64 = 16 << 20;

@@ -26,7 +26,7 @@ use weft_ledger::Transaction;
 
 use crate::gate::{Admission, Gate, Ticket};
 use crate::metrics::Metrics;
-use crate::producer::{Submission, TxResult};
+use crate::submission::{Submission, TxResult};
 use crate::wire;
 
 /// What every connection shares.
@@ -51,7 +51,7 @@ pub(crate) struct TcpIngest {
     /// reads no further from it until answers go out (TCP back-pressure).
     pub max_unanswered_bytes: usize,
     /// Most frames handed to the producer in one submission.
-    pub live: Arc<crate::admin::Live>,
+    pub live: Arc<crate::live::Live>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 

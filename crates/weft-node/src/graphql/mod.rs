@@ -17,7 +17,7 @@ use async_graphql::{
     SimpleObject, Subscription,
 };
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::{FromRequestParts, State, WebSocketUpgrade};
+use axum::extract::{Extension, FromRequestParts, State, WebSocketUpgrade};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -27,7 +27,8 @@ use weft_ledger::block::SignedHeader;
 use weft_ledger::state::{Position, ResourceEntry, StateView};
 use weft_ledger::store::Store;
 
-use crate::api::{ApiError, ApiJson, AppState};
+use crate::api::error::{ApiError, ApiJson};
+use crate::api::state::AppState;
 use crate::query;
 
 mod limits;
@@ -64,25 +65,41 @@ pub(crate) fn schema(
         .finish()
 }
 
+/// The GraphQL routes, serving `schema`: `/graphql` (queries, and subscription sockets) with
+/// bodies of at most `max_bytes`, and `/graphql/schema`.
+pub(crate) fn routes(schema: WeftSchema, max_bytes: usize) -> axum::Router<Arc<AppState>> {
+    axum::Router::new()
+        .route(
+            "/graphql",
+            axum::routing::get(get)
+                .post(post)
+                .layer(axum::extract::DefaultBodyLimit::max(max_bytes)),
+        )
+        .route("/graphql/schema", axum::routing::get(sdl))
+        .layer(Extension(schema))
+}
+
 /// `POST /graphql`: a JSON body `{"query", "variables"?, "operationName"?}`.
-pub(crate) async fn post(
+async fn post(
     State(state): State<Arc<AppState>>,
+    Extension(schema): Extension<WeftSchema>,
     ApiJson(request): ApiJson<async_graphql::Request>,
 ) -> Response {
-    execute(&state, request).await
+    execute(&state, &schema, request).await
 }
 
 /// `GET /graphql`: a query in the URL, or (with `Upgrade: websocket`) a subscription socket.
-pub(crate) async fn get(
+async fn get(
     State(state): State<Arc<AppState>>,
+    Extension(schema): Extension<WeftSchema>,
     request: axum::extract::Request,
 ) -> Response {
     let (parts, _) = request.into_parts();
     if parts.headers.contains_key(header::UPGRADE) {
-        return subscribe(state, parts).await;
+        return subscribe(state, schema, parts).await;
     }
     match async_graphql::http::parse_query_string(parts.uri.query().unwrap_or_default()) {
-        Ok(request) => execute(&state, request).await,
+        Ok(request) => execute(&state, &schema, request).await,
         Err(error) => ApiError::bad_request(
             "bad_query",
             format!("GET /graphql takes ?query=…[&variables=…][&operationName=…]: {error}"),
@@ -92,13 +109,13 @@ pub(crate) async fn get(
 }
 
 /// `GET /graphql/schema`: the schema in SDL, as in docs/graphql.graphql.
-pub(crate) async fn sdl(State(state): State<Arc<AppState>>) -> Response {
+async fn sdl(Extension(schema): Extension<WeftSchema>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         )],
-        state.graphql.sdl(),
+        schema.sdl(),
     )
         .into_response()
 }
@@ -106,7 +123,11 @@ pub(crate) async fn sdl(State(state): State<Arc<AppState>>) -> Response {
 /// Runs one request. A request that cannot run at all (it does not parse, names an unknown
 /// field, is too deep or too complex) is a 400 with the GraphQL errors; otherwise 200, with
 /// field errors (a malformed id, say) beside the data, as GraphQL has it.
-async fn execute(state: &Arc<AppState>, request: async_graphql::Request) -> Response {
+async fn execute(
+    state: &Arc<AppState>,
+    schema: &WeftSchema,
+    request: async_graphql::Request,
+) -> Response {
     // A bounded number run at once; the others wait a little, then are told to come back.
     let Some(_running) = limits::slot(&state.graphql_running, limits::BUSY_WAIT).await else {
         state.metrics.graphql_refused.inc();
@@ -124,8 +145,7 @@ async fn execute(state: &Arc<AppState>, request: async_graphql::Request) -> Resp
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     };
-    let response = state
-        .graphql
+    let response = schema
         .execute(request.data(state.clone()).data(limits::Slotted))
         .await;
     if response.is_err() && response.data == async_graphql::Value::Null {
@@ -139,7 +159,11 @@ async fn execute(state: &Arc<AppState>, request: async_graphql::Request) -> Resp
     (status, axum::Json(response)).into_response()
 }
 
-async fn subscribe(state: Arc<AppState>, mut parts: axum::http::request::Parts) -> Response {
+async fn subscribe(
+    state: Arc<AppState>,
+    schema: WeftSchema,
+    mut parts: axum::http::request::Parts,
+) -> Response {
     let Ok(protocol) = GraphQLProtocol::from_request_parts(&mut parts, &()).await else {
         return ApiError::bad_request(
             "bad_websocket",
@@ -175,7 +199,7 @@ async fn subscribe(state: Arc<AppState>, mut parts: axum::http::request::Parts) 
     };
     let limit = state.config.api.graphql_max_bytes;
     let executor = limits::SocketExecutor {
-        schema: state.graphql.clone(),
+        schema,
         operations: Arc::new(tokio::sync::Semaphore::new(
             state.config.api.graphql_socket_operations,
         )),
@@ -218,7 +242,9 @@ async fn read<T: Send + 'static>(
     + Send
     + 'static,
 ) -> async_graphql::Result<T> {
-    crate::api::read(state(ctx)?, read).await.map_err(error)
+    crate::api::state::read(state(ctx)?, read)
+        .await
+        .map_err(error)
 }
 
 fn parse<T>(
@@ -869,7 +895,7 @@ impl SubscriptionRoot {
                         return None;
                     }
                     if next <= *head.borrow_and_update() {
-                        let block = crate::api::read(&state, move |ledger| {
+                        let block = crate::api::state::read(&state, move |ledger| {
                             ledger
                                 .store()
                                 .signed_header(next)?

@@ -41,7 +41,7 @@ use weft_ledger::{Signer, Transaction};
 
 use crate::config::{IngestAction, WatchSource};
 use crate::metrics::Metrics;
-use crate::producer::{SharedLedger, Submission, TxResult, now_ms};
+use crate::submission::{SharedLedger, Submission, TxResult, now_ms};
 
 mod dirs;
 

@@ -40,7 +40,7 @@ use super::{
 };
 use crate::config::NetworkSection;
 use crate::metrics::Metrics;
-use crate::producer::{SharedLedger, Submission, TxResult, now_ms};
+use crate::submission::{SharedLedger, Submission, TxResult, now_ms};
 
 /// How often the core looks at waiting proposals, flooding and catch-up.
 pub(crate) const TICK: Duration = Duration::from_millis(5);

@@ -1,14 +1,11 @@
-//! The OpenAPI 3.1 document served at `/openapi.json`, generated from the handlers'
-//! `#[utoipa::path]` annotations and the schema types below (utoipa, ADR 0008).
-//!
-//! Request bodies are the very types the handlers deserialise. Answers are built as JSON by
-//! [`crate::query`] (shared with the CLI), so their shapes are described here; the node's tests
-//! validate real answers against this document, so a change of either shows up.
+//! The shapes of the API's answers, for the OpenAPI document. Answers are built as JSON by
+//! [`crate::query`] (shared with the CLI); these types describe them, and the node's tests
+//! validate real answers against the document.
 
 #![allow(dead_code)] // The schema types exist for the document; no code builds them.
 
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 /// Every answer that is not a success.
 #[derive(Serialize, ToSchema)]
@@ -246,67 +243,4 @@ pub struct Reloaded {
     pub applied: Vec<String>,
     /// Settings changed in the file that take effect at the next start.
     pub restart_needed: Vec<String>,
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "weft node API",
-        description = "A tamper-evident, permissioned ledger for the manufacturing digital \
-            thread. Writes are signed transactions; administrative endpoints need \
-            `Authorization: Bearer` with the node's admin token. See docs/api.md.",
-        license(name = "Apache-2.0")
-    ),
-    paths(
-        crate::api::submit_one,
-        crate::api::submit_batch,
-        crate::api::transaction,
-        crate::api::status,
-        crate::api::net_status,
-        crate::api::net_join,
-        crate::api::chain,
-        crate::api::block,
-        crate::api::resources_by_prefix,
-        crate::api::resource,
-        crate::api::resource_key,
-        crate::api::asset,
-        crate::api::claim,
-        crate::api::health,
-        crate::api::ready,
-        crate::api::metrics,
-        crate::api::openapi,
-        crate::admin::register,
-        crate::admin::reload,
-    ),
-    components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&AdminToken),
-    tags(
-        (name = "transactions", description = "Submit signed transactions; read them with their proofs"),
-        (name = "chain", description = "Blocks, head and genesis parameters"),
-        (name = "state", description = "Resources, keys, assets and claims"),
-        (name = "node", description = "Health, readiness, metrics, this document"),
-        (name = "admin", description = "Need the node's admin token"),
-    )
-)]
-pub struct ApiDoc;
-
-/// The admin endpoints' bearer token, as a security scheme.
-struct AdminToken;
-
-impl utoipa::Modify for AdminToken {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "admin_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
-/// The document as JSON.
-pub fn document() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
 }
