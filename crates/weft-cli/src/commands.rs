@@ -20,8 +20,8 @@ use crate::output::{Negative, Output};
 #[derive(Debug, Clone)]
 pub struct Context_ {
     pub home: PathBuf,
-    /// The home was named (`--home` or `WEFT_HOME`), not just the default: commands whose
-    /// ledger use is optional (`weft gcode seal`, `verify`, `open`) then use it.
+    /// The home was named (`--home` or `WEFT_HOME`), or the default home (`./.weft`) exists:
+    /// commands whose ledger use is optional (`weft gcode seal`, `verify`, `open`) then use it.
     pub home_given: bool,
     /// `--node URL`: act through a running node's API instead of the home's ledger (the home
     /// still holds the keys that sign).
@@ -98,6 +98,26 @@ impl Chain {
                     .map(|id| {
                         ResourceId::from_hex(id.as_str().unwrap_or_default())
                             .context("the node's answer")
+                    })
+                    .collect()
+            }),
+        }
+    }
+
+    /// A full transaction id, or a unique hex prefix of at least 6 digits.
+    pub(crate) fn resolve_tx(&self, input: &str, role: &str) -> Result<TxId> {
+        match self {
+            Chain::Local(ledger) => crate::home::resolve_tx_with(input, role, |prefix| {
+                Ok(weft_node::query::txs_with_prefix(ledger.store(), prefix)?)
+            }),
+            Chain::Node(node) => crate::home::resolve_tx_with(input, role, |prefix| {
+                let answer = node.get(&format!("/v1/transactions?prefix={prefix}"))?;
+                answer["ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|id| {
+                        TxId::from_hex(id.as_str().unwrap_or_default()).context("the node's answer")
                     })
                     .collect()
             }),
@@ -900,7 +920,7 @@ pub fn history(ctx: &Context_, target: &str, algo: Option<HashAlgo>) -> Result<(
 
 pub fn tx_show(ctx: &Context_, id: &str) -> Result<()> {
     let chain = Chain::open(ctx)?;
-    let id = TxId::from_hex(id.trim())?;
+    let id = chain.resolve_tx(id, "TX_ID")?;
     let Some(mut value) = chain.transaction(&id)? else {
         bail!("transaction {id} is not on {}", chain.place(ctx));
     };
@@ -918,7 +938,7 @@ pub fn tx_show(ctx: &Context_, id: &str) -> Result<()> {
 
 pub fn proof_build(ctx: &Context_, id: &str, out_file: Option<&Path>) -> Result<()> {
     let chain = Chain::open(ctx)?;
-    let id = TxId::from_hex(id.trim())?;
+    let id = chain.resolve_tx(id, "TX_ID")?;
     let Some(value) = chain.transaction(&id)? else {
         bail!("transaction {id} is not on {}", chain.place(ctx));
     };

@@ -384,7 +384,8 @@ impl Signing {
             if !self.record {
                 bail!(
                     "--as names who records the manifest on a ledger: give the ledger home with \
-                     --home (or WEFT_HOME), or sign with --sign KEY instead"
+                     --home (or WEFT_HOME; ./.weft is used where it exists), or sign with \
+                     --sign KEY instead"
                 );
             }
             let acting = Acting::open(ctx, as_, "--as", self.signer.as_deref())?;

@@ -302,8 +302,27 @@ impl Home {
         &self.dir
     }
 
+    /// The home's ledger, opened for this process alone. While a node runs on the home it holds
+    /// the ledger: the error then says where the node serves, and what to do instead.
     pub fn ledger(&self) -> Result<Ledger<RedbStore>> {
-        let store = RedbStore::open(&self.db_path())?;
+        let store = match RedbStore::open(&self.db_path()) {
+            Ok(store) => store,
+            Err(error) => {
+                let serving = fs::read_to_string(self.dir.join("node.addr"))
+                    .ok()
+                    .and_then(|text| text.lines().next().map(str::trim).map(str::to_string))
+                    .filter(|address| !address.is_empty());
+                return Err(match serving {
+                    Some(address) if error.to_string().contains("in use") => anyhow::anyhow!(
+                        "{error}: a node runs on this home, its API at {address} ({}); this \
+                         command reads the ledger file itself, so stop the node (SIGTERM) \
+                         first, or ask the node instead (--node URL)",
+                        self.dir.join("node.addr").display()
+                    ),
+                    _ => error.into(),
+                });
+            }
+        };
         Ok(Ledger::open(store)?)
     }
 
@@ -348,21 +367,54 @@ pub fn resolve_with(
     role: &str,
     candidates: impl FnOnce(&str) -> Result<Vec<ResourceId>>,
 ) -> Result<ResourceId> {
+    resolve_id(
+        input,
+        role,
+        ["resource", "registered resource", "resources"],
+        |hex| Ok(ResourceId::from_hex(hex)?),
+        candidates,
+    )
+}
+
+/// A transaction id: 64 hex digits, or a unique prefix of at least 6 of a transaction on the
+/// chain, found by `candidates` (the home's ledger, or a node).
+pub fn resolve_tx_with(
+    input: &str,
+    role: &str,
+    candidates: impl FnOnce(&str) -> Result<Vec<weft_core::TxId>>,
+) -> Result<weft_core::TxId> {
+    resolve_id(
+        input,
+        role,
+        ["transaction", "transaction on the chain", "transactions"],
+        |hex| Ok(weft_core::TxId::from_hex(hex)?),
+        candidates,
+    )
+}
+
+/// An id of 64 hex digits, or the one id that starts with a prefix of at least 6; `names` are
+/// the kind of id, what holds one, and the plural, for the messages.
+fn resolve_id<T: Copy>(
+    input: &str,
+    role: &str,
+    [kind, holder, plural]: [&str; 3],
+    parse: impl FnOnce(&str) -> Result<T>,
+    candidates: impl FnOnce(&str) -> Result<Vec<T>>,
+) -> Result<T> {
     let input = input.trim().to_ascii_lowercase();
     if input.len() == 64 {
-        let id = ResourceId::from_hex(&input).with_context(|| role.to_string())?;
-        return Ok(id);
+        return parse(&input).with_context(|| role.to_string());
     }
     if !weft_node::query::is_id_prefix(&input) {
         bail!(
-            "{role} {input:?} is not a resource id (64 hex digits, or a unique prefix of at least 6)"
+            "{role} {input:?} is not a {kind} id (64 hex digits, or a unique prefix of at least 6)"
         );
     }
     match candidates(&input)?.as_slice() {
-        [] => bail!("{role} {input}: no registered resource has this id"),
+        [] => bail!("{role} {input}: no {holder} has this id"),
         [one] => Ok(*one),
         many => bail!(
-            "{role} {input} is ambiguous: {} resources start with it; give more digits",
+            "{role} {input} is ambiguous: {} {plural} start with it; give more digits",
             many.len()
         ),
     }

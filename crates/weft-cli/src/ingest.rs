@@ -545,7 +545,7 @@ pub fn seal_key_new(ctx: &Context_, path: &Path) -> Result<()> {
 pub fn open(ctx: &Context_, tx_id: &str, seal_key: &Path, out: Option<&Path>) -> Result<()> {
     let key = SealKey::read(seal_key)?;
     let chain = crate::commands::Chain::open(ctx)?;
-    let id = weft_core::TxId::from_hex(tx_id.trim()).context("TX_ID")?;
+    let id = chain.resolve_tx(tx_id, "TX_ID")?;
     let value = chain
         .transaction(&id)?
         .ok_or_else(|| anyhow!("transaction {id} is not on this ledger"))?;

@@ -278,7 +278,8 @@ enum PersonCommand {
 struct ProofArgs {
     #[command(subcommand)]
     verify: Option<ProofCommand>,
-    /// Transaction id to prove.
+    /// Transaction id to prove: 64 hex digits, or a unique prefix of at least 6 (as `weft
+    /// history` shows).
     tx_id: Option<String>,
     /// Write the proof here instead of standard output.
     #[arg(long)]
@@ -308,7 +309,10 @@ enum ChainCommand {
 #[derive(Subcommand, Debug)]
 enum TxCommand {
     /// Show a transaction.
-    Show { tx_id: String },
+    Show {
+        /// Transaction id: 64 hex digits, or a unique prefix of at least 6.
+        tx_id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -492,6 +496,7 @@ enum IngestCommand {
     SealKey { file: PathBuf },
     /// Print (or write) the plaintext of a sealed record.
     Open {
+        /// The record's transaction id: 64 hex digits, or a unique prefix of at least 6.
         tx_id: String,
         #[arg(long)]
         seal_key: PathBuf,
@@ -826,6 +831,9 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // The default home (./.weft) counts as given where it exists: every command means the same
+    // home, whether it was named or not.
+    let home_given = home_given || cli.home.join("config.toml").is_file();
     let json = cli.json;
     let result = run(cli, home_given);
     if std::env::var_os(bench::PEAK_RSS_ENV).is_some() {

@@ -171,14 +171,16 @@ struct Written {
 
 fn written(ctx: &Context_) -> Result<Written> {
     let path = ctx.home.join("node.addr");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
             "no --node URL given and no node running on {} ({} is missing): start one with \
              `weft node run`",
             ctx.home.display(),
             path.display()
-        )
-    })?;
+        ),
+        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+    };
     let mut lines = text.lines().map(str::trim);
     let api = lines.next().unwrap_or_default().to_string();
     let (mut tcp, mut tls) = (None, false);

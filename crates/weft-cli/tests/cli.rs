@@ -1079,3 +1079,134 @@ fn gcode_keygen_seal_verify_open_and_a_tampered_copy() {
     );
     assert!(!h.root.join("never.gcode").exists());
 }
+
+/// `weft history` shows each transaction's id shortened; that short id, or any unique prefix
+/// of at least 6 digits, names the transaction back to `proof`, `tx show` and `ingest open`,
+/// on the home's ledger and through a node alike.
+#[test]
+fn transaction_ids_are_accepted_back_as_the_prefixes_history_shows() {
+    let h = new_home();
+    let designer = org(&h.home, "Designer");
+    let file = write(&h.root, "bracket.step", "solid bracket\n");
+    let path = file.to_str().expect("path");
+    let tx = run(&h.home, &["claim", path, "--as", &designer], 0)["tx_id"]
+        .as_str()
+        .expect("tx")
+        .to_string();
+    let history = weft(&h.home, &["history", path]);
+    let text = String::from_utf8_lossy(&history.stdout).to_string();
+    let short = &tx[..12];
+    assert!(text.contains(&format!("tx {short}")), "{text}");
+
+    let proof_path = h.root.join("proof.json");
+    let written = run(
+        &h.home,
+        &["proof", short, "--out", proof_path.to_str().expect("path")],
+        0,
+    );
+    assert_eq!(written["tx_id"], tx.as_str());
+    let shown = run(&h.home, &["tx", "show", &tx[..6].to_ascii_uppercase()], 0);
+    assert_eq!(shown["tx_id"], tx.as_str());
+
+    // Too short, not hex, or naming nothing: refused, saying which.
+    for (input, says) in [
+        (&tx[..5], "not a transaction id"),
+        ("zzzzzzzz", "not a transaction id"),
+    ] {
+        let refused = run(&h.home, &["tx", "show", input], 1);
+        let message = refused["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{input}: {message}");
+    }
+    let absent = if tx.starts_with("000000") {
+        "ffffff"
+    } else {
+        "000000"
+    };
+    let refused = run(&h.home, &["proof", absent], 1);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no transaction on the chain has this id"),
+        "{refused}"
+    );
+
+    // Through a running node (which holds the ledger), the same prefix.
+    let node = common::node::Node::start(&h.home);
+    let shown = run(&h.home, &["tx", "show", short, "--node", &node.url], 0);
+    assert_eq!(shown["tx_id"], tx.as_str());
+    let shown = run(&h.home, &["tx", "show", short], 0);
+    assert_eq!(
+        shown["tx_id"],
+        tx.as_str(),
+        "through the node running on the home"
+    );
+    // A command that reads the ledger file itself says that the node holds it, and where.
+    let refused = run(&h.home, &["chain", "verify"], 1);
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("a node runs on this home"), "{message}");
+    assert!(
+        message.contains(node.url.trim_start_matches("http://")),
+        "{message}"
+    );
+    assert_eq!(node.terminate().code(), Some(0));
+}
+
+/// Run where `./.weft` is, every command means that home without `--home`: `gcode seal --as`
+/// records the manifest on it (it once asked for `--home`), and `gcode verify` checks it.
+#[test]
+fn the_default_home_is_the_home_of_every_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let here = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_weft"))
+            .current_dir(dir.path())
+            .env_remove("WEFT_HOME")
+            .env_remove("WEFT_NODE")
+            .args(args)
+            .arg("--json")
+            .output()
+            .expect("weft runs");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "weft {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        json_of(&output)
+    };
+    here(&["init", "--chain-id", "default-home"]);
+    assert!(dir.path().join(".weft").join("config.toml").is_file());
+    let designer = here(&[
+        "org",
+        "add",
+        "Designer",
+        "--country",
+        "DE",
+        "--town",
+        "Aachen",
+    ])["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let gcode = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus/gcode/10_cura591.gcode");
+    std::fs::copy(&gcode, dir.path().join("part.gcode")).expect("copy");
+    here(&["gcode", "keygen", "--out", "printer"]);
+    let sealed = here(&[
+        "gcode",
+        "seal",
+        "part.gcode",
+        "--out",
+        "part.wgc",
+        "--manifest",
+        "part.json",
+        "--to",
+        "printer.pub",
+        "--as",
+        &designer,
+    ]);
+    let recorded = sealed["recorded"]["tx_id"]
+        .as_str()
+        .expect("recorded on ./.weft");
+    let verified = here(&["gcode", "verify", "part.wgc", "--manifest", "part.json"]);
+    assert_eq!(verified["ledger"]["tx_id"], recorded, "{verified}");
+}

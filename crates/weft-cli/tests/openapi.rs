@@ -303,6 +303,16 @@ fn every_documented_endpoint_answers_as_the_openapi_document_says() {
         200
     );
     assert_eq!(get("/v1/resources", "/v1/resources?prefix=zz").0, 400);
+    let (code, found) = get(
+        "/v1/transactions",
+        &format!("/v1/transactions?prefix={}", &tx_id[..8]),
+    );
+    assert_eq!(code, 200);
+    assert!(found["ids"].to_string().contains(&tx_id), "{found}");
+    assert_eq!(
+        get("/v1/transactions", "/v1/transactions?prefix=abc").0,
+        400
+    );
     assert_eq!(get("/v1/resources", "/v1/resources").0, 400);
     assert_eq!(
         get("/v1/resources/{id}", &format!("/v1/resources/{org}")).0,

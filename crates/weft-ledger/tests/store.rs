@@ -93,6 +93,15 @@ fn observe<S: Store>(store: &S, ids: &[TxId], resources: &[ResourceId]) -> Strin
             snapshot.resource(resource).expect("read")
         );
     }
+    // Transaction ids by prefix: all of them, and those sharing each id's first byte.
+    out += &format!("{:?}\n", store.txs_with_prefix(&[], 1000).expect("read"));
+    for id in ids {
+        let found = store
+            .txs_with_prefix(&id.as_bytes()[..1], 1000)
+            .expect("read");
+        assert!(found.contains(id), "{id} is found by its first byte");
+        out += &format!("{found:?}\n");
+    }
     out += &format!(
         "{:?} {:?}\n",
         store.resources_with_prefix(&[], 100).expect("read"),

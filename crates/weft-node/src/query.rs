@@ -69,6 +69,18 @@ pub fn resources_with_prefix<S: Store>(
         .collect())
 }
 
+/// Transactions on the chain whose id starts with `prefix` (lowercase hex digits; at most
+/// 1,000).
+pub fn txs_with_prefix<S: Store>(store: &S, prefix: &str) -> Result<Vec<TxId>, LedgerError> {
+    let even = &prefix[..prefix.len() & !1];
+    let bytes = hex::decode(even).unwrap_or_default();
+    Ok(store
+        .txs_with_prefix(&bytes, 1000)?
+        .into_iter()
+        .filter(|id| id.to_hex().starts_with(prefix))
+        .collect())
+}
+
 /// Whole copies of transactions this node stores stripped, fetched from peers: id → the
 /// transaction and the peer it came from.
 pub type Whole = std::collections::HashMap<TxId, (Transaction, String)>;
@@ -159,10 +171,13 @@ pub fn history_line(entry: &Value) -> String {
     } else {
         what
     };
+    // The first 12 digits of the id: enough to name it back (`weft proof`, `weft tx show`).
+    let id = text("tx_id");
     format!(
-        "  block {:>6}  {}  {what}",
+        "  block {:>6}  {}  tx {}  {what}",
         entry["height"].as_u64().unwrap_or(0),
-        text("time_utc")
+        text("time_utc"),
+        id.get(..12).unwrap_or(&id)
     )
 }
 

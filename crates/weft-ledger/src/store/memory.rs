@@ -164,6 +164,17 @@ impl Store for MemoryStore {
             .map(|set| set.iter().copied().collect())
             .unwrap_or_default())
     }
+    fn txs_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<TxId>> {
+        let mut found: Vec<TxId> = self
+            .positions
+            .keys()
+            .filter(|id| id.as_bytes().starts_with(prefix))
+            .copied()
+            .collect();
+        found.sort();
+        found.truncate(limit);
+        Ok(found)
+    }
     fn resources_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<ResourceId>> {
         let mut found: Vec<ResourceId> = self
             .state

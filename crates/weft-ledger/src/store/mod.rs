@@ -97,6 +97,8 @@ pub trait Store {
     fn by_resource(&self, resource: &ResourceId) -> Result<Vec<(Position, TxId)>>;
     /// Registered resources whose id starts with `prefix` (at most `limit`).
     fn resources_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<ResourceId>>;
+    /// Transactions on the chain whose id starts with `prefix` (at most `limit`, in id order).
+    fn txs_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<TxId>>;
 
     fn block(&self, height: u64) -> Result<Option<Block>> {
         let Some(signed) = self.signed_header(height)? else {

@@ -1158,6 +1158,36 @@ impl Store for RedbStore {
         Ok(self.with_waiting(out, |changes| changes.by_resource.get(resource)))
     }
 
+    fn txs_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<TxId>> {
+        let table = self.read()?.open_table(TX_POSITIONS).map_err(storage)?;
+        let mut start = [0u8; 32];
+        let take = prefix.len().min(32);
+        start[..take].copy_from_slice(&prefix[..take]);
+        let mut out = Vec::new();
+        for entry in table.range::<&[u8; 32]>(&start..).map_err(storage)? {
+            let (key, _) = entry.map_err(storage)?;
+            let id = *key.value();
+            if !id.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push(TxId(Hash32(id)));
+        }
+        // Positions still waiting to be merged into the table.
+        let merging = self.merging.as_ref().map(|merging| &*merging.changes);
+        for changes in std::iter::once(&self.pending).chain(merging) {
+            out.extend(
+                changes
+                    .positions
+                    .keys()
+                    .filter(|id| id.as_bytes().starts_with(prefix)),
+            );
+        }
+        out.sort();
+        out.dedup();
+        out.truncate(limit);
+        Ok(out)
+    }
+
     fn resources_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<ResourceId>> {
         let table = self.read()?.open_table(RESOURCES).map_err(storage)?;
         let mut start = [0u8; 32];

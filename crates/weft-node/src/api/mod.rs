@@ -75,7 +75,10 @@ async fn limit(State(state): State<Arc<AppState>>, request: Request, next: Next)
 pub(crate) fn router(state: Arc<AppState>, schema: crate::graphql::WeftSchema) -> Router {
     let limit = state.config.api.max_body_bytes;
     Router::new()
-        .route("/v1/transactions", post(submit_one))
+        .route(
+            "/v1/transactions",
+            get(transactions_by_prefix).post(submit_one),
+        )
         .route("/v1/transactions/batch", post(submit_batch))
         .route("/v1/transactions/{id}", get(transaction))
         .route("/v1/status", get(status))

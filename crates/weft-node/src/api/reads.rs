@@ -188,6 +188,32 @@ pub(crate) struct PrefixQuery {
     prefix: String,
 }
 
+#[utoipa::path(get, path = "/v1/transactions", tag = "transactions",
+    params(("prefix" = String, Query, description = "6 to 64 hex digits")),
+    responses(
+        (status = 200, description = "Ids of the transactions on the chain with the prefix (at most 1000)", body = crate::openapi::schemas::TxIds),
+        (status = 400, description = "Malformed request", body = crate::openapi::schemas::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::schemas::ErrorBody),
+    ))]
+pub(crate) async fn transactions_by_prefix(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<PrefixQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let prefix = query.prefix.trim().to_ascii_lowercase();
+    if !query::is_id_prefix(&prefix) {
+        return Err(ApiError::bad_request(
+            "bad_prefix",
+            format!("{prefix:?} is not a transaction id prefix (6 to 64 hex digits)"),
+        ));
+    }
+    read(&state, move |ledger| {
+        let ids = query::txs_with_prefix(ledger.store(), &prefix)?;
+        Ok(Json(
+            json!({ "ids": ids.iter().map(|id| id.to_hex()).collect::<Vec<_>>() }),
+        ))
+    })
+    .await
+}
+
 #[utoipa::path(get, path = "/v1/resources", tag = "state",
     params(("prefix" = String, Query, description = "6 to 64 hex digits")),
     responses(

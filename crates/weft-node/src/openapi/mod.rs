@@ -30,6 +30,7 @@ use utoipa::OpenApi;
         crate::api::reads::chain,
         crate::api::reads::block,
         crate::api::reads::resources_by_prefix,
+        crate::api::reads::transactions_by_prefix,
         crate::api::reads::resource,
         crate::api::reads::resource_key,
         crate::api::reads::asset,

@@ -157,6 +157,12 @@ pub struct Block {
 }
 
 #[derive(Serialize, ToSchema)]
+pub struct TxIds {
+    /// At most 1,000, in id order.
+    pub ids: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct ResourceIds {
     pub ids: Vec<String>,
 }
