@@ -290,7 +290,7 @@ fn write_blocks(
             index: index as u32,
             kind: segment.kind,
             layer: segment.layer.unwrap_or(0),
-            z_um: segment.z.map(|z| (z * 1000.0).round() as i64),
+            z_um: segment.z_um(),
             plain_bytes: bytes.len() as u64,
             previous,
             body: Vec::new(),

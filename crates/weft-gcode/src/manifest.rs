@@ -99,7 +99,7 @@ impl Manifest {
             .map(|(segment, (block, plain_hash))| ManifestSegment {
                 kind: segment.kind,
                 layer: segment.layer,
-                z_um: segment.z.map(|z| (z * 1000.0).round() as i64),
+                z_um: segment.z_um(),
                 bytes: segment.end - segment.start,
                 plain: hex::encode(plain_hash),
                 block: hex::encode(block),

@@ -14,6 +14,7 @@ use serde::Serialize;
     Debug,
     PartialEq,
     Eq,
+    Hash,
     Serialize,
     serde::Deserialize,
     borsh::BorshSerialize,
@@ -51,6 +52,14 @@ pub struct Segment {
     pub start: u64,
     pub end: u64,
     pub lines: u64,
+}
+
+impl Segment {
+    /// The height in micrometres, as the manifest and the container record it, and as
+    /// verification compares a received segment's height with the manifest's.
+    pub fn z_um(&self) -> Option<i64> {
+        self.z.map(|z| (z * 1000.0).round() as i64)
+    }
 }
 
 /// How the layers were found.

@@ -1,7 +1,8 @@
 //! Verification: the paper's three checks (dimension, chain, benchmark), then the *location* of
-//! every change, by aligning the received segment hashes with the manifest's.
+//! every change, by aligning the received segment hashes with the manifest's, and pairing what
+//! does not align by kind and height.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 
 use serde::Serialize;
@@ -36,6 +37,17 @@ pub struct Finding {
     /// 1-based position of the segment in what was received, if it is there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub found_at: Option<usize>,
+}
+
+/// A received segment as `locate` sees it: its hash, and what the segmenter (plain G-code) or the
+/// block's header (a container) says it is. The manifest records the same of each expected
+/// segment; a changed segment is recognised by its kind and height, since its hash says nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub hash: [u8; 32],
+    pub kind: SegmentKind,
+    /// Height in micrometres, rounded as the manifest rounds it.
+    pub z_um: Option<i64>,
 }
 
 /// The outcome of the three checks.
@@ -95,13 +107,13 @@ fn expected_layers(manifest: &Manifest) -> usize {
 fn report(
     manifest: &Manifest,
     input: &'static str,
-    found: &[[u8; 32]],
+    found: &[Received],
     found_layers: usize,
     chain: bool,
 ) -> Result<Report> {
     let expected = expected_hashes(manifest, input == "plain")?;
     let dimension = expected.len() == found.len();
-    let benchmark = dimension && expected == found;
+    let benchmark = dimension && expected.iter().eq(found.iter().map(|f| &f.hash));
     let signature = manifest.check_signature();
     let findings = if benchmark {
         Vec::new()
@@ -141,7 +153,11 @@ pub fn verify_container(input: impl Read, manifest: &Manifest) -> Result<Report>
             found_layers += 1;
         }
         previous = block.hash();
-        found.push(previous);
+        found.push(Received {
+            hash: previous,
+            kind: block.kind,
+            z_um: block.z_um,
+        });
     }
     chain &= found.len() == reader.header.segments as usize
         && parse_hash("manifest chain_head", &manifest.body.chain_head)? == previous;
@@ -186,10 +202,21 @@ pub fn verify_plain(
     if same && input.read(&mut buffer)? == 0 {
         let head_ok = parse_hash("manifest plain_head", &manifest.body.plain_head)?
             == plain_head(expected.iter());
+        let found: Vec<Received> = manifest
+            .body
+            .segments
+            .iter()
+            .zip(&expected)
+            .map(|(segment, hash)| Received {
+                hash: *hash,
+                kind: segment.kind,
+                z_um: segment.z_um,
+            })
+            .collect();
         return report(
             manifest,
             "plain",
-            &expected,
+            &found,
             expected_layers(manifest),
             head_ok,
         );
@@ -245,18 +272,23 @@ pub fn verify_plain(
         known.extend(hash_all(first));
         known.extend(later.join().unwrap_or_else(|_| hash_all(second)));
     });
-    let found: Vec<[u8; 32]> = segmentation
+    let found: Vec<Received> = segmentation
         .segments
         .iter()
         .map(|segment| {
             let range = (segment.start, segment.end);
-            known.get(&range).copied().unwrap_or_else(|| {
+            let hash = known.get(&range).copied().unwrap_or_else(|| {
                 Sha256::digest(&bytes[segment.start as usize..segment.end as usize]).into()
-            })
+            });
+            Received {
+                hash,
+                kind: segment.kind,
+                z_um: segment.z_um(),
+            }
         })
         .collect();
-    let chain =
-        parse_hash("manifest plain_head", &manifest.body.plain_head)? == plain_head(found.iter());
+    let chain = parse_hash("manifest plain_head", &manifest.body.plain_head)?
+        == plain_head(found.iter().map(|f| &f.hash));
     report(manifest, "plain", &found, segmentation.layers(), chain)
 }
 
@@ -328,8 +360,48 @@ fn inserted_after(follows: Option<&ManifestSegment>, p: usize) -> Finding {
     }
 }
 
-/// Aligns found hashes with expected ones and names each change.
-pub fn locate(expected: &[[u8; 32]], found: &[[u8; 32]], manifest: &Manifest) -> Vec<Finding> {
+/// What pairs a changed segment with the one it stands for: its kind and height.
+type Key = (SegmentKind, Option<i64>);
+
+/// Between two anchors of the alignment, pairs the expected segments nobody matched (`lost`)
+/// with the received segments that match nothing (`extra`, in received order): for each extra
+/// segment, the index in `lost` of the one it is a modification of, or `None` (inserted).
+///
+/// Pairing in order alone names the wrong layer whenever a deletion or an insertion also changes
+/// a neighbour, which is common: bytes move between neighbours (the tail of the layer before the
+/// last goes to the postamble when the last layer is deleted; a travel lift that reaches a later
+/// layer's height starts that layer early). So a received segment first pairs with the first
+/// unpaired expected segment of the same kind and height (a layer with the layer at its height,
+/// the postamble with the postamble). Layers still unpaired on both sides then pair in order:
+/// a layer whose height itself was changed is still the layer that was modified. Whatever is
+/// left is deleted (expected) or inserted (received).
+fn pair(lost: &[Key], extra: &[Key]) -> Vec<Option<usize>> {
+    let mut waiting: HashMap<Key, VecDeque<usize>> = HashMap::new();
+    for (index, key) in lost.iter().enumerate() {
+        waiting.entry(*key).or_default().push_back(index);
+    }
+    let mut partner: Vec<Option<usize>> = extra
+        .iter()
+        .map(|key| waiting.get_mut(key).and_then(VecDeque::pop_front))
+        .collect();
+    let mut taken = vec![false; lost.len()];
+    for &index in partner.iter().flatten() {
+        taken[index] = true;
+    }
+    let mut left_layers =
+        (0..lost.len()).filter(|&index| !taken[index] && lost[index].0 == SegmentKind::Layer);
+    for (slot, key) in partner.iter_mut().zip(extra) {
+        if slot.is_none() && key.0 == SegmentKind::Layer {
+            *slot = left_layers.next();
+        }
+    }
+    partner
+}
+
+/// Aligns found hashes with expected ones and names each change: the largest in-order set of
+/// hash matches is the backbone, other matches are reordered, and between backbone anchors the
+/// unmatched segments are paired by kind and height ([`pair`]).
+pub fn locate(expected: &[[u8; 32]], found: &[Received], manifest: &Manifest) -> Vec<Finding> {
     let segments = &manifest.body.segments;
     let finding = |kind, index: usize, found_at: Option<usize>| {
         let segment = segments.get(index);
@@ -351,9 +423,9 @@ pub fn locate(expected: &[[u8; 32]], found: &[[u8; 32]], manifest: &Manifest) ->
     let mut used = vec![false; expected.len()];
     let mut matched: Vec<(usize, usize)> = Vec::new(); // (found position, expected index)
     let mut unmatched_found = Vec::new();
-    for (position, hash) in found.iter().enumerate() {
+    for (position, received) in found.iter().enumerate() {
         let slot = positions
-            .get(hash)
+            .get(&received.hash)
             .and_then(|list| list.iter().copied().find(|&e| !used[e]));
         match slot {
             Some(e) => {
@@ -396,14 +468,14 @@ pub fn locate(expected: &[[u8; 32]], found: &[[u8; 32]], manifest: &Manifest) ->
         findings.push(finding(FindingKind::Reordered, e, Some(p)));
     }
     // Between consecutive backbone anchors: expected segments nobody matched, and found
-    // segments that match nothing. Pair them in order as modifications; the rest are
-    // deletions or insertions.
+    // segments that match nothing. Paired ones are modifications; the rest are deletions or
+    // insertions.
     let mut anchors = vec![(usize::MAX, usize::MAX)];
     anchors.extend(backbone.iter().copied());
     anchors.push((found.len(), expected.len()));
-    for pair in anchors.windows(2) {
-        let (p0, e0) = pair[0];
-        let (p1, e1) = pair[1];
+    for gap in anchors.windows(2) {
+        let (p0, e0) = gap[0];
+        let (p1, e1) = gap[1];
         let from_e = e0.wrapping_add(1);
         let from_p = p0.wrapping_add(1);
         let lost: Vec<usize> = (from_e..e1)
@@ -412,21 +484,38 @@ pub fn locate(expected: &[[u8; 32]], found: &[[u8; 32]], manifest: &Manifest) ->
         let extra: Vec<usize> = (from_p..p1)
             .filter(|p| unmatched_found.binary_search(p).is_ok())
             .collect();
-        let pairs = lost.len().min(extra.len());
-        for i in 0..pairs {
-            findings.push(finding(FindingKind::Modified, lost[i], Some(extra[i])));
+        // `expected` comes from the manifest's segments, so every index has one; were one
+        // missing, it would count as a layer of unknown height.
+        let lost_keys: Vec<Key> = lost
+            .iter()
+            .map(|&e| {
+                segments
+                    .get(e)
+                    .map_or((SegmentKind::Layer, None), |s| (s.kind, s.z_um))
+            })
+            .collect();
+        let extra_keys: Vec<Key> = extra
+            .iter()
+            .map(|&p| (found[p].kind, found[p].z_um))
+            .collect();
+        let partner = pair(&lost_keys, &extra_keys);
+        let mut paired = vec![false; lost.len()];
+        // An insertion follows the expected segment of the nearest received one before it.
+        let mut follows = (e0 != usize::MAX).then_some(e0);
+        for (&p, partner) in extra.iter().zip(&partner) {
+            match *partner {
+                Some(index) => {
+                    paired[index] = true;
+                    follows = Some(lost[index]);
+                    findings.push(finding(FindingKind::Modified, lost[index], Some(p)));
+                }
+                None => findings.push(inserted_after(follows.and_then(|e| segments.get(e)), p)),
+            }
         }
-        for &e in &lost[pairs..] {
-            findings.push(finding(FindingKind::Deleted, e, None));
-        }
-        // Insertions follow the last expected segment before them in this gap.
-        let follows = if pairs > 0 {
-            Some(lost[pairs - 1])
-        } else {
-            (e0 != usize::MAX).then_some(e0)
-        };
-        for &p in &extra[pairs..] {
-            findings.push(inserted_after(follows.and_then(|e| segments.get(e)), p));
+        for (&e, &paired) in lost.iter().zip(&paired) {
+            if !paired {
+                findings.push(finding(FindingKind::Deleted, e, None));
+            }
         }
     }
     findings.sort_by_key(|f| (f.found_at.unwrap_or(usize::MAX), f.layer));
@@ -496,12 +585,27 @@ mod tests {
         [n; 32]
     }
 
+    /// Segment `n` of `manifest()` as received, with hash `n`; any other `n` is a layer at a
+    /// height of its own.
+    fn received(n: u8) -> Received {
+        let kind = match n {
+            0 => SegmentKind::Preamble,
+            4 => SegmentKind::Postamble,
+            _ => SegmentKind::Layer,
+        };
+        Received {
+            hash: hash(n),
+            kind,
+            z_um: (kind == SegmentKind::Layer).then(|| i64::from(n) * 200),
+        }
+    }
+
     /// preamble, layers 1..=3, postamble; hashes 0..=4.
     fn manifest() -> Manifest {
-        let segment = |kind, layer| ManifestSegment {
+        let segment = |kind, layer: Option<u32>| ManifestSegment {
             kind,
             layer,
-            z_um: None,
+            z_um: layer.map(|n| i64::from(n) * 200),
             bytes: 1,
             plain: String::new(),
             block: String::new(),
@@ -531,7 +635,7 @@ mod tests {
 
     fn inserted(found: &[u8]) -> (Option<u32>, Option<&'static str>) {
         let expected: Vec<_> = (0..5).map(hash).collect();
-        let found: Vec<_> = found.iter().map(|&n| hash(n)).collect();
+        let found: Vec<_> = found.iter().map(|&n| received(n)).collect();
         let findings = locate(&expected, &found, &manifest());
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].kind, FindingKind::Inserted);
@@ -562,7 +666,7 @@ mod tests {
     fn the_map_says_where_an_insertion_went() {
         let expected: Vec<_> = (0..5).map(hash).collect();
         let m = manifest();
-        let found: Vec<_> = [0, 1, 2, 3, 4, 9].iter().map(|&n| hash(n)).collect();
+        let found: Vec<_> = [0, 1, 2, 3, 4, 9].iter().map(|&n| received(n)).collect();
         let report = Report {
             status: "tampered",
             input: "plain",
@@ -580,6 +684,93 @@ mod tests {
         assert_eq!(
             layer_map(&report, &m),
             "layers 1-3 ok; a segment inserted after the postamble"
+        );
+    }
+
+    /// What `locate` names, in manifest order, when the segments received are `found`: each
+    /// one's kind, hash (`hash(n)`) and height in micrometres. The manifest is `manifest()`:
+    /// layers 1..=3 at 200, 400 and 600 µm, hashes 1..=3.
+    fn named(
+        found: &[(SegmentKind, u8, Option<i64>)],
+    ) -> Vec<(FindingKind, Option<u32>, Option<&'static str>)> {
+        let expected: Vec<_> = (0..5).map(hash).collect();
+        let found: Vec<Received> = found
+            .iter()
+            .map(|&(kind, n, z_um)| Received {
+                hash: hash(n),
+                kind,
+                z_um,
+            })
+            .collect();
+        let mut named: Vec<_> = locate(&expected, &found, &manifest())
+            .iter()
+            .map(|f| (f.kind, f.layer, f.segment))
+            .collect();
+        named.sort_by_key(|&(_, layer, segment)| (segment.is_some(), layer));
+        named
+    }
+
+    #[test]
+    fn changed_segments_pair_by_kind_and_height_not_by_order() {
+        use FindingKind::{Deleted, Inserted, Modified};
+        use SegmentKind::{Layer, Postamble, Preamble};
+        // Layer 2 deleted, layers 1 and 3 changed: layer 3 is found where 2 was.
+        assert_eq!(
+            named(&[
+                (Preamble, 0, None),
+                (Layer, 11, Some(200)),
+                (Layer, 13, Some(600)),
+                (Postamble, 4, None),
+            ]),
+            vec![
+                (Modified, Some(1), None),
+                (Deleted, Some(2), None),
+                (Modified, Some(3), None)
+            ]
+        );
+        // The last layer deleted; the postamble, still there, changed.
+        assert_eq!(
+            named(&[
+                (Preamble, 0, None),
+                (Layer, 1, Some(200)),
+                (Layer, 12, Some(400)),
+                (Postamble, 14, None),
+            ]),
+            vec![
+                (Modified, Some(2), None),
+                (Deleted, Some(3), None),
+                (Modified, None, Some("postamble"))
+            ]
+        );
+        // A layer appended after the last: inserted after layer 3, the postamble changed.
+        assert_eq!(
+            named(&[
+                (Preamble, 0, None),
+                (Layer, 1, Some(200)),
+                (Layer, 2, Some(400)),
+                (Layer, 3, Some(600)),
+                (Layer, 15, Some(800)),
+                (Postamble, 14, None),
+            ]),
+            vec![
+                (Inserted, Some(3), None),
+                (Modified, None, Some("postamble"))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_layer_whose_height_changed_is_modified_not_deleted_and_inserted() {
+        use SegmentKind::{Layer, Postamble, Preamble};
+        assert_eq!(
+            named(&[
+                (Preamble, 0, None),
+                (Layer, 1, Some(200)),
+                (Layer, 12, Some(450)),
+                (Layer, 3, Some(600)),
+                (Postamble, 4, None),
+            ]),
+            vec![(FindingKind::Modified, Some(2), None)]
         );
     }
 }
