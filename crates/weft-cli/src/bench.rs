@@ -80,6 +80,7 @@ pub enum BenchCommand {
     Fingerprint {
         /// File to hash (default: a generated file of --size-mib).
         file: Option<PathBuf>,
+        /// Size of the generated file, MiB (without FILE).
         #[arg(long, default_value_t = 1024)]
         size_mib: u64,
     },

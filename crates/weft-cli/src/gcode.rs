@@ -29,10 +29,14 @@ pub(crate) const MAX_GCODE_BYTES: u64 = 4 << 30;
 #[derive(Subcommand, Debug)]
 pub enum GcodeCommand {
     /// Cut a G-code file into preamble, layers and postamble.
-    Layers { file: PathBuf },
+    Layers {
+        /// A plain G-code file.
+        file: PathBuf,
+    },
     /// Make a receiver key pair: NAME.pub and NAME.key (X25519 for HPKE; with --rsa, RSA for
     /// RSA-OAEP in PEM).
     Keygen {
+        /// NAME: the key pair is written to NAME.pub and NAME.key (mode 600).
         #[arg(long)]
         out: PathBuf,
         /// Make an RSA key pair instead (for sites with an RSA PKI).
@@ -44,6 +48,7 @@ pub enum GcodeCommand {
     },
     /// Seal a G-code file: one chained block per segment, encrypted for each receiver.
     Seal {
+        /// The plain G-code to seal.
         file: PathBuf,
         /// The sealed container to write.
         #[arg(long)]
@@ -73,15 +78,19 @@ pub enum GcodeCommand {
     Verify {
         /// A sealed container or a plain G-code file.
         file: PathBuf,
+        /// The manifest the owner released with the container (`gcode seal --manifest`).
         #[arg(long)]
         manifest: PathBuf,
     },
     /// Verify a container, then write its G-code (decrypted with the receiver's key).
     Open {
+        /// The sealed container.
         file: PathBuf,
         /// The receiver's secret key (NAME.key); needed for an encrypted container.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// The manifest the owner released with the container; nothing is written unless the
+        /// container matches it.
         #[arg(long)]
         manifest: PathBuf,
         /// Where to write the G-code; `-` for standard output.

@@ -37,17 +37,23 @@ use output::{Output, exit};
 )]
 struct Cli {
     /// Ledger home directory.
-    #[arg(long, global = true, default_value = "./.weft", env = "WEFT_HOME")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "./.weft",
+        env = "WEFT_HOME",
+        help_heading = "Global options"
+    )]
     home: PathBuf,
     /// Print machine-readable JSON.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     json: bool,
     /// Act through the running node at this API address (http://HOST:PORT, or https:// with
     /// --ca) instead of the home's own ledger; keys that sign still come from the home.
-    #[arg(long, global = true, env = "WEFT_NODE")]
+    #[arg(long, global = true, env = "WEFT_NODE", help_heading = "Global options")]
     node: Option<String>,
     /// Trust this PEM certificate (the node's, or its CA's) for https:// nodes and TLS ingest.
-    #[arg(long, global = true, env = "WEFT_CA")]
+    #[arg(long, global = true, env = "WEFT_CA", help_heading = "Global options")]
     ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -94,6 +100,7 @@ enum Command {
     Person(PersonCommand),
     /// Claim ownership of a file (NIST RecordOwnership).
     Claim {
+        /// The file whose ownership is claimed (only its fingerprint goes on the ledger).
         file: PathBuf,
         /// The issuer (resource id or unique prefix).
         #[arg(long = "as")]
@@ -106,14 +113,19 @@ enum Command {
     },
     /// Record sending a file to another resource (NIST SendProductData).
     Send {
+        /// The file sent (only its fingerprint goes on the ledger).
         file: PathBuf,
+        /// The sender: its owner, or a recipient allowed to forward it (resource id or unique
+        /// prefix).
         #[arg(long)]
         from: String,
+        /// The recipient (resource id or unique prefix).
         #[arg(long)]
         to: String,
         /// Give the recipient the right to send the file on.
         #[arg(long)]
         forward: bool,
+        /// A person of the sender's organisation who signs for it.
         #[arg(long)]
         signer: Option<String>,
         /// Fingerprint algorithm.
@@ -122,6 +134,7 @@ enum Command {
     },
     /// Validate a received file: is it on the ledger, who owns it, was it sent to me?
     Verify {
+        /// The received file.
         file: PathBuf,
         /// The resource checking the file (organisation or person).
         #[arg(long = "as")]
@@ -134,6 +147,7 @@ enum Command {
     History {
         /// A file path, or a fingerprint as `algo:hex` (or bare SHA-256 hex).
         target: String,
+        /// The fingerprint algorithm of a file path (default: every one, SHA-256 first).
         #[arg(long)]
         algo: Option<HashAlgo>,
     },
@@ -193,14 +207,17 @@ enum Command {
     /// Commits transactions in a loop, printing `ack TXID` after each durable commit (crash tests).
     #[command(hide = true)]
     Stress {
+        /// Blocks to commit.
         #[arg(long, default_value_t = 1000)]
         blocks: u64,
+        /// Transactions in each block.
         #[arg(long, default_value_t = 10)]
         per_block: usize,
         /// Merge index changes a step at a time between blocks, as a node does: a generation
         /// once this many transactions wait, `--merge-budget` transactions' worth a step.
         #[arg(long)]
         merge_after: Option<usize>,
+        /// Transactions' worth of index changes merged a step (with --merge-after).
         #[arg(long, default_value_t = 16)]
         merge_budget: usize,
     },
@@ -238,21 +255,30 @@ struct AssetFlags {
 enum OrgCommand {
     /// Register an organisation (signed by this home's network authority).
     Add {
+        /// The organisation's name.
         name: String,
+        /// Country (ISO 3166 code or name), part of the NIST address.
         #[arg(long)]
         country: String,
+        /// Town or city.
         #[arg(long)]
         town: String,
+        /// Street.
         #[arg(long)]
         street: Option<String>,
+        /// House number.
         #[arg(long)]
         street_number: Option<String>,
+        /// Postal code.
         #[arg(long)]
         postal_code: Option<String>,
+        /// Region or state.
         #[arg(long)]
         region: Option<String>,
+        /// Post office box.
         #[arg(long)]
         postal_box: Option<String>,
+        /// Web address.
         #[arg(long)]
         website: Option<String>,
     },
@@ -262,12 +288,16 @@ enum OrgCommand {
 enum PersonCommand {
     /// Register a person of an organisation (signed by the organisation).
     Add {
+        /// The organisation the person acts for (resource id or unique prefix); its key signs.
         #[arg(long)]
         org: String,
+        /// First name.
         #[arg(long)]
         first: Option<String>,
+        /// Last name.
         #[arg(long)]
         last: Option<String>,
+        /// E-mail address.
         #[arg(long)]
         email: Option<String>,
     },
@@ -290,6 +320,7 @@ struct ProofArgs {
 enum ProofCommand {
     /// Check proofs offline (several at once are checked in signature batches).
     Verify {
+        /// Proof files (`weft proof TX_ID --out FILE`).
         #[arg(required = true, num_args = 1..)]
         files: Vec<PathBuf>,
         /// Producer key(s) you trust (hex); without, the header's producer must have sealed it.
@@ -319,13 +350,18 @@ enum TxCommand {
 enum RecordCommand {
     /// Record a file's bytes (at most 1 MiB) as a signed record.
     Add {
+        /// The file whose bytes are recorded.
         file: PathBuf,
+        /// The resource that records it (resource id or unique prefix).
         #[arg(long = "as")]
         as_: String,
+        /// A person of that organisation who signs for it.
         #[arg(long)]
         signer: Option<String>,
+        /// The media type of the bytes.
         #[arg(long, default_value = "application/octet-stream")]
         content_type: String,
+        /// The product (a part's code) the record is about.
         #[arg(long)]
         product_code: Option<String>,
     },
@@ -335,21 +371,29 @@ enum RecordCommand {
 enum PartCommand {
     /// Register a physical part by the code applied to it.
     Register {
+        /// The code applied to the part (serial number, DataMatrix content, …).
         code: String,
+        /// The part's first owner (resource id or unique prefix).
         #[arg(long = "as")]
         as_: String,
+        /// A person of that organisation who signs for it.
         #[arg(long)]
         signer: Option<String>,
+        /// What the part is.
         #[arg(long)]
         description: Option<String>,
     },
     /// Transfer a part to a new owner (only its current owner can).
     Transfer {
+        /// The part's code.
         code: String,
+        /// Its current owner (resource id or unique prefix).
         #[arg(long)]
         from: String,
+        /// The new owner (resource id or unique prefix).
         #[arg(long)]
         to: String,
+        /// A person of the current owner's organisation who signs for it.
         #[arg(long)]
         signer: Option<String>,
     },
@@ -400,8 +444,10 @@ enum ClusterCommand {
     },
     /// Restart one node (after a crash, or to stop and start it): by index or name.
     Restart {
+        /// The cluster's directory (as given to `cluster up`).
         #[arg(long)]
         dir: PathBuf,
+        /// The node: its index or its name.
         #[arg(long)]
         node: String,
     },
@@ -409,11 +455,13 @@ enum ClusterCommand {
     /// block at the highest height they share. Exit code 4 when a node is down or not
     /// answering, or the nodes disagree.
     Status {
+        /// The cluster's directory (as given to `cluster up`).
         #[arg(long)]
         dir: PathBuf,
     },
     /// Stop every node of the cluster (SIGTERM; their homes stay).
     Down {
+        /// The cluster's directory (as given to `cluster up`).
         #[arg(long)]
         dir: PathBuf,
     },
@@ -442,6 +490,7 @@ enum NetCommand {
     },
     /// Remove a node's key from the network: its connections are cut and refused.
     Remove {
+        /// The node's public key.
         key: String,
         /// What the operators call the node.
         #[arg(long, default_value = "removed")]
@@ -493,11 +542,15 @@ enum IngestCommand {
         window: usize,
     },
     /// Make a second-tier seal key (AES-256, hex, mode 0600).
-    SealKey { file: PathBuf },
+    SealKey {
+        /// Where to write the new key (mode 600).
+        file: PathBuf,
+    },
     /// Print (or write) the plaintext of a sealed record.
     Open {
         /// The record's transaction id: 64 hex digits, or a unique prefix of at least 6.
         tx_id: String,
+        /// The seal key the record was sealed with (`weft ingest seal-key`).
         #[arg(long)]
         seal_key: PathBuf,
         /// Write the plaintext here instead of standard output.
@@ -510,6 +563,7 @@ enum IngestCommand {
 enum TlsCommand {
     /// Make a self-signed certificate and key for a node under test (cert.pem, key.pem).
     SelfSigned {
+        /// A directory for cert.pem and key.pem (the key mode 600).
         #[arg(long)]
         out: PathBuf,
         /// Host names and IP addresses the certificate is for (default 127.0.0.1, localhost).
@@ -522,13 +576,17 @@ enum TlsCommand {
 enum KeyCommand {
     /// Replace a resource's key: a new key file is written, the old key is revoked.
     Rotate {
+        /// The resource whose key is replaced (resource id or unique prefix); its key in this
+        /// home signs the change.
         #[arg(long)]
         resource: String,
     },
     /// Revoke one key of a resource.
     Revoke {
+        /// The resource whose key is revoked (resource id or unique prefix).
         #[arg(long)]
         resource: String,
+        /// The public key to revoke (hex).
         #[arg(long)]
         key: String,
         /// Sign as this resource (the person's organisation) instead of the resource itself.
@@ -851,5 +909,34 @@ fn main() {
             }
         }
         std::process::exit(code);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument of every command says what it is in `--help` (the global options are
+    /// described once, at the top).
+    #[test]
+    fn every_argument_of_every_command_is_described() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_global_set() || matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let command = super::Cli::command();
+        walk(&command, "weft", &mut missing);
+        assert!(missing.is_empty(), "arguments without a description: {missing:#?}");
     }
 }
