@@ -50,7 +50,12 @@ struct Cli {
     json: bool,
     /// Act through the running node at this API address (http://HOST:PORT, or https:// with
     /// --ca) instead of the home's own ledger; keys that sign still come from the home.
-    #[arg(long, global = true, env = "WEFT_NODE", help_heading = "Global options")]
+    #[arg(
+        long,
+        global = true,
+        env = "WEFT_NODE",
+        help_heading = "Global options"
+    )]
     node: Option<String>,
     /// Trust this PEM certificate (the node's, or its CA's) for https:// nodes and TLS ingest.
     #[arg(long, global = true, env = "WEFT_CA", help_heading = "Global options")]
@@ -937,6 +942,9 @@ mod tests {
         let mut missing = Vec::new();
         let command = super::Cli::command();
         walk(&command, "weft", &mut missing);
-        assert!(missing.is_empty(), "arguments without a description: {missing:#?}");
+        assert!(
+            missing.is_empty(),
+            "arguments without a description: {missing:#?}"
+        );
     }
 }
