@@ -165,27 +165,35 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
     fn txs_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<TxId>> {
-        let mut found: Vec<TxId> = self
-            .positions
-            .keys()
-            .filter(|id| id.as_bytes().starts_with(prefix))
-            .copied()
-            .collect();
-        found.sort();
-        found.truncate(limit);
-        Ok(found)
+        Ok(with_prefix(
+            self.positions.keys(),
+            |id| id.as_bytes(),
+            prefix,
+            limit,
+        ))
     }
     fn resources_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<ResourceId>> {
-        let mut found: Vec<ResourceId> = self
-            .state
-            .0
-            .resources
-            .keys()
-            .filter(|id| id.as_bytes().starts_with(prefix))
-            .copied()
-            .collect();
-        found.sort();
-        found.truncate(limit);
-        Ok(found)
+        Ok(with_prefix(
+            self.state.0.resources.keys(),
+            |id| id.as_bytes(),
+            prefix,
+            limit,
+        ))
     }
+}
+
+/// The ids among `ids` whose bytes start with `prefix`: sorted, at most `limit`.
+fn with_prefix<'a, T: Copy + Ord + 'a>(
+    ids: impl Iterator<Item = &'a T>,
+    bytes: impl Fn(&T) -> &[u8],
+    prefix: &[u8],
+    limit: usize,
+) -> Vec<T> {
+    let mut found: Vec<T> = ids
+        .filter(|id| bytes(id).starts_with(prefix))
+        .copied()
+        .collect();
+    found.sort();
+    found.truncate(limit);
+    found
 }

@@ -75,6 +75,42 @@ fn index_key<const N: usize, const K: usize>(prefix: &[u8; N], position: Positio
     key
 }
 
+/// The keys of a table of 32-byte keys that start with `prefix`, in order (at most `limit`).
+fn keys_with_prefix<V: redb::Value + 'static>(
+    table: &ReadOnlyTable<&'static [u8; 32], V>,
+    prefix: &[u8],
+    limit: usize,
+) -> Result<Vec<[u8; 32]>> {
+    let mut start = [0u8; 32];
+    let take = prefix.len().min(32);
+    start[..take].copy_from_slice(&prefix[..take]);
+    let mut out = Vec::new();
+    for entry in table.range::<&[u8; 32]>(&start..).map_err(storage)? {
+        let (key, _) = entry.map_err(storage)?;
+        let id = *key.value();
+        if !id.starts_with(prefix) || out.len() >= limit {
+            break;
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// `stored` and the keys among `waiting` (changes not merged yet) that start with `prefix`:
+/// sorted, each once, at most `limit`.
+fn with_waiting_keys(
+    mut stored: Vec<[u8; 32]>,
+    waiting: impl Iterator<Item = [u8; 32]>,
+    prefix: &[u8],
+    limit: usize,
+) -> Vec<[u8; 32]> {
+    stored.extend(waiting.filter(|id| id.starts_with(prefix)));
+    stored.sort();
+    stored.dedup();
+    stored.truncate(limit);
+    stored
+}
+
 /// Every `(position, id)` whose key starts with `prefix`, in ledger order.
 fn scan_index<const N: usize, const K: usize>(
     table: &ReadOnlyTable<&'static [u8; K], &'static [u8; 32]>,
@@ -1160,61 +1196,28 @@ impl Store for RedbStore {
 
     fn txs_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<TxId>> {
         let table = self.read()?.open_table(TX_POSITIONS).map_err(storage)?;
-        let mut start = [0u8; 32];
-        let take = prefix.len().min(32);
-        start[..take].copy_from_slice(&prefix[..take]);
-        let mut out = Vec::new();
-        for entry in table.range::<&[u8; 32]>(&start..).map_err(storage)? {
-            let (key, _) = entry.map_err(storage)?;
-            let id = *key.value();
-            if !id.starts_with(prefix) || out.len() >= limit {
-                break;
-            }
-            out.push(TxId(Hash32(id)));
-        }
+        let stored = keys_with_prefix(&table, prefix, limit)?;
         // Positions still waiting to be merged into the table.
         let merging = self.merging.as_ref().map(|merging| &*merging.changes);
-        for changes in std::iter::once(&self.pending).chain(merging) {
-            out.extend(
-                changes
-                    .positions
-                    .keys()
-                    .filter(|id| id.as_bytes().starts_with(prefix)),
-            );
-        }
-        out.sort();
-        out.dedup();
-        out.truncate(limit);
-        Ok(out)
+        let waiting = std::iter::once(&self.pending)
+            .chain(merging)
+            .flat_map(|changes| changes.positions.keys().map(|id| id.0.0));
+        Ok(with_waiting_keys(stored, waiting, prefix, limit)
+            .into_iter()
+            .map(|id| TxId(Hash32(id)))
+            .collect())
     }
 
     fn resources_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<ResourceId>> {
         let table = self.read()?.open_table(RESOURCES).map_err(storage)?;
-        let mut start = [0u8; 32];
-        let take = prefix.len().min(32);
-        start[..take].copy_from_slice(&prefix[..take]);
-        let mut out = Vec::new();
-        for entry in table.range::<&[u8; 32]>(&start..).map_err(storage)? {
-            let (key, _) = entry.map_err(storage)?;
-            let id = *key.value();
-            if !id.starts_with(prefix) || out.len() >= limit {
-                break;
-            }
-            out.push(ResourceId(Hash32(id)));
-        }
+        let stored = keys_with_prefix(&table, prefix, limit)?;
         let merging = self.merging.as_ref().map(|merging| &*merging.changes);
-        for changes in std::iter::once(&self.pending).chain(merging) {
-            out.extend(
-                changes
-                    .state
-                    .resources
-                    .keys()
-                    .filter(|id| id.as_bytes().starts_with(prefix)),
-            );
-        }
-        out.sort();
-        out.dedup();
-        out.truncate(limit);
-        Ok(out)
+        let waiting = std::iter::once(&self.pending)
+            .chain(merging)
+            .flat_map(|changes| changes.state.resources.keys().map(|id| id.0.0));
+        Ok(with_waiting_keys(stored, waiting, prefix, limit)
+            .into_iter()
+            .map(|id| ResourceId(Hash32(id)))
+            .collect())
     }
 }

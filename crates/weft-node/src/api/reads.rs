@@ -198,18 +198,33 @@ pub(crate) async fn transactions_by_prefix(
     State(state): State<Arc<AppState>>,
     ApiQuery(query): ApiQuery<PrefixQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    ids_with_prefix(&state, &query, "transaction", |store, prefix| {
+        Ok(query::txs_with_prefix(store, prefix)?
+            .iter()
+            .map(|id| id.to_hex())
+            .collect())
+    })
+    .await
+}
+
+/// `{"ids": [...]}`: the ids of a `kind` that start with the query's prefix, found by `lookup`.
+async fn ids_with_prefix(
+    state: &Arc<AppState>,
+    query: &PrefixQuery,
+    kind: &'static str,
+    lookup: impl FnOnce(&weft_ledger::store::RedbStore, &str) -> Result<Vec<String>, ApiError>
+    + Send
+    + 'static,
+) -> Result<Json<Value>, ApiError> {
     let prefix = query.prefix.trim().to_ascii_lowercase();
     if !query::is_id_prefix(&prefix) {
         return Err(ApiError::bad_request(
             "bad_prefix",
-            format!("{prefix:?} is not a transaction id prefix (6 to 64 hex digits)"),
+            format!("{prefix:?} is not a {kind} id prefix (6 to 64 hex digits)"),
         ));
     }
-    read(&state, move |ledger| {
-        let ids = query::txs_with_prefix(ledger.store(), &prefix)?;
-        Ok(Json(
-            json!({ "ids": ids.iter().map(|id| id.to_hex()).collect::<Vec<_>>() }),
-        ))
+    read(state, move |ledger| {
+        Ok(Json(json!({ "ids": lookup(ledger.store(), &prefix)? })))
     })
     .await
 }
@@ -224,18 +239,11 @@ pub(crate) async fn resources_by_prefix(
     State(state): State<Arc<AppState>>,
     ApiQuery(query): ApiQuery<PrefixQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let prefix = query.prefix.trim().to_ascii_lowercase();
-    if !query::is_id_prefix(&prefix) {
-        return Err(ApiError::bad_request(
-            "bad_prefix",
-            format!("{prefix:?} is not a resource id prefix (6 to 64 hex digits)"),
-        ));
-    }
-    read(&state, move |ledger| {
-        let ids = query::resources_with_prefix(ledger.store(), &prefix)?;
-        Ok(Json(
-            json!({ "ids": ids.iter().map(|id| id.to_hex()).collect::<Vec<_>>() }),
-        ))
+    ids_with_prefix(&state, &query, "resource", |store, prefix| {
+        Ok(query::resources_with_prefix(store, prefix)?
+            .iter()
+            .map(|id| id.to_hex())
+            .collect())
     })
     .await
 }
