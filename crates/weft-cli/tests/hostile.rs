@@ -549,20 +549,7 @@ fn stalled_tls_handshakes_are_closed_and_lock_out_no_one() {
     // A client that completes its handshake is served meanwhile, on both listeners.
     let info = with_ca(&home, &cert, &["chain", "info", "--node", &node.url], 0);
     assert_eq!(info["chain_name"], "node-test");
-    let file = home.join("reading.json");
-    std::fs::write(&file, br#"{"temp": 21.5}"#).expect("write");
-    let recorded = with_ca(
-        &home,
-        &cert,
-        &[
-            "ingest",
-            "tcp",
-            file.to_str().expect("utf-8"),
-            "--content-type",
-            "application/json",
-        ],
-        0,
-    );
+    let recorded = json_reading_over_tls(&home, &cert);
     assert_eq!(recorded["recorded"], 1, "{recorded}");
     // Every stalled handshake is closed by the node, well before the fixed 10 s it once had.
     for stream in &mut stalled {

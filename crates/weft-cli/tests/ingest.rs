@@ -439,20 +439,7 @@ fn a_configured_certificate_puts_the_api_and_tcp_ingest_behind_tls() {
     assert!(refused["error"]["message"].is_string(), "{refused}");
 
     // TCP ingest over TLS, with the address the node wrote in its home.
-    let file = home.join("reading.json");
-    std::fs::write(&file, br#"{"temp": 21.5}"#).expect("write");
-    let recorded = with_ca(
-        &home,
-        &cert,
-        &[
-            "ingest",
-            "tcp",
-            file.to_str().expect("utf-8"),
-            "--content-type",
-            "application/json",
-        ],
-        0,
-    );
+    let recorded = json_reading_over_tls(&home, &cert);
     assert_eq!(recorded["recorded"], 1, "{recorded}");
     let id = recorded["results"][0]["tx_id"].as_str().expect("id");
     let shown = with_ca(&home, &cert, &["tx", "show", id, "--node", &node.url], 0);

@@ -333,3 +333,22 @@ pub fn with_ca(home: &Path, ca: &Path, args: &[&str], code: i32) -> Value {
     all.extend(args);
     run(home, &all, code)
 }
+
+/// Records a small JSON reading through TCP ingest over TLS (`weft --ca CA ingest tcp`, to the
+/// node running on `home`); the command's JSON answer.
+pub fn json_reading_over_tls(home: &Path, ca: &Path) -> Value {
+    let file = home.join("reading.json");
+    std::fs::write(&file, br#"{"temp": 21.5}"#).expect("write");
+    with_ca(
+        home,
+        ca,
+        &[
+            "ingest",
+            "tcp",
+            file.to_str().expect("utf-8"),
+            "--content-type",
+            "application/json",
+        ],
+        0,
+    )
+}
