@@ -170,6 +170,7 @@ impl<S: Store> Ledger<S> {
             levels: &validated.levels,
             delta: &validated.delta,
             keep: None,
+            certificate: None,
         })?;
         Self::open(store)
     }
@@ -193,6 +194,7 @@ impl<S: Store> Ledger<S> {
             levels: &validated.levels,
             delta: &validated.delta,
             keep: None,
+            certificate: None,
         })?;
         Self::open(store)
     }
@@ -226,6 +228,15 @@ impl<S: Store> Ledger<S> {
     /// [`RedbStore::merge_some`]: crate::store::RedbStore::merge_some
     pub fn merge_some(&mut self, start_at: usize, budget_txs: usize) -> Result<MergeStep> {
         self.store.merge_some(start_at, budget_txs)
+    }
+
+    /// Takes over a record of the network's peers and certificates kept outside the store, if
+    /// the store keeps none (see [`crate::store::network`]).
+    pub fn adopt_network_record(
+        &mut self,
+        record: &crate::store::network::NetworkRecord,
+    ) -> Result<()> {
+        self.store.adopt_network_record(record)
     }
 
     /// Gives the store back (for closing it in a particular way).
@@ -359,6 +370,20 @@ impl<S: Store> Ledger<S> {
         validated: &ValidatedBlock,
         keep: Option<&[bool]>,
     ) -> Result<()> {
+        self.commit_final(block, validated, keep, None)
+    }
+
+    /// [`Ledger::commit_validated_keeping`] for a block a network finalized, with the consensus
+    /// `certificate` that finalized it, if this node has it: the block, the certificate and the
+    /// block's changes to the network's peers are written in one durable transaction (see
+    /// [`crate::store::network`]).
+    pub fn commit_final(
+        &mut self,
+        block: &Block,
+        validated: &ValidatedBlock,
+        keep: Option<&[bool]>,
+        certificate: Option<&[u8]>,
+    ) -> Result<()> {
         if keep.is_some_and(|keep| keep.len() != block.transactions.len()) {
             return Err(LedgerError::Invalid(
                 "the keep mask does not cover the block's transactions".into(),
@@ -382,6 +407,7 @@ impl<S: Store> Ledger<S> {
             levels: &validated.levels,
             delta: &validated.delta,
             keep,
+            certificate,
         })?;
         self.head = block.signed.clone();
         Ok(())

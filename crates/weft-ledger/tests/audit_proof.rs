@@ -64,6 +64,7 @@ fn force_block<S: Store>(w: &mut World<S>, transactions: Vec<Transaction>) -> u6
             levels: &levels,
             delta: &delta,
             keep: None,
+            certificate: None,
         })
         .expect("raw commit");
     block.signed.header.height
@@ -156,6 +157,7 @@ fn audit_catches_a_forged_signature_and_a_broken_link() {
             levels: &levels,
             delta: &delta,
             keep: None,
+            certificate: None,
         })
         .expect("raw");
     let bad = audit(w.ledger.store(), &mut |_, _| {})
@@ -590,6 +592,7 @@ fn a_copy_that_strips_what_its_filter_drops_still_indexes_proves_and_audits() {
                 levels: &levels,
                 delta: &Default::default(),
                 keep: None,
+                certificate: None,
             })
             .expect("raw commit");
         block.signed.header.height

@@ -5,10 +5,11 @@
 mod common;
 
 use common::*;
-use weft_core::{Fingerprint, HashAlgo, ResourceId, TxId};
+use weft_core::model::{NetworkPeer, Payload};
+use weft_core::{Fingerprint, HashAlgo, PublicKey, ResourceId, SigningKey, TxId};
 use weft_ledger::state::StateView;
 use weft_ledger::store::{MergeStep, RedbStore, Store};
-use weft_ledger::{Ledger, RuleError};
+use weft_ledger::{Ledger, RuleError, Signer, Transaction};
 
 /// A chain with claims, sends, a person and a forward chain over several blocks.
 fn populate<S: Store>(w: &mut World<S>) -> (Vec<TxId>, Vec<ResourceId>) {
@@ -339,4 +340,188 @@ fn merging_a_step_at_a_time_between_blocks_reads_like_the_memory_store() {
         ),
         expected
     );
+}
+
+/// Admits or removes `key` as a network peer named `name`, signed by the authority.
+fn peer_change<S: Store>(w: &mut World<S>, time: u64, key: PublicKey, admitted: bool, name: &str) {
+    let authority = SigningKey::from_text(&w.authority.to_text()).expect("key");
+    w.submit_as(
+        Signer::Authority,
+        &authority,
+        time,
+        Payload::NetworkPeer(NetworkPeer {
+            key,
+            admitted,
+            name: name.into(),
+        }),
+    )
+    .expect("an authority changes the peers");
+}
+
+/// Commits the next block holding one claim, as a network node commits a final block: with the
+/// certificate that finalized it.
+fn commit_with_certificate<S: Store>(w: &mut World<S>, time: u64, certificate: &[u8]) {
+    let org = w.org(&format!("org-{time}"));
+    let key = SigningKey::from_text(&w.keys[&org].to_text()).expect("key");
+    let tx = Transaction::sign(
+        w.chain_id,
+        time,
+        Signer::Resource(org),
+        &key,
+        claim(org, &time.to_be_bytes()),
+    )
+    .expect("tx");
+    let assembled = {
+        let snapshot = w.ledger.store().snapshot().expect("snapshot");
+        weft_ledger::ledger::assemble(
+            &snapshot,
+            w.chain_id,
+            w.ledger.head(),
+            weft_ledger::Admitted::check(vec![tx]),
+            &w.producer,
+            time,
+        )
+        .expect("assembled")
+    };
+    assert!(assembled.rejected.is_empty(), "{:?}", assembled.rejected);
+    w.ledger
+        .commit_final(
+            &assembled.block,
+            &assembled.validated,
+            None,
+            Some(certificate),
+        )
+        .expect("committed");
+}
+
+/// The admitted peers (by key, with their names) and the certificates (by height), read back.
+type NetworkOf = (Option<Vec<(PublicKey, String)>>, Vec<(u64, Vec<u8>)>);
+
+fn network_of<S: Store>(store: &S) -> NetworkOf {
+    let peers = store
+        .network_peers()
+        .expect("read")
+        .map(|peers| peers.into_iter().collect());
+    let head = store.head().expect("read").expect("head").header.height;
+    let mut certificates = Vec::new();
+    let mut to = head;
+    while let Some((height, bytes)) = store.certificate_in(0, to).expect("read") {
+        certificates.push((height, bytes));
+        if height == 0 {
+            break;
+        }
+        to = height - 1;
+    }
+    certificates.reverse();
+    (peers, certificates)
+}
+
+#[test]
+fn certificates_and_admitted_peers_are_kept_with_their_blocks_and_survive_a_reopen() {
+    fn run<S: Store>(w: &mut World<S>) {
+        let a = SigningKey::from_seed(&[71; 32]).public_key();
+        let b = SigningKey::from_seed(&[72; 32]).public_key();
+        peer_change(w, T0 + 1, a, true, "archive-a");
+        peer_change(w, T0 + 2, b, true, "archive-b");
+        commit_with_certificate(w, T0 + 3, b"certificate of the first final block");
+        peer_change(w, T0 + 4, a, false, "archive-a");
+        peer_change(w, T0 + 5, b, true, "archive-b2");
+        commit_with_certificate(w, T0 + 6, b"certificate of the second");
+    }
+    let b = SigningKey::from_seed(&[72; 32]).public_key();
+    let mut memory = World::new();
+    run(&mut memory);
+    let expected = network_of(memory.ledger.store());
+    assert_eq!(expected.0, Some(vec![(b, "archive-b2".to_string())]));
+    let heights: Vec<u64> = expected.1.iter().map(|(height, _)| *height).collect();
+    assert_eq!(heights.len(), 2, "two blocks came with a certificate");
+    assert_eq!(
+        expected.1[1].1,
+        b"certificate of the second".to_vec(),
+        "the last certificate is the second block's"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.redb");
+    let mut w = World::with_store(RedbStore::open(&path).expect("open"));
+    run(&mut w);
+    assert_eq!(network_of(w.ledger.store()), expected, "redb as memory");
+    drop(w);
+    let reopened = Ledger::open(RedbStore::open(&path).expect("reopen")).expect("chain");
+    assert_eq!(network_of(reopened.store()), expected, "after a reopen");
+    assert_eq!(
+        reopened
+            .store()
+            .certificate_in(heights[0] + 1, heights[1] - 1)
+            .expect("read"),
+        None,
+        "no certificate between the two"
+    );
+}
+
+#[test]
+fn a_ledger_without_a_network_record_adopts_one_as_of_its_head_then_keeps_it() {
+    let a = SigningKey::from_seed(&[81; 32]).public_key();
+    let b = SigningKey::from_seed(&[82; 32]).public_key();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.redb");
+    let mut w = World::with_store(RedbStore::open(&path).expect("open"));
+    peer_change(&mut w, T0 + 1, a, true, "a");
+    let head = w.ledger.head().header.height;
+    drop(w);
+    // A ledger written before stores kept a network record: no `peers_through`.
+    {
+        let db = redb::Database::open(&path).expect("raw open");
+        let txn = db.begin_write().expect("write");
+        txn.delete_table(redb::TableDefinition::<&str, u64>::new("network_meta"))
+            .expect("delete");
+        txn.commit().expect("commit");
+    }
+    let mut ledger = Ledger::open(RedbStore::open(&path).expect("reopen")).expect("chain");
+    assert_eq!(ledger.store().network_peers().expect("read"), None);
+
+    let mut record = weft_ledger::store::network::NetworkRecord {
+        through: head + 1,
+        ..Default::default()
+    };
+    record.peers.insert(a, "a".into());
+    record.certificates.push((head, b"kept beside".to_vec()));
+    let refused = ledger
+        .adopt_network_record(&record)
+        .expect_err("not as of the head");
+    assert!(refused.to_string().contains("whose head is"), "{refused}");
+    record.through = head;
+    ledger.adopt_network_record(&record).expect("adopted");
+    let mut other = record.clone();
+    other.peers.clear();
+    ledger
+        .adopt_network_record(&other)
+        .expect("a second record is ignored");
+    assert_eq!(
+        ledger.store().certificate_in(0, head).expect("read"),
+        Some((head, b"kept beside".to_vec()))
+    );
+
+    // From now on each block keeps it.
+    let mut w = World {
+        ledger,
+        authority: SigningKey::from_seed(&[1; 32]),
+        producer: SigningKey::from_seed(&[2; 32]),
+        chain_id: weft_core::ChainId::from_name("test").expect("name"),
+        keys: Default::default(),
+        seed: 90,
+        merge_step: None,
+    };
+    peer_change(&mut w, T0 + 2, b, true, "b");
+    let peers: Vec<_> = w
+        .ledger
+        .store()
+        .network_peers()
+        .expect("read")
+        .expect("kept")
+        .into_iter()
+        .collect();
+    let mut expected = vec![(a, "a".to_string()), (b, "b".to_string())];
+    expected.sort();
+    assert_eq!(peers, expected);
 }

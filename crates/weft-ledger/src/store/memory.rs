@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use weft_core::model::Genesis;
 use weft_core::{BlockHash, Fingerprint, Hash32, PublicKey, ResourceId, TxId};
 
+use super::network::{self, NetworkPeers, NetworkRecord};
 use super::{BlockCommit, Store, index_keys};
 
 use crate::block::{MerkleLevels, SignedHeader};
@@ -67,6 +68,9 @@ pub struct MemoryStore {
     trees: HashMap<u64, (usize, Vec<u8>)>,
     by_fingerprint: HashMap<[u8; 33], BTreeSet<(Position, TxId)>>,
     by_resource: HashMap<ResourceId, BTreeSet<(Position, TxId)>>,
+    certificates: BTreeMap<u64, Vec<u8>>,
+    /// The admitted peers and the height they are read through (see [`super::network`]).
+    peers: Option<(u64, NetworkPeers)>,
 }
 
 impl MemoryStore {
@@ -116,6 +120,39 @@ impl Store for MemoryStore {
         self.hashes.insert(header.hash(), height);
         self.headers.insert(height, commit.block.signed.clone());
         self.state.apply(commit.delta);
+        if let Some(certificate) = commit.certificate {
+            self.certificates.insert(height, certificate.to_vec());
+        }
+        if network::tracks(self.peers.as_ref().map(|(through, _)| *through), height) {
+            let (through, peers) = self.peers.get_or_insert_with(Default::default);
+            network::apply_peer_changes(peers, &network::peer_changes(&commit.block.transactions));
+            *through = height;
+        }
+        Ok(())
+    }
+
+    fn certificate_in(&self, from: u64, to: u64) -> Result<Option<(u64, Vec<u8>)>> {
+        if from > to {
+            return Ok(None);
+        }
+        Ok(self
+            .certificates
+            .range(from..=to)
+            .next_back()
+            .map(|(height, bytes)| (*height, bytes.clone())))
+    }
+
+    fn network_peers(&self) -> Result<Option<NetworkPeers>> {
+        Ok(self.peers.as_ref().map(|(_, peers)| peers.clone()))
+    }
+
+    fn adopt_network_record(&mut self, record: &NetworkRecord) -> Result<()> {
+        network::check_adoption(self.head()?.as_ref(), record)?;
+        if self.peers.is_none() {
+            self.certificates
+                .extend(record.certificates.iter().cloned());
+            self.peers = Some((record.through, record.peers.clone()));
+        }
         Ok(())
     }
 

@@ -8,6 +8,8 @@
 
 mod memory;
 pub use memory::MemoryState;
+pub mod network;
+mod redb_network;
 mod redb_store;
 
 pub use memory::MemoryStore;
@@ -19,6 +21,7 @@ use crate::block::{Block, MerkleLevels, SignedHeader};
 use crate::error::Result;
 use crate::state::{Position, StateDelta, StateView};
 use crate::tx::Transaction;
+use network::{NetworkPeers, NetworkRecord};
 
 /// Everything a block commit writes, prepared by the ledger.
 #[derive(Debug)]
@@ -31,6 +34,9 @@ pub struct BlockCommit<'a> {
     /// keeps every one. Indexes are built from the whole transactions either way, so a stripped
     /// transaction is still found by fingerprint and resource (see [`crate::filter`]).
     pub keep: Option<&'a [bool]>,
+    /// The consensus certificate that finalized the block (a network node's; opaque to the
+    /// ledger), stored with it in the same write. See [`network`].
+    pub certificate: Option<&'a [u8]>,
 }
 
 impl BlockCommit<'_> {
@@ -99,6 +105,16 @@ pub trait Store {
     fn resources_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<ResourceId>>;
     /// Transactions on the chain whose id starts with `prefix` (at most `limit`, in id order).
     fn txs_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<TxId>>;
+    /// The highest height in `from..=to` whose finality certificate is stored, with the
+    /// certificate.
+    fn certificate_in(&self, from: u64, to: u64) -> Result<Option<(u64, Vec<u8>)>>;
+    /// The peers admitted to the network, read through the head, or `None` when the store keeps
+    /// no record of them (a ledger written before stores kept one; see [`network`]).
+    fn network_peers(&self) -> Result<Option<NetworkPeers>>;
+    /// Takes over a record of peers and certificates kept outside the store, in one write, if
+    /// the store keeps none of its own (it is ignored otherwise). `record.through` must be the
+    /// head's height: the peers are those of every block up to it.
+    fn adopt_network_record(&mut self, record: &NetworkRecord) -> Result<()>;
 
     fn block(&self, height: u64) -> Result<Option<Block>> {
         let Some(signed) = self.signed_header(height)? else {

@@ -676,6 +676,7 @@ impl RedbStore {
             txn.open_table(RECEIPTS).map_err(storage)?;
             txn.open_table(PARTS).map_err(storage)?;
             txn.open_table(PENDING_DELTAS).map_err(storage)?;
+            super::redb_network::create_tables(&txn)?;
         }
         txn.commit().map_err(storage)?;
         let mut store = RedbStore {
@@ -1021,6 +1022,7 @@ impl Store for RedbStore {
                 txs.insert(&key, buffer.as_slice()).map_err(storage)?;
             }
         }
+        super::redb_network::commit(&txn, height, commit.certificate, &commit.block.transactions)?;
         if merge {
             self.finish_merging(&txn)?;
             merge_into_tables(&txn, &self.pending, Some((&entries, commit.delta)))?;
@@ -1206,6 +1208,25 @@ impl Store for RedbStore {
             .into_iter()
             .map(|id| TxId(Hash32(id)))
             .collect())
+    }
+
+    fn certificate_in(&self, from: u64, to: u64) -> Result<Option<(u64, Vec<u8>)>> {
+        super::redb_network::certificate_in(&self.read()?, from, to)
+    }
+
+    fn network_peers(&self) -> Result<Option<super::network::NetworkPeers>> {
+        super::redb_network::peers(&self.read()?)
+    }
+
+    fn adopt_network_record(&mut self, record: &super::network::NetworkRecord) -> Result<()> {
+        super::network::check_adoption(self.head()?.as_ref(), record)?;
+        let txn = self.db.begin_write().map_err(storage)?;
+        if super::redb_network::adopt(&txn, record)? {
+            txn.commit().map_err(storage)?;
+        } else {
+            txn.abort().map_err(storage)?;
+        }
+        Ok(())
     }
 
     fn resources_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<ResourceId>> {
