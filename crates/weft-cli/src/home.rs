@@ -9,7 +9,7 @@
 //!   ledger.redb          the chain (redb)                               0600
 //!   queue.log            the node's `wait=false` journal                0600
 //!   evidence.jsonl       in a network: misbehaviour seen                0600
-//!   network/             in a network: finality store, engine state     0700
+//!   network/             in a network: address book, engine state       0700
 //!   keys/                                                               0700
 //!   keys/authority.key   network authority (registers organisations)   secret, 0600
 //!   keys/producer.key    block producer (seals blocks)                  secret, 0600
@@ -269,7 +269,7 @@ impl Home {
             "node.addr",
             "evidence.jsonl",
             "network",
-            "network/finality.redb",
+            "network/addresses.redb",
             "keys",
         ];
         for name in LEDGER_FILES {

@@ -725,7 +725,7 @@ fn a_node_finds_the_network_from_one_seed_or_through_the_addresses_it_learnt() {
     });
     cluster.kill(THIN);
     only_seed(&cluster, THIN, 0);
-    std::fs::remove_file(cluster.members[THIN].home.join("network/finality.redb"))
+    std::fs::remove_file(cluster.members[THIN].home.join("network/addresses.redb"))
         .expect("address book removed");
     cluster.restart(THIN);
     wait_net_status(
@@ -830,7 +830,7 @@ fn a_node_keeps_its_configured_number_of_connections_and_replaces_one_that_drops
     cluster.kill(THIN);
     only_seed(&cluster, THIN, 0);
     set_connections(&cluster, THIN, 1);
-    std::fs::remove_file(cluster.members[THIN].home.join("network/finality.redb"))
+    std::fs::remove_file(cluster.members[THIN].home.join("network/addresses.redb"))
         .expect("address book removed");
     cluster.restart(THIN);
     let picked_one = |net: &Value| {

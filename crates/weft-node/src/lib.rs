@@ -10,6 +10,7 @@ pub mod query;
 
 mod admin;
 mod api;
+mod commit;
 /// Entry points of the fuzz targets (fuzz/) and of the replay of their corpora in the tests.
 #[doc(hidden)]
 pub mod fuzz;
@@ -161,10 +162,14 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
                 config: config.network.clone(),
                 dir: db_path.with_file_name("network"),
                 evidence_path: db_path.with_file_name("evidence.jsonl"),
+                tail: commit::CommitTail::new(
+                    ledger.clone(),
+                    metrics.clone(),
+                    head_sender,
+                    config.storage.merge_after_txs,
+                ),
                 metrics: metrics.clone(),
-                head: head_sender,
                 max_txs: config.blocks.max_txs,
-                merge_after_txs: config.storage.merge_after_txs,
                 filter: config.node.storage_filter()?,
             },
             submissions,
@@ -172,12 +177,14 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         (None, Some(started))
     } else {
         let producer = producer::Producer {
-            ledger: ledger.clone(),
             key: producer_key,
             live: live.clone(),
-            merge_after_txs: config.storage.merge_after_txs,
-            metrics: metrics.clone(),
-            head: head_sender,
+            tail: commit::CommitTail::new(
+                ledger.clone(),
+                metrics.clone(),
+                head_sender,
+                config.storage.merge_after_txs,
+            ),
         };
         let producer = std::thread::Builder::new()
             .name("producer".into())

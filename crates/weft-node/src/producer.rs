@@ -13,24 +13,16 @@ use std::time::{Duration, Instant};
 
 use weft_core::SigningKey;
 use weft_ledger::Admitted;
-use weft_ledger::store::MergeStep;
 
-use crate::metrics::Metrics;
-use crate::submission::{SharedLedger, Submission, TxResult, now_ms};
-
-/// The smallest merge step, in transactions' worth of index changes.
-const MIN_MERGE_STEP_TXS: usize = 4096;
+use crate::commit::CommitTail;
+use crate::submission::{Submission, TxResult, now_ms};
 
 pub(crate) struct Producer {
-    pub ledger: SharedLedger,
     pub key: SigningKey,
     /// Block interval and size, which a configuration reload may change.
     pub live: Arc<crate::live::Live>,
-    /// Merge the store's waiting index changes once this many transactions have them.
-    pub merge_after_txs: usize,
-    pub metrics: Arc<Metrics>,
-    /// Told the height of every committed block (GraphQL subscriptions wait on it).
-    pub head: tokio::sync::watch::Sender<u64>,
+    /// The ledger, and what follows each commit (head, metrics, merge).
+    pub tail: CommitTail,
 }
 
 /// One gathered batch, its signatures checked, on its way to the commit.
@@ -116,33 +108,13 @@ impl Producer {
             // A submitter that gave up (closed its connection) is no error.
             let _ = reply.send(results.by_ref().take(count).collect());
         }
-        self.metrics
+        self.tail
+            .metrics()
             .pending
             .dec_by(i64::try_from(batch.count).unwrap_or(i64::MAX));
-        self.merge_some(batch.count);
-    }
-
-    /// Merges one step of the store's waiting index changes, after the block's answers went
-    /// out and while the next block is being gathered, so no submitter waits for a merge.
-    /// Once `merge_after_txs` transactions wait, their changes are merged over the following
-    /// blocks, each step writing as many transactions' worth as twice the block just committed
-    /// (at least [`MIN_MERGE_STEP_TXS`]): the merge keeps ahead of the blocks that arrive.
-    fn merge_some(&self, block_txs: usize) {
-        let mut ledger = match self.ledger.lock() {
-            Ok(ledger) => ledger,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let started = Instant::now();
-        let budget = block_txs.saturating_mul(2).max(MIN_MERGE_STEP_TXS);
-        match ledger.merge_some(self.merge_after_txs, budget) {
-            Ok(MergeStep::Wrote) => self
-                .metrics
-                .merge_seconds
-                .observe(started.elapsed().as_secs_f64()),
-            Ok(MergeStep::Idle | MergeStep::Sorting) => {}
-            // Nothing is lost: the changes stay logged and in memory; the next step retries.
-            Err(error) => tracing::error!(%error, "merging index changes failed"),
-        }
+        // After the block's answers went out and while the next block is being gathered, so
+        // no submitter waits for a merge.
+        self.tail.merge_step();
     }
 
     /// One block: results in the order of its transactions.
@@ -150,7 +122,7 @@ impl Producer {
         let started = Instant::now();
         let ids = admitted.ids().to_vec();
         let outcome = {
-            let mut ledger = match self.ledger.lock() {
+            let mut ledger = match self.tail.ledger().lock() {
                 Ok(ledger) => ledger,
                 Err(poisoned) => poisoned.into_inner(),
             };
@@ -183,10 +155,7 @@ impl Producer {
                 .next()
                 .map(|(id, position)| TxResult::Committed { id, position });
         }
-        if let Some(signed) = &outcome.header {
-            self.head.send_replace(signed.header.height);
-        }
-        self.metrics.record_block(
+        self.tail.committed(
             outcome.header.as_ref().map(|signed| signed.header.height),
             ids.len() - rejected,
             rejected,

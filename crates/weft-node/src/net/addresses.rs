@@ -1,124 +1,48 @@
-//! What a network node keeps beside its ledger:
-//! - the consensus certificates that finalized its blocks, by height: a node serves them with
-//!   the blocks it sends a peer that catches up, so that the peer can check the blocks are final
-//!   without trusting the sender (docs/network.md, "Catch-up");
-//! - the peers admitted to the network by `NetworkPeer` transactions, and the height up to
-//!   which the ledger was read for them (docs/network.md, "Joining a network");
-//! - the address book: where each peer is dialled, as it said over its own connection or in an
-//!   address it signed, so that a restarted node finds the validators and its other peers even
-//!   when its configured seeds are gone (docs/network.md, "Connections").
+//! The address book: where each peer is dialled, as it said over its own connection or in an
+//! address it signed, so that a restarted node finds the validators and its other peers even
+//! when its configured seeds are gone (docs/network.md, "Connections"). It is the only thing a
+//! network node keeps outside its ledger, in `HOME/network/addresses.redb`: the certificates
+//! that finalized its blocks and the admitted peers are written with each block, in the
+//! ledger's own transaction (`weft_ledger::store::network`).
 //!
-//! Certificates and admissions are written in one transaction per committed block. A crash between the ledger's commit
-//! and this one loses at most a certificate; the admissions are read again from the ledger.
+//! Nodes of earlier versions kept the certificates and the admitted peers beside the address
+//! book, in `HOME/network/finality.redb`, written after the ledger's commit. [`migrate`] hands
+//! them to the ledger and the addresses to the book, once, and removes that file.
 
 use std::path::Path;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use redb::{
     Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
-    TableDefinition,
+    TableDefinition, TableHandle as _,
 };
-use weft_core::model::NetworkPeer;
+use weft_ledger::store::Store as _;
+use weft_ledger::store::network::{NetworkRecord, apply_peer_changes, peer_changes};
 
-const CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("finalizations");
-/// Admitted peer key → the name the authority gave it.
-const MEMBERS: TableDefinition<&[u8; 32], &str> = TableDefinition::new("members");
-/// `"scanned"`: the height up to which the ledger was read for admissions. (Files written
-/// before peers kept sets of their own also hold `"changed"`, no longer read.)
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+use crate::submission::SharedLedger;
+
 /// Peer key → the address (`IP:PORT`) it was last known to be dialled at.
 const ADDRESSES: TableDefinition<&[u8; 32], &str> = TableDefinition::new("addresses");
 /// Most peers in the address book (a learnt address is replaced, never added beyond this).
 pub(crate) const MAX_ADDRESSES: usize = 256;
 
-/// The admitted peers, with the names the authority gave them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Members {
-    pub peers: Vec<(weft_core::PublicKey, String)>,
-}
-
-pub(crate) struct Finality {
+pub(crate) struct AddressBook {
     db: Database,
 }
 
-impl Finality {
+impl AddressBook {
     pub fn open(path: &Path) -> Result<Self> {
         weft_ledger::files::create_private(path)
-            .with_context(|| format!("cannot create the finality store {}", path.display()))?;
+            .with_context(|| format!("cannot create the address book {}", path.display()))?;
         let db = Database::create(path)
-            .with_context(|| format!("cannot open the finality store {}", path.display()))?;
+            .with_context(|| format!("cannot open the address book {}", path.display()))?;
         let write = db.begin_write()?;
-        write.open_table(CERTIFICATES)?;
-        write.open_table(MEMBERS)?;
-        write.open_table(META)?;
         write.open_table(ADDRESSES)?;
         write.commit()?;
-        Ok(Finality { db })
+        Ok(AddressBook { db })
     }
 
-    /// Records what the committed block at `height` brings: the certificate that finalized it,
-    /// if this node has it, and its admissions and removals of peers, in block order.
-    pub fn record(
-        &self,
-        height: u64,
-        certificate: Option<&[u8]>,
-        changes: &[NetworkPeer],
-    ) -> Result<()> {
-        self.write(height, certificate, changes)
-    }
-
-    /// Records the admissions and removals of blocks read again from the ledger, up to
-    /// `scanned`, in one write, in ledger order.
-    pub fn record_scanned(&self, scanned: u64, changes: &[NetworkPeer]) -> Result<()> {
-        self.write(scanned, None, changes)
-    }
-
-    fn write(
-        &self,
-        scanned: u64,
-        certificate: Option<&[u8]>,
-        changes: &[NetworkPeer],
-    ) -> Result<()> {
-        let write = self.db.begin_write()?;
-        if let Some(certificate) = certificate {
-            write
-                .open_table(CERTIFICATES)?
-                .insert(scanned, certificate)?;
-        }
-        {
-            let mut members = write.open_table(MEMBERS)?;
-            for change in changes {
-                let key = change.key.0;
-                if change.admitted {
-                    members.insert(&key, change.name.as_str())?;
-                } else {
-                    members.remove(&key)?;
-                }
-            }
-            write.open_table(META)?.insert("scanned", scanned)?;
-        }
-        write.commit()?;
-        Ok(())
-    }
-
-    /// The height up to which committed blocks were read for admissions.
-    pub fn scanned(&self) -> Result<u64> {
-        let read = self.db.begin_read()?;
-        let meta = read.open_table(META)?;
-        Ok(meta.get("scanned")?.map_or(0, |value| value.value()))
-    }
-
-    pub fn members(&self) -> Result<Members> {
-        let read = self.db.begin_read()?;
-        let mut peers = Vec::new();
-        for entry in read.open_table(MEMBERS)?.iter()? {
-            let (key, name) = entry?;
-            peers.push((weft_core::PublicKey(*key.value()), name.value().to_string()));
-        }
-        Ok(Members { peers })
-    }
-
-    /// The address book: each peer's key and the address it last gave.
+    /// Each peer's key and the address it last gave.
     pub fn addresses(&self) -> Result<Vec<(weft_core::PublicKey, String)>> {
         let read = self.db.begin_read()?;
         let mut addresses = Vec::new();
@@ -163,14 +87,110 @@ impl Finality {
         write.commit()?;
         Ok(())
     }
+}
 
-    /// The highest height in `from..=to` with a certificate, and the certificate.
-    pub fn last_in(&self, from: u64, to: u64) -> Result<Option<(u64, Vec<u8>)>> {
-        let read = self.db.begin_read()?;
-        let table = read.open_table(CERTIFICATES)?;
-        let last = table.range(from..=to)?.next_back().transpose()?;
-        Ok(last.map(|(height, bytes)| (height.value(), bytes.value().to_vec())))
+/// The tables of the earlier side file.
+const LEGACY_CERTIFICATES: TableDefinition<u64, &[u8]> = TableDefinition::new("finalizations");
+const LEGACY_MEMBERS: TableDefinition<&[u8; 32], &str> = TableDefinition::new("members");
+const LEGACY_META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// Opens the address book in `dir`, first taking over an earlier node's `finality.redb` if one
+/// is there, and makes sure the ledger keeps a record of the network's peers: the certificates
+/// and peers of the side file go to the ledger (with the peers of blocks committed after the
+/// side file's last write, read again from the ledger), the addresses to the book; then the side
+/// file is removed. Each step can be repeated: a crash part-way is finished at the next start.
+pub(crate) fn open_and_migrate(dir: &Path, ledger: &SharedLedger) -> Result<AddressBook> {
+    let book = AddressBook::open(&dir.join("addresses.redb"))?;
+    let legacy_path = dir.join("finality.redb");
+    let legacy = if legacy_path.exists() {
+        Some(
+            Database::open(&legacy_path)
+                .with_context(|| format!("cannot open {}", legacy_path.display()))?,
+        )
+    } else {
+        None
+    };
+    adopt(legacy.as_ref(), ledger)?;
+    if let Some(legacy) = legacy {
+        let read = legacy.begin_read()?;
+        let tables: Vec<String> = read
+            .list_tables()?
+            .map(|table| table.name().to_string())
+            .collect();
+        if tables.iter().any(|name| name == ADDRESSES.name()) {
+            for entry in read.open_table(ADDRESSES)?.iter()? {
+                let (key, address) = entry?;
+                book.learn_address(&weft_core::PublicKey(*key.value()), address.value())?;
+            }
+        }
+        drop(read);
+        drop(legacy);
+        std::fs::remove_file(&legacy_path)
+            .with_context(|| format!("cannot remove {}", legacy_path.display()))?;
+        tracing::info!(
+            "the certificates and admitted peers of {} now live in the ledger, its addresses in \
+             addresses.redb",
+            legacy_path.display()
+        );
     }
+    Ok(book)
+}
+
+/// Gives the ledger a record of the network's peers if it keeps none: the side file's, brought
+/// up to the head, or (no side file) one read from every committed block.
+fn adopt(legacy: Option<&Database>, ledger: &SharedLedger) -> Result<()> {
+    let mut ledger = ledger.lock().map_err(|_| anyhow::anyhow!("ledger lock"))?;
+    if ledger.store().network_peers()?.is_some() {
+        return Ok(());
+    }
+    let mut record = NetworkRecord::default();
+    let mut scanned = 0;
+    if let Some(legacy) = legacy {
+        let read = legacy.begin_read()?;
+        let tables: Vec<String> = read
+            .list_tables()?
+            .map(|table| table.name().to_string())
+            .collect();
+        let has = |name: &str| tables.iter().any(|table| table == name);
+        if has(LEGACY_CERTIFICATES.name()) {
+            for entry in read.open_table(LEGACY_CERTIFICATES)?.iter()? {
+                let (height, bytes) = entry?;
+                record
+                    .certificates
+                    .push((height.value(), bytes.value().to_vec()));
+            }
+        }
+        if has(LEGACY_MEMBERS.name()) {
+            for entry in read.open_table(LEGACY_MEMBERS)?.iter()? {
+                let (key, name) = entry?;
+                record
+                    .peers
+                    .insert(weft_core::PublicKey(*key.value()), name.value().to_string());
+            }
+        }
+        if has(LEGACY_META.name()) {
+            scanned = read
+                .open_table(LEGACY_META)?
+                .get("scanned")?
+                .map_or(0, |value| value.value());
+        }
+    }
+    let head = ledger.head().header.height;
+    if scanned > head {
+        bail!(
+            "the network's side file was read through block {scanned}, beyond the ledger's head \
+             {head}: it belongs to another ledger"
+        );
+    }
+    for height in scanned + 1..=head {
+        let Some(block) = ledger.store().block(height)? else {
+            bail!("block {height} is missing from the ledger");
+        };
+        apply_peer_changes(&mut record.peers, &peer_changes(&block.transactions));
+    }
+    record.through = head;
+    ledger.adopt_network_record(&record)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -180,98 +200,203 @@ mod tests {
     #[test]
     fn the_address_book_keeps_the_last_address_survives_a_reopen_and_is_bounded() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("finality.redb");
+        let path = dir.path().join("addresses.redb");
         let a = weft_core::PublicKey([1; 32]);
         let b = weft_core::PublicKey([2; 32]);
         {
-            let finality = Finality::open(&path).expect("open");
-            assert!(finality.learn_address(&a, "127.0.0.1:1").expect("learn"));
-            assert!(!finality.learn_address(&a, "127.0.0.1:1").expect("same"));
-            assert!(finality.learn_address(&a, "127.0.0.1:2").expect("moved"));
-            assert!(finality.learn_address(&b, "127.0.0.2:3").expect("learn"));
-            finality.forget_address(&b).expect("forget");
+            let book = AddressBook::open(&path).expect("open");
+            assert!(book.learn_address(&a, "127.0.0.1:1").expect("learn"));
+            assert!(!book.learn_address(&a, "127.0.0.1:1").expect("same"));
+            assert!(book.learn_address(&a, "127.0.0.1:2").expect("moved"));
+            assert!(book.learn_address(&b, "127.0.0.2:3").expect("learn"));
+            book.forget_address(&b).expect("forget");
         }
-        let finality = Finality::open(&path).expect("reopen");
+        let book = AddressBook::open(&path).expect("reopen");
         assert_eq!(
-            finality.addresses().expect("read"),
+            book.addresses().expect("read"),
             vec![(a, "127.0.0.1:2".to_string())]
         );
         for i in 0..MAX_ADDRESSES as u32 {
             let mut key = [0u8; 32];
             key[..4].copy_from_slice(&(i + 10).to_be_bytes());
-            finality
-                .learn_address(&weft_core::PublicKey(key), "127.0.0.1:9")
+            book.learn_address(&weft_core::PublicKey(key), "127.0.0.1:9")
                 .expect("learn");
         }
-        assert_eq!(finality.addresses().expect("read").len(), MAX_ADDRESSES);
+        assert_eq!(book.addresses().expect("read").len(), MAX_ADDRESSES);
         assert!(
-            finality.learn_address(&a, "127.0.0.1:4").expect("known"),
+            book.learn_address(&a, "127.0.0.1:4").expect("known"),
             "a known peer's address is replaced in a full book"
         );
     }
+}
 
-    #[test]
-    fn the_last_certificate_in_a_range_is_found_and_survives_a_reopen() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("finality.redb");
-        {
-            let finality = Finality::open(&path).expect("open");
-            finality.record(3, Some(b"three"), &[]).expect("put");
-            finality.record(5, None, &[]).expect("no certificate");
-            finality.record(9, Some(b"nine"), &[]).expect("put");
+#[cfg(test)]
+mod migration {
+    use std::sync::{Arc, Mutex};
+
+    use weft_core::model::{Genesis, NetworkPeer, Payload};
+    use weft_core::{ChainId, SigningKey};
+    use weft_ledger::store::RedbStore;
+    use weft_ledger::{Ledger, Signer, Transaction};
+
+    use super::*;
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn peer(
+        authority: &SigningKey,
+        chain: ChainId,
+        time: u64,
+        key: u8,
+        admitted: bool,
+    ) -> Transaction {
+        Transaction::sign(
+            chain,
+            time,
+            Signer::Authority,
+            authority,
+            Payload::NetworkPeer(NetworkPeer {
+                key: SigningKey::from_seed(&[key; 32]).public_key(),
+                admitted,
+                name: format!("peer-{key}"),
+            }),
+        )
+        .expect("tx")
+    }
+
+    /// An earlier node's home: a ledger with no network record of its own and a side file
+    /// `finality.redb` read through block 1, then block 2 committed after it (the crash window
+    /// of the earlier two-commit design).
+    fn earlier_home(dir: &Path) -> SharedLedger {
+        let authority = SigningKey::from_seed(&[1; 32]);
+        let producer = SigningKey::from_seed(&[2; 32]);
+        let genesis = Transaction::sign(
+            ChainId::from_name("migration").expect("name"),
+            T0,
+            Signer::Authority,
+            &authority,
+            Payload::Genesis(Genesis {
+                chain_name: "migration".into(),
+                authorities: vec![authority.public_key()],
+                producers: vec![producer.public_key()],
+                time_window_ms: 300_000,
+            }),
+        )
+        .expect("genesis");
+        let chain = genesis.header.chain_id;
+        let path = dir.join("ledger.redb");
+        let mut ledger = Ledger::create(
+            RedbStore::open(&path).expect("open"),
+            genesis,
+            &producer,
+            T0,
+        )
+        .expect("chain");
+        for (time, changes) in [
+            (T0 + 1, vec![(7, true)]),
+            (T0 + 2, vec![(7, false), (8, true)]),
+        ] {
+            let txs = changes
+                .into_iter()
+                .map(|(key, admitted)| peer(&authority, chain, time, key, admitted))
+                .collect();
+            let outcome = ledger.produce_block(txs, &producer, time).expect("block");
+            assert!(outcome.rejected.is_empty(), "{:?}", outcome.rejected);
         }
-        let finality = Finality::open(&path).expect("reopen");
-        assert_eq!(
-            finality.last_in(1, 8).expect("read"),
-            Some((3, b"three".to_vec()))
-        );
-        assert_eq!(
-            finality.last_in(1, 100).expect("read"),
-            Some((9, b"nine".to_vec()))
-        );
-        assert_eq!(finality.last_in(4, 8).expect("read"), None);
-        assert_eq!(finality.scanned().expect("read"), 9);
+        drop(ledger);
+        {
+            let db = Database::open(&path).expect("raw open");
+            let txn = db.begin_write().expect("write");
+            txn.delete_table(TableDefinition::<&str, u64>::new("network_meta"))
+                .expect("no record");
+            txn.commit().expect("commit");
+        }
+        let side = Database::create(dir.join("finality.redb")).expect("side file");
+        let txn = side.begin_write().expect("write");
+        txn.open_table(LEGACY_CERTIFICATES)
+            .expect("table")
+            .insert(1, b"certificate of block 1".as_slice())
+            .expect("insert");
+        let seven = SigningKey::from_seed(&[7; 32]).public_key();
+        txn.open_table(LEGACY_MEMBERS)
+            .expect("table")
+            .insert(&seven.0, "peer-7")
+            .expect("insert");
+        txn.open_table(LEGACY_META)
+            .expect("table")
+            .insert("scanned", 1)
+            .expect("insert");
+        txn.open_table(ADDRESSES)
+            .expect("table")
+            .insert(&seven.0, "127.0.0.1:7000")
+            .expect("insert");
+        txn.commit().expect("commit");
+        drop(side);
+        let ledger = Ledger::open(RedbStore::open(&path).expect("reopen")).expect("chain");
+        assert_eq!(ledger.store().network_peers().expect("read"), None);
+        Arc::new(Mutex::new(ledger))
     }
 
     #[test]
-    fn admissions_and_removals_apply_in_order_and_survive_a_reopen() {
+    fn an_earlier_side_file_moves_into_the_ledger_and_the_book_once() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("finality.redb");
-        let a = weft_core::SigningKey::from_seed(&[1; 32]).public_key();
-        let b = weft_core::SigningKey::from_seed(&[2; 32]).public_key();
-        let change = |key, admitted, name: &str| NetworkPeer {
-            key,
-            admitted,
-            name: name.into(),
-        };
-        {
-            let finality = Finality::open(&path).expect("open");
-            assert_eq!(finality.members().expect("read"), Members::default());
-            finality
-                .record(4, None, &[change(a, true, "a"), change(b, true, "b")])
-                .expect("admit");
-            finality
-                .record(6, None, &[change(a, false, "a"), change(b, true, "b2")])
-                .expect("remove a, rename b");
-            finality.record(7, None, &[]).expect("nothing");
-        }
-        let finality = Finality::open(&path).expect("reopen");
-        assert_eq!(
-            finality.members().expect("read"),
-            Members {
-                peers: vec![(b, "b2".to_string())],
-            }
+        let ledger = earlier_home(dir.path());
+        let book = open_and_migrate(dir.path(), &ledger).expect("migrated");
+        assert!(
+            !dir.path().join("finality.redb").exists(),
+            "the side file is removed"
         );
-        assert_eq!(finality.scanned().expect("read"), 7);
-        // Blocks read again after a crash, in order: a is admitted again.
-        finality
-            .record_scanned(12, &[change(a, true, "a"), change(b, true, "b3")])
-            .expect("scan");
-        let mut peers = finality.members().expect("read").peers;
-        peers.sort();
-        let mut expected = vec![(a, "a".to_string()), (b, "b3".to_string())];
-        expected.sort();
-        assert_eq!(peers, expected);
-        assert_eq!(finality.scanned().expect("read"), 12);
+        let seven = SigningKey::from_seed(&[7; 32]).public_key();
+        let eight = SigningKey::from_seed(&[8; 32]).public_key();
+        assert_eq!(
+            book.addresses().expect("read"),
+            vec![(seven, "127.0.0.1:7000".to_string())]
+        );
+        drop(book);
+        let check = |ledger: &SharedLedger| {
+            let ledger = ledger.lock().expect("lock");
+            // Block 2, committed after the side file's last write, removed 7 and admitted 8.
+            let peers: Vec<_> = ledger
+                .store()
+                .network_peers()
+                .expect("read")
+                .expect("a record")
+                .into_iter()
+                .collect();
+            assert_eq!(peers, vec![(eight, "peer-8".to_string())]);
+            assert_eq!(
+                ledger.store().certificate_in(0, 2).expect("read"),
+                Some((1, b"certificate of block 1".to_vec()))
+            );
+        };
+        check(&ledger);
+        // Again: nothing left to take over, nothing changes.
+        let book = open_and_migrate(dir.path(), &ledger).expect("again");
+        assert_eq!(book.addresses().expect("read").len(), 1);
+        check(&ledger);
+    }
+
+    #[test]
+    fn a_side_file_read_beyond_the_head_belongs_to_another_ledger_and_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ledger = earlier_home(dir.path());
+        {
+            let side = Database::open(dir.path().join("finality.redb")).expect("open");
+            let txn = side.begin_write().expect("write");
+            txn.open_table(LEGACY_META)
+                .expect("table")
+                .insert("scanned", 9)
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        let error = open_and_migrate(dir.path(), &ledger)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(error.contains("beyond the ledger's head 2"), "{error}");
+        assert!(
+            dir.path().join("finality.redb").exists(),
+            "nothing is removed when refused"
+        );
     }
 }

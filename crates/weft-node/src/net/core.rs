@@ -29,10 +29,11 @@ use weft_core::{BlockHash, Hash32, SigningKey, TxId};
 use weft_ledger::block::{Block, SignedHeader};
 use weft_ledger::ledger::{Assembled, Signatures, ValidatedBlock, assemble, validate_block_with};
 use weft_ledger::state::{Overlay, Position, Schedule, StateDelta};
-use weft_ledger::store::{MergeStep, Store as _};
+use weft_ledger::store::network::{NetworkPeers, peer_changes};
+use weft_ledger::store::Store as _;
 use weft_ledger::{Admitted, RuleError, Transaction};
 
-use super::finality::Finality;
+use super::addresses::AddressBook;
 use super::wire::{self, Proposal, Sync, TxBatch};
 use super::{
     Ctx, Digest, Event, FETCH_TIMEOUT, Fetched, Finalization, Key, Scheme, SharedStatus, key_set,
@@ -123,12 +124,12 @@ pub(crate) struct CoreParams<S, B> {
     pub blocker: B,
     pub status: SharedStatus,
     pub metrics: Arc<Metrics>,
-    pub head: tokio::sync::watch::Sender<u64>,
-    pub finality: Finality,
+    /// What follows each commit: the head announced, the metrics, the merge policy.
+    pub tail: crate::commit::CommitTail,
+    pub addresses: AddressBook,
     pub evidence_path: PathBuf,
     pub config: NetworkSection,
     pub max_txs: usize,
-    pub merge_after_txs: usize,
     /// What this node stores whole (`None`: everything).
     pub filter: Option<weft_ledger::filter::StorageFilter>,
     /// Debug builds only: how this node misbehaves, for tests ([`Fault`]).
@@ -265,7 +266,6 @@ pub(crate) struct Core<S, B> {
     /// When the last block was committed (a validator that hears of none asks its peers).
     last_commit: Instant,
     halted: bool,
-    pending_merge_txs: usize,
     fetching: Vec<PendingFetch>,
     /// Non-voting nodes: the submissions made here still pooled at the last re-flood check, and
     /// when it was.
@@ -371,7 +371,7 @@ where
             .collect::<Result<Vec<_>>>()?;
         // The address book first, the configured seeds over it.
         let mut addresses: HashMap<Key, String> = p
-            .finality
+            .addresses
             .addresses()
             .unwrap_or_default()
             .into_iter()
@@ -427,13 +427,12 @@ where
             gate: None,
             last_commit: Instant::now(),
             halted: false,
-            pending_merge_txs: 0,
             fetching: Vec::new(),
             waited: HashSet::new(),
             last_reflood: Instant::now(),
             last_online: Instant::now(),
             reported: HashMap::new(),
-            member_keys: member_keys(&p.finality.members().unwrap_or_default()),
+            member_keys: member_keys(&super::admitted_peers(&p.ledger).unwrap_or_default()),
             cut_off: HashMap::new(),
             addresses,
             fault: p.fault,
@@ -576,7 +575,7 @@ where
         }
         self.ask_wanted();
         self.try_commit()?;
-        self.merge_some();
+        self.p.tail.merge_step();
         self.expire_fetches();
         self.publish();
         Ok(())
@@ -1450,9 +1449,15 @@ where
                 .filter
                 .as_ref()
                 .and_then(|filter| filter.mask(&known.block.transactions));
-            if let Err(error) =
-                ledger.commit_validated_keeping(&known.block, &validated, mask.as_deref())
-            {
+            // The block, the certificate that finalized it and its changes to the peers are
+            // written in one durable transaction.
+            let certificate = self.certificates.remove(&hash).map(|(_, bytes)| bytes);
+            if let Err(error) = ledger.commit_final(
+                &known.block,
+                &validated,
+                mask.as_deref(),
+                certificate.as_deref(),
+            ) {
                 bail!("cannot commit final block {hash}: {error}");
             }
         }
@@ -1487,15 +1492,7 @@ where
             }
         }
         let epoch_over = self.p.schedule.end(self.epoch.number) == Some(height);
-        let certificate = self.certificates.remove(&hash).map(|(_, bytes)| bytes);
-        let changes = super::peer_changes(&known.block);
-        if let Err(error) = self
-            .p
-            .finality
-            .record(height, certificate.as_deref(), &changes)
-        {
-            tracing::error!(%error, height, "cannot record the block's certificate and peers");
-        }
+        let changes = peer_changes(&known.block.transactions);
         self.last_commit = Instant::now();
         if epoch_over {
             self.switch_epoch()?;
@@ -1521,7 +1518,6 @@ where
                 },
             );
         }
-        self.pending_merge_txs += validated.ids.len();
         // Blocks at or below the new head that are not it lost: their branch is dead.
         let head_height = height;
         let mut dropped = 0;
@@ -1533,37 +1529,10 @@ where
             keep
         });
         self.known_bytes -= dropped;
-        self.p.head.send_replace(height);
         self.p
-            .metrics
-            .record_block(Some(height), validated.ids.len(), 0, started.elapsed());
+            .tail
+            .committed(Some(height), validated.ids.len(), 0, started.elapsed());
         Ok(())
-    }
-
-    /// One merge step of the store's waiting index changes, between blocks.
-    fn merge_some(&mut self) {
-        if self.pending_merge_txs == 0 {
-            return;
-        }
-        let budget = self.pending_merge_txs.saturating_mul(2).max(256);
-        self.pending_merge_txs = 0;
-        let Ok(mut ledger) = self.p.ledger.lock() else {
-            return;
-        };
-        let started = Instant::now();
-        match ledger.merge_some(self.p.merge_after_txs, budget) {
-            Ok(MergeStep::Wrote) => {
-                let seconds = started.elapsed().as_secs_f64();
-                self.p.metrics.merge_seconds.observe(seconds);
-                tracing::debug!(
-                    ms = seconds * 1000.0,
-                    budget,
-                    "merged a step of index changes"
-                );
-            }
-            Ok(MergeStep::Idle | MergeStep::Sorting) => {}
-            Err(error) => tracing::error!(%error, "merging index changes failed"),
-        }
     }
 
     // ---- catch-up: headers first, then bodies ----
@@ -2007,7 +1976,7 @@ where
         }
         tracing::info!(peer = %weft_key(key), address, "learnt a peer's address");
         self.addresses.insert(key.clone(), address.to_string());
-        if let Err(error) = self.p.finality.learn_address(&weft_key(key), address) {
+        if let Err(error) = self.p.addresses.learn_address(&weft_key(key), address) {
             tracing::warn!(%error, "cannot write the address book");
         }
     }
@@ -2071,9 +2040,9 @@ where
             .collect();
         peers.sort();
         peers.dedup();
-        if let Ok(members) = self.p.finality.members() {
-            for (key, _) in members.peers {
-                if let Ok(key) = super::engine_key(&key)
+        if let Ok(members) = super::admitted_peers(&self.p.ledger) {
+            for key in members.keys() {
+                if let Ok(key) = super::engine_key(key)
                     && key != self.me
                     && !peers.contains(&key)
                 {
@@ -2234,8 +2203,9 @@ where
                 .height
                 .min(from_height + u64::from(max_headers.max(1)) - 1)
                 .min(epoch_last);
-            if let Ok(Some((certified, bytes))) = self.p.finality.last_in(from_height, last)
-                && let Ok(ledger) = self.p.ledger.lock()
+            if let Ok(ledger) = self.p.ledger.lock()
+                && let Ok(Some((certified, bytes))) =
+                    ledger.store().certificate_in(from_height, last)
             {
                 for height in from_height..=certified {
                     match ledger.store().signed_header(height) {
@@ -2586,7 +2556,7 @@ where
     /// validators, the configured followers and seeds and the admitted peers; removed ones are
     /// cut off.
     fn members_changed(&mut self, height: u64, changes: &[weft_core::model::NetworkPeer]) {
-        let members = match self.p.finality.members() {
+        let members = match super::admitted_peers(&self.p.ledger) {
             Ok(members) => members,
             Err(error) => {
                 tracing::error!(%error, "cannot read the admitted peers");
@@ -2595,8 +2565,7 @@ where
         };
         self.member_keys = member_keys(&members);
         // Keys removed by this block and not admitted again after (in the same block).
-        let still_admitted =
-            |key: &weft_core::PublicKey| members.peers.iter().any(|(k, _)| k == key);
+        let still_admitted = |key: &weft_core::PublicKey| members.contains_key(key);
         for change in changes.iter().filter(|change| !change.admitted) {
             let Ok(key) = super::engine_key(&change.key) else {
                 continue;
@@ -2611,7 +2580,7 @@ where
             self.addresses.remove(&key);
             self.signed_addresses.remove(&key);
             self.picks.remove(&key);
-            if let Err(error) = self.p.finality.forget_address(&change.key) {
+            if let Err(error) = self.p.addresses.forget_address(&change.key) {
                 tracing::warn!(%error, "cannot write the address book");
             }
             self.cut(key, format!("removed from the network at height {height}"));
@@ -2619,7 +2588,7 @@ where
         self.retrack();
         tracing::info!(
             height,
-            admitted = members.peers.len(),
+            admitted = members.len(),
             "the network's peers changed"
         );
         if let Ok(mut status) = self.p.status.lock() {
@@ -2934,11 +2903,10 @@ fn sorted_keys<'a>(keys: impl Iterator<Item = &'a Key>) -> Vec<String> {
 }
 
 /// The admitted peers' keys, as the engine's.
-fn member_keys(members: &super::finality::Members) -> Vec<Key> {
+fn member_keys(members: &NetworkPeers) -> Vec<Key> {
     members
-        .peers
-        .iter()
-        .filter_map(|(key, _)| super::engine_key(key).ok())
+        .keys()
+        .filter_map(|key| super::engine_key(key).ok())
         .collect()
 }
 

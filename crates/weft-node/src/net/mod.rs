@@ -8,8 +8,8 @@
 //! `Reporter`); peers' messages reach it through forwarding tasks; the node's submission queue
 //! reaches it through a forwarding thread.
 
+mod addresses;
 mod core;
-mod finality;
 pub mod join;
 pub(crate) mod status;
 pub mod wire;
@@ -35,9 +35,10 @@ use commonware_stream::{cups, sake};
 use commonware_utils::channel::oneshot;
 use commonware_utils::ordered::Set;
 use weft_core::SigningKey;
-use weft_core::model::{NetworkPeer, Payload};
+
 use weft_ledger::state::{Schedule, StateView as _};
 use weft_ledger::store::Store as _;
+use weft_ledger::store::network::NetworkPeers;
 
 use crate::config::NetworkSection;
 use crate::metrics::Metrics;
@@ -60,35 +61,15 @@ const MAX_MEMBERS: usize = 32;
 /// node starts (a change that adds more takes a restart to connect them all).
 const SPARE_VALIDATOR_SLOTS: usize = 8;
 
-/// The admissions and removals of peers in `block`, in order.
-pub(crate) fn peer_changes(block: &weft_ledger::block::Block) -> Vec<NetworkPeer> {
-    block
-        .transactions
-        .iter()
-        .filter_map(|tx| match &tx.payload {
-            Some(Payload::NetworkPeer(change)) => Some(change.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Reads the committed blocks the finality store has not seen yet for admissions (after a
-/// crash between the two commits, or on a ledger that was not networked before).
-fn scan_members(finality: &finality::Finality, ledger: &SharedLedger) -> Result<finality::Members> {
-    let ledger = ledger.lock().map_err(|_| anyhow::anyhow!("ledger lock"))?;
-    let head = ledger.head().header.height;
-    let scanned = finality.scanned()?;
-    if scanned < head {
-        let mut changes = Vec::new();
-        for height in scanned + 1..=head {
-            let Some(block) = weft_ledger::store::Store::block(ledger.store(), height)? else {
-                bail!("block {height} is missing from the ledger");
-            };
-            changes.extend(peer_changes(&block));
-        }
-        finality.record_scanned(head, &changes)?;
-    }
-    finality.members()
+/// The peers admitted to the network, as the ledger records them with each block.
+pub(crate) fn admitted_peers(ledger: &SharedLedger) -> Result<NetworkPeers> {
+    let ledger = ledger
+        .lock()
+        .map_err(|_| anyhow::anyhow!("ledger lock poisoned"))?;
+    ledger
+        .store()
+        .network_peers()?
+        .ok_or_else(|| anyhow::anyhow!("the ledger keeps no record of the network's peers"))
 }
 
 /// The validators of `epoch` as the engine's keys.
@@ -146,9 +127,8 @@ pub(crate) fn peer_set(
     ((dialled, accepted), left_out)
 }
 
-fn member_list(members: &finality::Members) -> Vec<Member> {
+fn member_list(members: &NetworkPeers) -> Vec<Member> {
     members
-        .peers
         .iter()
         .map(|(key, name)| Member {
             key: key.to_string(),
@@ -165,15 +145,15 @@ pub(crate) struct NetParams {
     pub ledger: SharedLedger,
     pub key: SigningKey,
     pub config: NetworkSection,
-    /// Where the consensus engine keeps its journal and weft its finality certificates.
+    /// Where the consensus engine keeps its journal and weft its address book.
     pub dir: PathBuf,
     /// Where evidence of misbehaviour is appended (JSON lines).
     pub evidence_path: PathBuf,
+    /// What follows each commit: the head announced, the metrics, the merge policy.
+    pub tail: crate::commit::CommitTail,
     pub metrics: Arc<Metrics>,
-    pub head: tokio::sync::watch::Sender<u64>,
     /// Most transactions in one block.
     pub max_txs: usize,
-    pub merge_after_txs: usize,
     /// What this node stores whole (`None`: everything).
     pub filter: Option<weft_ledger::filter::StorageFilter>,
 }
@@ -474,12 +454,9 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
     // Owner-only, like the rest of the home's ledger files (weft_ledger::files).
     weft_ledger::files::create_private_dir_all(&params.dir)
         .with_context(|| format!("cannot create {}", params.dir.display()))?;
-    let finality = finality::Finality::open(&params.dir.join("finality.redb"))?;
-    let members = scan_members(&finality, &params.ledger)?;
-    let admitted = members
-        .peers
-        .iter()
-        .any(|(key, _)| *key == params.key.public_key());
+    let addresses = addresses::open_and_migrate(&params.dir, &params.ledger)?;
+    let members = admitted_peers(&params.ledger)?;
+    let admitted = members.contains_key(&params.key.public_key());
     if !validates_later && followers.position(&me).is_none() && !admitted {
         bail!(
             "this node's key {} is not a validator of chain {:?} (now or in a scheduled \
@@ -502,9 +479,9 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
     // addresses peers pass on (the core gives the p2p network its peer set).
     let peers_per_set =
         most_validators + SPARE_VALIDATOR_SLOTS + followers.len() + seeds + MAX_MEMBERS + 1;
-    if members.peers.len() > MAX_MEMBERS {
+    if members.len() > MAX_MEMBERS {
         tracing::error!(
-            admitted = members.peers.len(),
+            admitted = members.len(),
             "more peers are admitted than a node keeps room for ({MAX_MEMBERS}); some are \
              left out of its peer set"
         );
@@ -661,12 +638,11 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     blocker: oracle.clone(),
                     status: thread_status,
                     metrics: params.metrics,
-                    head: params.head,
-                    finality,
+                    tail: params.tail,
+                    addresses,
                     evidence_path: params.evidence_path,
                     config: params.config.clone(),
                     max_txs: params.max_txs,
-                    merge_after_txs: params.merge_after_txs,
                     filter,
                     fault,
                 })?;
