@@ -13,8 +13,11 @@ use weft_ledger::store::MergeStep;
 use crate::metrics::Metrics;
 use crate::submission::SharedLedger;
 
-/// The smallest merge step, in transactions' worth of index changes.
-pub(crate) const MIN_MERGE_STEP_TXS: usize = 4096;
+/// The smallest merge step, in transactions' worth of index changes: a step of a few
+/// milliseconds, so that neither a validator's consensus thread nor the next block of a
+/// standalone node waits long behind one (docs/benchmarks.md, "Index merges off the consensus
+/// thread": steps of 4,096 transactions' worth took 20–30 ms on every validator at once).
+pub(crate) const MIN_MERGE_STEP_TXS: usize = 256;
 
 /// How large a merge step is once `merge_after_txs` transactions wait: as many transactions'
 /// worth as twice those committed since the last step, at least [`MIN_MERGE_STEP_TXS`], so the
@@ -113,6 +116,7 @@ mod tests {
     fn a_merge_step_keeps_ahead_of_the_blocks_and_is_never_tiny() {
         assert_eq!(merge_budget(0), MIN_MERGE_STEP_TXS);
         assert_eq!(merge_budget(10), MIN_MERGE_STEP_TXS);
+        assert_eq!(merge_budget(200), 400);
         assert_eq!(merge_budget(5_000), 10_000);
         assert_eq!(merge_budget(usize::MAX), usize::MAX);
     }
