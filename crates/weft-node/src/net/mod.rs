@@ -639,6 +639,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     status: thread_status,
                     metrics: params.metrics,
                     tail: params.tail,
+                    clock: Box::new(core::clock::SystemClock),
                     addresses,
                     evidence_path: params.evidence_path,
                     config: params.config.clone(),

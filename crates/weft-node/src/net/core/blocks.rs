@@ -94,7 +94,7 @@ where
         if self.wanted_blocks.len() >= 1024 {
             self.wanted_blocks.clear();
         }
-        self.wanted_blocks.insert(hash, (Instant::now(), tries));
+        self.wanted_blocks.insert(hash, (self.now(), tries));
     }
 
     /// Asks every other validator of the epoch for each wanted block that has not come since
@@ -104,13 +104,14 @@ where
             return;
         }
         let known = &self.known;
+        let now = self.now();
         let mut ask = Vec::new();
         self.wanted_blocks.retain(|hash, (asked, tries)| {
             if known.contains_key(hash) || *tries >= WHOLE_TRIES {
                 return false;
             }
-            if asked.elapsed() >= SYNC_RETRY {
-                *asked = Instant::now();
+            if now.saturating_duration_since(*asked) >= SYNC_RETRY {
+                *asked = now;
                 *tries += 1;
                 ask.push(*hash);
             }
@@ -453,8 +454,12 @@ where
         }
         // Cheap checks first (this runs every tick while a proposal waits): let transactions
         // gather for `block_interval_ms` after the parent unless a block's worth waits.
-        let idle_over = asked.elapsed() >= Duration::from_millis(self.p.config.idle_block_ms);
-        let since_parent = now_ms().saturating_sub(parent.header.timestamp);
+        let idle_over = self.since(asked) >= Duration::from_millis(self.p.config.idle_block_ms);
+        let since_parent = self
+            .p
+            .clock
+            .unix_ms()
+            .saturating_sub(parent.header.timestamp);
         if self.pool.is_empty() && !idle_over {
             return None;
         }
@@ -527,7 +532,7 @@ where
                 &parent,
                 Admitted::checked_earlier(transactions, ids),
                 &self.p.key,
-                now_ms(),
+                self.p.clock.unix_ms(),
             )
         };
         let Assembled {

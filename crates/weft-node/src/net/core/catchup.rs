@@ -23,7 +23,7 @@ where
             .collect();
         all.sort();
         all.dedup();
-        let now = Instant::now();
+        let now = self.now();
         let mut peers: Vec<Key> = all
             .iter()
             .filter(|key| self.avoid.get(*key).is_none_or(|until| *until <= now))
@@ -67,7 +67,7 @@ where
         }
         if self
             .sync_sent
-            .is_some_and(|sent| sent.elapsed() < SYNC_RETRY)
+            .is_some_and(|sent| self.since(sent) < SYNC_RETRY)
         {
             return;
         }
@@ -99,14 +99,14 @@ where
                 .sync_out
                 .send(Recipients::Some(candidates), request, false);
         }
-        self.sync_sent = Some(Instant::now());
+        self.sync_sent = Some(self.now());
     }
 
     /// Asks for the bodies of waiting headers that are neither here nor asked for: runs of up
     /// to [`SYNC_BODIES`] blocks, each to a different peer, at most [`BODY_REQUESTS`] out.
     /// A request unanswered for [`SYNC_RETRY`] goes to another peer.
     pub(super) fn request_bodies(&mut self) {
-        let now = Instant::now();
+        let now = self.now();
         let head = self.head.header.height;
         let mut unanswered = Vec::new();
         self.bodies_asked.retain(|first, (peer, count, sent)| {
@@ -222,7 +222,7 @@ where
     /// `from` was heard from: a peer not heard from lately (new, or back) is sent the signed
     /// addresses this node holds at once, so that it can dial the peers it lacks.
     pub(super) fn heard(&mut self, from: &Key) {
-        if self.seen.insert(from.clone(), Instant::now()).is_none() {
+        if self.seen.insert(from.clone(), self.now()).is_none() {
             self.tell_addresses(Recipients::One(from.clone()));
         }
     }
@@ -364,7 +364,7 @@ where
         {
             if headers.is_empty() {
                 // Another peer is asked shortly (not at once: none may have what is missing).
-                self.sync_sent = Instant::now().checked_sub(SYNC_RETRY - EMPTY_RETRY);
+                self.sync_sent = self.now().checked_sub(SYNC_RETRY - EMPTY_RETRY);
             }
             return Ok(());
         }
@@ -511,12 +511,12 @@ where
             // It has no whole bodies to give (it stores transactions stripped, or is behind):
             // the others are asked for a while.
             if !self.avoid.contains_key(&from) {
-                self.avoid.insert(from.clone(), Instant::now() + PEER_SEEN);
+                self.avoid.insert(from.clone(), self.now() + PEER_SEEN);
             }
         } else if self
             .avoid
             .get(&from)
-            .is_some_and(|until| *until <= Instant::now() + PEER_SEEN)
+            .is_some_and(|until| *until <= self.now() + PEER_SEEN)
         {
             // It answers after all.
             self.avoid.remove(&from);

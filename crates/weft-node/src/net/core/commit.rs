@@ -86,6 +86,7 @@ where
 
     /// Commits one final block, the child of the committed head.
     pub(super) fn commit(&mut self, hash: BlockHash) -> Result<()> {
+        // How long the commit took, for the metrics: wall time.
         let started = Instant::now();
         if let Err(Lookup::Invalid(reason)) = self.validate_chain(&[hash]) {
             tracing::error!(
@@ -159,7 +160,7 @@ where
         }
         let epoch_over = self.p.schedule.end(self.epoch.number) == Some(height);
         let changes = peer_changes(&known.block.transactions);
-        self.last_commit = Instant::now();
+        self.last_commit = self.now();
         if epoch_over {
             self.switch_epoch()?;
         }

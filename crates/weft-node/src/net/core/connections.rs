@@ -13,12 +13,12 @@ where
     /// picks others in their place until `network.connections` are picked, and gives the p2p
     /// network the peer set if it changed (docs/network.md, "Connections").
     pub(super) fn maintain_connections(&mut self) {
-        self.last_connections = Instant::now();
+        self.last_connections = self.now();
         // The router's list of connections (commonware's `Recipients::All`); nothing is sent.
         if let Ok(checked) = self.p.sync_out.check(Recipients::All) {
             self.connected = checked.recipients().into_iter().collect();
         }
-        let now = Instant::now();
+        let now = self.now();
         self.passed_over.retain(|_, until| *until > now);
         let primary: HashSet<Key> = crate::net::primary_peers(&self.p.schedule, self.epoch.number)
             .unwrap_or_default()
@@ -30,7 +30,7 @@ where
             .filter(|(key, picked)| {
                 primary.contains(*key)
                     || !self.may_pick(key)
-                    || (!self.connected.contains(*key) && picked.elapsed() >= PICK_GRACE)
+                    || (!self.connected.contains(*key) && self.since(**picked) >= PICK_GRACE)
             })
             .map(|(key, _)| key.clone())
             .collect();
@@ -193,7 +193,7 @@ where
     /// passed on). A signature that does not verify gets the sender cut off: an honest node
     /// passes on only addresses it checked.
     pub(super) fn take_addresses(&mut self, from: Key, records: Vec<wire::PeerAddress>) {
-        let latest = now_ms() + ADDRESS_SKEW_MS;
+        let latest = self.p.clock.unix_ms() + ADDRESS_SKEW_MS;
         for record in records {
             let Ok(key) = crate::net::engine_key(&record.key) else {
                 continue;
@@ -237,7 +237,7 @@ where
         let peers: Vec<weft_core::PublicKey> = self
             .seen
             .iter()
-            .filter(|(_, when)| when.elapsed() < PEER_SEEN)
+            .filter(|(_, when)| self.since(**when) < PEER_SEEN)
             .map(|(key, _)| weft_key(key))
             .take(wire::MAX_ONLINE_PEERS)
             .collect();
@@ -268,7 +268,7 @@ where
             .filter_map(|key| crate::net::engine_key(key).ok())
             .filter(|key| *key != self.me && self.is_identity(key))
             .collect();
-        self.reported.insert(from, (Instant::now(), known));
+        self.reported.insert(from, (self.now(), known));
     }
 
     /// Is `key` a validator of some epoch, a configured follower or seed, or an admitted peer?

@@ -48,7 +48,7 @@ where
             return Ok(());
         }
         self.gate = Some(StartGate {
-            since: Instant::now(),
+            since: self.now(),
             probed: None,
             waiting,
             open,
@@ -60,21 +60,22 @@ where
     /// While the engine waits ([`StartGate`]): asks the validators that have not answered
     /// yet, every [`GATE_PROBE`]; starts the engine once the wait is over.
     pub(super) fn gate_tick(&mut self) {
+        let now = self.now();
         let Some(gate) = &mut self.gate else {
             return;
         };
         let wait = Duration::from_millis(self.p.config.start_wait_ms);
-        if gate.since.elapsed() >= wait {
+        if now.saturating_duration_since(gate.since) >= wait {
             self.open_gate();
             return;
         }
         if gate
             .probed
-            .is_some_and(|probed| probed.elapsed() < GATE_PROBE)
+            .is_some_and(|probed| now.saturating_duration_since(probed) < GATE_PROBE)
         {
             return;
         }
-        gate.probed = Some(Instant::now());
+        gate.probed = Some(now);
         let peers: Vec<Key> = gate.waiting.iter().cloned().collect();
         let request = self.headers_request();
         self.p
@@ -96,7 +97,7 @@ where
         let Some(gate) = self.gate.take() else {
             return;
         };
-        let waited_ms = gate.since.elapsed().as_millis() as u64;
+        let waited_ms = self.since(gate.since).as_millis() as u64;
         if gate.waiting.is_empty() {
             tracing::info!(
                 epoch = self.epoch.number,

@@ -54,7 +54,7 @@ where
             wanted,
             found: Vec::new(),
             reply: Some(reply),
-            deadline: Instant::now() + FETCH_TIMEOUT,
+            deadline: self.now() + FETCH_TIMEOUT,
         });
     }
 
@@ -160,7 +160,7 @@ where
 
     /// Answers the fetches that have everything, or whose time is up.
     pub(super) fn expire_fetches(&mut self) {
-        let now = Instant::now();
+        let now = self.now();
         self.fetching.retain_mut(|fetch| {
             let done = fetch.wanted.is_empty() || now >= fetch.deadline;
             if done && let Some(reply) = fetch.reply.take() {

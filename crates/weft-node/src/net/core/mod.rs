@@ -41,10 +41,11 @@ use super::{
 };
 use crate::config::NetworkSection;
 use crate::metrics::Metrics;
-use crate::submission::{SharedLedger, Submission, TxResult, now_ms};
+use crate::submission::{SharedLedger, Submission, TxResult};
 
 mod blocks;
 mod catchup;
+pub(crate) mod clock;
 mod commit;
 mod connections;
 mod epochs;
@@ -134,6 +135,8 @@ pub(crate) struct CoreParams<S, B> {
     pub blocker: B,
     pub status: SharedStatus,
     pub metrics: Arc<Metrics>,
+    /// Where the core reads the time.
+    pub clock: Box<dyn clock::Clock>,
     /// What follows each commit: the head announced, the metrics, the merge policy.
     pub tail: crate::commit::CommitTail,
     pub addresses: AddressBook,
@@ -391,7 +394,8 @@ where
             addresses.insert(key.clone(), seed.addr.to_string());
         }
         let dialable = p.config.dialable_addr()?.to_string();
-        let own_address = wire::PeerAddress::sign(chain_id, &p.key, dialable, now_ms());
+        let own_address = wire::PeerAddress::sign(chain_id, &p.key, dialable, p.clock.unix_ms());
+        let now = p.clock.now();
         Ok(Core {
             chain_id,
             head_hash: head.header.hash(),
@@ -416,31 +420,31 @@ where
             bodies_asked: std::collections::BTreeMap::new(),
             avoid: HashMap::new(),
             wanted_blocks: HashMap::new(),
-            last_follow: Instant::now(),
+            last_follow: now,
             seen: HashMap::new(),
             me,
             dialed: Vec::new(),
             picks: HashMap::new(),
             passed_over: HashMap::new(),
             connected: HashSet::new(),
-            last_connections: Instant::now(),
+            last_connections: now,
             tracked: None,
             track_id: 0,
             own_address,
             signed_addresses: HashMap::new(),
-            last_addresses: Instant::now(),
+            last_addresses: now,
             validator_keys: all_validators(&p.schedule),
             seed_keys,
             sync_state: "synced",
             epoch,
             is_validator,
             gate: None,
-            last_commit: Instant::now(),
+            last_commit: now,
             halted: false,
             fetching: Vec::new(),
             waited: HashSet::new(),
-            last_reflood: Instant::now(),
-            last_online: Instant::now(),
+            last_reflood: now,
+            last_online: now,
             reported: HashMap::new(),
             member_keys: member_keys(&super::admitted_peers(&p.ledger).unwrap_or_default()),
             cut_off: HashMap::new(),
@@ -453,6 +457,16 @@ where
 
     /// Runs until told to stop; then answers every waiting submitter (their transactions are
     /// not final, so not acknowledged) and returns. A storage failure ends it with the error.
+    /// The time, as the core's clock tells it.
+    fn now(&self) -> Instant {
+        self.p.clock.now()
+    }
+
+    /// How long ago `earlier` was, by the core's clock.
+    fn since(&self, earlier: Instant) -> Duration {
+        self.now().saturating_duration_since(earlier)
+    }
+
     pub fn run(mut self, inbox: Receiver<Event>) -> Result<()> {
         self.maintain_connections();
         self.start_epoch()?;
@@ -503,7 +517,7 @@ where
                 self.received_sync(from, &bytes)?;
             }
             Event::Propose { context, response } => {
-                self.proposing.push((context, Instant::now(), response));
+                self.proposing.push((context, self.now(), response));
                 self.try_proposals();
             }
             Event::Verify {
@@ -559,28 +573,28 @@ where
         self.flood();
         self.try_proposals();
         self.try_verifications();
-        if !self.is_validator && self.last_reflood.elapsed() >= REFLOOD_EVERY {
-            self.last_reflood = Instant::now();
+        if !self.is_validator && self.since(self.last_reflood) >= REFLOOD_EVERY {
+            self.last_reflood = self.now();
             self.reflood();
         }
-        if !self.is_validator && self.last_follow.elapsed() >= FOLLOW_EVERY {
-            self.last_follow = Instant::now();
+        if !self.is_validator && self.since(self.last_follow) >= FOLLOW_EVERY {
+            self.last_follow = self.now();
             self.request_sync();
         }
         // A validator that has committed nothing for a while may have missed the end of its
         // epoch (its peers moved on to the next engine) or be behind: it asks a peer.
-        if self.is_validator && self.last_commit.elapsed() >= STALLED {
+        if self.is_validator && self.since(self.last_commit) >= STALLED {
             self.request_sync();
         }
-        if self.last_online.elapsed() >= ONLINE_EVERY {
-            self.last_online = Instant::now();
+        if self.since(self.last_online) >= ONLINE_EVERY {
+            self.last_online = self.now();
             self.tell_online();
         }
-        if self.last_addresses.elapsed() >= ADDRESSES_EVERY {
-            self.last_addresses = Instant::now();
+        if self.since(self.last_addresses) >= ADDRESSES_EVERY {
+            self.last_addresses = self.now();
             self.tell_addresses(Recipients::All);
         }
-        if self.last_connections.elapsed() >= CONNECTIONS_EVERY {
+        if self.since(self.last_connections) >= CONNECTIONS_EVERY {
             self.maintain_connections();
         }
         self.ask_wanted();

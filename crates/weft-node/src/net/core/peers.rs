@@ -64,7 +64,7 @@ where
         // Cut off (and listed in the status) before the evidence is written: whoever reads the
         // evidence finds the peer cut off.
         self.avoid
-            .insert(peer.clone(), Instant::now() + crate::net::BLOCKED_FOR);
+            .insert(peer.clone(), self.now() + crate::net::BLOCKED_FOR);
         self.cut(peer.clone(), what.to_string());
         self.evidence(serde_json::json!({
             "kind": "invalid_message",
@@ -76,7 +76,7 @@ where
     /// Disconnects `peer` for [`crate::net::BLOCKED_FOR`] (commonware's blocker) and lists it, with
     /// `reason`, in the status's `cut_off`.
     pub(super) fn cut(&mut self, peer: Key, reason: String) {
-        let until = now_ms() + crate::net::BLOCKED_FOR.as_millis() as u64;
+        let until = self.p.clock.unix_ms() + crate::net::BLOCKED_FOR.as_millis() as u64;
         self.cut_off.insert(peer.clone(), (reason, until));
         let _ = self.p.blocker.block(peer);
         self.publish_cut_off();
@@ -85,7 +85,7 @@ where
     pub(super) fn evidence(&mut self, mut record: serde_json::Value) {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt as _;
-        record["time_ms"] = now_ms().into();
+        record["time_ms"] = self.p.clock.unix_ms().into();
         tracing::warn!(%record, "evidence of misbehaviour");
         let line = format!("{record}\n");
         let written = std::fs::OpenOptions::new()

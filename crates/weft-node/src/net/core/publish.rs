@@ -13,7 +13,9 @@ where
     }
 
     pub(super) fn publish(&mut self) {
-        self.seen.retain(|_, seen| seen.elapsed() < PEER_SEEN);
+        let now = self.now();
+        self.seen
+            .retain(|_, seen| now.saturating_duration_since(*seen) < PEER_SEEN);
         let Ok(mut status) = self.p.status.lock() else {
             return;
         };
@@ -67,8 +69,9 @@ where
             .count();
         status.peers = sorted_keys(self.seen.keys());
         // Online: heard from here, or by a peer heard from here that reported lately.
-        self.reported
-            .retain(|peer, (when, _)| when.elapsed() < PEER_SEEN && self.seen.contains_key(peer));
+        self.reported.retain(|peer, (when, _)| {
+            now.saturating_duration_since(*when) < PEER_SEEN && self.seen.contains_key(peer)
+        });
         let mut online: Vec<String> = self
             .seen
             .keys()
@@ -87,7 +90,7 @@ where
     /// The peers cut off, into the status (at once when one is cut: a reader who saw the
     /// evidence finds the peer listed).
     pub(super) fn publish_cut_off(&mut self) {
-        let now = now_ms();
+        let now = self.p.clock.unix_ms();
         self.cut_off.retain(|_, (_, until)| *until > now);
         let mut cut_off: Vec<crate::net::CutOff> = self
             .cut_off
