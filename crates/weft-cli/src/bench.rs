@@ -9,9 +9,10 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use serde_json::json;
 use weft_core::model::*;
-use weft_core::{ChainId, Fingerprint, HashAlgo, PublicKey, ResourceId, SigningKey, TxId};
+use weft_core::{ChainId, HashAlgo, PublicKey, ResourceId, SigningKey, TxId};
 use weft_ledger::store::{RedbStore, Store};
 use weft_ledger::{Admitted, Ledger, Signer, Transaction};
+use weft_load::{generated_asset, generated_record, organizations, percentile, sign_all};
 
 use crate::commands::{Context_, fingerprint_file};
 use crate::home::{Home, now_ms};
@@ -115,139 +116,10 @@ pub fn run(ctx: &Context_, command: BenchCommand) -> Result<()> {
     }
 }
 
-/// A generated digital asset: the SHA-256 fingerprint of `content`, file id `id`, version "A".
-/// A `Record` of `issuer` with a body of `bytes` (the `i`-th of a benchmark: its body and
-/// product code differ from the others').
-pub(crate) fn generated_record(issuer: ResourceId, i: usize, bytes: usize) -> Payload {
-    let mut body = vec![0u8; bytes];
-    body.iter_mut()
-        .enumerate()
-        .for_each(|(j, b)| *b = (i + j) as u8);
-    Payload::Record(Record {
-        issuer,
-        content_type: "application/octet-stream".into(),
-        product_code: Some(format!("SN-{i}")),
-        body,
-    })
-}
-
-pub(crate) fn generated_asset(content: &[u8], id: String, data_type: DataType) -> DigitalAsset {
-    DigitalAsset {
-        fingerprint: Fingerprint::of_bytes(HashAlgo::Sha256, content),
-        public: false,
-        doi: None,
-        doi_no_redirect: None,
-        file: File {
-            id,
-            version_ids: vec!["A".into()],
-            descriptions: vec![],
-        },
-        data_type,
-    }
-}
-
-/// The environment variable that makes `weft` print its peak resident memory to standard error
-/// when it exits (`weft-peak-rss-kib N`), so a benchmark can report each child process's memory.
-pub const PEAK_RSS_ENV: &str = "WEFT_REPORT_PEAK_RSS";
-
-/// The peak resident set of this process, in KiB (Linux).
-pub fn peak_rss_kib() -> Option<u64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
+pub use weft_load::{PEAK_RSS_ENV, peak_rss_kib};
 
 fn peak_rss_mib() -> Option<f64> {
     peak_rss_kib().map(|kib| kib as f64 / 1024.0)
-}
-
-pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-/// `count` organisations to act as in a benchmark: their keys, and their registrations signed
-/// by `authority` (in the same order).
-pub(crate) fn organizations(
-    chain_id: ChainId,
-    time: u64,
-    authority: &SigningKey,
-    count: usize,
-) -> Result<(Vec<SigningKey>, Vec<Transaction>)> {
-    let keys: Vec<SigningKey> = (0..count)
-        .map(|_| SigningKey::generate())
-        .collect::<Result<_, _>>()?;
-    let registrations = keys
-        .iter()
-        .enumerate()
-        .map(|(i, key)| {
-            let organization = Organization {
-                name: Some(format!("bench org {i}")),
-                website: None,
-                address: Address {
-                    town: "Town".into(),
-                    country: "DE".into(),
-                    ..Address::default()
-                },
-            };
-            Transaction::sign(
-                chain_id,
-                time,
-                Signer::Authority,
-                authority,
-                Payload::RegisterResource(RegisterResource {
-                    resource: Resource::Organization(organization),
-                    key: key.public_key(),
-                }),
-            )
-        })
-        .collect::<Result<_, _>>()?;
-    Ok((keys, registrations))
-}
-
-/// Signs `count` payloads in parallel on all cores.
-pub(crate) fn sign_all(
-    chain_id: ChainId,
-    time: u64,
-    jobs: Vec<(ResourceId, usize, Payload)>,
-    keys: &[SigningKey],
-) -> Vec<Transaction> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let per = jobs.len().div_ceil(threads).max(1);
-    let mut chunks: Vec<Vec<(ResourceId, usize, Payload)>> = Vec::new();
-    let mut jobs = jobs.into_iter().peekable();
-    while jobs.peek().is_some() {
-        chunks.push(jobs.by_ref().take(per).collect());
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|(signer, key_index, payload)| {
-                            let offset = u64::from(matches!(payload, Payload::SendProductData(_)));
-                            Transaction::sign(
-                                chain_id,
-                                time + offset,
-                                Signer::Resource(signer),
-                                &keys[key_index],
-                                payload,
-                            )
-                            .expect("valid payload")
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|handle| handle.join().expect("signing does not panic"))
-            .collect()
-    })
 }
 
 fn dir_size(path: &Path) -> u64 {

@@ -180,7 +180,7 @@ pub fn bench(ctx: &Context_, file: &Path, runs: usize, python: Option<&Path>) ->
     let exe = std::env::current_exe().context("cannot find the weft executable")?;
     let weft = |args: &[&str], code: i32| -> Result<u64> {
         let output = Command::new(&exe)
-            .env(crate::bench::PEAK_RSS_ENV, "1")
+            .env(weft_load::PEAK_RSS_ENV, "1")
             .env_remove("WEFT_HOME")
             .current_dir(dir.path())
             .args(args)

@@ -18,10 +18,10 @@ use weft_core::model::*;
 use weft_core::{ChainId, ResourceId};
 use weft_ledger::Transaction;
 
-use crate::bench::{generated_asset, generated_record, percentile, sign_all};
 use crate::client::NodeClient;
 use crate::commands::Context_;
 use crate::home::{Home, now_ms};
+use weft_load::{generated_asset, generated_record, latency_summary, sign_all};
 
 /// What `weft bench node` was asked to do.
 #[derive(Debug, Clone, clap::Args)]
@@ -261,7 +261,7 @@ pub(crate) fn signed_claims(
 
     // Organisations to act as, registered through the node.
     let (keys, registrations) =
-        crate::bench::organizations(chain_id, now_ms(), &authority, ORGANIZATIONS)?;
+        weft_load::organizations(chain_id, now_ms(), &authority, ORGANIZATIONS)?;
     let orgs: Vec<ResourceId> = registrations
         .iter()
         .map(|tx| ResourceId(tx.id().0))
@@ -295,17 +295,6 @@ pub(crate) fn signed_claims(
         })
         .collect();
     Ok(sign_all(chain_id, now_ms(), jobs, &keys))
-}
-
-/// p50, p90, p99 and max of latencies in ms (sorted in place).
-pub(crate) fn latency_summary(latencies: &mut [f64]) -> [f64; 4] {
-    latencies.sort_by(f64::total_cmp);
-    [
-        percentile(latencies, 0.50),
-        percentile(latencies, 0.90),
-        percentile(latencies, 0.99),
-        latencies.last().copied().unwrap_or(0.0),
-    ]
 }
 
 #[derive(Default)]

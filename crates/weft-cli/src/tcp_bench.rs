@@ -16,7 +16,9 @@ use weft_node::wire;
 
 use crate::commands::Context_;
 use crate::ingest::{Answer, Target, session};
-use crate::node_bench::{latency_summary, signed_claims};
+use weft_load::latency_summary;
+
+use crate::node_bench::signed_claims;
 
 /// What `weft bench tcp` was asked to do.
 #[derive(Debug, Clone, clap::Args)]
