@@ -9,7 +9,6 @@
 mod memory;
 pub use memory::MemoryState;
 pub mod network;
-mod redb_network;
 mod redb_store;
 
 pub use memory::MemoryStore;

@@ -1,11 +1,11 @@
-//! The network record of [`super::network`] in redb tables, written inside the block's write
+//! The network record of [`crate::store::network`] in redb tables, written inside the block's write
 //! transaction.
 
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use weft_core::PublicKey;
 
-use super::network::{NetworkPeers, NetworkRecord, peer_changes, tracks};
 use crate::error::{LedgerError, Result};
+use crate::store::network::{NetworkPeers, NetworkRecord, peer_changes, tracks};
 use crate::tx::Transaction;
 
 /// Height → the consensus certificate that finalized the block at that height.

@@ -1,0 +1,146 @@
+//! `weft cluster` commands: their arguments, refusals, and what `status` and `up` report.
+
+use serde_json::{Value, json};
+
+use crate::cluster::{Cluster, wait_net_status};
+use crate::common::{json_of, run, weft};
+use crate::one_network_at_a_time;
+
+/// Two single-validator networks of different chains listed as one cluster: `weft cluster
+/// status` finds their blocks at the common height differ, says so, and exits 4.
+#[test]
+fn cluster_status_reports_nodes_that_disagree() {
+    let _network = one_network_at_a_time();
+    let first = Cluster::up(&["--nodes", "1"]);
+    let second = Cluster::up(&["--nodes", "1"]);
+    for cluster in [&first, &second] {
+        wait_net_status(&cluster.members[0].api, "a block past genesis", |net| {
+            net["height"].as_u64() >= Some(1)
+        });
+    }
+    let node = |cluster: &Cluster, name: &str| -> Value {
+        let file: Value = serde_json::from_str(
+            &std::fs::read_to_string(cluster.dir.join("cluster.json")).expect("cluster.json"),
+        )
+        .expect("JSON");
+        let mut node = file["nodes"][0].clone();
+        node["name"] = json!(name);
+        node
+    };
+    let mixed = first._dir.path().join("mixed");
+    std::fs::create_dir_all(&mixed).expect("dir");
+    let file = json!({
+        "chain": "mixed",
+        "nodes": [node(&first, "ours"), node(&second, "theirs")],
+    });
+    std::fs::write(mixed.join("cluster.json"), file.to_string()).expect("written");
+    let dir = mixed.to_str().expect("utf-8");
+    let status = run(&mixed, &["cluster", "status", "--dir", dir], 4);
+    assert_eq!(status["agree"], false, "{status}");
+    assert_eq!(status["healthy"], false, "{status}");
+    assert_eq!(status["common_hash"], Value::Null, "{status}");
+    assert_eq!(status["answering"], 2, "{status}");
+    let hashes: Vec<&Value> = status["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|node| &node["common_hash"])
+        .collect();
+    assert!(hashes.iter().all(|hash| hash.is_string()), "{status}");
+    assert_ne!(hashes[0], hashes[1], "{status}");
+    let text = weft(&mixed, &["cluster", "status", "--dir", dir]);
+    assert_eq!(text.status.code(), Some(4));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("THE NODES DISAGREE on block"), "{text}");
+    // Each cluster on its own agrees with itself.
+    let alone = first.cluster_status(0);
+    assert_eq!(alone["agree"], true, "{alone}");
+}
+
+#[test]
+fn cluster_commands_refuse_bad_arguments_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = dir.path().join("c");
+    let path = cluster.to_str().expect("utf-8");
+    let out = run(
+        dir.path(),
+        &["cluster", "up", "--nodes", "0", "--dir", path],
+        1,
+    );
+    let message = out["error"]["message"].as_str().expect("message");
+    assert!(message.contains("--nodes must be between 1"), "{message}");
+    std::fs::create_dir_all(&cluster).expect("dir");
+    std::fs::write(cluster.join("something"), b"x").expect("file");
+    let out = run(dir.path(), &["cluster", "up", "--dir", path], 1);
+    let message = out["error"]["message"].as_str().expect("message");
+    assert!(message.contains("is not empty"), "{message}");
+    let out = run(
+        dir.path(),
+        &["cluster", "restart", "--dir", path, "--node", "0"],
+        1,
+    );
+    let message = out["error"]["message"].as_str().expect("message");
+    assert!(message.contains("no cluster at"), "{message}");
+    // A timeout of 0 s is a usage error.
+    let output = weft(
+        dir.path(),
+        &["cluster", "up", "--timeout", "0", "--dir", path],
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--timeout"),
+        "{output:?}"
+    );
+    // Nothing was started or written.
+    assert!(!cluster.join("cluster.json").exists());
+    assert!(!cluster.join("node0").exists());
+}
+
+/// `weft cluster up` returns a network that has formed, or stops every node it started: here
+/// no validator sends finalize votes, so no block is ever committed.
+#[test]
+fn cluster_up_stops_every_node_when_the_network_commits_no_block() {
+    let _network = one_network_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = dir.path().join("c");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+        .env("WEFT_FAULT", "withhold-finalize")
+        .args([
+            "cluster",
+            "up",
+            "--nodes",
+            "2",
+            "--timeout",
+            "5",
+            "--json",
+            "--dir",
+        ])
+        .arg(&cluster)
+        .output()
+        .expect("weft runs");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let message = json_of(&output)["error"]["message"]
+        .as_str()
+        .expect("message")
+        .to_string();
+    assert!(
+        message.contains("node0, node1 committed no block within 5 s")
+            && message.contains("every node is stopped"),
+        "{message}"
+    );
+    // The nodes it started are gone (their homes and logs stay, to see why).
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(cluster.join("cluster.json")).expect("cluster.json"))
+            .expect("json");
+    for node in file["nodes"].as_array().expect("nodes") {
+        let pid = node["pid"].as_u64().expect("pid");
+        // Gone, or a zombie nobody reaped yet (the process that started it has exited).
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let running = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z') && !rest.is_empty());
+        assert!(!running, "{} (pid {pid}) still runs: {state}", node["name"]);
+    }
+    assert!(cluster.join("node0").join("node.log").exists());
+}
