@@ -113,11 +113,10 @@ pub(crate) fn open_and_migrate(dir: &Path, ledger: &SharedLedger) -> Result<Addr
     adopt(legacy.as_ref(), ledger)?;
     if let Some(legacy) = legacy {
         let read = legacy.begin_read()?;
-        let tables: Vec<String> = read
-            .list_tables()?
-            .map(|table| table.name().to_string())
-            .collect();
-        if tables.iter().any(|name| name == ADDRESSES.name()) {
+        if table_names(&read)?
+            .iter()
+            .any(|name| name == ADDRESSES.name())
+        {
             for entry in read.open_table(ADDRESSES)?.iter()? {
                 let (key, address) = entry?;
                 book.learn_address(&weft_core::PublicKey(*key.value()), address.value())?;
@@ -136,6 +135,14 @@ pub(crate) fn open_and_migrate(dir: &Path, ledger: &SharedLedger) -> Result<Addr
     Ok(book)
 }
 
+/// The tables a file holds (an earlier side file may lack some).
+fn table_names(read: &redb::ReadTransaction) -> Result<Vec<String>> {
+    Ok(read
+        .list_tables()?
+        .map(|table| table.name().to_string())
+        .collect())
+}
+
 /// Gives the ledger a record of the network's peers if it keeps none: the side file's, brought
 /// up to the head, or (no side file) one read from every committed block.
 fn adopt(legacy: Option<&Database>, ledger: &SharedLedger) -> Result<()> {
@@ -147,10 +154,7 @@ fn adopt(legacy: Option<&Database>, ledger: &SharedLedger) -> Result<()> {
     let mut scanned = 0;
     if let Some(legacy) = legacy {
         let read = legacy.begin_read()?;
-        let tables: Vec<String> = read
-            .list_tables()?
-            .map(|table| table.name().to_string())
-            .collect();
+        let tables = table_names(&read)?;
         let has = |name: &str| tables.iter().any(|table| table == name);
         if has(LEGACY_CERTIFICATES.name()) {
             for entry in read.open_table(LEGACY_CERTIFICATES)?.iter()? {
