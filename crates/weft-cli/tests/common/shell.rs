@@ -1,24 +1,20 @@
-//! The README's examples run, in order, as a new user would type them: the shell blocks under
-//! "Using it" and "Through a node", in a fresh directory whose `./.weft` is the home. So the
-//! README cannot drift from what the binary does.
-//!
-//! The blocks are read by a small interpreter of the few shell forms they use (the test needs
-//! neither a shell nor jq): `weft ARGS` (exit 0, or the `(exit N)` its comment names),
-//! `NAME=$(weft ARGS | jq -r FILTER)` with a filter of `.field` and `[index]` steps, `weft node
-//! run … &` (started in the background, on a free port that replaces the README's), and `curl -s
-//! URL`. Anything else fails the test, so a new form in the README must be taught here first.
+//! A small interpreter of the few shell forms the documentation's examples use, so that the
+//! examples run as tests without a shell or jq: `weft ARGS` (exit 0, or the `(exit N)` its
+//! comment names), `NAME=$(weft ARGS | jq -r FILTER)` with a filter of `.field` and `[index]`
+//! steps, `weft node run … &` (started in the background, on a free port that replaces the
+//! example's), and `curl -s URL`. Anything else fails the test, so a new form in an example must
+//! be taught here first.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-mod common;
-use common::node::wait_until;
+use super::node::{agent, wait_until};
 
 /// The first ```sh block after the line `heading`.
-fn block(readme: &str, heading: &str) -> Vec<String> {
+pub fn block(readme: &str, heading: &str) -> Vec<String> {
     let after = readme
         .split_once(&format!("\n{heading}\n"))
         .unwrap_or_else(|| panic!("README.md has no heading {heading:?}"))
@@ -98,15 +94,41 @@ fn jq(value: &Value, filter: &str) -> String {
     }
 }
 
-struct Session {
+/// The state examples share as they run in order: their directory, the variables they set and
+/// the node they started (killed when the session ends, however the test ends).
+pub struct Session {
     dir: PathBuf,
     vars: HashMap<String, String>,
-    /// The README's node address, and the one the node really got.
+    /// The example's node address, and the one the node really got.
     url: Option<(String, String)>,
     node: Option<Child>,
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(mut node) = self.node.take() {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+    }
+}
+
 impl Session {
+    /// A session whose commands run in `dir`, with `./.weft` as the default home.
+    pub fn new(dir: &std::path::Path) -> Session {
+        Session {
+            dir: dir.to_path_buf(),
+            vars: HashMap::new(),
+            url: None,
+            node: None,
+        }
+    }
+
+    /// The node an example started in the background, if any (the session no longer owns it).
+    pub fn take_node(&mut self) -> Option<Child> {
+        self.node.take()
+    }
+
     fn expand(&self, text: &str) -> String {
         let mut text = text.to_string();
         let mut names: Vec<&String> = self.vars.keys().collect();
@@ -132,8 +154,8 @@ impl Session {
         command
     }
 
-    /// Runs one line of the README.
-    fn run(&mut self, line: &str) {
+    /// Runs one line of an example.
+    pub fn run(&mut self, line: &str) {
         let (code, note) = comment(line);
         if code.is_empty() {
             return;
@@ -178,10 +200,7 @@ impl Session {
             });
             self.url = Some((written, format!("http://{real}")));
         } else if let Some(url) = code.strip_prefix("curl -s ") {
-            let answer = common::node::agent()
-                .get(url.trim())
-                .call()
-                .expect("answers");
+            let answer = agent().get(url.trim()).call().expect("answers");
             assert_eq!(answer.status().as_u16(), 200, "{line}");
         } else {
             let words = words(&code);
@@ -203,71 +222,4 @@ fn words_one(text: &str) -> String {
     let mut all = words(text);
     assert_eq!(all.len(), 1, "one jq filter: {text}");
     all.remove(0)
-}
-
-/// The files the examples name: a design, G-code from the corpus, and a copy of it changed in
-/// one coordinate, as a machine might receive it.
-fn files(dir: &Path) {
-    std::fs::write(dir.join("bracket.step"), "ISO-10303-21; a bracket, rev C\n").expect("write");
-    std::fs::write(dir.join("fixture.step"), "ISO-10303-21; a fixture\n").expect("write");
-    let gcode = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../corpus/gcode/13_mmu2s_prusaslicer250_small.gcode"),
-    )
-    .expect("corpus");
-    std::fs::write(dir.join("part.gcode"), &gcode).expect("write");
-    let text = String::from_utf8_lossy(&gcode).to_string();
-    let middle = text.len() / 2;
-    let at = middle + text[middle..].find(" X").expect("a move") + 2;
-    let mut received = text.into_bytes();
-    received[at] = if received[at] == b'9' { b'1' } else { b'9' };
-    std::fs::write(dir.join("received.gcode"), received).expect("write");
-}
-
-#[test]
-fn the_readme_examples_run_in_order() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
-            .expect("README.md");
-    let dir = tempfile::tempdir().expect("tempdir");
-    files(dir.path());
-    let mut session = Session {
-        dir: dir.path().to_path_buf(),
-        vars: HashMap::new(),
-        url: None,
-        node: None,
-    };
-    let lines: Vec<String> = block(&readme, "## Using it")
-        .into_iter()
-        .chain(block(&readme, "### Through a node"))
-        .collect();
-    assert!(lines.len() > 20, "the README's examples were found");
-    for line in &lines {
-        session.run(line);
-    }
-    let mut node = session
-        .node
-        .take()
-        .expect("the node example started a node");
-    let pid = rustix::process::Pid::from_raw(node.id() as i32).expect("pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
-    assert!(
-        node.wait().expect("exits").success(),
-        "the node stops cleanly"
-    );
-    // What the examples wrote is there.
-    for made in [
-        "proof.json",
-        "part.wgc",
-        "part.json",
-        "machine.gcode",
-        "printer.key",
-    ] {
-        assert!(dir.path().join(made).is_file(), "{made} was not written");
-    }
-    assert_eq!(
-        std::fs::read(dir.path().join("machine.gcode")).expect("opened"),
-        std::fs::read(dir.path().join("part.gcode")).expect("sealed"),
-        "the printer gets the G-code byte for byte"
-    );
 }
