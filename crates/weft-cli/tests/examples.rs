@@ -1,14 +1,63 @@
-//! The README's examples run, in order, as a new user would type them: the shell blocks under
-//! "Using it" and "Through a node", in a fresh directory whose `./.weft` is the home. So the
-//! README cannot drift from what the binary does.
+//! The examples of README.md and docs/ run, in order, as a user would type them, so they cannot
+//! drift from what the binary does: one test per document, in a fresh directory whose `./.weft`
+//! is the default home.
+//!
+//! From the README, the shell blocks under "Using it" and "Through a node". From docs/, every
+//! block fenced ```sh, in order within its document; a block fenced ```sh dev holds commands
+//! for weft's developers (building, benchmarks, fuzzing), not examples, and is not run.
 //!
 //! The blocks are read by the small shell interpreter of `common/shell.rs`: a form it does not
-//! know fails the test, so a new form in the README must be taught there first.
+//! know fails the test with the document and line, so a new form must be taught there first.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
 
 mod common;
-use common::shell::{Session, block};
+use common::node::{http, wait_until};
+use common::shell::{Fence, Session, block_after, fences};
+
+/// Fence languages that mean a shell: each block must be ```sh or ```sh dev.
+const SHELLS: [&str; 6] = ["sh", "bash", "shell", "console", "zsh", "shell-session"];
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(document: &str) -> String {
+    std::fs::read_to_string(repository().join(document))
+        .unwrap_or_else(|error| panic!("{document}: {error}"))
+}
+
+/// The blocks of `document` to run: every ```sh block but those marked ```sh dev.
+fn examples(document: &str, text: &str) -> Vec<Fence> {
+    fences(text)
+        .into_iter()
+        .filter(|fence| match fence.info.as_slice() {
+            [sh] if sh == "sh" => true,
+            [sh, dev] if sh == "sh" && dev == "dev" => false,
+            [language, ..] if SHELLS.contains(&language.as_str()) => panic!(
+                "{document}:{}: ```{}: fence an example ```sh (it then runs as a test) and \
+                 commands for weft's developers ```sh dev",
+                fence.line,
+                fence.info.join(" ")
+            ),
+            _ => false,
+        })
+        .collect()
+}
+
+/// Runs every example of `document`, in order, in a new session.
+fn run_document(document: &str) -> Session {
+    let text = read(document);
+    let blocks = examples(document, &text);
+    assert!(!blocks.is_empty(), "{document} has no example to run");
+    let mut session = Session::new();
+    for fence in &blocks {
+        session.run_block(document, fence);
+    }
+    session
+}
 
 /// The files the examples name: a design, G-code from the corpus, and a copy of it changed in
 /// one coordinate, as a machine might receive it.
@@ -31,30 +80,29 @@ fn files(dir: &Path) {
 
 #[test]
 fn the_readme_examples_run_in_order() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
-            .expect("README.md");
-    let dir = tempfile::tempdir().expect("tempdir");
-    files(dir.path());
-    let mut session = Session::new(dir.path());
-    let lines: Vec<String> = block(&readme, "## Using it")
-        .into_iter()
-        .chain(block(&readme, "### Through a node"))
-        .collect();
-    assert!(lines.len() > 20, "the README's examples were found");
-    for line in &lines {
-        session.run(line);
-    }
-    let mut node = session
-        .take_node()
-        .expect("the node example started a node");
-    let pid = rustix::process::Pid::from_raw(node.id() as i32).expect("pid");
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    let readme = read("README.md");
+    let mut session = Session::new();
+    files(session.dir());
+    let blocks = [
+        block_after(&readme, "## Using it"),
+        block_after(&readme, "### Through a node"),
+    ];
     assert!(
-        node.wait().expect("exits").success(),
-        "the node stops cleanly"
+        blocks.iter().map(|fence| fence.lines.len()).sum::<usize>() > 20,
+        "the README's examples were found"
+    );
+    for fence in &blocks {
+        session.run_block("README.md", fence);
+    }
+    let stopped = session.stop_nodes();
+    assert_eq!(stopped.len(), 1, "the node example started a node");
+    assert!(
+        stopped[0].success(),
+        "the node stops cleanly: {}",
+        stopped[0]
     );
     // What the examples wrote is there.
+    let dir = session.dir();
     for made in [
         "proof.json",
         "part.wgc",
@@ -62,11 +110,68 @@ fn the_readme_examples_run_in_order() {
         "machine.gcode",
         "printer.key",
     ] {
-        assert!(dir.path().join(made).is_file(), "{made} was not written");
+        assert!(dir.join(made).is_file(), "{made} was not written");
     }
     assert_eq!(
-        std::fs::read(dir.path().join("machine.gcode")).expect("opened"),
-        std::fs::read(dir.path().join("part.gcode")).expect("sealed"),
+        std::fs::read(dir.join("machine.gcode")).expect("opened"),
+        std::fs::read(dir.join("part.gcode")).expect("sealed"),
         "the printer gets the G-code byte for byte"
     );
+}
+
+#[test]
+fn the_graphql_examples_run_in_order() {
+    let session = run_document("docs/graphql.md");
+    let answer: Value = serde_json::from_str(session.answer()).expect("JSON");
+    assert_eq!(answer["data"]["head"]["height"], 0, "{answer}");
+}
+
+#[test]
+fn the_ingest_examples_run_in_order() {
+    let session = run_document("docs/ingest.md");
+    // The watched directory does what the document says: a file dropped there is recorded and
+    // moves to done/.
+    let spool = session.dir().join("spool");
+    std::fs::write(spool.join("cycle-7.csv"), "cycle,7\nspindle_rpm,9007\n").expect("write");
+    let log = wait_until(60, || {
+        std::fs::read_to_string(spool.join("done").join("ingested.tsv"))
+            .ok()
+            .filter(|log| log.lines().count() == 1)
+            .ok_or_else(|| "cycle-7.csv is not recorded yet".to_string())
+    });
+    assert!(log.trim_end().ends_with("\tcycle-7.csv"), "{log}");
+    assert_eq!(
+        std::fs::read(spool.join("done").join("cycle-7.csv")).expect("moved"),
+        b"cycle,7\nspindle_rpm,9007\n"
+    );
+}
+
+/// The node's height (`GET /v1/status`).
+fn height(api: &str) -> u64 {
+    let (code, status) = http("GET", &format!("{api}/v1/status"), None, b"");
+    assert_eq!(code, 200, "{status}");
+    status["height"].as_u64().expect("height")
+}
+
+#[test]
+fn the_network_examples_run_in_order() {
+    let session = run_document("docs/network.md");
+    let api = session.var("API");
+    // The late node syncs the chain from the seeds ("Joining a network", step 3).
+    let late = session.node_url("./late");
+    let network = height(api);
+    wait_until(120, || match height(late) {
+        synced if synced >= network => Ok(()),
+        behind => Err(format!(
+            "the late node is at {behind}, the network at {network}"
+        )),
+    });
+    // The withdrawal ("Changing the validators") leaves the validators in effect scheduled.
+    let (code, chain) = http("GET", &format!("{api}/v1/chain"), None, b"");
+    assert_eq!(code, 200, "{chain}");
+    assert_eq!(
+        chain["scheduled"][0]["validators"], chain["validators"],
+        "{chain}"
+    );
+    assert_eq!(chain["scheduled"][0]["from_height"], 5000, "{chain}");
 }
