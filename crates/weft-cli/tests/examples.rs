@@ -5,6 +5,8 @@
 //! From the README, the shell blocks under "Using it" and "Through a node". From docs/, every
 //! block fenced ```sh, in order within its document; a block fenced ```sh dev holds commands
 //! for weft's developers (building, benchmarks, fuzzing), not examples, and is not run.
+//! `every_shell_block_in_docs_runs_or_is_marked_dev` fails on a ```sh block of a document no
+//! test here runs, and on any other shell fence, so a new example cannot be added untested.
 //!
 //! The blocks are read by the small shell interpreter of `common/shell.rs`: a form it does not
 //! know fails the test with the document and line, so a new form must be taught there first.
@@ -16,6 +18,9 @@ use serde_json::Value;
 mod common;
 use common::node::{http, wait_until};
 use common::shell::{Fence, Session, block_after, fences};
+
+/// The documents in docs/ whose examples the tests below run.
+const DOCUMENTS: [&str; 3] = ["docs/graphql.md", "docs/ingest.md", "docs/network.md"];
 
 /// Fence languages that mean a shell: each block must be ```sh or ```sh dev.
 const SHELLS: [&str; 6] = ["sh", "bash", "shell", "console", "zsh", "shell-session"];
@@ -117,6 +122,48 @@ fn the_readme_examples_run_in_order() {
         std::fs::read(dir.join("part.gcode")).expect("sealed"),
         "the printer gets the G-code byte for byte"
     );
+}
+
+/// Every Markdown file under `dir`.
+fn markdown_in(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("docs/") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            markdown_in(&path, out);
+        } else if path.extension().is_some_and(|extension| extension == "md") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_shell_block_in_docs_runs_or_is_marked_dev() {
+    let mut documents = Vec::new();
+    markdown_in(&repository().join("docs"), &mut documents);
+    assert!(documents.len() > 10, "the docs were found");
+    for path in documents {
+        let document = path
+            .strip_prefix(repository())
+            .expect("in the repository")
+            .to_string_lossy()
+            .to_string();
+        let blocks = examples(&document, &read(&document));
+        if let Some(fence) = blocks.first() {
+            assert!(
+                DOCUMENTS.contains(&document.as_str()),
+                "{document}:{}: an example no test runs: add {document} to DOCUMENTS and a \
+                 test for it in tests/examples.rs (or, for commands for weft's developers, \
+                 fence the block ```sh dev)",
+                fence.line
+            );
+        }
+    }
+    for document in DOCUMENTS {
+        assert!(
+            !examples(document, &read(document)).is_empty(),
+            "{document} is in DOCUMENTS but has no example"
+        );
+    }
 }
 
 #[test]
