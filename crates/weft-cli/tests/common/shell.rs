@@ -317,8 +317,11 @@ impl Session {
         });
         assert!(!unset, "{at}: a variable no line before set: {line}");
         for word in words(code) {
+            let outside = word.starts_with('/')
+                || word.starts_with('~')
+                || word.split('/').any(|step| step == "..");
             assert!(
-                !word.starts_with('/') && !word.starts_with('~'),
+                !outside,
                 "{at}: {word} is outside the example's directory (use a relative path): {line}"
             );
         }
