@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod node;
+pub mod shell;
 
 use std::path::Path;
 use std::process::{Command, Output};

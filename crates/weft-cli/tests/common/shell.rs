@@ -1,0 +1,572 @@
+//! A small interpreter of the few shell forms the documentation's examples use, so that the
+//! examples of README.md and docs/ run as tests, in order, without a shell or jq:
+//!
+//! - `weft ARGS`: exit 0, or the `(exit N)` its comment names;
+//! - `NAME=$(weft ARGS | jq -r FILTER)`, a filter of `.field` and `[index]` steps; `$NAME` and
+//!   `${NAME}` stand for the value in the lines after;
+//! - `weft [--home DIR] node run … &`: started in the background on a free loopback port; the
+//!   `--api` address the example gives, if any, stands for the real one in the lines after;
+//! - `curl -s URL [-H 'NAME: VALUE'] [-d BODY]`: GET, or POST of the body; the answer must be
+//!   200 and, when it is JSON, carry no GraphQL `errors`;
+//! - `mkdir [-p] DIR`;
+//! - `#` starts a comment, and a line ending in `\` goes on on the next.
+//!
+//! Anything else fails the test with the document and line, so a new form must be taught here
+//! first. Examples name relative paths only (they run in the session's temporary directory) and
+//! loopback addresses only (127.0.0.0/8). Every node an example starts, and every cluster it
+//! makes with `weft cluster up`, is stopped when the session ends, however the test ends.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+
+use serde_json::Value;
+
+use super::node::{agent, wait_until};
+
+/// A fenced code block of a Markdown document.
+pub struct Fence {
+    /// The words after the opening fence: `["sh"]`, `["sh", "dev"]`, `["toml"]`, …
+    pub info: Vec<String>,
+    /// The line number (from 1) of the opening fence.
+    pub line: usize,
+    /// The block's lines with their line numbers, without the fence's indentation.
+    pub lines: Vec<(usize, String)>,
+}
+
+/// The fence character and length a line opens or closes a fence with, and the rest of it.
+fn fence_marker(line: &str) -> Option<(char, usize, &str)> {
+    let first = line.chars().next().filter(|c| *c == '`' || *c == '~')?;
+    let count = line.chars().take_while(|c| *c == first).count();
+    (count >= 3).then(|| (first, count, line[count..].trim()))
+}
+
+/// Every fenced code block of a Markdown document (list items' indented fences included).
+pub fn fences(text: &str) -> Vec<Fence> {
+    let mut out = Vec::new();
+    // The open fence: its character, length, indentation, and the block so far.
+    let mut open: Option<(char, usize, usize, Fence)> = None;
+    for (index, raw) in text.lines().enumerate() {
+        let number = index + 1;
+        let trimmed = raw.trim_start();
+        let indent = raw.len() - trimmed.len();
+        match open.take() {
+            Some((c, count, _, fence))
+                if fence_marker(trimmed).is_some_and(|(d, length, rest)| {
+                    d == c && length >= count && rest.is_empty()
+                }) =>
+            {
+                out.push(fence);
+            }
+            Some((c, count, fence_indent, mut fence)) => {
+                let strip = indent.min(fence_indent);
+                fence.lines.push((number, raw[strip..].to_string()));
+                open = Some((c, count, fence_indent, fence));
+            }
+            None => {
+                if let Some((c, count, info)) = fence_marker(trimmed) {
+                    let fence = Fence {
+                        info: info.split_whitespace().map(str::to_string).collect(),
+                        line: number,
+                        lines: Vec::new(),
+                    };
+                    open = Some((c, count, indent, fence));
+                }
+            }
+        }
+    }
+    assert!(open.is_none(), "a code block is not closed");
+    out
+}
+
+/// The first ```sh block after the line `heading`.
+pub fn block_after(text: &str, heading: &str) -> Fence {
+    let at = text
+        .lines()
+        .position(|line| line == heading)
+        .unwrap_or_else(|| panic!("no heading {heading:?}"))
+        + 1;
+    fences(text)
+        .into_iter()
+        .find(|fence| fence.line > at && fence.info == ["sh"])
+        .unwrap_or_else(|| panic!("no sh block after {heading:?}"))
+}
+
+/// The line without its comment, and the comment.
+fn comment(line: &str) -> (&str, &str) {
+    let mut quoted = false;
+    let mut previous = ' ';
+    for (at, c) in line.char_indices() {
+        match c {
+            '"' | '\'' => quoted = !quoted,
+            '#' if !quoted && previous.is_whitespace() => {
+                return (line[..at].trim(), line[at + 1..].trim());
+            }
+            _ => {}
+        }
+        previous = c;
+    }
+    (line.trim(), "")
+}
+
+/// Splits on spaces, keeping "double" and 'single' quoted words whole.
+fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut started = false;
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                started = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if started || !word.is_empty() {
+                    out.push(std::mem::take(&mut word));
+                }
+                started = false;
+            }
+            (None, c) => word.push(c),
+        }
+    }
+    if started || !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// `.a.b[0]` applied to `value`.
+fn jq(value: &Value, filter: &str) -> String {
+    let mut at = value;
+    let mut rest = filter
+        .strip_prefix('.')
+        .expect("a jq filter starting with .");
+    while !rest.is_empty() {
+        if let Some(inner) = rest.strip_prefix('[') {
+            let (index, after) = inner.split_once(']').expect("]");
+            at = &at[index.parse::<usize>().expect("an index")];
+            rest = after.strip_prefix('.').unwrap_or(after);
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            at = &at[&rest[..end]];
+            rest = rest[end..].strip_prefix('.').unwrap_or(&rest[end..]);
+        }
+    }
+    match at {
+        Value::String(text) => text.clone(),
+        Value::Null => panic!("jq {filter}: null in {value}"),
+        other => other.to_string(),
+    }
+}
+
+/// The dotted IPv4 addresses in `text`.
+fn ipv4_addresses(text: &str) -> Vec<&str> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|part| part.trim_matches('.'))
+        .filter(|part| {
+            let octets: Vec<&str> = part.split('.').collect();
+            octets.len() == 4 && octets.iter().all(|octet| octet.parse::<u8>().is_ok())
+        })
+        .collect()
+}
+
+/// The last `count` lines of the file at `path`, for a failed test's output.
+fn tail(path: &Path, count: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..].join("\n")
+}
+
+/// A node an example started in the background.
+struct Background {
+    child: Child,
+    home: PathBuf,
+    url: String,
+    log: PathBuf,
+}
+
+/// Examples run in order in one session: one temporary directory (the commands' working
+/// directory, whose `./.weft` is the default home), the variables they set, the nodes and
+/// clusters they started. Dropping it stops them all.
+pub struct Session {
+    dir: PathBuf,
+    /// Where the line being run is, `DOCUMENT:LINE`, for messages.
+    at: String,
+    vars: HashMap<String, String>,
+    /// Each address an example gave a node's API, and the one the node really got.
+    urls: Vec<(String, String)>,
+    nodes: Vec<Background>,
+    /// The directories of the clusters examples brought up.
+    clusters: Vec<PathBuf>,
+    /// The body of the last `curl` answer.
+    answer: String,
+    /// Dropped last, after the processes that use it are stopped.
+    _temp: tempfile::TempDir,
+}
+
+impl Session {
+    /// A session in a new temporary directory.
+    pub fn new() -> Session {
+        let temp = tempfile::tempdir().expect("tempdir");
+        Session {
+            dir: temp.path().to_path_buf(),
+            at: String::new(),
+            vars: HashMap::new(),
+            urls: Vec::new(),
+            nodes: Vec::new(),
+            clusters: Vec::new(),
+            answer: String::new(),
+            _temp: temp,
+        }
+    }
+
+    /// The directory the examples run in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The value an example gave the variable `name`.
+    pub fn var(&self, name: &str) -> &str {
+        self.vars
+            .get(name)
+            .unwrap_or_else(|| panic!("no example set ${name}"))
+    }
+
+    /// The API URL of the node an example started on the home `home` (as the example wrote it).
+    pub fn node_url(&self, home: &str) -> &str {
+        let home = self.dir.join(home);
+        &self
+            .nodes
+            .iter()
+            .find(|node| node.home == home)
+            .unwrap_or_else(|| panic!("no example started a node on {}", home.display()))
+            .url
+    }
+
+    /// The body of the last `curl` answer.
+    pub fn answer(&self) -> &str {
+        &self.answer
+    }
+
+    /// Runs the lines of `fence`, from `document`, in order.
+    pub fn run_block(&mut self, document: &str, fence: &Fence) {
+        let mut continued: Option<(usize, String)> = None;
+        for (number, line) in &fence.lines {
+            let (first, text) = match continued.take() {
+                Some((first, before)) => (first, format!("{before} {}", line.trim_start())),
+                None => (*number, line.clone()),
+            };
+            if let Some(before) = text.strip_suffix('\\') {
+                continued = Some((first, before.trim_end().to_string()));
+                continue;
+            }
+            self.at = format!("{document}:{first}");
+            self.run(&text);
+        }
+        assert!(
+            continued.is_none(),
+            "{document}:{}: the block ends in a continued line",
+            fence.line
+        );
+    }
+
+    /// SIGTERM to every node the examples started; their exit statuses once they stopped.
+    pub fn stop_nodes(&mut self) -> Vec<ExitStatus> {
+        for node in &self.nodes {
+            let pid = rustix::process::Pid::from_raw(node.child.id() as i32).expect("pid");
+            rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+        }
+        let statuses = self
+            .nodes
+            .iter_mut()
+            .map(|node| {
+                wait_until(60, || {
+                    node.child.try_wait().expect("wait").ok_or_else(|| {
+                        format!("the node on {} is still running", node.home.display())
+                    })
+                })
+            })
+            .collect();
+        self.nodes.clear();
+        statuses
+    }
+
+    fn expand(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        let mut names: Vec<&String> = self.vars.keys().collect();
+        names.sort_by_key(|name| std::cmp::Reverse(name.len()));
+        for name in names {
+            text = text.replace(&format!("${{{name}}}"), &self.vars[name]);
+            text = text.replace(&format!("${name}"), &self.vars[name]);
+        }
+        for (written, real) in &self.urls {
+            text = text.replace(written, real);
+        }
+        text
+    }
+
+    /// Refuses what an example must not do in a test: use a variable nothing set, name a path
+    /// outside the test's directory or an address off this machine.
+    fn check(&self, code: &str, line: &str) {
+        let at = &self.at;
+        let unset = code.match_indices('$').any(|(index, _)| {
+            code[index + 1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '{' || c == '_')
+        });
+        assert!(!unset, "{at}: a variable no line before set: {line}");
+        for word in words(code) {
+            let outside = word.starts_with('/')
+                || word.starts_with('~')
+                || word.split('/').any(|step| step == "..");
+            assert!(
+                !outside,
+                "{at}: {word} is outside the example's directory (use a relative path): {line}"
+            );
+        }
+        for address in ipv4_addresses(code) {
+            assert!(
+                address.starts_with("127."),
+                "{at}: {address} is not a loopback address (127.0.0.0/8): {line}"
+            );
+        }
+    }
+
+    fn weft(&self, args: &[String]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_weft"));
+        command
+            .current_dir(&self.dir)
+            .env_remove("WEFT_HOME")
+            .env_remove("WEFT_NODE")
+            .env_remove("WEFT_CA")
+            .args(args);
+        command
+    }
+
+    /// Runs `weft` with `args` to its end; a cluster it brings up is stopped with the session.
+    fn weft_output(&mut self, args: &[String]) -> Output {
+        if let Some(up) = args.windows(2).position(|pair| pair == ["cluster", "up"]) {
+            let dir = args[up..]
+                .windows(2)
+                .find(|pair| pair[0] == "--dir")
+                .map(|pair| pair[1].clone())
+                .unwrap_or_else(|| panic!("{}: cluster up without --dir", self.at));
+            self.clusters.push(self.dir.join(dir));
+        }
+        self.weft(args).output().expect("weft runs")
+    }
+
+    /// Runs one line of an example.
+    pub fn run(&mut self, line: &str) {
+        let (code, note) = comment(line);
+        if code.is_empty() {
+            return;
+        }
+        let code = self.expand(code);
+        self.check(&code, line);
+        let at = self.at.clone();
+        let expected = note
+            .split_once("(exit ")
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map_or(0, |(number, _)| {
+                number.parse::<i32>().expect("an exit code")
+            });
+        if let Some((name, rest)) = code.split_once("=$(") {
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{at}: a line the test cannot run: {line}"
+            );
+            let inner = rest
+                .strip_suffix(')')
+                .unwrap_or_else(|| panic!("{at}: $( … ) not closed: {line}"));
+            let (command, filter) = inner
+                .split_once(" | jq -r ")
+                .unwrap_or_else(|| panic!("{at}: not NAME=$(weft … | jq -r FILTER): {line}"));
+            let words = words(command);
+            assert_eq!(words[0], "weft", "{at}: a line the test cannot run: {line}");
+            let output = self.weft_output(&words[1..]);
+            assert!(output.status.success(), "{at}: {line}: {output:?}");
+            let value: Value = serde_json::from_slice(&output.stdout)
+                .unwrap_or_else(|error| panic!("{at}: {line}: not JSON ({error}): {output:?}"));
+            let filter = words_one(filter);
+            self.vars.insert(name.to_string(), jq(&value, &filter));
+        } else if let Some(command) = code.strip_suffix('&') {
+            self.background(command, line);
+        } else {
+            let words = words(&code);
+            match words[0].as_str() {
+                "weft" => {
+                    let output = self.weft_output(&words[1..]);
+                    assert_eq!(
+                        output.status.code(),
+                        Some(expected),
+                        "{at}: {line}\nstdout {}\nstderr {}",
+                        String::from_utf8_lossy(&output.stdout),
+                        String::from_utf8_lossy(&output.stderr)
+                    );
+                }
+                "curl" => self.curl(&words[1..], line),
+                "mkdir" => match &words[1..] {
+                    [flag, dir] if flag == "-p" => {
+                        std::fs::create_dir_all(self.dir.join(dir)).expect("mkdir -p")
+                    }
+                    [dir] => std::fs::create_dir(self.dir.join(dir))
+                        .unwrap_or_else(|error| panic!("{at}: {line}: {error}")),
+                    _ => panic!("{at}: a line the test cannot run: {line}"),
+                },
+                _ => panic!("{at}: a line the test cannot run: {line}"),
+            }
+        }
+    }
+
+    /// `weft [--home DIR] node run … &`: starts the node on a free port, waits until it listens.
+    fn background(&mut self, command: &str, line: &str) {
+        let at = self.at.clone();
+        let mut words = words(command);
+        let (home, run) = match words.get(1).map(String::as_str) {
+            Some("--home") => (words[2].clone(), 3),
+            _ => (".weft".to_string(), 1),
+        };
+        assert!(
+            words[0] == "weft"
+                && words
+                    .get(run..run + 2)
+                    .is_some_and(|pair| pair == ["node", "run"]),
+            "{at}: only `weft [--home DIR] node run … &` runs in the background: {line}"
+        );
+        let written = match words.iter().position(|word| word == "--api") {
+            Some(api) => {
+                let written = format!("http://{}", words[api + 1]);
+                words[api + 1] = "127.0.0.1:0".into();
+                Some(written)
+            }
+            None => {
+                words.extend(["--api".into(), "127.0.0.1:0".into()]);
+                None
+            }
+        };
+        let home = self.dir.join(home);
+        let addr = home.join("node.addr");
+        let _ = std::fs::remove_file(&addr);
+        let log = self
+            .dir
+            .join(format!("background-{}.log", self.nodes.len()));
+        let child = self
+            .weft(&words[1..])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("node starts");
+        self.nodes.push(Background {
+            child,
+            home,
+            url: String::new(),
+            log,
+        });
+        let node = self.nodes.last_mut().expect("just pushed");
+        let listening = wait_until(60, || {
+            if let Some(status) = node.child.try_wait().expect("wait") {
+                panic!("{at}: {line}: the node exited ({status}) before it listened");
+            }
+            std::fs::read_to_string(&addr)
+                .ok()
+                .filter(|text| text.ends_with('\n'))
+                .and_then(|text| text.lines().next().map(str::to_string))
+                .ok_or_else(|| format!("{at}: {line}: the node does not listen yet"))
+        });
+        node.url = format!("http://{listening}");
+        if let Some(written) = written {
+            self.urls.push((written, node.url.clone()));
+        }
+    }
+
+    /// `curl -s URL [-H 'NAME: VALUE'] [-d BODY]`.
+    fn curl(&mut self, words: &[String], line: &str) {
+        let at = &self.at;
+        let mut url = None;
+        let mut headers = Vec::new();
+        let mut body = None;
+        let mut rest = words.iter();
+        while let Some(word) = rest.next() {
+            match word.as_str() {
+                "-s" => {}
+                "-H" => {
+                    let header = rest.next().expect("-H HEADER");
+                    let (name, value) = header
+                        .split_once(':')
+                        .unwrap_or_else(|| panic!("{at}: a header is NAME: VALUE: {line}"));
+                    headers.push((name.trim().to_string(), value.trim().to_string()));
+                }
+                "-d" => body = Some(rest.next().expect("-d BODY")),
+                option if option.starts_with('-') => {
+                    panic!("{at}: curl {option} is not a form the test knows: {line}")
+                }
+                address => {
+                    assert!(url.is_none(), "{at}: one URL: {line}");
+                    url = Some(address);
+                }
+            }
+        }
+        let url = url.unwrap_or_else(|| panic!("{at}: curl without a URL: {line}"));
+        let answer = match body {
+            None => {
+                let mut request = agent().get(url);
+                for (name, value) in &headers {
+                    request = request.header(name, value);
+                }
+                request.call()
+            }
+            Some(body) => {
+                let mut request = agent().post(url);
+                for (name, value) in &headers {
+                    request = request.header(name, value);
+                }
+                request.send(body.as_bytes())
+            }
+        };
+        let mut answer = answer.unwrap_or_else(|error| panic!("{at}: {line}: {error}"));
+        let status = answer.status().as_u16();
+        let text = answer.body_mut().read_to_string().expect("body");
+        assert_eq!(status, 200, "{at}: {line}: {text}");
+        if let Ok(Value::Object(json)) = serde_json::from_str::<Value>(&text) {
+            assert!(!json.contains_key("errors"), "{at}: {line}: {text}");
+        }
+        self.answer = text;
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // A failed test shows what the processes it started logged last.
+        let failed = std::thread::panicking();
+        for node in &mut self.nodes {
+            let _ = node.child.kill();
+            let _ = node.child.wait();
+            if failed {
+                eprintln!("---- the node on {} (last 40 lines)", node.home.display());
+                eprintln!("{}", tail(&node.log, 40));
+            }
+        }
+        for dir in &self.clusters {
+            if failed {
+                let homes = std::fs::read_dir(dir).into_iter().flatten().flatten();
+                for home in homes.filter(|entry| entry.path().is_dir()) {
+                    eprintln!("---- {} (last 40 lines)", home.path().display());
+                    eprintln!("{}", tail(&home.path().join("node.log"), 40));
+                }
+            }
+            let _ = self
+                .weft(&["cluster".into(), "down".into(), "--dir".into()])
+                .arg(dir)
+                .output();
+        }
+    }
+}
+
+/// A filter given as one shell word (possibly quoted).
+fn words_one(text: &str) -> String {
+    let mut all = words(text);
+    assert_eq!(all.len(), 1, "one jq filter: {text}");
+    all.remove(0)
+}

@@ -1,0 +1,224 @@
+//! The examples of README.md and docs/ run, in order, as a user would type them, so they cannot
+//! drift from what the binary does: one test per document, in a fresh directory whose `./.weft`
+//! is the default home.
+//!
+//! From the README, the shell blocks under "Using it" and "Through a node". From docs/, every
+//! block fenced ```sh, in order within its document; a block fenced ```sh dev holds commands
+//! for weft's developers (building, benchmarks, fuzzing), not examples, and is not run.
+//! `every_shell_block_in_docs_runs_or_is_marked_dev` fails on a ```sh block of a document no
+//! test here runs, and on any other shell fence, so a new example cannot be added untested.
+//!
+//! The blocks are read by the small shell interpreter of `common/shell.rs`: a form it does not
+//! know fails the test with the document and line, so a new form must be taught there first.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+mod common;
+use common::node::{http, wait_until};
+use common::shell::{Fence, Session, block_after, fences};
+
+/// The documents in docs/ whose examples the tests below run.
+const DOCUMENTS: [&str; 3] = ["docs/graphql.md", "docs/ingest.md", "docs/network.md"];
+
+/// Fence languages that mean a shell: each block must be ```sh or ```sh dev.
+const SHELLS: [&str; 6] = ["sh", "bash", "shell", "console", "zsh", "shell-session"];
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(document: &str) -> String {
+    std::fs::read_to_string(repository().join(document))
+        .unwrap_or_else(|error| panic!("{document}: {error}"))
+}
+
+/// The blocks of `document` to run: every ```sh block but those marked ```sh dev.
+fn examples(document: &str, text: &str) -> Vec<Fence> {
+    fences(text)
+        .into_iter()
+        .filter(|fence| match fence.info.as_slice() {
+            [sh] if sh == "sh" => true,
+            [sh, dev] if sh == "sh" && dev == "dev" => false,
+            [language, ..] if SHELLS.contains(&language.as_str()) => panic!(
+                "{document}:{}: ```{}: fence an example ```sh (it then runs as a test) and \
+                 commands for weft's developers ```sh dev",
+                fence.line,
+                fence.info.join(" ")
+            ),
+            _ => false,
+        })
+        .collect()
+}
+
+/// Runs every example of `document`, in order, in a new session.
+fn run_document(document: &str) -> Session {
+    let text = read(document);
+    let blocks = examples(document, &text);
+    assert!(!blocks.is_empty(), "{document} has no example to run");
+    let mut session = Session::new();
+    for fence in &blocks {
+        session.run_block(document, fence);
+    }
+    session
+}
+
+/// The files the examples name: a design, G-code from the corpus, and a copy of it changed in
+/// one coordinate, as a machine might receive it.
+fn files(dir: &Path) {
+    std::fs::write(dir.join("bracket.step"), "ISO-10303-21; a bracket, rev C\n").expect("write");
+    std::fs::write(dir.join("fixture.step"), "ISO-10303-21; a fixture\n").expect("write");
+    let gcode = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../corpus/gcode/13_mmu2s_prusaslicer250_small.gcode"),
+    )
+    .expect("corpus");
+    std::fs::write(dir.join("part.gcode"), &gcode).expect("write");
+    let text = String::from_utf8_lossy(&gcode).to_string();
+    let middle = text.len() / 2;
+    let at = middle + text[middle..].find(" X").expect("a move") + 2;
+    let mut received = text.into_bytes();
+    received[at] = if received[at] == b'9' { b'1' } else { b'9' };
+    std::fs::write(dir.join("received.gcode"), received).expect("write");
+}
+
+#[test]
+fn the_readme_examples_run_in_order() {
+    let readme = read("README.md");
+    let mut session = Session::new();
+    files(session.dir());
+    let blocks = [
+        block_after(&readme, "## Using it"),
+        block_after(&readme, "### Through a node"),
+    ];
+    assert!(
+        blocks.iter().map(|fence| fence.lines.len()).sum::<usize>() > 20,
+        "the README's examples were found"
+    );
+    for fence in &blocks {
+        session.run_block("README.md", fence);
+    }
+    let stopped = session.stop_nodes();
+    assert_eq!(stopped.len(), 1, "the node example started a node");
+    assert!(
+        stopped[0].success(),
+        "the node stops cleanly: {}",
+        stopped[0]
+    );
+    // What the examples wrote is there.
+    let dir = session.dir();
+    for made in [
+        "proof.json",
+        "part.wgc",
+        "part.json",
+        "machine.gcode",
+        "printer.key",
+    ] {
+        assert!(dir.join(made).is_file(), "{made} was not written");
+    }
+    assert_eq!(
+        std::fs::read(dir.join("machine.gcode")).expect("opened"),
+        std::fs::read(dir.join("part.gcode")).expect("sealed"),
+        "the printer gets the G-code byte for byte"
+    );
+}
+
+/// Every Markdown file under `dir`.
+fn markdown_in(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("docs/") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            markdown_in(&path, out);
+        } else if path.extension().is_some_and(|extension| extension == "md") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_shell_block_in_docs_runs_or_is_marked_dev() {
+    let mut documents = Vec::new();
+    markdown_in(&repository().join("docs"), &mut documents);
+    assert!(documents.len() > 10, "the docs were found");
+    for path in documents {
+        let document = path
+            .strip_prefix(repository())
+            .expect("in the repository")
+            .to_string_lossy()
+            .to_string();
+        let blocks = examples(&document, &read(&document));
+        if let Some(fence) = blocks.first() {
+            assert!(
+                DOCUMENTS.contains(&document.as_str()),
+                "{document}:{}: an example no test runs: add {document} to DOCUMENTS and a \
+                 test for it in tests/examples.rs (or, for commands for weft's developers, \
+                 fence the block ```sh dev)",
+                fence.line
+            );
+        }
+    }
+    for document in DOCUMENTS {
+        assert!(
+            !examples(document, &read(document)).is_empty(),
+            "{document} is in DOCUMENTS but has no example"
+        );
+    }
+}
+
+#[test]
+fn the_graphql_examples_run_in_order() {
+    let session = run_document("docs/graphql.md");
+    let answer: Value = serde_json::from_str(session.answer()).expect("JSON");
+    assert_eq!(answer["data"]["head"]["height"], 0, "{answer}");
+}
+
+#[test]
+fn the_ingest_examples_run_in_order() {
+    let session = run_document("docs/ingest.md");
+    // The watched directory does what the document says: a file dropped there is recorded and
+    // moves to done/.
+    let spool = session.dir().join("spool");
+    std::fs::write(spool.join("cycle-7.csv"), "cycle,7\nspindle_rpm,9007\n").expect("write");
+    let log = wait_until(60, || {
+        std::fs::read_to_string(spool.join("done").join("ingested.tsv"))
+            .ok()
+            .filter(|log| log.lines().count() == 1)
+            .ok_or_else(|| "cycle-7.csv is not recorded yet".to_string())
+    });
+    assert!(log.trim_end().ends_with("\tcycle-7.csv"), "{log}");
+    assert_eq!(
+        std::fs::read(spool.join("done").join("cycle-7.csv")).expect("moved"),
+        b"cycle,7\nspindle_rpm,9007\n"
+    );
+}
+
+/// The node's height (`GET /v1/status`).
+fn height(api: &str) -> u64 {
+    let (code, status) = http("GET", &format!("{api}/v1/status"), None, b"");
+    assert_eq!(code, 200, "{status}");
+    status["height"].as_u64().expect("height")
+}
+
+#[test]
+fn the_network_examples_run_in_order() {
+    let session = run_document("docs/network.md");
+    let api = session.var("API");
+    // The late node syncs the chain from the seeds ("Joining a network", step 3).
+    let late = session.node_url("./late");
+    let network = height(api);
+    wait_until(120, || match height(late) {
+        synced if synced >= network => Ok(()),
+        behind => Err(format!(
+            "the late node is at {behind}, the network at {network}"
+        )),
+    });
+    // The withdrawal ("Changing the validators") leaves the validators in effect scheduled.
+    let (code, chain) = http("GET", &format!("{api}/v1/chain"), None, b"");
+    assert_eq!(code, 200, "{chain}");
+    assert_eq!(
+        chain["scheduled"][0]["validators"], chain["validators"],
+        "{chain}"
+    );
+    assert_eq!(chain["scheduled"][0]["from_height"], 5000, "{chain}");
+}
