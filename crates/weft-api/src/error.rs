@@ -103,7 +103,8 @@ error_codes! {
     BadArguments = "bad_arguments",
     /// A GraphQL subscription's WebSocket was refused.
     BadWebsocket = "bad_websocket",
-    /// The node's queues are full; retry shortly.
+    /// The node is at a limit (its submission queue or journal, GraphQL's running queries or
+    /// sockets); retry shortly.
     Busy = "busy",
     /// Over the request rate (`api.rate_per_s`); `Retry-After` says when to retry.
     RateLimited = "rate_limited",
