@@ -12,11 +12,11 @@ pub struct ErrorBody {
 
 /// `code` is stable and machine-readable; `message` says what was wrong.
 ///
-/// Also one refused transaction of a batch ([`crate::BatchResult::error`]).
+/// Also the error of one refused transaction of a batch (`BatchResult.error`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// e.g. `malformed_json`, `invalid_body`, `too_large`, `bad_transaction`, `rule`,
-    /// `not_found`, `busy`, `rate_limited`, `unauthorized` (every code: [`ErrorCode`]).
+    /// `not_found`, `busy`, `rate_limited`, `unauthorized` (every code: `weft_api::ErrorCode`).
     #[schema(value_type = String)]
     pub code: ErrorCode,
     pub message: String,

@@ -14,11 +14,11 @@
 //!   [`KeyStatus`], [`AssetReport`] (with its [`Verdict`] and [`HistoryEntry`]s),
 //!   [`ClaimAnswer`].
 //! - `node`: [`Status`]; `admin`: [`RegisterBody`], [`Registered`], [`Reloaded`].
-//! - [`client`] (feature `client`): a blocking client that returns these types.
+//! - `client` (feature `client`): a blocking client that returns these types.
 //!
 //! The crate does no I/O without the `client` feature, and depends only on `weft-core` (for the
-//! identity newtypes, which travel as lowercase hex, and the information model), serde and
-//! utoipa.
+//! identity newtypes, which travel as lowercase hex, and the information model), serde,
+//! serde_json (for the proof document, which `weft-ledger` types) and utoipa.
 //!
 //! Wire format: fields are declared in alphabetical order, the order the answers had when they
 //! were JSON maps, so the bytes on the wire did not change when the types replaced them. An

@@ -64,7 +64,7 @@ pub struct ChainInfo {
     pub validators: Vec<PublicKey>,
 }
 
-/// A validator change of [`ChainInfo::scheduled`].
+/// A validator change scheduled and not yet in effect (`ChainInfo.scheduled`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ScheduledChange {
     /// The first block the validators produce.
@@ -164,7 +164,7 @@ pub struct KeyStatus {
     pub status: Option<KeyState>,
 }
 
-/// [`KeyStatus::status`].
+/// Whether a key is a resource's (`KeyStatus.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyState {

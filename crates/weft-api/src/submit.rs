@@ -41,7 +41,7 @@ pub struct Queued {
     pub tx_id: TxId,
 }
 
-/// The state of a [`Queued`] transaction: `queued`.
+/// The state of a queued transaction: `queued`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueuedState {
