@@ -1,33 +1,21 @@
-//! A small blocking client of a node's REST API (docs/api.md), for `--node URL`.
+//! `--node URL [--ca FILE]`: weft-api's typed client of a node's REST API (docs/api.md), opened
+//! with the CLI's flags and named in their terms.
+//!
+//! Commands read typed bodies through [`NodeClient::typed`] (mostly via
+//! [`crate::chain::RemoteChain`]). The untyped [`NodeClient::get`] and [`NodeClient::post`] stay
+//! for the bodies weft-api does not type yet (the network's status and join document, which
+//! `weft-node` owns) and for the benchmark and cluster commands.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use serde_json::Value;
-
-/// The node refused a transaction under a business rule (exit code 3, like the embedded mode).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct RemoteRule {
-    pub rule: String,
-    pub message: String,
-}
-
-/// The node answered, with an error of another kind (exit code 1).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the node refused the request ({code}, HTTP {status}): {message}")]
-pub struct RemoteError {
-    pub status: u16,
-    pub code: String,
-    pub message: String,
-}
+pub use weft_api::client::{ClientError, RemoteRule};
 
 #[derive(Debug, Clone)]
 pub struct NodeClient {
-    base: String,
-    agent: ureq::Agent,
+    typed: weft_api::client::NodeClient,
 }
 
 impl NodeClient {
@@ -40,121 +28,56 @@ impl NodeClient {
     /// As [`NodeClient::new`], with every request bounded by `timeout` (status checks that must
     /// not hang on a stopped node).
     pub fn with_timeout(url: &str, ca: Option<&Path>, timeout: Duration) -> Result<NodeClient> {
-        let base = url.trim().trim_end_matches('/').to_string();
-        let (rest, tls) = if let Some(rest) = base.strip_prefix("http://") {
-            (rest, false)
-        } else if let Some(rest) = base.strip_prefix("https://") {
-            (rest, true)
-        } else {
-            bail!(
-                "--node {url:?} is not an API address: give http://HOST:PORT or https://HOST:PORT"
-            );
-        };
-        if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
-            bail!("--node {url:?} is not an API address: give http://HOST:PORT, without a path");
+        let trusted = ca.map(crate::tls::certificates).transpose()?;
+        match weft_api::client::NodeClient::new(url, trusted, timeout) {
+            Ok(typed) => Ok(NodeClient { typed }),
+            Err(error @ ClientError::Address { .. }) => Err(anyhow!("--node {error}")),
+            Err(ClientError::Untrusted { .. }) => bail!(
+                "--node {}: a TLS node is trusted through its certificate: give --ca FILE \
+                 (the node's certificate, or the CA that issued it, PEM)",
+                url.trim().trim_end_matches('/')
+            ),
+            Err(error) => Err(error.into()),
         }
-        let mut config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(timeout.min(Duration::from_secs(5))))
-            .timeout_global(Some(timeout));
-        if tls {
-            let Some(ca) = ca else {
-                bail!(
-                    "--node {url}: a TLS node is trusted through its certificate: give --ca FILE \
-                     (the node's certificate, or the CA that issued it, PEM)"
-                );
-            };
-            config = config.tls_config(tls_config(ca)?);
-        }
-        Ok(NodeClient {
-            base,
-            agent: config.build().into(),
-        })
     }
 
     pub fn base(&self) -> &str {
-        &self.base
+        self.typed.base()
     }
 
+    /// The typed client: answers as weft-api's bodies.
+    pub fn typed(&self) -> &weft_api::client::NodeClient {
+        &self.typed
+    }
+
+    /// `GET path`, the answer as loose JSON (for bodies weft-api does not type).
     pub fn get(&self, path: &str) -> Result<Value> {
-        let url = format!("{}{path}", self.base);
-        let response = self
-            .agent
-            .get(&url)
-            .call()
-            .with_context(|| format!("cannot reach the node at {}", self.base))?;
-        answer(response)
+        Ok(self.typed.get(path)?)
     }
 
-    /// `GET`, with `None` for 404.
-    pub fn get_optional(&self, path: &str) -> Result<Option<Value>> {
-        match self.get(path) {
-            Ok(value) => Ok(Some(value)),
-            Err(error) => match error.downcast_ref::<RemoteError>() {
-                Some(remote) if remote.status == 404 => Ok(None),
-                _ => Err(error),
-            },
-        }
-    }
-
+    /// `POST path` with a JSON body, the answer as loose JSON (for the benchmarks).
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        let url = format!("{}{path}", self.base);
-        let response = self
-            .agent
-            .post(&url)
-            .send_json(body)
-            .with_context(|| format!("cannot reach the node at {}", self.base))?;
-        answer(response)
+        Ok(self.typed.post(path, body)?)
     }
 }
 
-/// Trust exactly the certificates in the PEM file `ca`.
-fn tls_config(ca: &Path) -> Result<ureq::tls::TlsConfig> {
-    let certs = crate::tls::certificates(ca)?
-        .into_iter()
-        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
-        .collect::<Vec<_>>();
-    Ok(ureq::tls::TlsConfig::builder()
-        .provider(ureq::tls::TlsProvider::Rustls)
-        .root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)))
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .build())
+impl From<NodeClient> for weft_api::client::NodeClient {
+    fn from(client: NodeClient) -> Self {
+        client.typed
+    }
 }
 
-/// A node's JSON answer: the value for a 2xx, else the error it names.
-pub(crate) fn answer(mut response: ureq::http::Response<ureq::Body>) -> Result<Value> {
-    let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .with_config()
-        .limit(256 << 20)
-        .read_to_string()
-        .context("cannot read the node's answer")?;
-    let value: Value = serde_json::from_str(&text).map_err(|_| {
-        anyhow!(
-            "the node answered HTTP {status} with a body that is not JSON: {}",
-            text.chars().take(200).collect::<String>()
-        )
-    })?;
-    if (200..300).contains(&status) {
-        return Ok(value);
+/// A node's JSON answer: the value for a 2xx, else the error it names (for the benchmarks,
+/// which send their own requests).
+pub(crate) fn answer(response: ureq::http::Response<ureq::Body>) -> Result<Value> {
+    let (_, value) = weft_api::client::answer(response)?;
+    Ok(value)
+}
+
+/// The business rule a node refused a transaction under, if that is what `error` is.
+pub fn remote_rule(error: &anyhow::Error) -> Option<&RemoteRule> {
+    match error.downcast_ref::<ClientError>()? {
+        ClientError::Rule(rule) => Some(rule),
+        _ => None,
     }
-    let error = &value["error"];
-    let message = error["message"]
-        .as_str()
-        .unwrap_or("(no message)")
-        .to_string();
-    if let Some(rule) = error["rule"].as_str() {
-        return Err(RemoteRule {
-            rule: rule.to_string(),
-            message,
-        }
-        .into());
-    }
-    Err(RemoteError {
-        status,
-        code: error["code"].as_str().unwrap_or("unknown").to_string(),
-        message,
-    }
-    .into())
 }

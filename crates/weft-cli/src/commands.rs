@@ -6,14 +6,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use weft_api::{AssetReport, Verdict};
 use weft_core::model::*;
 use weft_core::{Fingerprint, Fingerprinter, HashAlgo, PublicKey, ResourceId, SigningKey, TxId};
-use weft_ledger::state::{Position, StateView};
-use weft_ledger::store::{RedbStore, Store};
-use weft_ledger::{Ledger, RuleError, Signer, Transaction};
+use weft_ledger::state::Position;
+use weft_ledger::{RuleError, Signer, Transaction};
 
-use crate::client::NodeClient;
-use crate::home::{Home, now_ms, resolve_resource, resolve_with, write_key};
+use crate::chain::Chain;
+use crate::client::ClientError;
+use crate::home::{Home, now_ms, write_key};
 use crate::output::{Negative, Output};
 
 /// Shared command context.
@@ -62,270 +63,20 @@ pub fn fingerprint_file(path: &Path, algo: HashAlgo, out: &Output) -> Result<Fin
     Ok(fingerprinter.finish())
 }
 
-/// Where a command reads the chain and commits to it: the home's own ledger, or a node.
-pub(crate) enum Chain {
-    Local(Box<Ledger<RedbStore>>),
-    Node(NodeClient),
-}
-
-impl Chain {
-    /// The home's ledger, or the node of `--node`. When a node runs on the home (it holds
-    /// the ledger open), commands go through that node.
-    pub(crate) fn open(ctx: &Context_) -> Result<Chain> {
-        if let Some(url) = &ctx.node {
-            return Ok(Chain::Node(NodeClient::new(url, ctx.ca.as_deref())?));
-        }
-        let home = Home::open(&ctx.home)?;
-        match home.ledger() {
-            Ok(ledger) => Ok(Chain::Local(Box::new(ledger))),
-            Err(error) if ctx.home.join("node.addr").exists() => {
-                crate::node::client(ctx).map(Chain::Node).map_err(|_| error)
-            }
-            Err(error) => Err(error),
-        }
-    }
-
-    /// A full resource id, or a unique hex prefix of at least 6 digits.
-    pub(crate) fn resolve(&self, input: &str, role: &str) -> Result<ResourceId> {
-        match self {
-            Chain::Local(ledger) => resolve_resource(ledger, input, role),
-            Chain::Node(node) => resolve_with(input, role, |prefix| {
-                let answer = node.get(&format!("/v1/resources?prefix={prefix}"))?;
-                answer["ids"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|id| {
-                        ResourceId::from_hex(id.as_str().unwrap_or_default())
-                            .context("the node's answer")
-                    })
-                    .collect()
-            }),
-        }
-    }
-
-    /// A full transaction id, or a unique hex prefix of at least 6 digits.
-    pub(crate) fn resolve_tx(&self, input: &str, role: &str) -> Result<TxId> {
-        match self {
-            Chain::Local(ledger) => crate::home::resolve_tx_with(input, role, |prefix| {
-                Ok(weft_node::query::txs_with_prefix(ledger.store(), prefix)?)
-            }),
-            Chain::Node(node) => crate::home::resolve_tx_with(input, role, |prefix| {
-                let answer = node.get(&format!("/v1/transactions?prefix={prefix}"))?;
-                answer["ids"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|id| {
-                        TxId::from_hex(id.as_str().unwrap_or_default()).context("the node's answer")
-                    })
-                    .collect()
-            }),
-        }
-    }
-
-    /// `None` if `id` is not registered; else the organisation it belongs to (`None` for an
-    /// organisation).
-    fn organization_of(&self, id: &ResourceId) -> Result<Option<Option<ResourceId>>> {
-        match self {
-            Chain::Local(ledger) => Ok(ledger
-                .store()
-                .snapshot()?
-                .resource(id)?
-                .map(|entry| entry.organization())),
-            Chain::Node(node) => Ok(match node.get_optional(&format!("/v1/resources/{id}"))? {
-                None => None,
-                Some(value) => Some(match value["organization"].as_str() {
-                    Some(org) => Some(ResourceId::from_hex(org).context("the node's answer")?),
-                    None => None,
-                }),
-            }),
-        }
-    }
-
-    /// The asset as first claimed, so a send describes the data the same way.
-    fn claimed_asset(&self, fingerprint: &Fingerprint) -> Result<Option<DigitalAsset>> {
-        match self {
-            Chain::Local(ledger) => claimed_asset(ledger, fingerprint),
-            Chain::Node(node) => {
-                let report = node.get(&format!("/v1/assets/{fingerprint}"))?;
-                match &report["product_data"] {
-                    Value::Null => Ok(None),
-                    value => Ok(Some(
-                        serde_json::from_value(value.clone()).context("the node's answer")?,
-                    )),
-                }
-            }
-        }
-    }
-
-    /// Who claimed `fingerprint` (`weft_node::query::claim_record`).
-    pub(crate) fn claim_record(&self, fingerprint: &Fingerprint) -> Result<Option<Value>> {
-        match self {
-            Chain::Local(ledger) => {
-                Ok(weft_node::query::claim_record(ledger.store(), fingerprint)?)
-            }
-            Chain::Node(node) => node.get_optional(&format!("/v1/claims/{fingerprint}")),
-        }
-    }
-
-    /// Is (or was) `key` a key of `resource`?
-    pub(crate) fn key_known(&self, resource: &ResourceId, key: &PublicKey) -> Result<bool> {
-        let status = match self {
-            Chain::Local(ledger) => weft_node::query::key_status(ledger.store(), resource, key)?,
-            Chain::Node(node) => node.get(&format!("/v1/resources/{resource}/keys/{key}"))?,
-        };
-        Ok(!status["status"].is_null())
-    }
-
-    /// Where the chain is, for messages: the node's URL or the home's directory.
-    pub(crate) fn place(&self, ctx: &Context_) -> String {
-        match self {
-            Chain::Local(_) => ctx.home.display().to_string(),
-            Chain::Node(node) => node.base().to_string(),
-        }
-    }
-
-    /// The height of the last committed block.
-    pub(crate) fn head_height(&self) -> Result<u64> {
-        match self {
-            Chain::Local(ledger) => Ok(ledger.head().header.height),
-            Chain::Node(node) => node.get("/v1/status")?["height"]
-                .as_u64()
-                .context("the node's status has no height"),
-        }
-    }
-
-    /// The first validator change scheduled and not yet in effect: its height, and the
-    /// validators in effect until then (from a node, as its `GET /v1/chain` reports them).
-    pub(crate) fn pending_validator_change(&self) -> Result<Option<(u64, Vec<PublicKey>)>> {
-        match self {
-            Chain::Local(ledger) => {
-                let schedule = ledger.store().snapshot()?.schedule()?;
-                let epoch = schedule.epoch_of(ledger.head().header.height + 1);
-                Ok(schedule
-                    .changes
-                    .get(epoch as usize)
-                    .map(|change| (change.from_height, schedule.validators(epoch).to_vec())))
-            }
-            Chain::Node(node) => {
-                let chain = node.get("/v1/chain")?;
-                let Some(next) = chain["scheduled"].as_array().and_then(|next| next.first()) else {
-                    return Ok(None);
-                };
-                let from_height = next["from_height"]
-                    .as_u64()
-                    .context("the node's scheduled change has no height")?;
-                let validators = chain["validators"]
-                    .as_array()
-                    .context("the node's chain names no validators")?
-                    .iter()
-                    .map(|key| {
-                        PublicKey::from_hex(key.as_str().unwrap_or_default())
-                            .context("a validator key in the node's answer")
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(Some((from_height, validators)))
-            }
-        }
-    }
-
-    /// The chain's id, which every transaction signs over.
-    fn chain_id(&self) -> Result<weft_core::ChainId> {
-        match self {
-            Chain::Local(ledger) => Ok(ledger.chain_id()),
-            Chain::Node(node) => {
-                let status = node.get("/v1/status")?;
-                weft_core::ChainId::from_hex(status["chain_id"].as_str().unwrap_or_default())
-                    .context("the node's chain id")
-            }
-        }
-    }
-
-    /// Has `tx` committed in a block: by the home's producer key, or by the node.
-    fn submit(&mut self, home: &Home, tx: Transaction) -> Result<(TxId, Position)> {
-        match self {
-            Chain::Local(ledger) => {
-                let producer = home.producer_key()?;
-                let outcome = ledger.produce_block(vec![tx], &producer, now_ms())?;
-                if let Some((_, _, error)) = outcome.rejected.into_iter().next() {
-                    return Err(error.into());
-                }
-                Ok(outcome.accepted[0])
-            }
-            Chain::Node(node) => {
-                let encoded = hex::encode(weft_core::encoding::encode(&tx));
-                let answer = node.post("/v1/transactions", &json!({"transaction": encoded}))?;
-                let id = TxId::from_hex(answer["tx_id"].as_str().unwrap_or_default())
-                    .context("the node's answer")?;
-                let position = Position {
-                    height: answer["height"].as_u64().context("the node's answer")?,
-                    index: answer["index"]
-                        .as_u64()
-                        .and_then(|index| u32::try_from(index).ok())
-                        .context("the node's answer")?,
-                };
-                Ok((id, position))
-            }
-        }
-    }
-
-    /// Signs `payload` and has it committed in a block; prints `{"tx_id", "height"}`.
-    pub(crate) fn commit(
-        &mut self,
-        ctx: &Context_,
-        home: &Home,
-        signer: Signer,
-        key: &SigningKey,
-        payload: Payload,
-    ) -> Result<TxId> {
-        let tx = Transaction::sign(self.chain_id()?, now_ms(), signer, key, payload)
-            .context("invalid transaction")?;
-        let (id, position) = self.submit(home, tx)?;
-        print_committed(ctx, &id, position);
-        Ok(id)
-    }
-
-    /// A committed transaction (`weft_node::query::transaction_json`); from a node, with its
-    /// inclusion proof under `"proof"`.
-    pub(crate) fn transaction(&self, id: &TxId) -> Result<Option<Value>> {
-        match self {
-            Chain::Local(ledger) => {
-                let Some(mut value) = weft_node::query::transaction_json(ledger.store(), id)?
-                else {
-                    return Ok(None);
-                };
-                value["proof"] = json!(weft_ledger::proof::build(ledger.store(), id)?);
-                Ok(Some(value))
-            }
-            Chain::Node(node) => node.get_optional(&format!("/v1/transactions/{id}")),
-        }
-    }
-
-    /// The chain's parameters and head (`weft_node::query::chain_json`).
-    fn chain_json(&self) -> Result<Value> {
-        match self {
-            Chain::Local(ledger) => Ok(weft_node::query::chain_json(ledger)?),
-            Chain::Node(node) => node.get("/v1/chain"),
-        }
-    }
-}
-
 /// Did the chain certainly not take the transaction? (A rule refusal, a request the node
 /// refused, or a local failure; not a lost connection, after which it may have committed.)
 fn certainly_refused(error: &anyhow::Error) -> bool {
-    if let Some(remote) = error.downcast_ref::<crate::client::RemoteError>() {
-        return (400..500).contains(&remote.status);
+    if let Some(remote) = error.downcast_ref::<ClientError>() {
+        return remote.certainly_refused();
     }
-    error.downcast_ref::<crate::client::RemoteRule>().is_some()
-        || error.downcast_ref::<weft_ledger::LedgerError>().is_some()
+    error.downcast_ref::<weft_ledger::LedgerError>().is_some()
         || error.downcast_ref::<RuleError>().is_some()
 }
 
 /// The resource that signs for `actor`: the actor itself, or `--signer PERSON` of that organisation.
 fn signer_for(
     home: &Home,
-    chain: &Chain,
+    chain: &dyn Chain,
     actor: ResourceId,
     signer: Option<&str>,
 ) -> Result<(ResourceId, SigningKey)> {
@@ -347,7 +98,7 @@ fn signer_for(
 /// resource (itself, or `--signer PERSON` of it) whose key signs.
 pub(crate) struct Acting {
     pub(crate) home: Home,
-    pub(crate) chain: Chain,
+    pub(crate) chain: Box<dyn Chain>,
     pub(crate) actor: ResourceId,
     pub(crate) signer: ResourceId,
     pub(crate) key: SigningKey,
@@ -361,9 +112,9 @@ impl Acting {
         signer: Option<&str>,
     ) -> Result<Self> {
         let home = Home::open(&ctx.home)?;
-        let chain = Chain::open(ctx)?;
+        let chain = crate::chain::open(ctx)?;
         let actor = chain.resolve(actor, role)?;
-        let (signer, key) = signer_for(&home, &chain, actor, signer)?;
+        let (signer, key) = signer_for(&home, chain.as_ref(), actor, signer)?;
         Ok(Acting {
             home,
             chain,
@@ -384,7 +135,7 @@ impl Acting {
     }
 }
 
-fn print_committed(ctx: &Context_, id: &TxId, position: Position) {
+pub(crate) fn print_committed(ctx: &Context_, id: &TxId, position: Position) {
     ctx.out.emit(
         json!({"tx_id": id.to_hex(), "height": position.height}),
         || {
@@ -424,7 +175,7 @@ pub fn init(ctx: &Context_, chain_name: &str, time_window_secs: u64) -> Result<(
 fn register(
     ctx: &Context_,
     home: &Home,
-    chain: &mut Chain,
+    chain: &mut dyn Chain,
     signer: Signer,
     key: &SigningKey,
     resource: Resource,
@@ -442,7 +193,7 @@ fn register(
 /// before the registration can be.
 pub(crate) fn register_resource(
     home: &Home,
-    chain: &mut Chain,
+    chain: &mut dyn Chain,
     signer: Signer,
     key: &SigningKey,
     resource: Resource,
@@ -494,7 +245,7 @@ pub struct OrgArgs {
 
 pub fn org_add(ctx: &Context_, args: OrgArgs) -> Result<ResourceId> {
     let home = Home::open(&ctx.home)?;
-    let mut chain = Chain::open(ctx)?;
+    let mut chain = crate::chain::open(ctx)?;
     let organization = Organization {
         name: Some(args.name),
         website: args.website,
@@ -512,7 +263,7 @@ pub fn org_add(ctx: &Context_, args: OrgArgs) -> Result<ResourceId> {
     register(
         ctx,
         &home,
-        &mut chain,
+        chain.as_mut(),
         Signer::Authority,
         &authority,
         Resource::Organization(organization),
@@ -527,7 +278,7 @@ pub fn person_add(
     email: Option<String>,
 ) -> Result<ResourceId> {
     let home = Home::open(&ctx.home)?;
-    let mut chain = Chain::open(ctx)?;
+    let mut chain = crate::chain::open(ctx)?;
     let organization = chain.resolve(org, "--org")?;
     let key = home.resource_key(&organization)?;
     let person = PersonInOrganization {
@@ -539,7 +290,7 @@ pub fn person_add(
     register(
         ctx,
         &home,
-        &mut chain,
+        chain.as_mut(),
         Signer::Resource(organization),
         &key,
         Resource::PersonInOrganization(person),
@@ -607,23 +358,6 @@ pub fn claim(
         product_data,
     });
     acting.commit(ctx, payload)
-}
-
-/// The asset as first claimed, so a send describes the data the same way.
-fn claimed_asset<S: Store>(
-    ledger: &Ledger<S>,
-    fingerprint: &Fingerprint,
-) -> Result<Option<DigitalAsset>> {
-    let Some(owner) = ledger.store().snapshot()?.owner(fingerprint)? else {
-        return Ok(None);
-    };
-    let Some((tx, _)) = ledger.store().tx(&owner.tx_id)? else {
-        return Ok(None);
-    };
-    Ok(match tx.payload {
-        Some(Payload::RecordOwnership(claim)) => Some(claim.product_data),
-        _ => None,
-    })
 }
 
 pub fn send(
@@ -722,7 +456,7 @@ pub fn part_transfer(
 
 pub fn key_rotate(ctx: &Context_, resource: &str) -> Result<()> {
     let home = Home::open(&ctx.home)?;
-    let mut chain = Chain::open(ctx)?;
+    let mut chain = crate::chain::open(ctx)?;
     let resource = chain.resolve(resource, "--resource")?;
     let old_key = home.resource_key(&resource)?;
     let new_key = SigningKey::generate()?;
@@ -758,7 +492,7 @@ pub fn key_rotate(ctx: &Context_, resource: &str) -> Result<()> {
 
 pub fn key_revoke(ctx: &Context_, resource: &str, key: &str, signer: Option<&str>) -> Result<()> {
     let home = Home::open(&ctx.home)?;
-    let mut chain = Chain::open(ctx)?;
+    let mut chain = crate::chain::open(ctx)?;
     let resource = chain.resolve(resource, "--resource")?;
     let revoked = PublicKey::from_hex(key).context("--key")?;
     let (signer_id, signing_key) = match signer {
@@ -783,35 +517,15 @@ pub fn key_revoke(ctx: &Context_, resource: &str, key: &str, signer: Option<&str
 
 pub(crate) use weft_node::query::format_time;
 
-/// The asset report (`weft_node::query::asset_report`) from the home's ledger or the node.
-fn asset_report(
-    chain: &Chain,
-    fingerprint: &Fingerprint,
-    as_id: Option<ResourceId>,
-) -> Result<Value> {
-    match chain {
-        Chain::Local(ledger) => Ok(weft_node::query::asset_report(
-            ledger.store(),
-            &weft_node::query::Whole::new(),
-            fingerprint,
-            as_id,
-        )?),
-        Chain::Node(node) => {
-            let query = as_id.map_or(String::new(), |id| format!("?recipient={id}"));
-            node.get(&format!("/v1/assets/{fingerprint}{query}"))
-        }
-    }
-}
-
 /// Finds which algorithm's fingerprint of `file` the chain knows (SHA-256 first), with its
 /// report.
 fn known_fingerprint(
-    chain: &Chain,
+    chain: &dyn Chain,
     file: &Path,
     algo: Option<HashAlgo>,
     as_id: Option<ResourceId>,
     out: &Output,
-) -> Result<(Fingerprint, Value)> {
+) -> Result<(Fingerprint, AssetReport)> {
     let candidates: Vec<HashAlgo> = match algo {
         Some(algo) => vec![algo],
         None => HashAlgo::ALL.to_vec(),
@@ -819,11 +533,8 @@ fn known_fingerprint(
     let mut first = None;
     for algo in candidates {
         let fingerprint = fingerprint_file(file, algo, out)?;
-        let report = asset_report(chain, &fingerprint, as_id)?;
-        if report["history"]
-            .as_array()
-            .is_some_and(|history| !history.is_empty())
-        {
+        let report = chain.asset_report(&fingerprint, as_id)?;
+        if !report.history.is_empty() {
             return Ok((fingerprint, report));
         }
         first.get_or_insert((fingerprint, report));
@@ -853,24 +564,27 @@ pub fn verdict(
     as_: Option<&str>,
     algo: Option<HashAlgo>,
 ) -> Result<String> {
-    let chain = Chain::open(ctx)?;
+    let chain = crate::chain::open(ctx)?;
     let as_id = as_.map(|text| chain.resolve(text, "--as")).transpose()?;
-    let (fingerprint, mut report) = known_fingerprint(&chain, file, algo, as_id, &ctx.out)?;
-    let verdict = report["verdict"].as_str().unwrap_or("unknown").to_string();
-    let owner_label = report["owner_label"].as_str().map(str::to_string);
-    let lines: Vec<String> = report["history"]
-        .as_array()
-        .map(|history| history.iter().map(weft_node::query::history_line).collect())
-        .unwrap_or_default();
-    if let Some(object) = report.as_object_mut() {
+    let (fingerprint, report) = known_fingerprint(chain.as_ref(), file, algo, as_id, &ctx.out)?;
+    let verdict = report.verdict;
+    let owner_label = report.owner_label.clone();
+    let lines: Vec<String> = report
+        .history
+        .iter()
+        .map(weft_node::query::history_line)
+        .collect();
+    // The report without the owner's label and the claimed asset, which the text shows.
+    let mut value = serde_json::to_value(&report).context("the report")?;
+    if let Some(object) = value.as_object_mut() {
         object.remove("owner_label");
         object.remove("product_data");
     }
-    ctx.out.emit(report, || {
-        let mut text = match verdict.as_str() {
-            "valid" => format!("VALID  {} is on the ledger", file.display()),
-            "not_recipient" => format!("NOT RECIPIENT  {} is on the ledger, but was never validly sent to you", file.display()),
-            _ => format!(
+    ctx.out.emit(value, || {
+        let mut text = match verdict {
+            Verdict::Valid => format!("VALID  {} is on the ledger", file.display()),
+            Verdict::NotRecipient => format!("NOT RECIPIENT  {} is on the ledger, but was never validly sent to you", file.display()),
+            Verdict::Unknown => format!(
                 "UNKNOWN  {} is not on the ledger: it was never recorded, or it was altered. Do not use it.",
                 file.display()
             ),
@@ -881,26 +595,23 @@ pub fn verdict(
         }
         text
     });
-    Ok(verdict)
+    Ok(verdict.as_str().to_string())
 }
 
 pub fn history(ctx: &Context_, target: &str, algo: Option<HashAlgo>) -> Result<()> {
-    let chain = Chain::open(ctx)?;
+    let chain = crate::chain::open(ctx)?;
     let path = Path::new(target);
     let (fingerprint, report) = if path.exists() {
-        known_fingerprint(&chain, path, algo, None, &ctx.out)?
+        known_fingerprint(chain.as_ref(), path, algo, None, &ctx.out)?
     } else {
         let fingerprint = target.parse::<Fingerprint>().with_context(|| {
             format!("{target:?} is neither an existing file nor a fingerprint (algo:hex)")
         })?;
-        let report = asset_report(&chain, &fingerprint, None)?;
+        let report = chain.asset_report(&fingerprint, None)?;
         (fingerprint, report)
     };
-    let history = report["history"].clone();
-    let lines: Vec<String> = history
-        .as_array()
-        .map(|history| history.iter().map(weft_node::query::history_line).collect())
-        .unwrap_or_default();
+    let history = report.history;
+    let lines: Vec<String> = history.iter().map(weft_node::query::history_line).collect();
     ctx.out.emit(
         json!({"fingerprint": fingerprint.to_string(), "history": history}),
         || {
@@ -919,17 +630,18 @@ pub fn history(ctx: &Context_, target: &str, algo: Option<HashAlgo>) -> Result<(
 }
 
 pub fn tx_show(ctx: &Context_, id: &str) -> Result<()> {
-    let chain = Chain::open(ctx)?;
+    let chain = crate::chain::open(ctx)?;
     let id = chain.resolve_tx(id, "TX_ID")?;
-    let Some(mut value) = chain.transaction(&id)? else {
-        bail!("transaction {id} is not on {}", chain.place(ctx));
+    let Some(answer) = chain.transaction(&id)? else {
+        bail!("transaction {id} is not on {}", chain.place());
     };
+    let (kind, height, index) = (answer.kind.clone(), answer.height, answer.index);
+    let time = format_time(answer.time);
+    // The transaction without its proof (`weft proof` writes that).
+    let mut value = serde_json::to_value(&answer).context("the transaction")?;
     if let Some(object) = value.as_object_mut() {
         object.remove("proof");
     }
-    let kind = value["kind"].as_str().unwrap_or_default().to_string();
-    let (height, index) = (value["height"].clone(), value["index"].clone());
-    let time = format_time(value["time"].as_u64().unwrap_or_default());
     ctx.out.emit(value, || {
         format!("transaction {id}\n  {kind} in block {height} at index {index}\n  time {time}")
     });
@@ -937,13 +649,13 @@ pub fn tx_show(ctx: &Context_, id: &str) -> Result<()> {
 }
 
 pub fn proof_build(ctx: &Context_, id: &str, out_file: Option<&Path>) -> Result<()> {
-    let chain = Chain::open(ctx)?;
+    let chain = crate::chain::open(ctx)?;
     let id = chain.resolve_tx(id, "TX_ID")?;
-    let Some(value) = chain.transaction(&id)? else {
-        bail!("transaction {id} is not on {}", chain.place(ctx));
+    let Some(answer) = chain.transaction(&id)? else {
+        bail!("transaction {id} is not on {}", chain.place());
     };
     let document: weft_ledger::proof::InclusionProof =
-        serde_json::from_value(value["proof"].clone()).context("the inclusion proof")?;
+        serde_json::from_value(answer.proof).context("the inclusion proof")?;
     let text = serde_json::to_string_pretty(&document).expect("proofs serialise");
     match out_file {
         Some(path) => {
@@ -1001,7 +713,7 @@ pub fn proof_verify(ctx: &Context_, files: &[PathBuf], trusted: &[String]) -> Re
             .and_then(|document| weft_ledger::proof::verify(&document, trusted_slice));
         return match result {
             Ok(verified) => {
-                ctx.out.emit(proof_json(&verified), || {
+                ctx.out.emit(json!(ProofReport::valid(None, &verified)), || {
                     format!(
                         "VALID  transaction {} ({}) is in block {} ({})\n  sealed by producer {}{hint}",
                         verified.tx_id,
@@ -1015,9 +727,8 @@ pub fn proof_verify(ctx: &Context_, files: &[PathBuf], trusted: &[String]) -> Re
             }
             Err(error) => {
                 let reason = format!("{error:#}");
-                ctx.out.emit(json!({"valid": false, "reason": reason}), || {
-                    format!("INVALID  {reason}")
-                });
+                let report = ProofReport::invalid(None, reason.clone());
+                ctx.out.emit(json!(report), || format!("INVALID  {reason}"));
                 Err(Negative.into())
             }
         };
@@ -1044,9 +755,7 @@ pub fn proof_verify(ctx: &Context_, files: &[PathBuf], trusted: &[String]) -> Re
         };
         match verdict {
             Ok(verified) => {
-                let mut report = proof_json(&verified);
-                report["file"] = json!(file.display().to_string());
-                reports.push(report);
+                reports.push(ProofReport::valid(Some(file), &verified));
                 lines.push(format!(
                     "VALID    {}: transaction {} in block {}",
                     file.display(),
@@ -1058,16 +767,11 @@ pub fn proof_verify(ctx: &Context_, files: &[PathBuf], trusted: &[String]) -> Re
                 all_valid = false;
                 let reason = format!("{error:#}");
                 lines.push(format!("INVALID  {}: {reason}", file.display()));
-                reports.push(
-                    json!({"file": file.display().to_string(), "valid": false, "reason": reason}),
-                );
+                reports.push(ProofReport::invalid(Some(file), reason));
             }
         }
     }
-    let valid_count = reports
-        .iter()
-        .filter(|report| report["valid"] == true)
-        .count();
+    let valid_count = reports.iter().filter(|report| report.valid).count();
     ctx.out.emit(
         json!({"valid": all_valid, "checked": reports.len(), "valid_count": valid_count, "proofs": reports}),
         || {
@@ -1086,52 +790,88 @@ pub fn proof_verify(ctx: &Context_, files: &[PathBuf], trusted: &[String]) -> Re
     }
 }
 
-fn proof_json(verified: &weft_ledger::proof::VerifiedInclusion) -> serde_json::Value {
-    json!({"valid": true, "tx_id": verified.tx_id.to_hex(), "height": verified.height, "block_hash": verified.block_hash.to_hex(), "producer": verified.producer.to_hex(), "kind": verified.transaction.header.kind.name()})
+/// `weft proof verify --json`: one proof's verdict (with its file when several are checked).
+#[derive(serde::Serialize)]
+struct ProofReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    valid: bool,
+    /// Why it is not valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(flatten)]
+    verified: Option<VerifiedProof>,
+}
+
+/// What a valid proof proves.
+#[derive(serde::Serialize)]
+struct VerifiedProof {
+    tx_id: TxId,
+    height: u64,
+    block_hash: weft_core::BlockHash,
+    producer: PublicKey,
+    kind: &'static str,
+}
+
+impl ProofReport {
+    fn valid(file: Option<&Path>, verified: &weft_ledger::proof::VerifiedInclusion) -> Self {
+        ProofReport {
+            file: file.map(|file| file.display().to_string()),
+            valid: true,
+            reason: None,
+            verified: Some(VerifiedProof {
+                tx_id: verified.tx_id,
+                height: verified.height,
+                block_hash: verified.block_hash,
+                producer: verified.producer,
+                kind: verified.transaction.header.kind.name(),
+            }),
+        }
+    }
+
+    fn invalid(file: Option<&Path>, reason: String) -> Self {
+        ProofReport {
+            file: file.map(|file| file.display().to_string()),
+            valid: false,
+            reason: Some(reason),
+            verified: None,
+        }
+    }
 }
 
 pub fn chain_info(ctx: &Context_) -> Result<()> {
-    let info = Chain::open(ctx)?.chain_json()?;
-    let text = |key: &str| info[key].as_str().unwrap_or_default().to_string();
-    let keys = |key: &str| {
-        info[key]
-            .as_array()
-            .map(|keys| {
-                keys.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default()
+    let info = crate::chain::open(ctx)?.chain_info()?;
+    let keys = |keys: &[PublicKey]| {
+        keys.iter()
+            .map(PublicKey::to_hex)
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let mut line = format!(
         "chain {:?} ({})\n  time window ±{} s\n  authorities {}\n  producers   {}\n  validators  {} (epoch {})\n  head        block {} ({}), {}",
-        text("chain_name"),
-        text("chain_id"),
-        info["time_window_secs"],
-        keys("authorities"),
-        keys("producers"),
-        keys("validators"),
-        info["epoch"],
-        info["height"],
-        text("head_hash"),
-        text("head_time"),
+        info.chain_name,
+        info.chain_id,
+        info.time_window_secs,
+        keys(&info.authorities),
+        keys(&info.producers),
+        keys(&info.validators),
+        info.epoch,
+        info.height,
+        info.head_hash,
+        info.head_time,
     );
-    for change in info["scheduled"].as_array().into_iter().flatten() {
-        let validators: Vec<&str> = change["validators"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+    for change in &info.scheduled {
         line.push_str(&format!(
             "\n  scheduled   from block {}: {} (set at block {})",
-            change["from_height"],
-            validators.join(", "),
-            change["scheduled_at"],
+            change.from_height,
+            keys(&change.validators),
+            change.scheduled_at,
         ));
     }
-    ctx.out.emit(info, || line);
+    ctx.out.emit(
+        serde_json::to_value(&info).context("the chain's parameters")?,
+        || line,
+    );
     Ok(())
 }
 
@@ -1198,7 +938,7 @@ pub fn error_report(error: &anyhow::Error) -> (Value, String, i32) {
     if error.downcast_ref::<Negative>().is_some() {
         return (Value::Null, String::new(), exit::NEGATIVE);
     }
-    if let Some(remote) = error.downcast_ref::<crate::client::RemoteRule>() {
+    if let Some(remote) = crate::client::remote_rule(error) {
         return (
             json!({"error": {"rule": remote.rule, "message": remote.message}}),
             format!("rejected: {}", remote.message),

@@ -58,7 +58,7 @@ impl Narrator {
 fn rejection(result: &Result<impl Sized>) -> String {
     match result {
         Ok(_) => "accepted".into(),
-        Err(error) => match error.downcast_ref::<crate::client::RemoteRule>() {
+        Err(error) => match crate::client::remote_rule(error) {
             Some(rule) => format!("rejected ({})", rule.message),
             None => match error.downcast_ref::<weft_ledger::RuleError>() {
                 Some(rule) => format!("rejected ({rule})"),
@@ -71,7 +71,7 @@ fn rejection(result: &Result<impl Sized>) -> String {
 /// The rule a node (or the embedded ledger) refused a transaction under.
 fn rule_of(result: &Result<impl Sized>) -> Option<String> {
     let error = result.as_ref().err()?;
-    if let Some(remote) = error.downcast_ref::<crate::client::RemoteRule>() {
+    if let Some(remote) = crate::client::remote_rule(error) {
         return Some(remote.rule.clone());
     }
     error
@@ -391,11 +391,17 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
         .and_then(|line| line.split('\t').next())
         .map(str::to_string);
     let record_matches = first_record.as_ref().is_some_and(|id| {
+        let Ok(id) = weft_core::TxId::from_hex(id) else {
+            return false;
+        };
         crate::client::NodeClient::new(&node.url, None)
-            .and_then(|client| client.get(&format!("/v1/transactions/{id}")))
+            .and_then(|client| Ok(client.typed().transaction(&id)?))
             .is_ok_and(|tx| {
-                tx["payload"]["body"]["body"].as_str()
-                    == Some(hex::encode(records[0].1.as_bytes()).as_str())
+                matches!(
+                    tx.and_then(|tx| tx.payload),
+                    Some(weft_core::model::Payload::Record(record))
+                        if record.body == records[0].1.as_bytes()
+                )
             })
     });
     n.check(

@@ -15,11 +15,11 @@ use weft_gcode::verify::{Report, layer_map};
 
 use serde_json::Value;
 use weft_core::model::{DataType, DigitalAsset, File, Payload, RecordOwnership};
-use weft_core::{Fingerprint, HashAlgo, ResourceId, SigningKey};
+use weft_core::{Fingerprint, HashAlgo, SigningKey};
 use weft_ledger::state::{KeyStatus, StateView};
 use weft_ledger::store::Store;
 
-use crate::commands::{Acting, Chain, Context_, format_time};
+use crate::commands::{Acting, Context_, format_time};
 use crate::home::Home;
 use crate::output::{Negative, Output};
 
@@ -455,7 +455,7 @@ fn acting_for_key(ctx: &Context_, key: SigningKey) -> Result<Acting> {
     };
     Ok(Acting {
         home,
-        chain: crate::commands::Chain::Local(Box::new(ledger)),
+        chain: Box::new(crate::chain::LocalChain::new(ledger, ctx.home.clone())),
         actor,
         signer,
         key,
@@ -524,43 +524,39 @@ fn ledger_check(
     manifest_bytes: &[u8],
     manifest: &Manifest,
 ) -> Result<(Value, String, bool)> {
-    let chain = Chain::open(ctx)?;
+    let chain = crate::chain::open(ctx)?;
     let fingerprint = Fingerprint::of_bytes(HashAlgo::Sha256, manifest_bytes);
-    let Some(record) = chain.claim_record(&fingerprint)? else {
+    let Some(record) = chain.claim(&fingerprint)? else {
         return Ok((
             json!({"recorded": false, "fingerprint": fingerprint.to_string()}),
             format!(
                 "ledger: this manifest is NOT on the ledger at {} (never recorded, or altered since)",
-                chain.place(ctx)
+                chain.place()
             ),
             false,
         ));
     };
-    let text = |key: &str| record[key].as_str().unwrap_or("?").to_string();
-    let issuer = ResourceId::from_hex(record["issuer"]["id"].as_str().unwrap_or_default())
-        .context("the ledger's claim record")?;
-    let signer = record["signer"]["id"]
-        .as_str()
-        .map(ResourceId::from_hex)
-        .transpose()
-        .context("the ledger's claim record")?;
+    let issuer = record.issuer.id;
+    let signer = record.signer.as_ref().map(|signer| signer.id);
     // The manifest's own signature must be by a key of the resource that recorded it.
     let signer_matches = match (manifest.check_signature(), signer) {
         (None, _) => None,
         (Some((true, Some(key))), Some(id)) => Some(chain.key_known(&id, &key)?),
         _ => Some(false),
     };
-    let time = record["time"].as_u64().unwrap_or(0);
-    let height = record["height"].as_u64().unwrap_or(0);
+    let (time, height) = (record.time, record.height);
     let human = format!(
         "ledger: recorded by {}{} at {} (block {height}, transaction {}){}",
-        text("issuer_label"),
+        record.issuer_label,
         match signer {
-            Some(id) if id != issuer => format!(", signed by {}", text("signer_label")),
+            Some(id) if id != issuer => format!(
+                ", signed by {}",
+                record.signer_label.as_deref().unwrap_or("?")
+            ),
             _ => String::new(),
         },
         format_time(time),
-        text("tx_id"),
+        record.tx_id,
         match signer_matches {
             Some(false) => "; but the manifest is signed by a key that is not the recorder's",
             _ => "",
@@ -570,12 +566,12 @@ fn ledger_check(
         json!({
             "recorded": true,
             "fingerprint": fingerprint.to_string(),
-            "by": record["issuer"],
-            "signer": record["signer"],
+            "by": record.issuer,
+            "signer": record.signer,
             "time": time,
             "time_utc": format_time(time),
             "height": height,
-            "tx_id": record["tx_id"],
+            "tx_id": record.tx_id,
             "signer_matches": signer_matches,
         }),
         human,
@@ -615,7 +611,12 @@ fn emit_report(
 ) {
     let map = layer_map(report, manifest);
     let mut value = serde_json::to_value(report).unwrap_or_default();
-    value["ledger"] = ledger.map_or(Value::Null, |(value, _, _)| value.clone());
+    if let Some(object) = value.as_object_mut() {
+        object.insert(
+            "ledger".into(),
+            ledger.map_or(Value::Null, |(value, _, _)| value.clone()),
+        );
+    }
     ctx.out.emit(
         value,
         || {

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use weft_core::{ResourceId, SigningKey};
 use weft_ledger::Ledger;
-use weft_ledger::store::{RedbStore, Store};
+use weft_ledger::store::RedbStore;
 
 /// Default of `weft init --time-window-secs`.
 pub const DEFAULT_TIME_WINDOW_SECS: u64 = 300;
@@ -346,22 +346,8 @@ impl Home {
     }
 }
 
-/// Resolves a full id or a unique hex prefix (at least 6 digits) of a registered resource.
-pub fn resolve_resource<S: Store>(
-    ledger: &Ledger<S>,
-    input: &str,
-    role: &str,
-) -> Result<ResourceId> {
-    resolve_with(input, role, |prefix| {
-        Ok(weft_node::query::resources_with_prefix(
-            ledger.store(),
-            prefix,
-        )?)
-    })
-}
-
-/// [`resolve_resource`] with the ids starting with a prefix found by `candidates` (the home's
-/// ledger, or a node).
+/// A full resource id, or the unique registered resource whose id starts with a hex prefix (at
+/// least 6 digits), the ids with the prefix found by `candidates` (the home's ledger, or a node).
 pub fn resolve_with(
     input: &str,
     role: &str,

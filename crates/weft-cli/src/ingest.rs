@@ -370,29 +370,33 @@ pub fn tcp(ctx: &Context_, args: IngestArgs) -> Result<()> {
             names.get(index).cloned().unwrap_or_default()
         };
         let mut value = answer.to_json();
-        if answer == Answer::Pong {
-            let problem = problems
-                .lock()
-                .ok()
-                .and_then(|problems| problems.iter().find(|(i, _)| *i == index).cloned());
-            value = json!({"error": {"code": "local", "message": problem.map_or(String::new(), |p| p.1)}});
+        // Committed, or why not: (code, message).
+        let outcome = match &answer {
+            Answer::Committed { tx_id, height, .. } => Ok((tx_id.clone(), *height)),
+            Answer::Rejected { message, .. } => Err(("rule".to_string(), message.clone())),
+            Answer::Error { code, message } => Err((code.clone(), message.clone())),
+            // The item could not be sent (a ping stood in for it): the problem noted then.
+            Answer::Pong => {
+                let message = problems
+                    .lock()
+                    .ok()
+                    .and_then(|problems| problems.iter().find(|(i, _)| *i == index).cloned())
+                    .map_or(String::new(), |problem| problem.1);
+                value = json!({"error": {"code": "local", "message": message}});
+                Err(("local".to_string(), message))
+            }
+            Answer::Welcome(_) => Err(("?".to_string(), "?".to_string())),
+        };
+        failures += usize::from(outcome.is_err());
+        if let Some(object) = value.as_object_mut() {
+            object.insert("item".into(), json!(item));
         }
-        let ok = value["tx_id"].is_string() && value["error"].is_null();
-        failures += usize::from(!ok);
-        value["item"] = json!(item);
         if !out.json {
-            if ok {
-                crate::output::outln!(
-                    "{item}: committed {} at height {}",
-                    value["tx_id"].as_str().unwrap_or("?"),
-                    value["height"]
-                );
-            } else {
-                eprintln!(
-                    "{item}: not recorded ({}): {}",
-                    value["error"]["code"].as_str().unwrap_or("?"),
-                    value["error"]["message"].as_str().unwrap_or("?")
-                );
+            match &outcome {
+                Ok((tx_id, height)) => {
+                    crate::output::outln!("{item}: committed {tx_id} at height {height}")
+                }
+                Err((code, message)) => eprintln!("{item}: not recorded ({code}): {message}"),
             }
         }
         results.push(value);
@@ -544,13 +548,14 @@ pub fn seal_key_new(ctx: &Context_, path: &Path) -> Result<()> {
 /// `weft ingest open TX_ID --seal-key FILE [--out FILE]`: the plaintext of a sealed record.
 pub fn open(ctx: &Context_, tx_id: &str, seal_key: &Path, out: Option<&Path>) -> Result<()> {
     let key = SealKey::read(seal_key)?;
-    let chain = crate::commands::Chain::open(ctx)?;
+    let chain = crate::chain::open(ctx)?;
     let id = chain.resolve_tx(tx_id, "TX_ID")?;
-    let value = chain
+    let answer = chain
         .transaction(&id)?
         .ok_or_else(|| anyhow!("transaction {id} is not on this ledger"))?;
-    let payload: Payload = serde_json::from_value(value["payload"].clone())
-        .map_err(|_| anyhow!("transaction {id} carries no record"))?;
+    let payload = answer
+        .payload
+        .ok_or_else(|| anyhow!("transaction {id} carries no record"))?;
     let Payload::Record(record) = payload else {
         bail!("transaction {id} is not a record");
     };

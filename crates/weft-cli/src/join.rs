@@ -18,7 +18,7 @@ use weft_ledger::{Ledger, Signer};
 use weft_node::{JoinDocument, NodeConfig, NodeType};
 
 use crate::Context_;
-use crate::commands::Chain;
+use crate::chain::Chain;
 use crate::home::{Home, write_key};
 
 /// Where `weft init` reads the join document from.
@@ -240,7 +240,7 @@ pub fn peer(ctx: &Context_, key: &str, name: &str, admitted: bool) -> Result<()>
         "admitting or removing a network peer is signed by a network authority; this home has \
          no keys/authority.key",
     )?;
-    let mut chain = Chain::open(ctx)?;
+    let mut chain = crate::chain::open(ctx)?;
     chain.commit(
         ctx,
         &home,
@@ -273,12 +273,12 @@ pub fn validators(ctx: &Context_, keys: &[String], from_height: Option<u64>) -> 
         "changing the validators is signed by a network authority; this home has no \
          keys/authority.key",
     )?;
-    let mut chain = Chain::open(ctx)?;
+    let mut chain = crate::chain::open(ctx)?;
     let from_height = match from_height {
         Some(height) => height,
         None => chain.head_height()? + DEFAULT_CHANGE_AHEAD,
     };
-    set_validators(ctx, &home, &authority, &mut chain, keys, from_height)
+    set_validators(ctx, &home, &authority, chain.as_mut(), keys, from_height)
 }
 
 /// `weft net validators --withdraw`: the validators in effect now, scheduled again at the height
@@ -289,21 +289,28 @@ pub fn withdraw_validators(ctx: &Context_) -> Result<()> {
         "withdrawing a validator change is signed by a network authority; this home has no \
          keys/authority.key",
     )?;
-    let mut chain = Chain::open(ctx)?;
+    let mut chain = crate::chain::open(ctx)?;
     let Some((from_height, validators)) = chain.pending_validator_change()? else {
         bail!(
             "no validator change is scheduled on {}: there is nothing to withdraw",
-            chain.place(ctx)
+            chain.place()
         );
     };
-    set_validators(ctx, &home, &authority, &mut chain, validators, from_height)
+    set_validators(
+        ctx,
+        &home,
+        &authority,
+        chain.as_mut(),
+        validators,
+        from_height,
+    )
 }
 
 fn set_validators(
     ctx: &Context_,
     home: &Home,
     authority: &SigningKey,
-    chain: &mut Chain,
+    chain: &mut dyn Chain,
     keys: Vec<PublicKey>,
     from_height: u64,
 ) -> Result<()> {

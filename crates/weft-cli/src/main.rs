@@ -6,6 +6,7 @@
 #![deny(clippy::print_stdout)]
 
 mod bench;
+mod chain;
 mod client;
 mod cluster;
 mod commands;

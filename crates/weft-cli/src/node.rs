@@ -3,9 +3,10 @@
 use anyhow::{Context, Result};
 use serde_json::json;
 
+use crate::chain::LocalChain;
 use crate::client::NodeClient;
 use crate::commands::Context_;
-use crate::commands::{Chain, register_resource};
+use crate::commands::register_resource;
 use crate::home::Home;
 use std::path::PathBuf;
 use weft_core::model::{Address, Organization, Resource};
@@ -129,7 +130,7 @@ fn ingest_identity(
     });
     // The id file is written with the key, before the registration is submitted: a
     // registration that committed is always found again at the next start.
-    let mut chain = Chain::Local(Box::new(ledger));
+    let mut chain = LocalChain::new(ledger, home.dir.clone());
     let (id, _) = register_resource(
         home,
         &mut chain,
@@ -219,23 +220,21 @@ pub fn tail(ctx: &Context_, from: Option<u64>, count: Option<u64>, poll_ms: u64)
     if !(10..=60_000).contains(&poll_ms) {
         anyhow::bail!("--poll-ms must be between 10 and 60000, got {poll_ms}");
     }
-    let node = client(ctx)?;
+    let client = client(ctx)?;
+    let node = client.typed();
     let mut next = match from {
         Some(height) => height,
-        None => node.get("/v1/status")?["height"].as_u64().unwrap_or(0) + 1,
+        None => node.status()?.height + 1,
     };
     let mut shown = 0u64;
     while count.is_none_or(|count| shown < count) {
-        match node.get_optional(&format!("/v1/blocks/{next}"))? {
+        match node.block(next)? {
             Some(block) => {
                 let text = format!(
                     "block {:>8}  {}  {:>6} tx  {}",
-                    block["height"],
-                    block["time_utc"].as_str().unwrap_or("?"),
-                    block["tx_count"],
-                    block["hash"].as_str().unwrap_or("?"),
+                    block.height, block.time_utc, block.tx_count, block.hash,
                 );
-                let mut value = block;
+                let mut value = serde_json::to_value(&block)?;
                 if let Some(object) = value.as_object_mut() {
                     // One line per block: the ids are a `GET /v1/blocks/H` away.
                     object.remove("transactions");
@@ -257,17 +256,17 @@ pub fn tail(ctx: &Context_, from: Option<u64>, count: Option<u64>, poll_ms: u64)
 /// `weft node status`.
 pub fn status(ctx: &Context_) -> Result<()> {
     let node = client(ctx)?;
-    let status = node.get("/v1/status")?;
+    let status = node.typed().status()?;
     let text = format!(
         "node {}\n  chain      {}\n  type       {}\n  height     {}\n  head       {}\n  peers      {}\n  mempool    {}",
         node.base(),
-        status["chain"].as_str().unwrap_or("?"),
-        status["node_type"].as_str().unwrap_or("?"),
-        status["height"],
-        status["head"].as_str().unwrap_or("?"),
-        status["peers"],
-        status["mempool"],
+        status.chain,
+        status.node_type,
+        status.height,
+        status.head,
+        status.peers,
+        status.mempool,
     );
-    ctx.out.emit(status, || text);
+    ctx.out.emit(serde_json::to_value(&status)?, || text);
     Ok(())
 }

@@ -983,3 +983,85 @@ fn directory_ingest_records_every_file_exactly_once_across_a_sigkill() {
         "{shown}"
     );
 }
+
+/// weft-api's typed client reads every answer a node sends into its bodies: a submission, the
+/// status, the chain, a block, a transaction, an asset report, a claim, a resource, a key, id
+/// prefixes; `None` for a 404; a rule's refusal as `ClientError::Rule`.
+#[test]
+fn the_typed_client_reads_a_nodes_answers_into_weft_api_bodies() {
+    use weft_api::client::{ClientError, NodeClient};
+    use weft_core::{Fingerprint, HashAlgo, ResourceId, TxId};
+
+    let (_dir, home) = new_home(&[]);
+    let designer = org(&home, "Designer");
+    let designer_id = ResourceId::from_hex(&designer).expect("id");
+    let tx = claim_tx(&home, &designer, b"typed bracket", "bracket.step");
+    let node = Node::start(&home);
+    let client = NodeClient::new(&node.url, None, Duration::from_secs(60)).expect("client");
+
+    let body = weft_api::SubmitOne {
+        transaction: encoded(&tx),
+    };
+    let committed = client.submit(&body).expect("committed");
+    assert_eq!(committed.tx_id, tx.id());
+
+    let status = client.status().expect("status");
+    assert!(status.height >= committed.height);
+    let chain = client.chain().expect("chain");
+    assert_eq!(chain.chain_id, status.chain_id);
+    assert_eq!(chain.chain_name, status.chain);
+
+    let block = client
+        .block(committed.height)
+        .expect("block")
+        .expect("the block exists");
+    assert!(block.transactions.contains(&committed.tx_id));
+    assert_eq!(client.block(1_000_000).expect("no block"), None);
+
+    let answer = client
+        .transaction(&committed.tx_id)
+        .expect("transaction")
+        .expect("on the chain");
+    assert_eq!(
+        (answer.kind.as_str(), answer.height, answer.index),
+        ("RecordOwnership", committed.height, committed.index)
+    );
+    assert!(!answer.stripped && answer.payload.is_some());
+    let never = TxId::from_hex(&"0".repeat(64)).expect("id");
+    assert_eq!(client.transaction(&never).expect("answers"), None);
+
+    let fingerprint = Fingerprint::of_bytes(HashAlgo::Sha256, b"typed bracket");
+    let report = client.asset(&fingerprint, None).expect("report");
+    assert_eq!(report.verdict, weft_api::Verdict::Valid);
+    assert_eq!(report.history.len(), 1);
+    assert_eq!(report.history[0].issuer, Some(designer_id));
+    let claim = client.claim(&fingerprint).expect("claim").expect("claimed");
+    assert_eq!(claim.issuer.id, designer_id);
+    let unclaimed = Fingerprint::of_bytes(HashAlgo::Sha256, b"never claimed");
+    assert_eq!(client.claim(&unclaimed).expect("answers"), None);
+
+    let resource = client
+        .resource(&designer_id)
+        .expect("resource")
+        .expect("registered");
+    assert_eq!(resource.organization, None);
+    assert_eq!(resource.name.as_deref(), Some("Designer"));
+    let key = client
+        .key_status(&designer_id, &tx.header.key)
+        .expect("key");
+    assert_eq!(key.status, Some(weft_api::KeyState::Active));
+    let ids = client
+        .resources_with_prefix(&designer[..8])
+        .expect("resources");
+    assert!(ids.ids.contains(&designer_id));
+    let ids = client
+        .transactions_with_prefix(&committed.tx_id.to_hex()[..8])
+        .expect("transactions");
+    assert!(ids.ids.contains(&committed.tx_id));
+
+    // The same claim again: refused by a rule, which the client names.
+    match client.submit(&body) {
+        Err(ClientError::Rule(rule)) => assert!(!rule.rule.is_empty()),
+        other => panic!("expected a rule's refusal, got {other:?}"),
+    }
+}

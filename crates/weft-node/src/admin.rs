@@ -10,11 +10,10 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::{Json, Router, routing::post};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
-use weft_core::model::{Payload, RegisterResource, Resource};
-use weft_core::{PublicKey, ResourceId};
+use weft_api::{RegisterBody, Registered, Reloaded};
+use weft_core::model::{Payload, RegisterResource};
+use weft_core::{PublicKey, ResourceId, TxId};
 use weft_ledger::{Signer, Transaction};
 
 use crate::api::error::{ApiError, ApiJson};
@@ -22,6 +21,7 @@ use crate::api::state::AppState;
 use crate::api::submit::submit_single;
 use crate::config::NodeConfig;
 use crate::submission::now_ms;
+use weft_api::ErrorCode;
 
 /// Reads a token file of a home (the admin token, the ingest token), creating it (32 random
 /// bytes, hex, mode 0600) if absent; refuses one that other users may read
@@ -68,7 +68,7 @@ async fn require_token(
     let Some(given) = given else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "administrative endpoints need `Authorization: Bearer TOKEN` with the node's admin \
              token (HOME/admin.token)",
         ));
@@ -76,21 +76,11 @@ async fn require_token(
     if !bool::from(given.as_bytes().ct_eq(state.admin_token.as_bytes())) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "the admin token is not this node's",
         ));
     }
     Ok(next.run(request).await)
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RegisterBody {
-    /// The resource, as in `GET /v1/resources/{id}` (`{"kind": "organization", …}`).
-    #[schema(value_type = Object)]
-    resource: Resource,
-    /// The resource's public key (hex); its private key never reaches the node.
-    key: String,
 }
 
 /// `POST /v1/admin/resources`: registers a resource signed by the node's authority key.
@@ -98,26 +88,26 @@ pub(crate) struct RegisterBody {
     security(("admin_token" = [])),
     request_body(content = RegisterBody, description = "The resource and its public key"),
     responses(
-        (status = 200, description = "Registered and committed", body = crate::openapi::schemas::Registered),
-        (status = 400, description = "Malformed request", body = crate::openapi::schemas::ErrorBody),
-        (status = 401, description = "No admin token", body = crate::openapi::schemas::ErrorBody),
-        (status = 403, description = "Not this node's admin token", body = crate::openapi::schemas::ErrorBody),
-        (status = 409, description = "The home holds no authority key", body = crate::openapi::schemas::ErrorBody),
-        (status = 422, description = "Refused by a rule, or a wrong field", body = crate::openapi::schemas::ErrorBody),
+        (status = 200, description = "Registered and committed", body = weft_api::Registered),
+        (status = 400, description = "Malformed request", body = weft_api::ErrorBody),
+        (status = 401, description = "No admin token", body = weft_api::ErrorBody),
+        (status = 403, description = "Not this node's admin token", body = weft_api::ErrorBody),
+        (status = 409, description = "The home holds no authority key", body = weft_api::ErrorBody),
+        (status = 422, description = "Refused by a rule, or a wrong field", body = weft_api::ErrorBody),
     ))]
 pub(crate) async fn register(
     State(state): State<Arc<AppState>>,
     ApiJson(body): ApiJson<RegisterBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Registered>, ApiError> {
     let Some(authority) = &state.authority_key else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "no_authority",
+            ErrorCode::NoAuthority,
             "this node's home holds no authority key, so it cannot register resources",
         ));
     };
     let key = PublicKey::from_hex(body.key.trim())
-        .map_err(|error| ApiError::bad_request("bad_key", format!("key: {error}")))?;
+        .map_err(|error| ApiError::bad_request(ErrorCode::BadKey, format!("key: {error}")))?;
     let payload = Payload::RegisterResource(RegisterResource {
         resource: body.resource,
         key,
@@ -129,16 +119,16 @@ pub(crate) async fn register(
         authority,
         payload,
     )
-    .map_err(|error| ApiError::bad_request("bad_resource", error.to_string()))?;
+    .map_err(|error| ApiError::bad_request(ErrorCode::BadResource, error.to_string()))?;
     let id = ResourceId(tx.id().0);
     let timeout = std::time::Duration::from_millis(state.config.api.wait_timeout_ms);
     let (_, position) = submit_single(&state, tx, timeout).await?;
-    Ok(Json(json!({
-        "id": id.to_hex(),
-        "tx_id": id.to_hex(),
-        "height": position.height,
-        "index": position.index,
-    })))
+    Ok(Json(Registered {
+        height: position.height,
+        id,
+        index: position.index,
+        tx_id: TxId(id.0),
+    }))
 }
 
 /// `POST /v1/admin/reload`: re-reads `config.toml`; applies the settings that can change
@@ -146,35 +136,38 @@ pub(crate) async fn register(
 #[utoipa::path(post, path = "/v1/admin/reload", tag = "admin",
     security(("admin_token" = [])),
     responses(
-        (status = 200, description = "What was applied, and what needs a restart", body = crate::openapi::schemas::Reloaded),
-        (status = 401, description = "No admin token", body = crate::openapi::schemas::ErrorBody),
-        (status = 403, description = "Not this node's admin token", body = crate::openapi::schemas::ErrorBody),
-        (status = 409, description = "No configuration file to reload", body = crate::openapi::schemas::ErrorBody),
-        (status = 422, description = "The file is invalid; nothing changed", body = crate::openapi::schemas::ErrorBody),
+        (status = 200, description = "What was applied, and what needs a restart", body = weft_api::Reloaded),
+        (status = 401, description = "No admin token", body = weft_api::ErrorBody),
+        (status = 403, description = "Not this node's admin token", body = weft_api::ErrorBody),
+        (status = 409, description = "No configuration file to reload", body = weft_api::ErrorBody),
+        (status = 422, description = "The file is invalid; nothing changed", body = weft_api::ErrorBody),
     ))]
-pub(crate) async fn reload(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn reload(State(state): State<Arc<AppState>>) -> Result<Json<Reloaded>, ApiError> {
     let Some(path) = &state.config_path else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "no_config_file",
+            ErrorCode::NoConfigFile,
             "this node was started without a configuration file to reload",
         ));
     };
     let text = std::fs::read_to_string(path).map_err(|error| {
         ApiError::new(
             StatusCode::CONFLICT,
-            "bad_config",
+            ErrorCode::BadConfig,
             format!("cannot read {}: {error}", path.display()),
         )
     })?;
     let new = NodeConfig::parse(&text).map_err(|error| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "bad_config",
+            ErrorCode::BadConfig,
             format!("{}: {error}; nothing was changed", path.display()),
         )
     })?;
     let (applied, restart) = state.live.apply(&state.file_config, &new);
     tracing::info!(?applied, ?restart, "configuration reloaded");
-    Ok(Json(json!({"applied": applied, "restart_needed": restart})))
+    Ok(Json(Reloaded {
+        applied: applied.into_iter().map(str::to_string).collect(),
+        restart_needed: restart.into_iter().map(str::to_string).collect(),
+    }))
 }

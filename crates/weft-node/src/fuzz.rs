@@ -325,12 +325,12 @@ pub fn api_request_json(data: &[u8]) {
     }
     match which % 4 {
         0 => {
-            if let Ok(request) = serde_json::from_slice::<crate::api::submit::SubmitOne>(body) {
+            if let Ok(request) = serde_json::from_slice::<weft_api::SubmitOne>(body) {
                 let _ = crate::api::submit::decode_transaction(None, &request.transaction);
             }
         }
         1 => {
-            if let Ok(request) = serde_json::from_slice::<crate::api::submit::SubmitBatch>(body)
+            if let Ok(request) = serde_json::from_slice::<weft_api::SubmitBatch>(body)
                 && !request.transactions.is_empty()
                 && request.transactions.len() <= config.api.max_batch
             {
@@ -348,7 +348,7 @@ pub fn api_request_json(data: &[u8]) {
 /// `POST /v1/admin/resources`: the body, then the transaction the handler signs of it.
 fn register_resource(body: &[u8]) {
     use weft_core::model::{Payload, RegisterResource, Resource};
-    if serde_json::from_slice::<crate::admin::RegisterBody>(body).is_err() {
+    if serde_json::from_slice::<weft_api::RegisterBody>(body).is_err() {
         return;
     }
     // The body's fields are the handler's own: read them again from the same JSON.

@@ -1,7 +1,11 @@
-//! Read-side answers as JSON, the same whether the CLI reads a local home or asks a node: the
-//! node serves these values and the CLI prints them, so `--node` output equals embedded output.
+//! Read-side answers, the same whether the CLI reads a local home or asks a node: the node
+//! serves these bodies (`weft_api`'s types) and the CLI prints them, so `--node` output equals
+//! embedded output.
 
-use serde_json::{Value, json};
+use weft_api::{
+    AssetReport, ChainInfo, ClaimAnswer, HistoryEntry, KeyState, KeyStatus, ResourceAnswer,
+    ResourceRef, ScheduledChange, TransactionAnswer, Verdict,
+};
 use weft_core::model::{DigitalAsset, Payload};
 use weft_core::{Fingerprint, ResourceId, TxId};
 use weft_ledger::state::{Position, StateView};
@@ -32,14 +36,41 @@ pub fn format_time(ms: u64) -> String {
     )
 }
 
-/// `{"id", "name", "resource"}` of a registered resource; `name` is null if it is unknown.
-pub fn resource_json<V: StateView>(state: &V, id: &ResourceId) -> Value {
+/// A resource named in an answer: its id, name and the resource; `name` is null (and
+/// `resource` absent) if it is unknown.
+pub fn resource_ref<V: StateView>(state: &V, id: &ResourceId) -> ResourceRef {
     match state.resource(id) {
-        Ok(Some(entry)) => {
-            json!({"id": id.to_hex(), "name": entry.resource.label(), "resource": entry.resource})
-        }
-        _ => json!({"id": id.to_hex(), "name": null}),
+        Ok(Some(entry)) => ResourceRef {
+            id: *id,
+            name: Some(entry.resource.label()),
+            resource: Some(entry.resource),
+        },
+        _ => ResourceRef {
+            id: *id,
+            name: None,
+            resource: None,
+        },
     }
+}
+
+/// A registered resource (`GET /v1/resources/{id}`); `None` if it is not registered.
+pub fn resource_answer<V: StateView>(
+    state: &V,
+    id: &ResourceId,
+) -> Result<Option<ResourceAnswer>, LedgerError> {
+    let Some(entry) = state.resource(id)? else {
+        return Ok(None);
+    };
+    Ok(Some(ResourceAnswer {
+        id: *id,
+        name: Some(entry.resource.label()),
+        organization: entry.organization(),
+        registered_at: weft_api::Position {
+            height: entry.registered_at.height,
+            index: entry.registered_at.index,
+        },
+        resource: entry.resource,
+    }))
 }
 
 /// "name (id prefix)" for people to read.
@@ -102,81 +133,83 @@ fn tx_at<S: Store>(
     })
 }
 
-/// One transaction of a history, as JSON (with the labels of the resources it names). A
-/// transaction stored stripped and not in `whole` says `"stripped": true` and names nobody.
+/// One transaction of a history (with the labels of the resources it names). A transaction
+/// stored stripped and not in `whole` says `"stripped": true` and names nobody.
 pub fn history_entry<S: Store>(
     store: &S,
     state: &impl StateView,
     whole: &Whole,
     position: Position,
     id: &TxId,
-) -> Result<Value, LedgerError> {
+) -> Result<HistoryEntry, LedgerError> {
     let (tx, fetched_from) = tx_at(store, whole, position, id)?;
     let time = tx.header.time_of_tx;
-    let signer = match tx.header.signer {
-        Signer::Authority => json!("authority"),
-        Signer::Resource(id) => json!(id.to_hex()),
+    let mut entry = HistoryEntry {
+        fetched_from,
+        forward: None,
+        from: None,
+        from_label: None,
+        height: position.height,
+        index: position.index,
+        issuer: None,
+        issuer_label: None,
+        kind: tx.header.kind.name().to_string(),
+        signer: match tx.header.signer {
+            Signer::Authority => "authority".to_string(),
+            Signer::Resource(id) => id.to_hex(),
+        },
+        stripped: tx.payload.is_none(),
+        time,
+        time_utc: format_time(time),
+        to: None,
+        to_label: None,
+        tx_id: *id,
     };
-    let mut value = json!({
-        "tx_id": id.to_hex(),
-        "kind": tx.header.kind.name(),
-        "time": time,
-        "time_utc": format_time(time),
-        "height": position.height,
-        "index": position.index,
-        "signer": signer,
-    });
-    if tx.payload.is_none() {
-        value["stripped"] = json!(true);
-    }
-    if let Some(from) = fetched_from {
-        value["fetched_from"] = json!(from);
-    }
     match &tx.payload {
         Some(Payload::RecordOwnership(claim)) => {
-            value["issuer"] = json!(claim.issuer.to_hex());
-            value["issuer_label"] = json!(label(state, &claim.issuer));
+            entry.issuer = Some(claim.issuer);
+            entry.issuer_label = Some(label(state, &claim.issuer));
         }
         Some(Payload::SendProductData(send)) => {
-            value["from"] = json!(send.from.to_hex());
-            value["to"] = json!(send.to.to_hex());
-            value["forward"] = json!(send.forward);
-            value["from_label"] = json!(label(state, &send.from));
-            value["to_label"] = json!(label(state, &send.to));
+            entry.from = Some(send.from);
+            entry.to = Some(send.to);
+            entry.forward = Some(send.forward);
+            entry.from_label = Some(label(state, &send.from));
+            entry.to_label = Some(label(state, &send.to));
         }
         _ => {}
     }
-    Ok(value)
+    Ok(entry)
 }
 
 /// The human line of a [`history_entry`].
-pub fn history_line(entry: &Value) -> String {
-    let text = |key: &str| entry[key].as_str().unwrap_or("?").to_string();
-    let what = match entry["kind"].as_str() {
-        Some("RecordOwnership") => format!("claimed by {}", text("issuer_label")),
-        Some("SendProductData") => format!(
+pub fn history_line(entry: &HistoryEntry) -> String {
+    let text = |text: &Option<String>| text.as_deref().unwrap_or("?").to_string();
+    let what = match entry.kind.as_str() {
+        "RecordOwnership" => format!("claimed by {}", text(&entry.issuer_label)),
+        "SendProductData" => format!(
             "sent by {} to {}{}",
-            text("from_label"),
-            text("to_label"),
-            if entry["forward"].as_bool() == Some(true) {
+            text(&entry.from_label),
+            text(&entry.to_label),
+            if entry.forward == Some(true) {
                 " (may forward)"
             } else {
                 ""
             }
         ),
-        _ => text("kind"),
+        kind => kind.to_string(),
     };
-    let what = if entry["stripped"].as_bool() == Some(true) {
+    let what = if entry.stripped {
         format!("{what} (stored stripped on this node; no peer sent it whole)")
     } else {
         what
     };
     // The first 12 digits of the id: enough to name it back (`weft proof`, `weft tx show`).
-    let id = text("tx_id");
+    let id = entry.tx_id.to_hex();
     format!(
         "  block {:>6}  {}  tx {}  {what}",
-        entry["height"].as_u64().unwrap_or(0),
-        text("time_utc"),
+        entry.height,
+        entry.time_utc,
         id.get(..12).unwrap_or(&id)
     )
 }
@@ -186,7 +219,7 @@ pub fn history<S: Store>(
     store: &S,
     whole: &Whole,
     fingerprint: &Fingerprint,
-) -> Result<Vec<Value>, LedgerError> {
+) -> Result<Vec<HistoryEntry>, LedgerError> {
     let state = store.snapshot()?;
     store
         .by_fingerprint(fingerprint)?
@@ -195,75 +228,63 @@ pub fn history<S: Store>(
         .collect()
 }
 
-/// The NIST validation process for a fingerprint, as seen by `recipient` (or by anyone):
-/// `{"verdict": "valid" | "unknown" | "not_recipient", "fingerprint", "owner", "owner_label",
-/// "history", "product_data"}`. `product_data` is the asset as its owner claimed it. On a node
-/// that stores transactions stripped, the verdict comes from the rule state (always whole) and
-/// `"stripped"` lists the transactions the report needed but holds stripped (not in `whole`).
+/// The NIST validation process for a fingerprint, as seen by `recipient` (or by anyone): the
+/// verdict, the owner, the history, and the asset as its owner claimed it (`product_data`). On
+/// a node that stores transactions stripped, the verdict comes from the rule state (always
+/// whole) and `stripped` lists the transactions the report needed but holds stripped (not in
+/// `whole`).
 pub fn asset_report<S: Store>(
     store: &S,
     whole: &Whole,
     fingerprint: &Fingerprint,
     recipient: Option<ResourceId>,
-) -> Result<Value, LedgerError> {
+) -> Result<AssetReport, LedgerError> {
     let state = store.snapshot()?;
     let owner = state.owner(fingerprint)?;
     let history = history(store, whole, fingerprint)?;
     let verdict = verdict(&state, fingerprint, recipient)?;
-    let mut stripped: Vec<String> = history
+    let mut stripped: Vec<TxId> = history
         .iter()
-        .filter(|entry| entry["stripped"].as_bool() == Some(true))
-        .filter_map(|entry| entry["tx_id"].as_str().map(str::to_string))
+        .filter(|entry| entry.stripped)
+        .map(|entry| entry.tx_id)
         .collect();
     let product_data = match &owner {
         Some(owner) => match claimed_asset(store, whole, &owner.tx_id)? {
             Some(asset) => Some(asset),
             None => {
-                let id = owner.tx_id.to_hex();
-                if !stripped.contains(&id) {
-                    stripped.push(id);
+                if !stripped.contains(&owner.tx_id) {
+                    stripped.push(owner.tx_id);
                 }
                 None
             }
         },
         None => None,
     };
-    let mut report = json!({
-        "verdict": verdict,
-        "fingerprint": fingerprint.to_string(),
-        "owner": owner.as_ref().map(|owner| resource_json(&state, &owner.issuer)),
-        "owner_label": owner.as_ref().map(|owner| label(&state, &owner.issuer)),
-        "history": history,
-        "product_data": product_data,
-    });
-    if !stripped.is_empty() {
-        report["stripped"] = json!(stripped);
-    }
-    Ok(report)
+    Ok(AssetReport {
+        fingerprint: *fingerprint,
+        history,
+        owner: owner
+            .as_ref()
+            .map(|owner| resource_ref(&state, &owner.issuer)),
+        owner_label: owner.as_ref().map(|owner| label(&state, &owner.issuer)),
+        product_data,
+        stripped: (!stripped.is_empty()).then_some(stripped),
+        verdict,
+    })
 }
 
-/// The ids a report lists under `"stripped"`.
-pub fn stripped_ids(report: &Value) -> Vec<TxId> {
-    report["stripped"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|id| TxId::from_hex(id.as_str()?).ok())
-        .collect()
-}
-
-/// The NIST verdict on `fingerprint` for `recipient` (or for anyone): `"unknown"` if nobody
-/// claimed it; `"valid"` if the recipient (or its organisation) owns it or was sent it, or if no
-/// recipient is named; otherwise `"not_recipient"`.
+/// The NIST verdict on `fingerprint` for `recipient` (or for anyone): `unknown` if nobody
+/// claimed it; `valid` if the recipient (or its organisation) owns it or was sent it, or if no
+/// recipient is named; otherwise `not_recipient`.
 pub fn verdict<V: StateView>(
     state: &V,
     fingerprint: &Fingerprint,
     recipient: Option<ResourceId>,
-) -> Result<&'static str, LedgerError> {
+) -> Result<Verdict, LedgerError> {
     let owner = state.owner(fingerprint)?;
     Ok(match (&owner, recipient) {
-        (None, _) => "unknown",
-        (Some(_), None) => "valid",
+        (None, _) => Verdict::Unknown,
+        (Some(_), None) => Verdict::Valid,
         (Some(owner), Some(me)) => {
             let my_org = state.resource(&me)?.and_then(|entry| entry.organization());
             let is = |who: &ResourceId| *who == me || Some(*who) == my_org;
@@ -274,9 +295,9 @@ pub fn verdict<V: StateView>(
                     .flatten()
                     .is_some();
             if is(&owner.issuer) || received {
-                "valid"
+                Verdict::Valid
             } else {
-                "not_recipient"
+                Verdict::NotRecipient
             }
         }
     })
@@ -300,13 +321,12 @@ pub fn claimed_asset<S: Store>(
     })
 }
 
-/// Who claimed `fingerprint`, and how: `{"issuer", "issuer_label", "signer", "signer_label",
-/// "time", "height", "tx_id"}` (`signer` is the resource whose key signed: the issuer, or a
-/// person of it); `None` if nobody did.
+/// Who claimed `fingerprint`, and how (`signer` is the resource whose key signed: the issuer,
+/// or a person of it); `None` if nobody did.
 pub fn claim_record<S: Store>(
     store: &S,
     fingerprint: &Fingerprint,
-) -> Result<Option<Value>, LedgerError> {
+) -> Result<Option<ClaimAnswer>, LedgerError> {
     let state = store.snapshot()?;
     let Some(owner) = state.owner(fingerprint)? else {
         return Ok(None);
@@ -321,87 +341,94 @@ pub fn claim_record<S: Store>(
         Signer::Resource(id) => Some(id),
         Signer::Authority => None,
     };
-    Ok(Some(json!({
-        "issuer": resource_json(&state, &owner.issuer),
-        "issuer_label": label(&state, &owner.issuer),
-        "signer": signer.map(|id| resource_json(&state, &id)),
-        "signer_label": signer.map(|id| label(&state, &id)),
-        "time": tx.header.time_of_tx,
-        "height": position.height,
-        "tx_id": owner.tx_id.to_hex(),
-    })))
+    Ok(Some(ClaimAnswer {
+        height: position.height,
+        issuer: resource_ref(&state, &owner.issuer),
+        issuer_label: label(&state, &owner.issuer),
+        signer: signer.map(|id| resource_ref(&state, &id)),
+        signer_label: signer.map(|id| label(&state, &id)),
+        time: tx.header.time_of_tx,
+        tx_id: owner.tx_id,
+    }))
 }
 
-/// `{"resource", "key", "status": "active" | "revoked" | null}`: whether `key` is (or was) a key
-/// of `resource`.
+/// Whether `key` is (or was) a key of `resource`.
 pub fn key_status<S: Store>(
     store: &S,
     resource: &ResourceId,
     key: &weft_core::PublicKey,
-) -> Result<Value, LedgerError> {
+) -> Result<KeyStatus, LedgerError> {
     let status = store.snapshot()?.key_status(resource, key)?;
-    Ok(json!({
-        "resource": resource.to_hex(),
-        "key": key.to_hex(),
-        "status": status.map(|status| match status {
-            weft_ledger::state::KeyStatus::Active => "active",
-            weft_ledger::state::KeyStatus::Revoked { .. } => "revoked",
+    Ok(KeyStatus {
+        key: *key,
+        resource: *resource,
+        status: status.map(|status| match status {
+            weft_ledger::state::KeyStatus::Active => KeyState::Active,
+            weft_ledger::state::KeyStatus::Revoked { .. } => KeyState::Revoked,
         }),
-    }))
+    })
 }
 
-/// `{"tx_id", "height", "index", "kind", "time", "key", "payload"}` of a committed transaction.
-pub fn transaction_json<S: Store>(store: &S, id: &TxId) -> Result<Option<Value>, LedgerError> {
+/// A committed transaction with its inclusion proof, as this node stores it (a transaction
+/// stored stripped has no payload here); `None` if it is not on the chain.
+pub fn transaction<S: Store>(
+    store: &S,
+    id: &TxId,
+) -> Result<Option<TransactionAnswer>, LedgerError> {
     let Some((tx, position)) = store.tx(id)? else {
         return Ok(None);
     };
-    Ok(Some(json!({
-        "tx_id": id.to_hex(),
-        "height": position.height,
-        "index": position.index,
-        "kind": tx.header.kind.name(),
-        "time": tx.header.time_of_tx,
-        "key": tx.header.key.to_hex(),
-        "stripped": tx.payload.is_none(),
-        "payload": tx.payload,
-    })))
+    let proof = weft_ledger::proof::build(store, id)?;
+    Ok(Some(TransactionAnswer {
+        fetched_from: None,
+        height: position.height,
+        index: position.index,
+        key: tx.header.key,
+        kind: tx.header.kind.name().to_string(),
+        stripped: tx.payload.is_none(),
+        payload: tx.payload,
+        proof: proof_json(&proof)?,
+        time: tx.header.time_of_tx,
+        tx_id: *id,
+    }))
+}
+
+/// An inclusion proof as the JSON document it travels as (docs/proofs.md).
+pub fn proof_json(
+    proof: &weft_ledger::proof::InclusionProof,
+) -> Result<serde_json::Value, LedgerError> {
+    serde_json::to_value(proof)
+        .map_err(|error| LedgerError::Invalid(format!("the inclusion proof: {error}")))
 }
 
 /// The chain's genesis parameters and head (`weft chain info`, `GET /v1/chain`).
-pub fn chain_json<S: Store>(ledger: &weft_ledger::Ledger<S>) -> Result<Value, LedgerError> {
+pub fn chain_info<S: Store>(ledger: &weft_ledger::Ledger<S>) -> Result<ChainInfo, LedgerError> {
     let genesis = ledger.genesis();
     let head = &ledger.head().header;
-    let hex_keys = |keys: &[weft_core::PublicKey]| {
-        keys.iter()
-            .map(weft_core::PublicKey::to_hex)
-            .collect::<Vec<_>>()
-    };
     // The validator schedule (genesis producers until a `SetValidators` change takes effect).
     let schedule = ledger.store().snapshot()?.schedule()?;
     let next = head.height + 1;
-    let scheduled: Vec<Value> = schedule
+    let scheduled = schedule
         .changes
         .iter()
         .filter(|change| change.from_height > head.height)
-        .map(|change| {
-            json!({
-                "from_height": change.from_height,
-                "validators": hex_keys(&change.validators),
-                "scheduled_at": change.scheduled_at.height,
-            })
+        .map(|change| ScheduledChange {
+            from_height: change.from_height,
+            scheduled_at: change.scheduled_at.height,
+            validators: change.validators.clone(),
         })
         .collect();
-    Ok(json!({
-        "chain_name": genesis.chain_name,
-        "chain_id": ledger.chain_id().to_hex(),
-        "time_window_secs": genesis.time_window_ms / 1000,
-        "authorities": hex_keys(&genesis.authorities),
-        "producers": hex_keys(&genesis.producers),
-        "epoch": schedule.epoch_of(next),
-        "validators": hex_keys(schedule.producers_at(next)),
-        "scheduled": scheduled,
-        "height": head.height,
-        "head_hash": head.hash().to_hex(),
-        "head_time": format_time(head.timestamp),
-    }))
+    Ok(ChainInfo {
+        authorities: genesis.authorities.clone(),
+        chain_id: ledger.chain_id(),
+        chain_name: genesis.chain_name.clone(),
+        epoch: schedule.epoch_of(next),
+        head_hash: head.hash(),
+        head_time: format_time(head.timestamp),
+        height: head.height,
+        producers: genesis.producers.clone(),
+        scheduled,
+        time_window_secs: genesis.time_window_ms / 1000,
+        validators: schedule.producers_at(next).to_vec(),
+    })
 }

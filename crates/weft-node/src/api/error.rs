@@ -7,20 +7,20 @@ use axum::extract::{FromRequest, Query, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use weft_api::{ErrorBody, ErrorCode, ErrorDetail};
 use weft_ledger::LedgerError;
 
 /// An API error: status, stable code, message.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     rule: Option<&'static str>,
 }
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -29,17 +29,17 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     /// Code, message and rule, for another error format (GraphQL's).
-    pub(crate) fn parts(self) -> (&'static str, String, Option<&'static str>) {
+    pub(crate) fn parts(self) -> (ErrorCode, String, Option<&'static str>) {
         (self.code, self.message, self.rule)
     }
 
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
     /// The same error with its message reworded (to say where it arose).
@@ -54,8 +54,8 @@ impl ApiError {
     }
 
     #[cfg(test)]
-    pub(crate) fn code(&self) -> &'static str {
-        self.code
+    pub(crate) fn code(&self) -> &str {
+        self.code.as_str()
     }
 }
 
@@ -64,7 +64,7 @@ impl From<LedgerError> for ApiError {
         match error {
             LedgerError::Rule(rule) => ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "rule",
+                code: ErrorCode::Rule,
                 rule: Some(rule.rule()),
                 message: rule.to_string(),
             },
@@ -72,7 +72,7 @@ impl From<LedgerError> for ApiError {
                 tracing::error!(error = %other, "ledger error while answering a request");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    ErrorCode::Internal,
                     format!("the node could not read its ledger: {other}"),
                 )
             }
@@ -82,11 +82,14 @@ impl From<LedgerError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(rule) = self.rule {
-            error["rule"] = json!(rule);
-        }
-        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                rule: self.rule.map(str::to_string),
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::REQUEST_TIMEOUT {
             // The rest of the body never came: the connection cannot carry another request.
             response
@@ -123,7 +126,10 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
     ) -> Result<Self, Self::Rejection> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(value)) => Ok(ApiQuery(value)),
-            Err(rejection) => Err(ApiError::bad_request("bad_query", rejection.body_text())),
+            Err(rejection) => Err(ApiError::bad_request(
+                ErrorCode::BadQuery,
+                rejection.body_text(),
+            )),
         }
     }
 }
@@ -136,21 +142,23 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            ErrorCode::TooLarge,
             "the request body is larger than this node accepts (api.max_body_bytes)",
         );
     }
     match rejection {
-        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("malformed_json", text),
-        JsonRejection::JsonDataError(_) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", text)
-        }
+        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request(ErrorCode::MalformedJson, text),
+        JsonRejection::JsonDataError(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidBody,
+            text,
+        ),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content_type",
+            ErrorCode::ContentType,
             "send the body as JSON with `content-type: application/json`",
         ),
-        _ => ApiError::bad_request("bad_body", text),
+        _ => ApiError::bad_request(ErrorCode::BadBody, text),
     }
 }
 
@@ -170,7 +178,7 @@ fn stalled(rejection: &JsonRejection) -> bool {
 fn body_timeout() -> ApiError {
     ApiError::new(
         StatusCode::REQUEST_TIMEOUT,
-        "body_timeout",
+        ErrorCode::BodyTimeout,
         "the request body stopped arriving for longer than api.header_timeout_ms",
     )
 }

@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::metrics::RequestLabels;
+use weft_api::ErrorCode;
 
 use error::ApiError;
 use node::*;
@@ -52,7 +53,7 @@ async fn limit(State(state): State<Arc<AppState>>, request: Request, next: Next)
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!(
                 "this client made more than api.rate_per_s = {} requests per second; retry in {seconds} s",
                 state.config.api.rate_per_s

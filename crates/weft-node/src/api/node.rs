@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use weft_api::Status;
 use weft_ledger::LedgerError;
 use weft_ledger::store::Store;
 
@@ -45,8 +45,8 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 #[utoipa::path(get, path = "/v1/status", tag = "node",
-    responses((status = 200, description = "Height, head, type, peers, mempool", body = crate::openapi::schemas::Status)))]
-pub(crate) async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "Height, head, type, peers, mempool", body = weft_api::Status)))]
+pub(crate) async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Status>, ApiError> {
     let node_type = state.config.node.node_type.name();
     let chain = state.chain_name.clone();
     let pending = state.metrics.pending.get();
@@ -55,16 +55,16 @@ pub(crate) async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Va
     });
     read(&state, move |ledger| {
         let head = &ledger.head().header;
-        Ok(Json(json!({
-            "chain": chain,
-            "chain_id": ledger.chain_id().to_hex(),
-            "height": head.height,
-            "head": ledger.head().header.hash().to_hex(),
-            "time": head.timestamp,
-            "node_type": node_type,
-            "peers": peers,
-            "mempool": pending,
-        })))
+        Ok(Json(Status {
+            chain,
+            chain_id: ledger.chain_id(),
+            head: head.hash(),
+            height: head.height,
+            mempool: pending,
+            node_type: node_type.to_string(),
+            peers: peers as u64,
+            time: head.timestamp,
+        }))
     })
     .await
 }
@@ -72,11 +72,11 @@ pub(crate) async fn status(State(state): State<Arc<AppState>>) -> Result<Json<Va
 #[utoipa::path(get, path = "/v1/net/status", tag = "node",
     responses(
         (status = 200, description = "Peers, validators, height, sync state (docs/network.md)"),
-        (status = 404, description = "The node is not part of a network", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "The node is not part of a network", body = weft_api::ErrorBody),
     ))]
 pub(crate) async fn net_status(
     State(state): State<Arc<AppState>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::net::status::NetStatus>, ApiError> {
     let Some(status) = &state.net_status else {
         return Err(ApiError::not_found(
             "this node runs on its own (network.enabled = false in its config.toml)",
@@ -86,15 +86,17 @@ pub(crate) async fn net_status(
         .lock()
         .map_err(|_| ApiError::not_found("the network status is not available"))?
         .clone();
-    Ok(Json(json!(status)))
+    Ok(Json(status))
 }
 
 #[utoipa::path(get, path = "/v1/net/join", tag = "node",
     responses(
         (status = 200, description = "The join document: block 0, seeds, followers (docs/network.md, \"Joining a network\")"),
-        (status = 404, description = "The node is not part of a network", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "The node is not part of a network", body = weft_api::ErrorBody),
     ))]
-pub(crate) async fn net_join(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn net_join(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<crate::net::join::JoinDocument>, ApiError> {
     let Some(status) = &state.net_status else {
         return Err(ApiError::not_found(
             "this node runs on its own (network.enabled = false in its config.toml): there is \
@@ -117,7 +119,7 @@ pub(crate) async fn net_join(State(state): State<Arc<AppState>>) -> Result<Json<
             .ok_or_else(|| LedgerError::Corrupt("the ledger has no block 0".into()))?;
         let document = crate::net::join::JoinDocument::new(&chain, &block0, &key, &network)
             .map_err(|error| LedgerError::Invalid(format!("{error:#}")))?;
-        Ok(Json(json!(document)))
+        Ok(Json(document))
     })
     .await
 }

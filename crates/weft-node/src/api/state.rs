@@ -11,6 +11,8 @@ use crate::config::NodeConfig;
 use crate::metrics::Metrics;
 use crate::submission::{SharedLedger, Submission};
 
+use weft_api::ErrorCode;
+
 use super::error::ApiError;
 
 /// What every handler shares.
@@ -64,7 +66,7 @@ pub(crate) async fn read<T: Send + 'static>(
     .map_err(|error| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             format!("the read failed: {error}"),
         )
     })?

@@ -10,28 +10,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use weft_api::{
+    BatchAnswer, BatchQueued, BatchResult, Committed, ErrorDetail, Queued, QueuedState,
+    SubmitBatch, SubmitOne,
+};
 use weft_core::TxId;
 use weft_ledger::{LedgerError, Transaction};
 
 use crate::submission::{Submission, TxResult};
+use weft_api::ErrorCode;
 
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::state::AppState;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SubmitOne {
-    /// The canonical encoding of a signed transaction, hex.
-    pub(crate) transaction: String,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SubmitBatch {
-    /// Canonical encodings of signed transactions, hex.
-    pub(crate) transactions: Vec<String>,
-}
 
 pub(crate) fn decode_transaction(
     index: Option<usize>,
@@ -40,13 +30,13 @@ pub(crate) fn decode_transaction(
     let at = index.map_or(String::new(), |index| format!("transactions[{index}]: "));
     let bytes = hex::decode(text.trim()).map_err(|error| {
         ApiError::bad_request(
-            "bad_transaction",
+            ErrorCode::BadTransaction,
             format!("{at}not hex-encoded bytes: {error}"),
         )
     })?;
     weft_core::encoding::decode::<Transaction>(&bytes).map_err(|error| {
         ApiError::bad_request(
-            "bad_transaction",
+            ErrorCode::BadTransaction,
             format!("{at}not a canonical weft transaction: {error}"),
         )
     })
@@ -58,12 +48,12 @@ fn hand_over(queue: &SyncSender<Submission>, submission: Submission) -> Result<(
     queue.try_send(submission).map_err(|error| match error {
         TrySendError::Full(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
+            ErrorCode::Busy,
             "the node's submission queue is full (api.queue); retry shortly",
         ),
         TrySendError::Disconnected(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
+            ErrorCode::ShuttingDown,
             "the node is shutting down",
         ),
     })
@@ -94,13 +84,13 @@ async fn submit(
         Ok(answer) => answer.map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
+                ErrorCode::ShuttingDown,
                 "the node stopped before the block was committed; submit again",
             )
         }),
         Err(_) => Err(ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
-            "not_final",
+            ErrorCode::NotFinal,
             format!(
                 "not committed within {} ms (in a network, too few validators may be up to \
                  finalize blocks); {} and may still be committed: look up each with \
@@ -116,19 +106,37 @@ async fn submit(
     }
 }
 
-fn result_json(result: &TxResult) -> Value {
+/// One transaction's result in a batch's answer.
+fn batch_result(result: &TxResult) -> BatchResult {
+    let refused = |id: &TxId, error| BatchResult {
+        error: Some(error),
+        height: None,
+        index: None,
+        tx_id: *id,
+    };
     match result {
-        TxResult::Committed { id, position } => {
-            json!({"tx_id": id.to_hex(), "height": position.height, "index": position.index})
-        }
-        TxResult::Rejected { id, error } => json!({
-            "tx_id": id.to_hex(),
-            "error": {"code": "rule", "rule": error.rule(), "message": error.to_string()},
-        }),
-        TxResult::Failed { id, message } => json!({
-            "tx_id": id.to_hex(),
-            "error": {"code": "internal", "message": message},
-        }),
+        TxResult::Committed { id, position } => BatchResult {
+            error: None,
+            height: Some(position.height),
+            index: Some(position.index),
+            tx_id: *id,
+        },
+        TxResult::Rejected { id, error } => refused(
+            id,
+            ErrorDetail {
+                code: ErrorCode::Rule,
+                message: error.to_string(),
+                rule: Some(error.rule().to_string()),
+            },
+        ),
+        TxResult::Failed { id, message } => refused(
+            id,
+            ErrorDetail {
+                code: ErrorCode::Internal,
+                message: message.clone(),
+                rule: None,
+            },
+        ),
     }
 }
 
@@ -137,14 +145,14 @@ fn result_json(result: &TxResult) -> Value {
         ("timeout_ms" = Option<u64>, Query, description = "when waiting: answer 504 after this many ms (1 to api.wait_timeout_ms, the default); the transaction stays queued")),
     request_body(content = SubmitOne, description = "A signed transaction"),
     responses(
-        (status = 200, description = "Durably committed", body = crate::openapi::schemas::Committed),
-        (status = 202, description = "wait=false: durably queued", body = crate::openapi::schemas::Queued),
-        (status = 400, description = "Malformed request", body = crate::openapi::schemas::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::schemas::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::openapi::schemas::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::openapi::schemas::ErrorBody),
-        (status = 422, description = "Wrong field type, unknown field, or refused by a rule", body = crate::openapi::schemas::ErrorBody),
-        (status = 503, description = "Queue full or shutting down; submit again", body = crate::openapi::schemas::ErrorBody),
-        (status = 504, description = "Not committed within the wait (api.wait_timeout_ms or timeout_ms); still queued", body = crate::openapi::schemas::ErrorBody),
+        (status = 200, description = "Durably committed", body = weft_api::Committed),
+        (status = 202, description = "wait=false: durably queued", body = weft_api::Queued),
+        (status = 400, description = "Malformed request", body = weft_api::ErrorBody), (status = 429, description = "Over the request rate", body = weft_api::ErrorBody),
+        (status = 413, description = "Body too large", body = weft_api::ErrorBody),
+        (status = 415, description = "Not JSON", body = weft_api::ErrorBody),
+        (status = 422, description = "Wrong field type, unknown field, or refused by a rule", body = weft_api::ErrorBody),
+        (status = 503, description = "Queue full or shutting down; submit again", body = weft_api::ErrorBody),
+        (status = 504, description = "Not committed within the wait (api.wait_timeout_ms or timeout_ms); still queued", body = weft_api::ErrorBody),
     ))]
 pub(crate) async fn submit_one(
     State(state): State<Arc<AppState>>,
@@ -156,18 +164,29 @@ pub(crate) async fn submit_one(
     let tx = decode_transaction(None, &body.transaction)?;
     if !wait.wait() {
         let ids = queue_without_waiting(&state, vec![tx], false).await?;
-        let id = ids.first().map(TxId::to_hex);
+        let Some(&tx_id) = ids.first() else {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "the queue took the transaction and named no id",
+            ));
+        };
         return Ok((
             StatusCode::ACCEPTED,
-            Json(json!({"tx_id": id, "state": "queued"})),
+            Json(Queued {
+                state: QueuedState::Queued,
+                tx_id,
+            }),
         )
             .into_response());
     }
-    let (id, position) = submit_single(&state, tx, timeout).await?;
-    Ok(
-        Json(json!({"tx_id": id.to_hex(), "height": position.height, "index": position.index}))
-            .into_response(),
-    )
+    let (tx_id, position) = submit_single(&state, tx, timeout).await?;
+    Ok(Json(Committed {
+        height: position.height,
+        index: position.index,
+        tx_id,
+    })
+    .into_response())
 }
 
 /// `?wait=false`: answer once the transactions are durably queued, before their block;
@@ -190,13 +209,13 @@ impl WaitQuery {
         match self.timeout_ms {
             None => Ok(Duration::from_millis(most)),
             Some(_) if !self.wait() => Err(ApiError::bad_request(
-                "timeout_ms",
+                ErrorCode::TimeoutMs,
                 "timeout_ms applies only to a submission that waits for its block (not with \
                  wait=false)",
             )),
             Some(ms) if (1..=most).contains(&ms) => Ok(Duration::from_millis(ms)),
             Some(ms) => Err(ApiError::bad_request(
-                "timeout_ms",
+                ErrorCode::TimeoutMs,
                 format!("timeout_ms must be 1 to {most} (api.wait_timeout_ms), got {ms}"),
             )),
         }
@@ -237,7 +256,7 @@ async fn queue_without_waiting(
     .map_err(|error| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             format!("the check failed: {error}"),
         )
     })?;
@@ -259,17 +278,17 @@ async fn queue_without_waiting(
         }
         Err(crate::queue::NotQueued::Busy) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
+            ErrorCode::Busy,
             "the node's queue journal is behind; retry shortly",
         )),
         Err(crate::queue::NotQueued::Stopping) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
+            ErrorCode::ShuttingDown,
             "the node is shutting down",
         )),
         Err(crate::queue::NotQueued::Failed(message)) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "not_queued",
+            ErrorCode::NotQueued,
             message,
         )),
     }
@@ -286,12 +305,12 @@ pub(crate) async fn submit_single(
         Some(TxResult::Rejected { error, .. }) => Err(LedgerError::Rule(error).into()),
         Some(TxResult::Failed { message, .. }) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "not_committed",
+            ErrorCode::NotCommitted,
             message,
         )),
         None => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "not_committed",
+            ErrorCode::NotCommitted,
             "the node returned no result; submit again",
         )),
     }
@@ -302,13 +321,13 @@ pub(crate) async fn submit_single(
         ("timeout_ms" = Option<u64>, Query, description = "when waiting: answer 504 after this many ms (1 to api.wait_timeout_ms, the default); the transactions stay queued")),
     request_body(content = SubmitBatch, description = "1 to api.max_batch signed transactions"),
     responses(
-        (status = 200, description = "Each transaction's result, in order", body = crate::openapi::schemas::BatchAnswer),
-        (status = 202, description = "wait=false: all durably queued", body = crate::openapi::schemas::BatchQueued),
-        (status = 400, description = "Malformed request", body = crate::openapi::schemas::ErrorBody), (status = 429, description = "Over the request rate", body = crate::openapi::schemas::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::openapi::schemas::ErrorBody),
-        (status = 422, description = "Wrong field type or unknown field; with wait=false, a transaction refused by a stateless check", body = crate::openapi::schemas::ErrorBody),
-        (status = 503, description = "Queue full or shutting down; submit again", body = crate::openapi::schemas::ErrorBody),
-        (status = 504, description = "Not committed within the wait (api.wait_timeout_ms or timeout_ms); still queued", body = crate::openapi::schemas::ErrorBody),
+        (status = 200, description = "Each transaction's result, in order", body = weft_api::BatchAnswer),
+        (status = 202, description = "wait=false: all durably queued", body = weft_api::BatchQueued),
+        (status = 400, description = "Malformed request", body = weft_api::ErrorBody), (status = 429, description = "Over the request rate", body = weft_api::ErrorBody),
+        (status = 413, description = "Body too large", body = weft_api::ErrorBody),
+        (status = 422, description = "Wrong field type or unknown field; with wait=false, a transaction refused by a stateless check", body = weft_api::ErrorBody),
+        (status = 503, description = "Queue full or shutting down; submit again", body = weft_api::ErrorBody),
+        (status = 504, description = "Not committed within the wait (api.wait_timeout_ms or timeout_ms); still queued", body = weft_api::ErrorBody),
     ))]
 pub(crate) async fn submit_batch(
     State(state): State<Arc<AppState>>,
@@ -322,7 +341,7 @@ pub(crate) async fn submit_batch(
         .load(std::sync::atomic::Ordering::Relaxed);
     if body.transactions.is_empty() || body.transactions.len() > max {
         return Err(ApiError::bad_request(
-            "batch_size",
+            ErrorCode::BatchSize,
             format!(
                 "a batch holds 1 to {max} transactions (api.max_batch), got {}",
                 body.transactions.len()
@@ -339,10 +358,10 @@ pub(crate) async fn submit_batch(
         let ids = queue_without_waiting(&state, transactions, true).await?;
         return Ok((
             StatusCode::ACCEPTED,
-            Json(json!({
-                "queued": ids.len(),
-                "tx_ids": ids.iter().map(TxId::to_hex).collect::<Vec<_>>(),
-            })),
+            Json(BatchQueued {
+                queued: ids.len() as u64,
+                tx_ids: ids,
+            }),
         )
             .into_response());
     }
@@ -351,11 +370,11 @@ pub(crate) async fn submit_batch(
         .iter()
         .filter(|result| matches!(result, TxResult::Committed { .. }))
         .count();
-    Ok(Json(json!({
-        "committed": committed,
-        "rejected": results.len() - committed,
-        "results": results.iter().map(result_json).collect::<Vec<_>>(),
-    }))
+    Ok(Json(BatchAnswer {
+        committed: committed as u64,
+        rejected: (results.len() - committed) as u64,
+        results: results.iter().map(batch_result).collect(),
+    })
     .into_response())
 }
 

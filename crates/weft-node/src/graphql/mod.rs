@@ -30,6 +30,7 @@ use weft_ledger::store::Store;
 use crate::api::error::{ApiError, ApiJson};
 use crate::api::state::AppState;
 use crate::query;
+use weft_api::ErrorCode;
 
 mod limits;
 
@@ -101,7 +102,7 @@ async fn get(
     match async_graphql::http::parse_query_string(parts.uri.query().unwrap_or_default()) {
         Ok(request) => execute(&state, &schema, request).await,
         Err(error) => ApiError::bad_request(
-            "bad_query",
+            ErrorCode::BadQuery,
             format!("GET /graphql takes ?query=…[&variables=…][&operationName=…]: {error}"),
         )
         .into_response(),
@@ -133,7 +134,7 @@ async fn execute(
         state.metrics.graphql_refused.inc();
         let mut response = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
+            ErrorCode::Busy,
             format!(
                 "the node is running api.graphql_concurrent = {} GraphQL queries; retry in a second",
                 state.config.api.graphql_concurrent
@@ -166,7 +167,7 @@ async fn subscribe(
 ) -> Response {
     let Ok(protocol) = GraphQLProtocol::from_request_parts(&mut parts, &()).await else {
         return ApiError::bad_request(
-            "bad_websocket",
+            ErrorCode::BadWebsocket,
             "a GraphQL subscription socket needs Sec-WebSocket-Protocol: graphql-transport-ws \
              (or graphql-ws)",
         )
@@ -175,7 +176,8 @@ async fn subscribe(
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(upgrade) => upgrade,
         Err(rejection) => {
-            return ApiError::bad_request("bad_websocket", rejection.body_text()).into_response();
+            return ApiError::bad_request(ErrorCode::BadWebsocket, rejection.body_text())
+                .into_response();
         }
     };
     // Subscription sockets leave the API's connection gate once upgraded: they have a cap of
@@ -184,7 +186,7 @@ async fn subscribe(
         state.metrics.graphql_refused.inc();
         let mut response = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
+            ErrorCode::Busy,
             format!(
                 "the node serves api.graphql_sockets = {} GraphQL subscription sockets at once; \
                  retry later",
@@ -224,7 +226,7 @@ async fn subscribe(
 fn error(error: ApiError) -> Error {
     let (code, message, rule) = error.parts();
     Error::new(message).extend_with(|_, extensions| {
-        extensions.set("code", code);
+        extensions.set("code", code.as_str());
         if let Some(rule) = rule {
             extensions.set("rule", rule);
         }
@@ -249,26 +251,26 @@ async fn read<T: Send + 'static>(
 
 fn parse<T>(
     text: &str,
-    code: &'static str,
+    code: ErrorCode,
     parse: impl FnOnce(&str) -> Result<T, String>,
 ) -> async_graphql::Result<T> {
     parse(text.trim()).map_err(|message| error(ApiError::bad_request(code, message)))
 }
 
 fn tx_id(text: &str) -> async_graphql::Result<TxId> {
-    parse(text, "bad_id", |text| {
+    parse(text, ErrorCode::BadId, |text| {
         TxId::from_hex(text).map_err(|e| e.to_string())
     })
 }
 
 fn resource_id(text: &str) -> async_graphql::Result<ResourceId> {
-    parse(text, "bad_id", |text| {
+    parse(text, ErrorCode::BadId, |text| {
         ResourceId::from_hex(text).map_err(|e| e.to_string())
     })
 }
 
 fn fingerprint(text: &str) -> async_graphql::Result<Fingerprint> {
-    parse(text, "bad_fingerprint", |text| {
+    parse(text, ErrorCode::BadFingerprint, |text| {
         text.parse()
             .map_err(|e: weft_core::CoreError| e.to_string())
     })
@@ -334,11 +336,11 @@ impl QueryRoot {
         let hash = match (height, hash) {
             (Some(_), Some(_)) | (None, None) => {
                 return Err(error(ApiError::bad_request(
-                    "bad_arguments",
+                    ErrorCode::BadArguments,
                     "block takes exactly one of height and hash",
                 )));
             }
-            (_, Some(hash)) => Some(parse(&hash, "bad_hash", |text| {
+            (_, Some(hash)) => Some(parse(&hash, ErrorCode::BadHash, |text| {
                 weft_core::BlockHash::from_hex(text).map_err(|e| e.to_string())
             })?),
             (Some(_), None) => None,
@@ -419,7 +421,7 @@ impl QueryRoot {
         let prefix = prefix.trim().to_ascii_lowercase();
         if !query::is_id_prefix(&prefix) {
             return Err(error(ApiError::bad_request(
-                "bad_prefix",
+                ErrorCode::BadPrefix,
                 format!("{prefix:?} is not a resource id prefix (6 to 64 hex digits)"),
             )));
         }
@@ -707,7 +709,7 @@ impl Resource {
 
     /// Whether `key` (hex) is, was, or never was one of its keys.
     async fn key_state(&self, ctx: &Context<'_>, key: String) -> async_graphql::Result<KeyState> {
-        let key = parse(&key, "bad_key", |text| {
+        let key = parse(&key, ErrorCode::BadKey, |text| {
             weft_core::PublicKey::from_hex(text).map_err(|e| e.to_string())
         })?;
         let id = self.id;
@@ -789,9 +791,9 @@ impl Asset {
         read(ctx, move |ledger| {
             let snapshot = ledger.store().snapshot()?;
             Ok(match query::verdict(&snapshot, &fingerprint, recipient)? {
-                "valid" => Verdict::Valid,
-                "not_recipient" => Verdict::NotRecipient,
-                _ => Verdict::Unknown,
+                weft_api::Verdict::Valid => Verdict::Valid,
+                weft_api::Verdict::NotRecipient => Verdict::NotRecipient,
+                weft_api::Verdict::Unknown => Verdict::Unknown,
             })
         })
         .await

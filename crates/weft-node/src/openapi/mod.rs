@@ -1,11 +1,8 @@
 //! The OpenAPI 3.1 document served at `/openapi.json`, generated from the handlers'
-//! `#[utoipa::path]` annotations and the schema types below (utoipa, ADR 0008).
+//! `#[utoipa::path]` annotations and the body types of `weft_api` (utoipa, ADR 0008).
 //!
-//! Request bodies are the very types the handlers deserialise. Answers are built as JSON by
-//! [`crate::query`] (shared with the CLI), so their shapes are described here; the node's tests
-//! validate real answers against this document, so a change of either shows up.
-
-pub(crate) mod schemas;
+//! The schemas are the very types the handlers deserialise and answer with (ADR 0018), so the
+//! document describes what is sent; the node's tests validate real answers against it.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -42,7 +39,7 @@ use utoipa::OpenApi;
         crate::admin::register,
         crate::admin::reload,
     ),
-    components(schemas(schemas::ErrorBody, schemas::ErrorDetail)),
+    components(schemas(weft_api::ErrorBody, weft_api::ErrorDetail)),
     modifiers(&AdminToken),
     tags(
         (name = "transactions", description = "Submit signed transactions; read them with their proofs"),
