@@ -87,19 +87,6 @@ pub fn fences(text: &str) -> Vec<Fence> {
     out
 }
 
-/// The first ```sh block after the line `heading`.
-pub fn block_after(text: &str, heading: &str) -> Fence {
-    let at = text
-        .lines()
-        .position(|line| line == heading)
-        .unwrap_or_else(|| panic!("no heading {heading:?}"))
-        + 1;
-    fences(text)
-        .into_iter()
-        .find(|fence| fence.line > at && fence.info == ["sh"])
-        .unwrap_or_else(|| panic!("no sh block after {heading:?}"))
-}
-
 /// The line without its comment, and the comment.
 fn comment(line: &str) -> (&str, &str) {
     let mut quoted = false;
