@@ -17,7 +17,7 @@
 //! - `mkdir [-p] DIR`;
 //! - `#` starts a comment, and a line ending in `\` goes on on the next.
 //!
-//! Every `weft` command must end within two minutes. Anything else fails the test with the
+//! Every `weft` command must end within three minutes. Anything else fails the test with the
 //! document and line, so a new form must be taught here first. Examples name relative paths only (they run in the session's temporary directory) and
 //! loopback addresses only (127.0.0.0/8). Every node an example starts, and every cluster it
 //! makes with `weft cluster up`, is stopped when the session ends, however the test ends.
@@ -393,7 +393,7 @@ impl Session {
     }
 
     /// Runs `weft` with `args`, and `input` as its standard input if given, to its end, within
-    /// two minutes (it is killed, and the test fails, if not).
+    /// three minutes (it is killed, and the test fails, if not).
     fn weft_output_with(&mut self, args: &[String], input: Option<Vec<u8>>) -> Output {
         if let Some(up) = args.windows(2).position(|pair| pair == ["cluster", "up"]) {
             let dir = args[up..]
@@ -414,23 +414,25 @@ impl Session {
             .stderr(Stdio::piped())
             .spawn()
             .expect("weft runs");
-        if let Some(input) = input {
-            // Closed when dropped: the command reads to the end of its input.
-            let mut stdin = child.stdin.take().expect("piped");
-            stdin.write_all(&input).expect("standard input");
-        }
         let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
         let (sender, receiver) = std::sync::mpsc::channel();
         let waiter = std::thread::spawn(move || {
+            if let Some(input) = input {
+                // Closed when dropped: the command reads to the end of its input. One that
+                // stops reading early fails on its own, with its exit code.
+                let mut stdin = child.stdin.take().expect("piped");
+                let _ = stdin.write_all(&input);
+            }
             let _ = sender.send(child.wait_with_output());
         });
-        match receiver.recv_timeout(Duration::from_secs(120)) {
+        // Longer than `weft cluster up`'s own --timeout (120 s), so that it stops its nodes.
+        match receiver.recv_timeout(Duration::from_secs(180)) {
             Ok(output) => output.expect("weft runs"),
             Err(_) => {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
                 let _ = waiter.join();
                 panic!(
-                    "{}: weft {} did not end within 120 s",
+                    "{}: weft {} did not end within 180 s",
                     self.at,
                     args.join(" ")
                 );
@@ -533,9 +535,10 @@ impl Session {
     /// `kill $!`: stops the node started last with SIGTERM; it must exit 0 within a minute.
     fn kill_last(&mut self, line: &str) {
         let at = self.at.clone();
-        let mut node = self
+        // Left in `nodes` until it exited, so that the session kills it if it does not.
+        let node = self
             .nodes
-            .pop()
+            .last_mut()
             .unwrap_or_else(|| panic!("{at}: no node runs in the background: {line}"));
         let pid = rustix::process::Pid::from_raw(node.child.id() as i32).expect("pid");
         rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
@@ -549,6 +552,7 @@ impl Session {
             "{at}: {line}: the node stopped with {status}:\n{}",
             tail(&node.log, 40)
         );
+        self.nodes.pop();
     }
 
     /// `weft [--home DIR] node run … &`: starts the node on a free port, waits until it listens.
