@@ -99,6 +99,9 @@ fn edit_config(config: &Path, fence: &Fence) {
     let mut section = String::new();
     for (number, line) in &fence.lines {
         let line = line.trim();
+        if line.starts_with('#') {
+            continue;
+        }
         if let Some(name) = line.strip_prefix('[') {
             section = format!("[{name}");
             continue;
