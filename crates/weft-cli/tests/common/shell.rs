@@ -4,21 +4,29 @@
 //! - `weft ARGS`: exit 0, or the `(exit N)` its comment names;
 //! - `NAME=$(weft ARGS | jq -r FILTER)`, a filter of `.field` and `[index]` steps; `$NAME` and
 //!   `${NAME}` stand for the value in the lines after;
-//! - `weft [--home DIR] node run … &`: started in the background on a free loopback port; the
-//!   `--api` address the example gives, if any, stands for the real one in the lines after;
+//! - `weft [--home DIR] node run … &`: started in the background on a free loopback port (and
+//!   TCP ingest, given `--tcp`, on another); the `--api` address the example gives, if any,
+//!   stands for the real one in the lines after (`http://` or, if the node serves TLS,
+//!   `https://`);
+//! - `kill $!`: SIGTERM to the node started last; it must exit 0 (within a minute);
+//! - `printf 'TEXT' | weft ARGS` and `printf 'TEXT' > FILE`: TEXT single-quoted, with `\n` as
+//!   its only escape, to the command's standard input or into the file;
+//! - `ls DIR …`: each DIR must be a directory (nothing is printed);
 //! - `curl -s URL [-H 'NAME: VALUE'] [-d BODY]`: GET, or POST of the body; the answer must be
 //!   200 and, when it is JSON, carry no GraphQL `errors`;
 //! - `mkdir [-p] DIR`;
 //! - `#` starts a comment, and a line ending in `\` goes on on the next.
 //!
-//! Anything else fails the test with the document and line, so a new form must be taught here
-//! first. Examples name relative paths only (they run in the session's temporary directory) and
+//! Every `weft` command must end within three minutes. Anything else fails the test with the
+//! document and line, so a new form must be taught here first. Examples name relative paths only (they run in the session's temporary directory) and
 //! loopback addresses only (127.0.0.0/8). Every node an example starts, and every cluster it
 //! makes with `weft cluster up`, is stopped when the session ends, however the test ends.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -77,19 +85,6 @@ pub fn fences(text: &str) -> Vec<Fence> {
     }
     assert!(open.is_none(), "a code block is not closed");
     out
-}
-
-/// The first ```sh block after the line `heading`.
-pub fn block_after(text: &str, heading: &str) -> Fence {
-    let at = text
-        .lines()
-        .position(|line| line == heading)
-        .unwrap_or_else(|| panic!("no heading {heading:?}"))
-        + 1;
-    fences(text)
-        .into_iter()
-        .find(|fence| fence.line > at && fence.info == ["sh"])
-        .unwrap_or_else(|| panic!("no sh block after {heading:?}"))
 }
 
 /// The line without its comment, and the comment.
@@ -173,6 +168,39 @@ fn ipv4_addresses(text: &str) -> Vec<&str> {
         .collect()
 }
 
+/// `text` with every `from` (an address `HOST:PORT`) that no digit follows replaced by `to`, so
+/// that `127.0.0.1:7460` does not match the start of `127.0.0.1:74601`.
+fn replace_address(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        let after = &rest[at + from.len()..];
+        out.push_str(&rest[..at]);
+        out.push_str(if after.starts_with(|c: char| c.is_ascii_digit()) {
+            from
+        } else {
+            to
+        });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The bytes `printf 'TEXT'` writes, for a TEXT whose only escape is `\n`.
+fn printf_text(text: &str, at: &str, line: &str) -> Vec<u8> {
+    assert!(
+        !text.contains('%'),
+        "{at}: printf with a % is not a form the test knows: {line}"
+    );
+    let bytes = text.replace("\\n", "\n");
+    assert!(
+        !bytes.contains('\\'),
+        "{at}: printf escapes other than \\n are not forms the test knows: {line}"
+    );
+    bytes.into_bytes()
+}
+
 /// The last `count` lines of the file at `path`, for a failed test's output.
 fn tail(path: &Path, count: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -196,7 +224,7 @@ pub struct Session {
     /// Where the line being run is, `DOCUMENT:LINE`, for messages.
     at: String,
     vars: HashMap<String, String>,
-    /// Each address an example gave a node's API, and the one the node really got.
+    /// Each address (`HOST:PORT`) an example gave a node's API, and the one the node really got.
     urls: Vec<(String, String)>,
     nodes: Vec<Background>,
     /// The directories of the clusters examples brought up.
@@ -253,6 +281,18 @@ impl Session {
 
     /// Runs the lines of `fence`, from `document`, in order.
     pub fn run_block(&mut self, document: &str, fence: &Fence) {
+        self.run_block_checking(document, fence, |_, _| {});
+    }
+
+    /// Runs the lines of `fence`, from `document`, in order, calling `before` with the session
+    /// and each line (continued lines joined) before it runs: to check there what the lines
+    /// before promised.
+    pub fn run_block_checking(
+        &mut self,
+        document: &str,
+        fence: &Fence,
+        mut before: impl FnMut(&Session, &str),
+    ) {
         let mut continued: Option<(usize, String)> = None;
         for (number, line) in &fence.lines {
             let (first, text) = match continued.take() {
@@ -264,6 +304,7 @@ impl Session {
                 continue;
             }
             self.at = format!("{document}:{first}");
+            before(self, &text);
             self.run(&text);
         }
         assert!(
@@ -302,8 +343,10 @@ impl Session {
             text = text.replace(&format!("${{{name}}}"), &self.vars[name]);
             text = text.replace(&format!("${name}"), &self.vars[name]);
         }
+        // In the order the nodes started: a node started again on the address an example gave
+        // before gets it through the address of the one before.
         for (written, real) in &self.urls {
-            text = text.replace(written, real);
+            text = replace_address(&text, written, real);
         }
         text
     }
@@ -346,6 +389,12 @@ impl Session {
 
     /// Runs `weft` with `args` to its end; a cluster it brings up is stopped with the session.
     fn weft_output(&mut self, args: &[String]) -> Output {
+        self.weft_output_with(args, None)
+    }
+
+    /// Runs `weft` with `args`, and `input` as its standard input if given, to its end, within
+    /// three minutes (it is killed, and the test fails, if not).
+    fn weft_output_with(&mut self, args: &[String], input: Option<Vec<u8>>) -> Output {
         if let Some(up) = args.windows(2).position(|pair| pair == ["cluster", "up"]) {
             let dir = args[up..]
                 .windows(2)
@@ -354,7 +403,41 @@ impl Session {
                 .unwrap_or_else(|| panic!("{}: cluster up without --dir", self.at));
             self.clusters.push(self.dir.join(dir));
         }
-        self.weft(args).output().expect("weft runs")
+        let mut child = self
+            .weft(args)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("weft runs");
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            if let Some(input) = input {
+                // Closed when dropped: the command reads to the end of its input. One that
+                // stops reading early fails on its own, with its exit code.
+                let mut stdin = child.stdin.take().expect("piped");
+                let _ = stdin.write_all(&input);
+            }
+            let _ = sender.send(child.wait_with_output());
+        });
+        // Longer than `weft cluster up`'s own --timeout (120 s), so that it stops its nodes.
+        match receiver.recv_timeout(Duration::from_secs(180)) {
+            Ok(output) => output.expect("weft runs"),
+            Err(_) => {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                let _ = waiter.join();
+                panic!(
+                    "{}: weft {} did not end within 180 s",
+                    self.at,
+                    args.join(" ")
+                );
+            }
+        }
     }
 
     /// Runs one line of an example.
@@ -393,9 +476,38 @@ impl Session {
             self.vars.insert(name.to_string(), jq(&value, &filter));
         } else if let Some(command) = code.strip_suffix('&') {
             self.background(command, line);
+        } else if code == "kill $!" {
+            self.kill_last(line);
         } else {
             let words = words(&code);
             match words[0].as_str() {
+                "printf" => match &words[1..] {
+                    [text, pipe, weft, args @ ..] if pipe == "|" && weft == "weft" => {
+                        let input = printf_text(text, &at, line);
+                        let output = self.weft_output_with(args, Some(input));
+                        assert_eq!(
+                            output.status.code(),
+                            Some(expected),
+                            "{at}: {line}\nstdout {}\nstderr {}",
+                            String::from_utf8_lossy(&output.stdout),
+                            String::from_utf8_lossy(&output.stderr)
+                        );
+                    }
+                    [text, into, file] if into == ">" => {
+                        std::fs::write(self.dir.join(file), printf_text(text, &at, line))
+                            .unwrap_or_else(|error| panic!("{at}: {line}: {error}"));
+                    }
+                    _ => panic!("{at}: a line the test cannot run: {line}"),
+                },
+                "ls" => {
+                    assert!(words.len() > 1, "{at}: ls without a directory: {line}");
+                    for dir in &words[1..] {
+                        assert!(
+                            !dir.starts_with('-') && self.dir.join(dir).is_dir(),
+                            "{at}: {dir} is not a directory: {line}"
+                        );
+                    }
+                }
                 "weft" => {
                     let output = self.weft_output(&words[1..]);
                     assert_eq!(
@@ -420,6 +532,29 @@ impl Session {
         }
     }
 
+    /// `kill $!`: stops the node started last with SIGTERM; it must exit 0 within a minute.
+    fn kill_last(&mut self, line: &str) {
+        let at = self.at.clone();
+        // Left in `nodes` until it exited, so that the session kills it if it does not.
+        let node = self
+            .nodes
+            .last_mut()
+            .unwrap_or_else(|| panic!("{at}: no node runs in the background: {line}"));
+        let pid = rustix::process::Pid::from_raw(node.child.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+        let status = wait_until(60, || {
+            node.child.try_wait().expect("wait").ok_or_else(|| {
+                format!("{at}: the node on {} is still running", node.home.display())
+            })
+        });
+        assert!(
+            status.success(),
+            "{at}: {line}: the node stopped with {status}:\n{}",
+            tail(&node.log, 40)
+        );
+        self.nodes.pop();
+    }
+
     /// `weft [--home DIR] node run … &`: starts the node on a free port, waits until it listens.
     fn background(&mut self, command: &str, line: &str) {
         let at = self.at.clone();
@@ -437,7 +572,7 @@ impl Session {
         );
         let written = match words.iter().position(|word| word == "--api") {
             Some(api) => {
-                let written = format!("http://{}", words[api + 1]);
+                let written = words[api + 1].clone();
                 words[api + 1] = "127.0.0.1:0".into();
                 Some(written)
             }
@@ -446,6 +581,10 @@ impl Session {
                 None
             }
         };
+        // Commands find TCP ingest in node.addr: its address is not written in the lines after.
+        if let Some(tcp) = words.iter().position(|word| word == "--tcp") {
+            words[tcp + 1] = "127.0.0.1:0".into();
+        }
         let home = self.dir.join(home);
         let addr = home.join("node.addr");
         let _ = std::fs::remove_file(&addr);
@@ -472,12 +611,17 @@ impl Session {
             std::fs::read_to_string(&addr)
                 .ok()
                 .filter(|text| text.ends_with('\n'))
-                .and_then(|text| text.lines().next().map(str::to_string))
+                .and_then(|text| {
+                    let tls = text.lines().any(|line| line == "tls");
+                    text.lines().next().map(|api| (api.to_string(), tls))
+                })
                 .ok_or_else(|| format!("{at}: {line}: the node does not listen yet"))
         });
-        node.url = format!("http://{listening}");
+        let (listening, tls) = listening;
+        let scheme = if tls { "https" } else { "http" };
+        node.url = format!("{scheme}://{listening}");
         if let Some(written) = written {
-            self.urls.push((written, node.url.clone()));
+            self.urls.push((written, listening));
         }
     }
 
