@@ -14,7 +14,8 @@ use weft_ledger::store::{RedbStore, Store};
 use weft_ledger::{Admitted, Ledger, Signer, Transaction};
 use weft_load::{generated_asset, generated_record, organizations, percentile, sign_all};
 
-use crate::commands::{Context_, fingerprint_file};
+use crate::commands::fingerprint_file;
+use crate::context::Globals;
 use crate::home::{Home, now_ms};
 
 #[derive(Subcommand, Debug)]
@@ -87,7 +88,7 @@ pub enum BenchCommand {
     },
 }
 
-pub fn run(ctx: &Context_, command: BenchCommand) -> Result<()> {
+pub fn run(ctx: &Globals, command: BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Ledger {
             txs,
@@ -135,7 +136,7 @@ fn dir_size(path: &Path) -> u64 {
 }
 
 fn ledger(
-    ctx: &Context_,
+    ctx: &Globals,
     count: usize,
     block_size: usize,
     record_bytes: Option<usize>,
@@ -175,7 +176,7 @@ fn ledger(
 }
 
 fn ledger_in(
-    ctx: &Context_,
+    ctx: &Globals,
     dir: &Path,
     count: usize,
     block_size: usize,
@@ -369,7 +370,7 @@ fn ledger_in(
     Ok(())
 }
 
-fn audit_file(ctx: &Context_, file: &Path) -> Result<()> {
+fn audit_file(ctx: &Globals, file: &Path) -> Result<()> {
     if !file.is_file() {
         bail!("{} is not a ledger file", file.display());
     }
@@ -454,7 +455,7 @@ fn time_proofs<S: Store>(store: &S, ids: &[TxId], producer: PublicKey) -> Result
     })
 }
 
-fn proofs_file(ctx: &Context_, file: &Path, count: usize) -> Result<()> {
+fn proofs_file(ctx: &Globals, file: &Path, count: usize) -> Result<()> {
     if !file.is_file() {
         bail!("{} is not a ledger file", file.display());
     }
@@ -508,7 +509,7 @@ fn proofs_file(ctx: &Context_, file: &Path, count: usize) -> Result<()> {
     Ok(())
 }
 
-fn fingerprint(ctx: &Context_, file: Option<PathBuf>, size_mib: u64) -> Result<()> {
+fn fingerprint(ctx: &Globals, file: Option<PathBuf>, size_mib: u64) -> Result<()> {
     let (path, generated) = match file {
         Some(path) => (path, false),
         None => {
@@ -550,7 +551,7 @@ fn time_best_of<T>(runs: usize, mut work: impl FnMut() -> Result<T>) -> Result<(
     Ok((best, last.expect("runs > 0")))
 }
 
-fn fingerprint_on(ctx: &Context_, path: &Path) -> Result<()> {
+fn fingerprint_on(ctx: &Globals, path: &Path) -> Result<()> {
     let size = fs::metadata(path)
         .with_context(|| format!("cannot read {}", path.display()))?
         .len();
@@ -618,7 +619,7 @@ fn fingerprint_on(ctx: &Context_, path: &Path) -> Result<()> {
 /// (`start_at`, `budget_txs`), index changes are merged a step at a time after each block, as a
 /// node merges them (`Ledger::merge_some`), instead of all at once in a block's transaction.
 pub fn stress(
-    ctx: &Context_,
+    ctx: &Globals,
     blocks: u64,
     per_block: usize,
     merge_steps: Option<(usize, usize)>,

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use weft_api::{AssetReport, ChainInfo, ClaimAnswer, KeyStatus, ResourceAnswer, TransactionAnswer};
-use weft_core::model::{DigitalAsset, Payload};
+use weft_core::model::{DigitalAsset, Payload, RegisterResource, Resource};
 use weft_core::{ChainId, Fingerprint, PublicKey, ResourceId, SigningKey, TxId};
 use weft_ledger::state::{Position, StateView};
 use weft_ledger::store::{RedbStore, Store};
@@ -21,8 +21,8 @@ use weft_ledger::{Signer, Transaction};
 use weft_node::query;
 
 use crate::client::NodeClient;
-use crate::commands::{Context_, print_committed};
-use crate::home::{Home, now_ms, resolve_tx_with, resolve_with};
+use crate::context::Globals;
+use crate::home::{Home, now_ms, resolve_tx_with, resolve_with, write_key};
 
 /// Where a command reads the chain and commits to it.
 pub(crate) trait Chain {
@@ -97,7 +97,7 @@ pub(crate) trait Chain {
     /// Signs `payload` and has it committed in a block; prints `{"tx_id", "height"}`.
     fn commit(
         &mut self,
-        ctx: &Context_,
+        ctx: &Globals,
         home: &Home,
         signer: Signer,
         key: &SigningKey,
@@ -106,14 +106,14 @@ pub(crate) trait Chain {
         let tx = Transaction::sign(self.chain_id()?, now_ms(), signer, key, payload)
             .context("invalid transaction")?;
         let (id, position) = self.submit(home, tx)?;
-        print_committed(ctx, &id, position);
+        ctx.out.committed(&id, position);
         Ok(id)
     }
 }
 
 /// The home's ledger, or the node of `--node`. When a node runs on the home (it holds the
 /// ledger open), commands go through that node.
-pub(crate) fn open(ctx: &Context_) -> Result<Box<dyn Chain>> {
+pub(crate) fn open(ctx: &Globals) -> Result<Box<dyn Chain>> {
     if let Some(url) = &ctx.node {
         return Ok(Box::new(RemoteChain::new(NodeClient::new(
             url,
@@ -123,7 +123,7 @@ pub(crate) fn open(ctx: &Context_) -> Result<Box<dyn Chain>> {
     let home = Home::open(&ctx.home)?;
     match home.ledger() {
         Ok(ledger) => Ok(Box::new(LocalChain::new(ledger, ctx.home.clone()))),
-        Err(error) if ctx.home.join("node.addr").exists() => crate::node::client(ctx)
+        Err(error) if ctx.home.join("node.addr").exists() => crate::context::node_client(ctx)
             .map(|node| Box::new(RemoteChain::new(node)) as Box<dyn Chain>)
             .map_err(|_| error),
         Err(error) => Err(error),
@@ -321,4 +321,56 @@ impl Chain for RemoteChain {
             },
         ))
     }
+}
+
+/// Registers `resource` with a new key, written to the home's keys before the transaction is
+/// submitted; `before_submit` runs then too (with the new id), for more that must be durable
+/// before the registration can be.
+pub(crate) fn register_resource(
+    home: &Home,
+    chain: &mut dyn Chain,
+    signer: Signer,
+    key: &SigningKey,
+    resource: Resource,
+    before_submit: impl FnOnce(&ResourceId) -> Result<()>,
+) -> Result<(ResourceId, Position)> {
+    let new_key = SigningKey::generate()?;
+    let payload = Payload::RegisterResource(RegisterResource {
+        resource,
+        key: new_key.public_key(),
+    });
+    let tx = Transaction::sign(chain.chain_id()?, now_ms(), signer, key, payload)
+        .context("invalid resource")?;
+    let id = ResourceId(tx.id().0);
+    // The key file is written first, so an acknowledged resource always has its key. If the
+    // chain certainly refused the registration, the key file is removed again; if the answer
+    // was lost on the way back, it stays, for the resource may be registered.
+    let key_path = home.resource_key_path(&id);
+    write_key(&key_path, &new_key)?;
+    before_submit(&id)?;
+    let (_, position) = match chain.submit(home, tx) {
+        Ok(committed) => committed,
+        Err(error) if certainly_refused(&error) => {
+            let _ = std::fs::remove_file(&key_path);
+            return Err(error);
+        }
+        Err(error) => {
+            return Err(error.context(format!(
+                "the registration of {id} may or may not have been committed; its key is kept \
+                 in {}",
+                key_path.display()
+            )));
+        }
+    };
+    Ok((id, position))
+}
+
+/// Did the chain certainly not take the transaction? (A rule refusal, a request the node
+/// refused, or a local failure; not a lost connection, after which it may have committed.)
+pub(crate) fn certainly_refused(error: &anyhow::Error) -> bool {
+    if let Some(remote) = error.downcast_ref::<crate::client::ClientError>() {
+        return remote.certainly_refused();
+    }
+    error.downcast_ref::<weft_ledger::LedgerError>().is_some()
+        || error.downcast_ref::<weft_ledger::RuleError>().is_some()
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use weft_core::SigningKey;
 
-use crate::commands::Context_;
+use crate::context::Globals;
 use crate::home::{Home, write_key};
 
 /// Most nodes of each kind in one local cluster.
@@ -137,7 +137,7 @@ fn cluster_text(cluster: &Cluster) -> String {
 }
 
 pub fn up(
-    ctx: &Context_,
+    ctx: &Globals,
     validators: usize,
     thin: usize,
     archive: usize,
@@ -480,7 +480,7 @@ fn find<'a>(cluster: &'a mut Cluster, wanted: &str) -> Result<&'a mut ClusterNod
     }
 }
 
-pub fn restart(ctx: &Context_, dir: &Path, wanted: &str) -> Result<()> {
+pub fn restart(ctx: &Globals, dir: &Path, wanted: &str) -> Result<()> {
     let mut cluster = read_cluster(dir)?;
     let node = find(&mut cluster, wanted)?;
     let was_running = stop(node.pid);
@@ -504,7 +504,7 @@ pub fn restart(ctx: &Context_, dir: &Path, wanted: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn down(ctx: &Context_, dir: &Path) -> Result<()> {
+pub fn down(ctx: &Globals, dir: &Path) -> Result<()> {
     let cluster = read_cluster(dir)?;
     // SIGTERM to all first, so they stop together, then wait for each (those that were
     // running are the ones stopped, however fast they went).
@@ -597,7 +597,7 @@ fn report(node: &ClusterNode) -> NodeReport {
 /// `weft cluster status`: every node of the cluster, whether it runs and answers, its height
 /// and sync state, and whether the nodes hold the same block at the highest height all of them
 /// have. A node down or not answering, or nodes that disagree, make it a negative verdict.
-pub fn show(ctx: &Context_, dir: &Path) -> Result<()> {
+pub fn show(ctx: &Globals, dir: &Path) -> Result<()> {
     let cluster = read_cluster(dir)?;
     let mut reports: Vec<NodeReport> = cluster.nodes.iter().map(report).collect();
     let common = reports
@@ -688,8 +688,8 @@ pub fn show(ctx: &Context_, dir: &Path) -> Result<()> {
     }
 }
 
-pub fn status(ctx: &Context_) -> Result<()> {
-    let node = crate::node::client(ctx)?;
+pub fn status(ctx: &Globals) -> Result<()> {
+    let node = crate::context::node_client(ctx)?;
     let status = node.get("/v1/net/status")?;
     let list = |key: &str| -> String {
         status[key]

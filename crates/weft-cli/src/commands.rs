@@ -9,28 +9,12 @@ use serde_json::{Value, json};
 use weft_api::{AssetReport, Verdict};
 use weft_core::model::*;
 use weft_core::{Fingerprint, Fingerprinter, HashAlgo, PublicKey, ResourceId, SigningKey, TxId};
-use weft_ledger::state::Position;
-use weft_ledger::{RuleError, Signer, Transaction};
+use weft_ledger::{RuleError, Signer};
 
-use crate::chain::Chain;
-use crate::client::ClientError;
-use crate::home::{Home, now_ms, write_key};
+use crate::chain::{Chain, certainly_refused, register_resource};
+use crate::context::Globals;
+use crate::home::{Home, write_key};
 use crate::output::{Negative, Output};
-
-/// Shared command context.
-#[derive(Debug, Clone)]
-pub struct Context_ {
-    pub home: PathBuf,
-    /// The home was named (`--home` or `WEFT_HOME`), or the default home (`./.weft`) exists:
-    /// commands whose ledger use is optional (`weft gcode seal`, `verify`, `open`) then use it.
-    pub home_given: bool,
-    /// `--node URL`: act through a running node's API instead of the home's ledger (the home
-    /// still holds the keys that sign).
-    pub node: Option<String>,
-    /// `--ca FILE`: the certificate a TLS node must present (or its CA's).
-    pub ca: Option<PathBuf>,
-    pub out: Output,
-}
 
 /// Fingerprints a file in constant memory, with a progress bar for large files on a terminal.
 pub fn fingerprint_file(path: &Path, algo: HashAlgo, out: &Output) -> Result<Fingerprint> {
@@ -61,16 +45,6 @@ pub fn fingerprint_file(path: &Path, algo: HashAlgo, out: &Output) -> Result<Fin
     }
     bar.finish_and_clear();
     Ok(fingerprinter.finish())
-}
-
-/// Did the chain certainly not take the transaction? (A rule refusal, a request the node
-/// refused, or a local failure; not a lost connection, after which it may have committed.)
-fn certainly_refused(error: &anyhow::Error) -> bool {
-    if let Some(remote) = error.downcast_ref::<ClientError>() {
-        return remote.certainly_refused();
-    }
-    error.downcast_ref::<weft_ledger::LedgerError>().is_some()
-        || error.downcast_ref::<RuleError>().is_some()
 }
 
 /// The resource that signs for `actor`: the actor itself, or `--signer PERSON` of that organisation.
@@ -106,7 +80,7 @@ pub(crate) struct Acting {
 
 impl Acting {
     pub(crate) fn open(
-        ctx: &Context_,
+        ctx: &Globals,
         actor: &str,
         role: &str,
         signer: Option<&str>,
@@ -128,26 +102,14 @@ impl Acting {
         self.chain.resolve(input, role)
     }
 
-    pub(crate) fn commit(mut self, ctx: &Context_, payload: Payload) -> Result<TxId> {
+    pub(crate) fn commit(mut self, ctx: &Globals, payload: Payload) -> Result<TxId> {
         let signer = Signer::Resource(self.signer);
         self.chain
             .commit(ctx, &self.home, signer, &self.key, payload)
     }
 }
 
-pub(crate) fn print_committed(ctx: &Context_, id: &TxId, position: Position) {
-    ctx.out.emit(
-        json!({"tx_id": id.to_hex(), "height": position.height}),
-        || {
-            format!(
-                "committed transaction {id}\n  in block {} at index {}",
-                position.height, position.index
-            )
-        },
-    );
-}
-
-pub fn init(ctx: &Context_, chain_name: &str, time_window_secs: u64) -> Result<()> {
+pub fn init(ctx: &Globals, chain_name: &str, time_window_secs: u64) -> Result<()> {
     let (home, ledger) = Home::init(&ctx.home, chain_name, time_window_secs)?;
     let head = ledger.head();
     ctx.out.emit(
@@ -173,7 +135,7 @@ pub fn init(ctx: &Context_, chain_name: &str, time_window_secs: u64) -> Result<(
 }
 
 fn register(
-    ctx: &Context_,
+    ctx: &Globals,
     home: &Home,
     chain: &mut dyn Chain,
     signer: Signer,
@@ -186,48 +148,6 @@ fn register(
         format!("registered {id}\n  key file {}", key_path.display())
     });
     Ok(id)
-}
-
-/// Registers `resource` with a new key, written to the home's keys before the transaction is
-/// submitted; `before_submit` runs then too (with the new id), for more that must be durable
-/// before the registration can be.
-pub(crate) fn register_resource(
-    home: &Home,
-    chain: &mut dyn Chain,
-    signer: Signer,
-    key: &SigningKey,
-    resource: Resource,
-    before_submit: impl FnOnce(&ResourceId) -> Result<()>,
-) -> Result<(ResourceId, Position)> {
-    let new_key = SigningKey::generate()?;
-    let payload = Payload::RegisterResource(RegisterResource {
-        resource,
-        key: new_key.public_key(),
-    });
-    let tx = Transaction::sign(chain.chain_id()?, now_ms(), signer, key, payload)
-        .context("invalid resource")?;
-    let id = ResourceId(tx.id().0);
-    // The key file is written first, so an acknowledged resource always has its key. If the
-    // chain certainly refused the registration, the key file is removed again; if the answer
-    // was lost on the way back, it stays, for the resource may be registered.
-    let key_path = home.resource_key_path(&id);
-    write_key(&key_path, &new_key)?;
-    before_submit(&id)?;
-    let (_, position) = match chain.submit(home, tx) {
-        Ok(committed) => committed,
-        Err(error) if certainly_refused(&error) => {
-            let _ = fs::remove_file(&key_path);
-            return Err(error);
-        }
-        Err(error) => {
-            return Err(error.context(format!(
-                "the registration of {id} may or may not have been committed; its key is kept \
-                 in {}",
-                key_path.display()
-            )));
-        }
-    };
-    Ok((id, position))
 }
 
 #[derive(Debug, Clone, Default)]
@@ -243,7 +163,7 @@ pub struct OrgArgs {
     pub website: Option<String>,
 }
 
-pub fn org_add(ctx: &Context_, args: OrgArgs) -> Result<ResourceId> {
+pub fn org_add(ctx: &Globals, args: OrgArgs) -> Result<ResourceId> {
     let home = Home::open(&ctx.home)?;
     let mut chain = crate::chain::open(ctx)?;
     let organization = Organization {
@@ -271,7 +191,7 @@ pub fn org_add(ctx: &Context_, args: OrgArgs) -> Result<ResourceId> {
 }
 
 pub fn person_add(
-    ctx: &Context_,
+    ctx: &Globals,
     org: &str,
     first: Option<String>,
     last: Option<String>,
@@ -343,7 +263,7 @@ fn build_asset(file: &Path, fingerprint: Fingerprint, args: AssetArgs) -> Result
 }
 
 pub fn claim(
-    ctx: &Context_,
+    ctx: &Globals,
     file: &Path,
     as_: &str,
     signer: Option<&str>,
@@ -361,7 +281,7 @@ pub fn claim(
 }
 
 pub fn send(
-    ctx: &Context_,
+    ctx: &Globals,
     file: &Path,
     from: &str,
     to: &str,
@@ -394,7 +314,7 @@ pub fn send(
 }
 
 pub fn record_add(
-    ctx: &Context_,
+    ctx: &Globals,
     as_: &str,
     signer: Option<&str>,
     body_file: &Path,
@@ -424,7 +344,7 @@ pub fn record_add(
 }
 
 pub fn part_register(
-    ctx: &Context_,
+    ctx: &Globals,
     code: String,
     as_: &str,
     signer: Option<&str>,
@@ -441,7 +361,7 @@ pub fn part_register(
 }
 
 pub fn part_transfer(
-    ctx: &Context_,
+    ctx: &Globals,
     code: String,
     from: &str,
     to: &str,
@@ -454,7 +374,7 @@ pub fn part_transfer(
     acting.commit(ctx, payload)
 }
 
-pub fn key_rotate(ctx: &Context_, resource: &str) -> Result<()> {
+pub fn key_rotate(ctx: &Globals, resource: &str) -> Result<()> {
     let home = Home::open(&ctx.home)?;
     let mut chain = crate::chain::open(ctx)?;
     let resource = chain.resolve(resource, "--resource")?;
@@ -490,7 +410,7 @@ pub fn key_rotate(ctx: &Context_, resource: &str) -> Result<()> {
     }
 }
 
-pub fn key_revoke(ctx: &Context_, resource: &str, key: &str, signer: Option<&str>) -> Result<()> {
+pub fn key_revoke(ctx: &Globals, resource: &str, key: &str, signer: Option<&str>) -> Result<()> {
     let home = Home::open(&ctx.home)?;
     let mut chain = crate::chain::open(ctx)?;
     let resource = chain.resolve(resource, "--resource")?;
@@ -543,12 +463,7 @@ fn known_fingerprint(
 }
 
 /// `weft verify`: exits non-zero unless the verdict is `valid`.
-pub fn verify(
-    ctx: &Context_,
-    file: &Path,
-    as_: Option<&str>,
-    algo: Option<HashAlgo>,
-) -> Result<()> {
+pub fn verify(ctx: &Globals, file: &Path, as_: Option<&str>, algo: Option<HashAlgo>) -> Result<()> {
     if verdict(ctx, file, as_, algo)? == "valid" {
         Ok(())
     } else {
@@ -559,7 +474,7 @@ pub fn verify(
 /// The NIST validation process: prints the report and returns the verdict
 /// (`valid`, `unknown` or `not_recipient`).
 pub fn verdict(
-    ctx: &Context_,
+    ctx: &Globals,
     file: &Path,
     as_: Option<&str>,
     algo: Option<HashAlgo>,
@@ -598,7 +513,7 @@ pub fn verdict(
     Ok(verdict.as_str().to_string())
 }
 
-pub fn history(ctx: &Context_, target: &str, algo: Option<HashAlgo>) -> Result<()> {
+pub fn history(ctx: &Globals, target: &str, algo: Option<HashAlgo>) -> Result<()> {
     let chain = crate::chain::open(ctx)?;
     let path = Path::new(target);
     let (fingerprint, report) = if path.exists() {
@@ -629,7 +544,7 @@ pub fn history(ctx: &Context_, target: &str, algo: Option<HashAlgo>) -> Result<(
     Ok(())
 }
 
-pub fn tx_show(ctx: &Context_, id: &str) -> Result<()> {
+pub fn tx_show(ctx: &Globals, id: &str) -> Result<()> {
     let chain = crate::chain::open(ctx)?;
     let id = chain.resolve_tx(id, "TX_ID")?;
     let Some(answer) = chain.transaction(&id)? else {
@@ -648,7 +563,7 @@ pub fn tx_show(ctx: &Context_, id: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn proof_build(ctx: &Context_, id: &str, out_file: Option<&Path>) -> Result<()> {
+pub fn proof_build(ctx: &Globals, id: &str, out_file: Option<&Path>) -> Result<()> {
     let chain = crate::chain::open(ctx)?;
     let id = chain.resolve_tx(id, "TX_ID")?;
     let Some(answer) = chain.transaction(&id)? else {
@@ -689,7 +604,7 @@ fn read_proof(file: &Path) -> Result<Vec<u8>> {
 
 /// `weft proof verify FILE…`: one file reports as before; several are checked together (their
 /// signatures in Ed25519 batches) and reported one by one.
-pub fn proof_verify(ctx: &Context_, files: &[PathBuf], trusted: &[String]) -> Result<()> {
+pub fn proof_verify(ctx: &Globals, files: &[PathBuf], trusted: &[String]) -> Result<()> {
     let trusted: Vec<PublicKey> = trusted
         .iter()
         .map(|key| PublicKey::from_hex(key).context("--producer-key"))
@@ -839,7 +754,7 @@ impl ProofReport {
     }
 }
 
-pub fn chain_info(ctx: &Context_) -> Result<()> {
+pub fn chain_info(ctx: &Globals) -> Result<()> {
     let info = crate::chain::open(ctx)?.chain_info()?;
     let keys = |keys: &[PublicKey]| {
         keys.iter()
@@ -875,7 +790,7 @@ pub fn chain_info(ctx: &Context_) -> Result<()> {
     Ok(())
 }
 
-pub fn chain_verify(ctx: &Context_) -> Result<()> {
+pub fn chain_verify(ctx: &Globals) -> Result<()> {
     if let Some(url) = &ctx.node {
         bail!(
             "weft chain verify re-checks the blocks in a home's own files, and --node {url} \

@@ -13,7 +13,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 use weft_core::HashAlgo;
 
-use crate::commands::{self, AssetArgs, Context_, OrgArgs};
+use crate::commands::{self, AssetArgs, OrgArgs};
+use crate::context::Globals;
 use crate::output::Output;
 
 struct Narrator {
@@ -169,14 +170,14 @@ fn wait_for_lines(log: &Path, lines: usize) -> Result<Vec<String>> {
     }
 }
 
-fn verdict(ctx: &Context_, file: &Path, as_: Option<&str>) -> String {
+fn verdict(ctx: &Globals, file: &Path, as_: Option<&str>) -> String {
     match commands::verdict(ctx, file, as_, None) {
         Ok(verdict) => verdict,
         Err(error) => format!("error: {error:#}"),
     }
 }
 
-pub fn run(outer: &Context_) -> Result<()> {
+pub fn run(outer: &Globals) -> Result<()> {
     let temp = std::env::temp_dir().join(format!(
         "weft-demo-{}-{}",
         std::process::id(),
@@ -187,9 +188,9 @@ pub fn run(outer: &Context_) -> Result<()> {
     result
 }
 
-fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
+fn run_in(outer: &Globals, temp: &Path) -> Result<()> {
     fs::create_dir_all(temp)?;
-    let embedded = Context_ {
+    let embedded = Globals {
         home: temp.join("home"),
         home_given: true,
         node: None,
@@ -223,7 +224,7 @@ fn run_in(outer: &Context_, temp: &Path) -> Result<()> {
     let spool = temp.join("machine-spool");
     fs::create_dir_all(&spool)?;
     let node = DemoNode::start(&embedded.home, &spool)?;
-    let ctx = Context_ {
+    let ctx = Globals {
         node: Some(node.url.clone()),
         ..embedded.clone()
     };
@@ -504,7 +505,7 @@ fn print_file(layers: usize) -> Vec<u8> {
 /// tampering caught before a part is made.
 fn gcode_story(
     n: &mut Narrator,
-    ctx: &Context_,
+    ctx: &Globals,
     temp: &Path,
     designer: &str,
     alice: &str,

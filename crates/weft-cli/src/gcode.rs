@@ -19,7 +19,8 @@ use weft_core::{Fingerprint, HashAlgo, SigningKey};
 use weft_ledger::state::{KeyStatus, StateView};
 use weft_ledger::store::Store;
 
-use crate::commands::{Acting, Context_, format_time};
+use crate::commands::{Acting, format_time};
+use crate::context::Globals;
 use crate::home::Home;
 use crate::output::{Negative, Output};
 
@@ -99,7 +100,7 @@ pub enum GcodeCommand {
     },
 }
 
-pub fn run(ctx: &Context_, command: GcodeCommand) -> Result<()> {
+pub fn run(ctx: &Globals, command: GcodeCommand) -> Result<()> {
     match command {
         GcodeCommand::Layers { file } => layers(ctx, &file),
         GcodeCommand::Keygen { out, rsa, rsa_bits } => keygen(ctx, &out, rsa.then_some(rsa_bits)),
@@ -161,7 +162,7 @@ fn method_name(method: weft_gcode::Method) -> String {
         .unwrap_or_default()
 }
 
-fn layers(ctx: &Context_, file: &Path) -> Result<()> {
+fn layers(ctx: &Globals, file: &Path) -> Result<()> {
     let bytes = read_limited(file, MAX_GCODE_BYTES, "G-code file")?;
     let s = weft_gcode::segment(&bytes);
     ctx.out.emit(
@@ -198,7 +199,7 @@ fn create_new(path: &Path, mode: u32) -> Result<fs::File> {
         .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))
 }
 
-fn keygen(ctx: &Context_, out: &Path, rsa_bits: Option<usize>) -> Result<()> {
+fn keygen(ctx: &Globals, out: &Path, rsa_bits: Option<usize>) -> Result<()> {
     let public_path = out.with_extension("pub");
     let secret_path = out.with_extension("key");
     for path in [&public_path, &secret_path] {
@@ -277,7 +278,7 @@ fn write_atomically(path: &Path, write: impl FnOnce(&mut fs::File) -> Result<()>
 }
 
 fn seal(
-    ctx: &Context_,
+    ctx: &Globals,
     file: &Path,
     out: &Path,
     manifest_path: &Path,
@@ -388,7 +389,7 @@ struct Signing {
 impl Signing {
     /// The manifest's signing key when nothing is recorded, or the resource that records the
     /// manifest (and whose key signs it).
-    fn resolve(&self, ctx: &Context_) -> Result<(Option<SigningKey>, Option<Acting>)> {
+    fn resolve(&self, ctx: &Globals) -> Result<(Option<SigningKey>, Option<Acting>)> {
         if let Some(as_) = &self.as_ {
             if !self.record {
                 bail!(
@@ -428,7 +429,7 @@ impl Signing {
 }
 
 /// The registered resource whose current key is `key`, acting for its organisation.
-fn acting_for_key(ctx: &Context_, key: SigningKey) -> Result<Acting> {
+fn acting_for_key(ctx: &Globals, key: SigningKey) -> Result<Acting> {
     let home = Home::open(&ctx.home)?;
     let ledger = home.ledger()?;
     let public = key.public_key();
@@ -467,7 +468,7 @@ const MANIFEST_TYPE: &str = "GCODE_MANIFEST";
 
 /// Claims the manifest's fingerprint (SHA-256 of the file as written) on the ledger.
 fn record_manifest(
-    ctx: &Context_,
+    ctx: &Globals,
     acting: Acting,
     manifest_path: &Path,
     manifest: &Manifest,
@@ -499,7 +500,7 @@ fn record_manifest(
             data_type: DataType::Other(MANIFEST_TYPE.into()),
         },
     });
-    let quiet = Context_ {
+    let quiet = Globals {
         home: ctx.home.clone(),
         home_given: ctx.home_given,
         node: ctx.node.clone(),
@@ -520,7 +521,7 @@ fn record_manifest(
 /// the recorder's. The bool is false when the manifest is not on the ledger, or its signer is
 /// not the resource that recorded it.
 fn ledger_check(
-    ctx: &Context_,
+    ctx: &Globals,
     manifest_bytes: &[u8],
     manifest: &Manifest,
 ) -> Result<(Value, String, bool)> {
@@ -604,7 +605,7 @@ fn opener(path: &Path) -> impl FnMut() -> std::io::Result<Box<dyn Read>> + '_ {
 }
 
 fn emit_report(
-    ctx: &Context_,
+    ctx: &Globals,
     report: &Report,
     manifest: &Manifest,
     ledger: Option<&(Value, String, bool)>,
@@ -643,7 +644,7 @@ fn ok(value: bool) -> &'static str {
     if value { "ok" } else { "FAILED" }
 }
 
-fn verify(ctx: &Context_, file: &Path, manifest_path: &Path) -> Result<()> {
+fn verify(ctx: &Globals, file: &Path, manifest_path: &Path) -> Result<()> {
     let (manifest, manifest_bytes) = read_manifest(manifest_path)?;
     let ledger = (ctx.home_given || ctx.node.is_some())
         .then(|| ledger_check(ctx, &manifest_bytes, &manifest))
@@ -663,7 +664,7 @@ fn verify(ctx: &Context_, file: &Path, manifest_path: &Path) -> Result<()> {
 }
 
 fn open(
-    ctx: &Context_,
+    ctx: &Globals,
     file: &Path,
     key: Option<&Path>,
     manifest_path: &Path,

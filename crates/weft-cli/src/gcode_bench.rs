@@ -18,7 +18,7 @@ use weft_gcode::manifest::Manifest;
 use weft_gcode::open::open_container;
 use weft_gcode::verify::{verify_container, verify_plain};
 
-use crate::commands::Context_;
+use crate::context::Globals;
 
 /// Median and fastest of `runs` timings, in milliseconds.
 fn time_runs(runs: usize, mut work: impl FnMut() -> Result<()>) -> Result<(f64, f64)> {
@@ -90,7 +90,7 @@ fn tampered_copy(bytes: &[u8]) -> Option<(Vec<u8>, u32)> {
     Some((copy, middle.layer.unwrap_or(0)))
 }
 
-pub fn bench(ctx: &Context_, file: &Path, runs: usize, python: Option<&Path>) -> Result<()> {
+pub fn bench(ctx: &Globals, file: &Path, runs: usize, python: Option<&Path>) -> Result<()> {
     if runs == 0 || runs > 10_000 {
         bail!("--runs must be between 1 and 10000");
     }
@@ -374,7 +374,7 @@ fn set_private(path: &Path) -> Result<()> {
 
 /// Runs the Python script's seal, verify and open once each, as whole processes, and keeps the
 /// timings each prints (one JSON line).
-fn python_baseline(ctx: &Context_, script: &Path, file: &str, dir: &Path) -> Result<Value> {
+fn python_baseline(ctx: &Globals, script: &Path, file: &str, dir: &Path) -> Result<Value> {
     let chain = dir.join("py.chain.json");
     let bench = dir.join("py.bench.json");
     let key = PathBuf::from(format!("{}.key.pem", chain.display()));

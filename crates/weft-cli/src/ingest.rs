@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, B
 use weft_core::model::{MAX_RECORD_BODY, Payload};
 use weft_node::{sealed, wire};
 
-use crate::commands::Context_;
+use crate::context::Globals;
 
 /// The node's answer to one frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,7 +284,7 @@ pub struct IngestArgs {
 
 /// `weft ingest tcp`: every file (or line of standard input) becomes a record, signed by the
 /// node; prints each one's transaction id once it is committed.
-pub fn tcp(ctx: &Context_, args: IngestArgs) -> Result<()> {
+pub fn tcp(ctx: &Globals, args: IngestArgs) -> Result<()> {
     if args.files.is_empty() != args.lines {
         bail!("give FILES to record, or --lines to record each line of standard input");
     }
@@ -522,7 +522,7 @@ impl SealKey {
 }
 
 /// `weft ingest seal-key FILE`: a new second-tier key (mode 0600; never leaves this machine).
-pub fn seal_key_new(ctx: &Context_, path: &Path) -> Result<()> {
+pub fn seal_key_new(ctx: &Globals, path: &Path) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut key = [0u8; 32];
@@ -546,7 +546,7 @@ pub fn seal_key_new(ctx: &Context_, path: &Path) -> Result<()> {
 }
 
 /// `weft ingest open TX_ID --seal-key FILE [--out FILE]`: the plaintext of a sealed record.
-pub fn open(ctx: &Context_, tx_id: &str, seal_key: &Path, out: Option<&Path>) -> Result<()> {
+pub fn open(ctx: &Globals, tx_id: &str, seal_key: &Path, out: Option<&Path>) -> Result<()> {
     let key = SealKey::read(seal_key)?;
     let chain = crate::chain::open(ctx)?;
     let id = chain.resolve_tx(tx_id, "TX_ID")?;

@@ -17,7 +17,7 @@ use weft_ledger::store::{RedbStore, Store as _};
 use weft_ledger::{Ledger, Signer};
 use weft_node::{JoinDocument, NodeConfig, NodeType};
 
-use crate::Context_;
+use crate::Globals;
 use crate::chain::Chain;
 use crate::home::{Home, write_key};
 
@@ -40,9 +40,9 @@ pub struct JoinOptions<'a> {
 
 /// `weft net genesis`: the join document, from the node running on the home (or --node), or
 /// from the home itself when no node runs on it.
-pub fn genesis(ctx: &Context_, out: Option<&Path>) -> Result<()> {
+pub fn genesis(ctx: &Globals, out: Option<&Path>) -> Result<()> {
     let document = if ctx.node.is_some() || ctx.home.join("node.addr").exists() {
-        let node = crate::node::client(ctx)?;
+        let node = crate::context::node_client(ctx)?;
         let value = node.get("/v1/net/join")?;
         serde_json::from_value::<JoinDocument>(value).context("the node's join document")?
     } else {
@@ -90,7 +90,7 @@ pub fn genesis(ctx: &Context_, out: Option<&Path>) -> Result<()> {
 }
 
 /// `weft init --join URL` / `--genesis FILE`: a new home for a node joining an existing network.
-pub fn init(ctx: &Context_, source: Source<'_>, options: &JoinOptions<'_>) -> Result<()> {
+pub fn init(ctx: &Globals, source: Source<'_>, options: &JoinOptions<'_>) -> Result<()> {
     let dir = &ctx.home;
     if dir.join("config.toml").exists() || dir.join("ledger.redb").exists() {
         bail!(
@@ -233,7 +233,7 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// `weft net admit` / `weft net remove`: a network authority's `NetworkPeer` transaction.
-pub fn peer(ctx: &Context_, key: &str, name: &str, admitted: bool) -> Result<()> {
+pub fn peer(ctx: &Globals, key: &str, name: &str, admitted: bool) -> Result<()> {
     let key = PublicKey::from_hex(key).context("KEY (a node's public key, 64 hex digits)")?;
     let home = Home::open(&ctx.home)?;
     let authority = home.authority_key().context(
@@ -260,7 +260,7 @@ pub fn peer(ctx: &Context_, key: &str, name: &str, admitted: bool) -> Result<()>
 const DEFAULT_CHANGE_AHEAD: u64 = 20;
 
 /// `weft net validators`: a network authority's `SetValidators` transaction.
-pub fn validators(ctx: &Context_, keys: &[String], from_height: Option<u64>) -> Result<()> {
+pub fn validators(ctx: &Globals, keys: &[String], from_height: Option<u64>) -> Result<()> {
     let keys = keys
         .iter()
         .map(|key| {
@@ -283,7 +283,7 @@ pub fn validators(ctx: &Context_, keys: &[String], from_height: Option<u64>) -> 
 
 /// `weft net validators --withdraw`: the validators in effect now, scheduled again at the height
 /// of the first change not yet in effect (which the rules replace, with any after it).
-pub fn withdraw_validators(ctx: &Context_) -> Result<()> {
+pub fn withdraw_validators(ctx: &Globals) -> Result<()> {
     let home = Home::open(&ctx.home)?;
     let authority = home.authority_key().context(
         "withdrawing a validator change is signed by a network authority; this home has no \
@@ -307,7 +307,7 @@ pub fn withdraw_validators(ctx: &Context_) -> Result<()> {
 }
 
 fn set_validators(
-    ctx: &Context_,
+    ctx: &Globals,
     home: &Home,
     authority: &SigningKey,
     chain: &mut dyn Chain,

@@ -10,6 +10,7 @@ mod chain;
 mod client;
 mod cluster;
 mod commands;
+mod context;
 mod demo;
 mod gcode;
 mod gcode_bench;
@@ -27,7 +28,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use weft_core::HashAlgo;
 
-use commands::{AssetArgs, Context_, OrgArgs};
+use commands::{AssetArgs, OrgArgs};
+use context::Globals;
 use output::{Output, exit};
 
 #[derive(Parser, Debug)]
@@ -602,7 +604,7 @@ enum KeyCommand {
 }
 
 fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
-    let ctx = Context_ {
+    let ctx = Globals {
         home: cli.home,
         home_given,
         node: cli.node,
@@ -794,7 +796,7 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         }) => {
             let to = match to {
                 Some(to) => to,
-                None => node::tcp_address(&ctx)?,
+                None => context::tcp_address(&ctx)?,
             };
             ingest::tcp(
                 &ctx,
@@ -821,7 +823,9 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             count,
             poll_ms,
         } => node::tail(&ctx, from, count, poll_ms),
-        Command::Tls(TlsCommand::SelfSigned { out, names }) => tls::self_signed(&ctx, &out, names),
+        Command::Tls(TlsCommand::SelfSigned { out, names }) => {
+            tls::self_signed(&ctx.out, &ctx.home, &out, names)
+        }
         Command::Node(NodeCommand::Status) => node::status(&ctx),
         Command::Cluster(ClusterCommand::Up {
             nodes,

@@ -4,9 +4,8 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::chain::LocalChain;
-use crate::client::NodeClient;
-use crate::commands::Context_;
-use crate::commands::register_resource;
+use crate::chain::register_resource;
+use crate::context::Globals;
 use crate::home::Home;
 use std::path::PathBuf;
 use weft_core::model::{Address, Organization, Resource};
@@ -17,7 +16,7 @@ use weft_ledger::store::Store;
 
 /// `weft node run [--api ADDR] [--watch DIR…]`: serves the home until SIGTERM/SIGINT.
 pub fn run(
-    ctx: &Context_,
+    ctx: &Globals,
     api: Option<String>,
     watch: Vec<PathBuf>,
     tcp: Option<String>,
@@ -162,65 +161,12 @@ fn init_logging() {
         .try_init();
 }
 
-/// What a node running on the home wrote to HOME/node.addr: the API address, then `tcp ADDR`
-/// and `tls` lines.
-struct Written {
-    api: String,
-    tcp: Option<String>,
-    tls: bool,
-}
-
-fn written(ctx: &Context_) -> Result<Written> {
-    let path = ctx.home.join("node.addr");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
-            "no --node URL given and no node running on {} ({} is missing): start one with \
-             `weft node run`",
-            ctx.home.display(),
-            path.display()
-        ),
-        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let mut lines = text.lines().map(str::trim);
-    let api = lines.next().unwrap_or_default().to_string();
-    let (mut tcp, mut tls) = (None, false);
-    for line in lines {
-        if let Some(address) = line.strip_prefix("tcp ") {
-            tcp = Some(address.trim().to_string());
-        }
-        tls |= line == "tls";
-    }
-    Ok(Written { api, tcp, tls })
-}
-
-/// The node to talk to: `--node URL`, else the address a node running on the home wrote.
-pub fn client(ctx: &Context_) -> Result<NodeClient> {
-    if let Some(url) = &ctx.node {
-        return NodeClient::new(url, ctx.ca.as_deref());
-    }
-    let written = written(ctx)?;
-    let scheme = if written.tls { "https" } else { "http" };
-    NodeClient::new(&format!("{scheme}://{}", written.api), ctx.ca.as_deref())
-}
-
-/// The TCP ingest address of the node running on the home.
-pub fn tcp_address(ctx: &Context_) -> Result<String> {
-    written(ctx)?.tcp.ok_or_else(|| {
-        anyhow::anyhow!(
-            "the node on {} does not listen for TCP ingest: give --to HOST:PORT, or start it \
-             with --tcp ADDR (or ingest.tcp.listen)",
-            ctx.home.display()
-        )
-    })
-}
-
 /// `weft tail`: prints each new block as it is committed, polling the node's head.
-pub fn tail(ctx: &Context_, from: Option<u64>, count: Option<u64>, poll_ms: u64) -> Result<()> {
+pub fn tail(ctx: &Globals, from: Option<u64>, count: Option<u64>, poll_ms: u64) -> Result<()> {
     if !(10..=60_000).contains(&poll_ms) {
         anyhow::bail!("--poll-ms must be between 10 and 60000, got {poll_ms}");
     }
-    let client = client(ctx)?;
+    let client = crate::context::node_client(ctx)?;
     let node = client.typed();
     let mut next = match from {
         Some(height) => height,
@@ -254,8 +200,8 @@ pub fn tail(ctx: &Context_, from: Option<u64>, count: Option<u64>, poll_ms: u64)
 }
 
 /// `weft node status`.
-pub fn status(ctx: &Context_) -> Result<()> {
-    let node = client(ctx)?;
+pub fn status(ctx: &Globals) -> Result<()> {
+    let node = crate::context::node_client(ctx)?;
     let status = node.typed().status()?;
     let text = format!(
         "node {}\n  chain      {}\n  type       {}\n  height     {}\n  head       {}\n  peers      {}\n  mempool    {}",

@@ -19,7 +19,7 @@ use weft_core::{ChainId, ResourceId};
 use weft_ledger::Transaction;
 
 use crate::client::NodeClient;
-use crate::commands::Context_;
+use crate::context::Globals;
 use crate::home::{Home, now_ms};
 use weft_load::{generated_asset, generated_record, latency_summary, sign_all};
 
@@ -57,7 +57,7 @@ pub struct NodeBench {
 
 const ORGANIZATIONS: usize = 8;
 
-pub fn run(ctx: &Context_, options: NodeBench) -> Result<()> {
+pub fn run(ctx: &Globals, options: NodeBench) -> Result<()> {
     let NodeBench {
         txs,
         batch,
@@ -243,7 +243,7 @@ fn drained(node: &NodeClient, until: Instant) -> Result<()> {
 /// `txs` transactions of the benchmark's organisations (registered through `node`): claims of
 /// new assets, or records with bodies of `record_bytes`.
 pub(crate) fn signed_claims(
-    ctx: &Context_,
+    ctx: &Globals,
     node: &NodeClient,
     txs: usize,
     record_bytes: Option<usize>,

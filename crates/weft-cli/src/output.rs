@@ -153,3 +153,18 @@ impl Output {
         bar
     }
 }
+
+impl Output {
+    /// A transaction committed at `position`: `{"tx_id", "height"}`.
+    pub fn committed(&self, id: &weft_core::TxId, position: weft_ledger::state::Position) {
+        self.emit(
+            serde_json::json!({"tx_id": id.to_hex(), "height": position.height}),
+            || {
+                format!(
+                    "committed transaction {id}\n  in block {} at index {}",
+                    position.height, position.index
+                )
+            },
+        );
+    }
+}

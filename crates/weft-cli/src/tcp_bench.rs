@@ -14,7 +14,7 @@ use anyhow::{Result, bail};
 use serde_json::json;
 use weft_node::wire;
 
-use crate::commands::Context_;
+use crate::context::Globals;
 use crate::ingest::{Answer, Target, session};
 use weft_load::latency_summary;
 
@@ -59,7 +59,7 @@ struct Tally {
     latencies_ms: Vec<f64>,
 }
 
-pub fn run(ctx: &Context_, options: TcpBench) -> Result<()> {
+pub fn run(ctx: &Globals, options: TcpBench) -> Result<()> {
     let TcpBench {
         to,
         txs,
@@ -83,7 +83,7 @@ pub fn run(ctx: &Context_, options: TcpBench) -> Result<()> {
     }
     let to = match to {
         Some(to) => to,
-        None => crate::node::tcp_address(ctx)?,
+        None => crate::context::tcp_address(ctx)?,
     };
     let token = crate::ingest::token(&ctx.home, None)?;
     // Every frame is made before the clock starts.

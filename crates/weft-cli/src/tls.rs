@@ -8,7 +8,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::json;
 
-use crate::commands::Context_;
+use crate::output::Output;
 
 /// The certificates of a PEM file.
 pub fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
@@ -42,8 +42,9 @@ pub fn client_config(ca: &Path) -> Result<Arc<rustls::ClientConfig>> {
 
 /// `weft tls self-signed --out DIR [--name NAME…]`: a certificate for the given host names and
 /// IP addresses and its key (mode 0600), for a node under test. Production nodes use a
-/// certificate from the members' own CA.
-pub fn self_signed(ctx: &Context_, out: &Path, names: Vec<String>) -> Result<()> {
+/// certificate from the members' own CA. The hint for `config.toml` names the files relative to
+/// `home` when they are inside it (the node reads `[tls]` paths relative to its home).
+pub fn self_signed(output: &Output, home: &Path, out: &Path, names: Vec<String>) -> Result<()> {
     let names = if names.is_empty() {
         vec!["127.0.0.1".to_string(), "localhost".to_string()]
     } else {
@@ -65,21 +66,31 @@ pub fn self_signed(ctx: &Context_, out: &Path, names: Vec<String>) -> Result<()>
     write_private(&key, certified.signing_key.serialize_pem().as_bytes())?;
     std::fs::write(&cert, certified.cert.pem())
         .with_context(|| format!("cannot write {}", cert.display()))?;
-    ctx.out.emit(
-        json!({"cert": cert, "key": key, "names": names}),
-        || {
-            format!(
-                "wrote {} and {} (for {}); in config.toml:\n  [tls]\n  cert = \"{}\"\n  key = \"{}\"\n\
+    let plain = |path: &Path| -> PathBuf {
+        path.components()
+            .filter(|part| *part != std::path::Component::CurDir)
+            .collect()
+    };
+    let in_config = |path: &Path| {
+        let (path, home) = (plain(path), plain(home));
+        path.strip_prefix(&home)
+            .unwrap_or(&path)
+            .display()
+            .to_string()
+    };
+    let (cert_setting, key_setting) = (in_config(&cert), in_config(&key));
+    output.emit(json!({"cert": cert, "key": key, "names": names}), || {
+        format!(
+            "wrote {} and {} (for {}); in config.toml:\n  [tls]\n  cert = \"{}\"\n  key = \"{}\"\n\
                  clients trust it with --ca {}",
-                cert.display(),
-                key.display(),
-                names.join(", "),
-                cert.display(),
-                key.display(),
-                cert.display()
-            )
-        },
-    );
+            cert.display(),
+            key.display(),
+            names.join(", "),
+            cert_setting,
+            key_setting,
+            cert.display()
+        )
+    });
     Ok(())
 }
 

@@ -1210,3 +1210,33 @@ fn the_default_home_is_the_home_of_every_command() {
     let verified = here(&["gcode", "verify", "part.wgc", "--manifest", "part.json"]);
     assert_eq!(verified["ledger"]["tx_id"], recorded, "{verified}");
 }
+
+/// `weft tls self-signed` tells which `[tls]` settings to write: paths relative to the home, as
+/// the node reads them, however the home and `--out` were written.
+#[test]
+fn a_self_signed_certificate_is_named_in_config_terms_relative_to_the_home() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).expect("home");
+    let tls = home.join("tls");
+    let output = weft(
+        &home,
+        &["tls", "self-signed", "--out", tls.to_str().expect("utf-8")],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("cert = \"tls/cert.pem\""), "{text}");
+    assert!(text.contains("key = \"tls/key.pem\""), "{text}");
+
+    // The default home, ./.weft, and --out written without the leading ./
+    std::fs::create_dir(dir.path().join(".weft")).expect("default home");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+        .current_dir(dir.path())
+        .args(["tls", "self-signed", "--out", ".weft/tls"])
+        .env_remove("WEFT_HOME")
+        .output()
+        .expect("weft runs");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("cert = \"tls/cert.pem\""), "{text}");
+}
