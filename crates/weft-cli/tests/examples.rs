@@ -180,18 +180,7 @@ fn the_readme_examples_run_in_order() {
             if line.starts_with("kill $!") && stops == 2 {
                 // Before the watching node stops: the file dropped into spool/ was recorded and
                 // moved to done/.
-                let spool = dir.join("spool");
-                let log = wait_until(60, || {
-                    std::fs::read_to_string(spool.join("done").join("ingested.tsv"))
-                        .ok()
-                        .filter(|log| log.lines().count() == 1)
-                        .ok_or_else(|| "cycle-7.csv is not recorded yet".to_string())
-                });
-                assert!(log.trim_end().ends_with("\tcycle-7.csv"), "{log}");
-                assert_eq!(
-                    std::fs::read(spool.join("done").join("cycle-7.csv")).expect("moved"),
-                    b"cycle,7\nspindle_rpm,9007\n"
-                );
+                cycle_7_recorded_and_moved(&dir.join("spool"));
             }
             if line.contains("net remove") {
                 // Before it is cut off: the late node synced the chain from the seeds.
@@ -308,6 +297,12 @@ fn the_ingest_examples_run_in_order() {
     // moves to done/.
     let spool = session.dir().join("spool");
     std::fs::write(spool.join("cycle-7.csv"), "cycle,7\nspindle_rpm,9007\n").expect("write");
+    cycle_7_recorded_and_moved(&spool);
+}
+
+/// The watching node recorded `spool/cycle-7.csv` (one line of `done/ingested.tsv`) and moved it
+/// to `done/`, byte for byte.
+fn cycle_7_recorded_and_moved(spool: &Path) {
     let log = wait_until(60, || {
         std::fs::read_to_string(spool.join("done").join("ingested.tsv"))
             .ok()
