@@ -878,10 +878,53 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
     }
 }
 
+/// Commands that never talk to a node: `--node` (a global option) given on their command line is
+/// refused rather than ignored. (`WEFT_NODE` in the environment is not: it is meant for every
+/// command of a shell.) `weft cluster restart` is not listed: its own `--node` names the node to
+/// restart.
+const NO_NODE: [&[&str]; 15] = [
+    &["init"],
+    &["node", "run"],
+    &["cluster", "up"],
+    &["cluster", "status"],
+    &["cluster", "down"],
+    &["gcode", "layers"],
+    &["gcode", "keygen"],
+    &["bench", "ledger"],
+    &["bench", "audit"],
+    &["bench", "proofs"],
+    &["bench", "gcode"],
+    &["bench", "fingerprint"],
+    &["tls", "self-signed"],
+    &["ingest", "seal-key"],
+    &["demo"],
+];
+
+/// `--node` given on the command line of a command that never talks to a node.
+fn node_given_in_vain(matches: &clap::ArgMatches) -> Option<String> {
+    let mut path = Vec::new();
+    let mut leaf = matches;
+    while let Some((name, sub)) = leaf.subcommand() {
+        path.push(name);
+        leaf = sub;
+    }
+    let explicit = leaf.value_source("node") == Some(clap::parser::ValueSource::CommandLine);
+    (explicit && NO_NODE.contains(&path.as_slice())).then(|| path.join(" "))
+}
+
 fn main() {
     let parsed = <Cli as clap::CommandFactory>::command()
         .try_get_matches()
         .and_then(|matches| {
+            if let Some(path) = node_given_in_vain(&matches) {
+                return Err(clap::Error::raw(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "--node has no effect on `weft {path}`: it does not talk to a node; \
+                     leave --node out\n"
+                    ),
+                ));
+            }
             let given = matches
                 .value_source("home")
                 .is_some_and(|source| source != clap::parser::ValueSource::DefaultValue);

@@ -1240,3 +1240,47 @@ fn a_self_signed_certificate_is_named_in_config_terms_relative_to_the_home() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("cert = \"tls/cert.pem\""), "{text}");
 }
+
+/// `--node` on a command that never talks to a node is refused with the reason (exit 2), not
+/// silently ignored; `WEFT_NODE` in the environment is left alone (it is meant for every command
+/// of a shell); `weft cluster restart --node N` keeps its own `--node`.
+#[test]
+fn node_given_to_a_command_that_talks_to_no_node_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gcode = dir.path().join("part.gcode");
+    std::fs::write(&gcode, "G1 X1 Y1\n").expect("write");
+    let gcode = gcode.to_str().expect("utf-8");
+    for args in [
+        vec!["--node", "http://127.0.0.1:1", "gcode", "layers", gcode],
+        vec!["gcode", "layers", "--node", "http://127.0.0.1:1", gcode],
+        vec!["--node", "http://127.0.0.1:1", "init"],
+    ] {
+        let output = weft(dir.path(), &args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--node has no effect on `weft"), "{stderr}");
+    }
+    assert!(
+        !dir.path().join("ledger.redb").exists(),
+        "the refused init made nothing"
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .env("WEFT_NODE", "http://127.0.0.1:1")
+        .args(["gcode", "layers", gcode, "--json"])
+        .output()
+        .expect("weft runs");
+    assert!(output.status.success(), "{output:?}");
+    let restart = weft(
+        dir.path(),
+        &[
+            "cluster",
+            "restart",
+            "--dir",
+            dir.path().to_str().expect("utf-8"),
+            "--node",
+            "0",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&restart.stderr);
+    assert!(!stderr.contains("no effect"), "{stderr}");
+}
