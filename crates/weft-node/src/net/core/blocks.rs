@@ -120,13 +120,7 @@ where
         if ask.is_empty() {
             return;
         }
-        let peers: Vec<Key> = self
-            .epoch
-            .validators
-            .iter()
-            .filter(|key| **key != self.me)
-            .cloned()
-            .collect();
+        let peers: Vec<Key> = self.other_validators().collect();
         for hash in ask {
             tracing::info!(block = %hash, "asking every validator for a block it lacks");
             self.p.blocks_out.send(

@@ -35,13 +35,7 @@ where
             floor: commonware_cryptography::sha256::Digest(floor.0.0),
             ready,
         });
-        let waiting: HashSet<Key> = self
-            .epoch
-            .validators
-            .iter()
-            .filter(|key| **key != self.me)
-            .cloned()
-            .collect();
+        let waiting: HashSet<Key> = self.other_validators().collect();
         if !self.is_validator || waiting.is_empty() {
             let _ = open.send(());
             self.gate = None;

@@ -462,6 +462,15 @@ where
         self.p.clock.now()
     }
 
+    /// This epoch's validators but this node.
+    fn other_validators(&self) -> impl Iterator<Item = Key> + '_ {
+        self.epoch
+            .validators
+            .iter()
+            .filter(|key| **key != self.me)
+            .cloned()
+    }
+
     /// How long ago `earlier` was, by the core's clock.
     fn since(&self, earlier: Instant) -> Duration {
         self.now().saturating_duration_since(earlier)
