@@ -29,6 +29,9 @@ pub(super) struct Engines<B> {
     pub blocker: B,
     pub mailbox: Mailbox,
     pub leader_timeout: Duration,
+    /// Put before the names of the engine's storage partitions: empty in a node (its storage
+    /// is its own directory); a node's name where nodes share one storage (simulations).
+    pub partition_prefix: String,
     /// Debug builds only: how this validator misbehaves, for tests.
     pub fault: Option<core::Fault>,
     pub events: Sender<Event>,
@@ -68,6 +71,7 @@ where
         blocker,
         mailbox,
         leader_timeout,
+        partition_prefix,
         fault,
         events,
     } = engines;
@@ -124,6 +128,7 @@ where
             epoch,
             floor,
             leader_timeout,
+            &partition_prefix,
         );
         let started = simplex::Engine::new(
             context.child("simplex").with_attribute("epoch", epoch),
@@ -171,6 +176,7 @@ fn engine_config<B>(
     epoch: u64,
     floor: Digest,
     leader_timeout: Duration,
+    partition_prefix: &str,
 ) -> simplex_config::Config<
     Scheme,
     RoundRobin<Sha256>,
@@ -194,9 +200,9 @@ where
         strategy: commonware_parallel::Sequential,
         // Epoch 0 keeps the name it had before epochs existed.
         partition: if epoch == 0 {
-            "simplex".into()
+            format!("{partition_prefix}simplex")
         } else {
-            format!("simplex_epoch_{epoch}")
+            format!("{partition_prefix}simplex_epoch_{epoch}")
         },
         mailbox_size: NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN),
         epoch: Epoch::new(epoch),

@@ -12,6 +12,8 @@ mod addresses;
 mod core;
 mod engine;
 pub mod join;
+#[cfg(test)]
+mod sim;
 mod start;
 pub(crate) mod status;
 pub mod wire;

@@ -12,7 +12,7 @@ use commonware_codec::DecodeExt;
 use commonware_cryptography::{ChaCha20Poly1305, Signer as _, ed25519};
 use commonware_p2p::authenticated::lookup;
 use commonware_p2p::utils::mux::Muxer;
-use commonware_runtime::{Clock as _, Quota, Runner as _, Spawner as _, Supervisor as _};
+use commonware_runtime::{Quota, Runner as _, Spawner as _, Supervisor as _};
 use commonware_stream::{cups, sake};
 use commonware_utils::channel::oneshot;
 use commonware_utils::ordered::Set;
@@ -24,7 +24,7 @@ use super::*;
 use crate::submission::Submission;
 
 /// What a node checks and reads before its network starts.
-struct Prepared {
+pub(super) struct Prepared {
     chain_id: weft_core::ChainId,
     schedule: Schedule,
     followers: Set<Key>,
@@ -36,7 +36,7 @@ struct Prepared {
 
 /// Reads the chain's validators and the admitted peers, checks this node may connect at all,
 /// opens the address book (taking over an earlier node's side file) and sizes the peer set.
-fn prepare(params: &NetParams) -> Result<Prepared> {
+pub(super) fn prepare(params: &NetParams) -> Result<Prepared> {
     let (chain_id, genesis, schedule, head_height) = {
         let ledger = params
             .ledger
@@ -128,26 +128,56 @@ fn prepare(params: &NetParams) -> Result<Prepared> {
     })
 }
 
+/// The parts of a node that do not depend on its runtime or network, from what [`prepare`]
+/// read: the core's parameters (reading the time from `clock`) and its inbox.
+pub(super) fn node_parts(
+    params: NetParams,
+    prepared: Prepared,
+    clock: Box<dyn core::clock::Clock>,
+    events: Sender<Event>,
+    inbox: Receiver<Event>,
+) -> NodeParts {
+    let leader_timeout = Duration::from_millis(params.config.leader_timeout_ms);
+    NodeParts {
+        core: core::CoreParams {
+            ledger: params.ledger,
+            key: params.key,
+            schedule: prepared.schedule,
+            followers: prepared.followers,
+            peers_per_set: prepared.peers_per_set,
+            namespace: namespace(prepared.chain_id),
+            status: prepared.status,
+            metrics: params.metrics,
+            tail: params.tail,
+            clock,
+            addresses: prepared.addresses,
+            evidence_path: params.evidence_path,
+            config: params.config,
+            max_txs: params.max_txs,
+            filter: params.filter,
+            fault: core::Fault::from_env(),
+        },
+        private: prepared.private,
+        leader_timeout,
+        partition_prefix: String::new(),
+        events,
+        inbox,
+    }
+}
+
 /// Starts the network and consensus for a node whose submissions arrive on `submissions`.
 pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Result<Started> {
-    let Prepared {
-        chain_id,
-        schedule,
-        followers,
-        private,
-        addresses,
-        peers_per_set,
-        status,
-    } = prepare(&params)?;
+    let prepared = prepare(&params)?;
+    let status = prepared.status.clone();
+    let private = prepared.private.clone();
+    let peers_per_set = prepared.peers_per_set;
     let listen = params.config.listen_addr()?;
     let dial_interval_ms = params.config.dial_interval_ms;
-    let namespace = namespace(chain_id);
+    let namespace = namespace(prepared.chain_id);
     let (events, inbox) = std::sync::mpsc::channel::<Event>();
-    let (epochs_out, epochs_in) = tokio::sync::mpsc::unbounded_channel::<EpochStart>();
     let fetcher = Fetcher {
         events: events.clone(),
     };
-    let filter = params.filter.clone();
 
     // Submissions reach the core through its own inbox; when the node stops (every sender of
     // the queue gone), the core is told to stop.
@@ -164,7 +194,6 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
         })
         .context("cannot start the submission thread")?;
 
-    let thread_status = status.clone();
     let thread = std::thread::Builder::new()
         .name("network".into())
         .spawn(move || {
@@ -207,116 +236,36 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                 p2p.block_duration = BLOCKED_FOR;
                 p2p.peer_connection_cooldown = PEER_COOLDOWN;
                 let (mut network, oracle) = lookup::Network::new(context.child("p2p"), p2p);
-                // Messages per second one peer may send on a channel. Each channel's inbound
-                // mailbox is sized from these (a burst from every peer), so they are kept to
-                // what the protocol needs: a few votes per view, a block per view.
-                let quota = |per_second: u32| {
-                    Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
-                };
-                let (votes_out, votes_in) = network.register(wire::CHANNEL_VOTES, quota(2_000));
-                let fault = core::Fault::from_env();
-                let (certificates_out, certificates_in) =
-                    network.register(wire::CHANNEL_CERTIFICATES, quota(2_000));
-                let (resolver_out, resolver_in) =
-                    network.register(wire::CHANNEL_RESOLVER, quota(2_000));
-                let (blocks_out, blocks_in) = network.register(wire::CHANNEL_BLOCKS, quota(200));
-                let (txs_out, txs_in) = network.register(wire::CHANNEL_TXS, quota(500));
-                let (sync_out, sync_in) = network.register(wire::CHANNEL_SYNC, quota(200));
+                let registered = Registered::register(|channel, quota| {
+                    std::future::ready(Ok(network.register(channel, quota)))
+                })
+                .await?;
                 let network_handle = network.start();
-                // The engine's channels carry one subchannel per epoch: the engine of a new
-                // epoch starts on fresh ones while messages of the old one are dropped.
-                let (votes_mux, votes) =
-                    Muxer::new(context.child("votes_mux"), votes_out, votes_in);
-                let (certificates_mux, certificates) = Muxer::new(
-                    context.child("certificates_mux"),
-                    certificates_out,
-                    certificates_in,
+                let parts = node_parts(
+                    params,
+                    prepared,
+                    Box::new(core::clock::SystemClock),
+                    events,
+                    inbox,
                 );
-                let (resolver_mux, resolver) =
-                    Muxer::new(context.child("resolver_mux"), resolver_out, resolver_in);
-                let muxers = [
-                    votes_mux.start(),
-                    certificates_mux.start(),
-                    resolver_mux.start(),
-                ];
-
-                forward(&context, blocks_in, events.clone(), |from, bytes| {
-                    Event::Block { from, bytes }
-                });
-                forward(&context, txs_in, events.clone(), |from, bytes| Event::Txs {
-                    from,
-                    bytes,
-                });
-                forward(&context, sync_in, events.clone(), |from, bytes| {
-                    Event::Sync { from, bytes }
-                });
-                let ticks = events.clone();
-                context.child("tick").spawn(move |context| async move {
-                    loop {
-                        context.sleep(core::TICK).await;
-                        if ticks.send(Event::Tick).is_err() {
-                            return;
-                        }
-                    }
-                });
-                let mailbox = Mailbox {
-                    events: events.clone(),
-                };
-
-                let core = core::Core::new(core::CoreParams {
-                    ledger: params.ledger,
-                    key: params.key,
-                    schedule,
-                    followers,
-                    peers_per_set: peers_per_set.get(),
-                    namespace: namespace.clone(),
-                    epochs: epochs_out,
-                    blocks_out,
-                    txs_out,
-                    sync_out,
-                    blocker: oracle.clone(),
-                    status: thread_status,
-                    metrics: params.metrics,
-                    tail: params.tail,
-                    clock: Box::new(core::clock::SystemClock),
-                    addresses,
-                    evidence_path: params.evidence_path,
-                    config: params.config.clone(),
-                    max_txs: params.max_txs,
-                    filter,
-                    fault,
-                })?;
-                let (done, finished) = oneshot::channel::<Result<()>>();
-                std::thread::Builder::new()
-                    .name("net-core".into())
-                    .spawn(move || {
-                        let _ = done.send(core.run(inbox));
-                    })
-                    .context("cannot start the network core thread")?;
-
-                let result = engine::run_epochs(
-                    context.child("engines"),
-                    engine::Engines {
-                        namespace: namespace.clone(),
-                        private: private.clone(),
-                        blocker: oracle.clone(),
-                        mailbox,
-                        leader_timeout: Duration::from_millis(params.config.leader_timeout_ms),
-                        fault,
-                        events: events.clone(),
+                // The core runs in a thread of its own, blocking on its inbox.
+                let result = run_node(
+                    context.child("node"),
+                    registered,
+                    oracle,
+                    parts,
+                    |core, inbox| {
+                        let (done, finished) = oneshot::channel::<Result<()>>();
+                        std::thread::Builder::new()
+                            .name("net-core".into())
+                            .spawn(move || {
+                                let _ = done.send(core.run(inbox));
+                            })
+                            .context("cannot start the network core thread")?;
+                        Ok(finished)
                     },
-                    engine::Channels {
-                        votes,
-                        certificates,
-                        resolver,
-                    },
-                    epochs_in,
-                    finished,
                 )
                 .await;
-                for muxer in muxers {
-                    muxer.abort();
-                }
                 network_handle.abort();
                 let _ = context.stop(0, Some(Duration::from_secs(5))).await;
                 result
@@ -330,13 +279,178 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
     })
 }
 
+/// A node's peer-to-peer channels, as its network registered them: a sender and a receiver
+/// for each of weft's channels ([`wire`]).
+pub(super) struct Registered<S, R> {
+    pub votes: (S, R),
+    pub certificates: (S, R),
+    pub resolver: (S, R),
+    pub blocks: (S, R),
+    pub txs: (S, R),
+    pub sync: (S, R),
+}
+
+impl<S, R> Registered<S, R> {
+    /// Registers weft's channels with `register`, each with how many messages per second one
+    /// peer may send on it. Each channel's inbound mailbox is sized from these (a burst from
+    /// every peer), so they are kept to what the protocol needs: a few votes per view, a block
+    /// per view.
+    pub(super) async fn register<F, O>(mut register: F) -> Result<Self>
+    where
+        F: FnMut(u64, Quota) -> O,
+        O: std::future::Future<Output = Result<(S, R)>>,
+    {
+        let quota = |per_second: u32| {
+            Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
+        };
+        Ok(Registered {
+            votes: register(wire::CHANNEL_VOTES, quota(2_000)).await?,
+            certificates: register(wire::CHANNEL_CERTIFICATES, quota(2_000)).await?,
+            resolver: register(wire::CHANNEL_RESOLVER, quota(2_000)).await?,
+            blocks: register(wire::CHANNEL_BLOCKS, quota(200)).await?,
+            txs: register(wire::CHANNEL_TXS, quota(500)).await?,
+            sync: register(wire::CHANNEL_SYNC, quota(200)).await?,
+        })
+    }
+}
+
+/// What a node is made of besides its runtime and its peer-to-peer network.
+pub(super) struct NodeParts {
+    pub core: core::CoreParams,
+    /// The key the node votes with.
+    pub private: ed25519::PrivateKey,
+    pub leader_timeout: Duration,
+    /// Put before the engine's storage partitions' names ([`engine::Engines`]).
+    pub partition_prefix: String,
+    /// The core's inbox, and a sender into it.
+    pub events: Sender<Event>,
+    pub inbox: Receiver<Event>,
+}
+
+/// Runs a node on any commonware runtime and peer-to-peer network: the engine's channels
+/// multiplexed by epoch, the peers' messages and a tick forwarded to the core, the core started
+/// by `drive` (which says where its result arrives), and the consensus engine of each epoch the
+/// core names, until the core ends; returns the core's result.
+pub(super) async fn run_node<E, S, R, B, D>(
+    context: E,
+    registered: Registered<S, R>,
+    blocker: B,
+    parts: NodeParts,
+    drive: D,
+) -> Result<()>
+where
+    E: commonware_runtime::Clock
+        + rand::CryptoRng
+        + commonware_runtime::Spawner
+        + commonware_runtime::Storage
+        + commonware_runtime::Metrics
+        + commonware_runtime::Supervisor,
+    S: commonware_p2p::Sender<PublicKey = Key>,
+    R: commonware_p2p::Receiver<PublicKey = Key>,
+    B: commonware_p2p::Blocker<PublicKey = Key>
+        + commonware_p2p::AddressableManager<PublicKey = Key>
+        + Clone,
+    D: FnOnce(core::Core<S, B>, Receiver<Event>) -> Result<oneshot::Receiver<Result<()>>>,
+{
+    let NodeParts {
+        core: core_params,
+        private,
+        leader_timeout,
+        partition_prefix,
+        events,
+        inbox,
+    } = parts;
+    let namespace = core_params.namespace.clone();
+    let fault = core_params.fault;
+    let (epochs_out, epochs_in) = tokio::sync::mpsc::unbounded_channel::<EpochStart>();
+    // The engine's channels carry one subchannel per epoch: the engine of a new epoch starts on
+    // fresh ones while messages of the old one are dropped.
+    let (votes_out, votes_in) = registered.votes;
+    let (certificates_out, certificates_in) = registered.certificates;
+    let (resolver_out, resolver_in) = registered.resolver;
+    let (votes_mux, votes) = Muxer::new(context.child("votes_mux"), votes_out, votes_in);
+    let (certificates_mux, certificates) = Muxer::new(
+        context.child("certificates_mux"),
+        certificates_out,
+        certificates_in,
+    );
+    let (resolver_mux, resolver) =
+        Muxer::new(context.child("resolver_mux"), resolver_out, resolver_in);
+    let muxers = [
+        votes_mux.start(),
+        certificates_mux.start(),
+        resolver_mux.start(),
+    ];
+    let (blocks_out, blocks_in) = registered.blocks;
+    let (txs_out, txs_in) = registered.txs;
+    let (sync_out, sync_in) = registered.sync;
+    forward(&context, blocks_in, events.clone(), |from, bytes| {
+        Event::Block { from, bytes }
+    });
+    forward(&context, txs_in, events.clone(), |from, bytes| Event::Txs {
+        from,
+        bytes,
+    });
+    forward(&context, sync_in, events.clone(), |from, bytes| {
+        Event::Sync { from, bytes }
+    });
+    let ticks = events.clone();
+    context.child("tick").spawn(move |context| async move {
+        loop {
+            context.sleep(core::TICK).await;
+            if ticks.send(Event::Tick).is_err() {
+                return;
+            }
+        }
+    });
+    let core = core::Core::new(
+        core_params,
+        core::CoreIo {
+            epochs: epochs_out,
+            blocks_out,
+            txs_out,
+            sync_out,
+            blocker: blocker.clone(),
+        },
+    )?;
+    let finished = drive(core, inbox)?;
+    let result = engine::run_epochs(
+        context.child("engines"),
+        engine::Engines {
+            namespace,
+            private,
+            blocker,
+            mailbox: Mailbox {
+                events: events.clone(),
+            },
+            leader_timeout,
+            partition_prefix,
+            fault,
+            events,
+        },
+        engine::Channels {
+            votes,
+            certificates,
+            resolver,
+        },
+        epochs_in,
+        finished,
+    )
+    .await;
+    for muxer in muxers {
+        muxer.abort();
+    }
+    result
+}
+
 /// Forwards what a peer-to-peer channel receives to the core.
-fn forward<R>(
-    context: &commonware_runtime::tokio::Context,
+fn forward<E, R>(
+    context: &E,
     mut receiver: R,
     events: Sender<Event>,
     make: fn(Key, Vec<u8>) -> Event,
 ) where
+    E: commonware_runtime::Spawner + commonware_runtime::Supervisor,
     R: commonware_p2p::Receiver<PublicKey = Key>,
 {
     context.child("forward").spawn(move |_| async move {

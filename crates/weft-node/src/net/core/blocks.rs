@@ -69,7 +69,7 @@ where
                     .is_some_and(|(_, tries)| *tries > 0);
                 if !asked {
                     tracing::debug!(peer = %weft_key(&from), block = %hash, "asking for a proposal whole");
-                    self.p.blocks_out.send(
+                    self.io.blocks_out.send(
                         Recipients::One(from),
                         encode(&Proposal::Request { hash }),
                         true,
@@ -123,7 +123,7 @@ where
         let peers: Vec<Key> = self.other_validators().collect();
         for hash in ask {
             tracing::info!(block = %hash, "asking every validator for a block it lacks");
-            self.p.blocks_out.send(
+            self.io.blocks_out.send(
                 Recipients::Some(peers.clone()),
                 encode(&Proposal::Request { hash }),
                 true,
@@ -143,7 +143,7 @@ where
             }),
         };
         if let Some(block) = block {
-            self.p
+            self.io
                 .blocks_out
                 .send(Recipients::One(to), encode(&Proposal::Whole(block)), true);
         }
@@ -183,7 +183,7 @@ where
                 signed: block.signed.clone(),
                 ids,
             };
-            self.p.blocks_out.send(recipients, encode(&compact), true);
+            self.io.blocks_out.send(recipients, encode(&compact), true);
         }
     }
 

@@ -85,7 +85,7 @@ where
                 from_height,
                 "asking for the headers after the head"
             );
-            self.p.sync_out.send(Recipients::One(peer), request, false);
+            self.io.sync_out.send(Recipients::One(peer), request, false);
         } else {
             // No peer heard from lately (just started, say): all are asked at once, as only
             // those connected receive it; the first answer that follows the head is taken, the
@@ -95,7 +95,7 @@ where
                 from_height,
                 "asking every peer for the headers after the head"
             );
-            self.p
+            self.io
                 .sync_out
                 .send(Recipients::Some(candidates), request, false);
         }
@@ -170,7 +170,7 @@ where
                 continue;
             }
             tracing::debug!(peer = %weft_key(&peer), from_height = height, count, "asking for block bodies");
-            self.p.sync_out.send(
+            self.io.sync_out.send(
                 Recipients::One(peer.clone()),
                 encode(&Sync::BodiesRequest {
                     from_height: height,
@@ -276,7 +276,7 @@ where
             headers,
             finalization: certificate,
         });
-        self.p.sync_out.send(Recipients::One(to), answer, false);
+        self.io.sync_out.send(Recipients::One(to), answer, false);
     }
 
     /// Answers a bodies request: the transactions of the blocks from `from_height` on, whole,
@@ -338,7 +338,7 @@ where
             from_height,
             bodies,
         });
-        self.p.sync_out.send(Recipients::One(to), answer, false);
+        self.io.sync_out.send(Recipients::One(to), answer, false);
     }
 
     /// Takes a headers answer: they must follow the head, link by hash, be sealed by a

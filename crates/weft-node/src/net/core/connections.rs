@@ -15,7 +15,7 @@ where
     pub(super) fn maintain_connections(&mut self) {
         self.last_connections = self.now();
         // The router's list of connections (commonware's `Recipients::All`); nothing is sent.
-        if let Ok(checked) = self.p.sync_out.check(Recipients::All) {
+        if let Ok(checked) = self.io.sync_out.check(Recipients::All) {
             self.connected = checked.recipients().into_iter().collect();
         }
         let now = self.now();
@@ -170,7 +170,7 @@ where
             Map::from_iter_dedup(primary.clone()),
             Map::from_iter_dedup(secondary.clone()),
         );
-        let _ = self.p.blocker.track(self.track_id, peers);
+        let _ = self.io.blocker.track(self.track_id, peers);
         self.tracked = Some(set);
     }
 
@@ -183,7 +183,7 @@ where
                 .take(wire::MAX_PEER_ADDRESSES - 1)
                 .cloned(),
         );
-        self.p
+        self.io
             .sync_out
             .send(to, encode(&Sync::Addresses { records }), false);
     }
@@ -245,7 +245,7 @@ where
             dialable: self.own_address.address.clone(),
             peers,
         };
-        self.p
+        self.io
             .sync_out
             .send(Recipients::All, encode(&message), false);
     }

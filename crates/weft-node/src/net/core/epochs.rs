@@ -29,7 +29,7 @@ where
             }
         };
         let (open, ready) = tokio::sync::oneshot::channel();
-        let _ = self.p.epochs.send(crate::net::EpochStart {
+        let _ = self.io.epochs.send(crate::net::EpochStart {
             epoch: self.epoch.number,
             validators: self.epoch.validators.clone(),
             floor: commonware_cryptography::sha256::Digest(floor.0.0),
@@ -72,7 +72,7 @@ where
         gate.probed = Some(now);
         let peers: Vec<Key> = gate.waiting.iter().cloned().collect();
         let request = self.headers_request();
-        self.p
+        self.io
             .sync_out
             .send(Recipients::Some(peers), request, false);
     }

@@ -47,7 +47,7 @@ where
         let request = encode(&Sync::ProofRequest {
             ids: wanted.iter().copied().collect(),
         });
-        self.p
+        self.io
             .sync_out
             .send(Recipients::Some(peers), request, false);
         self.fetching.push(PendingFetch {
@@ -87,7 +87,7 @@ where
             }
         }
         tracing::debug!(peer = %weft_key(&to), asked = ids.len(), proofs = proofs.len(), "answering a proof request");
-        self.p
+        self.io
             .sync_out
             .send(Recipients::One(to), encode(&Sync::Proofs { proofs }), false);
     }

@@ -11,7 +11,7 @@
 //!   committed in order and their submitters answered. Missing blocks are fetched from a peer
 //!   (catch-up), with the certificate that makes them final.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
@@ -33,6 +33,7 @@ use weft_ledger::store::Store as _;
 use weft_ledger::store::network::{NetworkPeers, peer_changes};
 use weft_ledger::{Admitted, RuleError, Transaction};
 
+use self::hashing::{HashMap, HashSet};
 use super::addresses::AddressBook;
 use super::wire::{self, Proposal, Sync, TxBatch};
 use super::{
@@ -50,6 +51,7 @@ mod commit;
 mod connections;
 mod epochs;
 mod fetch;
+pub(crate) mod hashing;
 mod peers;
 mod pool;
 mod publish;
@@ -116,7 +118,19 @@ struct StartGate {
     open: tokio::sync::oneshot::Sender<()>,
 }
 
-pub(crate) struct CoreParams<S, B> {
+/// How the core reaches the world beyond it: the peer-to-peer channels it sends on, the peer
+/// manager it names its peers to and blocks them with, and where it names each epoch's engine.
+pub(crate) struct CoreIo<S, B> {
+    /// Where the core names each epoch's engine to run.
+    pub epochs: tokio::sync::mpsc::UnboundedSender<super::EpochStart>,
+    pub blocks_out: S,
+    pub txs_out: S,
+    pub sync_out: S,
+    pub blocker: B,
+}
+
+/// What the core is made of: its ledger, key, chain and settings.
+pub(crate) struct CoreParams {
     pub ledger: SharedLedger,
     pub key: SigningKey,
     /// Who validates which block, as committed.
@@ -127,12 +141,6 @@ pub(crate) struct CoreParams<S, B> {
     pub peers_per_set: usize,
     /// The chain's consensus namespace (certificates are verified in it).
     pub namespace: Vec<u8>,
-    /// Where the core names each epoch's engine to run.
-    pub epochs: tokio::sync::mpsc::UnboundedSender<super::EpochStart>,
-    pub blocks_out: S,
-    pub txs_out: S,
-    pub sync_out: S,
-    pub blocker: B,
     pub status: SharedStatus,
     pub metrics: Arc<Metrics>,
     /// Where the core reads the time.
@@ -196,7 +204,8 @@ enum Lookup {
 }
 
 pub(crate) struct Core<S, B> {
-    p: CoreParams<S, B>,
+    p: CoreParams,
+    io: CoreIo<S, B>,
     chain_id: weft_core::ChainId,
     head: SignedHeader,
     head_hash: BlockHash,
@@ -366,7 +375,7 @@ where
     S: Sender<PublicKey = Key>,
     B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
 {
-    pub fn new(p: CoreParams<S, B>) -> Result<Self> {
+    pub fn new(p: CoreParams, io: CoreIo<S, B>) -> Result<Self> {
         let (head, chain_id) = {
             let ledger = p
                 .ledger
@@ -400,38 +409,38 @@ where
             chain_id,
             head_hash: head.header.hash(),
             head,
-            known: HashMap::new(),
+            known: HashMap::default(),
             known_bytes: 0,
             verifying: Vec::new(),
             proposing: Vec::new(),
             target: None,
             notarized: None,
-            certificates: HashMap::new(),
-            pool: HashMap::new(),
+            certificates: HashMap::default(),
+            pool: HashMap::default(),
             order: VecDeque::new(),
             waiting: Vec::new(),
             free: Vec::new(),
-            by_tx: HashMap::new(),
+            by_tx: HashMap::default(),
             outbox: Vec::new(),
             outbox_bytes: 0,
             sync_sent: None,
             sync_turn: 0,
             headers: VecDeque::new(),
             bodies_asked: std::collections::BTreeMap::new(),
-            avoid: HashMap::new(),
-            wanted_blocks: HashMap::new(),
+            avoid: HashMap::default(),
+            wanted_blocks: HashMap::default(),
             last_follow: now,
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             me,
             dialed: Vec::new(),
-            picks: HashMap::new(),
-            passed_over: HashMap::new(),
-            connected: HashSet::new(),
+            picks: HashMap::default(),
+            passed_over: HashMap::default(),
+            connected: HashSet::default(),
             last_connections: now,
             tracked: None,
             track_id: 0,
             own_address,
-            signed_addresses: HashMap::new(),
+            signed_addresses: HashMap::default(),
             last_addresses: now,
             validator_keys: all_validators(&p.schedule),
             seed_keys,
@@ -442,21 +451,20 @@ where
             last_commit: now,
             halted: false,
             fetching: Vec::new(),
-            waited: HashSet::new(),
+            waited: HashSet::default(),
             last_reflood: now,
             last_online: now,
-            reported: HashMap::new(),
+            reported: HashMap::default(),
             member_keys: member_keys(&super::admitted_peers(&p.ledger).unwrap_or_default()),
-            cut_off: HashMap::new(),
+            cut_off: HashMap::default(),
             addresses,
             fault: p.fault,
             equivocator: None,
             p,
+            io,
         })
     }
 
-    /// Runs until told to stop; then answers every waiting submitter (their transactions are
-    /// not final, so not acknowledged) and returns. A storage failure ends it with the error.
     /// The time, as the core's clock tells it.
     fn now(&self) -> Instant {
         self.p.clock.now()
@@ -476,10 +484,11 @@ where
         self.now().saturating_duration_since(earlier)
     }
 
+    /// Runs until told to stop ([`Core::start`], then [`Core::handle`] for each event, then
+    /// [`Core::finish`]): the node's driver, a thread blocking on its inbox. A storage failure
+    /// ends it with the error.
     pub fn run(mut self, inbox: Receiver<Event>) -> Result<()> {
-        self.maintain_connections();
-        self.start_epoch()?;
-        self.publish();
+        self.start()?;
         let result = loop {
             let Ok(event) = inbox.recv() else {
                 break Ok(());
@@ -490,6 +499,22 @@ where
                 Err(error) => break Err(error),
             }
         };
+        self.finish();
+        result
+    }
+
+    /// What the core does before its first event: names the peers to connect with, starts the
+    /// engine of its epoch and publishes its status.
+    pub(in crate::net) fn start(&mut self) -> Result<()> {
+        self.maintain_connections();
+        self.start_epoch()?;
+        self.publish();
+        Ok(())
+    }
+
+    /// What the core does when it ends: answers every waiting submitter (their transactions are
+    /// not final, so not acknowledged).
+    pub(in crate::net) fn finish(&mut self) {
         for slot in 0..self.waiting.len() {
             if let Some(mut waiting) = self.waiting[slot].take() {
                 for (result, id) in waiting.results.iter_mut().zip(&waiting.ids) {
@@ -506,11 +531,10 @@ where
                 self.answer(waiting);
             }
         }
-        result
     }
 
     /// Handles one event; `false` when the core should stop.
-    fn handle(&mut self, event: Event) -> Result<bool> {
+    pub(in crate::net) fn handle(&mut self, event: Event) -> Result<bool> {
         match event {
             Event::Stop => return Ok(false),
             Event::Submit(submission) => self.submit(submission),

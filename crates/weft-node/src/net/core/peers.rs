@@ -78,7 +78,7 @@ where
     pub(super) fn cut(&mut self, peer: Key, reason: String) {
         let until = self.p.clock.unix_ms() + crate::net::BLOCKED_FOR.as_millis() as u64;
         self.cut_off.insert(peer.clone(), (reason, until));
-        let _ = self.p.blocker.block(peer);
+        let _ = self.io.blocker.block(peer);
         self.publish_cut_off();
     }
 

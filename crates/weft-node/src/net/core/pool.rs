@@ -122,7 +122,7 @@ where
             let message = encode(&TxBatch {
                 transactions: batch,
             });
-            self.p.txs_out.send(Recipients::All, message, false);
+            self.io.txs_out.send(Recipients::All, message, false);
         }
         self.outbox_bytes = 0;
     }

@@ -1,0 +1,281 @@
+//! Byzantine validators, as actors of the simulation: an honest node whose peer-to-peer
+//! channels pass through a [`Tap`] that changes what it sends and drops what it hears. The
+//! production core and engine know nothing of them.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use commonware_codec::{DecodeExt as _, Encode as _};
+use commonware_consensus::simplex::types::{Notarize, Proposal, Vote};
+use commonware_p2p::{LimitedSender, Recipients};
+use commonware_runtime::IoBufs;
+use commonware_utils::ordered::Set;
+use weft_core::SigningKey;
+
+use super::super::start::{NodeParts, Registered};
+use super::super::{Digest, Key, Scheme, engine_key};
+use super::P2pSender;
+
+/// How a validator misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::net) enum Byzantine {
+    /// Besides each notarize vote it sends, a second one in the same view for another block.
+    Equivocator,
+    /// Sends no finalize vote and ignores those of the others.
+    Withholder,
+}
+
+/// What happens to one outgoing message: sent as is, replaced, dropped, and what is sent
+/// after it to the same recipients.
+struct Tapped {
+    send: Option<Vec<u8>>,
+    extra: Vec<Vec<u8>>,
+}
+
+/// Changes a node's outgoing messages on one channel and filters its incoming ones.
+trait Tap: Send + Sync {
+    fn outgoing(&self, message: Vec<u8>) -> Tapped {
+        Tapped {
+            send: Some(message),
+            extra: Vec::new(),
+        }
+    }
+
+    /// Is this incoming message heard?
+    fn incoming(&self, _message: &[u8]) -> bool {
+        true
+    }
+}
+
+/// A channel's sender, through a tap (none for an honest node).
+#[derive(Clone)]
+pub(in crate::net) struct TapSender {
+    inner: P2pSender,
+    tap: Option<Arc<dyn Tap>>,
+}
+
+pub(in crate::net) struct TapChecked<'a> {
+    checked: <P2pSender as LimitedSender>::Checked<'a>,
+    extra_to: P2pSender,
+    tap: Option<Arc<dyn Tap>>,
+}
+
+impl LimitedSender for TapSender {
+    type PublicKey = Key;
+    type Checked<'a> = TapChecked<'a>;
+
+    fn check(
+        &mut self,
+        recipients: Recipients<Key>,
+    ) -> Result<Self::Checked<'_>, std::time::SystemTime> {
+        let extra_to = self.inner.clone();
+        let tap = self.tap.clone();
+        self.inner.check(recipients).map(|checked| TapChecked {
+            checked,
+            extra_to,
+            tap,
+        })
+    }
+}
+
+impl commonware_p2p::CheckedSender for TapChecked<'_> {
+    type PublicKey = Key;
+
+    fn recipients(&self) -> Vec<Key> {
+        self.checked.recipients()
+    }
+
+    fn send(
+        self,
+        message: impl Into<IoBufs> + Send,
+        priority: bool,
+    ) -> commonware_actor::Unreliable<commonware_actor::Feedback> {
+        let Some(tap) = self.tap else {
+            return self.checked.send(message, priority);
+        };
+        let bytes = message.into().coalesce().as_ref().to_vec();
+        let recipients = self.checked.recipients();
+        let tapped = tap.outgoing(bytes);
+        let feedback = match tapped.send {
+            Some(bytes) => self.checked.send(bytes, priority),
+            None => commonware_actor::Unreliable::new(commonware_actor::Feedback::Ok),
+        };
+        let mut extra_to = self.extra_to;
+        for extra in tapped.extra {
+            commonware_p2p::Sender::send(
+                &mut extra_to,
+                Recipients::Some(recipients.clone()),
+                extra,
+                priority,
+            );
+        }
+        feedback
+    }
+}
+
+/// A channel's receiver, through a tap.
+pub(in crate::net) struct TapReceiver {
+    inner: commonware_p2p::simulated::Receiver<Key>,
+    tap: Option<Arc<dyn Tap>>,
+}
+
+impl std::fmt::Debug for TapReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TapReceiver").finish_non_exhaustive()
+    }
+}
+
+impl commonware_p2p::Receiver for TapReceiver {
+    type Error = commonware_p2p::simulated::Error;
+    type PublicKey = Key;
+
+    async fn recv(&mut self) -> Result<commonware_p2p::Message<Key>, Self::Error> {
+        loop {
+            let (from, message) = self.inner.recv().await?;
+            if self
+                .tap
+                .as_ref()
+                .is_none_or(|tap| tap.incoming(message.as_ref()))
+            {
+                return Ok((from, message));
+            }
+        }
+    }
+
+    fn capacity(&self) -> NonZeroUsize {
+        self.inner.capacity()
+    }
+}
+
+type Channel = (P2pSender, commonware_p2p::simulated::Receiver<Key>);
+
+fn tapped(channel: Channel, tap: Option<Arc<dyn Tap>>) -> (TapSender, TapReceiver) {
+    (
+        TapSender {
+            inner: channel.0,
+            tap: tap.clone(),
+        },
+        TapReceiver {
+            inner: channel.1,
+            tap,
+        },
+    )
+}
+
+/// A node's channels as it uses them: through the taps of `how` it misbehaves, if it does.
+pub(in crate::net) fn wrap(
+    how: Option<Byzantine>,
+    registered: Registered<P2pSender, commonware_p2p::simulated::Receiver<Key>>,
+    key: &SigningKey,
+    parts: &NodeParts,
+    validators: &[SigningKey],
+) -> Registered<TapSender, TapReceiver> {
+    let votes: Option<Arc<dyn Tap>> = match how {
+        Some(Byzantine::Equivocator) => Some(Arc::new(Equivocator {
+            signer: signer(key, parts, validators),
+        })),
+        Some(Byzantine::Withholder) => Some(Arc::new(Withholder)),
+        None => None,
+    };
+    Registered {
+        votes: tapped(registered.votes, votes),
+        certificates: tapped(registered.certificates, None),
+        resolver: tapped(registered.resolver, None),
+        blocks: tapped(registered.blocks, None),
+        txs: tapped(registered.txs, None),
+        sync: tapped(registered.sync, None),
+    }
+}
+
+/// The consensus signer of validator `key`, in the simulation's one epoch.
+fn signer(key: &SigningKey, parts: &NodeParts, validators: &[SigningKey]) -> Scheme {
+    let keys = Set::from_iter_dedup(
+        validators
+            .iter()
+            .map(|validator| engine_key(&validator.public_key()).expect("a key")),
+    );
+    let private = ed25519_private(key);
+    Scheme::signer(&parts.core.namespace, keys, private).expect("a validator")
+}
+
+fn ed25519_private(key: &SigningKey) -> commonware_cryptography::ed25519::PrivateKey {
+    commonware_cryptography::ed25519::PrivateKey::decode(commonware_codec::Copying(&key.seed()[..]))
+        .expect("a private key")
+}
+
+/// A vote frame of the engine's multiplexed channel: its subchannel (the epoch) and the vote.
+fn vote_of(frame: &[u8]) -> Option<(u64, Vote<Scheme, Digest>)> {
+    // The subchannel is a LEB128 varint.
+    let mut subchannel = 0u64;
+    let mut at = 0;
+    loop {
+        let byte = *frame.get(at)?;
+        subchannel |= u64::from(byte & 0x7f) << (7 * at);
+        at += 1;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        if at >= 10 {
+            return None;
+        }
+    }
+    let vote = Vote::<Scheme, Digest>::decode(commonware_codec::Copying(&frame[at..])).ok()?;
+    Some((subchannel, vote))
+}
+
+fn frame(subchannel: u64, vote: &Vote<Scheme, Digest>) -> Vec<u8> {
+    let mut bytes = commonware_codec::varint::UInt(subchannel).encode().to_vec();
+    bytes.extend_from_slice(&vote.encode());
+    bytes
+}
+
+/// Double votes: after each notarize vote, a validly signed one for another block in the same
+/// view. Honest engines keep the first, and report the pair as evidence.
+struct Equivocator {
+    signer: Scheme,
+}
+
+impl Tap for Equivocator {
+    fn outgoing(&self, message: Vec<u8>) -> Tapped {
+        let mut extra = Vec::new();
+        if let Some((subchannel, Vote::Notarize(notarize))) = vote_of(&message) {
+            let mut other = notarize.proposal.payload.0;
+            other[0] ^= 0xff;
+            let proposal = Proposal::new(
+                notarize.proposal.round,
+                notarize.proposal.parent,
+                commonware_cryptography::sha256::Digest(other),
+            );
+            if let Some(double) = Notarize::sign(&self.signer, proposal) {
+                extra.push(frame(subchannel, &Vote::Notarize(double)));
+            }
+        }
+        Tapped {
+            send: Some(message),
+            extra,
+        }
+    }
+}
+
+/// Withholds finality: sends no finalize vote, and drops the others' (else its engine could
+/// assemble a finalization from theirs and its own unsent vote, and send it).
+struct Withholder;
+
+impl Withholder {
+    fn is_finalize(frame: &[u8]) -> bool {
+        matches!(vote_of(frame), Some((_, Vote::Finalize(_))))
+    }
+}
+
+impl Tap for Withholder {
+    fn outgoing(&self, message: Vec<u8>) -> Tapped {
+        Tapped {
+            send: (!Self::is_finalize(&message)).then_some(message),
+            extra: Vec::new(),
+        }
+    }
+
+    fn incoming(&self, message: &[u8]) -> bool {
+        !Self::is_finalize(message)
+    }
+}

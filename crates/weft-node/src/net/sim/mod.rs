@@ -1,0 +1,809 @@
+//! Networks of weft nodes simulated in one process (ADR 0020): validators, archive and thin
+//! nodes, each with its real ledger (redb in a temporary directory), its real core and its
+//! real consensus engines, wired by the node's own [`super::start::run_node`], on commonware's
+//! deterministic runtime and its simulated peer-to-peer network (seeded latency, jitter, loss
+//! and partitions). Everything — the schedule of messages, the clock, the order of the core's
+//! maps — follows from the seed, so a seed that fails replays.
+//!
+//! Byzantine validators are actors of this test code ([`byzantine`]) wrapped around an honest
+//! node's peer-to-peer channels; nothing in the production core knows of them.
+
+mod byzantine;
+mod suite;
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use anyhow::Result;
+use commonware_p2p::simulated::{self, Link};
+use commonware_runtime::{Clock as _, Runner as _, Spawner as _, Supervisor as _, deterministic};
+use commonware_utils::channel::oneshot;
+use weft_core::model::{Address, Genesis, Organization, Payload, RegisterResource, Resource};
+use weft_core::{BlockHash, ChainId, SigningKey, TxId};
+use weft_ledger::store::RedbStore;
+use weft_ledger::store::Store as _;
+use weft_ledger::{Ledger, Signer, Transaction};
+
+use super::core::{self, Core};
+use super::start::{NodeParts, Registered, node_parts, prepare, run_node};
+use super::{Event, Key, NetParams, engine_key};
+use crate::config::NetworkSection;
+use crate::submission::{SharedLedger, Submission, TxResult};
+
+pub(super) use byzantine::Byzantine;
+
+/// Where simulated time starts: 2026-01-01T00:00:00Z.
+const START_MS: u64 = 1_767_225_600_000;
+/// Most simulated time one schedule may take before it counts as a failure (liveness).
+const DEADLINE: Duration = Duration::from_secs(180);
+
+type Context = deterministic::Context;
+type P2pSender = simulated::Sender<Key, Context>;
+
+/// One simulated network and what happens to it.
+#[derive(Clone)]
+pub(super) struct Plan {
+    pub seed: u64,
+    pub validators: usize,
+    /// Nodes that follow and store everything.
+    pub archives: usize,
+    /// Nodes that follow and store whole only what their storage filter keeps.
+    pub thins: usize,
+    /// Every link's mean latency, its jitter and the share of messages delivered.
+    pub latency: Duration,
+    pub jitter: Duration,
+    pub delivered: f64,
+    /// Transactions submitted, in rounds, to nodes picked by the seed (some twice, to two
+    /// nodes).
+    pub transactions: usize,
+    /// Cut the network in two (validators `0..split` and the rest) from `at` for `lasting`.
+    pub partition: Option<Partition>,
+    /// Validators that misbehave, by index.
+    pub byzantine: Vec<(usize, Byzantine)>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Partition {
+    pub split: usize,
+    pub at: Duration,
+    pub lasting: Duration,
+}
+
+impl Plan {
+    pub fn honest(seed: u64, validators: usize) -> Plan {
+        Plan {
+            seed,
+            validators,
+            archives: 0,
+            thins: 0,
+            latency: Duration::from_millis(20),
+            jitter: Duration::from_millis(10),
+            delivered: 1.0,
+            transactions: 12,
+            partition: None,
+            byzantine: Vec::new(),
+        }
+    }
+}
+
+/// What a schedule ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Outcome {
+    /// Every node's committed head: height and block hash.
+    pub heads: Vec<(u64, BlockHash)>,
+    /// The transactions the network acknowledged as committed.
+    pub committed: Vec<TxId>,
+    /// The runtime's digest of everything that happened (tasks, messages, time).
+    pub runtime: String,
+    /// Evidence each node recorded (kinds), by node.
+    pub evidence: Vec<Vec<String>>,
+    /// Simulated time the schedule took.
+    pub took: Duration,
+}
+
+impl Outcome {
+    /// The final state every node agrees on: the head's hash (it commits to every block, so
+    /// to every transaction and so to the whole state).
+    pub fn state(&self) -> BlockHash {
+        self.heads[0].1
+    }
+}
+
+/// A node of the simulation.
+struct SimNode {
+    key: SigningKey,
+    ledger: SharedLedger,
+    events: Sender<Event>,
+    evidence_path: PathBuf,
+    /// Its ledger, address book and evidence.
+    _dir: tempfile::TempDir,
+    /// Ends with the node's core.
+    finished: oneshot::Receiver<Result<()>>,
+}
+
+/// The core's clock in a simulation: the runtime's.
+struct SimClock {
+    context: Context,
+    base: Instant,
+}
+
+impl core::clock::Clock for SimClock {
+    fn now(&self) -> Instant {
+        let since = self
+            .context
+            .current()
+            .duration_since(UNIX_EPOCH + Duration::from_millis(START_MS))
+            .unwrap_or_default();
+        self.base + since
+    }
+
+    fn unix_ms(&self) -> u64 {
+        self.context
+            .current()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64)
+    }
+}
+
+/// The peer manager a simulated node's core names its peers to and blocks them with. The
+/// simulated network keeps one peer set for everyone (the harness tracks every node at the
+/// start), so a node's own peer sets are taken and not applied; blocking is real.
+#[derive(Clone)]
+struct SimPeers {
+    control: simulated::Control<Key, Context>,
+    manager: simulated::SocketManager<Key, Context>,
+}
+
+impl std::fmt::Debug for SimPeers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimPeers").finish_non_exhaustive()
+    }
+}
+
+impl commonware_p2p::Blocker for SimPeers {
+    type PublicKey = Key;
+
+    fn block(&mut self, peer: Key) -> commonware_actor::Feedback {
+        self.control.block(peer)
+    }
+
+    fn blocked(&mut self) -> commonware_p2p::BlockedSubscription<Key> {
+        self.control.blocked()
+    }
+}
+
+impl commonware_p2p::Provider for SimPeers {
+    type PublicKey = Key;
+
+    async fn peer_set(&mut self, id: u64) -> Option<commonware_p2p::TrackedPeers<Key>> {
+        commonware_p2p::Provider::peer_set(&mut self.manager, id).await
+    }
+
+    async fn subscribe(&mut self) -> commonware_p2p::PeerSetSubscription<Key> {
+        commonware_p2p::Provider::subscribe(&mut self.manager).await
+    }
+}
+
+impl commonware_p2p::AddressableManager for SimPeers {
+    fn track<R>(&mut self, _id: u64, _peers: R) -> commonware_actor::Feedback
+    where
+        R: Into<commonware_p2p::AddressableTrackedPeers<Key>> + Send,
+    {
+        commonware_actor::Feedback::Ok
+    }
+
+    fn overwrite(
+        &mut self,
+        _peers: commonware_utils::ordered::Map<Key, commonware_p2p::Address>,
+    ) -> commonware_actor::Feedback {
+        commonware_actor::Feedback::Ok
+    }
+}
+
+/// The chain every node of a simulation starts from.
+struct Chain {
+    authority: SigningKey,
+    genesis: Transaction,
+    id: ChainId,
+}
+
+impl Chain {
+    fn new(validators: &[SigningKey]) -> Chain {
+        let authority = SigningKey::from_seed(&[0xa0; 32]);
+        let id = ChainId::from_name("simulation").expect("a valid name");
+        let genesis = Transaction::sign(
+            id,
+            START_MS,
+            Signer::Authority,
+            &authority,
+            Payload::Genesis(Genesis {
+                chain_name: "simulation".into(),
+                authorities: vec![authority.public_key()],
+                producers: validators.iter().map(SigningKey::public_key).collect(),
+                time_window_ms: 300_000,
+            }),
+        )
+        .expect("genesis");
+        Chain {
+            authority,
+            genesis,
+            id,
+        }
+    }
+
+    /// The `n`th organisation the workload registers.
+    fn register(&self, n: usize, time: u64) -> Transaction {
+        Transaction::sign(
+            self.id,
+            time,
+            Signer::Authority,
+            &self.authority,
+            Payload::RegisterResource(RegisterResource {
+                resource: Resource::Organization(Organization {
+                    name: Some(format!("Organisation {n}")),
+                    website: None,
+                    address: Address {
+                        town: "Gaithersburg".into(),
+                        country: "US".into(),
+                        ..Address::default()
+                    },
+                }),
+                key: SigningKey::from_seed(&seed_bytes(0x5000 + n as u64)).public_key(),
+            }),
+        )
+        .expect("a valid registration")
+    }
+}
+
+fn copy(key: &SigningKey) -> SigningKey {
+    SigningKey::from_seed(&key.seed())
+}
+
+fn seed_bytes(n: u64) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&n.to_le_bytes());
+    bytes[31] = 0x51;
+    bytes
+}
+
+/// SplitMix64: the workload's own choices, from the plan's seed.
+struct Choices(u64);
+
+impl Choices {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Runs `plan` to its end and checks safety on the way out: the same block at every height on
+/// every node, every acknowledged transaction exactly once, the same head everywhere. An error
+/// says which property broke.
+pub(super) fn run(plan: &Plan) -> Result<Outcome> {
+    core::hashing::seed_this_thread(plan.seed);
+    let config = deterministic::Config::new()
+        .with_seed(plan.seed)
+        .with_start_time(UNIX_EPOCH + Duration::from_millis(START_MS))
+        .with_timeout(Some(DEADLINE + Duration::from_secs(60)));
+    deterministic::Runner::new(config).start(|context| async move { simulate(context, plan).await })
+}
+
+async fn simulate(context: Context, plan: &Plan) -> Result<Outcome> {
+    let started = context.current();
+    let nodes_total = plan.validators + plan.archives + plan.thins;
+    let keys: Vec<SigningKey> = (0..nodes_total)
+        .map(|index| SigningKey::from_seed(&seed_bytes(index as u64 + 1)))
+        .collect();
+    let engine_keys: Vec<Key> = keys
+        .iter()
+        .map(|key| engine_key(&key.public_key()))
+        .collect::<Result<_>>()?;
+    let chain = Chain::new(&keys[..plan.validators]);
+
+    let (network, oracle) = simulated::Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: super::wire::MAX_MESSAGE_BYTES,
+            max_peers_per_set: std::num::NonZeroUsize::new(nodes_total.max(1))
+                .expect("at least one node"),
+            disconnect_on_block: true,
+            tracked_peer_sets: std::num::NonZeroUsize::MIN,
+        },
+        engine_keys.clone(),
+    )
+    .await;
+    let network = network.start();
+    let link = Link {
+        latency: plan.latency,
+        jitter: plan.jitter,
+        success_rate: commonware_utils::Probability::from_f64(plan.delivered)
+            .expect("a probability"),
+    };
+    link_all(&oracle, &engine_keys, &link, |_, _| true).await;
+
+    let mut nodes = Vec::with_capacity(nodes_total);
+    for index in 0..nodes_total {
+        let role = if index < plan.validators {
+            Role::Validator
+        } else if index < plan.validators + plan.archives {
+            Role::Archive
+        } else {
+            Role::Thin
+        };
+        let byzantine = plan
+            .byzantine
+            .iter()
+            .find(|(at, _)| *at == index)
+            .map(|(_, how)| *how);
+        nodes.push(
+            start_node(
+                &context,
+                &oracle,
+                &chain,
+                &keys,
+                plan.validators,
+                index,
+                role,
+                byzantine,
+            )
+            .await?,
+        );
+    }
+
+    // The workload: rounds of registrations, each to a node picked by the seed (a third also
+    // to a second node: the network must commit it once).
+    let mut choices = Choices(plan.seed ^ 0x5eed);
+    let mut answers: Vec<tokio::sync::oneshot::Receiver<Vec<TxResult>>> = Vec::new();
+    let mut submitted = 0;
+    let honest: Vec<usize> = (0..nodes_total)
+        .filter(|index| plan.byzantine.iter().all(|(at, _)| at != index))
+        .collect();
+    let mut partition = plan.partition.map(|partition| (partition, false, false));
+    let mut results: Vec<TxResult> = Vec::new();
+    let deadline = started + DEADLINE;
+    loop {
+        let now = context.current();
+        if now > deadline {
+            anyhow::bail!(
+                "liveness: after {:?} of simulated time {} of {} transactions were answered; \
+                 heads {:?}",
+                DEADLINE,
+                results.len(),
+                plan.transactions,
+                heads(&nodes)
+            );
+        }
+        let elapsed = now.duration_since(started).unwrap_or_default();
+        if let Some((cut, applied, healed)) = &mut partition {
+            if !*applied && elapsed >= cut.at {
+                let split = cut.split;
+                unlink_all(&oracle, &engine_keys, |a, b| (a < split) != (b < split)).await;
+                *applied = true;
+            } else if *applied && !*healed && elapsed >= cut.at + cut.lasting {
+                let split = cut.split;
+                link_all(&oracle, &engine_keys, &link, |a, b| {
+                    (a < split) != (b < split)
+                })
+                .await;
+                *healed = true;
+            }
+        }
+        if submitted < plan.transactions {
+            let batch = (1 + choices.below(3)).min(plan.transactions - submitted);
+            let time = context
+                .current()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |since| since.as_millis() as u64);
+            let transactions: Vec<Transaction> = (submitted..submitted + batch)
+                .map(|n| chain.register(n, time))
+                .collect();
+            submitted += batch;
+            let first = honest[choices.below(honest.len())];
+            let mut targets = vec![first];
+            if choices.below(3) == 0 && honest.len() > 1 {
+                let second = honest[choices.below(honest.len())];
+                if second != first {
+                    targets.push(second);
+                }
+            }
+            for target in targets {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let _ = nodes[target].events.send(Event::Submit(Submission {
+                    transactions: transactions.clone(),
+                    received: Instant::now(),
+                    reply,
+                }));
+                answers.push(answer);
+            }
+        }
+        answers.retain_mut(|answer| match answer.try_recv() {
+            Ok(answered) => {
+                results.extend(answered);
+                false
+            }
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => true,
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => false,
+        });
+        let partition_over = partition.is_none_or(|(_, _, healed)| healed);
+        if submitted == plan.transactions && answers.is_empty() && partition_over {
+            break;
+        }
+        context.sleep(Duration::from_millis(50)).await;
+    }
+
+    for result in &results {
+        if let TxResult::Failed { id, message } = result {
+            anyhow::bail!("transaction {id} failed: {message}");
+        }
+    }
+    let committed: Vec<TxId> = {
+        let mut ids: Vec<TxId> = results
+            .iter()
+            .filter_map(|result| match result {
+                TxResult::Committed { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let distinct = {
+        let mut ids: Vec<TxId> = results.iter().map(result_id).collect();
+        ids.sort();
+        ids.dedup();
+        ids.len()
+    };
+    if committed.len() != distinct {
+        anyhow::bail!(
+            "{} distinct transactions were answered, {} of them committed: {:?}",
+            distinct,
+            committed.len(),
+            results
+                .iter()
+                .filter(|result| !matches!(result, TxResult::Committed { .. }))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    // Every honest node catches up with the highest head (bounded).
+    let target = heads(&nodes)
+        .iter()
+        .map(|(height, _)| *height)
+        .max()
+        .unwrap_or(0);
+    let caught_up_by = context.current() + Duration::from_secs(60);
+    while honest.iter().any(|index| heads(&nodes)[*index].0 < target) {
+        if context.current() > caught_up_by {
+            anyhow::bail!(
+                "liveness: the nodes did not all reach height {target} within 60 s: {:?}",
+                heads(&nodes)
+            );
+        }
+        context.sleep(Duration::from_millis(50)).await;
+    }
+
+    for node in &nodes {
+        let _ = node.events.send(Event::Stop);
+    }
+    let mut ended = Vec::new();
+    for node in &mut nodes {
+        ended.push((&mut node.finished).await);
+    }
+    network.abort();
+    for (index, end) in ended.into_iter().enumerate() {
+        match end {
+            Ok(Ok(())) | Err(_) => {}
+            Ok(Err(error)) => anyhow::bail!("node {index} ended with an error: {error:#}"),
+        }
+    }
+
+    check_safety(&nodes, &honest, &committed)?;
+    let took = context
+        .current()
+        .duration_since(started)
+        .unwrap_or_default();
+    Ok(Outcome {
+        heads: honest.iter().map(|index| heads(&nodes)[*index]).collect(),
+        committed,
+        runtime: context.auditor().state(),
+        evidence: nodes.iter().map(evidence_kinds).collect(),
+        took,
+    })
+}
+
+fn result_id(result: &TxResult) -> TxId {
+    match result {
+        TxResult::Committed { id, .. }
+        | TxResult::Rejected { id, .. }
+        | TxResult::Failed { id, .. } => *id,
+    }
+}
+
+/// Safety, on the honest nodes: one block per height, every acknowledged transaction in the
+/// chain exactly once, the same head everywhere.
+fn check_safety(nodes: &[SimNode], honest: &[usize], committed: &[TxId]) -> Result<()> {
+    let chains: Vec<Vec<BlockHash>> = honest
+        .iter()
+        .map(|index| chain_of(&nodes[*index].ledger))
+        .collect::<Result<_>>()?;
+    let longest = chains.iter().map(Vec::len).max().unwrap_or(0);
+    for height in 0..longest {
+        let at: Vec<Option<&BlockHash>> = chains.iter().map(|chain| chain.get(height)).collect();
+        let first = at.iter().flatten().next();
+        if let Some(first) = first
+            && at.iter().flatten().any(|hash| hash != first)
+        {
+            anyhow::bail!("safety: two different final blocks at height {height}: {at:?}");
+        }
+    }
+    if chains.iter().any(|chain| chain.len() != longest) {
+        anyhow::bail!(
+            "the honest nodes end at different heights: {:?}",
+            chains.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+    }
+    let ledger = nodes[honest[0]]
+        .ledger
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let mut seen: std::collections::BTreeMap<TxId, usize> = std::collections::BTreeMap::new();
+    for height in 1..longest as u64 {
+        for tx in ledger.store().block_transactions(height)? {
+            *seen.entry(tx.id()).or_default() += 1;
+        }
+    }
+    for id in committed {
+        match seen.get(id) {
+            Some(1) => {}
+            Some(times) => anyhow::bail!("safety: transaction {id} is in the chain {times} times"),
+            None => anyhow::bail!("safety: acknowledged transaction {id} is not in the chain"),
+        }
+    }
+    if let Some((id, times)) = seen.iter().find(|(_, times)| **times > 1) {
+        anyhow::bail!("safety: transaction {id} is in the chain {times} times");
+    }
+    Ok(())
+}
+
+/// The hashes of a node's committed blocks, from block 0.
+fn chain_of(ledger: &SharedLedger) -> Result<Vec<BlockHash>> {
+    let ledger = ledger.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let head = ledger.head().header.height;
+    (0..=head)
+        .map(|height| {
+            ledger
+                .store()
+                .signed_header(height)?
+                .map(|signed| signed.header.hash())
+                .ok_or_else(|| anyhow::anyhow!("no block {height} below the head {head}"))
+        })
+        .collect()
+}
+
+fn heads(nodes: &[SimNode]) -> Vec<(u64, BlockHash)> {
+    nodes
+        .iter()
+        .map(|node| {
+            let ledger = node.ledger.lock().expect("ledger");
+            (ledger.head().header.height, ledger.head().header.hash())
+        })
+        .collect()
+}
+
+fn evidence_kinds(node: &SimNode) -> Vec<String> {
+    std::fs::read_to_string(&node.evidence_path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).ok()?;
+            Some(record["kind"].as_str()?.to_string())
+        })
+        .collect()
+}
+
+/// Links (both ways) every pair of nodes `which` names.
+async fn link_all(
+    oracle: &simulated::Oracle<Key, Context>,
+    keys: &[Key],
+    link: &Link,
+    which: impl Fn(usize, usize) -> bool,
+) {
+    for (a, from) in keys.iter().enumerate() {
+        for (b, to) in keys.iter().enumerate() {
+            if a != b && which(a, b) {
+                oracle
+                    .add_link(from.clone(), to.clone(), link.clone())
+                    .await
+                    .expect("link");
+            }
+        }
+    }
+}
+
+/// Removes the links (both ways) between every pair of nodes `which` names.
+async fn unlink_all(
+    oracle: &simulated::Oracle<Key, Context>,
+    keys: &[Key],
+    which: impl Fn(usize, usize) -> bool,
+) {
+    for (a, from) in keys.iter().enumerate() {
+        for (b, to) in keys.iter().enumerate() {
+            if a != b && which(a, b) {
+                let _ = oracle.remove_link(from.clone(), to.clone()).await;
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    Validator,
+    Archive,
+    Thin,
+}
+
+/// Starts node `index`: its ledger from the chain's block 0, its channels on the simulated
+/// network, and the node itself ([`run_node`]) with its core driven by a task of the runtime.
+#[allow(clippy::too_many_arguments)]
+async fn start_node(
+    context: &Context,
+    oracle: &simulated::Oracle<Key, Context>,
+    chain: &Chain,
+    keys: &[SigningKey],
+    validators: usize,
+    index: usize,
+    role: Role,
+    byzantine: Option<Byzantine>,
+) -> Result<SimNode> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("ledger.redb");
+    let ledger = Ledger::create(
+        RedbStore::open(&path)?,
+        chain.genesis.clone(),
+        &keys[0],
+        START_MS,
+    )?;
+    let height = ledger.head().header.height;
+    let ledger: SharedLedger = Arc::new(Mutex::new(ledger));
+    let metrics = Arc::new(crate::metrics::Metrics::new(height, true));
+    let (head, _) = tokio::sync::watch::channel(height);
+    let address = |index: usize| format!("127.0.0.1:{}", 20_000 + index);
+    let config = NetworkSection {
+        enabled: true,
+        listen: address(index),
+        seeds: (0..validators)
+            .filter(|seed| *seed != index)
+            .map(|seed| format!("{}@{}", keys[seed].public_key(), address(seed)))
+            .collect(),
+        followers: keys[validators..]
+            .iter()
+            .map(|key| key.public_key().to_string())
+            .collect(),
+        ..NetworkSection::default()
+    };
+    let filter = (role == Role::Thin).then(|| weft_ledger::filter::StorageFilter {
+        kinds: Vec::new(),
+        resources: Vec::new(),
+    });
+    let evidence_path = dir.path().join("evidence.jsonl");
+    let params = NetParams {
+        ledger: ledger.clone(),
+        key: copy(&keys[index]),
+        config,
+        dir: dir.path().join("network"),
+        evidence_path: evidence_path.clone(),
+        tail: crate::commit::CommitTail::new(
+            ledger.clone(),
+            metrics.clone(),
+            head,
+            weft_ledger::store::DEFAULT_MERGE_AFTER_TXS,
+        ),
+        metrics,
+        max_txs: 10_000,
+        filter,
+    };
+    let prepared = prepare(&params)?;
+    let (events, inbox) = std::sync::mpsc::channel::<Event>();
+    let clock = SimClock {
+        context: context.child("clock"),
+        base: Instant::now(),
+    };
+    let mut parts: NodeParts = node_parts(params, prepared, Box::new(clock), events.clone(), inbox);
+    // The nodes share the runtime's storage: each names its engine's partitions its own.
+    parts.partition_prefix = format!("node{index}_");
+    let me = engine_key(&keys[index].public_key())?;
+    let control = oracle.control(me.clone());
+    let registered: Registered<P2pSender, simulated::Receiver<Key>> =
+        Registered::register(|channel, quota| {
+            let control = control.clone();
+            async move {
+                control
+                    .register(channel, quota)
+                    .await
+                    .map_err(|error| anyhow::anyhow!("register channel {channel}: {error}"))
+            }
+        })
+        .await?;
+    let registered = byzantine::wrap(
+        byzantine,
+        registered,
+        &keys[index],
+        &parts,
+        &keys[..validators],
+    );
+    let peers = SimPeers {
+        control,
+        manager: oracle.socket_manager(),
+    };
+    let (done, finished) = oneshot::channel::<Result<()>>();
+    let driver = context.child("core");
+    context
+        .child("node")
+        .with_attribute("index", index)
+        .spawn(move |context| async move {
+            let ended = run_node(context, registered, peers, parts, move |core, inbox| {
+                let (core_done, core_finished) = oneshot::channel::<Result<()>>();
+                driver.spawn(move |context| async move {
+                    let _ = core_done.send(drive(core, inbox, context).await);
+                });
+                Ok(core_finished)
+            })
+            .await;
+            let _ = done.send(ended);
+        });
+    Ok(SimNode {
+        key: copy(&keys[index]),
+        ledger,
+        events,
+        evidence_path,
+        _dir: dir,
+        finished,
+    })
+}
+
+/// The core's driver in a simulation: a task of the runtime that hands it every event waiting
+/// in its inbox, then sleeps a simulated millisecond (the node's driver is a thread that
+/// blocks on the inbox instead).
+async fn drive<S, B>(mut core: Core<S, B>, inbox: Receiver<Event>, context: Context) -> Result<()>
+where
+    S: commonware_p2p::Sender<PublicKey = Key>,
+    B: commonware_p2p::Blocker<PublicKey = Key>
+        + commonware_p2p::AddressableManager<PublicKey = Key>,
+{
+    let result = feed(&mut core, inbox, context).await;
+    core.finish();
+    result
+}
+
+async fn feed<S, B>(core: &mut Core<S, B>, inbox: Receiver<Event>, context: Context) -> Result<()>
+where
+    S: commonware_p2p::Sender<PublicKey = Key>,
+    B: commonware_p2p::Blocker<PublicKey = Key>
+        + commonware_p2p::AddressableManager<PublicKey = Key>,
+{
+    core.start()?;
+    loop {
+        loop {
+            match inbox.try_recv() {
+                Ok(event) => {
+                    if !core.handle(event)? {
+                        return Ok(());
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return Ok(()),
+            }
+        }
+        context.sleep(Duration::from_millis(1)).await;
+    }
+}
