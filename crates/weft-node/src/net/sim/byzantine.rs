@@ -6,7 +6,11 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use commonware_codec::{DecodeExt as _, Encode as _};
+use commonware_consensus::simplex::elector::{
+    Config as _, Elector as _, RoundRobin, RoundRobinElector,
+};
 use commonware_consensus::simplex::types::{Notarize, Proposal, Vote};
+use commonware_cryptography::Sha256;
 use commonware_p2p::{LimitedSender, Recipients};
 use commonware_runtime::IoBufs;
 use commonware_utils::ordered::Set;
@@ -171,9 +175,17 @@ pub(in crate::net) fn wrap(
     validators: &[SigningKey],
 ) -> Registered<TapSender, TapReceiver> {
     let votes: Option<Arc<dyn Tap>> = match how {
-        Some(Byzantine::Equivocator) => Some(Arc::new(Equivocator {
-            signer: signer(key, parts, validators),
-        })),
+        Some(Byzantine::Equivocator) => {
+            let participants = participants(validators);
+            let me = participants
+                .position(&engine_key(&key.public_key()).expect("a key"))
+                .expect("a validator");
+            Some(Arc::new(Equivocator {
+                signer: signer(key, parts, validators),
+                me,
+                elector: RoundRobin::<Sha256>::default().build(&participants),
+            }))
+        }
         Some(Byzantine::Withholder) => Some(Arc::new(Withholder)),
         None => None,
     };
@@ -189,13 +201,21 @@ pub(in crate::net) fn wrap(
 
 /// The consensus signer of validator `key`, in the simulation's one epoch.
 fn signer(key: &SigningKey, parts: &NodeParts, validators: &[SigningKey]) -> Scheme {
-    let keys = Set::from_iter_dedup(
+    Scheme::signer(
+        &parts.core.namespace,
+        participants(validators),
+        ed25519_private(key),
+    )
+    .expect("a validator")
+}
+
+/// The simulation's validators, as the engine orders them.
+fn participants(validators: &[SigningKey]) -> Set<Key> {
+    Set::from_iter_dedup(
         validators
             .iter()
             .map(|validator| engine_key(&validator.public_key()).expect("a key")),
-    );
-    let private = ed25519_private(key);
-    Scheme::signer(&parts.core.namespace, keys, private).expect("a validator")
+    )
 }
 
 fn ed25519_private(key: &SigningKey) -> commonware_cryptography::ed25519::PrivateKey {
@@ -229,30 +249,47 @@ fn frame(subchannel: u64, vote: &Vote<Scheme, Digest>) -> Vec<u8> {
     bytes
 }
 
-/// Double votes: after each notarize vote, a validly signed one for another block in the same
-/// view. Honest engines keep the first, and report the pair as evidence.
+/// Double votes: in each view it leads, a validly signed notarize vote for another block first,
+/// then its vote for its own proposal. A validator takes the leader's first vote as the view's
+/// proposal, then holds both, signed: evidence it reports (commonware's engine blocks a double
+/// vote that does not come from the leader without reporting it).
 struct Equivocator {
     signer: Scheme,
+    me: usize,
+    elector: RoundRobinElector<Scheme>,
 }
 
 impl Tap for Equivocator {
     fn outgoing(&self, message: Vec<u8>) -> Tapped {
-        let mut extra = Vec::new();
-        if let Some((subchannel, Vote::Notarize(notarize))) = vote_of(&message) {
-            let mut other = notarize.proposal.payload.0;
-            other[0] ^= 0xff;
-            let proposal = Proposal::new(
-                notarize.proposal.round,
-                notarize.proposal.parent,
-                commonware_cryptography::sha256::Digest(other),
-            );
-            if let Some(double) = Notarize::sign(&self.signer, proposal) {
-                extra.push(frame(subchannel, &Vote::Notarize(double)));
-            }
+        let Some((subchannel, Vote::Notarize(notarize))) = vote_of(&message) else {
+            return Tapped {
+                send: Some(message),
+                extra: Vec::new(),
+            };
+        };
+        let leader: usize = self.elector.elect(notarize.proposal.round, ()).into();
+        if leader != self.me {
+            return Tapped {
+                send: Some(message),
+                extra: Vec::new(),
+            };
         }
-        Tapped {
-            send: Some(message),
-            extra,
+        let mut other = notarize.proposal.payload.0;
+        other[0] ^= 0xff;
+        let proposal = Proposal::new(
+            notarize.proposal.round,
+            notarize.proposal.parent,
+            commonware_cryptography::sha256::Digest(other),
+        );
+        match Notarize::sign(&self.signer, proposal) {
+            Some(double) => Tapped {
+                send: Some(frame(subchannel, &Vote::Notarize(double))),
+                extra: vec![message],
+            },
+            None => Tapped {
+                send: Some(message),
+                extra: Vec::new(),
+            },
         }
     }
 }
