@@ -4,6 +4,8 @@
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use commonware_codec::{DecodeExt as _, Encode as _};
 use commonware_consensus::simplex::elector::{
@@ -12,13 +14,21 @@ use commonware_consensus::simplex::elector::{
 use commonware_consensus::simplex::types::{Notarize, Proposal, Vote};
 use commonware_cryptography::Sha256;
 use commonware_p2p::{LimitedSender, Recipients};
+use commonware_runtime::Clock as _;
 use commonware_runtime::IoBufs;
 use commonware_utils::ordered::Set;
-use weft_core::SigningKey;
+use weft_core::encoding::{decode, encode};
+use weft_core::{SigningKey, TxId};
+use weft_ledger::Transaction;
+use weft_ledger::block::SignedHeader;
+use weft_ledger::ledger::{Admitted, Assembled, assemble};
+use weft_ledger::store::Store as _;
 
 use super::super::start::{NodeParts, Registered};
-use super::super::{Digest, Key, Scheme, engine_key};
+use super::super::wire::{Proposal as WireProposal, Sync};
+use super::super::{Ctx, Digest, Event, Key, Scheme, engine_key};
 use super::P2pSender;
+use crate::submission::SharedLedger;
 
 /// How a validator misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +37,15 @@ pub(in crate::net) enum Byzantine {
     Equivocator,
     /// Sends no finalize vote and ignores those of the others.
     Withholder,
+    /// Leads with blocks holding a transaction whose signature has a bit flipped.
+    Forger,
+    /// Leads with blocks holding a transaction twice.
+    Replayer,
+    /// Answers requests for block bodies with a transaction's signature altered (or, for an
+    /// empty block, a transaction it does not hold).
+    BadBodies,
+    /// Passes on peers' signed addresses with the address changed.
+    AddressLiar,
 }
 
 /// What happens to one outgoing message: sent as is, replaced, dropped, and what is sent
@@ -37,7 +56,7 @@ struct Tapped {
 }
 
 /// Changes a node's outgoing messages on one channel and filters its incoming ones.
-trait Tap: Send + Sync {
+trait Tap: Send + std::marker::Sync {
     fn outgoing(&self, message: Vec<u8>) -> Tapped {
         Tapped {
             send: Some(message),
@@ -187,7 +206,12 @@ pub(in crate::net) fn wrap(
             }))
         }
         Some(Byzantine::Withholder) => Some(Arc::new(Withholder)),
-        None => None,
+        _ => None,
+    };
+    let sync: Option<Arc<dyn Tap>> = match how {
+        Some(Byzantine::BadBodies) => Some(Arc::new(BadBodies)),
+        Some(Byzantine::AddressLiar) => Some(Arc::new(AddressLiar)),
+        _ => None,
     };
     Registered {
         votes: tapped(registered.votes, votes),
@@ -195,7 +219,7 @@ pub(in crate::net) fn wrap(
         resolver: tapped(registered.resolver, None),
         blocks: tapped(registered.blocks, None),
         txs: tapped(registered.txs, None),
-        sync: tapped(registered.sync, None),
+        sync: tapped(registered.sync, sync),
     }
 }
 
@@ -314,5 +338,197 @@ impl Tap for Withholder {
 
     fn incoming(&self, message: &[u8]) -> bool {
         !Self::is_finalize(message)
+    }
+}
+
+/// Alters the first body of each bodies answer: the body no longer matches its final header.
+struct BadBodies;
+
+impl Tap for BadBodies {
+    fn outgoing(&self, message: Vec<u8>) -> Tapped {
+        let send = match decode::<Sync>(&message) {
+            Ok(Sync::Bodies {
+                from_height,
+                mut bodies,
+            }) if !bodies.is_empty() => {
+                let body = &mut bodies[0];
+                match body.first_mut() {
+                    Some(tx) => tx.signature.0[0] ^= 1,
+                    None => body.push(Transaction {
+                        signature: weft_core::Signature([7; 64]),
+                        ..stray_transaction()
+                    }),
+                }
+                encode(&Sync::Bodies {
+                    from_height,
+                    bodies,
+                })
+            }
+            _ => message,
+        };
+        Tapped {
+            send: Some(send),
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// A transaction no block of the simulation holds.
+fn stray_transaction() -> Transaction {
+    let key = SigningKey::from_seed(&[0x77; 32]);
+    Transaction::sign(
+        weft_core::ChainId::from_name("elsewhere").expect("a name"),
+        super::START_MS,
+        weft_ledger::Signer::Authority,
+        &key,
+        weft_core::model::Payload::NetworkPeer(weft_core::model::NetworkPeer {
+            key: key.public_key(),
+            admitted: true,
+            name: "stray".into(),
+        }),
+    )
+    .expect("a transaction")
+}
+
+/// Changes the address in every signed address it passes on (the signature no longer holds).
+struct AddressLiar;
+
+impl Tap for AddressLiar {
+    fn outgoing(&self, message: Vec<u8>) -> Tapped {
+        let send = match decode::<Sync>(&message) {
+            Ok(Sync::Addresses { mut records }) => {
+                for record in &mut records {
+                    record.address = "127.0.0.66:6666".into();
+                }
+                encode(&Sync::Addresses { records })
+            }
+            _ => message,
+        };
+        Tapped {
+            send: Some(send),
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// A validator that leads with invalid blocks: it stands between the engine and its core, and
+/// answers the engine's requests for a proposal itself with a block it broke (on the committed
+/// head: it waits up to [`HOLD`] for the parent to be committed, else lets the core propose),
+/// sent whole to every peer; the core proposes the rest of the time.
+pub(in crate::net) struct InvalidProposer {
+    pub how: Byzantine,
+    pub ledger: SharedLedger,
+    pub key: SigningKey,
+    pub blocks: TapSender,
+    /// A valid transaction of its own to break, by number and time.
+    pub make_tx: Box<dyn Fn(u64, u64) -> Transaction + Send>,
+}
+
+/// How long an invalid proposer holds a request for a proposal, waiting for its parent to be
+/// committed.
+const HOLD: Duration = Duration::from_millis(1_000);
+
+impl InvalidProposer {
+    /// Runs between `inbox` (what the engine and the network send the core) and `core`.
+    pub async fn run(self, inbox: Receiver<Event>, core: Sender<Event>, context: super::Context) {
+        let mut broken: Vec<Digest> = Vec::new();
+        let mut held: Vec<(
+            Ctx,
+            commonware_utils::channel::oneshot::Sender<Digest>,
+            SystemTime,
+        )> = Vec::new();
+        let mut made = 0u64;
+        loop {
+            loop {
+                let event = match inbox.try_recv() {
+                    Ok(event) => event,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
+                };
+                let passed = match event {
+                    Event::Propose {
+                        context: ctx,
+                        response,
+                    } => {
+                        held.push((ctx, response, context.current()));
+                        continue;
+                    }
+                    // Its broken blocks went whole to every peer already.
+                    Event::Broadcast { digest, .. } if broken.contains(&digest) => continue,
+                    other => other,
+                };
+                if core.send(passed).is_err() {
+                    return;
+                }
+            }
+            let now = context.current();
+            let mut still = Vec::new();
+            for (ctx, response, since) in held.drain(..) {
+                let unix_ms = now
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |since| since.as_millis() as u64);
+                if let Some(digest) = self.broken_proposal(&ctx, made, unix_ms) {
+                    made += 1;
+                    broken.push(digest);
+                    let _ = response.send(digest);
+                } else if now.duration_since(since).unwrap_or_default() >= HOLD {
+                    let honest = Event::Propose {
+                        context: ctx,
+                        response,
+                    };
+                    if core.send(honest).is_err() {
+                        return;
+                    }
+                } else {
+                    still.push((ctx, response, since));
+                }
+            }
+            held = still;
+            context.sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// A block on `ctx`'s parent, if that is the committed head, broken as `how` says, sealed
+    /// and sent to every peer; its digest.
+    fn broken_proposal(&self, ctx: &Ctx, n: u64, now: u64) -> Option<Digest> {
+        let ledger = self.ledger.lock().ok()?;
+        let head = ledger.head().clone();
+        if head.header.hash().0.0 != ctx.parent.1.0 {
+            return None;
+        }
+        let snapshot = ledger.store().snapshot().ok()?;
+        let tx = (self.make_tx)(n, now);
+        let Assembled { block, .. } = assemble(
+            &snapshot,
+            ledger.chain_id(),
+            &head,
+            Admitted::check(vec![tx]),
+            &self.key,
+            now,
+        )
+        .ok()?;
+        drop(snapshot);
+        drop(ledger);
+        let mut block = block;
+        let first = block.transactions.first()?.clone();
+        match self.how {
+            Byzantine::Forger => block.transactions[0].signature.0[0] ^= 1,
+            Byzantine::Replayer => block.transactions.push(first),
+            _ => return None,
+        }
+        let ids: Vec<TxId> = block.transactions.iter().map(Transaction::id).collect();
+        let mut header = block.signed.header.clone();
+        header.merkle_root = weft_ledger::block::merkle_levels(&block.transactions, &ids).root();
+        header.tx_count = block.transactions.len() as u32;
+        block.signed = SignedHeader::seal(header, &self.key);
+        let digest = commonware_cryptography::sha256::Digest(block.signed.header.hash().0.0);
+        let mut blocks = self.blocks.clone();
+        commonware_p2p::Sender::send(
+            &mut blocks,
+            Recipients::All,
+            encode(&WireProposal::Whole(block)),
+            true,
+        );
+        Some(digest)
     }
 }

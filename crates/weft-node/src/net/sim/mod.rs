@@ -62,6 +62,8 @@ pub(super) struct Plan {
     pub partition: Option<Partition>,
     /// Validators that misbehave, by index.
     pub byzantine: Vec<(usize, Byzantine)>,
+    /// `network.idle_block_ms`: how often the validators finalize an empty block.
+    pub idle_block_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -84,6 +86,7 @@ impl Plan {
             transactions: 12,
             partition: None,
             byzantine: Vec::new(),
+            idle_block_ms: NetworkSection::default().idle_block_ms,
         }
     }
 }
@@ -97,8 +100,8 @@ pub(super) struct Outcome {
     pub committed: Vec<TxId>,
     /// The runtime's digest of everything that happened (tasks, messages, time).
     pub runtime: String,
-    /// Evidence each node recorded (kinds), by node.
-    pub evidence: Vec<Vec<String>>,
+    /// The evidence each node recorded (docs/network.md, "Evidence"), by node.
+    pub evidence: Vec<Vec<serde_json::Value>>,
     /// With a partition: the highest head when the network was cut, and when it healed.
     pub partitioned: Option<(u64, u64)>,
     /// Simulated time the schedule took.
@@ -236,26 +239,31 @@ impl Chain {
 
     /// The `n`th organisation the workload registers.
     fn register(&self, n: usize, time: u64) -> Transaction {
-        Transaction::sign(
-            self.id,
-            time,
-            Signer::Authority,
-            &self.authority,
-            Payload::RegisterResource(RegisterResource {
-                resource: Resource::Organization(Organization {
-                    name: Some(format!("Organisation {n}")),
-                    website: None,
-                    address: Address {
-                        town: "Gaithersburg".into(),
-                        country: "US".into(),
-                        ..Address::default()
-                    },
-                }),
-                key: SigningKey::from_seed(&seed_bytes(0x5000 + n as u64)).public_key(),
-            }),
-        )
-        .expect("a valid registration")
+        registration(&self.authority, self.id, n as u64, time)
     }
+}
+
+/// A registration of organisation `n` by the authority, at `time`.
+fn registration(authority: &SigningKey, chain: ChainId, n: u64, time: u64) -> Transaction {
+    Transaction::sign(
+        chain,
+        time,
+        Signer::Authority,
+        authority,
+        Payload::RegisterResource(RegisterResource {
+            resource: Resource::Organization(Organization {
+                name: Some(format!("Organisation {n}")),
+                website: None,
+                address: Address {
+                    town: "Gaithersburg".into(),
+                    country: "US".into(),
+                    ..Address::default()
+                },
+            }),
+            key: SigningKey::from_seed(&seed_bytes(0x5000 + n)).public_key(),
+        }),
+    )
+    .expect("a valid registration")
 }
 
 fn copy(key: &SigningKey) -> SigningKey {
@@ -347,14 +355,7 @@ async fn simulate(context: Context, plan: &Plan) -> Result<Outcome> {
             .map(|(_, how)| *how);
         nodes.push(
             start_node(
-                &context,
-                &oracle,
-                &chain,
-                &keys,
-                plan.validators,
-                index,
-                role,
-                byzantine,
+                &context, &oracle, &chain, &keys, plan, index, role, byzantine,
             )
             .await?,
         );
@@ -520,7 +521,7 @@ async fn simulate(context: Context, plan: &Plan) -> Result<Outcome> {
         heads: honest.iter().map(|index| heads(&nodes)[*index]).collect(),
         committed,
         runtime: context.auditor().state(),
-        evidence: nodes.iter().map(evidence_kinds).collect(),
+        evidence: nodes.iter().map(evidence_of).collect(),
         partitioned: plan.partition.map(|_| (at_cut, at_heal)),
         took,
     })
@@ -574,6 +575,11 @@ fn check_safety(nodes: &[SimNode], honest: &[usize], committed: &[TxId]) -> Resu
     if let Some((id, times)) = seen.iter().find(|(_, times)| **times > 1) {
         anyhow::bail!("safety: transaction {id} is in the chain {times} times");
     }
+    // Every transaction submitted was answered: one in the chain that was not acknowledged
+    // came from elsewhere (a Byzantine block made final).
+    if let Some(id) = seen.keys().find(|id| committed.binary_search(id).is_err()) {
+        anyhow::bail!("safety: transaction {id} is in the chain but was never acknowledged");
+    }
     Ok(())
 }
 
@@ -612,14 +618,11 @@ fn heads(nodes: &[SimNode]) -> Vec<(u64, BlockHash)> {
         .collect()
 }
 
-fn evidence_kinds(node: &SimNode) -> Vec<String> {
+fn evidence_of(node: &SimNode) -> Vec<serde_json::Value> {
     std::fs::read_to_string(&node.evidence_path)
         .unwrap_or_default()
         .lines()
-        .filter_map(|line| {
-            let record: serde_json::Value = serde_json::from_str(line).ok()?;
-            Some(record["kind"].as_str()?.to_string())
-        })
+        .filter_map(|line| serde_json::from_str(line).ok())
         .collect()
 }
 
@@ -672,11 +675,12 @@ async fn start_node(
     oracle: &simulated::Oracle<Key, Context>,
     chain: &Chain,
     keys: &[SigningKey],
-    validators: usize,
+    plan: &Plan,
     index: usize,
     role: Role,
     byzantine: Option<Byzantine>,
 ) -> Result<SimNode> {
+    let validators = plan.validators;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("ledger.redb");
     let ledger = Ledger::create(
@@ -701,6 +705,7 @@ async fn start_node(
             .iter()
             .map(|key| key.public_key().to_string())
             .collect(),
+        idle_block_ms: plan.idle_block_ms,
         ..NetworkSection::default()
     };
     let filter = (role == Role::Thin).then(|| weft_ledger::filter::StorageFilter {
@@ -753,6 +758,25 @@ async fn start_node(
         &parts,
         &keys[..validators],
     );
+    if let Some(how @ (Byzantine::Forger | Byzantine::Replayer)) = byzantine {
+        // It stands between the engine and its core.
+        let (to_proposer, proposer_inbox) = std::sync::mpsc::channel::<Event>();
+        let to_core = std::mem::replace(&mut parts.events, to_proposer);
+        let authority = copy(&chain.authority);
+        let chain_id = chain.id;
+        let proposer = byzantine::InvalidProposer {
+            how,
+            ledger: ledger.clone(),
+            key: copy(&keys[index]),
+            blocks: registered.blocks.0.clone(),
+            make_tx: Box::new(move |n, time| {
+                registration(&authority, chain_id, 1_000_000 + n, time)
+            }),
+        };
+        context
+            .child("byzantine")
+            .spawn(move |context| proposer.run(proposer_inbox, to_core, context));
+    }
     let peers = SimPeers {
         control,
         manager: oracle.socket_manager(),

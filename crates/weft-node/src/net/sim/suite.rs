@@ -10,13 +10,21 @@ const SCHEDULES: u64 = 200;
 
 /// The schedule of seed `seed`: 4 to 7 validators, maybe an archive and a thin node, latency
 /// from 5 to 120 ms with jitter, up to 5 % of messages lost, 5 to 30 transactions, a third of
-/// schedules with a partition that heals, and some with one Byzantine validator.
+/// schedules with a partition that heals, and half with one Byzantine validator.
 pub(super) fn plan_of(seed: u64) -> Plan {
     let mut choices = Choices(seed);
     let validators = 4 + choices.below(4);
-    let byzantine = match choices.below(6) {
-        0 => vec![(choices.below(validators), Byzantine::Equivocator)],
-        1 => vec![(choices.below(validators), Byzantine::Withholder)],
+    // Half of the schedules have one Byzantine validator (a network of 4 or more tolerates 1).
+    const KINDS: [Byzantine; 6] = [
+        Byzantine::Equivocator,
+        Byzantine::Withholder,
+        Byzantine::Forger,
+        Byzantine::Replayer,
+        Byzantine::BadBodies,
+        Byzantine::AddressLiar,
+    ];
+    let byzantine = match choices.below(2 * KINDS.len()) {
+        kind if kind < KINDS.len() => vec![(choices.below(validators), KINDS[kind])],
         _ => Vec::new(),
     };
     let partition = (choices.below(3) == 0).then(|| Partition {
@@ -35,6 +43,7 @@ pub(super) fn plan_of(seed: u64) -> Plan {
         transactions: 5 + choices.below(26),
         partition,
         byzantine,
+        idle_block_ms: NetworkSection::default().idle_block_ms,
     }
 }
 
@@ -133,10 +142,15 @@ fn an_equivocating_validator_is_reported_and_the_others_stay_safe() {
     plan.transactions = 15;
     let outcome = run_or_name_seed(&plan);
     assert_eq!(outcome.committed.len(), 15);
+    let equivocator = key_of(1);
     let reported = outcome
         .evidence
         .iter()
-        .filter(|kinds| kinds.iter().any(|kind| kind == "conflicting_notarize"))
+        .filter(|records| {
+            records.iter().any(|record| {
+                record["kind"] == "conflicting_notarize" && record["validator"] == equivocator
+            })
+        })
         .count();
     assert!(
         reported >= 2,
@@ -152,4 +166,93 @@ fn a_validator_withholding_finalize_votes_does_not_stop_the_network() {
     plan.transactions = 15;
     let outcome = run_or_name_seed(&plan);
     assert_eq!(outcome.committed.len(), 15);
+}
+
+/// Node `index`'s key, as evidence names it.
+fn key_of(index: usize) -> String {
+    SigningKey::from_seed(&seed_bytes(index as u64 + 1))
+        .public_key()
+        .to_string()
+}
+
+/// The evidence node `by` holds against `key` of `kind` (`validator` or `peer` names it).
+fn evidence_against<'a>(
+    outcome: &'a Outcome,
+    by: usize,
+    kind: &str,
+    key: &str,
+) -> Vec<&'a serde_json::Value> {
+    outcome.evidence[by]
+        .iter()
+        .filter(|record| {
+            record["kind"] == kind && (record["validator"] == key || record["peer"] == key)
+        })
+        .collect()
+}
+
+#[test]
+fn blocks_that_break_the_rules_are_refused_recorded_and_never_final() {
+    // Two of four validators lead with invalid blocks: one with a forged signature, one with a
+    // transaction twice. They vote honestly otherwise, so the network goes on.
+    let mut plan = Plan::honest(17, 4);
+    plan.byzantine = vec![(2, Byzantine::Forger), (3, Byzantine::Replayer)];
+    plan.transactions = 20;
+    let outcome = run_or_name_seed(&plan);
+    assert_eq!(outcome.committed.len(), 20);
+    for honest in [0, 1] {
+        for (byzantine, reason) in [(2, "signature"), (3, "replay")] {
+            let refused = evidence_against(&outcome, honest, "invalid_block", &key_of(byzantine));
+            assert!(
+                !refused.is_empty(),
+                "node {honest} holds no evidence against node {byzantine}: {:?}",
+                outcome.evidence[honest]
+            );
+            assert!(
+                refused.iter().all(|record| record["reason"]
+                    .as_str()
+                    .is_some_and(|why| why.contains(reason))),
+                "{refused:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_node_catching_up_cuts_off_a_validator_that_sends_altered_bodies() {
+    // The archive node is cut off while the validators go on, then catches up, asking the
+    // validators for bodies: one answers with altered ones.
+    let mut plan = Plan::honest(19, 4);
+    plan.archives = 1;
+    plan.transactions = 60;
+    plan.byzantine = vec![(3, Byzantine::BadBodies)];
+    // An empty block every 50 ms: some 600 blocks to catch up with, asked of every validator
+    // at once (64 per request).
+    plan.idle_block_ms = 50;
+    plan.partition = Some(Partition {
+        split: 4,
+        at: Duration::from_millis(200),
+        lasting: Duration::from_secs(30),
+    });
+    let outcome = run_or_name_seed(&plan);
+    let cut = evidence_against(&outcome, 4, "invalid_message", &key_of(3));
+    assert!(!cut.is_empty(), "{:?}", outcome.evidence[4]);
+    let (_, at_heal) = outcome.partitioned.expect("partitioned");
+    assert!(at_heal > 0);
+}
+
+#[test]
+fn a_peer_passing_on_altered_addresses_is_cut_off() {
+    let mut plan = Plan::honest(23, 4);
+    plan.byzantine = vec![(2, Byzantine::AddressLiar)];
+    let outcome = run_or_name_seed(&plan);
+    for honest in [0, 1, 3] {
+        let cut = evidence_against(&outcome, honest, "invalid_message", &key_of(2));
+        assert!(
+            cut.iter().any(|record| record["reason"]
+                .as_str()
+                .is_some_and(|why| why.contains("forged address"))),
+            "node {honest}: {:?}",
+            outcome.evidence[honest]
+        );
+    }
 }
