@@ -143,11 +143,6 @@ impl Cluster {
         status["key"].as_str().expect("key").to_string()
     }
 
-    /// What the node recorded in its `evidence.jsonl`.
-    pub(crate) fn evidence(&self, index: usize) -> Vec<Value> {
-        evidence_in(&self.members[index].home)
-    }
-
     pub(crate) fn height(&self, index: usize) -> u64 {
         self.status(index)["height"].as_u64().expect("height")
     }
@@ -179,14 +174,9 @@ impl Cluster {
         }
     }
 
+    /// `weft cluster restart` of one node.
     pub(crate) fn restart(&mut self, index: usize) {
-        self.restart_with(index, &[]);
-    }
-
-    /// `weft cluster restart` of one node, with these environment variables.
-    pub(crate) fn restart_with(&mut self, index: usize, env: &[(&str, &str)]) {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
-            .envs(env.iter().copied())
             .args(["cluster", "restart", "--json", "--node"])
             .arg(&self.members[index].name)
             .arg("--dir")
@@ -275,15 +265,6 @@ pub(crate) fn claims(
                 &content,
             ))
         })
-        .collect()
-}
-
-/// What the node of `home` recorded in its `evidence.jsonl`.
-pub(crate) fn evidence_in(home: &Path) -> Vec<Value> {
-    std::fs::read_to_string(home.join("evidence.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("an evidence line is JSON"))
         .collect()
 }
 

@@ -4,7 +4,16 @@ use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, wait_net_status};
 use crate::common::{json_of, run, weft};
-use crate::one_network_at_a_time;
+use crate::{DEADLINE, one_network_at_a_time};
+
+/// Sends `signal` (`-STOP`, `-CONT`) to `pid` with kill(1).
+fn signal(pid: u64, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {signal} {pid}");
+}
 
 /// Two single-validator networks of different chains listed as one cluster: `weft cluster
 /// status` finds their blocks at the common height differ, says so, and exits 4.
@@ -97,14 +106,15 @@ fn cluster_commands_refuse_bad_arguments_with_the_reason() {
 }
 
 /// `weft cluster up` returns a network that has formed, or stops every node it started: here
-/// no validator sends finalize votes, so no block is ever committed.
+/// one of its two validators hangs (SIGSTOP) as soon as it is started, so no block is ever
+/// committed (two of two must vote); the hung node is let go once the launcher has asked it to
+/// stop (SIGTERM pending), so that it can stop.
 #[test]
 fn cluster_up_stops_every_node_when_the_network_commits_no_block() {
     let _network = one_network_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let cluster = dir.path().join("c");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
-        .env("WEFT_FAULT", "withhold-finalize")
+    let up = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
         .args([
             "cluster",
             "up",
@@ -116,8 +126,48 @@ fn cluster_up_stops_every_node_when_the_network_commits_no_block() {
             "--dir",
         ])
         .arg(&cluster)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("weft runs");
+    // cluster.json names the nodes' pids as soon as they are started.
+    let started = std::time::Instant::now();
+    let hung = loop {
+        let pid = std::fs::read(cluster.join("cluster.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .and_then(|file| file["nodes"][1]["pid"].as_u64());
+        if let Some(pid) = pid {
+            break pid;
+        }
+        assert!(started.elapsed() < DEADLINE, "cluster.json never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    signal(hung, "-STOP");
+    // A validator that hangs once it listens: the launcher sees the file a node writes when
+    // its API listens (the hung node may have written it already).
+    let listening = cluster.join("node1").join("node.addr");
+    if !listening.exists() {
+        std::fs::write(&listening, "127.0.0.1:1\n").expect("node.addr");
+    }
+    // SIGTERM (bit 15 of the pending signals) arrives when the launcher gives up.
+    let term_pending = || {
+        std::fs::read_to_string(format!("/proc/{hung}/status"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.starts_with("SigPnd:") || line.starts_with("ShdPnd:"))
+            .filter_map(|line| u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok())
+            .any(|pending| pending & (1 << 14) != 0)
+    };
+    while !term_pending() {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the launcher never asked the hung node to stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    signal(hung, "-CONT");
+    let output = up.wait_with_output().expect("weft ends");
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let message = json_of(&output)["error"]["message"]
         .as_str()

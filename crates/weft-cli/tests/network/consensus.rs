@@ -3,9 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::cluster::{
-    Cluster, chain_tx_ids, claims, keys_in, metrics_of, queue, submit, wait_net_status,
-};
+use crate::cluster::{Cluster, chain_tx_ids, claims, keys_in, queue, submit, wait_net_status};
 use crate::common::node::{claim_tx_on, encoded, http, post_json};
 use crate::common::{run, weft};
 use crate::thin::thin_node_keeps_what_its_filter_selects_and_fetches_the_rest;
@@ -336,120 +334,6 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         "{status}"
     );
     assert_eq!(status["common_height"], Value::Null, "{status}");
-}
-
-/// Two validators of four never send a finalize vote (debug builds read `WEFT_FAULT`): blocks
-/// are still notarized — `notarized_view` runs ahead of `view` — but none is finalized, so
-/// nothing is committed and no submitter is answered. Once one of them votes honestly again, the
-/// next finalization makes the blocks notarized during the stall final with it: every node
-/// commits them, with what was submitted meanwhile, each transaction once.
-#[test]
-fn notarized_blocks_wait_for_a_finalization_and_are_committed_with_it() {
-    let _network = one_network_at_a_time();
-    let mut cluster = Cluster::up(&["--nodes", "4"]);
-    let home0 = cluster.members[0].home.clone();
-    let api0 = cluster.members[0].api.clone();
-    let org = cluster.org();
-    let before = submit(&cluster, &api0, &home0, &org, "before", 10);
-    for index in [2, 3] {
-        cluster.kill(index);
-        cluster.restart_with(index, &[("WEFT_FAULT", "withhold-finalize")]);
-    }
-    // Two finalize votes a view at most, below the quorum of three: views go on with notarized
-    // blocks (an empty one every `idle_block_ms` at least) and no finalization.
-    let stalled = wait_net_status(
-        &api0,
-        "blocks notarized past the last finalization",
-        |net| net["notarized_view"].as_u64() >= net["view"].as_u64().map(|view| view + 3),
-    );
-    let stalled_height = stalled["height"].as_u64().expect("height");
-    let stalled_view = stalled["view"].as_u64().expect("view");
-    let transactions = claims(&cluster, &home0, &org, "stalled", 20);
-    let queued = queue(&cluster.members[1].api, &transactions);
-    let queued_at = wait_net_status(&api0, "notarized view", |net| {
-        net["notarized_view"].is_u64()
-    })["notarized_view"]
-        .as_u64()
-        .expect("view");
-    // Five more views: the transactions, flooded to every validator at once, are in one of
-    // their notarized blocks.
-    wait_net_status(&api0, "five more notarized views", |net| {
-        net["notarized_view"].as_u64() >= Some(queued_at + 5)
-    });
-    let healed_at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64;
-    for index in 0..4 {
-        let net = wait_net_status(&cluster.members[index].api, "net status", |_| true);
-        assert_eq!(
-            net["height"].as_u64(),
-            Some(stalled_height),
-            "{} committed a block without a finalization: {net}",
-            cluster.members[index].name
-        );
-        if index < 2 {
-            assert_eq!(net["view"].as_u64(), Some(stalled_view), "{net}");
-        }
-    }
-    for id in &queued {
-        let (code, tx) = http("GET", &format!("{api0}/v1/transactions/{id}"), None, b"");
-        assert_ne!(code, 200, "final without a finalization: {tx}");
-    }
-    // What an operator's monitoring sees: finality lags behind notarization.
-    let metric = metrics_of(&api0);
-    assert_eq!(metric("weft_net_validator"), 1);
-    // Whom it heard from in the last 5 s moves with timing; whom it dials, and that it cut
-    // nobody off, do not.
-    assert_eq!(metric("weft_net_dialed_peers"), 3);
-    assert_eq!(metric("weft_net_cut_off_peers"), 0);
-    assert_eq!(metric("weft_net_view"), stalled_view);
-    assert!(metric("weft_net_notarized_view") >= queued_at + 5);
-    assert_eq!(metric("weft_net_finalized_height"), stalled_height);
-
-    // One withholder votes honestly again: three finalize votes make a finalization, and every
-    // block notarized before it becomes final with it.
-    cluster.kill(3);
-    cluster.restart(3);
-    for index in 0..4 {
-        for id in &queued {
-            cluster.wait_final(
-                index,
-                id,
-                "after the heal, a transaction submitted in the stall",
-            );
-        }
-    }
-    let top = cluster.height(0);
-    cluster.converge(&[0, 1, 2, 3], top);
-    let ids = chain_tx_ids(&api0, top);
-    for id in before.iter().map(|(id, _)| id).chain(&queued) {
-        assert_eq!(
-            ids.iter().filter(|held| *held == id).count(),
-            1,
-            "{id} is not on the chain exactly once"
-        );
-    }
-    // The block holding them was proposed (and notarized) during the stall, and committed
-    // only after it: not proposed again.
-    let holder = (stalled_height + 1..=top)
-        .map(|height| {
-            let (code, block) = http("GET", &format!("{api0}/v1/blocks/{height}"), None, b"");
-            assert_eq!(code, 200, "{block}");
-            block
-        })
-        .find(|block| {
-            block["transactions"]
-                .as_array()
-                .expect("transactions")
-                .iter()
-                .any(|id| id.as_str() == Some(queued[0].as_str()))
-        })
-        .expect("a block holds the first transaction submitted in the stall");
-    assert!(
-        holder["timestamp"].as_u64() < Some(healed_at_ms),
-        "the block was made after the heal, not during the stall: {holder}"
-    );
 }
 
 /// A validator's consensus engine starts once every other validator of its epoch has answered

@@ -13,12 +13,10 @@ use std::time::Duration;
 #[path = "../common/mod.rs"]
 mod common;
 
-mod byzantine;
 mod cluster;
 mod commands;
 mod consensus;
 mod membership;
-mod partition;
 mod peers;
 mod thin;
 

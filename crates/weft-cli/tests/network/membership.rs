@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::cluster::{Cluster, chain_tx_ids, evidence_in, submit, wait_for, wait_net_status};
+use crate::cluster::{Cluster, chain_tx_ids, submit, wait_for, wait_net_status};
 use crate::common::node::{Node, http, new_home};
 use crate::common::{run, weft};
 use crate::{DEADLINE, one_network_at_a_time};
@@ -41,7 +41,6 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
         0,
     );
     assert_eq!(load["committed"].as_u64(), Some(TXS), "{load}");
-    let loaded_to = cluster.height(0);
     // Joined from the archive node: it is the document's first seed.
     let archive_api = cluster.members[ARCHIVE].api.clone();
     let archive_key = cluster.key(ARCHIVE);
@@ -68,57 +67,14 @@ fn a_late_node_joins_syncs_100000_transactions_and_is_cut_off_when_removed() {
     let admitted_at = admitted["height"].as_u64().expect("height");
     cluster.converge(&[0, 1, 2, 3, ARCHIVE], admitted_at);
 
-    // First only validator 3 is up, and it lies: it votes and proposes honestly, but answers
-    // requests for block bodies with a tampered body (debug builds read `WEFT_FAULT`). The late
-    // node takes its headers (the certificate proves them final), refuses every body, which
-    // does not match its header, records the liar and disconnects it: it commits nothing.
-    let liar = cluster.key(3);
+    // No validator is up, only the archive node, which does not vote: the late node catches up
+    // from it alone. (A peer that answers with altered bodies while a node catches up is a
+    // simulated scenario: `net::sim` in weft-node.)
     for index in 0..=ARCHIVE {
         cluster.kill(index);
     }
-    cluster.restart_with(3, &[("WEFT_FAULT", "bad-bodies")]);
-    let joiner = Node::start(&joiner_home);
-    let caught = wait_for(|| {
-        let caught: Vec<Value> = evidence_in(&joiner_home)
-            .into_iter()
-            .filter(|record| record["kind"] == "invalid_message" && record["peer"] == liar.as_str())
-            .collect();
-        if caught.is_empty() {
-            Err("the late node never caught the liar".into())
-        } else {
-            Ok(caught)
-        }
-    });
-    assert!(
-        caught[0]["reason"]
-            .as_str()
-            .is_some_and(|reason| reason.contains("does not match its header")),
-        "{caught:?}"
-    );
-    let net = http("GET", &format!("{}/v1/net/status", joiner.url), None, b"").1;
-    assert_eq!(
-        net["height"], 0,
-        "nothing of the liar's is committed: {net}"
-    );
-    // The status names the peer it cut off, why, and until when.
-    let cut_off = net["cut_off"].as_array().expect("cut_off");
-    assert!(
-        cut_off.iter().any(|peer| peer["key"] == liar.as_str()
-            && peer["reason"]
-                .as_str()
-                .is_some_and(|reason| reason.contains("does not match its header"))
-            && peer["until_ms"].as_u64() > Some(0)),
-        "{net}"
-    );
-    assert!(
-        net["finalized_height"].as_u64() >= Some(loaded_to),
-        "the headers were taken: {net}"
-    );
-
-    // No validator is up, only the archive node, which does not vote: the late node catches up
-    // from it alone.
-    cluster.kill(3);
     cluster.restart(ARCHIVE);
+    let joiner = Node::start(&joiner_home);
     let archive_height = cluster.height(ARCHIVE);
     assert!(archive_height >= admitted_at);
     let synced_to = wait_for(|| {

@@ -20,7 +20,7 @@ use commonware_runtime::{Clock, Metrics, Spawner, Storage, Supervisor};
 use commonware_utils::channel::oneshot;
 use commonware_utils::ordered::Set;
 
-use super::{Activity, Ctx, Digest, Event, Key, Scheme, core};
+use super::{Activity, Ctx, Digest, Event, Key, Scheme};
 
 /// What the engines of every epoch share.
 pub(super) struct Engines<B> {
@@ -32,9 +32,6 @@ pub(super) struct Engines<B> {
     /// Put before the names of the engine's storage partitions: empty in a node (its storage
     /// is its own directory); a node's name where nodes share one storage (simulations).
     pub partition_prefix: String,
-    /// Debug builds only: how this validator misbehaves, for tests.
-    pub fault: Option<core::Fault>,
-    pub events: Sender<Event>,
 }
 
 /// The engine's three networks (votes, certificates, resolver), one subchannel per epoch: the
@@ -72,8 +69,6 @@ where
         mailbox,
         leader_timeout,
         partition_prefix,
-        fault,
-        events,
     } = engines;
     let mut engine: Option<commonware_runtime::Handle<()>> = None;
     let result = loop {
@@ -113,14 +108,6 @@ where
                 continue;
             }
         };
-        if fault == Some(core::Fault::Equivocate)
-            && let Some(signer) = Scheme::signer(&namespace, validators.clone(), private.clone())
-        {
-            let _ = events.send(Event::Equivocation(core::equivocator(
-                epoch_votes.0.clone(),
-                signer,
-            )));
-        }
         let config = engine_config(
             scheme,
             blocker.clone(),
@@ -146,15 +133,6 @@ where
         if let Some(signer) = Scheme::signer(&namespace, validators.clone(), private.clone()) {
             hello(&mut votes_sender, &signer, epoch);
         }
-        let withhold_finalize = fault == Some(core::Fault::WithholdFinalize);
-        let votes_sender = Votes {
-            inner: votes_sender,
-            withhold_finalize,
-        };
-        let votes_receiver = VotesIn {
-            inner: votes_receiver,
-            withhold_finalize,
-        };
         engine = Some(started.start(
             (votes_sender, votes_receiver),
             epoch_certificates,
@@ -351,93 +329,6 @@ fn hello_vote(signer: &Scheme, epoch: u64) -> Option<Vec<u8>> {
     let round = Round::new(Epoch::new(epoch), View::zero());
     let vote: Vote<Scheme, Digest> = Vote::Nullify(Nullify::sign::<Digest>(signer, round)?);
     Some(vote.encode().to_vec())
-}
-
-/// The consensus engine's sender of votes. With [`core::Fault::WithholdFinalize`] (debug builds,
-/// tests only) it drops this validator's finalize votes and sends the others.
-#[derive(Clone)]
-struct Votes<S> {
-    inner: S,
-    withhold_finalize: bool,
-}
-
-/// The consensus engine's receiver of votes. With [`core::Fault::WithholdFinalize`] it drops
-/// the finalize votes of the others: the engine could otherwise assemble a finalization from
-/// theirs and its own, unsent, vote, and send it.
-#[derive(Debug)]
-struct VotesIn<R> {
-    inner: R,
-    withhold_finalize: bool,
-}
-
-impl<R: commonware_p2p::Receiver> commonware_p2p::Receiver for VotesIn<R> {
-    type Error = R::Error;
-    type PublicKey = R::PublicKey;
-
-    async fn recv(&mut self) -> Result<commonware_p2p::Message<Self::PublicKey>, Self::Error> {
-        loop {
-            let (from, message) = self.inner.recv().await?;
-            if !(self.withhold_finalize && message.as_ref().first() == Some(&FINALIZE_VOTE)) {
-                return Ok((from, message));
-            }
-        }
-    }
-
-    fn capacity(&self) -> NonZeroUsize {
-        self.inner.capacity()
-    }
-}
-
-/// [`Votes`] after its recipients were checked against their rate limits.
-struct CheckedVotes<C> {
-    inner: C,
-    withhold_finalize: bool,
-}
-
-/// The first byte of commonware's encoding of a finalize vote (`Vote::Finalize`; notarize is 0,
-/// nullify 1).
-const FINALIZE_VOTE: u8 = 2;
-
-impl<S: commonware_p2p::LimitedSender> commonware_p2p::LimitedSender for Votes<S> {
-    type PublicKey = S::PublicKey;
-    type Checked<'a>
-        = CheckedVotes<S::Checked<'a>>
-    where
-        Self: 'a;
-
-    fn check(
-        &mut self,
-        recipients: Recipients<Self::PublicKey>,
-    ) -> Result<Self::Checked<'_>, std::time::SystemTime> {
-        let withhold_finalize = self.withhold_finalize;
-        self.inner.check(recipients).map(|inner| CheckedVotes {
-            inner,
-            withhold_finalize,
-        })
-    }
-}
-
-impl<C: commonware_p2p::CheckedSender> commonware_p2p::CheckedSender for CheckedVotes<C> {
-    type PublicKey = C::PublicKey;
-
-    fn recipients(&self) -> Vec<Self::PublicKey> {
-        self.inner.recipients()
-    }
-
-    fn send(
-        self,
-        message: impl Into<commonware_runtime::IoBufs> + Send,
-        priority: bool,
-    ) -> commonware_actor::Unreliable<commonware_actor::Feedback> {
-        let message: commonware_runtime::IoBufs = message.into();
-        if self.withhold_finalize
-            && message.chunk_at(0).and_then(<[u8]>::first) == Some(&FINALIZE_VOTE)
-        {
-            tracing::warn!("withholding a finalize vote (WEFT_FAULT)");
-            return commonware_actor::Unreliable::new(commonware_actor::Feedback::Ok);
-        }
-        self.inner.send(message, priority)
-    }
 }
 
 #[cfg(test)]

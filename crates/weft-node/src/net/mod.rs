@@ -240,9 +240,6 @@ pub(crate) enum Event {
         validator: usize,
         view: u64,
     },
-    /// With [`core::Fault::Equivocate`]: how this validator double-votes in the engine just
-    /// started.
-    Equivocation(Equivocator),
     Block {
         from: Key,
         bytes: Vec<u8>,
@@ -265,9 +262,6 @@ pub(crate) enum Event {
     /// The node is stopping: answer what is held and end.
     Stop,
 }
-
-/// Sends a second, conflicting notarize vote for a view this validator leads (tests only).
-pub(crate) type Equivocator = Box<dyn FnMut(&Ctx, &Digest) + Send>;
 
 /// The namespace every consensus and peer-to-peer signature of a chain is made in, so that no
 /// signature can be replayed on another chain or in another protocol.

@@ -155,7 +155,6 @@ pub(super) fn node_parts(
             config: params.config,
             max_txs: params.max_txs,
             filter: params.filter,
-            fault: core::Fault::from_env(),
         },
         private: prepared.private,
         leader_timeout,
@@ -361,7 +360,6 @@ where
         inbox,
     } = parts;
     let namespace = core_params.namespace.clone();
-    let fault = core_params.fault;
     let (epochs_out, epochs_in) = tokio::sync::mpsc::unbounded_channel::<EpochStart>();
     // The engine's channels carry one subchannel per epoch: the engine of a new epoch starts on
     // fresh ones while messages of the old one are dropped.
@@ -425,8 +423,6 @@ where
             },
             leader_timeout,
             partition_prefix,
-            fault,
-            events,
         },
         engine::Channels {
             votes,

@@ -405,12 +405,6 @@ where
             }
             match self.propose(&context, asked) {
                 Some(Some(digest)) => {
-                    if self.fault == Some(Fault::Equivocate) {
-                        // With the leader's own vote for its block on the way, a second one
-                        // for another block: whichever a validator receives second, it holds
-                        // both, signed, before the view has a certificate.
-                        self.double_vote(&context, &digest);
-                    }
                     let _ = response.send(digest);
                 }
                 // Declined: the engine moves on.
@@ -545,15 +539,7 @@ where
             self.pool.remove(&id);
             self.decide(&id, TxResult::Rejected { id, error });
         }
-        // A test fault changes the block after it was built: its state changes and ids are then
-        // not those of the block, so none are kept with it.
-        let broken = self
-            .fault
-            .and_then(|fault| fault.broken(&block, &self.p.key));
-        let (block, validated) = match broken {
-            Some(broken) => (broken, None),
-            None => (block, Some(Arc::new(validated))),
-        };
+        let validated = Some(Arc::new(validated));
         let hash = block.signed.header.hash();
         let size = encoded_len(&block);
         self.known_bytes += size;
@@ -563,7 +549,6 @@ where
                 block: Arc::new(block),
                 bytes: size,
                 validated,
-                // A block a test fault altered is validated like any other received.
                 from_pool: false,
             },
         );

@@ -310,24 +310,6 @@ where
                 }
             }
         }
-        if self.fault == Some(Fault::BadBodies)
-            && let Some(body) = bodies.first_mut()
-        {
-            match body.first_mut() {
-                Some(tx) => tx.signature.0[0] ^= 1,
-                // An empty block gets a transaction it does not hold (the genesis).
-                None => body.extend(
-                    self.p
-                        .ledger
-                        .lock()
-                        .ok()
-                        .and_then(|ledger| ledger.store().block_transactions(0).ok())
-                        .unwrap_or_default()
-                        .into_iter()
-                        .take(1),
-                ),
-            }
-        }
         tracing::debug!(
             peer = %weft_key(&to),
             from_height,

@@ -134,7 +134,6 @@ where
         // The old engine's requests die with it.
         self.proposing.clear();
         self.verifying.clear();
-        self.equivocator = None;
         self.start_epoch()?;
         self.schedule_changed();
         if let Ok(mut status) = self.p.status.lock() {

@@ -153,8 +153,6 @@ pub(crate) struct CoreParams {
     pub max_txs: usize,
     /// What this node stores whole (`None`: everything).
     pub filter: Option<weft_ledger::filter::StorageFilter>,
-    /// Debug builds only: how this node misbehaves, for tests ([`Fault`]).
-    pub fault: Option<Fault>,
 }
 
 /// The consensus epoch this node is in: the one of the block after its committed head.
@@ -304,70 +302,6 @@ pub(crate) struct Core<S, B> {
     /// Where each peer is dialled, as far as this node knows: the configured seeds, the finality
     /// store's address book, what peers said of themselves and signed addresses passed on.
     addresses: HashMap<Key, String>,
-    /// Debug builds only: how this node misbehaves (its proposals, its votes), for tests.
-    fault: Option<Fault>,
-    /// With [`Fault::Equivocate`]: sends this validator's double votes.
-    equivocator: Option<super::Equivocator>,
-}
-
-/// Byzantine behaviour, for tests of the network's defences: set with the environment variable
-/// `WEFT_FAULT` on a debug build (release builds never read it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fault {
-    /// The first transaction's signature has a bit flipped.
-    ForgedSignature,
-    /// The first transaction appears twice (a replay, which the rules refuse).
-    Replay,
-    /// Besides its own vote for the block it proposes as leader, a second notarize vote in the
-    /// same view for another block: a double vote.
-    Equivocate,
-    /// Proposes honestly, but answers catch-up requests for block bodies with the first
-    /// transaction's signature altered, or one added to an empty block: the body no longer
-    /// matches its header.
-    BadBodies,
-    /// Votes to notarize and nullify as usual but sends no finalize vote and ignores those of
-    /// the others: with two such validators of four, blocks are notarized and none is finalized
-    /// until one of them votes honestly again.
-    WithholdFinalize,
-}
-
-impl Fault {
-    pub(crate) fn from_env() -> Option<Fault> {
-        if !cfg!(debug_assertions) {
-            return None;
-        }
-        let fault = match std::env::var("WEFT_FAULT").ok()?.as_str() {
-            "forged-signature" => Fault::ForgedSignature,
-            "replay" => Fault::Replay,
-            "equivocate" => Fault::Equivocate,
-            "bad-bodies" => Fault::BadBodies,
-            "withhold-finalize" => Fault::WithholdFinalize,
-            other => {
-                tracing::error!(fault = other, "unknown WEFT_FAULT; proposing honestly");
-                return None;
-            }
-        };
-        tracing::warn!(?fault, "this node misbehaves on purpose (WEFT_FAULT)");
-        Some(fault)
-    }
-
-    /// The proposal broken this way, its Merkle root and seal made again so that only the fault
-    /// is wrong; `None` for a fault that leaves proposals alone, or with nothing to break.
-    fn broken(self, block: &Block, key: &SigningKey) -> Option<Block> {
-        let first = block.transactions.first()?.clone();
-        let mut block = block.clone();
-        match self {
-            Fault::ForgedSignature => block.transactions[0].signature.0[0] ^= 1,
-            Fault::Replay => block.transactions.push(first),
-            Fault::Equivocate | Fault::BadBodies | Fault::WithholdFinalize => return None,
-        }
-        let ids: Vec<TxId> = block.transactions.iter().map(Transaction::id).collect();
-        let mut header = block.signed.header.clone();
-        header.merkle_root = weft_ledger::block::merkle_levels(&block.transactions, &ids).root();
-        header.tx_count = block.transactions.len() as u32;
-        block.signed = SignedHeader::seal(header, key);
-        Some(block)
-    }
 }
 
 impl<S, B> Core<S, B>
@@ -458,8 +392,6 @@ where
             member_keys: member_keys(&super::admitted_peers(&p.ledger).unwrap_or_default()),
             cut_off: HashMap::default(),
             addresses,
-            fault: p.fault,
-            equivocator: None,
             p,
             io,
         })
@@ -595,7 +527,6 @@ where
                     "view": view,
                 }));
             }
-            Event::Equivocation(equivocator) => self.equivocator = Some(equivocator),
             Event::Tick => self.tick()?,
         }
         Ok(true)
@@ -636,14 +567,6 @@ where
         self.expire_fetches();
         self.publish();
         Ok(())
-    }
-
-    /// [`Fault::Equivocate`]: a notarize vote, validly signed, for a block other than the one
-    /// this leader proposes in the view; the engine sends its own vote for the real one.
-    fn double_vote(&mut self, context: &Ctx, digest: &Digest) {
-        if let Some(equivocator) = &mut self.equivocator {
-            equivocator(context, digest);
-        }
     }
 }
 
@@ -705,33 +628,6 @@ fn epoch_state(schedule: &Schedule, namespace: &[u8], height: u64) -> Result<Epo
         number,
         verifier: Scheme::verifier(namespace, validators.clone()),
         validators,
-    })
-}
-
-/// [`Fault::Equivocate`]: sends, with `signer`, a notarize vote for another block than the one
-/// the leader proposes.
-pub(crate) fn equivocator<V>(mut votes: V, signer: Scheme) -> super::Equivocator
-where
-    V: Sender<PublicKey = Key> + Send + 'static,
-{
-    Box::new(move |context: &Ctx, digest: &Digest| {
-        use commonware_consensus::simplex::types::{Notarize, Proposal, Vote};
-        let mut other = digest.0;
-        other[0] ^= 0xff;
-        let proposal = Proposal::new(
-            context.round,
-            context.parent.0,
-            commonware_cryptography::sha256::Digest(other),
-        );
-        let Some(notarize) = Notarize::sign(&signer, proposal) else {
-            return;
-        };
-        let vote: Vote<Scheme, Digest> = Vote::Notarize(notarize);
-        tracing::warn!(
-            view = context.round.view().get(),
-            "sending a double vote (WEFT_FAULT)"
-        );
-        votes.send(Recipients::All, vote.encode().to_vec(), true);
     })
 }
 

@@ -192,7 +192,18 @@ pub(in crate::net) fn wrap(
     key: &SigningKey,
     parts: &NodeParts,
     validators: &[SigningKey],
+    honest_from: Option<(super::Context, SystemTime)>,
 ) -> Registered<TapSender, TapReceiver> {
+    let honest_from = honest_from.map(Arc::new);
+    let until = |tap: Option<Arc<dyn Tap>>| -> Option<Arc<dyn Tap>> {
+        match (tap, &honest_from) {
+            (Some(inner), Some(from)) => Some(Arc::new(Until {
+                inner,
+                from: from.clone(),
+            })),
+            (tap, _) => tap,
+        }
+    };
     let votes: Option<Arc<dyn Tap>> = match how {
         Some(Byzantine::Equivocator) => {
             let participants = participants(validators);
@@ -214,12 +225,12 @@ pub(in crate::net) fn wrap(
         _ => None,
     };
     Registered {
-        votes: tapped(registered.votes, votes),
+        votes: tapped(registered.votes, until(votes)),
         certificates: tapped(registered.certificates, None),
         resolver: tapped(registered.resolver, None),
         blocks: tapped(registered.blocks, None),
         txs: tapped(registered.txs, None),
-        sync: tapped(registered.sync, sync),
+        sync: tapped(registered.sync, until(sync)),
     }
 }
 
@@ -530,5 +541,34 @@ impl InvalidProposer {
             true,
         );
         Some(digest)
+    }
+}
+
+/// A tap that misbehaves until a simulated time, then lets everything through.
+struct Until {
+    inner: Arc<dyn Tap>,
+    from: Arc<(super::Context, SystemTime)>,
+}
+
+impl Until {
+    fn honest(&self) -> bool {
+        self.from.0.current() >= self.from.1
+    }
+}
+
+impl Tap for Until {
+    fn outgoing(&self, message: Vec<u8>) -> Tapped {
+        if self.honest() {
+            Tapped {
+                send: Some(message),
+                extra: Vec::new(),
+            }
+        } else {
+            self.inner.outgoing(message)
+        }
+    }
+
+    fn incoming(&self, message: &[u8]) -> bool {
+        self.honest() || self.inner.incoming(message)
     }
 }

@@ -64,6 +64,8 @@ pub(super) struct Plan {
     pub byzantine: Vec<(usize, Byzantine)>,
     /// `network.idle_block_ms`: how often the validators finalize an empty block.
     pub idle_block_ms: u64,
+    /// The Byzantine validators behave from this much simulated time on (`None`: never).
+    pub honest_after: Option<Duration>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -87,6 +89,7 @@ impl Plan {
             partition: None,
             byzantine: Vec::new(),
             idle_block_ms: NetworkSection::default().idle_block_ms,
+            honest_after: None,
         }
     }
 }
@@ -106,6 +109,9 @@ pub(super) struct Outcome {
     pub partitioned: Option<(u64, u64)>,
     /// Simulated time the schedule took.
     pub took: Duration,
+    /// Every 50 ms of simulated time until the last answer: the time (ms), the highest
+    /// committed height and the highest notarized view among the honest nodes.
+    pub trace: Vec<(u64, u64, u64)>,
 }
 
 impl Outcome {
@@ -118,6 +124,7 @@ impl Outcome {
 
 /// A node of the simulation.
 struct SimNode {
+    status: super::SharedStatus,
     ledger: SharedLedger,
     events: Sender<Event>,
     evidence_path: PathBuf,
@@ -371,6 +378,7 @@ async fn simulate(context: Context, plan: &Plan) -> Result<Outcome> {
         .collect();
     let mut partition = plan.partition.map(|partition| (partition, false, false));
     let (mut at_cut, mut at_heal) = (0, 0);
+    let mut trace = Vec::new();
     let mut results: Vec<TxResult> = Vec::new();
     let deadline = started + DEADLINE;
     loop {
@@ -386,6 +394,15 @@ async fn simulate(context: Context, plan: &Plan) -> Result<Outcome> {
             );
         }
         let elapsed = now.duration_since(started).unwrap_or_default();
+        trace.push((
+            elapsed.as_millis() as u64,
+            highest(&nodes, &honest),
+            honest
+                .iter()
+                .filter_map(|index| nodes[*index].status.lock().ok().map(|s| s.notarized_view))
+                .max()
+                .unwrap_or(0),
+        ));
         if let Some((cut, applied, healed)) = &mut partition {
             if !*applied && elapsed >= cut.at {
                 let split = cut.split;
@@ -524,6 +541,7 @@ async fn simulate(context: Context, plan: &Plan) -> Result<Outcome> {
         evidence: nodes.iter().map(evidence_of).collect(),
         partitioned: plan.partition.map(|_| (at_cut, at_heal)),
         took,
+        trace,
     })
 }
 
@@ -736,6 +754,7 @@ async fn start_node(
         base: Instant::now(),
     };
     let mut parts: NodeParts = node_parts(params, prepared, Box::new(clock), events.clone(), inbox);
+    let status = parts.core.status.clone();
     // The nodes share the runtime's storage: each names its engine's partitions its own.
     parts.partition_prefix = format!("node{index}_");
     let me = engine_key(&keys[index].public_key())?;
@@ -751,12 +770,16 @@ async fn start_node(
             }
         })
         .await?;
+    let honest_from = plan
+        .honest_after
+        .map(|after| UNIX_EPOCH + Duration::from_millis(START_MS) + after);
     let registered = byzantine::wrap(
         byzantine,
         registered,
         &keys[index],
         &parts,
         &keys[..validators],
+        honest_from.map(|from| (context.child("honest"), from)),
     );
     if let Some(how @ (Byzantine::Forger | Byzantine::Replayer)) = byzantine {
         // It stands between the engine and its core.
@@ -798,6 +821,7 @@ async fn start_node(
             let _ = done.send(ended);
         });
     Ok(SimNode {
+        status,
         ledger,
         events,
         evidence_path,

@@ -44,6 +44,7 @@ pub(super) fn plan_of(seed: u64) -> Plan {
         partition,
         byzantine,
         idle_block_ms: NetworkSection::default().idle_block_ms,
+        honest_after: None,
     }
 }
 
@@ -255,4 +256,33 @@ fn a_peer_passing_on_altered_addresses_is_cut_off() {
             outcome.evidence[honest]
         );
     }
+}
+
+#[test]
+fn notarized_blocks_wait_for_a_finalization_and_are_committed_with_it() {
+    // Two validators of four send no finalize vote for 6 s: blocks are notarized (views go on)
+    // but none is finalized, so nothing is committed and no submitter is answered. Once they
+    // vote honestly, the next finalization makes the blocks notarized meanwhile final with
+    // it: every transaction submitted during the stall is committed, once.
+    let mut plan = Plan::honest(29, 4);
+    plan.byzantine = vec![(2, Byzantine::Withholder), (3, Byzantine::Withholder)];
+    plan.honest_after = Some(Duration::from_secs(6));
+    plan.transactions = 20;
+    let outcome = run_or_name_seed(&plan);
+    let stalled: Vec<&(u64, u64, u64)> = outcome
+        .trace
+        .iter()
+        .filter(|(ms, _, _)| *ms < 6_000)
+        .collect();
+    assert!(
+        stalled.iter().all(|(_, height, _)| *height == 0),
+        "a block was committed without a finalization: {stalled:?}"
+    );
+    let views = stalled.last().map_or(0, |(_, _, view)| *view);
+    assert!(
+        views >= 3,
+        "views went on with notarized blocks: {stalled:?}"
+    );
+    assert_eq!(outcome.committed.len(), 20);
+    assert!(outcome.heads[0].0 >= 1);
 }
