@@ -253,12 +253,12 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                     registered,
                     oracle,
                     parts,
-                    |core, inbox| {
+                    |core, io, inbox| {
                         let (done, finished) = oneshot::channel::<Result<()>>();
                         std::thread::Builder::new()
                             .name("net-core".into())
                             .spawn(move || {
-                                let _ = done.send(core.run(inbox));
+                                let _ = done.send(core::effect::run_blocking(core, io, inbox));
                             })
                             .context("cannot start the network core thread")?;
                         Ok(finished)
@@ -349,7 +349,11 @@ where
     B: commonware_p2p::Blocker<PublicKey = Key>
         + commonware_p2p::AddressableManager<PublicKey = Key>
         + Clone,
-    D: FnOnce(core::Core<S, B>, Receiver<Event>) -> Result<oneshot::Receiver<Result<()>>>,
+    D: FnOnce(
+        core::Core,
+        core::CoreIo<S, B>,
+        Receiver<Event>,
+    ) -> Result<oneshot::Receiver<Result<()>>>,
 {
     let NodeParts {
         core: core_params,
@@ -401,17 +405,15 @@ where
             }
         }
     });
-    let core = core::Core::new(
-        core_params,
-        core::CoreIo {
-            epochs: epochs_out,
-            blocks_out,
-            txs_out,
-            sync_out,
-            blocker: blocker.clone(),
-        },
-    )?;
-    let finished = drive(core, inbox)?;
+    let core = core::Core::new(core_params, core::effect::connected_probe(sync_out.clone()))?;
+    let io = core::CoreIo {
+        epochs: epochs_out,
+        blocks_out,
+        txs_out,
+        sync_out,
+        blocker: blocker.clone(),
+    };
+    let finished = drive(core, io, inbox)?;
     let result = engine::run_epochs(
         context.child("engines"),
         engine::Engines {

@@ -3,11 +3,7 @@
 
 use super::*;
 
-impl<S, B> Core<S, B>
-where
-    S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
-{
+impl Core {
     pub(super) fn received_block(&mut self, from: Key, bytes: &[u8]) {
         self.heard(&from);
         let proposal = match decode::<Proposal>(bytes) {
@@ -69,7 +65,8 @@ where
                     .is_some_and(|(_, tries)| *tries > 0);
                 if !asked {
                     tracing::debug!(peer = %weft_key(&from), block = %hash, "asking for a proposal whole");
-                    self.io.blocks_out.send(
+                    self.send(
+                        Channel::Blocks,
                         Recipients::One(from),
                         encode(&Proposal::Request { hash }),
                         true,
@@ -123,7 +120,8 @@ where
         let peers: Vec<Key> = self.other_validators().collect();
         for hash in ask {
             tracing::info!(block = %hash, "asking every validator for a block it lacks");
-            self.io.blocks_out.send(
+            self.send(
+                Channel::Blocks,
                 Recipients::Some(peers.clone()),
                 encode(&Proposal::Request { hash }),
                 true,
@@ -143,9 +141,12 @@ where
             }),
         };
         if let Some(block) = block {
-            self.io
-                .blocks_out
-                .send(Recipients::One(to), encode(&Proposal::Whole(block)), true);
+            self.send(
+                Channel::Blocks,
+                Recipients::One(to),
+                encode(&Proposal::Whole(block)),
+                true,
+            );
         }
     }
 
@@ -183,7 +184,7 @@ where
                 signed: block.signed.clone(),
                 ids,
             };
-            self.io.blocks_out.send(recipients, encode(&compact), true);
+            self.send(Channel::Blocks, recipients, encode(&compact), true);
         }
     }
 

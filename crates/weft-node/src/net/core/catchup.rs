@@ -3,11 +3,7 @@
 
 use super::*;
 
-impl<S, B> Core<S, B>
-where
-    S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
-{
+impl Core {
     /// The peers to ask for headers and bodies, any that may hold the chain: the validators of
     /// every epoch, the seeds (an archive node, say) and every other peer heard from lately
     /// (connected), but this node and those to avoid (unless no other is left). Those heard
@@ -85,7 +81,7 @@ where
                 from_height,
                 "asking for the headers after the head"
             );
-            self.io.sync_out.send(Recipients::One(peer), request, false);
+            self.send(Channel::Sync, Recipients::One(peer), request, false);
         } else {
             // No peer heard from lately (just started, say): all are asked at once, as only
             // those connected receive it; the first answer that follows the head is taken, the
@@ -95,9 +91,7 @@ where
                 from_height,
                 "asking every peer for the headers after the head"
             );
-            self.io
-                .sync_out
-                .send(Recipients::Some(candidates), request, false);
+            self.send(Channel::Sync, Recipients::Some(candidates), request, false);
         }
         self.sync_sent = Some(self.now());
     }
@@ -170,7 +164,8 @@ where
                 continue;
             }
             tracing::debug!(peer = %weft_key(&peer), from_height = height, count, "asking for block bodies");
-            self.io.sync_out.send(
+            self.send(
+                Channel::Sync,
                 Recipients::One(peer.clone()),
                 encode(&Sync::BodiesRequest {
                     from_height: height,
@@ -276,7 +271,7 @@ where
             headers,
             finalization: certificate,
         });
-        self.io.sync_out.send(Recipients::One(to), answer, false);
+        self.send(Channel::Sync, Recipients::One(to), answer, false);
     }
 
     /// Answers a bodies request: the transactions of the blocks from `from_height` on, whole,
@@ -320,7 +315,7 @@ where
             from_height,
             bodies,
         });
-        self.io.sync_out.send(Recipients::One(to), answer, false);
+        self.send(Channel::Sync, Recipients::One(to), answer, false);
     }
 
     /// Takes a headers answer: they must follow the head, link by hash, be sealed by a

@@ -3,11 +3,7 @@
 
 use super::*;
 
-impl<S, B> Core<S, B>
-where
-    S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
-{
+impl Core {
     pub(super) fn finalized(&mut self, finalization: &Finalization) {
         use commonware_consensus::{Epochable as _, Viewable as _};
         let hash = block_hash(&finalization.proposal.payload);

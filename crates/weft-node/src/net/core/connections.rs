@@ -3,11 +3,7 @@
 
 use super::*;
 
-impl<S, B> Core<S, B>
-where
-    S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
-{
+impl Core {
     /// Every [`CONNECTIONS_EVERY`]: notes which peers the p2p network is connected with, drops
     /// the picks whose connection dropped (or that did not connect within [`PICK_GRACE`]),
     /// picks others in their place until `network.connections` are picked, and gives the p2p
@@ -15,8 +11,8 @@ where
     pub(super) fn maintain_connections(&mut self) {
         self.last_connections = self.now();
         // The router's list of connections (commonware's `Recipients::All`); nothing is sent.
-        if let Ok(checked) = self.io.sync_out.check(Recipients::All) {
-            self.connected = checked.recipients().into_iter().collect();
+        if let Some(connected) = (self.connected_now)() {
+            self.connected = connected.into_iter().collect();
         }
         let now = self.now();
         self.passed_over.retain(|_, until| *until > now);
@@ -170,7 +166,10 @@ where
             Map::from_iter_dedup(primary.clone()),
             Map::from_iter_dedup(secondary.clone()),
         );
-        let _ = self.io.blocker.track(self.track_id, peers);
+        self.effects.push(Effect::Track {
+            id: self.track_id,
+            peers,
+        });
         self.tracked = Some(set);
     }
 
@@ -183,9 +182,12 @@ where
                 .take(wire::MAX_PEER_ADDRESSES - 1)
                 .cloned(),
         );
-        self.io
-            .sync_out
-            .send(to, encode(&Sync::Addresses { records }), false);
+        self.send(
+            Channel::Sync,
+            to,
+            encode(&Sync::Addresses { records }),
+            false,
+        );
     }
 
     /// Signed addresses from a peer: each one of a peer this network knows, newer than the one
@@ -245,9 +247,7 @@ where
             dialable: self.own_address.address.clone(),
             peers,
         };
-        self.io
-            .sync_out
-            .send(Recipients::All, encode(&message), false);
+        self.send(Channel::Sync, Recipients::All, encode(&message), false);
     }
 
     /// A peer's address and list of whom it heard from. The address goes into the address book

@@ -3,11 +3,7 @@
 
 use super::*;
 
-impl<S, B> Core<S, B>
-where
-    S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
-{
+impl Core {
     /// Tells the network thread to run the current epoch's engine (from the block before the
     /// epoch's first).
     pub(super) fn start_epoch(&mut self) -> Result<()> {
@@ -29,12 +25,13 @@ where
             }
         };
         let (open, ready) = tokio::sync::oneshot::channel();
-        let _ = self.io.epochs.send(crate::net::EpochStart {
-            epoch: self.epoch.number,
-            validators: self.epoch.validators.clone(),
-            floor: commonware_cryptography::sha256::Digest(floor.0.0),
-            ready,
-        });
+        self.effects
+            .push(Effect::StartEpoch(crate::net::EpochStart {
+                epoch: self.epoch.number,
+                validators: self.epoch.validators.clone(),
+                floor: commonware_cryptography::sha256::Digest(floor.0.0),
+                ready,
+            }));
         let waiting: HashSet<Key> = self.other_validators().collect();
         if !self.is_validator || waiting.is_empty() {
             let _ = open.send(());
@@ -72,9 +69,7 @@ where
         gate.probed = Some(now);
         let peers: Vec<Key> = gate.waiting.iter().cloned().collect();
         let request = self.headers_request();
-        self.io
-            .sync_out
-            .send(Recipients::Some(peers), request, false);
+        self.send(Channel::Sync, Recipients::Some(peers), request, false);
     }
 
     /// A validator answered a headers request: if the engine waits, one fewer to wait for.

@@ -3,11 +3,7 @@
 
 use super::*;
 
-impl<S, B> Core<S, B>
-where
-    S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
-{
+impl Core {
     /// Asks every peer for proofs of `ids` (the first good answer for each wins).
     pub(super) fn fetch(
         &mut self,
@@ -36,7 +32,10 @@ where
             }
         }
         if wanted.is_empty() || peers.is_empty() {
-            let _ = reply.send(Vec::new());
+            self.effects.push(Effect::Fetched {
+                reply,
+                found: Vec::new(),
+            });
             return;
         }
         tracing::debug!(
@@ -47,9 +46,7 @@ where
         let request = encode(&Sync::ProofRequest {
             ids: wanted.iter().copied().collect(),
         });
-        self.io
-            .sync_out
-            .send(Recipients::Some(peers), request, false);
+        self.send(Channel::Sync, Recipients::Some(peers), request, false);
         self.fetching.push(PendingFetch {
             wanted,
             found: Vec::new(),
@@ -87,9 +84,12 @@ where
             }
         }
         tracing::debug!(peer = %weft_key(&to), asked = ids.len(), proofs = proofs.len(), "answering a proof request");
-        self.io
-            .sync_out
-            .send(Recipients::One(to), encode(&Sync::Proofs { proofs }), false);
+        self.send(
+            Channel::Sync,
+            Recipients::One(to),
+            encode(&Sync::Proofs { proofs }),
+            false,
+        );
     }
 
     /// Takes proofs from a peer: each must verify, be of a block this node holds (the same
@@ -161,10 +161,14 @@ where
     /// Answers the fetches that have everything, or whose time is up.
     pub(super) fn expire_fetches(&mut self) {
         let now = self.now();
+        let effects = &mut self.effects;
         self.fetching.retain_mut(|fetch| {
             let done = fetch.wanted.is_empty() || now >= fetch.deadline;
             if done && let Some(reply) = fetch.reply.take() {
-                let _ = reply.send(std::mem::take(&mut fetch.found));
+                effects.push(Effect::Fetched {
+                    reply,
+                    found: std::mem::take(&mut fetch.found),
+                });
             }
             !done
         });

@@ -14,15 +14,11 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use commonware_codec::{Decode as _, Encode as _};
-use commonware_p2p::{
-    Address, AddressableManager, AddressableTrackedPeers, Blocker, CheckedSender as _, Ingress,
-    Recipients, Sender,
-};
+use commonware_p2p::{Address, AddressableTrackedPeers, Ingress, Recipients};
 use commonware_utils::ordered::{Map, Set};
 use weft_core::encoding::{decode, encode};
 use weft_core::{BlockHash, Hash32, SigningKey, TxId};
@@ -33,6 +29,7 @@ use weft_ledger::store::Store as _;
 use weft_ledger::store::network::{NetworkPeers, peer_changes};
 use weft_ledger::{Admitted, RuleError, Transaction};
 
+pub(crate) use self::effect::{Channel, CoreIo, Effect};
 use self::hashing::{HashMap, HashSet};
 use super::addresses::AddressBook;
 use super::wire::{self, Proposal, Sync, TxBatch};
@@ -49,6 +46,7 @@ mod catchup;
 pub(crate) mod clock;
 mod commit;
 mod connections;
+pub(crate) mod effect;
 mod epochs;
 mod fetch;
 pub(crate) mod hashing;
@@ -116,17 +114,6 @@ struct StartGate {
     /// The validators that have not answered yet.
     waiting: HashSet<Key>,
     open: tokio::sync::oneshot::Sender<()>,
-}
-
-/// How the core reaches the world beyond it: the peer-to-peer channels it sends on, the peer
-/// manager it names its peers to and blocks them with, and where it names each epoch's engine.
-pub(crate) struct CoreIo<S, B> {
-    /// Where the core names each epoch's engine to run.
-    pub epochs: tokio::sync::mpsc::UnboundedSender<super::EpochStart>,
-    pub blocks_out: S,
-    pub txs_out: S,
-    pub sync_out: S,
-    pub blocker: B,
 }
 
 /// What the core is made of: its ledger, key, chain and settings.
@@ -201,9 +188,12 @@ enum Lookup {
     Invalid(String),
 }
 
-pub(crate) struct Core<S, B> {
+pub(crate) struct Core {
     p: CoreParams,
-    io: CoreIo<S, B>,
+    /// What the core asks of its driver, in order, since the driver last took them.
+    effects: Vec<Effect>,
+    /// Asks the driver which peers the p2p network is connected with.
+    connected_now: Box<dyn FnMut() -> Option<Vec<Key>> + Send>,
     chain_id: weft_core::ChainId,
     head: SignedHeader,
     head_hash: BlockHash,
@@ -304,12 +294,13 @@ pub(crate) struct Core<S, B> {
     addresses: HashMap<Key, String>,
 }
 
-impl<S, B> Core<S, B>
-where
-    S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
-{
-    pub fn new(p: CoreParams, io: CoreIo<S, B>) -> Result<Self> {
+impl Core {
+    /// A core on `p`'s ledger and settings; `connected_now` tells it which peers the p2p
+    /// network is connected with.
+    pub fn new(
+        p: CoreParams,
+        connected_now: Box<dyn FnMut() -> Option<Vec<Key>> + Send>,
+    ) -> Result<Self> {
         let (head, chain_id) = {
             let ledger = p
                 .ledger
@@ -393,7 +384,8 @@ where
             cut_off: HashMap::default(),
             addresses,
             p,
-            io,
+            effects: Vec::new(),
+            connected_now,
         })
     }
 
@@ -416,23 +408,19 @@ where
         self.now().saturating_duration_since(earlier)
     }
 
-    /// Runs until told to stop ([`Core::start`], then [`Core::handle`] for each event, then
-    /// [`Core::finish`]): the node's driver, a thread blocking on its inbox. A storage failure
-    /// ends it with the error.
-    pub fn run(mut self, inbox: Receiver<Event>) -> Result<()> {
-        self.start()?;
-        let result = loop {
-            let Ok(event) = inbox.recv() else {
-                break Ok(());
-            };
-            match self.handle(event) {
-                Ok(true) => {}
-                Ok(false) => break Ok(()),
-                Err(error) => break Err(error),
-            }
-        };
-        self.finish();
-        result
+    /// What the core asked of its driver since the driver last took it, in order.
+    pub(in crate::net) fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// A message to peers on one of weft's channels.
+    fn send(&mut self, channel: Channel, to: Recipients<Key>, message: Vec<u8>, priority: bool) {
+        self.effects.push(Effect::Send {
+            channel,
+            to,
+            message,
+            priority,
+        });
     }
 
     /// What the core does before its first event: names the peers to connect with, starts the

@@ -3,11 +3,7 @@
 
 use super::*;
 
-impl<S, B> Core<S, B>
-where
-    S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
-{
+impl Core {
     /// A committed block admitted or removed peers: the network now accepts exactly the
     /// validators, the configured followers and seeds and the admitted peers; removed ones are
     /// cut off.
@@ -78,7 +74,7 @@ where
     pub(super) fn cut(&mut self, peer: Key, reason: String) {
         let until = self.p.clock.unix_ms() + crate::net::BLOCKED_FOR.as_millis() as u64;
         self.cut_off.insert(peer.clone(), (reason, until));
-        let _ = self.io.blocker.block(peer);
+        self.effects.push(Effect::Block(peer));
         self.publish_cut_off();
     }
 

@@ -3,11 +3,7 @@
 
 use super::*;
 
-impl<S, B> Core<S, B>
-where
-    S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
-{
+impl Core {
     pub(super) fn submit(&mut self, submission: Submission) {
         let Submission {
             transactions,
@@ -77,15 +73,14 @@ where
     }
 
     /// Sends one submission's answers.
-    pub(super) fn answer(&self, mut waiting: Waiting) {
+    pub(super) fn answer(&mut self, mut waiting: Waiting) {
         let results: Vec<TxResult> = waiting.results.into_iter().flatten().collect();
         self.p
             .metrics
             .pending
             .dec_by(i64::try_from(results.len()).unwrap_or(i64::MAX));
         if let Some(reply) = waiting.reply.take() {
-            // A submitter that gave up is no error.
-            let _ = reply.send(results);
+            self.effects.push(Effect::Answer { reply, results });
         }
     }
 
@@ -122,7 +117,7 @@ where
             let message = encode(&TxBatch {
                 transactions: batch,
             });
-            self.io.txs_out.send(Recipients::All, message, false);
+            self.send(Channel::Txs, Recipients::All, message, false);
         }
         self.outbox_bytes = 0;
     }

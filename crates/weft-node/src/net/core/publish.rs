@@ -3,11 +3,7 @@
 
 use super::*;
 
-impl<S, B> Core<S, B>
-where
-    S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
-{
+impl Core {
     pub(super) fn set_sync(&mut self, state: &'static str) {
         self.sync_state = state;
     }

@@ -810,10 +810,10 @@ async fn start_node(
         .child("node")
         .with_attribute("index", index)
         .spawn(move |context| async move {
-            let ended = run_node(context, registered, peers, parts, move |core, inbox| {
+            let ended = run_node(context, registered, peers, parts, move |core, io, inbox| {
                 let (core_done, core_finished) = oneshot::channel::<Result<()>>();
                 driver.spawn(move |context| async move {
-                    let _ = core_done.send(drive(core, inbox, context).await);
+                    let _ = core_done.send(drive(core, io, inbox, context).await);
                 });
                 Ok(core_finished)
             })
@@ -831,20 +831,31 @@ async fn start_node(
 }
 
 /// The core's driver in a simulation: a task of the runtime that hands it every event waiting
-/// in its inbox, then sleeps a simulated millisecond (the node's driver is a thread that
-/// blocks on the inbox instead).
-async fn drive<S, B>(mut core: Core<S, B>, inbox: Receiver<Event>, context: Context) -> Result<()>
+/// in its inbox and performs what it asks, then sleeps a simulated millisecond (the node's
+/// driver, [`core::effect::run_blocking`], is a thread that blocks on the inbox instead).
+async fn drive<S, B>(
+    mut core: Core,
+    mut io: core::CoreIo<S, B>,
+    inbox: Receiver<Event>,
+    context: Context,
+) -> Result<()>
 where
     S: commonware_p2p::Sender<PublicKey = Key>,
     B: commonware_p2p::Blocker<PublicKey = Key>
         + commonware_p2p::AddressableManager<PublicKey = Key>,
 {
-    let result = feed(&mut core, inbox, context).await;
+    let result = feed(&mut core, &mut io, inbox, context).await;
     core.finish();
+    core::effect::perform_all(&mut core, &mut io);
     result
 }
 
-async fn feed<S, B>(core: &mut Core<S, B>, inbox: Receiver<Event>, context: Context) -> Result<()>
+async fn feed<S, B>(
+    core: &mut Core,
+    io: &mut core::CoreIo<S, B>,
+    inbox: Receiver<Event>,
+    context: Context,
+) -> Result<()>
 where
     S: commonware_p2p::Sender<PublicKey = Key>,
     B: commonware_p2p::Blocker<PublicKey = Key>
@@ -852,10 +863,13 @@ where
 {
     core.start()?;
     loop {
+        core::effect::perform_all(core, io);
         loop {
             match inbox.try_recv() {
                 Ok(event) => {
-                    if !core.handle(event)? {
+                    let go_on = core.handle(event)?;
+                    core::effect::perform_all(core, io);
+                    if !go_on {
                         return Ok(());
                     }
                 }

@@ -1,0 +1,157 @@
+//! What the core asks its driver to do with the world beyond it, as values: the core decides,
+//! the driver performs ([`CoreIo::perform`]). In a node the driver is a thread that blocks on
+//! the core's inbox; in a simulation, a task of the deterministic runtime. What stays inside the
+//! core is its own storage: it commits final blocks to the ledger (the next decision needs the
+//! committed state) and appends evidence to its file.
+
+use commonware_p2p::{AddressableManager, AddressableTrackedPeers, Blocker, Recipients, Sender};
+
+use super::super::{EpochStart, Fetched, Key};
+use crate::submission::TxResult;
+
+/// One of weft's own peer-to-peer channels (the engine's are the engine's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Channel {
+    /// Proposals, whole blocks and requests for them.
+    Blocks,
+    /// Flooded transactions.
+    Txs,
+    /// Catch-up, proofs, who is online, signed addresses.
+    Sync,
+}
+
+pub(crate) enum Effect {
+    /// A message to peers.
+    Send {
+        channel: Channel,
+        to: Recipients<Key>,
+        message: Vec<u8>,
+        priority: bool,
+    },
+    /// Disconnect a peer and refuse it for a while.
+    Block(Key),
+    /// The peers to dial and to accept, with their addresses (a new set, `id` higher than the
+    /// last).
+    Track {
+        id: u64,
+        peers: AddressableTrackedPeers<Key>,
+    },
+    /// Run the consensus engine of an epoch (stopping the one before).
+    StartEpoch(EpochStart),
+    /// A submitter's answers, its transactions decided.
+    Answer {
+        reply: tokio::sync::oneshot::Sender<Vec<TxResult>>,
+        results: Vec<TxResult>,
+    },
+    /// What a fetch of whole transactions found.
+    Fetched {
+        reply: tokio::sync::oneshot::Sender<Vec<Fetched>>,
+        found: Vec<Fetched>,
+    },
+}
+
+/// How the driver reaches the world beyond the core: the peer-to-peer channels, the peer
+/// manager, and where each epoch's engine is named.
+pub(crate) struct CoreIo<S, B> {
+    pub epochs: tokio::sync::mpsc::UnboundedSender<EpochStart>,
+    pub blocks_out: S,
+    pub txs_out: S,
+    pub sync_out: S,
+    pub blocker: B,
+}
+
+impl<S, B> CoreIo<S, B>
+where
+    S: Sender<PublicKey = Key>,
+    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
+{
+    /// Performs `effect`. Nothing here can fail in a way the core could act on: a message to a
+    /// peer that is gone is lost, as on any network, and a submitter that gave up is no error.
+    pub fn perform(&mut self, effect: Effect) {
+        match effect {
+            Effect::Send {
+                channel,
+                to,
+                message,
+                priority,
+            } => {
+                let sender = match channel {
+                    Channel::Blocks => &mut self.blocks_out,
+                    Channel::Txs => &mut self.txs_out,
+                    Channel::Sync => &mut self.sync_out,
+                };
+                sender.send(to, message, priority);
+            }
+            Effect::Block(peer) => {
+                let _ = self.blocker.block(peer);
+            }
+            Effect::Track { id, peers } => {
+                let _ = self.blocker.track(id, peers);
+            }
+            Effect::StartEpoch(start) => {
+                let _ = self.epochs.send(start);
+            }
+            Effect::Answer { reply, results } => {
+                let _ = reply.send(results);
+            }
+            Effect::Fetched { reply, found } => {
+                let _ = reply.send(found);
+            }
+        }
+    }
+}
+
+/// How the core asks which peers the p2p network is connected with: `sender`'s list of
+/// connections (commonware's `Recipients::All`; nothing is sent).
+pub(crate) fn connected_probe<S>(mut sender: S) -> Box<dyn FnMut() -> Option<Vec<Key>> + Send>
+where
+    S: Sender<PublicKey = Key>,
+{
+    use commonware_p2p::CheckedSender as _;
+    Box::new(move || {
+        sender
+            .check(Recipients::All)
+            .ok()
+            .map(|checked| checked.recipients())
+    })
+}
+
+/// The node's driver of the core: a thread that blocks on the core's inbox, hands it each
+/// event and performs what it asks, until the core is told to stop (or its inbox closes); then
+/// the core answers what it holds. A storage failure ends it with the error.
+pub(crate) fn run_blocking<S, B>(
+    mut core: super::Core,
+    mut io: CoreIo<S, B>,
+    inbox: std::sync::mpsc::Receiver<super::super::Event>,
+) -> anyhow::Result<()>
+where
+    S: Sender<PublicKey = Key>,
+    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
+{
+    let mut result = core.start();
+    while result.is_ok() {
+        perform_all(&mut core, &mut io);
+        let Ok(event) = inbox.recv() else {
+            break;
+        };
+        match core.handle(event) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(error) => result = Err(error),
+        }
+    }
+    core.finish();
+    perform_all(&mut core, &mut io);
+    result
+}
+
+/// Performs every effect the core asked for, in order.
+pub(crate) fn perform_all<S, B>(core: &mut super::Core, io: &mut CoreIo<S, B>)
+where
+    S: Sender<PublicKey = Key>,
+    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
+{
+    for effect in core.take_effects() {
+        io.perform(effect);
+    }
+}
