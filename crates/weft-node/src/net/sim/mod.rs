@@ -685,24 +685,18 @@ enum Role {
     Thin,
 }
 
-/// Starts node `index`: its ledger from the chain's block 0, its channels on the simulated
-/// network, and the node itself ([`run_node`]) with its core driven by a task of the runtime.
-#[allow(clippy::too_many_arguments)]
-async fn start_node(
-    context: &Context,
-    oracle: &simulated::Oracle<Key, Context>,
+/// The parameters of node `index`, its ledger made from the chain's block 0 in `dir`.
+fn params_of(
+    dir: &std::path::Path,
     chain: &Chain,
     keys: &[SigningKey],
     plan: &Plan,
     index: usize,
     role: Role,
-    byzantine: Option<Byzantine>,
-) -> Result<SimNode> {
+) -> Result<(NetParams, SharedLedger)> {
     let validators = plan.validators;
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("ledger.redb");
     let ledger = Ledger::create(
-        RedbStore::open(&path)?,
+        RedbStore::open(&dir.join("ledger.redb"))?,
         chain.genesis.clone(),
         &keys[0],
         START_MS,
@@ -730,13 +724,12 @@ async fn start_node(
         kinds: Vec::new(),
         resources: Vec::new(),
     });
-    let evidence_path = dir.path().join("evidence.jsonl");
     let params = NetParams {
         ledger: ledger.clone(),
         key: copy(&keys[index]),
         config,
-        dir: dir.path().join("network"),
-        evidence_path: evidence_path.clone(),
+        dir: dir.join("network"),
+        evidence_path: dir.join("evidence.jsonl"),
         tail: crate::commit::CommitTail::new(
             ledger.clone(),
             metrics.clone(),
@@ -747,6 +740,26 @@ async fn start_node(
         max_txs: 10_000,
         filter,
     };
+    Ok((params, ledger))
+}
+
+/// Starts node `index`: its ledger from the chain's block 0, its channels on the simulated
+/// network, and the node itself ([`run_node`]) with its core driven by a task of the runtime.
+#[allow(clippy::too_many_arguments)]
+async fn start_node(
+    context: &Context,
+    oracle: &simulated::Oracle<Key, Context>,
+    chain: &Chain,
+    keys: &[SigningKey],
+    plan: &Plan,
+    index: usize,
+    role: Role,
+    byzantine: Option<Byzantine>,
+) -> Result<SimNode> {
+    let validators = plan.validators;
+    let dir = tempfile::tempdir()?;
+    let (params, ledger) = params_of(dir.path(), chain, keys, plan, index, role)?;
+    let evidence_path = params.evidence_path.clone();
     let prepared = prepare(&params)?;
     let (events, inbox) = std::sync::mpsc::channel::<Event>();
     let clock = SimClock {

@@ -286,3 +286,98 @@ fn notarized_blocks_wait_for_a_finalization_and_are_committed_with_it() {
     assert_eq!(outcome.committed.len(), 20);
     assert!(outcome.heads[0].0 >= 1);
 }
+
+/// A clock that stands still, for a core driven by hand.
+struct Still(Instant);
+
+impl core::clock::Clock for Still {
+    fn now(&self) -> Instant {
+        self.0
+    }
+
+    fn unix_ms(&self) -> u64 {
+        START_MS
+    }
+}
+
+/// The core without a network or a runtime: an input in, the effects out.
+#[test]
+fn the_core_takes_an_input_and_returns_what_to_do() {
+    let plan = Plan::honest(1, 4);
+    let keys: Vec<SigningKey> = (0..4)
+        .map(|index| SigningKey::from_seed(&seed_bytes(index + 1)))
+        .collect();
+    let chain = Chain::new(&keys);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (params, _ledger) =
+        params_of(dir.path(), &chain, &keys, &plan, 0, Role::Validator).expect("params");
+    let prepared = prepare(&params).expect("prepared");
+    let (events, inbox) = std::sync::mpsc::channel::<Event>();
+    let parts = node_parts(
+        params,
+        prepared,
+        Box::new(Still(Instant::now())),
+        events,
+        inbox,
+    );
+    let mut core = Core::new(parts.core, Box::new(|| Some(Vec::new()))).expect("core");
+
+    // A validator starting names the peers to connect with and its epoch's engine to run.
+    core.start().expect("start");
+    let started = core.take_effects();
+    assert!(
+        started
+            .iter()
+            .any(|effect| matches!(effect, core::Effect::Track { .. }))
+    );
+    assert!(
+        started
+            .iter()
+            .any(|effect| matches!(effect, core::Effect::StartEpoch(start) if start.epoch == 0))
+    );
+
+    // A peer asks for the headers above block 0: it is sent this node's signed addresses (heard
+    // from for the first time) and an answer with none, both to it alone, on the sync channel.
+    let peer = engine_key(&keys[1].public_key()).expect("key");
+    let request = weft_core::encoding::encode(&super::super::wire::Sync::HeadersRequest {
+        from_height: 1,
+        max_headers: 8,
+    });
+    assert!(
+        core.handle(Event::Sync {
+            from: peer.clone(),
+            bytes: request,
+        })
+        .expect("handled")
+    );
+    let mut answers = Vec::new();
+    for effect in core.take_effects() {
+        match effect {
+            core::Effect::Send {
+                channel: core::Channel::Sync,
+                to: commonware_p2p::Recipients::One(to),
+                message,
+                ..
+            } if to == peer => answers.push(
+                weft_core::encoding::decode::<super::super::wire::Sync>(&message)
+                    .expect("a sync message"),
+            ),
+            _ => panic!("an effect other than an answer to the peer"),
+        }
+    }
+    assert!(
+        answers.iter().any(|answer| matches!(
+            answer,
+            super::super::wire::Sync::Headers { headers, finalization }
+                if headers.is_empty() && finalization.is_empty()
+        )),
+        "{answers:?}"
+    );
+    assert!(answers.iter().any(|answer| matches!(
+        answer,
+        super::super::wire::Sync::Addresses { records } if !records.is_empty()
+    )));
+    // Nothing asked of it twice.
+    assert!(core.take_effects().is_empty());
+    assert!(!core.handle(Event::Stop).expect("stopped"));
+}
