@@ -251,34 +251,27 @@ pub(super) async fn start_node(
 /// The core's driver in a simulation: a task of the runtime that hands it every event waiting
 /// in its inbox and performs what it asks, then sleeps a simulated millisecond (the node's
 /// driver, [`core::effect::run_blocking`], is a thread that blocks on the inbox instead).
-async fn drive<S, B>(
+async fn drive(
     mut core: Core,
-    mut io: core::CoreIo<S, B>,
+    mut io: SimIo,
     inbox: Receiver<Event>,
     context: Context,
-) -> Result<()>
-where
-    S: commonware_p2p::Sender<PublicKey = Key>,
-    B: commonware_p2p::Blocker<PublicKey = Key>
-        + commonware_p2p::AddressableManager<PublicKey = Key>,
-{
+) -> Result<()> {
     let result = feed(&mut core, &mut io, inbox, context).await;
     core.finish();
     core::effect::perform_all(&mut core, &mut io);
     result
 }
 
-async fn feed<S, B>(
+/// The simulated node's handles on the world beyond its core.
+type SimIo = core::CoreIo<byzantine::TapSender, SimPeers>;
+
+async fn feed(
     core: &mut Core,
-    io: &mut core::CoreIo<S, B>,
+    io: &mut SimIo,
     inbox: Receiver<Event>,
     context: Context,
-) -> Result<()>
-where
-    S: commonware_p2p::Sender<PublicKey = Key>,
-    B: commonware_p2p::Blocker<PublicKey = Key>
-        + commonware_p2p::AddressableManager<PublicKey = Key>,
-{
+) -> Result<()> {
     core.start()?;
     loop {
         core::effect::perform_all(core, io);
