@@ -912,24 +912,114 @@ fn node_given_in_vain(matches: &clap::ArgMatches) -> Option<String> {
     (explicit && NO_NODE.contains(&path.as_slice())).then(|| path.join(" "))
 }
 
-fn main() {
-    let parsed = <Cli as clap::CommandFactory>::command()
-        .try_get_matches()
-        .and_then(|matches| {
-            if let Some(path) = node_given_in_vain(&matches) {
-                return Err(clap::Error::raw(
-                    clap::error::ErrorKind::ArgumentConflict,
-                    format!(
-                        "--node has no effect on `weft {path}`: it does not talk to a node; \
-                     leave --node out\n"
-                    ),
-                ));
+/// The global options of [`Cli`], by id.
+const GLOBALS: [&str; 4] = ["home", "json", "node", "ca"];
+
+/// The global options each of these commands ignores, hidden from its `--help` so that it lists
+/// only what does something for it. (A group of commands, such as `weft cluster`, hides those
+/// that every command in it ignores.) Hidden, not removed: they are parsed as before, and `--node`
+/// on a `NO_NODE` command is still refused.
+const IDLE_GLOBALS: [(&[&str], &[&str]); 19] = [
+    // --ca: the certificate of an https:// --join URL.
+    (&["init"], &["node"]),
+    (&["node", "run"], &["node", "ca"]),
+    (&["cluster", "up"], &["home", "node", "ca"]),
+    (&["cluster", "status"], &["home", "node", "ca"]),
+    (&["cluster", "down"], &["home", "node", "ca"]),
+    // Its own --node names the node to restart; the global one never reaches it.
+    (&["cluster", "restart"], &["home", "ca"]),
+    (&["gcode", "layers"], &["home", "node", "ca"]),
+    (&["gcode", "keygen"], &["home", "node", "ca"]),
+    (&["bench", "ledger"], &["home", "node", "ca"]),
+    (&["bench", "audit"], &["home", "node", "ca"]),
+    (&["bench", "proofs"], &["home", "node", "ca"]),
+    (&["bench", "gcode"], &["home", "node", "ca"]),
+    (&["bench", "fingerprint"], &["home", "node", "ca"]),
+    // --home: the config.toml lines it prints name the files relative to the home.
+    (&["tls", "self-signed"], &["node", "ca"]),
+    (&["ingest", "seal-key"], &["home", "node", "ca"]),
+    // It sends to --to, or to the TCP address the node on --home wrote; --ca is for TLS ingest.
+    (&["ingest", "tcp"], &["node"]),
+    // It audits the home's own files and refuses --node with the reason.
+    (&["chain", "verify"], &["node", "ca"]),
+    (&["proof", "verify"], &["home", "node", "ca"]),
+    (&["demo"], &["home", "node", "ca"]),
+];
+
+/// The global options that do nothing for `command` (at `path`), nor for any command under it.
+fn idle_globals(command: &clap::Command, path: &[String]) -> Vec<&'static str> {
+    let mut idle: Vec<&'static str> = if command.is_subcommand_required_set() {
+        // A group that does nothing itself: what all of its commands ignore.
+        GLOBALS.to_vec()
+    } else {
+        IDLE_GLOBALS
+            .iter()
+            .find(|(at, _)| at.iter().eq(path.iter()))
+            .map_or_else(Vec::new, |(_, ids)| ids.to_vec())
+    };
+    for sub in command.get_subcommands() {
+        let sub_path = [path, &[sub.get_name().to_string()]].concat();
+        let sub_idle = idle_globals(sub, &sub_path);
+        // An argument of the command's own by that name: the global one never reaches it.
+        idle.retain(|id| sub_idle.contains(id) || sub.get_arguments().any(|a| a.get_id() == id));
+    }
+    idle
+}
+
+/// Hides the idle global options of every command under `command` (at `path`) from its help:
+/// before the parser is built, each such command gets a hidden copy of the global argument,
+/// which clap then propagates to the commands under it in place of the visible one (clap does
+/// not propagate a global argument to a command that already has one of that id). Nothing but
+/// `hide` differs from the copy clap would have propagated, so parsing does not change. (Hiding
+/// the propagated arguments after `Command::build` instead breaks parsing: `mut_arg` moves the
+/// argument to the end of the command's list while the built lookup of options still points at
+/// the old positions.)
+fn hide_idle_globals(
+    command: clap::Command,
+    path: &[String],
+    globals: &[clap::Arg],
+) -> clap::Command {
+    command.mut_subcommands(|sub| {
+        let sub_path = [path, &[sub.get_name().to_string()]].concat();
+        let idle = idle_globals(&sub, &sub_path);
+        let mut sub = hide_idle_globals(sub, &sub_path, globals);
+        for global in globals {
+            let id = global.get_id();
+            if idle.contains(&id.as_str()) && sub.get_arguments().all(|a| a.get_id() != id) {
+                sub = sub.arg(global.clone().hide(true));
             }
-            let given = matches
-                .value_source("home")
-                .is_some_and(|source| source != clap::parser::ValueSource::DefaultValue);
-            <Cli as clap::FromArgMatches>::from_arg_matches(&matches).map(|cli| (cli, given))
-        });
+        }
+        sub
+    })
+}
+
+/// `weft`'s parser: [`Cli`], its commands' idle global options hidden from their help.
+fn command() -> clap::Command {
+    let command = <Cli as clap::CommandFactory>::command();
+    let globals: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|arg| arg.is_global_set())
+        .cloned()
+        .collect();
+    hide_idle_globals(command, &[], &globals)
+}
+
+fn main() {
+    let parsed = command().try_get_matches().and_then(|matches| {
+        if let Some(path) = node_given_in_vain(&matches) {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "--node has no effect on `weft {path}`: it does not talk to a node; \
+                     leave --node out\n"
+                ),
+            ));
+        }
+        let given = matches
+            .value_source("home")
+            .is_some_and(|source| source != clap::parser::ValueSource::DefaultValue);
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).map(|cli| (cli, given))
+    });
     let (cli, home_given) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => {
@@ -994,5 +1084,136 @@ mod tests {
             missing.is_empty(),
             "arguments without a description: {missing:#?}"
         );
+    }
+
+    /// The help of `weft PATH…` as the user reaches it, three ways: `-h` and `--help` on the
+    /// command line, and `render_help` of the command in the built tree.
+    fn helps(path: &[&str]) -> [String; 3] {
+        let flag = |flag: &str| {
+            let args = std::iter::once("weft")
+                .chain(path.iter().copied())
+                .chain([flag]);
+            let error = super::command()
+                .try_get_matches_from(args)
+                .expect_err("help ends parsing");
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::DisplayHelp,
+                "{path:?}"
+            );
+            error.render().to_string()
+        };
+        let mut built = super::command();
+        built.build();
+        let mut command = &mut built;
+        for name in path {
+            command = command
+                .find_subcommand_mut(name)
+                .expect("a command of weft");
+        }
+        [
+            flag("-h"),
+            flag("--help"),
+            command.render_help().to_string(),
+        ]
+    }
+
+    /// The global options `weft PATH… --help` lists.
+    fn listed_globals(path: &[&str]) -> Vec<&'static str> {
+        let [short, long, rendered] = helps(path);
+        let listed = |help: &str| -> Vec<&'static str> {
+            [
+                ("home", "--home <HOME>"),
+                ("json", "--json "),
+                ("node", "--node <NODE>"),
+                ("ca", "--ca <CA>"),
+            ]
+            .into_iter()
+            .filter(|(_, option)| {
+                help.lines()
+                    .any(|line| line.trim_start().starts_with(option))
+            })
+            .map(|(id, _)| id)
+            .collect()
+        };
+        let listed_short = listed(&short);
+        assert_eq!(
+            listed_short,
+            listed(&long),
+            "weft {path:?}: -h and --help differ"
+        );
+        assert_eq!(
+            listed_short,
+            listed(&rendered),
+            "weft {path:?}: render_help differs"
+        );
+        listed_short
+    }
+
+    /// A command that never talks to a node (it refuses --node) does not list --node in its
+    /// help; commands that talk to one still list --node and --ca.
+    #[test]
+    fn help_lists_node_only_where_it_does_something() {
+        for path in super::NO_NODE {
+            assert!(!listed_globals(path).contains(&"node"), "weft {path:?}");
+            for help in helps(path) {
+                assert!(!help.contains("--node <NODE>"), "weft {path:?}:\n{help}");
+            }
+        }
+        for path in [
+            &["history"][..],
+            &["verify"],
+            &["chain", "info"],
+            &["proof"],
+            &["node", "status"],
+            &["gcode", "seal"],
+            &["bench", "node"],
+        ] {
+            assert_eq!(
+                listed_globals(path),
+                ["home", "json", "node", "ca"],
+                "weft {path:?}"
+            );
+        }
+        // Its own --node (the node to restart) is listed.
+        let [help, ..] = helps(&["cluster", "restart"]);
+        assert!(help.contains("The node: its index or its name"), "{help}");
+    }
+
+    /// Each command's help lists exactly the global options that do something for it; a group
+    /// lists those that do something for one of its commands.
+    #[test]
+    fn help_lists_only_the_global_options_a_command_uses() {
+        let globals: Vec<String> = super::Cli::command()
+            .get_arguments()
+            .filter(|arg| arg.is_global_set())
+            .map(|arg| arg.get_id().to_string())
+            .collect();
+        assert_eq!(globals, super::GLOBALS);
+        for (path, idle) in super::IDLE_GLOBALS {
+            let expected: Vec<&str> = super::GLOBALS
+                .into_iter()
+                .filter(|id| !idle.contains(id))
+                .collect();
+            assert_eq!(listed_globals(path), expected, "weft {path:?}");
+        }
+        assert_eq!(listed_globals(&["cluster"]), ["json"]);
+        assert_eq!(listed_globals(&["tls"]), ["home", "json"]);
+        assert_eq!(listed_globals(&["ingest"]), ["home", "json", "node", "ca"]);
+        assert_eq!(listed_globals(&["bench"]), ["home", "json", "node", "ca"]);
+        assert_eq!(listed_globals(&["stress"]), ["home", "json", "node", "ca"]);
+    }
+
+    /// A command that refuses --node hides it: NO_NODE and IDLE_GLOBALS agree.
+    #[test]
+    fn every_command_that_refuses_node_hides_it() {
+        for path in super::NO_NODE {
+            assert!(
+                super::IDLE_GLOBALS
+                    .iter()
+                    .any(|(at, idle)| *at == path && idle.contains(&"node")),
+                "weft {path:?} refuses --node but lists it"
+            );
+        }
     }
 }
