@@ -44,8 +44,7 @@ pub struct JoinOptions<'a> {
 pub fn genesis(ctx: &Globals, out: Option<&Path>) -> Result<()> {
     let document = if ctx.node.is_some() || ctx.home.join("node.addr").exists() {
         let node = crate::context::node_client(ctx)?;
-        let value = node.get("/v1/net/join")?;
-        serde_json::from_value::<JoinDocument>(value).context("the node's join document")?
+        node.typed().join_document()?
     } else {
         let home = Home::open(&ctx.home)?;
         let config = home.config()?;
@@ -101,8 +100,9 @@ pub fn init(ctx: &Globals, source: Source<'_>, options: &JoinOptions<'_>) -> Res
     }
     let text = match source {
         Source::Url(url) => {
+            // Checked below as a file is: its size, then block 0 in full.
             let node = crate::client::NodeClient::new(url, ctx.ca.as_deref())?;
-            serde_json::to_string(&node.get("/v1/net/join")?)?
+            serde_json::to_string(&node.typed().join_document()?)?
         }
         Source::File(path) => {
             let size = fs::metadata(path)
