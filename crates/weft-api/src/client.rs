@@ -14,8 +14,8 @@ use weft_core::{Fingerprint, PublicKey, ResourceId, TxId};
 
 use crate::{
     AssetReport, BatchAnswer, Block, ChainInfo, ClaimAnswer, Committed, ErrorBody, ErrorCode,
-    KeyStatus, ResourceAnswer, ResourceIds, Status, SubmitBatch, SubmitOne, TransactionAnswer,
-    TxIds,
+    JoinDocument, KeyStatus, NetStatus, ResourceAnswer, ResourceIds, Status, SubmitBatch,
+    SubmitOne, TransactionAnswer, TxIds,
 };
 
 /// The largest answer read (a block of many transactions, a long history).
@@ -150,6 +150,18 @@ impl NodeClient {
     /// `GET /v1/status`.
     pub fn status(&self) -> Result<Status, ClientError> {
         self.get("/v1/status")
+    }
+
+    /// `GET /v1/net/status`: the node's view of its network. A node of its own answers 404
+    /// (`ClientError::is_not_found`).
+    pub fn net_status(&self) -> Result<NetStatus, ClientError> {
+        self.get("/v1/net/status")
+    }
+
+    /// `GET /v1/net/join`: the join document of the node's network (404 on a node of its own).
+    /// As the node sent it: block 0 is not checked here.
+    pub fn join_document(&self) -> Result<JoinDocument, ClientError> {
+        self.get("/v1/net/join")
     }
 
     /// `GET /v1/chain`.

@@ -14,6 +14,8 @@
 //!   [`KeyStatus`], [`AssetReport`] (with its [`Verdict`] and [`HistoryEntry`]s),
 //!   [`ClaimAnswer`].
 //! - `node`: [`Status`]; `admin`: [`RegisterBody`], [`Registered`], [`Reloaded`].
+//! - `net`: a node in a network: [`NetStatus`] (with [`NextValidators`], [`CutOff`] and
+//!   [`Member`]) and the [`JoinDocument`].
 //! - `client` (feature `client`): a blocking client that returns these types.
 //!
 //! The crate does no I/O without the `client` feature, and depends only on `weft-core` (for the
@@ -21,13 +23,15 @@
 //! serde_json (for the proof document, which `weft-ledger` types) and utoipa.
 //!
 //! Wire format: fields are declared in alphabetical order, the order the answers had when they
-//! were JSON maps, so the bytes on the wire did not change when the types replaced them. An
-//! `Option` field is `null` when empty unless it says `skip_serializing_if`, in which case it is
-//! absent.
+//! were JSON maps, so the bytes on the wire did not change when the types replaced them. The
+//! exception is `net`: its two bodies were already structs (in `weft-node`), so their fields
+//! keep the order they were declared and sent in. An `Option` field is `null` when empty unless
+//! it says `skip_serializing_if`, in which case it is absent.
 
 pub mod error;
 
 mod admin;
+mod net;
 mod node;
 mod reads;
 mod submit;
@@ -37,6 +41,7 @@ pub mod client;
 
 pub use admin::{RegisterBody, Registered, Reloaded};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use net::{CutOff, JOIN_FORMAT, JoinDocument, Member, NetStatus, NextValidators};
 pub use node::Status;
 pub use reads::{
     AssetReport, Block, ChainInfo, ClaimAnswer, HistoryEntry, KeyState, KeyStatus, Position,

@@ -1,12 +1,15 @@
 //! The typed bodies serialise to exactly the bytes the node's `json!` maps did before them:
 //! keys in alphabetical order (serde_json's maps are sorted), `null` where a field was always
 //! written, absent where it was only sometimes set. Each case writes the old map by hand.
+//!
+//! The network's status and join document were structs in weft-node before, sent in their
+//! declaration order; their cases write the old bytes out as text.
 
 use serde::Serialize;
 use serde_json::json;
 use weft_api::{
-    AssetReport, BatchResult, ErrorCode, ErrorDetail, HistoryEntry, KeyStatus, ResourceRef, Status,
-    Verdict,
+    AssetReport, BatchResult, CutOff, ErrorCode, ErrorDetail, HistoryEntry, JOIN_FORMAT,
+    JoinDocument, KeyStatus, Member, NetStatus, NextValidators, ResourceRef, Status, Verdict,
 };
 use weft_core::{BlockHash, ChainId, Fingerprint, ResourceId, SigningKey, TxId};
 
@@ -15,6 +18,15 @@ fn same_bytes(typed: &impl Serialize, old: serde_json::Value) {
         serde_json::to_string(typed).expect("serialises"),
         serde_json::to_string(&old).expect("serialises")
     );
+}
+
+/// The body serialises to `old`, the text the node sent before, and reads back as itself.
+fn same_text<T>(typed: &T, old: &str)
+where
+    T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    assert_eq!(serde_json::to_string(typed).expect("serialises"), old);
+    assert_eq!(&serde_json::from_str::<T>(old).expect("reads back"), typed);
 }
 
 fn hex(byte: &str) -> String {
@@ -178,4 +190,125 @@ fn the_status_answer_is_unchanged() {
             "node_type": "full", "peers": 3, "mempool": 0,
         }),
     );
+}
+
+#[test]
+fn the_network_status_is_unchanged() {
+    let (a, b, c, d) = (hex("aa"), hex("bb"), hex("cc"), hex("dd"));
+    let status = NetStatus {
+        key: a.clone(),
+        validator: true,
+        epoch: 1,
+        validators: vec![a.clone(), b.clone()],
+        next_validators: Some(NextValidators {
+            from_height: 40,
+            validators: vec![c.clone()],
+        }),
+        peers: vec![b.clone()],
+        online: vec![b.clone(), c.clone()],
+        cut_off: vec![CutOff {
+            key: d.clone(),
+            reason: "sent an invalid block".into(),
+            until_ms: 1_700_000_005_000,
+        }],
+        addresses: 3,
+        dialed: 2,
+        picked: vec![c.clone()],
+        connections_wanted: 4,
+        dialed_connected: 1,
+        height: 12,
+        finalized_height: 13,
+        view: 20,
+        notarized_view: 22,
+        sync: "catching up".into(),
+        engine: "waiting for validators".into(),
+        waiting_for: vec![b.clone()],
+        mempool: 5,
+        evidence: 1,
+        refused_blocks: 0,
+        nullified_views: 2,
+        members: vec![Member {
+            key: c.clone(),
+            name: "thin0".into(),
+        }],
+    };
+    same_text(
+        &status,
+        &format!(
+            concat!(
+                r#"{{"key":"{a}","validator":true,"epoch":1,"validators":["{a}","{b}"],"#,
+                r#""next_validators":{{"from_height":40,"validators":["{c}"]}},"#,
+                r#""peers":["{b}"],"online":["{b}","{c}"],"#,
+                r#""cut_off":[{{"key":"{d}","reason":"sent an invalid block","until_ms":1700000005000}}],"#,
+                r#""addresses":3,"dialed":2,"picked":["{c}"],"connections_wanted":4,"#,
+                r#""dialed_connected":1,"height":12,"finalized_height":13,"view":20,"#,
+                r#""notarized_view":22,"sync":"catching up","engine":"waiting for validators","#,
+                r#""waiting_for":["{b}"],"mempool":5,"evidence":1,"refused_blocks":0,"#,
+                r#""nullified_views":2,"members":[{{"key":"{c}","name":"thin0"}}]}}"#,
+            ),
+            a = a,
+            b = b,
+            c = c,
+            d = d,
+        ),
+    );
+}
+
+/// As the node shows it before its network first reported: no change scheduled (`null`), no
+/// engine state yet (empty).
+#[test]
+fn a_network_status_before_the_first_report_has_null_and_empty_fields() {
+    let a = hex("aa");
+    let status = NetStatus {
+        key: a.clone(),
+        sync: "no peers".into(),
+        ..NetStatus::default()
+    };
+    same_text(
+        &status,
+        &format!(
+            concat!(
+                r#"{{"key":"{a}","validator":false,"epoch":0,"validators":[],"#,
+                r#""next_validators":null,"peers":[],"online":[],"cut_off":[],"addresses":0,"#,
+                r#""dialed":0,"picked":[],"connections_wanted":0,"dialed_connected":0,"height":0,"#,
+                r#""finalized_height":0,"view":0,"notarized_view":0,"sync":"no peers","engine":"","#,
+                r#""waiting_for":[],"mempool":0,"evidence":0,"refused_blocks":0,"#,
+                r#""nullified_views":0,"members":[]}}"#,
+            ),
+            a = a,
+        ),
+    );
+}
+
+#[test]
+fn the_join_document_is_unchanged() {
+    let (chain_id, block0_hash, a, c) = (hex("11"), hex("22"), hex("aa"), hex("cc"));
+    let document = JoinDocument {
+        format: JOIN_FORMAT.into(),
+        chain: "demo".into(),
+        chain_id: chain_id.clone(),
+        block0_hash: block0_hash.clone(),
+        block0: "0a0b".into(),
+        seeds: vec![format!("{a}@127.0.0.1:7000")],
+        followers: vec![c.clone()],
+    };
+    same_text(
+        &document,
+        &format!(
+            concat!(
+                r#"{{"format":"weft-join-v1","chain":"demo","chain_id":"{chain_id}","#,
+                r#""block0_hash":"{block0_hash}","block0":"0a0b","seeds":["{a}@127.0.0.1:7000"],"#,
+                r#""followers":["{c}"]}}"#,
+            ),
+            chain_id = chain_id,
+            block0_hash = block0_hash,
+            a = a,
+            c = c,
+        ),
+    );
+    // A document with a field this version does not know is refused, as before.
+    let extended = serde_json::to_string(&document)
+        .expect("serialises")
+        .replace(r#""format""#, r#""extra":1,"format""#);
+    assert!(serde_json::from_str::<JoinDocument>(&extended).is_err());
 }

@@ -3,8 +3,7 @@
 //!
 //! Commands read typed bodies through [`NodeClient::typed`] (mostly via
 //! [`crate::chain::RemoteChain`]). The untyped [`NodeClient::get`] and [`NodeClient::post`] stay
-//! for the bodies weft-api does not type yet (the network's status and join document, which
-//! `weft-node` owns) and for the benchmark and cluster commands.
+//! for the benchmark and cluster commands.
 
 use std::path::Path;
 use std::time::Duration;
@@ -50,7 +49,7 @@ impl NodeClient {
         &self.typed
     }
 
-    /// `GET path`, the answer as loose JSON (for bodies weft-api does not type).
+    /// `GET path`, the answer as loose JSON (for the benchmark and cluster commands).
     pub fn get(&self, path: &str) -> Result<Value> {
         Ok(self.typed.get(path)?)
     }

@@ -576,15 +576,15 @@ fn report(node: &ClusterNode) -> NodeReport {
     }
     let asked = (|| -> Result<()> {
         let client = crate::client::NodeClient::with_timeout(&node.api, None, STATUS_TIMEOUT)?;
-        let status = client.get("/v1/status")?;
-        let net = client.get("/v1/net/status")?;
-        report.height = status["height"].as_u64();
-        report.head = status["head"].as_str().map(str::to_string);
-        report.sync = net["sync"].as_str().map(str::to_string);
-        report.peers = net["peers"].as_array().map(|peers| peers.len() as u64);
-        report.validator = net["validator"].as_bool();
-        report.epoch = net["epoch"].as_u64();
-        report.evidence = net["evidence"].as_u64();
+        let status = client.typed().status()?;
+        let net = client.typed().net_status()?;
+        report.height = Some(status.height);
+        report.head = Some(status.head.to_hex());
+        report.sync = Some(net.sync);
+        report.peers = Some(net.peers.len() as u64);
+        report.validator = Some(net.validator);
+        report.epoch = Some(net.epoch);
+        report.evidence = Some(net.evidence);
         Ok(())
     })();
     match asked {
@@ -690,36 +690,19 @@ pub fn show(ctx: &Globals, dir: &Path) -> Result<()> {
 
 pub fn status(ctx: &Globals) -> Result<()> {
     let node = crate::context::node_client(ctx)?;
-    let status = node.get("/v1/net/status")?;
-    let list = |key: &str| -> String {
-        status[key]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|item| item.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n               ")
-            })
-            .unwrap_or_default()
-    };
-    let next = match &status["next_validators"] {
-        serde_json::Value::Null => String::new(),
-        next => format!(
+    let status = node.typed().net_status()?;
+    let list = |keys: &[String]| keys.join("\n               ");
+    let next = match &status.next_validators {
+        None => String::new(),
+        Some(next) => format!(
             "\n  from height {} the validators are\n               {}",
-            next["from_height"],
-            next["validators"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|key| key.as_str())
-                .collect::<Vec<_>>()
-                .join("\n               ")
+            next.from_height,
+            list(&next.validators)
         ),
     };
-    let key = status["key"].as_str().unwrap_or("?");
+    let key = &status.key;
     // Nobody heard from: the likely causes, in the order an operator checks them.
-    let hint = if status["sync"] == "no peers" {
+    let hint = if status.sync == "no peers" {
         format!(
             "\n  hint         no peer was heard from in the last 5 s: are the seeds in config.toml \
              up and reachable? Peers refuse a key that is not admitted: an authority admits \
@@ -728,55 +711,49 @@ pub fn status(ctx: &Globals) -> Result<()> {
     } else {
         String::new()
     };
-    let cut_off: String = status["cut_off"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let cut_off: String = status
+        .cut_off
+        .iter()
         .map(|peer| {
             format!(
                 "\n  cut off      {} until {}: {}",
-                peer["key"].as_str().unwrap_or("?"),
-                peer["until_ms"]
-                    .as_u64()
-                    .map_or_else(|| "?".to_string(), crate::commands::format_time),
-                peer["reason"].as_str().unwrap_or("?")
+                peer.key,
+                crate::commands::format_time(peer.until_ms),
+                peer.reason
             )
         })
         .collect();
-    let online = status["online"].as_array().map_or(0, Vec::len);
-    let engine = match status["waiting_for"].as_array() {
-        Some(waiting) if !waiting.is_empty() => format!(
+    let online = status.online.len();
+    let engine = if status.waiting_for.is_empty() {
+        status.engine.clone()
+    } else {
+        format!(
             "{} ({}: it starts once they answer, at most network.start_wait_ms after start)",
-            status["engine"].as_str().unwrap_or("?"),
-            waiting
-                .iter()
-                .filter_map(|key| key.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        _ => status["engine"].as_str().unwrap_or("?").to_string(),
+            status.engine,
+            status.waiting_for.join(", ")
+        )
     };
     let text = format!(
         "network of {}\n  key          {key}\n  validator    {}\n  engine       {engine}\n  height       {} (finalized {}, epoch {}, view {}, notarized view {})\n  sync         {}\n  connections  {} of {} dialed peers heard from (the validators and {} of {} others picked)\n  picked       {}\n  online       {online} peers (heard from here or by a peer)\n  addresses    {} peers whose address is known\n  mempool      {}\n  evidence     {}\n  peers        {}\n  validators   {}{next}{cut_off}{hint}",
         node.base(),
-        status["validator"],
-        status["height"],
-        status["finalized_height"],
-        status["epoch"],
-        status["view"],
-        status["notarized_view"],
-        status["sync"].as_str().unwrap_or("?"),
-        status["dialed_connected"],
-        status["dialed"],
-        status["picked"].as_array().map_or(0, Vec::len),
-        status["connections_wanted"],
-        list("picked"),
-        status["addresses"],
-        status["mempool"],
-        status["evidence"],
-        list("peers"),
-        list("validators"),
+        status.validator,
+        status.height,
+        status.finalized_height,
+        status.epoch,
+        status.view,
+        status.notarized_view,
+        status.sync,
+        status.dialed_connected,
+        status.dialed,
+        status.picked.len(),
+        status.connections_wanted,
+        list(&status.picked),
+        status.addresses,
+        status.mempool,
+        status.evidence,
+        list(&status.peers),
+        list(&status.validators),
     );
-    ctx.out.emit(status, || text);
+    ctx.out.emit(serde_json::to_value(&status)?, || text);
     Ok(())
 }

@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
+use weft_api::JoinDocument;
 use weft_core::model::{NetworkPeer, Payload, SetValidators};
 use weft_core::{PublicKey, SigningKey};
 use weft_ledger::store::{RedbStore, Store as _};
 use weft_ledger::{Ledger, Signer};
-use weft_node::{JoinDocument, NodeConfig, NodeType};
+use weft_node::{NodeConfig, NodeType};
 
 use crate::Globals;
 use crate::chain::Chain;
@@ -43,8 +44,7 @@ pub struct JoinOptions<'a> {
 pub fn genesis(ctx: &Globals, out: Option<&Path>) -> Result<()> {
     let document = if ctx.node.is_some() || ctx.home.join("node.addr").exists() {
         let node = crate::context::node_client(ctx)?;
-        let value = node.get("/v1/net/join")?;
-        serde_json::from_value::<JoinDocument>(value).context("the node's join document")?
+        node.typed().join_document()?
     } else {
         let home = Home::open(&ctx.home)?;
         let config = home.config()?;
@@ -60,7 +60,7 @@ pub fn genesis(ctx: &Globals, out: Option<&Path>) -> Result<()> {
             .store()
             .block(0)?
             .context("the home's ledger has no block 0")?;
-        JoinDocument::new(
+        weft_node::join_document(
             &ledger.genesis().chain_name,
             &block0,
             &home.producer_key()?.public_key(),
@@ -100,8 +100,9 @@ pub fn init(ctx: &Globals, source: Source<'_>, options: &JoinOptions<'_>) -> Res
     }
     let text = match source {
         Source::Url(url) => {
+            // Checked below as a file is: its size, then block 0 in full.
             let node = crate::client::NodeClient::new(url, ctx.ca.as_deref())?;
-            serde_json::to_string(&node.get("/v1/net/join")?)?
+            serde_json::to_string(&node.typed().join_document()?)?
         }
         Source::File(path) => {
             let size = fs::metadata(path)
@@ -118,7 +119,7 @@ pub fn init(ctx: &Globals, source: Source<'_>, options: &JoinOptions<'_>) -> Res
                 .with_context(|| format!("cannot read the join document {}", path.display()))?
         }
     };
-    let (document, block0) = JoinDocument::parse(&text)?;
+    let (document, block0) = weft_node::parse_join_document(&text)?;
     if let Some(expected) = options.block0_hash
         && !expected.eq_ignore_ascii_case(&document.block0_hash)
     {

@@ -264,7 +264,8 @@ fn every_documented_endpoint_answers_as_the_openapi_document_says() {
         spec.call("GET", template, &format!("{base}{concrete}"), &[], None)
     };
     assert_eq!(get("/v1/status", "/v1/status").0, 200);
-    // A node on its own has no network (the network tests read these with 200).
+    // A node on its own has no network (tests/network/commands.rs checks the 200 answers of a
+    // network node against the document).
     assert_eq!(get("/v1/net/status", "/v1/net/status").0, 404);
     assert_eq!(get("/v1/net/join", "/v1/net/join").0, 404);
     assert_eq!(get("/v1/chain", "/v1/chain").0, 200);

@@ -17,7 +17,7 @@ use weft_ledger::proof::{self, InclusionProof};
 
 use crate::config::NodeConfig;
 use crate::net::wire::{Proposal, Sync, TxBatch};
-use crate::net::{join::JoinDocument, wire as net_wire};
+use crate::net::{join, wire as net_wire};
 use crate::wire;
 
 /// A fixed chain for what must be signed or checked for a chain.
@@ -288,11 +288,11 @@ pub fn join_document(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok((document, block0)) = JoinDocument::parse(text) else {
+    let Ok((document, block0)) = join::parse_join_document(text) else {
         return;
     };
     let again = serde_json::to_string(&document).expect("a join document serialises");
-    let (parsed, block) = JoinDocument::parse(&again).expect("a serialised document parses");
+    let (parsed, block) = join::parse_join_document(&again).expect("a serialised document parses");
     assert_eq!(
         (&parsed, &block),
         (&document, &block0),
@@ -778,7 +778,7 @@ mod seeds {
                 followers: vec![other.to_hex()],
                 ..Default::default()
             };
-            let document = JoinDocument::new(
+            let document = join::join_document(
                 "fuzz",
                 &self.blocks[0],
                 &self.producer.public_key(),

@@ -42,7 +42,7 @@ use weft_ledger::store::RedbStore;
 
 pub use admin::secret_token;
 pub use config::{ConfigError, NodeConfig, NodeType};
-pub use net::join::{JOIN_FORMAT, JoinDocument, MAX_JOIN_BYTES};
+pub use net::join::{MAX_JOIN_BYTES, join_document, parse_join_document};
 pub use submission::now_ms;
 
 /// What `run` needs: the home's database, its producer key and its settings.

@@ -185,11 +185,11 @@ impl NetMetrics {
         self.epoch.set(number(status.epoch));
         self.peers.set(count(status.peers.len()));
         self.online.set(count(status.online.len()));
-        self.dialed.set(count(status.dialed));
-        self.dialed_connected.set(count(status.dialed_connected));
+        self.dialed.set(number(status.dialed));
+        self.dialed_connected.set(number(status.dialed_connected));
         self.picked.set(count(status.picked.len()));
         self.cut_off.set(count(status.cut_off.len()));
-        self.addresses.set(count(status.addresses));
+        self.addresses.set(number(status.addresses));
         self.finalized_height.set(number(status.finalized_height));
         self.view.set(number(status.view));
         self.notarized_view.set(number(status.notarized_view));
@@ -421,7 +421,7 @@ mod tests {
             finalized_height: 40,
             view: 17,
             notarized_view: 21,
-            sync: "synced",
+            sync: "synced".into(),
             evidence: 2,
             nullified_views: 5,
             ..crate::net::status::NetStatus::default()
@@ -448,7 +448,7 @@ mod tests {
         }
         // Counters follow the status's totals; gauges its latest values.
         status.evidence = 3;
-        status.sync = "catching up";
+        status.sync = "catching up".into();
         metrics.update_net(&status);
         metrics.update_net(&status);
         let text = metrics.encode();

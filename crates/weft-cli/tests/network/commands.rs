@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, wait_net_status};
+use crate::common::node::http;
 use crate::common::{json_of, run, weft};
 use crate::{DEADLINE, one_network_at_a_time};
 
@@ -64,6 +65,102 @@ fn cluster_status_reports_nodes_that_disagree() {
     // Each cluster on its own agrees with itself.
     let alone = first.cluster_status(0);
     assert_eq!(alone["agree"], true, "{alone}");
+}
+
+/// The answer `/openapi.json` documents for `GET path` with 200 must describe `answer`.
+fn check_documented(document: &Value, path: &str, answer: &Value) {
+    let mut schema =
+        document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+            .clone();
+    assert!(schema.is_object(), "no 200 body documented for {path}");
+    // The schema with the document's components beside it, so `$ref`s resolve.
+    schema["components"] = document["components"].clone();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(answer)
+        .map(|error| format!("{error} at {}", error.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{path}: the document does not describe the answer:\n{}\n{answer}",
+        errors.join("\n")
+    );
+}
+
+/// A node in a network answers `GET /v1/net/status` and `GET /v1/net/join` as `/openapi.json`
+/// documents them (a node of its own answers both 404, so the openapi test cannot see these),
+/// and the commands that read them print what the node sent: `weft net status`, `weft net
+/// genesis`, and the network fields of `weft cluster status`.
+#[test]
+fn network_answers_are_documented_and_the_commands_show_them() {
+    let _network = one_network_at_a_time();
+    let cluster = Cluster::up(&["--nodes", "1"]);
+    let api = cluster.members[0].api.clone();
+    let home = cluster.members[0].home.clone();
+    wait_net_status(&api, "a block past genesis", |net| {
+        net["height"].as_u64() >= Some(1)
+    });
+    let (code, document) = http("GET", &format!("{api}/openapi.json"), None, b"");
+    assert_eq!(code, 200, "{document}");
+    let (code, net) = http("GET", &format!("{api}/v1/net/status"), None, b"");
+    assert_eq!(code, 200, "{net}");
+    check_documented(&document, "/v1/net/status", &net);
+    let (code, join) = http("GET", &format!("{api}/v1/net/join"), None, b"");
+    assert_eq!(code, 200, "{join}");
+    check_documented(&document, "/v1/net/join", &join);
+
+    // `weft net status --json`: the node's answer (heights and views move between the two
+    // requests; the rest does not).
+    let shown = run(&home, &["net", "status", "--node", &api], 0);
+    let fields = |value: &Value| -> Vec<String> {
+        value
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    assert_eq!(fields(&shown), fields(&net), "{shown}");
+    for field in [
+        "key",
+        "validator",
+        "epoch",
+        "validators",
+        "next_validators",
+        "members",
+    ] {
+        assert_eq!(shown[field], net[field], "{field}: {shown}");
+    }
+    let text = weft(&home, &["net", "status", "--node", &api]);
+    assert!(text.status.success(), "{text:?}");
+    let text = String::from_utf8_lossy(&text.stdout);
+    let key = net["key"].as_str().expect("key");
+    for line in [
+        format!("network of {api}\n"),
+        format!("\n  key          {key}\n"),
+        "\n  validator    true\n".to_string(),
+        format!(
+            "\n  engine       {}\n",
+            net["engine"].as_str().expect("engine")
+        ),
+        format!("\n  validators   {key}"),
+    ] {
+        assert!(text.contains(&line), "{line:?} not in:\n{text}");
+    }
+
+    // `weft net genesis`: the document as the node sent it, pretty-printed.
+    let genesis = weft(&home, &["net", "genesis", "--node", &api]);
+    assert!(genesis.status.success(), "{genesis:?}");
+    assert_eq!(json_of(&genesis), join);
+
+    // `weft cluster status --json`: each node's network fields from the same answer.
+    let status = cluster.cluster_status(0);
+    let node = &status["nodes"][0];
+    assert_eq!(node["validator"], net["validator"], "{status}");
+    assert_eq!(node["epoch"], net["epoch"], "{status}");
+    assert_eq!(node["sync"], net["sync"], "{status}");
+    assert!(node["height"].as_u64() >= Some(1), "{status}");
+    assert!(node["head"].is_string(), "{status}");
 }
 
 #[test]

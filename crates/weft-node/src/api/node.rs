@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use weft_api::Status;
+use weft_api::{JoinDocument, NetStatus, Status};
 use weft_ledger::LedgerError;
 use weft_ledger::store::Store;
 
@@ -71,12 +71,12 @@ pub(crate) async fn status(State(state): State<Arc<AppState>>) -> Result<Json<St
 
 #[utoipa::path(get, path = "/v1/net/status", tag = "node",
     responses(
-        (status = 200, description = "Peers, validators, height, sync state (docs/network.md)"),
+        (status = 200, description = "Peers, validators, height, sync state (docs/network.md)", body = weft_api::NetStatus),
         (status = 404, description = "The node is not part of a network", body = weft_api::ErrorBody),
     ))]
 pub(crate) async fn net_status(
     State(state): State<Arc<AppState>>,
-) -> Result<Json<crate::net::status::NetStatus>, ApiError> {
+) -> Result<Json<NetStatus>, ApiError> {
     let Some(status) = &state.net_status else {
         return Err(ApiError::not_found(
             "this node runs on its own (network.enabled = false in its config.toml)",
@@ -91,12 +91,12 @@ pub(crate) async fn net_status(
 
 #[utoipa::path(get, path = "/v1/net/join", tag = "node",
     responses(
-        (status = 200, description = "The join document: block 0, seeds, followers (docs/network.md, \"Joining a network\")"),
+        (status = 200, description = "The join document: block 0, seeds, followers (docs/network.md, \"Joining a network\")", body = weft_api::JoinDocument),
         (status = 404, description = "The node is not part of a network", body = weft_api::ErrorBody),
     ))]
 pub(crate) async fn net_join(
     State(state): State<Arc<AppState>>,
-) -> Result<Json<crate::net::join::JoinDocument>, ApiError> {
+) -> Result<Json<JoinDocument>, ApiError> {
     let Some(status) = &state.net_status else {
         return Err(ApiError::not_found(
             "this node runs on its own (network.enabled = false in its config.toml): there is \
@@ -117,7 +117,7 @@ pub(crate) async fn net_join(
             .store()
             .block(0)?
             .ok_or_else(|| LedgerError::Corrupt("the ledger has no block 0".into()))?;
-        let document = crate::net::join::JoinDocument::new(&chain, &block0, &key, &network)
+        let document = crate::net::join::join_document(&chain, &block0, &key, &network)
             .map_err(|error| LedgerError::Invalid(format!("{error:#}")))?;
         Ok(Json(document))
     })

@@ -40,7 +40,7 @@ use crate::metrics::Metrics;
 use crate::submission::{SharedLedger, Submission};
 pub(crate) use engine::{EpochStart, Mailbox};
 pub(crate) use start::start;
-pub use status::{CutOff, Member, NetStatus, NextValidators};
+pub use status::{CutOff, Member, NetStatus};
 
 pub(crate) type Digest = sha256::Digest;
 pub(crate) type Key = ed25519::PublicKey;

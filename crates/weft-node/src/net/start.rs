@@ -111,9 +111,9 @@ pub(super) fn prepare(params: &NetParams) -> Result<Prepared> {
             .iter()
             .map(|key| weft_key(key).to_string())
             .collect(),
-        next_validators: NextValidators::of(&schedule, epoch),
+        next_validators: status::next_validators(&schedule, epoch),
         // Until the core has heard from a peer.
-        sync: "no peers",
+        sync: "no peers".into(),
         members: member_list(&members),
         ..NetStatus::default()
     }));

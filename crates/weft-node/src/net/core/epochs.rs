@@ -150,7 +150,7 @@ impl Core {
         self.validator_keys = all_validators(&self.p.schedule);
         if let Ok(mut status) = self.p.status.lock() {
             status.next_validators =
-                crate::net::NextValidators::of(&self.p.schedule, self.epoch.number);
+                crate::net::status::next_validators(&self.p.schedule, self.epoch.number);
         }
         self.retrack();
     }

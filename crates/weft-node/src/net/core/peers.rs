@@ -50,7 +50,7 @@ impl Core {
         if let Ok(mut status) = self.p.status.lock() {
             status.members = crate::net::member_list(&members);
             status.next_validators =
-                crate::net::NextValidators::of(&self.p.schedule, self.epoch.number);
+                crate::net::status::next_validators(&self.p.schedule, self.epoch.number);
         }
     }
 

@@ -22,7 +22,8 @@ impl Core {
             "no peers"
         } else {
             self.sync_state
-        };
+        }
+        .to_string();
         status.finalized_height = self
             .target
             .and_then(|(_, hash)| self.known.get(&hash))
@@ -41,8 +42,8 @@ impl Core {
             .notarized
             .filter(|(epoch, _)| *epoch == self.epoch.number)
             .map_or(0, |(_, view)| view);
-        status.mempool = self.pool.len();
-        (status.engine, status.waiting_for) = match &self.gate {
+        status.mempool = self.pool.len() as u64;
+        let (engine, waiting_for) = match &self.gate {
             _ if !self.is_validator => ("not voting", Vec::new()),
             None => ("running", Vec::new()),
             Some(gate) => {
@@ -55,14 +56,16 @@ impl Core {
                 ("waiting for validators", waiting)
             }
         };
-        status.dialed = self.dialed.len();
+        status.engine = engine.to_string();
+        status.waiting_for = waiting_for;
+        status.dialed = self.dialed.len() as u64;
         status.picked = sorted_keys(self.picks.keys());
-        status.connections_wanted = self.p.config.connections;
+        status.connections_wanted = self.p.config.connections as u64;
         status.dialed_connected = self
             .dialed
             .iter()
             .filter(|key| self.seen.contains_key(*key))
-            .count();
+            .count() as u64;
         status.peers = sorted_keys(self.seen.keys());
         // Online: heard from here, or by a peer heard from here that reported lately.
         self.reported.retain(|peer, (when, _)| {
@@ -78,7 +81,7 @@ impl Core {
         online.sort();
         online.dedup();
         status.online = online;
-        status.addresses = self.addresses.len();
+        status.addresses = self.addresses.len() as u64;
         drop(status);
         self.publish_cut_off();
     }
