@@ -137,7 +137,7 @@ pub fn init(ctx: &Globals, source: Source<'_>, options: &JoinOptions<'_>) -> Res
     config.network.enabled = true;
     config.network.listen = match options.p2p {
         Some(addr) => addr.to_string(),
-        None => format!("127.0.0.1:{}", crate::cluster::free_port()?),
+        None => format!("127.0.0.1:{}", weft_client::cluster::free_port()?),
     };
     config.network.seeds = document.seeds.clone();
     config.network.followers = document.followers.clone();

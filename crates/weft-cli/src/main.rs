@@ -14,7 +14,6 @@ mod context;
 mod demo;
 mod gcode;
 mod gcode_bench;
-mod home;
 mod ingest;
 mod join;
 mod node;
@@ -26,6 +25,7 @@ mod tls;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use weft_client::home;
 use weft_core::HashAlgo;
 
 use commands::{AssetArgs, OrgArgs};

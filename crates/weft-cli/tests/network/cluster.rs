@@ -1,12 +1,20 @@
-//! The networks the scenarios run: `Cluster` (started with `weft cluster up`, stopped when
-//! the test ends), what they submit, and how they wait for a state of the network.
+//! The networks the scenarios run: `Cluster` (made and started by weft-client's launcher, what
+//! `weft cluster up` runs; stopped when the test ends), what they submit, and how they wait
+//! for a state of the network.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use weft_client::cluster as launcher;
+
 use crate::DEADLINE;
+
+/// The binary the nodes run.
+fn weft() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_weft"))
+}
 use crate::common::node::{claim_tx_on, encoded, http, post_json};
 use crate::common::run;
 
@@ -28,25 +36,39 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
+    /// A cluster made and started by weft-client's launcher (what `weft cluster up` runs):
+    /// `args` as `weft cluster up` takes them (`--nodes N`, `--thin N`, `--archive N`).
     pub(crate) fn up(args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cluster");
-        let mut all = vec!["cluster", "up", "--dir", path.to_str().expect("utf-8")];
-        all.extend(args);
-        let out = run(dir.path(), &all, 0);
-        let members = out["nodes"]
-            .as_array()
-            .expect("nodes")
+        let mut spec = launcher::Spec {
+            validators: 4,
+            thin: 0,
+            archive: 0,
+            timeout: Duration::from_secs(120),
+        };
+        for pair in args.chunks(2) {
+            let count = || pair[1].parse::<usize>().expect("a count");
+            match pair[0] {
+                "--nodes" => spec.validators = count(),
+                "--thin" => spec.thin = count(),
+                "--archive" => spec.archive = count(),
+                other => panic!("Cluster::up takes --nodes, --thin, --archive; not {other}"),
+            }
+        }
+        let cluster = launcher::up(weft(), &path, &spec).expect("the cluster is up");
+        let members = cluster
+            .nodes
             .iter()
             .map(|node| Member {
-                name: node["name"].as_str().expect("name").to_string(),
-                api: node["api"].as_str().expect("api").to_string(),
-                pid: node["pid"].as_u64().expect("pid") as u32,
-                home: PathBuf::from(node["home"].as_str().expect("home")),
+                name: node.name.clone(),
+                api: node.api.clone(),
+                pid: node.pid,
+                home: node.home.clone(),
             })
             .collect();
         Cluster {
-            chain: out["chain"].as_str().expect("chain").to_string(),
+            chain: cluster.chain,
             _dir: dir,
             dir: path,
             members,
@@ -151,21 +173,9 @@ impl Cluster {
     /// main thread (the others hold its files, such as the ledger's lock, until they exit).
     pub(crate) fn kill(&self, index: usize) {
         let pid = self.members[index].pid;
-        let raw = rustix::process::Pid::from_raw(pid as i32).expect("pid");
-        rustix::process::kill_process(raw, rustix::process::Signal::KILL).expect("SIGKILL");
-        let gone = || {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return true;
-            };
-            let zombie = stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|rest| rest.trim_start().starts_with('Z'));
-            let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count);
-            zombie && threads <= 1
-        };
+        launcher::signal(pid, rustix::process::Signal::KILL);
         let started = Instant::now();
-        while !gone() {
+        while launcher::alive(pid) {
             assert!(
                 started.elapsed() < DEADLINE,
                 "the killed node is still running"
@@ -174,23 +184,19 @@ impl Cluster {
         }
     }
 
-    /// `weft cluster restart` of one node.
+    /// Restarts one node (what `weft cluster restart` runs).
     pub(crate) fn restart(&mut self, index: usize) {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
-            .args(["cluster", "restart", "--json", "--node"])
-            .arg(&self.members[index].name)
-            .arg("--dir")
-            .arg(&self.dir)
-            .output()
-            .expect("weft runs");
-        assert!(
-            output.status.success(),
-            "{output:?}; the node's log:\n{}",
-            std::fs::read_to_string(self.members[index].home.join("node.log")).unwrap_or_default()
-        );
-        let out: Value = serde_json::from_slice(&output.stdout).expect("json");
-        self.members[index].pid = out["pid"].as_u64().expect("pid") as u32;
-        self.members[index].api = out["api"].as_str().expect("api").to_string();
+        let name = self.members[index].name.clone();
+        let restarted = launcher::restart(weft(), &self.dir, &name);
+        let (node, _) = restarted.unwrap_or_else(|error| {
+            panic!(
+                "{error:#}; the node's log:\n{}",
+                std::fs::read_to_string(self.members[index].home.join("node.log"))
+                    .unwrap_or_default()
+            )
+        });
+        self.members[index].pid = node.pid;
+        self.members[index].api = node.api;
     }
 
     /// Waits until every node in `nodes` is at least at `height` with one head hash.
@@ -235,10 +241,7 @@ impl Drop for Cluster {
                 }
             }
         }
-        let _ = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
-            .args(["cluster", "down", "--dir"])
-            .arg(&self.dir)
-            .output();
+        let _ = launcher::down(&self.dir);
         for child in &mut self.spawned {
             let _ = child.kill();
             let _ = child.wait();

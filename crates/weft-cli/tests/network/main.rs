@@ -1,12 +1,12 @@
-//! Networks of real node processes on loopback, started with `weft cluster up`: validators
-//! agree on blocks by BFT consensus (docs/network.md).
+//! Networks of real node processes on loopback, started by weft-client's launcher (what `weft
+//! cluster up` runs): validators agree on blocks by BFT consensus (docs/network.md).
 //!
 //! One test binary, one module per scenario: `cluster` starts and drives the networks (the
-//! helpers every scenario shares); `consensus` (agreement, a crash, no quorum, finalization,
-//! starting to vote), `byzantine` (refused proposals, double votes), `peers` (seeds, learnt
-//! addresses, connections), `membership` (joining, late nodes, validator changes), `thin`
-//! (what a thin node keeps and fetches), `partition` (a real partition in network
-//! namespaces) and `commands` (`weft cluster` arguments, refusals and status).
+//! helpers every scenario shares); `consensus` (agreement, a crash, no quorum, starting to
+//! vote), `peers` (seeds, learnt addresses, connections), `membership` (joining, late nodes,
+//! validator changes), `thin` (what a thin node keeps and fetches) and `commands` (`weft
+//! cluster` arguments, refusals and status). Byzantine validators, partitions and stalled
+//! finality are simulated deterministically instead (weft-node's `net::sim`, ADR 0020).
 
 use std::time::Duration;
 
