@@ -476,8 +476,8 @@ fn result_id(result: &TxResult) -> TxId {
     }
 }
 
-/// Safety, on the honest nodes: one block per height, every acknowledged transaction in the
-/// chain exactly once.
+/// Safety, on the honest nodes: one block per height, every ledger audited from genesis, every
+/// acknowledged transaction in the chain exactly once and nothing else in it.
 fn check_safety(nodes: &[SimNode], honest: &[usize], committed: &[TxId]) -> Result<()> {
     let chains: Vec<Vec<BlockHash>> = honest
         .iter()
@@ -496,6 +496,18 @@ fn check_safety(nodes: &[SimNode], honest: &[usize], committed: &[TxId]) -> Resu
     // The nodes were stopped while the validators went on finalizing empty blocks: a node may
     // end a block or two behind another (every one reached the height of the last
     // acknowledged transaction, checked before), never on another branch (checked above).
+    // Every honest node's ledger replays from genesis: links, Merkle roots, seals, signatures
+    // and (where nothing is stripped) every rule.
+    for index in honest {
+        let ledger = nodes[*index]
+            .ledger
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let report = weft_ledger::audit::audit(ledger.store(), &mut |_, _| {})?;
+        if !report.ok {
+            anyhow::bail!("node {index}'s ledger fails its audit: {:?}", report.first_bad);
+        }
+    }
     let ledger = nodes[honest[0]]
         .ledger
         .lock()
