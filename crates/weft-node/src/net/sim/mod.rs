@@ -505,7 +505,10 @@ fn check_safety(nodes: &[SimNode], honest: &[usize], committed: &[TxId]) -> Resu
             .map_err(|_| anyhow::anyhow!("poisoned"))?;
         let report = weft_ledger::audit::audit(ledger.store(), &mut |_, _| {})?;
         if !report.ok {
-            anyhow::bail!("node {index}'s ledger fails its audit: {:?}", report.first_bad);
+            anyhow::bail!(
+                "node {index}'s ledger fails its audit: {:?}",
+                report.first_bad
+            );
         }
     }
     let ledger = nodes[honest[0]]
