@@ -6,9 +6,13 @@
 //! - [`cluster`]: local networks of real `weft node run` processes on loopback — made, started,
 //!   waited for, surveyed, restarted and stopped (`weft cluster`, and the multi-process network
 //!   tests).
+//! - [`tcp`]: the pipelined TCP ingest client (`weft ingest tcp`, `weft bench tcp`), over TLS
+//!   with [`tls`]'s trust in a PEM file.
 //!
 //! The typed client of a node's REST API is weft-api's (`client` feature); the load generators
 //! are weft-load's.
 
 pub mod cluster;
 pub mod home;
+pub mod tcp;
+pub mod tls;
