@@ -357,6 +357,8 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
             }
             None => None,
         };
+        // The stop signals are caught before anyone learns the node listens.
+        let stop_signal = shutdown_signal()?;
         let mut written = format!("{bound}\n");
         if let Some((tcp_bound, _)) = &tcp_server {
             written.push_str(&format!("tcp {tcp_bound}\n"));
@@ -373,7 +375,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
             tcp: tcp_server.as_ref().map(|(address, _)| *address),
         });
         tokio::spawn(async move {
-            shutdown_signal().await;
+            stop_signal.await;
             let _ = stop_serving.send(true);
         });
         let app = api::router(state, graphql);
@@ -440,18 +442,17 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     served
 }
 
-async fn shutdown_signal() {
+/// Listens for SIGTERM and SIGINT from now on: the handlers are installed when this returns
+/// (before the node says it listens), so a signal sent as soon as the node answers stops it
+/// gracefully instead of killing it. The future resolves at the first of them.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let terminate = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
         }
-    };
-    tokio::select! {
-        _ = terminate => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-    }
+    })
 }
