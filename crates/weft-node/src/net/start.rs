@@ -151,11 +151,11 @@ pub(super) fn node_parts(
             tail: params.tail,
             clock,
             addresses: prepared.addresses,
-            evidence_path: params.evidence_path,
             config: params.config,
             max_txs: params.max_txs,
             filter: params.filter,
         },
+        evidence_path: params.evidence_path,
         private: prepared.private,
         leader_timeout,
         partition_prefix: String::new(),
@@ -316,6 +316,8 @@ impl<S, R> Registered<S, R> {
 /// What a node is made of besides its runtime and its peer-to-peer network.
 pub(super) struct NodeParts {
     pub core: core::CoreParams,
+    /// Where the core's evidence of misbehaviour is appended.
+    pub evidence_path: PathBuf,
     /// The key the node votes with.
     pub private: ed25519::PrivateKey,
     pub leader_timeout: Duration,
@@ -357,6 +359,7 @@ where
 {
     let NodeParts {
         core: core_params,
+        evidence_path,
         private,
         leader_timeout,
         partition_prefix,
@@ -412,6 +415,7 @@ where
         txs_out,
         sync_out,
         blocker: blocker.clone(),
+        evidence_path,
     };
     let finished = drive(core, io, inbox)?;
     let result = engine::run_epochs(

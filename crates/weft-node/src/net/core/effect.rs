@@ -1,8 +1,8 @@
 //! What the core asks its driver to do with the world beyond it, as values: the core decides,
 //! the driver performs ([`CoreIo::perform`]). In a node the driver is a thread that blocks on
 //! the core's inbox; in a simulation, a task of the deterministic runtime. What stays inside the
-//! core is its own storage: it commits final blocks to the ledger (the next decision needs the
-//! committed state) and appends evidence to its file.
+//! core is its state, the ledger: it reads it to decide and commits final blocks to it (the
+//! next decision needs the committed state).
 
 use commonware_p2p::{AddressableManager, AddressableTrackedPeers, Blocker, Recipients, Sender};
 
@@ -48,6 +48,8 @@ pub(crate) enum Effect {
         reply: tokio::sync::oneshot::Sender<Vec<Fetched>>,
         found: Vec<Fetched>,
     },
+    /// A line of evidence of misbehaviour (JSON), to append to the node's evidence file.
+    Evidence(String),
 }
 
 /// How the driver reaches the world beyond the core: the peer-to-peer channels, the peer
@@ -58,6 +60,8 @@ pub(crate) struct CoreIo<S, B> {
     pub txs_out: S,
     pub sync_out: S,
     pub blocker: B,
+    /// Where evidence of misbehaviour is appended (JSON lines, owner-only).
+    pub evidence_path: std::path::PathBuf,
 }
 
 impl<S, B> CoreIo<S, B>
@@ -96,6 +100,19 @@ where
             }
             Effect::Fetched { reply, found } => {
                 let _ = reply.send(found);
+            }
+            Effect::Evidence(line) => {
+                use std::io::Write as _;
+                use std::os::unix::fs::OpenOptionsExt as _;
+                let written = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(weft_ledger::files::FILE_MODE)
+                    .open(&self.evidence_path)
+                    .and_then(|mut file| file.write_all(line.as_bytes()));
+                if let Err(error) = written {
+                    tracing::error!(%error, "cannot record evidence");
+                }
             }
         }
     }

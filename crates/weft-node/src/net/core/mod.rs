@@ -12,7 +12,6 @@
 //!   (catch-up), with the certificate that makes them final.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -135,7 +134,6 @@ pub(crate) struct CoreParams {
     /// What follows each commit: the head announced, the metrics, the merge policy.
     pub tail: crate::commit::CommitTail,
     pub addresses: AddressBook,
-    pub evidence_path: PathBuf,
     pub config: NetworkSection,
     pub max_txs: usize,
     /// What this node stores whole (`None`: everything).

@@ -79,20 +79,9 @@ impl Core {
     }
 
     pub(super) fn evidence(&mut self, mut record: serde_json::Value) {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
         record["time_ms"] = self.p.clock.unix_ms().into();
         tracing::warn!(%record, "evidence of misbehaviour");
-        let line = format!("{record}\n");
-        let written = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(weft_ledger::files::FILE_MODE)
-            .open(&self.p.evidence_path)
-            .and_then(|mut file| file.write_all(line.as_bytes()));
-        if let Err(error) = written {
-            tracing::error!(%error, "cannot record evidence");
-        }
+        self.effects.push(Effect::Evidence(format!("{record}\n")));
         if let Ok(mut status) = self.p.status.lock() {
             status.evidence += 1;
         }

@@ -107,6 +107,8 @@ pub(super) struct Outcome {
     pub runtime: String,
     /// The evidence each node recorded (docs/network.md, "Evidence"), by node.
     pub evidence: Vec<Vec<serde_json::Value>>,
+    /// The peers each node's status lists as cut off at the end: key, reason, until (ms).
+    pub cut_off: Vec<Vec<(String, String, u64)>>,
     /// With a partition: the highest head when the network was cut, and when it healed.
     pub partitioned: Option<(u64, u64)>,
     /// Simulated time the schedule took.
@@ -462,6 +464,21 @@ async fn simulate(context: Context, plan: &Plan) -> Result<Outcome> {
         committed,
         runtime: context.auditor().state(),
         evidence: nodes.iter().map(evidence_of).collect(),
+        cut_off: nodes
+            .iter()
+            .map(|node| {
+                node.status
+                    .lock()
+                    .map(|status| {
+                        status
+                            .cut_off
+                            .iter()
+                            .map(|cut| (cut.key.clone(), cut.reason.clone(), cut.until_ms))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect(),
         partitioned: plan.partition.map(|_| (at_cut, at_heal)),
         took,
         trace,

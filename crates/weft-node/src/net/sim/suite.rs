@@ -158,6 +158,14 @@ fn an_equivocating_validator_is_reported_and_the_others_stay_safe() {
         "honest validators holding evidence of the double votes: {:?}",
         outcome.evidence
     );
+    // Each names a view it led (view 0 is the epoch's genesis, where no one votes).
+    for records in &outcome.evidence {
+        for record in records {
+            if record["kind"] == "conflicting_notarize" {
+                assert!(record["view"].as_u64() > Some(0), "{record}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -236,7 +244,23 @@ fn a_node_catching_up_cuts_off_a_validator_that_sends_altered_bodies() {
     });
     let outcome = run_or_name_seed(&plan);
     let cut = evidence_against(&outcome, 4, "invalid_message", &key_of(3));
-    assert!(!cut.is_empty(), "{:?}", outcome.evidence[4]);
+    assert!(
+        cut.iter().any(|record| record["reason"]
+            .as_str()
+            .is_some_and(|why| why.contains("does not match its header"))),
+        "{:?}",
+        outcome.evidence[4]
+    );
+    // Its status names the validator it cut off, why, and until when.
+    assert!(
+        outcome.cut_off[4]
+            .iter()
+            .any(|(key, reason, until)| *key == key_of(3)
+                && reason.contains("does not match its header")
+                && *until > START_MS),
+        "{:?}",
+        outcome.cut_off[4]
+    );
     let (_, at_heal) = outcome.partitioned.expect("partitioned");
     assert!(at_heal > 0);
 }
