@@ -16,7 +16,7 @@ use weft_load::{generated_asset, generated_record, organizations, percentile, si
 
 use crate::commands::fingerprint_file;
 use crate::context::Globals;
-use crate::home::{Home, now_ms};
+use weft_client::home::{Home, now_ms};
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {

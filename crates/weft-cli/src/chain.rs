@@ -22,7 +22,7 @@ use weft_node::query;
 
 use crate::client::NodeClient;
 use crate::context::Globals;
-use crate::home::{Home, now_ms, resolve_tx_with, resolve_with, write_key};
+use weft_client::home::{Home, now_ms, resolve_tx_with, resolve_with, write_key};
 
 /// Where a command reads the chain and commits to it.
 pub(crate) trait Chain {

@@ -181,7 +181,7 @@ pub fn run(outer: &Globals) -> Result<()> {
     let temp = std::env::temp_dir().join(format!(
         "weft-demo-{}-{}",
         std::process::id(),
-        crate::home::now_ms()
+        weft_client::home::now_ms()
     ));
     let result = run_in(outer, &temp);
     let _ = fs::remove_dir_all(&temp);
@@ -213,7 +213,7 @@ fn run_in(outer: &Globals, temp: &Path) -> Result<()> {
     commands::init(
         &embedded,
         "nist-demo",
-        crate::home::DEFAULT_TIME_WINDOW_SECS,
+        weft_client::home::DEFAULT_TIME_WINDOW_SECS,
     )?;
     // Blocks every 100 ms instead of every second: the story submits one step at a time.
     let config_path = embedded.home.join("config.toml");

@@ -21,8 +21,8 @@ use weft_ledger::store::Store;
 
 use crate::commands::{Acting, format_time};
 use crate::context::Globals;
-use crate::home::Home;
 use crate::output::{Negative, Output};
+use weft_client::home::Home;
 
 /// Largest G-code file sealed or re-segmented (read whole).
 pub(crate) const MAX_GCODE_BYTES: u64 = 4 << 30;
@@ -252,7 +252,7 @@ fn read_public(path: &Path) -> Result<ReceiverPublic> {
 }
 
 fn read_secret(path: &Path) -> Result<ReceiverSecret> {
-    let text = crate::home::read_private_text(path)?;
+    let text = weft_client::home::read_private_text(path)?;
     ReceiverSecret::from_text(&text)
         .with_context(|| format!("receiver secret key {}", path.display()))
 }
@@ -404,7 +404,7 @@ impl Signing {
         let key = self
             .key_file
             .as_deref()
-            .map(crate::home::read_key)
+            .map(weft_client::home::read_key)
             .transpose()?;
         if !self.record {
             return Ok((key, None));

@@ -18,9 +18,9 @@ use weft_ledger::store::{RedbStore, Store as _};
 use weft_ledger::{Ledger, Signer};
 use weft_node::{NodeConfig, NodeType};
 
-use crate::Globals;
 use crate::chain::Chain;
-use crate::home::{Home, write_key};
+use crate::context::Globals;
+use weft_client::home::{Home, write_key};
 
 /// Where `weft init` reads the join document from.
 pub enum Source<'a> {

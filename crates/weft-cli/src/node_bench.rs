@@ -20,7 +20,7 @@ use weft_ledger::Transaction;
 
 use crate::client::NodeClient;
 use crate::context::Globals;
-use crate::home::{Home, now_ms};
+use weft_client::home::{Home, now_ms};
 use weft_load::{generated_asset, generated_record, latency_summary, sign_all};
 
 /// What `weft bench node` was asked to do.

@@ -18,8 +18,8 @@ use weft_ledger::{RuleError, Signer};
 
 use crate::chain::{Chain, certainly_refused, register_resource};
 use crate::context::Globals;
-use crate::home::{Home, write_key};
 use crate::output::{Negative, Output};
+use weft_client::home::{Home, write_key};
 
 mod assets;
 mod chain;
