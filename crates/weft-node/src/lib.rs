@@ -378,7 +378,11 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
             stop_signal.await;
             let _ = stop_serving.send(true);
         });
-        let app = api::router(state, graphql);
+        let others = axum::Router::new()
+            .route("/openapi.json", axum::routing::get(openapi::openapi))
+            .merge(graphql::routes(graphql, state.config.api.graphql_max_bytes))
+            .merge(admin::routes(state.clone()));
+        let app = api::router(state, others);
         let acceptor = tls.clone().map(tokio_rustls::TlsAcceptor::from);
         http::serve(
             listener,

@@ -178,7 +178,7 @@ impl NetMetrics {
         }
     }
 
-    fn update(&self, status: &crate::net::status::NetStatus) {
+    fn update(&self, status: &weft_api::NetStatus) {
         let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let number = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         self.validator.set(i64::from(status.validator));
@@ -355,7 +355,7 @@ impl Metrics {
     }
 
     /// Takes the `weft_net_*` values from a networked node's status (before a scrape).
-    pub fn update_net(&self, status: &crate::net::status::NetStatus) {
+    pub fn update_net(&self, status: &weft_api::NetStatus) {
         if let Some(net) = &self.net {
             net.update(status);
         }
@@ -410,11 +410,11 @@ mod tests {
     #[test]
     fn a_networked_node_exports_its_network_status_and_a_node_on_its_own_does_not() {
         let alone = Metrics::new(3, false);
-        alone.update_net(&crate::net::status::NetStatus::default());
+        alone.update_net(&weft_api::NetStatus::default());
         assert!(!alone.encode().contains("weft_net_"));
 
         let metrics = Metrics::new(3, true);
-        let mut status = crate::net::status::NetStatus {
+        let mut status = weft_api::NetStatus {
             validator: true,
             epoch: 2,
             peers: vec!["a".into(), "b".into(), "c".into()],
@@ -424,7 +424,7 @@ mod tests {
             sync: "synced".into(),
             evidence: 2,
             nullified_views: 5,
-            ..crate::net::status::NetStatus::default()
+            ..weft_api::NetStatus::default()
         };
         metrics.update_net(&status);
         let text = metrics.encode();

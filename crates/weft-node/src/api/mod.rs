@@ -72,8 +72,10 @@ async fn limit(State(state): State<Arc<AppState>>, request: Request, next: Next)
     next.run(request).await
 }
 
-/// The router with every route, limit and metric.
-pub(crate) fn router(state: Arc<AppState>, schema: crate::graphql::WeftSchema) -> Router {
+/// The router with every route, limit and metric: the REST API's own routes and `others` (the
+/// OpenAPI document, GraphQL and the administrative endpoints, which build on this module and
+/// are given by the caller above them).
+pub(crate) fn router(state: Arc<AppState>, others: Router<Arc<AppState>>) -> Router {
     let limit = state.config.api.max_body_bytes;
     Router::new()
         .route(
@@ -94,13 +96,8 @@ pub(crate) fn router(state: Arc<AppState>, schema: crate::graphql::WeftSchema) -
         .route("/v1/claims/{fingerprint}", get(claim))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/openapi.json", get(crate::openapi::openapi))
-        .merge(crate::graphql::routes(
-            schema,
-            state.config.api.graphql_max_bytes,
-        ))
         .route("/metrics", get(metrics))
-        .merge(crate::admin::routes(state.clone()))
+        .merge(others)
         .fallback(|| async { ApiError::not_found("no such endpoint; see docs/api.md") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), self::limit))
