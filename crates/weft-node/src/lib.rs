@@ -155,7 +155,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     // On its own a node seals blocks itself (proof of authority); in a network, blocks are
     // agreed by the validators (BFT consensus) and every node commits the final ones.
     let (producer, network) = if config.network.enabled {
-        let started = net::start(
+        let started = net::start::start(
             net::NetParams {
                 ledger: ledger.clone(),
                 key: producer_key,

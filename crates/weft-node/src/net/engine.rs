@@ -18,9 +18,8 @@ use commonware_p2p::{Blocker, Recipients};
 use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage, Supervisor};
 use commonware_utils::channel::oneshot;
-use commonware_utils::ordered::Set;
 
-use super::{Activity, Ctx, Digest, Event, Key, Scheme};
+use super::{Activity, Ctx, Digest, EpochStart, Event, Key, Scheme};
 
 /// What the engines of every epoch share.
 pub(super) struct Engines<B> {
@@ -206,18 +205,6 @@ where
     }
 }
 
-/// Tells the network thread to run the consensus engine of `epoch` (stopping the one before):
-/// its validators, and the block it starts on (the last of the epoch before; block 0 for
-/// epoch 0).
-pub(crate) struct EpochStart {
-    pub epoch: u64,
-    pub validators: Set<Key>,
-    pub floor: Digest,
-    /// Sent (or dropped) by the core when the engine may start: its channels are opened
-    /// first, so votes from engines that started earlier are kept for it (core's `StartGate`).
-    pub ready: tokio::sync::oneshot::Receiver<()>,
-}
-
 /// The consensus engine's handle on the core.
 #[derive(Clone)]
 pub(crate) struct Mailbox {
@@ -335,6 +322,7 @@ fn hello_vote(signer: &Scheme, epoch: u64) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use commonware_codec::DecodeExt as _;
+    use commonware_utils::ordered::Set;
 
     /// What a validator sends when its engine starts: a vote every peer's engine decodes (one
     /// it could not decode would get the sender blocked), a nullify of the epoch's view 0 that

@@ -10,11 +10,12 @@
 
 mod addresses;
 mod core;
+mod driver;
 mod engine;
 pub mod join;
 #[cfg(test)]
 mod sim;
-mod start;
+pub(crate) mod start;
 pub(crate) mod status;
 pub mod wire;
 
@@ -38,8 +39,6 @@ use weft_ledger::store::network::NetworkPeers;
 use crate::config::NetworkSection;
 use crate::metrics::Metrics;
 use crate::submission::{SharedLedger, Submission};
-pub(crate) use engine::{EpochStart, Mailbox};
-pub(crate) use start::start;
 pub use status::{CutOff, Member, NetStatus};
 
 pub(crate) type Digest = sha256::Digest;
@@ -98,10 +97,10 @@ pub(crate) fn peer_set(
     secondary: Vec<(Key, commonware_p2p::Address)>,
     me: &Key,
     capacity: usize,
-) -> ((core::PeerMap, core::PeerMap), usize) {
+) -> ((PeerMap, PeerMap), usize) {
     let mut room = capacity.saturating_sub(1);
     let mut left_out = 0;
-    let (mut dialled, mut accepted) = (core::PeerMap::new(), core::PeerMap::new());
+    let (mut dialled, mut accepted) = (PeerMap::new(), PeerMap::new());
     let all = primary
         .into_iter()
         .map(|peer| (true, peer))
@@ -132,6 +131,35 @@ fn member_list(members: &NetworkPeers) -> Vec<Member> {
             name: name.clone(),
         })
         .collect()
+}
+
+/// The peers a node gives the p2p network: each one's address (primary: dialled; secondary:
+/// accepted when it dials).
+pub(crate) type PeerMap = std::collections::BTreeMap<Key, commonware_p2p::Address>;
+
+/// The address given for a peer whose address this node does not know: a host name, which the
+/// p2p network (not allowed DNS) never dials.
+pub(crate) fn unknown_address() -> commonware_p2p::Address {
+    commonware_p2p::Address::Asymmetric {
+        ingress: commonware_p2p::Ingress::Dns {
+            host: commonware_utils::Hostname::new("address.unknown")
+                .expect("a valid constant host name"),
+            port: 0,
+        },
+        egress: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+    }
+}
+
+/// Tells the network thread to run the consensus engine of `epoch` (stopping the one before):
+/// its validators, and the block it starts on (the last of the epoch before; block 0 for
+/// epoch 0).
+pub(crate) struct EpochStart {
+    pub epoch: u64,
+    pub validators: Set<Key>,
+    pub floor: Digest,
+    /// Sent (or dropped) by the core when the engine may start: its channels are opened
+    /// first, so votes from engines that started earlier are kept for it (core's `StartGate`).
+    pub ready: tokio::sync::oneshot::Receiver<()>,
 }
 
 /// Shared view of [`NetStatus`].
@@ -327,7 +355,7 @@ mod tests {
             .collect();
         let accepted: Vec<(Key, commonware_p2p::Address)> = [20, 30, 31, 1]
             .iter()
-            .map(|seed| (engine(*seed), core::unknown_address()))
+            .map(|seed| (engine(*seed), unknown_address()))
             .collect();
         let ((primary_set, secondary_set), left_out) =
             peer_set(dialled.clone(), accepted.clone(), &me, 100);

@@ -20,6 +20,7 @@ use weft_ledger::state::{Schedule, StateView as _};
 use weft_ledger::store::Store as _;
 
 use super::addresses::{self, AddressBook};
+use super::engine::Mailbox;
 use super::*;
 use crate::submission::Submission;
 
@@ -258,7 +259,7 @@ pub(crate) fn start(params: NetParams, submissions: Receiver<Submission>) -> Res
                         std::thread::Builder::new()
                             .name("net-core".into())
                             .spawn(move || {
-                                let _ = done.send(core::effect::run_blocking(core, io, inbox));
+                                let _ = done.send(super::driver::run_blocking(core, io, inbox));
                             })
                             .context("cannot start the network core thread")?;
                         Ok(finished)

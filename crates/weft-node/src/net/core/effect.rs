@@ -1,6 +1,6 @@
 //! What the core asks its driver to do with the world beyond it, as values: the core decides,
 //! the driver performs ([`CoreIo::perform`]). In a node the driver is a thread that blocks on
-//! the core's inbox; in a simulation, a task of the deterministic runtime. What stays inside the
+//! the core's inbox (`net/driver.rs`); in a simulation, a task of the deterministic runtime. What stays inside the
 //! core is its state, the ledger: it reads it to decide and commits final blocks to it (the
 //! next decision needs the committed state).
 
@@ -131,44 +131,4 @@ where
             .ok()
             .map(|checked| checked.recipients())
     })
-}
-
-/// The node's driver of the core: a thread that blocks on the core's inbox, hands it each
-/// event and performs what it asks, until the core is told to stop (or its inbox closes); then
-/// the core answers what it holds. A storage failure ends it with the error.
-pub(crate) fn run_blocking<S, B>(
-    mut core: super::Core,
-    mut io: CoreIo<S, B>,
-    inbox: std::sync::mpsc::Receiver<super::super::Event>,
-) -> anyhow::Result<()>
-where
-    S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
-{
-    let mut result = core.start();
-    while result.is_ok() {
-        perform_all(&mut core, &mut io);
-        let Ok(event) = inbox.recv() else {
-            break;
-        };
-        match core.handle(event) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(error) => result = Err(error),
-        }
-    }
-    core.finish();
-    perform_all(&mut core, &mut io);
-    result
-}
-
-/// Performs every effect the core asked for, in order.
-pub(crate) fn perform_all<S, B>(core: &mut super::Core, io: &mut CoreIo<S, B>)
-where
-    S: Sender<PublicKey = Key>,
-    B: Blocker<PublicKey = Key> + AddressableManager<PublicKey = Key>,
-{
-    for effect in core.take_effects() {
-        io.perform(effect);
-    }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use commonware_codec::{Decode as _, Encode as _};
-use commonware_p2p::{Address, AddressableTrackedPeers, Ingress, Recipients};
+use commonware_p2p::{Address, AddressableTrackedPeers, Recipients};
 use commonware_utils::ordered::{Map, Set};
 use weft_core::encoding::{decode, encode};
 use weft_core::{BlockHash, Hash32, SigningKey, TxId};
@@ -33,8 +33,8 @@ use self::hashing::{HashMap, HashSet};
 use super::addresses::AddressBook;
 use super::wire::{self, Proposal, Sync, TxBatch};
 use super::{
-    Ctx, Digest, Event, FETCH_TIMEOUT, Fetched, Finalization, Key, Scheme, SharedStatus, key_set,
-    weft_key,
+    Ctx, Digest, Event, FETCH_TIMEOUT, Fetched, Finalization, Key, PeerMap, Scheme, SharedStatus,
+    key_set, unknown_address, weft_key,
 };
 use crate::config::NetworkSection;
 use crate::metrics::Metrics;
@@ -587,23 +587,6 @@ pub(super) fn all_validators(schedule: &Schedule) -> Vec<Key> {
     keys.sort();
     keys.dedup();
     keys
-}
-
-/// The peers a node gives the p2p network: each one's address (primary: dialled; secondary:
-/// accepted when it dials).
-pub(super) type PeerMap = std::collections::BTreeMap<Key, Address>;
-
-/// The address given for a peer whose address this node does not know: a host name, which the
-/// p2p network (not allowed DNS) never dials.
-pub(super) fn unknown_address() -> Address {
-    Address::Asymmetric {
-        ingress: Ingress::Dns {
-            host: commonware_utils::Hostname::new("address.unknown")
-                .expect("a valid constant host name"),
-            port: 0,
-        },
-        egress: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-    }
 }
 
 /// The epoch of the block at `height`: its number, validators and certificate verifier.

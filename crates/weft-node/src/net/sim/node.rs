@@ -250,7 +250,7 @@ pub(super) async fn start_node(
 
 /// The core's driver in a simulation: a task of the runtime that hands it every event waiting
 /// in its inbox and performs what it asks, then sleeps a simulated millisecond (the node's
-/// driver, [`core::effect::run_blocking`], is a thread that blocks on the inbox instead).
+/// driver, [`super::super::driver::run_blocking`], is a thread that blocks on the inbox instead).
 async fn drive(
     mut core: Core,
     mut io: SimIo,
@@ -259,7 +259,7 @@ async fn drive(
 ) -> Result<()> {
     let result = feed(&mut core, &mut io, inbox, context).await;
     core.finish();
-    core::effect::perform_all(&mut core, &mut io);
+    super::super::driver::perform_all(&mut core, &mut io);
     result
 }
 
@@ -274,12 +274,12 @@ async fn feed(
 ) -> Result<()> {
     core.start()?;
     loop {
-        core::effect::perform_all(core, io);
+        super::super::driver::perform_all(core, io);
         loop {
             match inbox.try_recv() {
                 Ok(event) => {
                     let go_on = core.handle(event)?;
-                    core::effect::perform_all(core, io);
+                    super::super::driver::perform_all(core, io);
                     if !go_on {
                         return Ok(());
                     }
