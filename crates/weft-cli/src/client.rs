@@ -3,7 +3,7 @@
 //!
 //! Commands read typed bodies through [`NodeClient::typed`] (mostly via
 //! [`crate::chain::RemoteChain`]). The untyped [`NodeClient::get`] and [`NodeClient::post`] stay
-//! for the benchmark and cluster commands.
+//! for the benchmark commands.
 
 use std::path::Path;
 use std::time::Duration;
@@ -49,7 +49,7 @@ impl NodeClient {
         &self.typed
     }
 
-    /// `GET path`, the answer as loose JSON (for the benchmark and cluster commands).
+    /// `GET path`, the answer as loose JSON (for the benchmark commands).
     pub fn get(&self, path: &str) -> Result<Value> {
         Ok(self.typed.get(path)?)
     }

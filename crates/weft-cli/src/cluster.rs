@@ -105,14 +105,10 @@ pub fn show(ctx: &Globals, dir: &Path) -> Result<()> {
         running,
         answering,
         common_height: common,
+        ref common_hash,
         agree,
         healthy,
-        ..
     } = survey;
-    let hashes: std::collections::BTreeSet<&str> = reports
-        .iter()
-        .filter_map(|report| report.common_hash.as_deref())
-        .collect();
     let value = serde_json::to_value(&survey)?;
     let human = || {
         let mut text = format!(
@@ -145,7 +141,7 @@ pub fn show(ctx: &Globals, dir: &Path) -> Result<()> {
             (None, _) => text.push_str("  no node answered"),
             (Some(height), true) => text.push_str(&format!(
                 "  every answering node holds block {height} {}",
-                hashes.iter().next().copied().unwrap_or("?")
+                common_hash.as_deref().unwrap_or("?")
             )),
             (Some(height), false) => {
                 text.push_str(&format!("  THE NODES DISAGREE on block {height}:"));

@@ -47,7 +47,7 @@ pub struct Cluster {
 }
 
 /// The file that lists a cluster's nodes.
-pub fn cluster_file(dir: &Path) -> PathBuf {
+fn cluster_file(dir: &Path) -> PathBuf {
     dir.join("cluster.json")
 }
 

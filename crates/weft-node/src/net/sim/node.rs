@@ -273,8 +273,8 @@ async fn feed(
     context: Context,
 ) -> Result<()> {
     core.start()?;
+    super::super::driver::perform_all(core, io);
     loop {
-        super::super::driver::perform_all(core, io);
         loop {
             match inbox.try_recv() {
                 Ok(event) => {
