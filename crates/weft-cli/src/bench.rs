@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use serde_json::json;
 use weft_core::model::*;
-use weft_core::{ChainId, HashAlgo, PublicKey, ResourceId, SigningKey, TxId};
+use weft_core::{ChainId, HashAlgo, ResourceId, SigningKey, TxId};
 use weft_ledger::store::{RedbStore, Store};
 use weft_ledger::{Admitted, Ledger, Signer, Transaction};
 use weft_load::{generated_asset, generated_record, organizations, percentile, sign_all};
@@ -302,7 +302,7 @@ fn ledger_in(
         inclusion_us: proof_inclusion_us,
         verify_us: proof_verify_us,
         batch_us: proof_verify_batch_us,
-    } = time_proofs(ledger.store(), &sample_ids, producer.public_key())?;
+    } = time_proofs(ledger.store(), &sample_ids, &ledger.trust_root()?)?;
     let rss_after_commit = peak_rss_mib();
 
     let (audit_s, audit_ok) = if skip_audit {
@@ -421,7 +421,11 @@ struct ProofTimes {
     batch_us: f64,
 }
 
-fn time_proofs<S: Store>(store: &S, ids: &[TxId], producer: PublicKey) -> Result<ProofTimes> {
+fn time_proofs<S: Store>(
+    store: &S,
+    ids: &[TxId],
+    root: &weft_ledger::trust::TrustRoot,
+) -> Result<ProofTimes> {
     let per_proof = |started: Instant| started.elapsed().as_secs_f64() * 1e6 / ids.len() as f64;
     let started = Instant::now();
     let proofs: Vec<_> = ids
@@ -429,22 +433,22 @@ fn time_proofs<S: Store>(store: &S, ids: &[TxId], producer: PublicKey) -> Result
         .map(|id| weft_ledger::proof::build(store, id))
         .collect::<Result<_, _>>()?;
     let build_us = per_proof(started);
-    let trusted = [producer];
+    let certificates = weft_node::net::finality::Certificates;
     // The inclusion itself: decoding, field checks and the audit path up to merkle_root.
     let started = Instant::now();
     for proof in &proofs {
-        weft_ledger::proof::verify_inclusion_only(proof, Some(&trusted))?;
+        weft_ledger::proof::verify_inclusion_only(proof, root)?;
     }
     let inclusion_us = per_proof(started);
     // Complete, one at a time: plus the transaction signature and the block seal.
     let started = Instant::now();
     for proof in &proofs {
-        weft_ledger::proof::verify(proof, Some(&trusted))?;
+        weft_ledger::proof::verify(proof, root, &certificates)?;
     }
     let verify_us = per_proof(started);
     // Complete, all at once: signatures in Ed25519 batches.
     let started = Instant::now();
-    for verdict in weft_ledger::proof::verify_many(&proofs, Some(&trusted)) {
+    for verdict in weft_ledger::proof::verify_many(&proofs, root, &certificates) {
         verdict?;
     }
     Ok(ProofTimes {
@@ -483,12 +487,16 @@ fn proofs_file(ctx: &Globals, file: &Path, count: usize) -> Result<()> {
     if ids.is_empty() {
         bail!("{} holds no transactions after genesis", file.display());
     }
+    let genesis = store
+        .block(0)?
+        .with_context(|| format!("{} holds no block 0", file.display()))?;
+    let root = weft_ledger::trust::TrustRoot::from_genesis(&genesis)?;
     let ProofTimes {
         build_us,
         inclusion_us,
         verify_us,
         batch_us,
-    } = time_proofs(&store, &ids, head.header.producer)?;
+    } = time_proofs(&store, &ids, &root)?;
     ctx.out.emit(
         json!({
             "proofs": ids.len(),

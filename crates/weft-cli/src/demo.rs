@@ -419,10 +419,20 @@ fn run_in(outer: &Globals, temp: &Path) -> Result<()> {
     n.say("\n6. An auditor checks without trusting this node.");
     if let Ok(send2_id) = &send2 {
         let proof_path = temp.join("send-proof.json");
-        let built = commands::proof_build(&ctx, &send2_id.to_hex(), Some(&proof_path));
-        // Offline: the proof file alone, no node and no home.
+        // The auditor pins the chain's trust root (block 0 and its producer), exported once.
+        let root_path = temp.join("trust-root.json");
+        let exported = weft_client::trust::pinned(&embedded.home).and_then(|pinned| {
+            let root = pinned.first().context("the home pins no trust root")?;
+            let text = serde_json::to_string_pretty(&root.root.document())?;
+            fs::write(&root_path, text).context("the trust root file")
+        });
+        let roots = std::slice::from_ref(&root_path);
+        let built = exported.and_then(|()| {
+            commands::proof_build(&ctx, &send2_id.to_hex(), Some(&proof_path), roots)
+        });
+        // Offline: the proof file and the trust root alone, no node and no home.
         let checked = built.and_then(|()| {
-            commands::proof_verify(&embedded, std::slice::from_ref(&proof_path), &[])
+            commands::proof_verify(&embedded, std::slice::from_ref(&proof_path), roots)
         });
         let detail = if checked.is_ok() {
             "valid".into()

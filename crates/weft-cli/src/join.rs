@@ -161,6 +161,7 @@ pub fn init(ctx: &Globals, source: Source<'_>, options: &JoinOptions<'_>) -> Res
         let _ = fs::remove_file(dir.join("config.tmp"));
         let _ = fs::remove_file(dir.join("ledger.redb"));
         let _ = fs::remove_dir_all(dir.join("keys"));
+        let _ = fs::remove_dir_all(dir.join("trust"));
         if created_dir {
             let _ = fs::remove_dir(dir);
         }
@@ -215,6 +216,8 @@ fn write_home(
     let store = RedbStore::open(&dir.join("ledger.redb"))?;
     let ledger = Ledger::from_genesis_block(store, block0)
         .context("the network's block 0 does not check")?;
+    // The user confirmed block 0 (its hash, or the node it came from): pin its trust root.
+    weft_client::trust::pin(dir, &ledger.trust_root()?)?;
     drop(ledger);
     let text = format!(
         "# weft node joining chain {:?} (block 0 {}): written by `weft init --join`.\n{}",

@@ -164,6 +164,10 @@ enum Command {
     /// The chain.
     #[command(subcommand)]
     Chain(ChainCommand),
+    /// Trust roots: the chains whose answers you believe, and the keys that make their blocks
+    /// final (docs/proofs.md).
+    #[command(subcommand)]
+    Trust(TrustCommand),
     /// Transactions.
     #[command(subcommand)]
     Tx(TxCommand),
@@ -322,6 +326,10 @@ struct ProofArgs {
     /// Write the proof here instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Check the proof against this trust root (`weft trust export`) instead of those pinned in
+    /// the home; repeatable.
+    #[arg(long = "trust", value_name = "FILE")]
+    trust: Vec<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -331,9 +339,34 @@ enum ProofCommand {
         /// Proof files (`weft proof TX_ID --out FILE`).
         #[arg(required = true, num_args = 1..)]
         files: Vec<PathBuf>,
-        /// Producer key(s) you trust (hex); without, the header's producer must have sealed it.
-        #[arg(long = "producer-key")]
-        producer_keys: Vec<String>,
+        /// Check against this trust root (`weft trust export`) instead of those pinned in the
+        /// home; repeatable, one per chain.
+        #[arg(long = "trust", value_name = "FILE")]
+        trust: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TrustCommand {
+    /// The trust roots pinned in the home: what verifying commands check answers against.
+    Show,
+    /// Write a pinned trust root (the home's own chain by default) for those who verify.
+    Export {
+        /// The chain whose root to write, when several are pinned.
+        #[arg(long)]
+        chain: Option<String>,
+        /// Write it here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Pin a chain's trust root, from a trust root or a join document, once you confirm the
+    /// hash of its block 0 (told to you apart from the file).
+    Add {
+        /// A trust root (`weft trust export`) or a join document (`weft net genesis`).
+        file: PathBuf,
+        /// The hash of block 0 you were told; the file must match it.
+        #[arg(long = "genesis-hash", value_name = "HASH")]
+        genesis_hash: String,
     },
 }
 
@@ -347,10 +380,13 @@ enum ChainCommand {
 
 #[derive(Subcommand, Debug)]
 enum TxCommand {
-    /// Show a transaction.
+    /// Show a transaction, once its proof checks against the trust root.
     Show {
         /// Transaction id: 64 hex digits, or a unique prefix of at least 6.
         tx_id: String,
+        /// Check against this trust root instead of those pinned in the home; repeatable.
+        #[arg(long = "trust", value_name = "FILE")]
+        trust: Vec<PathBuf>,
     },
 }
 
@@ -727,18 +763,15 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         Command::Verify { file, as_, algo } => commands::verify(&ctx, &file, as_.as_deref(), algo),
         Command::History { target, algo } => commands::history(&ctx, &target, algo),
         Command::Proof(ProofArgs {
-            verify:
-                Some(ProofCommand::Verify {
-                    files,
-                    producer_keys,
-                }),
+            verify: Some(ProofCommand::Verify { files, trust }),
             ..
-        }) => commands::proof_verify(&ctx, &files, &producer_keys),
+        }) => commands::proof_verify(&ctx, &files, &trust),
         Command::Proof(ProofArgs {
             verify: None,
             tx_id: Some(tx_id),
             out,
-        }) => commands::proof_build(&ctx, &tx_id, out.as_deref()),
+            trust,
+        }) => commands::proof_build(&ctx, &tx_id, out.as_deref(), &trust),
         Command::Proof(ProofArgs {
             verify: None,
             tx_id: None,
@@ -750,7 +783,14 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         }
         Command::Chain(ChainCommand::Verify) => commands::chain_verify(&ctx),
         Command::Chain(ChainCommand::Info) => commands::chain_info(&ctx),
-        Command::Tx(TxCommand::Show { tx_id }) => commands::tx_show(&ctx, &tx_id),
+        Command::Tx(TxCommand::Show { tx_id, trust }) => commands::tx_show(&ctx, &tx_id, &trust),
+        Command::Trust(TrustCommand::Show) => commands::trust_show(&ctx),
+        Command::Trust(TrustCommand::Export { chain, out }) => {
+            commands::trust_export(&ctx, chain.as_deref(), out.as_deref())
+        }
+        Command::Trust(TrustCommand::Add { file, genesis_hash }) => {
+            commands::trust_add(&ctx, &file, &genesis_hash)
+        }
         Command::Record(RecordCommand::Add {
             file,
             as_,
@@ -882,7 +922,7 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
 /// refused rather than ignored. (`WEFT_NODE` in the environment is not: it is meant for every
 /// command of a shell.) `weft cluster restart` is not listed: its own `--node` names the node to
 /// restart.
-const NO_NODE: [&[&str]; 15] = [
+const NO_NODE: [&[&str]; 18] = [
     &["init"],
     &["node", "run"],
     &["cluster", "up"],
@@ -898,6 +938,9 @@ const NO_NODE: [&[&str]; 15] = [
     &["tls", "self-signed"],
     &["ingest", "seal-key"],
     &["demo"],
+    &["trust", "show"],
+    &["trust", "export"],
+    &["trust", "add"],
 ];
 
 /// `--node` given on the command line of a command that never talks to a node.
@@ -919,7 +962,7 @@ const GLOBALS: [&str; 4] = ["home", "json", "node", "ca"];
 /// only what does something for it. (A group of commands, such as `weft cluster`, hides those
 /// that every command in it ignores.) Hidden, not removed: they are parsed as before, and `--node`
 /// on a `NO_NODE` command is still refused.
-const IDLE_GLOBALS: [(&[&str], &[&str]); 19] = [
+const IDLE_GLOBALS: [(&[&str], &[&str]); 22] = [
     // --ca: the certificate of an https:// --join URL.
     (&["init"], &["node"]),
     (&["node", "run"], &["node", "ca"]),
@@ -942,7 +985,11 @@ const IDLE_GLOBALS: [(&[&str], &[&str]); 19] = [
     (&["ingest", "tcp"], &["node"]),
     // It audits the home's own files and refuses --node with the reason.
     (&["chain", "verify"], &["node", "ca"]),
-    (&["proof", "verify"], &["home", "node", "ca"]),
+    // --home: the trust roots pinned in it.
+    (&["proof", "verify"], &["node", "ca"]),
+    (&["trust", "show"], &["node", "ca"]),
+    (&["trust", "export"], &["node", "ca"]),
+    (&["trust", "add"], &["node", "ca"]),
     (&["demo"], &["home", "node", "ca"]),
 ];
 

@@ -41,6 +41,7 @@ pub fn run(
             .push(weft_node::config::WatchSource::with_defaults(dir));
         config.validate().context("--watch")?;
     }
+    home.ensure_trust()?;
     init_logging();
     let ingest_identity = ingest_identity(&home, &config)?;
     let in_home = |path: &str| {

@@ -98,6 +98,19 @@ impl std::fmt::Display for Negative {
 
 impl std::error::Error for Negative {}
 
+/// An answer that cannot be believed: no trust root to check it against, or one it does not
+/// check out against. Exit 4, with the reason (README, "Exit codes").
+#[derive(Debug)]
+pub struct Untrusted(pub String);
+
+impl std::fmt::Display for Untrusted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Untrusted {}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     pub json: bool,

@@ -199,8 +199,74 @@ fn proofs_round_trip_and_tampering_is_caught() {
         &["proof", &tx, "--out", proof_path.to_str().expect("path")],
         0,
     );
-    // The check needs no ledger: run it against a home that does not exist.
+    // The check needs no ledger, only the chain's trust root: a home without one believes
+    // nothing (exit 4) until it pins the root it is given, once its genesis hash is confirmed.
     let nowhere = h.root.join("no-home");
+    let refused = run(
+        &nowhere,
+        &["proof", "verify", proof_path.to_str().expect("path")],
+        4,
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("no trust root")),
+        "{refused}"
+    );
+    let root_path = h.root.join("root.json");
+    let exported = run(
+        &h.home,
+        &[
+            "trust",
+            "export",
+            "--out",
+            root_path.to_str().expect("path"),
+        ],
+        0,
+    );
+    let genesis_hash = exported["genesis_hash"].as_str().expect("hash").to_string();
+    let verified = run(
+        &nowhere,
+        &[
+            "proof",
+            "verify",
+            proof_path.to_str().expect("path"),
+            "--trust",
+            root_path.to_str().expect("path"),
+        ],
+        0,
+    );
+    assert_eq!(verified["valid"], true);
+    assert_eq!(
+        verified["trust_root"]["genesis_hash"],
+        genesis_hash.as_str()
+    );
+    let wrong_hash = "11".repeat(32);
+    run(
+        &nowhere,
+        &[
+            "trust",
+            "add",
+            root_path.to_str().expect("path"),
+            "--genesis-hash",
+            &wrong_hash,
+        ],
+        4,
+    );
+    let added = run(
+        &nowhere,
+        &[
+            "trust",
+            "add",
+            root_path.to_str().expect("path"),
+            "--genesis-hash",
+            &genesis_hash,
+        ],
+        0,
+    );
+    assert_eq!(added["added"], true);
+    let shown = run(&nowhere, &["trust", "show"], 0);
+    assert_eq!(shown["roots"][0]["genesis_hash"], genesis_hash.as_str());
     let verified = run(
         &nowhere,
         &["proof", "verify", proof_path.to_str().expect("path")],
@@ -208,6 +274,24 @@ fn proofs_round_trip_and_tampering_is_caught() {
     );
     assert_eq!(verified["valid"], true);
     assert_eq!(verified["tx_id"], tx.as_str());
+    assert_eq!(verified["finality"], "sealed");
+    // A root edited by hand (another producer key) is refused when read.
+    let mut edited: Value =
+        serde_json::from_slice(&std::fs::read(&root_path).expect("root")).expect("json");
+    edited["validators"][0] = Value::String("22".repeat(32));
+    let edited_path = h.root.join("edited-root.json");
+    std::fs::write(&edited_path, serde_json::to_vec(&edited).expect("json")).expect("write");
+    run(
+        &nowhere,
+        &[
+            "proof",
+            "verify",
+            proof_path.to_str().expect("path"),
+            "--trust",
+            edited_path.to_str().expect("path"),
+        ],
+        1,
+    );
 
     let document: Value =
         serde_json::from_slice(&std::fs::read(&proof_path).expect("read")).expect("json");
@@ -234,15 +318,29 @@ fn proofs_round_trip_and_tampering_is_caught() {
     );
     assert_eq!(rejected["valid"], false);
 
-    let wrong_key = "11".repeat(32);
+    // Another chain of the same name (so the same chain id), with its own genesis and
+    // producer: its proof is refused by this chain's root, and its root refuses this proof.
+    let impostor = h.root.join("impostor");
+    run(&impostor, &["init", "--chain-id", "cli-test"], 0);
+    let impostor_root = h.root.join("impostor-root.json");
+    run(
+        &impostor,
+        &[
+            "trust",
+            "export",
+            "--out",
+            impostor_root.to_str().expect("path"),
+        ],
+        0,
+    );
     let untrusted = run(
         &nowhere,
         &[
             "proof",
             "verify",
             proof_path.to_str().expect("path"),
-            "--producer-key",
-            &wrong_key,
+            "--trust",
+            impostor_root.to_str().expect("path"),
         ],
         4,
     );
@@ -250,7 +348,7 @@ fn proofs_round_trip_and_tampering_is_caught() {
         untrusted["reason"]
             .as_str()
             .expect("reason")
-            .contains("trusted"),
+            .contains("not a validator"),
         "{untrusted}"
     );
 

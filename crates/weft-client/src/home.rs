@@ -211,6 +211,7 @@ impl Home {
         )?;
         let store = RedbStore::open(&home.db_path())?;
         let ledger = Ledger::create(store, genesis_tx, producer, now)?;
+        crate::trust::pin(dir, &ledger.trust_root()?)?;
         let config_text = weft_node::NodeConfig::default_toml();
         let config_path = dir.join("config.toml");
         let temporary = dir.join("config.toml.tmp");
@@ -323,7 +324,22 @@ impl Home {
                 });
             }
         };
-        Ok(Ledger::open(store)?)
+        let ledger = Ledger::open(store)?;
+        // The home's own chain is one its user trusts: pin it once.
+        let root = ledger.trust_root()?;
+        if !crate::trust::file_of(&self.dir, &root).exists() {
+            crate::trust::pin(&self.dir, &root)?;
+        }
+        Ok(ledger)
+    }
+
+    /// Pins the home's own trust root if no root is pinned yet (a home made by an earlier
+    /// weft): opens the ledger once, so call it before a node holds it.
+    pub fn ensure_trust(&self) -> Result<()> {
+        if crate::trust::pinned(&self.dir)?.is_empty() {
+            drop(self.ledger()?);
+        }
+        Ok(())
     }
 
     pub fn authority_key(&self) -> Result<SigningKey> {

@@ -8,6 +8,8 @@
 //!   tests).
 //! - [`tcp`]: the pipelined TCP ingest client (`weft ingest tcp`, `weft bench tcp`), over TLS
 //!   with [`tls`]'s trust in a PEM file.
+//! - [`trust`]: the trust roots a home pins (`HOME/trust/`), which every verifying command
+//!   checks answers against.
 //!
 //! The typed client of a node's REST API is weft-api's (`client` feature); the load generators
 //! are weft-load's.
@@ -16,3 +18,4 @@ pub mod cluster;
 pub mod home;
 pub mod tcp;
 pub mod tls;
+pub mod trust;

@@ -4,6 +4,10 @@
 //! receipts and parts, not with the ledger's bytes); blocks are streamed from storage one at a
 //! time.
 //!
+//! Then every row the answers are read from — rule state and the indexes by transaction id,
+//! fingerprint, resource and block hash ([`crate::store::Derived`]) — must be what the blocks
+//! give: an index edited apart from the blocks is named.
+//!
 //! On a node that stores transactions stripped (a thin or producer node), the rules can be
 //! replayed only up to the first stripped transaction (every later rule check may depend on its
 //! payload). From there on every block's links, Merkle root, seal and producer and every
@@ -52,6 +56,8 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
     let mut rules_through: Option<Option<u64>> = None;
     // The validator schedule, followed from the blocks once rules are no longer replayed.
     let mut schedule: Option<crate::state::Schedule> = None;
+    // The derived rows (rule state, indexes) the blocks give, while the rules are replayed.
+    let mut derived = crate::store::Derived::default();
     for height in 0..total {
         let failure =
             move |index: Option<u32>, tx_id: Option<String>, reason: String| AuditReport {
@@ -113,7 +119,16 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
         }
         if rules_through.is_none() {
             match validate_block(&state, chain_id, previous.as_ref(), &block) {
-                Ok(validated) => state.apply(&validated.delta),
+                Ok(validated) => {
+                    derived.add(
+                        height,
+                        &block.signed.header.hash(),
+                        &block.transactions,
+                        &validated.ids,
+                        &validated.delta,
+                    );
+                    state.apply(&validated.delta);
+                }
                 Err(error) => return failed(error),
             }
         } else {
@@ -166,6 +181,26 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
         transactions += block.transactions.len() as u64;
         previous = Some(block.signed);
         progress(height + 1, total);
+    }
+    // What `verify` and `history` read are the derived rows, not the blocks: each must be what
+    // the blocks give (when every rule was replayed: a stripped store's rows come from payloads
+    // it does not keep).
+    if rules_through.is_none()
+        && let Some(reason) = store.derived_difference(&derived)?
+    {
+        return Ok(AuditReport {
+            ok: false,
+            blocks: total,
+            transactions,
+            stripped,
+            rules_checked_through: Some(total - 1),
+            first_bad: Some(AuditFailure {
+                height: total - 1,
+                index: None,
+                tx_id: None,
+                reason: format!("the store's derived rows disagree with its blocks: {reason}"),
+            }),
+        });
     }
     Ok(AuditReport {
         ok: true,

@@ -259,6 +259,15 @@ impl<S: Store> Ledger<S> {
     pub fn genesis(&self) -> &Genesis {
         &self.genesis
     }
+
+    /// The chain's trust root, from its block 0 (docs/proofs.md, "Trust roots").
+    pub fn trust_root(&self) -> Result<crate::trust::TrustRoot> {
+        let genesis = self
+            .store
+            .block(0)?
+            .ok_or_else(|| LedgerError::Corrupt("block 0 is missing".into()))?;
+        crate::trust::TrustRoot::from_genesis(&genesis)
+    }
     pub fn head(&self) -> &SignedHeader {
         &self.head
     }

@@ -10,7 +10,9 @@
 //! - [`store`]: the [`store::Store`] trait, [`store::RedbStore`] (durable) and
 //!   [`store::MemoryStore`].
 //! - [`tree`]: the block tree (canonical chain, forks, orphans) behind [`tree::ForkChoice`].
-//! - [`proof`]: self-contained inclusion proofs and their offline verification.
+//! - [`proof`]: self-contained inclusion proofs, with their blocks' finality, and their offline
+//!   verification against a [`trust::TrustRoot`].
+//! - [`trust`]: trust roots, what a verifier pins.
 //! - [`filter`]: which transactions a thin or producer node stores whole.
 //! - [`files`]: secrets refused when others may read them; ledger files created owner-only.
 
@@ -25,6 +27,7 @@ pub mod rules;
 pub mod state;
 pub mod store;
 pub mod tree;
+pub mod trust;
 pub mod tx;
 
 pub use error::{LedgerError, Result, RuleError};

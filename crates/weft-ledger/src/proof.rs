@@ -1,20 +1,35 @@
-//! Inclusion proofs: a self-contained JSON document (format `weft-inclusion-proof/v1`, see
-//! docs/proofs.md) holding the signed block header, the transaction and its RFC 6962 audit path.
-//! [`verify`] needs nothing else: no node, no database. Whoever checks it decides which producer
-//! keys they trust (by default, the key named in the header, which must have sealed it).
+//! Inclusion proofs: a self-contained JSON document (format `weft-inclusion-proof/v2`, see
+//! docs/proofs.md) holding the signed block header, the transaction, its RFC 6962 audit path,
+//! and what makes the block final: the seal of the chain's single producer, or the finalization
+//! certificate of a quorum of the network's validators in effect at that height (with the
+//! headers from the block to the certified one), plus every change of validators from genesis
+//! to it, each with its own proof. [`verify`] needs nothing else but the verifier's
+//! [`TrustRoot`]: no node, no database.
 
 use serde::{Deserialize, Serialize};
 use weft_core::encoding::{decode, encode};
-use weft_core::{BlockHash, Hash32, PublicKey, Signature, TxId};
+use weft_core::model::Payload;
+use weft_core::{BlockHash, ChainId, Hash32, PublicKey, Signature, TxId};
 
 use crate::block::SignedHeader;
 use crate::error::{LedgerError, Result};
+use crate::state::{Schedule, StateView as _, ValidatorChange, schedule_change};
 use crate::store::{Inclusion, Store};
-use crate::tx::Transaction;
+use crate::trust::TrustRoot;
+use crate::tx::{Signer, Transaction};
 
-pub const PROOF_FORMAT: &str = "weft-inclusion-proof/v1";
+pub const PROOF_FORMAT: &str = "weft-inclusion-proof/v2";
+/// The first format: no finality beyond the producer's seal. Still read, and valid only for a
+/// block of an epoch with a single producer.
+pub const PROOF_FORMAT_V1: &str = "weft-inclusion-proof/v1";
 /// Largest proof document accepted, in bytes.
 pub const MAX_PROOF_BYTES: usize = 4 << 20;
+/// Most headers between a proof's block and the block its certificate finalizes.
+pub const MAX_FINALITY_HEADERS: u64 = 4096;
+/// Most validator changes a proof carries.
+pub const MAX_VALIDATOR_CHANGES: usize = 256;
+/// Largest finalization certificate, in bytes.
+const MAX_CERTIFICATE_BYTES: usize = 64 << 10;
 
 /// The proof document. `signed_header` and `transaction` are canonical bytes in hex; the other
 /// fields repeat what they contain for readers, and are checked against them.
@@ -31,6 +46,72 @@ pub struct InclusionProof {
     pub signed_header: String,
     pub transaction: String,
     pub audit_path: Vec<String>,
+    /// What makes the block final (absent in v1 documents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finality: Option<FinalityProof>,
+    /// Every change of validators in effect at `finality.certified_height`, oldest first, each
+    /// proven final by the validators before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validator_changes: Vec<ValidatorChangeProof>,
+}
+
+/// What makes a proof's block final.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinalityProof {
+    /// The consensus epoch of the block (0 from genesis, one more at each validator change).
+    pub epoch: u64,
+    /// The height of the block the certificate finalizes: the proof's, or a later one of the
+    /// same epoch (a block is final when a block after it is).
+    pub certified_height: u64,
+    /// The signed headers after the proof's block, up to `certified_height`, hex.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<String>,
+    /// The finalization certificate of `certified_height`, hex; empty when the epoch has one
+    /// producer, whose seal makes its blocks final.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub certificate: String,
+}
+
+/// A change of validators, with the proof of the transaction that scheduled it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorChangeProof {
+    pub from_height: u64,
+    pub validators: Vec<String>,
+    pub proof: InclusionProof,
+}
+
+/// Checks a consensus finalization certificate. weft-ledger knows no consensus engine: the
+/// node's network code implements this (`weft_node::net::finality`).
+pub trait CertificateCheck {
+    /// Does `certificate` finalize `block` in `epoch` of chain `chain_id`, signed by a quorum of
+    /// `validators`? The error says why not.
+    fn check(
+        &self,
+        chain_id: &ChainId,
+        epoch: u64,
+        validators: &[PublicKey],
+        block: &BlockHash,
+        certificate: &[u8],
+    ) -> std::result::Result<(), String>;
+}
+
+/// A verifier that checks producer seals only: any block that needs a certificate is refused.
+#[derive(Debug, Clone, Copy)]
+pub struct SealsOnly;
+
+impl CertificateCheck for SealsOnly {
+    fn check(
+        &self,
+        _: &ChainId,
+        _: u64,
+        _: &[PublicKey],
+        _: &BlockHash,
+        _: &[u8],
+    ) -> std::result::Result<(), String> {
+        Err("this verifier cannot check consensus certificates".into())
+    }
 }
 
 /// What a valid proof proves.
@@ -42,10 +123,64 @@ pub struct VerifiedInclusion {
     pub index: u32,
     pub producer: PublicKey,
     pub transaction: Transaction,
+    /// The epoch of the block, and how it is final.
+    pub epoch: u64,
+    pub finality: Finality,
 }
 
-/// Builds the proof for `tx_id`.
+/// How a verified block is final.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finality {
+    /// Sealed by the single producer of its epoch.
+    Sealed { producer: PublicKey },
+    /// A quorum of the epoch's `validators` finalized the block at `certified_height`.
+    Certified {
+        certified_height: u64,
+        validators: usize,
+    },
+}
+
+impl Finality {
+    /// For reports: `sealed` or `certified`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Finality::Sealed { .. } => "sealed",
+            Finality::Certified { .. } => "certified",
+        }
+    }
+}
+
+/// Builds the proof for `tx_id`: the transaction's inclusion, its block's finality, and the
+/// validator changes in effect up to the certified block.
 pub fn build<S: Store>(store: &S, tx_id: &TxId) -> Result<InclusionProof> {
+    let schedule = store.snapshot()?.schedule()?;
+    let mut proof = build_one(store, &schedule, tx_id)?;
+    let certified = proof
+        .finality
+        .as_ref()
+        .map_or(proof.height, |finality| finality.certified_height);
+    for change in schedule
+        .changes
+        .iter()
+        .take_while(|change| change.from_height <= certified)
+    {
+        let scheduling = store.tx_at(change.scheduled_at)?.ok_or_else(|| {
+            LedgerError::Corrupt(format!(
+                "the transaction at {:?} that scheduled validators from height {} is missing",
+                change.scheduled_at, change.from_height
+            ))
+        })?;
+        proof.validator_changes.push(ValidatorChangeProof {
+            from_height: change.from_height,
+            validators: change.validators.iter().map(PublicKey::to_hex).collect(),
+            proof: build_one(store, &schedule, &scheduling.id())?,
+        });
+    }
+    Ok(proof)
+}
+
+/// One transaction's inclusion and its block's finality, without validator changes.
+fn build_one<S: Store>(store: &S, schedule: &Schedule, tx_id: &TxId) -> Result<InclusionProof> {
     let Inclusion {
         tx,
         position,
@@ -65,6 +200,47 @@ pub fn build<S: Store>(store: &S, tx_id: &TxId) -> Result<InclusionProof> {
         signed_header: hex::encode(encode(&signed)),
         transaction: hex::encode(encode(&tx)),
         audit_path: path.iter().map(Hash32::to_hex).collect(),
+        finality: Some(finality_of(store, schedule, position.height)?),
+        validator_changes: Vec::new(),
+    })
+}
+
+/// What makes block `height` final: nothing beyond its seal in an epoch of one producer; else
+/// the first certificate this node holds at or after it within its epoch, with the headers
+/// between.
+fn finality_of<S: Store>(store: &S, schedule: &Schedule, height: u64) -> Result<FinalityProof> {
+    let epoch = schedule.epoch_of(height);
+    if schedule.validators(epoch).len() <= 1 {
+        return Ok(FinalityProof {
+            epoch,
+            certified_height: height,
+            headers: Vec::new(),
+            certificate: String::new(),
+        });
+    }
+    let last = schedule
+        .end(epoch)
+        .unwrap_or(u64::MAX)
+        .min(height.saturating_add(MAX_FINALITY_HEADERS));
+    let (certified, certificate) = store.first_certificate_in(height, last)?.ok_or_else(|| {
+        LedgerError::NotFound(format!(
+            "no finality certificate of block {height} (or of a block after it in its epoch) is \
+             kept on this node yet; ask a validator, or again once the next block is final"
+        ))
+    })?;
+    let headers = (height + 1..=certified)
+        .map(|at| {
+            store
+                .signed_header(at)?
+                .map(|signed| hex::encode(encode(&signed)))
+                .ok_or_else(|| LedgerError::Corrupt(format!("block header {at} is missing")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(FinalityProof {
+        epoch,
+        certified_height: certified,
+        headers,
+        certificate: hex::encode(certificate),
     })
 }
 
@@ -86,14 +262,25 @@ struct Structured {
     verified: VerifiedInclusion,
 }
 
-/// Checks everything but the signatures: the format, the decoding, the fields against the
-/// signed header and transaction, the trusted producer, and the audit path to `merkle_root`.
-fn check_structure(proof: &InclusionProof, trusted: Option<&[PublicKey]>) -> Result<Structured> {
+/// Checks everything but the signatures and the finality: the format, the decoding, the fields
+/// against the signed header and transaction, the chain (the trust root's), that the producer
+/// is a validator of the block's epoch, and the audit path to `merkle_root`.
+fn check_structure(
+    proof: &InclusionProof,
+    root: &TrustRoot,
+    schedule: &Schedule,
+) -> Result<Structured> {
     use weft_core::encoding::Canonical;
-    if proof.format != PROOF_FORMAT {
+    if proof.format != PROOF_FORMAT && proof.format != PROOF_FORMAT_V1 {
         return Err(invalid(format!(
             "format is {:?}, expected {PROOF_FORMAT:?}",
             proof.format
+        )));
+    }
+    if proof.chain_id != root.chain_id.to_hex() {
+        return Err(invalid(format!(
+            "the proof is for chain {}, not chain {:?} ({}) of the trust root",
+            proof.chain_id, root.chain, root.chain_id
         )));
     }
     let signed: SignedHeader = decode(&hex_field(
@@ -128,16 +315,22 @@ fn check_structure(proof: &InclusionProof, trusted: Option<&[PublicKey]>) -> Res
             "the transaction is for another chain than the block",
         ));
     }
+    if header.height == 0 && block_hash != root.genesis_hash {
+        return Err(invalid(format!(
+            "block 0 has hash {block_hash}, not the trust root's {}",
+            root.genesis_hash
+        )));
+    }
     let seal = signed
         .producer_seal()
         .map_err(|error| invalid(format!("block seal: {error}")))?
         .signature;
-    if let Some(trusted) = trusted
-        && !trusted.contains(&header.producer)
-    {
+    let epoch = schedule.epoch_of(header.height);
+    if header.height > 0 && !schedule.validators(epoch).contains(&header.producer) {
         return Err(invalid(format!(
-            "block producer {} is not among the trusted keys",
-            header.producer
+            "block producer {} is not a validator of chain {:?} at height {} (epoch {epoch} of \
+             the trust root and the proof's validator changes)",
+            header.producer, root.chain, header.height
         )));
     }
     if proof.audit_path.len() > 64 {
@@ -169,6 +362,10 @@ fn check_structure(proof: &InclusionProof, trusted: Option<&[PublicKey]>) -> Res
         index: proof.index,
         producer: header.producer,
         transaction: tx,
+        epoch,
+        finality: Finality::Sealed {
+            producer: header.producer,
+        },
     };
     Ok(Structured {
         signed,
@@ -190,35 +387,263 @@ fn check_signatures(structured: &Structured) -> Result<()> {
         .map_err(|error| invalid(format!("block seal: {error}")))
 }
 
-/// Checks a proof offline. With `trusted`, the block producer must be one of those keys.
-pub fn verify(proof: &InclusionProof, trusted: Option<&[PublicKey]>) -> Result<VerifiedInclusion> {
-    let structured = check_structure(proof, trusted)?;
+/// Checks that the proof's block is final: linked by the proof's headers to the certified block,
+/// which a quorum of its epoch's validators finalized (or, in an epoch of one producer, which
+/// that producer sealed). Block 0 is final by the trust root itself.
+fn check_finality(
+    proof: &InclusionProof,
+    structured: &mut Structured,
+    root: &TrustRoot,
+    schedule: &Schedule,
+    certificates: &dyn CertificateCheck,
+) -> Result<()> {
+    use weft_core::encoding::Canonical;
+    let height = structured.verified.height;
+    let epoch = structured.verified.epoch;
+    if height == 0 {
+        return Ok(());
+    }
+    let empty = FinalityProof {
+        epoch,
+        certified_height: height,
+        headers: Vec::new(),
+        certificate: String::new(),
+    };
+    let finality = proof.finality.as_ref().unwrap_or(&empty);
+    if finality.epoch != epoch {
+        return Err(invalid(format!(
+            "finality names epoch {}, but block {height} is in epoch {epoch}",
+            finality.epoch
+        )));
+    }
+    let certified = finality.certified_height;
+    if certified < height || certified - height > MAX_FINALITY_HEADERS {
+        return Err(invalid(format!(
+            "certified_height {certified} is not within {MAX_FINALITY_HEADERS} blocks after \
+             block {height}"
+        )));
+    }
+    if schedule.epoch_of(certified) != epoch {
+        return Err(invalid(format!(
+            "the certified block {certified} is not in epoch {epoch} of block {height}"
+        )));
+    }
+    if finality.headers.len() as u64 != certified - height {
+        return Err(invalid(format!(
+            "finality carries {} headers; from block {height} to {certified} takes {}",
+            finality.headers.len(),
+            certified - height
+        )));
+    }
+    // The chain of headers from the proof's block to the certified one.
+    let mut last = structured.signed.clone();
+    for (offset, text) in finality.headers.iter().enumerate() {
+        let next: SignedHeader = decode(&hex_field(
+            "finality header",
+            text,
+            SignedHeader::MAX_ENCODED,
+        )?)
+        .map_err(|error| invalid(format!("finality header: {error}")))?;
+        let expected = height + 1 + offset as u64;
+        if next.header.height != expected
+            || next.header.chain_id != root.chain_id
+            || next.header.previous_digest != last.header.hash()
+        {
+            return Err(invalid(format!(
+                "finality header {offset} is not block {expected} of this chain following \
+                 block {}",
+                expected - 1
+            )));
+        }
+        last = next;
+    }
+    let validators = schedule.validators(epoch);
+    let certified_hash = last.header.hash();
+    if let [producer] = validators {
+        if last.header.producer != *producer {
+            return Err(invalid(format!(
+                "block {certified} is sealed by {}, not by {producer}, the producer of epoch \
+                 {epoch}",
+                last.header.producer
+            )));
+        }
+        if certified != height {
+            last.verify_producer()
+                .map_err(|error| invalid(format!("seal of block {certified}: {error}")))?;
+        }
+        structured.verified.finality = Finality::Sealed {
+            producer: *producer,
+        };
+        return Ok(());
+    }
+    if finality.certificate.is_empty() {
+        return Err(invalid(format!(
+            "block {height} is in epoch {epoch} of {} validators: a finalization certificate by \
+             a quorum of them is needed, and the proof carries none (one validator's seal is \
+             not enough)",
+            validators.len()
+        )));
+    }
+    let certificate = hex_field("certificate", &finality.certificate, MAX_CERTIFICATE_BYTES)?;
+    certificates
+        .check(
+            &root.chain_id,
+            epoch,
+            validators,
+            &certified_hash,
+            &certificate,
+        )
+        .map_err(|reason| {
+            invalid(format!(
+                "the finalization certificate of block {certified} (epoch {epoch}): {reason}"
+            ))
+        })?;
+    structured.verified.finality = Finality::Certified {
+        certified_height: certified,
+        validators: validators.len(),
+    };
+    Ok(())
+}
+
+/// The validators of every epoch the proof reaches: the trust root's from genesis, then each
+/// change the proof carries, whose own proof must be final under the validators before it and
+/// show a network authority scheduling exactly that change.
+fn checked_schedule(
+    proof: &InclusionProof,
+    root: &TrustRoot,
+    certificates: &dyn CertificateCheck,
+) -> Result<Schedule> {
+    if proof.validator_changes.len() > MAX_VALIDATOR_CHANGES {
+        return Err(invalid(format!(
+            "more than {MAX_VALIDATOR_CHANGES} validator changes"
+        )));
+    }
+    let mut schedule = Schedule {
+        genesis: root.validators.clone(),
+        changes: Vec::new(),
+    };
+    for (number, change) in proof.validator_changes.iter().enumerate() {
+        let fail = |reason: String| invalid(format!("validator change {number}: {reason}"));
+        if !change.proof.validator_changes.is_empty() {
+            return Err(fail("its proof carries changes of its own".into()));
+        }
+        let verified = verify_under(&change.proof, root, &schedule, certificates)
+            .map_err(|error| fail(error.to_string()))?;
+        let header = &verified.transaction.header;
+        if header.signer != Signer::Authority || !root.authorities.contains(&header.key) {
+            return Err(fail(
+                "not signed by a network authority of the trust root".into(),
+            ));
+        }
+        let Some(Payload::SetValidators(set)) = &verified.transaction.payload else {
+            return Err(fail("its transaction does not set validators".into()));
+        };
+        let listed: Vec<String> = set.validators.iter().map(PublicKey::to_hex).collect();
+        if set.from_height != change.from_height || listed != change.validators {
+            return Err(fail(
+                "from_height or validators differ from its transaction's".into(),
+            ));
+        }
+        if set.from_height <= verified.height {
+            return Err(fail("it takes effect before the block holding it".into()));
+        }
+        if schedule
+            .changes
+            .last()
+            .is_some_and(|last| last.from_height >= set.from_height)
+        {
+            return Err(fail("changes are not in increasing height order".into()));
+        }
+        schedule_change(
+            &mut schedule.changes,
+            ValidatorChange {
+                from_height: set.from_height,
+                validators: set.validators.clone(),
+                scheduled_at: crate::state::Position {
+                    height: verified.height,
+                    index: verified.index,
+                },
+            },
+        );
+    }
+    Ok(schedule)
+}
+
+/// Checks one proof under a known schedule: structure, signatures, finality.
+fn verify_under(
+    proof: &InclusionProof,
+    root: &TrustRoot,
+    schedule: &Schedule,
+    certificates: &dyn CertificateCheck,
+) -> Result<VerifiedInclusion> {
+    let mut structured = check_structure(proof, root, schedule)?;
     check_signatures(&structured)?;
+    check_finality(proof, &mut structured, root, schedule, certificates)?;
     Ok(structured.verified)
 }
 
+/// Checks a proof offline against `root`: the transaction is in a block of that chain, and the
+/// block is final there (sealed by its epoch's single producer, or certified by a quorum of its
+/// epoch's validators, reached through certified validator changes from genesis).
+pub fn verify(
+    proof: &InclusionProof,
+    root: &TrustRoot,
+    certificates: &dyn CertificateCheck,
+) -> Result<VerifiedInclusion> {
+    let schedule = checked_schedule(proof, root, certificates)?;
+    verify_under(proof, root, &schedule, certificates)
+}
+
 /// Checks only the inclusion itself: that the audit path leads from the transaction to the
-/// header's `merkle_root` (and the fields agree), without the two signature checks. For
-/// measuring, and for callers that verified the header and transaction signatures already.
+/// header's `merkle_root` (and the fields agree), without the signature and finality checks.
+/// For measuring, and for callers that verified the rest already.
 pub fn verify_inclusion_only(
     proof: &InclusionProof,
-    trusted: Option<&[PublicKey]>,
+    root: &TrustRoot,
 ) -> Result<VerifiedInclusion> {
-    check_structure(proof, trusted).map(|structured| structured.verified)
+    let schedule = Schedule {
+        genesis: root.validators.clone(),
+        changes: Vec::new(),
+    };
+    check_structure(proof, root, &schedule).map(|structured| structured.verified)
 }
 
 /// Checks many proofs, with the same verdicts as [`verify`] on each, but the signatures of all
-/// of them in Ed25519 batches, and each distinct block header's seal once: several times faster
-/// per proof for an auditor checking a stack of them.
+/// of them in Ed25519 batches, each distinct block header's seal once, and each distinct set of
+/// validator changes and certificate once: several times faster per proof for an auditor
+/// checking a stack of them.
 pub fn verify_many(
     proofs: &[InclusionProof],
-    trusted: Option<&[PublicKey]>,
+    root: &TrustRoot,
+    certificates: &dyn CertificateCheck,
 ) -> Vec<Result<VerifiedInclusion>> {
+    use std::collections::HashMap;
     use weft_core::keys::{BatchItem, Namespace, verify_batch};
     const CHUNK: usize = 1024;
-    let structured: Vec<Result<Structured>> = proofs
+    let memo = Memo {
+        inner: certificates,
+        seen: std::cell::RefCell::new(HashMap::new()),
+    };
+    // The schedule each proof's changes give, computed once per distinct list of changes.
+    let mut schedules: HashMap<Vec<String>, std::result::Result<Schedule, String>> = HashMap::new();
+    let structured: Vec<Result<(Structured, Schedule)>> = proofs
         .iter()
-        .map(|proof| check_structure(proof, trusted))
+        .map(|proof| {
+            let changes: Vec<String> = proof
+                .validator_changes
+                .iter()
+                .map(|change| change.proof.signed_header.clone() + &change.proof.transaction)
+                .collect();
+            let schedule = schedules
+                .entry(changes)
+                .or_insert_with(|| {
+                    checked_schedule(proof, root, &memo).map_err(|error| error.to_string())
+                })
+                .clone()
+                .map_err(LedgerError::Invalid)?;
+            let structured = check_structure(proof, root, &schedule)?;
+            Ok((structured, schedule))
+        })
         .collect();
     let good: Vec<usize> = (0..structured.len())
         .filter(|&index| structured[index].is_ok())
@@ -227,7 +652,7 @@ pub fn verify_many(
     let check_chunk = |chunk: &[usize]| -> Vec<(usize, LedgerError)> {
         let parts: Vec<&Structured> = chunk
             .iter()
-            .filter_map(|&index| structured[index].as_ref().ok())
+            .filter_map(|&index| structured[index].as_ref().ok().map(|(part, _)| part))
             .collect();
         // A header is checked once per distinct (header, seal) pair: two proofs may carry the
         // same header with different seal bytes, and each seal must verify.
@@ -264,7 +689,7 @@ pub fn verify_many(
         .min(8);
     let per_thread = good.len().div_ceil(threads).max(1);
     let check_chunk = &check_chunk;
-    let mut failed: std::collections::HashMap<usize, LedgerError> = std::thread::scope(|scope| {
+    let mut failed: HashMap<usize, LedgerError> = std::thread::scope(|scope| {
         let handles: Vec<_> = good
             .chunks(per_thread)
             .map(|part| {
@@ -276,17 +701,50 @@ pub fn verify_many(
             .flat_map(|handle| handle.join().expect("signature checks do not panic"))
             .collect()
     });
+    // Finality, each distinct certificate checked once.
     structured
         .into_iter()
+        .zip(proofs)
         .enumerate()
-        .map(|(index, result)| {
-            let structured = result?;
-            match failed.remove(&index) {
-                Some(error) => Err(error),
-                None => Ok(structured.verified),
+        .map(|(index, (result, proof))| {
+            let (mut structured, schedule) = result?;
+            if let Some(error) = failed.remove(&index) {
+                return Err(error);
             }
+            check_finality(proof, &mut structured, root, &schedule, &memo)?;
+            Ok(structured.verified)
         })
         .collect()
+}
+
+/// A certificate check that remembers its verdicts: many proofs share a certificate.
+struct Memo<'a> {
+    inner: &'a dyn CertificateCheck,
+    #[allow(clippy::type_complexity)]
+    seen: std::cell::RefCell<
+        std::collections::HashMap<(BlockHash, u64, Vec<u8>), std::result::Result<(), String>>,
+    >,
+}
+
+impl CertificateCheck for Memo<'_> {
+    fn check(
+        &self,
+        chain_id: &ChainId,
+        epoch: u64,
+        validators: &[PublicKey],
+        block: &BlockHash,
+        certificate: &[u8],
+    ) -> std::result::Result<(), String> {
+        let key = (*block, epoch, certificate.to_vec());
+        if let Some(verdict) = self.seen.borrow().get(&key) {
+            return verdict.clone();
+        }
+        let verdict = self
+            .inner
+            .check(chain_id, epoch, validators, block, certificate);
+        self.seen.borrow_mut().insert(key, verdict.clone());
+        verdict
+    }
 }
 
 /// Parses a proof document from untrusted bytes.

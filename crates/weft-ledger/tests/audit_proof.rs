@@ -8,7 +8,7 @@ use weft_core::encoding::FORMAT_VERSION;
 use weft_core::{BlockHash, SigningKey};
 use weft_ledger::audit::audit;
 use weft_ledger::block::{Block, BlockHeader, ConsensusData, SignedHeader, merkle_levels};
-use weft_ledger::proof;
+use weft_ledger::proof::{self, SealsOnly};
 use weft_ledger::store::{BlockCommit, MemoryStore, RedbStore, Store};
 use weft_ledger::{Ledger, Signer, Transaction};
 
@@ -171,20 +171,29 @@ fn audit_catches_a_forged_signature_and_a_broken_link() {
 #[test]
 fn proofs_verify_offline_and_reject_alterations() {
     let (w, ids) = populated(MemoryStore::new());
+    let root = w.ledger.trust_root().expect("root");
+    let impostor = {
+        let authority = SigningKey::from_seed(&[1; 32]);
+        let producer = SigningKey::from_seed(&[77; 32]);
+        Ledger::create(
+            MemoryStore::new(),
+            genesis_tx("test", &authority, &producer),
+            &producer,
+            T0,
+        )
+        .and_then(|ledger| ledger.trust_root())
+        .expect("another chain of the same name")
+    };
+    assert_eq!(impostor.chain_id, root.chain_id);
     for id in ids.iter().step_by(7) {
         let document = proof::build(w.ledger.store(), id).expect("proof");
         let text = serde_json::to_string(&document).expect("json");
         let parsed = proof::parse(text.as_bytes()).expect("parses");
-        let verified = proof::verify(&parsed, None).expect("valid");
+        let verified = proof::verify(&parsed, &root, &SealsOnly).expect("valid");
         assert_eq!(verified.tx_id, *id);
-        proof::verify(&parsed, Some(&[w.producer.public_key()])).expect("trusted producer");
-        assert!(
-            proof::verify(
-                &parsed,
-                Some(&[SigningKey::from_seed(&[77; 32]).public_key()])
-            )
-            .is_err()
-        );
+        // The same chain name and id, another genesis and producer: not this chain's root.
+        let error = proof::verify(&parsed, &impostor, &SealsOnly).expect_err("another root");
+        assert!(error.to_string().contains("not a validator"), "{error}");
     }
     // A block with several transactions, so the path is non-trivial.
     let mut w = w;
@@ -210,7 +219,7 @@ fn proofs_verify_offline_and_reject_alterations() {
     let (id, _) = outcome.accepted[6];
     let good = proof::build(w.ledger.store(), &id).expect("proof");
     assert_eq!(good.audit_path.len(), 4);
-    proof::verify(&good, None).expect("valid");
+    proof::verify(&good, &root, &SealsOnly).expect("valid");
 
     let flip_hex = |text: &str, at: usize| -> String {
         let mut chars: Vec<char> = text.chars().collect();
@@ -247,7 +256,7 @@ fn proofs_verify_offline_and_reject_alterations() {
     cases.push(("tx id".into(), altered));
     for (what, case) in &cases {
         assert!(
-            proof::verify(case, None).is_err(),
+            proof::verify(case, &root, &SealsOnly).is_err(),
             "altered {what} must be rejected"
         );
     }
@@ -257,7 +266,7 @@ fn proofs_verify_offline_and_reject_alterations() {
     let mut together = vec![good.clone()];
     together.extend(cases.iter().map(|(_, case)| case.clone()));
     together.push(good.clone());
-    let verdicts = proof::verify_many(&together, None);
+    let verdicts = proof::verify_many(&together, &root, &SealsOnly);
     assert_eq!(verdicts.len(), together.len());
     assert!(verdicts[0].is_ok() && verdicts[together.len() - 1].is_ok());
     for ((what, _), verdict) in cases.iter().zip(&verdicts[1..]) {
@@ -269,7 +278,11 @@ fn proofs_verify_offline_and_reject_alterations() {
     let mut seal_flipped = good.clone();
     let end = seal_flipped.signed_header.len() - 3;
     seal_flipped.signed_header = flip_hex(&seal_flipped.signed_header, end);
-    let verdicts = proof::verify_many(&[good.clone(), seal_flipped, good.clone()], None);
+    let verdicts = proof::verify_many(
+        &[good.clone(), seal_flipped, good.clone()],
+        &root,
+        &SealsOnly,
+    );
     assert!(verdicts[0].is_ok() && verdicts[2].is_ok());
     let error = verdicts[1]
         .as_ref()
@@ -281,7 +294,7 @@ fn proofs_verify_offline_and_reject_alterations() {
         .map(|id| proof::build(w.ledger.store(), id).expect("proof"))
         .collect();
     assert!(
-        proof::verify_many(&many, Some(&[w.producer.public_key()]))
+        proof::verify_many(&many, &root, &SealsOnly)
             .iter()
             .all(Result::is_ok)
     );
@@ -331,7 +344,8 @@ fn redb_store_survives_reopen_and_matches_memory() {
         2
     );
     let proof = proof::build(reopened.store(), &ids[5]).expect("proof");
-    proof::verify(&proof, None).expect("valid");
+    let root = reopened.trust_root().expect("root");
+    proof::verify(&proof, &root, &SealsOnly).expect("valid");
     let error = RedbStore::open(&path).expect_err("a database in use is not opened twice");
     assert!(
         error.to_string().contains("in use by another weft process"),
@@ -407,7 +421,7 @@ fn proofs_from_tiled_trees_match_the_memory_store_for_every_leaf() {
     let (durable, ids) = big_block(RedbStore::open(&dir.path().join("ledger.redb")).expect("open"));
     let (memory, memory_ids) = big_block(MemoryStore::new());
     assert_eq!(ids, memory_ids, "same inputs, same transactions");
-    let trusted = [durable.producer.public_key()];
+    let root = durable.ledger.trust_root().expect("root");
     let mut longest = 0;
     for id in &ids {
         let from_tiles = proof::build(durable.ledger.store(), id).expect("proof from tiles");
@@ -415,7 +429,7 @@ fn proofs_from_tiled_trees_match_the_memory_store_for_every_leaf() {
         assert_eq!(from_tiles.audit_path, flat.audit_path, "{id}");
         assert_eq!(from_tiles.tree_size, 130, "{id}");
         longest = longest.max(from_tiles.audit_path.len());
-        proof::verify(&from_tiles, Some(&trusted)).expect("verifies");
+        proof::verify(&from_tiles, &root, &SealsOnly).expect("verifies");
     }
     assert_eq!(
         longest, 8,
@@ -533,7 +547,8 @@ fn a_copy_that_strips_what_its_filter_drops_still_indexes_proves_and_audits() {
     );
     // A proof of a stripped transaction verifies; the archive's whole copy has the same id.
     let stripped_proof = proof::build(thin.store(), &ids[1]).expect("proof");
-    let verified = proof::verify(&stripped_proof, None).expect("verifies");
+    let root = thin.trust_root().expect("root");
+    let verified = proof::verify(&stripped_proof, &root, &SealsOnly).expect("verifies");
     assert!(verified.transaction.payload.is_none());
 
     let report = audit(thin.store(), &mut |_, _| {}).expect("audit");
@@ -601,4 +616,80 @@ fn a_copy_that_strips_what_its_filter_drops_still_indexes_proves_and_audits() {
     let bad = report.first_bad.expect("caught");
     assert_eq!((bad.height, bad.index), (height, Some(0)));
     assert!(bad.reason.contains("signature"), "{}", bad.reason);
+}
+
+/// The index copies of a claim's fingerprint overwritten with an altered file's fingerprint, on
+/// a closed ledger file: `verify` would find the altered file owned. The blocks are untouched;
+/// the audit compares every derived row with what they give, and names the table.
+#[test]
+fn audit_catches_an_index_edited_apart_from_the_blocks() {
+    use redb::ReadableTable as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.redb");
+    let (mut w, _) = populated(RedbStore::open(&path).expect("open"));
+    // The rows agree while changes wait to be merged, part way through a merge, and after.
+    let waiting = audit(w.ledger.store(), &mut |_, _| {}).expect("audit");
+    assert!(waiting.ok, "{waiting:?}");
+    w.ledger
+        .store_mut_for_tests()
+        .merge_some(1, 16)
+        .expect("a step");
+    let stepped = audit(w.ledger.store(), &mut |_, _| {}).expect("audit");
+    assert!(stepped.ok, "{stepped:?}");
+    w.ledger
+        .flush()
+        .expect("merge every change into the tables");
+    let clean = audit(w.ledger.store(), &mut |_, _| {}).expect("audit");
+    assert!(clean.ok, "{clean:?}");
+    drop(w);
+
+    let original = asset(b"design 3").fingerprint.key_bytes();
+    let altered = asset(b"design 3, altered").fingerprint.key_bytes();
+    for table_name in ["owners", "fingerprint_index"] {
+        let copy = dir.path().join(format!("tampered-{table_name}.redb"));
+        std::fs::copy(&path, &copy).expect("copy");
+        {
+            let db = redb::Database::open(&copy).expect("open the copy");
+            let txn = db.begin_write().expect("write");
+            let moved = if table_name == "owners" {
+                let definition: redb::TableDefinition<&[u8; 33], &[u8]> =
+                    redb::TableDefinition::new("owners");
+                let mut table = txn.open_table(definition).expect("owners");
+                let value = table
+                    .remove(&original)
+                    .expect("remove")
+                    .map(|value| value.value().to_vec())
+                    .expect("the claim's owner row");
+                table.insert(&altered, value.as_slice()).expect("insert");
+                1
+            } else {
+                let definition: redb::TableDefinition<&[u8; 45], &[u8; 32]> =
+                    redb::TableDefinition::new("fingerprint_index");
+                let mut table = txn.open_table(definition).expect("index");
+                let rows: Vec<([u8; 45], [u8; 32])> = table
+                    .iter()
+                    .expect("iterate")
+                    .map(|row| {
+                        let (key, value) = row.expect("row");
+                        (*key.value(), *value.value())
+                    })
+                    .filter(|(key, _)| key[..33] == original)
+                    .collect();
+                for (key, value) in &rows {
+                    table.remove(key).expect("remove");
+                    let mut moved = *key;
+                    moved[..33].copy_from_slice(&altered);
+                    table.insert(&moved, value).expect("insert");
+                }
+                rows.len()
+            };
+            assert!(moved > 0, "{table_name}");
+            txn.commit().expect("commit");
+        }
+        let store = RedbStore::open(&copy).expect("reopen the copy");
+        let report = audit(&store, &mut |_, _| {}).expect("audit");
+        assert!(!report.ok, "{table_name}: {report:?}");
+        let reason = report.first_bad.expect("named").reason;
+        assert!(reason.contains(table_name), "{table_name}: {reason}");
+    }
 }

@@ -222,7 +222,7 @@ fn sync(bytes: &[u8]) {
         Sync::Proofs { proofs } => {
             for text in proofs {
                 if let Ok(proof) = serde_json::from_str::<InclusionProof>(text) {
-                    let _ = proof::verify(&proof, None);
+                    let _ = proof::verify(&proof, fuzz_root(), &crate::net::finality::Certificates);
                 }
             }
         }
@@ -258,6 +258,46 @@ pub fn sealed_record(data: &[u8]) {
     );
 }
 
+/// The fuzz chain's time of genesis.
+const FUZZ_T0: u64 = 1_700_000_000_000;
+
+/// The fuzz chain's genesis transaction, its authority and its producer.
+fn fuzz_genesis() -> (Transaction, SigningKey, SigningKey) {
+    use weft_core::model::{Genesis, Payload};
+    let authority = SigningKey::from_seed(&[1; 32]);
+    let producer = SigningKey::from_seed(&[2; 32]);
+    let genesis = Transaction::sign(
+        chain_id(),
+        FUZZ_T0,
+        weft_ledger::Signer::Authority,
+        &authority,
+        Payload::Genesis(Genesis {
+            chain_name: "fuzz".into(),
+            authorities: vec![authority.public_key()],
+            producers: vec![producer.public_key()],
+            time_window_ms: 300_000,
+        }),
+    )
+    .expect("a valid genesis");
+    (genesis, authority, producer)
+}
+
+/// The fuzz chain's trust root: block 0 of the chain the proof seeds come from.
+fn fuzz_root() -> &'static weft_ledger::trust::TrustRoot {
+    static ROOT: OnceLock<weft_ledger::trust::TrustRoot> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let (genesis, _, producer) = fuzz_genesis();
+        weft_ledger::Ledger::create(
+            weft_ledger::store::MemoryStore::new(),
+            genesis,
+            &producer,
+            FUZZ_T0,
+        )
+        .and_then(|ledger| ledger.trust_root())
+        .expect("the fuzz chain's trust root")
+    })
+}
+
 /// An inclusion proof document (docs/proofs.md), as `weft proof verify` reads it: parsed under
 /// its size limit, then checked alone and in a batch, with the same verdict both ways.
 pub fn proof_document(data: &[u8]) {
@@ -270,9 +310,11 @@ pub fn proof_document(data: &[u8]) {
         document,
         "a proof round-trips through JSON"
     );
-    let alone = proof::verify(&document, None);
-    if proof::verify_inclusion_only(&document, None).is_ok() {
-        let batch = proof::verify_many(std::slice::from_ref(&document), None);
+    let root = fuzz_root();
+    let certificates = crate::net::finality::Certificates;
+    let alone = proof::verify(&document, root, &certificates);
+    if proof::verify_inclusion_only(&document, root).is_ok() {
+        let batch = proof::verify_many(std::slice::from_ref(&document), root, &certificates);
         assert_eq!(
             batch.first().map(Result::is_ok),
             Some(alone.is_ok()),
@@ -445,7 +487,7 @@ mod seeds {
     use super::*;
     use crate::net::wire::PeerAddress;
 
-    const T0: u64 = 1_700_000_000_000;
+    const T0: u64 = FUZZ_T0;
 
     fn fuzz_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
@@ -490,22 +532,11 @@ mod seeds {
 
     impl World {
         fn new() -> World {
-            let authority = SigningKey::from_seed(&[1; 32]);
-            let producer = SigningKey::from_seed(&[2; 32]);
+            let (genesis, authority, producer) = fuzz_genesis();
             let chain = chain_id();
             let sign = |signer, key: &SigningKey, payload| {
                 Transaction::sign(chain, T0, signer, key, payload).expect("a valid payload")
             };
-            let genesis = sign(
-                Signer::Authority,
-                &authority,
-                Payload::Genesis(Genesis {
-                    chain_name: "fuzz".into(),
-                    authorities: vec![authority.public_key()],
-                    producers: vec![producer.public_key()],
-                    time_window_ms: 300_000,
-                }),
-            );
             let mut ledger =
                 Ledger::create(MemoryStore::new(), genesis.clone(), &producer, T0).expect("chain");
             let org_key = SigningKey::from_seed(&[11; 32]);

@@ -20,7 +20,7 @@ mod http;
 mod ingest;
 mod live;
 mod metrics;
-mod net;
+pub mod net;
 mod openapi;
 mod producer;
 mod queue;

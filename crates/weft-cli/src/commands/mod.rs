@@ -1,7 +1,8 @@
 //! The commands on a home's chain (embedded, or through the node running on it), one file per
 //! noun: `resources` (`init`, `org add`, `person add`, `key rotate|revoke`), `assets` (`claim`,
 //! `send`, `record add`, `verify`, `history`), `parts` (`part register|transfer`), `proofs`
-//! (`tx`, `proof`, `proof verify`) and `chain` (`chain info|verify`). Each opens the home,
+//! (`tx`, `proof`, `proof verify`), `chain` (`chain info|verify`) and `trust` (`trust
+//! show|export|add`, and the trust roots every verifying command checks against). Each opens the home,
 //! does one thing and prints the result. Here: what they share, and the error report of a
 //! failed command.
 
@@ -26,12 +27,14 @@ mod chain;
 mod parts;
 mod proofs;
 mod resources;
+mod trust;
 
 pub use assets::*;
 pub use chain::*;
 pub use parts::*;
 pub use proofs::*;
 pub use resources::*;
+pub use trust::*;
 
 /// Fingerprints a file in constant memory, with a progress bar for large files on a terminal.
 pub fn fingerprint_file(path: &Path, algo: HashAlgo, out: &Output) -> Result<Fingerprint> {
@@ -131,6 +134,13 @@ pub fn error_report(error: &anyhow::Error) -> (Value, String, i32) {
     use crate::output::exit;
     if error.downcast_ref::<Negative>().is_some() {
         return (Value::Null, String::new(), exit::NEGATIVE);
+    }
+    if let Some(untrusted) = error.downcast_ref::<crate::output::Untrusted>() {
+        return (
+            json!({"error": {"rule": null, "untrusted": true, "message": untrusted.0}}),
+            format!("untrusted: {}", untrusted.0),
+            exit::NEGATIVE,
+        );
     }
     if let Some(remote) = crate::client::remote_rule(error) {
         return (

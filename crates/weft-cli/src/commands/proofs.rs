@@ -2,12 +2,37 @@
 
 use super::*;
 
-pub fn tx_show(ctx: &Globals, id: &str) -> Result<()> {
+pub fn tx_show(ctx: &Globals, id: &str, trust_files: &[PathBuf]) -> Result<()> {
+    let roots = roots(ctx, trust_files)?;
     let chain = crate::chain::open(ctx)?;
     let id = chain.resolve_tx(id, "TX_ID")?;
     let Some(answer) = chain.transaction(&id)? else {
         bail!("transaction {id} is not on {}", chain.place());
     };
+    // The answer is shown only if its proof holds and says what the answer says.
+    let document: weft_ledger::proof::InclusionProof = serde_json::from_value(answer.proof.clone())
+        .map_err(|error| {
+            crate::output::Untrusted(format!(
+                "{} answered without a proof of {id}: {error}",
+                chain.place()
+            ))
+        })?;
+    let verified = checked(&chain.place(), &roots, &document, &id)?;
+    if verified.height != answer.height
+        || verified.index != answer.index
+        || verified.transaction.header.kind.name() != answer.kind
+        || verified.transaction.header.time_of_tx != answer.time
+        || answer.payload.as_ref().is_some_and(|payload| {
+            weft_ledger::tx::payload_hash(&weft_core::encoding::encode(payload))
+                != verified.transaction.header.payload_hash
+        })
+    {
+        return Err(crate::output::Untrusted(format!(
+            "{} answered with a position, kind, time or payload of {id} that its own proof contradicts",
+            chain.place()
+        ))
+        .into());
+    }
     let (kind, height, index) = (answer.kind.clone(), answer.height, answer.index);
     let time = format_time(answer.time);
     // The transaction without its proof (`weft proof` writes that).
@@ -21,7 +46,13 @@ pub fn tx_show(ctx: &Globals, id: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn proof_build(ctx: &Globals, id: &str, out_file: Option<&Path>) -> Result<()> {
+pub fn proof_build(
+    ctx: &Globals,
+    id: &str,
+    out_file: Option<&Path>,
+    trust_files: &[PathBuf],
+) -> Result<()> {
+    let roots = roots(ctx, trust_files)?;
     let chain = crate::chain::open(ctx)?;
     let id = chain.resolve_tx(id, "TX_ID")?;
     let Some(answer) = chain.transaction(&id)? else {
@@ -29,6 +60,8 @@ pub fn proof_build(ctx: &Globals, id: &str, out_file: Option<&Path>) -> Result<(
     };
     let document: weft_ledger::proof::InclusionProof =
         serde_json::from_value(answer.proof).context("the inclusion proof")?;
+    // Checked before it is written: a proof that does not hold is not handed on.
+    checked(&chain.place(), &roots, &document, &id)?;
     let text = serde_json::to_string_pretty(&document).expect("proofs serialise");
     match out_file {
         Some(path) => {
@@ -46,6 +79,38 @@ pub fn proof_build(ctx: &Globals, id: &str, out_file: Option<&Path>) -> Result<(
     Ok(())
 }
 
+/// Checks a proof a chain (a node, or the home's ledger) gave for transaction `id` against the
+/// trust roots; a proof that does not hold names the place that gave it (exit 4).
+pub(crate) fn checked(
+    place: &str,
+    roots: &[weft_client::trust::Pinned],
+    document: &weft_ledger::proof::InclusionProof,
+    id: &TxId,
+) -> Result<weft_ledger::proof::VerifiedInclusion> {
+    let pinned = root_for(roots, &document.chain_id)?;
+    let verified = weft_ledger::proof::verify(
+        document,
+        &pinned.root,
+        &weft_node::net::finality::Certificates,
+    )
+    .map_err(|error| {
+        crate::output::Untrusted(format!(
+            "{place} answered with a proof of {id} that does not check against the trust root \
+             of chain {:?} ({}): {error}",
+            pinned.root.chain,
+            pinned.source.display()
+        ))
+    })?;
+    if verified.tx_id != *id {
+        return Err(crate::output::Untrusted(format!(
+            "{place} answered with a proof of {} when asked for {id}",
+            verified.tx_id
+        ))
+        .into());
+    }
+    Ok(verified)
+}
+
 /// The bytes of a proof file, refusing an oversized one before reading it.
 fn read_proof(file: &Path) -> Result<Vec<u8>> {
     let metadata = fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -60,87 +125,102 @@ fn read_proof(file: &Path) -> Result<Vec<u8>> {
     fs::read(file).with_context(|| format!("cannot read {}", file.display()))
 }
 
-/// `weft proof verify FILE…`: one file reports as before; several are checked together (their
-/// signatures in Ed25519 batches) and reported one by one.
-pub fn proof_verify(ctx: &Globals, files: &[PathBuf], trusted: &[String]) -> Result<()> {
-    let trusted: Vec<PublicKey> = trusted
-        .iter()
-        .map(|key| PublicKey::from_hex(key).context("--producer-key"))
-        .collect::<Result<_>>()?;
-    let trusted_slice = (!trusted.is_empty()).then_some(trusted.as_slice());
-    let pin_hint = if trusted.is_empty() {
-        "  (pass --producer-key to pin the producers you trust)"
-    } else {
-        ""
-    };
-    let hint = if trusted.is_empty() {
-        pin_hint
-    } else {
-        ", a trusted key"
-    };
+/// `weft proof verify FILE…`: each proof is checked against the trust root of its chain (from
+/// `--trust`, or pinned in the home); one file reports alone, several are checked together
+/// (their signatures in Ed25519 batches) and reported one by one.
+pub fn proof_verify(ctx: &Globals, files: &[PathBuf], trust_files: &[PathBuf]) -> Result<()> {
+    let roots = roots(ctx, trust_files)?;
+    let certificates = weft_node::net::finality::Certificates;
     if let [file] = files {
-        // A file that cannot be read is an error (exit 1); one that is not a valid proof is a
-        // negative verdict (exit 4).
+        // A file that cannot be read is an error (exit 1); one that is not a valid proof, or
+        // of a chain without a trust root, is a negative verdict (exit 4).
         let bytes = read_proof(file)?;
-        let result = weft_ledger::proof::parse(&bytes)
-            .and_then(|document| weft_ledger::proof::verify(&document, trusted_slice));
-        return match result {
+        let document = match weft_ledger::proof::parse(&bytes) {
+            Ok(document) => document,
+            Err(error) => return refuse(ctx, None, None, format!("{error:#}")),
+        };
+        let pinned = root_for(&roots, &document.chain_id)?;
+        return match weft_ledger::proof::verify(&document, &pinned.root, &certificates) {
             Ok(verified) => {
-                ctx.out.emit(json!(ProofReport::valid(None, &verified)), || {
-                    format!(
-                        "VALID  transaction {} ({}) is in block {} ({})\n  sealed by producer {}{hint}",
-                        verified.tx_id,
-                        verified.transaction.header.kind.name(),
-                        verified.height,
-                        verified.block_hash,
-                        verified.producer,
-                    )
-                });
+                ctx.out
+                    .emit(json!(ProofReport::valid(None, pinned, &verified)), || {
+                        format!(
+                            "VALID  transaction {} ({}) is in block {} ({})\n  of chain {:?}, {}\n  \
+                             checked against the trust root in {}",
+                            verified.tx_id,
+                            verified.transaction.header.kind.name(),
+                            verified.height,
+                            verified.block_hash,
+                            pinned.root.chain,
+                            finality_text(&verified),
+                            pinned.source.display()
+                        )
+                    });
                 Ok(())
             }
-            Err(error) => {
-                let reason = format!("{error:#}");
-                let report = ProofReport::invalid(None, reason.clone());
-                ctx.out.emit(json!(report), || format!("INVALID  {reason}"));
-                Err(Negative.into())
-            }
+            Err(error) => refuse(ctx, None, Some(pinned), format!("{error:#}")),
         };
     }
     let documents: Vec<Result<weft_ledger::proof::InclusionProof>> = files
         .iter()
         .map(|file| Ok(weft_ledger::proof::parse(&read_proof(file)?)?))
         .collect();
-    let parsed: Vec<weft_ledger::proof::InclusionProof> = documents
-        .iter()
-        .filter_map(|document| document.as_ref().ok().cloned())
-        .collect();
-    let mut verdicts = weft_ledger::proof::verify_many(&parsed, trusted_slice).into_iter();
+    // The proofs of each trust root, checked together.
+    let mut verdicts: Vec<Option<Result<weft_ledger::proof::VerifiedInclusion>>> =
+        (0..files.len()).map(|_| None).collect();
+    let mut chosen: Vec<Option<&weft_client::trust::Pinned>> = vec![None; files.len()];
+    for pinned in &roots {
+        let mine: Vec<usize> = (0..files.len())
+            .filter(|&index| {
+                chosen[index].is_none()
+                    && documents[index]
+                        .as_ref()
+                        .is_ok_and(|document| document.chain_id == pinned.root.chain_id.to_hex())
+            })
+            .collect();
+        let batch: Vec<weft_ledger::proof::InclusionProof> = mine
+            .iter()
+            .map(|&index| documents[index].as_ref().expect("parsed").clone())
+            .collect();
+        for (index, verdict) in mine.iter().zip(weft_ledger::proof::verify_many(
+            &batch,
+            &pinned.root,
+            &certificates,
+        )) {
+            verdicts[*index] = Some(verdict.map_err(anyhow::Error::from));
+            chosen[*index] = Some(pinned);
+        }
+    }
     let mut reports = Vec::with_capacity(files.len());
     let mut lines = Vec::with_capacity(files.len());
     let mut all_valid = true;
-    for (file, document) in files.iter().zip(documents) {
-        let verdict = match document {
-            Ok(_) => verdicts
-                .next()
-                .expect("one verdict per parsed proof")
-                .map_err(anyhow::Error::from),
-            Err(error) => Err(error),
+    for (index, (file, document)) in files.iter().zip(documents).enumerate() {
+        let verdict = match (document, verdicts[index].take()) {
+            (Err(error), _) => Err(error),
+            (Ok(_), Some(verdict)) => verdict,
+            (Ok(document), None) => Err(match root_for(&roots, &document.chain_id) {
+                Err(error) => error,
+                Ok(_) => anyhow::anyhow!("not checked"),
+            }),
         };
         match verdict {
             Ok(verified) => {
-                reports.push(ProofReport::valid(Some(file), &verified));
+                let pinned = chosen[index].expect("a verdict has its root");
+                reports.push(ProofReport::valid(Some(file), pinned, &verified));
                 lines.push(format!(
-                    "VALID    {}: transaction {} in block {}",
+                    "VALID    {}: transaction {} in block {} of chain {:?}, {}",
                     file.display(),
                     verified.tx_id,
-                    verified.height
+                    verified.height,
+                    pinned.root.chain,
+                    verified.finality.kind()
                 ));
             }
             Err(error) => {
                 all_valid = false;
                 let reason = format!("{error:#}");
                 lines.push(format!("INVALID  {}: {reason}", file.display()));
-                reports.push(ProofReport::invalid(Some(file), reason));
+                reports.push(ProofReport::invalid(Some(file), chosen[index], reason));
             }
         }
     }
@@ -149,10 +229,9 @@ pub fn proof_verify(ctx: &Globals, files: &[PathBuf], trusted: &[String]) -> Res
         json!({"valid": all_valid, "checked": reports.len(), "valid_count": valid_count, "proofs": reports}),
         || {
             format!(
-                "{}\n{valid_count} of {} proofs valid{}",
+                "{}\n{valid_count} of {} proofs valid",
                 lines.join("\n"),
                 files.len(),
-                pin_hint
             )
         },
     );
@@ -163,7 +242,43 @@ pub fn proof_verify(ctx: &Globals, files: &[PathBuf], trusted: &[String]) -> Res
     }
 }
 
-/// `weft proof verify --json`: one proof's verdict (with its file when several are checked).
+/// Reports one refused proof and ends with exit 4.
+fn refuse(
+    ctx: &Globals,
+    file: Option<&Path>,
+    pinned: Option<&weft_client::trust::Pinned>,
+    reason: String,
+) -> Result<()> {
+    let report = ProofReport::invalid(file, pinned, reason.clone());
+    ctx.out.emit(json!(report), || format!("INVALID  {reason}"));
+    Err(Negative.into())
+}
+
+/// How a verified block is final, for people.
+fn finality_text(verified: &weft_ledger::proof::VerifiedInclusion) -> String {
+    use weft_ledger::proof::Finality;
+    match &verified.finality {
+        Finality::Sealed { producer } => format!("sealed by its producer {producer}"),
+        Finality::Certified {
+            certified_height,
+            validators,
+        } if *certified_height == verified.height => format!(
+            "final: certified by a quorum of the {validators} validators of epoch {}",
+            verified.epoch
+        ),
+        Finality::Certified {
+            certified_height,
+            validators,
+        } => format!(
+            "final: block {certified_height} after it is certified by a quorum of the \
+             {validators} validators of epoch {}",
+            verified.epoch
+        ),
+    }
+}
+
+/// `weft proof verify --json`: one proof's verdict (with its file when several are checked),
+/// and the trust root it was checked against.
 #[derive(serde::Serialize)]
 struct ProofReport {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -172,6 +287,8 @@ struct ProofReport {
     /// Why it is not valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust_root: Option<Value>,
     #[serde(flatten)]
     verified: Option<VerifiedProof>,
 }
@@ -180,33 +297,58 @@ struct ProofReport {
 #[derive(serde::Serialize)]
 struct VerifiedProof {
     tx_id: TxId,
+    chain_id: String,
     height: u64,
     block_hash: weft_core::BlockHash,
     producer: PublicKey,
     kind: &'static str,
+    epoch: u64,
+    /// `sealed` (by the epoch's single producer) or `certified` (by a quorum of validators).
+    finality: &'static str,
+    certified_height: u64,
 }
 
 impl ProofReport {
-    fn valid(file: Option<&Path>, verified: &weft_ledger::proof::VerifiedInclusion) -> Self {
+    fn valid(
+        file: Option<&Path>,
+        pinned: &weft_client::trust::Pinned,
+        verified: &weft_ledger::proof::VerifiedInclusion,
+    ) -> Self {
+        use weft_ledger::proof::Finality;
         ProofReport {
             file: file.map(|file| file.display().to_string()),
             valid: true,
             reason: None,
+            trust_root: Some(root_json(pinned)),
             verified: Some(VerifiedProof {
                 tx_id: verified.tx_id,
+                chain_id: verified.transaction.header.chain_id.to_hex(),
                 height: verified.height,
                 block_hash: verified.block_hash,
                 producer: verified.producer,
                 kind: verified.transaction.header.kind.name(),
+                epoch: verified.epoch,
+                finality: verified.finality.kind(),
+                certified_height: match verified.finality {
+                    Finality::Certified {
+                        certified_height, ..
+                    } => certified_height,
+                    Finality::Sealed { .. } => verified.height,
+                },
             }),
         }
     }
 
-    fn invalid(file: Option<&Path>, reason: String) -> Self {
+    fn invalid(
+        file: Option<&Path>,
+        pinned: Option<&weft_client::trust::Pinned>,
+        reason: String,
+    ) -> Self {
         ProofReport {
             file: file.map(|file| file.display().to_string()),
             valid: false,
             reason: Some(reason),
+            trust_root: pinned.map(root_json),
             verified: None,
         }
     }

@@ -4,7 +4,8 @@
 //! One test binary, one module per scenario: `cluster` starts and drives the networks (the
 //! helpers every scenario shares); `consensus` (agreement, a crash, no quorum, starting to
 //! vote), `peers` (seeds, learnt addresses, connections), `membership` (joining, late nodes,
-//! validator changes), `thin` (what a thin node keeps and fetches) and `commands` (`weft
+//! validator changes; the proofs of a network's transactions, final by certificate, in
+//! `finality`), `thin` (what a thin node keeps and fetches) and `commands` (`weft
 //! cluster` arguments, refusals and status). Byzantine validators, partitions and stalled
 //! finality are simulated deterministically instead (weft-node's `net::sim`, ADR 0020).
 
@@ -16,6 +17,7 @@ mod common;
 mod cluster;
 mod commands;
 mod consensus;
+mod finality;
 mod membership;
 mod peers;
 mod thin;

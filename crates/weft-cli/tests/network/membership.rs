@@ -474,6 +474,15 @@ fn the_validators_change_by_transaction_at_a_later_height() {
     let after = submit(&cluster, &cluster.members[3].api, &home0, &org, "after", 10);
     assert!(after.iter().all(|(_, height)| *height >= from), "{after:?}");
 
+    // Their proofs are final by the new validators' certificate, reached through the change.
+    crate::finality::network_proofs_are_final_by_certificate(
+        &home0,
+        &api0,
+        &org,
+        &after[0].0,
+        cluster._dir.path(),
+    );
+
     // The validator that was down catches up across the switch and votes in the new epoch:
     // with the newcomer killed, validators 0, 1 and 2 are the quorum.
     cluster.restart(1);

@@ -142,6 +142,17 @@ impl Store for MemoryStore {
             .map(|(height, bytes)| (*height, bytes.clone())))
     }
 
+    fn first_certificate_in(&self, from: u64, to: u64) -> Result<Option<(u64, Vec<u8>)>> {
+        if from > to {
+            return Ok(None);
+        }
+        Ok(self
+            .certificates
+            .range(from..=to)
+            .next()
+            .map(|(height, bytes)| (*height, bytes.clone())))
+    }
+
     fn network_peers(&self) -> Result<Option<NetworkPeers>> {
         Ok(self.peers.as_ref().map(|(_, peers)| peers.clone()))
     }

@@ -12,7 +12,7 @@ pub mod network;
 mod redb_store;
 
 pub use memory::MemoryStore;
-pub use redb_store::{DEFAULT_MERGE_AFTER_TXS, RedbStore};
+pub use redb_store::{DEFAULT_MERGE_AFTER_TXS, Derived, RedbStore};
 
 use weft_core::{BlockHash, Fingerprint, Hash32, ResourceId, TxId};
 
@@ -107,6 +107,9 @@ pub trait Store {
     /// The highest height in `from..=to` whose finality certificate is stored, with the
     /// certificate.
     fn certificate_in(&self, from: u64, to: u64) -> Result<Option<(u64, Vec<u8>)>>;
+    /// The lowest height in `from..=to` whose finality certificate is stored, with the
+    /// certificate: what makes the block at `from` final soonest (a proof's).
+    fn first_certificate_in(&self, from: u64, to: u64) -> Result<Option<(u64, Vec<u8>)>>;
     /// The peers admitted to the network, read through the head, or `None` when the store keeps
     /// no record of them (a ledger written before stores kept one; see [`network`]).
     fn network_peers(&self) -> Result<Option<NetworkPeers>>;
@@ -114,6 +117,15 @@ pub trait Store {
     /// the store keeps none of its own (it is ignored otherwise). `record.through` must be the
     /// head's height: the peers are those of every block up to it.
     fn adopt_network_record(&mut self, record: &NetworkRecord) -> Result<()>;
+
+    /// Compares the derived rows this store reads — rule state and the indexes by transaction
+    /// id, fingerprint, resource and block hash — with what replaying the blocks gives; the first
+    /// difference, named (the audit's last check). A store that keeps no such rows apart from
+    /// what it reads its answers from says `None`.
+    fn derived_difference(&self, expected: &Derived) -> Result<Option<String>> {
+        let _ = expected;
+        Ok(None)
+    }
 
     fn block(&self, height: u64) -> Result<Option<Block>> {
         let Some(signed) = self.signed_header(height)? else {

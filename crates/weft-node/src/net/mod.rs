@@ -12,6 +12,7 @@ mod addresses;
 mod core;
 mod driver;
 mod engine;
+pub mod finality;
 pub mod join;
 #[cfg(test)]
 mod sim;

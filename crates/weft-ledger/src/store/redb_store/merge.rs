@@ -42,17 +42,17 @@ fn end_after(written: usize, len: usize, fraction: f64) -> usize {
 /// each step touches one key range of each table.
 #[derive(Debug)]
 pub(super) struct MergeWork {
-    positions: Vec<([u8; 32], [u8; 12])>,
-    by_fingerprint: Vec<([u8; 45], [u8; 32])>,
-    by_resource: Vec<([u8; 44], [u8; 32])>,
-    genesis: Option<Vec<u8>>,
+    pub(super) positions: Vec<([u8; 32], [u8; 12])>,
+    pub(super) by_fingerprint: Vec<([u8; 45], [u8; 32])>,
+    pub(super) by_resource: Vec<([u8; 44], [u8; 32])>,
+    pub(super) genesis: Option<Vec<u8>>,
     /// The whole validator schedule, when these changes scheduled a change.
-    validators: Option<Vec<u8>>,
-    resources: Vec<([u8; 32], Vec<u8>)>,
-    keys: Vec<([u8; 64], Vec<u8>)>,
-    owners: Vec<([u8; 33], Vec<u8>)>,
-    receipts: Vec<([u8; 65], Vec<u8>)>,
-    parts: Vec<(String, Vec<u8>)>,
+    pub(super) validators: Option<Vec<u8>>,
+    pub(super) resources: Vec<([u8; 32], Vec<u8>)>,
+    pub(super) keys: Vec<([u8; 64], Vec<u8>)>,
+    pub(super) owners: Vec<([u8; 33], Vec<u8>)>,
+    pub(super) receipts: Vec<([u8; 65], Vec<u8>)>,
+    pub(super) parts: Vec<(String, Vec<u8>)>,
     /// Rows of each list already written, in the order of [`Step::ends`].
     written: [usize; 8],
 }

@@ -19,6 +19,7 @@
 //! blocks rebuild [`Pending`] exactly, so a process killed at any moment loses nothing that was
 //! committed.
 
+mod derived;
 mod merge;
 mod network;
 mod pending;
@@ -34,6 +35,7 @@ use weft_core::encoding::encode;
 use weft_core::model::Genesis;
 use weft_core::{BlockHash, Fingerprint, Hash32, PublicKey, ResourceId, TxId};
 
+pub use self::derived::Derived;
 use self::merge::{Merging, forget_deltas, merge_into_tables};
 use self::pending::{IndexEntries, Pending};
 use self::tables::{
@@ -671,7 +673,15 @@ impl Store for RedbStore {
     }
 
     fn certificate_in(&self, from: u64, to: u64) -> Result<Option<(u64, Vec<u8>)>> {
-        network::certificate_in(&self.read()?, from, to)
+        network::certificate_in(&self.read()?, from, to, true)
+    }
+
+    fn derived_difference(&self, expected: &Derived) -> Result<Option<String>> {
+        self.compare_derived(expected)
+    }
+
+    fn first_certificate_in(&self, from: u64, to: u64) -> Result<Option<(u64, Vec<u8>)>> {
+        network::certificate_in(&self.read()?, from, to, false)
     }
 
     fn network_peers(&self) -> Result<Option<crate::store::network::NetworkPeers>> {

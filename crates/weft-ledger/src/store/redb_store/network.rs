@@ -61,22 +61,25 @@ pub(super) fn commit(
     Ok(())
 }
 
+/// The certificate of the highest (`last`) or lowest height in `from..=to` that has one.
 pub(super) fn certificate_in(
     txn: &ReadTransaction,
     from: u64,
     to: u64,
+    last: bool,
 ) -> Result<Option<(u64, Vec<u8>)>> {
     if from > to {
         return Ok(None);
     }
     let table = txn.open_table(CERTIFICATES).map_err(storage)?;
-    let last = table
-        .range(from..=to)
-        .map_err(storage)?
-        .next_back()
-        .transpose()
-        .map_err(storage)?;
-    Ok(last.map(|(height, bytes)| (height.value(), bytes.value().to_vec())))
+    let mut range = table.range(from..=to).map_err(storage)?;
+    let found = if last {
+        range.next_back()
+    } else {
+        range.next()
+    };
+    let found = found.transpose().map_err(storage)?;
+    Ok(found.map(|(height, bytes)| (height.value(), bytes.value().to_vec())))
 }
 
 pub(super) fn peers(txn: &ReadTransaction) -> Result<Option<NetworkPeers>> {

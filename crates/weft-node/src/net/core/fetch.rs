@@ -95,11 +95,19 @@ impl Core {
     /// Takes proofs from a peer: each must verify, be of a block this node holds (the same
     /// block: same hash at that height) and carry the whole transaction.
     pub(super) fn take_proofs(&mut self, from: Key, proofs: &[String]) {
+        let root = match self.p.ledger.lock().map(|ledger| ledger.trust_root()) {
+            Ok(Ok(root)) => root,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "cannot read this chain's trust root to check proofs");
+                return;
+            }
+            Err(_) => return,
+        };
         for text in proofs {
             let checked = serde_json::from_str::<weft_ledger::proof::InclusionProof>(text)
                 .map_err(|error| error.to_string())
                 .and_then(|proof| {
-                    weft_ledger::proof::verify(&proof, None)
+                    weft_ledger::proof::verify(&proof, &root, &super::super::finality::Certificates)
                         .map(|verified| (proof, verified))
                         .map_err(|error| error.to_string())
                 });
