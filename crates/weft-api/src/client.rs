@@ -13,9 +13,9 @@ use serde::de::DeserializeOwned;
 use weft_core::{Fingerprint, PublicKey, ResourceId, TxId};
 
 use crate::{
-    AssetReport, BatchAnswer, Block, ChainInfo, ClaimAnswer, Committed, ErrorBody, ErrorCode,
-    JoinDocument, KeyStatus, NetStatus, ResourceAnswer, ResourceIds, Status, SubmitBatch,
-    SubmitOne, TransactionAnswer, TxIds,
+    AssetReport, BatchAnswer, Block, ChainInfo, CheckpointAnswer, ClaimAnswer, Committed,
+    ConsistencyAnswer, ErrorBody, ErrorCode, JoinDocument, KeyStatus, NetStatus, ResourceAnswer,
+    ResourceIds, Status, SubmitBatch, SubmitOne, TlogProofAnswer, TransactionAnswer, TxIds,
 };
 
 /// The largest answer read (a block of many transactions, a long history).
@@ -232,6 +232,24 @@ impl NodeClient {
     /// `POST /v1/transactions/batch`, waiting for the block.
     pub fn submit_batch(&self, body: &SubmitBatch) -> Result<BatchAnswer, ClientError> {
         self.post("/v1/transactions/batch", body)
+    }
+
+    /// `GET /v1/checkpoint[?size=N]`: a signed checkpoint of the chain.
+    pub fn checkpoint(&self, size: Option<u64>) -> Result<CheckpointAnswer, ClientError> {
+        match size {
+            Some(size) => self.get(&format!("/v1/checkpoint?size={size}")),
+            None => self.get("/v1/checkpoint"),
+        }
+    }
+
+    /// `GET /v1/checkpoint/consistency?old=M&new=N`.
+    pub fn consistency(&self, old: u64, new: u64) -> Result<ConsistencyAnswer, ClientError> {
+        self.get(&format!("/v1/checkpoint/consistency?old={old}&new={new}"))
+    }
+
+    /// `GET /v1/transactions/{id}/tlog-proof`; `None` if the transaction is not on the chain.
+    pub fn tlog_proof(&self, id: &TxId) -> Result<Option<TlogProofAnswer>, ClientError> {
+        self.get_optional(&format!("/v1/transactions/{id}/tlog-proof"))
     }
 
     /// `GET path`, the answer as `T`.

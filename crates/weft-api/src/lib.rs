@@ -44,8 +44,9 @@ pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use net::{CutOff, JOIN_FORMAT, JoinDocument, Member, NetStatus, NextValidators};
 pub use node::Status;
 pub use reads::{
-    AssetReport, Block, ChainInfo, ClaimAnswer, HistoryEntry, KeyState, KeyStatus, Position,
-    ResourceAnswer, ResourceIds, ResourceRef, ScheduledChange, TransactionAnswer, TxIds, Verdict,
+    AssetReport, Block, ChainInfo, CheckpointAnswer, ClaimAnswer, ConsistencyAnswer, HistoryEntry,
+    KeyState, KeyStatus, Position, ResourceAnswer, ResourceIds, ResourceRef, ScheduledChange,
+    TlogProofAnswer, TransactionAnswer, TxIds, Verdict,
 };
 pub use submit::{
     BatchAnswer, BatchQueued, BatchResult, Committed, Queued, QueuedState, SubmitBatch, SubmitOne,

@@ -292,3 +292,33 @@ pub struct ClaimAnswer {
     #[schema(value_type = String)]
     pub tx_id: TxId,
 }
+
+/// `GET /v1/checkpoint[?size=N]`: a C2SP signed checkpoint of the chain's first `size` blocks
+/// (all of them by default), signed by the answering node (docs/checkpoints.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointAnswer {
+    /// The signed note, as `GET /checkpoint` serves it.
+    pub note: String,
+    pub size: u64,
+    /// The validator changes in effect at block `size - 1`, each with its proof
+    /// (docs/proofs.md): what a verifier holding only the trust root needs to know who signs.
+    #[schema(value_type = Vec<Object>)]
+    pub validator_changes: serde_json::Value,
+}
+
+/// `GET /v1/checkpoint/consistency?old=M&new=N`: the RFC 6962 consistency proof from the tree
+/// of the first `old_size` blocks to that of the first `new_size`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConsistencyAnswer {
+    pub new_size: u64,
+    pub old_size: u64,
+    /// The proof's hashes, base64.
+    pub proof: Vec<String>,
+}
+
+/// `GET /v1/transactions/{id}/tlog-proof`: the transaction's C2SP tlog-proof (docs/proofs.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TlogProofAnswer {
+    /// The proof's text (`c2sp.org/tlog-proof@v1` …).
+    pub tlog_proof: String,
+}

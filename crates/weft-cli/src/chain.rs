@@ -12,7 +12,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use weft_api::{AssetReport, ChainInfo, ClaimAnswer, KeyStatus, ResourceAnswer, TransactionAnswer};
+use weft_api::{
+    AssetReport, ChainInfo, CheckpointAnswer, ClaimAnswer, ConsistencyAnswer, KeyStatus,
+    ResourceAnswer, TransactionAnswer,
+};
 use weft_core::model::{DigitalAsset, Payload, RegisterResource, Resource};
 use weft_core::{ChainId, Fingerprint, PublicKey, ResourceId, SigningKey, TxId};
 use weft_ledger::state::{Position, StateView};
@@ -56,6 +59,17 @@ pub(crate) trait Chain {
 
     /// A committed transaction with its inclusion proof.
     fn transaction(&self, id: &TxId) -> Result<Option<TransactionAnswer>>;
+
+    /// A signed checkpoint of the first `size` blocks (all of them by default), signed by the
+    /// node (or the home's producer key), with the validator changes in effect at its end.
+    fn checkpoint(&self, size: Option<u64>) -> Result<CheckpointAnswer>;
+
+    /// The consistency proof between the trees of the first `old` and `new` blocks.
+    fn consistency(&self, old: u64, new: u64) -> Result<ConsistencyAnswer>;
+
+    /// The transaction's C2SP tlog-proof against the head's checkpoint; `None` if it is not on
+    /// the chain.
+    fn tlog_proof(&self, id: &TxId) -> Result<Option<String>>;
 
     /// The NIST validation report on `fingerprint`, for `recipient` or for anyone.
     fn asset_report(
@@ -192,6 +206,41 @@ impl Chain for LocalChain {
         Ok(query::transaction(self.ledger.store(), id)?)
     }
 
+    fn checkpoint(&self, size: Option<u64>) -> Result<CheckpointAnswer> {
+        let key = Home::open(&self.home)?.producer_key()?;
+        let signed =
+            weft_node::checkpoints::BlockLog::default().checkpoint(&self.ledger, size, &key)?;
+        Ok(CheckpointAnswer {
+            note: signed.note.to_text(),
+            size: signed.size,
+            validator_changes: serde_json::to_value(&signed.validator_changes)?,
+        })
+    }
+
+    fn consistency(&self, old: u64, new: u64) -> Result<ConsistencyAnswer> {
+        use base64ct::Encoding as _;
+        let proof =
+            weft_node::checkpoints::BlockLog::default().consistency(&self.ledger, old, new)?;
+        Ok(ConsistencyAnswer {
+            new_size: new,
+            old_size: old,
+            proof: proof
+                .iter()
+                .map(|hash| base64ct::Base64::encode_string(&hash.0))
+                .collect(),
+        })
+    }
+
+    fn tlog_proof(&self, id: &TxId) -> Result<Option<String>> {
+        if self.ledger.store().tx_position(id)?.is_none() {
+            return Ok(None);
+        }
+        let key = Home::open(&self.home)?.producer_key()?;
+        let proof =
+            weft_node::checkpoints::BlockLog::default().tlog_proof(&self.ledger, id, &key)?;
+        Ok(Some(proof.to_text()))
+    }
+
     fn asset_report(
         &self,
         fingerprint: &Fingerprint,
@@ -290,6 +339,18 @@ impl Chain for RemoteChain {
 
     fn transaction(&self, id: &TxId) -> Result<Option<TransactionAnswer>> {
         Ok(self.node.transaction(id)?)
+    }
+
+    fn checkpoint(&self, size: Option<u64>) -> Result<CheckpointAnswer> {
+        Ok(self.node.checkpoint(size)?)
+    }
+
+    fn consistency(&self, old: u64, new: u64) -> Result<ConsistencyAnswer> {
+        Ok(self.node.consistency(old, new)?)
+    }
+
+    fn tlog_proof(&self, id: &TxId) -> Result<Option<String>> {
+        Ok(self.node.tlog_proof(id)?.map(|answer| answer.tlog_proof))
     }
 
     fn asset_report(

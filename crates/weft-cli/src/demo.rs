@@ -428,7 +428,7 @@ fn run_in(outer: &Globals, temp: &Path) -> Result<()> {
         });
         let roots = std::slice::from_ref(&root_path);
         let built = exported.and_then(|()| {
-            commands::proof_build(&ctx, &send2_id.to_hex(), Some(&proof_path), roots)
+            commands::proof_build(&ctx, &send2_id.to_hex(), Some(&proof_path), roots, None)
         });
         // Offline: the proof file and the trust root alone, no node and no home.
         let checked = built.and_then(|()| {

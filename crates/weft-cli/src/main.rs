@@ -164,6 +164,26 @@ enum Command {
     /// The chain.
     #[command(subcommand)]
     Chain(ChainCommand),
+    /// The chain's head as a C2SP signed checkpoint, checked against the trust root; with
+    /// --since, checked to extend the one you held (docs/checkpoints.md).
+    Checkpoint {
+        /// A checkpoint of the first SIZE blocks instead of the whole chain.
+        #[arg(long)]
+        size: Option<u64>,
+        /// Another node (a validator of a network) to ask for the same checkpoint; its
+        /// signature is added. Repeatable.
+        #[arg(long, value_name = "URL")]
+        also: Vec<String>,
+        /// A checkpoint held from before (a file `--out` wrote): the new one must extend it.
+        #[arg(long, value_name = "FILE")]
+        since: Option<PathBuf>,
+        /// Write the signed checkpoint here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Check against this trust root instead of those pinned in the home; repeatable.
+        #[arg(long = "trust", value_name = "FILE")]
+        trust: Vec<PathBuf>,
+    },
     /// Trust roots: the chains whose answers you believe, and the keys that make their blocks
     /// final (docs/proofs.md).
     #[command(subcommand)]
@@ -330,6 +350,14 @@ struct ProofArgs {
     /// the home; repeatable.
     #[arg(long = "trust", value_name = "FILE")]
     trust: Vec<PathBuf>,
+    /// Write a C2SP tlog-proof (transaction → block → the head's signed checkpoint) instead of
+    /// weft's JSON proof.
+    #[arg(long)]
+    tlog: bool,
+    /// With --tlog: another node (a validator of a network) whose signature on the same
+    /// checkpoint is added. Repeatable.
+    #[arg(long, value_name = "URL", requires = "tlog")]
+    also: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -771,7 +799,15 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             tx_id: Some(tx_id),
             out,
             trust,
-        }) => commands::proof_build(&ctx, &tx_id, out.as_deref(), &trust),
+            tlog,
+            also,
+        }) => commands::proof_build(
+            &ctx,
+            &tx_id,
+            out.as_deref(),
+            &trust,
+            tlog.then_some(&also[..]),
+        ),
         Command::Proof(ProofArgs {
             verify: None,
             tx_id: None,
@@ -785,6 +821,22 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         Command::Chain(ChainCommand::Info) => commands::chain_info(&ctx),
         Command::Tx(TxCommand::Show { tx_id, trust }) => commands::tx_show(&ctx, &tx_id, &trust),
         Command::Trust(TrustCommand::Show) => commands::trust_show(&ctx),
+        Command::Checkpoint {
+            size,
+            also,
+            since,
+            out,
+            trust,
+        } => commands::checkpoint(
+            &ctx,
+            &commands::CheckpointArgs {
+                size,
+                also: &also,
+                since: since.as_deref(),
+                out: out.as_deref(),
+                trust: &trust,
+            },
+        ),
         Command::Trust(TrustCommand::Export { chain, out }) => {
             commands::trust_export(&ctx, chain.as_deref(), out.as_deref())
         }

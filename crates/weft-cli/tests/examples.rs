@@ -21,8 +21,9 @@ use common::node::{http, wait_until};
 use common::shell::{Fence, Session, fences};
 
 /// The documents whose examples the tests below run.
-const DOCUMENTS: [&str; 4] = [
+const DOCUMENTS: [&str; 5] = [
     "README.md",
+    "docs/checkpoints.md",
     "docs/graphql.md",
     "docs/ingest.md",
     "docs/network.md",
@@ -314,6 +315,14 @@ fn cycle_7_recorded_and_moved(spool: &Path) {
         std::fs::read(spool.join("done").join("cycle-7.csv")).expect("moved"),
         b"cycle,7\nspindle_rpm,9007\n"
     );
+}
+
+#[test]
+fn the_checkpoint_examples_run_in_order() {
+    let session = run_document("docs/checkpoints.md");
+    // The checkpoint kept is the later one: three blocks (genesis and two organisations).
+    let kept = std::fs::read_to_string(session.dir().join("head.note")).expect("head.note");
+    assert_eq!(kept.lines().nth(1), Some("3"), "{kept}");
 }
 
 #[test]

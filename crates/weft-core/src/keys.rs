@@ -134,6 +134,41 @@ impl PublicKey {
     }
 }
 
+impl PublicKey {
+    /// Verifies a plain Ed25519 signature over a C2SP note's text ([`SigningKey::sign_note`]).
+    pub fn verify_note(&self, text: &str, signature: &Signature) -> Result<(), CoreError> {
+        let bad = || CoreError::BadSignature {
+            namespace: Namespace::Checkpoint.name(),
+            key: self.to_hex(),
+        };
+        if note_text_problem(text).is_some() {
+            return Err(bad());
+        }
+        self.check_usable().map_err(|_| bad())?;
+        let key = ed25519_zebra::VerificationKey::try_from(self.0).map_err(|_| bad())?;
+        key.verify(
+            &ed25519_zebra::Signature::from_bytes(&signature.0),
+            text.as_bytes(),
+        )
+        .map_err(|_| bad())
+    }
+}
+
+/// Why `text` cannot be a signed note's text (C2SP signed-note): it must be non-empty, end in
+/// a newline, and hold no control character but newline — so its first byte is at least 0x20.
+pub fn note_text_problem(text: &str) -> Option<&'static str> {
+    if !text.ends_with('\n') {
+        return Some("a note's text ends in a newline");
+    }
+    if text.starts_with('\n') {
+        return Some("a note's text starts with a line of its own");
+    }
+    if text.bytes().any(|byte| byte < 0x20 && byte != b'\n') {
+        return Some("a note holds no control characters but newlines");
+    }
+    None
+}
+
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PublicKey({})", self.to_hex())
@@ -220,6 +255,20 @@ impl SigningKey {
         Signature(self.0.sign(&namespace.signed_bytes(message)).to_bytes())
     }
 
+    /// A plain Ed25519 signature (RFC 8032) over the text of a C2SP signed note (a chain's
+    /// checkpoint), as every note verifier expects. It cannot be taken for a namespaced
+    /// signature, nor one for it: every namespaced message starts with its tag's length, a byte
+    /// below 0x20, and a note's text starts with a printable character ([`note_text_problem`]).
+    pub fn sign_note(&self, text: &str) -> Result<Signature, CoreError> {
+        if let Some(problem) = note_text_problem(text) {
+            return Err(CoreError::InvalidField {
+                field: "note text",
+                reason: problem.into(),
+            });
+        }
+        Ok(Signature(self.0.sign(text.as_bytes()).to_bytes()))
+    }
+
     /// The text form written to key files: a header line, then the seed in hex.
     pub fn to_text(&self) -> String {
         format!("{SECRET_KEY_HEADER}\n{}\n", hex::encode(self.0.to_bytes()))
@@ -286,6 +335,40 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> Result<(), CoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn note_signatures_and_namespaced_ones_never_stand_for_each_other() {
+        let key = SigningKey::from_seed(&[9; 32]);
+        let text = "weft/acme/00\n7\nAAAA\n";
+        let signature = key.sign_note(text).expect("a note text");
+        key.public_key()
+            .verify_note(text, &signature)
+            .expect("verifies");
+        assert!(
+            key.public_key()
+                .verify_note("weft/acme/00\n8\nAAAA\n", &signature)
+                .is_err()
+        );
+        // Every namespaced message starts with a byte below 0x20; a note text never does.
+        for namespace in [
+            Namespace::Transaction,
+            Namespace::Block,
+            Namespace::Checkpoint,
+            Namespace::Manifest,
+            Namespace::PeerAddress,
+        ] {
+            assert!(
+                namespace.signed_bytes(b"")[0] < 0x20,
+                "{}",
+                namespace.name()
+            );
+            let namespaced = key.sign(namespace, text.as_bytes());
+            assert!(key.public_key().verify_note(text, &namespaced).is_err());
+        }
+        for bad in ["", "no newline", "\nstarts empty\n", "a\tb\n"] {
+            assert!(key.sign_note(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn namespaces_separate_signatures() {

@@ -4,7 +4,9 @@
 //! right)`, and the tree over `n` leaves splits at the largest power of two below `n`. Building
 //! level by level and promoting an unpaired last node unchanged gives exactly that tree, which is
 //! what [`root`] and [`inclusion_proof`] do. [`verify_inclusion`] is RFC 9162's algorithm and
-//! needs nothing but the leaf, its index, the tree size, the path and the root.
+//! needs nothing but the leaf, its index, the tree size, the path and the root;
+//! [`consistency_proof`] and [`verify_consistency`] show that one tree is a prefix of another
+//! (RFC 9162 §2.1.4), as a chain's checkpoints need.
 
 use sha2::{Digest, Sha256};
 
@@ -119,6 +121,88 @@ pub fn verify_inclusion(
     last_index == 0 && running == *root
 }
 
+/// RFC 9162 §2.1.4.1 (RFC 6962 §2.1.2): the consistency proof from the tree of the first
+/// `old_size` leaves to the tree of all of `leaf_hashes`; `None` if `old_size` is 0 or larger
+/// than the tree. Hashes O(n) nodes.
+pub fn consistency_proof(leaf_hashes: &[Hash32], old_size: usize) -> Option<Vec<Hash32>> {
+    if old_size == 0 || old_size > leaf_hashes.len() {
+        return None;
+    }
+    let mut proof = Vec::new();
+    subproof(old_size, leaf_hashes, true, &mut proof);
+    Some(proof)
+}
+
+/// RFC 6962's SUBPROOF(m, D[n], b), appended to `proof`.
+fn subproof(m: usize, leaves: &[Hash32], complete: bool, proof: &mut Vec<Hash32>) {
+    let n = leaves.len();
+    if m == n {
+        if !complete {
+            proof.push(root(leaves));
+        }
+        return;
+    }
+    // The largest power of two smaller than n.
+    let k = 1usize << (usize::BITS - 1 - (n - 1).leading_zeros());
+    if m <= k {
+        subproof(m, &leaves[..k], complete, proof);
+        proof.push(root(&leaves[k..]));
+    } else {
+        subproof(m - k, &leaves[k..], false, proof);
+        proof.push(root(&leaves[..k]));
+    }
+}
+
+/// RFC 9162 §2.1.4.2: does `proof` show that the tree of `old_size` leaves with head
+/// `old_root` is a prefix of the tree of `new_size` leaves with head `new_root`?
+pub fn verify_consistency(
+    old_size: u64,
+    new_size: u64,
+    old_root: &Hash32,
+    new_root: &Hash32,
+    proof: &[Hash32],
+) -> bool {
+    if old_size == 0 || old_size > new_size {
+        return false;
+    }
+    if old_size == new_size {
+        return proof.is_empty() && old_root == new_root;
+    }
+    let mut path: Vec<Hash32> = Vec::with_capacity(proof.len() + 1);
+    if old_size.is_power_of_two() {
+        path.push(*old_root);
+    }
+    path.extend_from_slice(proof);
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    let mut fn_ = old_size - 1;
+    let mut sn = new_size - 1;
+    while fn_ & 1 == 1 {
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    let (mut fr, mut sr) = (*first, *first);
+    for c in rest {
+        if sn == 0 {
+            return false;
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    fr == *old_root && sr == *new_root && sn == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +252,63 @@ mod tests {
         );
     }
 
+    /// RFC 6962's definition, straight: MTH over slices, no levels.
+    fn reference_subproof(m: usize, leaves: &[Hash32], complete: bool) -> Vec<Hash32> {
+        let n = leaves.len();
+        if m == n {
+            return if complete {
+                Vec::new()
+            } else {
+                vec![root(leaves)]
+            };
+        }
+        let mut k = 1;
+        while k * 2 < n {
+            k *= 2;
+        }
+        if m <= k {
+            let mut proof = reference_subproof(m, &leaves[..k], complete);
+            proof.push(root(&leaves[k..]));
+            proof
+        } else {
+            let mut proof = reference_subproof(m - k, &leaves[k..], false);
+            proof.push(root(&leaves[..k]));
+            proof
+        }
+    }
+
+    #[test]
+    fn consistency_proofs_are_rfc_6962_subproofs_for_every_pair_of_sizes() {
+        let leaves: Vec<Hash32> = (0u32..70).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        for new_size in 1..=leaves.len() {
+            let tree = &leaves[..new_size];
+            for old_size in 1..=new_size {
+                let proof = consistency_proof(tree, old_size).expect("in range");
+                assert_eq!(
+                    proof,
+                    reference_subproof(old_size, tree, true),
+                    "{old_size}→{new_size}"
+                );
+                assert!(verify_consistency(
+                    old_size as u64,
+                    new_size as u64,
+                    &root(&tree[..old_size]),
+                    &root(tree),
+                    &proof
+                ));
+            }
+        }
+        assert!(consistency_proof(&leaves, 0).is_none());
+        assert!(consistency_proof(&leaves, 71).is_none());
+        assert!(!verify_consistency(
+            0,
+            5,
+            &empty_root(),
+            &root(&leaves[..5]),
+            &[]
+        ));
+    }
+
     fn leaves_strategy() -> impl Strategy<Value = Vec<Hash32>> {
         // Distinct leaves: with repeated leaves a proof for another position can be genuinely valid.
         prop::collection::vec(any::<[u8; 32]>(), 1..200).prop_map(|seeds| {
@@ -180,6 +321,39 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn every_prefix_is_consistent_and_any_altered_element_is_refused(
+            leaves in leaves_strategy(),
+            pick in any::<prop::sample::Index>(),
+            which in 0usize..3,
+            flip in any::<prop::sample::Index>(),
+        ) {
+            let new_size = leaves.len();
+            let old_size = 1 + pick.index(new_size);
+            let (old_root, new_root) = (root(&leaves[..old_size]), root(&leaves));
+            let proof = consistency_proof(&leaves, old_size).expect("in range");
+            prop_assert!(verify_consistency(
+                old_size as u64, new_size as u64, &old_root, &new_root, &proof
+            ));
+            // Any change of a head or of a proof element is refused. (Like an inclusion path, a
+            // consistency proof does not bind the sizes by itself: they come from the signed
+            // checkpoints, whose tampering their signatures catch.)
+            let (mut old_used, mut new_used) = (old_root, new_root);
+            let mut altered = proof.clone();
+            match which {
+                0 => old_used.0[flip.index(32)] ^= 1,
+                1 => new_used.0[flip.index(32)] ^= 1,
+                _ if !altered.is_empty() => {
+                    let at = flip.index(altered.len());
+                    altered[at].0[flip.index(32)] ^= 1;
+                }
+                _ => altered.push(old_root),
+            }
+            prop_assert!(!verify_consistency(
+                old_size as u64, new_size as u64, &old_used, &new_used, &altered
+            ));
+        }
+
         #[test]
         fn every_leaf_proves(leaves in leaves_strategy(), pick in any::<prop::sample::Index>()) {
             let index = pick.index(leaves.len());

@@ -13,11 +13,14 @@
 //! - [`proof`]: self-contained inclusion proofs, with their blocks' finality, and their offline
 //!   verification against a [`trust::TrustRoot`].
 //! - [`trust`]: trust roots, what a verifier pins.
+//! - [`checkpoint`]: the chain's head as a C2SP signed checkpoint, consistency proofs, and
+//!   C2SP tlog-proofs.
 //! - [`filter`]: which transactions a thin or producer node stores whole.
 //! - [`files`]: secrets refused when others may read them; ledger files created owner-only.
 
 pub mod audit;
 pub mod block;
+pub mod checkpoint;
 pub mod error;
 pub mod files;
 pub mod filter;

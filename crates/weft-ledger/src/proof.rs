@@ -159,24 +159,36 @@ pub fn build<S: Store>(store: &S, tx_id: &TxId) -> Result<InclusionProof> {
         .finality
         .as_ref()
         .map_or(proof.height, |finality| finality.certified_height);
-    for change in schedule
+    proof.validator_changes = changes_through(store, &schedule, certified)?;
+    Ok(proof)
+}
+
+/// Every validator change in effect at `height`, each with the proof of the transaction that
+/// scheduled it: what a verifier who holds only the trust root needs to know the validators of
+/// `height` ([`checked_changes`]).
+pub fn changes_through<S: Store>(
+    store: &S,
+    schedule: &Schedule,
+    height: u64,
+) -> Result<Vec<ValidatorChangeProof>> {
+    schedule
         .changes
         .iter()
-        .take_while(|change| change.from_height <= certified)
-    {
-        let scheduling = store.tx_at(change.scheduled_at)?.ok_or_else(|| {
-            LedgerError::Corrupt(format!(
-                "the transaction at {:?} that scheduled validators from height {} is missing",
-                change.scheduled_at, change.from_height
-            ))
-        })?;
-        proof.validator_changes.push(ValidatorChangeProof {
-            from_height: change.from_height,
-            validators: change.validators.iter().map(PublicKey::to_hex).collect(),
-            proof: build_one(store, &schedule, &scheduling.id())?,
-        });
-    }
-    Ok(proof)
+        .take_while(|change| change.from_height <= height)
+        .map(|change| {
+            let scheduling = store.tx_at(change.scheduled_at)?.ok_or_else(|| {
+                LedgerError::Corrupt(format!(
+                    "the transaction at {:?} that scheduled validators from height {} is missing",
+                    change.scheduled_at, change.from_height
+                ))
+            })?;
+            Ok(ValidatorChangeProof {
+                from_height: change.from_height,
+                validators: change.validators.iter().map(PublicKey::to_hex).collect(),
+                proof: build_one(store, schedule, &scheduling.id())?,
+            })
+        })
+        .collect()
 }
 
 /// One transaction's inclusion and its block's finality, without validator changes.
@@ -505,15 +517,15 @@ fn check_finality(
     Ok(())
 }
 
-/// The validators of every epoch the proof reaches: the trust root's from genesis, then each
-/// change the proof carries, whose own proof must be final under the validators before it and
-/// show a network authority scheduling exactly that change.
-fn checked_schedule(
-    proof: &InclusionProof,
+/// The validators of every epoch the changes reach: the trust root's from genesis, then each
+/// change, whose own proof must be final under the validators before it and show a network
+/// authority scheduling exactly that change.
+pub fn checked_changes(
+    changes: &[ValidatorChangeProof],
     root: &TrustRoot,
     certificates: &dyn CertificateCheck,
 ) -> Result<Schedule> {
-    if proof.validator_changes.len() > MAX_VALIDATOR_CHANGES {
+    if changes.len() > MAX_VALIDATOR_CHANGES {
         return Err(invalid(format!(
             "more than {MAX_VALIDATOR_CHANGES} validator changes"
         )));
@@ -522,7 +534,7 @@ fn checked_schedule(
         genesis: root.validators.clone(),
         changes: Vec::new(),
     };
-    for (number, change) in proof.validator_changes.iter().enumerate() {
+    for (number, change) in changes.iter().enumerate() {
         let fail = |reason: String| invalid(format!("validator change {number}: {reason}"));
         if !change.proof.validator_changes.is_empty() {
             return Err(fail("its proof carries changes of its own".into()));
@@ -569,8 +581,9 @@ fn checked_schedule(
     Ok(schedule)
 }
 
-/// Checks one proof under a known schedule: structure, signatures, finality.
-fn verify_under(
+/// Checks one proof under a known schedule (from [`checked_changes`]): structure, signatures,
+/// finality.
+pub fn verify_under(
     proof: &InclusionProof,
     root: &TrustRoot,
     schedule: &Schedule,
@@ -590,7 +603,7 @@ pub fn verify(
     root: &TrustRoot,
     certificates: &dyn CertificateCheck,
 ) -> Result<VerifiedInclusion> {
-    let schedule = checked_schedule(proof, root, certificates)?;
+    let schedule = checked_changes(&proof.validator_changes, root, certificates)?;
     verify_under(proof, root, &schedule, certificates)
 }
 
@@ -637,7 +650,8 @@ pub fn verify_many(
             let schedule = schedules
                 .entry(changes)
                 .or_insert_with(|| {
-                    checked_schedule(proof, root, &memo).map_err(|error| error.to_string())
+                    checked_changes(&proof.validator_changes, root, &memo)
+                        .map_err(|error| error.to_string())
                 })
                 .clone()
                 .map_err(LedgerError::Invalid)?;

@@ -5,6 +5,7 @@
 //! The CLI (`weft node run`) opens the home and calls [`run`]; the read-side JSON the API
 //! serves comes from [`query`], which the CLI uses too, so `--node` and embedded output agree.
 
+pub mod checkpoints;
 pub mod config;
 pub mod query;
 
@@ -99,6 +100,8 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         tls_files,
         file_config,
     } = options;
+    // Checkpoints are signed with the key that seals (or votes on) this node's blocks.
+    let note_key = Arc::new(weft_core::SigningKey::from_seed(&producer_key.seed()));
     config.validate()?;
     if !config.network.enabled && !config.node.node_type.produces() {
         bail!(
@@ -334,6 +337,8 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         durable,
         net_status,
         fetcher,
+        block_log: Arc::new(checkpoints::BlockLog::default()),
+        note_key,
     });
     let written_addr = addr_file.clone();
     let served = runtime.block_on(async move {

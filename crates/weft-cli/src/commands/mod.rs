@@ -24,6 +24,7 @@ use weft_client::home::{Home, write_key};
 
 mod assets;
 mod chain;
+mod checkpoints;
 mod parts;
 mod proofs;
 mod resources;
@@ -31,6 +32,7 @@ mod trust;
 
 pub use assets::*;
 pub use chain::*;
+pub use checkpoints::*;
 pub use parts::*;
 pub use proofs::*;
 pub use resources::*;

@@ -51,10 +51,14 @@ pub fn proof_build(
     id: &str,
     out_file: Option<&Path>,
     trust_files: &[PathBuf],
+    tlog: Option<&[String]>,
 ) -> Result<()> {
     let roots = roots(ctx, trust_files)?;
     let chain = crate::chain::open(ctx)?;
     let id = chain.resolve_tx(id, "TX_ID")?;
+    if let Some(also) = tlog {
+        return tlog_build(ctx, chain.as_ref(), &roots, &id, out_file, also);
+    }
     let Some(answer) = chain.transaction(&id)? else {
         bail!("transaction {id} is not on {}", chain.place());
     };
@@ -75,6 +79,86 @@ pub fn proof_build(
             });
         }
         None => crate::output::outln!("{text}"),
+    }
+    Ok(())
+}
+
+/// `weft proof TX --tlog`: the transaction's C2SP tlog-proof, checked before it is written.
+fn tlog_build(
+    ctx: &Globals,
+    chain: &dyn crate::chain::Chain,
+    roots: &[weft_client::trust::Pinned],
+    id: &TxId,
+    out_file: Option<&Path>,
+    also: &[String],
+) -> Result<()> {
+    let place = chain.place();
+    let Some(text) = chain.tlog_proof(id)? else {
+        bail!("transaction {id} is not on {place}");
+    };
+    let mut parsed =
+        weft_ledger::checkpoint::TlogProof::parse(text.as_bytes()).map_err(|error| {
+            crate::output::Untrusted(format!(
+                "{place} answered with a malformed tlog-proof: {error}"
+            ))
+        })?;
+    // The other validators' signatures on the same checkpoint.
+    let size = weft_ledger::checkpoint::Checkpoint::parse(&parsed.note.text)?.size;
+    for url in also {
+        let other = crate::client::NodeClient::new(url, ctx.ca.as_deref())?
+            .typed()
+            .checkpoint(Some(size))
+            .with_context(|| format!("the checkpoint of {url}"))?;
+        let other =
+            weft_ledger::checkpoint::Note::parse(other.note.as_bytes()).map_err(|error| {
+                crate::output::Untrusted(format!(
+                    "{url} answered with a malformed checkpoint: {error}"
+                ))
+            })?;
+        parsed.note.merge(&other).map_err(|_| {
+            crate::output::Untrusted(format!(
+                "{url} and {place} sign different checkpoints of {size} blocks: the chain has \
+                 forked, or one of them lies"
+            ))
+        })?;
+    }
+    let text = parsed.to_text();
+    let pinned = root_for(roots, &chain.chain_id()?.to_hex())?;
+    let verified = weft_ledger::checkpoint::verify_tlog_proof(
+        &parsed,
+        &pinned.root,
+        &weft_node::net::finality::Certificates,
+    )
+    .map_err(|error| {
+        crate::output::Untrusted(format!(
+            "{place} answered with a tlog-proof of {id} that does not check: {error}{}",
+            if error.to_string().contains("are needed") {
+                " (a checkpoint of a network needs a quorum of validators' signatures: gather \
+                 them with --also URL)"
+            } else {
+                ""
+            }
+        ))
+    })?;
+    if verified.inclusion.tx_id != *id {
+        return Err(crate::output::Untrusted(format!(
+            "{place} answered with a proof of another transaction"
+        ))
+        .into());
+    }
+    match out_file {
+        Some(path) => {
+            let temporary = path.with_extension("tmp");
+            fs::write(&temporary, &text)
+                .with_context(|| format!("cannot write {}", temporary.display()))?;
+            fs::rename(&temporary, path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            ctx.out.emit(
+                json!({"tx_id": id.to_hex(), "out": path.display().to_string(), "height": verified.inclusion.height, "checkpoint_size": verified.checkpoint.checkpoint.size}),
+                || format!("wrote the tlog-proof of {id} (block {}, checkpoint of {} blocks) to {}", verified.inclusion.height, verified.checkpoint.checkpoint.size, path.display()),
+            );
+        }
+        None => crate::output::print(&text),
     }
     Ok(())
 }
@@ -131,10 +215,15 @@ fn read_proof(file: &Path) -> Result<Vec<u8>> {
 pub fn proof_verify(ctx: &Globals, files: &[PathBuf], trust_files: &[PathBuf]) -> Result<()> {
     let roots = roots(ctx, trust_files)?;
     let certificates = weft_node::net::finality::Certificates;
+    let tlog =
+        |bytes: &[u8]| bytes.starts_with(weft_ledger::checkpoint::TLOG_PROOF_HEADER.as_bytes());
     if let [file] = files {
         // A file that cannot be read is an error (exit 1); one that is not a valid proof, or
         // of a chain without a trust root, is a negative verdict (exit 4).
         let bytes = read_proof(file)?;
+        if tlog(&bytes) {
+            return tlog_verify(ctx, &roots, &bytes);
+        }
         let document = match weft_ledger::proof::parse(&bytes) {
             Ok(document) => document,
             Err(error) => return refuse(ctx, None, None, format!("{error:#}")),
@@ -163,7 +252,16 @@ pub fn proof_verify(ctx: &Globals, files: &[PathBuf], trust_files: &[PathBuf]) -
     }
     let documents: Vec<Result<weft_ledger::proof::InclusionProof>> = files
         .iter()
-        .map(|file| Ok(weft_ledger::proof::parse(&read_proof(file)?)?))
+        .map(|file| {
+            let bytes = read_proof(file)?;
+            if tlog(&bytes) {
+                bail!(
+                    "a tlog-proof is checked alone: `weft proof verify {}`",
+                    file.display()
+                );
+            }
+            Ok(weft_ledger::proof::parse(&bytes)?)
+        })
         .collect();
     // The proofs of each trust root, checked together.
     let mut verdicts: Vec<Option<Result<weft_ledger::proof::VerifiedInclusion>>> =
@@ -239,6 +337,58 @@ pub fn proof_verify(ctx: &Globals, files: &[PathBuf], trust_files: &[PathBuf]) -
         Ok(())
     } else {
         Err(Negative.into())
+    }
+}
+
+/// `weft proof verify FILE` of a C2SP tlog-proof: the transaction's proof in its extra data,
+/// its block in the checkpoint's tree, the checkpoint signed by a quorum.
+fn tlog_verify(ctx: &Globals, roots: &[weft_client::trust::Pinned], bytes: &[u8]) -> Result<()> {
+    let parsed = match weft_ledger::checkpoint::TlogProof::parse(bytes) {
+        Ok(parsed) => parsed,
+        Err(error) => return refuse(ctx, None, None, format!("{error:#}")),
+    };
+    let chain_id = parsed
+        .extra
+        .as_deref()
+        .and_then(|extra| serde_json::from_slice::<Value>(extra).ok())
+        .and_then(|value| value["chain_id"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let pinned = root_for(roots, &chain_id)?;
+    match weft_ledger::checkpoint::verify_tlog_proof(
+        &parsed,
+        &pinned.root,
+        &weft_node::net::finality::Certificates,
+    ) {
+        Ok(verified) => {
+            let mut report = json!(ProofReport::valid(None, pinned, &verified.inclusion));
+            report["format"] = json!(weft_ledger::checkpoint::TLOG_PROOF_HEADER);
+            report["checkpoint"] = json!({
+                "origin": verified.checkpoint.checkpoint.origin,
+                "size": verified.checkpoint.checkpoint.size,
+                "root": verified.checkpoint.checkpoint.root.to_hex(),
+                "signers": verified.checkpoint.signers.len(),
+                "validators": verified.checkpoint.of,
+            });
+            ctx.out.emit(report, || {
+                format!(
+                    "VALID  transaction {} ({}) is in block {} ({})\n  of chain {:?}, {}\n  in the \
+                     checkpoint of {} blocks signed by {} of its {} validators\n  checked against \
+                     the trust root in {}",
+                    verified.inclusion.tx_id,
+                    verified.inclusion.transaction.header.kind.name(),
+                    verified.inclusion.height,
+                    verified.inclusion.block_hash,
+                    pinned.root.chain,
+                    finality_text(&verified.inclusion),
+                    verified.checkpoint.checkpoint.size,
+                    verified.checkpoint.signers.len(),
+                    verified.checkpoint.of,
+                    pinned.source.display()
+                )
+            });
+            Ok(())
+        }
+        Err(error) => refuse(ctx, None, Some(pinned), format!("{error:#}")),
     }
 }
 

@@ -131,3 +131,105 @@ fn weft_client_key(home: &Path) -> weft_core::SigningKey {
     let text = std::fs::read_to_string(home.join("keys/producer.key")).expect("key");
     weft_core::SigningKey::from_text(text.trim()).expect("a key")
 }
+
+/// `apis`: three of the four validators of the epoch, the first with the home's node. One
+/// validator's checkpoint is not enough; three signatures are; a later checkpoint extends an
+/// earlier one; a tlog-proof with the quorum's checkpoint checks offline.
+pub(crate) fn network_checkpoints_need_a_quorum(home: &Path, apis: &[&str], tx: &str, dir: &Path) {
+    let [first, second, third] = apis else {
+        panic!("three validators")
+    };
+    let alone = run(home, &["checkpoint", "--node", first], 4);
+    assert!(reason(&alone).contains("are needed"), "{alone}");
+    let held = dir.join("held.note");
+    let held_arg = held.to_str().expect("utf-8");
+    let gathered = run(
+        home,
+        &[
+            "checkpoint",
+            "--node",
+            first,
+            "--also",
+            second,
+            "--also",
+            third,
+            "--out",
+            held_arg,
+        ],
+        0,
+    );
+    assert_eq!(
+        gathered["signers"].as_array().map(Vec::len),
+        Some(3),
+        "{gathered}"
+    );
+    assert_eq!(gathered["validators"], 4, "{gathered}");
+    // The C2SP path serves the same note, as text.
+    let (status, text) =
+        crate::common::node::http("GET", &format!("{first}/checkpoint"), None, b"");
+    assert_eq!(status, 200);
+    let text = text.as_str().expect("a text answer");
+    assert!(text.starts_with("weft/"), "{text}");
+    weft_ledger::checkpoint::Note::parse(text.as_bytes()).expect("a signed note");
+
+    // Later: the chain moved on; its new checkpoint extends the one held.
+    let later = run(
+        home,
+        &[
+            "checkpoint",
+            "--node",
+            second,
+            "--also",
+            first,
+            "--also",
+            third,
+            "--since",
+            held_arg,
+        ],
+        0,
+    );
+    assert_eq!(later["since"]["consistent"], true, "{later}");
+    // A held checkpoint from the future (a larger size than the node has) is a stale head.
+    let mut future = std::fs::read_to_string(&held).expect("note");
+    let size = gathered["size"].as_u64().expect("size");
+    future = future.replacen(&format!("\n{size}\n"), &format!("\n{}\n", size + 1000), 1);
+    let forged = dir.join("forged.note");
+    std::fs::write(&forged, future).expect("write");
+    run(
+        home,
+        &[
+            "checkpoint",
+            "--node",
+            first,
+            "--also",
+            second,
+            "--also",
+            third,
+            "--since",
+            forged.to_str().expect("utf-8"),
+        ],
+        4,
+    );
+
+    // A tlog-proof with one validator's checkpoint is refused before it is written; with the
+    // quorum's, it is written and checks offline.
+    let file = dir.join("tx.tlog-proof");
+    let file_arg = file.to_str().expect("utf-8");
+    run(
+        home,
+        &["proof", tx, "--tlog", "--node", first, "--out", file_arg],
+        4,
+    );
+    assert!(!file.exists());
+    run(
+        home,
+        &[
+            "proof", tx, "--tlog", "--node", first, "--also", second, "--also", third, "--out",
+            file_arg,
+        ],
+        0,
+    );
+    let verified = run(home, &["proof", "verify", file_arg], 0);
+    assert_eq!(verified["checkpoint"]["signers"], 3, "{verified}");
+    assert_eq!(verified["finality"], "certified", "{verified}");
+}

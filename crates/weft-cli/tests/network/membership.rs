@@ -482,6 +482,14 @@ fn the_validators_change_by_transaction_at_a_later_height() {
         &after[0].0,
         cluster._dir.path(),
     );
+    // Its checkpoints count once a quorum of the new validators (0, 2 and the newcomer: 1 is
+    // down) signed them.
+    crate::finality::network_checkpoints_need_a_quorum(
+        &home0,
+        &[&api0, &cluster.members[2].api, &newcomer.url],
+        &after[0].0,
+        cluster._dir.path(),
+    );
 
     // The validator that was down catches up across the switch and votes in the new epoch:
     // with the newcomer killed, validators 0, 1 and 2 are the quorum.

@@ -5,6 +5,7 @@
 //! `submit`, `reads` and `node` (the handlers, by resource); the router, the rate limit and
 //! the request metrics are here.
 
+pub(crate) mod checkpoints;
 pub(crate) mod error;
 pub(crate) mod node;
 pub(crate) mod reads;
@@ -84,6 +85,13 @@ pub(crate) fn router(state: Arc<AppState>, others: Router<Arc<AppState>>) -> Rou
         )
         .route("/v1/transactions/batch", post(submit_batch))
         .route("/v1/transactions/{id}", get(transaction))
+        .route(
+            "/v1/transactions/{id}/tlog-proof",
+            get(checkpoints::tlog_proof),
+        )
+        .route("/checkpoint", get(checkpoints::checkpoint_note))
+        .route("/v1/checkpoint", get(checkpoints::checkpoint))
+        .route("/v1/checkpoint/consistency", get(checkpoints::consistency))
         .route("/v1/status", get(status))
         .route("/v1/net/status", get(net_status))
         .route("/v1/net/join", get(net_join))

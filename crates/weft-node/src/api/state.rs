@@ -47,6 +47,10 @@ pub(crate) struct AppState {
     pub net_status: Option<crate::net::SharedStatus>,
     /// Fetches whole copies of stripped transactions from peers, when the node is in a network.
     pub fetcher: Option<crate::net::Fetcher>,
+    /// The chain's log of blocks, for checkpoints and their proofs.
+    pub block_log: Arc<crate::checkpoints::BlockLog>,
+    /// The key this node signs checkpoints with (its producer or validator key).
+    pub note_key: Arc<weft_core::SigningKey>,
 }
 
 /// Runs `read` against the ledger on a blocking thread.

@@ -1,0 +1,151 @@
+//! The chain's checkpoints as a node (or the CLI on its home) gives them (docs/checkpoints.md):
+//! a C2SP signed checkpoint of any size up to the head, signed with the node's key; RFC 6962
+//! consistency proofs between two sizes; C2SP tlog-proofs of transactions.
+//!
+//! [`BlockLog`] keeps the log's leaves (one per block) in memory, read from the store as blocks
+//! are added: a checkpoint or proof hashes the tree in memory, O(blocks), without reading the
+//! headers again.
+
+use std::sync::Mutex;
+
+use weft_core::{Hash32, SigningKey, TxId};
+use weft_ledger::checkpoint::{Checkpoint, Note, TlogProof, leaf, origin};
+use weft_ledger::proof::ValidatorChangeProof;
+use weft_ledger::state::StateView as _;
+use weft_ledger::store::Store;
+use weft_ledger::{Ledger, LedgerError, Result};
+
+/// The leaves of the chain's log, block by block.
+#[derive(Debug, Default)]
+pub struct BlockLog {
+    leaves: Mutex<Vec<Hash32>>,
+}
+
+/// A signed checkpoint and the validator changes a verifier needs to know who signs it.
+#[derive(Debug, Clone)]
+pub struct SignedCheckpoint {
+    pub note: Note,
+    pub size: u64,
+    pub validator_changes: Vec<ValidatorChangeProof>,
+}
+
+impl BlockLog {
+    /// The leaves of every block up to the head, reading the blocks added since the last call.
+    fn leaves<S: Store>(
+        &self,
+        ledger: &Ledger<S>,
+    ) -> Result<std::sync::MutexGuard<'_, Vec<Hash32>>> {
+        let mut leaves = self
+            .leaves
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let head = ledger.head().header.height;
+        while (leaves.len() as u64) <= head {
+            let height = leaves.len() as u64;
+            let header = ledger
+                .store()
+                .signed_header(height)?
+                .ok_or_else(|| LedgerError::Corrupt(format!("block header {height} is missing")))?;
+            leaves.push(leaf(&header.header.hash()));
+        }
+        Ok(leaves)
+    }
+
+    /// The checkpoint of the first `size` blocks (the whole chain when `None`), signed with
+    /// `key`, and the validator changes in effect at its last block.
+    pub fn checkpoint<S: Store>(
+        &self,
+        ledger: &Ledger<S>,
+        size: Option<u64>,
+        key: &SigningKey,
+    ) -> Result<SignedCheckpoint> {
+        let leaves = self.leaves(ledger)?;
+        let size = size.unwrap_or(leaves.len() as u64);
+        check_size(size, leaves.len() as u64)?;
+        let name = origin(&ledger.genesis().chain_name, &ledger.chain_id());
+        let checkpoint = Checkpoint {
+            origin: name.clone(),
+            size,
+            root: weft_core::merkle::root(&leaves[..size as usize]),
+        };
+        drop(leaves);
+        let mut note = Note {
+            text: checkpoint.text(),
+            signatures: Vec::new(),
+        };
+        note.sign(&name, key)?;
+        let schedule = ledger.store().snapshot()?.schedule()?;
+        let validator_changes =
+            weft_ledger::proof::changes_through(ledger.store(), &schedule, size - 1)?;
+        Ok(SignedCheckpoint {
+            note,
+            size,
+            validator_changes,
+        })
+    }
+
+    /// The RFC 6962 consistency proof from the first `old` blocks to the first `new`.
+    pub fn consistency<S: Store>(
+        &self,
+        ledger: &Ledger<S>,
+        old: u64,
+        new: u64,
+    ) -> Result<Vec<Hash32>> {
+        let leaves = self.leaves(ledger)?;
+        check_size(new, leaves.len() as u64)?;
+        if old == 0 || old > new {
+            return Err(LedgerError::Invalid(format!(
+                "a consistency proof goes from a size of at least 1 to one at least as large; \
+                 {old} to {new} does not"
+            )));
+        }
+        Ok(
+            weft_core::merkle::consistency_proof(&leaves[..new as usize], old as usize)
+                .expect("sizes checked"),
+        )
+    }
+
+    /// A C2SP tlog-proof of transaction `id`: its block's place in the checkpoint of the whole
+    /// chain, signed with `key`; the extra data is the transaction's inclusion proof (JSON),
+    /// carrying the validator changes up to the checkpoint.
+    pub fn tlog_proof<S: Store>(
+        &self,
+        ledger: &Ledger<S>,
+        id: &TxId,
+        key: &SigningKey,
+    ) -> Result<TlogProof> {
+        let signed = self.checkpoint(ledger, None, key)?;
+        let mut proof = weft_ledger::proof::build(ledger.store(), id)?;
+        if signed.validator_changes.len() > proof.validator_changes.len() {
+            proof.validator_changes = signed.validator_changes.clone();
+        }
+        let leaves = self.leaves(ledger)?;
+        let path = weft_core::merkle::inclusion_proof(
+            &leaves[..signed.size as usize],
+            proof.height as usize,
+        )
+        .ok_or_else(|| LedgerError::Corrupt("the block is past the checkpoint".into()))?;
+        let extra = serde_json::to_vec(&proof)
+            .map_err(|error| LedgerError::Invalid(format!("the inclusion proof: {error}")))?;
+        Ok(TlogProof {
+            extra: Some(extra),
+            index: proof.height,
+            path,
+            note: signed.note,
+        })
+    }
+}
+
+fn check_size(size: u64, blocks: u64) -> Result<()> {
+    if size == 0 {
+        return Err(LedgerError::Invalid(
+            "a checkpoint holds at least block 0: size 0 has none".into(),
+        ));
+    }
+    if size > blocks {
+        return Err(LedgerError::NotFound(format!(
+            "the chain has {blocks} blocks, not {size} (yet)"
+        )));
+    }
+    Ok(())
+}
