@@ -45,7 +45,7 @@ pub enum ClientError {
     #[error("the node answered HTTP {status} with a body that is not JSON: {start}")]
     NotJson { status: u16, start: String },
     /// The node answered JSON of another shape than the endpoint's body.
-    #[error("the node's answer to {path} is not what this version of weft expects")]
+    #[error("the answer to {path} is not what this version of weft expects")]
     Shape {
         path: String,
         #[source]
@@ -255,7 +255,7 @@ impl NodeClient {
     /// `GET path`, the answer as `T`.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let (_, value) = self.request(path, None::<&()>)?;
-        shape(path, value)
+        shape(&format!("{}{path}", self.base), value)
     }
 
     /// `GET path`, with `None` for 404.
@@ -270,7 +270,7 @@ impl NodeClient {
         body: &impl Serialize,
     ) -> Result<T, ClientError> {
         let (_, value) = self.request(path, Some(body))?;
-        shape(path, value)
+        shape(&format!("{}{path}", self.base), value)
     }
 
     /// A request (`GET`, or `POST` with a body): the status and JSON of a 2xx answer, else the

@@ -171,7 +171,7 @@ fn wait_for_lines(log: &Path, lines: usize) -> Result<Vec<String>> {
 }
 
 fn verdict(ctx: &Globals, file: &Path, as_: Option<&str>) -> String {
-    match commands::verdict(ctx, file, as_, None) {
+    match commands::verdict(ctx, file, as_, None, &[]) {
         Ok(verdict) => verdict,
         Err(error) => format!("error: {error:#}"),
     }

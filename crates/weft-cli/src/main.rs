@@ -150,6 +150,9 @@ enum Command {
         /// Only try this fingerprint algorithm (default: all, SHA-256 first).
         #[arg(long)]
         algo: Option<HashAlgo>,
+        /// Check the answer against this trust root instead of those pinned in the home.
+        #[arg(long = "trust", value_name = "FILE")]
+        trust: Vec<PathBuf>,
     },
     /// Every transaction that mentions a file or fingerprint, in ledger order.
     History {
@@ -158,6 +161,9 @@ enum Command {
         /// The fingerprint algorithm of a file path (default: every one, SHA-256 first).
         #[arg(long)]
         algo: Option<HashAlgo>,
+        /// Check the answer against this trust root instead of those pinned in the home.
+        #[arg(long = "trust", value_name = "FILE")]
+        trust: Vec<PathBuf>,
     },
     /// Inclusion proofs.
     Proof(ProofArgs),
@@ -788,8 +794,17 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             signer,
             algo,
         } => commands::send(&ctx, &file, &from, &to, forward, signer.as_deref(), algo).map(drop),
-        Command::Verify { file, as_, algo } => commands::verify(&ctx, &file, as_.as_deref(), algo),
-        Command::History { target, algo } => commands::history(&ctx, &target, algo),
+        Command::Verify {
+            file,
+            as_,
+            algo,
+            trust,
+        } => commands::verify(&ctx, &file, as_.as_deref(), algo, &trust),
+        Command::History {
+            target,
+            algo,
+            trust,
+        } => commands::history(&ctx, &target, algo, &trust),
         Command::Proof(ProofArgs {
             verify: Some(ProofCommand::Verify { files, trust }),
             ..

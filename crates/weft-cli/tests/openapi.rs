@@ -269,6 +269,49 @@ fn every_documented_endpoint_answers_as_the_openapi_document_says() {
     assert_eq!(get("/v1/net/status", "/v1/net/status").0, 404);
     assert_eq!(get("/v1/net/join", "/v1/net/join").0, 404);
     assert_eq!(get("/v1/chain", "/v1/chain").0, 200);
+    // Checkpoints (docs/checkpoints.md).
+    let (code, note) = get("/checkpoint", "/checkpoint");
+    assert_eq!(code, 200);
+    assert!(
+        note.as_str().is_some_and(|note| note.starts_with("weft/")),
+        "{note}"
+    );
+    assert_eq!(get("/v1/checkpoint", "/v1/checkpoint").0, 200);
+    assert_eq!(get("/v1/checkpoint", "/v1/checkpoint?size=1").0, 200);
+    assert_eq!(get("/v1/checkpoint", "/v1/checkpoint?size=0").0, 400);
+    assert_eq!(get("/v1/checkpoint", "/v1/checkpoint?size=x").0, 400);
+    assert_eq!(get("/v1/checkpoint", "/v1/checkpoint?size=99999").0, 404);
+    let consistency = "/v1/checkpoint/consistency";
+    assert_eq!(
+        get(consistency, &format!("{consistency}?old=1&new=2")).0,
+        200
+    );
+    assert_eq!(
+        get(consistency, &format!("{consistency}?old=0&new=2")).0,
+        400
+    );
+    assert_eq!(
+        get(consistency, &format!("{consistency}?old=3&new=2")).0,
+        400
+    );
+    assert_eq!(
+        get(consistency, &format!("{consistency}?old=1&new=99999")).0,
+        404
+    );
+    let tlog = "/v1/transactions/{id}/tlog-proof";
+    assert_eq!(
+        get(tlog, &format!("/v1/transactions/{tx_id}/tlog-proof")).0,
+        200
+    );
+    assert_eq!(
+        get(
+            tlog,
+            &format!("/v1/transactions/{}/tlog-proof", "0".repeat(64))
+        )
+        .0,
+        404
+    );
+    assert_eq!(get(tlog, "/v1/transactions/xyz/tlog-proof").0, 400);
     assert_eq!(get("/v1/blocks/{block}", "/v1/blocks/1").0, 200);
     assert_eq!(get("/v1/blocks/{block}", "/v1/blocks/99999").0, 404);
     assert_eq!(get("/v1/blocks/{block}", "/v1/blocks/top").0, 400);

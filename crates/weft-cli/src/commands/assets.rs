@@ -142,8 +142,14 @@ fn known_fingerprint(
 }
 
 /// `weft verify`: exits non-zero unless the verdict is `valid`.
-pub fn verify(ctx: &Globals, file: &Path, as_: Option<&str>, algo: Option<HashAlgo>) -> Result<()> {
-    if verdict(ctx, file, as_, algo)? == "valid" {
+pub fn verify(
+    ctx: &Globals,
+    file: &Path,
+    as_: Option<&str>,
+    algo: Option<HashAlgo>,
+    trust: &[PathBuf],
+) -> Result<()> {
+    if verdict(ctx, file, as_, algo, trust)? == "valid" {
         Ok(())
     } else {
         Err(Negative.into())
@@ -157,10 +163,14 @@ pub fn verdict(
     file: &Path,
     as_: Option<&str>,
     algo: Option<HashAlgo>,
+    trust: &[PathBuf],
 ) -> Result<String> {
+    let roots = roots(ctx, trust)?;
     let chain = crate::chain::open(ctx)?;
     let as_id = as_.map(|text| chain.resolve(text, "--as")).transpose()?;
     let (fingerprint, report) = known_fingerprint(chain.as_ref(), file, algo, as_id, &ctx.out)?;
+    // Nothing is shown before every transaction behind it is proven and the verdict recomputed.
+    let checked = checked_report(chain.as_ref(), &roots, &fingerprint, as_id, &report)?;
     let verdict = report.verdict;
     let owner_label = report.owner_label.clone();
     let lines: Vec<String> = report
@@ -173,6 +183,7 @@ pub fn verdict(
     if let Some(object) = value.as_object_mut() {
         object.remove("owner_label");
         object.remove("product_data");
+        object.insert("checked".into(), serde_json::to_value(&checked)?);
     }
     ctx.out.emit(value, || {
         let mut text = match verdict {
@@ -192,7 +203,13 @@ pub fn verdict(
     Ok(verdict.as_str().to_string())
 }
 
-pub fn history(ctx: &Globals, target: &str, algo: Option<HashAlgo>) -> Result<()> {
+pub fn history(
+    ctx: &Globals,
+    target: &str,
+    algo: Option<HashAlgo>,
+    trust: &[PathBuf],
+) -> Result<()> {
+    let roots = roots(ctx, trust)?;
     let chain = crate::chain::open(ctx)?;
     let path = Path::new(target);
     let (fingerprint, report) = if path.exists() {
@@ -204,10 +221,11 @@ pub fn history(ctx: &Globals, target: &str, algo: Option<HashAlgo>) -> Result<()
         let report = chain.asset_report(&fingerprint, None)?;
         (fingerprint, report)
     };
+    let checked = checked_report(chain.as_ref(), &roots, &fingerprint, None, &report)?;
     let history = report.history;
     let lines: Vec<String> = history.iter().map(weft_node::query::history_line).collect();
     ctx.out.emit(
-        json!({"fingerprint": fingerprint.to_string(), "history": history}),
+        json!({"fingerprint": fingerprint.to_string(), "history": history, "checked": checked}),
         || {
             if lines.is_empty() {
                 format!("{fingerprint}: no transactions")

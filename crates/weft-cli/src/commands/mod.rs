@@ -24,6 +24,7 @@ use weft_client::home::{Home, write_key};
 
 mod assets;
 mod chain;
+mod checked;
 mod checkpoints;
 mod parts;
 mod proofs;
@@ -32,6 +33,7 @@ mod trust;
 
 pub use assets::*;
 pub use chain::*;
+pub use checked::*;
 pub use checkpoints::*;
 pub use parts::*;
 pub use proofs::*;
@@ -136,6 +138,17 @@ pub fn error_report(error: &anyhow::Error) -> (Value, String, i32) {
     use crate::output::exit;
     if error.downcast_ref::<Negative>().is_some() {
         return (Value::Null, String::new(), exit::NEGATIVE);
+    }
+    // An answer of another shape than the endpoint's cannot be believed either.
+    if let Some(shape @ weft_api::client::ClientError::Shape { .. }) =
+        error.downcast_ref::<weft_api::client::ClientError>()
+    {
+        let message = format!("{shape}: {error:#}");
+        return (
+            json!({"error": {"rule": null, "untrusted": true, "message": message}}),
+            format!("untrusted: {message}"),
+            exit::NEGATIVE,
+        );
     }
     if let Some(untrusted) = error.downcast_ref::<crate::output::Untrusted>() {
         return (

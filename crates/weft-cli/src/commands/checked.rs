@@ -1,0 +1,162 @@
+//! Answers about an asset, checked before they are shown (docs/proofs.md, "What a client
+//! checks"): every transaction of the history the chain gave comes with its proof, checked
+//! against the trust root, and must be about the asset; the NIST verdict is computed again from
+//! those transactions alone — the owner's claim, every send, the recipient's registration — and
+//! must be the one the chain gave. A node that lies about any of it is named (exit 4).
+//!
+//! Not yet shown: that the history is complete. A node can leave a transaction out (state
+//! proofs, the open part of this work, are what will show it cannot).
+
+use std::collections::HashSet;
+
+use weft_client::trust::Pinned;
+
+use super::*;
+use crate::output::Untrusted;
+
+/// What the check established, for the JSON output.
+#[derive(Debug, serde::Serialize)]
+pub struct Checked {
+    /// Transactions whose proofs were checked.
+    pub proofs: usize,
+    pub trust_root: Value,
+    /// Whether the history was shown complete (not yet: see the module's documentation).
+    pub complete: bool,
+}
+
+fn lie(place: &str, what: String) -> anyhow::Error {
+    Untrusted(format!(
+        "{place} gave an answer its own proofs contradict: {what}"
+    ))
+    .into()
+}
+
+/// A transaction of `chain`, its proof checked against `roots`; with its payload (a stripped
+/// transaction's whole copy, which must match the signed header).
+fn proven(
+    chain: &dyn Chain,
+    roots: &[Pinned],
+    id: &TxId,
+) -> Result<(weft_ledger::Transaction, u64, u32)> {
+    let place = chain.place();
+    let answer = chain.transaction(id)?.ok_or_else(|| {
+        lie(
+            &place,
+            format!("transaction {id} of its history is not on it"),
+        )
+    })?;
+    let document: weft_ledger::proof::InclusionProof = serde_json::from_value(answer.proof)
+        .map_err(|error| lie(&place, format!("the proof of {id} is malformed: {error}")))?;
+    let verified = super::proofs::checked(&place, roots, &document, id)?;
+    let mut tx = verified.transaction;
+    if tx.payload.is_none() {
+        let payload = answer.payload.ok_or_else(|| {
+            Untrusted(format!(
+                "{place} keeps transaction {id} stripped and no peer sent it whole: it cannot be \
+                 checked; ask an archive node"
+            ))
+        })?;
+        if weft_ledger::tx::payload_hash(&weft_core::encoding::encode(&payload))
+            != tx.header.payload_hash
+        {
+            return Err(lie(
+                &place,
+                format!("the payload of {id} is not the signed one"),
+            ));
+        }
+        tx.payload = Some(payload);
+    }
+    Ok((tx, verified.height, verified.index))
+}
+
+/// Checks `report` (the chain's answer on `fingerprint` for `recipient`) as the module says;
+/// the report's verdict is then the one computed here.
+pub fn checked_report(
+    chain: &dyn Chain,
+    roots: &[Pinned],
+    fingerprint: &Fingerprint,
+    recipient: Option<ResourceId>,
+    report: &AssetReport,
+) -> Result<Checked> {
+    let place = chain.place();
+    let pinned = root_for(roots, &chain.chain_id()?.to_hex())?;
+    let mut owner: Option<ResourceId> = None;
+    let mut received: HashSet<ResourceId> = HashSet::new();
+    let mut last = None;
+    for entry in &report.history {
+        let (tx, height, index) = proven(chain, roots, &entry.tx_id)?;
+        if (height, index) != (entry.height, entry.index) {
+            return Err(lie(
+                &place,
+                format!(
+                    "{} is at block {height} index {index}, not where it said",
+                    entry.tx_id
+                ),
+            ));
+        }
+        if last.is_some_and(|previous| previous >= (height, index)) {
+            return Err(lie(&place, "its history is not in ledger order".into()));
+        }
+        last = Some((height, index));
+        let payload = tx.payload.as_ref().expect("proven() gives payloads");
+        if payload.fingerprint() != Some(fingerprint) {
+            return Err(lie(
+                &place,
+                format!("{} of its history is not about {fingerprint}", entry.tx_id),
+            ));
+        }
+        match payload {
+            Payload::RecordOwnership(claim) => {
+                owner.get_or_insert(claim.issuer);
+            }
+            Payload::SendProductData(send) => {
+                received.insert(send.to);
+            }
+            _ => {}
+        }
+    }
+    let organization = match recipient {
+        Some(me) => match proven(chain, roots, &TxId(me.0))?.0.payload {
+            Some(Payload::RegisterResource(RegisterResource {
+                resource: Resource::PersonInOrganization(person),
+                ..
+            })) => Some(person.belongs_to),
+            Some(Payload::RegisterResource(_)) => None,
+            _ => return Err(lie(&place, format!("{me} is not a registered resource"))),
+        },
+        None => None,
+    };
+    let mine = match (owner, recipient) {
+        (None, _) => Verdict::Unknown,
+        (Some(_), None) => Verdict::Valid,
+        (Some(owner), Some(me)) => {
+            let is = |who: &ResourceId| *who == me || Some(*who) == organization;
+            if is(&owner) || received.iter().any(is) {
+                Verdict::Valid
+            } else {
+                Verdict::NotRecipient
+            }
+        }
+    };
+    if mine != report.verdict {
+        return Err(lie(
+            &place,
+            format!(
+                "it says {}, but the transactions it proves say {}",
+                report.verdict.as_str(),
+                mine.as_str()
+            ),
+        ));
+    }
+    if owner != report.owner.as_ref().map(|owner| owner.id) {
+        return Err(lie(
+            &place,
+            "the owner it names did not claim the asset".into(),
+        ));
+    }
+    Ok(Checked {
+        proofs: report.history.len() + usize::from(recipient.is_some()),
+        trust_root: root_json(pinned),
+        complete: false,
+    })
+}

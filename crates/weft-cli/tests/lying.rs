@@ -1,0 +1,324 @@
+//! A node that lies (docs/proofs.md, "What a client checks"): a test server on loopback stands
+//! between the CLI and a real `weft node run` process, passes most answers on and alters one
+//! kind — or answers alone, with no node behind it. Every lie is refused by the client with exit 4
+//! and the server named; nothing is printed as a verdict.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread;
+
+use common::node::{Node, new_home, org};
+use common::run;
+use serde_json::{Value, json};
+
+/// How the server lies.
+type Lie = Arc<dyn Fn(&str, Value) -> Value + Send + Sync>;
+
+/// A server on loopback answering GET requests: with `upstream`, the real node's answers passed
+/// through `lie`; without, `lie` of `null` alone. Runs until the test process ends.
+fn liar(upstream: Option<String>, lie: Lie) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (upstream, lie) = (upstream.clone(), lie.clone());
+            thread::spawn(move || answer(stream, upstream.as_deref(), &*lie));
+        }
+    });
+    url
+}
+
+fn answer(
+    stream: TcpStream,
+    upstream: Option<&str>,
+    lie: &(dyn Fn(&str, Value) -> Value + Send + Sync),
+) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut length = 0usize;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+            break;
+        }
+        if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    let (status, value) = match upstream {
+        Some(base) => match common::node::agent().get(format!("{base}{path}")).call() {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                let text = response.body_mut().read_to_string().unwrap_or_default();
+                (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+            }
+            Err(_) => (502, Value::Null),
+        },
+        None => (200, Value::Null),
+    };
+    let value = lie(&path, value);
+    let status = match upstream {
+        Some(_) => status,
+        None if value.is_null() => 404,
+        None => 200,
+    };
+    let text = value.to_string();
+    let mut stream = stream;
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+        text.len()
+    );
+}
+
+fn refused(home: &std::path::Path, args: &[&str], liar: &str) -> String {
+    let answer = run(home, args, 4);
+    let message = answer["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no reason given: {answer}"))
+        .to_string();
+    assert_eq!(answer["error"]["untrusted"], true, "{answer}");
+    assert!(message.contains(liar), "the liar is not named: {message}");
+    message
+}
+
+#[test]
+fn every_lie_of_a_node_is_refused_with_the_node_named() {
+    let (_dir, home) = new_home(&[]);
+    let designer = org(&home, "Designer Inc.");
+    let maker = org(&home, "Maker GmbH");
+    let stranger = org(&home, "Stranger AG");
+    let file = home.parent().expect("dir").join("bracket.step");
+    std::fs::write(&file, b"solid bracket rev C").expect("write");
+    let file_arg = file.to_str().expect("utf-8");
+    run(&home, &["claim", file_arg, "--as", &designer], 0);
+    run(
+        &home,
+        &["send", file_arg, "--from", &designer, "--to", &maker],
+        0,
+    );
+    let node = Node::start(&home);
+    let honest = node.url.clone();
+
+    // Through the honest node: valid for the maker, not for the stranger; the proofs checked.
+    let valid = run(
+        &home,
+        &["verify", file_arg, "--as", &maker, "--node", &honest],
+        0,
+    );
+    assert_eq!(valid["verdict"], "valid");
+    assert_eq!(valid["checked"]["proofs"], 3, "{valid}");
+    run(
+        &home,
+        &["verify", file_arg, "--as", &stranger, "--node", &honest],
+        4,
+    );
+
+    // 1. A forged verdict: the stranger told the file was sent to them.
+    let forged_verdict = liar(
+        Some(honest.clone()),
+        Arc::new(|path, mut value| {
+            if path.starts_with("/v1/assets/") {
+                value["verdict"] = json!("valid");
+            }
+            value
+        }),
+    );
+    let message = refused(
+        &home,
+        &[
+            "verify",
+            file_arg,
+            "--as",
+            &stranger,
+            "--node",
+            &forged_verdict,
+        ],
+        &forged_verdict,
+    );
+    assert!(message.contains("not_recipient"), "{message}");
+
+    // 2. A fabricated history entry: a send to the stranger that is not on the chain.
+    let fabricated = liar(
+        Some(honest.clone()),
+        Arc::new(|path, mut value| {
+            if path.starts_with("/v1/assets/") {
+                let mut entry = value["history"][1].clone();
+                entry["tx_id"] = json!("ab".repeat(32));
+                entry["index"] = json!(7);
+                value["history"]
+                    .as_array_mut()
+                    .expect("history")
+                    .push(entry);
+                value["verdict"] = json!("valid");
+            }
+            value
+        }),
+    );
+    refused(
+        &home,
+        &["verify", file_arg, "--as", &stranger, "--node", &fabricated],
+        &fabricated,
+    );
+
+    // 3. A history entry that is real but about another file.
+    let elsewhere = liar(
+        Some(honest.clone()),
+        Arc::new(move |path, mut value| {
+            if path.starts_with("/v1/assets/") && value["history"].is_array() {
+                // The maker's registration stands in for the send.
+                value["history"][1]["tx_id"] = value["history"][0]["issuer"].clone();
+            }
+            value
+        }),
+    );
+    refused(
+        &home,
+        &["verify", file_arg, "--as", &maker, "--node", &elsewhere],
+        &elsewhere,
+    );
+
+    // 4. A transaction whose proof was altered (the block re-sealed by a key of the liar's).
+    let resealed = liar(
+        Some(honest.clone()),
+        Arc::new(|path, mut value| {
+            if path.starts_with("/v1/transactions/") && value["proof"].is_object() {
+                let header = value["proof"]["signed_header"].as_str().expect("header");
+                let mut bytes = hex::decode(header).expect("hex");
+                let last = bytes.len() - 1;
+                bytes[last] ^= 1;
+                value["proof"]["signed_header"] = json!(hex::encode(bytes));
+            }
+            value
+        }),
+    );
+    let history = run(&home, &["history", file_arg, "--node", &honest], 0);
+    let send = history["history"][1]["tx_id"]
+        .as_str()
+        .expect("send")
+        .to_string();
+    refused(
+        &home,
+        &["tx", "show", &send, "--node", &resealed],
+        &resealed,
+    );
+    refused(
+        &home,
+        &["verify", file_arg, "--as", &maker, "--node", &resealed],
+        &resealed,
+    );
+    refused(
+        &home,
+        &["history", file_arg, "--node", &resealed],
+        &resealed,
+    );
+    let out = home.parent().expect("dir").join("written.json");
+    let out_arg = out.to_str().expect("utf-8");
+    refused(
+        &home,
+        &["proof", &send, "--out", out_arg, "--node", &resealed],
+        &resealed,
+    );
+    assert!(!out.exists(), "a proof that does not check is not written");
+
+    // 5. A stale head: the checkpoint of an earlier size, after the client held a later one.
+    let held = home.parent().expect("dir").join("held.note");
+    let held_arg = held.to_str().expect("utf-8");
+    run(
+        &home,
+        &["checkpoint", "--node", &honest, "--out", held_arg],
+        0,
+    );
+    run(
+        &home,
+        &[
+            "org",
+            "add",
+            "Later",
+            "--country",
+            "DE",
+            "--town",
+            "Aachen",
+            "--node",
+            &honest,
+        ],
+        0,
+    );
+    let honest_for_stale = honest.clone();
+    let stale = liar(
+        Some(honest.clone()),
+        Arc::new(move |path, value| {
+            if path.starts_with("/v1/checkpoint") && !path.contains("consistency") {
+                let size = value["size"].as_u64().unwrap_or(2);
+                common::node::http(
+                    "GET",
+                    &format!("{honest_for_stale}/v1/checkpoint?size={}", size - 2),
+                    None,
+                    b"",
+                )
+                .1
+            } else {
+                value
+            }
+        }),
+    );
+    let message = refused(
+        &home,
+        &["checkpoint", "--node", &stale, "--since", held_arg],
+        &stale,
+    );
+    assert!(message.contains("stale head"), "{message}");
+
+    // 6. No node at all: a server that answers every question with a valid verdict and a made-up
+    // history.
+    let designer_for_fake = designer.clone();
+    let fake = liar(
+        None,
+        Arc::new(move |path, _| {
+            if path.starts_with("/v1/assets/") {
+                json!({
+                    "fingerprint": path.trim_start_matches("/v1/assets/").split('?').next(),
+                    "verdict": "valid",
+                    "owner": {"id": designer_for_fake, "name": "Designer Inc."},
+                    "history": [{
+                        "tx_id": "00".repeat(32), "height": 1, "index": 0,
+                        "kind": "RecordOwnership", "signer": designer_for_fake, "time": 0,
+                        "time_utc": "", "issuer": designer_for_fake
+                    }]
+                })
+            } else if path.starts_with("/v1/status") {
+                json!({"chain_id": "00".repeat(32), "height": 9})
+            } else {
+                Value::Null
+            }
+        }),
+    );
+    let evil = home.parent().expect("dir").join("evil.gcode");
+    std::fs::write(&evil, b"G1 X999 ; not the released file").expect("write");
+    let answer = run(
+        &home,
+        &[
+            "verify",
+            evil.to_str().expect("utf-8"),
+            "--as",
+            &maker,
+            "--node",
+            &fake,
+        ],
+        4,
+    );
+    assert!(
+        answer.get("verdict").is_none(),
+        "no verdict printed: {answer}"
+    );
+    node.terminate();
+}
