@@ -183,15 +183,19 @@ pub enum Verdict {
     Unknown,
     /// Claimed, but never validly sent to the recipient.
     NotRecipient,
+    /// Not claimed, but recorded as a `Record` whose body is the file (machine, process or
+    /// quality data): the history names who recorded it, when, and which key signed.
+    Recorded,
 }
 
 impl Verdict {
-    /// `valid`, `unknown` or `not_recipient`, as it travels.
+    /// `valid`, `unknown`, `not_recipient` or `recorded`, as it travels.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Valid => "valid",
             Verdict::Unknown => "unknown",
             Verdict::NotRecipient => "not_recipient",
+            Verdict::Recorded => "recorded",
         }
     }
 }

@@ -1382,3 +1382,36 @@ fn node_given_to_a_command_that_talks_to_no_node_is_refused() {
     let stderr = String::from_utf8_lossy(&restart.stderr);
     assert!(!stderr.contains("no effect"), "{stderr}");
 }
+
+/// A machine's file recorded as a record is found by its content: `verify` says RECORDED (by
+/// whom, when, which key signed, exit 0), `history` lists the record; another file is unknown.
+#[test]
+fn a_record_is_found_by_its_content() {
+    let h = new_home();
+    let machine = org(&h.home, "Mill 7");
+    let reading = write(&h.root, "spindle.csv", "t,load\n0,41\n");
+    let reading_arg = reading.to_str().expect("path");
+    let recorded = run(
+        &h.home,
+        &["record", "add", reading_arg, "--as", &machine],
+        0,
+    );
+    let verified = run(&h.home, &["verify", reading_arg], 0);
+    assert_eq!(verified["verdict"], "recorded", "{verified}");
+    assert_eq!(verified["history"][0]["tx_id"], recorded["tx_id"]);
+    assert_eq!(verified["history"][0]["kind"], "Record");
+    assert_eq!(verified["history"][0]["issuer"], machine.as_str());
+    assert_eq!(verified["history"][0]["signer"], machine.as_str());
+    assert_eq!(verified["checked"]["proofs"], 1);
+    let history = run(&h.home, &["history", reading_arg], 0);
+    assert_eq!(history["history"].as_array().map(Vec::len), Some(1));
+    let human = weft(&h.home, &["verify", reading_arg]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.starts_with("RECORDED") && text.contains("Mill 7"),
+        "{text}"
+    );
+    let other = write(&h.root, "other.csv", "t,load\n0,42\n");
+    let unknown = run(&h.home, &["verify", other.to_str().expect("path")], 4);
+    assert_eq!(unknown["verdict"], "unknown");
+}

@@ -416,6 +416,18 @@ impl Payload {
         }
     }
 
+    /// The fingerprint the ledger finds this payload by: a claim's or a send's, or a record's
+    /// body (SHA-256), so a file recorded as a record is found by its content.
+    pub fn content_fingerprint(&self) -> Option<Fingerprint> {
+        match self {
+            Payload::Record(record) => Some(Fingerprint::of_bytes(
+                crate::fingerprint::HashAlgo::Sha256,
+                &record.body,
+            )),
+            other => other.fingerprint().copied(),
+        }
+    }
+
     /// Every resource this payload names (for the by-resource index).
     pub fn resources(&self) -> Vec<ResourceId> {
         match self {

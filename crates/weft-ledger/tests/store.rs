@@ -525,3 +525,69 @@ fn a_ledger_without_a_network_record_adopts_one_as_of_its_head_then_keeps_it() {
     expected.sort();
     assert_eq!(peers, expected);
 }
+
+/// A record is found by its body's fingerprint (layout 5); a file of layout 4, which did not
+/// index records so, is upgraded in place when opened, and audits clean.
+#[test]
+fn records_are_found_by_content_and_layout_4_is_upgraded() {
+    use redb::ReadableTable as _;
+    use weft_core::model::{Payload, Record};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.redb");
+    let body = b"spindle load 41 %, 2026-12-07T10:00Z".to_vec();
+    let fingerprint = weft_core::Fingerprint::of_bytes(weft_core::HashAlgo::Sha256, &body);
+    {
+        let mut w = World::with_store(RedbStore::open(&path).expect("open"));
+        let machine = w.org("machine");
+        let id = w
+            .submit(
+                machine,
+                T0 + 5,
+                Payload::Record(Record {
+                    issuer: machine,
+                    content_type: "text/plain".into(),
+                    product_code: None,
+                    body: body.clone(),
+                }),
+            )
+            .expect("record");
+        let found = w
+            .ledger
+            .store()
+            .by_fingerprint(&fingerprint)
+            .expect("index");
+        assert_eq!(
+            found.iter().map(|(_, id)| *id).collect::<Vec<_>>(),
+            vec![id]
+        );
+        w.ledger.flush().expect("merge");
+    }
+    // As layout 4 left it: no row for the record's body, version "4".
+    {
+        let db = redb::Database::open(&path).expect("open");
+        let txn = db.begin_write().expect("write");
+        {
+            let definition: redb::TableDefinition<&[u8; 45], &[u8; 32]> =
+                redb::TableDefinition::new("fingerprint_index");
+            let mut table = txn.open_table(definition).expect("index");
+            let keys: Vec<[u8; 45]> = table
+                .iter()
+                .expect("iterate")
+                .map(|row| *row.expect("row").0.value())
+                .filter(|key| key[..33] == fingerprint.key_bytes())
+                .collect();
+            assert_eq!(keys.len(), 1);
+            table.remove(&keys[0]).expect("remove");
+            let meta: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+            txn.open_table(meta)
+                .expect("meta")
+                .insert("storage_version", b"4".as_slice())
+                .expect("version");
+        }
+        txn.commit().expect("commit");
+    }
+    let store = RedbStore::open(&path).expect("layout 4 is upgraded");
+    assert_eq!(store.by_fingerprint(&fingerprint).expect("index").len(), 1);
+    let report = weft_ledger::audit::audit(&store, &mut |_, _| {}).expect("audit");
+    assert!(report.ok, "{report:?}");
+}

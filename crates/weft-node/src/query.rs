@@ -177,6 +177,10 @@ pub fn history_entry<S: Store>(
             entry.from_label = Some(label(state, &send.from));
             entry.to_label = Some(label(state, &send.to));
         }
+        Some(Payload::Record(record)) => {
+            entry.issuer = Some(record.issuer);
+            entry.issuer_label = Some(label(state, &record.issuer));
+        }
         _ => {}
     }
     Ok(entry)
@@ -187,6 +191,7 @@ pub fn history_line(entry: &HistoryEntry) -> String {
     let text = |text: &Option<String>| text.as_deref().unwrap_or("?").to_string();
     let what = match entry.kind.as_str() {
         "RecordOwnership" => format!("claimed by {}", text(&entry.issuer_label)),
+        "Record" => format!("recorded by {}", text(&entry.issuer_label)),
         "SendProductData" => format!(
             "sent by {} to {}{}",
             text(&entry.from_label),
@@ -242,7 +247,10 @@ pub fn asset_report<S: Store>(
     let state = store.snapshot()?;
     let owner = state.owner(fingerprint)?;
     let history = history(store, whole, fingerprint)?;
-    let verdict = verdict(&state, fingerprint, recipient)?;
+    let verdict = match verdict(&state, fingerprint, recipient)? {
+        Verdict::Unknown if history.iter().any(|entry| entry.kind == "Record") => Verdict::Recorded,
+        verdict => verdict,
+    };
     let mut stripped: Vec<TxId> = history
         .iter()
         .filter(|entry| entry.stripped)
@@ -301,6 +309,19 @@ pub fn verdict<V: StateView>(
             }
         }
     })
+}
+
+/// Is `fingerprint` the body of a `Record` on the ledger?
+pub fn recorded<S: Store>(store: &S, fingerprint: &Fingerprint) -> Result<bool, LedgerError> {
+    for (position, id) in store.by_fingerprint(fingerprint)? {
+        if let Some(tx) = store.tx_at(position)?
+            && tx.id() == id
+            && tx.header.kind == weft_core::model::PayloadKind::Record
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The asset as claimed in transaction `claim` (`None` also when the claim is stored stripped

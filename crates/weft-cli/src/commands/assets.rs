@@ -149,7 +149,11 @@ pub fn verify(
     algo: Option<HashAlgo>,
     trust: &[PathBuf],
 ) -> Result<()> {
-    if verdict(ctx, file, as_, algo, trust)? == "valid" {
+    // A claimed file valid for the recipient, or a record: both are on the ledger as they are.
+    if matches!(
+        verdict(ctx, file, as_, algo, trust)?.as_str(),
+        "valid" | "recorded"
+    ) {
         Ok(())
     } else {
         Err(Negative.into())
@@ -185,9 +189,27 @@ pub fn verdict(
         object.remove("product_data");
         object.insert("checked".into(), serde_json::to_value(&checked)?);
     }
+    let record = report
+        .history
+        .iter()
+        .find(|entry| entry.kind == "Record")
+        .map(|entry| {
+            format!(
+                "recorded by {} at {}, signed by {} (tx {})",
+                entry.issuer_label.as_deref().unwrap_or("?"),
+                entry.time_utc,
+                entry.signer,
+                entry.tx_id
+            )
+        });
     ctx.out.emit(value, || {
         let mut text = match verdict {
             Verdict::Valid => format!("VALID  {} is on the ledger", file.display()),
+            Verdict::Recorded => format!(
+                "RECORDED  {} is on the ledger as a record: {}",
+                file.display(),
+                record.as_deref().unwrap_or("?")
+            ),
             Verdict::NotRecipient => format!("NOT RECIPIENT  {} is on the ledger, but was never validly sent to you", file.display()),
             Verdict::Unknown => format!(
                 "UNKNOWN  {} is not on the ledger: it was never recorded, or it was altered. Do not use it.",
@@ -197,6 +219,8 @@ pub fn verdict(
         text.push_str(&format!("\n  fingerprint {fingerprint}"));
         if let Some(owner) = &owner_label {
             text.push_str(&format!("\n  owner       {owner}\n  history:\n{}", lines.join("\n")));
+        } else if !lines.is_empty() {
+            text.push_str(&format!("\n  history:\n{}", lines.join("\n")));
         }
         text
     });

@@ -1,6 +1,7 @@
 //! Answers about an asset, checked before they are shown (docs/proofs.md, "What a client
 //! checks"): every transaction of the history the chain gave comes with its proof, checked
-//! against the trust root, and must be about the asset; the NIST verdict is computed again from
+//! against the trust root, and must be about the asset (a claim, a send, or a record whose body
+//! it is); the NIST verdict is computed again from
 //! those transactions alone — the owner's claim, every send, the recipient's registration — and
 //! must be the one the chain gave. A node that lies about any of it is named (exit 4).
 //!
@@ -82,6 +83,7 @@ pub fn checked_report(
     let pinned = root_for(roots, &chain.chain_id()?.to_hex())?;
     let mut owner: Option<ResourceId> = None;
     let mut received: HashSet<ResourceId> = HashSet::new();
+    let mut recorded = false;
     let mut last = None;
     for entry in &report.history {
         let (tx, height, index) = proven(chain, roots, &entry.tx_id)?;
@@ -99,7 +101,7 @@ pub fn checked_report(
         }
         last = Some((height, index));
         let payload = tx.payload.as_ref().expect("proven() gives payloads");
-        if payload.fingerprint() != Some(fingerprint) {
+        if payload.content_fingerprint().as_ref() != Some(fingerprint) {
             return Err(lie(
                 &place,
                 format!("{} of its history is not about {fingerprint}", entry.tx_id),
@@ -112,10 +114,11 @@ pub fn checked_report(
             Payload::SendProductData(send) => {
                 received.insert(send.to);
             }
+            Payload::Record(_) => recorded = true,
             _ => {}
         }
     }
-    let organization = match recipient {
+    let organization = match recipient.filter(|_| owner.is_some()) {
         Some(me) => match proven(chain, roots, &TxId(me.0))?.0.payload {
             Some(Payload::RegisterResource(RegisterResource {
                 resource: Resource::PersonInOrganization(person),
@@ -127,6 +130,7 @@ pub fn checked_report(
         None => None,
     };
     let mine = match (owner, recipient) {
+        (None, _) if recorded => Verdict::Recorded,
         (None, _) => Verdict::Unknown,
         (Some(_), None) => Verdict::Valid,
         (Some(owner), Some(me)) => {
@@ -155,7 +159,7 @@ pub fn checked_report(
         ));
     }
     Ok(Checked {
-        proofs: report.history.len() + usize::from(recipient.is_some()),
+        proofs: report.history.len() + usize::from(recipient.is_some() && owner.is_some()),
         trust_root: root_json(pinned),
         complete: false,
     })

@@ -189,5 +189,10 @@ pub(crate) fn index_keys(tx: &Transaction) -> (Option<[u8; 33]>, Vec<ResourceId>
     }
     resources.sort();
     resources.dedup();
-    (payload.fingerprint().map(Fingerprint::key_bytes), resources)
+    (
+        payload
+            .content_fingerprint()
+            .map(|fingerprint| fingerprint.key_bytes()),
+        resources,
+    )
 }

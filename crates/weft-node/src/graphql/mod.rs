@@ -771,6 +771,8 @@ enum Verdict {
     Unknown,
     /// It was claimed, but never sent to the recipient (nor to the recipient's organisation).
     NotRecipient,
+    /// Not claimed, but recorded: a `Record` whose body is the data.
+    Recorded,
 }
 
 /// Product data, known by its fingerprint.
@@ -793,7 +795,14 @@ impl Asset {
             Ok(match query::verdict(&snapshot, &fingerprint, recipient)? {
                 weft_api::Verdict::Valid => Verdict::Valid,
                 weft_api::Verdict::NotRecipient => Verdict::NotRecipient,
-                weft_api::Verdict::Unknown => Verdict::Unknown,
+                weft_api::Verdict::Recorded => Verdict::Recorded,
+                weft_api::Verdict::Unknown => {
+                    if query::recorded(ledger.store(), &fingerprint)? {
+                        Verdict::Recorded
+                    } else {
+                        Verdict::Unknown
+                    }
+                }
             })
         })
         .await

@@ -102,6 +102,14 @@ impl RedbStore {
                 .map(|value| value.value().to_vec());
             match stored {
                 Some(version) if version == STORAGE_VERSION => {}
+                Some(version) if version == b"4" => {
+                    // Layout 5 also finds a record by its body's fingerprint.
+                    drop(meta);
+                    tables::index_records(&txn)?;
+                    meta = txn.open_table(META).map_err(storage)?;
+                    meta.insert("storage_version", STORAGE_VERSION)
+                        .map_err(storage)?;
+                }
                 Some(version) => {
                     return Err(LedgerError::Storage(format!(
                         "{} has storage layout {}, this weft reads layout {}",

@@ -32,8 +32,32 @@ pub(super) const BY_FINGERPRINT: TableDefinition<&[u8; 45], &[u8; 32]> =
 pub(super) const BY_RESOURCE: TableDefinition<&[u8; 44], &[u8; 32]> =
     TableDefinition::new("resource_index");
 
-/// The layout of the tables; a file with another is refused with a clear message.
-pub(super) const STORAGE_VERSION: &[u8] = b"4";
+/// The layout of the tables; a file with another is refused with a clear message (but layout 4,
+/// which it upgrades in place: [`index_records`]).
+pub(super) const STORAGE_VERSION: &[u8] = b"5";
+
+/// Upgrades layout 4 to 5: every `Record` already stored is indexed under its body's
+/// fingerprint, as layout 5 indexes new ones. One pass over the stored transactions, in the
+/// write transaction that records the new layout.
+pub(super) fn index_records(txn: &redb::WriteTransaction) -> Result<()> {
+    use redb::ReadableTable as _;
+    let transactions = txn.open_table(TXS).map_err(storage)?;
+    let mut index = txn.open_table(BY_FINGERPRINT).map_err(storage)?;
+    for row in transactions.iter().map_err(storage)? {
+        let (key, value) = row.map_err(storage)?;
+        let tx: crate::tx::Transaction = decode_stored("transaction", value.value())?;
+        if let Some(weft_core::model::Payload::Record(_)) = &tx.payload
+            && let Some(fingerprint) = tx.payload.as_ref().and_then(|p| p.content_fingerprint())
+        {
+            let position = Position::from_key(key.value()).ok_or_else(|| {
+                LedgerError::Corrupt("a transaction key is not a position".into())
+            })?;
+            let entry: [u8; 45] = index_key(&fingerprint.key_bytes(), position);
+            index.insert(&entry, &tx.id().0.0).map_err(storage)?;
+        }
+    }
+    Ok(())
+}
 
 pub(super) fn index_key<const N: usize, const K: usize>(
     prefix: &[u8; N],
