@@ -13,8 +13,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use weft_api::{
-    AssetReport, ChainInfo, CheckpointAnswer, ClaimAnswer, ConsistencyAnswer, KeyStatus,
-    ResourceAnswer, TransactionAnswer,
+    AssetReport, ChainInfo, CheckpointAnswer, ClaimAnswer, ConsistencyAnswer, ResourceAnswer,
+    TransactionAnswer,
 };
 use weft_core::model::{DigitalAsset, Payload, RegisterResource, Resource};
 use weft_core::{ChainId, Fingerprint, PublicKey, ResourceId, SigningKey, TxId};
@@ -53,9 +53,6 @@ pub(crate) trait Chain {
 
     /// A registered resource; `None` if `id` is not registered.
     fn resource(&self, id: &ResourceId) -> Result<Option<ResourceAnswer>>;
-
-    /// Whether `key` is, was, or never was a key of `resource`.
-    fn key_status(&self, resource: &ResourceId, key: &PublicKey) -> Result<KeyStatus>;
 
     /// A committed transaction with its inclusion proof.
     fn transaction(&self, id: &TxId) -> Result<Option<TransactionAnswer>>;
@@ -101,11 +98,6 @@ pub(crate) trait Chain {
     /// organisation).
     fn organization_of(&self, id: &ResourceId) -> Result<Option<Option<ResourceId>>> {
         Ok(self.resource(id)?.map(|resource| resource.organization))
-    }
-
-    /// Is (or was) `key` a key of `resource`?
-    fn key_known(&self, resource: &ResourceId, key: &PublicKey) -> Result<bool> {
-        Ok(self.key_status(resource, key)?.status.is_some())
     }
 
     /// Signs `payload` and has it committed in a block; prints `{"tx_id", "height"}`.
@@ -196,10 +188,6 @@ impl Chain for LocalChain {
             &self.ledger.store().snapshot()?,
             id,
         )?)
-    }
-
-    fn key_status(&self, resource: &ResourceId, key: &PublicKey) -> Result<KeyStatus> {
-        Ok(query::key_status(self.ledger.store(), resource, key)?)
     }
 
     fn transaction(&self, id: &TxId) -> Result<Option<TransactionAnswer>> {
@@ -331,10 +319,6 @@ impl Chain for RemoteChain {
 
     fn resource(&self, id: &ResourceId) -> Result<Option<ResourceAnswer>> {
         Ok(self.node.resource(id)?)
-    }
-
-    fn key_status(&self, resource: &ResourceId, key: &PublicKey) -> Result<KeyStatus> {
-        Ok(self.node.key_status(resource, key)?)
     }
 
     fn transaction(&self, id: &TxId) -> Result<Option<TransactionAnswer>> {

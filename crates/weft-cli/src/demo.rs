@@ -561,6 +561,7 @@ fn gcode_story(
             GcodeCommand::Verify {
                 file: at(file),
                 manifest: at(manifest),
+                anchor: Default::default(),
             },
         )
     };
@@ -643,6 +644,9 @@ fn gcode_story(
             key: Some(at("printer.key")),
             manifest: at("bracket.manifest.json"),
             out: at("bracket-printed.gcode"),
+            // The designer's own printer: the owner of the print file receives it.
+            as_: Some(designer.into()),
+            anchor: Default::default(),
         },
     );
     let same = opened.is_ok() && fs::read(at("bracket-printed.gcode"))? == original;

@@ -23,6 +23,7 @@ use crate::commands::{Acting, format_time};
 use crate::context::Globals;
 use crate::output::{Negative, Output};
 use weft_client::home::Home;
+use weft_core::{PublicKey, TxId};
 
 /// Largest G-code file sealed or re-segmented (read whole).
 pub(crate) const MAX_GCODE_BYTES: u64 = 4 << 30;
@@ -75,13 +76,17 @@ pub enum GcodeCommand {
         #[arg(long)]
         no_record: bool,
     },
-    /// Verify a sealed container or plain G-code against a manifest, and locate every change.
+    /// Verify a sealed container or plain G-code against a manifest, and locate every change;
+    /// the manifest must be anchored: on the ledger, recorded by the G-code's owner (or a holder
+    /// of a copy it may forward), signed by the recorder — or signed by a key you pin.
     Verify {
         /// A sealed container or a plain G-code file.
         file: PathBuf,
         /// The manifest the owner released with the container (`gcode seal --manifest`).
         #[arg(long)]
         manifest: PathBuf,
+        #[command(flatten)]
+        anchor: AnchorArgs,
     },
     /// Verify a container, then write its G-code (decrypted with the receiver's key).
     Open {
@@ -97,7 +102,28 @@ pub enum GcodeCommand {
         /// Where to write the G-code; `-` for standard output.
         #[arg(long)]
         out: PathBuf,
+        /// The receiver (organisation or person): it must be an intended recipient of the
+        /// G-code (its owner, or sent it). Needed unless the manifest's signer is pinned.
+        #[arg(long = "as")]
+        as_: Option<String>,
+        #[command(flatten)]
+        anchor: AnchorArgs,
     },
+}
+
+/// What anchors a manifest (docs/gcode.md, "Anchored to the ledger").
+#[derive(clap::Args, Debug, Default)]
+pub struct AnchorArgs {
+    /// Check the ledger's answers against this trust root instead of those pinned in the home.
+    #[arg(long = "trust", value_name = "FILE")]
+    pub trust: Vec<PathBuf>,
+    /// Believe a manifest signed by this key (hex), without the ledger: for a signer you know
+    /// apart from it. Repeatable.
+    #[arg(long = "trust-manifest-key", value_name = "KEY")]
+    pub pinned: Vec<String>,
+    /// The organisation that must have recorded the manifest.
+    #[arg(long = "expect-issuer", value_name = "ORG")]
+    pub expect_issuer: Option<String>,
 }
 
 pub fn run(ctx: &Globals, command: GcodeCommand) -> Result<()> {
@@ -122,13 +148,27 @@ pub fn run(ctx: &Globals, command: GcodeCommand) -> Result<()> {
             };
             seal(ctx, &file, &out, &manifest, &to, &signing)
         }
-        GcodeCommand::Verify { file, manifest } => verify(ctx, &file, &manifest),
+        GcodeCommand::Verify {
+            file,
+            manifest,
+            anchor,
+        } => verify(ctx, &file, &manifest, &anchor),
         GcodeCommand::Open {
             file,
             key,
             manifest,
             out,
-        } => open(ctx, &file, key.as_deref(), &manifest, &out),
+            as_,
+            anchor,
+        } => open(
+            ctx,
+            &file,
+            key.as_deref(),
+            &manifest,
+            &out,
+            as_.as_deref(),
+            &anchor,
+        ),
     }
 }
 
@@ -331,7 +371,8 @@ fn seal(
         return Err(error);
     }
     let recorded = match recorder {
-        Some(acting) => match record_manifest(ctx, acting, manifest_path, &manifest, &text) {
+        Some(acting) => match record_manifest(ctx, acting, manifest_path, &manifest, &text, &bytes)
+        {
             Ok(recorded) => Some(recorded),
             Err(error) => {
                 // A manifest the ledger refused is not left behind as if it were recorded.
@@ -465,14 +506,17 @@ fn acting_for_key(ctx: &Globals, key: SigningKey) -> Result<Acting> {
 
 /// The data type a manifest is claimed as.
 const MANIFEST_TYPE: &str = "GCODE_MANIFEST";
+/// The data type sealed G-code is claimed as, when its manifest is recorded first.
+const GCODE_TYPE: &str = "GCODE";
 
 /// Claims the manifest's fingerprint (SHA-256 of the file as written) on the ledger.
 fn record_manifest(
     ctx: &Globals,
-    acting: Acting,
+    mut acting: Acting,
     manifest_path: &Path,
     manifest: &Manifest,
     text: &str,
+    gcode: &[u8],
 ) -> Result<(Value, String)> {
     let fingerprint = Fingerprint::of_bytes(HashAlgo::Sha256, text.as_bytes());
     let issuer = acting.actor;
@@ -510,73 +554,206 @@ fn record_manifest(
             quiet: true,
         },
     };
+    // The G-code itself is claimed first if nobody has: a manifest is believed only when
+    // recorded by the owner of the G-code it describes (or a holder of a forwardable copy).
+    let design = Fingerprint::of_bytes(HashAlgo::Sha256, gcode);
+    let design_claim = if acting.chain.claim(&design)?.is_none() {
+        let claim = Payload::RecordOwnership(RecordOwnership {
+            issuer,
+            product_data: DigitalAsset {
+                fingerprint: design,
+                public: false,
+                doi: None,
+                doi_no_redirect: None,
+                file: File {
+                    id: manifest.body.file_name.clone(),
+                    version_ids: vec!["1".into()],
+                    descriptions: vec![format!(
+                        "G-code, {} bytes, sealed with a weft manifest",
+                        manifest.body.file_bytes
+                    )],
+                },
+                data_type: DataType::Other(GCODE_TYPE.into()),
+            },
+        });
+        let signer = weft_ledger::Signer::Resource(acting.signer);
+        Some(
+            acting
+                .chain
+                .commit(&quiet, &acting.home, signer, &acting.key, claim)?,
+        )
+    } else {
+        None
+    };
     let tx_id = acting.commit(&quiet, payload)?;
     Ok((
-        json!({"tx_id": tx_id.to_hex(), "fingerprint": fingerprint.to_string(), "issuer": issuer.to_hex()}),
-        format!("recorded on the ledger as transaction {tx_id} (fingerprint {fingerprint})"),
+        json!({"tx_id": tx_id.to_hex(), "fingerprint": fingerprint.to_string(), "issuer": issuer.to_hex(), "design": {"fingerprint": design.to_string(), "claimed_now": design_claim.map(|id| id.to_hex())}}),
+        format!(
+            "recorded on the ledger as transaction {tx_id} (fingerprint {fingerprint}){}",
+            if design_claim.is_some() {
+                "; the G-code claimed with it"
+            } else {
+                ""
+            }
+        ),
     ))
 }
 
-/// What the ledger says of a manifest: recorded by whom and when, and whether its signature is
-/// the recorder's. The bool is false when the manifest is not on the ledger, or its signer is
-/// not the resource that recorded it.
-fn ledger_check(
+/// Anchors a manifest (docs/gcode.md, "Anchored to the ledger"): either its signer is a key the
+/// user pinned, or — against the trust root, every answer proven — it is on the ledger, recorded
+/// by the owner of the G-code it describes (or by a holder of a copy it may forward), signed by
+/// the recorder's key, by the expected issuer, and, for `open`, the receiver is an intended
+/// recipient of the G-code. The bool says whether all of that holds; the value and text say
+/// what was found.
+fn anchor(
     ctx: &Globals,
     manifest_bytes: &[u8],
     manifest: &Manifest,
+    args: &AnchorArgs,
+    receiver: Option<&str>,
 ) -> Result<(Value, String, bool)> {
-    let chain = crate::chain::open(ctx)?;
-    let fingerprint = Fingerprint::of_bytes(HashAlgo::Sha256, manifest_bytes);
-    let Some(record) = chain.claim(&fingerprint)? else {
-        return Ok((
-            json!({"recorded": false, "fingerprint": fingerprint.to_string()}),
+    let signature = manifest.check_signature();
+    let signer = match signature {
+        Some((true, Some(key))) => Some(key),
+        _ => None,
+    };
+    if !args.pinned.is_empty() {
+        let pinned = args
+            .pinned
+            .iter()
+            .map(|key| PublicKey::from_hex(key).context("--trust-manifest-key"))
+            .collect::<Result<Vec<_>>>()?;
+        let ok = signer.is_some_and(|key| pinned.contains(&key));
+        let human = if ok {
             format!(
-                "ledger: this manifest is NOT on the ledger at {} (never recorded, or altered since)",
-                chain.place()
+                "anchor: signed by {}, a key you pinned (the ledger was not asked)",
+                signer.expect("ok")
+            )
+        } else {
+            "anchor: the manifest is not signed by a key you pinned".to_string()
+        };
+        return Ok((
+            json!({"anchor": "pinned key", "signer": signer, "ok": ok}),
+            human,
+            ok,
+        ));
+    }
+    let roots = crate::commands::roots(ctx, &args.trust)?;
+    let chain = crate::chain::open(ctx)?;
+    let place = chain.place();
+    let fingerprint = Fingerprint::of_bytes(HashAlgo::Sha256, manifest_bytes);
+    let report = chain.asset_report(&fingerprint, None)?;
+    let checked =
+        crate::commands::checked_report(chain.as_ref(), &roots, &fingerprint, None, &report)?;
+    let Some(recorder) = checked.owner else {
+        return Ok((
+            json!({"recorded": false, "fingerprint": fingerprint.to_string(), "trust_root": checked.trust_root}),
+            format!(
+                "ledger: this manifest is NOT on the ledger at {place} (never recorded, or altered since)"
             ),
             false,
         ));
     };
-    let issuer = record.issuer.id;
-    let signer = record.signer.as_ref().map(|signer| signer.id);
-    // The manifest's own signature must be by a key of the resource that recorded it.
-    let signer_matches = match (manifest.check_signature(), signer) {
-        (None, _) => None,
-        (Some((true, Some(key))), Some(id)) => Some(chain.key_known(&id, &key)?),
-        _ => Some(false),
-    };
-    let (time, height) = (record.time, record.height);
+    let claim = report
+        .history
+        .iter()
+        .find(|entry| entry.kind == "RecordOwnership")
+        .context("a claimed manifest has its claim in its history")?;
+    let (claim_tx, height, _) = crate::commands::proven(chain.as_ref(), &roots, &claim.tx_id)?;
+    let mut problems: Vec<String> = Vec::new();
+    // The manifest's signature: by the key that signed its recording, or the recorder's first key.
+    match (signature, signer) {
+        (None, _) => problems.push("the manifest is unsigned".into()),
+        (Some(_), None) => problems.push("the manifest's signature does not verify".into()),
+        (Some(_), Some(key)) if key == claim_tx.header.key => {}
+        (Some(_), Some(key)) => {
+            let registered =
+                match crate::commands::proven(chain.as_ref(), &roots, &TxId(recorder.0))?
+                    .0
+                    .payload
+                {
+                    Some(Payload::RegisterResource(register)) => register.key == key,
+                    _ => false,
+                };
+            if !registered {
+                problems.push(format!(
+                    "the manifest is signed by {key}, not by the recorder's key"
+                ));
+            }
+        }
+    }
+    // The G-code it describes: its owner released it, or a holder of a copy it may forward.
+    let design = format!("sha256:{}", manifest.body.file_sha256)
+        .parse::<Fingerprint>()
+        .context("the manifest's file_sha256")?;
+    let receiver = receiver
+        .map(|text| chain.resolve(text, "--as"))
+        .transpose()?;
+    let design_report = chain.asset_report(&design, receiver)?;
+    let design_checked =
+        crate::commands::checked_report(chain.as_ref(), &roots, &design, receiver, &design_report)?;
+    let owner_label = design_report.owner_label.clone().unwrap_or_default();
+    match design_checked.owner {
+        None => problems.push(format!(
+            "the G-code itself ({design}) is not claimed on the ledger: nobody owns what the manifest releases"
+        )),
+        Some(owner) if owner != recorder && !design_checked.forwardable.contains(&recorder) => {
+            problems.push(format!(
+                "the manifest was recorded by {}, who neither owns the G-code ({owner_label} does) nor holds a copy it may forward",
+                report.owner_label.as_deref().unwrap_or("?")
+            ));
+        }
+        Some(_) => {}
+    }
+    if let Some(expected) = &args.expect_issuer {
+        let expected = chain.resolve(expected, "--expect-issuer")?;
+        if expected != recorder {
+            problems.push(format!(
+                "the manifest was recorded by {recorder}, not by {expected}"
+            ));
+        }
+    }
+    if let Some(me) = receiver
+        && design_checked.verdict != weft_api::Verdict::Valid
+    {
+        problems.push(format!(
+            "{me} is not an intended recipient of the G-code (neither its owner nor sent it)"
+        ));
+    }
+    let ok = problems.is_empty();
     let human = format!(
-        "ledger: recorded by {}{} at {} (block {height}, transaction {}){}",
-        record.issuer_label,
-        match signer {
-            Some(id) if id != issuer => format!(
-                ", signed by {}",
-                record.signer_label.as_deref().unwrap_or("?")
-            ),
-            _ => String::new(),
+        "ledger: recorded by {} at {} (block {height}, transaction {}); the G-code is owned by {}{}",
+        report.owner_label.as_deref().unwrap_or("?"),
+        format_time(claim.time),
+        claim.tx_id,
+        if owner_label.is_empty() {
+            "nobody"
+        } else {
+            owner_label.as_str()
         },
-        format_time(time),
-        record.tx_id,
-        match signer_matches {
-            Some(false) => "; but the manifest is signed by a key that is not the recorder's",
-            _ => "",
+        if ok {
+            String::new()
+        } else {
+            format!("\n  NOT ANCHORED: {}", problems.join("; "))
         }
     );
     Ok((
         json!({
             "recorded": true,
             "fingerprint": fingerprint.to_string(),
-            "by": record.issuer,
-            "signer": record.signer,
-            "time": time,
-            "time_utc": format_time(time),
+            "by": report.owner,
+            "time": claim.time,
+            "time_utc": format_time(claim.time),
             "height": height,
-            "tx_id": record.tx_id,
-            "signer_matches": signer_matches,
+            "tx_id": claim.tx_id,
+            "signer_matches": signer.is_some() && !problems.iter().any(|p| p.contains("key")),
+            "design": {"fingerprint": design.to_string(), "owner": design_report.owner, "verdict": design_checked.verdict},
+            "anchored": ok,
+            "problems": problems,
+            "trust_root": checked.trust_root,
         }),
         human,
-        signer_matches != Some(false),
+        ok,
     ))
 }
 
@@ -644,11 +821,9 @@ fn ok(value: bool) -> &'static str {
     if value { "ok" } else { "FAILED" }
 }
 
-fn verify(ctx: &Globals, file: &Path, manifest_path: &Path) -> Result<()> {
+fn verify(ctx: &Globals, file: &Path, manifest_path: &Path, args: &AnchorArgs) -> Result<()> {
     let (manifest, manifest_bytes) = read_manifest(manifest_path)?;
-    let ledger = (ctx.home_given || ctx.node.is_some())
-        .then(|| ledger_check(ctx, &manifest_bytes, &manifest))
-        .transpose()?;
+    let ledger = Some(anchor(ctx, &manifest_bytes, &manifest, args, None)?);
     let report = if is_container(file)? {
         weft_gcode::verify::verify_container(opener(file)()?, &manifest)
     } else {
@@ -669,10 +844,18 @@ fn open(
     key: Option<&Path>,
     manifest_path: &Path,
     out: &Path,
+    receiver: Option<&str>,
+    args: &AnchorArgs,
 ) -> Result<()> {
     let (manifest, manifest_bytes) = read_manifest(manifest_path)?;
-    if ctx.home_given || ctx.node.is_some() {
-        let (value, human, ok) = ledger_check(ctx, &manifest_bytes, &manifest)?;
+    if receiver.is_none() && args.pinned.is_empty() {
+        bail!(
+            "name the receiver with --as ORG (it must be an intended recipient of the G-code), or \
+             pin the manifest's signer with --trust-manifest-key KEY"
+        );
+    }
+    {
+        let (value, human, ok) = anchor(ctx, &manifest_bytes, &manifest, args, receiver)?;
         if !ok {
             ctx.out
                 .emit(json!({"status": "refused", "ledger": value}), || {

@@ -203,6 +203,9 @@ pub fn bench(ctx: &Globals, file: &Path, runs: usize, python: Option<&Path>) -> 
     let file_arg = file_arg.to_str().context("the file's path is not UTF-8")?;
     fs::write(at("sign.key"), signer.to_text())?;
     set_private(&at("sign.key"))?;
+    // No ledger here: verify and open believe manifests signed by the bench's own key.
+    let pinned = signer.public_key().to_hex();
+    let pin = ["--trust-manifest-key", pinned.as_str()];
     weft(&["gcode", "keygen", "--out", "x"], 0)?;
     weft(&["gcode", "keygen", "--out", "rsa", "--rsa"], 0)?;
     fs::write(at("tampered.gcode"), &tampered)?;
@@ -259,25 +262,57 @@ pub fn bench(ctx: &Globals, file: &Path, runs: usize, python: Option<&Path>) -> 
     )?;
     whole(
         "verify container",
-        &["gcode", "verify", "x.wgc", "--manifest", "x.json"],
+        &[
+            "gcode",
+            "verify",
+            "x.wgc",
+            "--manifest",
+            "x.json",
+            pin[0],
+            pin[1],
+        ],
         &[],
         0,
     )?;
     whole(
         "verify container, locate",
-        &["gcode", "verify", "tampered.wgc", "--manifest", "x.json"],
+        &[
+            "gcode",
+            "verify",
+            "tampered.wgc",
+            "--manifest",
+            "x.json",
+            pin[0],
+            pin[1],
+        ],
         &[],
         4,
     )?;
     whole(
         "verify plain",
-        &["gcode", "verify", file_arg, "--manifest", "x.json"],
+        &[
+            "gcode",
+            "verify",
+            file_arg,
+            "--manifest",
+            "x.json",
+            pin[0],
+            pin[1],
+        ],
         &[],
         0,
     )?;
     whole(
         "verify plain, locate change",
-        &["gcode", "verify", "tampered.gcode", "--manifest", "x.json"],
+        &[
+            "gcode",
+            "verify",
+            "tampered.gcode",
+            "--manifest",
+            "x.json",
+            pin[0],
+            pin[1],
+        ],
         &[],
         4,
     )?;
@@ -297,6 +332,8 @@ pub fn bench(ctx: &Globals, file: &Path, runs: usize, python: Option<&Path>) -> 
                 manifest,
                 "--out",
                 "o.gcode",
+                pin[0],
+                pin[1],
             ],
             &["o.gcode"],
             0,

@@ -1019,6 +1019,8 @@ fn gcode_keygen_seal_verify_open_and_a_tampered_copy() {
                 &at("part.json"),
                 "--out",
                 &at(opened),
+                "--as",
+                &acme,
             ],
             0,
         );
@@ -1044,11 +1046,114 @@ fn gcode_keygen_seal_verify_open_and_a_tampered_copy() {
         );
         json_of(&output)
     };
-    let verdict = bare(
+    // Without a trust root nothing is believed: no ledger to anchor the manifest (exit 4)...
+    let untrusted = bare(
         &["gcode", "verify", "part.wgc", "--manifest", "part.json"],
+        4,
+    );
+    assert_eq!(untrusted["error"]["untrusted"], true, "{untrusted}");
+    // ...unless its signer is pinned explicitly; another pinned key does not do.
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(at("part.json")).expect("manifest")).expect("json");
+    let signer = manifest["signer"].as_str().expect("signed").to_string();
+    let pinned = bare(
+        &[
+            "gcode",
+            "verify",
+            "part.wgc",
+            "--manifest",
+            "part.json",
+            "--trust-manifest-key",
+            &signer,
+        ],
         0,
     );
-    assert!(verdict["ledger"].is_null(), "{verdict}");
+    assert_eq!(pinned["ledger"]["anchor"], "pinned key", "{pinned}");
+    bare(
+        &[
+            "gcode",
+            "verify",
+            "part.wgc",
+            "--manifest",
+            "part.json",
+            "--trust-manifest-key",
+            &"5a".repeat(32),
+        ],
+        4,
+    );
+
+    // Another registered organisation records a manifest of its own for Acme's G-code: it
+    // neither owns it nor was sent a copy it may forward, so the manifest is not anchored.
+    let mallory = org(&h.home, "Mallory Ltd");
+    run(
+        &h.home,
+        &[
+            "gcode",
+            "seal",
+            file,
+            "--out",
+            &at("mallory.wgc"),
+            "--manifest",
+            &at("mallory.json"),
+            "--to",
+            &at("printer.pub"),
+            "--as",
+            &mallory,
+        ],
+        0,
+    );
+    let refused = run(
+        &h.home,
+        &[
+            "gcode",
+            "verify",
+            &at("mallory.wgc"),
+            "--manifest",
+            &at("mallory.json"),
+        ],
+        4,
+    );
+    assert_eq!(refused["status"], "intact", "{refused}");
+    assert_eq!(refused["ledger"]["anchored"], false, "{refused}");
+    assert!(
+        refused["ledger"]["problems"][0]
+            .as_str()
+            .is_some_and(|problem| problem.contains("neither owns")),
+        "{refused}"
+    );
+    // Acme's own manifest, but another issuer expected: refused too.
+    run(
+        &h.home,
+        &[
+            "gcode",
+            "verify",
+            &at("part.wgc"),
+            "--manifest",
+            &at("part.json"),
+            "--expect-issuer",
+            &mallory,
+        ],
+        4,
+    );
+    // Opening for a receiver the G-code was never sent to writes nothing.
+    run(
+        &h.home,
+        &[
+            "gcode",
+            "open",
+            &at("part.wgc"),
+            "--key",
+            &at("printer.key"),
+            "--manifest",
+            &at("part.json"),
+            "--out",
+            &at("never-mallory.gcode"),
+            "--as",
+            &mallory,
+        ],
+        4,
+    );
+    assert!(!h.root.join("never-mallory.gcode").exists());
 
     // A manifest signed with a key but never recorded: intact, yet "not on the ledger" (exit 4)
     // when a ledger home is asked; and `open` refuses to write from it.
@@ -1090,6 +1195,8 @@ fn gcode_keygen_seal_verify_open_and_a_tampered_copy() {
             &at("loose.json"),
             "--out",
             &at("never-loose.gcode"),
+            "--as",
+            &acme,
         ],
         4,
     );
@@ -1166,6 +1273,8 @@ fn gcode_keygen_seal_verify_open_and_a_tampered_copy() {
             &at("part.json"),
             "--out",
             &at("never.gcode"),
+            "--as",
+            &acme,
         ],
         1,
     );

@@ -320,5 +320,87 @@ fn every_lie_of_a_node_is_refused_with_the_node_named() {
         answer.get("verdict").is_none(),
         "no verdict printed: {answer}"
     );
+
+    // 7. A forged manifest "recorded by Designer Inc." (the made-up history above, an all-zero
+    // transaction id): the G-code is neither verified as anchored nor written.
+    let at = |name: &str| {
+        home.parent()
+            .expect("dir")
+            .join(name)
+            .to_str()
+            .expect("utf-8")
+            .to_string()
+    };
+    std::fs::write(
+        at("evil.gcode"),
+        b"G21\nG90\n;LAYER_CHANGE\nG1 Z0.2\nG1 X999 Y1 E1\n",
+    )
+    .expect("write");
+    run(&home, &["gcode", "keygen", "--out", &at("printer")], 0);
+    let attacker_key = home.parent().expect("dir").join("attacker.key");
+    std::fs::write(
+        &attacker_key,
+        weft_core::SigningKey::from_seed(&[99; 32]).to_text(),
+    )
+    .expect("key");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&attacker_key, std::fs::Permissions::from_mode(0o600))
+            .expect("mode");
+    }
+    run(
+        &home,
+        &[
+            "gcode",
+            "seal",
+            &at("evil.gcode"),
+            "--out",
+            &at("evil.wgc"),
+            "--manifest",
+            &at("evil.json"),
+            "--to",
+            &at("printer.pub"),
+            "--sign",
+            attacker_key.to_str().expect("utf-8"),
+            "--no-record",
+        ],
+        0,
+    );
+    refused(
+        &home,
+        &[
+            "gcode",
+            "verify",
+            &at("evil.wgc"),
+            "--manifest",
+            &at("evil.json"),
+            "--node",
+            &fake,
+        ],
+        &fake,
+    );
+    refused(
+        &home,
+        &[
+            "gcode",
+            "open",
+            &at("evil.wgc"),
+            "--key",
+            &at("printer.key"),
+            "--manifest",
+            &at("evil.json"),
+            "--out",
+            &at("evil.out"),
+            "--as",
+            &maker,
+            "--node",
+            &fake,
+        ],
+        &fake,
+    );
+    assert!(
+        !std::path::Path::new(&at("evil.out")).exists(),
+        "nothing written"
+    );
     node.terminate();
 }

@@ -516,6 +516,8 @@ fn gcode_manifests_are_recorded_and_checked_through_a_node() {
             &path("forged.json"),
             "--out",
             &path("forged.out"),
+            "--as",
+            &designer,
         ],
         4,
     );
@@ -532,6 +534,8 @@ fn gcode_manifests_are_recorded_and_checked_through_a_node() {
             &path("part.json"),
             "--out",
             &path("part.out"),
+            "--as",
+            &designer,
         ],
         0,
     );

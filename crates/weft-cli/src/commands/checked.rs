@@ -23,6 +23,15 @@ pub struct Checked {
     pub trust_root: Value,
     /// Whether the history was shown complete (not yet: see the module's documentation).
     pub complete: bool,
+    /// Who claimed the asset, by the proven transactions.
+    #[serde(skip)]
+    pub owner: Option<ResourceId>,
+    /// Who was sent it with the right to forward it, by the proven transactions.
+    #[serde(skip)]
+    pub forwardable: Vec<ResourceId>,
+    /// The verdict recomputed from them.
+    #[serde(skip)]
+    pub verdict: Verdict,
 }
 
 fn lie(place: &str, what: String) -> anyhow::Error {
@@ -34,7 +43,7 @@ fn lie(place: &str, what: String) -> anyhow::Error {
 
 /// A transaction of `chain`, its proof checked against `roots`; with its payload (a stripped
 /// transaction's whole copy, which must match the signed header).
-fn proven(
+pub fn proven(
     chain: &dyn Chain,
     roots: &[Pinned],
     id: &TxId,
@@ -83,6 +92,7 @@ pub fn checked_report(
     let pinned = root_for(roots, &chain.chain_id()?.to_hex())?;
     let mut owner: Option<ResourceId> = None;
     let mut received: HashSet<ResourceId> = HashSet::new();
+    let mut forwardable: Vec<ResourceId> = Vec::new();
     let mut recorded = false;
     let mut last = None;
     for entry in &report.history {
@@ -113,6 +123,9 @@ pub fn checked_report(
             }
             Payload::SendProductData(send) => {
                 received.insert(send.to);
+                if send.forward {
+                    forwardable.push(send.to);
+                }
             }
             Payload::Record(_) => recorded = true,
             _ => {}
@@ -162,5 +175,8 @@ pub fn checked_report(
         proofs: report.history.len() + usize::from(recipient.is_some() && owner.is_some()),
         trust_root: root_json(pinned),
         complete: false,
+        owner,
+        forwardable,
+        verdict: mine,
     })
 }
