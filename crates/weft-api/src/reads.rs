@@ -301,6 +301,11 @@ pub struct ClaimAnswer {
 /// (all of them by default), signed by the answering node (docs/checkpoints.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CheckpointAnswer {
+    /// The hash of the checkpoint's last block (`size - 1`), hex.
+    #[schema(value_type = String)]
+    pub last_hash: BlockHash,
+    /// Its RFC 6962 inclusion path in the checkpoint's tree, base64 hashes.
+    pub last_path: Vec<String>,
     /// The signed note, as `GET /checkpoint` serves it.
     pub note: String,
     pub size: u64,

@@ -201,6 +201,15 @@ impl Chain for LocalChain {
         Ok(CheckpointAnswer {
             note: signed.note.to_text(),
             size: signed.size,
+            last_hash: signed.last_hash,
+            last_path: signed
+                .last_path
+                .iter()
+                .map(|hash| {
+                    use base64ct::Encoding as _;
+                    base64ct::Base64::encode_string(&hash.0)
+                })
+                .collect(),
             validator_changes: serde_json::to_value(&signed.validator_changes)?,
         })
     }

@@ -408,8 +408,16 @@ enum TrustCommand {
 enum ChainCommand {
     /// Re-verify every block and transaction from genesis.
     Verify,
-    /// The chain's parameters (from its genesis) and its head.
-    Info,
+    /// The chain's parameters (from its genesis) and its head, checked against the trust root.
+    Info {
+        /// Check against this trust root instead of those pinned in the home.
+        #[arg(long = "trust", value_name = "FILE")]
+        trust: Vec<PathBuf>,
+        /// Another validator whose signature on the head's checkpoint is added (a network's
+        /// head needs a quorum's). Repeatable.
+        #[arg(long, value_name = "URL")]
+        also: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -833,7 +841,9 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             )
         }
         Command::Chain(ChainCommand::Verify) => commands::chain_verify(&ctx),
-        Command::Chain(ChainCommand::Info) => commands::chain_info(&ctx),
+        Command::Chain(ChainCommand::Info { trust, also }) => {
+            commands::chain_info(&ctx, &trust, &also)
+        }
         Command::Tx(TxCommand::Show { tx_id, trust }) => commands::tx_show(&ctx, &tx_id, &trust),
         Command::Trust(TrustCommand::Show) => commands::trust_show(&ctx),
         Command::Checkpoint {

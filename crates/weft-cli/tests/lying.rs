@@ -278,7 +278,26 @@ fn every_lie_of_a_node_is_refused_with_the_node_named() {
     );
     assert!(message.contains("stale head"), "{message}");
 
-    // 6. No node at all: a server that answers every question with a valid verdict and a made-up
+    // 6. Chain parameters: another head, another authority.
+    run(&home, &["chain", "info", "--node", &honest], 0);
+    for (field, value) in [
+        ("head_hash", json!("cd".repeat(32))),
+        ("authorities", json!(["ef".repeat(32)])),
+        ("validators", json!(["ef".repeat(32)])),
+    ] {
+        let liar = liar(
+            Some(honest.clone()),
+            Arc::new(move |path, mut answer| {
+                if path == "/v1/chain" {
+                    answer[field] = value.clone();
+                }
+                answer
+            }),
+        );
+        refused(&home, &["chain", "info", "--node", &liar], &liar);
+    }
+
+    // 7. No node at all: a server that answers every question with a valid verdict and a made-up
     // history.
     let designer_for_fake = designer.clone();
     let fake = liar(
@@ -321,7 +340,7 @@ fn every_lie_of_a_node_is_refused_with_the_node_named() {
         "no verdict printed: {answer}"
     );
 
-    // 7. A forged manifest "recorded by Designer Inc." (the made-up history above, an all-zero
+    // 8. A forged manifest "recorded by Designer Inc." (the made-up history above, an all-zero
     // transaction id): the G-code is neither verified as anchored nor written.
     let at = |name: &str| {
         home.parent()

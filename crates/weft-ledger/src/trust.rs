@@ -47,6 +47,8 @@ pub struct TrustRoot {
     pub genesis_hash: BlockHash,
     pub validators: Vec<PublicKey>,
     pub authorities: Vec<PublicKey>,
+    /// How far a transaction's time may be from its block's, in ms (the genesis's).
+    pub time_window_ms: u64,
     genesis: Block,
 }
 
@@ -78,7 +80,7 @@ impl TrustRoot {
             chain_name,
             authorities,
             producers,
-            ..
+            time_window_ms,
         } = payload;
         let chain_id = ChainId::from_name(chain_name)
             .map_err(|error| invalid(format!("the genesis chain name: {error}")))?;
@@ -101,6 +103,7 @@ impl TrustRoot {
             genesis_hash: header.hash(),
             validators: producers.clone(),
             authorities: authorities.clone(),
+            time_window_ms: *time_window_ms,
             genesis: genesis.clone(),
         })
     }

@@ -27,6 +27,9 @@ pub struct SignedCheckpoint {
     pub note: Note,
     pub size: u64,
     pub validator_changes: Vec<ValidatorChangeProof>,
+    /// The hash of the last block (`size - 1`) and its inclusion path in the tree.
+    pub last_hash: weft_core::BlockHash,
+    pub last_path: Vec<Hash32>,
 }
 
 impl BlockLog {
@@ -68,7 +71,16 @@ impl BlockLog {
             size,
             root: weft_core::merkle::root(&leaves[..size as usize]),
         };
+        let last_path =
+            weft_core::merkle::inclusion_proof(&leaves[..size as usize], size as usize - 1)
+                .expect("size checked");
         drop(leaves);
+        let last_hash = ledger
+            .store()
+            .signed_header(size - 1)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("block header {} is missing", size - 1)))?
+            .header
+            .hash();
         let mut note = Note {
             text: checkpoint.text(),
             signatures: Vec::new(),
@@ -81,6 +93,8 @@ impl BlockLog {
             note,
             size,
             validator_changes,
+            last_hash,
+            last_path,
         })
     }
 

@@ -42,17 +42,31 @@ fn read_note(path: &Path) -> Result<Note> {
     Note::parse(&bytes).with_context(|| format!("{}", path.display()))
 }
 
-pub fn checkpoint(ctx: &Globals, args: &CheckpointArgs<'_>) -> Result<()> {
-    let roots = roots(ctx, args.trust)?;
-    let chain = crate::chain::open(ctx)?;
+/// A checkpoint of `chain` with the signatures of the `also` nodes added, checked against the
+/// trust root: what `weft checkpoint` and `weft chain info` believe of a chain's head.
+pub struct Gathered<'a> {
+    pub note: Note,
+    pub verified: checkpoint::VerifiedCheckpoint,
+    pub pinned: &'a weft_client::trust::Pinned,
+    pub schedule: weft_ledger::state::Schedule,
+    pub answer: weft_api::CheckpointAnswer,
+}
+
+pub fn gathered<'a>(
+    ctx: &Globals,
+    chain: &dyn crate::chain::Chain,
+    roots: &'a [weft_client::trust::Pinned],
+    size: Option<u64>,
+    also: &[String],
+) -> Result<Gathered<'a>> {
     let place = chain.place();
-    let answer = chain.checkpoint(args.size)?;
+    let answer = chain.checkpoint(size)?;
     let mut note = Note::parse(answer.note.as_bytes()).map_err(|error| {
         untrusted(format!(
             "{place} answered with a malformed checkpoint: {error}"
         ))
     })?;
-    for url in args.also {
+    for url in also {
         let other = crate::client::NodeClient::new(url, ctx.ca.as_deref())?
             .typed()
             .checkpoint(Some(answer.size))
@@ -73,9 +87,9 @@ pub fn checkpoint(ctx: &Globals, args: &CheckpointArgs<'_>) -> Result<()> {
     }
     let parsed =
         Checkpoint::parse(&note.text).map_err(|error| untrusted(format!("{place}: {error}")))?;
-    let pinned = root_for(&roots, &origin_chain_id(&parsed))?;
-    let changes: Vec<ValidatorChangeProof> = serde_json::from_value(answer.validator_changes)
-        .map_err(|error| {
+    let pinned = root_for(roots, &origin_chain_id(&parsed))?;
+    let changes: Vec<ValidatorChangeProof> =
+        serde_json::from_value(answer.validator_changes.clone()).map_err(|error| {
             untrusted(format!(
                 "{place} answered with malformed validator changes: {error}"
             ))
@@ -88,13 +102,33 @@ pub fn checkpoint(ctx: &Globals, args: &CheckpointArgs<'_>) -> Result<()> {
             "the checkpoint from {place} does not check against the trust root of chain {:?}: \
              {error}{}",
             pinned.root.chain,
-            if args.also.is_empty() && error.to_string().contains("are needed") {
+            if also.is_empty() && error.to_string().contains("are needed") {
                 " (a network's validators each sign their own: gather theirs with --also URL)"
             } else {
                 ""
             }
         ))
     })?;
+    Ok(Gathered {
+        note,
+        verified,
+        pinned,
+        schedule,
+        answer,
+    })
+}
+
+pub fn checkpoint(ctx: &Globals, args: &CheckpointArgs<'_>) -> Result<()> {
+    let roots = roots(ctx, args.trust)?;
+    let chain = crate::chain::open(ctx)?;
+    let place = chain.place();
+    let Gathered {
+        note,
+        verified,
+        pinned,
+        schedule,
+        ..
+    } = gathered(ctx, chain.as_ref(), &roots, args.size, args.also)?;
     let size = verified.checkpoint.size;
     let mut since_json = Value::Null;
     if let Some(path) = args.since {

@@ -73,6 +73,12 @@ pub(crate) async fn checkpoint(
     Ok(Json(CheckpointAnswer {
         note: signed.note.to_text(),
         size: signed.size,
+        last_hash: signed.last_hash,
+        last_path: signed
+            .last_path
+            .iter()
+            .map(|hash| base64ct::Base64::encode_string(&hash.0))
+            .collect(),
         validator_changes: serde_json::to_value(&signed.validator_changes)
             .expect("proofs serialise"),
     }))
