@@ -120,12 +120,11 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
         if rules_through.is_none() {
             match validate_block(&state, chain_id, previous.as_ref(), &block) {
                 Ok(validated) => {
-                    derived.add(
+                    derived.add_block(
                         height,
                         &block.signed.header.hash(),
                         &block.transactions,
                         &validated.ids,
-                        &validated.delta,
                     );
                     state.apply(&validated.delta);
                 }
@@ -185,6 +184,9 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
     // What `verify` and `history` read are the derived rows, not the blocks: each must be what
     // the blocks give (when every rule was replayed: a stripped store's rows come from payloads
     // it does not keep).
+    if rules_through.is_none() {
+        derived.add_state(state.delta());
+    }
     if rules_through.is_none()
         && let Some(reason) = store.derived_difference(&derived)?
     {

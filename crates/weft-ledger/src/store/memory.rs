@@ -24,6 +24,11 @@ impl MemoryState {
     pub fn apply(&mut self, delta: &StateDelta) {
         self.0.merge(delta);
     }
+
+    /// Every change applied, merged: the whole rule state.
+    pub fn delta(&self) -> &StateDelta {
+        &self.0
+    }
 }
 
 impl StateView for MemoryState {
