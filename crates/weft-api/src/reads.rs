@@ -304,6 +304,12 @@ pub struct CheckpointAnswer {
     /// The hash of the checkpoint's last block (`size - 1`), hex.
     #[schema(value_type = String)]
     pub last_hash: BlockHash,
+    /// Its signed header, canonical encoding, hex.
+    pub last_header: String,
+    /// What makes it final (docs/proofs.md, the `finality` of a proof); null when this node
+    /// holds no certificate for it yet.
+    #[schema(value_type = Object)]
+    pub last_finality: serde_json::Value,
     /// Its RFC 6962 inclusion path in the checkpoint's tree, base64 hashes.
     pub last_path: Vec<String>,
     /// The signed note, as `GET /checkpoint` serves it.

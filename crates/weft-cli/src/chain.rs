@@ -202,6 +202,9 @@ impl Chain for LocalChain {
             note: signed.note.to_text(),
             size: signed.size,
             last_hash: signed.last_hash,
+            last_header: hex::encode(weft_core::encoding::encode(&signed.last_header)),
+            last_finality: serde_json::to_value(&signed.last_finality)
+                .expect("finality serialises"),
             last_path: signed
                 .last_path
                 .iter()

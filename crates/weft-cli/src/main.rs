@@ -413,10 +413,6 @@ enum ChainCommand {
         /// Check against this trust root instead of those pinned in the home.
         #[arg(long = "trust", value_name = "FILE")]
         trust: Vec<PathBuf>,
-        /// Another validator whose signature on the head's checkpoint is added (a network's
-        /// head needs a quorum's). Repeatable.
-        #[arg(long, value_name = "URL")]
-        also: Vec<String>,
     },
 }
 
@@ -841,9 +837,7 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             )
         }
         Command::Chain(ChainCommand::Verify) => commands::chain_verify(&ctx),
-        Command::Chain(ChainCommand::Info { trust, also }) => {
-            commands::chain_info(&ctx, &trust, &also)
-        }
+        Command::Chain(ChainCommand::Info { trust }) => commands::chain_info(&ctx, &trust),
         Command::Tx(TxCommand::Show { tx_id, trust }) => commands::tx_show(&ctx, &tx_id, &trust),
         Command::Trust(TrustCommand::Show) => commands::trust_show(&ctx),
         Command::Checkpoint {

@@ -1524,3 +1524,120 @@ fn a_record_is_found_by_its_content() {
     let unknown = run(&h.home, &["verify", other.to_str().expect("path")], 4);
     assert_eq!(unknown["verdict"], "unknown");
 }
+
+/// A manifest that names one G-code's hash (`file_sha256`: a design its recorder may forward)
+/// but describes another's segments is anchored by the ledger check, yet `open` refuses the
+/// plaintext that is not the named file, and `verify` of the plain file refuses it too.
+#[test]
+fn a_manifest_naming_another_files_hash_opens_nothing() {
+    let h = new_home();
+    let at = |name: &str| h.root.join(name).to_str().expect("utf-8").to_string();
+    let owner = org(&h.home, "Designer");
+    let holder = org(&h.home, "Holder");
+    let victim = org(&h.home, "Victim");
+    std::fs::write(
+        at("design.gcode"),
+        "G21\n;LAYER_CHANGE\nG1 Z0.2\nG1 X1 Y1 E1\n",
+    )
+    .expect("write");
+    std::fs::write(
+        at("evil.gcode"),
+        "G21\n;LAYER_CHANGE\nG1 Z0.2\nG1 X99 Y1 E1\n",
+    )
+    .expect("write");
+    run(&h.home, &["claim", &at("design.gcode"), "--as", &owner], 0);
+    run(
+        &h.home,
+        &[
+            "send",
+            &at("design.gcode"),
+            "--from",
+            &owner,
+            "--to",
+            &holder,
+            "--forward",
+        ],
+        0,
+    );
+    run(
+        &h.home,
+        &[
+            "send",
+            &at("design.gcode"),
+            "--from",
+            &holder,
+            "--to",
+            &victim,
+        ],
+        0,
+    );
+    run(&h.home, &["gcode", "keygen", "--out", &at("printer")], 0);
+    // The holder seals the evil G-code without recording, then rewrites the manifest to name
+    // the design's hash, signs it with its own key and records it.
+    run(
+        &h.home,
+        &[
+            "gcode",
+            "seal",
+            &at("evil.gcode"),
+            "--out",
+            &at("evil.wgc"),
+            "--manifest",
+            &at("evil.json"),
+            "--to",
+            &at("printer.pub"),
+            "--no-record",
+        ],
+        0,
+    );
+    let mut manifest = weft_gcode::manifest::Manifest::from_json(
+        &std::fs::read(at("evil.json")).expect("manifest"),
+    )
+    .expect("a manifest");
+    let design = std::fs::read(at("design.gcode")).expect("design");
+    manifest.body.file_sha256 =
+        hex::encode(weft_core::Fingerprint::of_bytes(weft_core::HashAlgo::Sha256, &design).digest);
+    let key_text = std::fs::read_to_string(h.home.join(format!("keys/{holder}.key"))).expect("key");
+    manifest.sign(&weft_core::SigningKey::from_text(key_text.trim()).expect("key"));
+    std::fs::remove_file(at("evil.json")).expect("remove");
+    std::fs::write(at("evil.json"), manifest.to_json()).expect("write");
+    run(&h.home, &["claim", &at("evil.json"), "--as", &holder], 0);
+
+    let refused = run(
+        &h.home,
+        &[
+            "gcode",
+            "open",
+            &at("evil.wgc"),
+            "--key",
+            &at("printer.key"),
+            "--manifest",
+            &at("evil.json"),
+            "--out",
+            &at("evil.out"),
+            "--as",
+            &victim,
+        ],
+        4,
+    );
+    // Anchored by the ledger (the holder may forward the design it names), refused for content.
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("not the G-code the ledger vouches for")),
+        "{refused}"
+    );
+    assert!(!h.root.join("evil.out").exists(), "nothing was kept");
+    let verdict = run(
+        &h.home,
+        &[
+            "gcode",
+            "verify",
+            &at("evil.gcode"),
+            "--manifest",
+            &at("evil.json"),
+        ],
+        4,
+    );
+    assert_eq!(verdict["ledger"]["anchored"], false, "{verdict}");
+}

@@ -300,6 +300,8 @@ fn every_command_ends_quietly_when_the_reader_of_its_output_has_gone() {
                 &manifest,
                 "--out",
                 "-",
+                "--as",
+                &acme,
             ],
             0,
         ),

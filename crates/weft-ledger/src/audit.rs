@@ -57,7 +57,7 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
     // The validator schedule, followed from the blocks once rules are no longer replayed.
     let mut schedule: Option<crate::state::Schedule> = None;
     // The derived rows (rule state, indexes) the blocks give, while the rules are replayed.
-    let mut derived = crate::store::Derived::default();
+    let mut derived = crate::store::Derived::new()?;
     for height in 0..total {
         let failure =
             move |index: Option<u32>, tx_id: Option<String>, reason: String| AuditReport {

@@ -280,7 +280,13 @@ pub fn verify(note: &Note, root: &TrustRoot, schedule: &Schedule) -> Result<Veri
         ));
     }
     let last = checkpoint.size - 1;
-    let validators = schedule.producers_at(last);
+    let mut validators = schedule.producers_at(last).to_vec();
+    validators.sort();
+    validators.dedup();
+    if validators.is_empty() {
+        return Err(invalid(format!("no validators are known for block {last}")));
+    }
+    let validators = &validators[..];
     let mut signers = Vec::new();
     for validator in validators {
         let id = key_id(&expected, validator);

@@ -220,7 +220,7 @@ fn build_one<S: Store>(store: &S, schedule: &Schedule, tx_id: &TxId) -> Result<I
 /// What makes block `height` final: nothing beyond its seal in an epoch of one producer; else
 /// the first certificate this node holds at or after it within its epoch, with the headers
 /// between.
-fn finality_of<S: Store>(store: &S, schedule: &Schedule, height: u64) -> Result<FinalityProof> {
+pub fn finality_of<S: Store>(store: &S, schedule: &Schedule, height: u64) -> Result<FinalityProof> {
     let epoch = schedule.epoch_of(height);
     if schedule.validators(epoch).len() <= 1 {
         return Ok(FinalityProof {
@@ -399,9 +399,7 @@ fn check_signatures(structured: &Structured) -> Result<()> {
         .map_err(|error| invalid(format!("block seal: {error}")))
 }
 
-/// Checks that the proof's block is final: linked by the proof's headers to the certified block,
-/// which a quorum of its epoch's validators finalized (or, in an epoch of one producer, which
-/// that producer sealed). Block 0 is final by the trust root itself.
+/// Checks that the proof's block is final ([`check_block_final`]) and records how.
 fn check_finality(
     proof: &InclusionProof,
     structured: &mut Structured,
@@ -409,19 +407,53 @@ fn check_finality(
     schedule: &Schedule,
     certificates: &dyn CertificateCheck,
 ) -> Result<()> {
-    use weft_core::encoding::Canonical;
-    let height = structured.verified.height;
-    let epoch = structured.verified.epoch;
-    if height == 0 {
-        return Ok(());
+    if let Some(finality) = check_block_final(
+        &structured.signed,
+        proof.finality.as_ref(),
+        true,
+        root,
+        schedule,
+        certificates,
+    )? {
+        structured.verified.finality = finality;
     }
+    Ok(())
+}
+
+/// Checks that the block of `signed` is final on the chain of `root`: linked by `finality`'s
+/// headers to the certified block, which a quorum of its epoch's validators finalized (or, in
+/// an epoch of one producer, which that producer sealed). Block 0 is final by the trust root
+/// itself (`None`). `seal_checked`: the block's own producer seal was verified already.
+pub fn check_block_final(
+    signed: &SignedHeader,
+    finality: Option<&FinalityProof>,
+    seal_checked: bool,
+    root: &TrustRoot,
+    schedule: &Schedule,
+    certificates: &dyn CertificateCheck,
+) -> Result<Option<Finality>> {
+    use weft_core::encoding::Canonical;
+    let height = signed.header.height;
+    if signed.header.chain_id != root.chain_id {
+        return Err(invalid(
+            "the block is of another chain than the trust root's",
+        ));
+    }
+    if height == 0 {
+        return if signed.header.hash() == root.genesis_hash {
+            Ok(None)
+        } else {
+            Err(invalid("block 0 is not the trust root's"))
+        };
+    }
+    let epoch = schedule.epoch_of(height);
     let empty = FinalityProof {
         epoch,
         certified_height: height,
         headers: Vec::new(),
         certificate: String::new(),
     };
-    let finality = proof.finality.as_ref().unwrap_or(&empty);
+    let finality = finality.unwrap_or(&empty);
     if finality.epoch != epoch {
         return Err(invalid(format!(
             "finality names epoch {}, but block {height} is in epoch {epoch}",
@@ -447,8 +479,8 @@ fn check_finality(
             certified - height
         )));
     }
-    // The chain of headers from the proof's block to the certified one.
-    let mut last = structured.signed.clone();
+    // The chain of headers from the block to the certified one.
+    let mut last = signed.clone();
     for (offset, text) in finality.headers.iter().enumerate() {
         let next: SignedHeader = decode(&hex_field(
             "finality header",
@@ -479,14 +511,13 @@ fn check_finality(
                 last.header.producer
             )));
         }
-        if certified != height {
+        if certified != height || !seal_checked {
             last.verify_producer()
                 .map_err(|error| invalid(format!("seal of block {certified}: {error}")))?;
         }
-        structured.verified.finality = Finality::Sealed {
+        return Ok(Some(Finality::Sealed {
             producer: *producer,
-        };
-        return Ok(());
+        }));
     }
     if finality.certificate.is_empty() {
         return Err(invalid(format!(
@@ -510,11 +541,10 @@ fn check_finality(
                 "the finalization certificate of block {certified} (epoch {epoch}): {reason}"
             ))
         })?;
-    structured.verified.finality = Finality::Certified {
+    Ok(Some(Finality::Certified {
         certified_height: certified,
         validators: validators.len(),
-    };
-    Ok(())
+    }))
 }
 
 /// The validators of every epoch the changes reach: the trust root's from genesis, then each
@@ -534,6 +564,7 @@ pub fn checked_changes(
         genesis: root.validators.clone(),
         changes: Vec::new(),
     };
+    let mut last_position: Option<(u64, u32)> = None;
     for (number, change) in changes.iter().enumerate() {
         let fail = |reason: String| invalid(format!("validator change {number}: {reason}"));
         if !change.proof.validator_changes.is_empty() {
@@ -559,13 +590,15 @@ pub fn checked_changes(
         if set.from_height <= verified.height {
             return Err(fail("it takes effect before the block holding it".into()));
         }
-        if schedule
-            .changes
-            .last()
-            .is_some_and(|last| last.from_height >= set.from_height)
-        {
-            return Err(fail("changes are not in increasing height order".into()));
+        // In ledger order, each applied as the ledger applies it: a change replaces any
+        // scheduled at or after its height, so a change the chain withdrew cannot stand.
+        let position = (verified.height, verified.index);
+        if last_position.is_some_and(|last| last >= position) {
+            return Err(fail(
+                "changes are not in the order of the blocks that scheduled them".into(),
+            ));
         }
+        last_position = Some(position);
         schedule_change(
             &mut schedule.changes,
             ValidatorChange {
@@ -731,13 +764,13 @@ pub fn verify_many(
         .collect()
 }
 
+/// What a certificate's verdict depends on: chain, epoch, validators, block, certificate.
+type MemoKey = (ChainId, u64, Vec<PublicKey>, BlockHash, Vec<u8>);
+
 /// A certificate check that remembers its verdicts: many proofs share a certificate.
 struct Memo<'a> {
     inner: &'a dyn CertificateCheck,
-    #[allow(clippy::type_complexity)]
-    seen: std::cell::RefCell<
-        std::collections::HashMap<(BlockHash, u64, Vec<u8>), std::result::Result<(), String>>,
-    >,
+    seen: std::cell::RefCell<std::collections::HashMap<MemoKey, std::result::Result<(), String>>>,
 }
 
 impl CertificateCheck for Memo<'_> {
@@ -749,7 +782,13 @@ impl CertificateCheck for Memo<'_> {
         block: &BlockHash,
         certificate: &[u8],
     ) -> std::result::Result<(), String> {
-        let key = (*block, epoch, certificate.to_vec());
+        let key = (
+            *chain_id,
+            epoch,
+            validators.to_vec(),
+            *block,
+            certificate.to_vec(),
+        );
         if let Some(verdict) = self.seen.borrow().get(&key) {
             return verdict.clone();
         }

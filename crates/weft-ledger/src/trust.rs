@@ -97,6 +97,32 @@ impl TrustRoot {
             .signed
             .verify_producer()
             .map_err(|error| invalid(format!("block 0's seal: {error}")))?;
+        // The hash covers the header only: the transactions must be the ones it commits to, and
+        // the genesis transaction signed by one of the authorities it names.
+        let ids: Vec<weft_core::TxId> = genesis.transactions.iter().map(|tx| tx.id()).collect();
+        if crate::block::merkle_levels(&genesis.transactions, &ids).root() != header.merkle_root
+            || genesis.transactions.len() as u64 != u64::from(header.tx_count)
+        {
+            return Err(invalid(
+                "block 0's transactions are not the ones its header commits to",
+            ));
+        }
+        let genesis_tx = &genesis.transactions[0];
+        {
+            use weft_core::encoding::Canonical as _;
+            genesis_tx
+                .validate()
+                .map_err(|error| invalid(format!("block 0's genesis transaction: {error}")))?;
+        }
+        if genesis_tx.header.chain_id != chain_id
+            || genesis_tx.header.signer != crate::tx::Signer::Authority
+            || !authorities.contains(&genesis_tx.header.key)
+            || genesis_tx.verify_signature().is_err()
+        {
+            return Err(invalid(
+                "block 0's genesis transaction is not signed by an authority it names",
+            ));
+        }
         Ok(TrustRoot {
             chain: chain_name.clone(),
             chain_id,

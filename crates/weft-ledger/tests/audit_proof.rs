@@ -693,3 +693,30 @@ fn audit_catches_an_index_edited_apart_from_the_blocks() {
         assert!(reason.contains(table_name), "{table_name}: {reason}");
     }
 }
+
+/// A trust root is block 0 itself: a document that keeps block 0's header and seal but swaps
+/// the genesis transaction's producers (the hash covers the header only) is refused.
+#[test]
+fn a_trust_root_with_another_genesis_payload_under_the_real_header_is_refused() {
+    use weft_core::model::{Genesis, Payload};
+    use weft_ledger::trust::TrustRoot;
+    let w = World::new();
+    let genesis = w.ledger.store().block(0).expect("read").expect("block 0");
+    let root = TrustRoot::from_genesis(&genesis).expect("the real root");
+    assert_eq!(root.validators, vec![w.producer.public_key()]);
+    let attacker = SigningKey::from_seed(&[66; 32]);
+    let mut forged = genesis.clone();
+    let Some(Payload::Genesis(Genesis { producers, .. })) = &mut forged.transactions[0].payload
+    else {
+        panic!("block 0 holds the genesis")
+    };
+    *producers = vec![attacker.public_key()];
+    let error = TrustRoot::from_genesis(&forged).expect_err("a forged payload");
+    assert!(error.to_string().contains("genesis transaction"), "{error}");
+    // The document form is refused the same way, with the real genesis hash confirmed.
+    let mut document = root.document();
+    document.genesis = hex::encode(weft_core::encoding::encode(&forged));
+    document.validators = vec![attacker.public_key().to_hex()];
+    let text = serde_json::to_vec(&document).expect("json");
+    assert!(TrustRoot::parse(&text).is_err());
+}

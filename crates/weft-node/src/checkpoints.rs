@@ -27,8 +27,11 @@ pub struct SignedCheckpoint {
     pub note: Note,
     pub size: u64,
     pub validator_changes: Vec<ValidatorChangeProof>,
-    /// The hash of the last block (`size - 1`) and its inclusion path in the tree.
+    /// The last block (`size - 1`): its hash, signed header, finality (when this node holds a
+    /// certificate for it) and inclusion path in the tree.
     pub last_hash: weft_core::BlockHash,
+    pub last_header: weft_ledger::block::SignedHeader,
+    pub last_finality: Option<weft_ledger::proof::FinalityProof>,
     pub last_path: Vec<Hash32>,
 }
 
@@ -75,12 +78,11 @@ impl BlockLog {
             weft_core::merkle::inclusion_proof(&leaves[..size as usize], size as usize - 1)
                 .expect("size checked");
         drop(leaves);
-        let last_hash = ledger
+        let last_header = ledger
             .store()
             .signed_header(size - 1)?
-            .ok_or_else(|| LedgerError::Corrupt(format!("block header {} is missing", size - 1)))?
-            .header
-            .hash();
+            .ok_or_else(|| LedgerError::Corrupt(format!("block header {} is missing", size - 1)))?;
+        let last_hash = last_header.header.hash();
         let mut note = Note {
             text: checkpoint.text(),
             signatures: Vec::new(),
@@ -89,11 +91,19 @@ impl BlockLog {
         let schedule = ledger.store().snapshot()?.schedule()?;
         let validator_changes =
             weft_ledger::proof::changes_through(ledger.store(), &schedule, size - 1)?;
+        let last_finality =
+            match weft_ledger::proof::finality_of(ledger.store(), &schedule, size - 1) {
+                Ok(finality) => Some(finality),
+                Err(LedgerError::NotFound(_)) => None,
+                Err(other) => return Err(other),
+            };
         Ok(SignedCheckpoint {
             note,
             size,
             validator_changes,
             last_hash,
+            last_header,
+            last_finality,
             last_path,
         })
     }

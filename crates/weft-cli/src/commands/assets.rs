@@ -172,9 +172,9 @@ pub fn verdict(
     let roots = roots(ctx, trust)?;
     let chain = crate::chain::open(ctx)?;
     let as_id = as_.map(|text| chain.resolve(text, "--as")).transpose()?;
-    let (fingerprint, report) = known_fingerprint(chain.as_ref(), file, algo, as_id, &ctx.out)?;
+    let (fingerprint, mut report) = known_fingerprint(chain.as_ref(), file, algo, as_id, &ctx.out)?;
     // Nothing is shown before every transaction behind it is proven and the verdict recomputed.
-    let checked = checked_report(chain.as_ref(), &roots, &fingerprint, as_id, &report)?;
+    let checked = checked_report(chain.as_ref(), &roots, &fingerprint, as_id, &mut report)?;
     let verdict = report.verdict;
     let owner_label = report.owner_label.clone();
     let lines: Vec<String> = report
@@ -236,7 +236,7 @@ pub fn history(
     let roots = roots(ctx, trust)?;
     let chain = crate::chain::open(ctx)?;
     let path = Path::new(target);
-    let (fingerprint, report) = if path.exists() {
+    let (fingerprint, mut report) = if path.exists() {
         known_fingerprint(chain.as_ref(), path, algo, None, &ctx.out)?
     } else {
         let fingerprint = target.parse::<Fingerprint>().with_context(|| {
@@ -245,7 +245,7 @@ pub fn history(
         let report = chain.asset_report(&fingerprint, None)?;
         (fingerprint, report)
     };
-    let checked = checked_report(chain.as_ref(), &roots, &fingerprint, None, &report)?;
+    let checked = checked_report(chain.as_ref(), &roots, &fingerprint, None, &mut report)?;
     let history = report.history;
     let lines: Vec<String> = history.iter().map(weft_node::query::history_line).collect();
     ctx.out.emit(

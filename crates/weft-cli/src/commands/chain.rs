@@ -3,15 +3,15 @@
 use super::*;
 
 /// `weft chain info`: the chain's parameters and head, checked against the trust root — the
-/// genesis parameters against the root's block 0, the head through a checkpoint a quorum signed
-/// (`--also` adds other validators' signatures), the validators of the next block through the
-/// certified changes.
-pub fn chain_info(ctx: &Globals, trust: &[PathBuf], also: &[String]) -> Result<()> {
+/// genesis parameters against the root's block 0, the head as a block final on the chain (its
+/// producer's seal, or a quorum's certificate, through the certified validator changes), the
+/// validators of the next block through those changes.
+pub fn chain_info(ctx: &Globals, trust: &[PathBuf]) -> Result<()> {
     let roots = roots(ctx, trust)?;
     let chain = crate::chain::open(ctx)?;
     let place = chain.place();
     let info = chain.chain_info()?;
-    let lie = |what: &str| -> anyhow::Error {
+    let lie = |what: String| -> anyhow::Error {
         crate::output::Untrusted(format!(
             "{place} gave chain parameters that do not check against the trust root: {what}"
         ))
@@ -24,57 +24,67 @@ pub fn chain_info(ctx: &Globals, trust: &[PathBuf], also: &[String]) -> Result<(
         || info.producers != root.validators
         || info.time_window_secs.saturating_mul(1000) != root.time_window_ms
     {
-        return Err(lie("its genesis parameters are not those of block 0"));
+        return Err(lie("its genesis parameters are not those of block 0".into()));
     }
-    let head = gathered(ctx, chain.as_ref(), &roots, Some(info.height + 1), also)?;
-    let last_path = head
-        .answer
-        .last_path
-        .iter()
-        .map(|text| {
-            use base64ct::Encoding as _;
-            base64ct::Base64::decode_vec(text)
-                .ok()
-                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-                .map(weft_core::Hash32)
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| lie("the head's inclusion path is malformed"))?;
-    if head.answer.last_hash != info.head_hash
-        || !weft_core::merkle::verify_inclusion(
-            &weft_ledger::checkpoint::leaf(&info.head_hash),
-            info.height,
-            info.height + 1,
-            &last_path,
-            &head.verified.checkpoint.root,
-        )
-    {
+    // The head: a final block of the chain, at the height and with the hash given.
+    let next = info
+        .height
+        .checked_add(1)
+        .ok_or_else(|| lie("its height has no next block".into()))?;
+    let head = chain.checkpoint(Some(next))?;
+    let changes: Vec<weft_ledger::proof::ValidatorChangeProof> =
+        serde_json::from_value(head.validator_changes)
+            .map_err(|error| lie(format!("malformed validator changes: {error}")))?;
+    let certificates = weft_node::net::finality::Certificates;
+    let schedule = weft_ledger::proof::checked_changes(&changes, root, &certificates)
+        .map_err(|error| lie(format!("its validator changes: {error}")))?;
+    let signed: weft_ledger::block::SignedHeader = hex::decode(&head.last_header)
+        .ok()
+        .and_then(|bytes| weft_core::encoding::decode(&bytes).ok())
+        .ok_or_else(|| lie("the head's header does not decode".into()))?;
+    if signed.header.hash() != info.head_hash || signed.header.height != info.height {
+        return Err(lie("the head it names is not the header it gives".into()));
+    }
+    let finality: Option<weft_ledger::proof::FinalityProof> =
+        serde_json::from_value(head.last_finality)
+            .map_err(|error| lie(format!("the head's finality is malformed: {error}")))?;
+    if info.height > 0 && finality.is_none() {
         return Err(lie(
-            "its head is not the last block of the checkpoint a quorum signed",
+            "it holds no certificate of its head yet (ask again once the next block is final)"
+                .into(),
         ));
     }
+    let head_final = weft_ledger::proof::check_block_final(
+        &signed,
+        finality.as_ref(),
+        false,
+        root,
+        &schedule,
+        &certificates,
+    )
+    .map_err(|error| lie(format!("its head is not final: {error}")))?;
     // The validators of the next block, unless a change not yet proven starts there.
     let starts_next = info
         .scheduled
         .first()
-        .is_some_and(|change| change.from_height == info.height + 1);
+        .is_some_and(|change| change.from_height == next);
     let sorted = |keys: &[PublicKey]| {
         let mut keys = keys.to_vec();
         keys.sort();
         keys
     };
     if !starts_next
-        && (sorted(head.schedule.producers_at(info.height + 1)) != sorted(&info.validators)
-            || head.schedule.epoch_of(info.height + 1) != info.epoch)
+        && (sorted(schedule.producers_at(next)) != sorted(&info.validators)
+            || schedule.epoch_of(next) != info.epoch)
     {
         return Err(lie(
-            "the validators of its next block are not those the certified changes give",
+            "the validators of its next block are not those the certified changes give".into(),
         ));
     }
+    let head_finality = head_final.as_ref().map_or("genesis", |f| f.kind());
     let checked = json!({
         "trust_root": root_json(pinned),
-        "head_signers": head.verified.signers.len(),
-        "validators": head.verified.of,
+        "head": head_finality,
     });
     let keys = |keys: &[PublicKey]| {
         keys.iter()
@@ -104,10 +114,8 @@ pub fn chain_info(ctx: &Globals, trust: &[PathBuf], also: &[String]) -> Result<(
         ));
     }
     line.push_str(&format!(
-        "\n  checked against {}: genesis, and the head in a checkpoint signed by {} of {} validators",
+        "\n  checked against {}: genesis, and the head ({head_finality})",
         pinned.source.display(),
-        head.verified.signers.len(),
-        head.verified.of
     ));
     let mut value = serde_json::to_value(&info).context("the chain's parameters")?;
     value["checked"] = checked;

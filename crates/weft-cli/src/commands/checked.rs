@@ -57,7 +57,8 @@ pub fn proven(
     })?;
     let document: weft_ledger::proof::InclusionProof = serde_json::from_value(answer.proof)
         .map_err(|error| lie(&place, format!("the proof of {id} is malformed: {error}")))?;
-    let verified = super::proofs::checked(&place, roots, &document, id)?;
+    let pinned = root_for(roots, &chain.chain_id()?.to_hex())?;
+    let verified = super::proofs::checked(&place, pinned, &document, id)?;
     let mut tx = verified.transaction;
     if tx.payload.is_none() {
         let payload = answer.payload.ok_or_else(|| {
@@ -86,7 +87,7 @@ pub fn checked_report(
     roots: &[Pinned],
     fingerprint: &Fingerprint,
     recipient: Option<ResourceId>,
-    report: &AssetReport,
+    report: &mut AssetReport,
 ) -> Result<Checked> {
     let place = chain.place();
     let pinned = root_for(roots, &chain.chain_id()?.to_hex())?;
@@ -95,7 +96,7 @@ pub fn checked_report(
     let mut forwardable: Vec<ResourceId> = Vec::new();
     let mut recorded = false;
     let mut last = None;
-    for entry in &report.history {
+    for entry in &mut report.history {
         let (tx, height, index) = proven(chain, roots, &entry.tx_id)?;
         if (height, index) != (entry.height, entry.index) {
             return Err(lie(
@@ -116,6 +117,27 @@ pub fn checked_report(
                 &place,
                 format!("{} of its history is not about {fingerprint}", entry.tx_id),
             ));
+        }
+        // What is shown is what the proven transaction says, not what the node wrote beside it.
+        entry.kind = tx.header.kind.name().to_string();
+        entry.time = tx.header.time_of_tx;
+        entry.time_utc = weft_node::query::format_time(entry.time);
+        entry.signer = match tx.header.signer {
+            weft_ledger::Signer::Authority => "authority".to_string(),
+            weft_ledger::Signer::Resource(id) => id.to_hex(),
+        };
+        entry.issuer = None;
+        (entry.from, entry.to, entry.forward) = (None, None, None);
+        match payload {
+            Payload::RecordOwnership(claim) => {
+                entry.issuer = Some(claim.issuer);
+            }
+            Payload::SendProductData(send) => {
+                (entry.from, entry.to, entry.forward) =
+                    (Some(send.from), Some(send.to), Some(send.forward));
+            }
+            Payload::Record(record) => entry.issuer = Some(record.issuer),
+            _ => {}
         }
         match payload {
             Payload::RecordOwnership(claim) => {

@@ -49,7 +49,6 @@ pub struct Gathered<'a> {
     pub verified: checkpoint::VerifiedCheckpoint,
     pub pinned: &'a weft_client::trust::Pinned,
     pub schedule: weft_ledger::state::Schedule,
-    pub answer: weft_api::CheckpointAnswer,
 }
 
 pub fn gathered<'a>(
@@ -114,7 +113,6 @@ pub fn gathered<'a>(
         verified,
         pinned,
         schedule,
-        answer,
     })
 }
 
@@ -151,22 +149,11 @@ pub fn checkpoint(ctx: &Globals, args: &CheckpointArgs<'_>) -> Result<()> {
             old.checkpoint.root == verified.checkpoint.root
         } else {
             let answer = chain.consistency(old_size, size)?;
-            let proof = answer
-                .proof
-                .iter()
-                .map(|text| {
-                    use base64ct::Encoding as _;
-                    base64ct::Base64::decode_vec(text)
-                        .ok()
-                        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-                        .map(weft_core::Hash32)
-                })
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    untrusted(format!(
-                        "{place} answered with a malformed consistency proof"
-                    ))
-                })?;
+            let proof = base64_hashes(&answer.proof).ok_or_else(|| {
+                untrusted(format!(
+                    "{place} answered with a malformed consistency proof"
+                ))
+            })?;
             weft_core::merkle::verify_consistency(
                 old_size,
                 size,
@@ -187,10 +174,7 @@ pub fn checkpoint(ctx: &Globals, args: &CheckpointArgs<'_>) -> Result<()> {
             json!({"file": path.display().to_string(), "size": old_size, "consistent": true});
     }
     if let Some(out) = args.out {
-        let temporary = out.with_extension("tmp");
-        fs::write(&temporary, note.to_text())
-            .with_context(|| format!("cannot write {}", temporary.display()))?;
-        fs::rename(&temporary, out).with_context(|| format!("cannot write {}", out.display()))?;
+        write_whole(out, note.to_text().as_bytes())?;
     }
     let root_hex = verified.checkpoint.root.to_hex();
     ctx.out.emit(

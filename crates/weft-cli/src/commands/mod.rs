@@ -133,6 +133,28 @@ impl Acting {
     }
 }
 
+/// Writes `bytes` to `path` whole or not at all: a temporary file beside it, renamed.
+pub(crate) fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temporary = path.with_extension("tmp");
+    fs::write(&temporary, bytes)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// SHA-256 hashes sent as base64 (consistency and inclusion paths); `None` if any is not one.
+pub(crate) fn base64_hashes(texts: &[String]) -> Option<Vec<weft_core::Hash32>> {
+    use base64ct::Encoding as _;
+    texts
+        .iter()
+        .map(|text| {
+            base64ct::Base64::decode_vec(text)
+                .ok()
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .map(weft_core::Hash32)
+        })
+        .collect()
+}
+
 /// `{"error": {...}}` for a failed command, and its exit code.
 pub fn error_report(error: &anyhow::Error) -> (Value, String, i32) {
     use crate::output::exit;

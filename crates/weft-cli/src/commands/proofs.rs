@@ -17,7 +17,8 @@ pub fn tx_show(ctx: &Globals, id: &str, trust_files: &[PathBuf]) -> Result<()> {
                 chain.place()
             ))
         })?;
-    let verified = checked(&chain.place(), &roots, &document, &id)?;
+    let pinned = root_for(&roots, &chain.chain_id()?.to_hex())?;
+    let verified = checked(&chain.place(), pinned, &document, &id)?;
     if verified.height != answer.height
         || verified.index != answer.index
         || verified.transaction.header.kind.name() != answer.kind
@@ -65,15 +66,16 @@ pub fn proof_build(
     let document: weft_ledger::proof::InclusionProof =
         serde_json::from_value(answer.proof).context("the inclusion proof")?;
     // Checked before it is written: a proof that does not hold is not handed on.
-    checked(&chain.place(), &roots, &document, &id)?;
+    checked(
+        &chain.place(),
+        root_for(&roots, &chain.chain_id()?.to_hex())?,
+        &document,
+        &id,
+    )?;
     let text = serde_json::to_string_pretty(&document).expect("proofs serialise");
     match out_file {
         Some(path) => {
-            let temporary = path.with_extension("tmp");
-            fs::write(&temporary, &text)
-                .with_context(|| format!("cannot write {}", temporary.display()))?;
-            fs::rename(&temporary, path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            write_whole(path, text.as_bytes())?;
             ctx.out.emit(json!({"tx_id": id.to_hex(), "out": path.display().to_string(), "height": document.height}), || {
                 format!("wrote inclusion proof of {id} (block {}) to {}", document.height, path.display())
             });
@@ -148,11 +150,7 @@ fn tlog_build(
     }
     match out_file {
         Some(path) => {
-            let temporary = path.with_extension("tmp");
-            fs::write(&temporary, &text)
-                .with_context(|| format!("cannot write {}", temporary.display()))?;
-            fs::rename(&temporary, path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            write_whole(path, text.as_bytes())?;
             ctx.out.emit(
                 json!({"tx_id": id.to_hex(), "out": path.display().to_string(), "height": verified.inclusion.height, "checkpoint_size": verified.checkpoint.checkpoint.size}),
                 || format!("wrote the tlog-proof of {id} (block {}, checkpoint of {} blocks) to {}", verified.inclusion.height, verified.checkpoint.checkpoint.size, path.display()),
@@ -164,14 +162,15 @@ fn tlog_build(
 }
 
 /// Checks a proof a chain (a node, or the home's ledger) gave for transaction `id` against the
-/// trust roots; a proof that does not hold names the place that gave it (exit 4).
+/// trust root of that chain (`pinned`: chosen by the chain asked, not by the proof, so a node
+/// cannot pass off another pinned chain's transactions as its own); a proof that does not hold
+/// names the place that gave it (exit 4).
 pub(crate) fn checked(
     place: &str,
-    roots: &[weft_client::trust::Pinned],
+    pinned: &weft_client::trust::Pinned,
     document: &weft_ledger::proof::InclusionProof,
     id: &TxId,
 ) -> Result<weft_ledger::proof::VerifiedInclusion> {
-    let pinned = root_for(roots, &document.chain_id)?;
     let verified = weft_ledger::proof::verify(
         document,
         &pinned.root,

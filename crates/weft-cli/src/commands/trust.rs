@@ -36,23 +36,34 @@ pub fn roots(ctx: &Globals, files: &[PathBuf]) -> Result<Vec<Pinned>> {
     Ok(roots)
 }
 
-/// The root of chain `chain_id` among `roots`, or why there is none (exit 4).
+/// The root of chain `chain_id` among `roots`, or why there is none (exit 4). Two roots of the
+/// same chain id (two chains of one name) are ambiguous: the user says which with `--trust`.
 pub fn root_for<'a>(roots: &'a [Pinned], chain_id: &str) -> Result<&'a Pinned> {
-    roots
+    let mut matching = roots
         .iter()
-        .find(|pinned| pinned.root.chain_id.to_hex() == chain_id)
-        .ok_or_else(|| {
+        .filter(|pinned| pinned.root.chain_id.to_hex() == chain_id);
+    match (matching.next(), matching.next()) {
+        (Some(pinned), None) => Ok(pinned),
+        (Some(first), Some(second)) => Err(Untrusted(format!(
+            "two trust roots are pinned for chain {chain_id} ({} and {}): two chains share its \
+             name; say which with --trust FILE",
+            first.source.display(),
+            second.source.display()
+        ))
+        .into()),
+        _ => {
             let known: Vec<String> = roots
                 .iter()
                 .map(|pinned| format!("{:?}", pinned.root.chain))
                 .collect();
-            Untrusted(format!(
+            Err(Untrusted(format!(
                 "no trust root for chain {chain_id} (the roots given are for {}): give its root \
                  with --trust FILE or `weft trust add`",
                 known.join(", ")
             ))
-            .into()
-        })
+            .into())
+        }
+    }
 }
 
 /// How JSON output names the trust root a command used.
@@ -155,11 +166,7 @@ pub fn trust_export(ctx: &Globals, chain: Option<&str>, out_file: Option<&Path>)
         serde_json::to_string_pretty(&pinned.root.document()).expect("a root serialises") + "\n";
     match out_file {
         Some(path) => {
-            let temporary = path.with_extension("tmp");
-            fs::write(&temporary, &text)
-                .with_context(|| format!("cannot write {}", temporary.display()))?;
-            fs::rename(&temporary, path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            write_whole(path, text.as_bytes())?;
             ctx.out.emit(
                 json!({"out": path.display().to_string(), "chain": pinned.root.chain, "genesis_hash": pinned.root.genesis_hash.to_hex()}),
                 || {

@@ -5,7 +5,8 @@
 //! the blocks: an edit here would otherwise go unseen.
 //!
 //! Both sides are reduced to a multiset hash per table — the count of rows and the sum (mod
-//! 2^256) of `SHA-256(table ‖ key ‖ value)` over them — so the audit keeps no copy of the rows:
+//! 2^256) of `SHA-256(secret ‖ table ‖ key ‖ value)` over them, the secret drawn afresh for each
+//! audit (a sum of unkeyed hashes could be matched by a prepared edit) — so the audit keeps no copy of the rows:
 //! the index rows are hashed as the blocks are replayed, the state rows from the replayed state
 //! at the end, and the store's rows as its tables are read in order. A difference names the
 //! table.
@@ -52,8 +53,9 @@ struct Rows {
 }
 
 impl Rows {
-    fn add(&mut self, table: usize, key: &[u8], value: &[u8]) {
+    fn add(&mut self, salt: &[u8; 32], table: usize, key: &[u8], value: &[u8]) {
         let mut hasher = Sha256::new();
+        hasher.update(salt);
         hasher.update([table as u8]);
         hasher.update((key.len() as u32).to_be_bytes());
         hasher.update(key);
@@ -70,13 +72,24 @@ impl Rows {
     }
 }
 
-/// The rows of every derived table, as multiset hashes.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct Tables([Rows; TABLES.len()]);
+/// The rows of every derived table, as multiset hashes keyed by a secret of this audit (so that
+/// no edit can be made to sum to the same value in advance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Tables {
+    salt: [u8; 32],
+    rows: [Rows; TABLES.len()],
+}
 
 impl Tables {
+    fn new(salt: [u8; 32]) -> Self {
+        Tables {
+            salt,
+            rows: [Rows::default(); TABLES.len()],
+        }
+    }
+
     fn add(&mut self, table: usize, key: &[u8], value: &[u8]) {
-        self.0[table].add(table, key, value);
+        self.rows[table].add(&self.salt, table, key, value);
     }
 
     /// The rows of an index entry list.
@@ -121,7 +134,7 @@ impl Tables {
     /// The first table that differs from `other`, with its row counts.
     fn difference(&self, stored: &Tables) -> Option<String> {
         (0..TABLES.len()).find_map(|table| {
-            let (given, held) = (self.0[table], stored.0[table]);
+            let (given, held) = (self.rows[table], stored.rows[table]);
             (given != held).then(|| {
                 format!(
                     "{}: its rows are not what the blocks give ({} stored, {} given{})",
@@ -141,12 +154,22 @@ impl Tables {
 
 /// What replaying the blocks gives, gathered block by block by the audit: the index rows as
 /// they come, the state rows from the replayed state at the end.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Derived {
     tables: Tables,
 }
 
 impl Derived {
+    /// An empty gathering, its row hashes keyed by a fresh random secret.
+    pub fn new() -> Result<Self> {
+        let salt = weft_core::SigningKey::generate()
+            .map_err(|error| crate::error::LedgerError::Storage(error.to_string()))?
+            .seed();
+        Ok(Derived {
+            tables: Tables::new(salt),
+        })
+    }
+
     /// Adds block `height` (its hash, transactions and ids).
     pub fn add_block(
         &mut self,
@@ -235,7 +258,7 @@ impl RedbStore {
             .collect();
         let waiting = waiting_rows(&waiting);
         let waiting_keys: HashSet<(usize, Vec<u8>)> = waiting.keys().cloned().collect();
-        let mut stored = Tables::default();
+        let mut stored = Tables::new(expected.tables.salt);
         let txn = self.read()?;
         hash_rows!(txn, stored, waiting_keys, 0, TX_POSITIONS, |k, v| (*k, *v));
         hash_rows!(txn, stored, waiting_keys, 1, BY_FINGERPRINT, |k, v| (

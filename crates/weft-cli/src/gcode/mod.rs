@@ -1,4 +1,7 @@
-//! `weft gcode …`: layers, keygen, seal, verify, open (docs/gcode.md).
+//! `weft gcode …`: layers, keygen, seal, verify, open (docs/gcode.md). `anchor`: what a manifest
+//! must be before the G-code it describes is believed.
+
+mod anchor;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -19,11 +22,11 @@ use weft_core::{Fingerprint, HashAlgo, SigningKey};
 use weft_ledger::state::{KeyStatus, StateView};
 use weft_ledger::store::Store;
 
-use crate::commands::{Acting, format_time};
+use self::anchor::{Hashing, anchor};
+use crate::commands::Acting;
 use crate::context::Globals;
 use crate::output::{Negative, Output};
 use weft_client::home::Home;
-use weft_core::{PublicKey, TxId};
 
 /// Largest G-code file sealed or re-segmented (read whole).
 pub(crate) const MAX_GCODE_BYTES: u64 = 4 << 30;
@@ -599,164 +602,6 @@ fn record_manifest(
     ))
 }
 
-/// Anchors a manifest (docs/gcode.md, "Anchored to the ledger"): either its signer is a key the
-/// user pinned, or — against the trust root, every answer proven — it is on the ledger, recorded
-/// by the owner of the G-code it describes (or by a holder of a copy it may forward), signed by
-/// the recorder's key, by the expected issuer, and, for `open`, the receiver is an intended
-/// recipient of the G-code. The bool says whether all of that holds; the value and text say
-/// what was found.
-fn anchor(
-    ctx: &Globals,
-    manifest_bytes: &[u8],
-    manifest: &Manifest,
-    args: &AnchorArgs,
-    receiver: Option<&str>,
-) -> Result<(Value, String, bool)> {
-    let signature = manifest.check_signature();
-    let signer = match signature {
-        Some((true, Some(key))) => Some(key),
-        _ => None,
-    };
-    if !args.pinned.is_empty() {
-        let pinned = args
-            .pinned
-            .iter()
-            .map(|key| PublicKey::from_hex(key).context("--trust-manifest-key"))
-            .collect::<Result<Vec<_>>>()?;
-        let ok = signer.is_some_and(|key| pinned.contains(&key));
-        let human = if ok {
-            format!(
-                "anchor: signed by {}, a key you pinned (the ledger was not asked)",
-                signer.expect("ok")
-            )
-        } else {
-            "anchor: the manifest is not signed by a key you pinned".to_string()
-        };
-        return Ok((
-            json!({"anchor": "pinned key", "signer": signer, "ok": ok}),
-            human,
-            ok,
-        ));
-    }
-    let roots = crate::commands::roots(ctx, &args.trust)?;
-    let chain = crate::chain::open(ctx)?;
-    let place = chain.place();
-    let fingerprint = Fingerprint::of_bytes(HashAlgo::Sha256, manifest_bytes);
-    let report = chain.asset_report(&fingerprint, None)?;
-    let checked =
-        crate::commands::checked_report(chain.as_ref(), &roots, &fingerprint, None, &report)?;
-    let Some(recorder) = checked.owner else {
-        return Ok((
-            json!({"recorded": false, "fingerprint": fingerprint.to_string(), "trust_root": checked.trust_root}),
-            format!(
-                "ledger: this manifest is NOT on the ledger at {place} (never recorded, or altered since)"
-            ),
-            false,
-        ));
-    };
-    let claim = report
-        .history
-        .iter()
-        .find(|entry| entry.kind == "RecordOwnership")
-        .context("a claimed manifest has its claim in its history")?;
-    let (claim_tx, height, _) = crate::commands::proven(chain.as_ref(), &roots, &claim.tx_id)?;
-    let mut problems: Vec<String> = Vec::new();
-    // The manifest's signature: by the key that signed its recording, or the recorder's first key.
-    match (signature, signer) {
-        (None, _) => problems.push("the manifest is unsigned".into()),
-        (Some(_), None) => problems.push("the manifest's signature does not verify".into()),
-        (Some(_), Some(key)) if key == claim_tx.header.key => {}
-        (Some(_), Some(key)) => {
-            let registered =
-                match crate::commands::proven(chain.as_ref(), &roots, &TxId(recorder.0))?
-                    .0
-                    .payload
-                {
-                    Some(Payload::RegisterResource(register)) => register.key == key,
-                    _ => false,
-                };
-            if !registered {
-                problems.push(format!(
-                    "the manifest is signed by {key}, not by the recorder's key"
-                ));
-            }
-        }
-    }
-    // The G-code it describes: its owner released it, or a holder of a copy it may forward.
-    let design = format!("sha256:{}", manifest.body.file_sha256)
-        .parse::<Fingerprint>()
-        .context("the manifest's file_sha256")?;
-    let receiver = receiver
-        .map(|text| chain.resolve(text, "--as"))
-        .transpose()?;
-    let design_report = chain.asset_report(&design, receiver)?;
-    let design_checked =
-        crate::commands::checked_report(chain.as_ref(), &roots, &design, receiver, &design_report)?;
-    let owner_label = design_report.owner_label.clone().unwrap_or_default();
-    match design_checked.owner {
-        None => problems.push(format!(
-            "the G-code itself ({design}) is not claimed on the ledger: nobody owns what the manifest releases"
-        )),
-        Some(owner) if owner != recorder && !design_checked.forwardable.contains(&recorder) => {
-            problems.push(format!(
-                "the manifest was recorded by {}, who neither owns the G-code ({owner_label} does) nor holds a copy it may forward",
-                report.owner_label.as_deref().unwrap_or("?")
-            ));
-        }
-        Some(_) => {}
-    }
-    if let Some(expected) = &args.expect_issuer {
-        let expected = chain.resolve(expected, "--expect-issuer")?;
-        if expected != recorder {
-            problems.push(format!(
-                "the manifest was recorded by {recorder}, not by {expected}"
-            ));
-        }
-    }
-    if let Some(me) = receiver
-        && design_checked.verdict != weft_api::Verdict::Valid
-    {
-        problems.push(format!(
-            "{me} is not an intended recipient of the G-code (neither its owner nor sent it)"
-        ));
-    }
-    let ok = problems.is_empty();
-    let human = format!(
-        "ledger: recorded by {} at {} (block {height}, transaction {}); the G-code is owned by {}{}",
-        report.owner_label.as_deref().unwrap_or("?"),
-        format_time(claim.time),
-        claim.tx_id,
-        if owner_label.is_empty() {
-            "nobody"
-        } else {
-            owner_label.as_str()
-        },
-        if ok {
-            String::new()
-        } else {
-            format!("\n  NOT ANCHORED: {}", problems.join("; "))
-        }
-    );
-    Ok((
-        json!({
-            "recorded": true,
-            "fingerprint": fingerprint.to_string(),
-            "by": report.owner,
-            "time": claim.time,
-            "time_utc": format_time(claim.time),
-            "height": height,
-            "tx_id": claim.tx_id,
-            "signer_matches": signer.is_some() && !problems.iter().any(|p| p.contains("key")),
-            "design": {"fingerprint": design.to_string(), "owner": design_report.owner, "verdict": design_checked.verdict},
-            "anchored": ok,
-            "problems": problems,
-            "trust_root": checked.trust_root,
-        }),
-        human,
-        ok,
-    ))
-}
-
 fn read_manifest(path: &Path) -> Result<(Manifest, Vec<u8>)> {
     let bytes = read_limited(path, weft_gcode::manifest::MAX_MANIFEST_BYTES, "manifest")?;
     let manifest =
@@ -824,12 +669,34 @@ fn ok(value: bool) -> &'static str {
 fn verify(ctx: &Globals, file: &Path, manifest_path: &Path, args: &AnchorArgs) -> Result<()> {
     let (manifest, manifest_bytes) = read_manifest(manifest_path)?;
     let ledger = Some(anchor(ctx, &manifest_bytes, &manifest, args, None)?);
-    let report = if is_container(file)? {
+    let container = is_container(file)?;
+    let report = if container {
         weft_gcode::verify::verify_container(opener(file)()?, &manifest)
     } else {
         weft_gcode::verify::verify_plain(opener(file), &manifest, MAX_GCODE_BYTES)
     }
     .with_context(|| format!("{}", file.display()))?;
+    // The G-code the ledger check is about is the manifest's `file_sha256`: plain G-code that
+    // matches the manifest's segments must also be that file (a manifest could name one file's
+    // hash and describe another's segments). A container's plaintext is checked so at `open`.
+    let ledger = match ledger {
+        Some((mut value, human, ok)) if !container && report.intact() => {
+            let sha256 = crate::commands::fingerprint_file(file, HashAlgo::Sha256, &ctx.out)?;
+            if hex::encode(sha256.digest) == manifest.body.file_sha256 {
+                Some((value, human, ok))
+            } else {
+                value["anchored"] = json!(false);
+                Some((
+                    value,
+                    format!(
+                        "{human}\n  NOT ANCHORED: the file is not the one the manifest names (file_sha256)"
+                    ),
+                    false,
+                ))
+            }
+        }
+        other => other,
+    };
     emit_report(ctx, &report, &manifest, ledger.as_ref());
     if report.intact() && ledger.as_ref().is_none_or(|(_, _, ok)| *ok) {
         Ok(())
@@ -868,19 +735,38 @@ fn open(
     if !is_container(file)? {
         bail!("{} is not a weft G-code container", file.display());
     }
+    // The plaintext must be the G-code the manifest names (`file_sha256`), the one whose owner
+    // the ledger check was about.
+    let named = manifest.body.file_sha256.clone();
+    let mismatch = |hash: &str| -> anyhow::Error {
+        crate::output::Untrusted(format!(
+            "the decrypted G-code has SHA-256 {hash}, not the {named} its manifest names: it is \
+             not the G-code the ledger vouches for; nothing was kept"
+        ))
+        .into()
+    };
     if out == Path::new("-") {
-        // The G-code itself is the output: nothing else goes to standard output.
-        let mut stdout = std::io::BufWriter::new(crate::output::Stdout);
+        // The G-code itself is the output: nothing else goes to standard output. Streamed, it
+        // cannot be taken back: a mismatch is reported after it (use --out FILE to get nothing).
+        let mut stdout = Hashing::new(std::io::BufWriter::new(crate::output::Stdout));
         weft_gcode::open::open_container(opener(file), &manifest, key.as_ref(), &mut stdout)?;
         stdout.flush()?;
+        let hash = stdout.into_hex();
+        if hash != named {
+            return Err(mismatch(&hash));
+        }
         return Ok(());
     }
     let mut written = 0;
     write_atomically(out, |f| {
-        let mut writer = std::io::BufWriter::new(f);
+        let mut writer = Hashing::new(std::io::BufWriter::new(f));
         (_, written) =
             weft_gcode::open::open_container(opener(file), &manifest, key.as_ref(), &mut writer)?;
         writer.flush()?;
+        let hash = writer.into_hex();
+        if hash != named {
+            return Err(mismatch(&hash));
+        }
         Ok(())
     })?;
     ctx.out.emit(
