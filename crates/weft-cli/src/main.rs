@@ -230,6 +230,9 @@ enum Command {
         /// Check for a new block this often, in milliseconds.
         #[arg(long, default_value_t = 200)]
         poll_ms: u64,
+        /// Check each block against this trust root instead of those pinned in the home.
+        #[arg(long = "trust", value_name = "FILE")]
+        trust: Vec<PathBuf>,
     },
     /// TLS certificates.
     #[command(subcommand)]
@@ -933,7 +936,8 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             from,
             count,
             poll_ms,
-        } => node::tail(&ctx, from, count, poll_ms),
+            trust,
+        } => node::tail(&ctx, from, count, poll_ms, &trust),
         Command::Tls(TlsCommand::SelfSigned { out, names }) => {
             tls::self_signed(&ctx.out, &ctx.home, &out, names)
         }

@@ -163,12 +163,21 @@ fn init_logging() {
 }
 
 /// `weft tail`: prints each new block as it is committed, polling the node's head.
-pub fn tail(ctx: &Globals, from: Option<u64>, count: Option<u64>, poll_ms: u64) -> Result<()> {
+pub fn tail(
+    ctx: &Globals,
+    from: Option<u64>,
+    count: Option<u64>,
+    poll_ms: u64,
+    trust: &[PathBuf],
+) -> Result<()> {
     if !(10..=60_000).contains(&poll_ms) {
         anyhow::bail!("--poll-ms must be between 10 and 60000, got {poll_ms}");
     }
+    let roots = crate::commands::roots(ctx, trust)?;
     let client = crate::context::node_client(ctx)?;
     let node = client.typed();
+    let place = node.base().to_string();
+    let pinned = crate::commands::root_for(&roots, &node.status()?.chain_id.to_hex())?;
     let mut next = match from {
         Some(height) => height,
         None => node.status()?.height + 1,
@@ -177,14 +186,37 @@ pub fn tail(ctx: &Globals, from: Option<u64>, count: Option<u64>, poll_ms: u64) 
     while count.is_none_or(|count| shown < count) {
         match node.block(next)? {
             Some(block) => {
+                // Shown only once the block is final on the chain of the trust root, and is the
+                // one the node described.
+                let lie = |what: String| -> anyhow::Error {
+                    crate::output::Untrusted(format!(
+                        "{place} gave block {next} that does not check against the trust root: {what}"
+                    ))
+                    .into()
+                };
+                let answer = node.checkpoint(Some(next + 1))?;
+                let (signed, _, finality) =
+                    crate::commands::final_block(answer, &pinned.root).map_err(lie)?;
+                let header = &signed.header;
+                if header.hash() != block.hash
+                    || header.height != block.height
+                    || header.timestamp != block.timestamp
+                    || header.previous_digest != block.previous
+                    || header.merkle_root != block.merkle_root
+                    || u64::from(header.tx_count) != block.tx_count
+                    || header.producer != block.producer
+                {
+                    return Err(lie("its fields are not those of its final header".into()));
+                }
                 let text = format!(
-                    "block {:>8}  {}  {:>6} tx  {}",
+                    "block {:>8}  {}  {:>6} tx  {}  {finality}",
                     block.height, block.time_utc, block.tx_count, block.hash,
                 );
                 let mut value = serde_json::to_value(&block)?;
                 if let Some(object) = value.as_object_mut() {
                     // One line per block: the ids are a `GET /v1/blocks/H` away.
                     object.remove("transactions");
+                    object.insert("finality".into(), serde_json::Value::from(finality));
                 }
                 if ctx.out.json {
                     crate::output::outln!("{}", serde_json::to_string(&value)?);

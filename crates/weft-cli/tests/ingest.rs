@@ -291,15 +291,20 @@ fn tcp_ingest_answers_bad_frames_with_error_frames_and_keeps_serving() {
         ],
     );
     assert!(output.status.success(), "{output:?}");
-    let heights: Vec<u64> = String::from_utf8_lossy(&output.stdout)
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
         .lines()
-        .map(|line| {
-            serde_json::from_str::<Value>(line).expect("a JSON line")["height"]
-                .as_u64()
-                .expect("height")
-        })
+        .map(|line| serde_json::from_str::<Value>(line).expect("a JSON line"))
+        .collect();
+    let heights: Vec<u64> = lines
+        .iter()
+        .map(|line| line["height"].as_u64().expect("height"))
         .collect();
     assert_eq!(heights, vec![1, 2]);
+    // Each block shown once it checked as final against the trust root.
+    assert!(
+        lines.iter().all(|line| line["finality"] == "sealed"),
+        "{lines:?}"
+    );
 
     // ingest.tcp.max_connections = 3 authenticated connections: with `client`, two more get
     // in with the token; a fourth is told the node is busy and closed. (`stranger` never

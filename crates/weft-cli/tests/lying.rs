@@ -297,6 +297,30 @@ fn every_lie_of_a_node_is_refused_with_the_node_named() {
         refused(&home, &["chain", "info", "--node", &liar], &liar);
     }
 
+    // A block described with another Merkle root than its final header's: `tail` refuses it.
+    let altered_block = liar(
+        Some(honest.clone()),
+        Arc::new(|path, mut answer| {
+            if path.starts_with("/v1/blocks/") {
+                answer["merkle_root"] = json!("77".repeat(32));
+            }
+            answer
+        }),
+    );
+    refused(
+        &home,
+        &[
+            "tail",
+            "--from",
+            "1",
+            "--count",
+            "1",
+            "--node",
+            &altered_block,
+        ],
+        &altered_block,
+    );
+
     // 7. No node at all: a server that answers every question with a valid verdict and a made-up
     // history.
     let designer_for_fake = designer.clone();

@@ -32,37 +32,10 @@ pub fn chain_info(ctx: &Globals, trust: &[PathBuf]) -> Result<()> {
         .checked_add(1)
         .ok_or_else(|| lie("its height has no next block".into()))?;
     let head = chain.checkpoint(Some(next))?;
-    let changes: Vec<weft_ledger::proof::ValidatorChangeProof> =
-        serde_json::from_value(head.validator_changes)
-            .map_err(|error| lie(format!("malformed validator changes: {error}")))?;
-    let certificates = weft_node::net::finality::Certificates;
-    let schedule = weft_ledger::proof::checked_changes(&changes, root, &certificates)
-        .map_err(|error| lie(format!("its validator changes: {error}")))?;
-    let signed: weft_ledger::block::SignedHeader = hex::decode(&head.last_header)
-        .ok()
-        .and_then(|bytes| weft_core::encoding::decode(&bytes).ok())
-        .ok_or_else(|| lie("the head's header does not decode".into()))?;
+    let (signed, schedule, head_final) = final_block(head, root).map_err(&lie)?;
     if signed.header.hash() != info.head_hash || signed.header.height != info.height {
         return Err(lie("the head it names is not the header it gives".into()));
     }
-    let finality: Option<weft_ledger::proof::FinalityProof> =
-        serde_json::from_value(head.last_finality)
-            .map_err(|error| lie(format!("the head's finality is malformed: {error}")))?;
-    if info.height > 0 && finality.is_none() {
-        return Err(lie(
-            "it holds no certificate of its head yet (ask again once the next block is final)"
-                .into(),
-        ));
-    }
-    let head_final = weft_ledger::proof::check_block_final(
-        &signed,
-        finality.as_ref(),
-        false,
-        root,
-        &schedule,
-        &certificates,
-    )
-    .map_err(|error| lie(format!("its head is not final: {error}")))?;
     // The validators of the next block, unless a change not yet proven starts there.
     let starts_next = info
         .scheduled
@@ -81,7 +54,7 @@ pub fn chain_info(ctx: &Globals, trust: &[PathBuf]) -> Result<()> {
             "the validators of its next block are not those the certified changes give".into(),
         ));
     }
-    let head_finality = head_final.as_ref().map_or("genesis", |f| f.kind());
+    let head_finality = head_final;
     let checked = json!({
         "trust_root": root_json(pinned),
         "head": head_finality,
@@ -121,6 +94,60 @@ pub fn chain_info(ctx: &Globals, trust: &[PathBuf]) -> Result<()> {
     value["checked"] = checked;
     ctx.out.emit(value, || line);
     Ok(())
+}
+
+/// The last block of a checkpoint answer (`GET /v1/checkpoint?size=H+1`), believed once its
+/// header is final on the chain of `root` — its producer's seal, or a quorum's certificate,
+/// through the certified validator changes the answer carries. Returns the header, the schedule
+/// those changes give, and how it is final (`sealed`, `certified` or `genesis`); the error says
+/// what does not hold.
+pub(crate) fn final_block(
+    answer: weft_api::CheckpointAnswer,
+    root: &weft_ledger::trust::TrustRoot,
+) -> std::result::Result<
+    (
+        weft_ledger::block::SignedHeader,
+        weft_ledger::state::Schedule,
+        &'static str,
+    ),
+    String,
+> {
+    let changes: Vec<weft_ledger::proof::ValidatorChangeProof> =
+        serde_json::from_value(answer.validator_changes)
+            .map_err(|error| format!("malformed validator changes: {error}"))?;
+    let certificates = weft_node::net::finality::Certificates;
+    let schedule = weft_ledger::proof::checked_changes(&changes, root, &certificates)
+        .map_err(|error| format!("its validator changes: {error}"))?;
+    let signed: weft_ledger::block::SignedHeader = hex::decode(&answer.last_header)
+        .ok()
+        .and_then(|bytes| weft_core::encoding::decode(&bytes).ok())
+        .ok_or("the block's header does not decode")?;
+    if signed.header.hash() != answer.last_hash || signed.header.height + 1 != answer.size {
+        return Err("the block it names is not the header it gives".into());
+    }
+    let finality: Option<weft_ledger::proof::FinalityProof> =
+        serde_json::from_value(answer.last_finality)
+            .map_err(|error| format!("the block's finality is malformed: {error}"))?;
+    if signed.header.height > 0 && finality.is_none() {
+        return Err(
+            "it holds no certificate of the block yet (ask again once the next block is final)"
+                .into(),
+        );
+    }
+    let how = weft_ledger::proof::check_block_final(
+        &signed,
+        finality.as_ref(),
+        false,
+        root,
+        &schedule,
+        &certificates,
+    )
+    .map_err(|error| format!("the block is not final: {error}"))?;
+    Ok((
+        signed,
+        schedule,
+        how.as_ref().map_or("genesis", |f| f.kind()),
+    ))
 }
 
 pub fn chain_verify(ctx: &Globals) -> Result<()> {
