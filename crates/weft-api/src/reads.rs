@@ -24,7 +24,7 @@ pub struct TransactionAnswer {
     /// the whole copy a peer sent (null if no peer did within 5 s).
     #[schema(value_type = Object)]
     pub payload: Option<Payload>,
-    /// The inclusion proof (docs/proofs.md, `weft-inclusion-proof/v1`). Its type lives with
+    /// The inclusion proof (docs/proofs.md, `weft-inclusion-proof/v2`). Its type lives with
     /// the code that builds and checks it (`weft_ledger::proof::InclusionProof`), a layer above
     /// this crate.
     #[schema(value_type = Object)]
