@@ -41,11 +41,11 @@ fn lie(place: &str, what: String) -> anyhow::Error {
     .into()
 }
 
-/// A transaction of `chain`, its proof checked against `roots`; with its payload (a stripped
-/// transaction's whole copy, which must match the signed header).
+/// A transaction of `chain`, its proof checked against `pinned` (the root of the chain asked);
+/// with its payload (a stripped transaction's whole copy, which must match the signed header).
 pub fn proven(
     chain: &dyn Chain,
-    roots: &[Pinned],
+    pinned: &Pinned,
     id: &TxId,
 ) -> Result<(weft_ledger::Transaction, u64, u32)> {
     let place = chain.place();
@@ -57,7 +57,6 @@ pub fn proven(
     })?;
     let document: weft_ledger::proof::InclusionProof = serde_json::from_value(answer.proof)
         .map_err(|error| lie(&place, format!("the proof of {id} is malformed: {error}")))?;
-    let pinned = root_for(roots, &chain.chain_id()?.to_hex())?;
     let verified = super::proofs::checked(&place, pinned, &document, id)?;
     let mut tx = verified.transaction;
     if tx.payload.is_none() {
@@ -97,7 +96,7 @@ pub fn checked_report(
     let mut recorded = false;
     let mut last = None;
     for entry in &mut report.history {
-        let (tx, height, index) = proven(chain, roots, &entry.tx_id)?;
+        let (tx, height, index) = proven(chain, pinned, &entry.tx_id)?;
         if (height, index) != (entry.height, entry.index) {
             return Err(lie(
                 &place,
@@ -154,7 +153,7 @@ pub fn checked_report(
         }
     }
     let organization = match recipient.filter(|_| owner.is_some()) {
-        Some(me) => match proven(chain, roots, &TxId(me.0))?.0.payload {
+        Some(me) => match proven(chain, pinned, &TxId(me.0))?.0.payload {
             Some(Payload::RegisterResource(RegisterResource {
                 resource: Resource::PersonInOrganization(person),
                 ..

@@ -69,12 +69,13 @@ pub(super) fn anchor(
             false,
         ));
     };
+    let pinned = crate::commands::root_for(&roots, &chain.chain_id()?.to_hex())?;
     let claim = report
         .history
         .iter()
         .find(|entry| entry.kind == "RecordOwnership")
         .context("a claimed manifest has its claim in its history")?;
-    let (claim_tx, height, _) = crate::commands::proven(chain.as_ref(), &roots, &claim.tx_id)?;
+    let (claim_tx, height, _) = crate::commands::proven(chain.as_ref(), pinned, &claim.tx_id)?;
     let mut problems: Vec<String> = Vec::new();
     // The manifest's signature: by the key that signed its recording, or the recorder's first key.
     match (signature, signer) {
@@ -83,7 +84,7 @@ pub(super) fn anchor(
         (Some(_), Some(key)) if key == claim_tx.header.key => {}
         (Some(_), Some(key)) => {
             let registered =
-                match crate::commands::proven(chain.as_ref(), &roots, &TxId(recorder.0))?
+                match crate::commands::proven(chain.as_ref(), pinned, &TxId(recorder.0))?
                     .0
                     .payload
                 {
