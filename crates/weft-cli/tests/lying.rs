@@ -321,6 +321,51 @@ fn every_lie_of_a_node_is_refused_with_the_node_named() {
         &altered_block,
     );
 
+    // Another chain the user also trusts answers for this one: its own claim of the same file,
+    // with valid proofs of that other chain. The answer is about the chain asked, so refused.
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    let other_home = other_dir.path().join("home");
+    run(&other_home, &["init", "--chain-id", "elsewhere"], 0);
+    let other_org = org(&other_home, "Elsewhere Inc.");
+    run(&other_home, &["claim", file_arg, "--as", &other_org], 0);
+    let other_root = other_home.parent().expect("dir").join("other.root");
+    let exported = run(
+        &other_home,
+        &[
+            "trust",
+            "export",
+            "--out",
+            other_root.to_str().expect("utf-8"),
+        ],
+        0,
+    );
+    let other_node = Node::start(&other_home);
+    // Pinned beside this chain's own root: the user trusts both chains.
+    run(
+        &home,
+        &[
+            "trust",
+            "add",
+            other_root.to_str().expect("utf-8"),
+            "--genesis-hash",
+            exported["genesis_hash"].as_str().expect("hash"),
+        ],
+        0,
+    );
+    let other_url = other_node.url.clone();
+    let crossed = liar(
+        Some(honest.clone()),
+        Arc::new(move |path, answer| {
+            if path.starts_with("/v1/assets/") || path.starts_with("/v1/transactions/") {
+                common::node::http("GET", &format!("{other_url}{path}"), None, b"").1
+            } else {
+                answer
+            }
+        }),
+    );
+    refused(&home, &["history", file_arg, "--node", &crossed], &crossed);
+    other_node.terminate();
+
     // 7. No node at all: a server that answers every question with a valid verdict and a made-up
     // history.
     let designer_for_fake = designer.clone();

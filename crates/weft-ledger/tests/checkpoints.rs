@@ -248,3 +248,67 @@ fn golden_vectors_match_the_documentation() {
         "docs/checkpoints.md does not carry the current vectors; they are:\n\n{current}"
     );
 }
+
+/// Validator changes are applied in the order of the blocks that scheduled them, each replacing
+/// those at or after its height, as the ledger does: a change the chain withdrew cannot be
+/// slipped back in by listing it after the one that replaced it.
+#[test]
+fn a_withdrawn_validator_change_cannot_be_slipped_back_in() {
+    use weft_core::model::{Payload, SetValidators};
+    let mut w = World::new();
+    let root = w.ledger.trust_root().expect("root");
+    let authority = SigningKey::from_text(&w.authority.to_text()).expect("key");
+    let producer = w.producer.public_key();
+    let intruder = SigningKey::from_seed(&[77; 32]).public_key();
+    let mut set = |validators: Vec<weft_core::PublicKey>, time: u64| {
+        w.submit_as(
+            weft_ledger::Signer::Authority,
+            &authority,
+            time,
+            Payload::SetValidators(SetValidators {
+                validators,
+                from_height: 100,
+            }),
+        )
+        .expect("scheduled")
+    };
+    let withdrawn = set(vec![intruder], T0 + 10);
+    let replacing = set(vec![producer], T0 + 20);
+    let change =
+        |id: &weft_core::TxId, validators: &[weft_core::PublicKey]| proof::ValidatorChangeProof {
+            from_height: 100,
+            validators: validators
+                .iter()
+                .map(weft_core::PublicKey::to_hex)
+                .collect(),
+            proof: proof::build(w.ledger.store(), id).expect("proof"),
+        };
+    let (a, b) = (
+        change(&withdrawn, &[intruder]),
+        change(&replacing, &[producer]),
+    );
+    // In ledger order, the later change replaces the withdrawn one.
+    let schedule = proof::checked_changes(&[a.clone(), b.clone()], &root, &SealsOnly)
+        .expect("in ledger order");
+    assert_eq!(schedule.producers_at(100), &[producer]);
+    // Listed the other way round, to make the withdrawn one the last word: refused.
+    let error = proof::checked_changes(&[b, a], &root, &SealsOnly).expect_err("out of order");
+    assert!(error.to_string().contains("order"), "{error}");
+}
+
+/// A checkpoint counts each validator once: a schedule that names a key twice does not let
+/// one signature count double.
+#[test]
+fn a_repeated_validator_key_counts_once_toward_a_quorum() {
+    let (w, leaves) = chain();
+    let root = w.ledger.trust_root().expect("root");
+    let other = SigningKey::from_seed(&[88; 32]).public_key();
+    let schedule = Schedule {
+        genesis: vec![w.producer.public_key(), w.producer.public_key(), other],
+        changes: Vec::new(),
+    };
+    // Two distinct validators: a quorum is both, and only the producer signed.
+    let error = checkpoint::verify(&signed(&w, &leaves, 20), &root, &schedule)
+        .expect_err("one of two distinct validators");
+    assert!(error.to_string().contains("1 of the 2"), "{error}");
+}
