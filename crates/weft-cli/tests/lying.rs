@@ -187,6 +187,32 @@ fn every_lie_of_a_node_is_refused_with_the_node_named() {
         &elsewhere,
     );
 
+    // 3b. Fields written beside a real entry (who claimed, what kind, who signed) are not
+    // believed: what is shown is what the proven transaction says.
+    let designer_for_check = designer.clone();
+    let relabelled = liar(
+        Some(honest.clone()),
+        Arc::new(move |path, mut value| {
+            if path.starts_with("/v1/assets/") && value["history"].is_array() {
+                value["history"][0]["issuer"] = json!("ee".repeat(32));
+                value["history"][0]["signer"] = json!("ee".repeat(32));
+                value["history"][0]["kind"] = json!("Record");
+            }
+            value
+        }),
+    );
+    let shown = run(
+        &home,
+        &["verify", file_arg, "--as", &maker, "--node", &relabelled],
+        0,
+    );
+    assert_eq!(
+        shown["history"][0]["issuer"],
+        designer_for_check.as_str(),
+        "{shown}"
+    );
+    assert_eq!(shown["history"][0]["kind"], "RecordOwnership", "{shown}");
+
     // 4. A transaction whose proof was altered (the block re-sealed by a key of the liar's).
     let resealed = liar(
         Some(honest.clone()),
