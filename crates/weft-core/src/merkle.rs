@@ -203,6 +203,116 @@ pub fn verify_consistency(
     fr == *old_root && sr == *new_root && sn == 0
 }
 
+/// An append-only RFC 6962 tree that keeps the hash of every complete subtree (`levels[j][i]`
+/// covers leaves `i·2^j .. (i+1)·2^j`), so that the head of any prefix, an inclusion proof and a
+/// consistency proof take O(log² n) hashes, not O(n): what a node serving a growing log's
+/// checkpoints needs. Memory: about two hashes per leaf.
+#[derive(Debug, Default, Clone)]
+pub struct CompactLog {
+    levels: Vec<Vec<Hash32>>,
+}
+
+impl CompactLog {
+    /// Appends a leaf hash.
+    pub fn push(&mut self, leaf: Hash32) {
+        let mut node = leaf;
+        for level in 0.. {
+            if self.levels.len() == level {
+                self.levels.push(Vec::new());
+            }
+            self.levels[level].push(node);
+            let len = self.levels[level].len();
+            if len % 2 == 1 {
+                break;
+            }
+            node = node_hash(&self.levels[level][len - 2], &self.levels[level][len - 1]);
+        }
+    }
+
+    /// How many leaves.
+    pub fn len(&self) -> u64 {
+        self.levels.first().map_or(0, |leaves| leaves.len() as u64)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The head of the leaves `start .. start + size` (a range the RFC's recursion reaches:
+    /// `start` a multiple of the largest power of two below `size`, or of `size` itself).
+    fn subtree(&self, start: u64, size: u64) -> Hash32 {
+        if size.is_power_of_two() && start.is_multiple_of(size) {
+            return self.levels[size.trailing_zeros() as usize][(start / size) as usize];
+        }
+        let k = 1u64 << (63 - (size - 1).leading_zeros());
+        node_hash(&self.subtree(start, k), &self.subtree(start + k, size - k))
+    }
+
+    /// The head of the first `size` leaves; `None` beyond the log.
+    pub fn root(&self, size: u64) -> Option<Hash32> {
+        match size {
+            0 => Some(empty_root()),
+            _ if size > self.len() => None,
+            _ => Some(self.subtree(0, size)),
+        }
+    }
+
+    /// The audit path of leaf `index` in the tree of the first `size` leaves, as
+    /// [`inclusion_proof`] gives it.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Option<Vec<Hash32>> {
+        if index >= size || size > self.len() {
+            return None;
+        }
+        let mut path = Vec::new();
+        self.path(index, 0, size, &mut path);
+        Some(path)
+    }
+
+    /// RFC 6962's PATH(m, D[start .. start + n]), bottom to top.
+    fn path(&self, m: u64, start: u64, n: u64, path: &mut Vec<Hash32>) {
+        if n <= 1 {
+            return;
+        }
+        let k = 1u64 << (63 - (n - 1).leading_zeros());
+        if m < k {
+            self.path(m, start, k, path);
+            path.push(self.subtree(start + k, n - k));
+        } else {
+            self.path(m - k, start + k, n - k, path);
+            path.push(self.subtree(start, k));
+        }
+    }
+
+    /// The consistency proof from the first `old` leaves to the first `new`, as
+    /// [`consistency_proof`] gives it.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Option<Vec<Hash32>> {
+        if old == 0 || old > new || new > self.len() {
+            return None;
+        }
+        let mut proof = Vec::new();
+        self.subproof(old, 0, new, true, &mut proof);
+        Some(proof)
+    }
+
+    /// RFC 6962's SUBPROOF(m, D[start .. start + n], b).
+    fn subproof(&self, m: u64, start: u64, n: u64, complete: bool, proof: &mut Vec<Hash32>) {
+        if m == n {
+            if !complete {
+                proof.push(self.subtree(start, n));
+            }
+            return;
+        }
+        let k = 1u64 << (63 - (n - 1).leading_zeros());
+        if m <= k {
+            self.subproof(m, start, k, complete, proof);
+            proof.push(self.subtree(start + k, n - k));
+        } else {
+            self.subproof(m - k, start + k, n - k, false, proof);
+            proof.push(self.subtree(start, k));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +385,41 @@ mod tests {
             proof.push(root(&leaves[..k]));
             proof
         }
+    }
+
+    #[test]
+    fn a_compact_log_answers_as_the_whole_tree_for_every_size() {
+        let leaves: Vec<Hash32> = (0u32..70).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut log = CompactLog::default();
+        assert_eq!(log.root(0), Some(empty_root()));
+        for (count, leaf) in leaves.iter().enumerate() {
+            log.push(*leaf);
+            let size = count as u64 + 1;
+            assert_eq!(log.len(), size);
+            let tree = &leaves[..=count];
+            assert_eq!(log.root(size), Some(root(tree)), "root of {size}");
+            for index in 0..=count {
+                assert_eq!(
+                    log.inclusion_proof(index as u64, size),
+                    inclusion_proof(tree, index),
+                    "path of {index} in {size}"
+                );
+            }
+            for old in 1..=size {
+                assert_eq!(
+                    log.consistency_proof(old, size),
+                    consistency_proof(tree, old as usize),
+                    "{old} → {size}"
+                );
+            }
+        }
+        // Every prefix of the final log too.
+        for size in 1..=70u64 {
+            assert_eq!(log.root(size), Some(root(&leaves[..size as usize])));
+        }
+        assert_eq!(log.root(71), None);
+        assert_eq!(log.inclusion_proof(70, 70), None);
+        assert_eq!(log.consistency_proof(0, 5), None);
     }
 
     #[test]

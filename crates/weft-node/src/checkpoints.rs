@@ -2,12 +2,13 @@
 //! a C2SP signed checkpoint of any size up to the head, signed with the node's key; RFC 6962
 //! consistency proofs between two sizes; C2SP tlog-proofs of transactions.
 //!
-//! [`BlockLog`] keeps the log's leaves (one per block) in memory, read from the store as blocks
-//! are added: a checkpoint or proof hashes the tree in memory, O(blocks), without reading the
-//! headers again.
+//! [`BlockLog`] keeps the log in memory as a [`CompactLog`] (the hash of every complete subtree,
+//! about two hashes a block), read from the store as blocks are added: a checkpoint of any size or
+//! a proof hashes O(log² blocks) nodes, without reading the headers again.
 
 use std::sync::Mutex;
 
+use weft_core::merkle::CompactLog;
 use weft_core::{Hash32, SigningKey, TxId};
 use weft_ledger::checkpoint::{Checkpoint, Note, TlogProof, leaf, origin};
 use weft_ledger::proof::ValidatorChangeProof;
@@ -18,7 +19,7 @@ use weft_ledger::{Ledger, LedgerError, Result};
 /// The leaves of the chain's log, block by block.
 #[derive(Debug, Default)]
 pub struct BlockLog {
-    leaves: Mutex<Vec<Hash32>>,
+    log: Mutex<CompactLog>,
 }
 
 /// A signed checkpoint and the validator changes a verifier needs to know who signs it.
@@ -36,25 +37,25 @@ pub struct SignedCheckpoint {
 }
 
 impl BlockLog {
-    /// The leaves of every block up to the head, reading the blocks added since the last call.
+    /// The log of every block up to the head, reading the blocks added since the last call.
     fn leaves<S: Store>(
         &self,
         ledger: &Ledger<S>,
-    ) -> Result<std::sync::MutexGuard<'_, Vec<Hash32>>> {
-        let mut leaves = self
-            .leaves
+    ) -> Result<std::sync::MutexGuard<'_, CompactLog>> {
+        let mut log = self
+            .log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let head = ledger.head().header.height;
-        while (leaves.len() as u64) <= head {
-            let height = leaves.len() as u64;
+        while log.len() <= head {
+            let height = log.len();
             let header = ledger
                 .store()
                 .signed_header(height)?
                 .ok_or_else(|| LedgerError::Corrupt(format!("block header {height} is missing")))?;
-            leaves.push(leaf(&header.header.hash()));
+            log.push(leaf(&header.header.hash()));
         }
-        Ok(leaves)
+        Ok(log)
     }
 
     /// The checkpoint of the first `size` blocks (the whole chain when `None`), signed with
@@ -65,19 +66,17 @@ impl BlockLog {
         size: Option<u64>,
         key: &SigningKey,
     ) -> Result<SignedCheckpoint> {
-        let leaves = self.leaves(ledger)?;
-        let size = size.unwrap_or(leaves.len() as u64);
-        check_size(size, leaves.len() as u64)?;
+        let log = self.leaves(ledger)?;
+        let size = size.unwrap_or(log.len());
+        check_size(size, log.len())?;
         let name = origin(&ledger.genesis().chain_name, &ledger.chain_id());
         let checkpoint = Checkpoint {
             origin: name.clone(),
             size,
-            root: weft_core::merkle::root(&leaves[..size as usize]),
+            root: log.root(size).expect("size checked"),
         };
-        let last_path =
-            weft_core::merkle::inclusion_proof(&leaves[..size as usize], size as usize - 1)
-                .expect("size checked");
-        drop(leaves);
+        let last_path = log.inclusion_proof(size - 1, size).expect("size checked");
+        drop(log);
         let last_header = ledger
             .store()
             .signed_header(size - 1)?
@@ -115,18 +114,15 @@ impl BlockLog {
         old: u64,
         new: u64,
     ) -> Result<Vec<Hash32>> {
-        let leaves = self.leaves(ledger)?;
-        check_size(new, leaves.len() as u64)?;
+        let log = self.leaves(ledger)?;
+        check_size(new, log.len())?;
         if old == 0 || old > new {
             return Err(LedgerError::Invalid(format!(
                 "a consistency proof goes from a size of at least 1 to one at least as large; \
                  {old} to {new} does not"
             )));
         }
-        Ok(
-            weft_core::merkle::consistency_proof(&leaves[..new as usize], old as usize)
-                .expect("sizes checked"),
-        )
+        Ok(log.consistency_proof(old, new).expect("sizes checked"))
     }
 
     /// A C2SP tlog-proof of transaction `id`: its block's place in the checkpoint of the whole
@@ -143,12 +139,10 @@ impl BlockLog {
         if signed.validator_changes.len() > proof.validator_changes.len() {
             proof.validator_changes = signed.validator_changes.clone();
         }
-        let leaves = self.leaves(ledger)?;
-        let path = weft_core::merkle::inclusion_proof(
-            &leaves[..signed.size as usize],
-            proof.height as usize,
-        )
-        .ok_or_else(|| LedgerError::Corrupt("the block is past the checkpoint".into()))?;
+        let path = self
+            .leaves(ledger)?
+            .inclusion_proof(proof.height, signed.size)
+            .ok_or_else(|| LedgerError::Corrupt("the block is past the checkpoint".into()))?;
         let extra = serde_json::to_vec(&proof)
             .map_err(|error| LedgerError::Invalid(format!("the inclusion proof: {error}")))?;
         Ok(TlogProof {
