@@ -196,39 +196,15 @@ impl Chain for LocalChain {
 
     fn checkpoint(&self, size: Option<u64>) -> Result<CheckpointAnswer> {
         let key = Home::open(&self.home)?.producer_key()?;
-        let signed =
-            weft_node::checkpoints::BlockLog::default().checkpoint(&self.ledger, size, &key)?;
-        Ok(CheckpointAnswer {
-            note: signed.note.to_text(),
-            size: signed.size,
-            last_hash: signed.last_hash,
-            last_header: hex::encode(weft_core::encoding::encode(&signed.last_header)),
-            last_finality: serde_json::to_value(&signed.last_finality)
-                .expect("finality serialises"),
-            last_path: signed
-                .last_path
-                .iter()
-                .map(|hash| {
-                    use base64ct::Encoding as _;
-                    base64ct::Base64::encode_string(&hash.0)
-                })
-                .collect(),
-            validator_changes: serde_json::to_value(&signed.validator_changes)?,
-        })
+        Ok(weft_node::checkpoints::BlockLog::default()
+            .checkpoint(&self.ledger, size, &key)?
+            .answer())
     }
 
     fn consistency(&self, old: u64, new: u64) -> Result<ConsistencyAnswer> {
-        use base64ct::Encoding as _;
         let proof =
             weft_node::checkpoints::BlockLog::default().consistency(&self.ledger, old, new)?;
-        Ok(ConsistencyAnswer {
-            new_size: new,
-            old_size: old,
-            proof: proof
-                .iter()
-                .map(|hash| base64ct::Base64::encode_string(&hash.0))
-                .collect(),
-        })
+        Ok(weft_node::checkpoints::consistency_answer(old, new, &proof))
     }
 
     fn tlog_proof(&self, id: &TxId) -> Result<Option<String>> {

@@ -28,12 +28,45 @@ pub struct SignedCheckpoint {
     pub note: Note,
     pub size: u64,
     pub validator_changes: Vec<ValidatorChangeProof>,
-    /// The last block (`size - 1`): its hash, signed header, finality (when this node holds a
+    /// The last block (`size - 1`): its signed header, finality (when this node holds a
     /// certificate for it) and inclusion path in the tree.
-    pub last_hash: weft_core::BlockHash,
     pub last_header: weft_ledger::block::SignedHeader,
     pub last_finality: Option<weft_ledger::proof::FinalityProof>,
     pub last_path: Vec<Hash32>,
+}
+
+impl SignedCheckpoint {
+    /// The answer of `GET /v1/checkpoint` (and of the CLI on its home).
+    pub fn answer(&self) -> weft_api::CheckpointAnswer {
+        weft_api::CheckpointAnswer {
+            note: self.note.to_text(),
+            size: self.size,
+            last_hash: self.last_header.header.hash(),
+            last_header: hex::encode(weft_core::encoding::encode(&self.last_header)),
+            last_finality: serde_json::to_value(&self.last_finality).expect("finality serialises"),
+            last_path: base64_hashes(&self.last_path),
+            validator_changes: serde_json::to_value(&self.validator_changes)
+                .expect("proofs serialise"),
+        }
+    }
+}
+
+/// Hashes as base64, as the checkpoint answers carry them.
+fn base64_hashes(hashes: &[Hash32]) -> Vec<String> {
+    use base64ct::Encoding as _;
+    hashes
+        .iter()
+        .map(|hash| base64ct::Base64::encode_string(&hash.0))
+        .collect()
+}
+
+/// The answer of `GET /v1/checkpoint/consistency`.
+pub fn consistency_answer(old: u64, new: u64, proof: &[Hash32]) -> weft_api::ConsistencyAnswer {
+    weft_api::ConsistencyAnswer {
+        new_size: new,
+        old_size: old,
+        proof: base64_hashes(proof),
+    }
 }
 
 impl BlockLog {
@@ -81,7 +114,6 @@ impl BlockLog {
             .store()
             .signed_header(size - 1)?
             .ok_or_else(|| LedgerError::Corrupt(format!("block header {} is missing", size - 1)))?;
-        let last_hash = last_header.header.hash();
         let mut note = Note {
             text: checkpoint.text(),
             signatures: Vec::new(),
@@ -100,7 +132,6 @@ impl BlockLog {
             note,
             size,
             validator_changes,
-            last_hash,
             last_header,
             last_finality,
             last_path,

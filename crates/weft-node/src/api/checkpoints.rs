@@ -9,7 +9,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use base64ct::{Base64, Encoding as _};
 use serde::Deserialize;
 use weft_api::{CheckpointAnswer, ConsistencyAnswer, ErrorCode, TlogProofAnswer};
 use weft_core::TxId;
@@ -70,20 +69,7 @@ pub(crate) async fn checkpoint(
         log.checkpoint(ledger, query.size, &key).map_err(asked)
     })
     .await?;
-    Ok(Json(CheckpointAnswer {
-        note: signed.note.to_text(),
-        size: signed.size,
-        last_hash: signed.last_hash,
-        last_header: hex::encode(weft_core::encoding::encode(&signed.last_header)),
-        last_finality: serde_json::to_value(&signed.last_finality).expect("finality serialises"),
-        last_path: signed
-            .last_path
-            .iter()
-            .map(|hash| base64ct::Base64::encode_string(&hash.0))
-            .collect(),
-        validator_changes: serde_json::to_value(&signed.validator_changes)
-            .expect("proofs serialise"),
-    }))
+    Ok(Json(signed.answer()))
 }
 
 #[derive(Deserialize)]
@@ -113,14 +99,9 @@ pub(crate) async fn consistency(
         log.consistency(ledger, old, new).map_err(asked)
     })
     .await?;
-    Ok(Json(ConsistencyAnswer {
-        new_size: new,
-        old_size: old,
-        proof: proof
-            .iter()
-            .map(|hash| Base64::encode_string(&hash.0))
-            .collect(),
-    }))
+    Ok(Json(crate::checkpoints::consistency_answer(
+        old, new, &proof,
+    )))
 }
 
 #[utoipa::path(get, path = "/v1/transactions/{id}/tlog-proof", tag = "transactions",
