@@ -65,25 +65,7 @@ pub fn gathered<'a>(
             "{place} answered with a malformed checkpoint: {error}"
         ))
     })?;
-    for url in also {
-        let other = crate::client::NodeClient::new(url, ctx.ca.as_deref())?
-            .typed()
-            .checkpoint(Some(answer.size))
-            .with_context(|| format!("the checkpoint of {url}"))?;
-        let other = Note::parse(other.note.as_bytes()).map_err(|error| {
-            untrusted(format!(
-                "{url} answered with a malformed checkpoint: {error}"
-            ))
-        })?;
-        if other.text != note.text {
-            return Err(untrusted(format!(
-                "{url} and {place} sign different checkpoints of {} blocks: the chain has \
-                 forked, or one of them lies\n{place}:\n{}{url}:\n{}",
-                answer.size, note.text, other.text
-            )));
-        }
-        note.merge(&other)?;
-    }
+    add_signatures(ctx, &place, &mut note, answer.size, also)?;
     let parsed =
         Checkpoint::parse(&note.text).map_err(|error| untrusted(format!("{place}: {error}")))?;
     let pinned = root_for(roots, &origin_chain_id(&parsed))?;
@@ -114,6 +96,38 @@ pub fn gathered<'a>(
         pinned,
         schedule,
     })
+}
+
+/// Adds to `note` (a checkpoint of `size` blocks that `place` gave) the signatures of the
+/// `also` nodes on the same checkpoint: a network's validators each sign their own. Two nodes
+/// signing different texts for one size are named: the chain forked, or one of them lies.
+pub fn add_signatures(
+    ctx: &Globals,
+    place: &str,
+    note: &mut Note,
+    size: u64,
+    also: &[String],
+) -> Result<()> {
+    for url in also {
+        let other = crate::client::NodeClient::new(url, ctx.ca.as_deref())?
+            .typed()
+            .checkpoint(Some(size))
+            .with_context(|| format!("the checkpoint of {url}"))?;
+        let other = Note::parse(other.note.as_bytes()).map_err(|error| {
+            untrusted(format!(
+                "{url} answered with a malformed checkpoint: {error}"
+            ))
+        })?;
+        if other.text != note.text {
+            return Err(untrusted(format!(
+                "{url} and {place} sign different checkpoints of {size} blocks: the chain has \
+                 forked, or one of them lies\n{place}:\n{}{url}:\n{}",
+                note.text, other.text
+            )));
+        }
+        note.merge(&other)?;
+    }
+    Ok(())
 }
 
 pub fn checkpoint(ctx: &Globals, args: &CheckpointArgs<'_>) -> Result<()> {

@@ -106,24 +106,7 @@ fn tlog_build(
         })?;
     // The other validators' signatures on the same checkpoint.
     let size = weft_ledger::checkpoint::Checkpoint::parse(&parsed.note.text)?.size;
-    for url in also {
-        let other = crate::client::NodeClient::new(url, ctx.ca.as_deref())?
-            .typed()
-            .checkpoint(Some(size))
-            .with_context(|| format!("the checkpoint of {url}"))?;
-        let other =
-            weft_ledger::checkpoint::Note::parse(other.note.as_bytes()).map_err(|error| {
-                crate::output::Untrusted(format!(
-                    "{url} answered with a malformed checkpoint: {error}"
-                ))
-            })?;
-        parsed.note.merge(&other).map_err(|_| {
-            crate::output::Untrusted(format!(
-                "{url} and {place} sign different checkpoints of {size} blocks: the chain has \
-                 forked, or one of them lies"
-            ))
-        })?;
-    }
+    add_signatures(ctx, &place, &mut parsed.note, size, also)?;
     let text = parsed.to_text();
     let pinned = root_for(roots, &chain.chain_id()?.to_hex())?;
     let verified = weft_ledger::checkpoint::verify_tlog_proof(
