@@ -247,10 +247,7 @@ pub fn asset_report<S: Store>(
     let state = store.snapshot()?;
     let owner = state.owner(fingerprint)?;
     let history = history(store, whole, fingerprint)?;
-    let verdict = match verdict(&state, fingerprint, recipient)? {
-        Verdict::Unknown if history.iter().any(|entry| entry.kind == "Record") => Verdict::Recorded,
-        verdict => verdict,
-    };
+    let verdict = asset_verdict(store, &state, fingerprint, recipient)?;
     let mut stripped: Vec<TxId> = history
         .iter()
         .filter(|entry| entry.stripped)
@@ -311,8 +308,22 @@ pub fn verdict<V: StateView>(
     })
 }
 
+/// The verdict on `fingerprint` for `recipient`, as [`verdict`] gives it from the rule state,
+/// except that an asset nobody claimed but a `Record` holds is `recorded`.
+pub fn asset_verdict<S: Store>(
+    store: &S,
+    state: &impl StateView,
+    fingerprint: &Fingerprint,
+    recipient: Option<ResourceId>,
+) -> Result<Verdict, LedgerError> {
+    Ok(match verdict(state, fingerprint, recipient)? {
+        Verdict::Unknown if recorded(store, fingerprint)? => Verdict::Recorded,
+        verdict => verdict,
+    })
+}
+
 /// Is `fingerprint` the body of a `Record` on the ledger?
-pub fn recorded<S: Store>(store: &S, fingerprint: &Fingerprint) -> Result<bool, LedgerError> {
+fn recorded<S: Store>(store: &S, fingerprint: &Fingerprint) -> Result<bool, LedgerError> {
     for (position, id) in store.by_fingerprint(fingerprint)? {
         if let Some(tx) = store.tx_at(position)?
             && tx.id() == id

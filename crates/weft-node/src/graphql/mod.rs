@@ -792,18 +792,14 @@ impl Asset {
         let (fingerprint, recipient) = (self.fingerprint, self.recipient);
         read(ctx, move |ledger| {
             let snapshot = ledger.store().snapshot()?;
-            Ok(match query::verdict(&snapshot, &fingerprint, recipient)? {
-                weft_api::Verdict::Valid => Verdict::Valid,
-                weft_api::Verdict::NotRecipient => Verdict::NotRecipient,
-                weft_api::Verdict::Recorded => Verdict::Recorded,
-                weft_api::Verdict::Unknown => {
-                    if query::recorded(ledger.store(), &fingerprint)? {
-                        Verdict::Recorded
-                    } else {
-                        Verdict::Unknown
-                    }
-                }
-            })
+            Ok(
+                match query::asset_verdict(ledger.store(), &snapshot, &fingerprint, recipient)? {
+                    weft_api::Verdict::Valid => Verdict::Valid,
+                    weft_api::Verdict::NotRecipient => Verdict::NotRecipient,
+                    weft_api::Verdict::Recorded => Verdict::Recorded,
+                    weft_api::Verdict::Unknown => Verdict::Unknown,
+                },
+            )
         })
         .await
     }
