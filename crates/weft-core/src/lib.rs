@@ -22,6 +22,7 @@ pub mod hash;
 pub mod keys;
 pub mod merkle;
 pub mod model;
+pub mod smt;
 
 pub use error::CoreError;
 pub use fingerprint::{Fingerprint, Fingerprinter, HashAlgo};
