@@ -4,6 +4,8 @@
 //! receipts and parts, not with the ledger's bytes); blocks are streamed from storage one at a
 //! time.
 //!
+//! Every block's state root is recomputed from the replayed state and compared with its header.
+//!
 //! Then every row the answers are read from — rule state and the indexes by transaction id,
 //! fingerprint, resource and block hash ([`crate::store::Derived`]) — must be what the blocks
 //! give: an index edited apart from the blocks is named.
@@ -126,7 +128,9 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
                         &block.transactions,
                         &validated.ids,
                     );
-                    state.apply(&validated.delta);
+                    // `validate_block` recomputed the block's state root and compared it with
+                    // the header's.
+                    state.apply_update(&validated.delta, &validated.state);
                 }
                 Err(error) => return failed(error),
             }
@@ -187,9 +191,20 @@ pub fn audit<S: Store>(store: &S, progress: &mut dyn FnMut(u64, u64)) -> Result<
     if rules_through.is_none() {
         derived.add_state(state.delta());
     }
-    if rules_through.is_none()
-        && let Some(reason) = store.derived_difference(&derived)?
-    {
+    let held_root = store.state_root()?;
+    let difference = match rules_through.is_none() {
+        false => None,
+        true => match store.derived_difference(&derived)? {
+            Some(reason) => Some(reason),
+            None => (held_root != state.state_root()).then(|| {
+                format!(
+                    "its state tree has root {held_root}, the blocks give {}",
+                    state.state_root()
+                )
+            }),
+        },
+    };
+    if let Some(reason) = difference {
         return Ok(AuditReport {
             ok: false,
             blocks: total,

@@ -4,7 +4,7 @@
 //! transactions, whose RFC 6962 tree gives `merkle_root`.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use weft_core::encoding::{Canonical, check_version, encode};
+use weft_core::encoding::{Canonical, encode};
 use weft_core::{
     BlockHash, ChainId, CoreError, Hash32, MerkleRoot, Namespace, PublicKey, Signature, SigningKey,
     TxId,
@@ -27,7 +27,11 @@ pub struct ConsensusData {
     pub nonce: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+/// The header version that commits to the rule state (`state_root`); version 1 headers (written
+/// before state roots) have none and are still read.
+pub const HEADER_VERSION: u8 = 2;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockHeader {
     pub version: u8,
     pub chain_id: ChainId,
@@ -39,13 +43,85 @@ pub struct BlockHeader {
     pub tx_count: u32,
     pub consensus: ConsensusData,
     pub producer: PublicKey,
+    /// The root of the rule state after this block ([`crate::commitment`]); present from
+    /// version 2 on, encoded after every other field.
+    pub state_root: Option<Hash32>,
+}
+
+impl BorshSerialize for BlockHeader {
+    fn serialize<W: std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
+        self.version.serialize(writer)?;
+        self.chain_id.serialize(writer)?;
+        self.height.serialize(writer)?;
+        self.timestamp.serialize(writer)?;
+        self.previous_digest.serialize(writer)?;
+        self.merkle_root.serialize(writer)?;
+        self.tx_count.serialize(writer)?;
+        self.consensus.serialize(writer)?;
+        self.producer.serialize(writer)?;
+        if let Some(root) = &self.state_root {
+            root.serialize(writer)?;
+        }
+        Ok(())
+    }
+}
+
+impl BorshDeserialize for BlockHeader {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        let version = u8::deserialize_reader(reader)?;
+        let chain_id = ChainId::deserialize_reader(reader)?;
+        let height = u64::deserialize_reader(reader)?;
+        let timestamp = u64::deserialize_reader(reader)?;
+        let previous_digest = BlockHash::deserialize_reader(reader)?;
+        let merkle_root = MerkleRoot::deserialize_reader(reader)?;
+        let tx_count = u32::deserialize_reader(reader)?;
+        let consensus = ConsensusData::deserialize_reader(reader)?;
+        let producer = PublicKey::deserialize_reader(reader)?;
+        let state_root = if version >= HEADER_VERSION {
+            Some(Hash32::deserialize_reader(reader)?)
+        } else {
+            None
+        };
+        Ok(BlockHeader {
+            version,
+            chain_id,
+            height,
+            timestamp,
+            previous_digest,
+            merkle_root,
+            tx_count,
+            consensus,
+            producer,
+            state_root,
+        })
+    }
 }
 
 impl Canonical for BlockHeader {
     const WHAT: &'static str = "block header";
     const MAX_ENCODED: usize = 256;
     fn validate(&self) -> Result<(), CoreError> {
-        check_version("block header version", self.version)
+        match (self.version, &self.state_root) {
+            (1, None) | (HEADER_VERSION, Some(_)) => Ok(()),
+            (1 | HEADER_VERSION, _) => Err(CoreError::InvalidField {
+                field: "block header",
+                reason: format!(
+                    "a version {} header {} a state root",
+                    self.version,
+                    if self.state_root.is_some() {
+                        "cannot have"
+                    } else {
+                        "must have"
+                    }
+                ),
+            }),
+            (version, _) => Err(CoreError::InvalidField {
+                field: "block header version",
+                reason: format!(
+                    "format version {version} is not supported (this build reads versions 1 and {HEADER_VERSION})"
+                ),
+            }),
+        }
     }
 }
 

@@ -4,11 +4,13 @@
 
 use std::collections::HashSet;
 
-use weft_core::encoding::FORMAT_VERSION;
 use weft_core::model::Genesis;
 use weft_core::{BlockHash, ChainId, Hash32, SigningKey, TxId};
 
-use crate::block::{Block, BlockHeader, ConsensusData, MerkleLevels, SignedHeader, merkle_levels};
+use crate::block::{
+    Block, BlockHeader, ConsensusData, HEADER_VERSION, MerkleLevels, SignedHeader, merkle_levels,
+};
+use crate::commitment::StateUpdate;
 use crate::error::{LedgerError, Result, RuleError};
 use crate::rules::{RuleContext, apply};
 use crate::state::{Overlay, Position, StateDelta, StateView};
@@ -118,6 +120,8 @@ pub struct ValidatedBlock {
     pub ids: Vec<TxId>,
     pub levels: MerkleLevels,
     pub delta: StateDelta,
+    /// The state root after the block, as computed on the state it was validated on.
+    pub state: StateUpdate,
 }
 
 /// One chain on one store.
@@ -145,8 +149,29 @@ impl<S: Store> Ledger<S> {
         let chain_id = genesis_tx.header.chain_id;
         let ids = vec![genesis_tx.id()];
         let levels = merkle_levels(std::slice::from_ref(&genesis_tx), &ids);
+        // The state root block 0 commits to: the genesis applied to the empty state.
+        let state_root = {
+            let snapshot = store.snapshot()?;
+            let mut overlay = Overlay::new(&snapshot);
+            let context = RuleContext {
+                chain_id,
+                reference_time: timestamp,
+                time_window_ms: None,
+            };
+            apply(
+                &mut overlay,
+                &genesis_tx,
+                ids[0],
+                Position {
+                    height: 0,
+                    index: 0,
+                },
+                &context,
+            )?;
+            snapshot.state_update(&overlay.delta)?.root
+        };
         let header = BlockHeader {
-            version: FORMAT_VERSION,
+            version: HEADER_VERSION,
             chain_id,
             height: 0,
             timestamp,
@@ -155,6 +180,7 @@ impl<S: Store> Ledger<S> {
             tx_count: 1,
             consensus: ConsensusData::default(),
             producer: producer.public_key(),
+            state_root: Some(state_root),
         };
         let block = Block {
             signed: SignedHeader::seal(header, producer),
@@ -169,6 +195,7 @@ impl<S: Store> Ledger<S> {
             ids: &validated.ids,
             levels: &validated.levels,
             delta: &validated.delta,
+            state: &validated.state,
             keep: None,
             certificate: None,
         })?;
@@ -193,6 +220,7 @@ impl<S: Store> Ledger<S> {
             ids: &validated.ids,
             levels: &validated.levels,
             delta: &validated.delta,
+            state: &validated.state,
             keep: None,
             certificate: None,
         })?;
@@ -208,6 +236,17 @@ impl<S: Store> Ledger<S> {
             LedgerError::Corrupt("the chain has blocks but no genesis state".into())
         })?;
         let chain_id = head.header.chain_id;
+        if let Some(committed) = head.header.state_root {
+            let held = store.state_root()?;
+            if held != committed {
+                return Err(LedgerError::Corrupt(format!(
+                    "the rule state held here has root {held}, but the head (block {}) commits to \
+                     {committed}: the state tables were changed apart from the blocks \
+                     (`weft chain verify` names the table)",
+                    head.header.height
+                )));
+            }
+        }
         Ok(Ledger {
             store,
             chain_id,
@@ -410,11 +449,33 @@ impl<S: Store> Ledger<S> {
                 self.head.header.height
             )));
         }
+        // The update was computed on the state it was validated on; under blocks that are
+        // final since, it is computed again on this state.
+        let recomputed;
+        let state = if validated.state.base == self.store.state_root()? {
+            &validated.state
+        } else {
+            recomputed = self.store.snapshot()?.state_update(&validated.delta)?;
+            &recomputed
+        };
+        if let Some(root) = header.state_root
+            && root != state.root
+        {
+            return Err(LedgerError::BadBlock {
+                height: header.height,
+                hash: header.hash(),
+                reason: format!(
+                    "state_root {root} is not the state after the block (computed {})",
+                    state.root
+                ),
+            });
+        }
         self.store.commit_block(BlockCommit {
             block,
             ids: &validated.ids,
             levels: &validated.levels,
             delta: &validated.delta,
+            state,
             keep,
             certificate,
         })?;
@@ -504,9 +565,10 @@ pub fn assemble<V: StateView + ?Sized>(
     let delta = overlay.into_delta();
     let ids: Vec<TxId> = accepted.iter().map(|(id, _)| *id).collect();
     let levels = merkle_levels(&accepted_txs, &ids);
+    let state_update = state.state_update(&delta)?;
     let block = {
         let header = BlockHeader {
-            version: FORMAT_VERSION,
+            version: HEADER_VERSION,
             chain_id,
             height,
             timestamp,
@@ -515,6 +577,7 @@ pub fn assemble<V: StateView + ?Sized>(
             tx_count: accepted_txs.len() as u32,
             consensus: ConsensusData::default(),
             producer: producer.public_key(),
+            state_root: Some(state_update.root),
         };
         Block {
             signed: SignedHeader::seal(header, producer),
@@ -523,7 +586,12 @@ pub fn assemble<V: StateView + ?Sized>(
     };
     Ok(Assembled {
         block,
-        validated: ValidatedBlock { ids, levels, delta },
+        validated: ValidatedBlock {
+            ids,
+            levels,
+            delta,
+            state: state_update,
+        },
         accepted,
         rejected,
     })
@@ -605,6 +673,11 @@ fn check_block_with(
             }
             if header.timestamp < previous.header.timestamp {
                 return Err(bad("timestamp is earlier than the previous block's".into()));
+            }
+            if header.state_root.is_none() && previous.header.state_root.is_some() {
+                return Err(bad(
+                    "a block without a state root cannot follow one with a state root".into(),
+                ));
             }
         }
         None => {
@@ -712,9 +785,20 @@ pub fn validate_block_with<V: StateView + ?Sized>(
             header.producer, header.height
         )));
     }
+    let delta = overlay.into_delta();
+    let state_update = state.state_update(&delta)?;
+    if let Some(root) = header.state_root
+        && root != state_update.root
+    {
+        return Err(bad(format!(
+            "state_root {root} is not the state after the block (computed {})",
+            state_update.root
+        )));
+    }
     Ok(ValidatedBlock {
         ids,
         levels,
-        delta: overlay.into_delta(),
+        delta,
+        state: state_update,
     })
 }

@@ -21,6 +21,7 @@
 pub mod audit;
 pub mod block;
 pub mod checkpoint;
+pub mod commitment;
 pub mod error;
 pub mod files;
 pub mod filter;

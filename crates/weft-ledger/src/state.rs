@@ -95,6 +95,35 @@ pub struct PartEntry {
     pub tx_id: TxId,
 }
 
+/// Every transaction that names a fingerprint as its content (claims, sends, records of it), as
+/// a count and a hash chain over their ids in ledger order: `head_0` is 32 zero bytes,
+/// `head_n = SHA-256("weft history v1\0" || head_(n-1) || id_n)`. The state root commits to
+/// it, so a client given a fingerprint's transactions can tell that none was left out
+/// (docs/state-proofs.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct HistoryEntry {
+    pub count: u64,
+    pub head: weft_core::Hash32,
+}
+
+impl HistoryEntry {
+    pub const DOMAIN: &'static [u8] = b"weft history v1\0";
+
+    /// This history with `id` appended.
+    pub fn then(self, id: &TxId) -> HistoryEntry {
+        HistoryEntry {
+            count: self.count + 1,
+            head: weft_core::Hash32::sha256(&[Self::DOMAIN, &self.head.0, &id.0.0]),
+        }
+    }
+
+    /// The history of exactly `ids`, in this order.
+    pub fn of<'a>(ids: impl IntoIterator<Item = &'a TxId>) -> HistoryEntry {
+        ids.into_iter()
+            .fold(HistoryEntry::default(), |history, id| history.then(id))
+    }
+}
+
 /// Read access to rule state.
 pub trait StateView {
     fn genesis(&self) -> Result<Option<Genesis>>;
@@ -107,6 +136,10 @@ pub trait StateView {
         resource: &ResourceId,
     ) -> Result<Option<ReceiptEntry>>;
     fn part(&self, code: &str) -> Result<Option<PartEntry>>;
+    /// The history of the transactions naming `fingerprint` as their content.
+    fn history(&self, fingerprint: &Fingerprint) -> Result<Option<HistoryEntry>>;
+    /// The state root of this state with `pending` on top (see [`crate::commitment`]).
+    fn state_update(&self, pending: &StateDelta) -> Result<crate::commitment::StateUpdate>;
     /// Is a transaction with this id already on the ledger?
     fn contains_tx(&self, id: &TxId) -> Result<bool>;
     /// The validator changes scheduled by `SetValidators` transactions, oldest first.
@@ -209,6 +242,9 @@ pub struct StateDelta {
     /// Every validator change scheduled so far, when this delta schedules one (the whole list:
     /// the later delta's wins).
     pub validators: Option<Vec<ValidatorChange>>,
+    /// Last, so that a delta written before histories were kept (storage layout 5) reads as
+    /// one without them.
+    pub histories: HashMap<Fingerprint, HistoryEntry>,
     /// Ids of the transactions this delta comes from.
     #[borsh(skip)]
     pub tx_ids: HashSet<TxId>,
@@ -239,6 +275,8 @@ impl StateDelta {
             .extend(later.receipts.iter().map(|(k, v)| (*k, *v)));
         self.parts
             .extend(later.parts.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.histories
+            .extend(later.histories.iter().map(|(k, v)| (*k, *v)));
     }
 }
 
@@ -303,6 +341,17 @@ impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
             None => self.base.part(code),
         }
     }
+    fn history(&self, fingerprint: &Fingerprint) -> Result<Option<HistoryEntry>> {
+        match self.delta.histories.get(fingerprint) {
+            Some(entry) => Ok(Some(*entry)),
+            None => self.base.history(fingerprint),
+        }
+    }
+    fn state_update(&self, pending: &StateDelta) -> Result<crate::commitment::StateUpdate> {
+        let mut merged = self.delta.clone();
+        merged.merge_state(pending);
+        self.base.state_update(&merged)
+    }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
         Ok(self.delta.tx_ids.contains(id) || self.base.contains_tx(id)?)
     }
@@ -336,6 +385,12 @@ impl<T: StateView + ?Sized> StateView for &T {
     }
     fn part(&self, code: &str) -> Result<Option<PartEntry>> {
         (**self).part(code)
+    }
+    fn history(&self, fingerprint: &Fingerprint) -> Result<Option<HistoryEntry>> {
+        (**self).history(fingerprint)
+    }
+    fn state_update(&self, pending: &StateDelta) -> Result<crate::commitment::StateUpdate> {
+        (**self).state_update(pending)
     }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
         (**self).contains_tx(id)

@@ -262,6 +262,7 @@ mod tests {
             tx_count: 0,
             consensus: ConsensusData::default(),
             producer: producer().public_key(),
+            state_root: None,
         };
         SignedHeader::seal(header, &producer())
     }
@@ -277,6 +278,7 @@ mod tests {
             tx_count: 0,
             consensus: ConsensusData::default(),
             producer: producer().public_key(),
+            state_root: None,
         };
         SignedHeader::seal(header, &producer())
     }

@@ -4,10 +4,11 @@
 mod common;
 
 use common::*;
-use weft_core::encoding::FORMAT_VERSION;
 use weft_core::{BlockHash, SigningKey};
 use weft_ledger::audit::audit;
-use weft_ledger::block::{Block, BlockHeader, ConsensusData, SignedHeader, merkle_levels};
+use weft_ledger::block::{
+    Block, BlockHeader, ConsensusData, HEADER_VERSION, SignedHeader, merkle_levels,
+};
 use weft_ledger::proof::{self, SealsOnly};
 use weft_ledger::store::{BlockCommit, MemoryStore, RedbStore, Store};
 use weft_ledger::{Ledger, Signer, Transaction};
@@ -41,7 +42,7 @@ fn force_block<S: Store>(w: &mut World<S>, transactions: Vec<Transaction>) -> u6
     let ids: Vec<_> = transactions.iter().map(Transaction::id).collect();
     let levels = merkle_levels(&transactions, &ids);
     let header = BlockHeader {
-        version: FORMAT_VERSION,
+        version: HEADER_VERSION,
         chain_id: w.chain_id,
         height: head.header.height + 1,
         timestamp: head.header.timestamp + 1,
@@ -50,6 +51,7 @@ fn force_block<S: Store>(w: &mut World<S>, transactions: Vec<Transaction>) -> u6
         tx_count: transactions.len() as u32,
         consensus: ConsensusData::default(),
         producer: w.producer.public_key(),
+        state_root: head.header.state_root,
     };
     let block = Block {
         signed: SignedHeader::seal(header, &w.producer),
@@ -63,6 +65,7 @@ fn force_block<S: Store>(w: &mut World<S>, transactions: Vec<Transaction>) -> u6
             ids: &ids,
             levels: &levels,
             delta: &delta,
+            state: &Default::default(),
             keep: None,
             certificate: None,
         })
@@ -156,6 +159,7 @@ fn audit_catches_a_forged_signature_and_a_broken_link() {
             ids: &[],
             levels: &levels,
             delta: &delta,
+            state: &Default::default(),
             keep: None,
             certificate: None,
         })
@@ -365,7 +369,7 @@ fn import_refuses_a_block_from_an_unknown_producer() {
     let intruder = SigningKey::from_seed(&[200; 32]);
     let levels = merkle_levels(&[], &[]);
     let header = BlockHeader {
-        version: FORMAT_VERSION,
+        version: HEADER_VERSION,
         chain_id: w.chain_id,
         height: head.header.height + 1,
         timestamp: head.header.timestamp,
@@ -374,6 +378,7 @@ fn import_refuses_a_block_from_an_unknown_producer() {
         tx_count: 0,
         consensus: ConsensusData::default(),
         producer: intruder.public_key(),
+        state_root: head.header.state_root,
     };
     let block = Block {
         signed: SignedHeader::seal(header, &intruder),
@@ -586,7 +591,7 @@ fn a_copy_that_strips_what_its_filter_drops_still_indexes_proves_and_audits() {
         let tx_ids: Vec<_> = transactions.iter().map(Transaction::id).collect();
         let levels = merkle_levels(&transactions, &tx_ids);
         let header = BlockHeader {
-            version: FORMAT_VERSION,
+            version: HEADER_VERSION,
             chain_id: thin.chain_id(),
             height: head.header.height + 1,
             timestamp: head.header.timestamp + 1,
@@ -595,6 +600,7 @@ fn a_copy_that_strips_what_its_filter_drops_still_indexes_proves_and_audits() {
             tx_count: 1,
             consensus: ConsensusData::default(),
             producer: w.producer.public_key(),
+            state_root: head.header.state_root,
         };
         let block = Block {
             signed: SignedHeader::seal(header, &w.producer),
@@ -606,6 +612,7 @@ fn a_copy_that_strips_what_its_filter_drops_still_indexes_proves_and_audits() {
                 ids: &tx_ids,
                 levels: &levels,
                 delta: &Default::default(),
+                state: &Default::default(),
                 keep: None,
                 certificate: None,
             })

@@ -51,6 +51,7 @@ fn vector_header(tx: &Transaction) -> SignedHeader {
             tx_count: 1,
             consensus: ConsensusData::default(),
             producer: producer.public_key(),
+            state_root: None,
         },
         &producer,
     )

@@ -248,6 +248,10 @@ pub fn apply<S: StateView + ?Sized>(
         Payload::NetworkPeer(peer) => network::network_peer(state, &tx, peer)?,
         Payload::SetValidators(set) => network::set_validators(state, &tx, set)?,
     }
+    if let Some(fingerprint) = payload.content_fingerprint() {
+        let history = state.history(&fingerprint)?.unwrap_or_default().then(&id);
+        state.delta.histories.insert(fingerprint, history);
+    }
     state.delta.tx_ids.insert(id);
     Ok(())
 }

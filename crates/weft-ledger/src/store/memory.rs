@@ -16,13 +16,32 @@ use crate::state::{
 };
 use crate::tx::Transaction;
 
-/// Rule state only, in memory: every block's changes merged into one.
+/// Rule state only, in memory: every block's changes merged into one, and the state tree over
+/// them.
 #[derive(Debug, Default, Clone)]
-pub struct MemoryState(StateDelta);
+pub struct MemoryState(StateDelta, weft_core::smt::Tree);
 
 impl MemoryState {
     pub fn apply(&mut self, delta: &StateDelta) {
         self.0.merge(delta);
+        self.1
+            .update_sorted(&crate::commitment::leaf_updates(delta));
+    }
+
+    /// [`MemoryState::apply`] with the state update computed for `delta` on this state.
+    pub fn apply_update(&mut self, delta: &StateDelta, update: &crate::commitment::StateUpdate) {
+        self.0.merge(delta);
+        update.apply_to(&mut self.1, delta);
+    }
+
+    /// The root of the state tree.
+    pub fn state_root(&self) -> Hash32 {
+        self.1.root()
+    }
+
+    /// The proof of `key`'s entry (or absence) in the state tree.
+    pub fn prove(&self, key: &crate::commitment::StateKey) -> weft_core::smt::Proof {
+        self.1.prove(&key.hash())
     }
 
     /// Every change applied, merged: the whole rule state.
@@ -53,6 +72,12 @@ impl StateView for MemoryState {
     }
     fn part(&self, code: &str) -> Result<Option<PartEntry>> {
         Ok(self.0.parts.get(code).cloned())
+    }
+    fn history(&self, fingerprint: &Fingerprint) -> Result<Option<crate::state::HistoryEntry>> {
+        Ok(self.0.histories.get(fingerprint).copied())
+    }
+    fn state_update(&self, pending: &StateDelta) -> Result<crate::commitment::StateUpdate> {
+        Ok(crate::commitment::StateUpdate::compute(&self.1, pending))
     }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
         Ok(self.0.tx_ids.contains(id))
@@ -124,7 +149,7 @@ impl Store for MemoryStore {
             .insert(height, (commit.ids.len(), commit.levels.to_bytes()));
         self.hashes.insert(header.hash(), height);
         self.headers.insert(height, commit.block.signed.clone());
-        self.state.apply(commit.delta);
+        self.state.apply_update(commit.delta, commit.state);
         if let Some(certificate) = commit.certificate {
             self.certificates.insert(height, certificate.to_vec());
         }
@@ -177,6 +202,12 @@ impl Store for MemoryStore {
             .headers
             .last_key_value()
             .map(|(_, header)| header.clone()))
+    }
+    fn state_root(&self) -> Result<Hash32> {
+        Ok(self.state.state_root())
+    }
+    fn state_proof(&self, key: &crate::commitment::StateKey) -> Result<weft_core::smt::Proof> {
+        Ok(self.state.prove(key))
     }
     fn signed_header(&self, height: u64) -> Result<Option<SignedHeader>> {
         Ok(self.headers.get(&height).cloned())

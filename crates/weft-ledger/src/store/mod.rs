@@ -29,6 +29,8 @@ pub struct BlockCommit<'a> {
     pub ids: &'a [TxId],
     pub levels: &'a MerkleLevels,
     pub delta: &'a StateDelta,
+    /// The state root after the block, with what the state tree needs to get there.
+    pub state: &'a crate::commitment::StateUpdate,
     /// Which transactions are stored whole (`true`) and which stripped of their payload; `None`
     /// keeps every one. Indexes are built from the whole transactions either way, so a stripped
     /// transaction is still found by fingerprint and resource (see [`crate::filter`]).
@@ -89,6 +91,10 @@ pub trait Store {
         Ok(MergeStep::Idle)
     }
     fn head(&self) -> Result<Option<SignedHeader>>;
+    /// The root of the rule state after the head (see [`crate::commitment`]).
+    fn state_root(&self) -> Result<Hash32>;
+    /// The proof of `key`'s entry, or of its absence, under [`Store::state_root`].
+    fn state_proof(&self, key: &crate::commitment::StateKey) -> Result<weft_core::smt::Proof>;
     fn signed_header(&self, height: u64) -> Result<Option<SignedHeader>>;
     fn height_of(&self, hash: &BlockHash) -> Result<Option<u64>>;
     /// Transactions of block `height`, in order.

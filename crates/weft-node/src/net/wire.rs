@@ -290,7 +290,7 @@ mod tests {
         use weft_ledger::block::{BlockHeader, ConsensusData};
         let key = weft_core::SigningKey::from_seed(&[3; 32]);
         let header = BlockHeader {
-            version: weft_core::encoding::FORMAT_VERSION,
+            version: weft_ledger::block::HEADER_VERSION,
             chain_id: weft_core::ChainId::from_name("wire-test").expect("chain id"),
             height: 5,
             timestamp: 1,
@@ -299,6 +299,7 @@ mod tests {
             tx_count: 2,
             consensus: ConsensusData::default(),
             producer: key.public_key(),
+            state_root: Some(Default::default()),
         };
         let signed = SignedHeader::seal(header, &key);
         let good = Proposal::Compact {

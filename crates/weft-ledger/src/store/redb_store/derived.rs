@@ -1,5 +1,5 @@
 //! The audit's check of the derived tables: every row of the rule state (resources, keys,
-//! owners, receipts, parts, genesis, validator schedule) and of the indexes (transaction ids,
+//! owners, receipts, parts, histories, genesis, validator schedule) and of the indexes (transaction ids,
 //! fingerprints, resources, block hashes) must be what replaying the blocks gives — no row
 //! missing, none different, none extra. `weft verify` and `weft history` read these rows, not
 //! the blocks: an edit here would otherwise go unseen.
@@ -23,7 +23,7 @@ use super::RedbStore;
 use super::merge::MergeWork;
 use super::pending::{IndexEntries, Pending};
 use super::tables::{
-    BY_FINGERPRINT, BY_RESOURCE, HASHES, KEYS, META, OWNERS, PARTS, RECEIPTS, RESOURCES,
+    BY_FINGERPRINT, BY_RESOURCE, HASHES, HISTORIES, KEYS, META, OWNERS, PARTS, RECEIPTS, RESOURCES,
     TX_POSITIONS, index_key, key_key, storage,
 };
 use crate::error::Result;
@@ -31,7 +31,7 @@ use crate::state::StateDelta;
 use crate::tx::Transaction;
 
 /// The derived tables, in the order differences are reported.
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
     "tx_positions",
     "fingerprint_index",
     "resource_index",
@@ -43,6 +43,7 @@ const TABLES: [&str; 11] = [
     "parts",
     "meta.genesis",
     "meta.validators",
+    "histories",
 ];
 
 /// A multiset hash of a table's rows.
@@ -129,6 +130,9 @@ impl Tables {
         }
         let validators = state.validators.clone().unwrap_or_default();
         self.add(10, b"validators", &encode(&validators));
+        for (fingerprint, entry) in &state.histories {
+            self.add(11, &fingerprint.key_bytes(), &encode(entry));
+        }
     }
 
     /// The first table that differs from `other`, with its row counts.
@@ -219,6 +223,9 @@ fn waiting_rows(changes: &[&Pending]) -> BTreeMap<(usize, Vec<u8>), Vec<u8>> {
         for (key, value) in &work.parts {
             rows.insert((8, key.as_bytes().to_vec()), value.clone());
         }
+        for (key, value) in &work.histories {
+            rows.insert((11, key.to_vec()), value.clone());
+        }
         if let Some(genesis) = &work.genesis {
             rows.insert((9, b"genesis".to_vec()), genesis.clone());
         }
@@ -284,6 +291,10 @@ impl RedbStore {
         ));
         hash_rows!(txn, stored, waiting_keys, 8, PARTS, |k, v| (
             k.as_bytes().to_vec(),
+            v.to_vec()
+        ));
+        hash_rows!(txn, stored, waiting_keys, 11, HISTORIES, |k, v| (
+            *k,
             v.to_vec()
         ));
         let meta = txn.open_table(META).map_err(storage)?;

@@ -9,8 +9,8 @@ use weft_core::encoding::encode;
 use super::super::receipt_key;
 use super::pending::{IndexEntries, Pending};
 use super::tables::{
-    BY_FINGERPRINT, BY_RESOURCE, KEYS, META, OWNERS, PARTS, PENDING_DELTAS, RECEIPTS, RESOURCES,
-    TX_POSITIONS, index_key, key_key, storage,
+    BY_FINGERPRINT, BY_RESOURCE, HISTORIES, KEYS, META, OWNERS, PARTS, PENDING_DELTAS, RECEIPTS,
+    RESOURCES, TX_POSITIONS, index_key, key_key, storage,
 };
 use crate::error::Result;
 use crate::state::StateDelta;
@@ -53,14 +53,15 @@ pub(super) struct MergeWork {
     pub(super) owners: Vec<([u8; 33], Vec<u8>)>,
     pub(super) receipts: Vec<([u8; 65], Vec<u8>)>,
     pub(super) parts: Vec<(String, Vec<u8>)>,
+    pub(super) histories: Vec<([u8; 33], Vec<u8>)>,
     /// Rows of each list already written, in the order of [`Step::ends`].
-    written: [usize; 8],
+    written: [usize; 9],
 }
 
 /// Where one step of a [`MergeWork`] ends in each list.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Step {
-    pub(super) ends: [usize; 8],
+    pub(super) ends: [usize; 9],
     /// Does this step write the meta rows (genesis, validator schedule)?
     meta: bool,
 }
@@ -183,7 +184,14 @@ impl MergeWork {
                     .map(|(code, entry)| (code.clone(), encode(entry)))
                     .collect(),
             ),
-            written: [0; 8],
+            histories: sorted_last_wins(
+                deltas
+                    .iter()
+                    .flat_map(|delta| delta.histories.iter())
+                    .map(|(fingerprint, entry)| (fingerprint.key_bytes(), encode(entry)))
+                    .collect(),
+            ),
+            written: [0; 9],
         }
     }
 
@@ -248,6 +256,10 @@ impl MergeWork {
             k.as_str(),
             v.as_slice()
         ));
+        write_rows!(txn, HISTORIES, &self.histories[from[8]..to[8]], |k, v| (
+            k,
+            v.as_slice()
+        ));
         Ok(())
     }
 
@@ -262,7 +274,7 @@ impl MergeWork {
     }
 
     /// The length of each list, in the order of [`Step::ends`].
-    pub(super) fn lens(&self) -> [usize; 8] {
+    pub(super) fn lens(&self) -> [usize; 9] {
         [
             self.positions.len(),
             self.by_fingerprint.len(),
@@ -272,6 +284,7 @@ impl MergeWork {
             self.owners.len(),
             self.receipts.len(),
             self.parts.len(),
+            self.histories.len(),
         ]
     }
 }

@@ -23,6 +23,7 @@ mod derived;
 mod merge;
 mod network;
 mod pending;
+mod state_tree;
 mod tables;
 
 use std::path::Path;
@@ -39,9 +40,9 @@ pub use self::derived::Derived;
 use self::merge::{Merging, forget_deltas, merge_into_tables};
 use self::pending::{IndexEntries, Pending};
 use self::tables::{
-    BY_FINGERPRINT, BY_RESOURCE, HASHES, HEADERS, KEYS, META, OWNERS, PARTS, PENDING_DELTAS,
-    RECEIPTS, RESOURCES, STORAGE_VERSION, TREES, TX_POSITIONS, TXS, decode_stored, key_key,
-    keys_with_prefix, scan_index, storage, tile_key, with_waiting_keys,
+    BY_FINGERPRINT, BY_RESOURCE, HASHES, HEADERS, HISTORIES, KEYS, META, OWNERS, PARTS,
+    PENDING_DELTAS, RECEIPTS, RESOURCES, STORAGE_VERSION, TREES, TX_POSITIONS, TXS, decode_stored,
+    key_key, keys_with_prefix, scan_index, storage, tile_key, with_waiting_keys,
 };
 use super::{BlockCommit, Inclusion, MergeStep, Store, missing_block_part, receipt_key};
 use crate::block::{MerkleLevels, SignedHeader};
@@ -66,6 +67,8 @@ pub struct RedbStore {
     /// An older generation of waiting changes, being merged a step at a time.
     merging: Option<Merging>,
     merge_after_txs: usize,
+    /// The state tree of the head (derived: built on open, see [`state_tree`]).
+    tree: weft_core::smt::Tree,
 }
 
 impl RedbStore {
@@ -94,6 +97,7 @@ impl RedbStore {
             })?;
         // Check the layout, and create every table up front so readers never meet a missing one.
         let txn = db.begin_write().map_err(storage)?;
+        let mut upgrade_histories = false;
         {
             let mut meta = txn.open_table(META).map_err(storage)?;
             let stored = meta
@@ -102,10 +106,14 @@ impl RedbStore {
                 .map(|value| value.value().to_vec());
             match stored {
                 Some(version) if version == STORAGE_VERSION => {}
-                Some(version) if version == b"4" => {
-                    // Layout 5 also finds a record by its body's fingerprint.
+                Some(version) if version == b"4" || version == b"5" => {
+                    // Layout 5 also finds a record by its body's fingerprint; layout 6 keeps
+                    // every fingerprint's history (written once the store is open, below).
                     drop(meta);
-                    tables::index_records(&txn)?;
+                    if version == b"4" {
+                        tables::index_records(&txn)?;
+                    }
+                    upgrade_histories = true;
                     meta = txn.open_table(META).map_err(storage)?;
                     meta.insert("storage_version", STORAGE_VERSION)
                         .map_err(storage)?;
@@ -145,6 +153,7 @@ impl RedbStore {
             txn.open_table(OWNERS).map_err(storage)?;
             txn.open_table(RECEIPTS).map_err(storage)?;
             txn.open_table(PARTS).map_err(storage)?;
+            txn.open_table(HISTORIES).map_err(storage)?;
             txn.open_table(PENDING_DELTAS).map_err(storage)?;
             network::create_tables(&txn)?;
         }
@@ -154,6 +163,7 @@ impl RedbStore {
             pending: Pending::default(),
             merging: None,
             merge_after_txs,
+            tree: weft_core::smt::Tree::new(),
         };
         // The rebuilt changes may be partly in the tables already (a merge step was under way
         // at the crash): they become the generation under merge, whose lookups drop doubles.
@@ -161,6 +171,10 @@ impl RedbStore {
         if !rebuilt.is_empty() {
             store.merging = Some(Merging::rebuilt(rebuilt));
         }
+        if upgrade_histories {
+            store.write_histories()?;
+        }
+        store.tree = store.build_state_tree()?;
         Ok(store)
     }
 
@@ -172,7 +186,7 @@ impl RedbStore {
         for row in deltas.iter().map_err(storage)? {
             let (height, bytes) = row.map_err(storage)?;
             let height = height.value();
-            let delta: StateDelta = decode_stored("pending state changes", bytes.value())?;
+            let delta = state_tree::decode_delta(bytes.value())?;
             let transactions = self.block_transactions(height)?;
             let ids: Vec<TxId> = transactions.iter().map(Transaction::id).collect();
             pending.add(
@@ -323,7 +337,9 @@ pub struct RedbSnapshot<'a> {
     owners: ReadOnlyTable<&'static [u8; 33], &'static [u8]>,
     receipts: ReadOnlyTable<&'static [u8; 65], &'static [u8]>,
     parts: ReadOnlyTable<&'static str, &'static [u8]>,
+    histories: ReadOnlyTable<&'static [u8; 33], &'static [u8]>,
     positions: ReadOnlyTable<&'static [u8; 32], &'static [u8; 12]>,
+    tree: &'a weft_core::smt::Tree,
 }
 
 impl RedbSnapshot<'_> {
@@ -415,6 +431,21 @@ impl StateView for RedbSnapshot<'_> {
             .map(|bytes| decode_stored("part", bytes.value()))
             .transpose()
     }
+    fn history(&self, fingerprint: &Fingerprint) -> Result<Option<crate::state::HistoryEntry>> {
+        if let Some(entry) =
+            self.waiting(|changes| changes.state.histories.get(fingerprint).copied())
+        {
+            return Ok(Some(entry));
+        }
+        self.histories
+            .get(&fingerprint.key_bytes())
+            .map_err(storage)?
+            .map(|bytes| decode_stored("history", bytes.value()))
+            .transpose()
+    }
+    fn state_update(&self, pending: &StateDelta) -> Result<crate::commitment::StateUpdate> {
+        Ok(crate::commitment::StateUpdate::compute(self.tree, pending))
+    }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
         if self
             .waiting(|changes| changes.positions.get(id).copied())
@@ -444,7 +475,9 @@ impl Store for RedbStore {
             owners: txn.open_table(OWNERS).map_err(storage)?,
             receipts: txn.open_table(RECEIPTS).map_err(storage)?,
             parts: txn.open_table(PARTS).map_err(storage)?,
+            histories: txn.open_table(HISTORIES).map_err(storage)?,
             positions: txn.open_table(TX_POSITIONS).map_err(storage)?,
+            tree: &self.tree,
         })
     }
 
@@ -509,6 +542,7 @@ impl Store for RedbStore {
         } else {
             self.pending.add(height, entries, commit.delta);
         }
+        commit.state.apply_to(&mut self.tree, commit.delta);
         Ok(())
     }
 
@@ -530,6 +564,12 @@ impl Store for RedbStore {
         RedbStore::merge_some(self, start_at, budget_txs)
     }
 
+    fn state_root(&self) -> Result<Hash32> {
+        Ok(self.tree.root())
+    }
+    fn state_proof(&self, key: &crate::commitment::StateKey) -> Result<weft_core::smt::Proof> {
+        Ok(self.tree.prove(&key.hash()))
+    }
     fn head(&self) -> Result<Option<SignedHeader>> {
         let table = self.read()?.open_table(HEADERS).map_err(storage)?;
         match table.last().map_err(storage)? {

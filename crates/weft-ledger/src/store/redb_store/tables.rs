@@ -34,7 +34,7 @@ pub(super) const BY_RESOURCE: TableDefinition<&[u8; 44], &[u8; 32]> =
 
 /// The layout of the tables; a file with another is refused with a clear message (but layout 4,
 /// which it upgrades in place: [`index_records`]).
-pub(super) const STORAGE_VERSION: &[u8] = b"5";
+pub(super) const STORAGE_VERSION: &[u8] = b"6";
 
 /// Upgrades layout 4 to 5: every `Record` already stored is indexed under its body's
 /// fingerprint, as layout 5 indexes new ones. One pass over the stored transactions, in the
@@ -140,6 +140,8 @@ pub(super) const KEYS: TableDefinition<&[u8; 64], &[u8]> = TableDefinition::new(
 pub(super) const OWNERS: TableDefinition<&[u8; 33], &[u8]> = TableDefinition::new("owners");
 pub(super) const RECEIPTS: TableDefinition<&[u8; 65], &[u8]> = TableDefinition::new("receipts");
 pub(super) const PARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("parts");
+/// Fingerprint key bytes → Borsh [`HistoryEntry`](crate::state::HistoryEntry) (layout 6).
+pub(super) const HISTORIES: TableDefinition<&[u8; 33], &[u8]> = TableDefinition::new("histories");
 /// Height → Borsh `StateDelta` of each block whose changes are not merged into the tables yet.
 pub(super) const PENDING_DELTAS: TableDefinition<u64, &[u8]> =
     TableDefinition::new("pending_deltas");
