@@ -45,8 +45,8 @@ pub use net::{CutOff, JOIN_FORMAT, JoinDocument, Member, NetStatus, NextValidato
 pub use node::Status;
 pub use reads::{
     AssetReport, Block, ChainInfo, CheckpointAnswer, ClaimAnswer, ConsistencyAnswer, HistoryEntry,
-    KeyState, KeyStatus, Position, ResourceAnswer, ResourceIds, ResourceRef, ScheduledChange,
-    TlogProofAnswer, TransactionAnswer, TxIds, Verdict,
+    HistoryState, KeyState, KeyStatus, Position, ResourceAnswer, ResourceIds, ResourceRef,
+    ScheduledChange, TlogProofAnswer, TransactionAnswer, TxIds, Verdict,
 };
 pub use submit::{
     BatchAnswer, BatchQueued, BatchResult, Committed, Queued, QueuedState, SubmitBatch, SubmitOne,

@@ -224,6 +224,21 @@ pub struct AssetReport {
     pub stripped: Option<Vec<TxId>>,
     /// `unknown`, `valid` or `not_recipient`.
     pub verdict: Verdict,
+    /// What shows the history complete: the proof of the asset's history entry under the state
+    /// root of the block the history is read at (docs/state-proofs.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub state: Option<HistoryState>,
+}
+
+/// The state proof that comes with an asset's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryState {
+    /// The block whose state root the proof is under: the history is every transaction that
+    /// names the asset up to it.
+    pub height: u64,
+    /// Hex of the Borsh-encoded sparse Merkle proof of the asset's history leaf.
+    pub history_proof: String,
 }
 
 /// One transaction of an asset's history, with the labels of the resources it names. The

@@ -119,6 +119,7 @@ fn an_asset_nobody_claimed_has_null_owner_and_no_stripped_list() {
         product_data: None,
         stripped: None,
         verdict: Verdict::Unknown,
+        state: None,
     };
     same_bytes(
         &report,

@@ -117,6 +117,7 @@ fn every_lie_of_a_node_is_refused_with_the_node_named() {
     );
     assert_eq!(valid["verdict"], "valid");
     assert_eq!(valid["checked"]["proofs"], 3, "{valid}");
+    assert_eq!(valid["checked"]["complete"], true, "{valid}");
     run(
         &home,
         &["verify", file_arg, "--as", &stranger, "--node", &honest],
@@ -212,6 +213,66 @@ fn every_lie_of_a_node_is_refused_with_the_node_named() {
         "{shown}"
     );
     assert_eq!(shown["history"][0]["kind"], "RecordOwnership", "{shown}");
+
+    // 3c. Omissions, each with a verdict that agrees with what is left: the send to the maker
+    // left out (the maker told they are not a recipient), the owner's claim left out with it
+    // (the file told unclaimed), and the state proof withheld. Every transaction left is real
+    // and proven; only the state root shows something is missing.
+    for (what, omit) in [
+        ("the send", vec![1usize]),
+        ("the claim and the send", vec![1, 0]),
+    ] {
+        let omitting = liar(
+            Some(honest.clone()),
+            Arc::new(move |path, mut value| {
+                if path.starts_with("/v1/assets/")
+                    && value["history"]
+                        .as_array()
+                        .is_some_and(|history| history.len() >= 2)
+                {
+                    for index in &omit {
+                        value["history"]
+                            .as_array_mut()
+                            .expect("history")
+                            .remove(*index);
+                    }
+                    if omit.contains(&0) {
+                        value["verdict"] = json!("unknown");
+                        value["owner"] = Value::Null;
+                    } else {
+                        value["verdict"] = json!("not_recipient");
+                    }
+                }
+                value
+            }),
+        );
+        let message = refused(
+            &home,
+            &["verify", file_arg, "--as", &maker, "--node", &omitting],
+            &omitting,
+        );
+        assert!(message.contains("left out"), "{what}: {message}");
+        refused(
+            &home,
+            &["history", file_arg, "--node", &omitting],
+            &omitting,
+        );
+    }
+    let unproven = liar(
+        Some(honest.clone()),
+        Arc::new(|path, mut value| {
+            if path.starts_with("/v1/assets/") {
+                value.as_object_mut().expect("report").remove("state");
+            }
+            value
+        }),
+    );
+    let message = refused(
+        &home,
+        &["verify", file_arg, "--as", &maker, "--node", &unproven],
+        &unproven,
+    );
+    assert!(message.contains("no state proof"), "{message}");
 
     // 4. A transaction whose proof was altered (the block re-sealed by a key of the liar's).
     let resealed = liar(

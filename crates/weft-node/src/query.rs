@@ -248,6 +248,16 @@ pub fn asset_report<S: Store>(
     let owner = state.owner(fingerprint)?;
     let history = history(store, whole, fingerprint)?;
     let verdict = asset_verdict(store, &state, fingerprint, recipient)?;
+    // Read with the history, before anything else can commit: the history as of the head.
+    let proven = match store.head()? {
+        Some(head) if head.header.state_root.is_some() => Some(weft_api::HistoryState {
+            height: head.header.height,
+            history_proof: hex::encode(weft_core::encoding::encode(
+                &store.state_proof(&weft_ledger::commitment::StateKey::History(*fingerprint))?,
+            )),
+        }),
+        _ => None,
+    };
     let mut stripped: Vec<TxId> = history
         .iter()
         .filter(|entry| entry.stripped)
@@ -275,6 +285,7 @@ pub fn asset_report<S: Store>(
         product_data,
         stripped: (!stripped.is_empty()).then_some(stripped),
         verdict,
+        state: proven,
     })
 }
 

@@ -5,8 +5,10 @@
 //! those transactions alone — the owner's claim, every send, the recipient's registration — and
 //! must be the one the chain gave. A node that lies about any of it is named (exit 4).
 //!
-//! Not yet shown: that the history is complete. A node can leave a transaction out (state
-//! proofs, the open part of this work, are what will show it cannot).
+//! And the history is complete: it comes with the proof of the asset's history leaf under the
+//! state root of a block shown final on the trusted chain, and the chained hash of the
+//! transactions it lists must be that leaf's. A send, a revocation or an earlier claim left out
+//! (or one added) does not give it.
 
 use std::collections::HashSet;
 
@@ -21,8 +23,10 @@ pub struct Checked {
     /// Transactions whose proofs were checked.
     pub proofs: usize,
     pub trust_root: Value,
-    /// Whether the history was shown complete (not yet: see the module's documentation).
+    /// Whether the history was shown complete (by the state root of `complete_at`).
     pub complete: bool,
+    /// The block whose state root shows the history complete.
+    pub complete_at: Option<u64>,
     /// Who claimed the asset, by the proven transactions.
     #[serde(skip)]
     pub owner: Option<ResourceId>,
@@ -152,6 +156,7 @@ pub fn checked_report(
             _ => {}
         }
     }
+    let complete_at = complete_history(chain, pinned, fingerprint, report)?;
     let organization = match recipient.filter(|_| owner.is_some()) {
         Some(me) => match proven(chain, pinned, &TxId(me.0))?.0.payload {
             Some(Payload::RegisterResource(RegisterResource {
@@ -195,9 +200,78 @@ pub fn checked_report(
     Ok(Checked {
         proofs: report.history.len() + usize::from(recipient.is_some() && owner.is_some()),
         trust_root: root_json(pinned),
-        complete: false,
+        complete: true,
+        complete_at: Some(complete_at),
         owner,
         forwardable,
         verdict: mine,
     })
+}
+
+/// Checks that `report.history` is every transaction naming `fingerprint` up to the block its
+/// state proof is under, that block shown final on the chain of `pinned`; returns its height.
+fn complete_history(
+    chain: &dyn Chain,
+    pinned: &Pinned,
+    fingerprint: &Fingerprint,
+    report: &AssetReport,
+) -> Result<u64> {
+    use weft_ledger::commitment::{StateKey, verify_entry};
+    let place = chain.place();
+    let state = report.state.as_ref().ok_or_else(|| {
+        lie(
+            &place,
+            "it gave no state proof with the history, so nothing shows the history complete".into(),
+        )
+    })?;
+    let answer = chain.checkpoint(Some(state.height + 1))?;
+    let (signed, _, _) = super::chain::final_block(answer, &pinned.root).map_err(|error| {
+        lie(
+            &place,
+            format!("block {} its history is read at: {error}", state.height),
+        )
+    })?;
+    let root = signed.header.state_root.ok_or_else(|| {
+        lie(
+            &place,
+            format!("block {} commits to no state", state.height),
+        )
+    })?;
+    let proof: weft_core::smt::Proof = hex::decode(&state.history_proof)
+        .ok()
+        .and_then(|bytes| weft_core::encoding::decode(&bytes).ok())
+        .ok_or_else(|| lie(&place, "its state proof does not decode".into()))?;
+    if let Some(late) = report
+        .history
+        .iter()
+        .find(|entry| entry.height > state.height)
+    {
+        return Err(lie(
+            &place,
+            format!(
+                "its history, read at block {}, holds {} of block {}",
+                state.height, late.tx_id, late.height
+            ),
+        ));
+    }
+    let ids: Vec<TxId> = report.history.iter().map(|entry| entry.tx_id).collect();
+    let listed = (!ids.is_empty()).then(|| weft_ledger::state::HistoryEntry::of(&ids));
+    verify_entry(
+        &root,
+        &StateKey::History(*fingerprint),
+        listed.as_ref(),
+        &proof,
+    )
+    .map_err(|error| {
+        lie(
+            &place,
+            format!(
+                "the {} transaction(s) of its history of {fingerprint} are not the ones the state \
+                 root of block {} commits to — one was left out or added ({error})",
+                ids.len(),
+                state.height
+            ),
+        )
+    })?;
+    Ok(state.height)
 }
