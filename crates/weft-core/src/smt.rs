@@ -30,6 +30,9 @@ use crate::{CoreError, Hash32};
 /// The hash of an empty subtree.
 pub const EMPTY: Hash32 = Hash32([0; 32]);
 
+/// Batches of at least this many keys are hashed on two threads ([`Tree::root_with_trace`]).
+pub const PARALLEL_FROM: usize = 1024;
+
 /// Deepest a path can go: one level per key bit.
 pub const MAX_DEPTH: usize = 256;
 
@@ -322,10 +325,33 @@ impl Tree {
 
     /// [`Tree::root_with`], with every hash it computed, in the order
     /// [`Tree::update_replaying`] needs them.
+    ///
+    /// A batch of at least [`PARALLEL_FROM`] keys is hashed on two threads, one per half of the
+    /// tree; the trace is the same.
     pub fn root_with_trace(&self, updates: &[(Hash32, Hash32)]) -> (Hash32, Vec<Hash32>) {
         debug_assert!(updates.windows(2).all(|pair| pair[0].0 < pair[1].0));
         let mut trace = Vec::new();
-        let root = self.hash_with(self.root, 0, updates, &mut trace);
+        let root = match self.root {
+            Ref::Inner(index) if updates.len() >= PARALLEL_FROM => {
+                let Inner { left, right, .. } = self.inners[index as usize];
+                let middle = split(updates, 0);
+                let (mut left_trace, mut right_trace) = (Vec::new(), Vec::new());
+                let (left_hash, right_hash) = std::thread::scope(|scope| {
+                    let right_half = scope
+                        .spawn(|| self.hash_with(right, 1, &updates[middle..], &mut right_trace));
+                    let left_hash = self.hash_with(left, 1, &updates[..middle], &mut left_trace);
+                    // A panic in the other half is a bug here: passed on as one.
+                    let right_hash = right_half
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (left_hash, right_hash)
+                });
+                trace = left_trace;
+                trace.append(&mut right_trace);
+                recorded(&mut trace, node_hash(&left_hash, &right_hash))
+            }
+            _ => self.hash_with(self.root, 0, updates, &mut trace),
+        };
         (root, trace)
     }
 
@@ -546,7 +572,10 @@ mod tests {
         let tree = Tree::from_entries(vec![(a, value(1)), (b, value(2))]);
         let proof = tree.prove(&a);
         assert_eq!(proof.siblings.len(), 256);
-        assert_eq!(verify(&tree.root(), &a, &proof).expect("valid"), Some(value(1)));
+        assert_eq!(
+            verify(&tree.root(), &a, &proof).expect("valid"),
+            Some(value(1))
+        );
         assert_eq!(tree.root(), reference_root(&[(a, value(1)), (b, value(2))]));
         let absent = Hash32([0u8; 32]);
         assert_eq!(
@@ -567,6 +596,28 @@ mod tests {
             .find(|candidate| bit(candidate, 0) != bit(&key(0), 0))
             .expect("valid");
         assert!(verify(&tree.root(), &other, &proof).is_err());
+    }
+
+    #[test]
+    fn a_batch_hashed_on_two_threads_gives_the_same_root_and_trace() {
+        let mut tree = Tree::from_entries((0..5_000).map(|n| (key(n), value(n))).collect());
+        let updates = sorted_updates(
+            (0..3 * PARALLEL_FROM as u64)
+                .map(|n| (key(n * 3), value(n + 7)))
+                .collect(),
+        );
+        let (root, trace) = tree.root_with_trace(&updates);
+        let mut sequential = Vec::new();
+        assert_eq!(
+            tree.hash_with(tree.root, 0, &updates, &mut sequential),
+            root
+        );
+        assert_eq!(sequential, trace);
+        let mut hashed = tree.clone();
+        hashed.update_sorted(&updates);
+        tree.update_replaying(&updates, &trace);
+        assert_eq!(tree.root(), root);
+        assert_eq!(hashed.root(), root);
     }
 
     #[test]

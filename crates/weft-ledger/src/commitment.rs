@@ -6,8 +6,7 @@
 //! |---|---|---|
 //! | a registered resource | `1 ‖ resource id` | [`ResourceEntry`] |
 //! | a resource's key and its status | `2 ‖ resource id ‖ public key` | [`KeyStatus`] |
-//! | who owns a fingerprint (rule 3) | `3 ‖ fingerprint` | [`OwnerEntry`] |
-//! | every transaction naming a fingerprint as its content | `4 ‖ fingerprint` | [`HistoryEntry`] |
+//! | who owns a fingerprint (rule 3), and every transaction naming it as its content | `4 ‖ fingerprint` | [`HistoryEntry`] |
 //! | a physical part's owner | `5 ‖ part code` | [`PartEntry`] |
 //! | the validator changes | `6` | the list of [`ValidatorChange`]s |
 //!
@@ -23,7 +22,7 @@ use weft_core::smt::{self, Proof};
 use weft_core::{CoreError, Fingerprint, Hash32, PublicKey, ResourceId};
 
 use crate::state::{
-    HistoryEntry, KeyStatus, OwnerEntry, PartEntry, ResourceEntry, StateDelta, ValidatorChange,
+    HistoryEntry, KeyStatus, PartEntry, ResourceEntry, StateDelta, ValidatorChange,
 };
 
 const KEY_DOMAIN: &[u8] = b"weft state key v1\0";
@@ -34,7 +33,6 @@ const VALUE_DOMAIN: &[u8] = b"weft state value v1\0";
 pub enum StateKey {
     Resource(ResourceId),
     Key(ResourceId, PublicKey),
-    Owner(Fingerprint),
     History(Fingerprint),
     Part(String),
     Validators,
@@ -45,7 +43,6 @@ impl StateKey {
         match self {
             StateKey::Resource(_) => tag::RESOURCE,
             StateKey::Key(..) => tag::KEY,
-            StateKey::Owner(_) => tag::OWNER,
             StateKey::History(_) => tag::HISTORY,
             StateKey::Part(_) => tag::PART,
             StateKey::Validators => tag::VALIDATORS,
@@ -57,9 +54,7 @@ impl StateKey {
         match self {
             StateKey::Resource(id) => id.as_bytes().to_vec(),
             StateKey::Key(id, key) => [&id.as_bytes()[..], &key.0].concat(),
-            StateKey::Owner(fingerprint) | StateKey::History(fingerprint) => {
-                fingerprint.key_bytes().to_vec()
-            }
+            StateKey::History(fingerprint) => fingerprint.key_bytes().to_vec(),
             StateKey::Part(code) => code.as_bytes().to_vec(),
             StateKey::Validators => Vec::new(),
         }
@@ -86,7 +81,7 @@ impl StateKey {
 pub mod tag {
     pub const RESOURCE: u8 = 1;
     pub const KEY: u8 = 2;
-    pub const OWNER: u8 = 3;
+    // 3 is not used: an owner is part of its fingerprint's history leaf.
     pub const HISTORY: u8 = 4;
     pub const PART: u8 = 5;
     pub const VALIDATORS: u8 = 6;
@@ -105,12 +100,7 @@ pub fn value_hash(tag: u8, bytes: &[u8]) -> Hash32 {
 /// The leaves `delta` sets, sorted by tree key.
 pub fn leaf_updates(delta: &StateDelta) -> Vec<(Hash32, Hash32)> {
     let mut leaves = Vec::with_capacity(
-        delta.resources.len()
-            + delta.keys.len()
-            + delta.owners.len()
-            + delta.histories.len()
-            + delta.parts.len()
-            + 1,
+        delta.resources.len() + delta.keys.len() + delta.histories.len() + delta.parts.len() + 1,
     );
     leaves.extend(
         delta
@@ -123,12 +113,6 @@ pub fn leaf_updates(delta: &StateDelta) -> Vec<(Hash32, Hash32)> {
             .keys
             .iter()
             .map(|((id, key), status)| StateKey::Key(*id, *key).leaf::<KeyStatus>(status)),
-    );
-    leaves.extend(
-        delta
-            .owners
-            .iter()
-            .map(|(fingerprint, entry)| StateKey::Owner(*fingerprint).leaf::<OwnerEntry>(entry)),
     );
     leaves.extend(
         delta.histories.iter().map(|(fingerprint, entry)| {
@@ -215,14 +199,16 @@ mod tests {
     #[test]
     fn leaves_of_distinct_kinds_never_share_a_key() {
         let fingerprint = Fingerprint::of_bytes(weft_core::HashAlgo::Sha256, b"x");
+        let resource = ResourceId(Hash32(fingerprint.digest));
         assert_ne!(
-            StateKey::Owner(fingerprint).hash(),
+            StateKey::Resource(resource).hash(),
             StateKey::History(fingerprint).hash()
         );
         let history = HistoryEntry::default().then(&weft_core::TxId(Hash32([1; 32])));
-        // The same bytes as another kind's value give another leaf value.
+        // The same bytes under another kind give another leaf value.
+        let bytes = borsh::to_vec(&history).expect("encode");
         assert_ne!(
-            StateKey::Owner(fingerprint).value_hash(&history),
+            value_hash(tag::PART, &bytes),
             StateKey::History(fingerprint).value_hash(&history)
         );
     }

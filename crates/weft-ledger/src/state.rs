@@ -96,31 +96,38 @@ pub struct PartEntry {
 }
 
 /// Every transaction that names a fingerprint as its content (claims, sends, records of it), as
-/// a count and a hash chain over their ids in ledger order: `head_0` is 32 zero bytes,
-/// `head_n = SHA-256("weft history v1\0" || head_(n-1) || id_n)`. The state root commits to
-/// it, so a client given a fingerprint's transactions can tell that none was left out
-/// (docs/state-proofs.md).
+/// a count and a hash chain over their ids in ledger order — `head_0` is 32 zero bytes,
+/// `head_n = SHA-256("weft history v1\0" || head_(n-1) || id_n)` — and who owns it (the claim
+/// among them, rule 3). The state root commits to it, so a client given a fingerprint's
+/// transactions can tell that none was left out and who owns it (docs/state-proofs.md).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct HistoryEntry {
     pub count: u64,
     pub head: weft_core::Hash32,
+    pub owner: Option<OwnerEntry>,
 }
 
 impl HistoryEntry {
     pub const DOMAIN: &'static [u8] = b"weft history v1\0";
 
-    /// This history with `id` appended.
+    /// This history with `id` appended (the owner unchanged).
     pub fn then(self, id: &TxId) -> HistoryEntry {
         HistoryEntry {
             count: self.count + 1,
             head: weft_core::Hash32::sha256(&[Self::DOMAIN, &self.head.0, &id.0.0]),
+            owner: self.owner,
         }
     }
 
-    /// The history of exactly `ids`, in this order.
-    pub fn of<'a>(ids: impl IntoIterator<Item = &'a TxId>) -> HistoryEntry {
-        ids.into_iter()
-            .fold(HistoryEntry::default(), |history, id| history.then(id))
+    /// The history of exactly `ids`, in this order, owned by `owner`.
+    pub fn of<'a>(
+        ids: impl IntoIterator<Item = &'a TxId>,
+        owner: Option<OwnerEntry>,
+    ) -> HistoryEntry {
+        let history = ids
+            .into_iter()
+            .fold(HistoryEntry::default(), |history, id| history.then(id));
+        HistoryEntry { owner, ..history }
     }
 }
 

@@ -652,21 +652,22 @@ fn audit_catches_an_index_edited_apart_from_the_blocks() {
 
     let original = asset(b"design 3").fingerprint.key_bytes();
     let altered = asset(b"design 3, altered").fingerprint.key_bytes();
-    for table_name in ["owners", "fingerprint_index"] {
+    for table_name in ["histories", "fingerprint_index"] {
         let copy = dir.path().join(format!("tampered-{table_name}.redb"));
         std::fs::copy(&path, &copy).expect("copy");
         {
             let db = redb::Database::open(&copy).expect("open the copy");
             let txn = db.begin_write().expect("write");
-            let moved = if table_name == "owners" {
+            let moved = if table_name == "histories" {
+                // The history with its owner, moved to the altered file's fingerprint.
                 let definition: redb::TableDefinition<&[u8; 33], &[u8]> =
-                    redb::TableDefinition::new("owners");
-                let mut table = txn.open_table(definition).expect("owners");
+                    redb::TableDefinition::new("histories");
+                let mut table = txn.open_table(definition).expect("histories");
                 let value = table
                     .remove(&original)
                     .expect("remove")
                     .map(|value| value.value().to_vec())
-                    .expect("the claim's owner row");
+                    .expect("the claim's history row");
                 table.insert(&altered, value.as_slice()).expect("insert");
                 1
             } else {

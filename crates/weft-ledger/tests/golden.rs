@@ -61,6 +61,13 @@ fn vector_header(tx: &Transaction) -> SignedHeader {
 fn golden_vectors() {
     let tx = vector_transaction();
     let header = vector_header(&tx);
+    // The same block at header version 2, committing to the state root 0x33…33.
+    let v2 = {
+        let mut header = header.header.clone();
+        header.version = weft_ledger::block::HEADER_VERSION;
+        header.state_root = Some(Hash32([0x33; 32]));
+        SignedHeader::seal(header, &SigningKey::from_seed(&[0x07; 32]))
+    };
     let values = [
         (
             "chain id",
@@ -75,6 +82,8 @@ fn golden_vectors() {
         ("transaction signature", tx.signature.to_hex()),
         ("block header", hex::encode(encode(&header.header))),
         ("block hash", header.header.hash().to_hex()),
+        ("block header v2", hex::encode(encode(&v2.header))),
+        ("block hash v2", v2.header.hash().to_hex()),
         ("merkle root", header.header.merkle_root.to_hex()),
         ("signer public key", tx.header.key.to_hex()),
         ("producer public key", header.header.producer.to_hex()),

@@ -62,27 +62,25 @@ fn check_proofs<S: Store>(ledger: &Ledger<S>, fingerprints: &[Fingerprint]) {
             .map(|(_, id)| id)
             .collect();
         assert!(!ids.is_empty());
-        let history = HistoryEntry::of(&ids);
+        let owner = snapshot.owner(fingerprint).expect("read");
+        let history = HistoryEntry::of(&ids, owner);
         assert_eq!(snapshot.history(fingerprint).expect("read"), Some(history));
         let key = StateKey::History(*fingerprint);
         let proof = ledger.store().state_proof(&key).expect("proof");
         verify_entry(&root, &key, Some(&history), &proof).expect("the history is proven");
-        // One transaction left out is not the proven history.
-        let shorter = HistoryEntry::of(&ids[1..]);
+        // One transaction left out, or another owner, is not the proven history.
+        let shorter = HistoryEntry::of(&ids[1..], owner);
         assert!(verify_entry(&root, &key, Some(&shorter), &proof).is_err());
-
-        let owner = snapshot.owner(fingerprint).expect("read");
-        let key = StateKey::Owner(*fingerprint);
-        let proof = ledger.store().state_proof(&key).expect("proof");
-        verify_entry(&root, &key, owner.as_ref(), &proof).expect("owner or its absence");
+        let unowned = HistoryEntry::of(&ids, None);
+        if owner.is_some() {
+            assert!(verify_entry(&root, &key, Some(&unowned), &proof).is_err());
+        }
     }
-    let nobody = Fingerprint::of_bytes(HashAlgo::Sha256, b"never named");
-    for key in [StateKey::Owner(nobody), StateKey::History(nobody)] {
-        let proof = ledger.store().state_proof(&key).expect("proof");
-        verify_entry::<HistoryEntry>(&root, &key, None, &proof).expect("absent");
-        let claimed = HistoryEntry::default().then(&weft_core::TxId(Default::default()));
-        assert!(verify_entry(&root, &key, Some(&claimed), &proof).is_err());
-    }
+    let nobody = StateKey::History(Fingerprint::of_bytes(HashAlgo::Sha256, b"never named"));
+    let proof = ledger.store().state_proof(&nobody).expect("proof");
+    verify_entry::<HistoryEntry>(&root, &nobody, None, &proof).expect("absent");
+    let claimed = HistoryEntry::default().then(&weft_core::TxId(Default::default()));
+    assert!(verify_entry(&root, &nobody, Some(&claimed), &proof).is_err());
 }
 
 #[test]
@@ -237,4 +235,43 @@ fn a_state_row_edited_apart_from_the_blocks_stops_the_ledger() {
         error.to_string().contains("state tables were changed"),
         "{error}"
     );
+}
+
+/// A commit that fails (here: a block stored twice) leaves the state tree as the tables are,
+/// though the tree follows each block on a thread of its own while the block is written.
+#[test]
+fn a_failed_commit_leaves_the_state_tree_as_the_tables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut w = World::with_store(RedbStore::open(&dir.path().join("l.redb")).expect("open"));
+    let fingerprints = populate(&mut w);
+    let head = w.ledger.head().header.height;
+    let block = w.ledger.store().block(head).expect("read").expect("head block");
+    let ids: Vec<_> = block.transactions.iter().map(Transaction::id).collect();
+    let levels = weft_ledger::block::merkle_levels(&block.transactions, &ids);
+    // Changes that would move the tree, were they committed.
+    let mut delta = weft_ledger::state::StateDelta::default();
+    delta.histories.insert(
+        Fingerprint::of_bytes(HashAlgo::Sha256, b"never committed"),
+        HistoryEntry::default().then(&ids[0]),
+    );
+    let update = {
+        let snapshot = w.ledger.store().snapshot().expect("snapshot");
+        snapshot.state_update(&delta).expect("update")
+    };
+    assert_ne!(update.root, update.base);
+    let error = w
+        .ledger
+        .store_mut_for_tests()
+        .commit_block(weft_ledger::store::BlockCommit {
+            block: &block,
+            ids: &ids,
+            levels: &levels,
+            delta: &delta,
+            state: &update,
+            keep: None,
+            certificate: None,
+        })
+        .expect_err("stored twice");
+    assert!(error.to_string().contains("already stored"), "{error}");
+    check_proofs(&w.ledger, &fingerprints);
 }

@@ -29,11 +29,14 @@ fn state_vectors_match_the_documentation() {
 
     // A history leaf: the asset SHA-256("bracket") named by two transactions.
     let fingerprint = weft_core::Fingerprint::of_bytes(weft_core::HashAlgo::Sha256, b"bracket");
-    let history = HistoryEntry::of(&[weft_core::TxId(sha("tx1")), weft_core::TxId(sha("tx2"))]);
+    let history = HistoryEntry::of(
+        &[weft_core::TxId(sha("tx1")), weft_core::TxId(sha("tx2"))],
+        None,
+    );
     let key = StateKey::History(fingerprint);
     let current = format!(
         "root of k0..k2: {}\nproof of k1: {}\nproof that k3 is absent: {}\n\
-         history of sha256(\"bracket\") after tx1, tx2: count {}, head {}\n\
+         history of sha256(\"bracket\") after tx1, tx2, unowned: count {}, head {}\n\
          its tree key: {}\nits leaf value: {}\n",
         root.to_hex(),
         hex::encode(encode(&member)),
@@ -66,8 +69,10 @@ fn state_vectors_match_the_documentation() {
         spec::sha(&[b"weft state key v1\0", &[4], &fingerprint.key_bytes()]),
         key.hash().0
     );
+    // count (u64 LE) ‖ head ‖ owner (0: none).
     let mut value = history.count.to_le_bytes().to_vec();
     value.extend_from_slice(&spec_head);
+    value.push(0);
     assert_eq!(
         spec::sha(&[b"weft state value v1\0", &[4], &value]),
         key.value_hash(&history).0

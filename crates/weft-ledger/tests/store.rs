@@ -539,6 +539,9 @@ fn records_are_found_by_content_and_layout_4_is_upgraded() {
     {
         let mut w = World::with_store(RedbStore::open(&path).expect("open"));
         let machine = w.org("machine");
+        // A claim too: its owner moves from the owners table into its history.
+        w.submit(machine, T0 + 1, claim(machine, b"the machine's drawing"))
+            .expect("claim");
         let id = w
             .submit(
                 machine,
@@ -562,10 +565,37 @@ fn records_are_found_by_content_and_layout_4_is_upgraded() {
         );
         w.ledger.flush().expect("merge");
     }
-    // As layout 4 left it: no row for the record's body, version "4".
+    // As layout 4 left it: no row for the record's body, version "4", owners in a table of
+    // their own and no histories (layout 6 keeps each owner in its fingerprint's history).
     {
         let db = redb::Database::open(&path).expect("open");
         let txn = db.begin_write().expect("write");
+        {
+            let histories: redb::TableDefinition<&[u8; 33], &[u8]> =
+                redb::TableDefinition::new("histories");
+            let owners: Vec<([u8; 33], Vec<u8>)> = txn
+                .open_table(histories)
+                .expect("histories")
+                .iter()
+                .expect("iterate")
+                .filter_map(|row| {
+                    let (key, value) = row.expect("row");
+                    let history: weft_ledger::state::HistoryEntry =
+                        borsh::from_slice(value.value()).expect("history");
+                    history
+                        .owner
+                        .map(|owner| (*key.value(), borsh::to_vec(&owner).expect("encode")))
+                })
+                .collect();
+            assert!(!owners.is_empty());
+            txn.delete_table(histories).expect("drop histories");
+            let definition: redb::TableDefinition<&[u8; 33], &[u8]> =
+                redb::TableDefinition::new("owners");
+            let mut table = txn.open_table(definition).expect("owners");
+            for (key, value) in &owners {
+                table.insert(key, value.as_slice()).expect("insert");
+            }
+        }
         {
             let definition: redb::TableDefinition<&[u8; 45], &[u8; 32]> =
                 redb::TableDefinition::new("fingerprint_index");
@@ -588,6 +618,9 @@ fn records_are_found_by_content_and_layout_4_is_upgraded() {
     }
     let store = RedbStore::open(&path).expect("layout 4 is upgraded");
     assert_eq!(store.by_fingerprint(&fingerprint).expect("index").len(), 1);
+    // The histories and owners written by the upgrade are what the blocks give, and give the
+    // head's state root.
     let report = weft_ledger::audit::audit(&store, &mut |_, _| {}).expect("audit");
     assert!(report.ok, "{report:?}");
+    Ledger::open(store).expect("the upgraded state gives the head's root");
 }

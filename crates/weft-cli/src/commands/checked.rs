@@ -99,6 +99,8 @@ pub fn checked_report(
     let mut forwardable: Vec<ResourceId> = Vec::new();
     let mut recorded = false;
     let mut last = None;
+    // The owner entry the claim recorded (rule 3), as the state commits to it.
+    let mut owner_entry: Option<weft_ledger::state::OwnerEntry> = None;
     for entry in &mut report.history {
         let (tx, height, index) = proven(chain, pinned, &entry.tx_id)?;
         if (height, index) != (entry.height, entry.index) {
@@ -145,6 +147,11 @@ pub fn checked_report(
         match payload {
             Payload::RecordOwnership(claim) => {
                 owner.get_or_insert(claim.issuer);
+                owner_entry.get_or_insert(weft_ledger::state::OwnerEntry {
+                    issuer: claim.issuer,
+                    time: tx.header.time_of_tx,
+                    tx_id: entry.tx_id,
+                });
             }
             Payload::SendProductData(send) => {
                 received.insert(send.to);
@@ -156,7 +163,7 @@ pub fn checked_report(
             _ => {}
         }
     }
-    let complete_at = complete_history(chain, pinned, fingerprint, report)?;
+    let complete_at = complete_history(chain, pinned, fingerprint, report, owner_entry)?;
     let organization = match recipient.filter(|_| owner.is_some()) {
         Some(me) => match proven(chain, pinned, &TxId(me.0))?.0.payload {
             Some(Payload::RegisterResource(RegisterResource {
@@ -209,12 +216,14 @@ pub fn checked_report(
 }
 
 /// Checks that `report.history` is every transaction naming `fingerprint` up to the block its
-/// state proof is under, that block shown final on the chain of `pinned`; returns its height.
+/// state proof is under, owned as its claim says (`owner`), that block shown final on the chain
+/// of `pinned`; returns its height.
 fn complete_history(
     chain: &dyn Chain,
     pinned: &Pinned,
     fingerprint: &Fingerprint,
     report: &AssetReport,
+    owner: Option<weft_ledger::state::OwnerEntry>,
 ) -> Result<u64> {
     use weft_ledger::commitment::{StateKey, verify_entry};
     let place = chain.place();
@@ -255,7 +264,7 @@ fn complete_history(
         ));
     }
     let ids: Vec<TxId> = report.history.iter().map(|entry| entry.tx_id).collect();
-    let listed = (!ids.is_empty()).then(|| weft_ledger::state::HistoryEntry::of(&ids));
+    let listed = (!ids.is_empty()).then(|| weft_ledger::state::HistoryEntry::of(&ids, owner));
     verify_entry(
         &root,
         &StateKey::History(*fingerprint),

@@ -249,7 +249,11 @@ pub fn apply<S: StateView + ?Sized>(
         Payload::SetValidators(set) => network::set_validators(state, &tx, set)?,
     }
     if let Some(fingerprint) = payload.content_fingerprint() {
-        let history = state.history(&fingerprint)?.unwrap_or_default().then(&id);
+        let mut history = state.history(&fingerprint)?.unwrap_or_default().then(&id);
+        if let Payload::RecordOwnership(_) = payload {
+            // The owner entry the claim just recorded.
+            history.owner = state.owner(&fingerprint)?;
+        }
         state.delta.histories.insert(fingerprint, history);
     }
     state.delta.tx_ids.insert(id);

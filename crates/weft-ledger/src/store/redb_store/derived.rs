@@ -1,5 +1,5 @@
 //! The audit's check of the derived tables: every row of the rule state (resources, keys,
-//! owners, receipts, parts, histories, genesis, validator schedule) and of the indexes (transaction ids,
+//! histories with their owners, receipts, parts, genesis, validator schedule) and of the indexes (transaction ids,
 //! fingerprints, resources, block hashes) must be what replaying the blocks gives — no row
 //! missing, none different, none extra. `weft verify` and `weft history` read these rows, not
 //! the blocks: an edit here would otherwise go unseen.
@@ -23,7 +23,7 @@ use super::RedbStore;
 use super::merge::MergeWork;
 use super::pending::{IndexEntries, Pending};
 use super::tables::{
-    BY_FINGERPRINT, BY_RESOURCE, HASHES, HISTORIES, KEYS, META, OWNERS, PARTS, RECEIPTS, RESOURCES,
+    BY_FINGERPRINT, BY_RESOURCE, HASHES, HISTORIES, KEYS, META, PARTS, RECEIPTS, RESOURCES,
     TX_POSITIONS, index_key, key_key, storage,
 };
 use crate::error::Result;
@@ -31,19 +31,18 @@ use crate::state::StateDelta;
 use crate::tx::Transaction;
 
 /// The derived tables, in the order differences are reported.
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 11] = [
     "tx_positions",
     "fingerprint_index",
     "resource_index",
     "block_hashes",
     "resources",
     "keys",
-    "owners",
+    "histories",
     "receipts",
     "parts",
     "meta.genesis",
     "meta.validators",
-    "histories",
 ];
 
 /// A multiset hash of a table's rows.
@@ -116,7 +115,7 @@ impl Tables {
         for ((resource, key), status) in &state.keys {
             self.add(5, &key_key(resource, key), &encode(status));
         }
-        for (fingerprint, entry) in &state.owners {
+        for (fingerprint, entry) in &state.histories {
             self.add(6, &fingerprint.key_bytes(), &encode(entry));
         }
         for ((fingerprint, resource), entry) in &state.receipts {
@@ -130,9 +129,6 @@ impl Tables {
         }
         let validators = state.validators.clone().unwrap_or_default();
         self.add(10, b"validators", &encode(&validators));
-        for (fingerprint, entry) in &state.histories {
-            self.add(11, &fingerprint.key_bytes(), &encode(entry));
-        }
     }
 
     /// The first table that differs from `other`, with its row counts.
@@ -214,7 +210,7 @@ fn waiting_rows(changes: &[&Pending]) -> BTreeMap<(usize, Vec<u8>), Vec<u8>> {
         for (key, value) in &work.keys {
             rows.insert((5, key.to_vec()), value.clone());
         }
-        for (key, value) in &work.owners {
+        for (key, value) in &work.histories {
             rows.insert((6, key.to_vec()), value.clone());
         }
         for (key, value) in &work.receipts {
@@ -222,9 +218,6 @@ fn waiting_rows(changes: &[&Pending]) -> BTreeMap<(usize, Vec<u8>), Vec<u8>> {
         }
         for (key, value) in &work.parts {
             rows.insert((8, key.as_bytes().to_vec()), value.clone());
-        }
-        for (key, value) in &work.histories {
-            rows.insert((11, key.to_vec()), value.clone());
         }
         if let Some(genesis) = &work.genesis {
             rows.insert((9, b"genesis".to_vec()), genesis.clone());
@@ -281,7 +274,7 @@ impl RedbStore {
             v.to_vec()
         ));
         hash_rows!(txn, stored, waiting_keys, 5, KEYS, |k, v| (*k, v.to_vec()));
-        hash_rows!(txn, stored, waiting_keys, 6, OWNERS, |k, v| (
+        hash_rows!(txn, stored, waiting_keys, 6, HISTORIES, |k, v| (
             *k,
             v.to_vec()
         ));
@@ -291,10 +284,6 @@ impl RedbStore {
         ));
         hash_rows!(txn, stored, waiting_keys, 8, PARTS, |k, v| (
             k.as_bytes().to_vec(),
-            v.to_vec()
-        ));
-        hash_rows!(txn, stored, waiting_keys, 11, HISTORIES, |k, v| (
-            *k,
             v.to_vec()
         ));
         let meta = txn.open_table(META).map_err(storage)?;

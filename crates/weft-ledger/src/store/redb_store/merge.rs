@@ -9,8 +9,8 @@ use weft_core::encoding::encode;
 use super::super::receipt_key;
 use super::pending::{IndexEntries, Pending};
 use super::tables::{
-    BY_FINGERPRINT, BY_RESOURCE, HISTORIES, KEYS, META, OWNERS, PARTS, PENDING_DELTAS, RECEIPTS,
-    RESOURCES, TX_POSITIONS, index_key, key_key, storage,
+    BY_FINGERPRINT, BY_RESOURCE, HISTORIES, KEYS, META, PARTS, PENDING_DELTAS, RECEIPTS, RESOURCES,
+    TX_POSITIONS, index_key, key_key, storage,
 };
 use crate::error::Result;
 use crate::state::StateDelta;
@@ -50,18 +50,18 @@ pub(super) struct MergeWork {
     pub(super) validators: Option<Vec<u8>>,
     pub(super) resources: Vec<([u8; 32], Vec<u8>)>,
     pub(super) keys: Vec<([u8; 64], Vec<u8>)>,
-    pub(super) owners: Vec<([u8; 33], Vec<u8>)>,
     pub(super) receipts: Vec<([u8; 65], Vec<u8>)>,
     pub(super) parts: Vec<(String, Vec<u8>)>,
+    /// Each fingerprint's history, with its owner (there is no table of owners apart).
     pub(super) histories: Vec<([u8; 33], Vec<u8>)>,
     /// Rows of each list already written, in the order of [`Step::ends`].
-    written: [usize; 9],
+    written: [usize; 8],
 }
 
 /// Where one step of a [`MergeWork`] ends in each list.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Step {
-    pub(super) ends: [usize; 9],
+    pub(super) ends: [usize; 8],
     /// Does this step write the meta rows (genesis, validator schedule)?
     meta: bool,
 }
@@ -161,13 +161,6 @@ impl MergeWork {
                     .map(|((resource, key), status)| (key_key(resource, key), encode(status)))
                     .collect(),
             ),
-            owners: sorted_last_wins(
-                deltas
-                    .iter()
-                    .flat_map(|delta| delta.owners.iter())
-                    .map(|(fingerprint, entry)| (fingerprint.key_bytes(), encode(entry)))
-                    .collect(),
-            ),
             receipts: sorted_last_wins(
                 deltas
                     .iter()
@@ -191,7 +184,7 @@ impl MergeWork {
                     .map(|(fingerprint, entry)| (fingerprint.key_bytes(), encode(entry)))
                     .collect(),
             ),
-            written: [0; 9],
+            written: [0; 8],
         }
     }
 
@@ -244,19 +237,15 @@ impl MergeWork {
             k,
             v.as_slice()
         ));
-        write_rows!(txn, OWNERS, &self.owners[from[5]..to[5]], |k, v| (
+        write_rows!(txn, RECEIPTS, &self.receipts[from[5]..to[5]], |k, v| (
             k,
             v.as_slice()
         ));
-        write_rows!(txn, RECEIPTS, &self.receipts[from[6]..to[6]], |k, v| (
-            k,
-            v.as_slice()
-        ));
-        write_rows!(txn, PARTS, &self.parts[from[7]..to[7]], |k, v| (
+        write_rows!(txn, PARTS, &self.parts[from[6]..to[6]], |k, v| (
             k.as_str(),
             v.as_slice()
         ));
-        write_rows!(txn, HISTORIES, &self.histories[from[8]..to[8]], |k, v| (
+        write_rows!(txn, HISTORIES, &self.histories[from[7]..to[7]], |k, v| (
             k,
             v.as_slice()
         ));
@@ -274,14 +263,13 @@ impl MergeWork {
     }
 
     /// The length of each list, in the order of [`Step::ends`].
-    pub(super) fn lens(&self) -> [usize; 9] {
+    pub(super) fn lens(&self) -> [usize; 8] {
         [
             self.positions.len(),
             self.by_fingerprint.len(),
             self.by_resource.len(),
             self.resources.len(),
             self.keys.len(),
-            self.owners.len(),
             self.receipts.len(),
             self.parts.len(),
             self.histories.len(),

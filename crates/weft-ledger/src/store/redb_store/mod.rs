@@ -40,9 +40,9 @@ pub use self::derived::Derived;
 use self::merge::{Merging, forget_deltas, merge_into_tables};
 use self::pending::{IndexEntries, Pending};
 use self::tables::{
-    BY_FINGERPRINT, BY_RESOURCE, HASHES, HEADERS, HISTORIES, KEYS, META, OWNERS, PARTS,
-    PENDING_DELTAS, RECEIPTS, RESOURCES, STORAGE_VERSION, TREES, TX_POSITIONS, TXS, decode_stored,
-    key_key, keys_with_prefix, scan_index, storage, tile_key, with_waiting_keys,
+    BY_FINGERPRINT, BY_RESOURCE, HASHES, HEADERS, HISTORIES, KEYS, META, PARTS, PENDING_DELTAS,
+    RECEIPTS, RESOURCES, STORAGE_VERSION, TREES, TX_POSITIONS, TXS, decode_stored, key_key,
+    keys_with_prefix, scan_index, storage, tile_key, with_waiting_keys,
 };
 use super::{BlockCommit, Inclusion, MergeStep, Store, missing_block_part, receipt_key};
 use crate::block::{MerkleLevels, SignedHeader};
@@ -150,7 +150,6 @@ impl RedbStore {
             txn.open_table(META).map_err(storage)?;
             txn.open_table(RESOURCES).map_err(storage)?;
             txn.open_table(KEYS).map_err(storage)?;
-            txn.open_table(OWNERS).map_err(storage)?;
             txn.open_table(RECEIPTS).map_err(storage)?;
             txn.open_table(PARTS).map_err(storage)?;
             txn.open_table(HISTORIES).map_err(storage)?;
@@ -276,6 +275,71 @@ impl RedbStore {
         self.merging = None;
     }
 
+    /// Writes a block and everything with it in one durable write transaction.
+    fn write_block(&mut self, commit: &BlockCommit<'_>) -> Result<()> {
+        let signed = &commit.block.signed;
+        let height = signed.header.height;
+        let entries = IndexEntries::of_block(height, &commit.block.transactions, commit.ids);
+        let merge = self.pending().1 + commit.ids.len() >= self.merge_after_txs;
+        let txn = self.db.begin_write().map_err(storage)?;
+        {
+            let mut headers = txn.open_table(HEADERS).map_err(storage)?;
+            if headers.get(height).map_err(storage)?.is_some() {
+                return Err(LedgerError::Invalid(format!(
+                    "block {height} is already stored"
+                )));
+            }
+            headers
+                .insert(height, encode(signed).as_slice())
+                .map_err(storage)?;
+            let mut trees = txn.open_table(TREES).map_err(storage)?;
+            for (key, bytes) in commit.levels.tiles() {
+                trees
+                    .insert(&tile_key(height, key), bytes.as_slice())
+                    .map_err(storage)?;
+            }
+            drop(trees);
+            txn.open_table(HASHES)
+                .map_err(storage)?
+                .insert(signed.header.hash().as_bytes(), height)
+                .map_err(storage)?;
+            let mut txs = txn.open_table(TXS).map_err(storage)?;
+            let mut buffer = Vec::with_capacity(1024);
+            for (index, tx) in commit.block.transactions.iter().enumerate() {
+                let key = Position {
+                    height,
+                    index: index as u32,
+                }
+                .to_key();
+                buffer.clear();
+                if commit.keeps(index) {
+                    borsh::to_writer(&mut buffer, tx).map_err(storage)?;
+                } else {
+                    borsh::to_writer(&mut buffer, &tx.stripped()).map_err(storage)?;
+                }
+                txs.insert(&key, buffer.as_slice()).map_err(storage)?;
+            }
+        }
+        network::commit(&txn, height, commit.certificate, &commit.block.transactions)?;
+        if merge {
+            self.finish_merging(&txn)?;
+            merge_into_tables(&txn, &self.pending, Some((&entries, commit.delta)))?;
+        } else {
+            txn.open_table(PENDING_DELTAS)
+                .map_err(storage)?
+                .insert(height, encode(commit.delta).as_slice())
+                .map_err(storage)?;
+        }
+        txn.commit().map_err(storage)?;
+        if merge {
+            self.pending = Pending::default();
+            self.merging = None;
+        } else {
+            self.pending.add(height, entries, commit.delta);
+        }
+        Ok(())
+    }
+
     fn read(&self) -> Result<ReadTransaction> {
         self.db.begin_read().map_err(storage)
     }
@@ -334,7 +398,6 @@ pub struct RedbSnapshot<'a> {
     meta: ReadOnlyTable<&'static str, &'static [u8]>,
     resources: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
     keys: ReadOnlyTable<&'static [u8; 64], &'static [u8]>,
-    owners: ReadOnlyTable<&'static [u8; 33], &'static [u8]>,
     receipts: ReadOnlyTable<&'static [u8; 65], &'static [u8]>,
     parts: ReadOnlyTable<&'static str, &'static [u8]>,
     histories: ReadOnlyTable<&'static [u8; 33], &'static [u8]>,
@@ -395,11 +458,8 @@ impl StateView for RedbSnapshot<'_> {
         {
             return Ok(Some(entry));
         }
-        self.owners
-            .get(&fingerprint.key_bytes())
-            .map_err(storage)?
-            .map(|bytes| decode_stored("owner", bytes.value()))
-            .transpose()
+        // An owner is kept in its fingerprint's history (there is no table of owners apart).
+        Ok(self.history(fingerprint)?.and_then(|history| history.owner))
     }
     fn receipt(
         &self,
@@ -472,7 +532,6 @@ impl Store for RedbStore {
             meta: txn.open_table(META).map_err(storage)?,
             resources: txn.open_table(RESOURCES).map_err(storage)?,
             keys: txn.open_table(KEYS).map_err(storage)?,
-            owners: txn.open_table(OWNERS).map_err(storage)?,
             receipts: txn.open_table(RECEIPTS).map_err(storage)?,
             parts: txn.open_table(PARTS).map_err(storage)?,
             histories: txn.open_table(HISTORIES).map_err(storage)?,
@@ -482,68 +541,29 @@ impl Store for RedbStore {
     }
 
     fn commit_block(&mut self, commit: BlockCommit<'_>) -> Result<()> {
-        let signed = &commit.block.signed;
-        let height = signed.header.height;
-        let entries = IndexEntries::of_block(height, &commit.block.transactions, commit.ids);
-        let merge = self.pending().1 + commit.ids.len() >= self.merge_after_txs;
-        let txn = self.db.begin_write().map_err(storage)?;
-        {
-            let mut headers = txn.open_table(HEADERS).map_err(storage)?;
-            if headers.get(height).map_err(storage)?.is_some() {
-                return Err(LedgerError::Invalid(format!(
-                    "block {height} is already stored"
-                )));
+        // The state tree follows the block on a thread of its own while the block is written
+        // and synced (the sync leaves this thread idle). A write that fails leaves the tree
+        // built again from the tables, as they are.
+        let mut tree = std::mem::take(&mut self.tree);
+        let (state, delta) = (commit.state, commit.delta);
+        let (tree, written) = std::thread::scope(|scope| {
+            let follower = scope.spawn(move || {
+                state.apply_to(&mut tree, delta);
+                tree
+            });
+            let written = self.write_block(&commit);
+            (follower.join(), written)
+        });
+        match written {
+            Ok(()) => {
+                self.tree = tree.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                Ok(())
             }
-            headers
-                .insert(height, encode(signed).as_slice())
-                .map_err(storage)?;
-            let mut trees = txn.open_table(TREES).map_err(storage)?;
-            for (key, bytes) in commit.levels.tiles() {
-                trees
-                    .insert(&tile_key(height, key), bytes.as_slice())
-                    .map_err(storage)?;
-            }
-            drop(trees);
-            txn.open_table(HASHES)
-                .map_err(storage)?
-                .insert(signed.header.hash().as_bytes(), height)
-                .map_err(storage)?;
-            let mut txs = txn.open_table(TXS).map_err(storage)?;
-            let mut buffer = Vec::with_capacity(1024);
-            for (index, tx) in commit.block.transactions.iter().enumerate() {
-                let key = Position {
-                    height,
-                    index: index as u32,
-                }
-                .to_key();
-                buffer.clear();
-                if commit.keeps(index) {
-                    borsh::to_writer(&mut buffer, tx).map_err(storage)?;
-                } else {
-                    borsh::to_writer(&mut buffer, &tx.stripped()).map_err(storage)?;
-                }
-                txs.insert(&key, buffer.as_slice()).map_err(storage)?;
+            Err(error) => {
+                self.tree = self.build_state_tree()?;
+                Err(error)
             }
         }
-        network::commit(&txn, height, commit.certificate, &commit.block.transactions)?;
-        if merge {
-            self.finish_merging(&txn)?;
-            merge_into_tables(&txn, &self.pending, Some((&entries, commit.delta)))?;
-        } else {
-            txn.open_table(PENDING_DELTAS)
-                .map_err(storage)?
-                .insert(height, encode(commit.delta).as_slice())
-                .map_err(storage)?;
-        }
-        txn.commit().map_err(storage)?;
-        if merge {
-            self.pending = Pending::default();
-            self.merging = None;
-        } else {
-            self.pending.add(height, entries, commit.delta);
-        }
-        commit.state.apply_to(&mut self.tree, commit.delta);
-        Ok(())
     }
 
     /// Merges the changes waiting in memory into the tables (one write transaction).

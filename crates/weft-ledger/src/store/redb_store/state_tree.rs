@@ -3,7 +3,8 @@
 //! to date block by block ([`crate::commitment::StateUpdate::apply_to`]). The ledger compares
 //! its root with the head's state root when it opens.
 //!
-//! Also the upgrade of layout 5 to 6, which adds the table of fingerprint histories.
+//! Also the upgrade of layout 5 to 6, which adds the table of fingerprint histories (each with
+//! its owner, taking the place of the table of owners).
 
 use std::collections::BTreeMap;
 
@@ -14,7 +15,9 @@ use weft_core::{Hash32, TxId};
 
 use super::RedbStore;
 use super::pending::Pending;
-use super::tables::{BY_FINGERPRINT, HISTORIES, KEYS, META, OWNERS, PARTS, RESOURCES, storage};
+use super::tables::{
+    BY_FINGERPRINT, HISTORIES, KEYS, META, OWNERS, PARTS, RESOURCES, decode_stored, storage,
+};
 use crate::commitment::{key_hash, leaf_updates, tag, value_hash};
 use crate::error::{LedgerError, Result};
 use crate::state::{HistoryEntry, Position, StateDelta};
@@ -48,7 +51,6 @@ impl RedbStore {
         let mut leaves = Vec::new();
         leaves_of!(txn, leaves, RESOURCES, tag::RESOURCE, |key| &key[..]);
         leaves_of!(txn, leaves, KEYS, tag::KEY, |key| &key[..]);
-        leaves_of!(txn, leaves, OWNERS, tag::OWNER, |key| &key[..]);
         leaves_of!(txn, leaves, HISTORIES, tag::HISTORY, |key| &key[..]);
         leaves_of!(txn, leaves, PARTS, tag::PART, |key| key.as_bytes());
         if let Some(validators) = txn
@@ -96,6 +98,21 @@ impl RedbStore {
                     .extend_from_slice(waiting);
             }
         }
+        // Who owns each: the waiting changes, else the table.
+        let mut owners: BTreeMap<[u8; 33], crate::state::OwnerEntry> = BTreeMap::new();
+        {
+            let txn = self.read()?;
+            let table = txn.open_table(OWNERS).map_err(storage)?;
+            for row in table.iter().map_err(storage)? {
+                let (key, value) = row.map_err(storage)?;
+                owners.insert(*key.value(), decode_stored("owner", value.value())?);
+            }
+        }
+        for changes in self.waiting_changes() {
+            for (fingerprint, owner) in &changes.state.owners {
+                owners.insert(fingerprint.key_bytes(), *owner);
+            }
+        }
         let txn = self.db.begin_write().map_err(storage)?;
         {
             let mut histories = txn.open_table(HISTORIES).map_err(storage)?;
@@ -103,12 +120,17 @@ impl RedbStore {
                 // A row of a generation under merge may be in the table already: once each.
                 list.sort_unstable_by_key(|(position, _)| *position);
                 list.dedup_by_key(|(position, _)| *position);
-                let history = HistoryEntry::of(list.iter().map(|(_, id)| id));
+                let history = HistoryEntry::of(
+                    list.iter().map(|(_, id)| id),
+                    owners.get(&fingerprint).copied(),
+                );
                 histories
                     .insert(&fingerprint, encode(&history).as_slice())
                     .map_err(storage)?;
             }
         }
+        // Owners live in the histories from layout 6 on.
+        txn.delete_table(OWNERS).map_err(storage)?;
         txn.commit().map_err(storage)
     }
 }

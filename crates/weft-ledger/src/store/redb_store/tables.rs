@@ -137,10 +137,12 @@ pub(super) fn scan_index<const N: usize, const K: usize>(
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(super) const RESOURCES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("resources");
 pub(super) const KEYS: TableDefinition<&[u8; 64], &[u8]> = TableDefinition::new("keys");
+/// Layout 5's owners, read once by the upgrade to 6 (which keeps them in `HISTORIES`).
 pub(super) const OWNERS: TableDefinition<&[u8; 33], &[u8]> = TableDefinition::new("owners");
 pub(super) const RECEIPTS: TableDefinition<&[u8; 65], &[u8]> = TableDefinition::new("receipts");
 pub(super) const PARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("parts");
-/// Fingerprint key bytes → Borsh [`HistoryEntry`](crate::state::HistoryEntry) (layout 6).
+/// Fingerprint key bytes → Borsh [`HistoryEntry`](crate::state::HistoryEntry), with the owner
+/// (layout 6).
 pub(super) const HISTORIES: TableDefinition<&[u8; 33], &[u8]> = TableDefinition::new("histories");
 /// Height → Borsh `StateDelta` of each block whose changes are not merged into the tables yet.
 pub(super) const PENDING_DELTAS: TableDefinition<u64, &[u8]> =
