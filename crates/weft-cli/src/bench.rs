@@ -302,6 +302,9 @@ fn ledger_in(
         inclusion_us: proof_inclusion_us,
         verify_us: proof_verify_us,
         batch_us: proof_verify_batch_us,
+        state_build_us,
+        state_verify_us,
+        state_bytes,
     } = time_proofs(ledger.store(), &sample_ids, &ledger.trust_root()?)?;
     let rss_after_commit = peak_rss_mib();
 
@@ -340,6 +343,9 @@ fn ledger_in(
             "proof_inclusion_us": proof_inclusion_us,
             "proof_verify_us": proof_verify_us,
             "proof_verify_batch_us": proof_verify_batch_us,
+            "state_proof_build_us": state_build_us,
+            "state_proof_verify_us": state_verify_us,
+            "state_proof_bytes": state_bytes,
             "audit_s": audit_s,
             "audit_ok": audit_ok,
             "audit_tx_per_s": audit_s.map(|s| count as f64 / s),
@@ -349,7 +355,7 @@ fn ledger_in(
         }),
         || {
             let mut text = format!(
-                "{count} {kind} transactions in {} blocks of {block_size}\n  committed durably: {tx_per_s:.0} tx/s ({elapsed:.2} s; block commit p50 {:.1} ms, p99 {:.1} ms)\n  inclusion proof ({} sampled): build {proof_build_us:.1} µs; verify the path {proof_inclusion_us:.1} µs, complete with both signatures {proof_verify_us:.1} µs one by one, {proof_verify_batch_us:.1} µs in a batch\n",
+                "{count} {kind} transactions in {} blocks of {block_size}\n  committed durably: {tx_per_s:.0} tx/s ({elapsed:.2} s; block commit p50 {:.1} ms, p99 {:.1} ms)\n  inclusion proof ({} sampled): build {proof_build_us:.1} µs; verify the path {proof_inclusion_us:.1} µs, complete with both signatures {proof_verify_us:.1} µs one by one, {proof_verify_batch_us:.1} µs in a batch\n  state proof of an asset's history: build {state_build_us:.1} µs, check {state_verify_us:.1} µs, {state_bytes:.0} bytes\n",
                 block_ms.len(),
                 percentile(&block_ms, 0.5),
                 percentile(&block_ms, 0.99),
@@ -419,6 +425,11 @@ struct ProofTimes {
     inclusion_us: f64,
     verify_us: f64,
     batch_us: f64,
+    /// The state proof of each sampled transaction's asset history (docs/state-proofs.md):
+    /// built, checked against the head's state root, and its size in bytes.
+    state_build_us: f64,
+    state_verify_us: f64,
+    state_bytes: f64,
 }
 
 fn time_proofs<S: Store>(
@@ -451,11 +462,48 @@ fn time_proofs<S: Store>(
     for verdict in weft_ledger::proof::verify_many(&proofs, root, &certificates) {
         verdict?;
     }
+    let batch_us = per_proof(started);
+    // State proofs of the sampled transactions' assets, against the head's state root.
+    let snapshot = store.snapshot()?;
+    let mut assets = Vec::new();
+    for id in ids {
+        let payload = store.tx(id)?.and_then(|(tx, _)| tx.payload);
+        if let Some(fingerprint) = payload.and_then(|payload| payload.content_fingerprint()) {
+            let history = weft_ledger::state::StateView::history(&snapshot, &fingerprint)?;
+            assets.push((
+                weft_ledger::commitment::StateKey::History(fingerprint),
+                history,
+            ));
+        }
+    }
+    drop(snapshot);
+    let per_state =
+        |started: Instant| started.elapsed().as_secs_f64() * 1e6 / assets.len().max(1) as f64;
+    let started = Instant::now();
+    let state_proofs: Vec<_> = assets
+        .iter()
+        .map(|(key, _)| store.state_proof(key))
+        .collect::<Result<_, _>>()?;
+    let state_build_us = per_state(started);
+    let state_root = store.state_root()?;
+    let started = Instant::now();
+    for ((key, history), proof) in assets.iter().zip(&state_proofs) {
+        weft_ledger::commitment::verify_entry(&state_root, key, history.as_ref(), proof)?;
+    }
+    let state_verify_us = per_state(started);
+    let state_bytes = state_proofs
+        .iter()
+        .map(weft_core::smt::Proof::encoded_len)
+        .sum::<usize>() as f64
+        / state_proofs.len().max(1) as f64;
     Ok(ProofTimes {
         build_us,
         inclusion_us,
         verify_us,
-        batch_us: per_proof(started),
+        batch_us,
+        state_build_us,
+        state_verify_us,
+        state_bytes,
     })
 }
 
@@ -496,6 +544,9 @@ fn proofs_file(ctx: &Globals, file: &Path, count: usize) -> Result<()> {
         inclusion_us,
         verify_us,
         batch_us,
+        state_build_us,
+        state_verify_us,
+        state_bytes,
     } = time_proofs(&store, &ids, &root)?;
     ctx.out.emit(
         json!({
@@ -504,11 +555,14 @@ fn proofs_file(ctx: &Globals, file: &Path, count: usize) -> Result<()> {
             "proof_inclusion_us": inclusion_us,
             "proof_verify_us": verify_us,
             "proof_verify_batch_us": batch_us,
+            "state_proof_build_us": state_build_us,
+            "state_proof_verify_us": state_verify_us,
+            "state_proof_bytes": state_bytes,
             "peak_rss_mib": peak_rss_mib(),
         }),
         || {
             format!(
-                "{} inclusion proofs from a ledger of {} blocks: build {build_us:.1} µs; verify the path {inclusion_us:.1} µs, complete {verify_us:.1} µs one by one, {batch_us:.1} µs in a batch",
+                "{} inclusion proofs from a ledger of {} blocks: build {build_us:.1} µs; verify the path {inclusion_us:.1} µs, complete {verify_us:.1} µs one by one, {batch_us:.1} µs in a batch; state proof of an asset's history: build {state_build_us:.1} µs, check {state_verify_us:.1} µs, {state_bytes:.0} bytes",
                 ids.len(),
                 head.header.height + 1
             )

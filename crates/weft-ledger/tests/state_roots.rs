@@ -245,7 +245,12 @@ fn a_failed_commit_leaves_the_state_tree_as_the_tables() {
     let mut w = World::with_store(RedbStore::open(&dir.path().join("l.redb")).expect("open"));
     let fingerprints = populate(&mut w);
     let head = w.ledger.head().header.height;
-    let block = w.ledger.store().block(head).expect("read").expect("head block");
+    let block = w
+        .ledger
+        .store()
+        .block(head)
+        .expect("read")
+        .expect("head block");
     let ids: Vec<_> = block.transactions.iter().map(Transaction::id).collect();
     let levels = weft_ledger::block::merkle_levels(&block.transactions, &ids);
     // Changes that would move the tree, were they committed.

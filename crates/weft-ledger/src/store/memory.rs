@@ -150,6 +150,7 @@ impl Store for MemoryStore {
         self.hashes.insert(header.hash(), height);
         self.headers.insert(height, commit.block.signed.clone());
         self.state.apply_update(commit.delta, commit.state);
+        super::check_state_root(&commit, self.state.state_root())?;
         if let Some(certificate) = commit.certificate {
             self.certificates.insert(height, certificate.to_vec());
         }

@@ -171,6 +171,19 @@ pub trait Store {
     }
 }
 
+/// After a block is committed: the state tree must give the root its header commits to (the
+/// block was validated against it; a difference is a fault of this process, named).
+pub(crate) fn check_state_root(commit: &BlockCommit<'_>, held: Hash32) -> Result<()> {
+    let header = &commit.block.signed.header;
+    match header.state_root {
+        Some(root) if root != held => Err(crate::LedgerError::Corrupt(format!(
+            "after block {} the state tree has root {held}, but the block commits to {root}",
+            header.height
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn missing_block_part(what: &str, id: &TxId, height: u64) -> crate::LedgerError {
     crate::LedgerError::Corrupt(format!("{what} {height} of transaction {id} is missing"))
 }

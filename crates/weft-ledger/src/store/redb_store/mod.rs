@@ -557,7 +557,7 @@ impl Store for RedbStore {
         match written {
             Ok(()) => {
                 self.tree = tree.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                Ok(())
+                super::check_state_root(&commit, self.tree.root())
             }
             Err(error) => {
                 self.tree = self.build_state_tree()?;
