@@ -41,6 +41,8 @@ pub(in crate::net) enum Byzantine {
     Forger,
     /// Leads with blocks holding a transaction twice.
     Replayer,
+    /// Leads with blocks whose state root is not the state after them.
+    StateLiar,
     /// Answers requests for block bodies with a transaction's signature altered (or, for an
     /// empty block, a transaction it does not hold).
     BadBodies,
@@ -525,12 +527,16 @@ impl InvalidProposer {
         match self.how {
             Byzantine::Forger => block.transactions[0].signature.0[0] ^= 1,
             Byzantine::Replayer => block.transactions.push(first),
+            Byzantine::StateLiar => {}
             _ => return None,
         }
         let ids: Vec<TxId> = block.transactions.iter().map(Transaction::id).collect();
         let mut header = block.signed.header.clone();
         header.merkle_root = weft_ledger::block::merkle_levels(&block.transactions, &ids).root();
         header.tx_count = block.transactions.len() as u32;
+        if let (Byzantine::StateLiar, Some(root)) = (self.how, &mut header.state_root) {
+            root.0[0] ^= 1;
+        }
         block.signed = SignedHeader::seal(header, &self.key);
         let digest = commonware_cryptography::sha256::Digest(block.signed.header.hash().0.0);
         let mut blocks = self.blocks.clone();

@@ -199,7 +199,8 @@ pub(super) async fn start_node(
         &keys[..validators],
         honest_from.map(|from| (context.child("honest"), from)),
     );
-    if let Some(how @ (Byzantine::Forger | Byzantine::Replayer)) = byzantine {
+    if let Some(how @ (Byzantine::Forger | Byzantine::Replayer | Byzantine::StateLiar)) = byzantine
+    {
         // It stands between the engine and its core.
         let (to_proposer, proposer_inbox) = std::sync::mpsc::channel::<Event>();
         let to_core = std::mem::replace(&mut parts.events, to_proposer);

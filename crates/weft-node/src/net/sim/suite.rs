@@ -227,6 +227,31 @@ fn blocks_that_break_the_rules_are_refused_recorded_and_never_final() {
 }
 
 #[test]
+fn a_block_whose_state_root_lies_is_refused_and_never_final() {
+    // One of four validators leads with blocks whose transactions are valid but whose header
+    // commits to another state than the one they leave.
+    let mut plan = Plan::honest(23, 4);
+    plan.byzantine = vec![(3, Byzantine::StateLiar)];
+    plan.transactions = 20;
+    let outcome = run_or_name_seed(&plan);
+    assert_eq!(outcome.committed.len(), 20);
+    for honest in [0, 1, 2] {
+        let refused = evidence_against(&outcome, honest, "invalid_block", &key_of(3));
+        assert!(
+            !refused.is_empty(),
+            "node {honest} holds no evidence against node 3: {:?}",
+            outcome.evidence[honest]
+        );
+        assert!(
+            refused.iter().all(|record| record["reason"]
+                .as_str()
+                .is_some_and(|why| why.contains("state_root"))),
+            "{refused:?}"
+        );
+    }
+}
+
+#[test]
 fn a_node_catching_up_cuts_off_a_validator_that_sends_altered_bodies() {
     // The archive node is cut off while the validators go on, then catches up, asking the
     // validators for bodies: one answers with altered ones.
