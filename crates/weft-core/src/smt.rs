@@ -166,15 +166,31 @@ struct Inner {
     hash: Hash32,
 }
 
+/// The root a batch gives, computed on a tree as it was (`base`), with the batch (sorted by key)
+/// and every hash computed on the way: a tree whose root is still `base` applies it without
+/// hashing again ([`Tree::apply_prepared`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Prepared {
+    pub base: Hash32,
+    pub root: Hash32,
+    pub updates: Vec<(Hash32, Hash32)>,
+    pub trace: Vec<Hash32>,
+}
+
 /// Sorts `updates` by key; of equal keys the last one given wins.
-pub fn sorted_updates(mut updates: Vec<(Hash32, Hash32)>) -> Vec<(Hash32, Hash32)> {
-    // A stable sort keeps equal keys in the order given, so the last one is the later change.
-    updates.sort_by_key(|update| update.0);
-    let mut out: Vec<(Hash32, Hash32)> = Vec::with_capacity(updates.len());
-    for update in updates {
+pub fn sorted_updates(updates: Vec<(Hash32, Hash32)>) -> Vec<(Hash32, Hash32)> {
+    sorted_last_wins(updates)
+}
+
+/// Sorts `(key, value)` pairs by key; of equal keys the last one given wins (a stable sort keeps
+/// equal keys in the order given, so the last one is the later change).
+pub fn sorted_last_wins<K: Ord, V>(mut items: Vec<(K, V)>) -> Vec<(K, V)> {
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(K, V)> = Vec::with_capacity(items.len());
+    for item in items {
         match out.last_mut() {
-            Some(last) if last.0 == update.0 => *last = update,
-            _ => out.push(update),
+            Some(last) if last.0 == item.0 => *last = item,
+            _ => out.push(item),
         }
     }
     out
@@ -353,6 +369,27 @@ impl Tree {
             _ => self.hash_with(self.root, 0, updates, &mut trace),
         };
         (root, trace)
+    }
+
+    /// `updates` (sorted by key, no repeats) prepared on this tree as it is.
+    pub fn prepare(&self, updates: Vec<(Hash32, Hash32)>) -> Prepared {
+        let (root, trace) = self.root_with_trace(&updates);
+        Prepared {
+            base: self.root(),
+            root,
+            updates,
+            trace,
+        }
+    }
+
+    /// Applies `prepared` if this tree still has the root it was prepared on (and says so);
+    /// otherwise changes nothing and returns `false`.
+    pub fn apply_prepared(&mut self, prepared: &Prepared) -> bool {
+        if self.root() != prepared.base {
+            return false;
+        }
+        self.update_replaying(&prepared.updates, &prepared.trace);
+        true
     }
 
     /// [`Tree::update_sorted`] taking its hashes from `trace`, which [`Tree::root_with_trace`]

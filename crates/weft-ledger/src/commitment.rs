@@ -133,39 +133,21 @@ pub fn leaf_updates(delta: &StateDelta) -> Vec<(Hash32, Hash32)> {
     leaves
 }
 
-/// The state root a block gives, computed on a tree as it was (`base`), with the leaves it sets
-/// and every hash computed on the way: a store whose tree still has root `base` applies it
-/// without hashing again ([`smt::Tree::update_replaying`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StateUpdate {
-    pub base: Hash32,
-    pub root: Hash32,
-    pub updates: Vec<(Hash32, Hash32)>,
-    pub trace: Vec<Hash32>,
+/// The state root a block gives, computed on the state tree as it was, with the leaves it sets
+/// and every hash computed on the way ([`smt::Prepared`]).
+pub type StateUpdate = smt::Prepared;
+
+/// The state update of `pending` on top of `tree`.
+pub fn prepare(tree: &smt::Tree, pending: &StateDelta) -> StateUpdate {
+    tree.prepare(leaf_updates(pending))
 }
 
-impl StateUpdate {
-    /// `pending` on top of `tree`.
-    pub fn compute(tree: &smt::Tree, pending: &StateDelta) -> StateUpdate {
-        let updates = leaf_updates(pending);
-        let (root, trace) = tree.root_with_trace(&updates);
-        StateUpdate {
-            base: tree.root(),
-            root,
-            updates,
-            trace,
-        }
-    }
-
-    /// Applies this update to `tree`: replaying the hashes if `tree` is still the one it was
-    /// computed on, else setting `fallback`'s leaves (the block's own changes, when the update
-    /// was computed on an older tree under blocks that are final now).
-    pub fn apply_to(&self, tree: &mut smt::Tree, fallback: &StateDelta) {
-        if tree.root() == self.base {
-            tree.update_replaying(&self.updates, &self.trace);
-        } else {
-            tree.update_sorted(&leaf_updates(fallback));
-        }
+/// Applies `update` to `tree`: replaying its hashes if `tree` is still the one it was computed
+/// on, else setting `delta`'s leaves (the block's own changes, when the update was computed on an
+/// older tree under blocks that are final now).
+pub fn apply(tree: &mut smt::Tree, update: &StateUpdate, delta: &StateDelta) {
+    if !tree.apply_prepared(update) {
+        tree.update_sorted(&leaf_updates(delta));
     }
 }
 

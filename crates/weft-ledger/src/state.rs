@@ -146,7 +146,7 @@ pub trait StateView {
     /// The history of the transactions naming `fingerprint` as their content.
     fn history(&self, fingerprint: &Fingerprint) -> Result<Option<HistoryEntry>>;
     /// The state root of this state with `pending` on top (see [`crate::commitment`]).
-    fn state_update(&self, pending: &StateDelta) -> Result<crate::commitment::StateUpdate>;
+    fn state_update(&self, pending: &StateDelta) -> Result<weft_core::smt::Prepared>;
     /// Is a transaction with this id already on the ledger?
     fn contains_tx(&self, id: &TxId) -> Result<bool>;
     /// The validator changes scheduled by `SetValidators` transactions, oldest first.
@@ -354,7 +354,7 @@ impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
             None => self.base.history(fingerprint),
         }
     }
-    fn state_update(&self, pending: &StateDelta) -> Result<crate::commitment::StateUpdate> {
+    fn state_update(&self, pending: &StateDelta) -> Result<weft_core::smt::Prepared> {
         let mut merged = self.delta.clone();
         merged.merge_state(pending);
         self.base.state_update(&merged)
@@ -396,7 +396,7 @@ impl<T: StateView + ?Sized> StateView for &T {
     fn history(&self, fingerprint: &Fingerprint) -> Result<Option<HistoryEntry>> {
         (**self).history(fingerprint)
     }
-    fn state_update(&self, pending: &StateDelta) -> Result<crate::commitment::StateUpdate> {
+    fn state_update(&self, pending: &StateDelta) -> Result<weft_core::smt::Prepared> {
         (**self).state_update(pending)
     }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {

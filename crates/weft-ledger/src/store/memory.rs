@@ -29,9 +29,9 @@ impl MemoryState {
     }
 
     /// [`MemoryState::apply`] with the state update computed for `delta` on this state.
-    pub fn apply_update(&mut self, delta: &StateDelta, update: &crate::commitment::StateUpdate) {
+    pub fn apply_update(&mut self, delta: &StateDelta, update: &weft_core::smt::Prepared) {
         self.0.merge(delta);
-        update.apply_to(&mut self.1, delta);
+        crate::commitment::apply(&mut self.1, update, delta);
     }
 
     /// The root of the state tree.
@@ -76,8 +76,8 @@ impl StateView for MemoryState {
     fn history(&self, fingerprint: &Fingerprint) -> Result<Option<crate::state::HistoryEntry>> {
         Ok(self.0.histories.get(fingerprint).copied())
     }
-    fn state_update(&self, pending: &StateDelta) -> Result<crate::commitment::StateUpdate> {
-        Ok(crate::commitment::StateUpdate::compute(&self.1, pending))
+    fn state_update(&self, pending: &StateDelta) -> Result<weft_core::smt::Prepared> {
+        Ok(crate::commitment::prepare(&self.1, pending))
     }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
         Ok(self.0.tx_ids.contains(id))

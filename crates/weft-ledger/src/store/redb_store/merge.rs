@@ -5,6 +5,7 @@
 use std::sync::{Arc, mpsc};
 
 use weft_core::encoding::encode;
+use weft_core::smt::sorted_last_wins;
 
 use super::super::receipt_key;
 use super::pending::{IndexEntries, Pending};
@@ -14,19 +15,6 @@ use super::tables::{
 };
 use crate::error::Result;
 use crate::state::StateDelta;
-
-/// Sorts `(key, value)` pairs by key; of equal keys the last one given wins.
-fn sorted_last_wins<K: Ord, V>(mut items: Vec<(K, V)>) -> Vec<(K, V)> {
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out: Vec<(K, V)> = Vec::with_capacity(items.len());
-    for item in items {
-        match out.last_mut() {
-            Some(last) if last.0 == item.0 => *last = item,
-            _ => out.push(item),
-        }
-    }
-    out
-}
 
 /// Where a step that writes `fraction` of a list of `len` rows (at least one) ends, when
 /// `written` rows are written.

@@ -503,8 +503,8 @@ impl StateView for RedbSnapshot<'_> {
             .map(|bytes| decode_stored("history", bytes.value()))
             .transpose()
     }
-    fn state_update(&self, pending: &StateDelta) -> Result<crate::commitment::StateUpdate> {
-        Ok(crate::commitment::StateUpdate::compute(self.tree, pending))
+    fn state_update(&self, pending: &StateDelta) -> Result<weft_core::smt::Prepared> {
+        Ok(crate::commitment::prepare(self.tree, pending))
     }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
         if self
@@ -548,7 +548,7 @@ impl Store for RedbStore {
         let (state, delta) = (commit.state, commit.delta);
         let (tree, written) = std::thread::scope(|scope| {
             let follower = scope.spawn(move || {
-                state.apply_to(&mut tree, delta);
+                crate::commitment::apply(&mut tree, state, delta);
                 tree
             });
             let written = self.write_block(&commit);

@@ -1,6 +1,6 @@
 //! The state tree of a redb store: built in memory when the store opens, from the rule-state
 //! tables and the changes waiting over them (it is derived data, like every index), and kept up
-//! to date block by block ([`crate::commitment::StateUpdate::apply_to`]). The ledger compares
+//! to date block by block ([`crate::commitment::apply`]). The ledger compares
 //! its root with the head's state root when it opens.
 //!
 //! Also the upgrade of layout 5 to 6, which adds the table of fingerprint histories (each with
