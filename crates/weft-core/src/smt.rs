@@ -20,7 +20,7 @@
 //! [`Tree`] keeps every node in memory (two arenas, no deletions: state keys are never removed),
 //! updates a batch of keys in one pass that hashes every touched node once
 //! ([`Tree::update`]), and computes the root a batch *would* give without changing anything
-//! ([`Tree::root_with`]), for blocks that are proposed but not yet final.
+//! ([`Tree::prepare`]), for blocks that are proposed but not yet final.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use sha2::{Digest, Sha256};
@@ -240,12 +240,6 @@ impl Tree {
         self.leaves.is_empty()
     }
 
-    /// Approximate bytes of memory the nodes take.
-    pub fn memory_bytes(&self) -> usize {
-        self.leaves.capacity() * std::mem::size_of::<Leaf>()
-            + self.inners.capacity() * std::mem::size_of::<Inner>()
-    }
-
     pub fn root(&self) -> Hash32 {
         self.hash_of(self.root)
     }
@@ -333,14 +327,9 @@ impl Tree {
         self.root = self.apply(self.root, 0, updates, &mut Replay(None));
     }
 
-    /// The root the tree would have with `updates` set (sorted by key, no repeats); the tree
+    /// The root the tree would have with `updates` set (sorted by key, no repeats), with every
+    /// hash computed on the way, in the order [`Tree::update_replaying`] needs them; the tree
     /// does not change.
-    pub fn root_with(&self, updates: &[(Hash32, Hash32)]) -> Hash32 {
-        self.root_with_trace(updates).0
-    }
-
-    /// [`Tree::root_with`], with every hash it computed, in the order
-    /// [`Tree::update_replaying`] needs them.
     ///
     /// A batch of at least [`PARALLEL_FROM`] keys is hashed on two threads, one per half of the
     /// tree; the trace is the same.
@@ -702,7 +691,7 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
-        /// Batches applied one after another give the tree built from scratch, `root_with`
+        /// Batches applied one after another give the tree built from scratch, `root_with_trace`
         /// predicts each batch, every key proves its value and every absent key its absence.
         #[test]
         fn membership_and_absence_over_random_batches(
