@@ -126,6 +126,12 @@ error_codes! {
     NoConfigFile = "no_config_file",
     /// The configuration file cannot be read or is invalid.
     BadConfig = "bad_config",
+    /// The node follows its chain on proofs and keeps no rule state to answer from (409);
+    /// ask a full node.
+    NotKept = "not_kept",
+    /// The node follows its chain on proofs and no peer gave an answer that checks out
+    /// against its headers (502); the message names the peers and what was wrong.
+    NoPeerAnswer = "no_peer_answer",
     /// The node failed (it could not read its ledger); not the client's fault.
     Internal = "internal",
 }

@@ -31,6 +31,8 @@ pub enum Source<'a> {
 /// What the joining node will be.
 pub struct JoinOptions<'a> {
     pub node_type: NodeType,
+    /// How a thin node follows the chain (`node.follow`).
+    pub follow: weft_node::Follow,
     /// Peer-to-peer listen address; a free loopback port if not given.
     pub p2p: Option<&'a str>,
     /// API listen address; the default if not given.
@@ -131,6 +133,7 @@ pub fn init(ctx: &Globals, source: Source<'_>, options: &JoinOptions<'_>) -> Res
     }
     let mut config = NodeConfig::default();
     config.node.node_type = options.node_type;
+    config.node.follow = options.follow;
     if let Some(api) = options.api {
         config.api.listen = api.to_string();
     }
@@ -176,6 +179,10 @@ pub fn init(ctx: &Globals, source: Source<'_>, options: &JoinOptions<'_>) -> Res
             "block0_hash": document.block0_hash,
             "key": public.to_hex(),
             "type": options.node_type.name(),
+            "follow": match options.follow {
+                weft_node::Follow::Rules => "rules",
+                weft_node::Follow::Proofs => "proofs",
+            },
             "p2p": config.network.listen,
             "seeds": document.seeds,
         }),

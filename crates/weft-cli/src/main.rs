@@ -89,6 +89,12 @@ enum Command {
         /// thin.
         #[arg(long = "type")]
         node_type: Option<String>,
+        /// With --join/--genesis and --type thin: how the node follows the chain: `rules`
+        /// (whole bodies, every rule replayed; the default) or `proofs` (bodies filtered, each
+        /// final block taken on its validators' certificate, asset questions answered from
+        /// peers' histories checked against its own state roots).
+        #[arg(long, value_parser = ["rules", "proofs"])]
+        follow: Option<String>,
         /// With --join/--genesis: peer-to-peer listen address (default: a free loopback port).
         #[arg(long)]
         p2p: Option<String>,
@@ -698,6 +704,7 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             join,
             genesis,
             node_type,
+            follow,
             p2p,
             api,
             block0_hash,
@@ -710,13 +717,14 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             match source {
                 None => {
                     if node_type.is_some()
+                        || follow.is_some()
                         || p2p.is_some()
                         || api.is_some()
                         || block0_hash.is_some()
                     {
                         anyhow::bail!(
-                            "--type, --p2p, --api and --block0-hash are for a node joining a \
-                             network: give --join URL or --genesis FILE too"
+                            "--type, --follow, --p2p, --api and --block0-hash are for a node \
+                             joining a network: give --join URL or --genesis FILE too"
                         );
                     }
                     commands::init(&ctx, &chain_id, time_window_secs)
@@ -731,11 +739,22 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
                              validates only if named in the network's genesis)"
                         ),
                     };
+                    let follow = match follow.as_deref() {
+                        Some("proofs") if node_type != weft_node::NodeType::Thin => {
+                            anyhow::bail!(
+                                "--follow proofs is for a thin node (--type thin): the others \
+                                 keep the rule state they check or answer from"
+                            )
+                        }
+                        Some("proofs") => weft_node::Follow::Proofs,
+                        _ => weft_node::Follow::Rules,
+                    };
                     join::init(
                         &ctx,
                         source,
                         &join::JoinOptions {
                             node_type,
+                            follow,
                             p2p: p2p.as_deref(),
                             api: api.as_deref(),
                             block0_hash: block0_hash.as_deref(),

@@ -93,6 +93,10 @@ pub enum LedgerError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// What was asked is not kept here: a store that follows its chain on the validators'
+    /// certificates keeps no rule state (see [`crate::ledger::Ledger::commit_certified`]).
+    #[error("{0}")]
+    NotKept(String),
 }
 
 pub type Result<T, E = LedgerError> = std::result::Result<T, E>;

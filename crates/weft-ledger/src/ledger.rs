@@ -195,7 +195,7 @@ impl<S: Store> Ledger<S> {
             ids: &validated.ids,
             levels: &validated.levels,
             delta: &validated.delta,
-            state: &validated.state,
+            state: Some(&validated.state),
             keep: None,
             certificate: None,
         })?;
@@ -220,7 +220,7 @@ impl<S: Store> Ledger<S> {
             ids: &validated.ids,
             levels: &validated.levels,
             delta: &validated.delta,
-            state: &validated.state,
+            state: Some(&validated.state),
             keep: None,
             certificate: None,
         })?;
@@ -236,7 +236,9 @@ impl<S: Store> Ledger<S> {
             LedgerError::Corrupt("the chain has blocks but no genesis state".into())
         })?;
         let chain_id = head.header.chain_id;
-        if let Some(committed) = head.header.state_root {
+        // A store that follows on certificates holds no state to compare (its head's root
+        // answers for what its peers prove, see `commit_certified`).
+        if let Some(committed) = head.header.state_root.filter(|_| store.keeps_rule_state()) {
             let held = store.state_root()?;
             if held != committed {
                 return Err(LedgerError::Corrupt(format!(
@@ -452,18 +454,107 @@ impl<S: Store> Ledger<S> {
         // `validate_block` (or `assemble`) compared the header's state root with the state the
         // block leaves; the store applies the update (again from the block's own changes if it
         // was computed under blocks that were not final then) and checks its tree gives that root.
-        let state = &validated.state;
         self.store.commit_block(BlockCommit {
             block,
             ids: &validated.ids,
             levels: &validated.levels,
             delta: &validated.delta,
-            state,
+            state: Some(&validated.state),
             keep,
             certificate,
         })?;
         self.head = block.signed.clone();
         Ok(())
+    }
+
+    /// Commits a final block without replaying the rules: a node that follows its chain on
+    /// proofs takes it on the finalization certificate of its validators, which the caller
+    /// checked (or on being an ancestor of a block so certified). Its transactions may come
+    /// stripped (a filtered body); `keep` strips more. From this block on, the store keeps no
+    /// rule state ([`Store::keeps_rule_state`]): this node's answers about assets come from its
+    /// peers, each checked against the state root of one of its own headers
+    /// ([`crate::commitment::check_history`]).
+    ///
+    /// Still checked here: the block follows the head; its transactions are as many as its
+    /// header says and give its Merkle root (ids and signatures: a stripped transaction still
+    /// has both); the kinds every node keeps whole ([`crate::filter::ALWAYS_KEPT`]) are whole.
+    /// The validator schedule is followed from its `SetValidators` transactions. Returns the
+    /// block's transaction ids.
+    pub fn commit_certified(
+        &mut self,
+        block: &Block,
+        keep: Option<&[bool]>,
+        certificate: Option<&[u8]>,
+    ) -> Result<Vec<TxId>> {
+        let header = &block.signed.header;
+        let invalid = |reason: String| LedgerError::BadBlock {
+            height: header.height,
+            hash: header.hash(),
+            reason,
+        };
+        if header.height != self.head.header.height + 1
+            || header.previous_digest != self.head.header.hash()
+        {
+            return Err(invalid(format!(
+                "it does not follow the head {} at height {}",
+                self.head.header.hash(),
+                self.head.header.height
+            )));
+        }
+        if keep.is_some_and(|keep| keep.len() != block.transactions.len()) {
+            return Err(LedgerError::Invalid(
+                "the keep mask does not cover the block's transactions".into(),
+            ));
+        }
+        if let Some(index) = block.transactions.iter().position(|tx| {
+            tx.payload.is_none() && crate::filter::ALWAYS_KEPT.contains(&tx.header.kind)
+        }) {
+            return Err(invalid(format!(
+                "transaction {index} is a {} and comes stripped: every node keeps those whole",
+                block.transactions[index].header.kind.name()
+            )));
+        }
+        let ids: Vec<TxId> = block.transactions.iter().map(Transaction::id).collect();
+        let levels = crate::block::merkle_levels(&block.transactions, &ids);
+        if ids.len() as u64 != u64::from(header.tx_count) || levels.root() != header.merkle_root {
+            return Err(invalid(
+                "its transactions do not give its header's count and Merkle root".into(),
+            ));
+        }
+        let mut delta = StateDelta::default();
+        for (index, tx) in block.transactions.iter().enumerate() {
+            if let Some(weft_core::model::Payload::SetValidators(set)) = &tx.payload {
+                let changes = match &mut delta.validators {
+                    Some(changes) => changes,
+                    None => delta
+                        .validators
+                        .insert(self.store.snapshot()?.validator_changes()?),
+                };
+                crate::state::schedule_change(
+                    changes,
+                    crate::state::ValidatorChange {
+                        from_height: set.from_height,
+                        validators: set.validators.clone(),
+                        scheduled_at: Position {
+                            height: header.height,
+                            index: index as u32,
+                        },
+                    },
+                );
+            }
+        }
+        delta.tx_ids = ids.iter().copied().collect();
+        self.store.commit_block(BlockCommit {
+            block,
+            ids: &ids,
+            levels: &levels,
+            delta: &delta,
+            state: None,
+            keep,
+            certificate,
+        })?;
+        self.head = block.signed.clone();
+        Ok(ids)
     }
 
     /// Validates a block produced elsewhere and commits it.

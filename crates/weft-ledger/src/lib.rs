@@ -16,6 +16,8 @@
 //! - [`checkpoint`]: the chain's head as a C2SP signed checkpoint, consistency proofs, and
 //!   C2SP tlog-proofs.
 //! - [`filter`]: which transactions a thin or producer node stores whole.
+//! - [`history`]: an asset's history from a peer, checked against this node's state roots (a
+//!   node that follows on proofs and keeps no rule state).
 //! - [`files`]: secrets refused when others may read them; ledger files created owner-only.
 
 pub mod audit;
@@ -25,6 +27,7 @@ pub mod commitment;
 pub mod error;
 pub mod files;
 pub mod filter;
+pub mod history;
 pub mod ledger;
 pub mod proof;
 pub mod rules;

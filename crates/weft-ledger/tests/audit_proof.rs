@@ -65,7 +65,7 @@ fn force_block<S: Store>(w: &mut World<S>, transactions: Vec<Transaction>) -> u6
             ids: &ids,
             levels: &levels,
             delta: &delta,
-            state: &Default::default(),
+            state: Some(&Default::default()),
             keep: None,
             certificate: None,
         })
@@ -159,7 +159,7 @@ fn audit_catches_a_forged_signature_and_a_broken_link() {
             ids: &[],
             levels: &levels,
             delta: &delta,
-            state: &Default::default(),
+            state: Some(&Default::default()),
             keep: None,
             certificate: None,
         })
@@ -612,7 +612,7 @@ fn a_copy_that_strips_what_its_filter_drops_still_indexes_proves_and_audits() {
                 ids: &tx_ids,
                 levels: &levels,
                 delta: &Default::default(),
-                state: &Default::default(),
+                state: Some(&Default::default()),
                 keep: None,
                 certificate: None,
             })

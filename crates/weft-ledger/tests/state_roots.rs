@@ -272,7 +272,7 @@ fn a_failed_commit_leaves_the_state_tree_as_the_tables() {
             ids: &ids,
             levels: &levels,
             delta: &delta,
-            state: &update,
+            state: Some(&update),
             keep: None,
             certificate: None,
         })

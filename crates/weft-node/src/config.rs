@@ -34,6 +34,12 @@ pub struct NodeSection {
     /// Thin and producer nodes: resources (64 hex digits) whose transactions are stored whole
     /// (as signer, issuer, sender, recipient, owner or subject).
     pub keep_resources: Vec<String>,
+    /// How a networked thin node follows its chain: `rules` (replay every block's rules on
+    /// whole bodies, keep the whole rule state) or `proofs` (take each final block on its
+    /// validators' certificate, ask peers for bodies filtered by `keep_kinds` and
+    /// `keep_resources`, keep no rule state, and answer asset questions from peers' histories
+    /// checked against its own headers' state roots; docs/network.md, "Thin nodes on proofs").
+    pub follow: Follow,
 }
 
 impl Default for NodeSection {
@@ -42,8 +48,17 @@ impl Default for NodeSection {
             node_type: NodeType::Full,
             keep_kinds: Vec::new(),
             keep_resources: Vec::new(),
+            follow: Follow::Rules,
         }
     }
+}
+
+/// `node.follow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Follow {
+    Rules,
+    Proofs,
 }
 
 /// Most entries in `node.keep_kinds` plus `node.keep_resources`.
@@ -587,6 +602,23 @@ impl NodeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         self.node.storage_filter()?;
+        if self.node.follow == Follow::Proofs
+            && (self.node.node_type != NodeType::Thin || !self.network.enabled)
+        {
+            return Err(ConfigError {
+                key: "node.follow",
+                message: format!(
+                    "\"proofs\" is for a thin node of a network (this is a {} node{}): the others \
+                     keep the rule state they validate or answer from",
+                    self.node.node_type.name(),
+                    if self.network.enabled {
+                        ""
+                    } else {
+                        " without [network]"
+                    }
+                ),
+            });
+        }
         range(
             "api.max_body_bytes",
             self.api.max_body_bytes,
@@ -806,6 +838,11 @@ impl NodeConfig {
              # stored stripped (header and signature) and fetched whole from a peer on demand.\n\
              # Genesis and NetworkPeer transactions are always kept.\n\
              keep_resources = []\n\
+             # A networked thin node follows its chain by `rules` (whole bodies, every rule\n\
+             # replayed, the whole rule state kept) or by `proofs` (each final block taken on its\n\
+             # validators' certificate, bodies filtered as above, no rule state: asset questions\n\
+             # are answered from peers' histories, checked against this node's state roots).\n\
+             follow = \"rules\"\n\
              \n\
              [api]\n\
              # Listen address of the REST API (`weft node run --api` overrides it; port 0 = any free port).\n\
@@ -988,6 +1025,29 @@ mod tests {
         );
         // A file with comments only (homes made before there were settings) is all defaults.
         assert_eq!(NodeConfig::parse("# nothing\n"), Ok(NodeConfig::default()));
+    }
+
+    #[test]
+    fn only_a_networked_thin_node_follows_on_proofs() {
+        let config = NodeConfig::parse(
+            "[node]\ntype = \"thin\"\nfollow = \"proofs\"\n[network]\nenabled = true\n\
+             listen = \"127.0.0.1:7000\"\n",
+        )
+        .expect("a thin node of a network");
+        assert_eq!(config.node.follow, Follow::Proofs);
+        let error = NodeConfig::parse("[node]\ntype = \"full\"\nfollow = \"proofs\"\n")
+            .expect_err("a full node keeps its rule state");
+        assert_eq!(error.key, "node.follow");
+        assert!(error.message.contains("full node"), "{}", error.message);
+        let error = NodeConfig::parse("[node]\ntype = \"thin\"\nfollow = \"proofs\"\n")
+            .expect_err("no network, no certificates");
+        assert!(
+            error.message.contains("without [network]"),
+            "{}",
+            error.message
+        );
+        let error = NodeConfig::parse("[node]\nfollow = \"faith\"\n").expect_err("no such mode");
+        assert!(error.to_string().contains("faith"), "{error}");
     }
 
     #[test]

@@ -231,8 +231,16 @@ fn sync(bytes: &[u8]) {
                 let _ = record.verify(chain_id());
             }
         }
+        Sync::History(answer) => {
+            let _ = weft_core::encoding::decode::<weft_core::smt::Proof>(&answer.proof);
+            for tx in &answer.transactions {
+                let _ = tx.id();
+            }
+        }
         Sync::HeadersRequest { .. }
         | Sync::BodiesRequest { .. }
+        | Sync::FilteredBodiesRequest { .. }
+        | Sync::HistoryRequest { .. }
         | Sync::ProofRequest { .. }
         | Sync::Online { .. } => {}
     }
@@ -778,6 +786,32 @@ mod seeds {
                     dialable: "1.2.3.4:5".into(),
                     peers: vec![PublicKey([2; 32])],
                 },
+                Sync::FilteredBodiesRequest {
+                    from_height: 1,
+                    count: 3,
+                    kinds: vec![weft_core::model::PayloadKind::Record],
+                    resources: vec![weft_core::ResourceId(weft_core::Hash32([5; 32]))],
+                },
+                Sync::HistoryRequest {
+                    fingerprint: weft_core::Fingerprint::of_bytes(
+                        weft_core::fingerprint::HashAlgo::Sha256,
+                        b"fuzz",
+                    ),
+                    recipient: Some(weft_core::ResourceId(weft_core::Hash32([5; 32]))),
+                },
+                Sync::History(Box::new(weft_ledger::history::HistoryAnswer {
+                    fingerprint: weft_core::Fingerprint::of_bytes(
+                        weft_core::fingerprint::HashAlgo::Sha256,
+                        b"fuzz",
+                    ),
+                    height: 1,
+                    transactions: self.blocks[1].transactions.clone(),
+                    proof: encode(&weft_core::smt::Proof {
+                        siblings: Vec::new(),
+                        end: weft_core::smt::PathEnd::Empty,
+                    }),
+                    registration: None,
+                })),
                 Sync::Addresses {
                     records: vec![address],
                 },

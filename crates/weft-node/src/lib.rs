@@ -42,7 +42,7 @@ use weft_ledger::Ledger;
 use weft_ledger::store::RedbStore;
 
 pub use admin::secret_token;
-pub use config::{ConfigError, NodeConfig, NodeType};
+pub use config::{ConfigError, Follow, NodeConfig, NodeType};
 pub use net::join::{MAX_JOIN_BYTES, join_document, parse_join_document};
 pub use submission::now_ms;
 
@@ -127,6 +127,33 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     // The producer merges waiting index changes itself, after a block's answers went out, so
     // no submitter waits for a merge: the store never merges inside a block's commit.
     let ledger = Ledger::open(RedbStore::open_with(&db_path, usize::MAX)?)?;
+    {
+        use weft_ledger::state::StateView as _;
+        use weft_ledger::store::Store as _;
+        let proofs = config.node.follow == config::Follow::Proofs;
+        if !proofs && !ledger.store().keeps_rule_state() {
+            bail!(
+                "this ledger was followed on proofs (node.follow = \"proofs\") and holds no rule \
+                 state: it cannot follow by the rules again; set node.follow back, or start a \
+                 fresh home with `weft init --join`"
+            );
+        }
+        let schedule = ledger.store().snapshot()?.schedule()?;
+        if proofs
+            && schedule
+                .changes
+                .iter()
+                .flat_map(|change| &change.validators)
+                .chain(&schedule.genesis)
+                .any(|key| *key == producer_key.public_key())
+        {
+            bail!(
+                "this node's key {} is a validator of the chain, and a validator must check every \
+                 block by the rules: node.follow = \"proofs\" is for thin nodes that do not vote",
+                producer_key.public_key()
+            );
+        }
+    }
     // In a network, non-validators are let in by their key (network.followers), checked by
     // the network itself.
     if !config.network.enabled {
@@ -174,6 +201,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
                 metrics: metrics.clone(),
                 max_txs: config.blocks.max_txs,
                 filter: config.node.storage_filter()?,
+                follow_proofs: config.node.follow == config::Follow::Proofs,
             },
             submissions,
         )?;

@@ -289,6 +289,108 @@ pub fn asset_report<S: Store>(
     })
 }
 
+/// [`asset_report`] on a node that follows on proofs and keeps no rule state: from the
+/// history a peer (`from`) sent, which this node checked against the state root of one of its
+/// own headers ([`weft_ledger::history::check`]). The verdict is recomputed from those
+/// transactions alone ([`verdict_from_history`]); resources are named by id (this node does not
+/// know their names).
+pub fn checked_asset_report<S: Store>(
+    store: &S,
+    checked: &weft_ledger::history::CheckedHistory,
+    from: &str,
+    recipient: Option<ResourceId>,
+) -> Result<AssetReport, LedgerError> {
+    let state = store.snapshot()?;
+    let whole: Whole = checked
+        .transactions
+        .iter()
+        .map(|(_, tx)| (tx.id(), (tx.clone(), from.to_string())))
+        .collect();
+    let history = checked
+        .transactions
+        .iter()
+        .map(|(position, tx)| history_entry(store, &state, &whole, *position, &tx.id()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let payloads: Vec<&Payload> = checked
+        .transactions
+        .iter()
+        .filter_map(|(_, tx)| tx.payload.as_ref())
+        .collect();
+    let organization = checked
+        .registration
+        .as_ref()
+        .and_then(|tx| tx.payload.as_ref())
+        .and_then(organization_of);
+    let (owner, verdict) = verdict_from_history(payloads.iter().copied(), recipient, organization);
+    let product_data = payloads.iter().find_map(|payload| match payload {
+        Payload::RecordOwnership(claim) => Some(claim.product_data.clone()),
+        _ => None,
+    });
+    Ok(AssetReport {
+        fingerprint: checked.fingerprint,
+        history,
+        owner: owner.map(|owner| resource_ref(&state, &owner)),
+        owner_label: owner.map(|owner| label(&state, &owner)),
+        product_data,
+        stripped: None,
+        verdict,
+        state: Some(weft_api::HistoryState {
+            height: checked.height,
+            history_proof: hex::encode(&checked.proof),
+        }),
+    })
+}
+
+/// The organisation a registration puts its person in (`None` for anything else).
+pub fn organization_of(registration: &Payload) -> Option<ResourceId> {
+    match registration {
+        Payload::RegisterResource(weft_core::model::RegisterResource {
+            resource: weft_core::model::Resource::PersonInOrganization(person),
+            ..
+        }) => Some(person.belongs_to),
+        _ => None,
+    }
+}
+
+/// The NIST verdict on an asset recomputed from its complete history alone (the payloads of
+/// every transaction naming it, in ledger order), for `recipient`, who belongs to
+/// `organization` (from its registration): who claimed it, and `recorded` if nobody did but a
+/// `Record` holds it, `unknown` if neither; `valid` for anyone when no recipient is named, or
+/// when the recipient (or its organisation) claimed it or was sent it; else `not_recipient`.
+pub fn verdict_from_history<'a>(
+    payloads: impl IntoIterator<Item = &'a Payload>,
+    recipient: Option<ResourceId>,
+    organization: Option<ResourceId>,
+) -> (Option<ResourceId>, Verdict) {
+    let mut owner = None;
+    let mut received = Vec::new();
+    let mut recorded = false;
+    for payload in payloads {
+        match payload {
+            Payload::RecordOwnership(claim) => {
+                owner.get_or_insert(claim.issuer);
+            }
+            Payload::SendProductData(send) => received.push(send.to),
+            Payload::Record(_) => recorded = true,
+            _ => {}
+        }
+    }
+    let verdict = match (owner, recipient) {
+        (None, _) if recorded => Verdict::Recorded,
+        (None, _) => Verdict::Unknown,
+        (Some(_), None) => Verdict::Valid,
+        (Some(owner), Some(me)) => {
+            let is = |who: &ResourceId| *who == me || Some(*who) == organization;
+            if is(&owner) || received.iter().any(is) {
+                Verdict::Valid
+            } else {
+                Verdict::NotRecipient
+            }
+        }
+    };
+    (owner, verdict)
+}
+
 /// The NIST verdict on `fingerprint` for `recipient` (or for anyone): `unknown` if nobody
 /// claimed it; `valid` if the recipient (or its organisation) owns it or was sent it, or if no
 /// recipient is named; otherwise `not_recipient`.

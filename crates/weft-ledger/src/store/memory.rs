@@ -17,11 +17,20 @@ use crate::state::{
 use crate::tx::Transaction;
 
 /// Rule state only, in memory: every block's changes merged into one, and the state tree over
-/// them.
+/// them; and whether a block was taken on its certificate alone (then only the genesis, the
+/// validator schedule and the transaction ids are kept, see [`Store::keeps_rule_state`]).
 #[derive(Debug, Default, Clone)]
-pub struct MemoryState(StateDelta, weft_core::smt::Tree);
+pub struct MemoryState(StateDelta, weft_core::smt::Tree, bool);
 
 impl MemoryState {
+    /// Rule state, unless a block was taken on its certificate alone.
+    fn kept<T>(&self, what: &str, read: impl FnOnce() -> T) -> Result<T> {
+        if self.2 {
+            return Err(super::not_kept(what));
+        }
+        Ok(read())
+    }
+
     pub fn apply(&mut self, delta: &StateDelta) {
         self.0.merge(delta);
         self.1
@@ -55,29 +64,37 @@ impl StateView for MemoryState {
         Ok(self.0.genesis.clone())
     }
     fn resource(&self, id: &ResourceId) -> Result<Option<ResourceEntry>> {
-        Ok(self.0.resources.get(id).cloned())
+        self.kept("who a resource is", || self.0.resources.get(id).cloned())
     }
     fn key_status(&self, id: &ResourceId, key: &PublicKey) -> Result<Option<KeyStatus>> {
-        Ok(self.0.keys.get(&(*id, *key)).copied())
+        self.kept("a key's status", || self.0.keys.get(&(*id, *key)).copied())
     }
     fn owner(&self, fingerprint: &Fingerprint) -> Result<Option<OwnerEntry>> {
-        Ok(self.0.owners.get(fingerprint).copied())
+        self.kept("who owns an asset", || {
+            self.0.owners.get(fingerprint).copied()
+        })
     }
     fn receipt(
         &self,
         fingerprint: &Fingerprint,
         resource: &ResourceId,
     ) -> Result<Option<ReceiptEntry>> {
-        Ok(self.0.receipts.get(&(*fingerprint, *resource)).copied())
+        self.kept("who received an asset", || {
+            self.0.receipts.get(&(*fingerprint, *resource)).copied()
+        })
     }
     fn part(&self, code: &str) -> Result<Option<PartEntry>> {
-        Ok(self.0.parts.get(code).cloned())
+        self.kept("a part", || self.0.parts.get(code).cloned())
     }
     fn history(&self, fingerprint: &Fingerprint) -> Result<Option<crate::state::HistoryEntry>> {
-        Ok(self.0.histories.get(fingerprint).copied())
+        self.kept("an asset's history", || {
+            self.0.histories.get(fingerprint).copied()
+        })
     }
     fn state_update(&self, pending: &StateDelta) -> Result<weft_core::smt::Prepared> {
-        Ok(crate::commitment::prepare(&self.1, pending))
+        self.kept("the state after a block", || {
+            crate::commitment::prepare(&self.1, pending)
+        })
     }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
         Ok(self.0.tx_ids.contains(id))
@@ -116,9 +133,16 @@ impl Store for MemoryStore {
         Ok(&self.state)
     }
 
+    fn keeps_rule_state(&self) -> bool {
+        !self.state.2
+    }
+
     fn commit_block(&mut self, commit: BlockCommit<'_>) -> Result<()> {
         let header = &commit.block.signed.header;
         let height = header.height;
+        if commit.state.is_some() && self.state.2 {
+            return Err(super::not_kept("the state after a block"));
+        }
         for (index, (tx, id)) in commit.block.transactions.iter().zip(commit.ids).enumerate() {
             let position = Position {
                 height,
@@ -149,8 +173,17 @@ impl Store for MemoryStore {
             .insert(height, (commit.ids.len(), commit.levels.to_bytes()));
         self.hashes.insert(header.hash(), height);
         self.headers.insert(height, commit.block.signed.clone());
-        self.state.apply_update(commit.delta, commit.state);
-        super::check_state_root(&commit, self.state.state_root())?;
+        match commit.state {
+            Some(update) => {
+                self.state.apply_update(commit.delta, update);
+                super::check_state_root(&commit, self.state.state_root())?;
+            }
+            None => {
+                // Only what a certified delta holds: the schedule, the transaction ids.
+                self.state.0.merge(commit.delta);
+                self.state.2 = true;
+            }
+        }
         if let Some(certificate) = commit.certificate {
             self.certificates.insert(height, certificate.to_vec());
         }
@@ -205,10 +238,11 @@ impl Store for MemoryStore {
             .map(|(_, header)| header.clone()))
     }
     fn state_root(&self) -> Result<Hash32> {
-        Ok(self.state.state_root())
+        self.state
+            .kept("the state root", || self.state.state_root())
     }
     fn state_proof(&self, key: &crate::commitment::StateKey) -> Result<weft_core::smt::Proof> {
-        Ok(self.state.prove(key))
+        self.state.kept("a state proof", || self.state.prove(key))
     }
     fn signed_header(&self, height: u64) -> Result<Option<SignedHeader>> {
         Ok(self.headers.get(&height).cloned())

@@ -29,8 +29,10 @@ pub struct BlockCommit<'a> {
     pub ids: &'a [TxId],
     pub levels: &'a MerkleLevels,
     pub delta: &'a StateDelta,
-    /// The state root after the block, with what the state tree needs to get there.
-    pub state: &'a crate::commitment::StateUpdate,
+    /// The state root after the block, with what the state tree needs to get there; `None`
+    /// for a block taken on its certificate without replaying the rules (a node that follows
+    /// on proofs): from then on the store keeps no rule state ([`Store::keeps_rule_state`]).
+    pub state: Option<&'a crate::commitment::StateUpdate>,
     /// Which transactions are stored whole (`true`) and which stripped of their payload; `None`
     /// keeps every one. Indexes are built from the whole transactions either way, so a stripped
     /// transaction is still found by fingerprint and resource (see [`crate::filter`]).
@@ -77,6 +79,11 @@ pub trait Store {
         Self: 'a;
 
     fn snapshot(&self) -> Result<Self::Snapshot<'_>>;
+    /// Does the store keep the rule state? Not once it took a block on its certificate alone
+    /// (`BlockCommit::state` `None`): then its snapshots answer the genesis and the validator
+    /// schedule (followed from transactions every node keeps whole) and refuse everything else
+    /// with [`crate::LedgerError::NotKept`], and it has no state root of its own.
+    fn keeps_rule_state(&self) -> bool;
     /// Commits a block with its indexes and state changes atomically.
     fn commit_block(&mut self, commit: BlockCommit<'_>) -> Result<()>;
     /// Merges changes a store keeps aside into its tables (see [`RedbStore`]); a no-op for
@@ -182,6 +189,15 @@ pub(crate) fn check_state_root(commit: &BlockCommit<'_>, held: Hash32) -> Result
         ))),
         _ => Ok(()),
     }
+}
+
+/// The refusal of a store that keeps no rule state, asked for `what`.
+pub(crate) fn not_kept(what: &str) -> crate::LedgerError {
+    crate::LedgerError::NotKept(format!(
+        "this node follows its chain on the validators' certificates and keeps no rule state, \
+         so it cannot answer {what}: ask a full node (an asset's history and verdict, \
+         GET /v1/assets/FINGERPRINT, it fetches from a peer and checks against its own headers)"
+    ))
 }
 
 pub(crate) fn missing_block_part(what: &str, id: &TxId, height: u64) -> crate::LedgerError {

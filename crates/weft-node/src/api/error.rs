@@ -68,6 +68,9 @@ impl From<LedgerError> for ApiError {
                 rule: Some(rule.rule()),
                 message: rule.to_string(),
             },
+            LedgerError::NotKept(message) => {
+                Self::new(StatusCode::CONFLICT, ErrorCode::NotKept, message)
+            }
             other => {
                 tracing::error!(error = %other, "ledger error while answering a request");
                 Self::new(

@@ -254,6 +254,7 @@ pub(crate) struct AssetQuery {
     responses(
         (status = 200, description = "Owner, every send, and the verdict", body = weft_api::AssetReport),
         (status = 400, description = "Malformed request", body = weft_api::ErrorBody), (status = 429, description = "Over the request rate", body = weft_api::ErrorBody),
+        (status = 502, description = "A node that follows on proofs: no peer gave a history that checks out", body = weft_api::ErrorBody),
     ))]
 pub(crate) async fn asset(
     State(state): State<Arc<AppState>>,
@@ -262,6 +263,11 @@ pub(crate) async fn asset(
 ) -> Result<Json<AssetReport>, ApiError> {
     let fingerprint = parse_fingerprint(&fingerprint)?;
     let recipient = query.recipient.as_deref().map(parse_resource).transpose()?;
+    if !read(&state, |ledger| Ok(ledger.store().keeps_rule_state())).await? {
+        return asset_from_peers(&state, fingerprint, recipient)
+            .await
+            .map(Json);
+    }
     let report = read(&state, move |ledger| {
         Ok(query::asset_report(
             ledger.store(),
@@ -293,6 +299,43 @@ pub(crate) async fn asset(
             &fingerprint,
             recipient,
         )?))
+    })
+    .await
+}
+
+/// The asset report of a node that follows on proofs: the history from a peer, checked against
+/// this node's own headers (docs/network.md, "Thin nodes on proofs").
+async fn asset_from_peers(
+    state: &Arc<AppState>,
+    fingerprint: Fingerprint,
+    recipient: Option<weft_core::ResourceId>,
+) -> Result<AssetReport, ApiError> {
+    let Some(fetcher) = state.fetcher.as_ref() else {
+        return Err(weft_ledger::LedgerError::NotKept(
+            "this node keeps no rule state and has no network to ask".into(),
+        )
+        .into());
+    };
+    let (checked, from) = *fetcher
+        .history(fingerprint, recipient)
+        .await
+        .map_err(|why| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                ErrorCode::NoPeerAnswer,
+                format!(
+                    "this node follows its chain on proofs and asked its peers for the history \
+                     of {fingerprint}: none gave one that checks out against its headers ({why})"
+                ),
+            )
+        })?;
+    read(state, move |ledger| {
+        Ok(query::checked_asset_report(
+            ledger.store(),
+            &checked,
+            &from,
+            recipient,
+        )?)
     })
     .await
 }

@@ -182,6 +182,8 @@ pub(crate) struct NetParams {
     pub max_txs: usize,
     /// What this node stores whole (`None`: everything).
     pub filter: Option<weft_ledger::filter::StorageFilter>,
+    /// Does it follow its chain on proofs (`node.follow`)?
+    pub follow_proofs: bool,
 }
 
 /// A started network: its status, the handle that fetches stripped transactions, and the thread
@@ -202,6 +204,11 @@ pub struct Fetched {
     /// The peer's key.
     pub from: String,
 }
+
+/// A checked history and the peer it came from (its key), or why none was had.
+pub(crate) type HistoryResult = Result<Box<(weft_ledger::history::CheckedHistory, String)>, String>;
+/// Where a history fetch is answered.
+pub(crate) type HistoryReply = tokio::sync::oneshot::Sender<HistoryResult>;
 
 /// How long a fetch waits for the peers' answers.
 pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -236,6 +243,30 @@ impl Fetcher {
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default()
+    }
+
+    /// `fingerprint`'s whole history (and `recipient`'s registration) from a peer, checked
+    /// against this node's own headers ([`weft_ledger::history::check`]), within
+    /// [`FETCH_TIMEOUT`]: for a node that follows on proofs. The error says why none was had,
+    /// naming the peers whose answers did not check out.
+    pub async fn history(
+        &self,
+        fingerprint: weft_core::Fingerprint,
+        recipient: Option<weft_core::ResourceId>,
+    ) -> HistoryResult {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let event = Event::History {
+            fingerprint,
+            recipient,
+            reply,
+        };
+        if self.events.send(event).is_err() {
+            return Err("the node's network has stopped".into());
+        }
+        tokio::time::timeout(FETCH_TIMEOUT + Duration::from_secs(1), answer)
+            .await
+            .map_err(|_| "no peer answered in time".to_string())?
+            .map_err(|_| "the node's network has stopped".to_string())?
     }
 }
 
@@ -286,6 +317,12 @@ pub(crate) enum Event {
     Fetch {
         ids: Vec<weft_core::TxId>,
         reply: tokio::sync::oneshot::Sender<Vec<Fetched>>,
+    },
+    /// An asset's history, asked of the peers by a node that follows on proofs.
+    History {
+        fingerprint: weft_core::Fingerprint,
+        recipient: Option<weft_core::ResourceId>,
+        reply: HistoryReply,
     },
     Tick,
     /// The node is stopping: answer what is held and end.

@@ -155,6 +155,7 @@ pub(super) fn node_parts(
             config: params.config,
             max_txs: params.max_txs,
             filter: params.filter,
+            follow_proofs: params.follow_proofs,
         },
         evidence_path: params.evidence_path,
         private: prepared.private,

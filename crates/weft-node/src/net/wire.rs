@@ -148,7 +148,29 @@ pub enum Sync {
     /// those it holds of other peers. Sent to every peer every 10 s and to a peer as soon as it
     /// is heard from: how a node that knows one peer learns where the others are.
     Addresses { records: Vec<PeerAddress> },
+    /// [`Sync::BodiesRequest`] from a node that follows on proofs: the transactions the filter
+    /// does not select come stripped (their signed header and signature: the body still gives
+    /// its header's Merkle root). Answered with [`Sync::Bodies`].
+    FilteredBodiesRequest {
+        from_height: u64,
+        count: u32,
+        kinds: Vec<weft_core::model::PayloadKind>,
+        resources: Vec<weft_core::ResourceId>,
+    },
+    /// A node that follows on proofs asks about an asset: every transaction naming
+    /// `fingerprint`, the proof that they are all, and the registration of `recipient`.
+    HistoryRequest {
+        fingerprint: weft_core::Fingerprint,
+        recipient: Option<weft_core::ResourceId>,
+    },
+    /// The answer (docs/network.md, "Thin nodes on proofs"); a node that keeps no rule state
+    /// or holds the history stripped does not answer.
+    History(Box<weft_ledger::history::HistoryAnswer>),
 }
+
+/// Most payload kinds and resources in a [`Sync::FilteredBodiesRequest`] (a node's storage
+/// filter: `node.keep_kinds` and `node.keep_resources`).
+pub const MAX_FILTER_ENTRIES: usize = crate::config::MAX_KEEP_ENTRIES;
 
 /// Where a peer says it is dialled, signed by that peer's key (namespace `PeerAddress`, over the
 /// chain id, the key, the address and the time): any node may pass it on, none can forge or
@@ -261,6 +283,27 @@ impl Canonical for Sync {
                 check_count("online peers", peers.len(), 0, MAX_ONLINE_PEERS)?;
                 check_address("dialable address", dialable)
             }
+            Sync::FilteredBodiesRequest {
+                count,
+                kinds,
+                resources,
+                ..
+            } => {
+                check_count(
+                    "requested bodies",
+                    *count as usize,
+                    1,
+                    MAX_SYNC_BODIES as usize,
+                )?;
+                check_count(
+                    "filter entries",
+                    kinds.len() + resources.len(),
+                    0,
+                    MAX_FILTER_ENTRIES,
+                )
+            }
+            Sync::HistoryRequest { .. } => Ok(()),
+            Sync::History(answer) => answer.validate(),
             Sync::Addresses { records } => {
                 check_count("peer addresses", records.len(), 1, MAX_PEER_ADDRESSES)?;
                 records.iter().try_for_each(PeerAddress::validate)

@@ -59,6 +59,9 @@ use crate::tx::Transaction;
 /// (docs/benchmarks.md has both).
 pub const DEFAULT_MERGE_AFTER_TXS: usize = 100_000;
 
+/// `meta` `rule_state` of a store that took a block on its certificate alone.
+const RULE_STATE_CERTIFIED: &[u8] = b"certified";
+
 /// The redb-backed store.
 #[derive(Debug)]
 pub struct RedbStore {
@@ -69,6 +72,9 @@ pub struct RedbStore {
     merge_after_txs: usize,
     /// The state tree of the head (derived: built on open, see [`state_tree`]).
     tree: weft_core::smt::Tree,
+    /// `false` once a block was taken on its certificate alone (`meta` `rule_state` =
+    /// `certified`): see [`Store::keeps_rule_state`].
+    rule_state: bool,
 }
 
 impl RedbStore {
@@ -163,17 +169,27 @@ impl RedbStore {
             merging: None,
             merge_after_txs,
             tree: weft_core::smt::Tree::new(),
+            rule_state: true,
         };
+        store.rule_state = store
+            .read()?
+            .open_table(META)
+            .map_err(storage)?
+            .get("rule_state")
+            .map_err(storage)?
+            .is_none_or(|value| value.value() != RULE_STATE_CERTIFIED);
         // The rebuilt changes may be partly in the tables already (a merge step was under way
         // at the crash): they become the generation under merge, whose lookups drop doubles.
         let rebuilt = store.load_pending()?;
         if !rebuilt.is_empty() {
             store.merging = Some(Merging::rebuilt(rebuilt));
         }
-        if upgrade_histories {
+        if upgrade_histories && store.rule_state {
             store.write_histories()?;
         }
-        store.tree = store.build_state_tree()?;
+        if store.rule_state {
+            store.tree = store.build_state_tree()?;
+        }
         Ok(store)
     }
 
@@ -321,6 +337,12 @@ impl RedbStore {
             }
         }
         network::commit(&txn, height, commit.certificate, &commit.block.transactions)?;
+        if commit.state.is_none() {
+            txn.open_table(META)
+                .map_err(storage)?
+                .insert("rule_state", RULE_STATE_CERTIFIED)
+                .map_err(storage)?;
+        }
         if merge {
             self.finish_merging(&txn)?;
             merge_into_tables(&txn, &self.pending, Some((&entries, commit.delta)))?;
@@ -403,9 +425,20 @@ pub struct RedbSnapshot<'a> {
     histories: ReadOnlyTable<&'static [u8; 33], &'static [u8]>,
     positions: ReadOnlyTable<&'static [u8; 32], &'static [u8; 12]>,
     tree: &'a weft_core::smt::Tree,
+    /// See [`Store::keeps_rule_state`].
+    rule_state: bool,
 }
 
 impl RedbSnapshot<'_> {
+    /// Refuses `what` when the store keeps no rule state.
+    fn kept(&self, what: &str) -> Result<()> {
+        if self.rule_state {
+            Ok(())
+        } else {
+            Err(super::not_kept(what))
+        }
+    }
+
     /// The newest waiting change that `get` finds: in `pending`, else in the generation under
     /// merge.
     fn waiting<T>(&self, get: impl Fn(&Pending) -> Option<T>) -> Option<T> {
@@ -433,6 +466,7 @@ impl StateView for RedbSnapshot<'_> {
         }
     }
     fn resource(&self, id: &ResourceId) -> Result<Option<ResourceEntry>> {
+        self.kept("who a resource is")?;
         if let Some(entry) = self.waiting(|changes| changes.state.resources.get(id).cloned()) {
             return Ok(Some(entry));
         }
@@ -443,6 +477,7 @@ impl StateView for RedbSnapshot<'_> {
             .transpose()
     }
     fn key_status(&self, id: &ResourceId, key: &PublicKey) -> Result<Option<KeyStatus>> {
+        self.kept("a key's status")?;
         if let Some(status) = self.waiting(|changes| changes.state.keys.get(&(*id, *key)).copied())
         {
             return Ok(Some(status));
@@ -454,6 +489,7 @@ impl StateView for RedbSnapshot<'_> {
             .transpose()
     }
     fn owner(&self, fingerprint: &Fingerprint) -> Result<Option<OwnerEntry>> {
+        self.kept("who owns an asset")?;
         if let Some(entry) = self.waiting(|changes| changes.state.owners.get(fingerprint).copied())
         {
             return Ok(Some(entry));
@@ -466,6 +502,7 @@ impl StateView for RedbSnapshot<'_> {
         fingerprint: &Fingerprint,
         resource: &ResourceId,
     ) -> Result<Option<ReceiptEntry>> {
+        self.kept("who received an asset")?;
         if let Some(entry) = self.waiting(|changes| {
             changes
                 .state
@@ -482,6 +519,7 @@ impl StateView for RedbSnapshot<'_> {
             .transpose()
     }
     fn part(&self, code: &str) -> Result<Option<PartEntry>> {
+        self.kept("a part")?;
         if let Some(entry) = self.waiting(|changes| changes.state.parts.get(code).cloned()) {
             return Ok(Some(entry));
         }
@@ -492,6 +530,7 @@ impl StateView for RedbSnapshot<'_> {
             .transpose()
     }
     fn history(&self, fingerprint: &Fingerprint) -> Result<Option<crate::state::HistoryEntry>> {
+        self.kept("an asset's history")?;
         if let Some(entry) =
             self.waiting(|changes| changes.state.histories.get(fingerprint).copied())
         {
@@ -504,6 +543,7 @@ impl StateView for RedbSnapshot<'_> {
             .transpose()
     }
     fn state_update(&self, pending: &StateDelta) -> Result<weft_core::smt::Prepared> {
+        self.kept("the state after a block")?;
         Ok(crate::commitment::prepare(self.tree, pending))
     }
     fn contains_tx(&self, id: &TxId) -> Result<bool> {
@@ -537,15 +577,31 @@ impl Store for RedbStore {
             histories: txn.open_table(HISTORIES).map_err(storage)?,
             positions: txn.open_table(TX_POSITIONS).map_err(storage)?,
             tree: &self.tree,
+            rule_state: self.rule_state,
         })
     }
 
+    fn keeps_rule_state(&self) -> bool {
+        self.rule_state
+    }
+
     fn commit_block(&mut self, commit: BlockCommit<'_>) -> Result<()> {
+        let Some(state) = commit.state else {
+            // Taken on its certificate: no state tree to follow; the flag is written with
+            // the block.
+            self.write_block(&commit)?;
+            self.rule_state = false;
+            self.tree = weft_core::smt::Tree::new();
+            return Ok(());
+        };
+        if !self.rule_state {
+            return Err(super::not_kept("the state after a block"));
+        }
         // The state tree follows the block on a thread of its own while the block is written
         // and synced (the sync leaves this thread idle). A write that fails leaves the tree
         // built again from the tables, as they are.
         let mut tree = std::mem::take(&mut self.tree);
-        let (state, delta) = (commit.state, commit.delta);
+        let delta = commit.delta;
         let (tree, written) = std::thread::scope(|scope| {
             let follower = scope.spawn(move || {
                 crate::commitment::apply(&mut tree, state, delta);
@@ -585,9 +641,15 @@ impl Store for RedbStore {
     }
 
     fn state_root(&self) -> Result<Hash32> {
+        if !self.rule_state {
+            return Err(super::not_kept("the state root"));
+        }
         Ok(self.tree.root())
     }
     fn state_proof(&self, key: &crate::commitment::StateKey) -> Result<weft_core::smt::Proof> {
+        if !self.rule_state {
+            return Err(super::not_kept("a state proof"));
+        }
         Ok(self.tree.prove(&key.hash()))
     }
     fn head(&self) -> Result<Option<SignedHeader>> {

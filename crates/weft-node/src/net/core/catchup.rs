@@ -164,13 +164,22 @@ impl Core {
                 continue;
             }
             tracing::debug!(peer = %weft_key(&peer), from_height = height, count, "asking for block bodies");
+            let request = match self.p.filter.as_ref().filter(|_| self.p.follow_proofs) {
+                Some(filter) => Sync::FilteredBodiesRequest {
+                    from_height: height,
+                    count,
+                    kinds: filter.kinds.clone(),
+                    resources: filter.resources.clone(),
+                },
+                None => Sync::BodiesRequest {
+                    from_height: height,
+                    count,
+                },
+            };
             self.send(
                 Channel::Sync,
                 Recipients::One(peer.clone()),
-                encode(&Sync::BodiesRequest {
-                    from_height: height,
-                    count,
-                }),
+                encode(&request),
                 false,
             );
             self.bodies_asked.insert(height, (peer, count, now));
@@ -200,8 +209,22 @@ impl Core {
                 self.take_headers(from, headers, &finalization)?;
             }
             Sync::BodiesRequest { from_height, count } => {
-                self.answer_bodies(from, from_height, count)
+                self.answer_bodies(from, from_height, count, None)
             }
+            Sync::FilteredBodiesRequest {
+                from_height,
+                count,
+                kinds,
+                resources,
+            } => {
+                let filter = weft_ledger::filter::StorageFilter { kinds, resources };
+                self.answer_bodies(from, from_height, count, Some(&filter))
+            }
+            Sync::HistoryRequest {
+                fingerprint,
+                recipient,
+            } => self.answer_history(from, fingerprint, recipient),
+            Sync::History(answer) => self.take_history(from, *answer),
             Sync::Bodies {
                 from_height,
                 bodies,
@@ -274,10 +297,17 @@ impl Core {
         self.send(Channel::Sync, Recipients::One(to), answer, false);
     }
 
-    /// Answers a bodies request: the transactions of the blocks from `from_height` on, whole,
-    /// up to about [`wire::SYNC_ANSWER_BYTES`]. A node that strips payloads has no whole bodies
-    /// to give: its answer is empty, and the asker turns to another peer.
-    pub(super) fn answer_bodies(&mut self, to: Key, from_height: u64, count: u32) {
+    /// Answers a bodies request: the transactions of the blocks from `from_height` on, whole
+    /// (those `filter` does not select stripped, for a node that follows on proofs), up to
+    /// about [`wire::SYNC_ANSWER_BYTES`]. A node that strips payloads has no whole bodies to
+    /// give: its answer is empty, and the asker turns to another peer.
+    pub(super) fn answer_bodies(
+        &mut self,
+        to: Key,
+        from_height: u64,
+        count: u32,
+        filter: Option<&weft_ledger::filter::StorageFilter>,
+    ) {
         let mut bodies = Vec::new();
         if self.p.filter.is_none() && from_height <= self.head.header.height {
             let last = self
@@ -291,7 +321,14 @@ impl Core {
             let mut bytes = 0;
             for height in from_height..=last {
                 match ledger.store().block_transactions(height) {
-                    Ok(transactions) => {
+                    Ok(mut transactions) => {
+                        if let Some(filter) = filter {
+                            for tx in &mut transactions {
+                                if !filter.keeps(tx) {
+                                    *tx = tx.stripped();
+                                }
+                            }
+                        }
                         bytes += encoded_len(&transactions);
                         bodies.push(transactions);
                         if bytes >= wire::SYNC_ANSWER_BYTES {
@@ -517,10 +554,16 @@ impl Core {
             if self.known.contains_key(hash) {
                 continue;
             }
-            if transactions.iter().any(|tx| tx.payload.is_none()) {
+            if let Some(tx) = transactions
+                .iter()
+                .find(|tx| tx.payload.is_none() && !self.may_come_stripped(tx))
+            {
                 self.misbehaved(
                     from,
-                    &format!("a stripped transaction in the body of block {height}"),
+                    &format!(
+                        "a stripped {} in the body of block {height}",
+                        tx.header.kind.name()
+                    ),
                 );
                 break;
             }
@@ -545,6 +588,25 @@ impl Core {
         self.commit_fetched()?;
         self.request_sync();
         Ok(())
+    }
+
+    /// May `tx` come stripped in a body? Only to a node that follows on proofs, and only if
+    /// its filter would not keep it by what the signed header shows (its kind, its signer):
+    /// the kinds every node keeps and those it asked for come whole. (Whether it names a
+    /// kept resource in its payload cannot be seen from a stripped copy; such a transaction
+    /// is fetched whole when needed, like any other.)
+    fn may_come_stripped(&self, tx: &Transaction) -> bool {
+        let Some(filter) = self.p.filter.as_ref().filter(|_| self.p.follow_proofs) else {
+            return false;
+        };
+        let kind = tx.header.kind;
+        let by_signer = match tx.header.signer {
+            weft_ledger::Signer::Resource(signer) => filter.resources.contains(&signer),
+            weft_ledger::Signer::Authority => false,
+        };
+        !weft_ledger::filter::ALWAYS_KEPT.contains(&kind)
+            && !filter.kinds.contains(&kind)
+            && !by_signer
     }
 
     /// Commits the blocks of the waiting final headers whose bodies are here, in order.

@@ -80,10 +80,73 @@ impl Core {
         Ok(())
     }
 
-    /// Commits one final block, the child of the committed head.
+    /// Commits one final block, the child of the committed head: validated on the committed
+    /// state, or, on a node that follows on proofs, taken on its certificate.
     pub(super) fn commit(&mut self, hash: BlockHash) -> Result<()> {
         // How long the commit took, for the metrics: wall time.
         let started = Instant::now();
+        let written = if self.p.follow_proofs {
+            self.write_certified(hash)?
+        } else {
+            self.write_validated(hash)?
+        };
+        let Some((block, ids, schedule)) = written else {
+            return Ok(());
+        };
+        self.committed(hash, &block, &ids, schedule, started)
+    }
+
+    /// Writes a final block taken on its certificate (a node that follows on proofs: its body
+    /// may be filtered, the rules are not replayed). A block that does not hold together halts
+    /// the node, as a finalized block that breaks a rule does on the others.
+    fn write_certified(&mut self, hash: BlockHash) -> Result<Option<Written>> {
+        let Some(known) = self.known.remove(&hash) else {
+            return Ok(None);
+        };
+        self.known_bytes -= known.bytes;
+        let mut ledger = self
+            .p
+            .ledger
+            .lock()
+            .map_err(|_| anyhow::anyhow!("ledger lock poisoned"))?;
+        let mask = self
+            .p
+            .filter
+            .as_ref()
+            .and_then(|filter| filter.mask(&known.block.transactions));
+        let certificate = self.certificates.remove(&hash).map(|(_, bytes)| bytes);
+        let has_change = known.block.transactions.iter().any(|tx| {
+            matches!(
+                tx.payload,
+                Some(weft_core::model::Payload::SetValidators(_))
+            )
+        });
+        match ledger.commit_certified(&known.block, mask.as_deref(), certificate.as_deref()) {
+            Ok(ids) => {
+                let schedule = if has_change {
+                    use weft_ledger::state::StateView as _;
+                    Some(ledger.store().snapshot()?.validator_changes()?)
+                } else {
+                    None
+                };
+                Ok(Some((known.block.clone(), ids, schedule)))
+            }
+            Err(weft_ledger::LedgerError::BadBlock { reason, .. }) => {
+                tracing::error!(
+                    block = %hash,
+                    reason,
+                    "a finalized block does not hold together: more validators are faulty than \
+                     the network tolerates; this node stops committing"
+                );
+                self.halted = true;
+                Ok(None)
+            }
+            Err(error) => bail!("cannot commit final block {hash}: {error}"),
+        }
+    }
+
+    /// Writes a final block validated on the committed state.
+    fn write_validated(&mut self, hash: BlockHash) -> Result<Option<Written>> {
         if let Err(Lookup::Invalid(reason)) = self.validate_chain(&[hash]) {
             tracing::error!(
                 block = %hash,
@@ -92,14 +155,14 @@ impl Core {
                  tolerates; this node stops committing"
             );
             self.halted = true;
-            return Ok(());
+            return Ok(None);
         }
         let Some(known) = self.known.remove(&hash) else {
-            return Ok(());
+            return Ok(None);
         };
         self.known_bytes -= known.bytes;
         let Some(validated) = known.validated else {
-            return Ok(());
+            return Ok(None);
         };
         {
             let mut ledger = self
@@ -124,9 +187,26 @@ impl Core {
                 bail!("cannot commit final block {hash}: {error}");
             }
         }
-        let header = &known.block.signed.header;
+        Ok(Some((
+            known.block,
+            validated.ids.clone(),
+            validated.delta.validators.clone(),
+        )))
+    }
+
+    /// What follows a block's commit: the head moves, waiting headers and dead branches are
+    /// let go, the schedule and the peers follow the block, submitters are answered.
+    fn committed(
+        &mut self,
+        hash: BlockHash,
+        block: &Block,
+        ids: &[TxId],
+        schedule: Option<Vec<weft_ledger::state::ValidatorChange>>,
+        started: Instant,
+    ) -> Result<()> {
+        let header = &block.signed.header;
         let height = header.height;
-        self.head = known.block.signed.clone();
+        self.head = block.signed.clone();
         self.head_hash = hash;
         // Catch-up headers at or below the new head are done with; one that is not the block
         // committed at its height would mean conflicting final blocks: start again from the head.
@@ -144,7 +224,8 @@ impl Core {
             }
             self.headers.pop_front();
         }
-        if let Some(schedule) = &validated.delta.validators {
+        let schedule_changed = schedule.is_some();
+        if let Some(schedule) = &schedule {
             self.p.schedule.changes = schedule.clone();
             if let Some(change) = schedule.last() {
                 tracing::info!(
@@ -155,12 +236,12 @@ impl Core {
             }
         }
         let epoch_over = self.p.schedule.end(self.epoch.number) == Some(height);
-        let changes = peer_changes(&known.block.transactions);
+        let changes = peer_changes(&block.transactions);
         self.last_commit = self.now();
         if epoch_over {
             self.switch_epoch()?;
         }
-        if validated.delta.validators.is_some() {
+        if schedule_changed {
             // A validator change was scheduled (or replaced): the next epoch's validators are
             // dialled too.
             self.schedule_changed();
@@ -168,7 +249,7 @@ impl Core {
         if !changes.is_empty() {
             self.members_changed(height, &changes);
         }
-        for (index, id) in validated.ids.iter().enumerate() {
+        for (index, id) in ids.iter().enumerate() {
             self.pool.remove(id);
             self.decide(
                 id,
@@ -194,7 +275,15 @@ impl Core {
         self.known_bytes -= dropped;
         self.p
             .tail
-            .committed(Some(height), validated.ids.len(), 0, started.elapsed());
+            .committed(Some(height), ids.len(), 0, started.elapsed());
         Ok(())
     }
 }
+
+/// A block written: the block, its transaction ids, and the validator schedule when it changed
+/// it.
+type Written = (
+    Arc<Block>,
+    Vec<TxId>,
+    Option<Vec<weft_ledger::state::ValidatorChange>>,
+);

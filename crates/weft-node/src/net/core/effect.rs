@@ -48,6 +48,11 @@ pub(crate) enum Effect {
         reply: tokio::sync::oneshot::Sender<Vec<Fetched>>,
         found: Vec<Fetched>,
     },
+    /// What a history fetch found.
+    History {
+        reply: super::super::HistoryReply,
+        result: super::super::HistoryResult,
+    },
     /// A line of evidence of misbehaviour (JSON), to append to the node's evidence file.
     Evidence(String),
 }
@@ -100,6 +105,9 @@ where
             }
             Effect::Fetched { reply, found } => {
                 let _ = reply.send(found);
+            }
+            Effect::History { reply, result } => {
+                let _ = reply.send(result);
             }
             Effect::Evidence(line) => {
                 use std::io::Write as _;

@@ -49,6 +49,7 @@ pub(crate) mod effect;
 mod epochs;
 mod fetch;
 pub(crate) mod hashing;
+mod history;
 mod peers;
 mod pool;
 mod publish;
@@ -138,6 +139,9 @@ pub(crate) struct CoreParams {
     pub max_txs: usize,
     /// What this node stores whole (`None`: everything).
     pub filter: Option<weft_ledger::filter::StorageFilter>,
+    /// Does it follow its chain on proofs: bodies filtered by `filter`, final blocks taken on
+    /// their certificates, no rule state (see [`history`])?
+    pub follow_proofs: bool,
 }
 
 /// The consensus epoch this node is in: the one of the block after its committed head.
@@ -275,6 +279,8 @@ pub(crate) struct Core {
     last_commit: Instant,
     halted: bool,
     fetching: Vec<PendingFetch>,
+    /// History fetches waiting for a peer's answer that checks out.
+    histories: Vec<history::PendingHistory>,
     /// Non-voting nodes: the submissions made here still pooled at the last re-flood check, and
     /// when it was.
     waited: HashSet<TxId>,
@@ -374,6 +380,7 @@ impl Core {
             last_commit: now,
             halted: false,
             fetching: Vec::new(),
+            histories: Vec::new(),
             waited: HashSet::default(),
             last_reflood: now,
             last_online: now,
@@ -457,6 +464,11 @@ impl Core {
             Event::Stop => return Ok(false),
             Event::Submit(submission) => self.submit(submission),
             Event::Fetch { ids, reply } => self.fetch(ids, reply),
+            Event::History {
+                fingerprint,
+                recipient,
+                reply,
+            } => self.fetch_history(fingerprint, recipient, reply),
             Event::Txs { from, bytes } => self.received_txs(from, &bytes),
             Event::Block { from, bytes } => {
                 self.received_block(from, &bytes);
@@ -551,6 +563,7 @@ impl Core {
         self.try_commit()?;
         self.p.tail.merge_step();
         self.expire_fetches();
+        self.recheck_histories();
         self.publish();
         Ok(())
     }

@@ -102,7 +102,7 @@ impl Core {
         }
     }
 
-    /// Floods the transactions submitted here since the last flood to every peer.
+    /// Floods the transactions submitted here since the last flood to the validators.
     pub(super) fn flood(&mut self) {
         while !self.outbox.is_empty() {
             let mut batch = Vec::new();
@@ -117,7 +117,18 @@ impl Core {
             let message = encode(&TxBatch {
                 transactions: batch,
             });
-            self.send(Channel::Txs, Recipients::All, message, false);
+            // To the validators (of every epoch the schedule names): they propose and check
+            // blocks from their pools. The other nodes follow final blocks and need none.
+            let validators: Vec<Key> = self
+                .validator_keys
+                .iter()
+                .filter(|key| **key != self.me)
+                .cloned()
+                .collect();
+            if validators.is_empty() {
+                continue;
+            }
+            self.send(Channel::Txs, Recipients::Some(validators), message, false);
         }
         self.outbox_bytes = 0;
     }

@@ -88,6 +88,8 @@ pub(super) enum Role {
     Validator,
     Archive,
     Thin,
+    /// A thin node that follows on proofs (`node.follow = "proofs"`).
+    ProofThin,
 }
 
 /// The parameters of node `index`, its ledger made from the chain's block 0 in `dir`.
@@ -125,10 +127,11 @@ pub(super) fn params_of(
         idle_block_ms: plan.idle_block_ms,
         ..NetworkSection::default()
     };
-    let filter = (role == Role::Thin).then(|| weft_ledger::filter::StorageFilter {
-        kinds: Vec::new(),
-        resources: Vec::new(),
-    });
+    let filter =
+        matches!(role, Role::Thin | Role::ProofThin).then(|| weft_ledger::filter::StorageFilter {
+            kinds: Vec::new(),
+            resources: Vec::new(),
+        });
     let params = NetParams {
         ledger: ledger.clone(),
         key: copy(&keys[index]),
@@ -144,6 +147,7 @@ pub(super) fn params_of(
         metrics,
         max_txs: 10_000,
         filter,
+        follow_proofs: role == Role::ProofThin,
     };
     Ok((params, ledger))
 }
