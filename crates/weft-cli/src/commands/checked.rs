@@ -10,8 +10,6 @@
 //! transactions it lists must be that leaf's. A send, a revocation or an earlier claim left out
 //! (or one added) does not give it.
 
-use std::collections::HashSet;
-
 use weft_client::trust::Pinned;
 
 use super::*;
@@ -94,10 +92,8 @@ pub fn checked_report(
 ) -> Result<Checked> {
     let place = chain.place();
     let pinned = root_for(roots, &chain.chain_id()?.to_hex())?;
-    let mut owner: Option<ResourceId> = None;
-    let mut received: HashSet<ResourceId> = HashSet::new();
     let mut forwardable: Vec<ResourceId> = Vec::new();
-    let mut recorded = false;
+    let mut payloads: Vec<Payload> = Vec::new();
     let mut last = None;
     // The owner entry the claim recorded (rule 3), as the state commits to it.
     let mut owner_entry: Option<weft_ledger::state::OwnerEntry> = None;
@@ -146,48 +142,28 @@ pub fn checked_report(
         }
         match payload {
             Payload::RecordOwnership(claim) => {
-                owner.get_or_insert(claim.issuer);
                 owner_entry.get_or_insert(weft_ledger::state::OwnerEntry {
                     issuer: claim.issuer,
                     time: tx.header.time_of_tx,
                     tx_id: entry.tx_id,
                 });
             }
-            Payload::SendProductData(send) => {
-                received.insert(send.to);
-                if send.forward {
-                    forwardable.push(send.to);
-                }
-            }
-            Payload::Record(_) => recorded = true,
+            Payload::SendProductData(send) if send.forward => forwardable.push(send.to),
             _ => {}
         }
+        payloads.push(payload.clone());
     }
     let complete_at = complete_history(chain, pinned, fingerprint, report, owner_entry)?;
-    let organization = match recipient.filter(|_| owner.is_some()) {
+    let organization = match recipient.filter(|_| owner_entry.is_some()) {
         Some(me) => match proven(chain, pinned, &TxId(me.0))?.0.payload {
-            Some(Payload::RegisterResource(RegisterResource {
-                resource: Resource::PersonInOrganization(person),
-                ..
-            })) => Some(person.belongs_to),
-            Some(Payload::RegisterResource(_)) => None,
+            Some(registration @ Payload::RegisterResource(_)) => {
+                weft_node::query::organization_of(&registration)
+            }
             _ => return Err(lie(&place, format!("{me} is not a registered resource"))),
         },
         None => None,
     };
-    let mine = match (owner, recipient) {
-        (None, _) if recorded => Verdict::Recorded,
-        (None, _) => Verdict::Unknown,
-        (Some(_), None) => Verdict::Valid,
-        (Some(owner), Some(me)) => {
-            let is = |who: &ResourceId| *who == me || Some(*who) == organization;
-            if is(&owner) || received.iter().any(is) {
-                Verdict::Valid
-            } else {
-                Verdict::NotRecipient
-            }
-        }
-    };
+    let (owner, mine) = weft_node::query::verdict_from_history(&payloads, recipient, organization);
     if mine != report.verdict {
         return Err(lie(
             &place,

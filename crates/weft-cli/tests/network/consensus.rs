@@ -6,7 +6,10 @@ use serde_json::{Value, json};
 use crate::cluster::{Cluster, chain_tx_ids, claims, keys_in, queue, submit, wait_net_status};
 use crate::common::node::{claim_tx_on, encoded, http, post_json};
 use crate::common::{run, weft};
-use crate::thin::thin_node_keeps_what_its_filter_selects_and_fetches_the_rest;
+use crate::thin::{
+    thin_node_keeps_what_its_filter_selects_and_fetches_the_rest,
+    thin_node_on_proofs_answers_from_histories_it_checks,
+};
 use crate::{ARCHIVE, THIN, THIN2, one_network_at_a_time};
 
 #[test]
@@ -118,6 +121,7 @@ fn validators_agree_survive_a_crash_and_stop_without_a_quorum() {
         }
     }
     thin_node_keeps_what_its_filter_selects_and_fetches_the_rest(&cluster, &acknowledged, &others);
+    thin_node_on_proofs_answers_from_histories_it_checks(&mut cluster, &home0, &org);
     // A directory without a cluster is an error that says how to make one.
     let missing = cluster.dir.join("no-such-cluster");
     let error = run(

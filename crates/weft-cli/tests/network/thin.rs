@@ -1,9 +1,9 @@
 //! A thin node keeps what its filter selects and fetches the rest from its peers.
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, submit};
 use crate::common::node::http;
 use crate::common::run;
-use crate::{ARCHIVE, THIN};
+use crate::{ARCHIVE, THIN, THIN2};
 
 /// The thin node holds Acme's transactions whole and Beta's stripped; asked for a stripped one
 /// (or to verify a file only a stripped one claims) it fetches the whole transaction with its
@@ -93,4 +93,96 @@ pub(crate) fn thin_node_keeps_what_its_filter_selects_and_fetches_the_rest(
         0,
     );
     assert!(checked.to_string().contains(&stripped[0].0), "{checked}");
+}
+
+/// The second thin node, switched to follow on proofs (`node.follow = "proofs"`), takes the
+/// blocks after the switch on their certificates with filtered bodies and keeps no rule state:
+/// asked a rule question it says so (409); asked about an asset claimed after the switch, whose
+/// transactions it never held whole, it answers from a peer's history that it checked against
+/// its own state roots, and `weft verify` through it checks every answer again against the
+/// user's trust root.
+pub(crate) fn thin_node_on_proofs_answers_from_histories_it_checks(
+    cluster: &mut Cluster,
+    home0: &std::path::Path,
+    org: &str,
+) {
+    let config_path = cluster.members[THIN2].home.join("config.toml");
+    let config = std::fs::read_to_string(&config_path).expect("config");
+    assert!(config.contains("follow = \"rules\""), "{config}");
+    std::fs::write(
+        &config_path,
+        config.replace("follow = \"rules\"", "follow = \"proofs\""),
+    )
+    .expect("config written");
+    cluster.restart(THIN2);
+    let api0 = cluster.members[0].api.clone();
+    let claimed = submit(cluster, &api0, home0, org, "proofs", 10);
+    let top = claimed
+        .iter()
+        .map(|(_, height)| *height)
+        .max()
+        .expect("some");
+    cluster.converge(&[0, THIN2], top);
+    let thin = &cluster.members[THIN2];
+    // A rule question: refused, with why, not answered from tables it no longer keeps.
+    let (code, body) = http(
+        "GET",
+        &format!("{}/v1/resources/{org}", thin.api),
+        None,
+        b"",
+    );
+    assert_eq!(code, 409, "{body}");
+    assert_eq!(body["error"]["code"], "not_kept", "{body}");
+    // The claim is stored stripped: its body never came whole.
+    let (code, tx) = http(
+        "GET",
+        &format!("{}/v1/transactions/{}", thin.api, claimed[0].0),
+        None,
+        b"",
+    );
+    assert_eq!(code, 200, "{tx}");
+    assert_eq!(tx["stripped"], true, "{tx}");
+    // Verified through it: valid for the owner, the history complete by a state root.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("proofs-0");
+    std::fs::write(&file, b"proofs-0").expect("file");
+    let file = file.to_str().expect("utf-8");
+    let verdict = run(
+        &thin.home,
+        &["verify", file, "--as", org, "--node", &thin.api],
+        0,
+    );
+    assert_eq!(verdict["verdict"], "valid", "{verdict}");
+    assert_eq!(verdict["checked"]["complete"], true, "{verdict}");
+    let history = verdict["history"].as_array().expect("history");
+    assert_eq!(history.len(), 1, "{verdict}");
+    assert!(history[0]["fetched_from"].is_string(), "{verdict}");
+    // The node's own answer names the peer and carries the proof the client checked.
+    let (code, report) = http(
+        "GET",
+        &format!(
+            "{}/v1/assets/{}",
+            thin.api,
+            verdict["fingerprint"].as_str().expect("fingerprint")
+        ),
+        None,
+        b"",
+    );
+    assert_eq!(code, 200, "{report}");
+    assert!(report["state"]["history_proof"].is_string(), "{report}");
+    // A file nobody claimed: unknown, and proven absent.
+    let unknown = dir.path().join("never");
+    std::fs::write(&unknown, b"never claimed").expect("file");
+    let verdict = run(
+        &thin.home,
+        &[
+            "verify",
+            unknown.to_str().expect("utf-8"),
+            "--node",
+            &thin.api,
+        ],
+        4,
+    );
+    assert_eq!(verdict["verdict"], "unknown", "{verdict}");
+    assert_eq!(verdict["checked"]["complete"], true, "{verdict}");
 }

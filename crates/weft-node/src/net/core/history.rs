@@ -13,6 +13,11 @@ pub(super) struct PendingHistory {
     recipient: Option<weft_core::ResourceId>,
     reply: Option<HistoryReply>,
     deadline: Instant,
+    /// This node's head when it asked: an answer read at an earlier block (a peer behind) is
+    /// true but stale, and not taken.
+    at_least: u64,
+    /// Peers whose answers were stale, and the block each was read at.
+    stale: Vec<String>,
     /// Answers read at a block this node has not committed yet, checked again once it has.
     ahead: Vec<(Key, HistoryAnswer)>,
     /// Peers whose answers did not check out, and why.
@@ -47,6 +52,8 @@ impl Core {
             recipient,
             reply: Some(reply),
             deadline: self.now() + FETCH_TIMEOUT,
+            at_least: self.head.header.height,
+            stale: Vec::new(),
             ahead: Vec::new(),
             refused: Vec::new(),
         });
@@ -99,7 +106,15 @@ impl Core {
     /// refused (the peer named, blocked for a lie).
     fn try_history(&mut self, index: usize, from: Key, answer: HistoryAnswer) {
         let (fingerprint, recipient) = {
-            let pending = &self.histories[index];
+            let pending = &mut self.histories[index];
+            if answer.height < pending.at_least {
+                pending.stale.push(format!(
+                    "peer {} answered as of block {}, behind this node",
+                    weft_key(&from),
+                    answer.height
+                ));
+                return;
+            }
             (pending.fingerprint, pending.recipient)
         };
         let checked = match self.p.ledger.lock() {
@@ -165,6 +180,7 @@ impl Core {
                 return pending.reply.is_some();
             };
             let mut reasons = pending.refused.clone();
+            reasons.extend(pending.stale.iter().cloned());
             if let Some(height) = pending.ahead.iter().map(|(_, answer)| answer.height).min() {
                 reasons.push(format!(
                     "an answer read at block {height} waited for this node, at block {head}, to \

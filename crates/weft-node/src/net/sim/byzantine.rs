@@ -48,6 +48,8 @@ pub(in crate::net) enum Byzantine {
     BadBodies,
     /// Passes on peers' signed addresses with the address changed.
     AddressLiar,
+    /// Answers asset history requests with a transaction added that is not on the chain.
+    HistoryLiar,
 }
 
 /// What happens to one outgoing message: sent as is, replaced, dropped, and what is sent
@@ -224,6 +226,7 @@ pub(in crate::net) fn wrap(
     let sync: Option<Arc<dyn Tap>> = match how {
         Some(Byzantine::BadBodies) => Some(Arc::new(BadBodies)),
         Some(Byzantine::AddressLiar) => Some(Arc::new(AddressLiar)),
+        Some(Byzantine::HistoryLiar) => Some(Arc::new(HistoryLiar)),
         _ => None,
     };
     Registered {
@@ -376,6 +379,26 @@ impl Tap for BadBodies {
                     from_height,
                     bodies,
                 })
+            }
+            _ => message,
+        };
+        Tapped {
+            send: Some(send),
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// Adds a transaction no block holds to every history it answers with: not the history the
+/// state root commits to.
+struct HistoryLiar;
+
+impl Tap for HistoryLiar {
+    fn outgoing(&self, message: Vec<u8>) -> Tapped {
+        let send = match decode::<Sync>(&message) {
+            Ok(Sync::History(mut answer)) => {
+                answer.transactions.push(stray_transaction());
+                encode(&Sync::History(answer))
             }
             _ => message,
         };

@@ -53,6 +53,10 @@ pub(super) struct Plan {
     pub archives: usize,
     /// Nodes that follow and store whole only what their storage filter keeps.
     pub thins: usize,
+    /// Thin nodes that follow on proofs (filtered bodies, blocks taken on certificates). At
+    /// the end the first is asked for the history of a fingerprint nobody named
+    /// ([`Outcome::history`]).
+    pub proof_thins: usize,
     /// Every link's mean latency, its jitter and the share of messages delivered.
     pub latency: Duration,
     pub jitter: Duration,
@@ -84,6 +88,7 @@ impl Plan {
             validators,
             archives: 0,
             thins: 0,
+            proof_thins: 0,
             latency: Duration::from_millis(20),
             jitter: Duration::from_millis(10),
             delivered: 1.0,
@@ -116,6 +121,9 @@ pub(super) struct Outcome {
     /// Every 50 ms of simulated time until the last answer: the time (ms), the highest
     /// committed height and the highest notarized view among the honest nodes.
     pub trace: Vec<(u64, u64, u64)>,
+    /// With a thin node on proofs: what it got when asked for a history at the end (the
+    /// number of transactions, or why it took none).
+    pub history: Option<Result<usize, String>>,
 }
 
 impl Outcome {
@@ -240,7 +248,7 @@ pub(super) fn run(plan: &Plan) -> Result<Outcome> {
 
 async fn simulate(context: Context, plan: &Plan) -> Result<Outcome> {
     let started = context.current();
-    let nodes_total = plan.validators + plan.archives + plan.thins;
+    let nodes_total = plan.validators + plan.archives + plan.thins + plan.proof_thins;
     let keys: Vec<SigningKey> = (0..nodes_total)
         .map(|index| SigningKey::from_seed(&seed_bytes(index as u64 + 1)))
         .collect();
@@ -277,8 +285,10 @@ async fn simulate(context: Context, plan: &Plan) -> Result<Outcome> {
             Role::Validator
         } else if index < plan.validators + plan.archives {
             Role::Archive
-        } else {
+        } else if index < plan.validators + plan.archives + plan.thins {
             Role::Thin
+        } else {
+            Role::ProofThin
         };
         let byzantine = plan
             .byzantine
@@ -439,6 +449,37 @@ async fn simulate(context: Context, plan: &Plan) -> Result<Outcome> {
         context.sleep(Duration::from_millis(50)).await;
     }
 
+    // A thin node on proofs asked for a history (bounded: the fetch answers within its
+    // timeout).
+    let history = if plan.proof_thins > 0 {
+        let thin = &nodes[nodes_total - plan.proof_thins];
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let _ = thin.events.send(Event::History {
+            fingerprint: weft_core::Fingerprint::of_bytes(
+                weft_core::HashAlgo::Sha256,
+                b"nobody named this",
+            ),
+            recipient: None,
+            reply,
+        });
+        let asked_by = context.current() + super::FETCH_TIMEOUT + Duration::from_secs(2);
+        loop {
+            match answer.try_recv() {
+                Ok(result) => {
+                    break Some(result.map(|checked| checked.0.transactions.len()));
+                }
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+                    if context.current() <= asked_by =>
+                {
+                    context.sleep(Duration::from_millis(50)).await;
+                }
+                Err(_) => break Some(Err("no answer".into())),
+            }
+        }
+    } else {
+        None
+    };
+
     for node in &nodes {
         let _ = node.events.send(Event::Stop);
     }
@@ -482,6 +523,7 @@ async fn simulate(context: Context, plan: &Plan) -> Result<Outcome> {
         partitioned: plan.partition.map(|_| (at_cut, at_heal)),
         took,
         trace,
+        history,
     })
 }
 

@@ -45,6 +45,8 @@ pub(super) fn plan_of(seed: u64) -> Plan {
         byzantine,
         idle_block_ms: NetworkSection::default().idle_block_ms,
         honest_after: None,
+        // Drawn last, so the draws above stay those of each seed before there were any.
+        proof_thins: choices.below(2),
     }
 }
 
@@ -134,6 +136,59 @@ fn archive_and_thin_nodes_follow_the_validators_to_the_same_head() {
         "{:?}",
         outcome.heads
     );
+}
+
+#[test]
+fn a_thin_node_on_proofs_follows_on_filtered_bodies_and_takes_a_history_that_checks_out() {
+    let mut plan = Plan::honest(29, 4);
+    plan.proof_thins = 1;
+    plan.transactions = 15;
+    let outcome = run_or_name_seed(&plan);
+    // The same head as the validators (its ledger audited with theirs, check_safety): blocks
+    // taken on their certificates, registrations stored stripped.
+    assert_eq!(outcome.heads.len(), 5);
+    assert!(
+        outcome.heads.iter().all(|head| *head == outcome.heads[0]),
+        "{:?}",
+        outcome.heads
+    );
+    // A fingerprint nobody named: an empty history, proven against its own state root.
+    assert_eq!(outcome.history, Some(Ok(0)), "{:?}", outcome.history);
+}
+
+#[test]
+fn a_thin_node_on_proofs_refuses_histories_that_do_not_check_out_and_names_the_peers() {
+    let mut plan = Plan::honest(31, 4);
+    plan.proof_thins = 1;
+    plan.transactions = 10;
+    // Every validator adds a transaction to the histories it gives (they vote honestly).
+    plan.byzantine = (0..4)
+        .map(|index| (index, Byzantine::HistoryLiar))
+        .collect();
+    let outcome = run_or_name_seed(&plan);
+    let why = match &outcome.history {
+        Some(Err(why)) => why.clone(),
+        other => panic!("a history that does not check out was taken: {other:?}"),
+    };
+    for validator in 0..4 {
+        assert!(
+            why.contains(&format!("peer {} ", key_of(validator))),
+            "{validator} not named: {why}"
+        );
+    }
+    assert!(why.contains("not on this chain"), "{why}");
+    // Each liar is cut off by the thin node, with the reason.
+    let thin = outcome.cut_off.len() - 1;
+    for validator in 0..4 {
+        assert!(
+            outcome.cut_off[thin]
+                .iter()
+                .any(|(key, reason, _)| *key == key_of(validator)
+                    && reason.contains("history that does not check out")),
+            "{:?}",
+            outcome.cut_off[thin]
+        );
+    }
 }
 
 #[test]
