@@ -241,6 +241,7 @@ fn sync(bytes: &[u8]) {
         | Sync::BodiesRequest { .. }
         | Sync::FilteredBodiesRequest { .. }
         | Sync::HistoryRequest { .. }
+        | Sync::Quiet
         | Sync::ProofRequest { .. }
         | Sync::Online { .. } => {}
     }

@@ -166,6 +166,9 @@ pub enum Sync {
     /// The answer (docs/network.md, "Thin nodes on proofs"); a node that keeps no rule state
     /// or holds the history stripped does not answer.
     History(Box<weft_ledger::history::HistoryAnswer>),
+    /// The sender follows final blocks on proofs: send it no flooded transactions and no
+    /// proposals (it would only drop them). Sent to a peer when it is first heard from.
+    Quiet,
 }
 
 /// Most payload kinds and resources in a [`Sync::FilteredBodiesRequest`] (a node's storage
@@ -302,7 +305,7 @@ impl Canonical for Sync {
                     MAX_FILTER_ENTRIES,
                 )
             }
-            Sync::HistoryRequest { .. } => Ok(()),
+            Sync::HistoryRequest { .. } | Sync::Quiet => Ok(()),
             Sync::History(answer) => answer.validate(),
             Sync::Addresses { records } => {
                 check_count("peer addresses", records.len(), 1, MAX_PEER_ADDRESSES)?;
@@ -327,6 +330,44 @@ impl Canonical for Sync {
 mod tests {
     use super::*;
     use weft_core::encoding::{decode, encode};
+
+    #[test]
+    fn the_messages_of_thin_nodes_on_proofs_are_variants_8_to_11_and_checked() {
+        let fingerprint = weft_core::Fingerprint::of_bytes(weft_core::HashAlgo::Sha256, b"vector");
+        let request = encode(&Sync::FilteredBodiesRequest {
+            from_height: 1,
+            count: 2,
+            kinds: vec![weft_core::model::PayloadKind::Record],
+            resources: Vec::new(),
+        });
+        assert_eq!(request[0], 8);
+        let asked = encode(&Sync::HistoryRequest {
+            fingerprint,
+            recipient: None,
+        });
+        assert_eq!(asked[0], 9);
+        assert_eq!(encode(&Sync::Quiet), vec![11], "docs/network.md, Messages");
+        // A filter larger than a node may have, and a history answer without a proof.
+        let error = decode::<Sync>(&encode(&Sync::FilteredBodiesRequest {
+            from_height: 1,
+            count: 2,
+            kinds: Vec::new(),
+            resources: vec![weft_core::ResourceId(weft_core::Hash32([1; 32])); 1025],
+        }))
+        .expect_err("too many filter entries");
+        assert!(error.to_string().contains("filter entries"), "{error}");
+        let answer = weft_ledger::history::HistoryAnswer {
+            fingerprint,
+            height: 1,
+            transactions: Vec::new(),
+            proof: Vec::new(),
+            registration: None,
+        };
+        let bytes = encode(&Sync::History(Box::new(answer)));
+        assert_eq!(bytes[0], 10);
+        let error = decode::<Sync>(&bytes).expect_err("no proof");
+        assert!(error.to_string().contains("state proof"), "{error}");
+    }
 
     #[test]
     fn a_compact_proposal_names_as_many_transactions_as_its_header() {

@@ -18,6 +18,10 @@ impl Core {
             self.send_whole(from, hash);
             return;
         }
+        if self.p.follow_proofs {
+            // It takes final blocks on their certificates, never a proposal.
+            return;
+        }
         if !self.validator_keys.contains(&from) {
             // Not a validator this node knows of: perhaps one of an epoch it has not reached.
             tracing::debug!(peer = %weft_key(&from), "a block from a peer that is no validator here; dropped");
@@ -174,6 +178,17 @@ impl Core {
 
     /// Sends this leader's proposal by transaction id (peers ask for what they lack).
     pub(super) fn broadcast(&mut self, digest: &Digest, recipients: Recipients<Key>) {
+        // Not to the peers that follow on proofs.
+        let recipients = match recipients {
+            Recipients::All => self.all_but_quiet(),
+            Recipients::Some(peers) => Recipients::Some(
+                peers
+                    .into_iter()
+                    .filter(|peer| !self.quiet.contains(peer))
+                    .collect(),
+            ),
+            one => one,
+        };
         if let Some(known) = self.known.get(&block_hash(digest)) {
             let block = known.block.as_ref();
             let ids = match &known.validated {

@@ -225,6 +225,9 @@ impl Core {
                 recipient,
             } => self.answer_history(from, fingerprint, recipient),
             Sync::History(answer) => self.take_history(from, *answer),
+            Sync::Quiet => {
+                self.quiet.insert(from);
+            }
             Sync::Bodies {
                 from_height,
                 bodies,
@@ -242,7 +245,34 @@ impl Core {
     pub(super) fn heard(&mut self, from: &Key) {
         if self.seen.insert(from.clone(), self.now()).is_none() {
             self.tell_addresses(Recipients::One(from.clone()));
+            if self.p.follow_proofs {
+                self.send(
+                    Channel::Sync,
+                    Recipients::One(from.clone()),
+                    encode(&Sync::Quiet),
+                    false,
+                );
+            }
         }
+    }
+
+    /// Every peer but those that asked for quiet ([`Sync::Quiet`]): the recipients of floods
+    /// and proposals meant for all.
+    pub(super) fn all_but_quiet(&self) -> Recipients<Key> {
+        if self.quiet.is_empty() {
+            return Recipients::All;
+        }
+        let mut peers: Vec<Key> = self
+            .connected
+            .iter()
+            .chain(self.seen.keys())
+            .chain(&self.validator_keys)
+            .filter(|key| **key != self.me && !self.quiet.contains(*key))
+            .cloned()
+            .collect();
+        peers.sort();
+        peers.dedup();
+        Recipients::Some(peers)
     }
 
     /// Answers a headers request: the headers from `from_height` on, up to the last one this

@@ -279,6 +279,8 @@ pub(crate) struct Core {
     last_commit: Instant,
     halted: bool,
     fetching: Vec<PendingFetch>,
+    /// Peers that follow on proofs and asked for no floods or proposals ([`Sync::Quiet`]).
+    quiet: HashSet<Key>,
     /// History fetches waiting for a peer's answer that checks out.
     histories: Vec<history::PendingHistory>,
     /// Non-voting nodes: the submissions made here still pooled at the last re-flood check, and
@@ -381,6 +383,7 @@ impl Core {
             halted: false,
             fetching: Vec::new(),
             histories: Vec::new(),
+            quiet: HashSet::default(),
             waited: HashSet::default(),
             last_reflood: now,
             last_online: now,

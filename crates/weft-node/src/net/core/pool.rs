@@ -102,7 +102,8 @@ impl Core {
         }
     }
 
-    /// Floods the transactions submitted here since the last flood to the validators.
+    /// Floods the transactions submitted here since the last flood to every peer (but those
+    /// that follow on proofs).
     pub(super) fn flood(&mut self) {
         while !self.outbox.is_empty() {
             let mut batch = Vec::new();
@@ -117,18 +118,9 @@ impl Core {
             let message = encode(&TxBatch {
                 transactions: batch,
             });
-            // To the validators (of every epoch the schedule names): they propose and check
-            // blocks from their pools. The other nodes follow final blocks and need none.
-            let validators: Vec<Key> = self
-                .validator_keys
-                .iter()
-                .filter(|key| **key != self.me)
-                .cloned()
-                .collect();
-            if validators.is_empty() {
-                continue;
-            }
-            self.send(Channel::Txs, Recipients::Some(validators), message, false);
+            // Not to the peers that follow on proofs: they take blocks on certificates.
+            let recipients = self.all_but_quiet();
+            self.send(Channel::Txs, recipients, message, false);
         }
         self.outbox_bytes = 0;
     }
@@ -167,6 +159,11 @@ impl Core {
 
     pub(super) fn received_txs(&mut self, from: Key, bytes: &[u8]) {
         self.heard(&from);
+        if self.p.follow_proofs {
+            // It takes final blocks on their certificates and proposes nothing: a peer that
+            // has not had its `Quiet` yet.
+            return;
+        }
         let batch = match decode::<TxBatch>(bytes) {
             Ok(batch) => batch,
             Err(error) => return self.misbehaved(from, &format!("bad transaction batch: {error}")),
