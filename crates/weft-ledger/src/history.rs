@@ -148,23 +148,9 @@ pub fn check<S: Store>(
         transactions.push((position, tx));
     }
     let ids: Vec<TxId> = transactions.iter().map(|(_, tx)| tx.id()).collect();
-    let listed = (!ids.is_empty()).then(|| HistoryEntry::of(&ids, owner));
     let proof: weft_core::smt::Proof = weft_core::encoding::decode(&answer.proof)
         .map_err(|error| lie(format!("its state proof does not decode: {error}")))?;
-    verify_entry(
-        &root,
-        &StateKey::History(*fingerprint),
-        listed.as_ref(),
-        &proof,
-    )
-    .map_err(|error| {
-        lie(format!(
-            "the {} transaction(s) of its history of {fingerprint} are not the ones the \
-                 state root of block {} commits to: one was left out or added ({error})",
-            ids.len(),
-            answer.height
-        ))
-    })?;
+    verify_listed(&root, fingerprint, &ids, owner, &proof, answer.height).map_err(lie)?;
     let registration = match recipient {
         None => None,
         Some(recipient) => {
@@ -194,6 +180,34 @@ pub fn check<S: Store>(
         transactions,
         proof: answer.proof,
         registration,
+    })
+}
+
+/// Checks that `ids` (in ledger order), with `owner` (what the claim among them recorded), are
+/// every transaction naming `fingerprint` by the history leaf `proof` shows under `root`, the
+/// state root of block `height`; the error says what does not hold. The one check a thin node
+/// on proofs and a client make of a history's completeness.
+pub fn verify_listed(
+    root: &weft_core::Hash32,
+    fingerprint: &Fingerprint,
+    ids: &[TxId],
+    owner: Option<OwnerEntry>,
+    proof: &weft_core::smt::Proof,
+    height: u64,
+) -> Result<(), String> {
+    let listed = (!ids.is_empty()).then(|| HistoryEntry::of(ids, owner));
+    verify_entry(
+        root,
+        &StateKey::History(*fingerprint),
+        listed.as_ref(),
+        proof,
+    )
+    .map_err(|error| {
+        format!(
+            "the {} transaction(s) of its history of {fingerprint} are not the ones the state \
+                 root of block {height} commits to: one was left out or added ({error})",
+            ids.len()
+        )
     })
 }
 

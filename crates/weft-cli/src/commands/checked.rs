@@ -201,7 +201,6 @@ fn complete_history(
     report: &AssetReport,
     owner: Option<weft_ledger::state::OwnerEntry>,
 ) -> Result<u64> {
-    use weft_ledger::commitment::{StateKey, verify_entry};
     let place = chain.place();
     let state = report.state.as_ref().ok_or_else(|| {
         lie(
@@ -240,23 +239,7 @@ fn complete_history(
         ));
     }
     let ids: Vec<TxId> = report.history.iter().map(|entry| entry.tx_id).collect();
-    let listed = (!ids.is_empty()).then(|| weft_ledger::state::HistoryEntry::of(&ids, owner));
-    verify_entry(
-        &root,
-        &StateKey::History(*fingerprint),
-        listed.as_ref(),
-        &proof,
-    )
-    .map_err(|error| {
-        lie(
-            &place,
-            format!(
-                "the {} transaction(s) of its history of {fingerprint} are not the ones the state \
-                 root of block {} commits to — one was left out or added ({error})",
-                ids.len(),
-                state.height
-            ),
-        )
-    })?;
+    weft_ledger::history::verify_listed(&root, fingerprint, &ids, owner, &proof, state.height)
+        .map_err(|what| lie(&place, what))?;
     Ok(state.height)
 }

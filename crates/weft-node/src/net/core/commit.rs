@@ -100,21 +100,14 @@ impl Core {
     /// may be filtered, the rules are not replayed). A block that does not hold together halts
     /// the node, as a finalized block that breaks a rule does on the others.
     fn write_certified(&mut self, hash: BlockHash) -> Result<Option<Written>> {
-        let Some(known) = self.known.remove(&hash) else {
+        let Some((known, mask, certificate)) = self.take_final(hash) else {
             return Ok(None);
         };
-        self.known_bytes -= known.bytes;
         let mut ledger = self
             .p
             .ledger
             .lock()
             .map_err(|_| anyhow::anyhow!("ledger lock poisoned"))?;
-        let mask = self
-            .p
-            .filter
-            .as_ref()
-            .and_then(|filter| filter.mask(&known.block.transactions));
-        let certificate = self.certificates.remove(&hash).map(|(_, bytes)| bytes);
         let has_change = known.block.transactions.iter().any(|tx| {
             matches!(
                 tx.payload,
@@ -157,10 +150,9 @@ impl Core {
             self.halted = true;
             return Ok(None);
         }
-        let Some(known) = self.known.remove(&hash) else {
+        let Some((known, mask, certificate)) = self.take_final(hash) else {
             return Ok(None);
         };
-        self.known_bytes -= known.bytes;
         let Some(validated) = known.validated else {
             return Ok(None);
         };
@@ -170,14 +162,8 @@ impl Core {
                 .ledger
                 .lock()
                 .map_err(|_| anyhow::anyhow!("ledger lock poisoned"))?;
-            let mask = self
-                .p
-                .filter
-                .as_ref()
-                .and_then(|filter| filter.mask(&known.block.transactions));
             // The block, the certificate that finalized it and its changes to the peers are
             // written in one durable transaction.
-            let certificate = self.certificates.remove(&hash).map(|(_, bytes)| bytes);
             if let Err(error) = ledger.commit_final(
                 &known.block,
                 &validated,
@@ -192,6 +178,20 @@ impl Core {
             validated.ids.clone(),
             validated.delta.validators.clone(),
         )))
+    }
+
+    /// Takes a final block out of those held above the head, with what it is stored with:
+    /// which of its transactions are kept whole, and the certificate that finalized it.
+    fn take_final(&mut self, hash: BlockHash) -> Option<FinalBlock> {
+        let known = self.known.remove(&hash)?;
+        self.known_bytes -= known.bytes;
+        let mask = self
+            .p
+            .filter
+            .as_ref()
+            .and_then(|filter| filter.mask(&known.block.transactions));
+        let certificate = self.certificates.remove(&hash).map(|(_, bytes)| bytes);
+        Some((known, mask, certificate))
     }
 
     /// What follows a block's commit: the head moves, waiting headers and dead branches are
@@ -279,6 +279,10 @@ impl Core {
         Ok(())
     }
 }
+
+/// A final block taken out of those above the head: it, which of its transactions are kept
+/// whole (`None`: all), and its certificate, if this node has it.
+type FinalBlock = (Known, Option<Vec<bool>>, Option<Vec<u8>>);
 
 /// A block written: the block, its transaction ids, and the validator schedule when it changed
 /// it.
