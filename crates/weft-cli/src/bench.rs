@@ -39,6 +39,9 @@ pub enum BenchCommand {
         /// into the tables (0: merge with every block).
         #[arg(long, default_value_t = weft_ledger::store::DEFAULT_MERGE_AFTER_TXS)]
         merge_after: usize,
+        /// MiB of the ledger file's pages kept in memory (a node's `storage.cache_mib`).
+        #[arg(long, default_value_t = weft_ledger::store::DEFAULT_CACHE_BYTES >> 20)]
+        cache_mib: usize,
         /// Directory for the ledger (default: a temporary directory, removed afterwards).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -96,6 +99,7 @@ pub fn run(ctx: &Globals, command: BenchCommand) -> Result<()> {
             record_bytes,
             skip_audit,
             merge_after,
+            cache_mib,
             dir,
         } => ledger(
             ctx,
@@ -103,7 +107,10 @@ pub fn run(ctx: &Globals, command: BenchCommand) -> Result<()> {
             block_size,
             record_bytes,
             skip_audit,
-            merge_after,
+            weft_ledger::store::RedbOptions {
+                merge_after_txs: merge_after,
+                cache_bytes: cache_mib << 20,
+            },
             dir,
         ),
         BenchCommand::Audit { file } => audit_file(ctx, &file),
@@ -141,7 +148,7 @@ fn ledger(
     block_size: usize,
     record_bytes: Option<usize>,
     skip_audit: bool,
-    merge_after: usize,
+    options: weft_ledger::store::RedbOptions,
     dir: Option<PathBuf>,
 ) -> Result<()> {
     if count == 0 || block_size == 0 || block_size > weft_ledger::block::MAX_BLOCK_TXS {
@@ -155,6 +162,9 @@ fn ledger(
     {
         bail!("--record-bytes is at most {MAX_RECORD_BODY}");
     }
+    if !(16..=1 << 20).contains(&(options.cache_bytes >> 20)) {
+        bail!("--cache-mib must be between 16 and 1048576");
+    }
     let temporary = dir.is_none();
     let dir = dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("weft-bench-{}-{}", std::process::id(), now_ms()))
@@ -167,7 +177,7 @@ fn ledger(
         block_size,
         record_bytes,
         skip_audit,
-        merge_after,
+        options,
     );
     if temporary {
         let _ = fs::remove_dir_all(&dir);
@@ -182,7 +192,7 @@ fn ledger_in(
     block_size: usize,
     record_bytes: Option<usize>,
     skip_audit: bool,
-    merge_after: usize,
+    options: weft_ledger::store::RedbOptions,
 ) -> Result<()> {
     let path = dir.join("bench.redb");
     if path.exists() {
@@ -207,7 +217,7 @@ fn ledger_in(
         Payload::Genesis(genesis),
     )?;
     let mut ledger = Ledger::create(
-        RedbStore::open_with(&path, merge_after)?,
+        RedbStore::open_with_options(&path, options)?,
         genesis_tx,
         &producer,
         start_time,
@@ -331,7 +341,8 @@ fn ledger_in(
             "kind": kind,
             "txs": count,
             "block_size": block_size,
-            "merge_after": merge_after,
+            "merge_after": options.merge_after_txs,
+            "cache_mib": options.cache_bytes >> 20,
             "blocks": block_ms.len(),
             "elapsed_s": elapsed,
             "tx_per_s": tx_per_s,

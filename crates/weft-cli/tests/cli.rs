@@ -895,6 +895,19 @@ fn bench_proofs_reads_a_kept_benchmark_ledger_and_refuses_what_is_not_one() {
         0,
     );
     assert_eq!(ledger["txs"], 400, "{ledger}");
+    assert_eq!(
+        ledger["cache_mib"], 1024,
+        "the default page cache: {ledger}"
+    );
+    let error = run(
+        &home,
+        &["bench", "ledger", "--txs", "10", "--cache-mib", "8"],
+        1,
+    );
+    assert!(
+        error.to_string().contains("--cache-mib must be between 16"),
+        "{error}"
+    );
     let file = kept.join("bench.redb");
     let proofs = run(
         &home,

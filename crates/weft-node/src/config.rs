@@ -418,12 +418,15 @@ pub struct StorageSection {
     /// before they are merged into the hash-keyed tables, in one write with a block. Larger
     /// merges cost less per transaction; smaller ones pause block production for less time.
     pub merge_after_txs: usize,
+    /// Most MiB of the ledger file's pages kept in memory (an upper bound).
+    pub cache_mib: usize,
 }
 
 impl Default for StorageSection {
     fn default() -> Self {
         StorageSection {
             merge_after_txs: weft_ledger::store::DEFAULT_MERGE_AFTER_TXS,
+            cache_mib: weft_ledger::store::DEFAULT_CACHE_BYTES >> 20,
         }
     }
 }
@@ -780,6 +783,7 @@ impl NodeConfig {
             0,
             10_000_000,
         )?;
+        range("storage.cache_mib", self.storage.cache_mib, 16, 1 << 20)?;
         range(
             "blocks.max_txs",
             self.blocks.max_txs,
@@ -900,6 +904,9 @@ impl NodeConfig {
              # merged into the tables, a step after each block, between blocks (0 to 10000000;\n\
              # 0 = start with every block). Larger: less work per transaction, more memory.\n\
              merge_after_txs = {merge_after_txs}\n\
+             # MiB of the ledger file's pages kept in memory, at most (16 to 1048576). Less\n\
+             # makes large ledgers read pages back while merging.\n\
+             cache_mib = {cache_mib}\n\
              \n\
              [ingest]\n\
              # The registered resource that signs ingested files (its key in HOME/keys/). Empty:\n\
@@ -998,6 +1005,7 @@ impl NodeConfig {
             max_block = weft_ledger::block::MAX_BLOCK_TXS,
             max_txs = d.blocks.max_txs,
             merge_after_txs = d.storage.merge_after_txs,
+            cache_mib = d.storage.cache_mib,
             poll_ms = d.ingest.poll_ms,
             ingest_batch = d.ingest.batch,
             min_age_ms = d.ingest.min_age_ms,

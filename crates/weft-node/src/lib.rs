@@ -126,7 +126,13 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     };
     // The producer merges waiting index changes itself, after a block's answers went out, so
     // no submitter waits for a merge: the store never merges inside a block's commit.
-    let ledger = Ledger::open(RedbStore::open_with(&db_path, usize::MAX)?)?;
+    let ledger = Ledger::open(RedbStore::open_with_options(
+        &db_path,
+        weft_ledger::store::RedbOptions {
+            merge_after_txs: usize::MAX,
+            cache_bytes: config.storage.cache_mib << 20,
+        },
+    )?)?;
     {
         use weft_ledger::state::StateView as _;
         use weft_ledger::store::Store as _;

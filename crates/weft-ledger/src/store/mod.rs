@@ -12,7 +12,9 @@ pub mod network;
 mod redb_store;
 
 pub use memory::MemoryStore;
-pub use redb_store::{DEFAULT_MERGE_AFTER_TXS, Derived, RedbStore};
+pub use redb_store::{
+    DEFAULT_CACHE_BYTES, DEFAULT_MERGE_AFTER_TXS, Derived, RedbOptions, RedbStore,
+};
 
 use weft_core::{BlockHash, Fingerprint, Hash32, ResourceId, TxId};
 

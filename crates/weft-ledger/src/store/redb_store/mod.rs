@@ -59,6 +59,29 @@ use crate::tx::Transaction;
 /// (docs/benchmarks.md has both).
 pub const DEFAULT_MERGE_AFTER_TXS: usize = 100_000;
 
+/// Most bytes of the file's pages redb keeps in memory, by default: at a million claims and
+/// sends a 256 MiB cache made every merge read pages back (docs/benchmarks.md, "Page cache").
+pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
+
+/// How a [`RedbStore`] is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedbOptions {
+    /// Index and state changes wait in memory until this many transactions have them (0:
+    /// merge with every block).
+    pub merge_after_txs: usize,
+    /// Most bytes of pages held in memory (an upper bound: a small ledger takes less).
+    pub cache_bytes: usize,
+}
+
+impl Default for RedbOptions {
+    fn default() -> Self {
+        RedbOptions {
+            merge_after_txs: DEFAULT_MERGE_AFTER_TXS,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+        }
+    }
+}
+
 /// `meta` `rule_state` of a store that took a block on its certificate alone.
 const RULE_STATE_CERTIFIED: &[u8] = b"certified";
 
@@ -87,12 +110,24 @@ impl RedbStore {
     /// Opens (or creates, mode 0600) the database file at `path`; index and state changes wait
     /// in memory until `merge_after_txs` transactions have them (0: merge with every block).
     pub fn open_with(path: &Path, merge_after_txs: usize) -> Result<Self> {
+        Self::open_with_options(
+            path,
+            RedbOptions {
+                merge_after_txs,
+                ..RedbOptions::default()
+            },
+        )
+    }
+
+    /// [`RedbStore::open_with`], every option given.
+    pub fn open_with_options(path: &Path, options: RedbOptions) -> Result<Self> {
+        let merge_after_txs = options.merge_after_txs;
         // redb would create the file readable by everyone (umask permitting).
         crate::files::create_private(path).map_err(|error| {
             LedgerError::Storage(format!("cannot create {}: {error}", path.display()))
         })?;
         let db = Database::builder()
-            .set_cache_size(256 << 20)
+            .set_cache_size(options.cache_bytes)
             .create(path)
             .map_err(|error| match error {
                 redb::DatabaseError::DatabaseAlreadyOpen => LedgerError::Storage(format!(
