@@ -23,6 +23,9 @@ use crate::tx::{Transaction, payload_hash};
 
 /// Most transactions in one history answer.
 pub const MAX_HISTORY_TXS: usize = 4096;
+/// Most bytes of transactions in one history answer (half the largest message, so the answer
+/// with its proof always fits).
+pub const MAX_HISTORY_BYTES: usize = 16 << 20;
 
 /// A peer's answer to "every transaction naming this fingerprint, and the recipient's
 /// registration".
@@ -227,7 +230,10 @@ fn on_chain<S: Store>(store: &S, tx: &Transaction, id: &TxId) -> Result<Option<P
 }
 
 /// The answer this node gives a peer that asks about `fingerprint` (and `recipient`): read at
-/// its head, from its rule state. `None` when it keeps no rule state.
+/// its head, from its rule state. `None` when it keeps no rule state, holds part of it stripped,
+/// or the history is longer than one answer holds ([`MAX_HISTORY_TXS`],
+/// [`MAX_HISTORY_BYTES`]): a part of a history is never sent, as the asker would rightly take
+/// it for a lie.
 pub fn answer<S: Store>(
     store: &S,
     fingerprint: &Fingerprint,
@@ -239,14 +245,21 @@ pub fn answer<S: Store>(
     let Some(head) = store.head()? else {
         return Ok(None);
     };
-    let mut transactions = Vec::new();
-    for (position, id) in store
-        .by_fingerprint(fingerprint)?
-        .into_iter()
-        .take(MAX_HISTORY_TXS)
-    {
+    let listed = store.by_fingerprint(fingerprint)?;
+    if listed.len() > MAX_HISTORY_TXS {
+        return Ok(None);
+    }
+    let mut transactions = Vec::with_capacity(listed.len());
+    let mut bytes = 0;
+    for (position, id) in listed {
         match store.tx_at(position)? {
-            Some(tx) if tx.id() == id && tx.payload.is_some() => transactions.push(tx),
+            Some(tx) if tx.id() == id && tx.payload.is_some() => {
+                bytes += borsh::object_length(&tx).unwrap_or(usize::MAX);
+                if bytes > MAX_HISTORY_BYTES {
+                    return Ok(None);
+                }
+                transactions.push(tx);
+            }
             // Stored stripped here: this node cannot give the whole history.
             _ => return Ok(None),
         }

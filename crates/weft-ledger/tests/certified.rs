@@ -341,3 +341,49 @@ fn a_history_from_a_peer_is_taken_only_if_it_is_the_one_the_state_root_commits_t
             .is_none()
     );
 }
+
+#[test]
+fn a_store_holding_a_history_stripped_gives_no_part_of_it() {
+    // A thin node by the rules: the whole rule state, the claims and sends stored stripped.
+    let chain = chain();
+    let full = &chain.w.ledger;
+    let block0 = full.store().block(0).expect("read").expect("block 0");
+    let mut thin = Ledger::from_genesis_block(MemoryStore::new(), &block0).expect("block 0");
+    for height in 1..=full.head().header.height {
+        let block = full.store().block(height).expect("read").expect("block");
+        let validated = {
+            let snapshot = thin.store().snapshot().expect("snapshot");
+            weft_ledger::ledger::validate_block(
+                &snapshot,
+                thin.chain_id(),
+                Some(thin.head()),
+                &block,
+            )
+            .expect("valid")
+        };
+        let keep = vec![false; block.transactions.len()];
+        thin.commit_validated_keeping(&block, &validated, Some(&keep))
+            .expect("committed");
+    }
+    assert!(thin.store().keeps_rule_state());
+    // It knows the history is there, but cannot send it whole: it sends nothing, not a part.
+    assert!(
+        thin.store()
+            .snapshot()
+            .expect("snapshot")
+            .history(&chain.sent)
+            .expect("read")
+            .is_some()
+    );
+    assert!(
+        history::answer(thin.store(), &chain.sent, None)
+            .expect("read")
+            .is_none()
+    );
+    // Nobody named this one: an empty history it can prove.
+    let nobody = asset(b"never made").fingerprint;
+    let answer = history::answer(thin.store(), &nobody, None)
+        .expect("read")
+        .expect("an empty history needs no payload");
+    assert!(answer.transactions.is_empty());
+}

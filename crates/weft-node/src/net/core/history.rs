@@ -7,6 +7,12 @@ use weft_ledger::history::{HistoryAnswer, Refused};
 use super::*;
 use crate::net::HistoryReply;
 
+/// Most answers read ahead of this node held for one fetch.
+const MAX_AHEAD: usize = 8;
+/// Most history requests answered for one peer a second (each reads a history and a proof on
+/// the core's thread); more are let go.
+const HISTORY_ANSWERS_PER_S: u32 = 32;
+
 /// A history fetch under way.
 pub(super) struct PendingHistory {
     fingerprint: weft_core::Fingerprint,
@@ -67,6 +73,16 @@ impl Core {
         fingerprint: weft_core::Fingerprint,
         recipient: Option<weft_core::ResourceId>,
     ) {
+        let now = self.now();
+        let (since, count) = self.history_answers.entry(to.clone()).or_insert((now, 0));
+        if now.saturating_duration_since(*since) >= Duration::from_secs(1) {
+            (*since, *count) = (now, 0);
+        }
+        *count += 1;
+        if *count > HISTORY_ANSWERS_PER_S {
+            tracing::debug!(peer = %weft_key(&to), "too many history requests; one let go");
+            return;
+        }
         let answer = match self.p.ledger.lock() {
             Ok(ledger) => weft_ledger::history::answer(ledger.store(), &fingerprint, recipient),
             Err(_) => return,
@@ -133,7 +149,13 @@ impl Core {
                     });
                 }
             }
-            Err(Refused::Ahead(_)) => pending.ahead.push((from, answer)),
+            Err(Refused::Ahead(_)) => {
+                // One held answer per peer, and a few peers' at most.
+                pending.ahead.retain(|(peer, _)| *peer != from);
+                if pending.ahead.len() < MAX_AHEAD {
+                    pending.ahead.push((from, answer));
+                }
+            }
             Err(Refused::Lie(reason)) => {
                 pending
                     .refused

@@ -279,6 +279,8 @@ pub(crate) struct Core {
     last_commit: Instant,
     halted: bool,
     fetching: Vec<PendingFetch>,
+    /// History requests answered per peer in the current second, and when it began.
+    history_answers: HashMap<Key, (Instant, u32)>,
     /// Peers that follow on proofs and asked for no floods or proposals ([`Sync::Quiet`]).
     quiet: HashSet<Key>,
     /// History fetches waiting for a peer's answer that checks out.
@@ -384,6 +386,7 @@ impl Core {
             fetching: Vec::new(),
             histories: Vec::new(),
             quiet: HashSet::default(),
+            history_answers: HashMap::default(),
             waited: HashSet::default(),
             last_reflood: now,
             last_online: now,
