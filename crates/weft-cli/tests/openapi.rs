@@ -260,6 +260,14 @@ fn every_documented_endpoint_answers_as_the_openapi_document_says() {
     );
     assert!(status == 202 || status == 200, "{status}");
 
+    let witnessed = spec.call(
+        "POST",
+        "/add-checkpoint",
+        &format!("{base}/add-checkpoint"),
+        &[("content-type", "text/plain")],
+        Some(b"old 0\n\n"),
+    );
+    assert_eq!(witnessed.0, 404, "no witness here: {}", witnessed.1);
     let mut get = |template: &str, concrete: &str| {
         spec.call("GET", template, &format!("{base}{concrete}"), &[], None)
     };
@@ -269,6 +277,8 @@ fn every_documented_endpoint_answers_as_the_openapi_document_says() {
     assert_eq!(get("/v1/net/status", "/v1/net/status").0, 404);
     assert_eq!(get("/v1/net/join", "/v1/net/join").0, 404);
     assert_eq!(get("/v1/chain", "/v1/chain").0, 200);
+    // This node witnesses no chain (tests/network/witness.rs: one that does).
+    assert_eq!(get("/v1/witness", "/v1/witness").0, 404);
     // Checkpoints (docs/checkpoints.md).
     let (code, note) = get("/checkpoint", "/checkpoint");
     assert_eq!(code, 200);

@@ -36,6 +36,7 @@ pub mod store;
 pub mod tree;
 pub mod trust;
 pub mod tx;
+pub mod witness;
 
 pub use error::{LedgerError, Result, RuleError};
 pub use ledger::{Admitted, BlockOutcome, Ledger};

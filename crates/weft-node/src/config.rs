@@ -20,7 +20,23 @@ pub struct NodeConfig {
     pub ingest: IngestSection,
     pub tls: TlsSection,
     pub network: NetworkSection,
+    pub witness: WitnessSection,
 }
+
+/// `[witness]`: this node witnesses other chains (C2SP tlog-witness, `POST /add-checkpoint`;
+/// docs/anchoring.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct WitnessSection {
+    pub enabled: bool,
+    /// The witness's name in its cosignatures (a schema-less URL, by convention).
+    pub name: String,
+    /// The chains it witnesses: trust root files (`weft trust export`), relative to the home.
+    pub origins: Vec<String>,
+}
+
+/// Most chains one witness witnesses.
+pub const MAX_WITNESSED: usize = 256;
 
 /// `[node]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -605,6 +621,27 @@ impl NodeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         self.node.storage_filter()?;
+        if self.witness.enabled {
+            let name = &self.witness.name;
+            if name.is_empty() || name.contains(char::is_whitespace) || name.contains('+') {
+                return Err(ConfigError {
+                    key: "witness.name",
+                    message: format!(
+                        "{name:?}: a witness needs a name without spaces or '+' (e.g. \
+                         \"witness.example.com/w1\")"
+                    ),
+                });
+            }
+            if self.witness.origins.is_empty() || self.witness.origins.len() > MAX_WITNESSED {
+                return Err(ConfigError {
+                    key: "witness.origins",
+                    message: format!(
+                        "{} trust root files; a witness witnesses 1 to {MAX_WITNESSED} chains",
+                        self.witness.origins.len()
+                    ),
+                });
+            }
+        }
         if self.node.follow == Follow::Proofs
             && (self.node.node_type != NodeType::Thin || !self.network.enabled)
         {
@@ -972,6 +1009,16 @@ impl NodeConfig {
              # first, then others known to be online; one that drops is replaced at once.\n\
              connections = {connections}\n\
              \n\
+             [witness]\n\
+             # Witness other companies' chains (C2SP tlog-witness: POST /add-checkpoint; docs/anchoring.md):\n\
+             # cosign a checkpoint only if a quorum of its chain's validators signed it and it extends\n\
+             # the last one cosigned. The key is keys/witness.key (made at first start).\n\
+             enabled = false\n\
+             # The name in its cosignatures, e.g. \"witness.example.com/w1\".\n\
+             name = \"\"\n\
+             # The chains witnessed: trust root files (`weft trust export`), relative to the home.\n\
+             origins = []\n\
+             \n\
              # Watched directories (`weft node run --watch DIR` adds one with these defaults):\n\
              # [[ingest.watch]]\n\
              # dir = \"/var/spool/weft\"\n\
@@ -1033,6 +1080,30 @@ mod tests {
         );
         // A file with comments only (homes made before there were settings) is all defaults.
         assert_eq!(NodeConfig::parse("# nothing\n"), Ok(NodeConfig::default()));
+    }
+
+    #[test]
+    fn a_witness_needs_a_name_and_chains() {
+        let config = NodeConfig::parse(
+            "[witness]\nenabled = true\nname = \"w.example/1\"\norigins = [\"a.json\"]\n",
+        )
+        .expect("a witness");
+        assert_eq!(config.witness.origins, ["a.json"]);
+        let error = NodeConfig::parse("[witness]\nenabled = true\norigins = [\"a.json\"]\n")
+            .expect_err("no name");
+        assert_eq!(error.key, "witness.name");
+        let error =
+            NodeConfig::parse("[witness]\nenabled = true\nname = \"w\"\n").expect_err("no chain");
+        assert_eq!(error.key, "witness.origins");
+        let error =
+            NodeConfig::parse("[witness]\nenabled = true\nname = \"a b\"\n").expect_err("a space");
+        assert!(
+            error.message.contains("without spaces"),
+            "{}",
+            error.message
+        );
+        // Disabled, nothing is asked of it.
+        assert!(NodeConfig::parse("[witness]\nname = \"a b\"\n").is_ok());
     }
 
     #[test]

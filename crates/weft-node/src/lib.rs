@@ -341,6 +341,12 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         live: live.clone(),
         tls: tls.clone(),
     });
+    let witness = if config.witness.enabled {
+        let home = db_path.parent().unwrap_or(std::path::Path::new("."));
+        Some(Arc::new(api::witness::open(home, &config.witness)?))
+    } else {
+        None
+    };
     let graphql_running = Arc::new(tokio::sync::Semaphore::new(config.api.graphql_concurrent));
     let graphql = graphql::schema(
         config.api.graphql_max_bytes,
@@ -373,6 +379,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         fetcher,
         block_log: Arc::new(checkpoints::BlockLog::default()),
         note_key,
+        witness,
     });
     let written_addr = addr_file.clone();
     let served = runtime.block_on(async move {

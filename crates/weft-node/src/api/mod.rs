@@ -11,6 +11,7 @@ pub(crate) mod node;
 pub(crate) mod reads;
 pub(crate) mod state;
 pub(crate) mod submit;
+pub(crate) mod witness;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -90,6 +91,8 @@ pub(crate) fn router(state: Arc<AppState>, others: Router<Arc<AppState>>) -> Rou
             get(checkpoints::tlog_proof),
         )
         .route("/checkpoint", get(checkpoints::checkpoint_note))
+        .route("/add-checkpoint", post(witness::add_checkpoint))
+        .route("/v1/witness", get(witness::status))
         .route("/v1/checkpoint", get(checkpoints::checkpoint))
         .route("/v1/checkpoint/consistency", get(checkpoints::consistency))
         .route("/v1/status", get(status))

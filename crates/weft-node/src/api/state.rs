@@ -51,6 +51,8 @@ pub(crate) struct AppState {
     pub block_log: Arc<crate::checkpoints::BlockLog>,
     /// The key this node signs checkpoints with (its producer or validator key).
     pub note_key: Arc<weft_core::SigningKey>,
+    /// The witness of other chains, when `[witness]` is enabled.
+    pub witness: Option<Arc<weft_ledger::witness::Witness>>,
 }
 
 /// Runs `read` against the ledger on a blocking thread.

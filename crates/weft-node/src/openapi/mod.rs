@@ -25,6 +25,8 @@ use utoipa::OpenApi;
         crate::api::checkpoints::checkpoint_note,
         crate::api::checkpoints::checkpoint,
         crate::api::checkpoints::consistency,
+        crate::api::witness::add_checkpoint,
+        crate::api::witness::status,
         crate::api::node::status,
         crate::api::node::net_status,
         crate::api::node::net_join,
@@ -50,6 +52,7 @@ use utoipa::OpenApi;
         (name = "chain", description = "Blocks, head and genesis parameters"),
         (name = "state", description = "Resources, keys, assets and claims"),
         (name = "node", description = "Health, readiness, metrics, this document"),
+        (name = "witness", description = "Witnessing other chains (C2SP tlog-witness)"),
         (name = "admin", description = "Need the node's admin token"),
     )
 )]

@@ -1,0 +1,211 @@
+//! A node that witnesses another company's chain (C2SP tlog-witness, docs/anchoring.md), both
+//! real `weft node run` processes on loopback: it cosigns the other chain's checkpoints as they
+//! grow, answers a client that is behind with the size it holds, refuses an unknown chain and a
+//! checkpoint nobody it trusts signed, and still holds what it cosigned after SIGKILL.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+mod common;
+use common::node::*;
+use common::run;
+
+/// (status, content type, body) of a POST of `body` to `url`.
+fn post(url: &str, body: &str) -> (u16, String, String) {
+    let mut response = agent()
+        .post(url)
+        .header("content-type", "text/plain")
+        .send(body.as_bytes())
+        .expect("the node answers");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = response.body_mut().read_to_string().expect("body");
+    (status, content_type, text)
+}
+
+fn get_text(url: &str) -> String {
+    let (code, body) = http("GET", url, None, b"");
+    assert_eq!(code, 200, "{url}: {body}");
+    body.as_str().expect("text").to_string()
+}
+
+fn get_json(url: &str) -> Value {
+    let (code, body) = http("GET", url, None, b"");
+    assert_eq!(code, 200, "{url}: {body}");
+    body
+}
+
+/// A home for a witness of the chain whose trust root is `root_file` (copied into it).
+fn witness_home(dir: &Path, root_file: &Path) -> std::path::PathBuf {
+    let home = dir.join("witness");
+    run(&home, &["init", "--chain-id", "witness-test"], 0);
+    std::fs::copy(root_file, home.join("a.trust.json")).expect("copy");
+    let path = home.join("config.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let (before, after) = text.split_once("[witness]\n").expect("a [witness] section");
+    let after = after
+        .replacen("enabled = false", "enabled = true", 1)
+        .replacen("name = \"\"", "name = \"witness.example/w1\"", 1)
+        .replacen("origins = []", "origins = [\"a.trust.json\"]", 1);
+    std::fs::write(&path, format!("{before}[witness]\n{after}")).expect("config");
+    home
+}
+
+#[test]
+fn a_node_witnesses_another_chain_as_it_grows_and_keeps_what_it_cosigned() {
+    let (dir, home_a) = new_home(&[]);
+    let designer = org(&home_a, "Designer");
+    let root_file = dir.path().join("a.trust.json");
+    run(
+        &home_a,
+        &[
+            "trust",
+            "export",
+            "--out",
+            root_file.to_str().expect("utf-8"),
+        ],
+        0,
+    );
+    let chain_a = Node::start(&home_a);
+    let home_w = witness_home(dir.path(), &root_file);
+    let witness = Node::start(&home_w);
+    let add = format!("{}/add-checkpoint", witness.url);
+
+    let about = get_json(&format!("{}/v1/witness", witness.url));
+    assert_eq!(about["name"], "witness.example/w1", "{about}");
+    let key = weft_core::PublicKey::from_hex(about["key"].as_str().expect("key")).expect("key");
+    assert!(
+        about["verifier_key"]
+            .as_str()
+            .is_some_and(|vkey| vkey.starts_with("witness.example/w1+")),
+        "{about}"
+    );
+
+    // The first checkpoint: old size 0.
+    let first = get_text(&format!("{}/checkpoint", chain_a.url));
+    let (code, _, cosigned) = post(&add, &format!("old 0\n\n{first}"));
+    assert_eq!(code, 200, "{cosigned}");
+    let text = |note: &str| note.split_once("\n\n").expect("a note").0.to_string() + "\n";
+    weft_ledger::witness::verify_cosignature("witness.example/w1", &key, &text(&first), &cosigned)
+        .expect("a cosignature over the chain's checkpoint");
+    let size = |note: &str| -> u64 { note.lines().nth(1).expect("size").parse().expect("size") };
+    let old = size(&first);
+
+    // The chain grows; the witness follows it with a consistency proof.
+    for i in 0..3 {
+        chain_a.cli(
+            &[
+                "claim",
+                "--as",
+                &designer,
+                &write(dir.path(), &format!("part-{i}")),
+            ],
+            0,
+        );
+    }
+    let second = get_text(&format!("{}/checkpoint", chain_a.url));
+    let new = size(&second);
+    assert!(new > old);
+    let proof = get_json(&format!(
+        "{}/v1/checkpoint/consistency?old={old}&new={new}",
+        chain_a.url
+    ));
+    let lines: String = proof["proof"]
+        .as_array()
+        .expect("proof")
+        .iter()
+        .map(|hash| format!("{}\n", hash.as_str().expect("base64")))
+        .collect();
+    let (code, _, cosigned) = post(&add, &format!("old {old}\n{lines}\n{second}"));
+    assert_eq!(code, 200, "{cosigned}");
+    weft_ledger::witness::verify_cosignature("witness.example/w1", &key, &text(&second), &cosigned)
+        .expect("verifies");
+    // A client still at the first size: 409 and the size held, as the spec says.
+    let (code, content_type, body) = post(&add, &format!("old {old}\n{lines}\n{second}"));
+    assert_eq!(
+        (code, content_type.as_str(), body.clone()),
+        (409, "text/x.tlog.size", format!("{new}\n"))
+    );
+    // The witness's own chain is not one it witnesses: 404. A checkpoint of the chain signed
+    // by a key it does not trust: 403.
+    let own = get_text(&format!("{}/checkpoint", witness.url));
+    assert_eq!(post(&add, &format!("old 0\n\n{own}")).0, 404);
+    let (body, _) = second.split_once("\n\n").expect("a note");
+    let origin = body.lines().next().expect("origin");
+    let mut forged = weft_ledger::checkpoint::Note {
+        text: format!("{body}\n"),
+        signatures: Vec::new(),
+    };
+    forged
+        .sign(origin, &weft_core::SigningKey::from_seed(&[66; 32]))
+        .expect("sign");
+    let (code, _, why) = post(&add, &format!("old {new}\n\n{}", forged.to_text()));
+    assert_eq!(code, 403, "{why}");
+    // Garbage: 400, with what was wrong.
+    let (code, _, why) = post(&add, "old zero\n\n");
+    assert_eq!(code, 400);
+    assert!(why.contains("not a decimal"), "{why}");
+
+    // Killed and started again: it holds what it cosigned.
+    witness.kill();
+    let witness = Node::start(&home_w);
+    let add = format!("{}/add-checkpoint", witness.url);
+    let about = get_json(&format!("{}/v1/witness", witness.url));
+    assert_eq!(about["origins"][0]["size"], new, "{about}");
+    assert_eq!(about["origins"][0]["origin"], origin, "{about}");
+    let (code, _, body) = post(&add, &format!("old 0\n\n{first}"));
+    assert_eq!((code, body), (409, format!("{new}\n")));
+    drop(chain_a);
+}
+
+fn write(dir: &Path, name: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, name).expect("write");
+    path.to_str().expect("utf-8").to_string()
+}
+
+#[test]
+fn a_witness_with_a_bad_trust_root_does_not_start_and_says_which() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_a_root = dir.path().join("not-a-root.json");
+    std::fs::write(&not_a_root, "{\"format\": \"nothing\"}").expect("write");
+    let home = witness_home(dir.path(), &not_a_root);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args([
+            "--home",
+            home.to_str().expect("utf-8"),
+            "node",
+            "run",
+            "--api",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a witness with a bad trust root started");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(!status.success());
+    assert!(
+        stderr.contains("witness.origins") && stderr.contains("a.trust.json"),
+        "{stderr}"
+    );
+}

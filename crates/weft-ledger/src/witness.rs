@@ -1,0 +1,466 @@
+//! A witness of other chains (C2SP `tlog-witness`, `tlog-cosignature`): for each origin it is
+//! configured with — another company's chain, by its trust root — it keeps the latest checkpoint
+//! it cosigned, and cosigns a new one only if a quorum of that chain's validators signed it and
+//! it extends the one before by an RFC 6962 consistency proof. It never cosigns two checkpoints
+//! of one chain that contradict each other, nor a smaller one after a larger one, across
+//! restarts too: the check and the new state are one durable write transaction, made before the
+//! cosignature is given (docs/anchoring.md).
+//!
+//! [`Witness::add_checkpoint`] takes the body of `POST /add-checkpoint` and gives the answer the
+//! spec asks for: `200` with a cosignature line, `400` a malformed request, `403` no trusted
+//! signature, `404` an unknown origin, `409` (with the size it holds, `text/x.tlog.size`) an old
+//! size that is not that, or the same size with another root, `422` a consistency proof that
+//! does not hold. A request whose signatures hold but which contradicts what was cosigned is
+//! kept as evidence ([`Witness::evidence`]).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use base64ct::{Base64, Encoding as _};
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use sha2::{Digest as _, Sha256};
+use weft_core::{Hash32, PublicKey, Signature, SigningKey};
+
+use crate::checkpoint::{self, Checkpoint, Note};
+use crate::error::{LedgerError, Result};
+use crate::state::Schedule;
+use crate::trust::TrustRoot;
+
+/// Most consistency proof lines in a request (the spec's limit).
+pub const MAX_PROOF_LINES: usize = 63;
+/// Largest request body: a note, the old size line and 63 proof lines.
+pub const MAX_REQUEST_BYTES: usize = checkpoint::MAX_NOTE_BYTES + 64 * 46;
+/// The `Content-Type` of a 409 answer's body.
+pub const SIZE_CONTENT_TYPE: &str = "text/x.tlog.size";
+
+/// Origin → Borsh of (size, root, the cosigned note's text).
+const LATEST: TableDefinition<&str, &[u8]> = TableDefinition::new("witness_latest");
+/// (origin, when in s, sequence) → a request that contradicts what was cosigned.
+const EVIDENCE: TableDefinition<(&str, u64, u64), &[u8]> = TableDefinition::new("witness_evidence");
+
+/// The key type byte of an Ed25519 cosignature key (C2SP tlog-cosignature).
+const COSIGNATURE_TYPE: u8 = 0x04;
+
+/// The C2SP key ID of an Ed25519 cosigner key under `name`.
+pub fn cosigner_key_id(name: &str, key: &PublicKey) -> [u8; 4] {
+    let mut hasher = Sha256::new();
+    hasher.update(name.as_bytes());
+    hasher.update([b'\n', COSIGNATURE_TYPE]);
+    hasher.update(key.0);
+    let digest: [u8; 32] = hasher.finalize().into();
+    [digest[0], digest[1], digest[2], digest[3]]
+}
+
+/// The verifier key of a cosigner (C2SP signed-note vkey): `name+hex key ID+base64(0x04 ‖
+/// key)`.
+pub fn verifier_key(name: &str, key: &PublicKey) -> String {
+    let mut encoded = vec![COSIGNATURE_TYPE];
+    encoded.extend_from_slice(&key.0);
+    format!(
+        "{name}+{}+{}",
+        hex::encode(cosigner_key_id(name, key)),
+        Base64::encode_string(&encoded)
+    )
+}
+
+/// The message a `cosignature/v1` signs: its header and time lines, then the note's text.
+pub fn cosigned_message(timestamp: u64, note_text: &str) -> String {
+    format!("cosignature/v1\ntime {timestamp}\n{note_text}")
+}
+
+/// Checks a `cosignature/v1` line (as a witness answers, `— NAME base64`) of `name`'s `key`
+/// over `note_text`; returns its timestamp.
+pub fn verify_cosignature(name: &str, key: &PublicKey, note_text: &str, line: &str) -> Result<u64> {
+    let bad = |why: &str| LedgerError::Invalid(format!("the cosignature of {name}: {why}"));
+    let rest = line
+        .trim_end_matches('\n')
+        .strip_prefix("— ")
+        .ok_or_else(|| bad("not a signature line"))?;
+    let (line_name, encoded) = rest
+        .rsplit_once(' ')
+        .ok_or_else(|| bad("not a signature line"))?;
+    if line_name != name {
+        return Err(bad("another name"));
+    }
+    let bytes = Base64::decode_vec(encoded).map_err(|_| bad("not base64"))?;
+    if bytes.len() != 4 + 8 + 64 || bytes[..4] != cosigner_key_id(name, key) {
+        return Err(bad("not this key's, or not a cosignature/v1"));
+    }
+    let timestamp = u64::from_be_bytes(bytes[4..12].try_into().expect("8 bytes"));
+    if timestamp > i64::MAX as u64 {
+        return Err(bad("a timestamp beyond 2^63 - 1"));
+    }
+    let signature = Signature(bytes[12..].try_into().expect("64 bytes"));
+    key.verify_note(&cosigned_message(timestamp, note_text), &signature)
+        .map_err(|_| bad("the signature does not verify"))?;
+    Ok(timestamp)
+}
+
+/// What the witness answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    /// `Some` for a 409 (the size it holds).
+    pub content_type: Option<&'static str>,
+    pub body: String,
+}
+
+impl Answer {
+    fn refuse(status: u16, why: impl Into<String>) -> Self {
+        let mut body = why.into();
+        body.push('\n');
+        Answer {
+            status,
+            content_type: None,
+            body,
+        }
+    }
+}
+
+/// A chain this witness cosigns for.
+#[derive(Debug, Clone)]
+pub struct Witnessed {
+    pub root: TrustRoot,
+    /// Who makes its blocks final (its trust root's validators; later certified changes).
+    pub schedule: Schedule,
+}
+
+impl Witnessed {
+    /// From a trust root alone: its genesis validators.
+    pub fn from_root(root: TrustRoot) -> Self {
+        let schedule = Schedule {
+            genesis: root.validators.clone(),
+            changes: Vec::new(),
+        };
+        Witnessed { root, schedule }
+    }
+}
+
+/// A witness: its name and key, the chains it cosigns for, and its durable state.
+pub struct Witness {
+    name: String,
+    key: SigningKey,
+    origins: HashMap<String, Witnessed>,
+    db: Database,
+    /// Orders evidence rows written in the same second.
+    sequence: Mutex<u64>,
+}
+
+impl std::fmt::Debug for Witness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Witness")
+            .field("name", &self.name)
+            .field("key", &self.key.public_key())
+            .field("origins", &self.origins.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn storage(error: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Storage(error.to_string())
+}
+
+impl Witness {
+    /// A witness named `name` (a schema-less URL, by convention) signing with `key`, for the
+    /// chains of `origins`, its state in the file at `path` (created, owner-only, if missing).
+    pub fn open(path: &Path, name: &str, key: SigningKey, origins: Vec<Witnessed>) -> Result<Self> {
+        if name.is_empty() || name.contains(char::is_whitespace) || name.contains('+') {
+            return Err(LedgerError::Invalid(format!(
+                "a witness name is a non-empty string without spaces or '+': {name:?}"
+            )));
+        }
+        crate::files::create_private(path).map_err(|error| {
+            LedgerError::Storage(format!("cannot create {}: {error}", path.display()))
+        })?;
+        let db = Database::create(path).map_err(|error| {
+            LedgerError::Storage(format!("cannot open {}: {error}", path.display()))
+        })?;
+        let txn = db.begin_write().map_err(storage)?;
+        txn.open_table(LATEST).map_err(storage)?;
+        txn.open_table(EVIDENCE).map_err(storage)?;
+        txn.commit().map_err(storage)?;
+        let origins = origins
+            .into_iter()
+            .map(|witnessed| {
+                (
+                    checkpoint::origin(&witnessed.root.chain, &witnessed.root.chain_id),
+                    witnessed,
+                )
+            })
+            .collect();
+        Ok(Witness {
+            name: name.to_string(),
+            key,
+            origins,
+            db,
+            sequence: Mutex::new(0),
+        })
+    }
+
+    /// This witness's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+
+    /// The origins it witnesses, sorted.
+    pub fn origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = self.origins.keys().cloned().collect();
+        origins.sort();
+        origins
+    }
+
+    /// The latest checkpoint cosigned for `origin`: its size and root.
+    pub fn latest(&self, origin: &str) -> Result<Option<(u64, Hash32)>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(LATEST).map_err(storage)?;
+        table
+            .get(origin)
+            .map_err(storage)?
+            .map(|bytes| decode_latest(bytes.value()).map(|(size, root, _)| (size, root)))
+            .transpose()
+    }
+
+    /// The requests kept as evidence for `origin`: when (s) and the request body.
+    pub fn evidence(&self, origin: &str) -> Result<Vec<(u64, String)>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(EVIDENCE).map_err(storage)?;
+        let mut found = Vec::new();
+        for row in table
+            .range((origin, 0, 0)..=(origin, u64::MAX, u64::MAX))
+            .map_err(storage)?
+        {
+            let (key, value) = row.map_err(storage)?;
+            found.push((
+                key.value().1,
+                String::from_utf8_lossy(value.value()).into_owned(),
+            ));
+        }
+        Ok(found)
+    }
+
+    /// Answers `POST /add-checkpoint` with `body`, at `now` (POSIX seconds): see the module.
+    pub fn add_checkpoint(&self, body: &[u8], now: u64) -> Answer {
+        match self.try_add(body, now) {
+            Ok(answer) | Err(Refusal::Answer(answer)) => answer,
+            Err(Refusal::Failed(error)) => Answer::refuse(
+                500,
+                format!("the witness could not read or write its state: {error}"),
+            ),
+        }
+    }
+
+    fn try_add(&self, body: &[u8], now: u64) -> Result<Answer, Refusal> {
+        let request =
+            Request::parse(body).map_err(|why| Refusal::Answer(Answer::refuse(400, why)))?;
+        let parsed = Checkpoint::parse(&request.note.text)
+            .map_err(|error| Refusal::Answer(Answer::refuse(400, error.to_string())))?;
+        let Some(witnessed) = self.origins.get(&parsed.origin) else {
+            return Err(Refusal::Answer(Answer::refuse(
+                404,
+                format!("this witness does not witness {:?}", parsed.origin),
+            )));
+        };
+        let verified = checkpoint::verify(&request.note, &witnessed.root, &witnessed.schedule)
+            .map_err(|error| {
+                Refusal::Answer(Answer::refuse(
+                    403,
+                    format!("no quorum of the chain's validators signed it: {error}"),
+                ))
+            })?;
+        let new = verified.checkpoint;
+        if request.old > new.size {
+            return Err(Refusal::Answer(Answer::refuse(
+                400,
+                format!(
+                    "old size {} is larger than the checkpoint's {}",
+                    request.old, new.size
+                ),
+            )));
+        }
+        if request.old == 0 && !request.proof.is_empty() {
+            return Err(Refusal::Answer(Answer::refuse(
+                400,
+                "a consistency proof from size 0 must be empty",
+            )));
+        }
+        // The check and the new state in one write transaction: nothing between them.
+        let txn = self.db.begin_write().map_err(storage)?;
+        {
+            let mut latest = txn.open_table(LATEST).map_err(storage)?;
+            let held = latest
+                .get(new.origin.as_str())
+                .map_err(storage)?
+                .map(|bytes| decode_latest(bytes.value()))
+                .transpose()?;
+            let held_size = held.as_ref().map_or(0, |(size, _, _)| *size);
+            if request.old != held_size {
+                return Err(Refusal::Answer(Answer {
+                    status: 409,
+                    content_type: Some(SIZE_CONTENT_TYPE),
+                    body: format!("{held_size}\n"),
+                }));
+            }
+            if let Some((size, root, _)) = &held {
+                let contradiction = if *size == new.size {
+                    (*root != new.root).then(|| {
+                        (
+                            409,
+                            format!(
+                                "a checkpoint of size {size} with another root was cosigned: a \
+                                 split view or a rewritten history"
+                            ),
+                        )
+                    })
+                } else {
+                    (!weft_core::merkle::verify_consistency(
+                        *size,
+                        new.size,
+                        root,
+                        &new.root,
+                        &request.proof,
+                    ))
+                    .then(|| {
+                        (
+                            422,
+                            format!(
+                                "the consistency proof from size {size} to {} does not hold: the \
+                                 chain is not an extension of what was cosigned",
+                                new.size
+                            ),
+                        )
+                    })
+                };
+                if let Some((status, why)) = contradiction {
+                    drop(latest);
+                    self.keep_evidence(&txn, &new.origin, now, body)?;
+                    txn.commit().map_err(storage)?;
+                    return Err(Refusal::Answer(Answer::refuse(status, why)));
+                }
+            }
+            latest
+                .insert(
+                    new.origin.as_str(),
+                    encode_latest(new.size, &new.root, &request.note.text).as_slice(),
+                )
+                .map_err(storage)?;
+        }
+        txn.commit().map_err(storage)?;
+        let line = self.cosign(&request.note.text, now)?;
+        Ok(Answer {
+            status: 200,
+            content_type: None,
+            body: line,
+        })
+    }
+
+    /// A `cosignature/v1` line over `note_text` at `timestamp`.
+    fn cosign(&self, note_text: &str, timestamp: u64) -> Result<String> {
+        let signature = self
+            .key
+            .sign_note(&cosigned_message(timestamp, note_text))?;
+        let mut bytes = cosigner_key_id(&self.name, &self.key.public_key()).to_vec();
+        bytes.extend_from_slice(&timestamp.to_be_bytes());
+        bytes.extend_from_slice(&signature.0);
+        Ok(format!(
+            "— {} {}\n",
+            self.name,
+            Base64::encode_string(&bytes)
+        ))
+    }
+
+    fn keep_evidence(
+        &self,
+        txn: &redb::WriteTransaction,
+        origin: &str,
+        now: u64,
+        body: &[u8],
+    ) -> Result<()> {
+        let sequence = {
+            let mut sequence = self.sequence.lock().map_err(|_| storage("lock poisoned"))?;
+            *sequence += 1;
+            *sequence
+        };
+        txn.open_table(EVIDENCE)
+            .map_err(storage)?
+            .insert((origin, now, sequence), body)
+            .map_err(storage)?;
+        Ok(())
+    }
+}
+
+enum Refusal {
+    Answer(Answer),
+    Failed(LedgerError),
+}
+
+impl From<LedgerError> for Refusal {
+    fn from(error: LedgerError) -> Self {
+        Refusal::Failed(error)
+    }
+}
+
+/// An `add-checkpoint` request body.
+struct Request {
+    old: u64,
+    proof: Vec<Hash32>,
+    note: Note,
+}
+
+impl Request {
+    fn parse(body: &[u8]) -> Result<Self, String> {
+        if body.len() > MAX_REQUEST_BYTES {
+            return Err(format!(
+                "the request is {} bytes; at most {MAX_REQUEST_BYTES}",
+                body.len()
+            ));
+        }
+        let text = std::str::from_utf8(body).map_err(|_| "the request is not UTF-8".to_string())?;
+        let (head, note) = text
+            .split_once("\n\n")
+            .ok_or("no empty line between the old size and proof and the checkpoint")?;
+        let mut lines = head.split('\n');
+        let old_line = lines.next().unwrap_or_default();
+        let old_text = old_line
+            .strip_prefix("old ")
+            .ok_or_else(|| format!("the first line is {old_line:?}, not \"old SIZE\""))?;
+        let canonical = old_text == "0" || !old_text.starts_with('0');
+        let old = old_text
+            .parse::<u64>()
+            .ok()
+            .filter(|_| canonical && old_text.bytes().all(|byte| byte.is_ascii_digit()))
+            .ok_or_else(|| format!("the old size {old_text:?} is not a decimal"))?;
+        let proof = lines
+            .map(|line| {
+                Base64::decode_vec(line)
+                    .ok()
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                    .map(Hash32)
+                    .ok_or_else(|| format!("the proof line {line:?} is not a 32-byte base64 hash"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if proof.len() > MAX_PROOF_LINES {
+            return Err(format!(
+                "{} consistency proof lines; at most {MAX_PROOF_LINES}",
+                proof.len()
+            ));
+        }
+        let note = Note::parse(note.as_bytes()).map_err(|error| error.to_string())?;
+        Ok(Request { old, proof, note })
+    }
+}
+
+fn encode_latest(size: u64, root: &Hash32, text: &str) -> Vec<u8> {
+    borsh::to_vec(&(size, root.0, text)).expect("encoding into memory cannot fail")
+}
+
+fn decode_latest(bytes: &[u8]) -> Result<(u64, Hash32, String)> {
+    let (size, root, text): (u64, [u8; 32], String) = borsh::from_slice(bytes)
+        .map_err(|error| LedgerError::Corrupt(format!("a witness state row: {error}")))?;
+    Ok((size, Hash32(root), text))
+}
