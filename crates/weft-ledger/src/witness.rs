@@ -15,10 +15,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
 
 use base64ct::{Base64, Encoding as _};
-use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use redb::{
+    Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
+    TableDefinition,
+};
 use sha2::{Digest as _, Sha256};
 use weft_core::{Hash32, PublicKey, Signature, SigningKey};
 
@@ -36,7 +38,8 @@ pub const SIZE_CONTENT_TYPE: &str = "text/x.tlog.size";
 
 /// Origin → Borsh of (size, root, the cosigned note's text).
 const LATEST: TableDefinition<&str, &[u8]> = TableDefinition::new("witness_latest");
-/// (origin, when in s, sequence) → a request that contradicts what was cosigned.
+/// (origin, when in s, sequence: the number of rows before it) → a request that contradicts
+/// what was cosigned.
 const EVIDENCE: TableDefinition<(&str, u64, u64), &[u8]> = TableDefinition::new("witness_evidence");
 
 /// The key type byte of an Ed25519 cosignature key (C2SP tlog-cosignature).
@@ -143,8 +146,6 @@ pub struct Witness {
     key: SigningKey,
     origins: HashMap<String, Witnessed>,
     db: Database,
-    /// Orders evidence rows written in the same second.
-    sequence: Mutex<u64>,
 }
 
 impl std::fmt::Debug for Witness {
@@ -194,7 +195,6 @@ impl Witness {
             key,
             origins,
             db,
-            sequence: Mutex::new(0),
         })
     }
 
@@ -381,13 +381,10 @@ impl Witness {
         now: u64,
         body: &[u8],
     ) -> Result<()> {
-        let sequence = {
-            let mut sequence = self.sequence.lock().map_err(|_| storage("lock poisoned"))?;
-            *sequence += 1;
-            *sequence
-        };
-        txn.open_table(EVIDENCE)
-            .map_err(storage)?
+        let mut table = txn.open_table(EVIDENCE).map_err(storage)?;
+        // Rows are never removed: their count orders them, across restarts too.
+        let sequence = table.len().map_err(storage)?;
+        table
             .insert((origin, now, sequence), body)
             .map_err(storage)?;
         Ok(())

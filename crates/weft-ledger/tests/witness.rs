@@ -187,6 +187,23 @@ fn a_witness_cosigns_what_extends_what_it_cosigned_and_nothing_else() {
     let answer = witness.add_checkpoint(&request(12, &proof(12, 15), &third), NOW + 5);
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(witness.evidence(&origin).expect("read").len(), 2);
+    // Evidence kept after the restart, in the same second as earlier evidence: nothing
+    // overwritten.
+    let split = note(&w, 15, Hash32([7; 32]), &w.producer);
+    assert_eq!(
+        witness
+            .add_checkpoint(&request(15, &[], &split), NOW + 3)
+            .status,
+        409
+    );
+    let evidence = witness.evidence(&origin).expect("read");
+    assert_eq!(evidence.len(), 3, "{evidence:?}");
+    assert!(evidence.iter().any(|(_, body)| body.contains(&split.text)));
+    assert!(
+        evidence
+            .iter()
+            .any(|(_, body)| body.contains(&rewritten.text))
+    );
 }
 
 #[test]
