@@ -92,22 +92,33 @@ impl Checkpoint {
 
 /// The C2SP key ID of an Ed25519 key under `name`.
 pub fn key_id(name: &str, key: &PublicKey) -> [u8; 4] {
-    let mut hasher = Sha256::new();
-    hasher.update(name.as_bytes());
-    hasher.update([b'\n', ED25519_TYPE]);
-    hasher.update(key.0);
-    let digest: [u8; 32] = hasher.finalize().into();
-    [digest[0], digest[1], digest[2], digest[3]]
+    typed_key_id(name, ED25519_TYPE, key)
 }
 
 /// A C2SP verifier key for `key` under `name`: `name+hex key ID+base64(0x01 ‖ key)`, as Go's
 /// `note` package and its ports read them.
 pub fn verifier_key(name: &str, key: &PublicKey) -> String {
-    let mut encoded = vec![ED25519_TYPE];
+    typed_verifier_key(name, ED25519_TYPE, key)
+}
+
+/// The C2SP key ID of `key` under `name` for signatures of type `kind` (0x01 a note signature,
+/// 0x04 a `cosignature/v1`): the first 4 bytes of `SHA-256(name ‖ "\n" ‖ kind ‖ key)`.
+pub(crate) fn typed_key_id(name: &str, kind: u8, key: &PublicKey) -> [u8; 4] {
+    let mut hasher = Sha256::new();
+    hasher.update(name.as_bytes());
+    hasher.update([b'\n', kind]);
+    hasher.update(key.0);
+    let digest: [u8; 32] = hasher.finalize().into();
+    [digest[0], digest[1], digest[2], digest[3]]
+}
+
+/// The C2SP verifier key of `key` under `name` for signatures of type `kind`.
+pub(crate) fn typed_verifier_key(name: &str, kind: u8, key: &PublicKey) -> String {
+    let mut encoded = vec![kind];
     encoded.extend_from_slice(&key.0);
     format!(
         "{name}+{}+{}",
-        hex::encode(key_id(name, key)),
+        hex::encode(typed_key_id(name, kind, key)),
         Base64::encode_string(&encoded)
     )
 }

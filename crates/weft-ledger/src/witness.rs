@@ -21,7 +21,6 @@ use redb::{
     Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
     TableDefinition,
 };
-use sha2::{Digest as _, Sha256};
 use weft_core::{Hash32, PublicKey, Signature, SigningKey};
 
 use crate::checkpoint::{self, Checkpoint, Note};
@@ -47,24 +46,13 @@ const COSIGNATURE_TYPE: u8 = 0x04;
 
 /// The C2SP key ID of an Ed25519 cosigner key under `name`.
 pub fn cosigner_key_id(name: &str, key: &PublicKey) -> [u8; 4] {
-    let mut hasher = Sha256::new();
-    hasher.update(name.as_bytes());
-    hasher.update([b'\n', COSIGNATURE_TYPE]);
-    hasher.update(key.0);
-    let digest: [u8; 32] = hasher.finalize().into();
-    [digest[0], digest[1], digest[2], digest[3]]
+    checkpoint::typed_key_id(name, COSIGNATURE_TYPE, key)
 }
 
 /// The verifier key of a cosigner (C2SP signed-note vkey): `name+hex key ID+base64(0x04 ‖
 /// key)`.
 pub fn verifier_key(name: &str, key: &PublicKey) -> String {
-    let mut encoded = vec![COSIGNATURE_TYPE];
-    encoded.extend_from_slice(&key.0);
-    format!(
-        "{name}+{}+{}",
-        hex::encode(cosigner_key_id(name, key)),
-        Base64::encode_string(&encoded)
-    )
+    checkpoint::typed_verifier_key(name, COSIGNATURE_TYPE, key)
 }
 
 /// The message a `cosignature/v1` signs: its header and time lines, then the note's text.

@@ -13,33 +13,8 @@ use weft_ledger::proof::{self, SealsOnly};
 use weft_ledger::state::Schedule;
 use weft_ledger::store::{MemoryStore, Store};
 
-/// A chain of 20 blocks with fixed keys and times, its trust root and its log's leaves.
 fn chain() -> (World<MemoryStore>, Vec<Hash32>) {
-    let mut w = World::new();
-    let designer = w.org("designer");
-    for i in 0..18u64 {
-        w.submit(
-            designer,
-            T0 + 10 + i,
-            claim(designer, format!("part {i}").as_bytes()),
-        )
-        .expect("claim");
-    }
-    let head = w.ledger.head().header.height;
-    let leaves = (0..=head)
-        .map(|height| {
-            leaf(
-                &w.ledger
-                    .store()
-                    .signed_header(height)
-                    .expect("read")
-                    .expect("header")
-                    .header
-                    .hash(),
-            )
-        })
-        .collect();
-    (w, leaves)
+    chain_of_claims()
 }
 
 fn signed(w: &World<MemoryStore>, leaves: &[Hash32], size: usize) -> Note {

@@ -8,37 +8,12 @@ use base64ct::{Base64, Encoding as _};
 use common::*;
 use sha2::{Digest as _, Sha256};
 use weft_core::{Hash32, SigningKey};
-use weft_ledger::checkpoint::{self, Checkpoint, Note, leaf};
-use weft_ledger::store::{MemoryStore, Store};
+use weft_ledger::checkpoint::{self, Checkpoint, Note};
+use weft_ledger::store::MemoryStore;
 use weft_ledger::witness::{SIZE_CONTENT_TYPE, Witness, Witnessed};
 
-/// A chain of 20 blocks and its log's leaves.
 fn chain() -> (World<MemoryStore>, Vec<Hash32>) {
-    let mut w = World::new();
-    let designer = w.org("designer");
-    for i in 0..18u64 {
-        w.submit(
-            designer,
-            T0 + 10 + i,
-            claim(designer, format!("part {i}").as_bytes()),
-        )
-        .expect("claim");
-    }
-    let head = w.ledger.head().header.height;
-    let leaves = (0..=head)
-        .map(|height| {
-            leaf(
-                &w.ledger
-                    .store()
-                    .signed_header(height)
-                    .expect("read")
-                    .expect("header")
-                    .header
-                    .hash(),
-            )
-        })
-        .collect();
-    (w, leaves)
+    chain_of_claims()
 }
 
 /// A checkpoint of `size` with `root`, signed by `key` under the chain's origin.

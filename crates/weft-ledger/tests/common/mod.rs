@@ -161,6 +161,36 @@ impl<S: Store> World<S> {
     }
 }
 
+/// A chain of 20 blocks (an organisation, 18 claims) with fixed keys and times, and its log's
+/// leaves (docs/checkpoints.md).
+pub fn chain_of_claims() -> (World<MemoryStore>, Vec<weft_core::Hash32>) {
+    let mut w = World::new();
+    let designer = w.org("designer");
+    for i in 0..18u64 {
+        w.submit(
+            designer,
+            T0 + 10 + i,
+            claim(designer, format!("part {i}").as_bytes()),
+        )
+        .expect("claim");
+    }
+    let head = w.ledger.head().header.height;
+    let leaves = (0..=head)
+        .map(|height| {
+            weft_ledger::checkpoint::leaf(
+                &w.ledger
+                    .store()
+                    .signed_header(height)
+                    .expect("read")
+                    .expect("header")
+                    .header
+                    .hash(),
+            )
+        })
+        .collect();
+    (w, leaves)
+}
+
 pub fn asset(content: &[u8]) -> DigitalAsset {
     DigitalAsset {
         fingerprint: Fingerprint::of_bytes(HashAlgo::Sha256, content),
