@@ -157,6 +157,14 @@ pub(crate) fn thin_node_on_proofs_answers_from_histories_it_checks(
     let history = verdict["history"].as_array().expect("history");
     assert_eq!(history.len(), 1, "{verdict}");
     assert!(history[0]["fetched_from"].is_string(), "{verdict}");
+    // `weft history` through it: the same history, checked complete.
+    let history = run(&thin.home, &["history", file, "--node", &thin.api], 0);
+    assert_eq!(history["checked"]["complete"], true, "{history}");
+    assert_eq!(
+        history["history"].as_array().map(Vec::len),
+        Some(1),
+        "{history}"
+    );
     // The node's own answer names the peer and carries the proof the client checked.
     let (code, report) = http(
         "GET",

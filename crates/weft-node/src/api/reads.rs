@@ -263,7 +263,9 @@ pub(crate) async fn asset(
 ) -> Result<Json<AssetReport>, ApiError> {
     let fingerprint = parse_fingerprint(&fingerprint)?;
     let recipient = query.recipient.as_deref().map(parse_resource).transpose()?;
-    if !read(&state, |ledger| Ok(ledger.store().keeps_rule_state())).await? {
+    // A node on proofs answers from its peers (one that follows by the rules keeps the rule
+    // state: it refuses to start on a store that does not).
+    if state.config.node.follow == crate::config::Follow::Proofs {
         return asset_from_peers(&state, fingerprint, recipient)
             .await
             .map(Json);

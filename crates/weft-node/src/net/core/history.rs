@@ -167,6 +167,11 @@ impl Core {
             }
             Err(Refused::Store(error)) => {
                 tracing::error!(%error, "cannot read this node's store to check a history");
+                pending.refused.push(format!(
+                    "the answer of peer {} could not be checked: this node cannot read its own \
+                     store ({error})",
+                    weft_key(&from)
+                ));
             }
         }
     }
