@@ -273,6 +273,61 @@ impl NodeClient {
         shape(&format!("{}{path}", self.base), value)
     }
 
+    /// `POST path` with a text body (as C2SP tlog-witness asks): the status, the answer's
+    /// `Content-Type` and its text (at most `limit` bytes read), whatever the status.
+    pub fn post_text(
+        &self,
+        path: &str,
+        body: &str,
+        limit: u64,
+    ) -> Result<(u16, String, String), ClientError> {
+        let url = format!("{}{path}", self.base);
+        let unreachable = |source| ClientError::Unreachable {
+            base: self.base.clone(),
+            source,
+        };
+        let mut response = self
+            .agent
+            .post(&url)
+            .content_type("text/plain; charset=utf-8")
+            .send(body)
+            .map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_string()
+            .map_err(ClientError::Read)?;
+        Ok((status, content_type, text))
+    }
+
+    /// `GET path`, the answer's text (at most `limit` bytes) for a 200, else the error the node
+    /// named.
+    pub fn get_text(&self, path: &str, limit: u64) -> Result<String, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let unreachable = |source| ClientError::Unreachable {
+            base: self.base.clone(),
+            source,
+        };
+        let mut response = self.agent.get(&url).call().map_err(unreachable)?;
+        if response.status().as_u16() != 200 {
+            return answer(response).map(|_| String::new());
+        }
+        response
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_string()
+            .map_err(ClientError::Read)
+    }
+
     /// A request (`GET`, or `POST` with a body): the status and JSON of a 2xx answer, else the
     /// error the node named.
     fn request<B: Serialize>(

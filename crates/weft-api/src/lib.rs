@@ -31,6 +31,7 @@
 pub mod error;
 
 mod admin;
+mod anchor;
 mod net;
 mod node;
 mod reads;
@@ -40,6 +41,7 @@ mod submit;
 pub mod client;
 
 pub use admin::{RegisterBody, Registered, Reloaded};
+pub use anchor::{PublishStatus, PublishWitnessStatus};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use net::{CutOff, JOIN_FORMAT, JoinDocument, Member, NetStatus, NextValidators};
 pub use node::Status;

@@ -221,6 +221,10 @@ enum Command {
     /// The network a running node is part of.
     #[command(subcommand)]
     Net(NetCommand),
+    /// Between companies: this chain's checkpoints published to witnesses, and the other
+    /// chains' anchored here (docs/anchoring.md).
+    #[command(subcommand)]
+    Anchor(AnchorCommand),
     /// Ingest over the node's TCP protocol, and second-tier sealing of what is sent.
     #[command(subcommand)]
     Ingest(IngestCommand),
@@ -296,6 +300,25 @@ struct AssetFlags {
     /// Fingerprint algorithm: sha256, sha3-256, blake3.
     #[arg(long, default_value = "sha256")]
     algo: HashAlgo,
+}
+
+#[derive(Subcommand, Debug)]
+enum AnchorCommand {
+    /// How the node's publishing to its witnesses fares (sizes pushed and witnessed, lag,
+    /// failures by witness), with its latest witnessed checkpoint checked against the trust root
+    /// and the witness keys you hold.
+    Status {
+        /// A witness whose cosignatures you trust (its verifier key, `name+keyid+key`);
+        /// repeatable. Default: the witnesses of this home's [publish].
+        #[arg(long = "witness", value_name = "KEY")]
+        witnesses: Vec<String>,
+        /// How many of them must cosign (default: [publish].policy, or all given).
+        #[arg(long)]
+        policy: Option<usize>,
+        /// Check against this trust root instead of those pinned in the home; repeatable.
+        #[arg(long = "trust", value_name = "FILE")]
+        trust: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -981,6 +1004,11 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         Command::Cluster(ClusterCommand::Down { dir }) => cluster::down(&ctx, &dir),
         Command::Cluster(ClusterCommand::Status { dir }) => cluster::show(&ctx, &dir),
         Command::Net(NetCommand::Status) => cluster::status(&ctx),
+        Command::Anchor(AnchorCommand::Status {
+            witnesses,
+            policy,
+            trust,
+        }) => commands::anchor_status(&ctx, &witnesses, policy, &trust),
         Command::Net(NetCommand::Genesis { out }) => join::genesis(&ctx, out.as_deref()),
         Command::Net(NetCommand::Admit { key, name }) => join::peer(&ctx, &key, &name, true),
         Command::Net(NetCommand::Remove { key, name }) => join::peer(&ctx, &key, &name, false),

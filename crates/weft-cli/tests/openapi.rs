@@ -279,6 +279,12 @@ fn every_documented_endpoint_answers_as_the_openapi_document_says() {
     assert_eq!(get("/v1/chain", "/v1/chain").0, 200);
     // This node witnesses no chain (tests/network/witness.rs: one that does).
     assert_eq!(get("/v1/witness", "/v1/witness").0, 404);
+    // Nor publishes to witnesses (tests/witness.rs: one that does).
+    assert_eq!(get("/v1/publish", "/v1/publish").0, 404);
+    assert_eq!(
+        get("/v1/checkpoint/witnessed", "/v1/checkpoint/witnessed").0,
+        404
+    );
     // Checkpoints (docs/checkpoints.md).
     let (code, note) = get("/checkpoint", "/checkpoint");
     assert_eq!(code, 200);

@@ -43,15 +43,28 @@ fn get_json(url: &str) -> Value {
 
 /// A home for a witness of the chain whose trust root is `root_file` (copied into it).
 fn witness_home(dir: &Path, root_file: &Path) -> std::path::PathBuf {
-    let home = dir.join("witness");
-    run(&home, &["init", "--chain-id", "witness-test"], 0);
+    witness_home_named(dir, root_file, "w1")
+}
+
+/// [`witness_home`] in `dir/witness-NAME`, the witness named `witness.example/NAME`.
+fn witness_home_named(dir: &Path, root_file: &Path, name: &str) -> std::path::PathBuf {
+    let home = dir.join(format!("witness-{name}"));
+    run(
+        &home,
+        &["init", "--chain-id", &format!("witness-{name}")],
+        0,
+    );
     std::fs::copy(root_file, home.join("a.trust.json")).expect("copy");
     let path = home.join("config.toml");
     let text = std::fs::read_to_string(&path).expect("config");
     let (before, after) = text.split_once("[witness]\n").expect("a [witness] section");
     let after = after
         .replacen("enabled = false", "enabled = true", 1)
-        .replacen("name = \"\"", "name = \"witness.example/w1\"", 1)
+        .replacen(
+            "name = \"\"",
+            &format!("name = \"witness.example/{name}\""),
+            1,
+        )
         .replacen("origins = []", "origins = [\"a.trust.json\"]", 1);
     std::fs::write(&path, format!("{before}[witness]\n{after}")).expect("config");
     home
@@ -208,4 +221,155 @@ fn a_witness_with_a_bad_trust_root_does_not_start_and_says_which() {
         stderr.contains("witness.origins") && stderr.contains("a.trust.json"),
         "{stderr}"
     );
+}
+
+/// Turns on `[publish]` in `home`'s config: these witnesses (URL, verifier key), `policy` of
+/// them, every 100 ms.
+fn publish_to(home: &Path, witnesses: &[(&str, &str)], policy: usize) {
+    let path = home.join("config.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let (before, after) = text.split_once("[publish]\n").expect("a [publish] section");
+    let list: Vec<String> = witnesses
+        .iter()
+        .map(|(url, key)| format!("{{ url = \"{url}\", key = \"{key}\" }}"))
+        .collect();
+    let after = after
+        .replacen("enabled = false", "enabled = true", 1)
+        .replacen(
+            "witnesses = []",
+            &format!("witnesses = [{}]", list.join(", ")),
+            1,
+        )
+        .replacen("policy = 0", &format!("policy = {policy}"), 1)
+        .replacen("interval_ms = 1000", "interval_ms = 100", 1);
+    std::fs::write(&path, format!("{before}[publish]\n{after}")).expect("config");
+}
+
+fn signal(node: &Node, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([name, &node.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[test]
+fn a_chain_publishes_to_its_witnesses_and_serves_what_they_cosigned() {
+    let (dir, home_a) = new_home(&[]);
+    let designer = org(&home_a, "Designer");
+    let root_file = dir.path().join("a.trust.json");
+    let root_arg = root_file.to_str().expect("utf-8");
+    run(&home_a, &["trust", "export", "--out", root_arg], 0);
+    let w1 = Node::start(&witness_home_named(dir.path(), &root_file, "w1"));
+    let w2 = Node::start(&witness_home_named(dir.path(), &root_file, "w2"));
+    let vkey = |node: &Node| -> String {
+        get_json(&format!("{}/v1/witness", node.url))["verifier_key"]
+            .as_str()
+            .expect("verifier key")
+            .to_string()
+    };
+    let (key1, key2) = (vkey(&w1), vkey(&w2));
+    publish_to(&home_a, &[(&w1.url, &key1), (&w2.url, &key2)], 2);
+    let chain_a = Node::start(&home_a);
+    chain_a.cli(
+        &["claim", "--as", &designer, &write(dir.path(), "part-0")],
+        0,
+    );
+
+    // Both witnesses cosign the head; the node serves the checkpoint with both cosignatures.
+    let caught_up = |status: &Value| -> Result<u64, String> {
+        let head = status["head_size"].as_u64().unwrap_or(0);
+        (status["witnessed_size"] == head && status["lag_blocks"] == 0)
+            .then_some(head)
+            .ok_or_else(|| format!("{status}"))
+    };
+    let size = wait_until(60, || {
+        caught_up(&get_json(&format!("{}/v1/publish", chain_a.url)))
+    });
+    let note = get_text(&format!("{}/v1/checkpoint/witnessed", chain_a.url));
+    let note = weft_ledger::checkpoint::Note::parse(note.as_bytes()).expect("a note");
+    let root = weft_ledger::trust::TrustRoot::parse(&std::fs::read(&root_file).expect("root"))
+        .expect("a trust root");
+    let schedule = weft_ledger::state::Schedule {
+        genesis: root.validators.clone(),
+        changes: Vec::new(),
+    };
+    let witnesses = [&key1, &key2]
+        .map(|key| weft_ledger::cosigned::WitnessKey::parse(key).expect("a witness key"));
+    let policy = weft_ledger::cosigned::Policy::new(witnesses.to_vec(), 2).expect("2 of 2");
+    let verified = weft_ledger::cosigned::verify(&note, &root, &schedule, &policy)
+        .expect("a quorum of A's validators and both witnesses signed it");
+    assert_eq!(verified.checkpoint.checkpoint.size, size);
+    // The witnesses hold it too.
+    for witness in [&w1, &w2] {
+        let about = get_json(&format!("{}/v1/witness", witness.url));
+        assert_eq!(about["origins"][0]["size"], size, "{about}");
+    }
+
+    // `weft anchor status` checks it against the home's trust root and [publish] witnesses…
+    let status = run(&home_a, &["--json", "anchor", "status"], 0);
+    assert_eq!(status["checked"]["size"], size, "{status}");
+    assert_eq!(
+        status["checked"]["cosigners"].as_array().map(Vec::len),
+        Some(2),
+        "{status}"
+    );
+    // …and refuses it when the user trusts another witness.
+    let stranger = weft_ledger::witness::verifier_key(
+        "witness.example/stranger",
+        &weft_core::SigningKey::from_seed(&[9; 32]).public_key(),
+    );
+    let refused = run(
+        &home_a,
+        &["--json", "anchor", "status", "--witness", &stranger],
+        4,
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|why| why.contains("0 of the 1 witnesses cosigned")),
+        "{refused}"
+    );
+
+    // A witness that hangs: its pushes fail and are reported, and with a policy of 2 of 2 the
+    // witnessed checkpoint stays where it was while the chain grows.
+    signal(&w2, "-STOP");
+    chain_a.cli(
+        &["claim", "--as", &designer, &write(dir.path(), "part-1")],
+        0,
+    );
+    let status = wait_until(60, || {
+        let status = get_json(&format!("{}/v1/publish", chain_a.url));
+        (status["witnesses"][1]["failures"].as_u64() > Some(0)
+            && status["witnesses"][0]["cosigned_size"].as_u64() > Some(size))
+        .then_some(status.clone())
+        .ok_or_else(|| format!("{status}"))
+    });
+    assert_eq!(status["witnessed_size"], size, "{status}");
+    assert!(status["lag_blocks"].as_u64() > Some(0), "{status}");
+    assert!(
+        status["witnesses"][1]["last_error"].as_str().is_some(),
+        "{status}"
+    );
+    let text = metrics(&chain_a.url);
+    assert!(
+        text.contains(
+            "weft_publish_pushes_total{witness=\"witness.example/w2\",result=\"failed\"}"
+        ),
+        "{text}"
+    );
+    // Back: it catches up from the size it holds.
+    signal(&w2, "-CONT");
+    let later = wait_until(60, || {
+        caught_up(&get_json(&format!("{}/v1/publish", chain_a.url)))
+    });
+    assert!(later > size);
+
+    // Restarted, the node serves the witnessed checkpoint it kept.
+    chain_a.terminate();
+    let chain_a = Node::start(&home_a);
+    let kept = get_text(&format!("{}/v1/checkpoint/witnessed", chain_a.url));
+    let kept = weft_ledger::checkpoint::Note::parse(kept.as_bytes()).expect("a note");
+    let again = weft_ledger::cosigned::verify(&kept, &root, &schedule, &policy).expect("checks");
+    assert!(again.checkpoint.checkpoint.size >= later);
 }

@@ -24,6 +24,7 @@ pub mod audit;
 pub mod block;
 pub mod checkpoint;
 pub mod commitment;
+pub mod cosigned;
 pub mod error;
 pub mod files;
 pub mod filter;

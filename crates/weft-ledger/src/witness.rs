@@ -21,7 +21,7 @@ use redb::{
     Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
     TableDefinition,
 };
-use weft_core::{Hash32, PublicKey, Signature, SigningKey};
+use weft_core::{Hash32, PublicKey, SigningKey};
 
 use crate::checkpoint::{self, Checkpoint, Note};
 use crate::error::{LedgerError, Result};
@@ -42,7 +42,7 @@ const LATEST: TableDefinition<&str, &[u8]> = TableDefinition::new("witness_lates
 const EVIDENCE: TableDefinition<(&str, u64, u64), &[u8]> = TableDefinition::new("witness_evidence");
 
 /// The key type byte of an Ed25519 cosignature key (C2SP tlog-cosignature).
-const COSIGNATURE_TYPE: u8 = 0x04;
+pub(crate) const COSIGNATURE_TYPE: u8 = 0x04;
 
 /// The C2SP key ID of an Ed25519 cosigner key under `name`.
 pub fn cosigner_key_id(name: &str, key: &PublicKey) -> [u8; 4] {
@@ -63,29 +63,17 @@ pub fn cosigned_message(timestamp: u64, note_text: &str) -> String {
 /// Checks a `cosignature/v1` line (as a witness answers, `— NAME base64`) of `name`'s `key`
 /// over `note_text`; returns its timestamp.
 pub fn verify_cosignature(name: &str, key: &PublicKey, note_text: &str, line: &str) -> Result<u64> {
-    let bad = |why: &str| LedgerError::Invalid(format!("the cosignature of {name}: {why}"));
-    let rest = line
-        .trim_end_matches('\n')
-        .strip_prefix("— ")
-        .ok_or_else(|| bad("not a signature line"))?;
-    let (line_name, encoded) = rest
-        .rsplit_once(' ')
-        .ok_or_else(|| bad("not a signature line"))?;
-    if line_name != name {
-        return Err(bad("another name"));
-    }
-    let bytes = Base64::decode_vec(encoded).map_err(|_| bad("not base64"))?;
-    if bytes.len() != 4 + 8 + 64 || bytes[..4] != cosigner_key_id(name, key) {
-        return Err(bad("not this key's, or not a cosignature/v1"));
-    }
-    let timestamp = u64::from_be_bytes(bytes[4..12].try_into().expect("8 bytes"));
-    if timestamp > i64::MAX as u64 {
-        return Err(bad("a timestamp beyond 2^63 - 1"));
-    }
-    let signature = Signature(bytes[12..].try_into().expect("64 bytes"));
-    key.verify_note(&cosigned_message(timestamp, note_text), &signature)
-        .map_err(|_| bad("the signature does not verify"))?;
-    Ok(timestamp)
+    let bad = |why: String| LedgerError::Invalid(format!("the cosignature of {name}: {why}"));
+    let line = line.trim_end_matches('\n');
+    let note = Note::parse(format!("{note_text}\n{line}\n").as_bytes())
+        .map_err(|error| bad(error.to_string()))?;
+    let witness = crate::cosigned::WitnessKey {
+        name: name.to_string(),
+        key: *key,
+    };
+    witness
+        .cosignature(&note)?
+        .ok_or_else(|| bad("not this witness's name and key".into()))
 }
 
 /// What the witness answers.
@@ -388,6 +376,19 @@ impl From<LedgerError> for Refusal {
     fn from(error: LedgerError) -> Self {
         Refusal::Failed(error)
     }
+}
+
+/// The body of an `add-checkpoint` request: `old SIZE`, the consistency proof from that size
+/// (one base64 hash a line), an empty line, the signed checkpoint.
+pub fn request_body(old: u64, proof: &[Hash32], note: &Note) -> String {
+    let mut body = format!("old {old}\n");
+    for hash in proof {
+        body.push_str(&Base64::encode_string(&hash.0));
+        body.push('\n');
+    }
+    body.push('\n');
+    body.push_str(&note.to_text());
+    body
 }
 
 /// An `add-checkpoint` request body.

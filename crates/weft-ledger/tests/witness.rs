@@ -277,3 +277,89 @@ fn the_documented_cosignature_vector() {
 }
 
 const VECTOR_LINE: &str = "— witness.example/w1 GAQfKgAAAABkGFDLO3QHuVkoSLXBTFXEZirSXMcqft7KH9IJ/9dNoJmEuYKyHYdwR8Hl82lSBc3HRuL0pix1dLkwMzmSzwYLULbTBA==\n";
+
+#[test]
+fn a_witnessed_checkpoint_counts_only_with_the_policys_cosignatures() {
+    use weft_ledger::cosigned::{Policy, WitnessKey, verify};
+    let (w, leaves) = chain();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = w.ledger.trust_root().expect("root");
+    let schedule = weft_ledger::state::Schedule {
+        genesis: root.validators.clone(),
+        changes: Vec::new(),
+    };
+    let witnesses: Vec<(Witness, WitnessKey)> = (1..=3u8)
+        .map(|n| {
+            let name = format!("witness.example/w{n}");
+            let key = SigningKey::from_seed(&[n; 32]);
+            let vkey = weft_ledger::witness::verifier_key(&name, &key.public_key());
+            let witness = Witness::open(
+                &dir.path().join(format!("w{n}.redb")),
+                &name,
+                key,
+                vec![Witnessed::from_root(root.clone())],
+            )
+            .expect("open");
+            (
+                witness,
+                WitnessKey::parse(&vkey).expect("its own verifier key"),
+            )
+        })
+        .collect();
+    let size = leaves.len();
+    let mut note = note(
+        &w,
+        size as u64,
+        weft_core::merkle::root(&leaves),
+        &w.producer,
+    );
+    let policy = |k| {
+        Policy::new(witnesses.iter().map(|(_, key)| key.clone()).collect(), k).expect("a policy")
+    };
+    // Cosigned by two of the three.
+    for (witness, _) in &witnesses[..2] {
+        let answer = witness.add_checkpoint(&request(0, &[], &note), NOW);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let with = Note::parse(format!("{}\n{}", note.text, answer.body).as_bytes()).expect("line");
+        note.signatures.extend(with.signatures);
+    }
+    let verified = verify(&note, &root, &schedule, &policy(2)).expect("2 of 3");
+    assert_eq!(verified.cosigners.len(), 2);
+    assert_eq!(verified.cosigners[0], ("witness.example/w1".into(), NOW));
+    let error = verify(&note, &root, &schedule, &policy(3)).expect_err("3 of 3");
+    assert!(
+        error.to_string().contains("2 of the 3 witnesses"),
+        "{error}"
+    );
+    // The validators' quorum is still needed: a note with cosignatures only is refused.
+    let mut unsigned = note.clone();
+    unsigned
+        .signatures
+        .retain(|line| line.name.starts_with("witness."));
+    assert!(verify(&unsigned, &root, &schedule, &policy(1)).is_err());
+    // A cosignature line under a trusted witness's name and key ID that does not verify
+    // refuses the note; a time changed after signing does too.
+    let mut forged = note.clone();
+    forged.signatures[1].signature[20] ^= 1;
+    let error = verify(&forged, &root, &schedule, &policy(1)).expect_err("forged");
+    assert!(error.to_string().contains("does not verify"), "{error}");
+    let mut retimed = note.clone();
+    retimed.signatures[1].signature[7] ^= 1;
+    assert!(verify(&retimed, &root, &schedule, &policy(1)).is_err());
+
+    // Verifier keys: read back whatever their base64 holds ('+' too), refused when the key ID
+    // is not the name's and key's, when the type is not a cosignature key, and when a policy
+    // names a witness twice or asks for more than it names.
+    for seed in 0..64u8 {
+        let key = SigningKey::from_seed(&[seed; 32]).public_key();
+        let vkey = weft_ledger::witness::verifier_key("w.example/x", &key);
+        assert_eq!(WitnessKey::parse(&vkey).expect("parses").key, key, "{vkey}");
+    }
+    let vkey = witnesses[0].1.verifier_key();
+    assert!(WitnessKey::parse(&vkey.replacen("w1+", "w9+", 1)).is_err());
+    let note_key = checkpoint::verifier_key("witness.example/w1", &witnesses[0].1.key);
+    assert!(WitnessKey::parse(&note_key).is_err(), "a type 0x01 key");
+    assert!(Policy::new(vec![witnesses[0].1.clone(), witnesses[0].1.clone()], 1).is_err());
+    assert!(Policy::new(vec![witnesses[0].1.clone()], 2).is_err());
+    assert!(Policy::new(vec![witnesses[0].1.clone()], 0).is_err());
+}

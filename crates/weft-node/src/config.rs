@@ -21,6 +21,63 @@ pub struct NodeConfig {
     pub tls: TlsSection,
     pub network: NetworkSection,
     pub witness: WitnessSection,
+    pub publish: PublishSection,
+}
+
+/// `[publish]`: this chain's checkpoints are pushed to witnesses (C2SP tlog-witness), and the
+/// latest one enough of them cosigned is served (docs/anchoring.md, "Publishing").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishSection {
+    pub enabled: bool,
+    /// The witnesses pushed to.
+    pub witnesses: Vec<PublishWitness>,
+    /// How many of them must cosign a checkpoint for it to count as witnessed (0: all).
+    pub policy: usize,
+    /// Push at least this often when the chain has grown, ms.
+    pub interval_ms: u64,
+    /// And as soon as it has grown by this many blocks (0: on the interval only).
+    pub every_blocks: u64,
+    /// In a network: the APIs of the other validators, whose signatures of the same checkpoint
+    /// make up the quorum a witness asks for.
+    pub validators: Vec<String>,
+}
+
+impl Default for PublishSection {
+    fn default() -> Self {
+        PublishSection {
+            enabled: false,
+            witnesses: Vec::new(),
+            policy: 0,
+            interval_ms: 1000,
+            every_blocks: 0,
+            validators: Vec::new(),
+        }
+    }
+}
+
+/// One witness of `[publish]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishWitness {
+    /// Its API: `http://HOST:PORT` or `https://HOST:PORT`.
+    pub url: String,
+    /// Its verifier key (`GET /v1/witness` of it: `name+key ID+key`).
+    pub key: String,
+    /// For `https://`: the certificate (PEM, relative to the home) its certificate must chain to.
+    #[serde(default)]
+    pub ca: Option<String>,
+}
+
+impl PublishSection {
+    /// How many witnesses must cosign.
+    pub fn k(&self) -> usize {
+        if self.policy == 0 {
+            self.witnesses.len()
+        } else {
+            self.policy
+        }
+    }
 }
 
 /// `[witness]`: this node witnesses other chains (C2SP tlog-witness, `POST /add-checkpoint`;
@@ -33,6 +90,68 @@ pub struct WitnessSection {
     pub name: String,
     /// The chains it witnesses: trust root files (`weft trust export`), relative to the home.
     pub origins: Vec<String>,
+}
+
+impl PublishSection {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let witnesses = self.witnesses.len();
+        if witnesses == 0 || witnesses > weft_ledger::cosigned::MAX_WITNESSES {
+            return Err(ConfigError {
+                key: "publish.witnesses",
+                message: format!(
+                    "{witnesses} witnesses; publishing needs 1 to {}",
+                    weft_ledger::cosigned::MAX_WITNESSES
+                ),
+            });
+        }
+        for witness in &self.witnesses {
+            weft_ledger::cosigned::WitnessKey::parse(&witness.key).map_err(|error| {
+                ConfigError {
+                    key: "publish.witnesses.key",
+                    message: error.to_string(),
+                }
+            })?;
+            let https = witness.url.starts_with("https://");
+            if !https && !witness.url.starts_with("http://") {
+                return Err(ConfigError {
+                    key: "publish.witnesses.url",
+                    message: format!(
+                        "{:?}: give http://HOST:PORT or https://HOST:PORT",
+                        witness.url
+                    ),
+                });
+            }
+            if https && witness.ca.is_none() {
+                return Err(ConfigError {
+                    key: "publish.witnesses.ca",
+                    message: format!(
+                        "{}: an https:// witness needs `ca`, the certificate its own chains to",
+                        witness.url
+                    ),
+                });
+            }
+        }
+        if self.policy > witnesses {
+            return Err(ConfigError {
+                key: "publish.policy",
+                message: format!(
+                    "{} of {witnesses} witnesses: at most {witnesses}",
+                    self.policy
+                ),
+            });
+        }
+        range("publish.interval_ms", self.interval_ms, 100, 3_600_000)?;
+        range("publish.every_blocks", self.every_blocks, 0, 1_000_000)?;
+        for url in &self.validators {
+            if !url.starts_with("http://") {
+                return Err(ConfigError {
+                    key: "publish.validators",
+                    message: format!("{url:?}: give http://HOST:PORT of another validator's API"),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Most chains one witness witnesses.
@@ -642,6 +761,9 @@ impl NodeConfig {
                 });
             }
         }
+        if self.publish.enabled {
+            self.publish.validate()?;
+        }
         if self.node.follow == Follow::Proofs
             && (self.node.node_type != NodeType::Thin || !self.network.enabled)
         {
@@ -1019,6 +1141,22 @@ impl NodeConfig {
              # The chains witnessed: trust root files (`weft trust export`), relative to the home.\n\
              origins = []\n\
              \n\
+             [publish]\n\
+             # Push this chain's checkpoints to witnesses (C2SP tlog-witness) and serve the latest one\n\
+             # they cosigned at GET /v1/checkpoint/witnessed (docs/anchoring.md).\n\
+             enabled = false\n\
+             # Each: its API and its verifier key (GET /v1/witness of it); `ca` for an https:// one.\n\
+             # witnesses = [{{ url = \"witness.example.com:7460\", key = \"w.example/1+1a2b3c4d+BB…\" }}]\n\
+             witnesses = []\n\
+             # How many of them must cosign a checkpoint (0 = all).\n\
+             policy = {publish_policy}\n\
+             # Push at least this often when the chain has grown, ms (100 to 3600000)…\n\
+             interval_ms = {publish_interval_ms}\n\
+             # …and as soon as it has grown by this many blocks (0 = on the interval only).\n\
+             every_blocks = {publish_every_blocks}\n\
+             # In a network: the other validators' APIs, whose signatures make up the quorum.\n\
+             validators = []\n\
+             \n\
              # Watched directories (`weft node run --watch DIR` adds one with these defaults):\n\
              # [[ingest.watch]]\n\
              # dir = \"/var/spool/weft\"\n\
@@ -1026,6 +1164,9 @@ impl NodeConfig {
              # action = \"record\"                     # record (body = the file, at most 1 MiB) | claim (SHA-256)\n\
              # content_type = \"application/octet-stream\"\n",
             node_type = d.node.node_type.name(),
+            publish_policy = d.publish.policy,
+            publish_interval_ms = d.publish.interval_ms,
+            publish_every_blocks = d.publish.every_blocks,
             listen = d.api.listen,
             max_body_bytes = d.api.max_body_bytes,
             max_batch = d.api.max_batch,
@@ -1080,6 +1221,32 @@ mod tests {
         );
         // A file with comments only (homes made before there were settings) is all defaults.
         assert_eq!(NodeConfig::parse("# nothing\n"), Ok(NodeConfig::default()));
+    }
+
+    #[test]
+    fn publishing_needs_witnesses_with_keys() {
+        let key = weft_ledger::witness::verifier_key(
+            "w.example/1",
+            &weft_core::SigningKey::from_seed(&[7; 32]).public_key(),
+        );
+        let good = format!(
+            "[publish]\nenabled = true\npolicy = 1\nwitnesses = [{{ url = \"http://127.0.0.1:1\", key = \"{key}\" }}]\n"
+        );
+        let config = NodeConfig::parse(&good).expect("a publisher");
+        assert_eq!(config.publish.k(), 1);
+        let error = NodeConfig::parse("[publish]\nenabled = true\n").expect_err("no witness");
+        assert_eq!(error.key, "publish.witnesses");
+        let error =
+            NodeConfig::parse(&good.replace("policy = 1", "policy = 2")).expect_err("2 of 1");
+        assert_eq!(error.key, "publish.policy");
+        let error = NodeConfig::parse(&good.replace("w.example/1+", "w.example/2+"))
+            .expect_err("a key ID of another name");
+        assert_eq!(error.key, "publish.witnesses.key");
+        let error = NodeConfig::parse(&good.replace("http://", "https://")).expect_err("no ca");
+        assert_eq!(error.key, "publish.witnesses.ca");
+        let error = NodeConfig::parse(&good.replace("policy = 1", "interval_ms = 5"))
+            .expect_err("too often");
+        assert_eq!(error.key, "publish.interval_ms");
     }
 
     #[test]

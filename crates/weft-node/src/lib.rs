@@ -24,6 +24,7 @@ mod metrics;
 pub mod net;
 mod openapi;
 mod producer;
+mod publish;
 mod queue;
 pub mod sealed;
 mod submission;
@@ -347,6 +348,24 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     } else {
         None
     };
+    let block_log = Arc::new(checkpoints::BlockLog::default());
+    let publisher = if config.publish.enabled {
+        let home = db_path.parent().unwrap_or(std::path::Path::new("."));
+        Some(publish::Publisher::new(
+            home,
+            &config.publish,
+            ledger.clone(),
+            block_log.clone(),
+            note_key.clone(),
+            metrics.clone(),
+        )?)
+    } else {
+        None
+    };
+    let published = publisher
+        .as_ref()
+        .map(|publisher| publisher.published.clone());
+    let publisher_head = head.clone();
     let graphql_running = Arc::new(tokio::sync::Semaphore::new(config.api.graphql_concurrent));
     let graphql = graphql::schema(
         config.api.graphql_max_bytes,
@@ -377,9 +396,10 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         durable,
         net_status,
         fetcher,
-        block_log: Arc::new(checkpoints::BlockLog::default()),
+        block_log,
         note_key,
         witness,
+        published,
     });
     let written_addr = addr_file.clone();
     let served = runtime.block_on(async move {
@@ -424,6 +444,9 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
             stop_signal.await;
             let _ = stop_serving.send(true);
         });
+        if let Some(publisher) = publisher {
+            tokio::spawn(publisher.run(publisher_head, stopping.clone()));
+        }
         let others = axum::Router::new()
             .route("/openapi.json", axum::routing::get(openapi::openapi))
             .merge(graphql::routes(graphql, state.config.api.graphql_max_bytes))

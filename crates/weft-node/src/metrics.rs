@@ -18,6 +18,14 @@ pub struct RequestLabels {
     pub status: u16,
 }
 
+/// Labels of a push of a checkpoint to a witness: the witness's name and how it went
+/// (`cosigned` or `failed`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PushLabels {
+    pub witness: String,
+    pub result: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.1 ms to about 6.5 s.
     Histogram::new(exponential_buckets(0.000_1, 2.0, 17))
@@ -62,6 +70,11 @@ pub struct Metrics {
     /// Requests refused by the per-client rate limit.
     pub rate_limited: Counter,
     pub requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    /// Publishing to witnesses (`[publish]`): the size of the latest witnessed checkpoint,
+    /// the blocks committed since, and the pushes by witness and result.
+    pub witnessed_size: Gauge,
+    pub witness_lag_blocks: Gauge,
+    pub witness_pushes: Family<PushLabels, Counter>,
     /// A networked node's view of its network, taken from its status when scraped.
     net: Option<NetMetrics>,
     last_block: Mutex<Option<Instant>>,
@@ -235,6 +248,9 @@ impl Metrics {
             graphql_refused: Counter::default(),
             rate_limited: Counter::default(),
             requests: Family::new_with_constructor(latency_histogram),
+            witnessed_size: Gauge::default(),
+            witness_lag_blocks: Gauge::default(),
+            witness_pushes: Family::default(),
             net: networked.then(NetMetrics::default),
             last_block: Mutex::new(None),
         };
@@ -344,6 +360,21 @@ impl Metrics {
             "api_request_seconds",
             "API request latency by route and status",
             m.requests.clone(),
+        );
+        registry.register(
+            "publish_witnessed_size",
+            "Size of the latest checkpoint of this chain its witnesses cosigned ([publish])",
+            m.witnessed_size.clone(),
+        );
+        registry.register(
+            "publish_lag_blocks",
+            "Blocks committed since the latest witnessed checkpoint",
+            m.witness_lag_blocks.clone(),
+        );
+        registry.register(
+            "publish_pushes",
+            "Checkpoints pushed to witnesses, by witness and result (cosigned, failed)",
+            m.witness_pushes.clone(),
         );
         if let Some(net) = &m.net {
             net.register(&mut registry);

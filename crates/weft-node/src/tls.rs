@@ -18,6 +18,18 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+/// The certificates of a PEM file: those a server's certificate must chain to.
+pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("{} is not a PEM certificate file", path.display()))?;
+    if certs.is_empty() {
+        bail!("{} holds no certificate", path.display());
+    }
+    Ok(certs)
+}
+
 /// The server side of TLS from a PEM certificate chain and its private key.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
     let certs = CertificateDer::pem_file_iter(cert)

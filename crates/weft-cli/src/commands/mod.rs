@@ -22,6 +22,7 @@ use crate::context::Globals;
 use crate::output::{Negative, Output};
 use weft_client::home::{Home, write_key};
 
+mod anchor;
 mod assets;
 mod chain;
 mod checked;
@@ -31,6 +32,7 @@ mod proofs;
 mod resources;
 mod trust;
 
+pub use anchor::*;
 pub use assets::*;
 pub use chain::*;
 pub use checked::*;

@@ -53,6 +53,8 @@ pub(crate) struct AppState {
     pub note_key: Arc<weft_core::SigningKey>,
     /// The witness of other chains, when `[witness]` is enabled.
     pub witness: Option<Arc<weft_ledger::witness::Witness>>,
+    /// What publishing to witnesses shows, when `[publish]` is enabled.
+    pub published: Option<Arc<crate::publish::Published>>,
 }
 
 /// Runs `read` against the ledger on a blocking thread.

@@ -27,6 +27,8 @@ use utoipa::OpenApi;
         crate::api::checkpoints::consistency,
         crate::api::witness::add_checkpoint,
         crate::api::witness::status,
+        crate::api::publish::status,
+        crate::api::publish::witnessed,
         crate::api::node::status,
         crate::api::node::net_status,
         crate::api::node::net_join,
