@@ -371,6 +371,48 @@ pub struct SetValidators {
     pub from_height: u64,
 }
 
+/// Registers another company's chain, by its trust root, so that its checkpoints can be
+/// anchored here (docs/anchoring.md). Signed by a network authority. `genesis` is that chain's
+/// block 0 (canonical encoding): the chain's name, id and validators are recomputed from it, as
+/// from a trust root document. Registering the same chain again changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterChain {
+    #[serde(with = "hex_bytes")]
+    pub genesis: Vec<u8>,
+}
+
+/// Records another company's checkpoint on this chain (docs/anchoring.md): `note` is the signed
+/// checkpoint (C2SP signed note: a quorum of that chain's validators, and any witnesses'
+/// cosignatures), `proof` the RFC 6962 consistency proof from `old_size`, the size anchored
+/// last for that chain (0 for the first). The rules check both against the chain's registered
+/// trust root and refuse anything else.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Anchor {
+    pub note: String,
+    pub old_size: u64,
+    #[serde(with = "hex_hashes")]
+    pub proof: Vec<crate::Hash32>,
+}
+
+/// Evidence that a registered chain signed two histories: two checkpoints of the same size
+/// with different roots, each signed by a quorum of its validators (docs/anchoring.md). The
+/// rules accept it only if that holds; anyone can check it again offline.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnchorEvidence {
+    pub first: String,
+    pub second: String,
+}
+
+/// Most bytes of a note in an [`Anchor`] or [`AnchorEvidence`].
+pub const MAX_ANCHOR_NOTE: usize = 64 * 1024;
+/// Most hashes of an [`Anchor`]'s consistency proof.
+pub const MAX_ANCHOR_PROOF: usize = 63;
+/// Most bytes of a registered chain's block 0.
+pub const MAX_CHAIN_GENESIS: usize = 64 * 1024;
+
 /// Every kind of transaction payload. The variant order is part of the canonical encoding:
 /// append, never reorder.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -387,6 +429,9 @@ pub enum Payload {
     TransferPart(TransferPart),
     NetworkPeer(NetworkPeer),
     SetValidators(SetValidators),
+    RegisterChain(RegisterChain),
+    Anchor(Anchor),
+    AnchorEvidence(AnchorEvidence),
 }
 
 impl Payload {
@@ -404,6 +449,9 @@ impl Payload {
             Payload::TransferPart(_) => PayloadKind::TransferPart,
             Payload::NetworkPeer(_) => PayloadKind::NetworkPeer,
             Payload::SetValidators(_) => PayloadKind::SetValidators,
+            Payload::RegisterChain(_) => PayloadKind::RegisterChain,
+            Payload::Anchor(_) => PayloadKind::Anchor,
+            Payload::AnchorEvidence(_) => PayloadKind::AnchorEvidence,
         }
     }
 
@@ -443,7 +491,11 @@ impl Payload {
             Payload::Record(record) => vec![record.issuer],
             Payload::RegisterPart(part) => vec![part.owner],
             Payload::TransferPart(transfer) => vec![transfer.from, transfer.to],
-            Payload::NetworkPeer(_) | Payload::SetValidators(_) => vec![],
+            Payload::NetworkPeer(_)
+            | Payload::SetValidators(_)
+            | Payload::RegisterChain(_)
+            | Payload::Anchor(_)
+            | Payload::AnchorEvidence(_) => vec![],
         }
     }
 }
@@ -476,11 +528,14 @@ pub enum PayloadKind {
     TransferPart = 8,
     NetworkPeer = 9,
     SetValidators = 10,
+    RegisterChain = 11,
+    Anchor = 12,
+    AnchorEvidence = 13,
 }
 
 impl PayloadKind {
     /// Every kind, in tag order.
-    pub const ALL: [PayloadKind; 11] = [
+    pub const ALL: [PayloadKind; 14] = [
         PayloadKind::Genesis,
         PayloadKind::RegisterResource,
         PayloadKind::RotateKey,
@@ -492,6 +547,9 @@ impl PayloadKind {
         PayloadKind::TransferPart,
         PayloadKind::NetworkPeer,
         PayloadKind::SetValidators,
+        PayloadKind::RegisterChain,
+        PayloadKind::Anchor,
+        PayloadKind::AnchorEvidence,
     ];
 
     /// The kind called `name` (as [`PayloadKind::name`] spells it, any case).
@@ -514,6 +572,9 @@ impl PayloadKind {
             PayloadKind::TransferPart => "TransferPart",
             PayloadKind::NetworkPeer => "NetworkPeer",
             PayloadKind::SetValidators => "SetValidators",
+            PayloadKind::RegisterChain => "RegisterChain",
+            PayloadKind::Anchor => "Anchor",
+            PayloadKind::AnchorEvidence => "AnchorEvidence",
         }
     }
 }
@@ -592,7 +653,69 @@ impl Canonical for Payload {
                 }
                 Ok(())
             }
+            Payload::RegisterChain(register) => {
+                if register.genesis.is_empty() || register.genesis.len() > MAX_CHAIN_GENESIS {
+                    return Err(CoreError::InvalidField {
+                        field: "genesis",
+                        reason: format!(
+                            "{} bytes; a chain's block 0 is 1 to {MAX_CHAIN_GENESIS}",
+                            register.genesis.len()
+                        ),
+                    });
+                }
+                Ok(())
+            }
+            Payload::Anchor(anchor) => {
+                check_note("note", &anchor.note)?;
+                check_count("proof", anchor.proof.len(), 0, MAX_ANCHOR_PROOF)
+            }
+            Payload::AnchorEvidence(evidence) => {
+                check_note("first", &evidence.first)?;
+                check_note("second", &evidence.second)?;
+                if evidence.first == evidence.second {
+                    return Err(CoreError::InvalidField {
+                        field: "second",
+                        reason: "the same note twice is no evidence".into(),
+                    });
+                }
+                Ok(())
+            }
         }
+    }
+}
+
+/// A note in an anchor payload: not empty, at most [`MAX_ANCHOR_NOTE`] bytes.
+fn check_note(field: &'static str, note: &str) -> Result<(), CoreError> {
+    if note.is_empty() || note.len() > MAX_ANCHOR_NOTE {
+        return Err(CoreError::InvalidField {
+            field,
+            reason: format!(
+                "{} bytes; a signed note is 1 to {MAX_ANCHOR_NOTE}",
+                note.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Hashes as a JSON list of hex strings.
+mod hex_hashes {
+    use crate::Hash32;
+
+    pub fn serialize<S: serde::Serializer>(
+        hashes: &[Hash32],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(hashes.iter().map(Hash32::to_hex))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Hash32>, D::Error> {
+        let texts = <Vec<String> as serde::Deserialize>::deserialize(deserializer)?;
+        texts
+            .iter()
+            .map(|text| Hash32::from_hex("proof hash", text).map_err(serde::de::Error::custom))
+            .collect()
     }
 }
 

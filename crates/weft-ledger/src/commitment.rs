@@ -36,6 +36,7 @@ pub enum StateKey {
     History(Fingerprint),
     Part(String),
     Validators,
+    Anchors,
 }
 
 impl StateKey {
@@ -46,6 +47,7 @@ impl StateKey {
             StateKey::History(_) => tag::HISTORY,
             StateKey::Part(_) => tag::PART,
             StateKey::Validators => tag::VALIDATORS,
+            StateKey::Anchors => tag::ANCHORS,
         }
     }
 
@@ -56,7 +58,7 @@ impl StateKey {
             StateKey::Key(id, key) => [&id.as_bytes()[..], &key.0].concat(),
             StateKey::History(fingerprint) => fingerprint.key_bytes().to_vec(),
             StateKey::Part(code) => code.as_bytes().to_vec(),
-            StateKey::Validators => Vec::new(),
+            StateKey::Validators | StateKey::Anchors => Vec::new(),
         }
     }
 
@@ -85,6 +87,7 @@ pub mod tag {
     pub const HISTORY: u8 = 4;
     pub const PART: u8 = 5;
     pub const VALIDATORS: u8 = 6;
+    pub const ANCHORS: u8 = 7;
 }
 
 /// The tree key of the entry of kind `tag` stored under `raw` ([`StateKey::raw`]).
@@ -127,6 +130,9 @@ pub fn leaf_updates(delta: &StateDelta) -> Vec<(Hash32, Hash32)> {
     );
     if let Some(changes) = &delta.validators {
         leaves.push(StateKey::Validators.leaf::<Vec<ValidatorChange>>(changes));
+    }
+    if let Some(anchors) = &delta.anchors {
+        leaves.push(StateKey::Anchors.leaf::<crate::state::Anchors>(anchors));
     }
     // Keys are distinct hashes of distinct entries: no repeats to drop.
     leaves.sort_unstable_by_key(|leaf| leaf.0);

@@ -39,6 +39,10 @@ pub enum RuleError {
     Chain { message: String },
     #[error("format: {message}")]
     Format { message: String },
+    /// Another chain's checkpoint or evidence that does not check against its registered trust
+    /// root, or does not extend what is anchored of it.
+    #[error("anchor: {message}")]
+    Anchor { message: String },
 }
 
 impl RuleError {
@@ -57,6 +61,7 @@ impl RuleError {
             RuleError::Acting { .. } => "acting",
             RuleError::Chain { .. } => "chain",
             RuleError::Format { .. } => "format",
+            RuleError::Anchor { .. } => "anchor",
         }
     }
 }

@@ -4,7 +4,9 @@
 //! still verify, and a whole copy can be fetched from a peer and checked against them.
 //!
 //! The genesis, the network's peer admissions and its validator changes are always kept: a node
-//! reads them again when it starts, and follows who may produce which block from them.
+//! reads them again when it starts, and follows who may produce which block from them. So are
+//! the other chains registered, anchored and caught (docs/anchoring.md): the entanglement
+//! between companies and its evidence are on every node.
 
 use weft_core::ResourceId;
 use weft_core::model::PayloadKind;
@@ -12,10 +14,13 @@ use weft_core::model::PayloadKind;
 use crate::tx::{Signer, Transaction};
 
 /// Kinds every node keeps whole, whatever its filter says.
-pub const ALWAYS_KEPT: [PayloadKind; 3] = [
+pub const ALWAYS_KEPT: [PayloadKind; 6] = [
     PayloadKind::Genesis,
     PayloadKind::NetworkPeer,
     PayloadKind::SetValidators,
+    PayloadKind::RegisterChain,
+    PayloadKind::Anchor,
+    PayloadKind::AnchorEvidence,
 ];
 
 /// What a node keeps whole: transactions of one of `kinds`, and transactions that name one of

@@ -131,6 +131,65 @@ impl HistoryEntry {
     }
 }
 
+/// A checkpoint of another chain anchored here: its size and root, and the anchor transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct AnchorEntry {
+    pub size: u64,
+    pub root: weft_core::Hash32,
+    pub tx_id: TxId,
+}
+
+/// Another company's chain registered here (`RegisterChain`), and what is anchored of it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct AnchoredChain {
+    /// Its checkpoints' origin (`weft/<name>/<chain id>`).
+    pub origin: String,
+    /// Its block 0, canonical encoding: the trust root (recomputed from it when needed).
+    pub genesis: Vec<u8>,
+    pub registered_at: Position,
+    /// The latest checkpoint anchored, if any.
+    pub latest: Option<AnchorEntry>,
+    /// `AnchorEvidence` transactions recorded against it: it signed two histories.
+    pub evidence: Vec<TxId>,
+}
+
+/// Every chain registered for anchoring, by origin.
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Anchors {
+    /// Sorted by origin.
+    pub chains: Vec<AnchoredChain>,
+}
+
+impl Anchors {
+    pub fn get(&self, origin: &str) -> Option<&AnchoredChain> {
+        self.chains
+            .binary_search_by(|chain| chain.origin.as_str().cmp(origin))
+            .ok()
+            .map(|index| &self.chains[index])
+    }
+
+    pub fn get_mut(&mut self, origin: &str) -> Option<&mut AnchoredChain> {
+        self.chains
+            .binary_search_by(|chain| chain.origin.as_str().cmp(origin))
+            .ok()
+            .map(|index| &mut self.chains[index])
+    }
+
+    /// Adds `chain` in its place (by origin); false if one of that origin is there.
+    pub fn insert(&mut self, chain: AnchoredChain) -> bool {
+        match self
+            .chains
+            .binary_search_by(|held| held.origin.as_str().cmp(&chain.origin))
+        {
+            Ok(_) => false,
+            Err(index) => {
+                self.chains.insert(index, chain);
+                true
+            }
+        }
+    }
+}
+
 /// Read access to rule state.
 pub trait StateView {
     fn genesis(&self) -> Result<Option<Genesis>>;
@@ -151,6 +210,8 @@ pub trait StateView {
     fn contains_tx(&self, id: &TxId) -> Result<bool>;
     /// The validator changes scheduled by `SetValidators` transactions, oldest first.
     fn validator_changes(&self) -> Result<Vec<ValidatorChange>>;
+    /// The other chains registered for anchoring, and what is anchored of each.
+    fn anchors(&self) -> Result<Anchors>;
 
     /// The chain's validator schedule: genesis producers, then every change.
     fn schedule(&self) -> Result<Schedule> {
@@ -252,6 +313,9 @@ pub struct StateDelta {
     /// Last, so that a delta written before histories were kept (storage layout 5) reads as
     /// one without them.
     pub histories: HashMap<Fingerprint, HistoryEntry>,
+    /// Every chain registered for anchoring, when this delta changes one (the whole list: the
+    /// later delta's wins). Last, so that a delta written before anchoring reads as one without.
+    pub anchors: Option<Anchors>,
     /// Ids of the transactions this delta comes from.
     #[borsh(skip)]
     pub tx_ids: HashSet<TxId>,
@@ -272,6 +336,9 @@ impl StateDelta {
         }
         if let Some(validators) = &later.validators {
             self.validators = Some(validators.clone());
+        }
+        if let Some(anchors) = &later.anchors {
+            self.anchors = Some(anchors.clone());
         }
         self.resources
             .extend(later.resources.iter().map(|(k, v)| (*k, v.clone())));
@@ -368,6 +435,12 @@ impl<S: StateView + ?Sized> StateView for Overlay<'_, S> {
             None => self.base.validator_changes(),
         }
     }
+    fn anchors(&self) -> Result<Anchors> {
+        match &self.delta.anchors {
+            Some(anchors) => Ok(anchors.clone()),
+            None => self.base.anchors(),
+        }
+    }
 }
 
 impl<T: StateView + ?Sized> StateView for &T {
@@ -404,5 +477,8 @@ impl<T: StateView + ?Sized> StateView for &T {
     }
     fn validator_changes(&self) -> Result<Vec<ValidatorChange>> {
         (**self).validator_changes()
+    }
+    fn anchors(&self) -> Result<Anchors> {
+        (**self).anchors()
     }
 }

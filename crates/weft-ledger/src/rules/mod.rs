@@ -23,6 +23,7 @@ use crate::error::{Result, RuleError};
 use crate::state::{KeyStatus, Overlay, Position, ResourceEntry, StateView};
 use crate::tx::{Signer, Transaction, TxHeader};
 
+pub mod anchors;
 mod assets;
 mod network;
 mod parts;
@@ -247,6 +248,9 @@ pub fn apply<S: StateView + ?Sized>(
         Payload::TransferPart(transfer) => parts::transfer_part(state, &tx, transfer)?,
         Payload::NetworkPeer(peer) => network::network_peer(state, &tx, peer)?,
         Payload::SetValidators(set) => network::set_validators(state, &tx, set)?,
+        Payload::RegisterChain(register) => anchors::register_chain(state, &tx, register)?,
+        Payload::Anchor(anchor) => anchors::anchor(state, &tx, anchor)?,
+        Payload::AnchorEvidence(evidence) => anchors::evidence(state, &tx, evidence)?,
     }
     if let Some(fingerprint) = payload.content_fingerprint() {
         let mut history = state.history(&fingerprint)?.unwrap_or_default().then(&id);

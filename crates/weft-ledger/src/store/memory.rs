@@ -102,6 +102,11 @@ impl StateView for MemoryState {
     fn validator_changes(&self) -> Result<Vec<ValidatorChange>> {
         Ok(self.0.validators.clone().unwrap_or_default())
     }
+    fn anchors(&self) -> Result<crate::state::Anchors> {
+        self.kept("the chains anchored here", || {
+            self.0.anchors.clone().unwrap_or_default()
+        })
+    }
 }
 
 /// Everything in memory.

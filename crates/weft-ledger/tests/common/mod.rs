@@ -50,11 +50,16 @@ impl World<MemoryStore> {
 
 impl<S: Store> World<S> {
     pub fn with_store(store: S) -> Self {
+        Self::named("test", store)
+    }
+
+    /// A world on chain `chain` (its authority and producer keys the same as every world's).
+    pub fn named(chain: &str, store: S) -> Self {
         let authority = SigningKey::from_seed(&[1; 32]);
         let producer = SigningKey::from_seed(&[2; 32]);
         let ledger = Ledger::create(
             store,
-            genesis_tx("test", &authority, &producer),
+            genesis_tx(chain, &authority, &producer),
             &producer,
             T0,
         )

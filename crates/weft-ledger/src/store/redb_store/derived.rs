@@ -31,7 +31,7 @@ use crate::state::StateDelta;
 use crate::tx::Transaction;
 
 /// The derived tables, in the order differences are reported.
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
     "tx_positions",
     "fingerprint_index",
     "resource_index",
@@ -43,6 +43,7 @@ const TABLES: [&str; 11] = [
     "parts",
     "meta.genesis",
     "meta.validators",
+    "meta.anchors",
 ];
 
 /// A multiset hash of a table's rows.
@@ -129,6 +130,9 @@ impl Tables {
         }
         let validators = state.validators.clone().unwrap_or_default();
         self.add(10, b"validators", &encode(&validators));
+        if let Some(anchors) = &state.anchors {
+            self.add(11, b"anchors", &encode(anchors));
+        }
     }
 
     /// The first table that differs from `other`, with its row counts.
@@ -225,6 +229,9 @@ fn waiting_rows(changes: &[&Pending]) -> BTreeMap<(usize, Vec<u8>), Vec<u8>> {
         if let Some(validators) = &work.validators {
             rows.insert((10, b"validators".to_vec()), validators.clone());
         }
+        if let Some(anchors) = &work.anchors {
+            rows.insert((11, b"anchors".to_vec()), anchors.clone());
+        }
     }
     rows
 }
@@ -287,7 +294,7 @@ impl RedbStore {
             v.to_vec()
         ));
         let meta = txn.open_table(META).map_err(storage)?;
-        for (index, name) in [(9usize, "genesis"), (10, "validators")] {
+        for (index, name) in [(9usize, "genesis"), (10, "validators"), (11, "anchors")] {
             if waiting_keys.contains(&(index, name.as_bytes().to_vec())) {
                 continue;
             }

@@ -36,6 +36,8 @@ pub(super) struct MergeWork {
     pub(super) genesis: Option<Vec<u8>>,
     /// The whole validator schedule, when these changes scheduled a change.
     pub(super) validators: Option<Vec<u8>>,
+    /// The chains registered for anchoring, when these changes changed one.
+    pub(super) anchors: Option<Vec<u8>>,
     pub(super) resources: Vec<([u8; 32], Vec<u8>)>,
     pub(super) keys: Vec<([u8; 64], Vec<u8>)>,
     pub(super) receipts: Vec<([u8; 65], Vec<u8>)>,
@@ -129,12 +131,18 @@ impl MergeWork {
             .rev()
             .find_map(|delta| delta.validators.as_ref())
             .map(encode);
+        let anchors = deltas
+            .iter()
+            .rev()
+            .find_map(|delta| delta.anchors.as_ref())
+            .map(encode);
         MergeWork {
             positions,
             by_fingerprint,
             by_resource,
             genesis,
             validators,
+            anchors,
             resources: sorted_last_wins(
                 deltas
                     .iter()
@@ -181,7 +189,7 @@ impl MergeWork {
         let lens = self.lens();
         Step {
             ends: std::array::from_fn(|list| end_after(self.written[list], lens[list], fraction)),
-            meta: self.genesis.is_some() || self.validators.is_some(),
+            meta: self.genesis.is_some() || self.validators.is_some() || self.anchors.is_some(),
         }
     }
 
@@ -208,7 +216,11 @@ impl MergeWork {
             |k, v| (k, v)
         );
         if step.meta {
-            for (key, value) in [("genesis", &self.genesis), ("validators", &self.validators)] {
+            for (key, value) in [
+                ("genesis", &self.genesis),
+                ("validators", &self.validators),
+                ("anchors", &self.anchors),
+            ] {
                 if let Some(value) = value {
                     txn.open_table(META)
                         .map_err(storage)?
@@ -246,8 +258,12 @@ impl MergeWork {
         if step.meta {
             self.genesis = None;
             self.validators = None;
+            self.anchors = None;
         }
-        self.genesis.is_none() && self.validators.is_none() && self.written == self.lens()
+        self.genesis.is_none()
+            && self.validators.is_none()
+            && self.anchors.is_none()
+            && self.written == self.lens()
     }
 
     /// The length of each list, in the order of [`Step::ends`].

@@ -482,6 +482,16 @@ impl RedbSnapshot<'_> {
 }
 
 impl StateView for RedbSnapshot<'_> {
+    fn anchors(&self) -> Result<crate::state::Anchors> {
+        self.kept("the chains anchored here")?;
+        if let Some(anchors) = self.waiting(|changes| changes.state.anchors.clone()) {
+            return Ok(anchors);
+        }
+        match self.meta.get("anchors").map_err(storage)? {
+            Some(bytes) => decode_stored("anchored chains", bytes.value()),
+            None => Ok(crate::state::Anchors::default()),
+        }
+    }
     fn validator_changes(&self) -> Result<Vec<ValidatorChange>> {
         if let Some(changes) = self.waiting(|changes| changes.state.validators.clone()) {
             return Ok(changes);

@@ -53,16 +53,11 @@ impl RedbStore {
         leaves_of!(txn, leaves, KEYS, tag::KEY, |key| &key[..]);
         leaves_of!(txn, leaves, HISTORIES, tag::HISTORY, |key| &key[..]);
         leaves_of!(txn, leaves, PARTS, tag::PART, |key| key.as_bytes());
-        if let Some(validators) = txn
-            .open_table(META)
-            .map_err(storage)?
-            .get("validators")
-            .map_err(storage)?
-        {
-            leaves.push((
-                key_hash(tag::VALIDATORS, &[]),
-                value_hash(tag::VALIDATORS, validators.value()),
-            ));
+        let meta = txn.open_table(META).map_err(storage)?;
+        for (name, kind) in [("validators", tag::VALIDATORS), ("anchors", tag::ANCHORS)] {
+            if let Some(value) = meta.get(name).map_err(storage)? {
+                leaves.push((key_hash(kind, &[]), value_hash(kind, value.value())));
+            }
         }
         // The waiting changes win over the tables (a stable sort keeps them after).
         for changes in self.waiting_changes() {
@@ -135,17 +130,22 @@ impl RedbStore {
     }
 }
 
-/// A waiting delta as stored: one written before histories were kept (layout 5) lacks the last
-/// field, an empty map.
+/// A waiting delta as stored: one written before anchoring lacks the last field (no change of
+/// the anchored chains), one written before histories were kept (layout 5) the one before too
+/// (an empty map).
 pub(super) fn decode_delta(bytes: &[u8]) -> Result<StateDelta> {
-    match borsh::from_slice(bytes) {
-        Ok(delta) => Ok(delta),
-        Err(_) => {
-            let mut upgraded = bytes.to_vec();
-            upgraded.extend_from_slice(&0u32.to_le_bytes());
-            super::tables::decode_stored("pending state changes", &upgraded)
-        }
+    if let Ok(delta) = borsh::from_slice(bytes) {
+        return Ok(delta);
     }
+    let mut upgraded = bytes.to_vec();
+    upgraded.push(0);
+    if let Ok(delta) = borsh::from_slice(&upgraded) {
+        return Ok(delta);
+    }
+    let mut upgraded = bytes.to_vec();
+    upgraded.extend_from_slice(&0u32.to_le_bytes());
+    upgraded.push(0);
+    super::tables::decode_stored("pending state changes", &upgraded)
 }
 
 #[cfg(test)]
@@ -164,10 +164,13 @@ mod tests {
             },
         );
         let bytes = encode(&delta);
-        // Layout 5 wrote the same fields but the last, an empty map of four zero bytes.
-        let old = &bytes[..bytes.len() - 4];
-        assert_eq!(decode_delta(old).expect("reads"), delta);
+        // Before anchoring, deltas lacked the last field (no change of the anchored chains: one
+        // zero byte); layout 5 also the one before it, an empty map of four zero bytes.
+        let before_anchoring = &bytes[..bytes.len() - 1];
+        assert_eq!(decode_delta(before_anchoring).expect("reads"), delta);
+        let layout_5 = &bytes[..bytes.len() - 5];
+        assert_eq!(decode_delta(layout_5).expect("reads"), delta);
         assert_eq!(decode_delta(&bytes).expect("reads"), delta);
-        assert!(decode_delta(&bytes[..bytes.len() - 6]).is_err());
+        assert!(decode_delta(&bytes[..bytes.len() - 7]).is_err());
     }
 }
