@@ -13,12 +13,12 @@ use weft_ledger::state::StateView as _;
 use weft_ledger::store::{MemoryStore, RedbStore, Store as _};
 use weft_ledger::{Ledger, RuleError, Signer};
 
+/// A chain and the leaves of its log.
+type History = (World<MemoryStore>, Vec<Hash32>);
+
 /// Chain "test" and its log's leaves; another history of the same chain (the same block 0 and
 /// keys, other claims): what a company that rewrites its chain would sign.
-fn two_histories() -> (
-    (World<MemoryStore>, Vec<Hash32>),
-    (World<MemoryStore>, Vec<Hash32>),
-) {
+fn two_histories() -> (History, History) {
     let honest = chain_of_claims();
     let mut rewritten = World::new();
     let designer = rewritten.org("designer");
