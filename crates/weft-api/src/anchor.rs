@@ -40,3 +40,45 @@ pub struct PublishWitnessStatus {
     /// Why the last push failed, if it did.
     pub last_error: Option<String>,
 }
+
+/// `GET /v1/anchors`: the other chains registered on this one and what is anchored of each (the
+/// ledger's state), and, on a node that anchors them, how its fetching fares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AnchorsAnswer {
+    pub chains: Vec<AnchoredChainAnswer>,
+    /// `None` on a node without `[anchor]`.
+    pub anchoring: Option<Vec<AnchoringStatus>>,
+}
+
+/// A chain registered for anchoring.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AnchoredChainAnswer {
+    /// Its checkpoints' origin.
+    pub origin: String,
+    pub chain: String,
+    pub chain_id: String,
+    /// The hash of its block 0, as registered.
+    pub genesis_hash: String,
+    /// The block of its `RegisterChain` transaction.
+    pub registered_at: u64,
+    /// The latest checkpoint anchored: its size, root (hex) and `Anchor` transaction.
+    pub size: Option<u64>,
+    pub root: Option<String>,
+    pub anchor_tx: Option<String>,
+    /// `AnchorEvidence` transactions recorded against it.
+    pub evidence: Vec<String>,
+}
+
+/// How a node's anchoring of one chain fares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AnchoringStatus {
+    pub origin: String,
+    pub urls: Vec<String>,
+    /// The size of the chain's latest checkpoint this node saw (0: none yet).
+    pub seen_size: u64,
+    /// When this node last anchored one (ms since the Unix epoch; 0: never).
+    pub anchored_at_ms: u64,
+    /// Rounds that failed since the node started, and why the last one did.
+    pub failures: u64,
+    pub last_error: Option<String>,
+}

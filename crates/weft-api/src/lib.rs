@@ -41,7 +41,9 @@ mod submit;
 pub mod client;
 
 pub use admin::{RegisterBody, Registered, Reloaded};
-pub use anchor::{PublishStatus, PublishWitnessStatus};
+pub use anchor::{
+    AnchoredChainAnswer, AnchoringStatus, AnchorsAnswer, PublishStatus, PublishWitnessStatus,
+};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use net::{CutOff, JOIN_FORMAT, JoinDocument, Member, NetStatus, NextValidators};
 pub use node::Status;

@@ -319,6 +319,28 @@ enum AnchorCommand {
         #[arg(long = "trust", value_name = "FILE")]
         trust: Vec<PathBuf>,
     },
+    /// Register another company's chain, by its trust root, so its checkpoints can be anchored
+    /// here (a RegisterChain transaction signed with the home's authority key).
+    Register {
+        /// The other chain's trust root (`weft trust export` on a home of it).
+        file: PathBuf,
+    },
+    /// The evidence recorded here that another chain signed two histories: each transaction
+    /// proven on this chain, each pair of checkpoints checked against that chain's trust root.
+    Evidence {
+        /// Write the evidence here, for anyone to check with `weft anchor verify`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Trust roots to check against (this chain's and the other's) instead of those pinned.
+        #[arg(long = "trust", value_name = "FILE")]
+        trust: Vec<PathBuf>,
+    },
+    /// Check evidence written by `weft anchor evidence --out` offline, against trust roots.
+    Verify {
+        file: PathBuf,
+        #[arg(long = "trust", value_name = "FILE")]
+        trust: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -1009,6 +1031,13 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             policy,
             trust,
         }) => commands::anchor_status(&ctx, &witnesses, policy, &trust),
+        Command::Anchor(AnchorCommand::Register { file }) => commands::anchor_register(&ctx, &file),
+        Command::Anchor(AnchorCommand::Evidence { out, trust }) => {
+            commands::anchor_evidence(&ctx, out.as_deref(), &trust)
+        }
+        Command::Anchor(AnchorCommand::Verify { file, trust }) => {
+            commands::anchor_verify(&ctx, &file, &trust)
+        }
         Command::Net(NetCommand::Genesis { out }) => join::genesis(&ctx, out.as_deref()),
         Command::Net(NetCommand::Admit { key, name }) => join::peer(&ctx, &key, &name, true),
         Command::Net(NetCommand::Remove { key, name }) => join::peer(&ctx, &key, &name, false),

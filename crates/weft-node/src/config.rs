@@ -22,6 +22,42 @@ pub struct NodeConfig {
     pub network: NetworkSection,
     pub witness: WitnessSection,
     pub publish: PublishSection,
+    pub anchor: AnchorSection,
+}
+
+/// `[anchor]`: other companies' chains whose checkpoints this node records on its own chain as
+/// anchor transactions, signed with the home's authority key (docs/anchoring.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnchorSection {
+    pub enabled: bool,
+    pub chains: Vec<AnchoredChainConfig>,
+    /// How often each chain's head is fetched, ms.
+    pub interval_ms: u64,
+}
+
+impl Default for AnchorSection {
+    fn default() -> Self {
+        AnchorSection {
+            enabled: false,
+            chains: Vec::new(),
+            interval_ms: 1000,
+        }
+    }
+}
+
+/// One chain of `[anchor]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchoredChainConfig {
+    /// Its trust root file (`weft trust export` on a home of it), relative to the home.
+    pub trust: String,
+    /// Its nodes' APIs: the first is asked for its checkpoints and proofs (its witnessed
+    /// checkpoint when it publishes one); the signatures of the others are added.
+    pub urls: Vec<String>,
+    /// For `https://` URLs: the certificate (PEM, relative to the home) theirs chain to.
+    #[serde(default)]
+    pub ca: Option<String>,
 }
 
 /// `[publish]`: this chain's checkpoints are pushed to witnesses (C2SP tlog-witness), and the
@@ -151,6 +187,47 @@ impl PublishSection {
             }
         }
         Ok(())
+    }
+}
+
+impl AnchorSection {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let chains = self.chains.len();
+        if chains == 0 || chains > weft_ledger::rules::anchors::MAX_CHAINS {
+            return Err(ConfigError {
+                key: "anchor.chains",
+                message: format!(
+                    "{chains} chains; anchoring needs 1 to {}",
+                    weft_ledger::rules::anchors::MAX_CHAINS
+                ),
+            });
+        }
+        for chain in &self.chains {
+            if chain.urls.is_empty() || chain.urls.len() > 64 {
+                return Err(ConfigError {
+                    key: "anchor.chains.urls",
+                    message: format!("{}: 1 to 64 node URLs", chain.trust),
+                });
+            }
+            for url in &chain.urls {
+                let https = url.starts_with("https://");
+                if !https && !url.starts_with("http://") {
+                    return Err(ConfigError {
+                        key: "anchor.chains.urls",
+                        message: format!("{url:?}: give http://HOST:PORT or https://HOST:PORT"),
+                    });
+                }
+                if https && chain.ca.is_none() {
+                    return Err(ConfigError {
+                        key: "anchor.chains.ca",
+                        message: format!(
+                            "{url}: an https:// node needs `ca`, the certificate its own chains to"
+                        ),
+                    });
+                }
+            }
+        }
+        range("anchor.interval_ms", self.interval_ms, 100, 3_600_000)
     }
 }
 
@@ -764,6 +841,9 @@ impl NodeConfig {
         if self.publish.enabled {
             self.publish.validate()?;
         }
+        if self.anchor.enabled {
+            self.anchor.validate()?;
+        }
         if self.node.follow == Follow::Proofs
             && (self.node.node_type != NodeType::Thin || !self.network.enabled)
         {
@@ -1157,6 +1237,17 @@ impl NodeConfig {
              # In a network: the other validators' APIs, whose signatures make up the quorum.\n\
              validators = []\n\
              \n\
+             [anchor]\n\
+             # Record other companies' checkpoints on this chain (Anchor transactions, signed with the\n\
+             # home's authority key; docs/anchoring.md). A chain is registered (RegisterChain) at start.\n\
+             enabled = false\n\
+             # Each: its trust root file (relative to the home) and its nodes' APIs (the first is asked;\n\
+             # the others' signatures are added); `ca` for https:// ones.\n\
+             # chains = [{{ trust = \"trust/supplier.json\", urls = [\"http://supplier.example.com:7460\"] }}]\n\
+             chains = []\n\
+             # Fetch each chain's head this often, ms (100 to 3600000).\n\
+             interval_ms = {anchor_interval_ms}\n\
+             \n\
              # Watched directories (`weft node run --watch DIR` adds one with these defaults):\n\
              # [[ingest.watch]]\n\
              # dir = \"/var/spool/weft\"\n\
@@ -1167,6 +1258,7 @@ impl NodeConfig {
             publish_policy = d.publish.policy,
             publish_interval_ms = d.publish.interval_ms,
             publish_every_blocks = d.publish.every_blocks,
+            anchor_interval_ms = d.anchor.interval_ms,
             listen = d.api.listen,
             max_body_bytes = d.api.max_body_bytes,
             max_batch = d.api.max_batch,

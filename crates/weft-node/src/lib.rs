@@ -10,6 +10,7 @@ pub mod config;
 pub mod query;
 
 mod admin;
+mod anchor;
 mod api;
 mod commit;
 /// Entry points of the fuzz targets (fuzz/) and of the replay of their corpora in the tests.
@@ -366,6 +367,20 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         .as_ref()
         .map(|publisher| publisher.published.clone());
     let publisher_head = head.clone();
+    let anchorer = if config.anchor.enabled {
+        let home = db_path.parent().unwrap_or(std::path::Path::new("."));
+        Some(anchor::Anchorer::new(
+            home,
+            &config.anchor,
+            ledger.clone(),
+            queue.clone(),
+            authority_key.as_ref(),
+            chain_id,
+        )?)
+    } else {
+        None
+    };
+    let anchoring = anchorer.as_ref().map(|anchorer| anchorer.shown.clone());
     let graphql_running = Arc::new(tokio::sync::Semaphore::new(config.api.graphql_concurrent));
     let graphql = graphql::schema(
         config.api.graphql_max_bytes,
@@ -400,6 +415,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         note_key,
         witness,
         published,
+        anchoring,
     });
     let written_addr = addr_file.clone();
     let served = runtime.block_on(async move {
@@ -446,6 +462,9 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         });
         if let Some(publisher) = publisher {
             tokio::spawn(publisher.run(publisher_head, stopping.clone()));
+        }
+        if let Some(anchorer) = anchorer {
+            tokio::spawn(anchorer.run(stopping.clone()));
         }
         let others = axum::Router::new()
             .route("/openapi.json", axum::routing::get(openapi::openapi))

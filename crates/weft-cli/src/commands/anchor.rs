@@ -1,6 +1,9 @@
-//! `weft anchor status`: how a node's publishing to its witnesses fares (lag, failures), and its
-//! latest witnessed checkpoint, checked here against the chain's trust root and the witness keys
-//! the user holds (docs/anchoring.md).
+//! `weft anchor …` (docs/anchoring.md): `status`, how a node's publishing to its witnesses fares
+//! (lag, failures) with its latest witnessed checkpoint checked here against the chain's trust
+//! root and the witness keys the user holds, and the other chains anchored on it; `register`,
+//! an authority's registration of another chain; `evidence`, the evidence recorded that another
+//! chain signed two histories, each piece checked and written in a form anyone can check offline
+//! with `verify`.
 
 use weft_ledger::checkpoint::Note;
 use weft_ledger::cosigned::{Policy, WitnessKey};
@@ -56,7 +59,17 @@ pub fn anchor_status(
     let node = crate::context::node_client(ctx)?;
     let typed = node.typed();
     let place = typed.base().to_string();
-    let status: weft_api::PublishStatus = typed.get("/v1/publish")?;
+    let anchors: weft_api::AnchorsAnswer = typed.get("/v1/anchors")?;
+    let Some(status) = typed.get_optional::<weft_api::PublishStatus>("/v1/publish")? else {
+        ctx.out
+            .emit(json!({"publishing": null, "anchors": anchors}), || {
+                format!(
+                    "PUBLISHING  not configured on {place} ([publish])\n{}",
+                    anchors_text(&anchors)
+                )
+            });
+        return Ok(());
+    };
     let policy = policy(ctx, witness_keys, k)?;
     let witnessed = match typed.get_text("/v1/checkpoint/witnessed", 64 << 10) {
         Ok(text) => Some(text),
@@ -115,6 +128,7 @@ pub fn anchor_status(
     };
     let mut value = serde_json::to_value(&status)?;
     value["checked"] = checked.clone();
+    let value = json!({"publishing": value, "anchors": anchors});
     ctx.out.emit(value, || {
         let mut text = format!(
             "PUBLISHING  {} blocks; to {} witnesses, {} must cosign\n  pushed     {} blocks\n  \
@@ -170,7 +184,231 @@ pub fn anchor_status(
                     .unwrap_or_default()
             ));
         }
+        text.push('\n');
+        text.push_str(&anchors_text(&anchors));
         text
     });
+    Ok(())
+}
+
+/// The chains anchored on a node's chain, as text (the node's answer, said to be so).
+fn anchors_text(anchors: &weft_api::AnchorsAnswer) -> String {
+    let mut text = format!(
+        "ANCHORED    {} chains (as the node says)",
+        anchors.chains.len()
+    );
+    for chain in &anchors.chains {
+        let status = anchors
+            .anchoring
+            .as_ref()
+            .and_then(|all| all.iter().find(|status| status.origin == chain.origin));
+        text.push_str(&format!(
+            "\n  {}  {} blocks anchored{}{}",
+            chain.chain,
+            chain.size.unwrap_or(0),
+            status
+                .map(|status| format!(
+                    ", {} seen, {} failed rounds{}",
+                    status.seen_size,
+                    status.failures,
+                    status
+                        .last_error
+                        .as_ref()
+                        .map(|error| format!("; last: {error}"))
+                        .unwrap_or_default()
+                ))
+                .unwrap_or_default(),
+            if chain.evidence.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\n    EVIDENCE: it signed two histories ({} transactions; `weft anchor evidence`)",
+                    chain.evidence.len()
+                )
+            }
+        ));
+    }
+    text
+}
+
+/// `weft anchor register FILE`: a network authority registers another chain, by its trust root,
+/// for anchoring.
+pub fn anchor_register(ctx: &Globals, file: &Path) -> Result<()> {
+    let root = weft_client::trust::read(file)?;
+    let genesis = weft_ledger::trust::genesis_block(&root.document().genesis)?;
+    let home = Home::open(&ctx.home)?;
+    let authority = home.authority_key().context(
+        "registering another chain is signed by a network authority; this home has no \
+         keys/authority.key",
+    )?;
+    let mut chain = crate::chain::open(ctx)?;
+    chain.commit(
+        ctx,
+        &home,
+        weft_ledger::Signer::Authority,
+        &authority,
+        Payload::RegisterChain(RegisterChain {
+            genesis: weft_core::encoding::encode(&genesis),
+        }),
+    )?;
+    Ok(())
+}
+
+/// The evidence file's format.
+pub const EVIDENCE_FORMAT: &str = "weft-anchor-evidence/v1";
+
+/// Checks one piece of evidence against the trust roots: both notes signed by a quorum of the
+/// chain's validators, of one size, with different roots.
+fn check_evidence(
+    roots: &[weft_client::trust::Pinned],
+    first: &str,
+    second: &str,
+) -> Result<Value> {
+    let verify = |text: &str| -> Result<(
+        weft_ledger::checkpoint::VerifiedCheckpoint,
+        &weft_client::trust::Pinned,
+    )> {
+        let note = Note::parse(text.as_bytes())?;
+        let parsed = weft_ledger::checkpoint::Checkpoint::parse(&note.text)?;
+        let chain_id = parsed
+            .origin
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let pinned = root_for(roots, &chain_id)?;
+        let schedule = weft_ledger::state::Schedule {
+            genesis: pinned.root.validators.clone(),
+            changes: Vec::new(),
+        };
+        let verified =
+            weft_ledger::checkpoint::verify(&note, &pinned.root, &schedule).map_err(|error| {
+                untrusted(format!(
+                    "a checkpoint of the evidence does not check: {error}"
+                ))
+            })?;
+        Ok((verified, pinned))
+    };
+    let (a, pinned) = verify(first)?;
+    let (b, _) = verify(second)?;
+    if a.checkpoint.origin != b.checkpoint.origin {
+        return Err(untrusted("the two checkpoints are of two chains".into()));
+    }
+    weft_ledger::rules::anchors::check_conflict(&a, &b)
+        .map_err(|error| untrusted(format!("no evidence: {error}")))?;
+    Ok(json!({
+        "origin": a.checkpoint.origin,
+        "chain": pinned.root.chain,
+        "size": a.checkpoint.size,
+        "roots": [a.checkpoint.root.to_hex(), b.checkpoint.root.to_hex()],
+        "trust_root": root_json(pinned),
+    }))
+}
+
+/// `weft anchor evidence`: every piece of evidence recorded on the chain, each transaction
+/// proven on it and each pair of checkpoints checked against the other chain's trust root.
+pub fn anchor_evidence(ctx: &Globals, out: Option<&Path>, trust: &[PathBuf]) -> Result<()> {
+    let node = crate::context::node_client(ctx)?;
+    let anchors: weft_api::AnchorsAnswer = node.typed().get("/v1/anchors")?;
+    let roots = roots(ctx, trust)?;
+    let chain = crate::chain::open(ctx)?;
+    let own_root = root_for(&roots, &chain.chain_id()?.to_hex())?;
+    let mut found = Vec::new();
+    for listed in &anchors.chains {
+        for id in &listed.evidence {
+            let id = TxId::from_hex(id)?;
+            let (tx, height, _) = proven(chain.as_ref(), own_root, &id)?;
+            let Some(Payload::AnchorEvidence(evidence)) = tx.payload else {
+                return Err(untrusted(format!(
+                    "transaction {id}, listed as evidence, is not AnchorEvidence"
+                )));
+            };
+            let checked = check_evidence(&roots, &evidence.first, &evidence.second)?;
+            found.push(json!({
+                "format": EVIDENCE_FORMAT,
+                "origin": checked["origin"],
+                "first": evidence.first,
+                "second": evidence.second,
+                "recorded": {"chain": own_root.root.chain, "transaction": id.to_hex(), "height": height},
+                "checked": checked,
+            }));
+        }
+    }
+    if let Some(out) = out {
+        write_whole(out, serde_json::to_string_pretty(&found)?.as_bytes())?;
+    }
+    ctx.out.emit(json!({"evidence": found}), || {
+        if found.is_empty() {
+            return "no evidence: no chain anchored here signed two histories".to_string();
+        }
+        found
+            .iter()
+            .map(|piece| {
+                format!(
+                    "EVIDENCE  chain {} signed two histories of {} blocks\n  roots {} and {}\n  \
+                     both checked against {}; recorded in transaction {} (block {})",
+                    piece["checked"]["chain"].as_str().unwrap_or_default(),
+                    piece["checked"]["size"],
+                    piece["checked"]["roots"][0].as_str().unwrap_or_default(),
+                    piece["checked"]["roots"][1].as_str().unwrap_or_default(),
+                    piece["checked"]["trust_root"]["source"]
+                        .as_str()
+                        .unwrap_or_default(),
+                    piece["recorded"]["transaction"]
+                        .as_str()
+                        .unwrap_or_default(),
+                    piece["recorded"]["height"],
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}
+
+/// `weft anchor verify FILE`: evidence written by `weft anchor evidence --out`, checked offline
+/// against the trust roots given (or pinned).
+pub fn anchor_verify(ctx: &Globals, file: &Path, trust: &[PathBuf]) -> Result<()> {
+    let metadata = fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if metadata.len() > 1 << 20 {
+        bail!("{} is larger than evidence may be (1 MiB)", file.display());
+    }
+    let text =
+        fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let pieces: Vec<Value> = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not evidence (a JSON list)", file.display()))?;
+    if pieces.is_empty() {
+        bail!("{} holds no evidence", file.display());
+    }
+    let roots = roots(ctx, trust)?;
+    let mut checked = Vec::new();
+    for piece in &pieces {
+        if piece["format"] != EVIDENCE_FORMAT {
+            bail!("{}: a piece is not {EVIDENCE_FORMAT}", file.display());
+        }
+        let (Some(first), Some(second)) = (piece["first"].as_str(), piece["second"].as_str())
+        else {
+            bail!("{}: a piece lacks its two checkpoints", file.display());
+        };
+        checked.push(check_evidence(&roots, first, second)?);
+    }
+    ctx.out
+        .emit(json!({"valid": true, "evidence": checked}), || {
+            checked
+            .iter()
+            .map(|one| {
+                format!(
+                    "VALID EVIDENCE  chain {} signed two histories of {} blocks (roots {} and {}), \
+                     checked against {}",
+                    one["chain"].as_str().unwrap_or_default(),
+                    one["size"],
+                    one["roots"][0].as_str().unwrap_or_default(),
+                    one["roots"][1].as_str().unwrap_or_default(),
+                    one["trust_root"]["source"].as_str().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+        });
     Ok(())
 }

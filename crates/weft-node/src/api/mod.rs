@@ -5,10 +5,10 @@
 //! `submit`, `reads` and `node` (the handlers, by resource); the router, the rate limit and
 //! the request metrics are here.
 
+pub(crate) mod anchor;
 pub(crate) mod checkpoints;
 pub(crate) mod error;
 pub(crate) mod node;
-pub(crate) mod publish;
 pub(crate) mod reads;
 pub(crate) mod state;
 pub(crate) mod submit;
@@ -94,8 +94,9 @@ pub(crate) fn router(state: Arc<AppState>, others: Router<Arc<AppState>>) -> Rou
         .route("/checkpoint", get(checkpoints::checkpoint_note))
         .route("/add-checkpoint", post(witness::add_checkpoint))
         .route("/v1/witness", get(witness::status))
-        .route("/v1/publish", get(publish::status))
-        .route("/v1/checkpoint/witnessed", get(publish::witnessed))
+        .route("/v1/publish", get(anchor::status))
+        .route("/v1/checkpoint/witnessed", get(anchor::witnessed))
+        .route("/v1/anchors", get(anchor::anchors))
         .route("/v1/checkpoint", get(checkpoints::checkpoint))
         .route("/v1/checkpoint/consistency", get(checkpoints::consistency))
         .route("/v1/status", get(status))

@@ -55,6 +55,8 @@ pub(crate) struct AppState {
     pub witness: Option<Arc<weft_ledger::witness::Witness>>,
     /// What publishing to witnesses shows, when `[publish]` is enabled.
     pub published: Option<Arc<crate::publish::Published>>,
+    /// How anchoring other chains fares, when `[anchor]` is enabled.
+    pub anchoring: Option<crate::anchor::Shown>,
 }
 
 /// Runs `read` against the ledger on a blocking thread.

@@ -1,0 +1,316 @@
+//! Two companies' chains entangled (docs/anchoring.md), all real `weft node run` processes on
+//! loopback: A publishes its checkpoints to a witness; B anchors A's checkpoints on its own chain
+//! as A grows. Then A rewrites its history from a block B anchored past and shows the new head:
+//! the witness refuses it, B's rules do not anchor it, B records the evidence, and the evidence
+//! checks offline against A's trust root — and a tampered copy does not.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+mod common;
+use common::node::*;
+use common::run;
+
+fn get_json(url: &str) -> Value {
+    let (code, body) = http("GET", url, None, b"");
+    assert_eq!(code, 200, "{url}: {body}");
+    body
+}
+
+fn write(dir: &Path, name: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, name).expect("write");
+    path.to_str().expect("utf-8").to_string()
+}
+
+/// Replaces the first `from` after `[section]` in `home`'s config with `to`, for each pair.
+fn configure(home: &Path, section: &str, pairs: &[(&str, &str)]) {
+    let path = home.join("config.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let header = format!("[{section}]\n");
+    let (before, after) = text.split_once(&header).expect("the section");
+    let mut after = after.to_string();
+    for (from, to) in pairs {
+        assert!(after.contains(from), "{from} in [{section}]");
+        after = after.replacen(from, to, 1);
+    }
+    std::fs::write(&path, format!("{before}{header}{after}")).expect("config");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// B anchors A's chain at `url`, every 100 ms.
+fn anchor_to(home_b: &Path, url: &str) {
+    let path = home_b.join("config.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let (before, after) = text.split_once("[anchor]\n").expect("[anchor]");
+    let after = after
+        .replacen("enabled = false", "enabled = true", 1)
+        .replacen(
+            "\nchains = [",
+            &format!("\nchains = [{{ trust = \"a.trust.json\", urls = [\"{url}\"] }}",),
+            1,
+        )
+        .replacen("interval_ms = 1000", "interval_ms = 100", 1);
+    std::fs::write(&path, format!("{before}[anchor]\n{after}")).expect("config");
+}
+
+/// Points B's anchoring from `old` to `new` (a node of A restarted on another port).
+fn repoint(home_b: &Path, old: &str, new: &str) {
+    let path = home_b.join("config.toml");
+    let config = std::fs::read_to_string(&path).expect("config");
+    std::fs::write(&path, config.replace(old, new)).expect("config");
+}
+
+fn size_of(url: &str) -> u64 {
+    get_json(&format!("{url}/v1/chain"))["height"]
+        .as_u64()
+        .expect("height")
+        + 1
+}
+
+fn anchored(b: &Node) -> Value {
+    get_json(&format!("{}/v1/anchors", b.url))["chains"][0].clone()
+}
+
+#[test]
+fn a_chain_that_rewrites_what_another_anchored_is_caught_and_the_evidence_checks_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home_a = dir.path().join("a");
+    let home_b = dir.path().join("b");
+    let home_w = dir.path().join("w");
+    run(&home_a, &["init", "--chain-id", "company-a"], 0);
+    run(&home_b, &["init", "--chain-id", "company-b"], 0);
+    run(&home_w, &["init", "--chain-id", "company-w"], 0);
+    let designer = org(&home_a, "Designer");
+    let a_root = dir.path().join("a.trust.json");
+    let b_root = dir.path().join("b.trust.json");
+    run(
+        &home_a,
+        &["trust", "export", "--out", a_root.to_str().expect("utf-8")],
+        0,
+    );
+    run(
+        &home_b,
+        &["trust", "export", "--out", b_root.to_str().expect("utf-8")],
+        0,
+    );
+    for home in [&home_b, &home_w] {
+        std::fs::copy(&a_root, home.join("a.trust.json")).expect("copy");
+    }
+
+    // W witnesses A; A publishes to W.
+    configure(
+        &home_w,
+        "witness",
+        &[
+            ("enabled = false", "enabled = true"),
+            ("name = \"\"", "name = \"witness.example/w\""),
+            ("origins = []", "origins = [\"a.trust.json\"]"),
+        ],
+    );
+    let w = Node::start(&home_w);
+    let w_key = get_json(&format!("{}/v1/witness", w.url))["verifier_key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    configure(
+        &home_a,
+        "publish",
+        &[
+            ("enabled = false", "enabled = true"),
+            (
+                "witnesses = []",
+                &format!("witnesses = [{{ url = \"{}\", key = \"{w_key}\" }}]", w.url),
+            ),
+            ("interval_ms = 1000", "interval_ms = 100"),
+        ],
+    );
+    let a = Node::start(&home_a);
+    for i in 0..3 {
+        a.cli(
+            &[
+                "claim",
+                "--as",
+                &designer,
+                &write(dir.path(), &format!("a-{i}")),
+            ],
+            0,
+        );
+    }
+
+    // B registers A and anchors it as it grows.
+    anchor_to(&home_b, &a.url);
+    let b = Node::start(&home_b);
+    let caught_up = |b: &Node, size: u64| {
+        wait_until(60, || {
+            let chain = anchored(b);
+            (chain["size"].as_u64() >= Some(size))
+                .then_some(chain["size"].as_u64().unwrap_or(0))
+                .ok_or_else(|| format!("{chain}"))
+        })
+    };
+    let first = caught_up(&b, size_of(&a.url));
+    let anchors = get_json(&format!("{}/v1/anchors", b.url));
+    assert_eq!(anchors["chains"][0]["chain"], "company-a", "{anchors}");
+    assert!(anchors["anchoring"][0]["last_error"].is_null(), "{anchors}");
+
+    // A's home as it is now: what a rewrite starts from.
+    let old_url = a.url.clone();
+    a.terminate();
+    b.terminate();
+    let fork = dir.path().join("a-fork");
+    copy_dir(&home_a, &fork);
+    let a = Node::start(&home_a);
+    repoint(&home_b, &old_url, &a.url);
+    let b = Node::start(&home_b);
+    for i in 3..6 {
+        a.cli(
+            &[
+                "claim",
+                "--as",
+                &designer,
+                &write(dir.path(), &format!("a-{i}")),
+            ],
+            0,
+        );
+    }
+    let before = caught_up(&b, size_of(&a.url));
+    assert!(before > first);
+    let status = run(&home_b, &["--json", "anchor", "status"], 0);
+    assert!(status["publishing"].is_null(), "{status}");
+    assert_eq!(status["anchors"]["chains"][0]["size"], before, "{status}");
+    let no_evidence = run(
+        &home_b,
+        &[
+            "--json",
+            "anchor",
+            "evidence",
+            "--trust",
+            a_root.to_str().expect("utf-8"),
+            "--trust",
+            b_root.to_str().expect("utf-8"),
+        ],
+        0,
+    );
+    assert_eq!(
+        no_evidence["evidence"],
+        Value::Array(vec![]),
+        "{no_evidence}"
+    );
+    let old_url = a.url.clone();
+    a.terminate();
+
+    // A rewrites: from the copy, other claims, past the size B anchored.
+    let rewritten = Node::start(&fork);
+    for i in 0..8 {
+        rewritten.cli(
+            &[
+                "claim",
+                "--as",
+                &designer,
+                &write(dir.path(), &format!("r-{i}")),
+            ],
+            0,
+        );
+    }
+    // The witness refuses the rewritten history (what A's publisher reports).
+    wait_until(60, || {
+        let status = get_json(&format!("{}/v1/publish", rewritten.url));
+        let error = status["witnesses"][0]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (error.starts_with("409") || error.starts_with("422"))
+            .then_some(())
+            .ok_or_else(|| format!("{status}"))
+    });
+    // B is pointed at the rewritten chain: it does not anchor it, and records the evidence.
+    b.terminate();
+    repoint(&home_b, &old_url, &rewritten.url);
+    let b = Node::start(&home_b);
+    let chain = wait_until(60, || {
+        let anchors = get_json(&format!("{}/v1/anchors", b.url));
+        let chain = anchors["chains"][0].clone();
+        (chain["evidence"].as_array().map(Vec::len) == Some(1))
+            .then_some(chain)
+            .ok_or_else(|| format!("{anchors}"))
+    });
+    assert_eq!(
+        chain["size"], before,
+        "nothing of the rewrite anchored: {chain}"
+    );
+
+    // The evidence: proven on B, checked against A's root, written out…
+    let out = dir.path().join("evidence.json");
+    let trust = [
+        "--trust",
+        a_root.to_str().expect("utf-8"),
+        "--trust",
+        b_root.to_str().expect("utf-8"),
+    ];
+    let mut args = vec![
+        "--json",
+        "anchor",
+        "evidence",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ];
+    args.extend(trust);
+    let evidence = run(&home_b, &args, 0);
+    assert_eq!(
+        evidence["evidence"][0]["checked"]["size"], before,
+        "{evidence}"
+    );
+    // …and checked offline by anyone holding A's trust root, with no node running.
+    drop(b);
+    drop(rewritten);
+    let third = dir.path().join("third-party");
+    std::fs::create_dir_all(&third).expect("mkdir");
+    let verified = run(
+        &third,
+        &[
+            "--json",
+            "anchor",
+            "verify",
+            out.to_str().expect("utf-8"),
+            "--trust",
+            a_root.to_str().expect("utf-8"),
+        ],
+        0,
+    );
+    assert_eq!(verified["valid"], true, "{verified}");
+    // A tampered copy is refused: one root changed.
+    let text = std::fs::read_to_string(&out).expect("evidence");
+    let pieces: Value = serde_json::from_str(&text).expect("json");
+    let second = pieces[0]["second"].as_str().expect("note");
+    let root_line = second.lines().nth(2).expect("root line");
+    let mut changed = root_line.to_string();
+    let swapped = if changed.starts_with('A') { "B" } else { "A" };
+    changed.replace_range(0..1, swapped);
+    std::fs::write(&out, text.replacen(root_line, &changed, 1)).expect("write");
+    run(
+        &third,
+        &[
+            "--json",
+            "anchor",
+            "verify",
+            out.to_str().expect("utf-8"),
+            "--trust",
+            a_root.to_str().expect("utf-8"),
+        ],
+        4,
+    );
+}
