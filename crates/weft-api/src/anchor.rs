@@ -67,6 +67,9 @@ pub struct AnchoredChainAnswer {
     pub anchor_tx: Option<String>,
     /// `AnchorEvidence` transactions recorded against it.
     pub evidence: Vec<String>,
+    /// The signed checkpoint anchored last (from its `Anchor` transaction): what other companies
+    /// anchoring the same chain compare theirs with, to catch a split view.
+    pub note: Option<String>,
 }
 
 /// How a node's anchoring of one chain fares.

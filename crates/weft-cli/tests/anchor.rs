@@ -314,3 +314,124 @@ fn a_chain_that_rewrites_what_another_anchored_is_caught_and_the_evidence_checks
         4,
     );
 }
+
+/// C anchors A's chain at `url`, comparing with what the `peers` anchored.
+fn anchor_with_peers(home: &Path, url: &str, peers: &[&str]) {
+    let path = home.join("config.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let (before, after) = text.split_once("[anchor]\n").expect("[anchor]");
+    let peers: Vec<String> = peers.iter().map(|peer| format!("\"{peer}\"")).collect();
+    let after = after
+        .replacen("enabled = false", "enabled = true", 1)
+        .replacen(
+            "\nchains = [",
+            &format!(
+                "\nchains = [{{ trust = \"a.trust.json\", urls = [\"{url}\"], peers = [{}] }}",
+                peers.join(", ")
+            ),
+            1,
+        )
+        .replacen("interval_ms = 1000", "interval_ms = 100", 1);
+    std::fs::write(&path, format!("{before}[anchor]\n{after}")).expect("config");
+}
+
+#[test]
+fn a_split_view_is_caught_once_the_companies_compare_what_they_anchored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home_a = dir.path().join("a");
+    run(&home_a, &["init", "--chain-id", "company-a"], 0);
+    let designer = org(&home_a, "Designer");
+    let a_root = dir.path().join("a.trust.json");
+    let a_root_arg = a_root.to_str().expect("utf-8");
+    run(&home_a, &["trust", "export", "--out", a_root_arg], 0);
+    // A keeps two histories from here on: one it shows B, one it shows C.
+    let shown_c = dir.path().join("a-shown-to-c");
+    copy_dir(&home_a, &shown_c);
+    let to_b = Node::start(&home_a);
+    let to_c = Node::start(&shown_c);
+    for i in 0..3 {
+        to_b.cli(
+            &[
+                "claim",
+                "--as",
+                &designer,
+                &write(dir.path(), &format!("b-{i}")),
+            ],
+            0,
+        );
+        to_c.cli(
+            &[
+                "claim",
+                "--as",
+                &designer,
+                &write(dir.path(), &format!("c-{i}")),
+            ],
+            0,
+        );
+    }
+    assert_eq!(size_of(&to_b.url), size_of(&to_c.url));
+
+    // B and C each anchor the history A shows them, and compare what they anchored.
+    let home_b = dir.path().join("b");
+    let home_c = dir.path().join("c");
+    for (home, name) in [(&home_b, "company-b"), (&home_c, "company-c")] {
+        run(home, &["init", "--chain-id", name], 0);
+        std::fs::copy(&a_root, home.join("a.trust.json")).expect("copy");
+    }
+    let (b_api, c_api) = (free_port(), free_port());
+    anchor_with_peers(&home_b, &to_b.url, &[&format!("http://{c_api}")]);
+    anchor_with_peers(&home_c, &to_c.url, &[&format!("http://{b_api}")]);
+    let b = Node::start_on(&home_b, &b_api);
+    let c = Node::start_on(&home_c, &c_api);
+    // Each catches it: two checkpoints of A of one size, different roots, signed by A.
+    for node in [&b, &c] {
+        let chain = wait_until(60, || {
+            let anchors = get_json(&format!("{}/v1/anchors", node.url));
+            let chain = anchors["chains"][0].clone();
+            (chain["evidence"].as_array().map(Vec::len) == Some(1))
+                .then_some(chain)
+                .ok_or_else(|| format!("{anchors}"))
+        });
+        assert!(chain["size"].as_u64() > Some(0), "{chain}");
+    }
+    // The evidence on C's chain checks against A's trust root.
+    let out = dir.path().join("split.json");
+    let c_root = dir.path().join("c.trust.json");
+    run(
+        &home_c,
+        &["trust", "export", "--out", c_root.to_str().expect("utf-8")],
+        0,
+    );
+    let evidence = c.cli(
+        &[
+            "--json",
+            "anchor",
+            "evidence",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--trust",
+            a_root_arg,
+            "--trust",
+            c_root.to_str().expect("utf-8"),
+        ],
+        0,
+    );
+    assert_eq!(
+        evidence["evidence"].as_array().map(Vec::len),
+        Some(1),
+        "{evidence}"
+    );
+    let verified = run(
+        &dir.path().join("third-party"),
+        &[
+            "--json",
+            "anchor",
+            "verify",
+            out.to_str().expect("utf-8"),
+            "--trust",
+            a_root_arg,
+        ],
+        0,
+    );
+    assert_eq!(verified["valid"], true, "{verified}");
+}

@@ -5,9 +5,12 @@
 //! proof from the size anchored before, signed with the home's authority key. A chain not yet
 //! registered is registered first (`RegisterChain`).
 //!
-//! When the chain's new checkpoint does not extend the one anchored, the node asks it for its
-//! checkpoint of the anchored size: signed by a quorum with another root, the two are recorded
-//! as `AnchorEvidence`, which anyone can check offline. The rules check everything again: the
+//! The node also takes the checkpoints of the chain that other companies anchoring it (`peers`)
+//! anchored last. A checkpoint that is not shown to extend the one anchored is compared with
+//! what the chain signs at its size and at the anchored size: two checkpoints of one size with
+//! different roots, each signed by a quorum, are recorded as `AnchorEvidence`, which anyone can
+//! check offline — a rewritten history, or a split view (the chain showing one company one head
+//! and another a different one). The rules check everything again: the
 //! node's own checks only keep it from submitting what they would refuse.
 
 use std::path::Path;
@@ -38,6 +41,8 @@ struct Source {
     origin: String,
     genesis: Vec<u8>,
     clients: Vec<NodeClient>,
+    /// Other companies' nodes that anchor the same chain.
+    peers: Vec<NodeClient>,
 }
 
 /// What the API shows of the anchoring.
@@ -91,11 +96,20 @@ impl Anchorer {
                         .with_context(|| format!("anchor.chains.urls {url}"))
                 })
                 .collect::<Result<Vec<_>>>()?;
+            let peers = chain
+                .peers
+                .iter()
+                .map(|url| {
+                    NodeClient::new(url, trusted.clone(), REQUEST_TIMEOUT)
+                        .with_context(|| format!("anchor.chains.peers {url}"))
+                })
+                .collect::<Result<Vec<_>>>()?;
             let genesis = weft_ledger::trust::genesis_block(&root.document().genesis)?;
             sources.push(Source {
                 origin: weft_ledger::checkpoint::origin(&root.chain, &root.chain_id),
                 genesis: weft_core::encoding::encode(&genesis),
                 clients,
+                peers,
             });
         }
         let shown = sources
@@ -174,22 +188,54 @@ impl Anchorer {
             .map_err(|error| error.to_string())
     }
 
-    /// One chain: registers it if it is not, then anchors its latest checkpoint, or records the
-    /// evidence that it does not extend the one anchored.
+    /// One chain: registers it if it is not, then considers its latest checkpoint as the chain
+    /// shows it, and the ones the other companies anchoring it (`peers`) anchored last.
     fn step(&self, source: &Source) -> Result<Step, String> {
-        let mut anchors = self.anchors()?;
-        if anchors.get(&source.origin).is_none() {
+        if self.anchors()?.get(&source.origin).is_none() {
             self.submit(Payload::RegisterChain(RegisterChain {
                 genesis: source.genesis.clone(),
             }))?;
             tracing::info!(origin = %source.origin, "registered another chain for anchoring");
-            anchors = self.anchors()?;
         }
-        let note = fetch_note(source, None)?;
-        let (chain, _, verified) =
-            check_note(&anchors, &note).map_err(|error| error.to_string())?;
+        let mut candidates = vec![fetch_note(source, None)?];
+        for peer in &source.peers {
+            // A peer that cannot be asked delays the comparison; it cannot corrupt it.
+            let Ok(answer) = peer.get::<weft_api::AnchorsAnswer>("/v1/anchors") else {
+                continue;
+            };
+            if let Some(note) = answer
+                .chains
+                .into_iter()
+                .find(|chain| chain.origin == source.origin)
+                .and_then(|chain| chain.note)
+            {
+                candidates.push(note);
+            }
+        }
+        let mut step = Step {
+            seen: 0,
+            anchored: false,
+        };
+        for note in candidates {
+            let anchors = self.anchors()?;
+            let (seen, anchored) = self.consider(source, &anchors, note)?;
+            step.seen = step.seen.max(seen);
+            step.anchored |= anchored;
+        }
+        Ok(step)
+    }
+
+    /// One checkpoint of the chain: anchored if it extends what is anchored (by the chain's own
+    /// consistency proof); otherwise compared with what the chain signs at its size and at the
+    /// size anchored, and two of them that contradict each other recorded as evidence.
+    fn consider(
+        &self,
+        source: &Source,
+        anchors: &Anchors,
+        note: String,
+    ) -> Result<(u64, bool), String> {
+        let (chain, _, verified) = check_note(anchors, &note).map_err(|error| error.to_string())?;
         let new = verified.checkpoint;
-        let seen = new.size;
         let caught = !chain.evidence.is_empty();
         let Some(latest) = chain.latest else {
             self.submit(Payload::Anchor(Anchor {
@@ -197,69 +243,72 @@ impl Anchorer {
                 old_size: 0,
                 proof: Vec::new(),
             }))?;
-            return Ok(Step {
-                seen,
-                anchored: true,
-            });
+            return Ok((new.size, true));
         };
-        if new.size == latest.size && new.root == latest.root {
-            return Ok(Step {
-                seen,
-                anchored: false,
-            });
+        let evidence = |first: String, second: String| -> Result<(u64, bool), String> {
+            if caught {
+                return Err(format!(
+                    "chain {} signed two histories; the evidence is on this ledger",
+                    source.origin
+                ));
+            }
+            let id = self.submit(Payload::AnchorEvidence(AnchorEvidence { first, second }))?;
+            tracing::error!(origin = %source.origin, evidence = %id, "another chain signed two histories: evidence recorded");
+            Err(format!(
+                "chain {} signed two histories; evidence recorded in transaction {id}",
+                source.origin
+            ))
+        };
+        if new.size == latest.size {
+            if new.root == latest.root {
+                return Ok((new.size, false));
+            }
+            return evidence(self.anchored_note(&latest)?, note);
         }
-        if new.size > latest.size {
-            let proof = consistency(&source.clients[0], latest.size, new.size)?;
-            if weft_core::merkle::verify_consistency(
+        if new.size > latest.size
+            && let Ok(proof) = consistency(&source.clients[0], latest.size, new.size)
+            && weft_core::merkle::verify_consistency(
                 latest.size,
                 new.size,
                 &latest.root,
                 &new.root,
                 &proof,
-            ) {
-                self.submit(Payload::Anchor(Anchor {
-                    note,
-                    old_size: latest.size,
-                    proof,
-                }))?;
-                return Ok(Step {
-                    seen,
-                    anchored: true,
-                });
+            )
+        {
+            self.submit(Payload::Anchor(Anchor {
+                note,
+                old_size: latest.size,
+                proof,
+            }))?;
+            return Ok((new.size, true));
+        }
+        // Not shown to extend what is anchored: what does the chain sign at this size, and at
+        // the size anchored?
+        if let Ok(then) = fetch_note(source, Some(new.size)) {
+            let (_, _, at) = check_note(anchors, &then).map_err(|error| error.to_string())?;
+            if at.checkpoint.root != new.root {
+                return evidence(then, note);
             }
         }
-        // Not an extension of what is anchored: what does the chain sign at the anchored size?
-        let why = format!(
-            "its checkpoint of {} blocks does not extend the {} anchored",
-            new.size, latest.size
-        );
-        if caught {
+        let then = fetch_note(source, Some(latest.size)).map_err(|error| {
+            format!(
+                "a checkpoint of {} blocks that is not shown to extend the {} anchored, and {error}",
+                new.size, latest.size
+            )
+        })?;
+        let (_, _, at) = check_note(anchors, &then).map_err(|error| error.to_string())?;
+        if at.checkpoint.root != latest.root {
+            return evidence(self.anchored_note(&latest)?, then);
+        }
+        if new.size > latest.size {
             return Err(format!(
-                "{why}; it signed two histories, and the evidence is on this ledger"
+                "its checkpoint of {} blocks agrees with the {} anchored, but its consistency \
+                 proof does not hold: a faulty node, not a rewrite",
+                new.size, latest.size
             ));
         }
-        let then = if new.size == latest.size {
-            note
-        } else {
-            fetch_note(source, Some(latest.size)).map_err(|error| format!("{why}, and {error}"))?
-        };
-        let (_, _, verified) = check_note(&anchors, &then).map_err(|error| error.to_string())?;
-        if verified.checkpoint.root == latest.root {
-            return Err(format!(
-                "{why}, yet its checkpoint of {} blocks is the one anchored: its consistency proof \
-                 is wrong (a faulty node, not a rewrite)",
-                latest.size
-            ));
-        }
-        let anchored = self.anchored_note(&latest)?;
-        let id = self.submit(Payload::AnchorEvidence(AnchorEvidence {
-            first: anchored,
-            second: then,
-        }))?;
-        tracing::error!(origin = %source.origin, evidence = %id, "another chain signed two histories: evidence recorded");
-        Err(format!(
-            "{why}: it signed two histories; evidence recorded in transaction {id}"
-        ))
+        // A checkpoint from before the one anchored, of the same history.
+        Ok((new.size, false))
     }
 
     /// The note of the `Anchor` transaction that anchored `latest`.
@@ -268,21 +317,14 @@ impl Anchorer {
             .ledger
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let store = ledger.store();
-        let tx = store
-            .tx_position(&latest.tx_id)
-            .and_then(|position| match position {
-                Some(position) => store.tx_at(position),
-                None => Ok(None),
+        anchored_note(ledger.store(), &latest.tx_id)
+            .map_err(|error| error.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "the anchor transaction {} is not held whole here",
+                    latest.tx_id
+                )
             })
-            .map_err(|error| error.to_string())?;
-        match tx.and_then(|tx| tx.payload) {
-            Some(Payload::Anchor(anchor)) => Ok(anchor.note),
-            _ => Err(format!(
-                "the anchor transaction {} is not held whole here",
-                latest.tx_id
-            )),
-        }
     }
 
     /// Signs `payload` with the authority key and waits until it is committed.
@@ -313,6 +355,20 @@ impl Anchorer {
             None => Err("no answer for the transaction".into()),
         }
     }
+}
+
+/// The note of the `Anchor` transaction `id`, if it is one held whole.
+pub(crate) fn anchored_note(
+    store: &impl weft_ledger::store::Store,
+    id: &TxId,
+) -> weft_ledger::Result<Option<String>> {
+    let Some(position) = store.tx_position(id)? else {
+        return Ok(None);
+    };
+    Ok(match store.tx_at(position)?.and_then(|tx| tx.payload) {
+        Some(Payload::Anchor(anchor)) => Some(anchor.note),
+        _ => None,
+    })
 }
 
 /// What one step saw and did.

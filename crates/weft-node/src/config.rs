@@ -55,6 +55,10 @@ pub struct AnchoredChainConfig {
     /// Its nodes' APIs: the first is asked for its checkpoints and proofs (its witnessed
     /// checkpoint when it publishes one); the signatures of the others are added.
     pub urls: Vec<String>,
+    /// Other companies' nodes that anchor the same chain: the checkpoints they anchored are
+    /// compared with this chain's (a split view is caught).
+    #[serde(default)]
+    pub peers: Vec<String>,
     /// For `https://` URLs: the certificate (PEM, relative to the home) theirs chain to.
     #[serde(default)]
     pub ca: Option<String>,
@@ -209,7 +213,13 @@ impl AnchorSection {
                     message: format!("{}: 1 to 64 node URLs", chain.trust),
                 });
             }
-            for url in &chain.urls {
+            if chain.peers.len() > 64 {
+                return Err(ConfigError {
+                    key: "anchor.chains.peers",
+                    message: format!("{}: at most 64 peers", chain.trust),
+                });
+            }
+            for url in chain.urls.iter().chain(&chain.peers) {
                 let https = url.starts_with("https://");
                 if !https && !url.starts_with("http://") {
                     return Err(ConfigError {
@@ -1243,7 +1253,8 @@ impl NodeConfig {
              enabled = false\n\
              # Each: its trust root file (relative to the home) and its nodes' APIs (the first is asked;\n\
              # the others' signatures are added); `ca` for https:// ones.\n\
-             # chains = [{{ trust = \"trust/supplier.json\", urls = [\"http://supplier.example.com:7460\"] }}]\n\
+             # chains = [{{ trust = \"trust/supplier.json\", urls = [\"http://supplier.example.com:7460\"],\n\
+             #            peers = [\"http://customer.example.com:7460\"] }}]   # others anchoring it: a split view is caught\n\
              chains = []\n\
              # Fetch each chain's head this often, ms (100 to 3600000).\n\
              interval_ms = {anchor_interval_ms}\n\

@@ -45,6 +45,15 @@ impl Node {
 
     /// [`Node::start_with`], the node run by `prefix` (e.g. `sh -c 'ulimit -n 1024; exec "$@"' sh`).
     pub fn start_under(home: &Path, prefix: &[&str], extra: &[&str]) -> Node {
+        Self::start_full(home, prefix, "127.0.0.1:0", extra)
+    }
+
+    /// [`Node::start`] with its API on `api` (`127.0.0.1:PORT`; see [`free_port`]).
+    pub fn start_on(home: &Path, api: &str) -> Node {
+        Self::start_full(home, &[], api, &[])
+    }
+
+    fn start_full(home: &Path, prefix: &[&str], api: &str, extra: &[&str]) -> Node {
         let addr_file = home.join("node.addr");
         let _ = std::fs::remove_file(&addr_file);
         let mut command = match prefix.split_first() {
@@ -58,7 +67,7 @@ impl Node {
         let mut child = command
             .arg("--home")
             .arg(home)
-            .args(["node", "run", "--api", "127.0.0.1:0"])
+            .args(["node", "run", "--api", api])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -129,6 +138,15 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A loopback address no one listens on now (the port the system gave a listener just closed):
+/// for nodes that must know each other's addresses before they start.
+pub fn free_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    drop(listener);
+    address.to_string()
 }
 
 /// An HTTP client for tests. Every request ends within 5 minutes: a node that never answers

@@ -52,11 +52,24 @@ pub(crate) async fn anchors(
 ) -> Result<Json<weft_api::AnchorsAnswer>, ApiError> {
     use weft_ledger::state::StateView as _;
     use weft_ledger::store::Store as _;
-    let anchors = read(&state, |ledger| Ok(ledger.store().snapshot()?.anchors()?)).await?;
+    let (anchors, notes) = read(&state, |ledger| {
+        let anchors = ledger.store().snapshot()?.anchors()?;
+        let notes = anchors
+            .chains
+            .iter()
+            .map(|chain| match &chain.latest {
+                Some(latest) => crate::anchor::anchored_note(ledger.store(), &latest.tx_id),
+                None => Ok(None),
+            })
+            .collect::<Result<Vec<_>, weft_ledger::LedgerError>>()?;
+        Ok((anchors, notes))
+    })
+    .await?;
     let chains = anchors
         .chains
         .iter()
-        .map(|chain| {
+        .zip(notes)
+        .map(|(chain, note)| {
             let root = weft_ledger::rules::anchors::root_of(chain)?;
             Ok(weft_api::AnchoredChainAnswer {
                 origin: chain.origin.clone(),
@@ -68,6 +81,7 @@ pub(crate) async fn anchors(
                 root: chain.latest.map(|latest| latest.root.to_hex()),
                 anchor_tx: chain.latest.map(|latest| latest.tx_id.to_hex()),
                 evidence: chain.evidence.iter().map(|id| id.to_hex()).collect(),
+                note,
             })
         })
         .collect::<Result<Vec<_>, weft_ledger::LedgerError>>()?;
