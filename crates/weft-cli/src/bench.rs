@@ -81,6 +81,9 @@ pub enum BenchCommand {
     /// Load a running node's TCP ingest (docs/ingest-tcp.md): throughput and send-to-committed
     /// latency per frame. RECORD frames use the ingest token of --home.
     Tcp(crate::tcp_bench::TcpBench),
+    /// A witness cosigning a growing chain's checkpoints (docs/anchoring.md): checkpoints per
+    /// second, each checked and its state committed durably before the cosignature.
+    Witness(crate::witness_bench::WitnessBench),
     /// Fingerprinting speed against `sha256sum` on the same file.
     Fingerprint {
         /// File to hash (default: a generated file of --size-mib).
@@ -116,6 +119,7 @@ pub fn run(ctx: &Globals, command: BenchCommand) -> Result<()> {
         BenchCommand::Audit { file } => audit_file(ctx, &file),
         BenchCommand::Node(options) => crate::node_bench::run(ctx, options),
         BenchCommand::Tcp(options) => crate::tcp_bench::run(ctx, options),
+        BenchCommand::Witness(options) => crate::witness_bench::run(ctx, options),
         BenchCommand::Proofs { file, count } => proofs_file(ctx, &file, count),
         BenchCommand::Fingerprint { file, size_mib } => fingerprint(ctx, file, size_mib),
         BenchCommand::Gcode { file, runs, python } => {

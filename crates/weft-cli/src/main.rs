@@ -21,6 +21,7 @@ mod node_bench;
 mod output;
 mod tcp_bench;
 mod tls;
+mod witness_bench;
 
 use std::path::PathBuf;
 

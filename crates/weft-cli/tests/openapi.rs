@@ -285,6 +285,11 @@ fn every_documented_endpoint_answers_as_the_openapi_document_says() {
         get("/v1/checkpoint/witnessed", "/v1/checkpoint/witnessed").0,
         404
     );
+    // No other chain is registered here: none anchored (tests/anchor.rs: some are).
+    let (code, anchors) = get("/v1/anchors", "/v1/anchors");
+    assert_eq!(code, 200);
+    assert_eq!(anchors["chains"], serde_json::json!([]), "{anchors}");
+    assert!(anchors["anchoring"].is_null(), "{anchors}");
     // Checkpoints (docs/checkpoints.md).
     let (code, note) = get("/checkpoint", "/checkpoint");
     assert_eq!(code, 200);

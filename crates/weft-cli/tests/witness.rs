@@ -308,9 +308,11 @@ fn a_chain_publishes_to_its_witnesses_and_serves_what_they_cosigned() {
 
     // `weft anchor status` checks it against the home's trust root and [publish] witnesses…
     let status = run(&home_a, &["--json", "anchor", "status"], 0);
-    assert_eq!(status["checked"]["size"], size, "{status}");
+    assert_eq!(status["publishing"]["checked"]["size"], size, "{status}");
     assert_eq!(
-        status["checked"]["cosigners"].as_array().map(Vec::len),
+        status["publishing"]["checked"]["cosigners"]
+            .as_array()
+            .map(Vec::len),
         Some(2),
         "{status}"
     );

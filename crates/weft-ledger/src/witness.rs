@@ -222,117 +222,160 @@ impl Witness {
 
     /// Answers `POST /add-checkpoint` with `body`, at `now` (POSIX seconds): see the module.
     pub fn add_checkpoint(&self, body: &[u8], now: u64) -> Answer {
-        match self.try_add(body, now) {
-            Ok(answer) | Err(Refusal::Answer(answer)) => answer,
-            Err(Refusal::Failed(error)) => Answer::refuse(
-                500,
-                format!("the witness could not read or write its state: {error}"),
-            ),
-        }
+        self.add_checkpoints(&[body], now)
+            .pop()
+            .expect("one answer a request")
     }
 
-    fn try_add(&self, body: &[u8], now: u64) -> Result<Answer, Refusal> {
-        let request =
-            Request::parse(body).map_err(|why| Refusal::Answer(Answer::refuse(400, why)))?;
+    /// Answers several requests as [`Witness::add_checkpoint`] would one after the other, with
+    /// one durable write transaction for all (group commit): each is checked against the state
+    /// the ones before it left, and no cosignature is given before the commit.
+    pub fn add_checkpoints(&self, bodies: &[&[u8]], now: u64) -> Vec<Answer> {
+        let checked: Vec<Result<(Request, Checkpoint), Answer>> =
+            bodies.iter().map(|body| self.check(body)).collect();
+        let written = (|| -> Result<Vec<Result<String, Answer>>> {
+            let txn = self.db.begin_write().map_err(storage)?;
+            let mut results = Vec::with_capacity(bodies.len());
+            for (body, item) in bodies.iter().zip(checked) {
+                results.push(match item {
+                    Err(answer) => Err(answer),
+                    Ok((request, new)) => self.advance(&txn, request, &new, body, now)?,
+                });
+            }
+            txn.commit().map_err(storage)?;
+            Ok(results)
+        })();
+        let results = match written {
+            Ok(results) => results,
+            Err(error) => {
+                let answer = Answer::refuse(
+                    500,
+                    format!("the witness could not read or write its state: {error}"),
+                );
+                return vec![answer; bodies.len()];
+            }
+        };
+        results
+            .into_iter()
+            .map(|result| match result {
+                Ok(text) => match self.cosign(&text, now) {
+                    Ok(line) => Answer {
+                        status: 200,
+                        content_type: None,
+                        body: line,
+                    },
+                    Err(error) => Answer::refuse(500, format!("cannot cosign: {error}")),
+                },
+                Err(answer) => answer,
+            })
+            .collect()
+    }
+
+    /// What needs no state: the request is well formed, for a chain witnessed here, signed by a
+    /// quorum of its validators.
+    fn check(&self, body: &[u8]) -> Result<(Request, Checkpoint), Answer> {
+        let request = Request::parse(body).map_err(|why| Answer::refuse(400, why))?;
         let parsed = Checkpoint::parse(&request.note.text)
-            .map_err(|error| Refusal::Answer(Answer::refuse(400, error.to_string())))?;
+            .map_err(|error| Answer::refuse(400, error.to_string()))?;
         let Some(witnessed) = self.origins.get(&parsed.origin) else {
-            return Err(Refusal::Answer(Answer::refuse(
+            return Err(Answer::refuse(
                 404,
                 format!("this witness does not witness {:?}", parsed.origin),
-            )));
+            ));
         };
         let verified = checkpoint::verify(&request.note, &witnessed.root, &witnessed.schedule)
             .map_err(|error| {
-                Refusal::Answer(Answer::refuse(
+                Answer::refuse(
                     403,
                     format!("no quorum of the chain's validators signed it: {error}"),
-                ))
+                )
             })?;
         let new = verified.checkpoint;
         if request.old > new.size {
-            return Err(Refusal::Answer(Answer::refuse(
+            return Err(Answer::refuse(
                 400,
                 format!(
                     "old size {} is larger than the checkpoint's {}",
                     request.old, new.size
                 ),
-            )));
+            ));
         }
         if request.old == 0 && !request.proof.is_empty() {
-            return Err(Refusal::Answer(Answer::refuse(
+            return Err(Answer::refuse(
                 400,
                 "a consistency proof from size 0 must be empty",
-            )));
+            ));
         }
-        // The check and the new state in one write transaction: nothing between them.
-        let txn = self.db.begin_write().map_err(storage)?;
-        {
-            let mut latest = txn.open_table(LATEST).map_err(storage)?;
-            let held = latest
-                .get(new.origin.as_str())
-                .map_err(storage)?
-                .map(|bytes| decode_latest(bytes.value()))
-                .transpose()?;
-            let held_size = held.as_ref().map_or(0, |(size, _, _)| *size);
-            if request.old != held_size {
-                return Err(Refusal::Answer(Answer {
-                    status: 409,
-                    content_type: Some(SIZE_CONTENT_TYPE),
-                    body: format!("{held_size}\n"),
-                }));
-            }
-            if let Some((size, root, _)) = &held {
-                let contradiction = if *size == new.size {
-                    (*root != new.root).then(|| {
-                        (
-                            409,
-                            format!(
-                                "a checkpoint of size {size} with another root was cosigned: a \
-                                 split view or a rewritten history"
-                            ),
-                        )
-                    })
-                } else {
-                    (!weft_core::merkle::verify_consistency(
-                        *size,
-                        new.size,
-                        root,
-                        &new.root,
-                        &request.proof,
-                    ))
-                    .then(|| {
-                        (
-                            422,
-                            format!(
-                                "the consistency proof from size {size} to {} does not hold: the \
-                                 chain is not an extension of what was cosigned",
-                                new.size
-                            ),
-                        )
-                    })
-                };
-                if let Some((status, why)) = contradiction {
-                    drop(latest);
-                    self.keep_evidence(&txn, &new.origin, now, body)?;
-                    txn.commit().map_err(storage)?;
-                    return Err(Refusal::Answer(Answer::refuse(status, why)));
-                }
-            }
-            latest
-                .insert(
-                    new.origin.as_str(),
-                    encode_latest(new.size, &new.root, &request.note.text).as_slice(),
-                )
-                .map_err(storage)?;
+        Ok((request, new))
+    }
+
+    /// Checks `request` against the state in `txn` and writes the new state there (or keeps a
+    /// contradiction as evidence): the text to cosign once `txn` is committed, or the refusal.
+    fn advance(
+        &self,
+        txn: &redb::WriteTransaction,
+        request: Request,
+        new: &Checkpoint,
+        body: &[u8],
+        now: u64,
+    ) -> Result<Result<String, Answer>> {
+        let mut latest = txn.open_table(LATEST).map_err(storage)?;
+        let held = latest
+            .get(new.origin.as_str())
+            .map_err(storage)?
+            .map(|bytes| decode_latest(bytes.value()))
+            .transpose()?;
+        let held_size = held.as_ref().map_or(0, |(size, _, _)| *size);
+        if request.old != held_size {
+            return Ok(Err(Answer {
+                status: 409,
+                content_type: Some(SIZE_CONTENT_TYPE),
+                body: format!("{held_size}\n"),
+            }));
         }
-        txn.commit().map_err(storage)?;
-        let line = self.cosign(&request.note.text, now)?;
-        Ok(Answer {
-            status: 200,
-            content_type: None,
-            body: line,
-        })
+        if let Some((size, root, _)) = &held {
+            let contradiction = if *size == new.size {
+                (*root != new.root).then(|| {
+                    (
+                        409,
+                        format!(
+                            "a checkpoint of size {size} with another root was cosigned: a \
+                             split view or a rewritten history"
+                        ),
+                    )
+                })
+            } else {
+                (!weft_core::merkle::verify_consistency(
+                    *size,
+                    new.size,
+                    root,
+                    &new.root,
+                    &request.proof,
+                ))
+                .then(|| {
+                    (
+                        422,
+                        format!(
+                            "the consistency proof from size {size} to {} does not hold: the \
+                             chain is not an extension of what was cosigned",
+                            new.size
+                        ),
+                    )
+                })
+            };
+            if let Some((status, why)) = contradiction {
+                drop(latest);
+                self.keep_evidence(txn, &new.origin, now, body)?;
+                return Ok(Err(Answer::refuse(status, why)));
+            }
+        }
+        latest
+            .insert(
+                new.origin.as_str(),
+                encode_latest(new.size, &new.root, &request.note.text).as_slice(),
+            )
+            .map_err(storage)?;
+        Ok(Ok(request.note.text))
     }
 
     /// A `cosignature/v1` line over `note_text` at `timestamp`.
@@ -364,17 +407,6 @@ impl Witness {
             .insert((origin, now, sequence), body)
             .map_err(storage)?;
         Ok(())
-    }
-}
-
-enum Refusal {
-    Answer(Answer),
-    Failed(LedgerError),
-}
-
-impl From<LedgerError> for Refusal {
-    fn from(error: LedgerError) -> Self {
-        Refusal::Failed(error)
     }
 }
 

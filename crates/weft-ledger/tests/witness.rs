@@ -363,3 +363,39 @@ fn a_witnessed_checkpoint_counts_only_with_the_policys_cosignatures() {
     assert!(Policy::new(vec![witnesses[0].1.clone()], 2).is_err());
     assert!(Policy::new(vec![witnesses[0].1.clone()], 0).is_err());
 }
+
+#[test]
+fn requests_answered_together_are_checked_one_after_the_other() {
+    let (w, leaves) = chain();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = w.ledger.trust_root().expect("root");
+    let witness = Witness::open(
+        &dir.path().join("witness.redb"),
+        "witness.example/w1",
+        SigningKey::from_seed(&[42; 32]),
+        vec![Witnessed::from_root(root)],
+    )
+    .expect("open");
+    let at = |size: usize| weft_core::merkle::root(&leaves[..size]);
+    let proof = |old: usize, new: usize| {
+        weft_core::merkle::consistency_proof(&leaves[..new], old).expect("a proof")
+    };
+    let first = request(0, &[], &note(&w, 5, at(5), &w.producer));
+    let second = request(5, &proof(5, 9), &note(&w, 9, at(9), &w.producer));
+    // Against the state before it: still at 0, so 409.
+    let stale = request(0, &[], &note(&w, 7, at(7), &w.producer));
+    // Extends the second, in the same commit.
+    let third = request(9, &proof(9, 12), &note(&w, 12, at(12), &w.producer));
+    let answers = witness.add_checkpoints(&[&first, &second, &stale, &third], NOW);
+    let statuses: Vec<u16> = answers.iter().map(|answer| answer.status).collect();
+    assert_eq!(statuses, [200, 200, 409, 200], "{answers:?}");
+    assert_eq!(answers[2].body, "9\n");
+    let origin = checkpoint::origin("test", &w.chain_id);
+    assert_eq!(witness.latest(&origin).expect("read"), Some((12, at(12))));
+    // A rewrite in a group is kept as evidence, the others answered all the same.
+    let forked = request(12, &[], &note(&w, 12, at(11), &w.producer));
+    let fourth = request(12, &proof(12, 15), &note(&w, 15, at(15), &w.producer));
+    let answers = witness.add_checkpoints(&[&forked, &fourth], NOW + 1);
+    assert_eq!((answers[0].status, answers[1].status), (409, 200));
+    assert_eq!(witness.evidence(&origin).expect("read").len(), 1);
+}

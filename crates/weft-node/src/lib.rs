@@ -345,7 +345,10 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     });
     let witness = if config.witness.enabled {
         let home = db_path.parent().unwrap_or(std::path::Path::new("."));
-        Some(Arc::new(api::witness::open(home, &config.witness)?))
+        Some(api::witness::WitnessService::start(api::witness::open(
+            home,
+            &config.witness,
+        )?)?)
     } else {
         None
     };

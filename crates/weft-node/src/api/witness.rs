@@ -15,6 +15,55 @@ use super::error::ApiError;
 use super::state::AppState;
 use crate::config::WitnessSection;
 
+/// Most requests answered with one durable commit.
+const MAX_GROUP: usize = 256;
+
+/// One request waiting for the witness's committer.
+type Waiting = (
+    Bytes,
+    tokio::sync::oneshot::Sender<weft_ledger::witness::Answer>,
+);
+
+/// The witness behind its committer: requests that arrive while one commit is under way are
+/// answered together by the next (group commit), each checked against the state the ones before
+/// it left; none is answered before its commit is durable.
+pub(crate) struct WitnessService {
+    pub witness: Arc<Witness>,
+    queue: std::sync::mpsc::SyncSender<Waiting>,
+}
+
+impl WitnessService {
+    pub(crate) fn start(witness: Witness) -> Result<Self> {
+        let witness = Arc::new(witness);
+        let (queue, requests) = std::sync::mpsc::sync_channel::<Waiting>(4 * MAX_GROUP);
+        let worker = witness.clone();
+        std::thread::Builder::new()
+            .name("witness".into())
+            .spawn(move || {
+                // Ends when the API, holding every sender, is gone.
+                while let Ok(first) = requests.recv() {
+                    let mut group = vec![first];
+                    while group.len() < MAX_GROUP {
+                        match requests.try_recv() {
+                            Ok(next) => group.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |since| since.as_secs());
+                    let bodies: Vec<&[u8]> = group.iter().map(|(body, _)| body.as_ref()).collect();
+                    let answers = worker.add_checkpoints(&bodies, now);
+                    for ((_, reply), answer) in group.into_iter().zip(answers) {
+                        let _ = reply.send(answer);
+                    }
+                }
+            })
+            .context("cannot start the witness thread")?;
+        Ok(WitnessService { witness, queue })
+    }
+}
+
 /// Opens the witness of a home: its key (`keys/witness.key`, made owner-only at first start),
 /// the trust roots of the chains it witnesses, and its state (`witness.redb`).
 pub(crate) fn open(home: &Path, config: &WitnessSection) -> Result<Witness> {
@@ -77,7 +126,7 @@ pub(crate) async fn add_checkpoint(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(witness) = state.witness.clone() else {
+    let Some(witness) = state.witness.as_ref() else {
         // As the protocol answers an unknown origin: plain text.
         return Ok((
             StatusCode::NOT_FOUND,
@@ -86,17 +135,20 @@ pub(crate) async fn add_checkpoint(
         )
             .into_response());
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    // The check and the write of the new state are one durable write transaction.
-    let answer = tokio::task::spawn_blocking(move || witness.add_checkpoint(&body, now))
+    // The check and the write of the new state are one durable write transaction (shared with
+    // the requests that arrive meanwhile), committed before the answer.
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let failed = || {
+        ApiError::from(weft_ledger::LedgerError::Storage(
+            "the witness has stopped".into(),
+        ))
+    };
+    let queue = witness.queue.clone();
+    tokio::task::spawn_blocking(move || queue.send((body, reply)))
         .await
-        .map_err(|error| {
-            ApiError::from(weft_ledger::LedgerError::Storage(format!(
-                "the witness failed: {error}"
-            )))
-        })?;
+        .map_err(|_| failed())?
+        .map_err(|_| failed())?;
+    let answer = answer.await.map_err(|_| failed())?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let content_type = answer.content_type.unwrap_or("text/plain; charset=utf-8");
     Ok((status, [(header::CONTENT_TYPE, content_type)], answer.body).into_response())
@@ -110,7 +162,11 @@ pub(crate) async fn add_checkpoint(
         (status = 404, description = "This node witnesses no chain", body = weft_api::ErrorBody),
     ))]
 pub(crate) async fn status(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let Some(witness) = state.witness.clone() else {
+    let Some(witness) = state
+        .witness
+        .as_ref()
+        .map(|service| service.witness.clone())
+    else {
         return Err(ApiError::not_found(
             "this node witnesses no chain ([witness] in config.toml)",
         ));
