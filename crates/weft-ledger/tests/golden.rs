@@ -102,6 +102,23 @@ fn golden_vectors() {
                 from_height: 1_000,
             }))),
         ),
+        (
+            "anchor payload",
+            hex::encode(encode(&Payload::Anchor(weft_core::model::Anchor {
+                note: "n\n".into(),
+                old_size: 3,
+                proof: vec![weft_core::Hash32([0x44; 32])],
+            }))),
+        ),
+        (
+            "anchor evidence payload",
+            hex::encode(encode(&Payload::AnchorEvidence(
+                weft_core::model::AnchorEvidence {
+                    first: "a\n".into(),
+                    second: "b\n".into(),
+                },
+            ))),
+        ),
     ];
     let docs = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
