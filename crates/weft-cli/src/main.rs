@@ -338,7 +338,9 @@ enum AnchorCommand {
     },
     /// Check evidence written by `weft anchor evidence --out` offline, against trust roots.
     Verify {
+        /// The evidence file (`weft anchor evidence --out`).
         file: PathBuf,
+        /// The other chain's trust root to check against, instead of those pinned; repeatable.
         #[arg(long = "trust", value_name = "FILE")]
         trust: Vec<PathBuf>,
     },

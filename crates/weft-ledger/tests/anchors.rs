@@ -31,20 +31,7 @@ fn two_histories() -> (History, History) {
             )
             .expect("claim");
     }
-    let leaves = (0..=rewritten.ledger.head().header.height)
-        .map(|height| {
-            checkpoint::leaf(
-                &rewritten
-                    .ledger
-                    .store()
-                    .signed_header(height)
-                    .expect("read")
-                    .expect("header")
-                    .header
-                    .hash(),
-            )
-        })
-        .collect();
+    let leaves = leaves_of(&rewritten);
     (honest, (rewritten, leaves))
 }
 

@@ -179,8 +179,13 @@ pub fn chain_of_claims() -> (World<MemoryStore>, Vec<weft_core::Hash32>) {
         )
         .expect("claim");
     }
-    let head = w.ledger.head().header.height;
-    let leaves = (0..=head)
+    let leaves = leaves_of(&w);
+    (w, leaves)
+}
+
+/// The leaves of the log of `w`'s chain (docs/checkpoints.md): one per block, in height order.
+pub fn leaves_of<S: Store>(w: &World<S>) -> Vec<weft_core::Hash32> {
+    (0..=w.ledger.head().header.height)
         .map(|height| {
             weft_ledger::checkpoint::leaf(
                 &w.ledger
@@ -192,8 +197,7 @@ pub fn chain_of_claims() -> (World<MemoryStore>, Vec<weft_core::Hash32>) {
                     .hash(),
             )
         })
-        .collect();
-    (w, leaves)
+        .collect()
 }
 
 pub fn asset(content: &[u8]) -> DigitalAsset {
