@@ -2,7 +2,8 @@
 //! checkpoint that also carries the `cosignature/v1` lines of witnesses — what a network
 //! publishes once its witnesses cosigned it, and what other companies anchor. It counts as
 //! witnessed when a quorum of the chain's validators signed it and at least `policy` of the
-//! witnesses the verifier trusts (by their verifier keys) cosigned it.
+//! witnesses the verifier trusts (by their verifier keys) cosigned it. The `cosignature/v1`
+//! format itself (C2SP tlog-cosignature) is here too; the witness ([`crate::witness`]) signs it.
 
 use base64ct::{Base64, Encoding as _};
 use weft_core::{PublicKey, Signature};
@@ -11,7 +12,41 @@ use crate::checkpoint::{self, Note, VerifiedCheckpoint};
 use crate::error::{LedgerError, Result};
 use crate::state::Schedule;
 use crate::trust::TrustRoot;
-use crate::witness::{COSIGNATURE_TYPE, cosigned_message, cosigner_key_id};
+
+/// The key type byte of an Ed25519 cosignature key (C2SP tlog-cosignature).
+const COSIGNATURE_TYPE: u8 = 0x04;
+
+/// The C2SP key ID of an Ed25519 cosigner key under `name`.
+pub fn cosigner_key_id(name: &str, key: &PublicKey) -> [u8; 4] {
+    checkpoint::typed_key_id(name, COSIGNATURE_TYPE, key)
+}
+
+/// The verifier key of a cosigner (C2SP signed-note vkey): `name+hex key ID+base64(0x04 ‖
+/// key)`.
+pub fn verifier_key(name: &str, key: &PublicKey) -> String {
+    checkpoint::typed_verifier_key(name, COSIGNATURE_TYPE, key)
+}
+
+/// The message a `cosignature/v1` signs: its header and time lines, then the note's text.
+pub fn cosigned_message(timestamp: u64, note_text: &str) -> String {
+    format!("cosignature/v1\ntime {timestamp}\n{note_text}")
+}
+
+/// Checks a `cosignature/v1` line (as a witness answers, `— NAME base64`) of `name`'s `key`
+/// over `note_text`; returns its timestamp.
+pub fn verify_cosignature(name: &str, key: &PublicKey, note_text: &str, line: &str) -> Result<u64> {
+    let bad = |why: String| LedgerError::Invalid(format!("the cosignature of {name}: {why}"));
+    let line = line.trim_end_matches('\n');
+    let note = Note::parse(format!("{note_text}\n{line}\n").as_bytes())
+        .map_err(|error| bad(error.to_string()))?;
+    let witness = WitnessKey {
+        name: name.to_string(),
+        key: *key,
+    };
+    witness
+        .cosignature(&note)?
+        .ok_or_else(|| bad("not this witness's name and key".into()))
+}
 
 /// Most witnesses in one policy.
 pub const MAX_WITNESSES: usize = 32;
@@ -60,7 +95,7 @@ impl WitnessKey {
 
     /// Its verifier key.
     pub fn verifier_key(&self) -> String {
-        crate::witness::verifier_key(&self.name, &self.key)
+        verifier_key(&self.name, &self.key)
     }
 
     /// The timestamp of this witness's cosignature on `note`, if it carries one; a line that

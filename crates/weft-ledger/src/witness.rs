@@ -24,6 +24,8 @@ use redb::{
 use weft_core::{Hash32, PublicKey, SigningKey};
 
 use crate::checkpoint::{self, Checkpoint, Note};
+// The cosignature format, shared with the verifiers of cosigned checkpoints.
+pub use crate::cosigned::{cosigned_message, cosigner_key_id, verifier_key, verify_cosignature};
 use crate::error::{LedgerError, Result};
 use crate::state::Schedule;
 use crate::trust::TrustRoot;
@@ -40,41 +42,6 @@ const LATEST: TableDefinition<&str, &[u8]> = TableDefinition::new("witness_lates
 /// (origin, when in s, sequence: the number of rows before it) → a request that contradicts
 /// what was cosigned.
 const EVIDENCE: TableDefinition<(&str, u64, u64), &[u8]> = TableDefinition::new("witness_evidence");
-
-/// The key type byte of an Ed25519 cosignature key (C2SP tlog-cosignature).
-pub(crate) const COSIGNATURE_TYPE: u8 = 0x04;
-
-/// The C2SP key ID of an Ed25519 cosigner key under `name`.
-pub fn cosigner_key_id(name: &str, key: &PublicKey) -> [u8; 4] {
-    checkpoint::typed_key_id(name, COSIGNATURE_TYPE, key)
-}
-
-/// The verifier key of a cosigner (C2SP signed-note vkey): `name+hex key ID+base64(0x04 ‖
-/// key)`.
-pub fn verifier_key(name: &str, key: &PublicKey) -> String {
-    checkpoint::typed_verifier_key(name, COSIGNATURE_TYPE, key)
-}
-
-/// The message a `cosignature/v1` signs: its header and time lines, then the note's text.
-pub fn cosigned_message(timestamp: u64, note_text: &str) -> String {
-    format!("cosignature/v1\ntime {timestamp}\n{note_text}")
-}
-
-/// Checks a `cosignature/v1` line (as a witness answers, `— NAME base64`) of `name`'s `key`
-/// over `note_text`; returns its timestamp.
-pub fn verify_cosignature(name: &str, key: &PublicKey, note_text: &str, line: &str) -> Result<u64> {
-    let bad = |why: String| LedgerError::Invalid(format!("the cosignature of {name}: {why}"));
-    let line = line.trim_end_matches('\n');
-    let note = Note::parse(format!("{note_text}\n{line}\n").as_bytes())
-        .map_err(|error| bad(error.to_string()))?;
-    let witness = crate::cosigned::WitnessKey {
-        name: name.to_string(),
-        key: *key,
-    };
-    witness
-        .cosignature(&note)?
-        .ok_or_else(|| bad("not this witness's name and key".into()))
-}
 
 /// What the witness answers.
 #[derive(Debug, Clone, PartialEq, Eq)]

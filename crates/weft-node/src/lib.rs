@@ -32,6 +32,7 @@ mod submission;
 mod tcp;
 mod tls;
 pub mod wire;
+mod witnessing;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -345,7 +346,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
     });
     let witness = if config.witness.enabled {
         let home = db_path.parent().unwrap_or(std::path::Path::new("."));
-        Some(api::witness::WitnessService::start(api::witness::open(
+        Some(witnessing::WitnessService::start(api::witness::open(
             home,
             &config.witness,
         )?)?)

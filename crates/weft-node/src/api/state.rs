@@ -52,7 +52,7 @@ pub(crate) struct AppState {
     /// The key this node signs checkpoints with (its producer or validator key).
     pub note_key: Arc<weft_core::SigningKey>,
     /// The witness of other chains, when `[witness]` is enabled.
-    pub witness: Option<super::witness::WitnessService>,
+    pub witness: Option<crate::witnessing::WitnessService>,
     /// What publishing to witnesses shows, when `[publish]` is enabled.
     pub published: Option<Arc<crate::publish::Published>>,
     /// How anchoring other chains fares, when `[anchor]` is enabled.
