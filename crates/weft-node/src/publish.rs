@@ -249,11 +249,16 @@ impl Publisher {
                 last_round = Some((Instant::now(), size, complete));
                 continue;
             }
-            let wait =
-                last_round.map_or(interval, |(at, ..)| interval.saturating_sub(at.elapsed()));
+            // Nothing left to push (every witness cosigned the head): wait for a new block only,
+            // not on a timer that would wake the loop every few ms for nothing.
+            let pending =
+                last_round.is_none_or(|(_, round_size, complete)| size > round_size || !complete);
+            let wait = last_round
+                .map_or(interval, |(at, ..)| interval.saturating_sub(at.elapsed()))
+                .max(Duration::from_millis(10));
             tokio::select! {
                 changed = head.changed() => if changed.is_err() { return },
-                () = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
+                () = tokio::time::sleep(wait), if pending => {}
                 _ = stopping.changed() => return,
             }
         }
