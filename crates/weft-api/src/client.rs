@@ -247,9 +247,19 @@ impl NodeClient {
         self.get(&format!("/v1/checkpoint/consistency?old={old}&new={new}"))
     }
 
-    /// `GET /v1/transactions/{id}/tlog-proof`; `None` if the transaction is not on the chain.
-    pub fn tlog_proof(&self, id: &TxId) -> Result<Option<TlogProofAnswer>, ClientError> {
-        self.get_optional(&format!("/v1/transactions/{id}/tlog-proof"))
+    /// `GET /v1/transactions/{id}/tlog-proof[?size=N]`; `None` if the transaction is not on
+    /// the chain.
+    pub fn tlog_proof(
+        &self,
+        id: &TxId,
+        size: Option<u64>,
+    ) -> Result<Option<TlogProofAnswer>, ClientError> {
+        match size {
+            Some(size) => {
+                self.get_optional(&format!("/v1/transactions/{id}/tlog-proof?size={size}"))
+            }
+            None => self.get_optional(&format!("/v1/transactions/{id}/tlog-proof")),
+        }
     }
 
     /// `GET path`, the answer as `T`.

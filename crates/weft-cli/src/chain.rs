@@ -64,9 +64,9 @@ pub(crate) trait Chain {
     /// The consistency proof between the trees of the first `old` and `new` blocks.
     fn consistency(&self, old: u64, new: u64) -> Result<ConsistencyAnswer>;
 
-    /// The transaction's C2SP tlog-proof against the head's checkpoint; `None` if it is not on
-    /// the chain.
-    fn tlog_proof(&self, id: &TxId) -> Result<Option<String>>;
+    /// The transaction's C2SP tlog-proof against the head's checkpoint (or that of the first
+    /// `size` blocks); `None` if it is not on the chain.
+    fn tlog_proof(&self, id: &TxId, size: Option<u64>) -> Result<Option<String>>;
 
     /// The NIST validation report on `fingerprint`, for `recipient` or for anyone.
     fn asset_report(
@@ -207,13 +207,13 @@ impl Chain for LocalChain {
         Ok(weft_node::checkpoints::consistency_answer(old, new, &proof))
     }
 
-    fn tlog_proof(&self, id: &TxId) -> Result<Option<String>> {
+    fn tlog_proof(&self, id: &TxId, size: Option<u64>) -> Result<Option<String>> {
         if self.ledger.store().tx_position(id)?.is_none() {
             return Ok(None);
         }
         let key = Home::open(&self.home)?.producer_key()?;
         let proof =
-            weft_node::checkpoints::BlockLog::default().tlog_proof(&self.ledger, id, &key)?;
+            weft_node::checkpoints::BlockLog::default().tlog_proof(&self.ledger, id, size, &key)?;
         Ok(Some(proof.to_text()))
     }
 
@@ -321,8 +321,11 @@ impl Chain for RemoteChain {
         Ok(self.node.consistency(old, new)?)
     }
 
-    fn tlog_proof(&self, id: &TxId) -> Result<Option<String>> {
-        Ok(self.node.tlog_proof(id)?.map(|answer| answer.tlog_proof))
+    fn tlog_proof(&self, id: &TxId, size: Option<u64>) -> Result<Option<String>> {
+        Ok(self
+            .node
+            .tlog_proof(id, size)?
+            .map(|answer| answer.tlog_proof))
     }
 
     fn asset_report(

@@ -432,7 +432,7 @@ fn run_in(outer: &Globals, temp: &Path) -> Result<()> {
         });
         // Offline: the proof file and the trust root alone, no node and no home.
         let checked = built.and_then(|()| {
-            commands::proof_verify(&embedded, std::slice::from_ref(&proof_path), roots)
+            commands::proof_verify(&embedded, std::slice::from_ref(&proof_path), roots, None)
         });
         let detail = if checked.is_ok() {
             "valid".into()

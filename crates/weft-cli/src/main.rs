@@ -421,6 +421,23 @@ struct ProofArgs {
     /// checkpoint is added. Repeatable.
     #[arg(long, value_name = "URL", requires = "tlog")]
     also: Vec<String>,
+    /// Write a cross-chain proof: the tlog-proof, the checkpoint covering the transaction with
+    /// its witnesses' cosignatures, and the Anchor transactions other companies' chains hold of
+    /// it, each with its proof there (docs/anchoring.md).
+    #[arg(long, conflicts_with = "tlog")]
+    anchored: bool,
+    /// With --anchored: a node of a chain that anchors this one; repeatable. Default: the first
+    /// URL of each chain in this home's [anchor].
+    #[arg(long, value_name = "URL", requires = "anchored")]
+    by: Vec<String>,
+    /// With --anchored: a witness whose cosignature the checkpoint must carry (its verifier key,
+    /// `name+keyid+key`); repeatable. Default: the witnesses of this home's [publish], if any.
+    #[arg(long = "witness", value_name = "KEY", requires = "anchored")]
+    witnesses: Vec<String>,
+    /// With --anchored: how many of the witnesses must cosign (default: [publish].policy, or
+    /// all given).
+    #[arg(long, requires = "anchored")]
+    policy: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -431,9 +448,17 @@ enum ProofCommand {
         #[arg(required = true, num_args = 1..)]
         files: Vec<PathBuf>,
         /// Check against this trust root (`weft trust export`) instead of those pinned in the
-        /// home; repeatable, one per chain.
+        /// home; repeatable, one per chain (an anchored proof needs one for each chain in it).
         #[arg(long = "trust", value_name = "FILE")]
         trust: Vec<PathBuf>,
+        /// For an anchored proof: a witness whose cosignature its checkpoint must carry (its
+        /// verifier key, `name+keyid+key`); repeatable. Without it the cosignatures are not
+        /// checked.
+        #[arg(long = "witness", value_name = "KEY")]
+        witnesses: Vec<String>,
+        /// How many of the witnesses must cosign (default: all given).
+        #[arg(long, requires = "witnesses")]
+        policy: Option<usize>,
     },
 }
 
@@ -880,9 +905,38 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             trust,
         } => commands::history(&ctx, &target, algo, &trust),
         Command::Proof(ProofArgs {
-            verify: Some(ProofCommand::Verify { files, trust }),
+            verify:
+                Some(ProofCommand::Verify {
+                    files,
+                    trust,
+                    witnesses,
+                    policy,
+                }),
             ..
-        }) => commands::proof_verify(&ctx, &files, &trust),
+        }) => commands::proof_verify(
+            &ctx,
+            &files,
+            &trust,
+            commands::explicit_policy(&witnesses, policy)?,
+        ),
+        Command::Proof(ProofArgs {
+            verify: None,
+            tx_id: Some(tx_id),
+            out,
+            trust,
+            anchored: true,
+            by,
+            witnesses,
+            policy,
+            ..
+        }) => commands::anchored_build(
+            &ctx,
+            &tx_id,
+            out.as_deref(),
+            &trust,
+            &by,
+            commands::home_policy(&ctx, &witnesses, policy)?,
+        ),
         Command::Proof(ProofArgs {
             verify: None,
             tx_id: Some(tx_id),
@@ -890,6 +944,7 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
             trust,
             tlog,
             also,
+            ..
         }) => commands::proof_build(
             &ctx,
             &tx_id,

@@ -435,3 +435,193 @@ fn a_split_view_is_caught_once_the_companies_compare_what_they_anchored() {
     );
     assert_eq!(verified["valid"], true, "{verified}");
 }
+
+#[test]
+fn a_transaction_anchored_on_two_other_chains_is_proven_to_a_third_party_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
+    let (home_a, home_b, home_c, home_w) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+        dir.path().join("w"),
+    );
+    for (home, name) in [
+        (&home_a, "company-a"),
+        (&home_b, "company-b"),
+        (&home_c, "company-c"),
+        (&home_w, "company-w"),
+    ] {
+        run(home, &["init", "--chain-id", name], 0);
+        let root = path(&format!("{}.trust.json", &name[8..]));
+        run(home, &["trust", "export", "--out", &root], 0);
+    }
+    for home in [&home_b, &home_c, &home_w] {
+        std::fs::copy(path("a.trust.json"), home.join("a.trust.json")).expect("copy");
+    }
+    let designer = org(&home_a, "Designer");
+    configure(
+        &home_w,
+        "witness",
+        &[
+            ("enabled = false", "enabled = true"),
+            ("name = \"\"", "name = \"witness.example/w\""),
+            ("origins = []", "origins = [\"a.trust.json\"]"),
+        ],
+    );
+    let w = Node::start(&home_w);
+    let w_key = get_json(&format!("{}/v1/witness", w.url))["verifier_key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    configure(
+        &home_a,
+        "publish",
+        &[
+            ("enabled = false", "enabled = true"),
+            (
+                "witnesses = []",
+                &format!("witnesses = [{{ url = \"{}\", key = \"{w_key}\" }}]", w.url),
+            ),
+            ("interval_ms = 1000", "interval_ms = 100"),
+        ],
+    );
+    let a = Node::start(&home_a);
+    let claim = a.cli(
+        &[
+            "claim",
+            "--as",
+            &designer,
+            &write(dir.path(), "released.gcode"),
+        ],
+        0,
+    );
+    let tx = claim["tx_id"].as_str().expect("tx_id").to_string();
+    anchor_to(&home_b, &a.url);
+    anchor_to(&home_c, &a.url);
+    let b = Node::start(&home_b);
+    let c = Node::start(&home_c);
+    let height = get_json(&format!("{}/v1/transactions/{tx}", a.url))["height"]
+        .as_u64()
+        .expect("height");
+    for node in [&b, &c] {
+        wait_until(60, || {
+            let chain = anchored(node);
+            (chain["size"].as_u64() > Some(height))
+                .then_some(())
+                .ok_or_else(|| format!("{chain}"))
+        });
+    }
+    // The witness has cosigned a checkpoint holding the claim.
+    wait_until(60, || {
+        let status = get_json(&format!("{}/v1/publish", a.url));
+        (status["witnessed_size"].as_u64() > Some(height))
+            .then_some(())
+            .ok_or_else(|| format!("{status}"))
+    });
+
+    // Gathered on A's home from B and C, checked before it is written.
+    let bundle = path("anchored.json");
+    let trust = [
+        "--trust",
+        &path("a.trust.json"),
+        "--trust",
+        &path("b.trust.json"),
+        "--trust",
+        &path("c.trust.json"),
+    ]
+    .map(str::to_string);
+    let mut args: Vec<&str> = vec!["proof", &tx, "--anchored", "--out", &bundle];
+    args.extend(["--by", &b.url, "--by", &c.url]);
+    args.extend(trust.iter().map(String::as_str));
+    let built = a.cli(&args, 0);
+    assert_eq!(
+        built["anchors"].as_array().map(Vec::len),
+        Some(2),
+        "{built}"
+    );
+    assert_eq!(
+        built["witnesses"]["cosigners"][0]["name"],
+        "witness.example/w"
+    );
+
+    // A third party with the three trust roots and the witness's key, no node running.
+    drop((a, b, c, w));
+    let third = dir.path().join("third-party");
+    std::fs::create_dir_all(&third).expect("mkdir");
+    let verify = |file: &str, extra: &[&str], code: i32| {
+        let mut args = vec!["proof", "verify", file];
+        args.extend(trust.iter().map(String::as_str));
+        args.extend(extra);
+        run(&third, &args, code)
+    };
+    let verified = verify(&bundle, &["--witness", &w_key], 0);
+    assert_eq!(verified["valid"], true, "{verified}");
+    assert_eq!(verified["tx_id"], tx.as_str());
+    let chains: Vec<&str> = verified["anchors"]
+        .as_array()
+        .expect("anchors")
+        .iter()
+        .map(|anchor| anchor["chain"].as_str().expect("chain"))
+        .collect();
+    assert_eq!(chains, ["company-b", "company-c"], "{verified}");
+    assert_eq!(
+        verified["witnesses"]["cosigners"][0]["name"],
+        "witness.example/w"
+    );
+
+    // Refused: a stranger's witness key; a missing trust root; an anchor taken away or altered.
+    let stranger = weft_ledger::cosigned::verifier_key(
+        "witness.example/w",
+        &weft_core::SigningKey::from_seed(&[7; 32]).public_key(),
+    );
+    let refused = verify(&bundle, &["--witness", &stranger], 4);
+    assert!(
+        refused["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("cosigned"),
+        "{refused}"
+    );
+    let mut args = vec!["proof", "verify", &bundle];
+    args.extend(trust[..4].iter().map(String::as_str));
+    let refused = run(&third, &args, 4);
+    assert!(
+        refused["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("no trust root"),
+        "{refused}"
+    );
+    let original: Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle).expect("read")).expect("json");
+    let altered = path("altered.json");
+    let mut none = original.clone();
+    none["anchors"] = Value::Array(vec![]);
+    std::fs::write(&altered, none.to_string()).expect("write");
+    let refused = verify(&altered, &[], 4);
+    assert!(
+        refused["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("no anchor"),
+        "{refused}"
+    );
+    // C's anchor passed off as a checkpoint of another size: its consistency proof no longer holds.
+    let mut shifted = original.clone();
+    let proof = shifted["anchors"][1]["consistency"].clone();
+    shifted["anchors"][1]["consistency"] = if proof.as_array().is_some_and(Vec::is_empty) {
+        serde_json::json!(["00".repeat(32)])
+    } else {
+        Value::Array(vec![])
+    };
+    std::fs::write(&altered, shifted.to_string()).expect("write");
+    let refused = verify(&altered, &[], 4);
+    assert!(
+        refused["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("anchor 2"),
+        "{refused}"
+    );
+}

@@ -15,11 +15,14 @@
 //! - [`trust`]: trust roots, what a verifier pins.
 //! - [`checkpoint`]: the chain's head as a C2SP signed checkpoint, consistency proofs, and
 //!   C2SP tlog-proofs.
+//! - [`anchored`]: a transaction's proof with the anchors other companies' chains hold of
+//!   the checkpoint covering it, checked offline.
 //! - [`filter`]: which transactions a thin or producer node stores whole.
 //! - [`history`]: an asset's history from a peer, checked against this node's state roots (a
 //!   node that follows on proofs and keeps no rule state).
 //! - [`files`]: secrets refused when others may read them; ledger files created owner-only.
 
+pub mod anchored;
 pub mod audit;
 pub mod block;
 pub mod checkpoint;

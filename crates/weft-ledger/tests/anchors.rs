@@ -300,3 +300,52 @@ fn a_chain_anchors_another_only_as_it_grows_and_records_a_rewrite_as_evidence() 
     let report = weft_ledger::audit::audit(reopened.store(), &mut |_, _| {}).expect("audit");
     assert!(report.ok, "{report:?}");
 }
+
+/// An anchored proof's link between the transaction's checkpoint and an anchored one
+/// (docs/anchoring.md, "Anchored proofs"): either may be the larger; the anchored one must
+/// reach the block; a rewritten history does not link.
+#[test]
+fn an_anchored_checkpoint_covers_a_block_only_in_the_same_history() {
+    let ((honest, leaves), (_, rewritten)) = two_histories();
+    let at = |leaves: &[Hash32], size: usize| Checkpoint {
+        origin: checkpoint::origin("test", &honest.chain_id),
+        size: size as u64,
+        root: weft_core::merkle::root(&leaves[..size]),
+    };
+    let hex = |proof: Vec<Hash32>| proof.iter().map(Hash32::to_hex).collect::<Vec<_>>();
+    let proof = |old: usize, new: usize| {
+        hex(weft_core::merkle::consistency_proof(&leaves[..new], old).expect("a proof"))
+    };
+    use weft_ledger::anchored::check_covers;
+    // Anchored further than the transaction's checkpoint, or less far, or at the same size.
+    check_covers(&at(&leaves, 8), &at(&leaves, 15), 5, &proof(8, 15)).expect("larger");
+    check_covers(&at(&leaves, 15), &at(&leaves, 8), 5, &proof(8, 15)).expect("smaller");
+    check_covers(&at(&leaves, 8), &at(&leaves, 8), 5, &[]).expect("same");
+    // Not reaching the block.
+    let short = check_covers(&at(&leaves, 15), &at(&leaves, 5), 5, &proof(5, 15));
+    assert!(
+        format!("{short:?}").contains("do not reach block 5"),
+        "{short:?}"
+    );
+    // Another history of the same size, or a proof of other sizes.
+    let other = check_covers(&at(&leaves, 8), &at(&rewritten, 15), 5, &proof(8, 15));
+    assert!(
+        format!("{other:?}").contains("not one history"),
+        "{other:?}"
+    );
+    let same_size = check_covers(&at(&leaves, 8), &at(&rewritten, 8), 5, &[]);
+    assert!(
+        format!("{same_size:?}").contains("not one history"),
+        "{same_size:?}"
+    );
+    let wrong = check_covers(&at(&leaves, 8), &at(&leaves, 15), 5, &proof(9, 15));
+    assert!(
+        format!("{wrong:?}").contains("not one history"),
+        "{wrong:?}"
+    );
+    let garbage = check_covers(&at(&leaves, 8), &at(&leaves, 15), 5, &["zz".to_string()]);
+    assert!(
+        format!("{garbage:?}").contains("consistency"),
+        "{garbage:?}"
+    );
+}

@@ -156,17 +156,25 @@ impl BlockLog {
         Ok(log.consistency_proof(old, new).expect("sizes checked"))
     }
 
-    /// A C2SP tlog-proof of transaction `id`: its block's place in the checkpoint of the whole
-    /// chain, signed with `key`; the extra data is the transaction's inclusion proof (JSON),
-    /// carrying the validator changes up to the checkpoint.
+    /// A C2SP tlog-proof of transaction `id`: its block's place in the checkpoint of the first
+    /// `size` blocks (the whole chain when `None`), signed with `key`; the extra data is the
+    /// transaction's inclusion proof (JSON), carrying the validator changes up to the
+    /// checkpoint.
     pub fn tlog_proof<S: Store>(
         &self,
         ledger: &Ledger<S>,
         id: &TxId,
+        size: Option<u64>,
         key: &SigningKey,
     ) -> Result<TlogProof> {
-        let signed = self.checkpoint(ledger, None, key)?;
+        let signed = self.checkpoint(ledger, size, key)?;
         let mut proof = weft_ledger::proof::build(ledger.store(), id)?;
+        if proof.height >= signed.size {
+            return Err(LedgerError::Invalid(format!(
+                "transaction {id} is in block {}, past the checkpoint of {} blocks",
+                proof.height, signed.size
+            )));
+        }
         if signed.validator_changes.len() > proof.validator_changes.len() {
             proof.validator_changes = signed.validator_changes.clone();
         }

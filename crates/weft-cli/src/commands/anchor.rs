@@ -16,6 +16,34 @@ fn untrusted(message: String) -> anyhow::Error {
     Untrusted(message).into()
 }
 
+/// The witness policy of `--witness` keys and `--policy` (all of them by default); `None`
+/// without keys.
+pub fn explicit_policy(keys: &[String], k: Option<usize>) -> Result<Option<Policy>> {
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let witnesses = keys
+        .iter()
+        .map(|key| WitnessKey::parse(key))
+        .collect::<weft_ledger::Result<Vec<_>>>()?;
+    Ok(Some(Policy::new(witnesses, k.unwrap_or(keys.len()))?))
+}
+
+/// The witness policy of `--witness` keys, else the home's `[publish]`; `None` if neither
+/// names a witness.
+pub fn home_policy(ctx: &Globals, keys: &[String], k: Option<usize>) -> Result<Option<Policy>> {
+    if !keys.is_empty() {
+        return explicit_policy(keys, k);
+    }
+    let Ok(config) = Home::open(&ctx.home).and_then(|home| home.config()) else {
+        return Ok(None);
+    };
+    if config.publish.witnesses.is_empty() {
+        return Ok(None);
+    }
+    policy(ctx, keys, k).map(Some)
+}
+
 /// The witness policy to check with: `--witness` keys and `--policy`, else the home's own
 /// `[publish]` (read from its config.toml here, not from the node's answer).
 fn policy(ctx: &Globals, keys: &[String], k: Option<usize>) -> Result<Policy> {

@@ -23,6 +23,7 @@ use crate::output::{Negative, Output};
 use weft_client::home::{Home, write_key};
 
 mod anchor;
+mod anchored;
 mod assets;
 mod chain;
 mod checked;
@@ -33,6 +34,7 @@ mod resources;
 mod trust;
 
 pub use anchor::*;
+pub use anchored::*;
 pub use assets::*;
 pub use chain::*;
 pub use checked::*;

@@ -95,7 +95,7 @@ fn tlog_build(
     also: &[String],
 ) -> Result<()> {
     let place = chain.place();
-    let Some(text) = chain.tlog_proof(id)? else {
+    let Some(text) = chain.tlog_proof(id, None)? else {
         bail!("transaction {id} is not on {place}");
     };
     let mut parsed =
@@ -177,15 +177,14 @@ pub(crate) fn checked(
     Ok(verified)
 }
 
-/// The bytes of a proof file, refusing an oversized one before reading it.
-fn read_proof(file: &Path) -> Result<Vec<u8>> {
+/// The bytes of a proof file, refusing one over `limit` bytes before reading it.
+fn read_proof(file: &Path, limit: usize) -> Result<Vec<u8>> {
     let metadata = fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
-    if metadata.len() > weft_ledger::proof::MAX_PROOF_BYTES as u64 {
+    if metadata.len() > limit as u64 {
         bail!(
-            "{} is {} bytes; a proof is at most {} bytes",
+            "{} is {} bytes; a proof is at most {limit} bytes",
             file.display(),
             metadata.len(),
-            weft_ledger::proof::MAX_PROOF_BYTES
         );
     }
     fs::read(file).with_context(|| format!("cannot read {}", file.display()))
@@ -194,7 +193,21 @@ fn read_proof(file: &Path) -> Result<Vec<u8>> {
 /// `weft proof verify FILE…`: each proof is checked against the trust root of its chain (from
 /// `--trust`, or pinned in the home); one file reports alone, several are checked together
 /// (their signatures in Ed25519 batches) and reported one by one.
-pub fn proof_verify(ctx: &Globals, files: &[PathBuf], trust_files: &[PathBuf]) -> Result<()> {
+pub fn proof_verify(
+    ctx: &Globals,
+    files: &[PathBuf],
+    trust_files: &[PathBuf],
+    policy: Option<weft_ledger::cosigned::Policy>,
+) -> Result<()> {
+    if let [file] = files {
+        let bytes = read_proof(file, weft_ledger::anchored::MAX_ANCHORED_PROOF_BYTES)?;
+        if super::is_anchored(&bytes) {
+            return super::anchored_verify(ctx, &bytes, trust_files, policy);
+        }
+    }
+    if policy.is_some() {
+        bail!("--witness is for an anchored proof (`weft proof TX --anchored`), checked alone");
+    }
     let roots = roots(ctx, trust_files)?;
     let certificates = weft_node::net::finality::Certificates;
     let tlog =
@@ -202,7 +215,7 @@ pub fn proof_verify(ctx: &Globals, files: &[PathBuf], trust_files: &[PathBuf]) -
     if let [file] = files {
         // A file that cannot be read is an error (exit 1); one that is not a valid proof, or
         // of a chain without a trust root, is a negative verdict (exit 4).
-        let bytes = read_proof(file)?;
+        let bytes = read_proof(file, weft_ledger::proof::MAX_PROOF_BYTES)?;
         if tlog(&bytes) {
             return tlog_verify(ctx, &roots, &bytes);
         }
@@ -235,7 +248,7 @@ pub fn proof_verify(ctx: &Globals, files: &[PathBuf], trust_files: &[PathBuf]) -
     let documents: Vec<Result<weft_ledger::proof::InclusionProof>> = files
         .iter()
         .map(|file| {
-            let bytes = read_proof(file)?;
+            let bytes = read_proof(file, weft_ledger::proof::MAX_PROOF_BYTES)?;
             if tlog(&bytes) {
                 bail!(
                     "a tlog-proof is checked alone: `weft proof verify {}`",

@@ -105,22 +105,26 @@ pub(crate) async fn consistency(
 }
 
 #[utoipa::path(get, path = "/v1/transactions/{id}/tlog-proof", tag = "transactions",
-    params(("id" = String, Path, description = "Transaction id, 64 hex digits")),
+    params(
+        ("id" = String, Path, description = "Transaction id, 64 hex digits"),
+        ("size" = Option<u64>, Query, description = "Against the checkpoint of the first SIZE blocks (default: all); it must hold the transaction's block"),
+    ),
     responses(
-        (status = 200, description = "The transaction's C2SP tlog-proof against the head's checkpoint", body = weft_api::TlogProofAnswer),
+        (status = 200, description = "The transaction's C2SP tlog-proof against the head's checkpoint (or that of SIZE blocks)", body = weft_api::TlogProofAnswer),
         (status = 400, description = "Malformed request", body = weft_api::ErrorBody), (status = 429, description = "Over the request rate", body = weft_api::ErrorBody),
         (status = 404, description = "Not on this chain", body = weft_api::ErrorBody),
     ))]
 pub(crate) async fn tlog_proof(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<SizeQuery>,
 ) -> Result<Json<TlogProofAnswer>, ApiError> {
     let id = TxId::from_hex(id.trim())
         .map_err(|error| ApiError::bad_request(ErrorCode::BadId, error.to_string()))?;
     let log = state.block_log.clone();
     let key = state.note_key.clone();
     let proof = read(&state, move |ledger| {
-        log.tlog_proof(ledger, &id, &key).map_err(asked)
+        log.tlog_proof(ledger, &id, query.size, &key).map_err(asked)
     })
     .await?;
     Ok(Json(TlogProofAnswer {
