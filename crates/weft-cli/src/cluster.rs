@@ -43,24 +43,53 @@ fn cluster_text(cluster: &Cluster) -> String {
 
 pub fn up(
     ctx: &Globals,
-    validators: usize,
-    thin: usize,
-    archive: usize,
+    validators: &[usize],
+    networks: usize,
+    (thin, archive): (usize, usize),
     dir: &Path,
     timeout: Duration,
 ) -> Result<()> {
-    let cluster = launcher::up(
-        &weft()?,
-        dir,
-        &launcher::Spec {
-            validators,
-            thin,
-            archive,
-            timeout,
+    let spec = |validators: usize| launcher::Spec {
+        validators,
+        thin,
+        archive,
+        timeout,
+    };
+    if networks == 1 {
+        let [validators] = validators else {
+            anyhow::bail!("--nodes gives one count per network: one network, one count");
+        };
+        let cluster = launcher::up(&weft()?, dir, &spec(*validators))?;
+        ctx.out
+            .emit(cluster_json(&cluster), || cluster_text(&cluster));
+        return Ok(());
+    }
+    let specs: Vec<launcher::Spec> = match validators {
+        [each] => vec![spec(*each); networks],
+        counts if counts.len() == networks => counts.iter().map(|count| spec(*count)).collect(),
+        counts => anyhow::bail!(
+            "--nodes gives one count for every network or one per network: {} counts for {networks} \
+             networks",
+            counts.len()
+        ),
+    };
+    let clusters = weft_client::networks::up(&weft()?, dir, &specs, timeout)?;
+    ctx.out.emit(
+        json!({"networks": clusters.iter().map(cluster_json).collect::<Vec<_>>()}),
+        || {
+            let mut text = clusters
+                .iter()
+                .map(cluster_text)
+                .collect::<Vec<_>>()
+                .join("\n");
+            text.push_str(&format!(
+                "\neach network's node0 witnesses the others, publishes to them and anchors them \
+                 (`weft cluster status --dir {}`)",
+                dir.display()
+            ));
+            text
         },
-    )?;
-    ctx.out
-        .emit(cluster_json(&cluster), || cluster_text(&cluster));
+    );
     Ok(())
 }
 
@@ -83,7 +112,21 @@ pub fn restart(ctx: &Globals, dir: &Path, wanted: &str) -> Result<()> {
 }
 
 pub fn down(ctx: &Globals, dir: &Path) -> Result<()> {
-    let stopped = launcher::down(dir)?;
+    let stopped = if weft_client::networks::listed(dir) {
+        let mut stopped = Vec::new();
+        for network in weft_client::networks::read(dir)? {
+            let name = network
+                .file_name()
+                .map(|name| name.to_string_lossy().to_string())
+                .unwrap_or_default();
+            for node in launcher::down(&network)? {
+                stopped.push(format!("{name}/{node}"));
+            }
+        }
+        stopped
+    } else {
+        launcher::down(dir)?
+    };
     ctx.out.emit(json!({"stopped": stopped}), || {
         format!(
             "stopped {} node(s); their homes stay in {}",
@@ -98,7 +141,93 @@ pub fn down(ctx: &Globals, dir: &Path) -> Result<()> {
 /// and sync state, and whether the nodes hold the same block at the highest height all of them
 /// have. A node down or not answering, or nodes that disagree, make it a negative verdict.
 pub fn show(ctx: &Globals, dir: &Path) -> Result<()> {
+    if weft_client::networks::listed(dir) {
+        return show_networks(ctx, dir);
+    }
     let survey = launcher::survey(dir)?;
+    let value = serde_json::to_value(&survey)?;
+    ctx.out.emit(value, || survey_text(&survey));
+    if survey.healthy {
+        Ok(())
+    } else {
+        Err(crate::output::Negative.into())
+    }
+}
+
+/// `weft cluster status` of networks made with `--networks`: each network as above, and what
+/// its `node0` says of its publishing and of the other chains it anchors. A network caught
+/// signing two histories makes it a negative verdict too.
+fn show_networks(ctx: &Globals, dir: &Path) -> Result<()> {
+    let mut all = Vec::new();
+    let mut texts = Vec::new();
+    let mut healthy = true;
+    for network in weft_client::networks::read(dir)? {
+        let survey = launcher::survey(&network)?;
+        let first = launcher::read_cluster(&network)?
+            .nodes
+            .first()
+            .map(|node| node.api.clone())
+            .unwrap_or_default();
+        let asked = weft_api::client::NodeClient::new(&first, None, launcher::STATUS_TIMEOUT)
+            .and_then(|client| {
+                let publish: weft_api::PublishStatus = client.get("/v1/publish")?;
+                let anchors: weft_api::AnchorsAnswer = client.get("/v1/anchors")?;
+                Ok((publish, anchors))
+            });
+        let mut text = survey_text(&survey);
+        let entangled = match &asked {
+            Ok((publish, anchors)) => {
+                text.push_str(&format!(
+                    "\n  node0 says: {} of {} blocks witnessed by all of its {} witnesses",
+                    publish.witnessed_size,
+                    publish.head_size,
+                    publish.witnesses.len()
+                ));
+                for chain in &anchors.chains {
+                    healthy &= chain.evidence.is_empty();
+                    text.push_str(&format!(
+                        "\n    anchors {}: {} blocks{}",
+                        chain.chain,
+                        chain.size.unwrap_or(0),
+                        if chain.evidence.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; CAUGHT signing two histories ({} pieces of evidence)",
+                                chain.evidence.len()
+                            )
+                        }
+                    ));
+                }
+                json!({"publish": publish, "anchors": anchors.chains})
+            }
+            Err(error) => {
+                healthy = false;
+                text.push_str(&format!(
+                    "\n  node0 did not say how it is entangled: {error}"
+                ));
+                json!({"error": error.to_string()})
+            }
+        };
+        healthy &= survey.healthy;
+        let mut value = serde_json::to_value(&survey)?;
+        value["entangled"] = entangled;
+        all.push(value);
+        texts.push(text);
+    }
+    ctx.out
+        .emit(json!({"networks": all, "healthy": healthy}), || {
+            texts.join("\n")
+        });
+    if healthy {
+        Ok(())
+    } else {
+        Err(crate::output::Negative.into())
+    }
+}
+
+/// One cluster's survey, for people.
+fn survey_text(survey: &launcher::Survey) -> String {
     let launcher::Survey {
         ref chain,
         nodes: ref reports,
@@ -107,10 +236,9 @@ pub fn show(ctx: &Globals, dir: &Path) -> Result<()> {
         common_height: common,
         ref common_hash,
         agree,
-        healthy,
-    } = survey;
-    let value = serde_json::to_value(&survey)?;
-    let human = || {
+        ..
+    } = *survey;
+    {
         let mut text = format!(
             "cluster of chain {:?}: {running} of {} nodes running, {answering} answering\n",
             chain,
@@ -153,12 +281,6 @@ pub fn show(ctx: &Globals, dir: &Path) -> Result<()> {
             }
         }
         text
-    };
-    ctx.out.emit(value, human);
-    if healthy {
-        Ok(())
-    } else {
-        Err(crate::output::Negative.into())
     }
 }
 

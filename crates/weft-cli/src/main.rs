@@ -588,10 +588,17 @@ enum NodeCommand {
 enum ClusterCommand {
     /// Make and start a network on loopback: validators (with one genesis naming them all),
     /// plus thin and archive nodes that follow; prints each node's name, type, API and pid.
+    /// With --networks N, N companies' networks that witness and anchor each other.
     Up {
-        /// Validators.
-        #[arg(long, default_value_t = 4)]
-        nodes: usize,
+        /// Validators; with --networks, of each network, or one count per network
+        /// (`--nodes 4,1,1`).
+        #[arg(long, default_value = "4", value_delimiter = ',')]
+        nodes: Vec<usize>,
+        /// Several companies' networks (2 to 8, in DIR/a, DIR/b, …): the first validator of
+        /// each witnesses the others, publishes its chain's checkpoints to their witnesses and
+        /// anchors their chains on its own (docs/anchoring.md).
+        #[arg(long, default_value_t = 1)]
+        networks: usize,
         /// Thin nodes (follow the chain without voting).
         #[arg(long, default_value_t = 0)]
         thin: usize,
@@ -1066,15 +1073,16 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         Command::Node(NodeCommand::Status) => node::status(&ctx),
         Command::Cluster(ClusterCommand::Up {
             nodes,
+            networks,
             thin,
             archive,
             dir,
             timeout,
         }) => cluster::up(
             &ctx,
-            nodes,
-            thin,
-            archive,
+            &nodes,
+            networks,
+            (thin, archive),
             &dir,
             std::time::Duration::from_secs(timeout),
         ),

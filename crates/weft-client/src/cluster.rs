@@ -122,23 +122,9 @@ pub struct Spec {
     pub timeout: Duration,
 }
 
-/// Makes and starts a cluster in `dir` (new or empty), its nodes run by `weft` (the binary's
-/// path); returns once every node has committed a block, or fails having stopped every node it
-/// started (nothing half-started is left running).
-pub fn up(weft: &Path, dir: &Path, spec: &Spec) -> Result<Cluster> {
-    let Spec {
-        validators,
-        thin,
-        archive,
-        timeout,
-    } = *spec;
-    if validators == 0 || validators > MAX_NODES {
-        bail!("--nodes must be between 1 and {MAX_NODES}, got {validators}");
-    }
-    if thin > MAX_NODES || archive > MAX_NODES {
-        bail!("--thin and --archive must be at most {MAX_NODES}");
-    }
-    if cluster_file(dir).exists() {
+/// Refuses a `dir` that holds a cluster or anything else; creates it and returns it resolved.
+pub(crate) fn new_dir(dir: &Path) -> Result<PathBuf> {
+    if cluster_file(dir).exists() || crate::networks::listed(dir) {
         bail!(
             "{} already holds a cluster: `weft cluster down --dir {}` stops it; remove the \
              directory for a new one",
@@ -153,11 +139,14 @@ pub fn up(weft: &Path, dir: &Path, spec: &Spec) -> Result<Cluster> {
         );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let dir = dir
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", dir.display()))?;
-    let chain = format!(
-        "cluster-{}",
+    dir.canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))
+}
+
+/// A chain name from a directory's name: `prefix` and its letters, digits and dashes.
+pub(crate) fn chain_name(prefix: &str, dir: &Path) -> String {
+    format!(
+        "{prefix}{}",
         dir.file_name()
             .and_then(|name| name.to_str())
             .unwrap_or("local")
@@ -165,7 +154,54 @@ pub fn up(weft: &Path, dir: &Path, spec: &Spec) -> Result<Cluster> {
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .take(40)
             .collect::<String>()
-    );
+    )
+}
+
+/// Makes and starts a cluster in `dir` (new or empty), its nodes run by `weft` (the binary's
+/// path); returns once every node has committed a block, or fails having stopped every node it
+/// started (nothing half-started is left running).
+pub fn up(weft: &Path, dir: &Path, spec: &Spec) -> Result<Cluster> {
+    spec.check()?;
+    let dir = new_dir(dir)?;
+    let chain = chain_name("cluster-", &dir);
+    let mut cluster = make(&dir, &chain, spec).inspect_err(|_| empty(&dir))?;
+    start(weft, &dir, &mut cluster, spec.timeout)?;
+    Ok(cluster)
+}
+
+/// Removes everything in `dir` (which was new or empty): nothing half-written is left.
+pub(crate) fn empty(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+impl Spec {
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.validators == 0 || self.validators > MAX_NODES {
+            bail!(
+                "--nodes must be between 1 and {MAX_NODES}, got {}",
+                self.validators
+            );
+        }
+        if self.thin > MAX_NODES || self.archive > MAX_NODES {
+            bail!("--thin and --archive must be at most {MAX_NODES}");
+        }
+        Ok(())
+    }
+}
+
+/// Writes the homes of a cluster of chain `chain` in `dir` (each node's keys, block 0, config);
+/// starts nothing. The nodes' pids are 0.
+pub(crate) fn make(dir: &Path, chain: &str, spec: &Spec) -> Result<Cluster> {
+    let Spec {
+        validators,
+        thin,
+        archive,
+        ..
+    } = *spec;
     struct Plan {
         name: String,
         kind: &'static str,
@@ -213,66 +249,54 @@ pub fn up(weft: &Path, dir: &Path, spec: &Spec) -> Result<Cluster> {
         .map(|plan| plan.key.public_key().to_string())
         .collect();
 
-    // The homes are written before any node starts; if one cannot be, none is left behind
-    // (the directory was new or empty).
-    let written = (|| -> Result<()> {
-        // The first validator's home makes block 0; every other home starts from a copy of it.
-        let first = dir.join(&plans[0].name);
-        {
-            let (_home, ledger) =
-                Home::init_network(&first, &chain, 3600, &authority, &plans[0].key, producers)?;
-            drop(ledger);
-        }
-        for plan in &plans {
-            let home = dir.join(&plan.name);
-            if plan.name != plans[0].name {
-                weft_ledger::files::create_private_dir_all(&home.join("keys"))?;
-                write_key(&home.join("keys").join("authority.key"), &authority)?;
-                write_key(&home.join("keys").join("producer.key"), &plan.key)?;
-                std::fs::copy(first.join("ledger.redb"), home.join("ledger.redb"))
-                    .context("cannot copy the genesis ledger")?;
-            }
-            let mut config = weft_node::NodeConfig::default();
-            config.node.node_type = match plan.kind {
-                "thin" => weft_node::NodeType::Thin,
-                "archive" => weft_node::NodeType::Archive,
-                _ => weft_node::NodeType::Full,
-            };
-            config.api.listen = format!("127.0.0.1:{}", plan.api);
-            config.network.enabled = true;
-            config.network.listen = format!("127.0.0.1:{}", plan.p2p);
-            config.network.seeds = seeds.clone();
-            if plan.kind != "validator" {
-                let own = plan.key.public_key().to_string();
-                config.network.seeds.extend(
-                    archive_seeds
-                        .iter()
-                        .filter(|seed| !seed.starts_with(&own))
-                        .cloned(),
-                );
-            }
-            config.network.followers = followers.clone();
-            config.validate()?;
-            let text = format!(
-                "# weft cluster node {} ({}): written by `weft cluster up`.\n{}",
-                plan.name,
-                plan.kind,
-                toml::to_string(&config)?
-            );
-            std::fs::write(home.join("config.toml"), text)?;
-        }
-        Ok(())
-    })();
-    if let Err(error) = written {
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-        return Err(error);
+    // The homes are written before any node starts.
+    // The first validator's home makes block 0; every other home starts from a copy of it.
+    let first = dir.join(&plans[0].name);
+    {
+        let (_home, ledger) =
+            Home::init_network(&first, chain, 3600, &authority, &plans[0].key, producers)?;
+        drop(ledger);
     }
-    let mut cluster = Cluster {
-        chain,
+    for plan in &plans {
+        let home = dir.join(&plan.name);
+        if plan.name != plans[0].name {
+            weft_ledger::files::create_private_dir_all(&home.join("keys"))?;
+            write_key(&home.join("keys").join("authority.key"), &authority)?;
+            write_key(&home.join("keys").join("producer.key"), &plan.key)?;
+            std::fs::copy(first.join("ledger.redb"), home.join("ledger.redb"))
+                .context("cannot copy the genesis ledger")?;
+        }
+        let mut config = weft_node::NodeConfig::default();
+        config.node.node_type = match plan.kind {
+            "thin" => weft_node::NodeType::Thin,
+            "archive" => weft_node::NodeType::Archive,
+            _ => weft_node::NodeType::Full,
+        };
+        config.api.listen = format!("127.0.0.1:{}", plan.api);
+        config.network.enabled = true;
+        config.network.listen = format!("127.0.0.1:{}", plan.p2p);
+        config.network.seeds = seeds.clone();
+        if plan.kind != "validator" {
+            let own = plan.key.public_key().to_string();
+            config.network.seeds.extend(
+                archive_seeds
+                    .iter()
+                    .filter(|seed| !seed.starts_with(&own))
+                    .cloned(),
+            );
+        }
+        config.network.followers = followers.clone();
+        config.validate()?;
+        let text = format!(
+            "# weft cluster node {} ({}): written by `weft cluster up`.\n{}",
+            plan.name,
+            plan.kind,
+            toml::to_string(&config)?
+        );
+        std::fs::write(home.join("config.toml"), text)?;
+    }
+    Ok(Cluster {
+        chain: chain.to_string(),
         nodes: plans
             .iter()
             .map(|plan| ClusterNode {
@@ -285,17 +309,27 @@ pub fn up(weft: &Path, dir: &Path, spec: &Spec) -> Result<Cluster> {
                 key: plan.key.public_key().to_string(),
             })
             .collect(),
-    };
+    })
+}
+
+/// Starts every node of `cluster` (its homes made in `dir`) and waits until each has committed
+/// a block; on failure stops every node it started.
+pub(crate) fn start(
+    weft: &Path,
+    dir: &Path,
+    cluster: &mut Cluster,
+    timeout: Duration,
+) -> Result<()> {
     // Every node is started before any is waited for: the validators need each other.
     for node in &mut cluster.nodes {
         node.pid = spawn(weft, &node.home)?;
     }
-    write_cluster(&dir, &cluster)?;
+    write_cluster(dir, cluster)?;
     let started = cluster
         .nodes
         .iter()
         .try_for_each(wait_listening)
-        .and_then(|()| wait_first_block(&cluster, timeout));
+        .and_then(|()| wait_first_block(cluster, timeout));
     if let Err(error) = started {
         // Nothing is left running half-started.
         for node in &cluster.nodes {
@@ -303,7 +337,7 @@ pub fn up(weft: &Path, dir: &Path, spec: &Spec) -> Result<Cluster> {
         }
         return Err(error);
     }
-    Ok(cluster)
+    Ok(())
 }
 
 /// Starts `weft node run` on `home`, detached (its own process group, output to

@@ -16,6 +16,7 @@
 
 pub mod cluster;
 pub mod home;
+pub mod networks;
 pub mod tcp;
 pub mod tls;
 pub mod trust;

@@ -5,8 +5,9 @@
 //! helpers every scenario shares); `consensus` (agreement, a crash, no quorum, starting to
 //! vote), `peers` (seeds, learnt addresses, connections), `membership` (joining, late nodes,
 //! validator changes; the proofs of a network's transactions, final by certificate, in
-//! `finality`), `thin` (what a thin node keeps and fetches) and `commands` (`weft
-//! cluster` arguments, refusals and status). Byzantine validators, partitions and stalled
+//! `finality`), `thin` (what a thin node keeps and fetches), `commands` (`weft
+//! cluster` arguments, refusals and status) and `entangled` (three companies' networks that
+//! witness and anchor each other, one caught rewriting). Byzantine validators, partitions and stalled
 //! finality are simulated deterministically instead (weft-node's `net::sim`, ADR 0020).
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ mod common;
 mod cluster;
 mod commands;
 mod consensus;
+mod entangled;
 mod finality;
 mod membership;
 mod peers;
