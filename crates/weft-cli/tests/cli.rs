@@ -788,7 +788,16 @@ fn demo_runs_and_every_expectation_holds() {
     let steps = report["steps"].as_array().expect("steps");
     // It ran through a real node process: machine records went through its watched
     // directory, and the node stopped cleanly on SIGTERM before the audit.
-    for expected in ["3 records committed", "exit status 0", "identical"] {
+    // And between companies: the rewrite caught, the evidence and the anchored proof checked.
+    for expected in [
+        "3 records committed",
+        "exit status 0",
+        "identical",
+        "refused (409 or 422)",
+        "caught: still the checkpoint anchored before, one AnchorEvidence",
+        "valid evidence",
+        "valid (the release is anchored on the customer's chain)",
+    ] {
         assert!(
             steps
                 .iter()

@@ -1,7 +1,8 @@
 //! `weft demo`: the NIST AMS 300-6 Fig. 4 story, narrated, through a real node: a temporary
 //! home, `weft node run` started as a separate process on a free loopback port, every command
 //! acting through its REST API (`--node`), machine records dropped into a watched directory,
-//! a proof checked offline, and the node stopped gracefully before a full audit of its home.
+//! a proof checked offline, and the node stopped gracefully before a full audit of its home;
+//! then two companies' chains, one caught rewriting its history (`companies`).
 //! Every step states what must happen; the demo exits 0 only if every expectation held.
 
 use std::fs;
@@ -16,6 +17,8 @@ use weft_core::HashAlgo;
 use crate::commands::{self, AssetArgs, OrgArgs};
 use crate::context::Globals;
 use crate::output::Output;
+
+mod companies;
 
 struct Narrator {
     out: Output,
@@ -88,15 +91,20 @@ struct DemoNode {
 }
 
 impl DemoNode {
-    /// Starts the node on a free loopback port, watching `spool`, and waits (at most 60 s)
-    /// until it listens.
-    fn start(home: &Path, spool: &Path) -> Result<DemoNode> {
+    /// Starts the node with its API on `api` (`127.0.0.1:0`: a free loopback port), watching
+    /// `spool` if given, and waits (at most 60 s) until it listens.
+    fn start(home: &Path, api: &str, spool: Option<&Path>) -> Result<DemoNode> {
         let addr_file = home.join("node.addr");
-        let mut child = std::process::Command::new(std::env::current_exe()?)
+        let _ = fs::remove_file(&addr_file);
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        command
             .arg("--home")
             .arg(home)
-            .args(["node", "run", "--api", "127.0.0.1:0", "--watch"])
-            .arg(spool)
+            .args(["node", "run", "--api", api]);
+        if let Some(spool) = spool {
+            command.arg("--watch").arg(spool);
+        }
+        let mut child = command
             .env("WEFT_LOG", "warn")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -223,7 +231,7 @@ fn run_in(outer: &Globals, temp: &Path) -> Result<()> {
     fs::write(&config_path, config)?;
     let spool = temp.join("machine-spool");
     fs::create_dir_all(&spool)?;
-    let node = DemoNode::start(&embedded.home, &spool)?;
+    let node = DemoNode::start(&embedded.home, "127.0.0.1:0", Some(&spool))?;
     let ctx = Globals {
         node: Some(node.url.clone()),
         ..embedded.clone()
@@ -478,6 +486,15 @@ fn run_in(outer: &Globals, temp: &Path) -> Result<()> {
         audit.is_ok(),
         detail,
     );
+
+    if let Err(error) = companies::story(&mut n, temp) {
+        n.check(
+            "the chapter between companies runs to its end",
+            "it does",
+            false,
+            format!("{error:#}"),
+        );
+    }
 
     let total = n.steps.len();
     if outer.out.json {
