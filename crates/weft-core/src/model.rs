@@ -406,6 +406,22 @@ pub struct AnchorEvidence {
     pub second: String,
 }
 
+/// A checkpoint of this chain time-stamped by an RFC 3161 time-stamping authority
+/// (docs/anchoring.md, "Public timestamps"): `note` the signed checkpoint, `nonce` the one the
+/// request carried, `token` the TSA's token (DER CMS SignedData over a TSTInfo whose message
+/// imprint is the SHA-256 of the checkpoint's text).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timestamp {
+    pub note: String,
+    pub nonce: u64,
+    #[serde(with = "hex_bytes")]
+    pub token: Vec<u8>,
+}
+
+/// Most bytes of a [`Timestamp`]'s token.
+pub const MAX_TIMESTAMP_TOKEN: usize = 32 * 1024;
+
 /// Most bytes of a note in an [`Anchor`] or [`AnchorEvidence`].
 pub const MAX_ANCHOR_NOTE: usize = 64 * 1024;
 /// Most hashes of an [`Anchor`]'s consistency proof.
@@ -432,6 +448,7 @@ pub enum Payload {
     RegisterChain(RegisterChain),
     Anchor(Anchor),
     AnchorEvidence(AnchorEvidence),
+    Timestamp(Timestamp),
 }
 
 impl Payload {
@@ -452,6 +469,7 @@ impl Payload {
             Payload::RegisterChain(_) => PayloadKind::RegisterChain,
             Payload::Anchor(_) => PayloadKind::Anchor,
             Payload::AnchorEvidence(_) => PayloadKind::AnchorEvidence,
+            Payload::Timestamp(_) => PayloadKind::Timestamp,
         }
     }
 
@@ -495,7 +513,8 @@ impl Payload {
             | Payload::SetValidators(_)
             | Payload::RegisterChain(_)
             | Payload::Anchor(_)
-            | Payload::AnchorEvidence(_) => vec![],
+            | Payload::AnchorEvidence(_)
+            | Payload::Timestamp(_) => vec![],
         }
     }
 }
@@ -531,11 +550,12 @@ pub enum PayloadKind {
     RegisterChain = 11,
     Anchor = 12,
     AnchorEvidence = 13,
+    Timestamp = 14,
 }
 
 impl PayloadKind {
     /// Every kind, in tag order.
-    pub const ALL: [PayloadKind; 14] = [
+    pub const ALL: [PayloadKind; 15] = [
         PayloadKind::Genesis,
         PayloadKind::RegisterResource,
         PayloadKind::RotateKey,
@@ -550,6 +570,7 @@ impl PayloadKind {
         PayloadKind::RegisterChain,
         PayloadKind::Anchor,
         PayloadKind::AnchorEvidence,
+        PayloadKind::Timestamp,
     ];
 
     /// The kind called `name` (as [`PayloadKind::name`] spells it, any case).
@@ -575,6 +596,7 @@ impl PayloadKind {
             PayloadKind::RegisterChain => "RegisterChain",
             PayloadKind::Anchor => "Anchor",
             PayloadKind::AnchorEvidence => "AnchorEvidence",
+            PayloadKind::Timestamp => "Timestamp",
         }
     }
 }
@@ -679,6 +701,10 @@ impl Canonical for Payload {
                     });
                 }
                 Ok(())
+            }
+            Payload::Timestamp(timestamp) => {
+                check_note("note", &timestamp.note)?;
+                check_count("token", timestamp.token.len(), 1, MAX_TIMESTAMP_TOKEN)
             }
         }
     }

@@ -14,13 +14,14 @@ use weft_core::model::PayloadKind;
 use crate::tx::{Signer, Transaction};
 
 /// Kinds every node keeps whole, whatever its filter says.
-pub const ALWAYS_KEPT: [PayloadKind; 6] = [
+pub const ALWAYS_KEPT: [PayloadKind; 7] = [
     PayloadKind::Genesis,
     PayloadKind::NetworkPeer,
     PayloadKind::SetValidators,
     PayloadKind::RegisterChain,
     PayloadKind::Anchor,
     PayloadKind::AnchorEvidence,
+    PayloadKind::Timestamp,
 ];
 
 /// What a node keeps whole: transactions of one of `kinds`, and transactions that name one of

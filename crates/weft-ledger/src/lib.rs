@@ -37,6 +37,7 @@ pub mod proof;
 pub mod rules;
 pub mod state;
 pub mod store;
+pub mod timestamp;
 pub mod tree;
 pub mod trust;
 pub mod tx;

@@ -119,6 +119,14 @@ fn golden_vectors() {
                 },
             ))),
         ),
+        (
+            "timestamp payload",
+            hex::encode(encode(&Payload::Timestamp(weft_core::model::Timestamp {
+                note: "n\n".into(),
+                nonce: 7,
+                token: vec![0x30, 0x00],
+            }))),
+        ),
     ];
     let docs = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

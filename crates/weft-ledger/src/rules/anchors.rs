@@ -1,8 +1,9 @@
 //! Other companies' chains (docs/anchoring.md): registering one by its trust root, anchoring its
 //! checkpoints — each signed by a quorum of its validators and extending the one anchored before
-//! by a consistency proof — and recording evidence that it signed two histories.
+//! by a consistency proof — and recording evidence that it signed two histories; and keeping
+//! the RFC 3161 time-stamps of this chain's own checkpoints.
 
-use weft_core::model::{Anchor, AnchorEvidence, RegisterChain};
+use weft_core::model::{Anchor, AnchorEvidence, RegisterChain, Timestamp};
 
 use super::Checked;
 use crate::checkpoint::{self, Checkpoint, Note, VerifiedCheckpoint};
@@ -211,5 +212,43 @@ pub fn check_conflict(first: &VerifiedCheckpoint, second: &VerifiedCheckpoint) -
             a.size
         )));
     }
+    Ok(())
+}
+
+/// A time-stamp of one of this chain's checkpoints: recorded by a network authority, of a
+/// checkpoint of this chain (its origin names this chain's id) of blocks before the one holding
+/// it, with a token whose message imprint is the SHA-256 of that checkpoint's text and whose nonce
+/// is the one recorded. The TSA's signature and certificate chain are the verifier's to check,
+/// against the TSA's CA it holds (`weft_ledger::timestamp::verify`); the validators' signatures
+/// on the note too. No state changes.
+pub(super) fn timestamp(tx: &Checked<'_>, timestamp: &Timestamp) -> Result<()> {
+    if tx.header.signer != Signer::Authority {
+        return Err(RuleError::Acting {
+            message: "only a network authority records a time-stamp".into(),
+        }
+        .into());
+    }
+    let note = Note::parse(timestamp.note.as_bytes())
+        .map_err(|error| refused(format!("the checkpoint is not a signed note: {error}")))?;
+    let parsed = Checkpoint::parse(&note.text).map_err(|error| refused(error.to_string()))?;
+    let own = tx.header.chain_id.to_hex();
+    if parsed.origin.rsplit('/').next() != Some(own.as_str()) {
+        return Err(refused(format!(
+            "the checkpoint is of {}, not of this chain: a time-stamp is of this chain's own \
+             checkpoints",
+            parsed.origin
+        )));
+    }
+    if parsed.size == 0 || parsed.size > tx.position.height {
+        return Err(refused(format!(
+            "a checkpoint of {} blocks is not of the {} blocks before this one",
+            parsed.size, tx.position.height
+        )));
+    }
+    let token = crate::timestamp::parse(&timestamp.token)
+        .map_err(|error| refused(format!("the time-stamp token: {error}")))?;
+    token
+        .check_imprint(note.text.as_bytes(), timestamp.nonce)
+        .map_err(|error| refused(format!("the time-stamp token: {error}")))?;
     Ok(())
 }

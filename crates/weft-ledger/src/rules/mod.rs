@@ -251,6 +251,7 @@ pub fn apply<S: StateView + ?Sized>(
         Payload::RegisterChain(register) => anchors::register_chain(state, &tx, register)?,
         Payload::Anchor(anchor) => anchors::anchor(state, &tx, anchor)?,
         Payload::AnchorEvidence(evidence) => anchors::evidence(state, &tx, evidence)?,
+        Payload::Timestamp(timestamp) => anchors::timestamp(&tx, timestamp)?,
     }
     if let Some(fingerprint) = payload.content_fingerprint() {
         let mut history = state.history(&fingerprint)?.unwrap_or_default().then(&id);
