@@ -48,6 +48,24 @@ pub struct AnchorsAnswer {
     pub chains: Vec<AnchoredChainAnswer>,
     /// `None` on a node without `[anchor]`.
     pub anchoring: Option<Vec<AnchoringStatus>>,
+    /// `None` on a node without `[timestamp]`.
+    #[serde(default)]
+    pub timestamping: Option<TimestampingStatus>,
+}
+
+/// How a node's time-stamping of its checkpoints by an RFC 3161 TSA fares (`[timestamp]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TimestampingStatus {
+    pub url: String,
+    /// The size of the checkpoint time-stamped last (0: none yet).
+    pub size: u64,
+    /// The time the TSA signed for it (ms since the Unix epoch; 0: none yet).
+    pub time_ms: u64,
+    /// Its `Timestamp` transaction.
+    pub tx: Option<String>,
+    /// Rounds that failed since the node started, and why the last one did.
+    pub failures: u64,
+    pub last_error: Option<String>,
 }
 
 /// A chain registered for anchoring.

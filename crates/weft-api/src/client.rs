@@ -318,6 +318,42 @@ impl NodeClient {
         Ok((status, content_type, text))
     }
 
+    /// `POST path` with `body` of `content_type`: the status, the answer's content type and its
+    /// bytes (at most `limit`).
+    pub fn post_bytes(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+        limit: u64,
+    ) -> Result<(u16, String, Vec<u8>), ClientError> {
+        let url = format!("{}{path}", self.base);
+        let unreachable = |source| ClientError::Unreachable {
+            base: self.base.clone(),
+            source,
+        };
+        let mut response = self
+            .agent
+            .post(&url)
+            .content_type(content_type)
+            .send(body)
+            .map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(ClientError::Read)?;
+        Ok((status, content_type, bytes))
+    }
+
     /// `GET path`, the answer's text (at most `limit` bytes) for a 200, else the error the node
     /// named.
     pub fn get_text(&self, path: &str, limit: u64) -> Result<String, ClientError> {

@@ -43,6 +43,7 @@ pub mod client;
 pub use admin::{RegisterBody, Registered, Reloaded};
 pub use anchor::{
     AnchoredChainAnswer, AnchoringStatus, AnchorsAnswer, PublishStatus, PublishWitnessStatus,
+    TimestampingStatus,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use net::{CutOff, JOIN_FORMAT, JoinDocument, Member, NetStatus, NextValidators};

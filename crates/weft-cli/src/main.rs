@@ -344,6 +344,20 @@ enum AnchorCommand {
         #[arg(long = "trust", value_name = "FILE")]
         trust: Vec<PathBuf>,
     },
+    /// Check an RFC 3161 time-stamp of this chain's checkpoint: the Timestamp transaction proven
+    /// on the chain, its checkpoint signed by the validators, the TSA's token (signature and
+    /// certificate chain, message imprint, nonce) against the TSA's CA you hold.
+    Timestamp {
+        /// The Timestamp transaction (its id, or a unique prefix), or its proof file (`weft
+        /// proof TX --out FILE`), checked offline.
+        target: String,
+        /// The TSA's CA certificate (PEM); repeatable.
+        #[arg(long = "tsa-ca", value_name = "PEM", required = true)]
+        tsa_ca: Vec<PathBuf>,
+        /// Check against this trust root instead of those pinned; repeatable.
+        #[arg(long = "trust", value_name = "FILE")]
+        trust: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -1104,6 +1118,11 @@ fn run(cli: Cli, home_given: bool) -> anyhow::Result<()> {
         Command::Anchor(AnchorCommand::Verify { file, trust }) => {
             commands::anchor_verify(&ctx, &file, &trust)
         }
+        Command::Anchor(AnchorCommand::Timestamp {
+            target,
+            tsa_ca,
+            trust,
+        }) => commands::anchor_timestamp(&ctx, &target, &tsa_ca, &trust),
         Command::Net(NetCommand::Genesis { out }) => join::genesis(&ctx, out.as_deref()),
         Command::Net(NetCommand::Admit { key, name }) => join::peer(&ctx, &key, &name, true),
         Command::Net(NetCommand::Remove { key, name }) => join::peer(&ctx, &key, &name, false),

@@ -272,7 +272,9 @@ impl Token {
                     }),
             })
             .ok_or_else(|| {
-                invalid("the token does not carry its signer's certificate (the request asks for it)")
+                invalid(
+                    "the token does not carry its signer's certificate (the request asks for it)",
+                )
             })?;
         let encoded: Vec<Vec<u8>> = certificates
             .iter()
@@ -324,7 +326,11 @@ impl Token {
             .subject_public_key_info
             .algorithm
             .oid;
-        let candidates = algorithms(&signer.signature_algorithm.oid, &digest_algorithm, &key_algorithm)?;
+        let candidates = algorithms(
+            &signer.signature_algorithm.oid,
+            &digest_algorithm,
+            &key_algorithm,
+        )?;
         let signature = signer.signature.as_bytes();
         if !candidates.iter().any(|algorithm| {
             end_entity
@@ -350,7 +356,9 @@ fn algorithms(
         ID_SHA_256 => Ok(sha256),
         ID_SHA_384 => Ok(sha384),
         ID_SHA_512 => Ok(sha512),
-        other => Err(invalid(format!("the digest algorithm {other} is not SHA-2"))),
+        other => Err(invalid(format!(
+            "the digest algorithm {other} is not SHA-2"
+        ))),
     };
     Ok(match (*signature, *key) {
         (RSA_ENCRYPTION, RSA_ENCRYPTION) => vec![by_digest(

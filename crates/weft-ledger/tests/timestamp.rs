@@ -40,10 +40,18 @@ fn a_token_of_openssl_ts_verifies_against_its_ca_and_nothing_else_does() {
             timestamp::verify(&token, CHECKPOINT, nonce + 1, &roots),
             "nonce is not the one asked for",
         );
-        refused(timestamp::verify(&token, CHECKPOINT, nonce, &[]), "no TSA root");
+        refused(
+            timestamp::verify(&token, CHECKPOINT, nonce, &[]),
+            "no TSA root",
+        );
         let stranger = tsa::Tsa::new(&dir.path().join(format!("{kind}-stranger")), kind, true);
         refused(
-            timestamp::verify(&token, CHECKPOINT, nonce, &[stranger.ca_der.clone()]),
+            timestamp::verify(
+                &token,
+                CHECKPOINT,
+                nonce,
+                std::slice::from_ref(&stranger.ca_der),
+            ),
             "does not chain to the TSA root given",
         );
         // One byte of the signed time changed: the signed digest no longer matches.
@@ -65,7 +73,12 @@ fn a_token_of_openssl_ts_verifies_against_its_ca_and_nothing_else_does() {
             "not CMS",
         );
         refused(
-            timestamp::verify(&vec![0u8; timestamp::MAX_TOKEN_BYTES + 1], CHECKPOINT, nonce, &roots),
+            timestamp::verify(
+                &vec![0u8; timestamp::MAX_TOKEN_BYTES + 1],
+                CHECKPOINT,
+                nonce,
+                &roots,
+            ),
             "at most",
         );
     }
@@ -130,7 +143,12 @@ fn the_rules_keep_a_token_only_over_this_chains_checkpoint_and_nonce() {
     // The same token with another checkpoint, or another nonce recorded.
     let eleven = note_of(&own, 11, weft_core::merkle::root(&leaves[..11]));
     refused(
-        w.submit_as(Signer::Authority, &authority, time, stamp(&eleven, 5, &token)),
+        w.submit_as(
+            Signer::Authority,
+            &authority,
+            time,
+            stamp(&eleven, 5, &token),
+        ),
         "over another message",
     );
     refused(
@@ -165,7 +183,12 @@ fn the_rules_keep_a_token_only_over_this_chains_checkpoint_and_nonce() {
         "is not of the",
     );
     refused(
-        w.submit_as(Signer::Authority, &authority, time, stamp(&ten, 5, b"\x30\x00")),
+        w.submit_as(
+            Signer::Authority,
+            &authority,
+            time,
+            stamp(&ten, 5, b"\x30\x00"),
+        ),
         "time-stamp token",
     );
 }

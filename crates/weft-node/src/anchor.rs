@@ -327,33 +327,43 @@ impl Anchorer {
             })
     }
 
-    /// Signs `payload` with the authority key and waits until it is committed.
     fn submit(&self, payload: Payload) -> Result<TxId, String> {
-        let tx = Transaction::sign(
-            self.chain_id,
-            crate::submission::now_ms(),
-            Signer::Authority,
-            &self.key,
-            payload,
-        )
-        .map_err(|error| error.to_string())?;
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.queue
-            .send(Submission {
-                transactions: vec![tx],
-                received: Instant::now(),
-                reply,
-            })
-            .map_err(|_| "the node is stopping".to_string())?;
-        let results = answer
-            .blocking_recv()
-            .map_err(|_| "the node stopped before committing".to_string())?;
-        match results.into_iter().next() {
-            Some(TxResult::Committed { id, .. }) => Ok(id),
-            Some(TxResult::Rejected { error, .. }) => Err(format!("refused by the rules: {error}")),
-            Some(TxResult::Failed { message, .. }) => Err(message),
-            None => Err("no answer for the transaction".into()),
-        }
+        submit_as_authority(&self.queue, self.chain_id, &self.key, payload)
+    }
+}
+
+/// Signs `payload` with the authority `key`, submits it and waits until it is committed (from
+/// a blocking thread).
+pub(crate) fn submit_as_authority(
+    queue: &SyncSender<Submission>,
+    chain_id: ChainId,
+    key: &SigningKey,
+    payload: Payload,
+) -> Result<TxId, String> {
+    let tx = Transaction::sign(
+        chain_id,
+        crate::submission::now_ms(),
+        Signer::Authority,
+        key,
+        payload,
+    )
+    .map_err(|error| error.to_string())?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    queue
+        .send(Submission {
+            transactions: vec![tx],
+            received: Instant::now(),
+            reply,
+        })
+        .map_err(|_| "the node is stopping".to_string())?;
+    let results = answer
+        .blocking_recv()
+        .map_err(|_| "the node stopped before committing".to_string())?;
+    match results.into_iter().next() {
+        Some(TxResult::Committed { id, .. }) => Ok(id),
+        Some(TxResult::Rejected { error, .. }) => Err(format!("refused by the rules: {error}")),
+        Some(TxResult::Failed { message, .. }) => Err(message),
+        None => Err("no answer for the transaction".into()),
     }
 }
 

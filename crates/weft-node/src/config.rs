@@ -23,6 +23,60 @@ pub struct NodeConfig {
     pub witness: WitnessSection,
     pub publish: PublishSection,
     pub anchor: AnchorSection,
+    pub timestamp: TimestampSection,
+}
+
+/// `[timestamp]`: this chain's checkpoints time-stamped by an RFC 3161 time-stamping authority,
+/// each token recorded in a `Timestamp` transaction signed with the home's authority key
+/// (docs/anchoring.md, "Public timestamps").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimestampSection {
+    pub enabled: bool,
+    /// The TSA: `http://HOST:PORT/PATH` or `https://…` (an RFC 3161 POST of
+    /// `application/timestamp-query`).
+    pub url: String,
+    /// The TSA's CA certificate (PEM, relative to the home): a token is checked against it before
+    /// it is recorded (and for `https://`, the TSA's TLS certificate too).
+    pub ca: String,
+    /// Time-stamp the latest checkpoint this often, ms, when the chain has grown.
+    pub interval_ms: u64,
+}
+
+impl Default for TimestampSection {
+    fn default() -> Self {
+        TimestampSection {
+            enabled: false,
+            url: String::new(),
+            ca: String::new(),
+            interval_ms: 60_000,
+        }
+    }
+}
+
+impl TimestampSection {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let rest = self
+            .url
+            .strip_prefix("http://")
+            .or_else(|| self.url.strip_prefix("https://"));
+        if rest.is_none_or(|rest| rest.is_empty() || rest.starts_with('/')) {
+            return Err(ConfigError {
+                key: "timestamp.url",
+                message: format!(
+                    "{:?}: give the TSA's http://HOST:PORT/PATH or https://HOST:PORT/PATH",
+                    self.url
+                ),
+            });
+        }
+        if self.ca.is_empty() {
+            return Err(ConfigError {
+                key: "timestamp.ca",
+                message: "the TSA's CA certificate (PEM): tokens are checked against it".into(),
+            });
+        }
+        range("timestamp.interval_ms", self.interval_ms, 100, 86_400_000)
+    }
 }
 
 /// `[anchor]`: other companies' chains whose checkpoints this node records on its own chain as
@@ -854,6 +908,9 @@ impl NodeConfig {
         if self.anchor.enabled {
             self.anchor.validate()?;
         }
+        if self.timestamp.enabled {
+            self.timestamp.validate()?;
+        }
         if self.node.follow == Follow::Proofs
             && (self.node.node_type != NodeType::Thin || !self.network.enabled)
         {
@@ -1259,6 +1316,17 @@ impl NodeConfig {
              # Fetch each chain's head this often, ms (100 to 3600000).\n\
              interval_ms = {anchor_interval_ms}\n\
              \n\
+             [timestamp]\n\
+             # Time-stamp this chain's checkpoints by an RFC 3161 time-stamping authority; each token is\n\
+             # recorded in a Timestamp transaction (home's authority key; docs/anchoring.md).\n\
+             enabled = false\n\
+             # The TSA, http://HOST:PORT/PATH or https://…\n\
+             url = \"\"\n\
+             # Its CA certificate (PEM, relative to the home): each token is checked against it.\n\
+             ca = \"\"\n\
+             # The latest checkpoint is time-stamped this often, ms, when the chain has grown (100 to 86400000).\n\
+             interval_ms = {timestamp_interval_ms}\n\
+             \n\
              # Watched directories (`weft node run --watch DIR` adds one with these defaults):\n\
              # [[ingest.watch]]\n\
              # dir = \"/var/spool/weft\"\n\
@@ -1270,6 +1338,7 @@ impl NodeConfig {
             publish_interval_ms = d.publish.interval_ms,
             publish_every_blocks = d.publish.every_blocks,
             anchor_interval_ms = d.anchor.interval_ms,
+            timestamp_interval_ms = d.timestamp.interval_ms,
             listen = d.api.listen,
             max_body_bytes = d.api.max_body_bytes,
             max_batch = d.api.max_batch,

@@ -30,6 +30,7 @@ mod queue;
 pub mod sealed;
 mod submission;
 mod tcp;
+mod timestamping;
 mod tls;
 pub mod wire;
 mod witnessing;
@@ -385,6 +386,29 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         None
     };
     let anchoring = anchorer.as_ref().map(|anchorer| anchorer.shown.clone());
+    let timestamper = if config.timestamp.enabled {
+        let home = db_path.parent().unwrap_or(std::path::Path::new("."));
+        Some(timestamping::Timestamper::new(
+            home,
+            &config.timestamp,
+            timestamping::Parts {
+                ledger: ledger.clone(),
+                queue: queue.clone(),
+                authority: authority_key
+                    .as_ref()
+                    .map(|key| weft_core::SigningKey::from_seed(&key.seed())),
+                note_key: note_key.clone(),
+                chain_id,
+                block_log: block_log.clone(),
+                published: published.clone(),
+            },
+        )?)
+    } else {
+        None
+    };
+    let timestamping = timestamper
+        .as_ref()
+        .map(|timestamper| timestamper.shown.clone());
     let graphql_running = Arc::new(tokio::sync::Semaphore::new(config.api.graphql_concurrent));
     let graphql = graphql::schema(
         config.api.graphql_max_bytes,
@@ -420,6 +444,7 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         witness,
         published,
         anchoring,
+        timestamping,
     });
     let written_addr = addr_file.clone();
     let served = runtime.block_on(async move {
@@ -469,6 +494,9 @@ pub fn run(options: NodeOptions, on_listen: impl FnOnce(Listening)) -> Result<()
         }
         if let Some(anchorer) = anchorer {
             tokio::spawn(anchorer.run(stopping.clone()));
+        }
+        if let Some(timestamper) = timestamper {
+            tokio::spawn(timestamper.run(stopping.clone()));
         }
         let others = axum::Router::new()
             .route("/openapi.json", axum::routing::get(openapi::openapi))

@@ -256,6 +256,32 @@ fn anchors_text(anchors: &weft_api::AnchorsAnswer) -> String {
             }
         ));
     }
+    if let Some(stamping) = &anchors.timestamping {
+        text.push_str(&format!(
+            "\nTIMESTAMPED {} by {}{}{}",
+            if stamping.size == 0 {
+                "nothing yet".to_string()
+            } else {
+                format!(
+                    "{} blocks at {} (transaction {}; `weft anchor timestamp` checks it)",
+                    stamping.size,
+                    weft_node::query::format_time(stamping.time_ms),
+                    stamping.tx.as_deref().unwrap_or_default()
+                )
+            },
+            stamping.url,
+            if stamping.failures == 0 {
+                String::new()
+            } else {
+                format!(", {} failed rounds", stamping.failures)
+            },
+            stamping
+                .last_error
+                .as_ref()
+                .map(|error| format!("; last: {error}"))
+                .unwrap_or_default()
+        ));
+    }
     text
 }
 

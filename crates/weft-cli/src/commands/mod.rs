@@ -31,6 +31,7 @@ mod checkpoints;
 mod parts;
 mod proofs;
 mod resources;
+mod timestamps;
 mod trust;
 
 pub use anchor::*;
@@ -42,6 +43,7 @@ pub use checkpoints::*;
 pub use parts::*;
 pub use proofs::*;
 pub use resources::*;
+pub use timestamps::*;
 pub use trust::*;
 
 /// Fingerprints a file in constant memory, with a progress bar for large files on a terminal.

@@ -33,11 +33,27 @@ fn new_key(dir: &Path, name: &str, kind: &str) {
     match kind {
         "rsa" => openssl(
             dir,
-            &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &out],
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                &out,
+            ],
         ),
         _ => openssl(
             dir,
-            &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &out],
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                &out,
+            ],
         ),
     }
 }
@@ -51,15 +67,36 @@ impl Tsa {
         openssl(
             dir,
             &[
-                "req", "-x509", "-new", "-key", "ca.key", "-out", "ca.crt", "-days", "30",
-                "-subj", "/CN=weft test TSA root", "-addext",
-                "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=weft test TSA root",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
             ],
         );
         new_key(dir, "tsa", kind);
         openssl(
             dir,
-            &["req", "-new", "-key", "tsa.key", "-out", "tsa.csr", "-subj", "/CN=weft test TSA"],
+            &[
+                "req",
+                "-new",
+                "-key",
+                "tsa.key",
+                "-out",
+                "tsa.csr",
+                "-subj",
+                "/CN=weft test TSA",
+            ],
         );
         let usage = if eku {
             "extendedKeyUsage=critical,timeStamping\n"
@@ -74,8 +111,21 @@ impl Tsa {
         openssl(
             dir,
             &[
-                "x509", "-req", "-in", "tsa.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", "tsa.crt", "-days", "30", "-extfile", "tsa.ext",
+                "x509",
+                "-req",
+                "-in",
+                "tsa.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "tsa.crt",
+                "-days",
+                "30",
+                "-extfile",
+                "tsa.ext",
             ],
         );
         std::fs::write(dir.join("serial"), "01\n").expect("write");
@@ -91,7 +141,10 @@ impl Tsa {
             ),
         )
         .expect("write");
-        openssl(dir, &["x509", "-in", "ca.crt", "-outform", "DER", "-out", "ca.der"]);
+        openssl(
+            dir,
+            &["x509", "-in", "ca.crt", "-outform", "DER", "-out", "ca.der"],
+        );
         Tsa {
             dir: dir.to_path_buf(),
             ca_der: std::fs::read(dir.join("ca.der")).expect("read"),
@@ -106,7 +159,16 @@ impl Tsa {
         std::fs::write(self.dir.join(&query), request).expect("write");
         openssl(
             &self.dir,
-            &["ts", "-reply", "-config", "tsa.cnf", "-queryfile", &query, "-out", &response],
+            &[
+                "ts",
+                "-reply",
+                "-config",
+                "tsa.cnf",
+                "-queryfile",
+                &query,
+                "-out",
+                &response,
+            ],
         );
         std::fs::read(self.dir.join(&response)).expect("read")
     }

@@ -91,5 +91,15 @@ pub(crate) async fn anchors(
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     });
-    Ok(Json(weft_api::AnchorsAnswer { chains, anchoring }))
+    let timestamping = state.timestamping.as_ref().map(|shown| {
+        shown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    });
+    Ok(Json(weft_api::AnchorsAnswer {
+        chains,
+        anchoring,
+        timestamping,
+    }))
 }

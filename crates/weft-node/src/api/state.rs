@@ -57,6 +57,8 @@ pub(crate) struct AppState {
     pub published: Option<Arc<crate::publish::Published>>,
     /// How anchoring other chains fares, when `[anchor]` is enabled.
     pub anchoring: Option<crate::anchor::Shown>,
+    /// How time-stamping the chain's checkpoints fares, when `[timestamp]` is enabled.
+    pub timestamping: Option<crate::timestamping::Shown>,
 }
 
 /// Runs `read` against the ledger on a blocking thread.
