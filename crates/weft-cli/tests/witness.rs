@@ -375,3 +375,127 @@ fn a_chain_publishes_to_its_witnesses_and_serves_what_they_cosigned() {
     let again = weft_ledger::cosigned::verify(&kept, &root, &schedule, &policy).expect("checks");
     assert!(again.checkpoint.checkpoint.size >= later);
 }
+
+/// A witness killed with SIGKILL in the middle of a stream of pushes — at whatever point of a
+/// request it was, its check and its write being one durable transaction — holds after restart
+/// at least every size it gave a cosignature for, and cosigns no rollback: not an older
+/// checkpoint, not a push from a size it no longer holds.
+#[test]
+fn a_witness_killed_mid_stream_never_cosigns_a_rollback_after_restart() {
+    let (dir, home_a) = new_home(&[]);
+    let designer = org(&home_a, "Designer");
+    let root_file = dir.path().join("a.trust.json");
+    run(
+        &home_a,
+        &[
+            "trust",
+            "export",
+            "--out",
+            root_file.to_str().expect("utf-8"),
+        ],
+        0,
+    );
+    let chain_a = Node::start(&home_a);
+    for i in 0..24 {
+        chain_a.cli(
+            &[
+                "claim",
+                "--as",
+                &designer,
+                &write(dir.path(), &format!("p-{i}")),
+            ],
+            0,
+        );
+    }
+    let head: u64 = get_json(&format!("{}/v1/chain", chain_a.url))["height"]
+        .as_u64()
+        .expect("height")
+        + 1;
+    // Every checkpoint from size 2 on, and the push of each from the one before.
+    let note = |size: u64| {
+        get_json(&format!("{}/v1/checkpoint?size={size}", chain_a.url))["note"]
+            .as_str()
+            .expect("note")
+            .to_string()
+    };
+    let push_of = |old: u64, new: u64| {
+        let proof = if old == 0 {
+            String::new()
+        } else {
+            get_json(&format!(
+                "{}/v1/checkpoint/consistency?old={old}&new={new}",
+                chain_a.url
+            ))["proof"]
+                .as_array()
+                .expect("proof")
+                .iter()
+                .map(|hash| format!("{}\n", hash.as_str().expect("base64")))
+                .collect()
+        };
+        format!("old {old}\n{proof}\n{}", note(new))
+    };
+    let pushes: Vec<(u64, String)> = (2..=head)
+        .map(|size| (size, push_of(if size == 2 { 0 } else { size - 1 }, size)))
+        .collect();
+    let home_w = witness_home(dir.path(), &root_file);
+    let witness = Node::start(&home_w);
+    let add = format!("{}/add-checkpoint", witness.url);
+
+    // One client pushes as fast as it can; the witness is killed after a few cosignatures.
+    let (cosigned_tx, cosigned_rx) = std::sync::mpsc::channel::<u64>();
+    let client = std::thread::spawn(move || {
+        let mut cosigned = 0;
+        for (size, body) in pushes {
+            let answer = agent()
+                .post(&add)
+                .header("content-type", "text/plain")
+                .send(body.as_bytes());
+            match answer {
+                Ok(response) if response.status().as_u16() == 200 => {
+                    cosigned = size;
+                    let _ = cosigned_tx.send(size);
+                }
+                _ => break,
+            }
+        }
+        cosigned
+    });
+    for _ in 0..4 {
+        cosigned_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the witness cosigns");
+    }
+    witness.kill();
+    let cosigned = client.join().expect("the client");
+    assert!(
+        cosigned >= 5 && cosigned < head,
+        "cosigned up to {cosigned} of {head}"
+    );
+
+    let witness = Node::start(&home_w);
+    let add = format!("{}/add-checkpoint", witness.url);
+    let held = get_json(&format!("{}/v1/witness", witness.url))["origins"][0]["size"]
+        .as_u64()
+        .expect("size");
+    assert!(
+        held >= cosigned,
+        "it gave a cosignature for {cosigned} but holds {held}"
+    );
+    // No rollback: an older checkpoint from what it holds; a push from a size it left behind;
+    // a first push again.
+    let (code, _, why) = post(&add, &format!("old {held}\n\n{}", note(held - 1)));
+    assert_eq!(code, 400, "{why}");
+    let (code, content_type, body) = post(&add, &push_of(held - 1, held));
+    assert_eq!(
+        (code, content_type.as_str(), body.as_str()),
+        (409, "text/x.tlog.size", format!("{held}\n").as_str())
+    );
+    let (code, _, body) = post(&add, &push_of(0, 2));
+    assert_eq!((code, body), (409, format!("{held}\n")));
+    // And it goes on from where it is.
+    if held < head {
+        let (code, _, why) = post(&add, &push_of(held, head));
+        assert_eq!(code, 200, "{why}");
+    }
+    drop(chain_a);
+}
