@@ -291,31 +291,14 @@ impl NodeClient {
         body: &str,
         limit: u64,
     ) -> Result<(u16, String, String), ClientError> {
-        let url = format!("{}{path}", self.base);
-        let unreachable = |source| ClientError::Unreachable {
-            base: self.base.clone(),
-            source,
-        };
-        let mut response = self
-            .agent
-            .post(&url)
-            .content_type("text/plain; charset=utf-8")
-            .send(body)
-            .map_err(unreachable)?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(limit)
-            .read_to_string()
-            .map_err(ClientError::Read)?;
-        Ok((status, content_type, text))
+        let (status, content_type, bytes) =
+            self.post_bytes(path, "text/plain; charset=utf-8", body.as_bytes(), limit)?;
+        // Not UTF-8: the text shows where, and whoever parses it refuses it.
+        Ok((
+            status,
+            content_type,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ))
     }
 
     /// `POST path` with `body` of `content_type`: the status, the answer's content type and its

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 mod common;
 use common::node::*;
-use common::run;
+use common::{copy_dir, run};
 
 fn get_json(url: &str) -> Value {
     let (code, body) = http("GET", url, None, b"");
@@ -38,17 +38,36 @@ fn configure(home: &Path, section: &str, pairs: &[(&str, &str)]) {
     std::fs::write(&path, format!("{before}{header}{after}")).expect("config");
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
+/// Starts W as a witness of A (whose trust root W holds as a.trust.json) and has A publish to
+/// it every 100 ms: W's node and its verifier key.
+fn witness_of_a(home_w: &Path, home_a: &Path) -> (Node, String) {
+    configure(
+        home_w,
+        "witness",
+        &[
+            ("enabled = false", "enabled = true"),
+            ("name = \"\"", "name = \"witness.example/w\""),
+            ("origins = []", "origins = [\"a.trust.json\"]"),
+        ],
+    );
+    let w = Node::start(home_w);
+    let w_key = get_json(&format!("{}/v1/witness", w.url))["verifier_key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    configure(
+        home_a,
+        "publish",
+        &[
+            ("enabled = false", "enabled = true"),
+            (
+                "witnesses = []",
+                &format!("witnesses = [{{ url = \"{}\", key = \"{w_key}\" }}]", w.url),
+            ),
+            ("interval_ms = 1000", "interval_ms = 100"),
+        ],
+    );
+    (w, w_key)
 }
 
 /// B anchors A's chain at `url`, every 100 ms.
@@ -112,32 +131,7 @@ fn a_chain_that_rewrites_what_another_anchored_is_caught_and_the_evidence_checks
     }
 
     // W witnesses A; A publishes to W.
-    configure(
-        &home_w,
-        "witness",
-        &[
-            ("enabled = false", "enabled = true"),
-            ("name = \"\"", "name = \"witness.example/w\""),
-            ("origins = []", "origins = [\"a.trust.json\"]"),
-        ],
-    );
-    let w = Node::start(&home_w);
-    let w_key = get_json(&format!("{}/v1/witness", w.url))["verifier_key"]
-        .as_str()
-        .expect("key")
-        .to_string();
-    configure(
-        &home_a,
-        "publish",
-        &[
-            ("enabled = false", "enabled = true"),
-            (
-                "witnesses = []",
-                &format!("witnesses = [{{ url = \"{}\", key = \"{w_key}\" }}]", w.url),
-            ),
-            ("interval_ms = 1000", "interval_ms = 100"),
-        ],
-    );
+    let (_w, _) = witness_of_a(&home_w, &home_a);
     let a = Node::start(&home_a);
     for i in 0..3 {
         a.cli(
@@ -460,32 +454,7 @@ fn a_transaction_anchored_on_two_other_chains_is_proven_to_a_third_party_offline
         std::fs::copy(path("a.trust.json"), home.join("a.trust.json")).expect("copy");
     }
     let designer = org(&home_a, "Designer");
-    configure(
-        &home_w,
-        "witness",
-        &[
-            ("enabled = false", "enabled = true"),
-            ("name = \"\"", "name = \"witness.example/w\""),
-            ("origins = []", "origins = [\"a.trust.json\"]"),
-        ],
-    );
-    let w = Node::start(&home_w);
-    let w_key = get_json(&format!("{}/v1/witness", w.url))["verifier_key"]
-        .as_str()
-        .expect("key")
-        .to_string();
-    configure(
-        &home_a,
-        "publish",
-        &[
-            ("enabled = false", "enabled = true"),
-            (
-                "witnesses = []",
-                &format!("witnesses = [{{ url = \"{}\", key = \"{w_key}\" }}]", w.url),
-            ),
-            ("interval_ms = 1000", "interval_ms = 100"),
-        ],
-    );
+    let (w, w_key) = witness_of_a(&home_w, &home_a);
     let a = Node::start(&home_a);
     let claim = a.cli(
         &[

@@ -46,6 +46,9 @@ pub struct Cluster {
     pub nodes: Vec<ClusterNode>,
 }
 
+/// The file that lists the networks of `weft cluster up --networks` (`crate::networks`).
+pub(crate) const NETWORKS_FILE: &str = "networks.json";
+
 /// The file that lists a cluster's nodes.
 fn cluster_file(dir: &Path) -> PathBuf {
     dir.join("cluster.json")
@@ -124,7 +127,7 @@ pub struct Spec {
 
 /// Refuses a `dir` that holds a cluster or anything else; creates it and returns it resolved.
 pub(crate) fn new_dir(dir: &Path) -> Result<PathBuf> {
-    if cluster_file(dir).exists() || crate::networks::listed(dir) {
+    if cluster_file(dir).exists() || dir.join(NETWORKS_FILE).exists() {
         bail!(
             "{} already holds a cluster: `weft cluster down --dir {}` stops it; remove the \
              directory for a new one",

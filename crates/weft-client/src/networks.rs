@@ -32,7 +32,7 @@ struct Listing {
 }
 
 fn listing(dir: &Path) -> PathBuf {
-    dir.join("networks.json")
+    dir.join(cluster::NETWORKS_FILE)
 }
 
 /// Does `dir` hold networks made by [`up`]?

@@ -167,16 +167,14 @@ pub(super) fn story(n: &mut Narrator, temp: &Path) -> Result<()> {
     let on_supplier = quiet(supplier.clone(), Some(supplier_url.clone()));
     let release = temp.join("bracket-rev-D.gcode");
     fs::write(&release, "; bracket, revision D\nG21\nG90\nG1 X10 Y10 E1\n")?;
-    let released = commands::claim(
-        &on_supplier,
-        &release,
-        &maker,
-        None,
-        AssetArgs {
+    let claim = |file: &Path| {
+        let asset = AssetArgs {
             algo: HashAlgo::Sha256,
             ..AssetArgs::default()
-        },
-    );
+        };
+        commands::claim(&on_supplier, file, &maker, None, asset)
+    };
+    let released = claim(&release);
     n.check(
         "the supplier releases bracket-rev-D.gcode (a claim on its chain)",
         "accepted",
@@ -256,16 +254,7 @@ pub(super) fn story(n: &mut Narrator, temp: &Path) -> Result<()> {
     for index in 0..(anchored + 5) {
         let other = temp.join(format!("other-{index}.gcode"));
         fs::write(&other, format!("; another part {index}\n"))?;
-        let id = commands::claim(
-            &on_supplier,
-            &other,
-            &maker,
-            None,
-            AssetArgs {
-                algo: HashAlgo::Sha256,
-                ..AssetArgs::default()
-            },
-        )?;
+        let id = claim(&other)?;
         grown = height_of(&on_supplier, &id)? + 1;
         if grown > anchored + 1 {
             break;

@@ -43,3 +43,17 @@ pub fn run(home: &Path, args: &[&str], code: i32) -> Value {
     );
     json_of(&output)
 }
+
+/// Copies the directory `from` to `to`, recursively (a home, to start another history from).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}

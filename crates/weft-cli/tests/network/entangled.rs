@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::cluster::wait_for;
 use crate::common::node::http;
-use crate::common::run;
+use crate::common::{copy_dir, run};
 
 /// The networks, stopped when the test ends however it ends.
 struct Networks {
@@ -56,19 +56,6 @@ fn anchored_of(api: &str, chain: &str) -> Value {
         .find(|entry| entry["chain"] == chain)
         .cloned()
         .unwrap_or(Value::Null)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 fn path(path: &Path) -> &str {
