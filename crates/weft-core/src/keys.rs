@@ -34,6 +34,8 @@ pub enum Namespace {
     Manifest,
     /// Where a network node says it is dialled (passed on by other nodes).
     PeerAddress,
+    /// A sealed message between companies' nodes through a broker.
+    Envelope,
 }
 
 impl Namespace {
@@ -44,6 +46,7 @@ impl Namespace {
             Namespace::Checkpoint => b"weft/checkpoint/v1",
             Namespace::Manifest => b"weft/manifest/v1",
             Namespace::PeerAddress => b"weft/peer-address/v1",
+            Namespace::Envelope => b"weft/envelope/v1",
         }
     }
 
@@ -54,6 +57,7 @@ impl Namespace {
             Namespace::Checkpoint => "checkpoint",
             Namespace::Manifest => "manifest",
             Namespace::PeerAddress => "peer address",
+            Namespace::Envelope => "envelope",
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod checkpoints;
 pub mod config;
+pub mod envelope;
 pub mod query;
 
 mod admin;
