@@ -132,11 +132,10 @@ pub fn verify(
     let home_root = roots[home];
     let verified = checkpoint::verify_tlog_proof(&tlog, home_root, certificates)?;
     let ours = verified.checkpoint.checkpoint.clone();
-    // Who signs the chain's checkpoints: its root's validators and the certified changes the
-    // transaction's proof carries (checked by `verify_tlog_proof` above).
-    let schedule = crate::proof::checked_changes(&inclusion_of(&tlog)?, home_root, certificates)?;
+    // Who signs the chain's checkpoints, as the transaction's proof showed it.
+    let schedule = &verified.schedule;
     let cosigners = match policy {
-        Some(policy) => cosigned::verify(&tlog.note, home_root, &schedule, policy)?.cosigners,
+        Some(policy) => cosigned::verify(&tlog.note, home_root, schedule, policy)?.cosigners,
         None => Vec::new(),
     };
     if bundle.anchors.is_empty() {
@@ -166,7 +165,7 @@ pub fn verify(
         };
         let note = Note::parse(recorded.note.as_bytes())
             .map_err(|error| invalid(format!("{}: the anchored note: {error}", which())))?;
-        let theirs = checkpoint::verify(&note, home_root, &schedule)
+        let theirs = checkpoint::verify(&note, home_root, schedule)
             .map_err(|error| invalid(format!("{}: the anchored checkpoint: {error}", which())))?
             .checkpoint;
         check_covers(
@@ -190,13 +189,6 @@ pub fn verify(
         cosigners,
         anchors,
     })
-}
-
-fn inclusion_of(tlog: &TlogProof) -> Result<Vec<crate::proof::ValidatorChangeProof>> {
-    let extra = tlog.extra.as_deref().unwrap_or_default();
-    let inclusion: InclusionProof = serde_json::from_slice(extra)
-        .map_err(|error| invalid(format!("the extra data is not an inclusion proof: {error}")))?;
-    Ok(inclusion.validator_changes)
 }
 
 /// Does the anchored checkpoint `theirs` hold block `height`, in the same history as `ours`

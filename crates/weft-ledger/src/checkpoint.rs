@@ -428,6 +428,9 @@ impl TlogProof {
 pub struct VerifiedTlogProof {
     pub inclusion: crate::proof::VerifiedInclusion,
     pub checkpoint: VerifiedCheckpoint,
+    /// Who signs the chain's checkpoints: the root's validators and the certified changes the
+    /// proof carries, checked.
+    pub schedule: crate::state::Schedule,
 }
 
 /// Checks a weft tlog-proof offline against `root`: its extra data is the transaction's
@@ -476,5 +479,6 @@ pub fn verify_tlog_proof(
     Ok(VerifiedTlogProof {
         inclusion: verified,
         checkpoint,
+        schedule,
     })
 }

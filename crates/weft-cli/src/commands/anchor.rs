@@ -16,6 +16,29 @@ fn untrusted(message: String) -> anyhow::Error {
     Untrusted(message).into()
 }
 
+/// The witnesses whose cosignatures held, and when each cosigned, as JSON.
+pub(super) fn cosigners_json(cosigners: &[(String, u64)]) -> Value {
+    json!(
+        cosigners
+            .iter()
+            .map(|(name, time)| json!({"name": name, "time": time}))
+            .collect::<Vec<_>>()
+    )
+}
+
+/// The names in [`cosigners_json`], for people.
+pub(super) fn cosigner_names(cosigners: &Value) -> String {
+    cosigners
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .map(|one| one["name"].as_str().unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 /// The witness policy of `--witness` keys and `--policy` (all of them by default); `None`
 /// without keys.
 pub fn explicit_policy(keys: &[String], k: Option<usize>) -> Result<Option<Policy>> {
@@ -145,9 +168,7 @@ pub fn anchor_status(
                 "root": verified.checkpoint.checkpoint.root.to_hex(),
                 "signers": verified.checkpoint.signers.len(),
                 "validators": verified.checkpoint.of,
-                "cosigners": verified.cosigners.iter()
-                    .map(|(name, time)| json!({"name": name, "time": time}))
-                    .collect::<Vec<_>>(),
+                "cosigners": cosigners_json(&verified.cosigners),
                 "policy": policy.k,
                 "trust_root": root_json(pinned),
                 "note": note.to_text(),
@@ -182,14 +203,7 @@ pub fn anchor_status(
                  needed), against {}",
                 checked["signers"],
                 checked["validators"],
-                checked["cosigners"]
-                    .as_array()
-                    .map(|all| all
-                        .iter()
-                        .map(|one| one["name"].as_str().unwrap_or_default().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "))
-                    .unwrap_or_default(),
+                cosigner_names(&checked["cosigners"]),
                 policy.k,
                 policy.witnesses.len(),
                 checked["trust_root"]["source"].as_str().unwrap_or_default()

@@ -300,9 +300,7 @@ fn check(roots: &[Pinned], bundle: &AnchoredProof, policy: Option<&Policy>) -> R
         "witnesses": policy.map(|policy| json!({
             "policy": policy.k,
             "of": policy.witnesses.len(),
-            "cosigners": verified.cosigners.iter()
-                .map(|(name, time)| json!({"name": name, "time": time}))
-                .collect::<Vec<_>>(),
+            "cosigners": super::anchor::cosigners_json(&verified.cosigners),
         })),
         "anchors": verified.anchors.iter().map(|anchor| {
             let pinned = &roots[anchor.root];
@@ -335,14 +333,7 @@ fn report_text(report: &Value) -> String {
     match report["witnesses"].as_object() {
         Some(witnesses) => text.push_str(&format!(
             "\n  cosigned by {} ({} of {} witnesses needed)",
-            witnesses["cosigners"]
-                .as_array()
-                .map(|all| all
-                    .iter()
-                    .map(|one| one["name"].as_str().unwrap_or_default().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default(),
+            super::anchor::cosigner_names(&witnesses["cosigners"]),
             witnesses["policy"],
             witnesses["of"],
         )),

@@ -199,12 +199,25 @@ pub fn proof_verify(
     trust_files: &[PathBuf],
     policy: Option<weft_ledger::cosigned::Policy>,
 ) -> Result<()> {
-    if let [file] = files {
-        let bytes = read_proof(file, weft_ledger::anchored::MAX_ANCHORED_PROOF_BYTES)?;
-        if super::is_anchored(&bytes) {
-            return super::anchored_verify(ctx, &bytes, trust_files, policy);
+    // One file is read once, up to the size of an anchored proof, the largest kind.
+    let single = match files {
+        [file] => {
+            let bytes = read_proof(file, weft_ledger::anchored::MAX_ANCHORED_PROOF_BYTES)?;
+            if super::is_anchored(&bytes) {
+                return super::anchored_verify(ctx, &bytes, trust_files, policy);
+            }
+            if bytes.len() > weft_ledger::proof::MAX_PROOF_BYTES {
+                bail!(
+                    "{} is {} bytes; a proof is at most {} bytes",
+                    file.display(),
+                    bytes.len(),
+                    weft_ledger::proof::MAX_PROOF_BYTES
+                );
+            }
+            Some(bytes)
         }
-    }
+        _ => None,
+    };
     if policy.is_some() {
         bail!("--witness is for an anchored proof (`weft proof TX --anchored`), checked alone");
     }
@@ -212,10 +225,9 @@ pub fn proof_verify(
     let certificates = weft_node::net::finality::Certificates;
     let tlog =
         |bytes: &[u8]| bytes.starts_with(weft_ledger::checkpoint::TLOG_PROOF_HEADER.as_bytes());
-    if let [file] = files {
+    if let Some(bytes) = single {
         // A file that cannot be read is an error (exit 1); one that is not a valid proof, or
         // of a chain without a trust root, is a negative verdict (exit 4).
-        let bytes = read_proof(file, weft_ledger::proof::MAX_PROOF_BYTES)?;
         if tlog(&bytes) {
             return tlog_verify(ctx, &roots, &bytes);
         }
